@@ -1,0 +1,128 @@
+"""Handling-time targets (SLA): the deadline by which each ticket should be resolved.
+
+Targets come from ``surveys/sla.yaml`` (see :class:`research.instrument.SlaTarget`).
+
+- ``hours``: deadline = ``created_at`` + value hours.
+- ``working_days``: deadline = 24:00 of the N-th working day after the day the
+  ticket was created (that day is day 0, working or not). Working days follow
+  the Chinese calendar with public holidays and make-up working days (调休),
+  from the maintained ``chinese-calendar`` package. For years the package does
+  not cover yet, Monday to Friday is used and a warning says so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from research.instrument import Instrument
+
+
+@lru_cache(maxsize=64)
+def _year_supported(year: int) -> bool:
+    import chinese_calendar
+
+    try:
+        chinese_calendar.is_workday(dt.date(year, 6, 1))
+    except NotImplementedError:
+        return False
+    return True
+
+
+def working_day_flags(start: dt.date, stop: dt.date) -> tuple[pd.DatetimeIndex, np.ndarray, list[int]]:
+    """Working-day flags for every calendar day from ``start`` to ``stop`` inclusive.
+
+    Returns
+    -------
+    days : DatetimeIndex of the calendar days.
+    flags : bool array, True on a working day.
+    fallback_years : years outside the calendar package's coverage, where
+        Monday to Friday was used instead.
+    """
+    import chinese_calendar
+
+    days = pd.date_range(start, stop, freq="D")
+    flags = np.empty(len(days), dtype=bool)
+    fallback: set[int] = set()
+    for i, day in enumerate(days.date):
+        if _year_supported(day.year):
+            flags[i] = chinese_calendar.is_workday(day)
+        else:
+            fallback.add(day.year)
+            flags[i] = day.weekday() < 5
+    return days, flags, sorted(fallback)
+
+
+def add_working_days(dates: pd.Series, n: int) -> tuple[pd.Series, list[int]]:
+    """The N-th working day after each date (date part only), as midnight timestamps.
+
+    Parameters
+    ----------
+    dates : datetime Series (time of day ignored); NaT stays NaT.
+    n : number of working days, >= 1.
+
+    Returns
+    -------
+    The working days (datetime Series, same index) and the years where the
+    Monday-to-Friday fallback applied.
+    """
+    day = dates.dt.normalize()
+    valid = day.notna()
+    out = pd.Series(pd.NaT, index=dates.index, dtype=dates.dtype)
+    if not valid.any():
+        return out, []
+    first, last = day[valid].min(), day[valid].max()
+    # n working days never take more than n weeks plus the longest holiday (< 3 weeks)
+    days, flags, fallback = working_day_flags(first.date(), (last + pd.Timedelta(days=7 * n + 30)).date())
+    cum = np.cumsum(flags)
+    pos = ((day[valid] - first) // pd.Timedelta(days=1)).to_numpy(dtype=np.int64)
+    target = np.searchsorted(cum, cum[pos] + n, side="left")
+    out[valid] = days[target].to_numpy().astype(out.dtype)
+    # report only the uncovered years that a counted day actually fell in
+    used_years = set(days[: target.max() + 1].year)
+    return out, [y for y in fallback if y in used_years]
+
+
+def sla_deadlines(created_at: pd.Series, cause_l2: pd.Series,
+                  instrument: Instrument) -> tuple[pd.Series, list[str]]:
+    """Deadline of each ticket under the target of its sub-cause.
+
+    Parameters
+    ----------
+    created_at : datetime Series, when each ticket was accepted.
+    cause_l2 : sub-cause codes, same index.
+    instrument : gives the targets.
+
+    Returns
+    -------
+    deadlines : datetime Series (same dtype as ``created_at``); a ticket meets
+        its target when ``resolved_at <= deadline``.
+    warnings : messages about calendar years outside the package's coverage.
+    """
+    out = pd.Series(pd.NaT, index=created_at.index, dtype=created_at.dtype)
+    warnings: list[str] = []
+    fallback_years: set[int] = set()
+    codes = cause_l2.astype("string")
+    targets = {c: instrument.sla_for(c) for c in instrument.label_sets["cause_l2"].codes}
+    by_rule: dict[tuple[float, str], list[str]] = {}
+    for code, t in targets.items():
+        by_rule.setdefault((t.value, t.unit), []).append(code)
+    for (value, unit), group in by_rule.items():
+        mask = codes.isin(group).fillna(False).to_numpy(dtype=bool)
+        if not mask.any():
+            continue
+        if unit == "hours":
+            out[mask] = created_at[mask] + pd.to_timedelta(value, unit="h")
+        else:
+            day, years = add_working_days(created_at[mask], int(value))
+            out[mask] = day + pd.Timedelta(days=1)  # end (24:00) of that working day
+            fallback_years.update(years)
+    if fallback_years:
+        warnings.append(
+            "working-day targets: the chinese-calendar package has no holiday data for "
+            f"{sorted(fallback_years)}; Monday to Friday was used for those years"
+        )
+    return out, warnings
