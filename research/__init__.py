@@ -11,7 +11,7 @@ The pipeline reads in one direction (see DESIGN.md):
 
 from research.errors import InputError
 from research.instrument import Instrument, load_instrument
-# (ingest imported below once written)
+from research.ingest import IngestResult, ingest
 
-__all__ = ["InputError", "Instrument", "load_instrument", ]
+__all__ = ["InputError", "Instrument", "load_instrument", "IngestResult", "ingest"]
 __version__ = "0.1.0"

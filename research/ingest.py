@@ -1,0 +1,461 @@
+"""Ingest: raw exports in, validated and pseudonymised canonical frames out, nothing lost.
+
+Every data row read is either accepted (into ``responses`` / ``workorders``)
+or rejected with a reason code and its raw values; ``rows read = accepted +
+rejected`` always, and the report says so per file.
+
+Row faults (reason codes, in the precedence used for the primary ``reason``):
+
+================================  =====================================================
+``conflicting_duplicate``         rows share a ticket_id but differ: all are rejected
+``duplicate``                     identical copy of an earlier row (the first is kept)
+``missing_required``              a required field is blank
+``invalid_datetime``              a date that is not in a known style nor an Excel serial
+``unknown_label``                 a label not in the instrument (channel, cause, ...)
+``invalid_answer``                a satisfaction answer outside the scale, not a missing code
+``invalid_count``                 repeat_calls not a whole number >= 0
+``cause_mismatch``                the sub-cause does not belong to the cause group
+``time_order``                    resolved before created, or surveyed before resolved
+``no_workorder``                  survey row without an accepted work order (when given)
+================================  =====================================================
+
+File faults (unreadable, empty, binary, truncated, a required column absent,
+two columns naming the same field) raise :class:`research.errors.InputError`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from research import schema
+from research.derive import derive_fields
+from research.errors import InputError
+from research.instrument import Field, Instrument, load_instrument, normalize_key
+from research.parse import parse_answer, parse_count, parse_datetime, parse_label, parse_text, strip
+from research.pseudonymise import (MASK_CUSTOMER, MASK_PHONE, key_id, load_key, mask_comments,
+                                   pseudonymise)
+from research.readers import RawTable, read_export
+
+REASONS: dict[str, tuple[str, str]] = {
+    "conflicting_duplicate": ("工单编号重复且内容不一致", "ticket_id repeated with differing values"),
+    "duplicate": ("重复行", "identical copy of an earlier row"),
+    "missing_required": ("必填字段为空", "required field is blank"),
+    "invalid_datetime": ("日期时间无法识别", "unrecognised date or time"),
+    "unknown_label": ("未知标签", "label not in the instrument"),
+    "invalid_answer": ("满意度答案超出量表", "satisfaction answer outside the scale"),
+    "invalid_count": ("次数不是非负整数", "count is not a whole number >= 0"),
+    "cause_mismatch": ("诉求子类不属于诉求大类", "sub-cause not in its cause group"),
+    "time_order": ("时间顺序错误", "times out of order"),
+    "no_workorder": ("无对应工单", "no matching work order"),
+}
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class IngestResult:
+    """What :func:`ingest` returns.
+
+    responses : canonical survey responses (:data:`research.schema.RESPONSES`).
+    workorders : canonical work orders (:data:`research.schema.WORKORDERS`), or None.
+    rejected : one row per rejected row: ``file`` (survey / workorders),
+        ``source_row`` (1-based data row), ``reason`` (primary code),
+        ``reasons`` (all codes, ``;``-separated), ``detail`` (which column
+        held which value), then the raw values under canonical column names
+        (customer_id pseudonymised, phone dropped, comment masked).
+    report : the ingest report (JSON-serialisable dict).
+    """
+
+    responses: pd.DataFrame
+    workorders: pd.DataFrame | None
+    rejected: pd.DataFrame
+    report: dict = field(default_factory=dict)
+
+
+@dataclass
+class _Checked:
+    parsed: pd.DataFrame  # canonical typed values, every row
+    raw: pd.DataFrame  # stripped raw strings under canonical names, every row
+    faults: dict[str, np.ndarray]  # reason -> bool per row
+    details: list[tuple[str, str, np.ndarray]]  # (reason, column, bool per row)
+    columns: dict
+    warnings: list[str]
+
+
+def map_headers(raw: RawTable, fields: tuple[Field, ...], role: str) -> tuple[dict[str, str], dict]:
+    """Match the export's headers to canonical fields.
+
+    Returns
+    -------
+    mapping : export header -> canonical name, for matched headers.
+    info : ``{"mapped": {...}, "ignored": [...], "absent_optional": [...]}``.
+
+    Raises
+    ------
+    InputError
+        A required column is absent, or two headers name the same field.
+    """
+    lookup = {}
+    for f in fields:
+        for spelling in (f.name, f.zh, f.en, *f.aliases):
+            lookup[normalize_key(spelling)] = f.name
+    mapping: dict[str, str] = {}
+    ignored = []
+    for header in raw.frame.columns:
+        name = lookup.get(normalize_key(header))
+        if name is None:
+            ignored.append(header)
+            continue
+        if name in mapping.values():
+            other = next(h for h, n in mapping.items() if n == name)
+            raise InputError(f"{raw.path}: columns {other!r} and {header!r} both name the field "
+                             f"{name!r}; keep one")
+        mapping[header] = name
+    present = set(mapping.values())
+    missing = [f for f in fields if f.required and f.name not in present]
+    if missing:
+        names = ", ".join(f"{f.zh} ({f.name})" for f in missing)
+        raise InputError(f"{raw.path}: required column(s) absent from the {role} export: {names}. "
+                         f"Headers found: {list(raw.frame.columns)}. If your export names them "
+                         "differently, add the header to 'aliases' in surveys/fields.yaml")
+    absent = [f.name for f in fields if not f.required and f.name not in present]
+    return mapping, {"mapped": mapping, "ignored": ignored, "absent_optional": absent}
+
+
+def _check(raw: RawTable, kind: str, instrument: Instrument) -> _Checked:
+    """Parse every column and mark every row fault except duplicates and work-order matches."""
+    fields = instrument.fields[kind]
+    mapping, columns = map_headers(raw, fields, kind)
+    n = len(raw.frame)
+    by_name = {v: k for k, v in mapping.items()}
+    blank_col = pd.Series([""] * n, dtype=pd.StringDtype("pyarrow"))
+    raw_canon = pd.DataFrame({f.name: (strip(raw.frame[by_name[f.name]]).reset_index(drop=True)
+                                       if f.name in by_name else blank_col) for f in fields})
+    faults = {r: np.zeros(n, dtype=bool) for r in REASONS}
+    details: list[tuple[str, str, np.ndarray]] = []
+    parsed = {}
+
+    def flag(reason: str, column: str, mask) -> None:
+        mask = np.asarray(mask, dtype=bool)
+        if mask.any():
+            faults[reason] |= mask
+            details.append((reason, column, mask))
+
+    for f in fields:
+        col = raw_canon[f.name]
+        if f.kind == "text":
+            parsed[f.name] = parse_text(col)
+        elif f.kind == "label":
+            parsed[f.name], bad = parse_label(col, instrument.label_sets[f.domain])
+            flag("unknown_label", f.name, bad)
+        elif f.kind == "answer":
+            parsed[f.name], bad = parse_answer(col, instrument.scales[f.domain])
+            flag("invalid_answer", f.name, bad)
+        elif f.kind == "count":
+            parsed[f.name], bad = parse_count(col)
+            flag("invalid_count", f.name, bad)
+        elif f.kind == "datetime":
+            parsed[f.name], bad = parse_datetime(col)
+            flag("invalid_datetime", f.name, bad)
+        if f.required and not f.missing_ok:
+            flag("missing_required", f.name, (col == "").to_numpy(dtype=bool))
+    frame = pd.DataFrame(parsed)
+
+    l1, l2 = frame["cause_l1"], frame["cause_l2"]
+    parent = l2.map(instrument.parent).astype("string")
+    flag("cause_mismatch", "cause_l2", (l1.notna() & parent.notna() & (parent != l1)).fillna(False))
+    order = frame["resolved_at"] < frame["created_at"]
+    flag("time_order", "resolved_at", order.fillna(False))
+    if "surveyed_at" in frame:
+        flag("time_order", "surveyed_at", (frame["surveyed_at"] < frame["resolved_at"]).fillna(False))
+
+    warnings = []
+    if columns["ignored"]:
+        warnings.append(f"{raw.path.name}: columns not in the contract were ignored (not carried "
+                        f"into any output): {columns['ignored']}")
+    if columns["absent_optional"]:
+        warnings.append(f"{raw.path.name}: optional columns absent, left empty: {columns['absent_optional']}")
+    return _Checked(parsed=frame, raw=raw_canon, faults=faults, details=details,
+                    columns=columns, warnings=warnings)
+
+
+def _flag_duplicates(checked: _Checked) -> None:
+    """Rows sharing a ticket_id: identical copies -> ``duplicate`` (first kept);
+    differing copies -> all ``conflicting_duplicate``."""
+    ticket = checked.parsed["ticket_id"]
+    shared = (ticket.notna() & ticket.duplicated(keep=False)).to_numpy(dtype=bool)
+    if not shared.any():
+        return
+    sub = checked.raw.loc[shared]
+    signature = pd.util.hash_pandas_object(sub, index=False)
+    groups = pd.DataFrame({"ticket": ticket[shared].to_numpy(), "sig": signature.to_numpy()},
+                          index=sub.index)
+    differs = groups.groupby("ticket")["sig"].transform("nunique") > 1
+    conflicting = np.zeros(len(ticket), dtype=bool)
+    conflicting[groups.index[differs.to_numpy()]] = True
+    later_copy = np.zeros(len(ticket), dtype=bool)
+    same = groups.loc[~differs.to_numpy()]
+    later_copy[same.index[same["ticket"].duplicated(keep="first").to_numpy()]] = True
+    for reason, mask in (("conflicting_duplicate", conflicting), ("duplicate", later_copy)):
+        if mask.any():
+            checked.faults[reason] |= mask
+            checked.details.append((reason, "ticket_id", mask))
+
+
+def _personal_values(clear: pd.DataFrame, fields: tuple[Field, ...]) -> list[tuple[pd.Series, str]]:
+    """(clear values, mask) of the row's own personal fields, to mask inside its comment."""
+    masks = {"pseudonymise": MASK_CUSTOMER, "drop": MASK_PHONE}
+    return [(clear[f.name], masks[f.personal]) for f in fields if f.personal in masks]
+
+
+def _rejected_frame(checked: _Checked, role: str, instrument: Instrument, key: bytes,
+                    fields: tuple[Field, ...]) -> pd.DataFrame:
+    """Rejected rows: reasons, details and raw values (personal fields protected)."""
+    any_fault = np.zeros(len(checked.raw), dtype=bool)
+    for mask in checked.faults.values():
+        any_fault |= mask
+    idx = np.flatnonzero(any_fault)
+    if len(idx) == 0:
+        return pd.DataFrame()
+    codes = list(REASONS)
+    flags = np.column_stack([checked.faults[r][idx] for r in codes])
+    reasons = [";".join(c for c, on in zip(codes, row) if on) for row in flags]
+    primary = [codes[int(np.argmax(row))] for row in flags]
+    header_of = {v: k for k, v in checked.columns["mapped"].items()}
+    zh_of = {f.name: f.zh for f in fields}
+    detail_parts: dict[int, list[str]] = {}
+    pos_of = {int(i): k for k, i in enumerate(idx)}
+    for reason, column, mask in checked.details:
+        for i in np.flatnonzero(mask[idx]):
+            row = int(idx[i])
+            shown = header_of.get(column, zh_of.get(column, column))
+            value = checked.raw.at[row, column]
+            detail_parts.setdefault(pos_of[row], []).append(f"{reason}: {shown} ({column}) = {value!r}")
+    raw = checked.raw.iloc[idx].reset_index(drop=True).astype("string")
+    for f in fields:
+        if f.personal == "drop":
+            raw = raw.drop(columns=f.name)
+    for f in fields:
+        if f.personal == "pseudonymise":
+            raw[f.name] = pseudonymise(raw[f.name].mask(raw[f.name] == ""), key)
+    clear = checked.raw.iloc[idx].reset_index(drop=True)
+    for f in fields:
+        if f.personal == "mask":
+            raw[f.name] = mask_comments(raw[f.name].mask(raw[f.name] == ""),
+                                        also=_personal_values(clear, fields))
+    front = pd.DataFrame({
+        "file": role,
+        "source_row": idx + 1,
+        "reason": primary,
+        "reasons": reasons,
+        "detail": ["; ".join(detail_parts.get(k, [])) for k in range(len(idx))],
+    })
+    return pd.concat([front, raw], axis=1)
+
+
+def _accepted_frame(checked: _Checked, kind: str, instrument: Instrument, key: bytes,
+                    fields: tuple[Field, ...]) -> tuple[pd.DataFrame, list[str]]:
+    keep = np.ones(len(checked.raw), dtype=bool)
+    for mask in checked.faults.values():
+        keep &= ~mask
+    frame = checked.parsed.loc[keep].copy()
+    frame["source_row"] = np.flatnonzero(keep) + 1
+    frame, warnings = derive_fields(frame, instrument)
+    clear = checked.raw.loc[keep]
+    for f in fields:
+        if f.personal == "mask":
+            frame[f.name] = mask_comments(frame[f.name], also=_personal_values(clear, fields))
+    for f in fields:
+        if f.personal == "pseudonymise":
+            frame[f.name] = pseudonymise(frame[f.name], key)
+    return schema.conform(frame, "survey" if kind == "survey" else "workorders"), warnings
+
+
+def _file_report(raw: RawTable, role: str, checked: _Checked, accepted: int,
+                 rejected: pd.DataFrame, warnings: list[str]) -> dict:
+    by_reason = {r: 0 for r in REASONS}
+    any_reason = {r: int(m.sum()) for r, m in checked.faults.items()}
+    if len(rejected):
+        for r, c in rejected["reason"].value_counts().items():
+            by_reason[r] = int(c)
+    rows = len(raw.frame)
+    report = {
+        "role": role,
+        "file": raw.path.name,
+        "format": raw.format,
+        "encoding": raw.encoding,
+        "size_bytes": raw.size_bytes,
+        "sha256": raw.sha256,
+        "rows_read": rows,
+        "accepted": accepted,
+        "rejected": len(rejected),
+        "reconciled": rows == accepted + len(rejected),
+        "rejected_by_reason": by_reason,
+        "rows_with_fault": any_reason,
+        "columns": {"mapped": checked.columns["mapped"], "ignored": checked.columns["ignored"],
+                    "absent_optional": checked.columns["absent_optional"]},
+        "warnings": checked.warnings + warnings,
+    }
+    if report["rows_read"] != accepted + len(rejected):  # cannot happen: every row is one or the other
+        raise RuntimeError(f"{raw.path}: ingest lost rows ({rows} read, {accepted} accepted, "
+                           f"{len(rejected)} rejected)")
+    return report
+
+
+def _stage(progress: Progress | None, message: str) -> None:
+    if progress is not None:
+        progress(message)
+
+
+def ingest(survey: str | Path, workorders: str | Path | None = None, *,
+           instrument: Instrument | None = None, key: bytes | None = None,
+           progress: Progress | None = None) -> IngestResult:
+    """Validate, pseudonymise and derive: raw exports in, canonical frames out.
+
+    Parameters
+    ----------
+    survey : path of the survey export (CSV, XLSX or Parquet).
+    workorders : path of the work-order export, optional. When given, its rows
+        are ingested too, and survey rows whose ticket_id is not among the
+        accepted work orders are rejected as ``no_workorder``.
+    instrument : default :func:`research.instrument.load_instrument`.
+    key : pseudonymisation key; default :func:`research.pseudonymise.load_key`.
+    progress : called with a short message as each step starts.
+
+    Returns
+    -------
+    IngestResult
+
+    Raises
+    ------
+    InputError
+        A file fault (see the module docstring) or a broken instrument.
+    """
+    instrument = instrument if instrument is not None else load_instrument()
+    key = key if key is not None else load_key()
+    files, rejected_parts, warnings = [], [], []
+    wo_frame = None
+    wo_ids = None
+    if workorders is not None:
+        _stage(progress, f"reading work orders {Path(workorders).name}")
+        raw_wo = read_export(workorders)
+        _stage(progress, f"validating {len(raw_wo.frame):,} work orders")
+        checked = _check(raw_wo, "workorders", instrument)
+        _flag_duplicates(checked)
+        fields = instrument.fields["workorders"]
+        rej = _rejected_frame(checked, "workorders", instrument, key, fields)
+        wo_frame, w = _accepted_frame(checked, "workorders", instrument, key, fields)
+        files.append(_file_report(raw_wo, "workorders", checked, len(wo_frame), rej, w))
+        rejected_parts.append(rej)
+        wo_ids = pd.Index(wo_frame["ticket_id"].unique())
+        warnings.extend(w)
+
+    _stage(progress, f"reading survey {Path(survey).name}")
+    raw_sv = read_export(survey)
+    _stage(progress, f"validating {len(raw_sv.frame):,} survey rows")
+    checked = _check(raw_sv, "survey", instrument)
+    _flag_duplicates(checked)
+    if wo_ids is not None:
+        ticket = checked.parsed["ticket_id"]
+        orphan = (ticket.notna() & ~ticket.isin(wo_ids)).to_numpy(dtype=bool)
+        if orphan.any():
+            checked.faults["no_workorder"] |= orphan
+            checked.details.append(("no_workorder", "ticket_id", orphan))
+    fields = instrument.fields["survey"]
+    _stage(progress, "pseudonymising and deriving fields")
+    rej = _rejected_frame(checked, "survey", instrument, key, fields)
+    responses, w = _accepted_frame(checked, "survey", instrument, key, fields)
+    files.insert(0, _file_report(raw_sv, "survey", checked, len(responses), rej, w))
+    rejected_parts.insert(0, rej)
+
+    if wo_frame is not None:
+        status = responses[["ticket_id"]].merge(wo_frame[["ticket_id", "survey_status"]],
+                                                on="ticket_id", how="left")["survey_status"]
+        odd = int((status != "completed").fillna(False).sum())
+        if odd:
+            files[0]["warnings"].append(f"{odd} accepted survey rows belong to work orders whose "
+                                        "survey status is not 'completed'")
+    parts = [p for p in rejected_parts if len(p)]
+    rejected = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        columns=["file", "source_row", "reason", "reasons", "detail"])
+    missing_overall = int(responses["sat_overall"].isna().sum())
+    report = {
+        "files": files,
+        "rows_read": sum(f["rows_read"] for f in files),
+        "accepted": sum(f["accepted"] for f in files),
+        "rejected": sum(f["rejected"] for f in files),
+        "reconciled": all(f["reconciled"] for f in files),
+        "responses": {
+            "rows": len(responses),
+            "sat_overall_missing": missing_overall,
+            "satisfied_rate_unweighted": (float(responses["satisfied"].mean())
+                                          if len(responses) and missing_overall < len(responses) else None),
+        },
+        "reasons": {code: {"zh": zh, "en": en} for code, (zh, en) in REASONS.items()},
+        "pseudonym_key_id": key_id(key),
+        "instrument_dir": instrument.source_dir.name,
+    }
+    return IngestResult(responses=responses, workorders=wo_frame, rejected=rejected, report=report)
+
+
+def write_ingest(result: IngestResult, out_dir: str | Path) -> dict[str, Path]:
+    """Write ``responses.parquet``, ``workorders.parquet`` (if any), ``rejected.csv``
+    (UTF-8 with BOM, so Excel shows Chinese) and ``ingest_report.json``.
+
+    Returns the paths written, by name.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = {}
+    result.responses.to_parquet(out / "responses.parquet", index=False)
+    written["responses"] = out / "responses.parquet"
+    if result.workorders is not None:
+        result.workorders.to_parquet(out / "workorders.parquet", index=False)
+        written["workorders"] = out / "workorders.parquet"
+    elif (out / "workorders.parquet").exists():
+        (out / "workorders.parquet").unlink()  # stale from an earlier run with work orders
+    result.rejected.to_csv(out / "rejected.csv", index=False, encoding="utf-8-sig")
+    written["rejected"] = out / "rejected.csv"
+    text = json.dumps(result.report, ensure_ascii=False, indent=2, sort_keys=False)
+    (out / "ingest_report.json").write_text(text + "\n", encoding="utf-8")
+    written["report"] = out / "ingest_report.json"
+    return written
+
+
+def format_report(report: dict) -> str:
+    """A short human-readable summary of an ingest report (for the terminal)."""
+    lines = []
+    for f in report["files"]:
+        enc = f" {f['encoding']}" if f["encoding"] else ""
+        lines.append(f"{f['role']}: {f['file']} ({f['format']}{enc}, sha256 {f['sha256'][:12]})")
+        lines.append(f"  rows read {f['rows_read']:,} = accepted {f['accepted']:,} + rejected "
+                     f"{f['rejected']:,}" + ("" if f["reconciled"] else "  <- DOES NOT RECONCILE"))
+        for reason, count in f["rejected_by_reason"].items():
+            if count:
+                zh, en = report["reasons"][reason]["zh"], report["reasons"][reason]["en"]
+                lines.append(f"    {reason:<22} {count:>8,}  {zh} / {en}")
+        for w in f["warnings"]:
+            lines.append(f"  warning: {w}")
+    r = report["responses"]
+    rate = r["satisfied_rate_unweighted"]
+    lines.append(f"responses: {r['rows']:,} accepted, overall satisfaction missing in "
+                 f"{r['sat_overall_missing']:,}" + (f"; satisfied rate (unweighted) {rate:.1%}"
+                                                    if rate is not None else ""))
+    return "\n".join(lines)
+
+
+def timed(progress: Progress) -> Progress:
+    """Wrap a progress printer so each message shows the seconds since the first."""
+    start = time.perf_counter()
+
+    def show(message: str) -> None:
+        progress(f"[{time.perf_counter() - start:6.1f}s] {message}")
+
+    return show
