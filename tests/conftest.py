@@ -1,0 +1,87 @@
+"""Shared fixtures: the instrument, a fixed pseudonymisation key, small valid exports."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from research.instrument import load_instrument
+
+TEST_KEY = b"unit-test-key-0123456789abcdef"
+
+# Chinese headers of the standard survey export (DESIGN.md), in export order.
+SURVEY_HEADERS = {
+    "ticket_id": "工单编号", "customer_id": "客户编号", "phone": "联系电话", "region": "地市",
+    "station": "供电所", "channel": "受理渠道", "cause_l1": "诉求大类", "cause_l2": "诉求子类",
+    "created_at": "受理时间", "resolved_at": "办结时间", "surveyed_at": "回访时间",
+    "repeat_calls": "重复来电次数", "resolved": "是否解决", "sat_overall": "总体满意度",
+    "sat_speed": "处理速度满意度", "sat_attitude": "服务态度满意度", "sat_outcome": "处理结果满意度",
+    "comment": "客户意见",
+}
+WORKORDER_HEADERS = {k: SURVEY_HEADERS[k] for k in (
+    "ticket_id", "customer_id", "phone", "region", "station", "channel", "cause_l1", "cause_l2",
+    "created_at", "resolved_at")} | {"survey_status": "回访状态"}
+
+
+@pytest.fixture(autouse=True)
+def _fixed_key(monkeypatch):
+    """Every test pseudonymises with the same key, from the environment, never a key file."""
+    monkeypatch.setenv("RESEARCH_PSEUDONYM_KEY", TEST_KEY.decode())
+
+
+@pytest.fixture(scope="session")
+def instrument():
+    return load_instrument()
+
+
+def valid_survey(n: int = 40, seed: int = 1) -> pd.DataFrame:
+    """A valid survey export (Chinese headers and labels, all strings) of ``n`` rows."""
+    ins = load_instrument()
+    rng = np.random.default_rng(seed)
+    subs = ins.label_sets["cause_l2"]
+    l1 = ins.label_sets["cause_l1"].zh()
+    chan = list(ins.label_sets["channel"].zh().values())
+    res = list(ins.label_sets["resolved"].zh().values())
+    sat = {int(lab.code): lab.zh for lab in ins.scales["sat5"].levels}
+    rows = []
+    base = pd.Timestamp("2025-03-03 08:00")
+    for i in range(n):
+        sub = subs.labels[i % len(subs.labels)]
+        created = base + pd.Timedelta(minutes=int(rng.integers(0, 60 * 24 * 200)))
+        resolved = created + pd.Timedelta(minutes=int(rng.integers(10, 60 * 24 * 12)))
+        surveyed = resolved + pd.Timedelta(minutes=int(rng.integers(60, 60 * 48)))
+        style = "%Y-%m-%d %H:%M:%S" if i % 2 else "%Y/%-m/%-d %-H:%M"
+        answers = [sat[int(v)] for v in rng.integers(1, 6, size=4)]
+        if i % 11 == 3:
+            answers[0] = "拒答"
+        rows.append({
+            "ticket_id": f"GD{i:08d}", "customer_id": f"{3000000000 + i % 29:010d}",
+            "phone": f"139{int(rng.integers(0, 10**8)):08d}", "region": ["广州", "佛山"][i % 2],
+            "station": f"站{i % 5}供电所", "channel": chan[i % len(chan)],
+            "cause_l1": l1[ins.parent[sub.code]], "cause_l2": sub.zh,
+            "created_at": created.strftime(style), "resolved_at": resolved.strftime(style),
+            "surveyed_at": surveyed.strftime(style), "repeat_calls": str(int(rng.integers(0, 3))),
+            "resolved": res[i % 3], "sat_overall": answers[0], "sat_speed": answers[1],
+            "sat_attitude": answers[2], "sat_outcome": answers[3],
+            "comment": "" if i % 3 else f"请尽快处理，电话{13800000000 + i}",
+        })
+    frame = pd.DataFrame(rows)
+    return frame.rename(columns=SURVEY_HEADERS)
+
+
+def workorders_for(survey: pd.DataFrame, extra: int = 5) -> pd.DataFrame:
+    """A work-order export holding every surveyed ticket plus ``extra`` unsurveyed ones."""
+    cols = [h for k, h in WORKORDER_HEADERS.items() if k != "survey_status"]
+    wo = survey[cols].copy()
+    wo["回访状态"] = "成功"
+    more = survey[cols].head(extra).copy()
+    more["工单编号"] = [f"WX{i:06d}" for i in range(len(more))]
+    more["回访状态"] = "未接通"
+    return pd.concat([wo, more], ignore_index=True)
+
+
+def write_csv(frame: pd.DataFrame, path, encoding: str = "utf-8") -> None:
+    """Write an all-string export as CSV in ``utf-8``, ``utf-8-sig`` (BOM) or ``gb18030``."""
+    data = frame.to_csv(index=False).encode("gb18030" if encoding == "gb18030" else "utf-8")
+    path.write_bytes(b"\xef\xbb\xbf" + data if encoding == "utf-8-sig" else data)

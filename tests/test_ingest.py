@@ -1,0 +1,213 @@
+"""Ingest: every row accepted or rejected with its reason; derived fields; personal data."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import TEST_KEY, valid_survey, workorders_for, write_csv
+from research import schema
+from research.errors import InputError
+from research.ingest import REASONS, ingest, write_ingest
+from research.pseudonymise import pseudonymise
+
+
+def run(tmp_path, survey: pd.DataFrame, workorders: pd.DataFrame | None = None, **kw):
+    write_csv(survey, tmp_path / "survey.csv")
+    wo = None
+    if workorders is not None:
+        write_csv(workorders, tmp_path / "wo.csv", "gb18030")
+        wo = tmp_path / "wo.csv"
+    return ingest(tmp_path / "survey.csv", wo, key=TEST_KEY, **kw)
+
+
+def test_valid_export_is_accepted_whole(tmp_path):
+    survey = valid_survey(40)
+    result = run(tmp_path, survey)
+    assert len(result.responses) == 40 and len(result.rejected) == 0
+    assert list(result.responses.columns) == list(schema.RESPONSES)
+    assert result.responses.dtypes.astype(str).to_dict() == schema.RESPONSES
+    f = result.report["files"][0]
+    assert (f["rows_read"], f["accepted"], f["rejected"], f["reconciled"]) == (40, 40, 0, True)
+    assert result.responses["source_row"].tolist() == list(range(1, 41))
+
+
+def test_canonical_values(tmp_path, instrument):
+    survey = valid_survey(40)
+    r = run(tmp_path, survey).responses
+    row = survey.iloc[0]
+    assert r.loc[0, "cause_l2"] == "expansion_delay" and r.loc[0, "cause_l1"] == "service"
+    assert r.loc[0, "channel"] == "hotline"
+    assert r.loc[0, "created_at"] == pd.to_datetime(row["受理时间"], format="%Y/%m/%d %H:%M")
+    hours = (r["resolved_at"] - r["created_at"]).dt.total_seconds() / 3600
+    np.testing.assert_allclose(r["handling_hours"], hours)
+    assert r["satisfied"].equals((r["sat_overall"] >= 4).astype("boolean"))
+    assert r["repeat"].equals((r["repeat_calls"] > 0).astype("boolean"))
+    assert r["sla_met"].equals((r["resolved_at"] <= r["sla_deadline"]).astype("boolean"))
+    # the 拒答 answer in row 4 is missing, not rejected, and leaves satisfied missing
+    assert pd.isna(r.loc[3, "sat_overall"]) and pd.isna(r.loc[3, "satisfied"])
+
+
+# (column, bad value, expected reason)
+ROW_FAULTS = [
+    ("供电所", "", "missing_required"),
+    ("工单编号", " ", "missing_required"),
+    ("受理渠道", "传真", "unknown_label"),
+    ("诉求子类", "低电压", "cause_mismatch"),  # row 0 is a service cause
+    ("诉求大类", "其他问题", "unknown_label"),
+    ("受理时间", "2025-13-45 10:00:00", "invalid_datetime"),
+    ("办结时间", "2024-01-01 00:00:00", "time_order"),
+    ("回访时间", "2024-01-01 00:00:00", "time_order"),
+    ("总体满意度", "6", "invalid_answer"),
+    ("服务态度满意度", "很好", "invalid_answer"),
+    ("重复来电次数", "-1", "invalid_count"),
+    ("是否解决", "也许", "unknown_label"),
+]
+
+
+@pytest.mark.parametrize("column, value, reason", ROW_FAULTS)
+def test_each_row_fault_rejects_with_its_reason(tmp_path, column, value, reason):
+    survey = valid_survey(10)
+    survey.loc[0, column] = value
+    result = run(tmp_path, survey)
+    assert len(result.responses) == 9
+    rej = result.rejected
+    assert rej["reason"].tolist() == [reason]
+    assert rej.loc[0, "source_row"] == 1
+    assert column in rej.loc[0, "detail"]
+    assert result.report["files"][0]["rejected_by_reason"][reason] == 1
+
+
+def test_several_faults_in_one_row_are_all_listed(tmp_path):
+    survey = valid_survey(5)
+    survey.loc[2, ["供电所", "受理渠道", "总体满意度"]] = ["", "传真", "7"]
+    rej = run(tmp_path, survey).rejected
+    assert rej.loc[0, "reasons"] == "missing_required;unknown_label;invalid_answer"
+    assert rej.loc[0, "reason"] == "missing_required"
+
+
+def test_duplicates_identical_and_conflicting(tmp_path):
+    survey = valid_survey(10)
+    same = survey.iloc[[2]]
+    differ = survey.iloc[[5]].copy()
+    differ["总体满意度"] = "非常不满意" if survey.loc[5, "总体满意度"] != "非常不满意" else "满意"
+    survey = pd.concat([survey, same, differ], ignore_index=True)
+    result = run(tmp_path, survey)
+    rej = result.rejected.sort_values("source_row")
+    assert rej[["source_row", "reason"]].values.tolist() == [
+        [6, "conflicting_duplicate"], [11, "duplicate"], [12, "conflicting_duplicate"]]
+    assert 3 in result.responses["source_row"].tolist()  # first identical copy kept
+    assert result.responses["ticket_id"].is_unique
+
+
+def test_no_workorder_and_workorders_ingested(tmp_path):
+    survey = valid_survey(10)
+    wo = workorders_for(survey, extra=4)
+    wo = wo[wo["工单编号"] != survey.loc[7, "工单编号"]]
+    result = run(tmp_path, survey, wo)
+    assert result.rejected["reason"].tolist() == ["no_workorder"]
+    assert len(result.workorders) == 13
+    assert list(result.workorders.columns) == list(schema.WORKORDERS)
+    assert set(result.workorders["survey_status"]) == {"completed", "no_answer"}
+    files = {f["role"]: f for f in result.report["files"]}
+    assert files["workorders"]["encoding"] == "gb18030"
+    assert files["workorders"]["rows_read"] == 13 and files["workorders"]["reconciled"]
+    assert result.report["rows_read"] == 23
+
+
+def test_optional_columns_may_be_absent(tmp_path):
+    survey = valid_survey(6).drop(columns=["联系电话", "重复来电次数", "客户意见", "处理速度满意度"])
+    result = run(tmp_path, survey)
+    assert len(result.responses) == 6
+    assert result.responses["repeat_calls"].isna().all() and result.responses["repeat"].isna().all()
+    assert any("optional columns absent" in w for w in result.report["files"][0]["warnings"])
+
+
+def test_missing_required_column_is_a_file_fault(tmp_path):
+    survey = valid_survey(6).drop(columns=["诉求子类"])
+    with pytest.raises(InputError, match=r"required column\(s\) absent.*诉求子类 \(cause_l2\)"):
+        run(tmp_path, survey)
+
+
+def test_two_headers_for_one_field_is_a_file_fault(tmp_path):
+    survey = valid_survey(4)
+    survey["工单号"] = survey["工单编号"]
+    with pytest.raises(InputError, match="both name the field 'ticket_id'"):
+        run(tmp_path, survey)
+
+
+def test_unknown_columns_are_ignored_and_never_output(tmp_path):
+    survey = valid_survey(6)
+    survey["身份证号"] = "11010519491231002X"
+    result = run(tmp_path, survey)
+    assert "身份证号" in result.report["files"][0]["columns"]["ignored"]
+    written = write_ingest(result, tmp_path / "out")
+    for path in written.values():
+        assert b"11010519491231002X" not in path.read_bytes()
+
+
+def test_no_personal_data_in_any_output(tmp_path):
+    survey = valid_survey(30)
+    survey.loc[4, "客户意见"] = "身份证11010519491231002X 手机 139 1234 5678 户号" + survey.loc[4, "客户编号"]
+    survey.loc[5, "供电所"] = ""  # a rejected row keeps its raw values: still no personal data
+    survey.loc[5, "客户意见"] = "请回电 021-12345678"
+    wo = workorders_for(survey)
+    result = run(tmp_path, survey, wo)
+    written = write_ingest(result, tmp_path / "out")
+    secrets = set(survey["客户编号"]) | set(survey["联系电话"]) | {
+        "11010519491231002X", "13912345678", "021-12345678"}
+    secrets |= {f"{13800000000 + i}" for i in range(30)}
+    for path in written.values():
+        if path.suffix == ".parquet":  # compressed: check the decoded values and the raw bytes
+            text = pd.read_parquet(path).astype(str).to_csv()
+            assert not [s for s in secrets if s.encode() in path.read_bytes()]
+        else:
+            text = path.read_bytes().decode("utf-8-sig")
+        leaked = [s for s in secrets if s in text]
+        assert not leaked, f"{path.name} leaks {leaked[:3]}"
+    assert "[IDCARD]" in result.responses.loc[4, "comment"]
+    assert "[CUSTOMER]" in result.responses.loc[4, "comment"]
+    assert "phone" not in result.responses.columns
+
+
+def test_pseudonyms_are_keyed_and_stable(tmp_path):
+    survey = valid_survey(12)
+    a = run(tmp_path, survey).responses["customer_id"]
+    b = run(tmp_path, survey).responses["customer_id"]
+    other = ingest(tmp_path / "survey.csv", key=b"another-key-0123456789").responses["customer_id"]
+    assert a.equals(b)
+    assert not (a == other).any()
+    # same clear id -> same pseudonym (customer 3000000000 appears at rows 0 and 29 of 58)
+    clear = survey["客户编号"]
+    assert (a.groupby(clear.to_numpy()).nunique() == 1).all()
+    assert a.equals(pseudonymise(clear.astype("string"), TEST_KEY).rename("customer_id"))
+
+
+def test_pseudonyms_are_not_plain_hashes():
+    import hashlib
+
+    ids = pd.Series(["3000000001"], dtype="string")
+    p = pseudonymise(ids, TEST_KEY).iloc[0][1:]
+    raw = b"3000000001"
+    for unkeyed in (hashlib.sha256(raw), hashlib.md5(raw), hashlib.sha1(raw),
+                    hashlib.blake2b(raw, digest_size=10)):
+        assert p not in unkeyed.hexdigest()
+
+
+def test_report_written_and_reconciles(tmp_path):
+    survey = valid_survey(20)
+    survey.loc[[1, 2], "受理渠道"] = "传真"
+    result = run(tmp_path, survey)
+    written = write_ingest(result, tmp_path / "out")
+    report = json.loads(written["report"].read_text(encoding="utf-8"))
+    f = report["files"][0]
+    assert f["rows_read"] == f["accepted"] + f["rejected"] == 20
+    assert sum(f["rejected_by_reason"].values()) == f["rejected"] == 2
+    assert set(f["rejected_by_reason"]) == set(REASONS)
+    rejected = pd.read_csv(written["rejected"], encoding="utf-8-sig", dtype=str)
+    assert rejected["channel"].tolist() == ["传真", "传真"]  # raw value kept
+    back = pd.read_parquet(written["responses"])
+    pd.testing.assert_frame_equal(back, result.responses)

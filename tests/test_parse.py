@@ -1,0 +1,59 @@
+"""Field parsers: dates, labels, answers, counts."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from research.parse import parse_answer, parse_count, parse_datetime, parse_label
+
+
+def s(*values):
+    return pd.Series(list(values), dtype="string")
+
+
+def test_datetime_styles_of_real_exports():
+    values, bad = parse_datetime(s("2026-03-01 08:15:00", "2026/3/1 8:15", "2026/03/01 08:15:30",
+                                   " 2026-03-01 08:15 ", ""))
+    assert values.iloc[0] == values.iloc[1] == values.iloc[3] == pd.Timestamp("2026-03-01 08:15")
+    assert values.iloc[2] == pd.Timestamp("2026-03-01 08:15:30")
+    assert pd.isna(values.iloc[4])
+    assert not bad.any()
+    assert str(values.dtype) == "datetime64[us]"
+
+
+def test_excel_serial_dates():
+    # Microsoft's documentation: "January 1, 2008 is serial number 39448"; 0.5 day = 12:00.
+    values, bad = parse_datetime(s("39448", "39448.5", "45000.0"))
+    assert values.iloc[0] == pd.Timestamp("2008-01-01")
+    assert values.iloc[1] == pd.Timestamp("2008-01-01 12:00")
+    assert values.iloc[2] == pd.Timestamp("2023-03-15")  # Excel: =DATE(2023,3,15) is 45000
+    assert not bad.any()
+
+
+def test_invalid_datetimes_are_flagged_not_dropped():
+    values, bad = parse_datetime(s("2025-13-45 10:00:00", "2025-02-30 10:00:00", "昨天", "1", ""))
+    assert bad.tolist() == [True, True, True, True, False]
+    assert values.isna().all()
+
+
+def test_labels_any_spelling(instrument):
+    codes, bad = parse_label(s("95598热线", "微信", "WeChat", " ｗｅｃｈａｔ ", "app", "柜台", "传真", ""),
+                             instrument.label_sets["channel"])
+    assert codes.tolist()[:6] == ["hotline", "wechat", "wechat", "wechat", "app", "counter"]
+    assert bad.tolist() == [False] * 6 + [True, False]
+    assert pd.isna(codes.iloc[6]) and pd.isna(codes.iloc[7])
+
+
+def test_answers_codes_labels_missing_and_invalid(instrument):
+    values, bad = parse_answer(s("5", "5.0", "非常满意", " 满意 ", "Very Satisfied", "拒答", "不清楚", "",
+                                 "6", "0", "-1", "很好", "4.5"), instrument.scales["sat5"])
+    assert values.iloc[:5].tolist() == [5, 5, 5, 4, 5]
+    assert values.iloc[5:].isna().all()
+    assert bad.tolist() == [False] * 8 + [True] * 5
+
+
+def test_counts():
+    values, bad = parse_count(s("0", "3", "3.0", "", "-1", "1.5", "两次", "x"))
+    assert values.iloc[:3].tolist() == [0, 3, 3]
+    assert values.iloc[3:].isna().all()
+    assert bad.tolist() == [False] * 4 + [True] * 4

@@ -1,0 +1,103 @@
+"""Reading raw exports: formats, encodings, and file faults with one clear message."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from conftest import valid_survey, write_csv
+from research.errors import InputError
+from research.readers import read_export
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030"])
+def test_csv_encodings_are_detected(tmp_path, encoding):
+    frame = valid_survey(12)
+    path = tmp_path / "s.csv"
+    write_csv(frame, path, encoding)
+    raw = read_export(path)
+    assert raw.encoding == encoding and raw.format == "csv"
+    pd.testing.assert_frame_equal(raw.frame.astype(object), frame.astype(object), check_dtype=False)
+
+
+def test_tab_separated_and_quoted_newlines(tmp_path):
+    frame = valid_survey(6)
+    frame.loc[0, "客户意见"] = "第一行\n第二行, 有逗号"
+    path = tmp_path / "s.txt"
+    path.write_text(frame.to_csv(index=False, sep="\t"), encoding="utf-8")
+    raw = read_export(path)
+    assert raw.frame.shape == frame.shape
+    assert raw.frame.loc[0, "客户意见"] == "第一行\n第二行, 有逗号"
+
+
+def test_xlsx_and_parquet_give_the_same_strings(tmp_path):
+    frame = valid_survey(8)
+    frame.to_excel(tmp_path / "s.xlsx", index=False)
+    frame.to_parquet(tmp_path / "s.parquet", index=False)
+    for name in ("s.xlsx", "s.parquet"):
+        raw = read_export(tmp_path / name)
+        assert raw.format == name.split(".")[1]
+        assert raw.frame.astype(object).equals(frame.astype(object)), name
+
+
+def test_typed_cells_become_export_strings(tmp_path):
+    frame = pd.DataFrame({"受理时间": pd.to_datetime(["2026-03-01 08:15", None]),
+                          "重复来电次数": [2.0, None], "总体满意度": [5, 4]})
+    frame.to_parquet(tmp_path / "t.parquet")
+    raw = read_export(tmp_path / "t.parquet").frame
+    assert raw["受理时间"].tolist() == ["2026-03-01 08:15:00", ""]
+    assert raw["重复来电次数"].tolist() == ["2", ""]
+    assert raw["总体满意度"].tolist() == ["5", "4"]
+
+
+def _write(path, data: bytes):
+    path.write_bytes(data)
+    return path
+
+
+FAULTS = [
+    ("empty.csv", b"", "the file is empty"),
+    ("blank.csv", b"\n\n  \n", "the file is empty"),
+    ("header.csv", "工单编号,客户编号\n".encode(), "no data rows"),
+    ("binary.csv", b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00", "binary content"),
+    ("utf16.csv", "工单编号\n1\n".encode("utf-16"), "UTF-16"),
+    ("bad.csv", b"a,b\n\xff\xfe\xfd\x80,1\n\x81\x30\x81\x30\xff,2\n", "neither UTF-8 nor GB18030"),
+    ("ragged.csv", "a,b,c\n1,2,3\n4,5\n".encode(), "line 3 has 2 fields, the header has 3"),
+    ("old.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100, "old binary Excel"),
+    ("fake.xlsx", b"just text", "not an Excel workbook"),
+    ("broken.xlsx", b"PK\x03\x04" + b"\x00" * 50, "cannot read the Excel workbook"),
+    ("broken.parquet", b"PAR1" + b"\x00" * 50, "cannot read the Parquet file"),
+    ("dup.csv", "工单编号,工单编号\n1,2\n".encode(), "appears twice"),
+]
+
+
+@pytest.mark.parametrize("name, data, message", FAULTS)
+def test_file_faults_name_the_file_and_problem(tmp_path, name, data, message):
+    path = _write(tmp_path / name, data)
+    with pytest.raises(InputError) as err:
+        read_export(path)
+    assert str(path) in str(err.value) and message in str(err.value)
+
+
+def test_truncated_export(tmp_path):
+    path = tmp_path / "s.csv"
+    write_csv(valid_survey(20), path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) - 40])  # cut inside the last row
+    with pytest.raises(InputError, match="truncated or malformed"):
+        read_export(path)
+
+
+def test_missing_file_and_folder(tmp_path):
+    with pytest.raises(InputError, match="file not found"):
+        read_export(tmp_path / "nope.csv")
+    with pytest.raises(InputError, match="is a folder"):
+        read_export(tmp_path)
+
+
+def test_sha256_of_the_bytes(tmp_path):
+    import hashlib
+
+    path = tmp_path / "s.csv"
+    write_csv(valid_survey(3), path)
+    assert read_export(path).sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
