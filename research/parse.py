@@ -13,6 +13,8 @@ import unicodedata
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from research.instrument import LabelSet, Scale, normalize_key
 
@@ -31,6 +33,9 @@ DATETIME_FORMATS = (
 )
 # Excel serial dates accepted: 1900-01-01 .. 2099-12-31 (day 0 = 1899-12-30,
 # which absorbs Excel's 1900 leap-year bug for all dates after February 1900).
+# The two styles of DESIGN.md and their near variants, parsed by Arrow first.
+ARROW_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d %H:%M:%S", "%Y-%m-%d %H:%M")
+_YMD_RE = r"^(?P<y>\d{4})[-/](?P<m>\d{1,2})[-/](?P<d>\d{1,2})"
 EXCEL_EPOCH = pd.Timestamp("1899-12-30")
 EXCEL_SERIAL_RANGE = (2.0, 73415.0)
 _INTEGRAL_FLOAT = re.compile(r"^([+-]?\d+)(?:\.0*)?$")
@@ -52,10 +57,34 @@ def fold_value(value: str) -> str:
     return normalize_key(text)
 
 
-def _fold_unique(raw: pd.Series) -> pd.Series:
-    """:func:`fold_value` of each value, computed once per distinct value."""
-    uniques = pd.unique(raw.to_numpy())
-    return raw.map({u: fold_value(u) for u in uniques})
+def distinct(raw: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """Dictionary-encode a text column: (index of each row's value, the distinct values).
+
+    Label columns hold a handful of distinct values among millions of rows, so
+    parsers work on the distinct values and broadcast back with the index.
+    """
+    arr = pa.chunked_array([pa.array(raw.to_numpy(dtype=object, na_value=""), pa.string())]) \
+        if not isinstance(raw.dtype, pd.StringDtype) or raw.dtype.storage != "pyarrow" \
+        else pa.chunked_array(raw.array._pa_array)
+    enc = pc.dictionary_encode(arr.fill_null("")).combine_chunks()
+    return enc.indices.to_numpy(zero_copy_only=False), enc.dictionary.to_pylist()
+
+
+def _strings(values: list[str | None], index: np.ndarray, like: pd.Series) -> pd.Series:
+    """Broadcast per-distinct strings back to rows, as a ``string`` Series."""
+    taken = pc.take(pa.array(values, pa.string()), pa.array(index))
+    return pd.Series(pd.arrays.ArrowStringArray(taken), index=like.index)
+
+
+def _ints(values: list[int | None], index: np.ndarray, like: pd.Series) -> pd.Series:
+    """Broadcast per-distinct integers (None = missing) back to rows, as Int64."""
+    data = np.array([0 if v is None else v for v in values], dtype=np.int64)[index]
+    mask = np.array([v is None for v in values], dtype=bool)[index]
+    return pd.Series(pd.arrays.IntegerArray(data, mask), index=like.index)
+
+
+def _flags(values: list[bool], index: np.ndarray, like: pd.Series) -> pd.Series:
+    return pd.Series(np.array(values, dtype=bool)[index], index=like.index)
 
 
 def parse_text(raw: pd.Series) -> pd.Series:
@@ -69,10 +98,11 @@ def parse_label(raw: pd.Series, labels: LabelSet) -> tuple[pd.Series, pd.Series]
 
     Returns (codes with <NA> for blank or unknown, mask of unknown non-blank values).
     """
-    folded = _fold_unique(strip(raw))
-    codes = folded.map(labels.lookup).astype("string")
-    blank = folded == ""
-    return codes, (codes.isna() & ~blank)
+    index, values = distinct(raw)
+    folded = [fold_value(v) for v in values]
+    codes = [labels.lookup.get(f) for f in folded]
+    bad = [c is None and f != "" for c, f in zip(codes, folded)]
+    return _strings(codes, index, raw), _flags(bad, index, raw)
 
 
 def parse_answer(raw: pd.Series, scale: Scale) -> tuple[pd.Series, pd.Series]:
@@ -83,11 +113,24 @@ def parse_answer(raw: pd.Series, scale: Scale) -> tuple[pd.Series, pd.Series]:
 
     Returns (Int64 codes, mask of invalid answers).
     """
-    folded = _fold_unique(strip(raw))
-    known = folded.isin(list(scale.lookup)) | (folded == "")
-    codes = {k: v for k, v in scale.lookup.items() if v is not None}
-    values = folded.map(codes).astype("Int64")
-    return values, ~known
+    index, values = distinct(raw)
+    folded = [fold_value(v) for v in values]
+    codes = [scale.lookup.get(f) for f in folded]
+    bad = [f != "" and f not in scale.lookup for f in folded]
+    return _ints(codes, index, raw), _flags(bad, index, raw)
+
+
+def _count(text: str) -> tuple[int | None, bool]:
+    """(value, invalid) of one count cell."""
+    if text == "":
+        return None, False
+    try:
+        number = float(text)
+    except ValueError:
+        return None, True
+    if not np.isfinite(number) or number < 0 or number != int(number):
+        return None, True
+    return int(number), False
 
 
 def parse_count(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -95,11 +138,31 @@ def parse_count(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
 
     Returns (Int64 counts, mask of invalid values: negative, fractional or not a number).
     """
-    text = _fold_unique(strip(raw))
-    num = pd.to_numeric(text.mask(text == ""), errors="coerce")
-    ok = num.notna() & (num >= 0) & (num == np.floor(num))
-    invalid = (text != "") & ~ok
-    return num.where(ok).astype("Int64"), invalid
+    index, values = distinct(raw)
+    parsed = [_count(unicodedata.normalize("NFKC", v).strip()) for v in values]
+    return (_ints([p[0] for p in parsed], index, raw),
+            _flags([p[1] for p in parsed], index, raw))
+
+
+def _arrow_datetimes(text: pd.Series) -> np.ndarray:
+    """Fast path: parse the common styles with Arrow's strptime (C++).
+
+    Arrow rolls impossible dates over (2025-02-30 becomes 2025-03-02), so a
+    value is kept only when its calendar date equals the digits written;
+    the rest is left NaT for the strict pandas path.
+    """
+    arr = pa.array(text.to_numpy(dtype=object, na_value=""), pa.string())
+    out = None
+    for fmt in ARROW_FORMATS:
+        parsed = pc.strptime(arr, format=fmt, unit="us", error_is_null=True)
+        out = parsed if out is None else pc.coalesce(out, parsed)
+    parts = pc.extract_regex(arr, _YMD_RE)
+    same = pc.and_kleene(pc.and_kleene(
+        pc.equal(pc.year(out), pc.cast(pc.struct_field(parts, "y"), pa.int64())),
+        pc.equal(pc.month(out), pc.cast(pc.struct_field(parts, "m"), pa.int64()))),
+        pc.equal(pc.day(out), pc.cast(pc.struct_field(parts, "d"), pa.int64())))
+    out = pc.if_else(pc.fill_null(same, False), out, pa.scalar(None, out.type))
+    return out.to_numpy(zero_copy_only=False).astype("datetime64[us]")
 
 
 def parse_datetime(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -110,16 +173,16 @@ def parse_datetime(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     """
     text = strip(raw)
     nonblank = (text != "").to_numpy(dtype=bool)
-    out = pd.Series(pd.NaT, index=raw.index, dtype="datetime64[us]")
-    todo = nonblank.copy()
-    for fmt in DATETIME_FORMATS:
+    values = _arrow_datetimes(text)
+    todo = nonblank & np.isnat(values)
+    for fmt in DATETIME_FORMATS:  # strict, for the rows Arrow did not take
         if not todo.any():
             break
         parsed = pd.to_datetime(text[todo], format=fmt, errors="coerce")
         hit = parsed.notna().to_numpy(dtype=bool)
         if hit.any():
             idx = np.flatnonzero(todo)[hit]
-            out.iloc[idx] = parsed[hit].astype("datetime64[us]").to_numpy()
+            values[idx] = parsed[hit].astype("datetime64[us]").to_numpy()
             todo[idx] = False
     if todo.any():
         num = pd.to_numeric(text[todo], errors="coerce")
@@ -128,6 +191,6 @@ def parse_datetime(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
         if hit.any():
             idx = np.flatnonzero(todo)[hit]
             stamps = EXCEL_EPOCH + pd.to_timedelta(num[hit].to_numpy() * 86400.0, unit="s").round("s")
-            out.iloc[idx] = stamps.astype("datetime64[us]").to_numpy()
+            values[idx] = stamps.to_numpy().astype("datetime64[us]")
             todo[idx] = False
-    return out, pd.Series(todo, index=raw.index)
+    return pd.Series(values, index=raw.index), pd.Series(todo, index=raw.index)

@@ -11,9 +11,11 @@ the file and the problem.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +25,7 @@ import pandas as pd
 from research.errors import InputError
 
 _DELIMITERS = (",", "\t", ";", "|")
+_NON_SPACE = re.compile(rb"\S")
 
 
 @dataclass(frozen=True)
@@ -59,28 +62,32 @@ def detect_format(path: Path, head: bytes) -> str:
     return "csv"
 
 
-def decode_csv_bytes(path: Path, data: bytes) -> tuple[str, str]:
-    """Decode CSV bytes; returns (text, encoding name).
+def decode_csv_bytes(path: Path, data: bytes) -> tuple[bytes, str]:
+    """Check and normalise the encoding of CSV bytes; returns (UTF-8 bytes, encoding name).
 
     Tries UTF-8 (with or without BOM), then GB18030. UTF-16 and binary
-    content are refused with a message naming the file.
+    content are refused with a message naming the file. UTF-8 input is
+    returned as is (minus the BOM), without a copy through ``str``.
     """
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise InputError(f"{path}: UTF-16 text is not supported; export as UTF-8 or GB18030 CSV")
     if b"\x00" in data[:65536]:
         raise InputError(f"{path}: binary content (NUL bytes), not a CSV export")
     if data.startswith(b"\xef\xbb\xbf"):
+        body = memoryview(data)[3:]
         try:
-            return data[3:].decode("utf-8"), "utf-8-sig"
+            codecs.decode(body, "utf-8")
         except UnicodeDecodeError as exc:
             raise InputError(f"{path}: starts with a UTF-8 BOM but byte {exc.start + 3} is not "
                              "UTF-8 (file damaged or mixed encodings)") from None
+        return bytes(body), "utf-8-sig"
     try:
-        return data.decode("utf-8"), "utf-8"
+        codecs.decode(data, "utf-8")
+        return data, "utf-8"
     except UnicodeDecodeError:
         pass
     try:
-        return data.decode("gb18030"), "gb18030"
+        return data.decode("gb18030").encode("utf-8"), "gb18030"
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: neither UTF-8 nor GB18030 text (undecodable byte at offset "
                          f"{exc.start}); binary or damaged file?") from None
@@ -92,20 +99,21 @@ def _sniff_delimiter(header_line: str) -> str:
     return best if counts[best] > 0 else ","
 
 
-def read_csv_text(path: Path, text: str) -> pd.DataFrame:
-    """Parse decoded CSV text into an all-string frame (blank cells ``""``)."""
+def read_csv_bytes(path: Path, data: bytes) -> pd.DataFrame:
+    """Parse UTF-8 CSV bytes into an all-string frame (blank cells ``""``)."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    stripped = text.lstrip("\r\n")
-    if not stripped.strip():
+    first = _NON_SPACE.search(data)
+    if first is None:
         raise InputError(f"{path}: the file is empty")
-    first_line = stripped.split("\n", 1)[0].rstrip("\r")
+    start = data.rfind(b"\n", 0, first.start()) + 1  # the header line starts here
+    end = data.find(b"\n", start)
+    end = len(data) if end < 0 else end
+    first_line = data[start:end].decode("utf-8").rstrip("\r")
     delimiter = _sniff_delimiter(first_line)
     header = next(csv.reader(io.StringIO(first_line), delimiter=delimiter))
     header = [h.strip() for h in header]
-    if not any(header):
-        raise InputError(f"{path}: the first line (header) is blank")
     k = len(header)
     bad_rows: list[str] = []
 
@@ -113,18 +121,21 @@ def read_csv_text(path: Path, text: str) -> pd.DataFrame:
         if not bad_rows:
             number = row.number
             if number is None:  # unknown when quoted fields may hold newlines: find the text
-                at = stripped.find(row.text)
-                number = stripped.count("\n", 0, at) + 1 if at >= 0 else None
+                at = data.find(row.text.encode("utf-8"), end)
+                number = data.count(b"\n", 0, at) + 1 if at >= 0 else None
             where = f"line {number}" if number is not None else "a row"
             bad_rows.append(f"{where} has {row.actual_columns} fields, the header has "
                             f"{row.expected_columns}: {row.text[:80]!r}")
         return "skip"
 
     names = [f"c{i}" for i in range(k)]
+    body = pa.py_buffer(data).slice(min(end + 1, len(data)))  # no copy
+    if _NON_SPACE.search(data, end) is None:
+        raise InputError(f"{path}: has a header but no data rows")
     try:
         table = pacsv.read_csv(
-            io.BytesIO(stripped.encode("utf-8")),
-            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=1 << 24),
+            pa.BufferReader(body),
+            read_options=pacsv.ReadOptions(column_names=names, block_size=1 << 24),
             parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
                                              invalid_row_handler=on_invalid),
             convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
@@ -238,13 +249,13 @@ def read_export(path: str | Path) -> RawTable:
         data = path.read_bytes()
     except OSError as exc:
         raise InputError(f"{path}: cannot be read ({exc.strerror})") from None
-    if not data.strip():
+    if _NON_SPACE.search(data) is None:
         raise InputError(f"{path}: the file is empty")
     fmt = detect_format(path, data[:8])
     encoding = None
     if fmt == "csv":
-        text, encoding = decode_csv_bytes(path, data)
-        frame = read_csv_text(path, text)
+        utf8, encoding = decode_csv_bytes(path, data)
+        frame = read_csv_bytes(path, utf8)
     elif fmt == "xlsx":
         frame = read_xlsx(path)
     else:
