@@ -33,7 +33,7 @@ def derive_fields(frame: pd.DataFrame, instrument: Instrument) -> tuple[pd.DataF
         ``repeat`` (repeat_calls > 0, <NA> if missing).
     warnings : messages, e.g. calendar years without holiday data.
     """
-    out = frame.copy()
+    out = frame.copy(deep=False)  # copy-on-write: new columns never touch the caller's frame
     out["handling_hours"] = handling_hours(out["created_at"], out["resolved_at"])
     deadline, warnings = sla_deadlines(out["created_at"], out["cause_l2"], instrument)
     out["sla_deadline"] = deadline

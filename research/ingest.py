@@ -136,7 +136,8 @@ def _check(raw: RawTable, kind: str, instrument: Instrument) -> _Checked:
     n = len(raw.frame)
     by_name = {v: k for k, v in mapping.items()}
     blank_col = pd.Series([""] * n, dtype=pd.StringDtype("pyarrow"))
-    raw_canon = pd.DataFrame({f.name: (strip(raw.frame[by_name[f.name]]).reset_index(drop=True)
+    # raw values exactly as exported, under canonical names (absent optional columns blank)
+    raw_canon = pd.DataFrame({f.name: (raw.frame[by_name[f.name]].reset_index(drop=True)
                                        if f.name in by_name else blank_col) for f in fields})
     faults = {r: np.zeros(n, dtype=bool) for r in REASONS}
     details: list[tuple[str, str, np.ndarray]] = []
@@ -150,6 +151,7 @@ def _check(raw: RawTable, kind: str, instrument: Instrument) -> _Checked:
 
     for f in fields:
         col = raw_canon[f.name]
+        bad = None
         if f.kind == "text":
             parsed[f.name] = parse_text(col)
         elif f.kind == "label":
@@ -165,7 +167,11 @@ def _check(raw: RawTable, kind: str, instrument: Instrument) -> _Checked:
             parsed[f.name], bad = parse_datetime(col)
             flag("invalid_datetime", f.name, bad)
         if f.required and not f.missing_ok:
-            flag("missing_required", f.name, (col == "").to_numpy(dtype=bool))
+            # parsers return <NA> for blank cells and for invalid ones (flagged above)
+            blank = parsed[f.name].isna().to_numpy(dtype=bool)
+            if bad is not None:
+                blank = blank & ~bad.to_numpy(dtype=bool)
+            flag("missing_required", f.name, blank)
     frame = pd.DataFrame(parsed)
 
     l1, l2 = frame["cause_l1"], frame["cause_l2"]
@@ -193,7 +199,7 @@ def _flag_duplicates(checked: _Checked) -> None:
     shared = (ticket.notna() & ticket.duplicated(keep=False)).to_numpy(dtype=bool)
     if not shared.any():
         return
-    sub = checked.raw.loc[shared]
+    sub = checked.raw.loc[shared].apply(strip)  # few rows: surrounding spaces do not make a copy differ
     signature = pd.util.hash_pandas_object(sub, index=False)
     groups = pd.DataFrame({"ticket": ticket[shared].to_numpy(), "sig": signature.to_numpy()},
                           index=sub.index)
@@ -265,10 +271,10 @@ def _accepted_frame(checked: _Checked, kind: str, instrument: Instrument, key: b
     keep = np.ones(len(checked.raw), dtype=bool)
     for mask in checked.faults.values():
         keep &= ~mask
-    frame = checked.parsed.loc[keep].copy()
+    frame = checked.parsed.loc[keep]
     frame["source_row"] = np.flatnonzero(keep) + 1
     frame, warnings = derive_fields(frame, instrument)
-    clear = checked.raw.loc[keep]
+    clear = checked.raw.loc[keep, [f.name for f in fields if f.personal in ("pseudonymise", "drop")]]
     for f in fields:
         if f.personal == "mask":
             frame[f.name] = mask_comments(frame[f.name], also=_personal_values(clear, fields))

@@ -1,6 +1,6 @@
 """Parse raw export strings into canonical values, one column at a time.
 
-Each parser takes a Series of raw strings (blank = ``""``) and returns the
+Each parser takes a Series of raw strings (blank cells ``""``) and returns the
 parsed Series plus a boolean Series marking values that are present but
 invalid. Blank cells are never "invalid" here; whether blank is allowed is
 decided by the caller from the field's ``required`` flag.
@@ -34,8 +34,7 @@ DATETIME_FORMATS = (
 # Excel serial dates accepted: 1900-01-01 .. 2099-12-31 (day 0 = 1899-12-30,
 # which absorbs Excel's 1900 leap-year bug for all dates after February 1900).
 # The two styles of DESIGN.md and their near variants, parsed by Arrow first.
-ARROW_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d %H:%M:%S", "%Y-%m-%d %H:%M")
-_YMD_RE = r"^(?P<y>\d{4})[-/](?P<m>\d{1,2})[-/](?P<d>\d{1,2})"
+ARROW_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M")
 EXCEL_EPOCH = pd.Timestamp("1899-12-30")
 EXCEL_SERIAL_RANGE = (2.0, 73415.0)
 _INTEGRAL_FLOAT = re.compile(r"^([+-]?\d+)(?:\.0*)?$")
@@ -57,20 +56,25 @@ def fold_value(value: str) -> str:
     return normalize_key(text)
 
 
+def as_arrow(text: pd.Series) -> pa.ChunkedArray:
+    """A text Series as an Arrow string array (no copy when it is Arrow-backed already)."""
+    if isinstance(text.dtype, pd.StringDtype) and text.dtype.storage == "pyarrow":
+        return pa.chunked_array(text.array.__arrow_array__())
+    return pa.chunked_array([pa.array(text.astype(object).where(text.notna(), None).tolist(),
+                                      pa.string())])
+
+
 def distinct(raw: pd.Series) -> tuple[np.ndarray, list[str]]:
     """Dictionary-encode a text column: (index of each row's value, the distinct values).
 
     Label columns hold a handful of distinct values among millions of rows, so
     parsers work on the distinct values and broadcast back with the index.
     """
-    arr = pa.chunked_array([pa.array(raw.to_numpy(dtype=object, na_value=""), pa.string())]) \
-        if not isinstance(raw.dtype, pd.StringDtype) or raw.dtype.storage != "pyarrow" \
-        else pa.chunked_array(raw.array._pa_array)
-    enc = pc.dictionary_encode(arr.fill_null("")).combine_chunks()
+    enc = pc.dictionary_encode(pc.fill_null(as_arrow(raw), "")).combine_chunks()
     return enc.indices.to_numpy(zero_copy_only=False), enc.dictionary.to_pylist()
 
 
-def _strings(values: list[str | None], index: np.ndarray, like: pd.Series) -> pd.Series:
+def strings_from_distinct(values: list[str | None], index: np.ndarray, like: pd.Series) -> pd.Series:
     """Broadcast per-distinct strings back to rows, as a ``string`` Series."""
     taken = pc.take(pa.array(values, pa.string()), pa.array(index))
     return pd.Series(pd.arrays.ArrowStringArray(taken), index=like.index)
@@ -88,7 +92,7 @@ def _flags(values: list[bool], index: np.ndarray, like: pd.Series) -> pd.Series:
 
 
 def parse_text(raw: pd.Series) -> pd.Series:
-    """Stripped text; blank becomes <NA>."""
+    """Text without surrounding white space; blank becomes <NA>."""
     out = strip(raw)
     return out.mask(out == "").astype("string")
 
@@ -102,7 +106,7 @@ def parse_label(raw: pd.Series, labels: LabelSet) -> tuple[pd.Series, pd.Series]
     folded = [fold_value(v) for v in values]
     codes = [labels.lookup.get(f) for f in folded]
     bad = [c is None and f != "" for c, f in zip(codes, folded)]
-    return _strings(codes, index, raw), _flags(bad, index, raw)
+    return strings_from_distinct(codes, index, raw), _flags(bad, index, raw)
 
 
 def parse_answer(raw: pd.Series, scale: Scale) -> tuple[pd.Series, pd.Series]:
@@ -144,53 +148,59 @@ def parse_count(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
             _flags([p[1] for p in parsed], index, raw))
 
 
-def _arrow_datetimes(text: pd.Series) -> np.ndarray:
-    """Fast path: parse the common styles with Arrow's strptime (C++).
+def _arrow_datetimes(raw: pd.Series) -> np.ndarray:
+    """Fast path: parse the two common styles with Arrow's strptime (C++).
 
-    Arrow rolls impossible dates over (2025-02-30 becomes 2025-03-02), so a
-    value is kept only when its calendar date equals the digits written;
-    the rest is left NaT for the strict pandas path.
+    Arrow rolls impossible dates over (2025-02-30 becomes 2025-03-02), which
+    can only produce days 1 to 3 of a month; those values are left NaT here so
+    that the strict pandas path decides them. Values with surrounding spaces
+    also fall through to that path.
     """
-    arr = pa.array(text.to_numpy(dtype=object, na_value=""), pa.string())
+    arr = as_arrow(raw)
     out = None
     for fmt in ARROW_FORMATS:
         parsed = pc.strptime(arr, format=fmt, unit="us", error_is_null=True)
         out = parsed if out is None else pc.coalesce(out, parsed)
-    parts = pc.extract_regex(arr, _YMD_RE)
-    same = pc.and_kleene(pc.and_kleene(
-        pc.equal(pc.year(out), pc.cast(pc.struct_field(parts, "y"), pa.int64())),
-        pc.equal(pc.month(out), pc.cast(pc.struct_field(parts, "m"), pa.int64()))),
-        pc.equal(pc.day(out), pc.cast(pc.struct_field(parts, "d"), pa.int64())))
-    out = pc.if_else(pc.fill_null(same, False), out, pa.scalar(None, out.type))
+    maybe_rolled = pc.fill_null(pc.less_equal(pc.day(out), 3), False)
+    out = pc.if_else(maybe_rolled, pa.scalar(None, out.type), out)
     return out.to_numpy(zero_copy_only=False).astype("datetime64[us]")
 
 
 def parse_datetime(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Datetimes in the export styles of DESIGN.md, or Excel serial day numbers.
 
+    ``raw`` may carry surrounding white space (it is stripped here, only for
+    the rows the fast path does not take).
+
     Returns (``datetime64[us]`` values, NaT for blank or invalid; mask of
     invalid non-blank values).
     """
-    text = strip(raw)
-    nonblank = (text != "").to_numpy(dtype=bool)
-    values = _arrow_datetimes(text)
-    todo = nonblank & np.isnat(values)
+    values = _arrow_datetimes(raw)
+    todo = np.isnat(values) & (raw != "").to_numpy(dtype=bool)
+    rows = np.flatnonzero(todo)
+    text = strip(raw.iloc[rows]).to_numpy(dtype=object)
+    todo[rows[text == ""]] = False  # blank once stripped: missing, not invalid
+    keep = text != ""
+    rows, text = rows[keep], pd.Series(text[keep], dtype="string")
+    left = np.ones(len(rows), dtype=bool)
     for fmt in DATETIME_FORMATS:  # strict, for the rows Arrow did not take
-        if not todo.any():
+        if not left.any():
             break
-        parsed = pd.to_datetime(text[todo], format=fmt, errors="coerce")
+        parsed = pd.to_datetime(text[left], format=fmt, errors="coerce")
         hit = parsed.notna().to_numpy(dtype=bool)
         if hit.any():
-            idx = np.flatnonzero(todo)[hit]
-            values[idx] = parsed[hit].astype("datetime64[us]").to_numpy()
-            todo[idx] = False
-    if todo.any():
-        num = pd.to_numeric(text[todo], errors="coerce")
+            at = np.flatnonzero(left)[hit]
+            values[rows[at]] = parsed[hit].astype("datetime64[us]").to_numpy()
+            left[at] = False
+    if left.any():
+        num = pd.to_numeric(text[left], errors="coerce")
         lo, hi = EXCEL_SERIAL_RANGE
         hit = (num.notna() & (num >= lo) & (num <= hi)).to_numpy(dtype=bool)
         if hit.any():
-            idx = np.flatnonzero(todo)[hit]
+            at = np.flatnonzero(left)[hit]
             stamps = EXCEL_EPOCH + pd.to_timedelta(num[hit].to_numpy() * 86400.0, unit="s").round("s")
-            values[idx] = stamps.to_numpy().astype("datetime64[us]")
-            todo[idx] = False
-    return pd.Series(values, index=raw.index), pd.Series(todo, index=raw.index)
+            values[rows[at]] = stamps.to_numpy().astype("datetime64[us]")
+            left[at] = False
+    invalid = np.zeros(len(values), dtype=bool)
+    invalid[rows[left]] = True
+    return pd.Series(values, index=raw.index), pd.Series(invalid, index=raw.index)

@@ -22,6 +22,7 @@ import pandas as pd
 
 from research import paths
 from research.errors import InputError
+from research.parse import distinct, strings_from_distinct
 
 KEY_ENV = "RESEARCH_PSEUDONYM_KEY"
 PSEUDONYM_PREFIX = "C"
@@ -70,20 +71,25 @@ def pseudonymise(ids: pd.Series, key: bytes) -> pd.Series:
 
     Parameters
     ----------
-    ids : text Series; surrounding spaces are ignored; <NA> stays <NA>.
+    ids : text Series; surrounding spaces are ignored; <NA> and blank become <NA>.
     key : bytes from :func:`load_key` (only the first 64 bytes are used).
 
     Returns
     -------
     Series of ``"C" + 20 hex digits``, same index.
     """
-    k = key[:64]
+    base = hashlib.blake2b(key=key[:64], digest_size=_DIGEST_BYTES)
+
+    def one(value: str) -> str | None:
+        if not value:
+            return None
+        h = base.copy()  # copying the keyed state is cheaper than keying anew
+        h.update(value.encode("utf-8"))
+        return PSEUDONYM_PREFIX + h.hexdigest()
+
     clean = ids.astype("string").str.strip()
-    uniques = clean.dropna().unique()
-    table = {u: PSEUDONYM_PREFIX + hashlib.blake2b(u.encode("utf-8"), key=k,
-                                                   digest_size=_DIGEST_BYTES).hexdigest()
-             for u in uniques}
-    return clean.map(table).astype("string")
+    index, values = distinct(clean)  # hash each distinct id once
+    return strings_from_distinct([one(v) for v in values], index, ids)
 
 
 def mask_text(text: str, extra: tuple[tuple[str, str], ...] = ()) -> str:

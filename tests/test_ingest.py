@@ -51,6 +51,16 @@ def test_canonical_values(tmp_path, instrument):
     assert pd.isna(r.loc[3, "sat_overall"]) and pd.isna(r.loc[3, "satisfied"])
 
 
+def test_surrounding_spaces_are_ignored(tmp_path):
+    survey = valid_survey(6)
+    padded = survey.copy()
+    for col in ("供电所", "受理渠道", "受理时间", "总体满意度", "重复来电次数", "客户编号"):
+        padded[col] = " " + padded[col] + "\u3000"  # ideographic space too
+    a = run(tmp_path, survey).responses
+    b = run(tmp_path, padded).responses
+    pd.testing.assert_frame_equal(a, b)
+
+
 # (column, bad value, expected reason)
 ROW_FAULTS = [
     ("供电所", "", "missing_required"),

@@ -13,7 +13,7 @@ def s(*values):
 
 def test_datetime_styles_of_real_exports():
     values, bad = parse_datetime(s("2026-03-01 08:15:00", "2026/3/1 8:15", "2026/03/01 08:15:30",
-                                   " 2026-03-01 08:15 ", ""))
+                                   "2026-03-01 08:15", ""))
     assert values.iloc[0] == values.iloc[1] == values.iloc[3] == pd.Timestamp("2026-03-01 08:15")
     assert values.iloc[2] == pd.Timestamp("2026-03-01 08:15:30")
     assert pd.isna(values.iloc[4])
@@ -30,6 +30,21 @@ def test_excel_serial_dates():
     assert not bad.any()
 
 
+def test_impossible_calendar_dates_are_invalid_not_rolled_over():
+    values, bad = parse_datetime(s("2025/2/29 8:00", "2024/2/29 8:00", "2025-04-31 10:00:00",
+                                   "2025-05-01 00:00:00", "2025/3/3 23:59"))
+    assert bad.tolist() == [True, False, True, False, False]
+    assert values.iloc[1] == pd.Timestamp("2024-02-29 08:00")  # leap year
+    assert values.iloc[3] == pd.Timestamp("2025-05-01")
+    assert values.iloc[4] == pd.Timestamp("2025-03-03 23:59")
+
+
+def test_surrounding_spaces_and_blank_datetimes():
+    values, bad = parse_datetime(s(" 2026-03-01 08:15:00 ", "\u30002026/3/1 8:15", "   ", ""))
+    assert values.iloc[0] == values.iloc[1] == pd.Timestamp("2026-03-01 08:15")
+    assert values.iloc[2:].isna().all() and not bad.any()
+
+
 def test_invalid_datetimes_are_flagged_not_dropped():
     values, bad = parse_datetime(s("2025-13-45 10:00:00", "2025-02-30 10:00:00", "昨天", "1", ""))
     assert bad.tolist() == [True, True, True, True, False]
@@ -37,7 +52,7 @@ def test_invalid_datetimes_are_flagged_not_dropped():
 
 
 def test_labels_any_spelling(instrument):
-    codes, bad = parse_label(s("95598热线", "微信", "WeChat", " ｗｅｃｈａｔ ", "app", "柜台", "传真", ""),
+    codes, bad = parse_label(s("95598热线", "微信", "WeChat", "ｗｅｃｈａｔ", "app", "柜台", "传真", ""),
                              instrument.label_sets["channel"])
     assert codes.tolist()[:6] == ["hotline", "wechat", "wechat", "wechat", "app", "counter"]
     assert bad.tolist() == [False] * 6 + [True, False]
@@ -45,7 +60,7 @@ def test_labels_any_spelling(instrument):
 
 
 def test_answers_codes_labels_missing_and_invalid(instrument):
-    values, bad = parse_answer(s("5", "5.0", "非常满意", " 满意 ", "Very Satisfied", "拒答", "不清楚", "",
+    values, bad = parse_answer(s("5", "5.0", "非常满意", "满意", "Very Satisfied", "拒答", "不清楚", "",
                                  "6", "0", "-1", "很好", "4.5"), instrument.scales["sat5"])
     assert values.iloc[:5].tolist() == [5, 5, 5, 4, 5]
     assert values.iloc[5:].isna().all()
