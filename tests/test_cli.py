@@ -46,3 +46,29 @@ def test_usage_errors_exit_non_zero(capsys):
         main(["simulate", "--n", "0", "--seed", "1", "--out", "x"])
     assert err.value.code == 2
     assert "must be at least 1" in capsys.readouterr().err
+
+
+def test_reproduce_on_the_sample_leaks_no_personal_data(tmp_path, capsys):
+    import re
+
+    import pandas as pd
+
+    from research import paths
+
+    assert main(["reproduce", "--out", str(tmp_path)]) == 0
+    assert "rows read 20,030 = accepted 19,920 + rejected 110" in capsys.readouterr().out
+    raw = pd.read_csv(paths.sample_survey(), dtype=str, encoding="utf-8-sig")
+    wo = pd.read_csv(paths.sample_workorders(), dtype=str, encoding="gb18030")
+    secrets = set(raw["客户编号"]) | set(raw["联系电话"]) | set(wo["客户编号"]) | set(wo["联系电话"])
+    secrets |= set(re.findall(r"\d{17}[\dX]|1[3-9]\d{9}", " ".join(raw["客户意见"].dropna())))
+    outputs = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert {p.name for p in outputs} >= {"responses.parquet", "workorders.parquet", "rejected.csv",
+                                         "ingest_report.json"}
+    for path in outputs:
+        if path.suffix == ".parquet":
+            text = pd.read_parquet(path).astype(str).to_csv()
+        else:
+            text = path.read_text(encoding="utf-8-sig")
+        tokens = set(re.findall(r"[0-9X]{10,18}", text))
+        leaked = tokens & secrets
+        assert not leaked, f"{path.name} holds personal data: {sorted(leaked)[:3]}"
