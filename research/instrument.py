@@ -27,10 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
 from research import paths
 from research.errors import InputError
+from research.yamlfile import YamlFile
 
 FIELD_TYPES = ("text", "datetime", "count")
 PERSONAL_KINDS = ("pseudonymise", "drop", "mask")
@@ -179,59 +178,7 @@ class Instrument:
 # --------------------------------------------------------------------------
 
 
-class _Reader:
-    """Read one YAML file and check keys, naming the file and key path on error."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        if not path.is_file():
-            raise InputError(f"{path}: instrument file not found")
-        try:
-            self.data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise InputError(f"{path}: not valid UTF-8 YAML: {exc}") from None
-        if not isinstance(self.data, dict):
-            raise InputError(f"{path}: expected a mapping at the top level")
-
-    def fail(self, where: str, problem: str) -> InputError:
-        return InputError(f"{self.path}: key '{where}': {problem}")
-
-    def get(self, node: Any, key: str, where: str, kind: type | tuple = object,
-            default: Any = ..., ) -> Any:
-        if not isinstance(node, dict):
-            raise self.fail(where, "expected a mapping")
-        if key not in node:
-            if default is ...:
-                raise self.fail(f"{where}.{key}" if where else key, "missing")
-            return default
-        value = node[key]
-        if not isinstance(value, kind) or isinstance(value, bool) and kind in (int, float):
-            raise self.fail(f"{where}.{key}" if where else key,
-                            f"expected {_kind_name(kind)}, got {value!r}")
-        return value
-
-    def text(self, node: Any, key: str, where: str, default: Any = ...) -> str:
-        value = self.get(node, key, where, (str, int, float), default)
-        if value is None or value is default:
-            return value
-        value = str(value)
-        if not value.strip():
-            raise self.fail(f"{where}.{key}", "must not be blank")
-        return value
-
-    def seq(self, node: Any, key: str, where: str, default: Any = ...) -> list:
-        value = self.get(node, key, where, (list, type(None)), default)
-        return [] if value is None else list(value)
-
-
-def _kind_name(kind: type | tuple) -> str:
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    names = {str: "text", int: "a whole number", float: "a number", list: "a list",
-             dict: "a mapping", object: "a value", type(None): "nothing"}
-    return " or ".join(names.get(k, k.__name__) for k in kinds)
-
-
-def _read_label(r: _Reader, node: Any, where: str) -> Label:
+def _read_label(r: YamlFile, node: Any, where: str) -> Label:
     aliases = r.seq(node, "aliases", where, default=[])
     return Label(
         code=r.text(node, "code", where),
@@ -241,7 +188,7 @@ def _read_label(r: _Reader, node: Any, where: str) -> Label:
     )
 
 
-def _lookup(r: _Reader, where: str, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def _lookup(r: YamlFile, where: str, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """Folded spelling -> code; two codes sharing one spelling is an error."""
     out: dict[str, Any] = {}
     for spelling, code in pairs:
@@ -254,7 +201,7 @@ def _lookup(r: _Reader, where: str, pairs: list[tuple[str, Any]]) -> dict[str, A
     return out
 
 
-def _label_set(r: _Reader, name: str, nodes: list, where: str) -> LabelSet:
+def _label_set(r: YamlFile, name: str, nodes: list, where: str) -> LabelSet:
     if not nodes:
         raise r.fail(where, "must list at least one label")
     labels = tuple(_read_label(r, n, f"{where}[{i}]") for i, n in enumerate(nodes))
@@ -267,7 +214,7 @@ def _label_set(r: _Reader, name: str, nodes: list, where: str) -> LabelSet:
 
 
 def _load_questionnaire(path: Path) -> tuple[dict[str, Scale], tuple[Item, ...], int]:
-    r = _Reader(path)
+    r = YamlFile(path)
     scales: dict[str, Scale] = {}
     for name, node in r.get(r.data, "scales", "", dict).items():
         where = f"scales.{name}"
@@ -305,7 +252,7 @@ def _load_questionnaire(path: Path) -> tuple[dict[str, Scale], tuple[Item, ...],
 
 
 def _load_taxonomy(path: Path) -> tuple[LabelSet, LabelSet, dict[str, str]]:
-    r = _Reader(path)
+    r = YamlFile(path)
     causes = r.seq(r.data, "causes", "")
     if not causes:
         raise r.fail("causes", "must list at least one cause")
@@ -329,7 +276,7 @@ def _load_taxonomy(path: Path) -> tuple[LabelSet, LabelSet, dict[str, str]]:
 
 
 def _load_labels(path: Path) -> dict[str, LabelSet]:
-    r = _Reader(path)
+    r = YamlFile(path)
     out = {}
     for name in ("channel", "resolved", "survey_status"):
         out[name] = _label_set(r, name, r.seq(r.data, name, ""), name)
@@ -338,7 +285,7 @@ def _load_labels(path: Path) -> dict[str, LabelSet]:
 
 def _load_fields(path: Path, label_sets: dict[str, LabelSet],
                  scales: dict[str, Scale]) -> dict[str, tuple[Field, ...]]:
-    r = _Reader(path)
+    r = YamlFile(path)
     out = {}
     for kind in EXPORT_KINDS:
         fields = []
@@ -376,7 +323,7 @@ def _load_fields(path: Path, label_sets: dict[str, LabelSet],
     return out
 
 
-def _read_sla(r: _Reader, node: Any, where: str) -> SlaTarget:
+def _read_sla(r: YamlFile, node: Any, where: str) -> SlaTarget:
     value = r.get(node, "value", where, (int, float))
     if not value > 0:
         raise r.fail(f"{where}.value", f"must be positive, got {value!r}")
@@ -392,7 +339,7 @@ def _read_sla(r: _Reader, node: Any, where: str) -> SlaTarget:
 
 
 def _load_sla(path: Path, subcauses: tuple[str, ...]) -> tuple[SlaTarget, dict[str, SlaTarget]]:
-    r = _Reader(path)
+    r = YamlFile(path)
     default = _read_sla(r, r.get(r.data, "default", "", dict), "default")
     targets = {}
     for code, node in r.get(r.data, "targets", "", dict, default={}).items():
