@@ -7,8 +7,12 @@ research ingest SURVEY [--workorders FILE] [--out DIR]
     workorders.parquet, rejected.csv and ingest_report.json.
 research simulate --n N --seed S --out DIR [--faults F]
     Write a synthetic survey export, work-order export and truth.json.
+research fit [--plan FILE] [--data responses.parquet] [--out DIR] [--no-thresholds]
+    Fit the analysis plan; write estimates.csv, model_fit.csv, predictions.csv,
+    marginal_effects.csv and the other result tables.
 research reproduce [--survey FILE] [--workorders FILE] [--out DIR]
-    Rebuild everything from the raw exports (default: the committed sample).
+    Rebuild everything from the raw exports (default: the committed sample):
+    ingest, then fit.
 
 Bad input ends with one message naming the file and the problem, on
 standard error, and exit code 2; no traceback.
@@ -76,6 +80,31 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fit(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from research.ingest import timed
+    from research.models.run import fit_plan, summarize, write_results
+    from research.plan import load_plan
+
+    progress = timed(_progress)
+    data = Path(args.data) if args.data else paths.ingest_dir() / "responses.parquet"
+    if not data.exists():
+        raise InputError(f"{data}: responses file not found; run 'research ingest' first")
+    try:
+        responses = pd.read_parquet(data)
+    except Exception as exc:  # pyarrow raises several types for a damaged file
+        raise InputError(f"{data}: cannot read the responses ({type(exc).__name__}: {exc})") from None
+    plan = load_plan(args.plan)
+    progress(f"fitting {len(plan.models)} models on {len(responses):,} responses")
+    results = fit_plan(responses, plan=plan, progress=progress, thresholds=not args.no_thresholds)
+    out = Path(args.out) if args.out else paths.build_dir() / "fit"
+    written = write_results(results, out, plan=plan)
+    print(summarize(results))
+    print(f"wrote {len(written)} files to {out}")
+    return 0
+
+
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from research.ingest import format_report, ingest, timed, write_ingest
 
@@ -85,10 +114,18 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     if workorders is None and args.survey is None and paths.sample_workorders().exists():
         workorders = paths.sample_workorders()
     out = Path(args.out) if args.out else paths.build_dir()
-    progress("stage 1/1: ingest")
+    progress("stage 1/2: ingest")
     result = ingest(survey, workorders, progress=progress)
     write_ingest(result, out / "ingest")
     print(format_report(result.report))
+    from research.models.run import fit_plan, summarize, write_results
+    from research.plan import load_plan
+
+    progress("stage 2/2: fit")
+    plan = load_plan()
+    results = fit_plan(result.responses, plan=plan, progress=progress)
+    write_results(results, out / "fit", plan=plan)
+    print(summarize(results))
     progress(f"done: outputs in {out}")
     return 0
 
@@ -117,6 +154,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--faults", type=_fraction, default=0.0,
                    help="fraction of survey rows given a planted fault (default 0)")
     p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("fit", help="fit the analysis plan's models",
+                       description="Fit every model of the analysis plan on validated responses and "
+                       "write the tidy result tables as CSV.")
+    p.add_argument("--plan", metavar="FILE", help="analysis plan YAML (default paper/analysis_plan.yaml)")
+    p.add_argument("--data", metavar="FILE",
+                   help=f"responses.parquet from ingest (default {paths.ingest_dir() / 'responses.parquet'})")
+    p.add_argument("--out", metavar="DIR", help=f"output folder (default {paths.build_dir() / 'fit'})")
+    p.add_argument("--no-thresholds", action="store_true",
+                   help="skip the tolerance-threshold analysis and its bootstrap")
+    p.set_defaults(func=cmd_fit)
 
     p = sub.add_parser("reproduce", help="rebuild every output from the raw exports",
                        description="Rebuild every output from the raw exports; by default the "

@@ -1,0 +1,210 @@
+"""Model frames and design matrices from the plan's formulas (formulaic).
+
+- :func:`model_frame` picks the variables a model uses from the canonical
+  responses, keeps complete cases and types them: categorical variables get
+  their categories in a fixed order with the plan's reference level first.
+- :func:`build_design` turns a right-hand side (R notation) into a dense
+  design matrix with readable column names (``cause_l2[staff_attitude]``,
+  ``log2(1 + handling_hours)``, ``cause_l1[outage]:log2(1 + handling_hours)``),
+  R's coding rules included (formulaic implements them).
+- :meth:`Design.rebuild` re-evaluates only the columns that depend on given
+  variables, on a counterfactual copy of the frame: predictions "as if every
+  ticket had sub-cause s" cost one small matrix, not a new design.
+
+``rcs(x)`` in a formula is a restricted cubic spline of ``x`` (Harrell's
+natural-spline basis, as R's ``Hmisc::rcspline.eval(x, knots, inclx = TRUE)``):
+written here because formulaic has no natural-spline basis with fixed knots;
+the knots are set once from the full data so bootstrap refits and
+counterfactuals share them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from research.errors import InputError
+from research.instrument import Instrument
+
+CATEGORICAL = ("cause_l1", "cause_l2", "channel", "region", "station", "resolved")
+BOOLEAN = ("repeat", "sla_met", "satisfied")
+
+
+def rcs_basis(x: np.ndarray, knots: np.ndarray) -> np.ndarray:
+    """Restricted cubic spline basis (linear beyond the outer knots).
+
+    Parameters
+    ----------
+    x : values (any shape, flattened).
+    knots : k >= 3 increasing knots.
+
+    Returns
+    -------
+    (n, k - 1) array: ``x`` itself, then k - 2 cubic terms scaled by
+    ``(t_k - t_1)^2`` (Harrell 2015, *Regression Modeling Strategies*, 2.4.5;
+    R ``Hmisc::rcspline.eval(x, knots, inclx = TRUE, norm = 2)``).
+    """
+    x = np.asarray(x, dtype=float).ravel()
+    t = np.asarray(knots, dtype=float)
+    k = len(t)
+    if k < 3 or np.any(np.diff(t) <= 0):
+        raise ValueError(f"need at least 3 increasing knots, got {t}")
+    scale = (t[-1] - t[0]) ** 2
+    cols = [x]
+    tail1 = np.clip(x - t[-2], 0, None) ** 3
+    tail2 = np.clip(x - t[-1], 0, None) ** 3
+    for j in range(k - 2):
+        c = (np.clip(x - t[j], 0, None) ** 3
+             - tail1 * (t[-1] - t[j]) / (t[-1] - t[-2])
+             + tail2 * (t[-2] - t[j]) / (t[-1] - t[-2]))
+        cols.append(c / scale)
+    return np.column_stack(cols)
+
+
+def formula_context(knots: np.ndarray | None = None) -> dict:
+    """Functions a plan formula may call."""
+    ctx = {"log2": np.log2, "log": np.log, "sqrt": np.sqrt}
+    if knots is not None:
+        ctx["rcs"] = lambda x: rcs_basis(x, knots)
+    return ctx
+
+
+def category_order(variable: str, instrument: Instrument, observed: pd.Series) -> list[str]:
+    """Levels in instrument order (taxonomy, labels), else sorted; only observed levels."""
+    sets = {"cause_l1": "cause_l1", "cause_l2": "cause_l2", "channel": "channel", "resolved": "resolved"}
+    present = set(observed.dropna().astype(str).unique())
+    if variable in sets:
+        return [c for c in instrument.label_sets[sets[variable]].codes if c in present]
+    return sorted(present)
+
+
+def model_frame(data: pd.DataFrame, variables: tuple[str, ...], *, reference_levels: dict[str, str],
+                instrument: Instrument) -> tuple[pd.DataFrame, np.ndarray]:
+    """Complete cases of ``variables``, typed for modelling.
+
+    Parameters
+    ----------
+    data : canonical responses (research.schema.RESPONSES columns).
+    variables : the columns a model uses.
+    reference_levels : variable -> reference level (first category).
+
+    Returns
+    -------
+    frame : one row per complete case; categorical variables as pandas
+        Categoricals (reference first, then instrument order), booleans as
+        0/1 floats, numbers as float64.
+    rows : positions of those rows in ``data``.
+
+    Raises
+    ------
+    InputError
+        A variable is absent, or a reference level has no rows.
+    """
+    missing = [v for v in variables if v not in data.columns]
+    if missing:
+        raise InputError(f"responses: column(s) {missing} needed by the model are absent")
+    sub = data.loc[:, list(variables)]
+    keep = sub.notna().all(axis=1).to_numpy()
+    rows = np.flatnonzero(keep)
+    sub = sub.iloc[rows]
+    out = {}
+    for v in variables:
+        col = sub[v]
+        if v in CATEGORICAL:
+            levels = category_order(v, instrument, col)
+            ref = reference_levels.get(v)
+            if ref is not None:
+                if ref not in levels:
+                    raise InputError(f"analysis plan: reference level {ref!r} of {v} has no rows "
+                                     f"in the data; levels present: {levels}")
+                levels = [ref] + [lev for lev in levels if lev != ref]
+            out[v] = pd.Categorical(col.astype(str).to_numpy(), categories=levels)
+        elif v in BOOLEAN:
+            out[v] = col.astype(bool).to_numpy(dtype=float)
+        else:
+            out[v] = col.to_numpy(dtype=float)
+    return pd.DataFrame(out), rows
+
+
+def readable(name: str) -> str:
+    """formulaic column name -> the package's term name."""
+    if name == "Intercept":
+        return "(Intercept)"
+    return re.sub(r"\[T\.", "[", name)
+
+
+@dataclass
+class Design:
+    """A dense design matrix with its formula spec, for fitting and counterfactuals."""
+
+    X: np.ndarray  # (n, p) float64
+    names: list[str]  # readable column names
+    spec: object = field(repr=False)  # formulaic ModelSpec
+    context: dict = field(repr=False)
+    columns_of_term: dict[str, list[int]] = field(repr=False)
+    variables_of_term: dict[str, set[str]] = field(repr=False)
+
+    def columns_using(self, variables: set[str]) -> list[str]:
+        """The terms whose columns depend on any of ``variables``."""
+        return [t for t, vs in self.variables_of_term.items() if vs & variables]
+
+    def rebuild(self, frame: pd.DataFrame, variables: set[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Columns that depend on ``variables``, evaluated on ``frame`` (a counterfactual copy).
+
+        Returns (column indices into X, new values (n, k)).
+        """
+        terms = self.columns_using(variables)
+        if not terms:
+            return np.array([], dtype=int), np.empty((len(frame), 0))
+        idx = np.concatenate([self.columns_of_term[t] for t in terms])
+        mm = self.spec.subset(terms).get_model_matrix(frame, context=self.context)
+        return idx, np.asarray(mm, dtype=float)
+
+
+def build_design(frame: pd.DataFrame, rhs: str, *, intercept: bool, context: dict | None = None) -> Design:
+    """Design matrix of ``rhs`` on a model frame.
+
+    Parameters
+    ----------
+    frame : from :func:`model_frame`.
+    rhs : right-hand side in R notation.
+    intercept : keep the intercept column (False for ordinal models, whose
+        cutpoints play its part).
+    context : functions the formula calls (:func:`formula_context`).
+
+    Raises
+    ------
+    InputError
+        The formula cannot be evaluated, or the design is rank deficient
+        (names the columns involved).
+    """
+    from formulaic import model_matrix
+
+    context = context if context is not None else formula_context()
+    formula = rhs if intercept else f"{rhs} - 1"
+    try:
+        mm = model_matrix(formula, frame, context=context, na_action="raise")
+    except Exception as exc:  # formulaic raises many types for a bad formula
+        raise InputError(f"analysis plan: cannot build the design of {rhs!r}: {exc}") from None
+    spec = mm.model_spec
+    names = [readable(c) for c in mm.columns]
+    X = np.ascontiguousarray(np.asarray(mm, dtype=float))
+    columns_of_term: dict[str, list[int]] = {}
+    variables_of_term: dict[str, set[str]] = {}
+    position = {c: i for i, c in enumerate(mm.columns)}
+    for term, _, cols in spec.structure:
+        key = str(term)
+        columns_of_term[key] = [position[c] for c in cols]
+        variables_of_term[key] = {v for v in frame.columns if re.search(rf"\b{v}\b", key)}
+    xtx = X.T @ X
+    scale = np.sqrt(np.clip(np.diag(xtx), 1e-300, None))
+    rank = np.linalg.matrix_rank(xtx / np.outer(scale, scale), tol=1e-10)
+    if rank < X.shape[1]:
+        zero = [names[j] for j in range(X.shape[1]) if not X[:, j].any()]
+        raise InputError(f"analysis plan: the design of {rhs!r} is rank deficient (rank {rank} of "
+                         f"{X.shape[1]} columns)" + (f"; columns without any row: {zero}" if zero else ""))
+    return Design(X=X, names=names, spec=spec, context=context, columns_of_term=columns_of_term,
+                  variables_of_term=variables_of_term)

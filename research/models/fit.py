@@ -1,0 +1,254 @@
+"""Fit the models of the analysis plan and return tidy results.
+
+One function per family turns a model frame into a :class:`FittedModel`
+(parameters, covariance, fit statistics); :func:`fit_model` dispatches on the
+plan's ``family``; :func:`tidy_estimates` and :func:`tidy_fit` give the
+result contract of DESIGN.md.
+
+Libraries: OLS and logit use statsmodels (cluster-robust CR1 covariance, as
+R's ``sandwich::vcovCL(type = "HC1")``); the proportional-odds model and the
+random-intercept mixed model use this package's own estimators
+(:mod:`research.models.ordinal`, :mod:`research.models.mixed`), which say why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from research.errors import InputError
+from research.instrument import Instrument
+from research.models.design import Design, build_design, formula_context, model_frame
+from research.plan import ModelSpec, Plan
+
+
+@dataclass
+class FittedModel:
+    """A fitted model: everything predictions and tables need.
+
+    ``params`` holds the coefficients of ``design`` (``n_beta`` of them) and,
+    for ordinal models, the cutpoints after them; ``names`` and ``kinds``
+    label each entry (kind ``coefficient`` or ``cutpoint``).
+    """
+
+    spec: ModelSpec
+    design: Design
+    frame: pd.DataFrame
+    rows: np.ndarray
+    y: np.ndarray
+    params: np.ndarray
+    vcov: np.ndarray
+    names: list[str]
+    kinds: list[str]
+    n_beta: int
+    df_resid: float | None  # t reference distribution (linear models); None = normal
+    stats: dict
+    se_method: str
+    extra: dict = field(default_factory=dict)  # family-specific (variance components, BLUPs, ...)
+
+    @property
+    def beta(self) -> np.ndarray:
+        return self.params[: self.n_beta]
+
+    @property
+    def cutpoints(self) -> np.ndarray:
+        return self.params[self.n_beta:]
+
+
+def _clusters(frame: pd.DataFrame, name: str | None) -> np.ndarray | None:
+    if name is None:
+        return None
+    return frame[name].cat.codes.to_numpy() if hasattr(frame[name], "cat") else \
+        pd.factorize(frame[name])[0]
+
+
+def _outcome(frame: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
+    return frame[spec.outcome].to_numpy(dtype=float)
+
+
+def _fit_linear(spec: ModelSpec, design: Design, frame: pd.DataFrame) -> dict:
+    import statsmodels.api as sm
+
+    y = _outcome(frame, spec)
+    model = sm.OLS(y, design.X)
+    if spec.se == "cluster":
+        res = model.fit(cov_type="cluster", cov_kwds={"groups": _clusters(frame, spec.cluster),
+                                                      "use_correction": True, "df_correction": True})
+        method = f"OLS; CR1 cluster-robust by {spec.cluster} (R sandwich::vcovCL HC1); t(n - k)"
+    else:
+        res = model.fit()
+        method = "OLS; classical; t(n - k)"
+    n, k = design.X.shape
+    ll = float(res.llf)
+    # R's logLik.lm counts the residual variance as a parameter: df = k + 1
+    stats_ = {"nobs": n, "loglik": ll, "df": k + 1, "aic": -2 * ll + 2 * (k + 1),
+              "bic": -2 * ll + np.log(n) * (k + 1), "r_squared": float(res.rsquared),
+              "sigma": float(np.sqrt(res.scale))}
+    return dict(y=y, params=np.asarray(res.params), vcov=np.asarray(res.cov_params()), n_beta=k,
+                df_resid=float(n - k), stats=stats_, se_method=method, cut_names=[])
+
+
+def _fit_logit(spec: ModelSpec, design: Design, frame: pd.DataFrame) -> dict:
+    import statsmodels.api as sm
+
+    y = _outcome(frame, spec)
+    model = sm.Logit(y, design.X)
+    kw = {}
+    if spec.se == "cluster":
+        kw = {"cov_type": "cluster", "cov_kwds": {"groups": _clusters(frame, spec.cluster),
+                                                   "use_correction": True, "df_correction": True}}
+    res = model.fit(method="newton", disp=0, maxiter=100, tol=1e-12, **kw)
+    if not res.mle_retvals.get("converged", True):
+        raise InputError(f"model {spec.name}: the logit did not converge (separation?)")
+    n, k = design.X.shape
+    ll = float(res.llf)
+    method = (f"logit ML; CR1 cluster-robust by {spec.cluster} (R sandwich::vcovCL HC1); normal"
+              if spec.se == "cluster" else "logit ML; inverse information; normal")
+    stats_ = {"nobs": n, "loglik": ll, "df": k, "aic": -2 * ll + 2 * k, "bic": -2 * ll + np.log(n) * k,
+              "pseudo_r2_mcfadden": float(res.prsquared), "iterations": int(res.mle_retvals["iterations"])}
+    return dict(y=y, params=np.asarray(res.params), vcov=np.asarray(res.cov_params()), n_beta=k,
+                df_resid=None, stats=stats_, se_method=method, cut_names=[])
+
+
+def _fit_ordinal(spec: ModelSpec, design: Design, frame: pd.DataFrame, levels: tuple[int, ...]) -> dict:
+    from research.models.ordinal import fit_ordinal, ordinal_scores
+    from research.models.sandwich import cluster_robust_vcov
+
+    y_raw = _outcome(frame, spec).astype(int)
+    code = {v: i for i, v in enumerate(levels)}
+    y = np.array([code[v] for v in range(levels[0], levels[-1] + 1)])[y_raw - levels[0]]
+    try:
+        fit = fit_ordinal(design.X, y, n_levels=len(levels))
+    except ValueError as exc:
+        raise InputError(f"model {spec.name}: {exc}") from None
+    params = np.concatenate([fit.beta, fit.theta])
+    vcov = fit.vcov
+    method = "proportional-odds logit ML (R ordinal::clm); inverse observed information; normal"
+    if spec.se == "cluster":
+        scores = ordinal_scores(fit, design.X, y)
+        vcov = cluster_robust_vcov(fit.vcov, scores, _clusters(frame, spec.cluster))
+        method = f"proportional-odds logit ML; CR1 cluster-robust by {spec.cluster}; normal"
+    n = len(y)
+    k = len(params)
+    stats_ = {"nobs": n, "loglik": fit.loglik, "df": k, "aic": -2 * fit.loglik + 2 * k,
+              "bic": -2 * fit.loglik + np.log(n) * k, "iterations": fit.iterations,
+              "converged": fit.converged, "gradient_max": fit.gradient_max}
+    cut_names = [f"{levels[j]}|{levels[j + 1]}" for j in range(len(levels) - 1)]
+    return dict(y=y, params=params, vcov=vcov, n_beta=len(fit.beta), df_resid=None, stats=stats_,
+                se_method=method, cut_names=cut_names, extra={"ordinal_fit": fit})
+
+
+def _fit_mixed(spec: ModelSpec, design: Design, frame: pd.DataFrame) -> dict:
+    from research.models.mixed import fit_random_intercept, information_criteria
+
+    y = _outcome(frame, spec)
+    groups = frame[spec.group].astype(str).to_numpy()
+    try:
+        fit = fit_random_intercept(design.X, y, groups)
+    except ValueError as exc:
+        raise InputError(f"model {spec.name}: {exc}") from None
+    ic = information_criteria(fit)
+    stats_ = {"nobs": fit.nobs, "loglik": fit.loglik, "df": ic["df"], "aic": ic["aic"], "bic": ic["bic"],
+              "reml_criterion": fit.reml_criterion, "n_groups": fit.n_groups,
+              "var_group": fit.sigma2_group, "var_residual": fit.sigma2_resid,
+              "icc": fit.sigma2_group / (fit.sigma2_group + fit.sigma2_resid),
+              "singular": fit.singular, "converged": fit.converged}
+    blups = pd.DataFrame({"group": fit.groups, "blup": fit.blup, "blup_se": fit.blup_se})
+    return dict(y=y, params=np.asarray(fit.beta), vcov=np.asarray(fit.vcov), n_beta=len(fit.beta),
+                df_resid=None, stats=stats_, cut_names=[],
+                se_method=f"linear mixed model, REML (R lme4::lmer); random intercept per {spec.group}; normal",
+                extra={"mixed_fit": fit, "blups": blups})
+
+
+def fit_model(spec: ModelSpec, responses: pd.DataFrame, *, plan: Plan, instrument: Instrument) -> FittedModel:
+    """Fit one model of the plan on the complete cases of its variables.
+
+    Parameters
+    ----------
+    spec : the model's plan entry.
+    responses : canonical responses (research.schema.RESPONSES).
+    plan : gives the reference levels.
+    instrument : gives category orders and the answer scale.
+
+    Returns
+    -------
+    FittedModel
+
+    Raises
+    ------
+    InputError
+        Too few rows, a rank-deficient design, or a fit that fails.
+    """
+    frame, rows = model_frame(responses, spec.variables(), reference_levels=plan.reference_levels,
+                              instrument=instrument)
+    if len(frame) < 10:
+        raise InputError(f"model {spec.name}: only {len(frame)} complete rows")
+    design = build_design(frame, spec.rhs, intercept=spec.family != "ordinal", context=formula_context())
+    if spec.family == "linear":
+        out = _fit_linear(spec, design, frame)
+    elif spec.family == "logit":
+        out = _fit_logit(spec, design, frame)
+    elif spec.family == "ordinal":
+        scale = next(i.scale for i in instrument.items if i.name == spec.outcome)
+        out = _fit_ordinal(spec, design, frame, instrument.scales[scale].codes)
+    else:
+        out = _fit_mixed(spec, design, frame)
+    names = design.names + out["cut_names"]
+    kinds = ["coefficient"] * out["n_beta"] + ["cutpoint"] * len(out["cut_names"])
+    out["stats"]["n_dropped"] = int(len(responses) - len(frame))
+    return FittedModel(spec=spec, design=design, frame=frame, rows=rows, y=out["y"], params=out["params"],
+                       vcov=out["vcov"], names=names, kinds=kinds, n_beta=out["n_beta"],
+                       df_resid=out["df_resid"], stats=out["stats"], se_method=out["se_method"],
+                       extra=out.get("extra", {}))
+
+
+def tidy_estimates(fm: FittedModel, conf_level: float = 0.95) -> pd.DataFrame:
+    """Coefficient table: ``model, term, kind, estimate, std_error, statistic, p_value,
+    conf_low, conf_high, conf_level, df, n, method``.
+
+    ``statistic`` = estimate / std_error; p-values and intervals use Student's t
+    with ``df`` degrees of freedom for linear models (as R's
+    ``lmtest::coeftest``) and the normal distribution otherwise (``df`` blank).
+    Variance components of mixed models are added as ``kind = variance`` rows
+    without standard errors.
+    """
+    est = fm.params
+    se = np.sqrt(np.clip(np.diag(fm.vcov), 0, None))
+    z = est / se
+    if fm.df_resid is not None:
+        p = 2 * stats.t.sf(np.abs(z), fm.df_resid)
+        q = stats.t.ppf(0.5 + conf_level / 2, fm.df_resid)
+    else:
+        p = 2 * stats.norm.sf(np.abs(z))
+        q = stats.norm.ppf(0.5 + conf_level / 2)
+    out = pd.DataFrame({
+        "model": fm.spec.name, "term": fm.names, "kind": fm.kinds, "estimate": est, "std_error": se,
+        "statistic": z, "p_value": p, "conf_low": est - q * se, "conf_high": est + q * se,
+        "conf_level": conf_level, "df": fm.df_resid if fm.df_resid is not None else np.nan,
+        "n": fm.stats["nobs"], "method": fm.se_method,
+    })
+    if fm.spec.family == "mixed":
+        var = pd.DataFrame({"model": fm.spec.name,
+                            "term": [f"var({fm.spec.group})", "var(residual)"], "kind": "variance",
+                            "estimate": [fm.stats["var_group"], fm.stats["var_residual"]],
+                            "conf_level": conf_level, "n": fm.stats["nobs"], "method": "REML"})
+        out = pd.concat([out, var], ignore_index=True)
+    return out
+
+
+def tidy_fit(fm: FittedModel) -> pd.DataFrame:
+    """One row of fit statistics: ``model, family, outcome, formula, nobs, n_dropped, loglik,
+    aic, bic, df`` and family-specific columns (r_squared, sigma, pseudo_r2_mcfadden,
+    reml_criterion, var_group, var_residual, icc, n_groups, iterations, converged, ...),
+    plus ``se_type``, ``cluster`` and the reference levels used."""
+    refs = {f"reference_{v}": str(fm.frame[v].cat.categories[0]) for v in fm.frame.columns
+            if hasattr(fm.frame[v], "cat")}
+    row = {"model": fm.spec.name, "family": fm.spec.family, "outcome": fm.spec.outcome,
+           "formula": fm.spec.formula, **fm.stats, "se_type": fm.spec.se,
+           "cluster": fm.spec.cluster or fm.spec.group or "",
+           "n_clusters": int(fm.frame[fm.spec.cluster or fm.spec.group].nunique())
+           if (fm.spec.cluster or fm.spec.group) else np.nan, **refs}
+    return pd.DataFrame([row])

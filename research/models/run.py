@@ -1,0 +1,143 @@
+"""Fit the whole analysis plan: every model, its predictions and marginal effects,
+the proportional-odds check, tolerance thresholds, group comparisons and the
+scale's reliability. Returns tidy frames; :func:`write_results` writes them as CSV.
+
+Output tables (file name = key + ``.csv``):
+
+``estimates``          every coefficient, cutpoint and variance component of every model
+``model_fit``          one row per model: nobs, loglik, aic, bic, df, ...
+``predictions``        average adjusted predictions per sub-cause and cause group, and grids
+``marginal_effects``   effect of multiplying handling time, per cause group
+``brant``              proportional-odds test per term, for each ordinal model
+``thresholds``         tolerance threshold per cause group (hours) with bootstrap CI
+``threshold_curves``   the spline curves behind the thresholds, with bands
+``comparisons``        Welch ANOVA and Kruskal-Wallis across cause groups and sub-causes
+``pairwise``           Games-Howell pairs with Hedges' g and Holm-adjusted p
+``association``        satisfied x cause group: chi-square and Cramér's V
+``reliability``        Cronbach's alpha of the four items with CI
+``item_statistics``    item means, item-rest correlations, alpha if dropped
+``item_correlations``  pairwise Pearson correlations of the items
+``station_effects``    BLUPs of the mixed model's station intercepts
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from research.instrument import Instrument, load_instrument
+from research.models.fit import FittedModel, fit_model, tidy_estimates, tidy_fit
+from research.models.predict import marginal_effects, predictions
+from research.plan import Plan, load_plan
+
+Progress = Callable[[str], None]
+
+
+def _brant(fm: FittedModel) -> pd.DataFrame:
+    from research.models.ordinal import brant_test
+
+    fit = fm.extra["ordinal_fit"]
+    out = brant_test(fm.design.X, fm.y, fit, names=fm.design.names)
+    return out.assign(model=fm.spec.name)[["model", *[c for c in out.columns if c != "model"]]]
+
+
+def fit_plan(responses: pd.DataFrame, *, plan: Plan | None = None, instrument: Instrument | None = None,
+             progress: Progress | None = None, thresholds: bool = True) -> dict[str, pd.DataFrame]:
+    """Fit everything the plan declares on canonical responses.
+
+    Parameters
+    ----------
+    responses : canonical responses (``responses.parquet``).
+    plan, instrument : default: the committed plan and instrument.
+    progress : called with a message (and seconds) as each step ends.
+    thresholds : run the tolerance-threshold analysis (its bootstrap is the slow part).
+
+    Returns
+    -------
+    dict of tidy DataFrames, keyed as in the module docstring.
+    """
+    from research.comparisons import association, compare_groups
+    from research.reliability import cronbach_alpha, item_correlations, item_statistics
+
+    plan = plan if plan is not None else load_plan()
+    instrument = instrument if instrument is not None else load_instrument()
+    say = progress or (lambda message: None)
+    threshold = instrument.satisfied_threshold
+    parts: dict[str, list[pd.DataFrame]] = {k: [] for k in (
+        "estimates", "model_fit", "predictions", "marginal_effects", "brant", "station_effects")}
+    for spec in plan.models:
+        t0 = time.perf_counter()
+        fm = fit_model(spec, responses, plan=plan, instrument=instrument)
+        t1 = time.perf_counter()
+        parts["estimates"].append(tidy_estimates(fm, plan.conf_level))
+        parts["model_fit"].append(tidy_fit(fm).assign(seconds=t1 - t0))
+        parts["predictions"].append(predictions(fm, parent=instrument.parent, grid_hours=plan.grid_hours,
+                                                threshold=threshold, conf_level=plan.conf_level))
+        parts["marginal_effects"].append(marginal_effects(fm, parent=instrument.parent,
+                                                          multiplier=plan.time_multiplier,
+                                                          threshold=threshold, conf_level=plan.conf_level))
+        if spec.family == "ordinal":
+            parts["brant"].append(_brant(fm))
+        if spec.family == "mixed":
+            parts["station_effects"].append(fm.extra["blups"].assign(model=spec.name))
+        say(f"model {spec.name}: fitted in {t1 - t0:.1f} s, predictions in {time.perf_counter() - t1:.1f} s")
+    out = {k: pd.concat(v, ignore_index=True) if v else pd.DataFrame() for k, v in parts.items()}
+
+    if thresholds and plan.thresholds is not None:
+        from research.models.thresholds import tolerance_thresholds
+
+        t0 = time.perf_counter()
+        th = tolerance_thresholds(responses, plan=plan, instrument=instrument, progress=progress)
+        out["thresholds"], out["threshold_curves"] = th["thresholds"], th["curves"]
+        say(f"tolerance thresholds in {time.perf_counter() - t0:.1f} s")
+
+    t0 = time.perf_counter()
+    comp = [compare_groups(responses, dv="sat_overall", between=b) for b in ("cause_l1", "cause_l2")]
+    out["comparisons"] = pd.concat([c["omnibus"] for c in comp], ignore_index=True)
+    out["pairwise"] = pd.concat([c["pairwise"].assign(between=b) for c, b in zip(comp, ("cause_l1", "cause_l2"))],
+                                ignore_index=True)
+    out["association"] = association(responses, row="satisfied", col="cause_l1")
+    out["reliability"] = cronbach_alpha(responses)
+    out["item_statistics"] = item_statistics(responses)
+    out["item_correlations"] = item_correlations(responses)
+    say(f"group comparisons and reliability in {time.perf_counter() - t0:.1f} s")
+    return out
+
+
+def write_results(results: dict[str, pd.DataFrame], out_dir: str | Path, *, plan: Plan | None = None) -> dict[str, Path]:
+    """Write each result frame as ``<name>.csv`` (UTF-8, full precision) and the plan used.
+
+    Returns the paths written, by name.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for name, frame in results.items():
+        path = out / f"{name}.csv"
+        frame.to_csv(path, index=False, float_format="%.17g")
+        written[name] = path
+    if plan is not None:
+        (out / "analysis_plan_used.yaml").write_text(plan.source, encoding="utf-8")
+        written["plan"] = out / "analysis_plan_used.yaml"
+    return written
+
+
+def summarize(results: dict[str, pd.DataFrame]) -> str:
+    """A few lines for the terminal: fit statistics and the thresholds."""
+    lines = []
+    fit = results["model_fit"]
+    for _, r in fit.iterrows():
+        lines.append(f"{r['model']:<16} n={int(r['nobs']):>9,}  loglik={r['loglik']:>14.3f}  "
+                     f"aic={r['aic']:>14.3f}  ({r['family']})")
+    th = results.get("thresholds")
+    if th is not None and len(th):
+        for _, r in th.iterrows():
+            hours = f"{r['threshold_hours']:.1f} h" if np.isfinite(r["threshold_hours"]) else "not reached"
+            hi = f"{r['conf_high']:.1f}" if np.isfinite(r["conf_high"]) else "not reached"
+            lo = f"{r['conf_low']:.1f}" if np.isfinite(r["conf_low"]) else "?"
+            lines.append(f"threshold {r['cause_l1']:<11} {hours:>12}  (95% CI {lo} to {hi})")
+    return "\n".join(lines)

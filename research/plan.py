@@ -1,0 +1,210 @@
+"""The analysis plan as data: load and validate ``paper/analysis_plan.yaml``.
+
+The plan declares the models (name, family, outcome, right-hand side,
+standard-error type, clustering or grouping), the reference levels of the
+categorical variables, the prediction grid and the tolerance-threshold
+analysis. :func:`load_plan` returns an immutable :class:`Plan`; any problem
+raises :class:`research.errors.InputError` naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, get_args
+
+import numpy as np
+
+from research import paths
+from research.errors import InputError
+from research.yamlfile import YamlFile
+
+Family = Literal["linear", "logit", "ordinal", "mixed"]
+SeType = Literal["cluster", "model"]
+FAMILIES: tuple[str, ...] = get_args(Family)
+SE_TYPES: tuple[str, ...] = get_args(SeType)
+
+#: variables a formula may use, and the outcomes each family accepts
+VARIABLES = ("cause_l1", "cause_l2", "channel", "repeat", "handling_hours", "region", "station",
+             "resolved", "sla_met")
+OUTCOMES = {"linear": ("sat_overall", "sat_speed", "sat_attitude", "sat_outcome"),
+            "mixed": ("sat_overall", "sat_speed", "sat_attitude", "sat_outcome"),
+            "ordinal": ("sat_overall", "sat_speed", "sat_attitude", "sat_outcome"),
+            "logit": ("satisfied",)}
+CLUSTER_VARIABLES = ("station", "region")
+
+
+def plan_path() -> Path:
+    """Default plan file: ``paper/analysis_plan.yaml``."""
+    return paths.project_root() / "paper" / "analysis_plan.yaml"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model of the plan."""
+
+    name: str
+    family: str
+    outcome: str
+    rhs: str
+    se: str
+    cluster: str | None
+    group: str | None
+    zh: str
+    en: str
+
+    @property
+    def formula(self) -> str:
+        return f"{self.outcome} ~ {self.rhs}"
+
+    def variables(self) -> tuple[str, ...]:
+        """Data columns the model uses (outcome, right-hand side, cluster/group)."""
+        used = [v for v in VARIABLES if re.search(rf"\b{v}\b", self.rhs)]
+        extra = [c for c in (self.cluster, self.group) if c]
+        return tuple(dict.fromkeys([self.outcome, *used, *extra]))
+
+
+@dataclass(frozen=True)
+class ThresholdSpec:
+    """The tolerance-threshold analysis (spline logit of ``outcome``)."""
+
+    outcome: str
+    rhs: str
+    knots_quantiles: tuple[float, ...]
+    reference_quantile: float
+    upper_quantile: float
+    drop_points: float
+    max_hours: float
+    bootstrap_reps: int
+    bootstrap_seed: int
+    bootstrap_cluster: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The whole plan, validated; ``source`` is the YAML text as loaded (recorded with results)."""
+
+    conf_level: float
+    reference_levels: dict[str, str]
+    models: tuple[ModelSpec, ...]
+    grid_hours: np.ndarray
+    time_multiplier: float
+    thresholds: ThresholdSpec | None
+    path: Path
+    source: str
+
+    def model(self, name: str) -> ModelSpec:
+        for m in self.models:
+            if m.name == name:
+                return m
+        raise KeyError(f"no model named {name!r} in the plan; models: {[m.name for m in self.models]}")
+
+
+def _model(r: YamlFile, node, where: str) -> ModelSpec:
+    name = r.text(node, "name", where)
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+        raise r.fail(f"{where}.name", f"{name!r}: use lower-case letters, digits and underscores")
+    family = r.text(node, "family", where)
+    if family not in FAMILIES:
+        raise r.fail(f"{where}.family", f"{family!r} is not one of {list(FAMILIES)}")
+    outcome = r.text(node, "outcome", where)
+    if outcome not in OUTCOMES[family]:
+        raise r.fail(f"{where}.outcome", f"{outcome!r} cannot be the outcome of a {family} model; "
+                     f"use one of {list(OUTCOMES[family])}")
+    rhs = r.text(node, "rhs", where)
+    names = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", rhs)) - {"log2", "log", "sqrt", "C"}
+    unknown = sorted(n for n in names if n not in VARIABLES)
+    if unknown:
+        raise r.fail(f"{where}.rhs", f"unknown variable(s) {unknown}; known: {list(VARIABLES)}")
+    se = r.text(node, "se", where, default="model")
+    if se not in SE_TYPES:
+        raise r.fail(f"{where}.se", f"{se!r} is not one of {list(SE_TYPES)}")
+    cluster = r.get(node, "cluster", where, (str, type(None)), default=None)
+    if se == "cluster" and cluster not in CLUSTER_VARIABLES:
+        raise r.fail(f"{where}.cluster", f"se: cluster needs a cluster variable, one of "
+                     f"{list(CLUSTER_VARIABLES)}; got {cluster!r}")
+    if se == "cluster" and family == "mixed":
+        raise r.fail(f"{where}.se", "a mixed model takes se: model (the random intercept models the clusters)")
+    group = r.get(node, "group", where, (str, type(None)), default=None)
+    if family == "mixed" and group not in CLUSTER_VARIABLES:
+        raise r.fail(f"{where}.group", f"a mixed model needs group: one of {list(CLUSTER_VARIABLES)}")
+    return ModelSpec(name=name, family=family, outcome=outcome, rhs=rhs, se=se,
+                     cluster=cluster if se == "cluster" else None,
+                     group=group if family == "mixed" else None,
+                     zh=r.text(node, "zh", where, default=name), en=r.text(node, "en", where, default=name))
+
+
+def _thresholds(r: YamlFile, node) -> ThresholdSpec | None:
+    if node is None:
+        return None
+    w = "thresholds"
+    q = r.seq(node, "knots_quantiles", w)
+    if len(q) < 3 or any(not isinstance(x, (int, float)) or not 0 < x < 1 for x in q) or sorted(q) != q:
+        raise r.fail(f"{w}.knots_quantiles", "need at least 3 increasing quantiles strictly between 0 and 1")
+    boot = r.get(node, "bootstrap", w, dict)
+    reps = r.get(boot, "reps", f"{w}.bootstrap", int)
+    if reps < 0:
+        raise r.fail(f"{w}.bootstrap.reps", "must be >= 0 (0 turns the bootstrap off)")
+    cluster = r.text(boot, "cluster", f"{w}.bootstrap")
+    if cluster not in CLUSTER_VARIABLES:
+        raise r.fail(f"{w}.bootstrap.cluster", f"one of {list(CLUSTER_VARIABLES)}")
+    outcome = r.text(node, "outcome", w)
+    if outcome != "satisfied":
+        raise r.fail(f"{w}.outcome", "the threshold analysis models 'satisfied'")
+    ref = float(r.get(node, "reference_quantile", w, (int, float)))
+    upper = float(r.get(node, "upper_quantile", w, (int, float)))
+    if not 0 <= ref < upper <= 1:
+        raise r.fail(f"{w}.reference_quantile", "need 0 <= reference_quantile < upper_quantile <= 1")
+    top = float(r.get(node, "max_hours", w, (int, float)))
+    if top <= 0:
+        raise r.fail(f"{w}.max_hours", "must be positive")
+    drop = float(r.get(node, "drop_points", w, (int, float)))
+    if not 0 < drop < 100:
+        raise r.fail(f"{w}.drop_points", "must be between 0 and 100 (percentage points)")
+    return ThresholdSpec(outcome=outcome, rhs=r.text(node, "rhs", w), knots_quantiles=tuple(map(float, q)),
+                         reference_quantile=ref, upper_quantile=upper, drop_points=drop,
+                         max_hours=top, bootstrap_reps=reps,
+                         bootstrap_seed=r.get(boot, "seed", f"{w}.bootstrap", int), bootstrap_cluster=cluster)
+
+
+def load_plan(path: str | Path | None = None) -> Plan:
+    """Load and validate the analysis plan.
+
+    Parameters
+    ----------
+    path : the YAML file; default ``paper/analysis_plan.yaml``.
+
+    Raises
+    ------
+    InputError
+        Missing file, invalid YAML, or a key that is missing, mistyped or
+        inconsistent; the message names the file and the key.
+    """
+    path = Path(path) if path is not None else plan_path()
+    r = YamlFile(path, what="analysis plan")
+    conf = float(r.get(r.data, "conf_level", "", (int, float), default=0.95))
+    if not 0.5 <= conf < 1:
+        raise r.fail("conf_level", f"must be in [0.5, 1), got {conf}")
+    refs = r.get(r.data, "reference_levels", "", dict, default={})
+    refs = {str(k): str(v) for k, v in refs.items()}
+    models = tuple(_model(r, n, f"models[{i}]") for i, n in enumerate(r.seq(r.data, "models", "")))
+    if not models:
+        raise r.fail("models", "the plan declares no model")
+    names = [m.name for m in models]
+    if len(set(names)) != len(names):
+        raise r.fail("models", f"model names must be unique: {names}")
+    pred = r.get(r.data, "predictions", "", dict, default={})
+    grid = r.get(pred, "grid_hours", "predictions", dict, default={"from": 0.5, "to": 720, "points": 25})
+    lo = float(r.get(grid, "from", "predictions.grid_hours", (int, float)))
+    hi = float(r.get(grid, "to", "predictions.grid_hours", (int, float)))
+    k = r.get(grid, "points", "predictions.grid_hours", int)
+    if not (0 < lo < hi and k >= 2):
+        raise r.fail("predictions.grid_hours", "need 0 < from < to and points >= 2")
+    mult = float(r.get(pred, "time_multiplier", "predictions", (int, float), default=2))
+    if mult <= 0 or mult == 1:
+        raise r.fail("predictions.time_multiplier", "must be positive and not 1")
+    return Plan(conf_level=conf, reference_levels=refs, models=models,
+                grid_hours=np.exp(np.linspace(np.log(lo), np.log(hi), k)), time_multiplier=mult,
+                thresholds=_thresholds(r, r.data.get("thresholds")), path=path,
+                source=path.read_text(encoding="utf-8"))
