@@ -1,0 +1,49 @@
+"""The analysis plan loads, declares the issue's models, and a broken plan fails clearly."""
+
+from __future__ import annotations
+
+import pytest
+
+from research.errors import InputError
+from research.plan import load_plan, plan_path
+
+
+def test_default_plan_declares_the_five_models():
+    plan = load_plan()
+    assert [m.name for m in plan.models] == ["ols", "ordinal", "logit", "mixed", "speed_by_cause"]
+    assert {m.name: m.family for m in plan.models} == {
+        "ols": "linear", "ordinal": "ordinal", "logit": "logit", "mixed": "mixed", "speed_by_cause": "ordinal"}
+    rhs = "cause_l2 + log2(1 + handling_hours) + channel + repeat"
+    assert all(m.rhs == rhs for m in plan.models if m.name != "speed_by_cause")
+    assert plan.model("speed_by_cause").rhs == "cause_l2 + cause_l1:log2(1 + handling_hours) + channel + repeat"
+    assert plan.model("ols").cluster == "station" and plan.model("mixed").group == "station"
+    assert plan.grid_hours[0] == pytest.approx(0.5) and plan.grid_hours[-1] == pytest.approx(720)
+    assert plan.reference_levels["cause_l2"] == "expansion_delay"
+
+
+BREAKAGES = [
+    ("    family: linear\n", "    family: probit\n", "models[0].family"),
+    ("outcome: satisfied", "outcome: sat_overall", "models[2].outcome"),
+    ("rhs: cause_l2 + log2(1 + handling_hours) + channel + repeat\n    se: cluster\n    cluster: station\n    zh: 线性",
+     "rhs: cause_l2 + income\n    se: cluster\n    cluster: station\n    zh: 线性", "models[0].rhs"),
+    ("    cluster: station\n    zh: 线性", "    cluster: district\n    zh: 线性", "models[0].cluster"),
+    ("group: station", "group: nowhere", "models[3].group"),
+    ("reps: 200", "reps: -1", "thresholds.bootstrap.reps"),
+    ("conf_level: 0.95", "conf_level: 95", "conf_level"),
+]
+
+
+@pytest.mark.parametrize("old, new, key", BREAKAGES)
+def test_broken_plan_names_file_and_key(tmp_path, old, new, key):
+    text = plan_path().read_text(encoding="utf-8")
+    assert old in text, f"test setup: {old!r} not in the plan"
+    path = tmp_path / "plan.yaml"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        load_plan(path)
+    assert "plan.yaml" in str(err.value) and key in str(err.value)
+
+
+def test_missing_plan(tmp_path):
+    with pytest.raises(InputError, match="analysis plan not found"):
+        load_plan(tmp_path / "none.yaml")
