@@ -172,7 +172,7 @@ def build_design(frame: pd.DataFrame, rhs: str, *, intercept: bool, context: dic
     frame : from :func:`model_frame`.
     rhs : right-hand side in R notation.
     intercept : keep the intercept column (False for ordinal models, whose
-        cutpoints play its part).
+        cutpoints play its part; the coding is still the one with an intercept).
     context : functions the formula calls (:func:`formula_context`).
 
     Raises
@@ -184,19 +184,24 @@ def build_design(frame: pd.DataFrame, rhs: str, *, intercept: bool, context: dic
     from formulaic import model_matrix
 
     context = context if context is not None else formula_context()
-    formula = rhs if intercept else f"{rhs} - 1"
     try:
-        mm = model_matrix(formula, frame, context=context, na_action="raise")
+        # Always coded with an intercept, as R does for polr/clm: without one, the first
+        # factor would get a full set of dummies; the intercept column is dropped after.
+        mm = model_matrix(rhs, frame, context=context, na_action="raise")
     except Exception as exc:  # formulaic raises many types for a bad formula
         raise InputError(f"analysis plan: cannot build the design of {rhs!r}: {exc}") from None
     spec = mm.model_spec
-    names = [readable(c) for c in mm.columns]
-    X = np.ascontiguousarray(np.asarray(mm, dtype=float))
+    columns = [c for c in mm.columns if intercept or c != "Intercept"]
+    names = [readable(c) for c in columns]
+    X = np.ascontiguousarray(np.asarray(mm.loc[:, columns] if len(columns) < mm.shape[1] else mm,
+                                        dtype=float))
     columns_of_term: dict[str, list[int]] = {}
     variables_of_term: dict[str, set[str]] = {}
-    position = {c: i for i, c in enumerate(mm.columns)}
+    position = {c: i for i, c in enumerate(columns)}
     for term, _, cols in spec.structure:
         key = str(term)
+        if key == "1" and not intercept:
+            continue
         columns_of_term[key] = [position[c] for c in cols]
         variables_of_term[key] = {v for v in frame.columns if re.search(rf"\b{v}\b", key)}
     xtx = X.T @ X
