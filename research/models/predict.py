@@ -11,7 +11,8 @@ Why by hand: the Python ``marginaleffects`` package does not support this
 package's ordinal and mixed estimators (its OrderedModel support is an open
 issue, pymarginaleffects 209) and re-evaluates the whole design for every
 counterfactual. Here the gradients are analytic and a counterfactual only
-rebuilds the design columns that depend on the changed variables, so one
+rebuilds the design columns that depend on the changed variables (once, on a
+one-row template, when those columns are the same for every ticket), so one
 average costs one pass over the rows. The numbers are checked against R
 (``predict()`` with a numerical Jacobian; tests/fixtures/r/predictions).
 
@@ -26,7 +27,7 @@ probability, ``P(Y >= satisfied_threshold)`` for ordinal models.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -40,83 +41,142 @@ SCALES = {"linear": ("mean_score",), "mixed": ("mean_score",), "logit": ("p_sati
 
 
 @dataclass
-class Counterfactual:
-    """A change to the model frame on a subset of rows.
-
-    rows : positions (into the model frame) the average runs over.
-    changes : variable -> new values (scalar or array over ``rows``).
-    """
+class _Rows:
+    """The design rows an average runs over, with cached products."""
 
     rows: np.ndarray
-    changes: dict
+    X: np.ndarray
+    eta: np.ndarray
+    colmean: np.ndarray
+    constant: set  # model-frame variables that take one value on these rows
+    partial: dict = field(default_factory=dict)  # column indices -> eta without those columns
+
+    def eta_without(self, idx: np.ndarray, beta: np.ndarray) -> np.ndarray:
+        key = tuple(idx.tolist())
+        if key not in self.partial:
+            self.partial[key] = self.eta - self.X[:, idx] @ beta[idx]
+        return self.partial[key]
 
 
-def _with_changes(fm: FittedModel, cf: Counterfactual) -> pd.DataFrame:
-    frame = fm.frame.iloc[cf.rows]
+def _rows(fm: FittedModel, rows: np.ndarray) -> _Rows:
+    X = fm.design.X if len(rows) == len(fm.design.X) else fm.design.X[rows]
+    frame = fm.frame.iloc[rows]
+    constant = {v for v in frame.columns if hasattr(frame[v], "cat") and frame[v].nunique() == 1}
+    return _Rows(rows=rows, X=X, eta=X @ fm.beta, colmean=X.mean(axis=0), constant=constant)
+
+
+def _changed_frame(fm: FittedModel, rows: np.ndarray, changes: dict) -> pd.DataFrame:
+    frame = fm.frame.iloc[rows]
     new = {}
-    for var, value in cf.changes.items():
+    for var, value in changes.items():
         col = frame[var]
         if hasattr(col, "cat"):
             cats = col.cat.categories
-            codes = np.full(len(frame), cats.get_loc(value), dtype=np.int8 if len(cats) < 127 else np.int32)
+            codes = np.full(len(frame), cats.get_loc(value), dtype=np.int32)
             new[var] = pd.Categorical.from_codes(codes, categories=cats)
         else:
             new[var] = np.broadcast_to(np.asarray(value, dtype=float), (len(frame),)).copy()
     return frame.assign(**new)
 
 
-def average(fm: FittedModel, cf: Counterfactual, scale: str, threshold: int) -> tuple[float, np.ndarray]:
-    """Average prediction on ``scale`` under a counterfactual, and its gradient.
+def _new_columns(fm: FittedModel, base: _Rows, changes: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The design columns that ``changes`` affect, rebuilt.
+
+    Terms whose variables are all changed to scalars or constant on the rows
+    take the same value on every row: they are built once on a one-row
+    template. Only the other affected terms are rebuilt on all rows.
 
     Returns
     -------
-    estimate : the average over ``cf.rows``.
-    gradient : d estimate / d params (same length as ``fm.params``).
+    idx_same, row_same : column indices and their common (k,) values;
+    idx_vary, mat_vary : column indices and their (len(rows), k) values.
     """
-    X = fm.design.X[cf.rows] if len(cf.rows) < len(fm.design.X) else fm.design.X
+    design = fm.design
+    none = np.array([], dtype=int)
+    terms = design.columns_using(set(changes))
+    fixed = {v for v, value in changes.items() if np.ndim(value) == 0} | (base.constant - set(changes))
+    same = [t for t in terms if design.variables_of_term[t] <= fixed]
+    varying = [t for t in terms if t not in same]
+    idx_same, row_same, idx_vary, mat_vary = none, np.empty(0), none, np.empty((len(base.rows), 0))
+    if same:
+        frame = _changed_frame(fm, base.rows[:1], changes)
+        idx_same = np.concatenate([design.columns_of_term[t] for t in same])
+        row_same = np.asarray(design.spec.subset(same).get_model_matrix(frame, context=design.context),
+                              dtype=float)[0]
+    if varying:
+        frame = _changed_frame(fm, base.rows, changes)
+        idx_vary = np.concatenate([design.columns_of_term[t] for t in varying])
+        mat_vary = np.asarray(design.spec.subset(varying).get_model_matrix(frame, context=design.context),
+                              dtype=float)
+    return idx_same, row_same, idx_vary, mat_vary
+
+
+def _evaluate(fm: FittedModel, base: _Rows, changes: dict, threshold: int) -> dict[str, tuple[float, np.ndarray]]:
+    """Average prediction on every scale of the model under ``changes``, with gradients.
+
+    Returns scale -> (estimate, gradient over ``fm.params``).
+    """
     beta = fm.beta
-    eta = X @ beta
-    colsum_w = None
-    idx = np.array([], dtype=int)
-    if cf.changes:
-        idx, new = fm.design.rebuild(_with_changes(fm, cf), set(cf.changes))
-        if len(idx):
-            eta = eta - X[:, idx] @ beta[idx] + new @ beta[idx]
-    m = len(eta)
+    idx_s, row_s, idx_v, mat_v = _new_columns(fm, base, changes)
+    idx = np.concatenate([idx_s, idx_v])
+    eta = base.eta
+    if len(idx):
+        eta = base.eta_without(idx, beta) + row_s @ beta[idx_s]
+        if len(idx_v):
+            eta = eta + mat_v @ beta[idx_v]
+    m = len(base.rows)
     family = fm.spec.family
-    grad = np.zeros(len(fm.params))
+    n_par = len(fm.params)
+
+    def beta_gradients(W: np.ndarray | None) -> np.ndarray:
+        """(p, k): column c = mean over rows of W[:, c] * x_i, x_i the counterfactual row;
+        W None means a single column of ones."""
+        if W is None:
+            g = base.colmean.copy()[:, None]
+            g[idx_s, 0] = row_s
+            if len(idx_v):
+                g[idx_v, 0] = mat_v.mean(axis=0)
+            return g
+        g = base.X.T @ W / m
+        g[idx_s] = row_s[:, None] * W.mean(axis=0)[None, :]
+        if len(idx_v):
+            g[idx_v] = mat_v.T @ W / m
+        return g
+
+    out = {}
     if family in ("linear", "mixed"):
-        if scale != "mean_score":
-            raise ValueError(f"{family} models predict mean_score only")
-        w = np.ones(m)
-        est = float(eta.mean())
+        grad = np.zeros(n_par)
+        grad[: fm.n_beta] = beta_gradients(None)[:, 0]
+        out["mean_score"] = (float(np.mean(eta)), grad)
     elif family == "logit":
-        if scale != "p_satisfied":
-            raise ValueError("logit models predict p_satisfied only")
         p = expit(eta)
-        est = float(p.mean())
-        w = p * (1 - p)
+        grad = np.zeros(n_par)
+        grad[: fm.n_beta] = beta_gradients((p * (1 - p))[:, None])[:, 0]
+        out["p_satisfied"] = (float(p.mean()), grad)
     else:
         theta = fm.cutpoints
-        F = expit(theta[None, :] - eta[:, None])  # P(Y <= j), j = 1..K-1
-        f = F * (1 - F)
-        if scale == "mean_score":
-            levels = len(theta) + 1  # scores 1..K: E[Y] = K - sum_j P(Y <= j)
-            est = float(levels - F.sum(axis=1).mean())
-            w = f.sum(axis=1)
-            grad[fm.n_beta:] = -f.mean(axis=0)
-        elif scale == "p_satisfied":
-            j = threshold - 2  # P(Y >= t) = 1 - P(Y <= t - 1); cutpoint index t - 2 (0-based)
-            est = float(1 - F[:, j].mean())
-            w = f[:, j]
-            grad[fm.n_beta + j] = -f[:, j].mean()
-        else:
-            raise ValueError(f"unknown scale {scale!r}")
-    colsum_w = X.T @ w
-    if len(idx):
-        colsum_w[idx] = new.T @ w
-    grad[: fm.n_beta] = colsum_w / m
-    return est, grad
+        t = threshold - 2  # P(Y >= threshold) = 1 - P(Y <= threshold - 1): cutpoint index (0-based)
+        sum_F, sum_f = np.zeros(m), np.zeros(m)
+        f_means = np.empty(len(theta))
+        for j, th in enumerate(theta):  # column by column: no (n, K-1) temporaries
+            F = expit(th - eta)  # P(Y <= j + 1)
+            f = F * (1 - F)
+            sum_F += F
+            sum_f += f
+            f_means[j] = f.mean()
+            if j == t:
+                F_t, f_t = F, f
+        G = beta_gradients(np.column_stack([sum_f, f_t]))
+        levels = len(theta) + 1  # scores 1..K: E[Y] = K - sum_j P(Y <= j)
+        grad = np.zeros(n_par)
+        grad[: fm.n_beta] = G[:, 0]
+        grad[fm.n_beta:] = -f_means
+        out["mean_score"] = (float(levels - sum_F.mean()), grad)
+        grad = np.zeros(n_par)
+        grad[: fm.n_beta] = G[:, 1]
+        grad[fm.n_beta + t] = -f_means[t]
+        out["p_satisfied"] = (float(1 - F_t.mean()), grad)
+    return out
 
 
 def _row(fm, quantity, scale, est, grad, conf_level, **labels) -> dict:
@@ -124,6 +184,16 @@ def _row(fm, quantity, scale, est, grad, conf_level, **labels) -> dict:
     q = stats.norm.ppf(0.5 + conf_level / 2)
     return {"model": fm.spec.name, "quantity": quantity, "scale": scale, **labels, "estimate": est,
             "std_error": se, "conf_low": est - q * se, "conf_high": est + q * se, "conf_level": conf_level}
+
+
+def _group_rows(fm: FittedModel, parent: dict[str, str]) -> dict[str, np.ndarray]:
+    """Model-frame rows of each cause group (from cause_l1, else from the sub-cause's parent)."""
+    frame = fm.frame
+    if "cause_l1" in frame.columns:
+        groups = frame["cause_l1"].astype(str).to_numpy()
+    else:
+        groups = frame["cause_l2"].astype(str).map(parent).to_numpy()
+    return {g: np.flatnonzero(groups == g) for g in dict.fromkeys(parent.values()) if (groups == g).any()}
 
 
 def predictions(fm: FittedModel, *, parent: dict[str, str], grid_hours: np.ndarray,
@@ -148,47 +218,40 @@ def predictions(fm: FittedModel, *, parent: dict[str, str], grid_hours: np.ndarr
     - ``grid``: the tickets of cause group g, each given handling time h, averaged.
     """
     frame = fm.frame
-    out = []
-    all_rows = np.arange(len(frame))
+    scales = SCALES[fm.spec.family]
+    everyone = _rows(fm, np.arange(len(frame)))
     has_l1 = "cause_l1" in frame.columns
     subs = list(frame["cause_l2"].cat.categories) if "cause_l2" in frame.columns else []
-    for scale in SCALES[fm.spec.family]:
-        per_sub = {}
+    per_sub = {}
+    for s in subs:
+        changes = {"cause_l2": s, **({"cause_l1": parent[s]} if has_l1 else {})}
+        per_sub[s] = _evaluate(fm, everyone, changes, threshold)
+    out = []
+    counts = frame["cause_l2"].value_counts() if subs else pd.Series(dtype=int)
+    for scale in scales:
         for s in subs:
-            changes = {"cause_l2": s}
-            if has_l1:
-                changes["cause_l1"] = parent[s]
-            est, grad = average(fm, Counterfactual(all_rows, changes), scale, threshold)
-            per_sub[s] = (est, grad)
+            est, grad = per_sub[s][scale]
             out.append(_row(fm, "aap_subcause", scale, est, grad, conf_level, cause_l1=parent[s],
-                            cause_l2=s, hours=np.nan, n=len(all_rows)))
-        counts = frame["cause_l2"].value_counts() if subs else pd.Series(dtype=int)
+                            cause_l2=s, hours=np.nan, n=len(frame)))
         for g in dict.fromkeys(parent[s] for s in subs):
             members = [s for s in subs if parent[s] == g]
             wts = np.array([counts.get(s, 0) for s in members], dtype=float)
             if wts.sum() == 0:
                 continue
             wts /= wts.sum()
-            est = float(sum(w * per_sub[s][0] for w, s in zip(wts, members)))
-            grad = sum(w * per_sub[s][1] for w, s in zip(wts, members))
+            est = float(sum(w * per_sub[s][scale][0] for w, s in zip(wts, members)))
+            grad = sum(w * per_sub[s][scale][1] for w, s in zip(wts, members))
             out.append(_row(fm, "aap_cause", scale, est, grad, conf_level, cause_l1=g, cause_l2=None,
-                            hours=np.nan, n=len(all_rows)))
-        for g, rows in _group_rows(fm, parent).items():
-            for h in grid_hours:
-                est, grad = average(fm, Counterfactual(rows, {"handling_hours": h}), scale, threshold)
+                            hours=np.nan, n=len(frame)))
+    for g, rows in _group_rows(fm, parent).items():
+        base = _rows(fm, rows)
+        for h in grid_hours:
+            res = _evaluate(fm, base, {"handling_hours": float(h)}, threshold)
+            for scale in scales:
+                est, grad = res[scale]
                 out.append(_row(fm, "grid", scale, est, grad, conf_level, cause_l1=g, cause_l2=None,
                                 hours=float(h), n=len(rows)))
     return pd.DataFrame(out)
-
-
-def _group_rows(fm: FittedModel, parent: dict[str, str]) -> dict[str, np.ndarray]:
-    """Model-frame rows of each cause group (from cause_l1, else from the sub-cause's parent)."""
-    frame = fm.frame
-    if "cause_l1" in frame.columns:
-        groups = frame["cause_l1"].astype(str).to_numpy()
-    else:
-        groups = frame["cause_l2"].astype(str).map(parent).to_numpy()
-    return {g: np.flatnonzero(groups == g) for g in dict.fromkeys(parent.values()) if (groups == g).any()}
 
 
 def marginal_effects(fm: FittedModel, *, parent: dict[str, str], multiplier: float,
@@ -207,12 +270,13 @@ def marginal_effects(fm: FittedModel, *, parent: dict[str, str], multiplier: flo
     hours = fm.frame["handling_hours"].to_numpy()
     q = stats.norm.ppf(0.5 + conf_level / 2)
     out = []
-    for scale in SCALES[fm.spec.family]:
-        for g, rows in _group_rows(fm, parent).items():
-            base, g0 = average(fm, Counterfactual(rows, {}), scale, threshold)
-            moved, g1 = average(fm, Counterfactual(rows, {"handling_hours": hours[rows] * multiplier}),
-                                scale, threshold)
-            est, grad = moved - base, g1 - g0
+    for g, rows in _group_rows(fm, parent).items():
+        base = _rows(fm, rows)
+        now = _evaluate(fm, base, {}, threshold)
+        moved = _evaluate(fm, base, {"handling_hours": hours[rows] * multiplier}, threshold)
+        for scale in SCALES[fm.spec.family]:
+            est = moved[scale][0] - now[scale][0]
+            grad = moved[scale][1] - now[scale][1]
             se = float(np.sqrt(max(grad @ fm.vcov @ grad, 0.0)))
             z = est / se if se > 0 else np.nan
             out.append({"model": fm.spec.name, "term": f"handling_hours x{multiplier:g}", "scale": scale,

@@ -80,11 +80,14 @@ def fit_plan(responses: pd.DataFrame, *, plan: Plan | None = None, instrument: I
         parts["marginal_effects"].append(marginal_effects(fm, parent=instrument.parent,
                                                           multiplier=plan.time_multiplier,
                                                           threshold=threshold, conf_level=plan.conf_level))
+        t2 = time.perf_counter()
         if spec.family == "ordinal":
             parts["brant"].append(_brant(fm))
         if spec.family == "mixed":
             parts["station_effects"].append(fm.extra["blups"].assign(model=spec.name))
-        say(f"model {spec.name}: fitted in {t1 - t0:.1f} s, predictions in {time.perf_counter() - t1:.1f} s")
+        t3 = time.perf_counter()
+        say(f"model {spec.name}: fitted in {t1 - t0:.1f} s, predictions in {t2 - t1:.1f} s"
+            + (f", Brant test in {t3 - t2:.1f} s" if spec.family == "ordinal" else ""))
     out = {k: pd.concat(v, ignore_index=True) if v else pd.DataFrame() for k, v in parts.items()}
 
     if thresholds and plan.thresholds is not None:
