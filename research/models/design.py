@@ -82,14 +82,17 @@ def category_order(variable: str, instrument: Instrument, observed: pd.Series) -
 
 
 def model_frame(data: pd.DataFrame, variables: tuple[str, ...], *, reference_levels: dict[str, str],
-                instrument: Instrument) -> tuple[pd.DataFrame, np.ndarray]:
+                instrument: Instrument, notes: list[str] | None = None) -> tuple[pd.DataFrame, np.ndarray]:
     """Complete cases of ``variables``, typed for modelling.
 
     Parameters
     ----------
     data : canonical responses (research.schema.RESPONSES columns).
     variables : the columns a model uses.
-    reference_levels : variable -> reference level (first category).
+    reference_levels : variable -> reference level (first category). When the
+        plan's reference level has no rows, the first level present (in
+        instrument order) is used instead and a note says so.
+    notes : list that receives such notes (default: none kept).
 
     Returns
     -------
@@ -101,7 +104,7 @@ def model_frame(data: pd.DataFrame, variables: tuple[str, ...], *, reference_lev
     Raises
     ------
     InputError
-        A variable is absent, or a reference level has no rows.
+        A variable is absent.
     """
     missing = [v for v in variables if v not in data.columns]
     if missing:
@@ -116,10 +119,11 @@ def model_frame(data: pd.DataFrame, variables: tuple[str, ...], *, reference_lev
         if v in CATEGORICAL:
             levels = category_order(v, instrument, col)
             ref = reference_levels.get(v)
+            if ref is not None and ref not in levels and levels:
+                if notes is not None:
+                    notes.append(f"reference level {ref!r} of {v} has no rows; {levels[0]!r} used instead")
+                ref = levels[0]
             if ref is not None:
-                if ref not in levels:
-                    raise InputError(f"analysis plan: reference level {ref!r} of {v} has no rows "
-                                     f"in the data; levels present: {levels}")
                 levels = [ref] + [lev for lev in levels if lev != ref]
             out[v] = pd.Categorical(col.astype(str).to_numpy(), categories=levels)
         elif v in BOOLEAN:

@@ -13,6 +13,7 @@ random-intercept mixed model use this package's own estimators
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -100,15 +101,20 @@ def _fit_logit(spec: ModelSpec, design: Design, frame: pd.DataFrame) -> dict:
     if spec.se == "cluster":
         kw = {"cov_type": "cluster", "cov_kwds": {"groups": _clusters(frame, spec.cluster),
                                                    "use_correction": True, "df_correction": True}}
-    res = model.fit(method="newton", disp=0, maxiter=100, tol=1e-12, **kw)
-    if not res.mle_retvals.get("converged", True):
-        raise InputError(f"model {spec.name}: the logit did not converge (separation?)")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = model.fit(method="newton", disp=0, maxiter=100, tol=1e-12, **kw)
+    converged = bool(res.mle_retvals.get("converged", True))
     n, k = design.X.shape
     ll = float(res.llf)
     method = (f"logit ML; CR1 cluster-robust by {spec.cluster} (R sandwich::vcovCL HC1); normal"
               if spec.se == "cluster" else "logit ML; inverse information; normal")
     stats_ = {"nobs": n, "loglik": ll, "df": k, "aic": -2 * ll + 2 * k, "bic": -2 * ll + np.log(n) * k,
-              "pseudo_r2_mcfadden": float(res.prsquared), "iterations": int(res.mle_retvals["iterations"])}
+              "pseudo_r2_mcfadden": float(res.prsquared), "iterations": int(res.mle_retvals["iterations"]),
+              "converged": converged}
+    if not converged or any("separation" in str(w.message).lower() for w in caught):
+        stats_["warning"] = ("the logit did not converge or shows (quasi-)separation: a level with very "
+                             "few rows may have an estimate drifting to infinity (R's glm warns likewise)")
     return dict(y=y, params=np.asarray(res.params), vcov=np.asarray(res.cov_params()), n_beta=k,
                 df_resid=None, stats=stats_, se_method=method, cut_names=[])
 
@@ -182,8 +188,9 @@ def fit_model(spec: ModelSpec, responses: pd.DataFrame, *, plan: Plan, instrumen
     InputError
         Too few rows, a rank-deficient design, or a fit that fails.
     """
+    notes: list[str] = []
     frame, rows = model_frame(responses, spec.variables(), reference_levels=plan.reference_levels,
-                              instrument=instrument)
+                              instrument=instrument, notes=notes)
     if len(frame) < 10:
         raise InputError(f"model {spec.name}: only {len(frame)} complete rows")
     design = build_design(frame, spec.rhs, intercept=spec.family != "ordinal", context=formula_context())
@@ -199,6 +206,12 @@ def fit_model(spec: ModelSpec, responses: pd.DataFrame, *, plan: Plan, instrumen
     names = design.names + out["cut_names"]
     kinds = ["coefficient"] * out["n_beta"] + ["cutpoint"] * len(out["cut_names"])
     out["stats"]["n_dropped"] = int(len(responses) - len(frame))
+    if out["stats"].get("warning"):
+        notes.append(out["stats"].pop("warning"))
+    if out["stats"].get("converged") is False and spec.family == "ordinal":
+        notes.append("the proportional-odds fit did not converge: a level with very few rows may "
+                     "have an estimate drifting to infinity")
+    out["stats"]["notes"] = "; ".join(notes)
     return FittedModel(spec=spec, design=design, frame=frame, rows=rows, y=out["y"], params=out["params"],
                        vcov=out["vcov"], names=names, kinds=kinds, n_beta=out["n_beta"],
                        df_resid=out["df_resid"], stats=out["stats"], se_method=out["se_method"],
@@ -206,8 +219,8 @@ def fit_model(spec: ModelSpec, responses: pd.DataFrame, *, plan: Plan, instrumen
 
 
 def tidy_estimates(fm: FittedModel, conf_level: float = 0.95) -> pd.DataFrame:
-    """Coefficient table: ``model, term, kind, estimate, std_error, statistic, p_value,
-    conf_low, conf_high, conf_level, df, n, method``.
+    """Coefficient table: ``model, term, estimate, std_error, statistic, p_value,
+    conf_low, conf_high, conf_level, kind, df, n, method``.
 
     ``statistic`` = estimate / std_error; p-values and intervals use Student's t
     with ``df`` degrees of freedom for linear models (as R's
@@ -225,9 +238,9 @@ def tidy_estimates(fm: FittedModel, conf_level: float = 0.95) -> pd.DataFrame:
         p = 2 * stats.norm.sf(np.abs(z))
         q = stats.norm.ppf(0.5 + conf_level / 2)
     out = pd.DataFrame({
-        "model": fm.spec.name, "term": fm.names, "kind": fm.kinds, "estimate": est, "std_error": se,
+        "model": fm.spec.name, "term": fm.names, "estimate": est, "std_error": se,
         "statistic": z, "p_value": p, "conf_low": est - q * se, "conf_high": est + q * se,
-        "conf_level": conf_level, "df": fm.df_resid if fm.df_resid is not None else np.nan,
+        "conf_level": conf_level, "kind": fm.kinds, "df": fm.df_resid if fm.df_resid is not None else np.nan,
         "n": fm.stats["nobs"], "method": fm.se_method,
     })
     if fm.spec.family == "mixed":

@@ -18,6 +18,7 @@ Output tables (file name = key + ``.csv``):
 ``item_statistics``    item means, item-rest correlations, alpha if dropped
 ``item_correlations``  pairwise Pearson correlations of the items
 ``station_effects``    BLUPs of the mixed model's station intercepts
+``notes``              anything the run had to adapt (a reference level absent, groups left out)
 """
 
 from __future__ import annotations
@@ -99,16 +100,40 @@ def fit_plan(responses: pd.DataFrame, *, plan: Plan | None = None, instrument: I
         say(f"tolerance thresholds in {time.perf_counter() - t0:.1f} s")
 
     t0 = time.perf_counter()
-    comp = [compare_groups(responses, dv="sat_overall", between=b) for b in ("cause_l1", "cause_l2")]
-    out["comparisons"] = pd.concat([c["omnibus"] for c in comp], ignore_index=True)
-    out["pairwise"] = pd.concat([c["pairwise"].assign(between=b) for c, b in zip(comp, ("cause_l1", "cause_l2"))],
-                                ignore_index=True)
+    notes = [{"step": f"model {r['model']}", "note": r["notes"]} for _, r in out["model_fit"].iterrows()
+             if r.get("notes")]
+    omnibus, pairwise = [], []
+    for between in ("cause_l1", "cause_l2"):
+        data, dropped = _comparable(responses, "sat_overall", between)
+        if dropped:
+            notes.append({"step": f"comparisons by {between}",
+                          "note": f"groups with fewer than 2 answers left out: {dropped}"})
+        try:
+            comp = compare_groups(data, dv="sat_overall", between=between)
+        except ValueError as exc:  # e.g. a single group in the data: nothing to compare
+            notes.append({"step": f"comparisons by {between}", "note": f"not computed: {exc}"})
+            continue
+        omnibus.append(comp["omnibus"])
+        pairwise.append(comp["pairwise"])
+    out["comparisons"] = pd.concat(omnibus, ignore_index=True) if omnibus else pd.DataFrame()
+    out["pairwise"] = pd.concat(pairwise, ignore_index=True) if pairwise else pd.DataFrame()
     out["association"] = association(responses, row="satisfied", col="cause_l1")
     out["reliability"] = cronbach_alpha(responses)
     out["item_statistics"] = item_statistics(responses)
     out["item_correlations"] = item_correlations(responses)
+    out["notes"] = pd.DataFrame(notes, columns=["step", "note"])
     say(f"group comparisons and reliability in {time.perf_counter() - t0:.1f} s")
     return out
+
+
+def _comparable(responses: pd.DataFrame, dv: str, between: str) -> tuple[pd.DataFrame, list[str]]:
+    """Rows whose group has at least 2 answers (a group variance needs 2), and the groups left out."""
+    answered = responses[dv].notna() & responses[between].notna()
+    sizes = responses.loc[answered, between].value_counts()
+    small = sorted(sizes[sizes < 2].index.astype(str))
+    if not small:
+        return responses, []
+    return responses[~responses[between].astype(str).isin(small)], small
 
 
 def write_results(results: dict[str, pd.DataFrame], out_dir: str | Path, *, plan: Plan | None = None) -> dict[str, Path]:
