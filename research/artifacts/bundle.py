@@ -1,0 +1,30 @@
+"""The bundle: every result an artifact may read, in one dict.
+
+Keys
+----
+``responses``      canonical responses (research.schema.RESPONSES)
+``workorders``     canonical work orders, or None
+``rejected``       rejected rows (ingest)
+``ingest_report``  the ingest report (dict, as ingest_report.json)
+and every table of :func:`research.models.run.fit_plan` (``estimates``,
+``model_fit``, ``predictions``, ``marginal_effects``, ``brant``, ``thresholds``,
+``threshold_curves``, ``comparisons``, ``pairwise``, ``association``,
+``reliability``, ``item_statistics``, ``item_correlations``,
+``station_effects``, ``notes``), plus ``plan`` (research.plan.Plan) and
+``instrument`` (research.instrument.Instrument).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from research.ingest import IngestResult
+from research.instrument import Instrument
+from research.plan import Plan
+
+
+def make_bundle(ingest: IngestResult, fit: dict[str, pd.DataFrame], *, plan: Plan,
+                instrument: Instrument) -> dict:
+    """Gather ingest and fit results (nothing is computed here)."""
+    return {"responses": ingest.responses, "workorders": ingest.workorders, "rejected": ingest.rejected,
+            "ingest_report": ingest.report, **fit, "plan": plan, "instrument": instrument}

@@ -1,0 +1,140 @@
+"""The registry: every table and figure declared once, with a stable id.
+
+Each entry names its id (``T01``..., ``F01``...), its Chinese and English title
+and caption, the results it reads (bundle keys, see
+:mod:`research.artifacts.bundle`) and the function that builds it:
+
+- tables: ``research.artifacts.tables.<builder>(bundle) -> DataFrame`` (the
+  table's data, machine column names, full precision);
+- figures: ``research.artifacts.figures.<builder>(bundle) -> DataFrame`` (the
+  data plotted) and ``research.artifacts.figures.<drawer>(data, lang, bundle)
+  -> matplotlib Figure``.
+
+The report refers to artifacts by id only; a test fails if the report cites an
+id that nothing produces or if a produced artifact is cited nowhere.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ArtifactSpec:
+    """One registered table or figure."""
+
+    id: str
+    kind: str  # "table" | "figure"
+    name: str  # file stem, e.g. "T01_sample"
+    zh_title: str
+    en_title: str
+    zh_caption: str
+    en_caption: str
+    reads: tuple[str, ...]  # bundle keys
+    builder: str  # function name in research.artifacts.tables / .figures
+    drawer: str | None = None  # figures: drawing function in research.artifacts.figures
+
+    def title(self, lang: str) -> str:
+        return self.zh_title if lang == "zh" else self.en_title
+
+    def caption(self, lang: str) -> str:
+        return self.zh_caption if lang == "zh" else self.en_caption
+
+    def build_function(self) -> Callable:
+        module = importlib.import_module("research.artifacts.tables" if self.kind == "table"
+                                         else "research.artifacts.figures")
+        return getattr(module, self.builder)
+
+    def draw_function(self) -> Callable:
+        return getattr(importlib.import_module("research.artifacts.figures"), self.drawer)
+
+
+TABLES = (
+    ArtifactSpec("T01", "table", "T01_sample", "样本描述", "Sample description",
+                 "按诉求大类统计的工单数、回访完成数、有效回访数、平均处理时长与满意率。",
+                 "Work orders, completed surveys, valid responses, median handling time and satisfied "
+                 "rate by cause group.",
+                 ("responses", "workorders"), "table_sample"),
+    ArtifactSpec("T02", "table", "T02_reconciliation", "数据核对：读取、接受与拒绝",
+                 "Ingest reconciliation: rows read, accepted and rejected",
+                 "每个输入文件读取的行数等于接受与拒绝行数之和；拒绝行按原因分列。",
+                 "For every input file, rows read equal rows accepted plus rows rejected; rejections by reason.",
+                 ("ingest_report",), "table_reconciliation"),
+    ArtifactSpec("T03", "table", "T03_satisfaction_by_cause", "各诉求大类与子类的满意度",
+                 "Satisfaction by cause group and sub-cause",
+                 "满意率（总体满意度为“满意”或“非常满意”的比例）与平均得分，附95%置信区间（未加权）。",
+                 "Satisfied rate (share answering satisfied or very satisfied) and mean score with 95% "
+                 "confidence intervals (unweighted).",
+                 ("responses",), "table_satisfaction_by_cause"),
+    ArtifactSpec("T04", "table", "T04_models", "模型估计结果对照", "Models side by side",
+                 "各模型的系数估计（括号内为标准误），* p<0.05, ** p<0.01, *** p<0.001；下方为拟合统计量。",
+                 "Coefficient estimates of each model (standard errors in parentheses), * p<0.05, "
+                 "** p<0.01, *** p<0.001; fit statistics below.",
+                 ("estimates", "model_fit"), "table_models"),
+    ArtifactSpec("T05", "table", "T05_handling_time_effects", "处理时长翻倍的平均边际效应",
+                 "Average marginal effect of doubling the handling time",
+                 "处理时长翻倍时各诉求大类工单的平均满意概率与平均得分的变化，附95%置信区间。",
+                 "Change in the probability of being satisfied and in the mean score when the handling "
+                 "time of a cause group's tickets doubles, with 95% confidence intervals.",
+                 ("marginal_effects",), "table_handling_time_effects"),
+    ArtifactSpec("T06", "table", "T06_thresholds", "各诉求大类的处理时长容忍阈值",
+                 "Tolerance thresholds of handling time by cause group",
+                 "满意率比快速处理时下降超过5个百分点所对应的处理时长（小时），置信区间来自按供电所的整群自助法。",
+                 "Handling time (hours) after which the satisfied rate is more than 5 points below its "
+                 "level at fast handling; intervals from a cluster bootstrap by station.",
+                 ("thresholds",), "table_thresholds"),
+    ArtifactSpec("T07", "table", "T07_group_comparisons", "组间比较与效应量",
+                 "Group comparisons and effect sizes",
+                 "总体满意度在诉求大类与子类间的Welch方差分析与Kruskal–Wallis检验，满意与否×诉求大类的卡方检验。",
+                 "Welch ANOVA and Kruskal–Wallis tests of overall satisfaction across cause groups and "
+                 "sub-causes; chi-square test of satisfied × cause group.",
+                 ("comparisons", "association"), "table_group_comparisons"),
+    ArtifactSpec("T08", "table", "T08_reliability", "满意度量表信度", "Reliability of the satisfaction scale",
+                 "四个满意度题项的Cronbach α（Feldt 95%置信区间）、题项-其余总分相关与删除该题后的α。",
+                 "Cronbach's alpha of the four satisfaction items (Feldt 95% interval), item-rest "
+                 "correlations and alpha if the item is dropped.",
+                 ("reliability", "item_statistics"), "table_reliability"),
+)
+
+FIGURES = (
+    ArtifactSpec("F01", "figure", "F01_pareto", "各诉求子类的投诉量（帕累托图）", "Complaints by sub-cause (Pareto)",
+                 "柱为各诉求子类的工单数，折线为累计占比。", "Bars: work orders per sub-cause; line: cumulative share.",
+                 ("workorders", "responses"), "figure_pareto_data", "draw_pareto"),
+    ArtifactSpec("F02", "figure", "F02_satisfaction_by_subcause", "各诉求子类的满意率",
+                 "Satisfied rate by sub-cause", "点为满意率，线段为95%置信区间。",
+                 "Points: satisfied rate; bars: 95% confidence intervals.",
+                 ("responses",), "figure_satisfaction_data", "draw_satisfaction"),
+    ArtifactSpec("F03", "figure", "F03_handling_time", "各诉求大类的处理时长分布",
+                 "Distribution of handling time by cause group", "对数刻度的处理时长（小时）。",
+                 "Handling time in hours, log scale.", ("responses",), "figure_handling_time_data",
+                 "draw_handling_time"),
+    ArtifactSpec("F04", "figure", "F04_speed_curves", "处理时长与预测满意率（关键图）",
+                 "Predicted satisfied rate against handling time (key figure)",
+                 "各诉求大类工单在不同处理时长下的平均预测满意率及95%区间，竖线为容忍阈值。",
+                 "Average predicted satisfied rate of each cause group's tickets at each handling time, "
+                 "with 95% bands; vertical lines mark the tolerance thresholds.",
+                 ("threshold_curves", "thresholds"), "figure_speed_curves_data", "draw_speed_curves"),
+    ArtifactSpec("F05", "figure", "F05_effects_forest", "各诉求子类对满意度的影响（森林图）",
+                 "Effects of sub-causes on satisfaction (forest plot)",
+                 "比例优势模型中各诉求子类相对参照类别的系数及95%置信区间。",
+                 "Proportional-odds coefficients of each sub-cause against the reference, with 95% intervals.",
+                 ("estimates",), "figure_forest_data", "draw_forest"),
+    ArtifactSpec("F06", "figure", "F06_item_correlations", "满意度题项相关热图", "Correlations of the satisfaction items",
+                 "四个满意度题项两两之间的Pearson相关系数。", "Pairwise Pearson correlations of the four items.",
+                 ("item_correlations",), "figure_item_correlation_data", "draw_item_correlations"),
+    ArtifactSpec("F07", "figure", "F07_monthly_rate", "月度满意率", "Monthly satisfied rate",
+                 "按回访月份统计的满意率及95%置信区间。", "Satisfied rate by survey month with 95% intervals.",
+                 ("responses",), "figure_monthly_data", "draw_monthly"),
+)
+
+REGISTRY: tuple[ArtifactSpec, ...] = TABLES + FIGURES
+
+
+def get(artifact_id: str) -> ArtifactSpec:
+    """The registered artifact with this id (KeyError listing the ids otherwise)."""
+    for spec in REGISTRY:
+        if spec.id == artifact_id:
+            return spec
+    raise KeyError(f"no artifact {artifact_id!r}; registered: {[s.id for s in REGISTRY]}")

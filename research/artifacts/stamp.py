@@ -1,0 +1,42 @@
+"""The footer stamp every table and figure carries: data hash, code commit, seed."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from dataclasses import dataclass
+
+from research import paths
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """data_sha256: sha256 over the input exports' hashes; commit: git commit of the code
+    (``unknown`` outside a checkout, ``+dirty`` with uncommitted changes); seed: the random seed."""
+
+    data_sha256: str
+    commit: str
+    seed: int
+
+    def text(self, lang: str) -> str:
+        if lang == "zh":
+            return f"数据 sha256 {self.data_sha256[:12]} · 代码 {self.commit} · 随机种子 {self.seed}"
+        return f"data sha256 {self.data_sha256[:12]} · code {self.commit} · seed {self.seed}"
+
+
+def data_hash(file_hashes: list[str]) -> str:
+    """One sha256 over the sha256 of each input file (in the order given)."""
+    return hashlib.sha256("\n".join(file_hashes).encode()).hexdigest()
+
+
+def git_commit() -> str:
+    """Short commit of the checkout holding the package, ``+dirty`` when it has changes."""
+    root = paths.project_root()
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=10", "HEAD"],
+                                capture_output=True, text=True, check=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return commit + ("+dirty" if dirty else "")
