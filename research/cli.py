@@ -12,7 +12,11 @@ research fit [--plan FILE] [--data responses.parquet] [--out DIR] [--no-threshol
     marginal_effects.csv and the other result tables.
 research reproduce [--survey FILE] [--workorders FILE] [--out DIR]
     Rebuild everything from the raw exports (default: the committed sample):
-    ingest, then fit.
+    ingest, fit, tables, figures, named values, report, manifest.
+research verify [--manifest FILE]
+    Rebuild into a temporary folder and compare with the committed manifest.
+research list
+    The registered tables and figures.
 
 Bad input ends with one message naming the file and the problem, on
 standard error, and exit code 2; no traceback.
@@ -106,27 +110,39 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from research.ingest import format_report, ingest, timed, write_ingest
+    from research.ingest import timed
+    from research.reproduce import reproduce
 
     progress = timed(_progress)
     survey = Path(args.survey) if args.survey else paths.sample_survey()
-    workorders = args.workorders
+    workorders = Path(args.workorders) if args.workorders else None
     if workorders is None and args.survey is None and paths.sample_workorders().exists():
         workorders = paths.sample_workorders()
     out = Path(args.out) if args.out else paths.build_dir()
-    progress("stage 1/2: ingest")
-    result = ingest(survey, workorders, progress=progress)
-    write_ingest(result, out / "ingest")
-    print(format_report(result.report))
-    from research.models.run import fit_plan, summarize, write_results
-    from research.plan import load_plan
+    manifest = reproduce(survey, workorders, out, progress=progress)
+    print(f"{len(manifest['artifacts'])} artifacts and manifest.json in {out}")
+    return 0
 
-    progress("stage 2/2: fit")
-    plan = load_plan()
-    results = fit_plan(result.responses, plan=plan, progress=progress)
-    write_results(results, out / "fit", plan=plan)
-    print(summarize(results))
-    progress(f"done: outputs in {out}")
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from research.ingest import timed
+    from research.reproduce import verify
+
+    ok, rows = verify(Path(args.manifest) if args.manifest else None, progress=timed(_progress))
+    width = max(len(r[0]) for r in rows)
+    for path, status, detail in rows:
+        print(f"{status:<9} {path:<{width}}  {detail}")
+    counts = {s: sum(1 for r in rows if r[1] == s) for s in ("match", "differs", "missing", "extra", "recorded")}
+    print(", ".join(f"{v} {k}" for k, v in counts.items()))
+    print("verify: every compared artifact matches" if ok else "verify: DIFFERENCES found")
+    return 0 if ok else 1
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from research.artifacts.registry import REGISTRY
+
+    for spec in REGISTRY:
+        print(f"{spec.id}  {spec.kind:<6}  {spec.name:<32} {spec.zh_title} / {spec.en_title}")
     return 0
 
 
@@ -173,6 +189,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workorders", metavar="FILE", help="work-order export (default: the sample's)")
     p.add_argument("--out", metavar="DIR", help=f"output root (default {paths.build_dir()})")
     p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("verify", help="rebuild and compare with the committed manifest",
+                       description="Rebuild from the inputs the manifest names into a temporary folder and "
+                       "compare every artifact; exit 1 on any difference.")
+    p.add_argument("--manifest", metavar="FILE", help="manifest to check (default paper/manifest.json)")
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("list", help="list the registered tables and figures")
+    p.set_defaults(func=cmd_list)
     return parser
 
 

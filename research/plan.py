@@ -17,7 +17,6 @@ from typing import Literal, get_args
 import numpy as np
 
 from research import paths
-from research.errors import InputError
 from research.yamlfile import YamlFile
 
 Family = Literal["linear", "logit", "ordinal", "mixed"]

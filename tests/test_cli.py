@@ -67,6 +67,13 @@ def test_reproduce_on_the_sample_leaks_no_personal_data(tmp_path, capsys):
     for path in outputs:
         if path.suffix == ".parquet":
             text = pd.read_parquet(path).astype(str).to_csv()
+        elif path.suffix == ".docx":
+            import zipfile
+
+            with zipfile.ZipFile(path) as z:
+                text = " ".join(z.read(n).decode("utf-8", "replace") for n in z.namelist() if n.endswith(".xml"))
+        elif path.suffix == ".png":
+            continue  # pixels; the same figures' data and SVG text are checked
         else:
             text = path.read_text(encoding="utf-8-sig")
         tokens = set(re.findall(r"[0-9X]{10,18}", text))

@@ -53,7 +53,7 @@ class ArtifactSpec:
 
 TABLES = (
     ArtifactSpec("T01", "table", "T01_sample", "样本描述", "Sample description",
-                 "按诉求大类统计的工单数、回访完成数、有效回访数、平均处理时长与满意率。",
+                 "按诉求大类统计的工单数、回访完成数、有效回访数、处理时长中位数与满意率。",
                  "Work orders, completed surveys, valid responses, median handling time and satisfied "
                  "rate by cause group.",
                  ("responses", "workorders"), "table_sample"),

@@ -35,6 +35,10 @@ from research.plan import Plan
 CURVE_POINTS = 40
 
 
+class BootstrapFailure(RuntimeError):
+    """A bootstrap replicate whose refit did not converge; it is left out and counted."""
+
+
 def _logit_fit(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Full-sample spline logit (statsmodels GLM, IRLS)."""
     import statsmodels.api as sm
@@ -58,11 +62,13 @@ def weighted_logit_newton(X: np.ndarray, y: np.ndarray, w: np.ndarray, start: np
         p = expit(X @ beta)
         grad = X.T @ (w * (y - p))
         hess = (X * (w * p * (1 - p))[:, None]).T @ X
-        step = np.linalg.solve(hess, grad)
+        # least squares, not solve: a replicate that drew no station with some sub-cause leaves
+        # that column without information; its coefficient then keeps its full-sample value
+        step = np.linalg.lstsq(hess, grad, rcond=None)[0]
         beta += step
         if np.max(np.abs(step)) < tol:
             return beta
-    raise RuntimeError("weighted logit did not converge in the bootstrap")
+    raise BootstrapFailure("weighted logit did not converge (separation in this replicate)")
 
 
 def _curve_shifts(design: Design, frame: pd.DataFrame, rows: np.ndarray,
@@ -122,7 +128,8 @@ def tolerance_thresholds(responses: pd.DataFrame, *, plan: Plan, instrument: Ins
 
     - thresholds: ``cause_l1, threshold_hours, conf_low, conf_high, conf_level,
       reached, upper_reached, reference_hours, max_hours, reference_rate, drop_points,
-      boot_reps, boot_not_reached, n, method`` (hours; rates as proportions);
+      boot_reps, boot_not_reached, boot_failed, n, method`` (failed replicates, whose refit
+      did not converge, are left out of the intervals and counted) (hours; rates as proportions);
     - curves: ``cause_l1, hours, estimate, conf_low, conf_high, conf_level``
       (average predicted P(satisfied) of the group's tickets);
     - spline_estimates: the spline logit's coefficients (term, estimate).
@@ -160,11 +167,16 @@ def tolerance_thresholds(responses: pd.DataFrame, *, plan: Plan, instrument: Ins
     n_cl = int(cl.max()) + 1
     boot_t = {g: np.full(reps, np.nan) for g in groups}
     boot_c = {g: np.full((reps, CURVE_POINTS), np.nan) for g in groups}
+    failed = np.zeros(reps, dtype=bool)
     for b in range(reps):
         counts = np.bincount(rng.integers(0, n_cl, n_cl), minlength=n_cl).astype(float)
         w = counts[cl]
         keep = w > 0
-        bb = weighted_logit_newton(design.X[keep], y[keep], w[keep], beta)
+        try:
+            bb = weighted_logit_newton(design.X[keep], y[keep], w[keep], beta)
+        except BootstrapFailure:
+            failed[b] = True
+            continue
         cb = group_curves(design, bb, groups, shifts)  # averaged over all the sample's tickets
         for g in groups:
             boot_c[g][b] = cb[g]
@@ -177,8 +189,9 @@ def tolerance_thresholds(responses: pd.DataFrame, *, plan: Plan, instrument: Ins
     rows_t, rows_c = [], []
     for g in groups:
         # not reached = beyond max_hours: ranks above every reached value
-        t = np.where(np.isnan(boot_t[g]), np.finfo(float).max, boot_t[g])
-        lo, hi = np.percentile(t, [lo_q, hi_q]) if reps else (np.nan, np.nan)
+        ok = ~failed
+        t = np.where(np.isnan(boot_t[g][ok]), np.finfo(float).max, boot_t[g][ok])
+        lo, hi = np.percentile(t, [lo_q, hi_q]) if ok.any() else (np.nan, np.nan)
         lo, hi = (np.inf if v > grids[g][-1] else v for v in (lo, hi))
         rows_t.append({
             "cause_l1": g, "threshold_hours": point[g],
@@ -188,12 +201,14 @@ def tolerance_thresholds(responses: pd.DataFrame, *, plan: Plan, instrument: Ins
             "reference_hours": float(grids[g][0]), "max_hours": float(grids[g][-1]),
             "reference_rate": float(curves[g][0]),
             "drop_points": spec.drop_points, "boot_reps": reps,
-            "boot_not_reached": int(np.isnan(boot_t[g]).sum()), "n": len(groups[g]),
+            "boot_not_reached": int(np.isnan(boot_t[g][~failed]).sum()), "boot_failed": int(failed.sum()),
+            "n": len(groups[g]),
             "method": (f"logit of satisfied, restricted cubic spline in log2(1 + hours) per cause group "
                        f"(knots at quantiles {list(spec.knots_quantiles)}); cluster bootstrap by "
                        f"{spec.bootstrap_cluster}, {reps} replicates, seed {spec.bootstrap_seed}; percentile"),
         })
-        band = np.percentile(boot_c[g], [lo_q, hi_q], axis=0) if reps else np.full((2, CURVE_POINTS), np.nan)
+        band = (np.percentile(boot_c[g][~failed], [lo_q, hi_q], axis=0) if (~failed).any()
+                else np.full((2, CURVE_POINTS), np.nan))
         for j, h in enumerate(grids[g]):
             rows_c.append({"cause_l1": g, "hours": float(h), "estimate": float(curves[g][j]),
                            "conf_low": float(band[0, j]), "conf_high": float(band[1, j]), "conf_level": conf})

@@ -1,0 +1,561 @@
+"""Figures F01-F07: for each, the data plotted and the drawing.
+
+Every registered figure (:data:`research.artifacts.registry.FIGURES`) has
+
+- a data builder ``<builder>(bundle) -> DataFrame``: tidy, machine column names, full
+  precision, a deterministic row order; only counting, proportions and their Wilson
+  intervals are computed here, never a model (estimates come from the bundle);
+- a drawer ``<drawer>(data, lang, bundle) -> matplotlib.figure.Figure``: reads only
+  ``data``, plus the instrument in ``bundle`` for the zh/en labels of codes; every word
+  shown is in ``lang`` ("zh" or "en").
+
+Drawers do not set the theme: call :func:`research.artifacts.theme.apply_theme` first
+(:func:`research.artifacts.render_figures.write_figure` does, and adds the title and the
+footer stamp). Figures are made with ``matplotlib.figure.Figure`` directly, not pyplot, so
+nothing is left open in pyplot's figure registry.
+"""
+
+from __future__ import annotations
+
+import re
+
+import matplotlib as mpl
+import matplotlib.dates as mdates
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure, SubFigure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, NullFormatter, PercentFormatter
+from scipy.stats import norm
+
+from research.artifacts import labels
+from research.artifacts.theme import (
+    FIGURE_WIDTH,
+    FOOTER_INCHES,
+    NEUTRAL_COLOR,
+    SERIES_COLOR,
+    cause_color,
+)
+from research.instrument import Instrument, load_instrument
+
+#: confidence level of every interval computed here
+CONF_LEVEL = 0.95
+#: probabilities at which F03 evaluates each group's quantile function (its ECDF, inverted)
+ECDF_PROBABILITIES = np.linspace(0.0, 1.0, 101)
+#: model whose sub-cause coefficients F05 shows
+FOREST_MODEL = "ordinal"
+
+#: figure words that labels.LABELS does not have (yet): name -> (zh, en)
+
+_L2_TERM = re.compile(r"cause_l2\[(.+)\]")
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _word(name: str, lang: str, **fmt) -> str:
+    """A display word from :data:`research.artifacts.labels.LABELS` (``{...}`` fields filled from ``fmt``)."""
+    out = labels.text(name, lang)
+    return out.format(**fmt) if fmt else out
+
+
+def _instrument(bundle: dict | None) -> Instrument:
+    ins = None if bundle is None else bundle.get("instrument")
+    return ins if ins is not None else load_instrument()
+
+
+def _l1_order(ins: Instrument) -> list[str]:
+    return list(ins.label_sets["cause_l1"].codes)
+
+
+def _l2_order(ins: Instrument) -> list[str]:
+    return [sub for l1 in _l1_order(ins) for sub in ins.subcauses_of(l1)]
+
+
+def _rank(values: pd.Series, order: list[str]) -> pd.Series:
+    """Position of each value in ``order``; unknown values after all known ones."""
+    pos = {v: i for i, v in enumerate(order)}
+    return values.map(lambda v: pos.get(v, len(order))).astype("int64")
+
+
+def _sort_by_codes(frame: pd.DataFrame, ins: Instrument, *extra: str) -> pd.DataFrame:
+    """Sort by cause group, then sub-cause (taxonomy order; unknown codes last, by code), then ``extra``."""
+    keys = frame.assign(
+        _l1=_rank(frame["cause_l1"], _l1_order(ins)), _l1c=frame["cause_l1"].astype(str))
+    cols = ["_l1", "_l1c"]
+    if "cause_l2" in frame:
+        keys = keys.assign(_l2=_rank(frame["cause_l2"], _l2_order(ins)), _l2c=frame["cause_l2"].astype(str))
+        cols += ["_l2", "_l2c"]
+    out = keys.sort_values(cols + list(extra), kind="mergesort")
+    return out.drop(columns=[c for c in out.columns if c.startswith("_l")]).reset_index(drop=True)
+
+
+def wilson_interval(successes, trials, level: float = CONF_LEVEL) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval of a binomial proportion (NaN where ``trials`` is 0).
+
+    ``p ± z sqrt(p(1-p)/n + z²/4n²)`` around the centre ``(p + z²/2n)``, both over
+    ``1 + z²/n`` (Wilson 1927; R: ``binom::binom.wilson``, ``prop.test(correct = FALSE)``).
+    """
+    k = np.asarray(successes, dtype="float64")
+    n = np.asarray(trials, dtype="float64")
+    z = norm.ppf(1 - (1 - level) / 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = k / n
+        denom = 1 + z**2 / n
+        centre = (p + z**2 / (2 * n)) / denom
+        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
+        low = np.minimum(np.clip(centre - half, 0.0, 1.0), p)  # rounding never leaves p outside
+        high = np.maximum(np.clip(centre + half, 0.0, 1.0), p)
+    return low, high
+
+
+def _rate_frame(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """n, n_satisfied, satisfied_rate and its Wilson interval per ``by`` (answers with ``satisfied``)."""
+    valid = frame.loc[frame["satisfied"].notna(), by + ["satisfied"]]
+    valid = valid.assign(satisfied=valid["satisfied"].astype("bool"))
+    agg = (valid.groupby(by, observed=True, sort=True)["satisfied"]
+           .agg(n="size", n_satisfied="sum").reset_index())
+    agg["n"] = agg["n"].astype("int64")
+    agg["n_satisfied"] = agg["n_satisfied"].astype("int64")
+    agg["satisfied_rate"] = agg["n_satisfied"] / agg["n"]
+    low, high = wilson_interval(agg["n_satisfied"], agg["n"])
+    agg["conf_low"], agg["conf_high"] = low, high
+    agg["conf_level"] = CONF_LEVEL
+    return agg
+
+
+def _plain(frame: pd.DataFrame, text_cols: list[str]) -> pd.DataFrame:
+    """Text columns as plain Python strings (object dtype) so every frame writes the same CSV."""
+    out = frame.copy()
+    for c in text_cols:
+        out[c] = out[c].astype(object)
+    return out
+
+
+def _new_figure(height: float, width: float = FIGURE_WIDTH) -> tuple[Figure, SubFigure]:
+    """A figure of ``width`` x ``height`` inches with two sub-figures: the body, returned for
+    drawing, and an empty strip of :data:`FOOTER_INCHES` at the bottom (gid ``"footer"``) where
+    the renderer writes the stamp. Both are laid out by constrained layout, so nothing drawn in
+    the body can overlap the footer."""
+    fig = Figure(figsize=(width, height + FOOTER_INCHES), layout="constrained")
+    body, footer = fig.subfigures(2, 1, height_ratios=[height, FOOTER_INCHES])
+    body.set_gid("body")
+    footer.set_gid("footer")
+    return fig, body
+
+
+def _percent_axis(axis) -> None:
+    axis.set_major_formatter(PercentFormatter(xmax=1, decimals=0))
+
+
+def _hours_axis(axis) -> None:
+    """A log axis of hours with plain numbers (1, 10, 100) rather than powers of ten."""
+    axis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{x:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def _group_handles(codes, lang: str, ins: Instrument, kind: str = "patch") -> list:
+    """Legend entries of cause groups: ``kind`` "patch" (bars), "point" (point and interval) or
+    "line"."""
+    handles = []
+    for c in codes:
+        lab = labels.code("cause_l1", c, lang, ins)
+        if kind == "patch":
+            handles.append(Patch(facecolor=cause_color(c), label=lab))
+        elif kind == "point":
+            handles.append(Line2D([], [], color=cause_color(c), marker="o", markersize=4, linestyle="-", label=lab))
+        else:
+            handles.append(Line2D([], [], color=cause_color(c), linewidth=1.5, label=lab))
+    return handles
+
+
+def _group_legend(target: SubFigure, handles: list, ncols: int = 2) -> None:
+    target.legend(handles=handles, loc="outside lower center", ncols=ncols, frameon=False)
+
+
+def _unique(values) -> list:
+    return list(dict.fromkeys(values))
+
+
+def _groups_in_order(values, ins: Instrument) -> list[str]:
+    """The distinct cause groups among ``values``, in taxonomy order (unknown codes last, sorted)."""
+    seen = set(values)
+    known = [g for g in _l1_order(ins) if g in seen]
+    return known + sorted(str(g) for g in seen - set(known))
+
+
+def _subcause_rows(ax, data: pd.DataFrame, lang: str, ins: Instrument, gap: float = 0.6) -> np.ndarray:
+    """y positions of sub-cause rows, top to bottom in data order, with a gap between cause groups;
+    sets the tick labels and returns the positions."""
+    pos, y, prev = [], 0.0, None
+    for g in data["cause_l1"]:
+        if prev is not None:
+            y += 1.0 + (gap if g != prev else 0.0)
+        pos.append(y)
+        prev = g
+    pos = np.asarray(pos)
+    ax.set_yticks(pos, [labels.code("cause_l2", c, lang, ins) for c in data["cause_l2"]])
+    ax.set_ylim(pos.max() + 0.7 if len(pos) else 1, -0.7)
+    ax.grid(axis="y", visible=False)
+    return pos
+
+
+# ---------------------------------------------------------------------------- F01 Pareto
+
+
+def figure_pareto_data(bundle: dict) -> pd.DataFrame:
+    """Work orders per sub-cause, largest first, with the cumulative share.
+
+    Counts come from the work-order export when the bundle has one (every complaint of the
+    period), else from the survey responses.
+
+    Returns
+    -------
+    DataFrame, one row per sub-cause seen: ``rank`` (1 = most), ``cause_l2``, ``cause_l1``,
+    ``count``, ``share`` (count / total), ``cumulative_share`` (running sum of count / total;
+    the last row is 1), ``source`` ("workorders" or "responses"). Ties keep taxonomy order.
+    """
+    ins = _instrument(bundle)
+    wo = bundle.get("workorders")
+    source = "workorders" if wo is not None and len(wo) else "responses"
+    frame = wo if source == "workorders" else bundle["responses"]
+    counts = (frame.groupby(["cause_l1", "cause_l2"], observed=True, sort=True).size()
+              .rename("count").reset_index())
+    counts = _sort_by_codes(counts, ins)
+    counts = counts.iloc[np.argsort(-counts["count"].to_numpy(), kind="stable")].reset_index(drop=True)
+    total = int(counts["count"].sum())
+    out = pd.DataFrame({
+        "rank": np.arange(1, len(counts) + 1, dtype="int64"),
+        "cause_l2": counts["cause_l2"].astype(object),
+        "cause_l1": counts["cause_l1"].astype(object),
+        "count": counts["count"].astype("int64"),
+    })
+    out["share"] = out["count"] / total
+    out["cumulative_share"] = out["count"].cumsum() / total
+    out["source"] = source
+    return out
+
+
+def draw_pareto(data: pd.DataFrame, lang: str, bundle: dict) -> Figure:
+    """Horizontal Pareto chart: bars per sub-cause (largest on top) coloured by cause group,
+    cumulative share on a secondary (top) axis."""
+    ins = _instrument(bundle)
+    fig, body = _new_figure(5.6)
+    ax = body.add_subplot()
+    y = np.arange(len(data))
+    ax.barh(y, data["count"], color=[cause_color(c) for c in data["cause_l1"]], height=0.75)
+    ax.set_yticks(y, [labels.code("cause_l2", c, lang, ins) for c in data["cause_l2"]])
+    ax.set_ylim(len(data) - 0.4, -0.6)
+    ax.grid(axis="y", visible=False)
+    ax.set_xlabel(_word("work_orders", lang))
+    top = ax.twiny()
+    top.plot(data["cumulative_share"], y, color=NEUTRAL_COLOR, marker="o", markersize=3, linewidth=1.2)
+    top.set_xlim(0, 1.02)
+    _percent_axis(top.xaxis)
+    top.grid(False)
+    top.set_xlabel(_word("cumulative_share", lang))
+    handles = _group_handles(_groups_in_order(data["cause_l1"], ins), lang, ins)
+    handles.append(Line2D([], [], color=NEUTRAL_COLOR, marker="o", markersize=3,
+                          label=_word("cumulative_share", lang)))
+    _group_legend(body, handles)
+    return fig
+
+
+# ---------------------------------------------------------------------------- F02 satisfied rate
+
+
+def figure_satisfaction_data(bundle: dict) -> pd.DataFrame:
+    """Satisfied rate per sub-cause with its 95% Wilson interval.
+
+    Returns
+    -------
+    DataFrame, one row per sub-cause with at least one answer, in taxonomy order (cause group,
+    then sub-cause): ``cause_l1``, ``cause_l2``, ``n`` (answers to the overall item),
+    ``n_satisfied`` (answers 4 or 5), ``satisfied_rate`` (proportion), ``conf_low``,
+    ``conf_high`` (Wilson score interval), ``conf_level``.
+    """
+    ins = _instrument(bundle)
+    out = _rate_frame(bundle["responses"], ["cause_l1", "cause_l2"])
+    return _plain(_sort_by_codes(out, ins), ["cause_l1", "cause_l2"])
+
+
+def draw_satisfaction(data: pd.DataFrame, lang: str, bundle: dict) -> Figure:
+    """Point and 95% interval per sub-cause, grouped and coloured by cause group."""
+    ins = _instrument(bundle)
+    fig, body = _new_figure(5.6)
+    ax = body.add_subplot()
+    y = _subcause_rows(ax, data, lang, ins)
+    for g in _unique(data["cause_l1"]):
+        m = (data["cause_l1"] == g).to_numpy()
+        d = data[m]
+        ax.errorbar(d["satisfied_rate"], y[m],
+                    xerr=[d["satisfied_rate"] - d["conf_low"], d["conf_high"] - d["satisfied_rate"]],
+                    fmt="o", color=cause_color(g), markersize=4, capsize=2, linewidth=1.2)
+    _percent_axis(ax.xaxis)
+    ax.set_xlabel(_word("satisfied_rate", lang))
+    _group_legend(body, _group_handles(_groups_in_order(data["cause_l1"], ins), lang, ins, kind="point"))
+    return fig
+
+
+# ---------------------------------------------------------------------------- F03 handling time
+
+
+def figure_handling_time_data(bundle: dict) -> pd.DataFrame:
+    """Quantile function (the ECDF, inverted) of handling time per cause group.
+
+    Returns
+    -------
+    DataFrame, per cause group (taxonomy order) and probability in :data:`ECDF_PROBABILITIES`
+    (0, 0.01, ..., 1): ``cause_l1``, ``probability``, ``handling_hours`` (the quantile, numpy's
+    default linear interpolation, R's type 7; hours), ``n`` (responses with a handling time).
+    Probability 0 and 1 give the minimum and maximum.
+    """
+    ins = _instrument(bundle)
+    r = bundle["responses"]
+    r = r.loc[r["handling_hours"].notna(), ["cause_l1", "handling_hours"]]
+    groups = [g for g in _l1_order(ins) if (r["cause_l1"] == g).any()]
+    groups += sorted(set(r["cause_l1"].dropna()) - set(groups))
+    parts = []
+    for g in groups:
+        hours = r.loc[r["cause_l1"] == g, "handling_hours"].to_numpy(dtype="float64")
+        parts.append(pd.DataFrame({
+            "cause_l1": g, "probability": ECDF_PROBABILITIES,
+            "handling_hours": np.quantile(hours, ECDF_PROBABILITIES), "n": np.int64(len(hours))}))
+    if not parts:
+        return pd.DataFrame({"cause_l1": pd.Series(dtype=object), "probability": pd.Series(dtype="float64"),
+                             "handling_hours": pd.Series(dtype="float64"), "n": pd.Series(dtype="int64")})
+    return _plain(pd.concat(parts, ignore_index=True), ["cause_l1"])
+
+
+def draw_handling_time(data: pd.DataFrame, lang: str, bundle: dict) -> Figure:
+    """ECDF of handling time per cause group on a log axis of hours."""
+    ins = _instrument(bundle)
+    fig, body = _new_figure(4.2)
+    ax = body.add_subplot()
+    for g in _unique(data["cause_l1"]):
+        d = data[data["cause_l1"] == g]
+        ax.plot(d["handling_hours"], d["probability"], color=cause_color(g), linewidth=1.5)
+    ax.set_xscale("log", nonpositive="mask")
+    _hours_axis(ax.xaxis)
+    _percent_axis(ax.yaxis)
+    ax.set_ylim(0, 1.01)
+    ax.axhline(0.5, color=NEUTRAL_COLOR, linewidth=0.6, linestyle=":")
+    ax.set_xlabel(_word("handling_hours", lang))
+    ax.set_ylabel(_word("cumulative_proportion", lang))
+    _group_legend(body, _group_handles(_groups_in_order(data["cause_l1"], ins), lang, ins, kind="line"))
+    return fig
+
+
+# ---------------------------------------------------------------------------- F04 speed curves
+
+
+def figure_speed_curves_data(bundle: dict) -> pd.DataFrame:
+    """The predicted satisfied-rate curves of the threshold analysis, with each group's threshold.
+
+    Returns
+    -------
+    DataFrame: the rows of ``threshold_curves`` (``cause_l1``, ``hours``, ``estimate``,
+    ``conf_low``, ``conf_high``, ``conf_level``), in taxonomy order of ``cause_l1`` then
+    ``hours``, plus the group's ``threshold_hours`` (hours; NaN when not reached), ``reached``,
+    ``reference_rate`` (curve at the reference, fast handling), ``drop_points`` and
+    ``threshold_rate`` (= reference_rate - drop_points / 100, the level whose crossing defines
+    the threshold), repeated on each row of the group.
+    """
+    ins = _instrument(bundle)
+    curves = bundle["threshold_curves"]
+    thr = bundle["thresholds"][["cause_l1", "threshold_hours", "reached", "reference_rate", "drop_points"]]
+    out = curves.merge(thr, on="cause_l1", how="left", validate="many_to_one")
+    out["reached"] = out["reached"].fillna(False).astype("bool")
+    out["threshold_hours"] = out["threshold_hours"].where(out["reached"])
+    out["threshold_rate"] = out["reference_rate"] - out["drop_points"] / 100
+    return _plain(_sort_by_codes(out, ins, "hours"), ["cause_l1"])
+
+
+def draw_speed_curves(data: pd.DataFrame, lang: str, bundle: dict) -> Figure:
+    """One panel per cause group: predicted satisfied rate and its 95% band against handling time
+    (log axis); dashed line at the tolerance threshold (none when not reached), dotted line at
+    the level that defines it."""
+    ins = _instrument(bundle)
+    groups = _unique(data["cause_l1"])
+    ncols = 2 if len(groups) > 1 else 1
+    nrows = max(1, -(-len(groups) // ncols))
+    fig, body = _new_figure(2.3 * nrows + 0.8)
+    axes = np.atleast_1d(body.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False)).ravel()
+    for ax, g in zip(axes, groups, strict=False):
+        d = data[data["cause_l1"] == g]
+        col = cause_color(g)
+        ax.fill_between(d["hours"], d["conf_low"], d["conf_high"], color=col, alpha=0.22, linewidth=0)
+        ax.plot(d["hours"], d["estimate"], color=col, linewidth=1.6)
+        level = d["threshold_rate"].iloc[0]
+        if np.isfinite(level):
+            ax.axhline(level, color=NEUTRAL_COLOR, linewidth=0.7, linestyle=":")
+        t = d["threshold_hours"].iloc[0]
+        if bool(d["reached"].iloc[0]) and np.isfinite(t):
+            ax.axvline(t, color=col, linewidth=1.2, linestyle="--")
+        ax.set_title(labels.code("cause_l1", g, lang, ins), fontsize=9)
+        ax.set_xscale("log")
+        _hours_axis(ax.xaxis)
+        _percent_axis(ax.yaxis)
+    for ax in axes[len(groups):]:
+        ax.set_visible(False)
+    for i, ax in enumerate(axes[:len(groups)]):  # the lowest panel of each column carries the axis
+        if i + ncols >= len(groups):
+            ax.set_xlabel(_word("hours", lang))
+            ax.xaxis.set_tick_params(labelbottom=True)
+    body.supylabel(_word("predicted_rate", lang), fontsize=mpl.rcParams["axes.labelsize"])
+    points = data["drop_points"].dropna()
+    handles = [Patch(facecolor=NEUTRAL_COLOR, alpha=0.22, label=_word("conf_band", lang)),
+               Line2D([], [], color=NEUTRAL_COLOR, linestyle="--", label=_word("threshold", lang))]
+    if len(points):
+        handles.append(Line2D([], [], color=NEUTRAL_COLOR, linestyle=":", linewidth=0.7,
+                              label=_word("threshold_level", lang, points=float(points.iloc[0]))))
+    _group_legend(body, handles, ncols=3)
+    return fig
+
+
+# ---------------------------------------------------------------------------- F05 forest
+
+
+def figure_forest_data(bundle: dict) -> pd.DataFrame:
+    """Sub-cause coefficients of the proportional-odds model against its reference sub-cause.
+
+    Returns
+    -------
+    DataFrame, one row per non-reference sub-cause in the model, in taxonomy order:
+    ``model``, ``term`` (e.g. ``cause_l2[staff_attitude]``), ``cause_l1``, ``cause_l2``,
+    ``estimate``, ``conf_low``, ``conf_high`` (log-odds of a higher answer), ``conf_level``,
+    ``reference_cause_l2`` (the model's reference sub-cause; empty when the bundle does not say).
+    """
+    ins = _instrument(bundle)
+    est = bundle["estimates"]
+    rows = est[(est["model"] == FOREST_MODEL) & (est["kind"] == "coefficient")]
+    sub = rows["term"].astype(str).str.extract(_L2_TERM, expand=False)
+    rows = rows[sub.notna()]
+    sub = sub[sub.notna()]
+    ref = ""
+    fit = bundle.get("model_fit")
+    if fit is not None and "reference_cause_l2" in fit:
+        hit = fit.loc[fit["model"] == FOREST_MODEL, "reference_cause_l2"]
+        if len(hit) and isinstance(hit.iloc[0], str):
+            ref = hit.iloc[0]
+    out = pd.DataFrame({
+        "model": rows["model"].astype(object).to_numpy(),
+        "term": rows["term"].astype(object).to_numpy(),
+        "cause_l1": [ins.parent.get(s, "") for s in sub],
+        "cause_l2": sub.astype(object).to_numpy(),
+        "estimate": rows["estimate"].to_numpy(dtype="float64"),
+        "conf_low": rows["conf_low"].to_numpy(dtype="float64"),
+        "conf_high": rows["conf_high"].to_numpy(dtype="float64"),
+        "conf_level": rows["conf_level"].to_numpy(dtype="float64"),
+    })
+    out["reference_cause_l2"] = ref
+    return _sort_by_codes(out, ins)
+
+
+def draw_forest(data: pd.DataFrame, lang: str, bundle: dict) -> Figure:
+    """Forest plot: coefficient and 95% interval per sub-cause, coloured by cause group, line at 0."""
+    ins = _instrument(bundle)
+    fig, body = _new_figure(5.6)
+    ax = body.add_subplot()
+    y = _subcause_rows(ax, data, lang, ins)
+    ax.axvline(0, color=NEUTRAL_COLOR, linewidth=0.9)
+    for g in _unique(data["cause_l1"]):
+        m = (data["cause_l1"] == g).to_numpy()
+        d = data[m]
+        ax.errorbar(d["estimate"], y[m], xerr=[d["estimate"] - d["conf_low"], d["conf_high"] - d["estimate"]],
+                    fmt="s", color=cause_color(g), markersize=4, capsize=2, linewidth=1.2)
+    ref = data["reference_cause_l2"].iloc[0] if len(data) else ""
+    ref_label = labels.code("cause_l2", ref, lang, ins) if ref else "?"
+    ax.set_xlabel(_word("coefficient_vs", lang, ref=ref_label))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _pos: f"{x:g}"))
+    _group_legend(body, _group_handles(_groups_in_order(data["cause_l1"], ins), lang, ins, kind="point"))
+    return fig
+
+
+# ---------------------------------------------------------------------------- F06 item correlations
+
+
+def figure_item_correlation_data(bundle: dict) -> pd.DataFrame:
+    """Pairwise Pearson correlations of the satisfaction items (the full square, both orders).
+
+    Returns
+    -------
+    DataFrame: ``item_a``, ``item_b``, ``r``, ``n`` (pairs with both answers), rows in the
+    instrument's item order of ``item_a`` then ``item_b``.
+    """
+    ins = _instrument(bundle)
+    corr = bundle["item_correlations"][["item_a", "item_b", "r", "n"]]
+    order = [it.name for it in ins.items]
+    out = corr.assign(_la=_rank(corr["item_a"], order), _lb=_rank(corr["item_b"], order),
+                      _lac=corr["item_a"].astype(str), _lbc=corr["item_b"].astype(str))
+    out = out.sort_values(["_la", "_lac", "_lb", "_lbc"], kind="mergesort")
+    out = out[["item_a", "item_b", "r", "n"]].reset_index(drop=True)
+    out["n"] = out["n"].astype("int64")
+    return _plain(out, ["item_a", "item_b"])
+
+
+def draw_item_correlations(data: pd.DataFrame, lang: str, bundle: dict) -> Figure:
+    """Heat map of the correlations (diverging colours from -1 to 1), each cell annotated to 2 decimals."""
+    import seaborn as sns
+
+    ins = _instrument(bundle)
+    names = {it.name: (it.zh if lang == "zh" else it.en) for it in ins.items}
+    items = _unique(list(data["item_a"]) + list(data["item_b"]))
+    grid = data.pivot(index="item_a", columns="item_b", values="r").reindex(index=items, columns=items)
+    grid.index = [names.get(i, i) for i in items]
+    grid.columns = [names.get(i, i) for i in items]
+    fig, body = _new_figure(4.8, width=5.6)
+    ax = body.add_subplot()
+    sns.heatmap(grid, ax=ax, annot=True, fmt=".2f", vmin=-1.0, vmax=1.0, cmap="vlag",
+                square=True, linewidths=0.5, cbar_kws={"label": _word("pearson_r", lang), "shrink": 0.8},
+                annot_kws={"fontsize": 9})
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    ax.tick_params(axis="x", labelrotation=30)
+    for t in ax.get_xticklabels():
+        t.set_horizontalalignment("right")
+    ax.tick_params(axis="y", labelrotation=0)
+    return fig
+
+
+# ---------------------------------------------------------------------------- F07 monthly rate
+
+
+def figure_monthly_data(bundle: dict) -> pd.DataFrame:
+    """Satisfied rate per survey month with its 95% Wilson interval.
+
+    Returns
+    -------
+    DataFrame, one row per calendar month of ``surveyed_at`` with answers, in time order:
+    ``month`` (``YYYY-MM``), ``n``, ``n_satisfied``, ``satisfied_rate``, ``conf_low``,
+    ``conf_high``, ``conf_level``.
+    """
+    r = bundle["responses"]
+    r = r.loc[r["surveyed_at"].notna(), ["surveyed_at", "satisfied"]]
+    r = r.assign(month=r["surveyed_at"].dt.strftime("%Y-%m").astype(object))
+    out = _rate_frame(r, ["month"])
+    return _plain(out.sort_values("month", kind="mergesort").reset_index(drop=True), ["month"])
+
+
+def draw_monthly(data: pd.DataFrame, lang: str, bundle: dict) -> Figure:
+    """Monthly satisfied rate (line and points) with its 95% interval band."""
+    fig, body = _new_figure(4.0)
+    ax = body.add_subplot()
+    x = pd.to_datetime(data["month"], format="%Y-%m").to_numpy(dtype="datetime64[D]")
+    ax.fill_between(x, data["conf_low"], data["conf_high"], color=NEUTRAL_COLOR, alpha=0.18, linewidth=0)
+    ax.plot(x, data["satisfied_rate"], color=SERIES_COLOR, marker="o", markersize=3.5, linewidth=1.4)
+    step = max(1, int(np.ceil(len(data) / 10)))
+    ax.xaxis.set_major_locator(mdates.MonthLocator(interval=step))
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m"))
+    ax.tick_params(axis="x", labelrotation=45)
+    for t in ax.get_xticklabels():
+        t.set_horizontalalignment("right")
+    _percent_axis(ax.yaxis)
+    ax.set_xlabel(_word("month", lang))
+    ax.set_ylabel(_word("satisfied_rate", lang))
+    handles = [Line2D([], [], color=SERIES_COLOR, marker="o", markersize=3.5,
+                      label=_word("satisfied_rate", lang)),
+               Patch(facecolor=NEUTRAL_COLOR, alpha=0.18, label=_word("conf_band", lang))]
+    _group_legend(body, handles)
+    return fig

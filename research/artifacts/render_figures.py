@@ -1,0 +1,96 @@
+"""Write registered figures: the data plotted (CSV) and the figure in each language (PNG, SVG).
+
+For a figure spec ``F01_pareto`` and languages zh and en, :func:`write_figure` writes
+
+- ``F01_pareto.csv``: the data plotted (UTF-8 with BOM, ``\\n`` line ends, floats with 17
+  significant digits so they read back exactly, the builder's row order);
+- ``F01_pareto.zh.png`` / ``.en.png`` (300 dpi) and ``F01_pareto.zh.svg`` / ``.en.svg`` (text
+  as paths, so no font needs to be installed to view them).
+
+Each figure carries its title (``spec.title(lang)``) on top and the footer stamp
+(``stamp.text(lang)``: data hash, code commit, seed) at the bottom. Same inputs and same
+library versions give the same bytes: no dates or software versions in the files, a fixed
+SVG id salt, and the theme applied inside ``matplotlib.rc_context`` each time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import matplotlib as mpl
+import pandas as pd
+from matplotlib.figure import Figure
+
+from research.artifacts.registry import FIGURES, ArtifactSpec
+from research.artifacts.stamp import Stamp
+from research.artifacts.theme import NEUTRAL_COLOR, PNG_DPI, apply_theme
+
+#: PNG metadata: matplotlib writes its version as "Software" unless told not to
+PNG_METADATA = {"Software": None}
+#: SVG metadata: no date, no creator (software version)
+SVG_METADATA = {"Date": None, "Creator": None}
+
+
+def write_data_csv(data: pd.DataFrame, path: Path) -> Path:
+    """The data plotted as CSV: UTF-8 with BOM, ``\\n`` line ends, floats as ``%.17g``."""
+    data.to_csv(path, index=False, encoding="utf-8-sig", float_format="%.17g", lineterminator="\n")
+    return path
+
+
+def frame_figure(fig: Figure, spec: ArtifactSpec, lang: str, stamp: Stamp) -> Figure:
+    """Add the title on top and the footer stamp at the bottom of a drawn figure.
+
+    The stamp goes into the footer strip the drawers leave (the sub-figure with gid
+    ``"footer"``, see :func:`research.artifacts.figures._new_figure`); a figure without one gets
+    the stamp in its bottom-left corner.
+    """
+    fig.suptitle(spec.title(lang), fontsize=mpl.rcParams["figure.titlesize"])
+    footer = next((sf for sf in fig.subfigs if sf.get_gid() == "footer"), None)
+    target, y = (footer, 0.5) if footer is not None else (fig, 0.005)
+    target.text(0.01, y, stamp.text(lang), ha="left", va="center" if footer is not None else "bottom",
+                fontsize=6, color=NEUTRAL_COLOR, gid="footer-stamp")
+    return fig
+
+
+def draw_figure(spec: ArtifactSpec, data: pd.DataFrame, lang: str, bundle: dict, stamp: Stamp) -> Figure:
+    """The figure of ``spec`` in ``lang``, with title and footer (call inside the theme)."""
+    fig = spec.draw_function()(data, lang, bundle)
+    return frame_figure(fig, spec, lang, stamp)
+
+
+def write_figure(spec: ArtifactSpec, bundle: dict, out_dir, stamp: Stamp,
+                 langs: Iterable[str] = ("zh", "en")) -> dict[str, Path]:
+    """Build the data of ``spec`` once and write its CSV and, per language, its PNG and SVG.
+
+    Returns
+    -------
+    dict: ``"csv"`` and ``"<lang>.png"``, ``"<lang>.svg"`` for each language -> path written.
+    """
+    if spec.kind != "figure" or spec.drawer is None:
+        raise ValueError(f"{spec.id} is not a figure")
+    langs = tuple(langs)
+    bad = [lang for lang in langs if lang not in ("zh", "en")]
+    if bad:
+        raise ValueError(f"unknown language(s) {bad}; valid: 'zh', 'en'")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    data = spec.build_function()(bundle)
+    written = {"csv": write_data_csv(data, out / f"{spec.name}.csv")}
+    for lang in langs:
+        with mpl.rc_context():
+            apply_theme()
+            fig = draw_figure(spec, data, lang, bundle, stamp)
+            png, svg = out / f"{spec.name}.{lang}.png", out / f"{spec.name}.{lang}.svg"
+            fig.savefig(png, format="png", dpi=PNG_DPI, metadata=PNG_METADATA)
+            fig.savefig(svg, format="svg", metadata=SVG_METADATA)
+            fig.clear()
+        written[f"{lang}.png"], written[f"{lang}.svg"] = png, svg
+    return written
+
+
+def write_figures(bundle: dict, out_dir, stamp: Stamp, *, specs: Iterable[ArtifactSpec] = FIGURES,
+                  langs: Iterable[str] = ("zh", "en")) -> dict[str, dict[str, Path]]:
+    """:func:`write_figure` for every spec (all registered figures by default), keyed by id."""
+    langs = tuple(langs)
+    return {spec.id: write_figure(spec, bundle, out_dir, stamp, langs) for spec in specs}

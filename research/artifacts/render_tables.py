@@ -1,0 +1,706 @@
+"""Render the registered tables: CSV (machine-readable) and, per language, HTML, Markdown, DOCX and LaTeX.
+
+:func:`write_table` builds a table's data once (:mod:`research.artifacts.tables`)
+and writes
+
+- ``<name>.csv``: the data as built: UTF-8 with BOM (Excel opens it), machine
+  column names and codes, full precision (``%.17g``), ``\\n`` line ends;
+- ``<name>.<lang>.html``: a self-contained HTML page (inline CSS, no scripts);
+- ``<name>.<lang>.md``: a GitHub/pandoc pipe table;
+- ``<name>.<lang>.docx``: a Word document holding a real table (three-line style,
+  header row repeated across pages, CJK font set for East Asian text);
+- ``<name>.<lang>.tex``: a ``booktabs`` ``table`` float (needs ``\\usepackage{booktabs}``;
+  Chinese needs ``ctex`` or ``xeCJK`` under XeLaTeX).
+
+Every formatted version carries the title above the table (``spec.title``), and
+below it any table notes, the caption (``spec.caption``) and the footer stamp
+(``stamp.text``). Display rules (decimals, percent, p-values) are stated once in
+:data:`DIGITS` and the ``fmt_*`` functions; labels come from
+:mod:`research.artifacts.labels` (the one mapping of display words); words it does not
+have yet. Same data, stamp and package versions give byte-identical files in
+every format (the DOCX zip is rewritten with fixed times and order).
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from research.artifacts import labels
+from research.artifacts.docx_util import DOCX_EAST_ASIA_FONT, FIXED_TIME, normalise_zip
+from research.artifacts.registry import TABLES, ArtifactSpec
+from research.artifacts.stamp import Stamp
+from research.artifacts.tables import model_names
+
+# --------------------------------------------------------------------------- display rules (the one place)
+
+#: decimals shown, by kind of number
+DIGITS: dict[str, int] = {
+    "estimate": 3,     # coefficients, marginal effects, standard errors, alpha, correlations, effect sizes
+    "p_value": 3,      # p-values; below 10**-3 shown as "<0.001"
+    "percent": 1,      # rates shown as percent
+    "mean": 2,         # mean scores on the 1..5 scale and their SDs
+    "hours": 1,        # handling times
+    "statistic": 2,    # test statistics
+    "df": 1,           # non-integer degrees of freedom (Welch)
+    "fit": 1,          # log-likelihood, AIC, BIC
+}
+#: p-values below this are shown as "<0.001"
+P_FLOOR = 0.001
+#: significance stars of T04, strongest first
+STARS: tuple[tuple[float, str], ...] = ((0.001, "***"), (0.01, "**"), (0.05, "*"))
+#: fonts: Latin and East Asian text in DOCX; CSS font stack in HTML
+DOCX_FONT = "Times New Roman"
+DOCX_FONT_PT = 9
+HTML_FONTS = ('"Noto Sans CJK SC", "Source Han Sans SC", "Microsoft YaHei", "PingFang SC", '
+              '"Helvetica Neue", Arial, sans-serif')
+#: formats written per language, in this order
+FORMATS: tuple[str, ...] = ("html", "md", "docx", "tex")
+
+#: display words that :data:`labels.LABELS` does not hold (name -> (zh, en)); candidates to move there
+
+
+def word(name: str, lang: str) -> str:
+    """Display label of a fixed word (:data:`research.artifacts.labels.LABELS`), else the name."""
+    return labels.text(name, lang)
+
+
+# --------------------------------------------------------------------------- number formats
+
+def _missing(x) -> bool:
+    return x is None or x is pd.NA or (isinstance(x, float) and math.isnan(x))
+
+
+def _fixed(x: float, digits: int, thousands: bool = False) -> str:
+    text = f"{x:,.{digits}f}" if thousands else f"{x:.{digits}f}"
+    return text[1:] if re.fullmatch(r"-0\.?0*", text) else text  # no "-0.000"
+
+
+def fmt_count(x) -> str:
+    """Whole number with thousands separators: 19,920."""
+    return "" if _missing(x) else f"{int(x):,}"
+
+
+def fmt_num(x, kind: str = "estimate") -> str:
+    """Fixed decimals of :data:`DIGITS` ``[kind]``."""
+    return "" if _missing(x) else _fixed(float(x), DIGITS[kind], thousands=kind == "fit")
+
+
+def fmt_pct(x, sign: bool = True) -> str:
+    """A share (0..1) as percent: 0.8089 -> 80.9%."""
+    if _missing(x):
+        return ""
+    return _fixed(100 * float(x), DIGITS["percent"]) + ("%" if sign else "")
+
+
+def fmt_p(p) -> str:
+    """p-value with :data:`DIGITS` ``["p_value"]`` decimals; ``<0.001`` below :data:`P_FLOOR`."""
+    if _missing(p):
+        return ""
+    return f"<{P_FLOOR:g}" if float(p) < P_FLOOR else _fixed(float(p), DIGITS["p_value"])
+
+
+def fmt_df(x) -> str:
+    """Degrees of freedom: integer when whole, else :data:`DIGITS` ``["df"]`` decimals."""
+    if _missing(x):
+        return ""
+    x = float(x)
+    return str(int(x)) if x.is_integer() else _fixed(x, DIGITS["df"])
+
+
+def fmt_interval(low, high, fmt: Callable[[object], str], high_missing: str = "") -> str:
+    """``[low, high]`` with ``fmt``; ``high_missing`` shown for a missing upper end."""
+    if _missing(low) and _missing(high):
+        return ""
+    return f"[{fmt(low)}, {fmt(high) if not _missing(high) else high_missing}]"
+
+
+def stars(p) -> str:
+    """Significance stars of :data:`STARS`."""
+    if _missing(p):
+        return ""
+    for cut, mark in STARS:
+        if float(p) < cut:
+            return mark
+    return ""
+
+
+# --------------------------------------------------------------------------- display model
+
+@dataclass
+class Row:
+    """One displayed row: ``cells`` (one per column), or a single spanning text when ``span``."""
+
+    cells: list[str]
+    bold: bool = False
+    indent: bool = False
+    span: bool = False
+    rule_before: bool = False
+
+
+@dataclass
+class Display:
+    """A table ready to write: headers, column alignments (``l``/``r``), rows and notes."""
+
+    headers: list[str]
+    align: list[str]
+    rows: list[Row]
+    notes: list[str] = field(default_factory=list)
+
+
+def _sentence(text: str, lang: str) -> str:
+    """English labels start with a capital in a table (instrument labels are lower case)."""
+    return text[:1].upper() + text[1:] if lang == "en" else text
+
+
+def _code(kind: str, value, lang: str, bundle: dict) -> str:
+    if _missing(value):
+        return ""
+    value = str(value)
+    if value in ("overall", "total", "all"):
+        return word("total" if value == "all" else value, lang)
+    ins = bundle.get("instrument")
+    return _sentence(value if ins is None else labels.code(kind, value, lang, ins), lang)
+
+
+def _model(name: str, lang: str, bundle: dict) -> str:
+    plan = bundle.get("plan")
+    return name if plan is None else labels.model(name, lang, plan)
+
+
+def _item(name: str, lang: str, bundle: dict) -> str:
+    ins = bundle.get("instrument")
+    for item in getattr(ins, "items", ()):
+        if item.name == name:
+            return _sentence(item.zh if lang == "zh" else item.en, lang)
+    return word(name, lang)
+
+
+def _term(name: str, lang: str, bundle: dict) -> str:
+    if name in labels.LABELS:
+        return word(name, lang)
+    ins = bundle.get("instrument")
+    return _sentence(name if ins is None else labels.term(name, lang, ins), lang)
+
+
+def _variable(name: str, lang: str, bundle: dict) -> str:
+    """A variable name as a header word (items from the instrument, else the labels)."""
+    ins = bundle.get("instrument")
+    if any(i.name == name for i in getattr(ins, "items", ())):
+        return _item(name, lang, bundle)
+    return word(name, lang)
+
+
+# --------------------------------------------------------------------------- per-table display
+
+def _display_sample(data: pd.DataFrame, lang: str, bundle: dict) -> Display:
+    has_wo = data["work_orders"].notna().any()
+    keys = ["cause_l1"] + (["work_orders"] if has_wo else []) + [
+        "completed_surveys", "valid_responses", "median_handling_hours", "satisfied_rate"]
+    rows = []
+    for r in data.itertuples(index=False):
+        cells = [_code("cause_l1", r.cause_l1, lang, bundle)]
+        if has_wo:
+            cells.append(fmt_count(r.work_orders))
+        cells += [fmt_count(r.completed_surveys), fmt_count(r.valid_responses),
+                  fmt_num(r.median_handling_hours, "hours"), fmt_pct(r.satisfied_rate)]
+        total = r.cause_l1 == "overall"
+        rows.append(Row(cells, bold=total, rule_before=total))
+    return Display([word(k, lang) for k in keys], ["l"] + ["r"] * (len(keys) - 1), rows)
+
+
+def _display_reconciliation(data: pd.DataFrame, lang: str, bundle: dict) -> Display:
+    reasons = bundle.get("ingest_report", {}).get("reasons", {})
+    rows = []
+    for r in data.itertuples(index=False):
+        if r.row_type == "file":
+            rows.append(Row([f"{word(str(r.role), lang)} ({r.file})", "", fmt_count(r.rows_read),
+                             fmt_count(r.accepted), fmt_count(r.rejected)], rule_before=bool(rows)))
+        elif r.row_type == "reason":
+            label = _sentence(reasons.get(str(r.reason), {}).get(lang, str(r.reason)), lang)
+            rows.append(Row(["", label, "", "", fmt_count(r.rejected)], indent=True))
+        else:
+            rows.append(Row([word("total", lang), "", fmt_count(r.rows_read), fmt_count(r.accepted),
+                             fmt_count(r.rejected)], bold=True, rule_before=True))
+    keys = ["file", "reason", "rows_read", "accepted", "rejected"]
+    return Display([word(k, lang) for k in keys], ["l", "l", "r", "r", "r"], rows)
+
+
+def _display_satisfaction(data: pd.DataFrame, lang: str, bundle: dict) -> Display:
+    rows = []
+    for r in data.itertuples(index=False):
+        if r.level == "cause_l2":
+            name, bold, indent = _code("cause_l2", r.cause_l2, lang, bundle), False, True
+        else:
+            name, bold, indent = _code("cause_l1", r.cause_l1, lang, bundle), True, False
+        rows.append(Row([name, fmt_count(r.n), fmt_pct(r.satisfied_rate),
+                         fmt_interval(r.rate_conf_low, r.rate_conf_high, lambda x: fmt_pct(x, sign=False)),
+                         fmt_num(r.mean_score, "mean"),
+                         fmt_interval(r.mean_conf_low, r.mean_conf_high, lambda x: fmt_num(x, "mean"))],
+                        bold=bold, indent=indent, rule_before=r.level != "cause_l2" and bool(rows)))
+    headers = [word("cause", lang), word("n", lang), word("satisfied_rate", lang), word("rate_ci", lang),
+               word("mean_score", lang), word("mean_ci", lang)]
+    return Display(headers, ["l", "r", "r", "r", "r", "r"], rows)
+
+
+def _display_models(data: pd.DataFrame, lang: str, bundle: dict) -> Display:
+    models = model_names(data)
+    rows: list[Row] = []
+    section = None
+    for r in data.to_dict("records"):
+        kind = r["kind"]
+        if kind != section and kind != "coefficient":
+            heading = {"cutpoint": "cutpoints", "variance": "variance_components",
+                       "fit": "fit_statistics"}.get(kind, kind)
+            rows.append(Row([word(heading, lang)], span=True, rule_before=True))
+        section = kind
+        if kind == "fit":
+            fmt = fmt_count if r["term"] == "nobs" else (lambda x: fmt_num(x, "fit"))
+            rows.append(Row([word(r["term"], lang)] + [fmt(r[f"{m}_estimate"]) for m in models]))
+            continue
+        est = [fmt_num(r[f"{m}_estimate"]) + stars(r[f"{m}_p_value"]) for m in models]
+        rows.append(Row([_term(r["term"], lang, bundle)] + est))
+        se = [f"({fmt_num(r[f'{m}_std_error'])})" if not _missing(r[f"{m}_std_error"]) else "" for m in models]
+        if any(se):
+            rows.append(Row([""] + se))
+    headers = [word("term", lang)] + [f"({i})" for i in range(1, len(models) + 1)]
+    sep = "；" if lang == "zh" else "; "
+    notes = [f"{word('models_key', lang)}：" if lang == "zh" else f"{word('models_key', lang)}: "]
+    notes[0] += sep.join(f"({i}) {_model(m, lang, bundle)}" for i, m in enumerate(models, 1))
+    plan = bundle.get("plan")
+    terms = set(data["term"].astype(str))
+    refs = []
+    for var, ref in (getattr(plan, "reference_levels", {}) or {}).items():
+        if any(t.startswith(f"{var}[") or f":{var}[" in t for t in terms) and \
+                not any(f"{var}[{ref}]" in t for t in terms):
+            refs.append(f"{word(var, lang)} = {_code(var, ref, lang, bundle)}")
+    if refs:
+        colon = "：" if lang == "zh" else ": "
+        notes.append(word("reference_levels", lang) + colon + sep.join(refs))
+    return Display(headers, ["l"] + ["r"] * len(models), rows, notes)
+
+
+def _display_effects(data: pd.DataFrame, lang: str, bundle: dict) -> Display:
+    rows: list[Row] = []
+    group = None
+    for r in data.itertuples(index=False):
+        if (r.scale, r.model) != group:
+            group = (r.scale, r.model)
+            rows.append(Row([f"{word(str(r.scale), lang)} · {_model(str(r.model), lang, bundle)}"], span=True,
+                            rule_before=bool(rows)))
+        rows.append(Row([_code("cause_l1", r.cause_l1, lang, bundle), fmt_num(r.estimate),
+                         fmt_interval(r.conf_low, r.conf_high, fmt_num), fmt_p(r.p_value), fmt_count(r.n)],
+                        indent=True))
+    keys = ["cause_l1", "estimate", "ci", "p_value", "n"]
+    return Display([word(k, lang) for k in keys], ["l", "r", "r", "r", "r"], rows)
+
+
+def _display_thresholds(data: pd.DataFrame, lang: str, bundle: dict) -> Display:
+    nr = word("not_reached", lang)
+    rows = []
+    for r in data.itertuples(index=False):
+        hours = fmt_num(r.threshold_hours, "hours") if bool(r.reached) else nr
+        ci = fmt_interval(r.conf_low, r.conf_high, lambda x: fmt_num(x, "hours"), high_missing=nr) \
+            if bool(r.reached) else ""
+        rows.append(Row([_code("cause_l1", r.cause_l1, lang, bundle), hours, ci,
+                         fmt_num(r.reference_hours, "hours"), fmt_pct(r.reference_rate),
+                         fmt_num(r.max_hours, "hours"), f"{fmt_count(r.boot_not_reached)}/{fmt_count(r.boot_reps)}",
+                         fmt_count(r.n)]))
+    keys = ["cause_l1", "threshold_hours", "ci", "reference_hours", "reference_rate", "max_hours",
+            "boot_not_reached", "n"]
+    return Display([word(k, lang) for k in keys], ["l"] + ["r"] * 7, rows)
+
+
+def _display_comparisons(data: pd.DataFrame, lang: str, bundle: dict) -> Display:
+    rows = []
+    for r in data.itertuples(index=False):
+        df = fmt_df(r.df1) if _missing(r.df2) else f"{fmt_df(r.df1)}, {fmt_df(r.df2)}"
+        effect = "" if _missing(r.effect_size) else \
+            f"{word(str(r.effect_size_name), lang)} = {fmt_num(r.effect_size)}"
+        rows.append(Row([_variable(str(r.dv), lang, bundle), word(str(r.between), lang), word(str(r.method), lang),
+                         fmt_num(r.statistic, "statistic"), df, fmt_p(r.p_value), effect, fmt_count(r.n)]))
+    keys = ["dv", "between", "method", "statistic", "df", "p_value", "effect_size", "n"]
+    return Display([word(k, lang) for k in keys], ["l", "l", "l", "r", "r", "r", "r", "r"], rows)
+
+
+def _display_reliability(data: pd.DataFrame, lang: str, bundle: dict) -> Display:
+    rows = []
+    for r in data.itertuples(index=False):
+        if r.row_type == "scale":
+            name = word(str(r.name), lang)
+            if not _missing(r.n_items):
+                name += f"（{int(r.n_items)}题）" if lang == "zh" else f" ({int(r.n_items)} items)"
+            rows.append(Row([name, fmt_num(r.alpha), fmt_interval(r.conf_low, r.conf_high, fmt_num),
+                             "", "", "", "", fmt_count(r.n)], bold=True))
+        else:
+            rows.append(Row([_item(str(r.name), lang, bundle), "", "", fmt_num(r.mean, "mean"),
+                             fmt_num(r.sd, "mean"), fmt_num(r.item_rest_r), fmt_num(r.alpha_if_dropped),
+                             fmt_count(r.n)], indent=True))
+    keys = ["item", "alpha", "ci", "mean", "sd", "item_rest_r", "alpha_if_dropped", "n"]
+    return Display([word(k, lang) for k in keys], ["l"] + ["r"] * 7, rows)
+
+
+#: display function of each builder
+DISPLAYS: dict[str, Callable[[pd.DataFrame, str, dict], Display]] = {
+    "table_sample": _display_sample,
+    "table_reconciliation": _display_reconciliation,
+    "table_satisfaction_by_cause": _display_satisfaction,
+    "table_models": _display_models,
+    "table_handling_time_effects": _display_effects,
+    "table_thresholds": _display_thresholds,
+    "table_group_comparisons": _display_comparisons,
+    "table_reliability": _display_reliability,
+}
+
+
+def display_table(spec: ArtifactSpec, data: pd.DataFrame, lang: str, bundle: dict) -> Display:
+    """The display form of a table's data in ``lang`` (``zh`` or ``en``)."""
+    if lang not in labels.LANGS:
+        raise ValueError(f"lang must be one of {list(labels.LANGS)}, got {lang!r}")
+    try:
+        fn = DISPLAYS[spec.builder]
+    except KeyError:
+        raise KeyError(f"no display for builder {spec.builder!r} of {spec.id}; known: {sorted(DISPLAYS)}") from None
+    return fn(data, lang, bundle)
+
+
+def title_line(spec: ArtifactSpec, lang: str) -> str:
+    """``表 T01　样本描述`` / ``Table T01. Sample description``."""
+    return f"表 {spec.id}　{spec.title(lang)}" if lang == "zh" else f"Table {spec.id}. {spec.title(lang)}"
+
+
+# --------------------------------------------------------------------------- writers: text formats
+
+def _md_escape(text: str) -> str:
+    """Escape backslashes, backticks, pipes and dollars (pandoc math), and asterisk runs that could
+    open emphasis (followed by a non-space), so that ``-0.553***`` and ``* p<0.05`` stay readable."""
+    text = re.sub(r"([\\`|$])", r"\\\1", text)
+
+    def star_run(m: re.Match) -> str:
+        opens = m.end() < len(text) and not text[m.end()].isspace()
+        return "\\*" * len(m.group()) if opens else m.group()
+
+    return re.sub(r"\*+", star_run, text)
+
+
+def render_markdown(spec: ArtifactSpec, disp: Display, lang: str, stamp: Stamp) -> str:
+    """A pipe table with the title (bold) above and notes, caption and stamp below."""
+    n = len(disp.headers)
+    out = [f"**{_md_escape(title_line(spec, lang))}**", ""]
+    out.append("| " + " | ".join(_md_escape(h) for h in disp.headers) + " |")
+    out.append("|" + "|".join(":---" if a == "l" else "---:" for a in disp.align) + "|")
+    for row in disp.rows:
+        cells = row.cells + [""] * (n - len(row.cells)) if row.span else list(row.cells)
+        cells = [_md_escape(c) for c in cells]
+        if row.indent and cells[0]:
+            cells[0] = "\u3000" + cells[0]
+        if row.bold or row.span:
+            cells = [f"**{c}**" if c else c for c in cells]
+        out.append("| " + " | ".join(cells) + " |")
+    out.append("")
+    for note in disp.notes:
+        out += [_md_escape(note), ""]
+    out += [_md_escape(spec.caption(lang)), "", f"*{_md_escape(stamp.text(lang))}*", ""]
+    return "\n".join(out)
+
+
+_TEX_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                 "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                 "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}"}
+
+
+def tex_escape(text: str) -> str:
+    """Escape LaTeX special characters (``\\ & % $ # _ { } ~ ^ < > |``)."""
+    return "".join(_TEX_SPECIALS.get(ch, ch) for ch in text)
+
+
+#: LaTeX headers wider than this (CJK characters count twice) wrap in a parbox of TEX_HEADER_WIDTH
+TEX_HEADER_CHARS = 14
+TEX_HEADER_WIDTH = "2.4cm"
+
+
+def _text_width(text: str) -> int:
+    return sum(2 if ord(ch) > 0x2E7F else 1 for ch in text)
+
+
+def _tex_header(text: str, align: str) -> str:
+    body = tex_escape(text)
+    if _text_width(text) <= TEX_HEADER_CHARS:
+        return body
+    ragged = "\\raggedleft" if align == "r" else "\\raggedright"
+    return f"\\parbox[b]{{{TEX_HEADER_WIDTH}}}{{{ragged} {body}}}"
+
+
+def render_latex(spec: ArtifactSpec, disp: Display, lang: str, stamp: Stamp) -> str:
+    """A ``table`` float with a booktabs ``tabular``; title as ``\\caption``, notes, caption and stamp below."""
+    n = len(disp.headers)
+    out = [f"% {spec.name} ({lang}): generated by research.artifacts.render_tables; do not edit.",
+           "% Needs \\usepackage{booktabs}" + ("; Chinese text needs ctex or xeCJK (XeLaTeX)." if lang == "zh"
+                                                 else "."),
+           "\\begin{table}[htbp]", "\\centering", f"\\caption{{{tex_escape(title_line(spec, lang))}}}",
+           f"\\label{{tab:{spec.id}}}", f"\\begin{{tabular}}{{{''.join(disp.align)}}}", "\\toprule",
+           " & ".join(_tex_header(h, a) for h, a in zip(disp.headers, disp.align, strict=True)) + " \\\\",
+           "\\midrule"]
+    for i, row in enumerate(disp.rows):
+        if row.rule_before and i > 0:
+            out.append("\\midrule")
+        if row.span:
+            out.append(f"\\multicolumn{{{n}}}{{l}}{{\\textit{{{tex_escape(row.cells[0])}}}}} \\\\")
+            continue
+        cells = [tex_escape(c) for c in row.cells]
+        if row.bold:
+            cells = [f"\\textbf{{{c}}}" if c else c for c in cells]
+        if row.indent and cells[0]:
+            cells[0] = "\\quad " + cells[0]
+        out.append(" & ".join(cells) + " \\\\")
+    out += ["\\bottomrule", "\\end{tabular}", "", "\\smallskip", "\\begin{minipage}{\\linewidth}\\footnotesize"]
+    out += [tex_escape(note) + "\\par" for note in disp.notes]
+    out += [tex_escape(spec.caption(lang)) + "\\par", tex_escape(stamp.text(lang)) + "\\par",
+            "\\end{minipage}", "\\end{table}", ""]
+    return "\n".join(out)
+
+
+_CSS = """body { font-family: %s; color: #1a1a1a; margin: 2em; }
+figure.research-table { margin: 0; display: inline-block; }
+figure.research-table table { border-collapse: collapse; font-size: 0.9em; font-variant-numeric: tabular-nums; }
+figure.research-table caption { caption-side: top; text-align: left; font-weight: 600; font-size: 1.05em;
+  padding-bottom: 0.5em; }
+figure.research-table thead th { border-top: 2px solid #1a1a1a; border-bottom: 1px solid #1a1a1a;
+  font-weight: 600; padding: 0.35em 0.75em; vertical-align: bottom; }
+figure.research-table tbody tr:last-child td { border-bottom: 2px solid #1a1a1a; }
+figure.research-table td { padding: 0.2em 0.75em; vertical-align: top; }
+figure.research-table .l { text-align: left; }
+figure.research-table .r { text-align: right; }
+figure.research-table td.r { white-space: nowrap; }
+figure.research-table tr.rule td { border-top: 1px solid #9a9a9a; }
+figure.research-table tr.bold td { font-weight: 600; }
+figure.research-table tr.span td { font-style: italic; color: #444; }
+figure.research-table td.indent { padding-left: 2em; }
+figure.research-table figcaption { font-size: 0.85em; max-width: 48em; margin-top: 0.6em; }
+figure.research-table figcaption p { margin: 0.25em 0; }
+figure.research-table p.stamp { color: #777; font-size: 0.9em; }
+""" % HTML_FONTS
+
+
+def render_html(spec: ArtifactSpec, disp: Display, lang: str, stamp: Stamp) -> str:
+    """A self-contained HTML page (inline CSS): caption (title) above, notes, caption and stamp below."""
+    e = html.escape
+    n = len(disp.headers)
+    out = ["<!DOCTYPE html>", f'<html lang="{"zh-CN" if lang == "zh" else "en"}">', "<head>",
+           '<meta charset="utf-8">', f"<title>{e(title_line(spec, lang))}</title>", "<style>", _CSS + "</style>",
+           "</head>", "<body>", f'<figure class="research-table" id="{e(spec.id)}">', "<table>",
+           f"<caption>{e(title_line(spec, lang))}</caption>", "<thead>", "<tr>"]
+    out += [f'<th class="{a}" scope="col">{e(h)}</th>' for h, a in zip(disp.headers, disp.align, strict=True)]
+    out += ["</tr>", "</thead>", "<tbody>"]
+    for i, row in enumerate(disp.rows):
+        classes = [c for c, on in (("rule", row.rule_before and i > 0), ("bold", row.bold), ("span", row.span))
+                   if on]
+        out.append(f'<tr class="{" ".join(classes)}">' if classes else "<tr>")
+        if row.span:
+            out.append(f'<td class="l" colspan="{n}">{e(row.cells[0])}</td>')
+        else:
+            for j, (c, a) in enumerate(zip(row.cells, disp.align, strict=True)):
+                cls = a + (" indent" if row.indent and j == 0 else "")
+                out.append(f'<td class="{cls}">{e(c)}</td>')
+        out.append("</tr>")
+    out += ["</tbody>", "</table>", "<figcaption>"]
+    out += [f'<p class="note">{e(note)}</p>' for note in disp.notes]
+    out += [f'<p class="caption">{e(spec.caption(lang))}</p>', f'<p class="stamp">{e(stamp.text(lang))}</p>',
+            "</figcaption>", "</figure>", "</body>", "</html>", ""]
+    return "\n".join(out)
+
+
+# --------------------------------------------------------------------------- writer: DOCX
+
+def _set_fonts(rpr_parent, size_pt: float | None = None) -> None:
+    """Latin and East Asian fonts (and size) on a run or style (python-docx object with ``.font``/``.element``)."""
+    from docx.oxml.ns import qn
+    from docx.shared import Pt
+
+    rpr_parent.font.name = DOCX_FONT
+    if size_pt is not None:
+        rpr_parent.font.size = Pt(size_pt)
+    rpr = rpr_parent.element.get_or_add_rPr()
+    fonts = rpr.get_or_add_rFonts()
+    for attr in ("w:ascii", "w:hAnsi", "w:cs"):
+        fonts.set(qn(attr), DOCX_FONT)
+    fonts.set(qn("w:eastAsia"), DOCX_EAST_ASIA_FONT)
+    for attr in ("w:asciiTheme", "w:hAnsiTheme", "w:eastAsiaTheme", "w:cstheme"):
+        fonts.attrib.pop(qn(attr), None)
+
+
+def _border(element, edges: dict[str, tuple[str, int]], tag: str) -> None:
+    """Set borders (``edge -> (val, size in 1/8 pt)``) under ``tag`` (``w:tblBorders`` or ``w:tcBorders``)."""
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    box = element.find(qn(tag))
+    if box is None:
+        box = OxmlElement(tag)
+        element.append(box)
+    for edge, (val, size) in edges.items():
+        el = box.find(qn(f"w:{edge}"))
+        if el is None:
+            el = OxmlElement(f"w:{edge}")
+            box.append(el)
+        el.set(qn("w:val"), val)
+        el.set(qn("w:sz"), str(size))
+        el.set(qn("w:space"), "0")
+        el.set(qn("w:color"), "000000" if val != "nil" else "auto")
+
+
+def _cell_text(cell, text: str, *, bold=False, italic=False, align="l", indent=False) -> None:
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
+    from docx.shared import Pt
+
+    par = cell.paragraphs[0]
+    par.alignment = WD_ALIGN_PARAGRAPH.RIGHT if align == "r" else WD_ALIGN_PARAGRAPH.LEFT
+    par.paragraph_format.space_before = Pt(1)
+    par.paragraph_format.space_after = Pt(1)
+    if indent:
+        par.paragraph_format.left_indent = Pt(12)
+    run = par.add_run(text)
+    run.bold = bold or None
+    run.italic = italic or None
+    _set_fonts(run, DOCX_FONT_PT)
+
+
+def _paragraph(doc, text: str, *, size: float, bold=False, color: str | None = None, keep_next=False):
+    from docx.shared import Pt, RGBColor
+
+    par = doc.add_paragraph()
+    par.paragraph_format.space_after = Pt(3)
+    par.paragraph_format.keep_with_next = keep_next or None
+    run = par.add_run(text)
+    run.bold = bold or None
+    if color:
+        run.font.color.rgb = RGBColor.from_string(color)
+    _set_fonts(run, size)
+    return par
+
+
+def render_docx(spec: ArtifactSpec, disp: Display, lang: str, stamp: Stamp) -> bytes:
+    """A Word document: title paragraph, a three-line table with a repeated header row, then notes,
+    caption and stamp; fixed core properties and zip entry times, so the bytes repeat."""
+    from docx import Document
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+
+    doc = Document()
+    normal = doc.styles["Normal"]
+    _set_fonts(normal, 10.5)
+    lang_el = normal.element.get_or_add_rPr().find(qn("w:lang"))
+    if lang_el is None:
+        lang_el = OxmlElement("w:lang")
+        normal.element.get_or_add_rPr().append(lang_el)
+    lang_el.set(qn("w:val"), "zh-CN" if lang == "zh" else "en-US")
+    lang_el.set(qn("w:eastAsia"), "zh-CN")
+
+    _paragraph(doc, title_line(spec, lang), size=10.5, bold=True, keep_next=True)
+    n = len(disp.headers)
+    table = doc.add_table(rows=1 + len(disp.rows), cols=n)
+    tbl_pr = table._tbl.tblPr
+    _border(tbl_pr, {"top": ("single", 12), "bottom": ("single", 12), "left": ("nil", 0), "right": ("nil", 0),
+                     "insideH": ("nil", 0), "insideV": ("nil", 0)}, "w:tblBorders")
+    header = table.rows[0]
+    tr_pr = header._tr.get_or_add_trPr()
+    repeat = OxmlElement("w:tblHeader")
+    repeat.set(qn("w:val"), "true")
+    tr_pr.append(repeat)
+    for cell, text, a in zip(header.cells, disp.headers, disp.align, strict=True):
+        _cell_text(cell, text, bold=True, align=a)
+        _border(cell._tc.get_or_add_tcPr(), {"bottom": ("single", 6)}, "w:tcBorders")
+    for i, row in enumerate(disp.rows):
+        cells = table.rows[i + 1].cells
+        if row.span:
+            merged = cells[0].merge(cells[-1]) if n > 1 else cells[0]
+            _cell_text(merged, row.cells[0], italic=True)
+            targets = [merged]
+        else:
+            for j, (cell, text, a) in enumerate(zip(cells, row.cells, disp.align, strict=True)):
+                _cell_text(cell, text, bold=row.bold, align=a, indent=row.indent and j == 0)
+            targets = cells
+        if row.rule_before and i > 0:
+            for cell in targets:
+                _border(cell._tc.get_or_add_tcPr(), {"top": ("single", 4)}, "w:tcBorders")
+    for note in disp.notes:
+        _paragraph(doc, note, size=DOCX_FONT_PT)
+    _paragraph(doc, spec.caption(lang), size=DOCX_FONT_PT)
+    _paragraph(doc, stamp.text(lang), size=8, color="777777")
+
+    props = doc.core_properties
+    props.title = title_line(spec, lang)
+    props.subject = spec.id
+    props.author = "research"
+    props.last_modified_by = "research"
+    props.language = "zh-CN" if lang == "zh" else "en-US"
+    props.comments = spec.caption(lang)
+    props.revision = 1
+    props.created = FIXED_TIME
+    props.modified = FIXED_TIME
+    props.last_printed = FIXED_TIME
+    buf = io.BytesIO()
+    doc.save(buf)
+    return normalise_zip(buf.getvalue())
+
+
+# --------------------------------------------------------------------------- files
+
+def write_csv(data: pd.DataFrame, path: Path) -> None:
+    """The table's data as built: UTF-8 with BOM, full precision, ``\\n`` line ends, no index."""
+    text = data.to_csv(index=False, float_format="%.17g", lineterminator="\n")
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+
+
+RENDERERS: dict[str, Callable[[ArtifactSpec, Display, str, Stamp], str | bytes]] = {
+    "html": render_html, "md": render_markdown, "docx": render_docx, "tex": render_latex}
+
+
+def write_table(spec: ArtifactSpec, bundle: dict, out_dir, stamp: Stamp,
+                langs: Sequence[str] = labels.LANGS) -> dict[str, Path]:
+    """Build a registered table once and write its CSV and, per language, HTML, Markdown, DOCX and LaTeX.
+
+    Parameters
+    ----------
+    spec : a table of :data:`research.artifacts.registry.TABLES`.
+    bundle : the results (:func:`research.artifacts.bundle.make_bundle`).
+    out_dir : folder to write into (created if needed).
+    stamp : the footer stamp (data hash, code commit, seed).
+    langs : languages of the formatted versions, from ``("zh", "en")``.
+
+    Returns
+    -------
+    dict: ``"csv"`` and ``"<lang>.<format>"`` (e.g. ``"zh.docx"``) -> path written, in writing order.
+    Files are ``<spec.name>.csv`` and ``<spec.name>.<lang>.<format>``.
+    """
+    if spec.kind != "table":
+        raise ValueError(f"{spec.id} is a {spec.kind}, not a table")
+    for lang in langs:
+        if lang not in labels.LANGS:
+            raise ValueError(f"lang must be one of {list(labels.LANGS)}, got {lang!r}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    data = spec.build_function()(bundle)
+    written = {"csv": out / f"{spec.name}.csv"}
+    write_csv(data, written["csv"])
+    for lang in langs:
+        disp = display_table(spec, data, lang, bundle)
+        for fmt in FORMATS:
+            path = out / f"{spec.name}.{lang}.{fmt}"
+            content = RENDERERS[fmt](spec, disp, lang, stamp)
+            path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+            written[f"{lang}.{fmt}"] = path
+    return written
+
+
+def write_all_tables(bundle: dict, out_dir, stamp: Stamp,
+                     langs: Sequence[str] = labels.LANGS) -> dict[str, dict[str, Path]]:
+    """:func:`write_table` for every table of the registry: table id -> files written."""
+    return {spec.id: write_table(spec, bundle, out_dir, stamp, langs) for spec in TABLES}

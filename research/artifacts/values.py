@@ -1,0 +1,144 @@
+"""Named values: every number the report's prose quotes, with where it came from.
+
+Each value is computed from one cell of a result file that reproduce writes
+(``ingest/ingest_report.json`` or a ``fit/*.csv`` table), so a reader can
+trace "the outage threshold is 3.1 hours" to the file, row and column that
+hold it. The report templates use them as ``{{ name }}``; an unknown name
+fails the build.
+
+Output: :func:`named_values` returns a frame with columns ``name, value,
+unit, zh, en, source, row, column, artifact`` (``zh``/``en`` the formatted
+text used in the report; ``artifact`` the registered table or figure that
+shows the same number).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from research.artifacts import labels
+
+
+NO_DATA = ("无数据", "no data")
+#: names the report may always use, whatever the data hold
+ALWAYS = ("survey_rows_read", "survey_rows_rejected", "n_responses", "sat_rate_overall", "n_workorders",
+          "threshold_shortest_cause", "ame_doubling_largest_cause", "subcause_lowest", "subcause_lowest_rate",
+          "subcause_highest", "subcause_highest_rate", "repeat_odds_ratio", "cronbach_alpha", "welch_p_cause")
+
+
+def _pct(x: float, digits: int = 1) -> str:
+    return f"{100 * x:.{digits}f}%"
+
+
+def _hours(x: float, lang: str) -> str:
+    if x is None or not np.isfinite(x):
+        return labels.text("not_reached", lang)
+    return f"{x:.1f} 小时" if lang == "zh" else f"{x:.1f} hours"
+
+
+def _row(name, value, unit, zh, en, source, row, column, artifact) -> dict:
+    return {"name": name, "value": value, "unit": unit, "zh": zh, "en": en, "source": source,
+            "row": row, "column": column, "artifact": artifact}
+
+
+def named_values(bundle: dict) -> pd.DataFrame:
+    """All named values of the report from the bundle (see module docstring)."""
+    ins = bundle["instrument"]
+    rep = bundle["ingest_report"]
+    out = []
+    files = {f["role"]: f for f in rep["files"]}
+    sv = files["survey"]
+    out.append(_row("survey_rows_read", sv["rows_read"], "rows", f"{sv['rows_read']:,}", f"{sv['rows_read']:,}",
+                    "ingest/ingest_report.json", "files[role=survey]", "rows_read", "T02"))
+    out.append(_row("survey_rows_rejected", sv["rejected"], "rows", f"{sv['rejected']:,}", f"{sv['rejected']:,}",
+                    "ingest/ingest_report.json", "files[role=survey]", "rejected", "T02"))
+    out.append(_row("n_responses", rep["responses"]["rows"], "responses", f"{rep['responses']['rows']:,}",
+                    f"{rep['responses']['rows']:,}", "ingest/ingest_report.json", "responses", "rows", "T01"))
+    rate = rep["responses"]["satisfied_rate_unweighted"]
+    out.append(_row("sat_rate_overall", rate, "proportion", _pct(rate), _pct(rate), "ingest/ingest_report.json",
+                    "responses", "satisfied_rate_unweighted", "T01"))
+    if "workorders" in files:
+        wo = files["workorders"]
+        out.append(_row("n_workorders", wo["accepted"], "work orders", f"{wo['accepted']:,}", f"{wo['accepted']:,}",
+                        "ingest/ingest_report.json", "files[role=workorders]", "accepted", "T01"))
+
+    groups = ins.label_sets["cause_l1"].codes  # every group gets its values, "no data" when absent
+    th = bundle.get("thresholds")
+    th = th if th is not None else pd.DataFrame(columns=["cause_l1", "threshold_hours"])
+    for g in groups:
+        r = th[th["cause_l1"] == g]
+        for col, suffix in (("threshold_hours", ""), ("conf_low", "_low"), ("conf_high", "_high")):
+            if len(r):
+                v = float(r[col].iloc[0]) if pd.notna(r[col].iloc[0]) else math.nan
+                zh, en = _hours(v, "zh"), _hours(v, "en")
+            else:
+                v, zh, en = math.nan, NO_DATA[0], NO_DATA[1]
+            out.append(_row(f"threshold_{g}{suffix}", v, "hours", zh, en, "fit/thresholds.csv",
+                            f"cause_l1={g}", col, "T06"))
+    if len(th):
+        fastest = th.loc[th["threshold_hours"].idxmin()] if th["threshold_hours"].notna().any() else None
+        if fastest is not None:
+            g = fastest["cause_l1"]
+            out.append(_row("threshold_shortest_cause", g, "code", labels.code("cause_l1", g, "zh", ins),
+                            labels.code("cause_l1", g, "en", ins), "fit/thresholds.csv",
+                            "min(threshold_hours)", "cause_l1", "T06"))
+
+    me = bundle["marginal_effects"]
+    sel = me[(me["model"] == "logit") & (me["scale"] == "p_satisfied")]
+    for g in groups:
+        r = sel[sel["cause_l1"] == g]
+        if len(r):
+            v = float(r["estimate"].iloc[0])
+            zh, en = f"{100 * v:.1f} 个百分点", f"{100 * v:.1f} percentage points"
+        else:
+            v, zh, en = math.nan, NO_DATA[0], NO_DATA[1]
+        out.append(_row(f"ame_doubling_{g}", v, "probability", zh, en, "fit/marginal_effects.csv",
+                        f"model=logit, scale=p_satisfied, cause_l1={g}", "estimate", "T05"))
+    if len(sel):
+        worst = sel.loc[sel["estimate"].idxmin()]
+        g = worst["cause_l1"]
+        out.append(_row("ame_doubling_largest_cause", g, "code", labels.code("cause_l1", g, "zh", ins),
+                        labels.code("cause_l1", g, "en", ins), "fit/marginal_effects.csv",
+                        "min(estimate) where model=logit, scale=p_satisfied", "cause_l1", "T05"))
+
+    pr = bundle["predictions"]
+    sub = pr[(pr["model"] == "logit") & (pr["quantity"] == "aap_subcause")]
+    if len(sub):
+        lo = sub.loc[sub["estimate"].idxmin()]
+        hi = sub.loc[sub["estimate"].idxmax()]
+        for tag, r in (("lowest", lo), ("highest", hi)):
+            s = r["cause_l2"]
+            out.append(_row(f"subcause_{tag}", s, "code", labels.code("cause_l2", s, "zh", ins),
+                            labels.code("cause_l2", s, "en", ins), "fit/predictions.csv",
+                            f"{'min' if tag == 'lowest' else 'max'}(estimate) where model=logit, "
+                            "quantity=aap_subcause", "cause_l2", "F02"))
+            out.append(_row(f"subcause_{tag}_rate", float(r["estimate"]), "proportion", _pct(r["estimate"]),
+                            _pct(r["estimate"]), "fit/predictions.csv",
+                            f"model=logit, quantity=aap_subcause, cause_l2={s}", "estimate", "F02"))
+    est = bundle["estimates"]
+    rep_row = est[(est["model"] == "logit") & (est["term"] == "repeat")]
+    if len(rep_row):
+        v = float(np.exp(rep_row["estimate"].iloc[0]))
+        out.append(_row("repeat_odds_ratio", v, "odds ratio", f"{v:.2f}", f"{v:.2f}", "fit/estimates.csv",
+                        "model=logit, term=repeat", "exp(estimate)", "T04"))
+    rel = bundle.get("reliability")
+    if rel is not None and len(rel):
+        v = float(rel["alpha"].iloc[0])
+        out.append(_row("cronbach_alpha", v, "alpha", f"{v:.3f}", f"{v:.3f}", "fit/reliability.csv",
+                        "scale=satisfaction", "alpha", "T08"))
+    comp = bundle.get("comparisons")
+    if comp is not None and len(comp):
+        w = comp[(comp["between"] == "cause_l1") & (comp["method"] == "welch_anova")]
+        if len(w):
+            v = float(w["p_value"].iloc[0])
+            text = "<0.001" if v < 0.001 else f"{v:.3f}"
+            out.append(_row("welch_p_cause", v, "p-value", text, text, "fit/comparisons.csv",
+                            "between=cause_l1, method=welch_anova", "p_value", "T07"))
+    present = {r["name"] for r in out}
+    for name in ALWAYS:  # a value the data cannot give still exists, saying so
+        if name not in present:
+            out.append(_row(name, math.nan, "", NO_DATA[0], NO_DATA[1], "", "", "", ""))
+    return pd.DataFrame(out)

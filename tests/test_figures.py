@@ -1,0 +1,291 @@
+"""Figures F01-F07: the data they plot, their glyphs and fonts, their languages, byte-identical output.
+
+One bundle is built per module from the committed sample (threshold bootstrap cut to 20
+replicates to keep it quick).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import re
+import warnings
+
+import matplotlib as mpl
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib import font_manager
+from matplotlib.lines import Line2D
+from matplotlib.text import Text
+
+from research import paths
+from research.artifacts import figures
+from research.artifacts.bundle import make_bundle
+from research.artifacts.registry import FIGURES, get
+from research.artifacts.render_figures import draw_figure, write_figure
+from research.artifacts.stamp import Stamp
+from research.artifacts.theme import CJK_FAMILY, apply_theme, font_path
+from research.ingest import ingest
+from research.instrument import load_instrument
+from research.models.run import fit_plan
+from research.plan import load_plan
+
+STAMP = Stamp(data_sha256="0123456789abcdef" * 4, commit="abc1234567", seed=918273)
+CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
+#: tolerance of recomputed floats (sums in a different order)
+TOL = 1e-12
+
+
+@pytest.fixture(scope="module")
+def bundle():
+    plan, ins = load_plan(), load_instrument()
+    plan = dataclasses.replace(plan, thresholds=dataclasses.replace(plan.thresholds, bootstrap_reps=20))
+    ing = ingest(paths.sample_survey(), paths.sample_workorders(), instrument=ins)
+    fit = fit_plan(ing.responses, plan=plan, instrument=ins)
+    return make_bundle(ing, fit, plan=plan, instrument=ins)
+
+
+@pytest.fixture(scope="module")
+def data(bundle):
+    """The data of every figure, by id."""
+    return {spec.id: spec.build_function()(bundle) for spec in FIGURES}
+
+
+@pytest.fixture
+def themed():
+    with mpl.rc_context():
+        apply_theme()
+        yield
+
+
+def _texts(fig) -> list[Text]:
+    return [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+
+
+# ---------------------------------------------------------------------------- font and glyphs
+
+
+def test_theme_resolves_to_the_packaged_cjk_font(themed):
+    path = font_path()
+    assert path.is_file() and path.suffix == ".otf"
+    assert mpl.rcParams["font.sans-serif"][0] == CJK_FAMILY
+    assert mpl.rcParams["svg.fonttype"] == "path" and mpl.rcParams["svg.hashsalt"]
+    assert mpl.rcParams["axes.unicode_minus"] is False
+    for family in (CJK_FAMILY, "sans-serif"):
+        found = font_manager.findfont(font_manager.FontProperties(family=[family]), fallback_to_default=False)
+        assert found == str(path), f"{family!r} resolves to {found}, not the packaged font"
+
+
+def test_the_glyph_check_can_fail(themed):
+    """Control for the test below: Chinese text in a Latin-only font does warn (and so fails)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    fig.text(0.5, 0.5, "满意率", family="DejaVu Sans")
+    with warnings.catch_warnings(), pytest.raises(UserWarning, match="missing from font"):
+        warnings.simplefilter("error")
+        fig.savefig(io.BytesIO(), format="png")
+
+
+@pytest.mark.parametrize("spec", FIGURES, ids=lambda s: s.id)
+def test_zh_figure_draws_every_glyph_in_the_packaged_font(spec, bundle, data, themed):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a missing glyph (or any other warning) fails the test
+        fig = draw_figure(spec, data[spec.id], "zh", bundle, STAMP)
+        fig.savefig(io.BytesIO(), format="png", dpi=72)
+        fig.savefig(io.BytesIO(), format="svg")
+    texts = _texts(fig)
+    assert any(CJK.search(t.get_text()) for t in texts if t.get_gid() != "footer-stamp")
+    for t in texts:
+        used = font_manager.findfont(t.get_fontproperties(), fallback_to_default=False)
+        assert used == str(font_path()), f"{t.get_text()!r} is set in {used}"
+
+
+@pytest.mark.parametrize("spec", FIGURES, ids=lambda s: s.id)
+def test_en_figure_has_no_chinese_text(spec, bundle, data, themed):
+    fig = draw_figure(spec, data[spec.id], "en", bundle, STAMP)
+    fig.savefig(io.BytesIO(), format="png", dpi=72)  # lay out, so tick labels exist
+    chinese = [t.get_text() for t in _texts(fig) if CJK.search(t.get_text())]
+    assert not chinese, f"{spec.id} in English shows {chinese}"
+
+
+def test_title_and_stamp_are_on_the_figure(bundle, data, themed):
+    spec = get("F04")
+    for lang in ("zh", "en"):
+        fig = draw_figure(spec, data["F04"], lang, bundle, STAMP)
+        texts = [t.get_text() for t in _texts(fig)]
+        assert spec.title(lang) in texts
+        assert STAMP.text(lang) in texts and str(STAMP.seed) in STAMP.text(lang)
+
+
+# ---------------------------------------------------------------------------- the data plotted
+
+
+def _check_interval(frame: pd.DataFrame, est: str) -> None:
+    assert (frame["conf_low"] <= frame[est]).all() and (frame[est] <= frame["conf_high"]).all()
+
+
+def test_pareto_data(bundle, data):
+    d = data["F01"]
+    assert list(d.columns) == ["rank", "cause_l2", "cause_l1", "count", "share", "cumulative_share", "source"]
+    wo = bundle["workorders"]
+    assert (d["source"] == "workorders").all() and d["count"].sum() == len(wo)
+    assert d["cause_l2"].is_unique and set(d["cause_l2"]) == set(wo["cause_l2"])
+    assert (np.diff(d["count"]) <= 0).all(), "bars not sorted descending"
+    assert d["cumulative_share"].iloc[-1] == 1.0
+    assert (np.diff(d["cumulative_share"]) > 0).all()
+    np.testing.assert_allclose(d["cumulative_share"], d["share"].cumsum(), rtol=0, atol=TOL)
+    ins = bundle["instrument"]
+    assert all(ins.parent[s] == g for s, g in zip(d["cause_l2"], d["cause_l1"], strict=True))
+
+
+def test_pareto_falls_back_to_responses(bundle):
+    d = figures.figure_pareto_data({**bundle, "workorders": None})
+    assert (d["source"] == "responses").all() and d["count"].sum() == len(bundle["responses"])
+
+
+def test_satisfaction_data(bundle, data):
+    from statsmodels.stats.proportion import proportion_confint
+
+    d = data["F02"]
+    assert list(d.columns) == ["cause_l1", "cause_l2", "n", "n_satisfied", "satisfied_rate",
+                               "conf_low", "conf_high", "conf_level"]
+    r = bundle["responses"]
+    assert d["n"].sum() == r["satisfied"].notna().sum()
+    assert d["n_satisfied"].sum() == r["satisfied"].sum()
+    assert d["satisfied_rate"].between(0, 1).all() and d["conf_low"].ge(0).all() and d["conf_high"].le(1).all()
+    _check_interval(d, "satisfied_rate")
+    low, high = proportion_confint(d["n_satisfied"], d["n"], alpha=0.05, method="wilson")
+    np.testing.assert_allclose(d["conf_low"], low, rtol=0, atol=TOL)
+    np.testing.assert_allclose(d["conf_high"], high, rtol=0, atol=TOL)
+    # grouped by cause group: each group's rows are contiguous
+    assert d["cause_l1"].ne(d["cause_l1"].shift()).sum() == d["cause_l1"].nunique()
+
+
+def test_wilson_interval_at_the_edges():
+    low, high = figures.wilson_interval([0, 7, 7, 3], [7, 7, 0, 10])
+    assert low[0] == 0 and 0 < high[0] < 1 and high[1] == 1 and 0 < low[1] < 1
+    assert np.isnan(low[2]) and np.isnan(high[2])
+    assert low[3] < 0.3 < high[3]
+
+
+def test_handling_time_data(bundle, data):
+    d = data["F03"]
+    assert list(d.columns) == ["cause_l1", "probability", "handling_hours", "n"]
+    r = bundle["responses"]
+    assert d.groupby("cause_l1")["n"].first().sum() == r["handling_hours"].notna().sum()
+    for g, part in d.groupby("cause_l1"):
+        hours = r.loc[r["cause_l1"] == g, "handling_hours"]
+        assert (np.diff(part["handling_hours"]) >= 0).all()
+        assert part["probability"].iloc[0] == 0 and part["probability"].iloc[-1] == 1
+        assert part["handling_hours"].iloc[0] == hours.min() and part["handling_hours"].iloc[-1] == hours.max()
+        assert part.loc[np.isclose(part["probability"], 0.5), "handling_hours"].item() == pytest.approx(
+            hours.median(), rel=1e-12)
+
+
+def test_speed_curve_data_is_the_threshold_curves(bundle, data):
+    d = data["F04"]
+    curves = bundle["threshold_curves"]
+    key = ["cause_l1", "hours"]
+    mine = d[curves.columns].sort_values(key).reset_index(drop=True)
+    theirs = curves.sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(mine.astype({"cause_l1": object}), theirs.astype({"cause_l1": object}))
+    thr = bundle["thresholds"].set_index("cause_l1")
+    for g, part in d.groupby("cause_l1"):
+        assert part["hours"].is_monotonic_increasing
+        if thr.loc[g, "reached"]:
+            assert (part["threshold_hours"] == thr.loc[g, "threshold_hours"]).all()
+        else:
+            assert part["threshold_hours"].isna().all()
+        assert part["threshold_rate"].iloc[0] == pytest.approx(
+            thr.loc[g, "reference_rate"] - thr.loc[g, "drop_points"] / 100)
+    _check_interval(d, "estimate")
+
+
+def test_speed_curves_omit_the_line_of_an_unreached_threshold(bundle, data, themed):
+    def dashed_verticals(frame):
+        fig = figures.draw_speed_curves(frame, "en", bundle)
+        return sum(1 for ln in fig.findobj(Line2D) if ln.get_linestyle() == "--" and len(ln.get_xdata()) == 2
+                   and ln.get_xdata()[0] == ln.get_xdata()[1])
+
+    d = data["F04"]
+    reached = d.groupby("cause_l1")["reached"].first()
+    assert dashed_verticals(d) == reached.sum()
+    first = d["cause_l1"].iloc[0]
+    off = d.assign(reached=d["reached"] & (d["cause_l1"] != first),
+                   threshold_hours=d["threshold_hours"].where(d["cause_l1"] != first))
+    assert dashed_verticals(off) == reached.sum() - bool(reached[first])
+
+
+def test_forest_data(bundle, data):
+    d = data["F05"]
+    assert list(d.columns) == ["model", "term", "cause_l1", "cause_l2", "estimate", "conf_low", "conf_high",
+                               "conf_level", "reference_cause_l2"]
+    r = bundle["responses"]
+    assert len(d) == r["cause_l2"].nunique() - 1, "one row per non-reference sub-cause"
+    ref = bundle["model_fit"].set_index("model").loc["ordinal", "reference_cause_l2"]
+    assert (d["reference_cause_l2"] == ref).all() and ref not in set(d["cause_l2"])
+    assert (d["model"] == "ordinal").all() and (d["term"] == "cause_l2[" + d["cause_l2"] + "]").all()
+    est = bundle["estimates"].set_index(["model", "term"])
+    np.testing.assert_array_equal(d["estimate"], est.loc[list(zip(d["model"], d["term"], strict=True)),
+                                                         "estimate"])
+    _check_interval(d, "estimate")
+
+
+def test_item_correlation_data(bundle, data):
+    d = data["F06"]
+    assert list(d.columns) == ["item_a", "item_b", "r", "n"]
+    items = [it.name for it in bundle["instrument"].items]
+    assert list(d["item_a"].drop_duplicates()) == items and list(d["item_b"].iloc[: len(items)]) == items
+    assert d["r"].between(-1, 1).all()
+    assert (d.loc[d["item_a"] == d["item_b"], "r"] == 1).all()
+    merged = d.merge(bundle["item_correlations"], on=["item_a", "item_b"], suffixes=("", "_src"))
+    assert len(merged) == len(d) == len(bundle["item_correlations"])
+    assert (merged["r"] == merged["r_src"]).all()
+
+
+def test_monthly_data(bundle, data):
+    d = data["F07"]
+    assert list(d.columns) == ["month", "n", "n_satisfied", "satisfied_rate", "conf_low", "conf_high",
+                               "conf_level"]
+    r = bundle["responses"]
+    assert d["month"].is_monotonic_increasing and d["month"].is_unique
+    assert d["month"].str.fullmatch(r"\d{4}-\d{2}").all()
+    assert d["n"].sum() == r["satisfied"].notna().sum()
+    assert d["satisfied_rate"].between(0, 1).all()
+    _check_interval(d, "satisfied_rate")
+    first = r[r["surveyed_at"].dt.strftime("%Y-%m") == d["month"].iloc[0]]["satisfied"].dropna()
+    assert d["satisfied_rate"].iloc[0] == pytest.approx(first.mean(), rel=1e-12)
+
+
+# ---------------------------------------------------------------------------- files
+
+
+def test_write_figure_files(bundle, data, tmp_path):
+    spec = get("F02")
+    out = write_figure(spec, bundle, tmp_path, STAMP)
+    assert set(out) == {"csv", "zh.png", "zh.svg", "en.png", "en.svg"}
+    assert out["zh.png"].name == "F02_satisfaction_by_subcause.zh.png"
+    assert out["csv"].read_bytes().startswith(b"\xef\xbb\xbf")
+    back = pd.read_csv(out["csv"], encoding="utf-8-sig")
+    pd.testing.assert_frame_equal(back, data["F02"].reset_index(drop=True), check_dtype=False)
+    assert (back["conf_low"].to_numpy() == data["F02"]["conf_low"].to_numpy()).all(), "floats not exact"
+    from PIL import Image
+
+    with Image.open(out["zh.png"]) as im:
+        assert round(im.info["dpi"][0]) == 300
+        assert "Software" not in im.info
+    svg = out["en.svg"].read_text(encoding="utf-8")
+    assert STAMP.text("en") in svg and str(STAMP.seed) in svg  # text as paths, stamp kept as a comment
+    assert "<text" not in svg and "<dc:date>" not in svg
+
+
+@pytest.mark.parametrize("fid", ["F01", "F04", "F06"])
+def test_write_figure_is_byte_identical(fid, bundle, tmp_path):
+    spec = get(fid)
+    first = write_figure(spec, bundle, tmp_path / "a", STAMP)
+    with mpl.rc_context({"svg.hashsalt": None, "font.family": "serif"}):  # the caller's settings don't matter
+        second = write_figure(spec, bundle, tmp_path / "b", STAMP)
+    for key in first:
+        assert first[key].read_bytes() == second[key].read_bytes(), f"{fid} {key} differs between two writes"

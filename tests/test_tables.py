@@ -1,0 +1,406 @@
+"""Tables T01..T08: builders (data), renderers (csv/html/md/docx/tex), snapshots and determinism.
+
+Two bundles:
+- ``small``: a simulated export (3,000 surveys, a few planted faults) ingested and
+  fitted once per module; the threshold bootstrap is off (``bootstrap_reps=0``)
+  because a cluster bootstrap of so few rows can drop a sub-cause from a replicate.
+- ``fixed``: a hand-written bundle (ingest report and thresholds only) for the
+  snapshot tests, so that the snapshots change only when rendering changes.
+
+Snapshots live in ``tests/snapshots/tables/``. A missing snapshot is written and
+the test skipped; to accept a deliberate change, rerun with
+``RESEARCH_UPDATE_SNAPSHOTS=1``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import io
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from research.artifacts import render_tables as rt
+from research.artifacts import tables
+from research.artifacts.bundle import make_bundle
+from research.artifacts.registry import TABLES, get
+from research.artifacts.stamp import Stamp
+from research.ingest import ingest
+from research.models.run import fit_plan
+from research.plan import load_plan
+from research.simulate import simulate, write_simulation
+
+from conftest import TEST_KEY
+
+
+SNAPSHOTS = Path(__file__).parent / "snapshots" / "tables"
+STAMP = Stamp("0" * 64, "testcommit", 1)
+#: numbers copied from a result frame must be equal exactly (no arithmetic happens on the way)
+EXACT = dict(rtol=0, atol=0)
+
+EXPECTED_COLUMNS = {
+    "T01": ["cause_l1", "work_orders", "completed_surveys", "valid_responses", "satisfied", "satisfied_rate",
+            "median_handling_hours", "mean_handling_hours"],
+    "T02": ["row_type", "role", "file", "reason", "rows_read", "accepted", "rejected"],
+    "T03": ["level", "cause_l1", "cause_l2", "n", "satisfied", "satisfied_rate", "rate_conf_low",
+            "rate_conf_high", "mean_score", "mean_std_error", "mean_conf_low", "mean_conf_high", "conf_level"],
+    "T05": ["model", "term", "scale", "cause_l1", "estimate", "std_error", "statistic", "p_value", "conf_low",
+            "conf_high", "conf_level", "n"],
+    "T06": ["cause_l1", "threshold_hours", "conf_low", "conf_high", "conf_level", "reached", "upper_reached",
+            "reference_hours", "reference_rate", "max_hours", "drop_points", "boot_reps", "boot_not_reached", "n"],
+    "T07": ["analysis", "dv", "between", "method", "statistic", "df1", "df2", "p_value", "effect_size",
+            "effect_size_name", "n", "n_groups", "n_missing"],
+    "T08": ["row_type", "name", "alpha", "conf_low", "conf_high", "conf_level", "mean", "sd", "item_rest_r",
+            "alpha_if_dropped", "n", "n_items", "n_missing", "method"],
+}
+
+
+# --------------------------------------------------------------------------- bundles
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory, instrument):
+    """A small fitted bundle (simulated, 1% planted faults), built once for the module."""
+    plan = load_plan()
+    plan = dataclasses.replace(plan, thresholds=dataclasses.replace(plan.thresholds, bootstrap_reps=0))
+    files = write_simulation(simulate(3000, 5, faults=0.01), tmp_path_factory.mktemp("sim"))
+    ing = ingest(files["survey"], files["workorders"], key=TEST_KEY)
+    fit = fit_plan(ing.responses, plan=plan, instrument=instrument)
+    return make_bundle(ing, fit, plan=plan, instrument=instrument)
+
+
+@pytest.fixture(scope="module")
+def built(small):
+    """Every table's data, built once: id -> frame."""
+    return {spec.id: spec.build_function()(small) for spec in TABLES}
+
+
+@pytest.fixture(scope="module")
+def fixed(instrument):
+    """A hand-written bundle for the snapshots: LaTeX/Markdown specials in a file name, a reason
+    with zero rows, a threshold with an open upper bound and one not reached."""
+    reasons = {"duplicate": {"zh": "重复行", "en": "identical copy of an earlier row"},
+               "invalid_datetime": {"zh": "日期时间无法识别", "en": "unrecognised date or time"},
+               "unknown_label": {"zh": "未知标签", "en": "label not in the instrument"}}
+    report = {
+        "files": [
+            {"role": "survey", "file": "survey_2025 Q1 & Q2 (50%) #1|$x$.csv", "rows_read": 12345,
+             "accepted": 12311, "rejected": 34,
+             "rejected_by_reason": {"duplicate": 4, "invalid_datetime": 30, "unknown_label": 0}},
+            {"role": "workorders", "file": "工单导出_2025.xlsx", "rows_read": 50000, "accepted": 49999,
+             "rejected": 1, "rejected_by_reason": {"duplicate": 0, "invalid_datetime": 0, "unknown_label": 1}},
+        ],
+        "rows_read": 62345, "accepted": 62310, "rejected": 35, "reasons": reasons,
+    }
+    thresholds = pd.DataFrame({
+        "cause_l1": ["voltage", "outage", "service", "capability"],
+        "threshold_hours": [41.38503, 3.141465, 14.79, np.nan],
+        "conf_low": [25.547, 2.6144, 10.76, np.nan],
+        "conf_high": [192.823, 4.24586, np.nan, np.nan],
+        "conf_level": 0.95,
+        "reached": [True, True, True, False],
+        "upper_reached": [True, True, False, False],
+        "reference_hours": [17.2033, 0.8333, 5.7, 14.9367],
+        "reference_rate": [0.812683, 0.919456, 0.866777, 0.843585],
+        "max_hours": [298.88, 44.958, 189.07, 305.2167],
+        "drop_points": 5.0,
+        "boot_reps": 200,
+        "boot_not_reached": [3, 0, 61, 200],
+        "n": [1329, 10411, 6022, 1542],
+        "method": "logit of satisfied, restricted cubic spline",
+    })
+    return {"ingest_report": report, "thresholds": thresholds, "instrument": instrument}
+
+
+# --------------------------------------------------------------------------- builders
+
+@pytest.mark.parametrize("spec", TABLES, ids=[s.id for s in TABLES])
+def test_builder_returns_tidy_frame_with_documented_columns(spec, built, small):
+    data = built[spec.id]
+    assert isinstance(data, pd.DataFrame) and len(data) > 0, f"{spec.id}: empty table"
+    if spec.id in EXPECTED_COLUMNS:
+        assert list(data.columns) == EXPECTED_COLUMNS[spec.id], f"{spec.id}: columns changed"
+    assert data.index.equals(pd.RangeIndex(len(data))), f"{spec.id}: index is not 0..n-1"
+    assert all(isinstance(c, str) and c == c.lower() and " " not in c for c in data.columns), \
+        f"{spec.id}: column names must be snake_case machine names"
+    # numbers stay numbers: no formatted strings such as "81.2%" or "<0.001"
+    for col in data.columns:
+        if pd.api.types.is_string_dtype(data[col]):
+            values = data[col].dropna().astype(str)
+            assert not values.str.contains(r"%|<0\.|\d,\d", regex=True).any(), \
+                f"{spec.id}.{col}: display formatting found in the data"
+    again = spec.build_function()(small)
+    pd.testing.assert_frame_equal(data, again, obj=f"{spec.id} built twice")
+
+
+def test_t01_sample_counts_add_up(built, small):
+    t = built["T01"].set_index("cause_l1")
+    resp, wo = small["responses"], small["workorders"]
+    overall, groups = t.loc["overall"], t.drop(index="overall")
+    assert overall["completed_surveys"] == len(resp)
+    assert overall["work_orders"] == len(wo)
+    assert overall["valid_responses"] == resp["sat_overall"].notna().sum()
+    for col in ("work_orders", "completed_surveys", "valid_responses", "satisfied"):
+        assert groups[col].sum() == overall[col], f"T01 {col}: groups do not add up to overall"
+    assert list(groups.index) == list(small["instrument"].label_sets["cause_l1"].codes)
+    assert ((t["satisfied_rate"] >= 0) & (t["satisfied_rate"] <= 1)).all()
+    assert t["satisfied_rate"].to_numpy() == pytest.approx((t["satisfied"] / t["valid_responses"]).to_numpy())
+    assert overall["median_handling_hours"] == pytest.approx(resp["handling_hours"].median())
+    assert (t["valid_responses"] <= t["completed_surveys"]).all()
+    assert (t["completed_surveys"] <= t["work_orders"]).all()
+
+
+def test_t01_without_workorders_has_missing_work_orders(small):
+    data = tables.table_sample({**small, "workorders": None})
+    assert data["work_orders"].isna().all()
+    disp = rt.display_table(get("T01"), data, "en", small)
+    assert "Work orders" not in disp.headers
+
+
+def test_t02_reconciliation_holds(built, small):
+    t = built["T02"]
+    report = small["ingest_report"]
+    files = t[t["row_type"] == "file"]
+    assert list(files["file"]) == [f["file"] for f in report["files"]]
+    assert (files["rows_read"] == files["accepted"] + files["rejected"]).all(), "rows read != accepted + rejected"
+    for _, f in files.iterrows():
+        reasons = t[(t["row_type"] == "reason") & (t["file"] == f["file"])]
+        assert reasons["rejected"].sum() == f["rejected"], f"{f['file']}: reason counts do not sum to rejected"
+        assert (reasons["rejected"] > 0).all()
+        assert set(reasons["reason"]) <= set(report["reasons"]), "reason without a label in the report"
+    total = t[t["row_type"] == "total"].iloc[0]
+    assert (total["rows_read"], total["accepted"], total["rejected"]) == \
+        (report["rows_read"], report["accepted"], report["rejected"])
+    assert files["rejected"].sum() == total["rejected"] > 0, "the planted faults must show as rejections"
+
+
+def test_wilson_interval_matches_r_prop_test():
+    # In R: prop.test(8, 10, correct = FALSE)$conf.int -> 0.4901625 0.9433178
+    low, high = tables.wilson_interval([8, 0, 5], [10, 5, 0], 0.95)
+    assert low[0] == pytest.approx(0.4901625, abs=1e-7) and high[0] == pytest.approx(0.9433178, abs=1e-7)
+    assert low[1] == 0 and 0 < high[1] < 1          # no successes: interval starts at 0
+    assert math.isnan(low[2]) and math.isnan(high[2])  # n = 0: undefined
+
+
+def test_t03_intervals_bracket_rates_and_means(built, small):
+    t = built["T03"]
+    assert ((t["satisfied_rate"] >= 0) & (t["satisfied_rate"] <= 1)).all(), "rate outside [0, 1]"
+    assert (t["rate_conf_low"] >= 0).all() and (t["rate_conf_high"] <= 1).all()
+    assert (t["rate_conf_low"] <= t["satisfied_rate"]).all() and (t["satisfied_rate"] <= t["rate_conf_high"]).all()
+    assert (t["mean_conf_low"] <= t["mean_score"]).all() and (t["mean_score"] <= t["mean_conf_high"]).all()
+    assert t["mean_score"].between(1, 5).all()
+    groups = t[t["level"] == "cause_l1"].set_index("cause_l1")
+    subs = t[t["level"] == "cause_l2"]
+    assert (subs.groupby("cause_l1")["n"].sum() == groups["n"].reindex(subs.groupby("cause_l1").size().index)).all()
+    overall = t[t["level"] == "overall"].iloc[0]
+    valid = small["responses"][small["responses"]["sat_overall"].notna()]
+    assert overall["n"] == len(valid) == groups["n"].sum()
+    assert overall["mean_score"] == pytest.approx(valid["sat_overall"].astype(float).mean())
+    parent = small["instrument"].parent
+    assert all(parent[r.cause_l2] == r.cause_l1 for r in subs.itertuples()), "sub-cause under the wrong group"
+
+
+def test_t04_one_row_per_term_and_numbers_equal_estimates(built, small):
+    t, est, fit = built["T04"], small["estimates"], small["model_fit"]
+    body = t[t["kind"] != "fit"]
+    assert sorted(body["term"]) == sorted(est["term"].unique()), "T04 must hold each distinct term once"
+    assert list(t.loc[t["kind"] == "fit", "term"]) == list(tables.FIT_STATISTICS)
+    assert len(t) == est["term"].nunique() + len(tables.FIT_STATISTICS)
+    models = tables.model_names(t)
+    assert models == list(fit["model"])
+    wide = body.set_index("term")
+    checked = 0
+    for r in est.itertuples():
+        for col in ("estimate", "std_error", "p_value"):
+            got, want = wide.at[r.term, f"{r.model}_{col}"], getattr(r, col)
+            assert (math.isnan(got) and math.isnan(want)) or got == want, f"T04 {r.model} {r.term} {col}"
+            checked += 1
+    assert checked == 3 * len(est)
+    # a term a model lacks is empty, not zero
+    present = set(zip(est["model"], est["term"], strict=True))
+    for m in models:
+        absent = [term for term in wide.index if (m, term) not in present]
+        assert wide.loc[absent, f"{m}_estimate"].isna().all()
+    fit_rows = t[t["kind"] == "fit"].set_index("term")
+    for r in fit.itertuples():
+        for stat in tables.FIT_STATISTICS:
+            assert fit_rows.at[stat, f"{r.model}_estimate"] == float(getattr(r, stat)), f"T04 {r.model} {stat}"
+
+
+def test_t05_rows_equal_marginal_effects(built, small):
+    t, me = built["T05"], small["marginal_effects"]
+    assert len(t) == len(me)
+    keys = ["model", "scale", "cause_l1"]
+    merged = t.merge(me, on=keys, suffixes=("", "_src"), validate="one_to_one")
+    for col in ("estimate", "std_error", "p_value", "conf_low", "conf_high"):
+        np.testing.assert_allclose(merged[col], merged[f"{col}_src"], **EXACT, err_msg=f"T05 {col}")
+    assert list(dict.fromkeys(t["scale"])) == [s for s in tables.EFFECT_SCALES if s in set(me["scale"])]
+
+
+def test_t06_equals_thresholds_frame(built, small):
+    t, th = built["T06"], small["thresholds"]
+    src = th.set_index("cause_l1").loc[t["cause_l1"]]
+    for col in ("threshold_hours", "conf_low", "conf_high", "reference_hours", "reference_rate", "max_hours",
+                "drop_points", "n", "boot_reps"):
+        np.testing.assert_allclose(t[col].to_numpy(float), src[col].to_numpy(float), **EXACT, err_msg=f"T06 {col}")
+    assert list(t["reached"]) == list(src["reached"])
+    codes = small["instrument"].label_sets["cause_l1"].codes
+    assert list(t["cause_l1"]) == [c for c in codes if c in set(th["cause_l1"])]
+
+
+def test_t07_holds_comparisons_then_association(built, small):
+    t, comp, assoc = built["T07"], small["comparisons"], small["association"]
+    assert len(t) == len(comp) + len(assoc)
+    np.testing.assert_allclose(t["statistic"].iloc[: len(comp)], comp["statistic"], **EXACT)
+    last = t.iloc[len(comp):]
+    np.testing.assert_allclose(last["effect_size"], assoc["cramers_v"], **EXACT)
+    assert (last["effect_size_name"] == "cramers_v").all()
+    assert t["p_value"].between(0, 1).all()
+
+
+def test_t08_alpha_then_items(built, small):
+    t = built["T08"]
+    assert list(t["row_type"]) == ["scale"] + ["item"] * len(small["item_statistics"])
+    assert t.loc[0, "alpha"] == small["reliability"].loc[0, "alpha"]
+    assert list(t["name"].iloc[1:]) == list(small["item_statistics"]["item"])
+    assert t.loc[0, "conf_low"] <= t.loc[0, "alpha"] <= t.loc[0, "conf_high"]
+
+
+# --------------------------------------------------------------------------- display rules
+
+def test_number_formats():
+    assert rt.fmt_count(19920) == "19,920" and rt.fmt_count(pd.NA) == ""
+    assert rt.fmt_pct(0.80895) == "80.9%"
+    assert rt.fmt_p(3e-40) == "<0.001" and rt.fmt_p(0.0456) == "0.046" and rt.fmt_p(np.nan) == ""
+    assert rt.fmt_num(-0.0001) == "0.000", "no negative zero"
+    assert rt.fmt_num(-28531.354, "fit") == "-28,531.4"
+    assert rt.fmt_df(3.0) == "3" and rt.fmt_df(3794.38) == "3794.4"
+    assert rt.stars(0.0004) == "***" and rt.stars(0.004) == "**" and rt.stars(0.04) == "*" and rt.stars(0.5) == ""
+
+
+def test_tex_escape_covers_specials():
+    assert rt.tex_escape(r"a_b & 50% #1 $x$ {y} ~ ^ \ <0.001") == (
+        r"a\_b \& 50\% \#1 \$x\$ \{y\} \textasciitilde{} \textasciicircum{} \textbackslash{} \textless{}0.001")
+
+
+# --------------------------------------------------------------------------- snapshots
+
+def _check_snapshots(rendered: dict[str, str]) -> None:
+    """Compare each rendered text with its snapshot file; write missing ones (then skip)."""
+    written, failures = [], []
+    for name, text in rendered.items():
+        path = SNAPSHOTS / name
+        if os.environ.get("RESEARCH_UPDATE_SNAPSHOTS") == "1" or not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8", newline="\n")
+            written.append(str(path))
+            continue
+        want = path.read_text(encoding="utf-8")
+        if text != want:
+            diff = "".join(difflib.unified_diff(want.splitlines(keepends=True), text.splitlines(keepends=True),
+                                                fromfile=f"snapshot {name}", tofile="rendered now", n=1))
+            failures.append(f"rendered {name} differs from its snapshot in {SNAPSHOTS}:\n{diff[:3000]}")
+    if failures:
+        pytest.fail("\n".join(failures) + "\nIf the change is intended, rerun with "
+                    "RESEARCH_UPDATE_SNAPSHOTS=1 and commit the snapshots.")
+    if written:
+        pytest.skip(f"snapshots written: {written}; check and commit them")
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+@pytest.mark.parametrize("table_id", ["T02", "T06"])
+def test_markdown_and_latex_match_snapshots(table_id, lang, fixed, tmp_path):
+    spec = get(table_id)
+    files = rt.write_table(spec, fixed, tmp_path, STAMP, langs=(lang,))
+    _check_snapshots({f"{spec.name}.{lang}.{fmt}": files[f"{lang}.{fmt}"].read_text(encoding="utf-8")
+                      for fmt in ("md", "tex")})
+
+
+def test_snapshot_inputs_render_as_intended(fixed, tmp_path):
+    """What the snapshots should show, asserted directly (so a bad snapshot cannot be accepted silently)."""
+    files = rt.write_table(get("T06"), fixed, tmp_path, STAMP, langs=("en",))
+    md = files["en.md"].read_text(encoding="utf-8")
+    assert md.index("Service problems") < md.index("Outages") < md.index("Voltage quality"), "instrument order"
+    assert "| 14.8 | [10.8, not reached] |" in md
+    assert "| Supply capability (inspection and construction) | not reached |  |" in md
+    tex = rt.write_table(get("T02"), fixed, tmp_path, STAMP, langs=("en",))["en.tex"].read_text(encoding="utf-8")
+    assert r"survey\_2025 Q1 \& Q2 (50\%) \#1\textbar{}\$x\$.csv" in tex
+    assert "Label not in the instrument" in tex and "\\begin{tabular}{llrrr}" in tex
+
+
+# --------------------------------------------------------------------------- files
+
+def test_write_table_files_carry_title_caption_and_stamp(small, tmp_path):
+    spec = get("T03")
+    files = rt.write_table(spec, small, tmp_path, STAMP)
+    assert set(files) == {"csv"} | {f"{lang}.{fmt}" for lang in ("zh", "en") for fmt in rt.FORMATS}
+    assert {p.name for p in tmp_path.iterdir()} == {p.name for p in files.values()}
+    for lang in ("zh", "en"):
+        for fmt in ("html", "md", "tex"):
+            text = files[f"{lang}.{fmt}"].read_text(encoding="utf-8")
+            title = spec.title(lang)
+            assert title in text, f"{lang}.{fmt}: title missing"
+            assert STAMP.text(lang) in text, f"{lang}.{fmt}: stamp missing"
+            caption = spec.caption(lang) if fmt != "tex" else rt.tex_escape(spec.caption(lang))
+            assert caption in text.replace("&quot;", '"').replace("&#x27;", "'"), f"{lang}.{fmt}: caption missing"
+    html = files["zh.html"].read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>") and "<script" not in html and "http" not in html, \
+        "HTML must be self-contained"
+
+
+def test_csv_is_bom_utf8_full_precision_round_trip(built, small, tmp_path):
+    spec = get("T03")
+    path = rt.write_table(spec, small, tmp_path, STAMP, langs=())["csv"]
+    raw = path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf") and b"\r\n" not in raw
+    back = pd.read_csv(io.BytesIO(raw), encoding="utf-8-sig")
+    data = built["T03"]
+    assert list(back.columns) == list(data.columns)
+    for col in ("satisfied_rate", "rate_conf_low", "rate_conf_high", "mean_score", "mean_conf_high"):
+        np.testing.assert_array_equal(back[col].to_numpy(float), data[col].to_numpy(float),
+                                      err_msg=f"{col} lost precision in the CSV")
+
+
+def test_every_format_is_byte_identical_when_written_twice(small, tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b"
+    start = time.monotonic()
+    files_a = rt.write_all_tables(small, first, STAMP)
+    # let the wall clock move on, so that any timestamp written into a file would differ
+    time.sleep(max(0.0, 2.1 - (time.monotonic() - start)))
+    files_b = rt.write_all_tables(small, second, STAMP)
+    assert len(files_a) == len(TABLES)
+    names = sorted(p.name for f in files_a.values() for p in f.values())
+    assert names == sorted(p.name for f in files_b.values() for p in f.values())
+    assert {n.rsplit(".", 1)[-1] for n in names} == {"csv", "html", "md", "docx", "tex"}
+    differ = [n for n in names if (first / n).read_bytes() != (second / n).read_bytes()]
+    assert not differ, f"not byte-identical when written twice: {differ}"
+
+
+def test_docx_opens_with_chinese_headers_and_east_asian_font(small, tmp_path):
+    import docx
+    from docx.oxml.ns import qn
+
+    spec = get("T02")
+    path = rt.write_table(spec, small, tmp_path, STAMP, langs=("zh",))["zh.docx"]
+    doc = docx.Document(str(path))
+    assert len(doc.tables) == 1
+    table = doc.tables[0]
+    header = [c.text for c in table.rows[0].cells]
+    assert header == ["输入文件", "原因", "读取行数", "接受", "拒绝"]
+    texts = [c.text for row in table.rows for c in row.cells]
+    assert "合计" in texts and any("回访数据" in t for t in texts)
+    survey = small["ingest_report"]["files"][0]
+    assert f"{survey['rows_read']:,}" in texts
+    paragraphs = [p.text for p in doc.paragraphs]
+    assert paragraphs[0] == rt.title_line(spec, "zh")
+    assert spec.caption("zh") in paragraphs and STAMP.text("zh") in paragraphs
+    fonts = {el.get(qn("w:eastAsia")) for el in doc.element.body.iter(qn("w:rFonts"))}
+    assert fonts == {rt.DOCX_EAST_ASIA_FONT}, "every run must name the East Asian font"
+    fixed_time = rt.FIXED_TIME.replace(tzinfo=None)
+    props = doc.core_properties
+    assert props.created.replace(tzinfo=None) == props.modified.replace(tzinfo=None) == fixed_time
