@@ -28,7 +28,7 @@ import pandas as pd
 from research import paths
 
 PACKAGES = ("numpy", "pandas", "scipy", "statsmodels", "pingouin", "formulaic", "pyarrow", "matplotlib",
-            "seaborn", "python-docx", "great-tables", "Markdown", "chinese-calendar", "PyYAML", "openpyxl")
+            "seaborn", "python-docx", "Markdown", "pylopdf-fonts-zh-cn", "chinese-calendar", "PyYAML", "openpyxl")
 
 
 def sha256_file(path: Path) -> str:
