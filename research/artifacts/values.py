@@ -23,6 +23,7 @@ from research.artifacts import labels
 
 
 NO_DATA = ("无数据", "no data")
+AME_MODEL = "speed_by_cause"
 #: names the report may always use, whatever the data hold
 ALWAYS = ("survey_rows_read", "survey_rows_rejected", "n_responses", "sat_rate_overall", "n_workorders",
           "threshold_shortest_cause", "ame_doubling_largest_cause", "subcause_lowest", "subcause_lowest_rate",
@@ -87,7 +88,9 @@ def named_values(bundle: dict) -> pd.DataFrame:
                             "min(threshold_hours)", "cause_l1", "T06"))
 
     me = bundle["marginal_effects"]
-    sel = me[(me["model"] == "logit") & (me["scale"] == "p_satisfied")]
+    # the model with one handling-time slope per cause group: its doubling effects can rank groups
+    # (the logit's common slope would rank them by their base rates only)
+    sel = me[(me["model"] == AME_MODEL) & (me["scale"] == "p_satisfied")]
     for g in groups:
         r = sel[sel["cause_l1"] == g]
         if len(r):
@@ -96,13 +99,13 @@ def named_values(bundle: dict) -> pd.DataFrame:
         else:
             v, zh, en = math.nan, NO_DATA[0], NO_DATA[1]
         out.append(_row(f"ame_doubling_{g}", v, "probability", zh, en, "fit/marginal_effects.csv",
-                        f"model=logit, scale=p_satisfied, cause_l1={g}", "estimate", "T05"))
+                        f"model={AME_MODEL}, scale=p_satisfied, cause_l1={g}", "estimate", "T05"))
     if len(sel):
         worst = sel.loc[sel["estimate"].idxmin()]
         g = worst["cause_l1"]
         out.append(_row("ame_doubling_largest_cause", g, "code", labels.code("cause_l1", g, "zh", ins),
                         labels.code("cause_l1", g, "en", ins), "fit/marginal_effects.csv",
-                        "min(estimate) where model=logit, scale=p_satisfied", "cause_l1", "T05"))
+                        f"min(estimate) where model={AME_MODEL}, scale=p_satisfied", "cause_l1", "T05"))
 
     pr = bundle["predictions"]
     sub = pr[(pr["model"] == "logit") & (pr["quantity"] == "aap_subcause")]
