@@ -35,8 +35,7 @@ results = fit_plan(responses, thresholds=sys.argv[2] == "1",
                    progress=lambda m: messages.append(f"[{time.perf_counter() - t0:7.1f}s] {m}"))
 total = time.perf_counter() - t0
 print(json.dumps({"seconds": total, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "rows": len(responses), "steps": messages,
-                  "model_seconds": dict(zip(results["model_fit"]["model"], results["model_fit"]["seconds"]))}))
+                  "rows": len(responses), "steps": messages}))
 """
 
 

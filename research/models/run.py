@@ -75,7 +75,7 @@ def fit_plan(responses: pd.DataFrame, *, plan: Plan | None = None, instrument: I
         fm = fit_model(spec, responses, plan=plan, instrument=instrument)
         t1 = time.perf_counter()
         parts["estimates"].append(tidy_estimates(fm, plan.conf_level))
-        parts["model_fit"].append(tidy_fit(fm).assign(seconds=t1 - t0))
+        parts["model_fit"].append(tidy_fit(fm))  # timings go to progress, never into results
         parts["predictions"].append(predictions(fm, parent=instrument.parent, grid_hours=plan.grid_hours,
                                                 threshold=threshold, conf_level=plan.conf_level))
         parts["marginal_effects"].append(marginal_effects(fm, parent=instrument.parent,
