@@ -111,7 +111,7 @@ print(summarize(fit))
 
 # %%
 fit["model_fit"][["model", "family", "outcome", "nobs", "loglik", "aic", "bic", "converged",
-                  "n_dropped", "seconds"]]
+                  "n_dropped"]]
 
 # %%
 fit["notes"]  # anything the run had to adapt (empty on the sample)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -22,6 +24,12 @@ SURVEY_HEADERS = {
 WORKORDER_HEADERS = {k: SURVEY_HEADERS[k] for k in (
     "ticket_id", "customer_id", "phone", "region", "station", "channel", "cause_l1", "cause_l2",
     "created_at", "resolved_at")} | {"survey_status": "回访状态"}
+
+
+def pytest_configure(config):
+    """Module- and session-scoped fixtures run before the per-test key fixture: set the key
+    for the whole run too, so no test writes a key file into the checkout."""
+    os.environ["RESEARCH_PSEUDONYM_KEY"] = TEST_KEY.decode()
 
 
 @pytest.fixture(autouse=True)

@@ -8,6 +8,7 @@ import shutil
 import pandas as pd
 import pytest
 
+from conftest import TEST_KEY
 from research import paths
 from research.artifacts import registry
 from research.artifacts.manifest import build_manifest, compare_manifests, write_manifest
@@ -18,8 +19,11 @@ from research.reproduce import reproduce, verify
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    out = tmp_path_factory.mktemp("build")
-    manifest = reproduce(paths.sample_survey(), paths.sample_workorders(), out)
+    # module-scoped: set the test key here (the autouse key fixture is per test and comes later)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RESEARCH_PSEUDONYM_KEY", TEST_KEY.decode())
+        out = tmp_path_factory.mktemp("build")
+        manifest = reproduce(paths.sample_survey(), paths.sample_workorders(), out)
     return out, manifest
 
 
