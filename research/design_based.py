@@ -1,0 +1,405 @@
+"""Design-based (survey-weighted) estimates with Taylor-linearization standard errors.
+
+The design is a one-stage cluster sample with stations as primary sampling units
+(PSUs), a single stratum, unequal weights and the with-replacement
+approximation (no finite population correction) -- in R::
+
+    des <- survey::svydesign(ids = ~station, weights = ~w, data = d)
+
+Every estimator here is (or is linearised as) a smooth function of weighted
+totals; its standard error comes from the estimator's *influence values*
+``z_i`` (one per row), summed within clusters::
+
+    z_g  = sum_{i in g} z_i                          (g = 1..G clusters)
+    Var  = G / (G - 1) * sum_g (z_g - zbar)^2,       zbar = (1/G) sum_g z_g
+
+which is what ``survey::svyrecvar`` computes for this design (its
+``onestage``: cluster totals, centred within the single stratum, scaled by
+``n_PSU / (n_PSU - 1)``). For the estimators below the influence values sum to
+zero over the sample, so the centring changes nothing numerically; it is kept
+so the formula is the survey package's. ``G`` counts every cluster of the
+data passed in, including clusters whose rows are all missing for the
+variable at hand (R keeps them too: subsetting a ``survey.design2`` only sets
+the dropped rows' weights to zero).
+
+Functions (all pure; results are tidy frames per the result contract of
+``DESIGN.md``):
+
+- :func:`svy_mean`      -- ``svymean(~y, des, na.rm = TRUE)``
+- :func:`svy_by`        -- ``svyby(~y, ~by, des, svymean, na.rm = TRUE)`` plus the
+  unweighted equivalents (all weights 1, same clusters)
+- :func:`svy_glm_logit` -- ``svyglm(y ~ ..., des, family = quasibinomial())``
+- :func:`svy_olr`       -- ``svyolr(factor(y) ~ ..., des)`` (proportional odds)
+
+Confidence intervals: means and domain means use the normal quantile, as
+``confint()`` on an ``svystat``/``svyby`` object does by default; the
+regression models use Student's t with the design degrees of freedom
+``df = G - 1 - (number of slope coefficients)``. For ``svyglm`` this is R's
+``df.residual = degf(design) + 1 - length(coef)`` with the intercept counted
+in ``coef`` (``summary.svyglm`` p-values and ``confint.svyglm`` intervals);
+for ``svyolr`` it is its ``df.residual = degf(design) - length(beta)`` (R
+itself prints only t values for svyolr; the p-values and t intervals here
+use that df).
+
+Checked against R ``survey`` 4.1-1 in ``tests/test_design_based.py``
+(fixtures and the generating script in ``tests/fixtures/r/design_based/``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import linalg, stats
+from scipy.special import expit
+
+__all__ = ["svy_mean", "svy_by", "svy_glm_logit", "svy_olr", "linearized_variance"]
+
+
+# ---------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------
+
+def _cluster_codes(clusters) -> tuple[np.ndarray, int]:
+    codes, uniques = pd.factorize(np.asarray(clusters, dtype=object)
+                                  if not isinstance(clusters, (pd.Series, pd.Index)) else clusters,
+                                  use_na_sentinel=True)
+    codes = np.asarray(codes)
+    if (codes < 0).any():
+        raise ValueError(f"cluster has {int((codes < 0).sum())} missing labels")
+    g = len(uniques)
+    if g < 2:
+        raise ValueError(f"design-based variance needs at least 2 clusters, got {g}")
+    return codes.astype(np.intp, copy=False), g
+
+
+def linearized_variance(infl: np.ndarray, cluster_codes: np.ndarray, n_clusters: int) -> np.ndarray:
+    """Covariance of an estimator from its influence values, one-stage cluster design.
+
+    ``infl`` is (n,) or (n, k); returns the (k, k) matrix
+    ``G/(G-1) * sum_g (z_g - zbar)(z_g - zbar)'`` with ``z_g`` the cluster totals
+    of the rows of ``infl`` and ``zbar`` their mean over the ``G`` clusters (as
+    ``survey::svyrecvar`` for ``svydesign(ids = ~cluster, weights = ~w)``).
+    """
+    z = np.asarray(infl, dtype=float)
+    if z.ndim == 1:
+        z = z[:, None]
+    g = int(n_clusters)
+    totals = np.empty((g, z.shape[1]))
+    for j in range(z.shape[1]):
+        totals[:, j] = np.bincount(cluster_codes, weights=z[:, j], minlength=g)
+    totals -= totals.mean(axis=0)
+    v = g / (g - 1) * (totals.T @ totals)
+    return (v + v.T) / 2
+
+
+def _numeric_column(data: pd.DataFrame, col: str) -> np.ndarray:
+    if col not in data.columns:
+        raise KeyError(f"column {col!r} not in data")
+    s = data[col]
+    if pd.api.types.is_bool_dtype(s.dtype) or pd.api.types.is_numeric_dtype(s.dtype):
+        return s.to_numpy(dtype=float, na_value=np.nan)
+    if s.dtype == object:
+        # object column of True/False/None (e.g. after reading with missing values)
+        vals = s.to_numpy()
+        ok = pd.isna(vals)
+        scalar = (bool, np.bool_, int, float, np.integer, np.floating)
+        if all(isinstance(v, scalar) for v in vals[~ok]):
+            out = np.full(vals.shape, np.nan)
+            out[~ok] = vals[~ok].astype(float)
+            return out
+    raise TypeError(f"column {col!r} must be numeric or boolean, got dtype {s.dtype}")
+
+
+def _weights(data: pd.DataFrame, col: str) -> np.ndarray:
+    w = _numeric_column(data, col)
+    if not np.isfinite(w).all() or (w <= 0).any():
+        raise ValueError(f"weights {col!r} must be finite and positive")
+    return w
+
+
+def _z(level: float) -> float:
+    if not 0 < level < 1:
+        raise ValueError(f"conf_level must be in (0, 1), got {level}")
+    return float(stats.norm.ppf(0.5 + level / 2))
+
+
+# ---------------------------------------------------------------------------
+# means
+# ---------------------------------------------------------------------------
+
+def svy_mean(data: pd.DataFrame, *, y: str, weights: str, cluster: str,
+             conf_level: float = 0.95) -> pd.DataFrame:
+    """Survey-weighted mean with a Taylor-linearization SE (R ``svymean(~y, des, na.rm = TRUE)``).
+
+    Estimator (ratio of weighted totals, over the rows with ``y`` observed)::
+
+        ybar = sum_i w_i y_i / sum_i w_i
+
+    Influence values ``z_i = w_i (y_i - ybar) / sum_i w_i`` (0 for rows with
+    missing ``y``), and ``Var(ybar) = G/(G-1) sum_g (z_g - zbar)^2`` over the
+    ``G`` clusters of ``data`` (see the module docstring). Normal-theory CI
+    ``ybar -/+ z_{1-a/2} SE`` (as ``confint(svymean(...))``). A boolean ``y``
+    gives a proportion.
+
+    Special case (tested): equal weights and one row per cluster give
+    ``SE = sd(y) / sqrt(n)`` -- the ordinary SE of the mean, the sample
+    standard deviation having the ``n - 1`` divisor; i.e. the with-replacement
+    ``G/(G-1)`` factor turns the plug-in ``sqrt(sum (y - ybar)^2) / n`` into
+    ``sqrt(n/(n-1))`` times that.
+
+    Returns one row: ``variable, estimate, std_error, conf_low, conf_high,
+    conf_level, n, n_missing, n_clusters``.
+    """
+    yv = _numeric_column(data, y)
+    w = _weights(data, weights)
+    codes, g = _cluster_codes(data[cluster])
+    ok = ~np.isnan(yv)
+    n_ok = int(ok.sum())
+    if n_ok == 0:
+        raise ValueError(f"column {y!r} has no non-missing values")
+    wy = np.where(ok, w, 0.0)
+    W = wy.sum()
+    ybar = float(np.dot(wy, np.where(ok, yv, 0.0)) / W)
+    infl = wy * (np.where(ok, yv, ybar) - ybar) / W
+    se = float(np.sqrt(linearized_variance(infl, codes, g)[0, 0]))
+    q = _z(conf_level)
+    return pd.DataFrame({
+        "variable": [y], "estimate": [ybar], "std_error": [se],
+        "conf_low": [ybar - q * se], "conf_high": [ybar + q * se], "conf_level": [conf_level],
+        "n": [n_ok], "n_missing": [int(len(yv) - n_ok)], "n_clusters": [g],
+    })
+
+
+def _domain_means(yv: np.ndarray, w: np.ndarray, dom: np.ndarray, n_dom: int,
+                  codes: np.ndarray, g: int):
+    """Domain means and linearization SEs; rows with dom < 0 or missing y have influence 0.
+
+    One pass over the rows: each row lies in one domain, so the (G x D) matrix of
+    cluster-by-domain influence totals is a single bincount.
+    """
+    ok = (dom >= 0) & ~np.isnan(yv)
+    d_ok = dom[ok]
+    w_ok = w[ok]
+    y_ok = yv[ok]
+    W = np.bincount(d_ok, weights=w_ok, minlength=n_dom)
+    WY = np.bincount(d_ok, weights=w_ok * y_ok, minlength=n_dom)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        est = WY / W
+    infl = w_ok * (y_ok - est[d_ok]) / W[d_ok]
+    totals = np.bincount(codes[ok] * n_dom + d_ok, weights=infl,
+                         minlength=g * n_dom).reshape(g, n_dom)
+    totals -= totals.mean(axis=0)
+    var = g / (g - 1) * np.einsum("gd,gd->d", totals, totals)
+    return est, np.sqrt(var)
+
+
+def svy_by(data: pd.DataFrame, *, y: str, by: str | Sequence[str], weights: str, cluster: str,
+           conf_level: float = 0.95) -> pd.DataFrame:
+    """Domain means (R ``svyby(~y, ~by, des, svymean, na.rm = TRUE)``) and their unweighted twins.
+
+    For domain ``d`` (indicator ``I_di``, rows with ``y`` observed)::
+
+        ybar_d = sum_i w_i I_di y_i / sum_i w_i I_di
+        z_i    = w_i I_di (y_i - ybar_d) / sum_i w_i I_di
+
+    The variance uses the whole design's ``G`` clusters (domain sizes are
+    random; clusters with no row in the domain contribute ``z_g = 0``), as
+    ``svyby`` does by subsetting the design (which zeroes weights rather than
+    dropping PSUs): ``Var = G/(G-1) sum_g (z_g - zbar)^2``. Normal-theory CIs.
+
+    ``estimate_unweighted`` / ``std_error_unweighted`` are the same quantities
+    with every weight 1 and the same cluster linearization (``svydesign(ids =
+    ~cluster, weights = ~1)``), so ``estimate - estimate_unweighted`` is how far
+    the weighting (non-response adjustment) moves each figure.
+
+    Rows with a missing ``by`` value belong to no domain (dropped, not a
+    domain of their own). Domains are ordered as ``groupby(sort=True)`` orders
+    them (category order for categoricals).
+
+    Returns one row per domain: the ``by`` columns, ``variable, estimate,
+    std_error, conf_low, conf_high, conf_level, n, n_missing,
+    estimate_unweighted, std_error_unweighted, conf_low_unweighted,
+    conf_high_unweighted, n_clusters``.
+    """
+    by_cols = [by] if isinstance(by, str) else list(by)
+    for c in by_cols:
+        if c not in data.columns:
+            raise KeyError(f"column {c!r} not in data")
+    yv = _numeric_column(data, y)
+    w = _weights(data, weights)
+    codes, g = _cluster_codes(data[cluster])
+    grouped = data[by_cols].groupby(by_cols, sort=True, observed=True, dropna=True)
+    dom = grouped.ngroup().to_numpy()
+    dom = np.where(pd.isna(dom), -1, dom).astype(np.intp)
+    n_dom = grouped.ngroups
+    keys = grouped.size().reset_index()[by_cols] if n_dom else pd.DataFrame(columns=by_cols)
+    est, se = _domain_means(yv, w, dom, n_dom, codes, g)
+    est_u, se_u = _domain_means(yv, np.ones_like(w), dom, n_dom, codes, g)
+    in_dom = dom >= 0
+    miss = np.isnan(yv)
+    n = np.bincount(dom[in_dom & ~miss], minlength=n_dom)
+    n_missing = np.bincount(dom[in_dom & miss], minlength=n_dom)
+    q = _z(conf_level)
+    out = keys.reset_index(drop=True).copy()
+    out["variable"] = y
+    out["estimate"] = est
+    out["std_error"] = se
+    out["conf_low"] = est - q * se
+    out["conf_high"] = est + q * se
+    out["conf_level"] = conf_level
+    out["n"] = n
+    out["n_missing"] = n_missing
+    out["estimate_unweighted"] = est_u
+    out["std_error_unweighted"] = se_u
+    out["conf_low_unweighted"] = est_u - q * se_u
+    out["conf_high_unweighted"] = est_u + q * se_u
+    out["n_clusters"] = g
+    return out
+
+
+# ---------------------------------------------------------------------------
+# regression models
+# ---------------------------------------------------------------------------
+
+def _model_inputs(X, y, weights, clusters, names):
+    X = np.asarray(X, dtype=float)
+    if X.ndim == 1:
+        X = X[:, None]
+    n, p = X.shape
+    y = np.asarray(y, dtype=float)
+    if y.shape != (n,):
+        raise ValueError(f"y must have shape ({n},), got {y.shape}")
+    w = np.asarray(weights, dtype=float)
+    if w.shape != (n,):
+        raise ValueError(f"weights must have shape ({n},), got {w.shape}")
+    if not np.isfinite(X).all() or not np.isfinite(y).all():
+        raise ValueError("X and y must be finite (drop incomplete rows first)")
+    if not np.isfinite(w).all() or (w <= 0).any():
+        raise ValueError("weights must be finite and positive")
+    if names is not None and len(names) != p:
+        raise ValueError(f"names must have {p} entries (one per column of X), got {len(names)}")
+    codes, g = _cluster_codes(clusters)
+    if codes.shape != (n,):
+        raise ValueError(f"clusters must have length {n}")
+    return X, y, w, codes, g
+
+
+def _tidy(terms, est, vcov, df, conf_level, extra=None):
+    se = np.sqrt(np.diag(vcov))
+    stat = est / se
+    if df > 0:
+        p = 2 * stats.t.sf(np.abs(stat), df)
+        q = float(stats.t.ppf(0.5 + conf_level / 2, df))
+    else:
+        p = np.full_like(stat, np.nan)
+        q = np.nan
+    out = pd.DataFrame({"term": list(terms), "estimate": est, "std_error": se, "statistic": stat,
+                        "p_value": p, "conf_low": est - q * se, "conf_high": est + q * se,
+                        "conf_level": conf_level, "df": df})
+    if extra:
+        for k, v in extra.items():
+            out[k] = v
+    return out
+
+
+def svy_glm_logit(X: np.ndarray, y: np.ndarray, weights, clusters, *, names: Sequence[str],
+                  conf_level: float = 0.95, tol: float = 1e-12,
+                  max_iter: int = 100) -> pd.DataFrame:
+    """Survey-weighted logit (pseudo-ML) with the design-based sandwich, as R
+    ``svyglm(y ~ ..., des, family = quasibinomial())``.
+
+    Estimates solve ``sum_i w_i x_i (y_i - p_i) = 0``, ``p_i = expit(x_i'b)``
+    (Newton-Raphson; ``X`` includes the intercept column). With the bread
+    ``A^{-1} = (sum_i w_i p_i (1 - p_i) x_i x_i')^{-1}`` the influence values are
+    ``z_i = A^{-1} w_i x_i (y_i - p_i)`` and ``Var(b) = G/(G-1) sum_g (z_g -
+    zbar)(z_g - zbar)'`` (R's ``svy.varcoef``; the quasibinomial dispersion
+    does not enter). The weights' scale does not matter (R rescales them to
+    mean 1).
+
+    Tests and intervals use Student's t with ``df = G - ncol(X)`` (R's
+    ``df.residual = degf(design) + 1 - length(coef)``, ``degf = G - 1``), as
+    ``summary.svyglm`` and ``confint.svyglm``.
+
+    ``y`` may be 0/1 or a proportion in [0, 1]. Returns ``term, estimate,
+    std_error, statistic, p_value, conf_low, conf_high, conf_level, df, nobs,
+    n_clusters``.
+    """
+    X, y, w, codes, g = _model_inputs(X, y, weights, clusters, names)
+    if ((y < 0) | (y > 1)).any():
+        raise ValueError("y must lie in [0, 1]")
+    n, p = X.shape
+    wn = w / w.mean()
+    b = np.zeros(p)
+    converged = False
+    for _ in range(max_iter):
+        mu = expit(X @ b)
+        grad = X.T @ (wn * (y - mu))
+        info = (X * (wn * mu * (1 - mu))[:, None]).T @ X
+        step = linalg.solve(info, grad, assume_a="pos")
+        b = b + step
+        if np.max(np.abs(step) / (1 + np.abs(b))) < tol:
+            converged = True
+            break
+    if not converged:
+        raise RuntimeError(f"svy_glm_logit did not converge in {max_iter} iterations "
+                           "(separation?)")
+    mu = expit(X @ b)
+    info = (X * (wn * mu * (1 - mu))[:, None]).T @ X
+    bread = linalg.inv(info)
+    infl = (X * (wn * (y - mu))[:, None]) @ bread
+    vcov = linearized_variance(infl, codes, g)
+    return _tidy(names, b, vcov, g - p, conf_level, {"nobs": n, "n_clusters": g})
+
+
+def svy_olr(X: np.ndarray, y: np.ndarray, weights, clusters, *, names: Sequence[str],
+            levels: Sequence[str] | None = None, conf_level: float = 0.95) -> pd.DataFrame:
+    """Design-weighted proportional-odds logit, as R ``survey::svyolr(factor(y) ~ ..., des)``.
+
+    Model (``MASS::polr`` / ``svyolr`` convention)::
+
+        logit P(Y <= j | x) = theta_j - x'beta,   j = 1..K-1
+
+    ``X`` has no intercept column; ``y`` holds codes 0..K-1 (every level must
+    occur). Estimates maximise the weighted log-likelihood ``sum_i w_i log
+    P(Y = y_i | x_i)`` (pseudo-ML) with :func:`research.models.ordinal.fit_ordinal`
+    (exact Newton). Covariance: with ``H`` the Hessian of that weighted
+    log-likelihood and ``s_i`` the weighted score rows (in ``[beta, theta]``),
+    influence values ``z_i = (-H)^{-1} s_i`` and ``Var = G/(G-1) sum_g (z_g -
+    zbar)(z_g - zbar)'`` (svyolr's ``svyrecvar(gmini %*% solve(H))``). No
+    ``(N-1)/(N-K)`` factor (so not ``cluster_robust_vcov``'s CR1).
+
+    R's svyolr gets its Hessian by finite differences of the gradient (optim,
+    step 1e-3), so its SEs carry ~1e-6 relative error; here the Hessian is
+    analytic.
+
+    t statistics; p-values and intervals use Student's t with ``df = G - 1 -
+    p`` (svyolr's ``df.residual = degf(design) - length(beta)``; R itself
+    prints no p-values for svyolr). Cutpoint terms are named ``"a|b"`` from
+    ``levels`` (default ``"0".."K-1"``), as R names them from the factor levels.
+
+    Returns ``term, kind ("beta"/"cutpoint"), estimate, std_error, statistic,
+    p_value, conf_low, conf_high, conf_level, df, nobs, n_clusters``.
+    """
+    from research.models.ordinal import fit_ordinal, ordinal_hessian, ordinal_scores
+
+    X, yf, w, codes, g = _model_inputs(X, y, weights, clusters, names)
+    yi = yf.astype(np.intp)
+    if (yi != yf).any():
+        raise ValueError("y must hold integer codes 0..K-1")
+    K = int(yi.max()) + 1 if levels is None else len(levels)
+    labels = [str(k) for k in range(K)] if levels is None else [str(v) for v in levels]
+    fit = fit_ordinal(X, yi, n_levels=K, weights=w)
+    if not fit.converged:
+        raise RuntimeError("svy_olr: the weighted proportional-odds fit did not converge")
+    scores = ordinal_scores(fit, X, yi, weights=w)
+    bread = linalg.inv(-ordinal_hessian(fit, X, yi, weights=w))
+    bread = (bread + bread.T) / 2
+    vcov = linearized_variance(scores @ bread, codes, g)
+    p = X.shape[1]
+    terms = list(names) + [f"{labels[j]}|{labels[j + 1]}" for j in range(K - 1)]
+    out = _tidy(terms, fit.params, vcov, g - 1 - p, conf_level,
+                {"nobs": X.shape[0], "n_clusters": g})
+    out.insert(1, "kind", ["beta"] * p + ["cutpoint"] * (K - 1))
+    return out
