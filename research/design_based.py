@@ -48,13 +48,28 @@ Checked against R ``survey`` 4.1-1 in ``tests/test_design_based.py``
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 from scipy import linalg, stats
 from scipy.special import expit
 
-__all__ = ["svy_mean", "svy_by", "svy_glm_logit", "svy_olr", "linearized_variance"]
+__all__ = ["svy_mean", "svy_by", "svy_glm_logit", "svy_olr", "svy_glm_logit_fit", "svy_olr_fit",
+           "SvyFit", "linearized_variance"]
+
+
+@dataclass
+class SvyFit:
+    """A survey-weighted regression: parameters, design-based covariance, design df."""
+
+    names: list[str]
+    params: np.ndarray
+    vcov: np.ndarray
+    df: int  # design degrees of freedom of t tests and intervals
+    nobs: int
+    n_clusters: int
+    extra: dict = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------
@@ -62,6 +77,21 @@ __all__ = ["svy_mean", "svy_by", "svy_glm_logit", "svy_olr", "linearized_varianc
 # ---------------------------------------------------------------------------
 
 def _cluster_codes(clusters) -> tuple[np.ndarray, int]:
+    """Integer cluster codes and the number of clusters ``G``.
+
+    A categorical keeps its unused categories as clusters: pass the clusters of
+    a subset as a categorical over the whole design's clusters and ``G`` stays
+    the design's (as subsetting an R ``survey.design2`` keeps every PSU).
+    """
+    if isinstance(getattr(clusters, "dtype", None), pd.CategoricalDtype):
+        cat = pd.Categorical(clusters)
+        codes = np.asarray(cat.codes, dtype=np.intp)
+        if (codes < 0).any():
+            raise ValueError(f"cluster has {int((codes < 0).sum())} missing labels")
+        g = len(cat.categories)
+        if g < 2:
+            raise ValueError(f"design-based variance needs at least 2 clusters, got {g}")
+        return codes, g
     codes, uniques = pd.factorize(np.asarray(clusters, dtype=object)
                                   if not isinstance(clusters, (pd.Series, pd.Index)) else clusters,
                                   use_na_sentinel=True)
@@ -326,6 +356,14 @@ def svy_glm_logit(X: np.ndarray, y: np.ndarray, weights, clusters, *, names: Seq
     std_error, statistic, p_value, conf_low, conf_high, conf_level, df, nobs,
     n_clusters``.
     """
+    fit = svy_glm_logit_fit(X, y, weights, clusters, names=names, tol=tol, max_iter=max_iter)
+    return _tidy(fit.names, fit.params, fit.vcov, fit.df, conf_level,
+                 {"nobs": fit.nobs, "n_clusters": fit.n_clusters})
+
+
+def svy_glm_logit_fit(X: np.ndarray, y: np.ndarray, weights, clusters, *, names: Sequence[str],
+                      tol: float = 1e-12, max_iter: int = 100) -> SvyFit:
+    """:func:`svy_glm_logit` without the tidying: parameters and design-based covariance."""
     X, y, w, codes, g = _model_inputs(X, y, weights, clusters, names)
     if ((y < 0) | (y > 1)).any():
         raise ValueError("y must lie in [0, 1]")
@@ -350,7 +388,7 @@ def svy_glm_logit(X: np.ndarray, y: np.ndarray, weights, clusters, *, names: Seq
     bread = linalg.inv(info)
     infl = (X * (wn * (y - mu))[:, None]) @ bread
     vcov = linearized_variance(infl, codes, g)
-    return _tidy(names, b, vcov, g - p, conf_level, {"nobs": n, "n_clusters": g})
+    return SvyFit(names=list(names), params=b, vcov=vcov, df=g - p, nobs=n, n_clusters=g)
 
 
 def svy_olr(X: np.ndarray, y: np.ndarray, weights, clusters, *, names: Sequence[str],
@@ -382,6 +420,18 @@ def svy_olr(X: np.ndarray, y: np.ndarray, weights, clusters, *, names: Sequence[
     Returns ``term, kind ("beta"/"cutpoint"), estimate, std_error, statistic,
     p_value, conf_low, conf_high, conf_level, df, nobs, n_clusters``.
     """
+    fit = svy_olr_fit(X, y, weights, clusters, names=names, levels=levels)
+    p = len(names)
+    out = _tidy(fit.names, fit.params, fit.vcov, fit.df, conf_level,
+                {"nobs": fit.nobs, "n_clusters": fit.n_clusters})
+    out.insert(1, "kind", ["beta"] * p + ["cutpoint"] * (len(fit.params) - p))
+    return out
+
+
+def svy_olr_fit(X: np.ndarray, y: np.ndarray, weights, clusters, *, names: Sequence[str],
+                levels: Sequence[str] | None = None) -> SvyFit:
+    """:func:`svy_olr` without the tidying: ``[beta, theta]``, their design-based
+    covariance and the fitted :class:`research.models.ordinal.OrdinalFit` (``extra``)."""
     from research.models.ordinal import fit_ordinal, ordinal_hessian, ordinal_scores
 
     X, yf, w, codes, g = _model_inputs(X, y, weights, clusters, names)
@@ -399,7 +449,5 @@ def svy_olr(X: np.ndarray, y: np.ndarray, weights, clusters, *, names: Sequence[
     vcov = linearized_variance(scores @ bread, codes, g)
     p = X.shape[1]
     terms = list(names) + [f"{labels[j]}|{labels[j + 1]}" for j in range(K - 1)]
-    out = _tidy(terms, fit.params, vcov, g - 1 - p, conf_level,
-                {"nobs": X.shape[0], "n_clusters": g})
-    out.insert(1, "kind", ["beta"] * p + ["cutpoint"] * (K - 1))
-    return out
+    return SvyFit(names=terms, params=np.asarray(fit.params), vcov=vcov, df=g - 1 - p, nobs=X.shape[0],
+                  n_clusters=g, extra={"ordinal_fit": fit})

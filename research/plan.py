@@ -2,8 +2,8 @@
 
 The plan declares the models (name, family, outcome, right-hand side,
 standard-error type, clustering or grouping), the reference levels of the
-categorical variables, the prediction grid and the tolerance-threshold
-analysis. :func:`load_plan` returns an immutable :class:`Plan`; any problem
+categorical variables, the prediction grid, the tolerance-threshold
+analysis and the non-response weighting. :func:`load_plan` returns an immutable :class:`Plan`; any problem
 raises :class:`research.errors.InputError` naming the file and the key.
 """
 
@@ -80,6 +80,32 @@ class ThresholdSpec:
     bootstrap_cluster: str
 
 
+WEIGHT_METHODS = ("rake", "ipw", "poststratify", "none")
+#: variables that may be raking margins or post-strata (columns of both exports,
+#: or derived from them: ``handling_band`` from handling_hours and ``bands_hours``)
+MARGIN_VARIABLES = ("region", "station", "channel", "cause_l1", "cause_l2", "handling_band")
+#: variables the response-propensity model may use (work-order columns; ``repeat``
+#: is derived from the work orders, see research.nonresponse.population_frame)
+PROPENSITY_VARIABLES = ("cause_l1", "cause_l2", "channel", "region", "station", "repeat", "handling_hours")
+
+
+@dataclass(frozen=True)
+class WeightingSpec:
+    """Non-response weighting of the respondents to the work-order population."""
+
+    method: str  # rake | ipw | poststratify | none
+    margins: tuple[str, ...]  # raking margins, in adjustment order
+    poststrata: tuple[str, ...]  # cells of post-stratification (their full cross)
+    bands_hours: tuple[float, ...]  # inner edges of the handling-time bands, hours
+    trim_cap: float | None  # max weight as a multiple of the mean weight (re-raked), or None
+    max_iter: int
+    tol: float
+    cluster: str  # primary sampling units of the design-based variance
+    propensity_rhs: str  # right-hand side of the response-propensity logit
+    models: tuple[str, ...]  # plan models refitted with the weights (logit / ordinal)
+    domains: tuple[str, ...]  # domains of the weighted-vs-unweighted table
+
+
 @dataclass(frozen=True)
 class Plan:
     """The whole plan, validated; ``source`` is the YAML text as loaded (recorded with results)."""
@@ -90,6 +116,7 @@ class Plan:
     grid_hours: np.ndarray
     time_multiplier: float
     thresholds: ThresholdSpec | None
+    weighting: WeightingSpec
     path: Path
     source: str
 
@@ -167,6 +194,66 @@ def _thresholds(r: YamlFile, node) -> ThresholdSpec | None:
                          bootstrap_seed=r.get(boot, "seed", f"{w}.bootstrap", int), bootstrap_cluster=cluster)
 
 
+def _weighting(r: YamlFile, node, models: tuple[ModelSpec, ...]) -> WeightingSpec:
+    """The weighting section; every key has a default, so a plan without one weights by default."""
+    node = {} if node is None else node
+    w = "weighting"
+    method = r.text(node, "method", w, default="rake")
+    if method not in WEIGHT_METHODS:
+        raise r.fail(f"{w}.method", f"{method!r} is not one of {list(WEIGHT_METHODS)}")
+
+    def variables(key: str, default: list, allowed: tuple[str, ...]) -> tuple[str, ...]:
+        vals = [str(v) for v in r.seq(node, key, w, default=default)]
+        bad = [v for v in vals if v not in allowed]
+        if bad:
+            raise r.fail(f"{w}.{key}", f"unknown variable(s) {bad}; use some of {list(allowed)}")
+        if len(set(vals)) != len(vals):
+            raise r.fail(f"{w}.{key}", f"a variable is listed twice: {vals}")
+        return tuple(vals)
+
+    margins = variables("margins", ["region", "cause_l2", "handling_band"], MARGIN_VARIABLES)
+    if method == "rake" and not margins:
+        raise r.fail(f"{w}.margins", "raking needs at least one margin")
+    strata = variables("poststrata", ["region", "cause_l1"], MARGIN_VARIABLES)
+    if method == "poststratify" and not strata:
+        raise r.fail(f"{w}.poststrata", "post-stratification needs at least one variable")
+    bands = r.seq(node, "bands_hours", w, default=[4, 24, 72, 168])
+    if (not bands or any(isinstance(b, bool) or not isinstance(b, (int, float)) or b <= 0 for b in bands)
+            or sorted(bands) != bands or len(set(bands)) != len(bands)):
+        raise r.fail(f"{w}.bands_hours", "need increasing positive band edges in hours, e.g. [4, 24, 72, 168]")
+    cap = r.get(node, "trim_cap", w, (int, float, type(None)), default=None)
+    if cap is not None and not cap > 1:
+        raise r.fail(f"{w}.trim_cap", f"must be above 1 (a multiple of the mean weight), got {cap}")
+    max_iter = r.get(node, "max_iter", w, int, default=1000)
+    tol = float(r.get(node, "tol", w, (int, float), default=1e-10))
+    if max_iter < 1 or not 0 < tol < 1:
+        raise r.fail(f"{w}.tol", "need max_iter >= 1 and 0 < tol < 1")
+    cluster = r.text(node, "cluster", w, default="station")
+    if cluster not in CLUSTER_VARIABLES:
+        raise r.fail(f"{w}.cluster", f"one of {list(CLUSTER_VARIABLES)}")
+    rhs = r.text(node, "propensity_rhs", w,
+                 default="cause_l2 + log2(1 + handling_hours) + channel + region + repeat")
+    names = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", rhs)) - {"log2", "log", "sqrt", "C"}
+    unknown = sorted(n for n in names if n not in PROPENSITY_VARIABLES)
+    if unknown:
+        raise r.fail(f"{w}.propensity_rhs", f"unknown variable(s) {unknown}; the work orders give "
+                     f"{list(PROPENSITY_VARIABLES)}")
+    known = {m.name: m for m in models}
+    weighted = tuple(str(m) for m in r.seq(node, "models", w,
+                                          default=[m.name for m in models if m.family in ("logit", "ordinal")]))
+    for m in weighted:
+        if m not in known:
+            raise r.fail(f"{w}.models", f"{m!r} is not a model of the plan ({list(known)})")
+        if known[m].family not in ("logit", "ordinal"):
+            raise r.fail(f"{w}.models", f"{m!r} is a {known[m].family} model; survey-weighted fits exist "
+                         "for logit and ordinal models")
+    domains = variables("domains", ["cause_l1", "cause_l2", "region"], MARGIN_VARIABLES)
+    return WeightingSpec(method=method, margins=margins, poststrata=strata,
+                         bands_hours=tuple(float(b) for b in bands), trim_cap=None if cap is None else float(cap),
+                         max_iter=max_iter, tol=tol, cluster=cluster, propensity_rhs=rhs, models=weighted,
+                         domains=domains)
+
+
 def load_plan(path: str | Path | None = None) -> Plan:
     """Load and validate the analysis plan.
 
@@ -205,5 +292,6 @@ def load_plan(path: str | Path | None = None) -> Plan:
         raise r.fail("predictions.time_multiplier", "must be positive and not 1")
     return Plan(conf_level=conf, reference_levels=refs, models=models,
                 grid_hours=np.exp(np.linspace(np.log(lo), np.log(hi), k)), time_multiplier=mult,
-                thresholds=_thresholds(r, r.data.get("thresholds")), path=path,
+                thresholds=_thresholds(r, r.data.get("thresholds")),
+                weighting=_weighting(r, r.data.get("weighting"), models), path=path,
                 source=path.read_text(encoding="utf-8"))

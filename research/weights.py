@@ -79,28 +79,56 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-__all__ = ["BAND_LABELS", "BAND_EDGES_HOURS", "handling_band", "rake", "RakeResult",
-           "weight_summary"]
+__all__ = ["BAND_LABELS", "BAND_EDGES_HOURS", "band_labels", "handling_band", "rake", "RakeResult",
+           "poststratify", "propensity_weights", "weight_summary", "margin_diagnostics"]
 
-#: Handling-time band labels, in order.
+#: Handling-time band labels, in order (default edges).
 BAND_LABELS = ("0-4h", "4-24h", "1-3d", "3-7d", ">7d")
 #: Band edges in hours; right-closed: [0, 4], (4, 24], (24, 72], (72, 168], (168, inf].
 BAND_EDGES_HOURS = (0.0, 4.0, 24.0, 72.0, 168.0, np.inf)
 
 
-def handling_band(hours) -> pd.Categorical:
+def _num(x: float) -> str:
+    return f"{x:g}"
+
+
+def band_labels(inner_edges) -> tuple[str, ...]:
+    """Labels of the bands cut at ``inner_edges`` (hours, increasing, positive).
+
+    ``(4, 24, 72, 168)`` gives ``("0-4h", "4-24h", "1-3d", "3-7d", ">7d")``: a band
+    is written in days when its upper edge is above a day and both edges are
+    whole days, in hours otherwise.
+    """
+    edges = [0.0, *map(float, inner_edges)]
+    out = []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        if hi > 24 and lo % 24 == 0 and hi % 24 == 0:
+            out.append(f"{_num(lo / 24)}-{_num(hi / 24)}d")
+        else:
+            out.append(f"{_num(lo)}-{_num(hi)}h")
+    top = edges[-1]
+    out.append(f">{_num(top / 24)}d" if top >= 24 and top % 24 == 0 else f">{_num(top)}h")
+    return tuple(out)
+
+
+def handling_band(hours, inner_edges=BAND_EDGES_HOURS[1:-1]) -> pd.Categorical:
     """Handling time (hours, ``resolved_at - created_at``) to an ordered handling band.
 
-    Bands (right-closed): ``0-4h`` = [0, 4] h (0 h included), ``4-24h`` = (4, 24] h,
+    Bands are right-closed and cut at ``inner_edges`` (hours); with the default
+    ``(4, 24, 72, 168)``: ``0-4h`` = [0, 4] h (0 h included), ``4-24h`` = (4, 24] h,
     ``1-3d`` = (24, 72] h, ``3-7d`` = (72, 168] h, ``>7d`` = over 168 h.
     Missing or negative hours give a missing band (NaN).
 
-    Returns an ordered ``pd.Categorical`` with categories :data:`BAND_LABELS`.
+    Returns an ordered ``pd.Categorical`` with categories :func:`band_labels`.
     """
+    inner = [float(e) for e in inner_edges]
+    if not inner or any(e <= 0 for e in inner) or sorted(set(inner)) != inner:
+        raise ValueError(f"band edges must be increasing positive hours, got {inner_edges!r}")
+    labels = list(band_labels(inner))
     h = pd.to_numeric(pd.Series(hours, copy=False), errors="coerce").astype("float64")
-    cut = pd.cut(h.to_numpy(dtype="float64", na_value=np.nan), bins=list(BAND_EDGES_HOURS),
-                 right=True, include_lowest=True, labels=list(BAND_LABELS))
-    return pd.Categorical(cut, categories=list(BAND_LABELS), ordered=True)
+    cut = pd.cut(h.to_numpy(dtype="float64", na_value=np.nan), bins=[0.0, *inner, np.inf],
+                 right=True, include_lowest=True, labels=labels)
+    return pd.Categorical(cut, categories=labels, ordered=True)
 
 
 @dataclass(frozen=True)
@@ -202,7 +230,8 @@ def _capped_factor(w, codes, target, k_levels, U, max_rounds=10_000):
 
 
 def rake(sample: pd.DataFrame, population: pd.DataFrame, margins: list[str], *,
-         max_iter: int = 1000, tol: float = 1e-10, cap: float | None = None) -> RakeResult:
+         max_iter: int = 1000, tol: float = 1e-10, cap: float | None = None,
+         start=None) -> RakeResult:
     """Rake the respondents (rows of ``sample``) to the population margin counts.
 
     Parameters
@@ -222,6 +251,9 @@ def rake(sample: pd.DataFrame, population: pd.DataFrame, margins: list[str], *,
     cap : float, optional
         Maximum weight as a multiple of the mean weight ``N / n`` (e.g. 5). See the
         module docstring for the trimming algorithm.
+    start : array, optional
+        Starting weights (positive, one per sample row; e.g. inverse response
+        propensities). Default: equal weights ``N / n``.
 
     Returns
     -------
@@ -279,7 +311,12 @@ def rake(sample: pd.DataFrame, population: pd.DataFrame, margins: list[str], *,
                     f"a mean weight of {target[k] / n_k[k]:.4g} ({need:.4g} x the mean weight) "
                     f"but the cap allows at most {U:.4g}")
 
-    w = np.full(n, N / n, dtype="float64")
+    if start is None:
+        w = np.full(n, N / n, dtype="float64")
+    else:
+        w = np.asarray(start, dtype="float64").copy()
+        if w.shape != (n,) or not np.isfinite(w).all() or (w <= 0).any():
+            raise ValueError(f"rake: start must hold {n} finite positive weights")
     err = np.inf
     it = 0
     for it in range(1, max_iter + 1):
@@ -331,3 +368,72 @@ def weight_summary(weights) -> dict:
     n_eff = s * s / float(np.dot(w, w))
     return {"n": n, "sum": s, "min": float(w.min()), "max": float(w.max()), "mean": mean,
             "cv": cv, "n_eff": n_eff, "deff": n / n_eff}
+
+
+def poststratify(sample: pd.DataFrame, population: pd.DataFrame, strata: list[str], *,
+                 cap: float | None = None, tol: float = 1e-10) -> RakeResult:
+    """Post-stratification on the full cross of ``strata`` (R ``survey::postStratify``).
+
+    Every respondent of cell ``c`` gets ``N_c / n_c`` (population work orders per
+    respondent of the cell); this is raking to the single margin "cell". With a
+    ``cap`` the excess is redistributed within the cell (see :func:`rake`). An
+    empty cell with population rows raises ValueError naming it (collapse cells).
+    """
+    strata = list(strata)
+    if not strata:
+        raise ValueError("poststratify: strata is empty")
+
+    def cell(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+        missing = [v for v in strata if v not in frame.columns]
+        if missing:
+            raise ValueError(f"poststratify: {name} has no column(s) {missing!r}")
+        parts = [frame[v].astype("string") for v in strata]
+        key = parts[0]
+        for p in parts[1:]:
+            key = key + " × " + p
+        return pd.DataFrame({"cell": key.astype(object)})
+
+    res = rake(cell(sample, "sample"), cell(population, "population"), ["cell"], cap=cap, tol=tol)
+    return res
+
+
+def propensity_weights(propensity, population_size: int, *, cap: float | None = None,
+                       tol: float = 1e-10) -> RakeResult:
+    """Inverse-propensity weights ``1 / p_i`` of the respondents, scaled to sum to ``N``.
+
+    ``propensity`` holds each respondent's fitted probability of completing the
+    survey (from the response-propensity model of the population). Without a
+    cap the weights are ``N / sum_j(1/p_j) * 1/p_i`` (the scale does not change
+    ratio estimates; it makes weighted counts read as work orders). With a
+    ``cap`` (multiple of the mean weight) the weights are trimmed and rescaled to
+    ``N`` until both hold (a one-margin :func:`rake` started at ``1/p``).
+    """
+    p = np.asarray(propensity, dtype="float64")
+    if p.ndim != 1 or p.size == 0 or not np.isfinite(p).all() or (p <= 0).any() or (p > 1).any():
+        raise ValueError("propensity_weights: propensities must be finite and in (0, 1]")
+    n = p.size
+    one = pd.DataFrame({"all": np.zeros(n, dtype=np.int8)})
+    pop = pd.DataFrame({"all": np.zeros(int(population_size), dtype=np.int8)})
+    return rake(one, pop, ["all"], cap=cap, tol=tol, start=1.0 / p)
+
+
+def margin_diagnostics(frame: pd.DataFrame, weights, variables: list[str]) -> pd.DataFrame:
+    """Weight summary within every level of every variable (one row per variable and level).
+
+    ``frame`` holds the respondents (one row per weight). Columns: ``variable``,
+    ``level``, then :func:`weight_summary`'s ``n, sum, min, max, mean, cv,
+    n_eff, deff`` of the weights of that level's respondents, plus ``variable =
+    "all"`` / ``level = "all"`` first for the whole sample.
+    """
+    w = np.asarray(weights, dtype="float64")
+    rows = [{"variable": "all", "level": "all", **weight_summary(w)}]
+    for var in variables:
+        col = frame[var]
+        levels = (list(col.cat.categories) if isinstance(col.dtype, pd.CategoricalDtype)
+                  else sorted(col.dropna().unique().tolist(), key=str))
+        values = col.to_numpy(dtype=object)
+        for lev in levels:
+            mask = values == lev
+            if mask.any():
+                rows.append({"variable": var, "level": str(lev), **weight_summary(w[mask])})
+    return pd.DataFrame(rows)

@@ -23,6 +23,15 @@ linear and mixed models (random effects at zero), ``sum_k k P(Y = k)`` for
 ordinal models.
 ``p_satisfied``: probability of a top-2-box answer: the logit model's
 probability, ``P(Y >= satisfied_threshold)`` for ordinal models.
+
+Weighted models
+---------------
+A model whose ``extra["weights"]`` holds one weight per model-frame row (the
+survey-weighted fits of :mod:`research.models.weighted`) is averaged with
+those weights: every "average over tickets" becomes a weighted average, i.e.
+an estimate for the work-order population, and ``V`` is the design-based
+covariance. The delta method then treats the covariate distribution as known
+(as R ``marginaleffects::avg_slopes(..., wts = )`` does).
 """
 
 from __future__ import annotations
@@ -49,7 +58,20 @@ class _Rows:
     eta: np.ndarray
     colmean: np.ndarray
     constant: set  # model-frame variables that take one value on these rows
+    wn: np.ndarray | None = None  # weights of the rows normalised to sum 1; None = equal weights
     partial: dict = field(default_factory=dict)  # column indices -> eta without those columns
+
+    def mean(self, a: np.ndarray):
+        """Mean over rows (axis 0), weighted by ``wn`` when the model carries weights."""
+        if self.wn is None:
+            return a.mean(axis=0)
+        return np.tensordot(self.wn, a, axes=(0, 0))
+
+    def cross(self, M: np.ndarray, W: np.ndarray) -> np.ndarray:
+        """Mean over rows of the outer products of ``M[i]`` and ``W[i]`` (p x k), weighted like :meth:`mean`."""
+        if self.wn is None:
+            return M.T @ W / len(M)
+        return M.T @ (W * self.wn[:, None])
 
     def eta_without(self, idx: np.ndarray, beta: np.ndarray) -> np.ndarray:
         key = tuple(idx.tolist())
@@ -62,7 +84,12 @@ def _rows(fm: FittedModel, rows: np.ndarray) -> _Rows:
     X = fm.design.X if len(rows) == len(fm.design.X) else fm.design.X[rows]
     frame = fm.frame.iloc[rows]
     constant = {v for v in frame.columns if hasattr(frame[v], "cat") and frame[v].nunique() == 1}
-    return _Rows(rows=rows, X=X, eta=X @ fm.beta, colmean=X.mean(axis=0), constant=constant)
+    wn = None
+    if fm.extra.get("weights") is not None:  # survey-weighted model: population averages
+        w = np.asarray(fm.extra["weights"], dtype=float)[rows]
+        wn = w / w.sum()
+    colmean = X.mean(axis=0) if wn is None else wn @ X
+    return _Rows(rows=rows, X=X, eta=X @ fm.beta, colmean=colmean, constant=constant, wn=wn)
 
 
 def _changed_frame(fm: FittedModel, rows: np.ndarray, changes: dict) -> pd.DataFrame:
@@ -124,7 +151,6 @@ def _evaluate(fm: FittedModel, base: _Rows, changes: dict, threshold: int) -> di
         eta = base.eta_without(idx, beta) + row_s @ beta[idx_s]
         if len(idx_v):
             eta = eta + mat_v @ beta[idx_v]
-    m = len(base.rows)
     family = fm.spec.family
     n_par = len(fm.params)
 
@@ -135,27 +161,28 @@ def _evaluate(fm: FittedModel, base: _Rows, changes: dict, threshold: int) -> di
             g = base.colmean.copy()[:, None]
             g[idx_s, 0] = row_s
             if len(idx_v):
-                g[idx_v, 0] = mat_v.mean(axis=0)
+                g[idx_v, 0] = base.mean(mat_v)
             return g
-        g = base.X.T @ W / m
-        g[idx_s] = row_s[:, None] * W.mean(axis=0)[None, :]
+        g = base.cross(base.X, W)
+        g[idx_s] = row_s[:, None] * base.mean(W)[None, :]
         if len(idx_v):
-            g[idx_v] = mat_v.T @ W / m
+            g[idx_v] = base.cross(mat_v, W)
         return g
 
     out = {}
     if family in ("linear", "mixed"):
         grad = np.zeros(n_par)
         grad[: fm.n_beta] = beta_gradients(None)[:, 0]
-        out["mean_score"] = (float(np.mean(eta)), grad)
+        out["mean_score"] = (float(base.mean(eta)), grad)
     elif family == "logit":
         p = expit(eta)
         grad = np.zeros(n_par)
         grad[: fm.n_beta] = beta_gradients((p * (1 - p))[:, None])[:, 0]
-        out["p_satisfied"] = (float(p.mean()), grad)
+        out["p_satisfied"] = (float(base.mean(p)), grad)
     else:
         theta = fm.cutpoints
         t = threshold - 2  # P(Y >= threshold) = 1 - P(Y <= threshold - 1): cutpoint index (0-based)
+        m = len(base.rows)
         sum_F, sum_f = np.zeros(m), np.zeros(m)
         f_means = np.empty(len(theta))
         for j, th in enumerate(theta):  # column by column: no (n, K-1) temporaries
@@ -163,7 +190,7 @@ def _evaluate(fm: FittedModel, base: _Rows, changes: dict, threshold: int) -> di
             f = F * (1 - F)
             sum_F += F
             sum_f += f
-            f_means[j] = f.mean()
+            f_means[j] = base.mean(f)
             if j == t:
                 F_t, f_t = F, f
         G = beta_gradients(np.column_stack([sum_f, f_t]))
@@ -171,11 +198,11 @@ def _evaluate(fm: FittedModel, base: _Rows, changes: dict, threshold: int) -> di
         grad = np.zeros(n_par)
         grad[: fm.n_beta] = G[:, 0]
         grad[fm.n_beta:] = -f_means
-        out["mean_score"] = (float(levels - sum_F.mean()), grad)
+        out["mean_score"] = (float(levels - base.mean(sum_F)), grad)
         grad = np.zeros(n_par)
         grad[: fm.n_beta] = G[:, 1]
         grad[fm.n_beta + t] = -f_means[t]
-        out["p_satisfied"] = (float(1 - F_t.mean()), grad)
+        out["p_satisfied"] = (float(1 - base.mean(F_t)), grad)
     return out
 
 
@@ -194,6 +221,15 @@ def _group_rows(fm: FittedModel, parent: dict[str, str]) -> dict[str, np.ndarray
     else:
         groups = frame["cause_l2"].astype(str).map(parent).to_numpy()
     return {g: np.flatnonzero(groups == g) for g in dict.fromkeys(parent.values()) if (groups == g).any()}
+
+
+def _subcause_counts(fm: FittedModel) -> pd.Series:
+    """Tickets per sub-cause in the model frame (sum of weights for a weighted model)."""
+    sub = fm.frame["cause_l2"]
+    if fm.extra.get("weights") is None:
+        return sub.value_counts()
+    w = pd.Series(np.asarray(fm.extra["weights"], dtype=float), index=fm.frame.index)
+    return w.groupby(sub, observed=True).sum()
 
 
 def predictions(fm: FittedModel, *, parent: dict[str, str], grid_hours: np.ndarray,
@@ -227,7 +263,7 @@ def predictions(fm: FittedModel, *, parent: dict[str, str], grid_hours: np.ndarr
         changes = {"cause_l2": s, **({"cause_l1": parent[s]} if has_l1 else {})}
         per_sub[s] = _evaluate(fm, everyone, changes, threshold)
     out = []
-    counts = frame["cause_l2"].value_counts() if subs else pd.Series(dtype=int)
+    counts = _subcause_counts(fm) if subs else pd.Series(dtype=float)
     for scale in scales:
         for s in subs:
             est, grad = per_sub[s][scale]

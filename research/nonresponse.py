@@ -1,0 +1,226 @@
+"""Non-response: who answers the callback survey, from the work-order population.
+
+The work-order export holds every complaint ticket of the period with its
+``survey_status`` (``completed`` / ``no_answer`` / ``refused``). Pure functions:
+
+- :func:`population_frame` -- the work orders with the derived columns the
+  weighting and the propensity model use (``handling_band``, ``repeat``,
+  ``responded``).
+- :func:`response_rates`   -- shares of completed / no answer / refused by
+  one variable at a time, with Wilson intervals.
+- :func:`funnel`           -- work orders -> completed surveys -> accepted
+  survey rows -> valid answers.
+- :func:`propensity_model` -- logit of completing the survey (cluster-robust
+  by station), its effects as odds ratios, and each ticket's fitted propensity.
+
+Intervals of rates are Wilson score intervals (statsmodels
+``proportion_confint(method="wilson")``, as R ``prop.test(correct = FALSE)``);
+they treat tickets as independent, which is what a response *rate* of a
+station or region describes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from statsmodels.stats.proportion import proportion_confint
+
+from research.errors import InputError
+from research.weights import handling_band
+
+STATUSES = ("completed", "no_answer", "refused")
+#: window of the work-order ``repeat`` flag: an earlier ticket of the same customer within this many days
+REPEAT_WINDOW_DAYS = 30
+
+
+def population_frame(workorders: pd.DataFrame, *, bands_hours=(4, 24, 72, 168)) -> pd.DataFrame:
+    """Work orders with the columns the weighting uses.
+
+    Parameters
+    ----------
+    workorders : canonical work orders (research.schema.WORKORDERS).
+    bands_hours : inner edges of the handling-time bands (hours).
+
+    Returns
+    -------
+    A copy with ``handling_band`` (ordered categorical; missing when the
+    handling time is missing or negative), ``responded`` (survey_status ==
+    completed, bool) and ``repeat`` (bool: the same customer pseudonym has an
+    earlier ticket created within :data:`REPEAT_WINDOW_DAYS` days before this
+    one; the survey's own ``repeat_calls`` is unknown for non-respondents, so
+    the population uses this ticket-history definition).
+    """
+    out = workorders.copy(deep=False)
+    out["handling_band"] = handling_band(out["handling_hours"], bands_hours)
+    out["responded"] = (out["survey_status"] == "completed").fillna(False).astype(bool).to_numpy()
+    created = out["created_at"]
+    order = np.lexsort((created.to_numpy(), out["customer_id"].astype(str).to_numpy()))
+    cust = out["customer_id"].astype(str).to_numpy()[order]
+    t = created.to_numpy()[order]
+    same = np.zeros(len(out), dtype=bool)
+    same[1:] = cust[1:] == cust[:-1]
+    gap = np.full(len(out), np.timedelta64("NaT"), dtype="timedelta64[us]")
+    gap[1:] = (t[1:] - t[:-1]).astype("timedelta64[us]")
+    within = same & (gap <= np.timedelta64(REPEAT_WINDOW_DAYS, "D"))
+    rep = np.zeros(len(out), dtype=bool)
+    rep[order] = within
+    out["repeat"] = rep
+    return out
+
+
+def _wilson(x: np.ndarray, n: np.ndarray, conf_level: float) -> tuple[np.ndarray, np.ndarray]:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lo, hi = proportion_confint(x, np.where(n > 0, n, 1), alpha=1 - conf_level, method="wilson")
+    return np.where(n > 0, lo, np.nan), np.where(n > 0, hi, np.nan)
+
+
+def response_rates(population: pd.DataFrame, by: list[str], *, conf_level: float = 0.95) -> pd.DataFrame:
+    """Shares of completed, no-answer and refused surveys, overall and by each variable of ``by``.
+
+    Parameters
+    ----------
+    population : work orders (needs ``survey_status`` and the ``by`` columns).
+    by : variables, each tabulated on its own (not crossed).
+
+    Returns
+    -------
+    One row per variable and level, first ``variable = level = "overall"``:
+    ``variable, level, work_orders, completed, no_answer, refused, missing_status``
+    (counts of tickets), and for each status ``s`` in completed / no_answer /
+    refused: ``s_rate`` (share of the level's work orders with a status, 0..1)
+    with ``s_conf_low, s_conf_high`` (Wilson), plus ``conf_level``. A ticket
+    whose level is missing counts in a ``(missing)`` level, never dropped.
+    """
+    for v in ["survey_status", *by]:
+        if v not in population.columns:
+            raise InputError(f"work orders: column {v!r} needed for response rates is absent")
+    status = population["survey_status"].astype("string")
+    unknown = sorted(set(status.dropna().unique()) - set(STATUSES))
+    if unknown:
+        raise InputError(f"work orders: survey_status has unknown value(s) {unknown}; "
+                         f"expected {list(STATUSES)}")
+    indicators = pd.DataFrame({s: (status == s).fillna(False).astype(int).to_numpy() for s in STATUSES})
+    indicators["missing_status"] = status.isna().astype(int).to_numpy()
+    parts = []
+    keys = [("overall", pd.Series(np.full(len(population), "overall"), index=population.index))]
+    keys += [(v, population[v]) for v in by]
+    for var, col in keys:
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            order = [str(c) for c in col.cat.categories]
+        else:
+            order = sorted(col.dropna().astype(str).unique())
+        level = col.astype("string").fillna("(missing)").to_numpy(dtype=object)
+        counts = indicators.groupby(level, sort=False).sum()
+        counts = counts.reindex([o for o in order if o in counts.index]
+                                + [o for o in counts.index if o not in order])
+        counts.index.name = "level"
+        counts = counts.reset_index()
+        counts.insert(0, "variable", var)
+        parts.append(counts)
+    out = pd.concat(parts, ignore_index=True)
+    out["work_orders"] = out[list(STATUSES)].sum(axis=1) + out["missing_status"]
+    with_status = out[list(STATUSES)].sum(axis=1).to_numpy()
+    cols = ["variable", "level", "work_orders", *STATUSES, "missing_status"]
+    out = out[cols]
+    for s in STATUSES:
+        x = out[s].to_numpy()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[f"{s}_rate"] = np.where(with_status > 0, x / np.maximum(with_status, 1), np.nan)
+        out[f"{s}_conf_low"], out[f"{s}_conf_high"] = _wilson(x, with_status, conf_level)
+    out["conf_level"] = conf_level
+    return out
+
+
+def funnel(workorders: pd.DataFrame | None, responses: pd.DataFrame) -> pd.DataFrame:
+    """Work orders -> completed surveys -> accepted survey rows -> valid answers.
+
+    Returns one row per stage: ``stage`` (``work_orders``, ``completed``,
+    ``accepted``, ``valid``), ``count``, ``share_of_previous`` and
+    ``share_of_work_orders`` (0..1; NaN without a work-order export).
+    ``completed`` counts work orders whose survey_status is completed;
+    ``accepted`` the survey rows ingest accepted; ``valid`` those that
+    answered overall satisfaction.
+    """
+    n_wo = np.nan if workorders is None else float(len(workorders))
+    n_done = np.nan if workorders is None else float((workorders["survey_status"] == "completed").sum())
+    counts = [n_wo, n_done, float(len(responses)), float(responses["sat_overall"].notna().sum())]
+    stages = ["work_orders", "completed", "accepted", "valid"]
+    prev = [np.nan, *counts[:-1]]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = pd.DataFrame({
+            "stage": stages, "count": counts,
+            "share_of_previous": [c / p if p and np.isfinite(p) else np.nan for c, p in zip(counts, prev)],
+            "share_of_work_orders": [c / n_wo if np.isfinite(n_wo) and n_wo else np.nan for c in counts],
+        })
+    out["count"] = out["count"].astype("Int64") if out["count"].notna().all() else out["count"]
+    return out
+
+
+def propensity_model(population: pd.DataFrame, rhs: str, *, cluster: str = "station",
+                     reference_levels: dict[str, str] | None = None, instrument=None,
+                     conf_level: float = 0.95) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """Logit of completing the survey, fitted on the work orders.
+
+    Parameters
+    ----------
+    population : :func:`population_frame` output (``responded`` is the outcome).
+    rhs : right-hand side in R notation over work-order variables.
+    cluster : standard errors are CR1 cluster-robust by this column (R
+        ``sandwich::vcovCL(type = "HC1")``), as the plan's other logits.
+
+    Returns
+    -------
+    estimates : ``model = "response_propensity", term, estimate, std_error,
+        statistic, p_value, conf_low, conf_high, conf_level, odds_ratio,
+        odds_ratio_low, odds_ratio_high, n``.
+    fit : one row: ``model, nobs, n_responded, loglik, aic, bic,
+        pseudo_r2_mcfadden, n_clusters, n_dropped``.
+    propensity : fitted probability per row of ``population`` (NaN for rows
+        with a missing covariate).
+    """
+    import statsmodels.api as sm
+
+    from research.instrument import load_instrument
+    from research.models.design import build_design, formula_context, model_frame
+
+    instrument = instrument if instrument is not None else load_instrument()
+    variables = tuple(v for v in ("cause_l1", "cause_l2", "channel", "region", "station", "repeat",
+                                  "handling_hours") if _uses(rhs, v))
+    frame, rows = model_frame(population, tuple(dict.fromkeys([*variables, cluster])),
+                              reference_levels=reference_levels or {}, instrument=instrument)
+    if len(frame) < 10:
+        raise InputError(f"response propensity: only {len(frame)} complete work orders")
+    y = population["responded"].to_numpy(dtype=float)[rows]
+    if y.min() == y.max():
+        raise InputError("response propensity: every work order has the same survey outcome; "
+                         "no response model can be fitted")
+    design = build_design(frame, rhs, intercept=True, context=formula_context())
+    groups = pd.factorize(frame[cluster].astype(str))[0]
+    res = sm.Logit(y, design.X).fit(method="newton", disp=0, maxiter=100, tol=1e-12, cov_type="cluster",
+                                    cov_kwds={"groups": groups, "use_correction": True, "df_correction": True})
+    est = np.asarray(res.params)
+    se = np.asarray(res.bse)
+    q = stats.norm.ppf(0.5 + conf_level / 2)
+    z = est / se
+    estimates = pd.DataFrame({
+        "model": "response_propensity", "term": design.names, "estimate": est, "std_error": se,
+        "statistic": z, "p_value": 2 * stats.norm.sf(np.abs(z)), "conf_low": est - q * se,
+        "conf_high": est + q * se, "conf_level": conf_level, "odds_ratio": np.exp(est),
+        "odds_ratio_low": np.exp(est - q * se), "odds_ratio_high": np.exp(est + q * se), "n": len(y)})
+    n, k = design.X.shape
+    ll = float(res.llf)
+    fit = pd.DataFrame([{"model": "response_propensity", "formula": f"responded ~ {rhs}", "nobs": n,
+                         "n_responded": int(y.sum()), "loglik": ll, "aic": -2 * ll + 2 * k,
+                         "bic": -2 * ll + np.log(n) * k, "pseudo_r2_mcfadden": float(res.prsquared),
+                         "n_clusters": int(groups.max() + 1), "n_dropped": int(len(population) - n),
+                         "se_type": f"CR1 cluster-robust by {cluster}"}])
+    propensity = np.full(len(population), np.nan)
+    propensity[rows] = res.predict(design.X)
+    return estimates, fit, propensity
+
+
+def _uses(rhs: str, variable: str) -> bool:
+    import re
+
+    return re.search(rf"\b{variable}\b", rhs) is not None

@@ -1,0 +1,242 @@
+"""Representativeness: make the headline figures speak for the work-order population.
+
+:func:`analyse_representativeness` runs, on the canonical responses and work
+orders and as the plan's ``weighting`` section says:
+
+1. non-response: the funnel, response rates by cause group, sub-cause,
+   region, station and handling band, the response-propensity logit;
+2. weights: raking of every completed survey to the work orders' margins
+   (or inverse-propensity weights, or post-stratification), optional
+   trimming, and diagnostics overall and per margin level;
+3. design-based estimates: weighted satisfied rate and mean scores overall
+   and by domain, with their unweighted twins (the "how much non-response
+   moves each figure" table), and the plan's logit / ordinal models refitted
+   with the weights (svyglm / svyolr), with population-level predictions and
+   average marginal effects of doubling the handling time.
+
+Everything returned is a tidy frame (keys in :data:`OUTPUTS`);
+:func:`write_representativeness` writes them as CSV.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from research.design_based import svy_by
+from research.errors import InputError
+from research.instrument import Instrument
+from research.nonresponse import funnel, population_frame, propensity_model, response_rates
+from research.plan import Plan, WeightingSpec
+from research.weights import RakeResult, handling_band, margin_diagnostics, poststratify, propensity_weights, rake
+
+Progress = Callable[[str], None]
+
+#: result frames, written as ``weights/<key>.csv``
+OUTPUTS = ("funnel", "response_rates", "propensity_estimates", "propensity_fit", "weight_summary",
+           "weight_margins", "respondent_weights", "weighted_estimates", "svy_estimates", "svy_fit",
+           "svy_marginal_effects", "svy_predictions")
+#: response-rate breakdowns (each variable on its own)
+RATE_VARIABLES = ("cause_l1", "cause_l2", "region", "station", "handling_band")
+#: outcomes of the weighted-vs-unweighted table: the satisfied rate, then the mean scores
+ESTIMATE_VARIABLES = ("satisfied", "sat_overall", "sat_speed", "sat_attitude", "sat_outcome")
+
+
+def respondent_frame(responses: pd.DataFrame, spec: WeightingSpec) -> pd.DataFrame:
+    """Responses with ``handling_band`` (the plan's bands) added; nothing else changes."""
+    return responses.assign(handling_band=handling_band(responses["handling_hours"], spec.bands_hours))
+
+
+def _check_margins(frame: pd.DataFrame, variables: tuple[str, ...], what: str) -> None:
+    for v in variables:
+        n = int(frame[v].isna().sum())
+        if n:
+            raise InputError(f"{what}: {n} row(s) have no {v}; they cannot be weighted "
+                             "(fix the export or drop the margin from the plan's weighting.margins)")
+
+
+def make_weights(respondents: pd.DataFrame, population: pd.DataFrame, spec: WeightingSpec,
+                 propensity: np.ndarray | None = None) -> tuple[np.ndarray, RakeResult | None, str]:
+    """Non-response weights of the respondents (work orders per respondent; they sum to N).
+
+    Parameters
+    ----------
+    respondents : :func:`respondent_frame` output, one row per completed survey.
+    population : :func:`research.nonresponse.population_frame` output.
+    spec : the plan's weighting section (method, margins, strata, cap, tol).
+    propensity : for ``ipw``: each respondent's fitted response propensity.
+
+    Returns
+    -------
+    weights, the RakeResult (None for ``none``) and a one-line description.
+
+    Raises
+    ------
+    InputError
+        A margin value missing, a respondent level absent from the work orders,
+        a population level without respondents, an infeasible cap.
+    """
+    n, N = len(respondents), len(population)
+    try:
+        if spec.method == "none":
+            return np.full(n, N / n), None, "equal weights N/n (no non-response adjustment)"
+        if spec.method == "rake":
+            _check_margins(respondents, spec.margins, "survey responses")
+            _check_margins(population, spec.margins, "work orders")
+            res = rake(respondents, population, list(spec.margins), cap=spec.trim_cap,
+                       max_iter=spec.max_iter, tol=spec.tol)
+            text = f"raking to {', '.join(spec.margins)}"
+        elif spec.method == "poststratify":
+            _check_margins(respondents, spec.poststrata, "survey responses")
+            _check_margins(population, spec.poststrata, "work orders")
+            res = poststratify(respondents, population, list(spec.poststrata), cap=spec.trim_cap, tol=spec.tol)
+            text = f"post-stratification on {' × '.join(spec.poststrata)}"
+        else:
+            if propensity is None or np.isnan(propensity).any():
+                bad = n if propensity is None else int(np.isnan(propensity).sum())
+                raise InputError(f"ipw weights: {bad} respondent(s) have no fitted response propensity "
+                                 "(their ticket is not in the work orders or a covariate is missing)")
+            res = propensity_weights(propensity, N, cap=spec.trim_cap, tol=spec.tol)
+            text = "inverse response propensity"
+    except ValueError as exc:
+        raise InputError(f"weighting ({spec.method}): {exc}") from None
+    if spec.trim_cap is not None:
+        text += f", trimmed at {spec.trim_cap:g} × the mean weight and re-adjusted"
+    if not res.converged:
+        raise InputError(f"weighting ({spec.method}) did not converge in {res.iterations} sweeps "
+                         f"(largest margin error {res.max_margin_error:.3g}); loosen trim_cap or "
+                         "collapse sparse levels")
+    return res.weights, res, text
+
+
+def _weighted_estimates(data: pd.DataFrame, domains: tuple[str, ...], cluster: str,
+                        conf_level: float) -> pd.DataFrame:
+    data = data.assign(overall="overall")
+    parts = []
+    for variable in ESTIMATE_VARIABLES:
+        if data[variable].notna().sum() == 0:
+            continue
+        for d in ("overall", *domains):
+            t = svy_by(data, y=variable, by=d, weights="weight", cluster=cluster, conf_level=conf_level)
+            t = t.rename(columns={d: "level"})
+            t.insert(0, "domain", d)
+            parts.append(t)
+    out = pd.concat(parts, ignore_index=True)
+    out["level"] = out["level"].astype(str)
+    out["difference"] = out["estimate"] - out["estimate_unweighted"]
+    out["deff_ratio"] = (out["std_error"] / out["std_error_unweighted"]) ** 2
+    return out
+
+
+def analyse_representativeness(responses: pd.DataFrame, workorders: pd.DataFrame, *, plan: Plan,
+                               instrument: Instrument, progress: Progress | None = None) -> dict[str, pd.DataFrame]:
+    """Non-response analysis, weights and design-based estimates (see the module docstring).
+
+    Parameters
+    ----------
+    responses : canonical responses (each row a completed survey).
+    workorders : canonical work orders (the population).
+    plan : its ``weighting`` section says how to weight.
+
+    Returns
+    -------
+    dict of tidy frames keyed by :data:`OUTPUTS`.
+    """
+    from research.models.predict import marginal_effects, predictions
+    from research.models.fit import tidy_estimates
+    from research.models.weighted import fit_weighted_model
+    say = progress or (lambda m: None)
+    spec = plan.weighting
+    conf = plan.conf_level
+    t0 = time.perf_counter()
+    population = population_frame(workorders, bands_hours=spec.bands_hours)
+    respondents = respondent_frame(responses, spec)
+    out: dict[str, pd.DataFrame] = {"funnel": funnel(workorders, responses)}
+    out["response_rates"] = response_rates(population, list(RATE_VARIABLES), conf_level=conf)
+    est, fit, prop = propensity_model(population, spec.propensity_rhs, cluster=spec.cluster,
+                                      reference_levels=plan.reference_levels, instrument=instrument,
+                                      conf_level=conf)
+    out["propensity_estimates"], out["propensity_fit"] = est, fit
+    say(f"response rates and propensity model in {time.perf_counter() - t0:.1f} s")
+
+    t0 = time.perf_counter()
+    link = pd.Series(prop, index=population["ticket_id"].astype(str).to_numpy())
+    link = link[~link.index.duplicated()]
+    resp_prop = link.reindex(respondents["ticket_id"].astype(str).to_numpy()).to_numpy()
+    weights, res, text = make_weights(respondents, population, spec, resp_prop)
+    summary = margin_diagnostics(respondents, weights, [v for v in ("region", "cause_l1", "cause_l2",
+                                                                    "handling_band") if v in respondents])
+    summary.insert(0, "method", spec.method)
+    summary["description"] = text
+    summary["iterations"] = res.iterations if res is not None else 0
+    summary["max_margin_error"] = res.max_margin_error if res is not None else 0.0
+    summary["converged"] = res.converged if res is not None else True
+    summary["trim_cap"] = spec.trim_cap if spec.trim_cap is not None else np.nan
+    summary["population"] = len(population)
+    out["weight_summary"] = summary
+    out["weight_margins"] = (res.diagnostics() if res is not None and spec.method == "rake"
+                             else _margin_check(respondents, population, weights, spec.margins))
+    out["respondent_weights"] = pd.DataFrame({"ticket_id": respondents["ticket_id"].astype(str).to_numpy(),
+                                              "weight": weights, "propensity": resp_prop})
+    say(f"weights ({text}) in {time.perf_counter() - t0:.1f} s")
+
+    t0 = time.perf_counter()
+    data = respondents.assign(weight=weights)
+    if data[spec.cluster].isna().any():
+        raise InputError(f"survey responses: {int(data[spec.cluster].isna().sum())} row(s) have no "
+                         f"{spec.cluster}; the design needs a cluster for every respondent")
+    out["weighted_estimates"] = _weighted_estimates(data, spec.domains, spec.cluster, conf)
+    say(f"weighted vs unweighted estimates in {time.perf_counter() - t0:.1f} s")
+
+    parts = {k: [] for k in ("svy_estimates", "svy_fit", "svy_marginal_effects", "svy_predictions")}
+    for name in spec.models:
+        t0 = time.perf_counter()
+        m = plan.model(name)
+        fm = fit_weighted_model(m, responses, weights, cluster=spec.cluster, plan=plan, instrument=instrument)
+        parts["svy_estimates"].append(tidy_estimates(fm, conf).assign(weighting=spec.method))
+        parts["svy_fit"].append(pd.DataFrame([{"model": name, "family": m.family, "formula": m.formula,
+                                               **fm.stats, "method": fm.se_method, "weighting": spec.method}]))
+        parts["svy_marginal_effects"].append(marginal_effects(
+            fm, parent=instrument.parent, multiplier=plan.time_multiplier,
+            threshold=instrument.satisfied_threshold, conf_level=conf).assign(weighting=spec.method))
+        parts["svy_predictions"].append(predictions(
+            fm, parent=instrument.parent, grid_hours=plan.grid_hours,
+            threshold=instrument.satisfied_threshold, conf_level=conf).assign(weighting=spec.method))
+        say(f"survey-weighted model {name} in {time.perf_counter() - t0:.1f} s")
+    for k, v in parts.items():
+        out[k] = pd.concat(v, ignore_index=True) if v else pd.DataFrame()
+    return out
+
+
+def _margin_check(respondents: pd.DataFrame, population: pd.DataFrame, weights: np.ndarray,
+                  margins: tuple[str, ...]) -> pd.DataFrame:
+    """Population vs weighted counts per margin level, for weights not made by raking to them."""
+    rows = []
+    w = pd.Series(weights, index=respondents.index)
+    for var in margins:
+        pop = population[var].astype("string").value_counts()
+        got = w.groupby(respondents[var].astype("string")).sum()
+        n_k = respondents[var].astype("string").value_counts()
+        total = float(pop.sum())
+        for lev in pop.index:
+            g = float(got.get(lev, 0.0))
+            rows.append((var, lev, int(n_k.get(lev, 0)), float(pop[lev]), g, g - float(pop[lev]),
+                         (g - float(pop[lev])) / total))
+    return pd.DataFrame(rows, columns=["variable", "level", "n_sample", "population", "weighted", "error",
+                                       "rel_error"])
+
+
+def write_representativeness(results: dict[str, pd.DataFrame], out_dir: str | Path) -> dict[str, Path]:
+    """Write each frame as ``<key>.csv`` (UTF-8, full precision); returns the paths by key."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for name, frame in results.items():
+        path = out / f"{name}.csv"
+        frame.to_csv(path, index=False, float_format="%.17g")
+        written[name] = path
+    return written
