@@ -56,7 +56,7 @@ from scipy import linalg, stats
 from scipy.special import expit
 
 __all__ = ["svy_mean", "svy_by", "svy_glm_logit", "svy_olr", "svy_glm_logit_fit", "svy_olr_fit",
-           "SvyFit", "linearized_variance"]
+           "SvyFit", "Calibration", "linearized_variance"]
 
 
 @dataclass
@@ -124,6 +124,91 @@ def linearized_variance(infl: np.ndarray, cluster_codes: np.ndarray, n_clusters:
     return (v + v.T) / 2
 
 
+@dataclass(frozen=True)
+class Calibration:
+    """The margins the weights were calibrated (raked or post-stratified) to.
+
+    Calibrated weights estimate the margin totals without error, so the
+    variance of an estimator excludes the part its influence values share with
+    the margins: they are replaced by residuals from the margins before being
+    summed within clusters. This is R's ``svyrecvar`` on a design made by
+    ``rake()`` or ``postStratify()`` (its ``postStrata``), reproduced exactly:
+
+    - raking: 10 rounds over the margins of ``z <- z - w * ave(z / w, margin)``
+      (the level mean of ``z / w`` over the design's rows, unweighted);
+    - post-stratification (one margin, the cells): one such step, which is
+      exact (R's ``oldweights`` are equal here because the weights start equal).
+
+    R stores the weights after each margin's step of the last sweep; at
+    convergence (``tol`` 1e-10) they equal the final weights to ~1e-10, so the
+    final weights are used for every margin.
+
+    Attributes: ``margins`` (integer level codes per margin, over every row of
+    the design: every respondent, also those an estimator drops for a missing
+    value, whose influence is 0 as in R), ``weights`` (the calibrated weights of
+    those rows), ``clusters``/``n_clusters`` (the design's cluster codes and
+    count), ``raking`` (True: raking; False: post-stratification).
+    """
+
+    margins: tuple
+    weights: np.ndarray
+    clusters: np.ndarray
+    n_clusters: int
+    raking: bool = True
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, margins: Sequence[str], weights, cluster: str, *,
+                   raking: bool = True) -> "Calibration":
+        """Calibration over the rows of ``frame`` (the whole design), margins as column names.
+
+        For post-stratification (``raking=False``) the cells are the cross of the
+        ``margins`` columns.
+        """
+        codes = [pd.factorize(frame[m].astype("string"), use_na_sentinel=True)[0] for m in margins]
+        if any((c < 0).any() for c in codes):
+            raise ValueError("calibration margins have missing values")
+        if not raking:
+            cells = pd.MultiIndex.from_arrays(codes) if len(codes) > 1 else pd.Index(codes[0])
+            codes = [pd.factorize(cells)[0]]
+        cl, g = _cluster_codes(frame[cluster])
+        w = np.asarray(weights, dtype=float)
+        return cls(margins=tuple(np.asarray(c, dtype=np.intp) for c in codes), weights=w, clusters=cl,
+                   n_clusters=g, raking=raking)
+
+    def residuals(self, infl: np.ndarray) -> np.ndarray:
+        """Influence values (n_design, k) with the margins projected out (see the class docstring)."""
+        from scipy import sparse
+
+        x = np.array(infl, dtype=float, copy=True)
+        if x.ndim == 1:
+            x = x[:, None]
+        n = len(self.weights)
+        w = self.weights[:, None]
+        ops = []
+        for codes in self.margins:
+            levels = int(codes.max()) + 1
+            S = sparse.csr_matrix((np.ones(n), (codes, np.arange(n))), shape=(levels, n))
+            ops.append((codes, S, np.bincount(codes, minlength=levels).astype(float)[:, None]))
+        for _ in range(10 if self.raking else 1):
+            for codes, S, counts in ops:
+                means = (S @ (x / w)) / counts
+                x -= w * means[codes]
+        return x
+
+    def variance(self, infl: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """Covariance from influence values of ``rows`` of the design (all rows when None)."""
+        z = np.asarray(infl, dtype=float)
+        if z.ndim == 1:
+            z = z[:, None]
+        if rows is not None:
+            full = np.zeros((len(self.weights), z.shape[1]))
+            full[rows] = z
+            z = full
+        elif z.shape[0] != len(self.weights):
+            raise ValueError(f"influence has {z.shape[0]} rows, the design {len(self.weights)}")
+        return linearized_variance(self.residuals(z), self.clusters, self.n_clusters)
+
+
 def _numeric_column(data: pd.DataFrame, col: str) -> np.ndarray:
     if col not in data.columns:
         raise KeyError(f"column {col!r} not in data")
@@ -160,7 +245,7 @@ def _z(level: float) -> float:
 # ---------------------------------------------------------------------------
 
 def svy_mean(data: pd.DataFrame, *, y: str, weights: str, cluster: str,
-             conf_level: float = 0.95) -> pd.DataFrame:
+             conf_level: float = 0.95, calibration: Calibration | None = None) -> pd.DataFrame:
     """Survey-weighted mean with a Taylor-linearization SE (R ``svymean(~y, des, na.rm = TRUE)``).
 
     Estimator (ratio of weighted totals, over the rows with ``y`` observed)::
@@ -179,6 +264,10 @@ def svy_mean(data: pd.DataFrame, *, y: str, weights: str, cluster: str,
     ``G/(G-1)`` factor turns the plug-in ``sqrt(sum (y - ybar)^2) / n`` into
     ``sqrt(n/(n-1))`` times that.
 
+    With ``calibration`` (over the rows of ``data``) the influence values are
+    first replaced by their residuals from the calibration margins
+    (:class:`Calibration`), as R does on a raked or post-stratified design.
+
     Returns one row: ``variable, estimate, std_error, conf_low, conf_high,
     conf_level, n, n_missing, n_clusters``.
     """
@@ -193,7 +282,8 @@ def svy_mean(data: pd.DataFrame, *, y: str, weights: str, cluster: str,
     W = wy.sum()
     ybar = float(np.dot(wy, np.where(ok, yv, 0.0)) / W)
     infl = wy * (np.where(ok, yv, ybar) - ybar) / W
-    se = float(np.sqrt(linearized_variance(infl, codes, g)[0, 0]))
+    var = calibration.variance(infl) if calibration is not None else linearized_variance(infl, codes, g)
+    se = float(np.sqrt(var[0, 0]))
     q = _z(conf_level)
     return pd.DataFrame({
         "variable": [y], "estimate": [ybar], "std_error": [se],
@@ -203,7 +293,7 @@ def svy_mean(data: pd.DataFrame, *, y: str, weights: str, cluster: str,
 
 
 def _domain_means(yv: np.ndarray, w: np.ndarray, dom: np.ndarray, n_dom: int,
-                  codes: np.ndarray, g: int):
+                  codes: np.ndarray, g: int, calibration: Calibration | None = None):
     """Domain means and linearization SEs; rows with dom < 0 or missing y have influence 0.
 
     One pass over the rows: each row lies in one domain, so the (G x D) matrix of
@@ -218,6 +308,17 @@ def _domain_means(yv: np.ndarray, w: np.ndarray, dom: np.ndarray, n_dom: int,
     with np.errstate(invalid="ignore", divide="ignore"):
         est = WY / W
     infl = w_ok * (y_ok - est[d_ok]) / W[d_ok]
+    if calibration is not None:
+        # the residuals spread over every row, so each domain needs its own column
+        rows_ok = np.flatnonzero(ok)
+        var = np.empty(n_dom)
+        for start in range(0, n_dom, 8):  # blocks of 8 domains bound the memory (n x 8 floats)
+            block = range(start, min(start + 8, n_dom))
+            z = np.zeros((len(rows_ok), len(block)))
+            for j, d in enumerate(block):
+                z[:, j] = np.where(d_ok == d, infl, 0.0)
+            var[start:start + len(block)] = np.diag(calibration.variance(z, rows_ok))
+        return est, np.sqrt(var)
     totals = np.bincount(codes[ok] * n_dom + d_ok, weights=infl,
                          minlength=g * n_dom).reshape(g, n_dom)
     totals -= totals.mean(axis=0)
@@ -226,7 +327,7 @@ def _domain_means(yv: np.ndarray, w: np.ndarray, dom: np.ndarray, n_dom: int,
 
 
 def svy_by(data: pd.DataFrame, *, y: str, by: str | Sequence[str], weights: str, cluster: str,
-           conf_level: float = 0.95) -> pd.DataFrame:
+           conf_level: float = 0.95, calibration: Calibration | None = None) -> pd.DataFrame:
     """Domain means (R ``svyby(~y, ~by, des, svymean, na.rm = TRUE)``) and their unweighted twins.
 
     For domain ``d`` (indicator ``I_di``, rows with ``y`` observed)::
@@ -242,7 +343,8 @@ def svy_by(data: pd.DataFrame, *, y: str, by: str | Sequence[str], weights: str,
     ``estimate_unweighted`` / ``std_error_unweighted`` are the same quantities
     with every weight 1 and the same cluster linearization (``svydesign(ids =
     ~cluster, weights = ~1)``), so ``estimate - estimate_unweighted`` is how far
-    the weighting (non-response adjustment) moves each figure.
+    the weighting (non-response adjustment) moves each figure. ``calibration``
+    (over the rows of ``data``) applies to the weighted estimates only.
 
     Rows with a missing ``by`` value belong to no domain (dropped, not a
     domain of their own). Domains are ordered as ``groupby(sort=True)`` orders
@@ -265,7 +367,7 @@ def svy_by(data: pd.DataFrame, *, y: str, by: str | Sequence[str], weights: str,
     dom = np.where(pd.isna(dom), -1, dom).astype(np.intp)
     n_dom = grouped.ngroups
     keys = grouped.size().reset_index()[by_cols] if n_dom else pd.DataFrame(columns=by_cols)
-    est, se = _domain_means(yv, w, dom, n_dom, codes, g)
+    est, se = _domain_means(yv, w, dom, n_dom, codes, g, calibration)
     est_u, se_u = _domain_means(yv, np.ones_like(w), dom, n_dom, codes, g)
     in_dom = dom >= 0
     miss = np.isnan(yv)
@@ -336,7 +438,8 @@ def _tidy(terms, est, vcov, df, conf_level, extra=None):
 
 def svy_glm_logit(X: np.ndarray, y: np.ndarray, weights, clusters, *, names: Sequence[str],
                   conf_level: float = 0.95, tol: float = 1e-12,
-                  max_iter: int = 100) -> pd.DataFrame:
+                  max_iter: int = 100, calibration: Calibration | None = None,
+                  design_rows: np.ndarray | None = None) -> pd.DataFrame:
     """Survey-weighted logit (pseudo-ML) with the design-based sandwich, as R
     ``svyglm(y ~ ..., des, family = quasibinomial())``.
 
@@ -356,14 +459,22 @@ def svy_glm_logit(X: np.ndarray, y: np.ndarray, weights, clusters, *, names: Seq
     std_error, statistic, p_value, conf_low, conf_high, conf_level, df, nobs,
     n_clusters``.
     """
-    fit = svy_glm_logit_fit(X, y, weights, clusters, names=names, tol=tol, max_iter=max_iter)
+    fit = svy_glm_logit_fit(X, y, weights, clusters, names=names, tol=tol, max_iter=max_iter,
+                            calibration=calibration, design_rows=design_rows)
     return _tidy(fit.names, fit.params, fit.vcov, fit.df, conf_level,
                  {"nobs": fit.nobs, "n_clusters": fit.n_clusters})
 
 
 def svy_glm_logit_fit(X: np.ndarray, y: np.ndarray, weights, clusters, *, names: Sequence[str],
-                      tol: float = 1e-12, max_iter: int = 100) -> SvyFit:
-    """:func:`svy_glm_logit` without the tidying: parameters and design-based covariance."""
+                      tol: float = 1e-12, max_iter: int = 100, calibration: Calibration | None = None,
+                      design_rows: np.ndarray | None = None) -> SvyFit:
+    """:func:`svy_glm_logit` without the tidying: parameters and design-based covariance.
+
+    With ``calibration`` (the design's calibration margins) the influence
+    values of the rows ``design_rows`` of the design (all rows when None) are
+    projected on the margins before the cluster sums, as R's ``svyglm`` on a
+    raked design; ``G`` is then the design's cluster count.
+    """
     X, y, w, codes, g = _model_inputs(X, y, weights, clusters, names)
     if ((y < 0) | (y > 1)).any():
         raise ValueError("y must lie in [0, 1]")
@@ -387,12 +498,16 @@ def svy_glm_logit_fit(X: np.ndarray, y: np.ndarray, weights, clusters, *, names:
     info = (X * (wn * mu * (1 - mu))[:, None]).T @ X
     bread = linalg.inv(info)
     infl = (X * (wn * (y - mu))[:, None]) @ bread
-    vcov = linearized_variance(infl, codes, g)
+    if calibration is not None:
+        vcov, g = calibration.variance(infl, design_rows), calibration.n_clusters
+    else:
+        vcov = linearized_variance(infl, codes, g)
     return SvyFit(names=list(names), params=b, vcov=vcov, df=g - p, nobs=n, n_clusters=g)
 
 
 def svy_olr(X: np.ndarray, y: np.ndarray, weights, clusters, *, names: Sequence[str],
-            levels: Sequence[str] | None = None, conf_level: float = 0.95) -> pd.DataFrame:
+            levels: Sequence[str] | None = None, conf_level: float = 0.95,
+            calibration: Calibration | None = None, design_rows: np.ndarray | None = None) -> pd.DataFrame:
     """Design-weighted proportional-odds logit, as R ``survey::svyolr(factor(y) ~ ..., des)``.
 
     Model (``MASS::polr`` / ``svyolr`` convention)::
@@ -420,7 +535,8 @@ def svy_olr(X: np.ndarray, y: np.ndarray, weights, clusters, *, names: Sequence[
     Returns ``term, kind ("beta"/"cutpoint"), estimate, std_error, statistic,
     p_value, conf_low, conf_high, conf_level, df, nobs, n_clusters``.
     """
-    fit = svy_olr_fit(X, y, weights, clusters, names=names, levels=levels)
+    fit = svy_olr_fit(X, y, weights, clusters, names=names, levels=levels, calibration=calibration,
+                      design_rows=design_rows)
     p = len(names)
     out = _tidy(fit.names, fit.params, fit.vcov, fit.df, conf_level,
                 {"nobs": fit.nobs, "n_clusters": fit.n_clusters})
@@ -429,9 +545,11 @@ def svy_olr(X: np.ndarray, y: np.ndarray, weights, clusters, *, names: Sequence[
 
 
 def svy_olr_fit(X: np.ndarray, y: np.ndarray, weights, clusters, *, names: Sequence[str],
-                levels: Sequence[str] | None = None) -> SvyFit:
+                levels: Sequence[str] | None = None, calibration: Calibration | None = None,
+                design_rows: np.ndarray | None = None) -> SvyFit:
     """:func:`svy_olr` without the tidying: ``[beta, theta]``, their design-based
-    covariance and the fitted :class:`research.models.ordinal.OrdinalFit` (``extra``)."""
+    covariance and the fitted :class:`research.models.ordinal.OrdinalFit` (``extra``).
+    ``calibration`` and ``design_rows`` as in :func:`svy_glm_logit_fit`."""
     from research.models.ordinal import fit_ordinal, ordinal_hessian, ordinal_scores
 
     X, yf, w, codes, g = _model_inputs(X, y, weights, clusters, names)
@@ -446,7 +564,10 @@ def svy_olr_fit(X: np.ndarray, y: np.ndarray, weights, clusters, *, names: Seque
     scores = ordinal_scores(fit, X, yi, weights=w)
     bread = linalg.inv(-ordinal_hessian(fit, X, yi, weights=w))
     bread = (bread + bread.T) / 2
-    vcov = linearized_variance(scores @ bread, codes, g)
+    if calibration is not None:
+        vcov, g = calibration.variance(scores @ bread, design_rows), calibration.n_clusters
+    else:
+        vcov = linearized_variance(scores @ bread, codes, g)
     p = X.shape[1]
     terms = list(names) + [f"{labels[j]}|{labels[j + 1]}" for j in range(K - 1)]
     return SvyFit(names=terms, params=np.asarray(fit.params), vcov=vcov, df=g - 1 - p, nobs=X.shape[0],

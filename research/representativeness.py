@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from research.design_based import svy_by
+from research.design_based import Calibration, svy_by
 from research.errors import InputError
 from research.instrument import Instrument
 from research.nonresponse import funnel, population_frame, propensity_model, response_rates
@@ -57,6 +57,19 @@ def _check_margins(frame: pd.DataFrame, variables: tuple[str, ...], what: str) -
         if n:
             raise InputError(f"{what}: {n} row(s) have no {v}; they cannot be weighted "
                              "(fix the export or drop the margin from the plan's weighting.margins)")
+
+
+def calibration_of(respondents: pd.DataFrame, weights: np.ndarray, spec: WeightingSpec) -> Calibration | None:
+    """The calibration margins behind the weights (for design-based SEs), or None.
+
+    Raked weights are calibrated to the raking margins, post-stratified ones to
+    the cells; inverse-propensity and equal weights are taken as fixed.
+    """
+    if spec.method == "rake":
+        return Calibration.from_frame(respondents, spec.margins, weights, spec.cluster, raking=True)
+    if spec.method == "poststratify":
+        return Calibration.from_frame(respondents, spec.poststrata, weights, spec.cluster, raking=False)
+    return None
 
 
 def make_weights(respondents: pd.DataFrame, population: pd.DataFrame, spec: WeightingSpec,
@@ -114,14 +127,15 @@ def make_weights(respondents: pd.DataFrame, population: pd.DataFrame, spec: Weig
 
 
 def _weighted_estimates(data: pd.DataFrame, domains: tuple[str, ...], cluster: str,
-                        conf_level: float) -> pd.DataFrame:
+                        conf_level: float, calibration: Calibration | None) -> pd.DataFrame:
     data = data.assign(overall="overall")
     parts = []
     for variable in ESTIMATE_VARIABLES:
         if data[variable].notna().sum() == 0:
             continue
         for d in ("overall", *domains):
-            t = svy_by(data, y=variable, by=d, weights="weight", cluster=cluster, conf_level=conf_level)
+            t = svy_by(data, y=variable, by=d, weights="weight", cluster=cluster, conf_level=conf_level,
+                       calibration=calibration)
             t = t.rename(columns={d: "level"})
             t.insert(0, "domain", d)
             parts.append(t)
@@ -189,14 +203,16 @@ def analyse_representativeness(responses: pd.DataFrame, workorders: pd.DataFrame
     if data[spec.cluster].isna().any():
         raise InputError(f"survey responses: {int(data[spec.cluster].isna().sum())} row(s) have no "
                          f"{spec.cluster}; the design needs a cluster for every respondent")
-    out["weighted_estimates"] = _weighted_estimates(data, spec.domains, spec.cluster, conf)
+    calibration = calibration_of(respondents, weights, spec)
+    out["weighted_estimates"] = _weighted_estimates(data, spec.domains, spec.cluster, conf, calibration)
     say(f"weighted vs unweighted estimates in {time.perf_counter() - t0:.1f} s")
 
     parts = {k: [] for k in ("svy_estimates", "svy_fit", "svy_marginal_effects", "svy_predictions")}
     for name in spec.models:
         t0 = time.perf_counter()
         m = plan.model(name)
-        fm = fit_weighted_model(m, responses, weights, cluster=spec.cluster, plan=plan, instrument=instrument)
+        fm = fit_weighted_model(m, responses, weights, cluster=spec.cluster, plan=plan, instrument=instrument,
+                                calibration=calibration)
         parts["svy_estimates"].append(tidy_estimates(fm, conf).assign(weighting=spec.method))
         parts["svy_fit"].append(pd.DataFrame([{"model": name, "family": m.family, "formula": m.formula,
                                                **fm.stats, "method": fm.se_method, "weighting": spec.method}]))

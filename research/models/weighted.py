@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from research.design_based import svy_glm_logit_fit, svy_olr_fit
+from research.design_based import Calibration, svy_glm_logit_fit, svy_olr_fit
 from research.errors import InputError
 from research.instrument import Instrument
 from research.models.design import build_design, formula_context, model_frame
@@ -32,7 +32,7 @@ FAMILIES = ("logit", "ordinal")
 
 
 def fit_weighted_model(spec: ModelSpec, responses: pd.DataFrame, weights, *, cluster: str, plan: Plan,
-                       instrument: Instrument) -> FittedModel:
+                       instrument: Instrument, calibration: Calibration | None = None) -> FittedModel:
     """Design-based fit of one logit or ordinal model of the plan.
 
     Parameters
@@ -45,6 +45,11 @@ def fit_weighted_model(spec: ModelSpec, responses: pd.DataFrame, weights, *, clu
     cluster : the column of primary sampling units (e.g. ``station``). Every
         cluster of ``responses`` counts in ``G``, also one whose rows are all
         incomplete for this model (R keeps such PSUs when it subsets a design).
+    calibration : the margins the weights were raked / post-stratified to, over
+        the rows of ``responses`` (:class:`research.design_based.Calibration`);
+        the covariance then excludes what the margins explain, as R's
+        ``svyglm`` / ``svyolr`` on a ``rake()``-d design. None: weights taken
+        as fixed.
 
     Returns
     -------
@@ -83,7 +88,8 @@ def fit_weighted_model(spec: ModelSpec, responses: pd.DataFrame, weights, *, clu
     raw = frame[spec.outcome].to_numpy(dtype=float)
     try:
         if spec.family == "logit":
-            fit = svy_glm_logit_fit(design.X, raw, w, clusters, names=design.names)
+            fit = svy_glm_logit_fit(design.X, raw, w, clusters, names=design.names, calibration=calibration,
+                                    design_rows=rows)
             y, cut_names = raw, []
         else:
             scale = next(i.scale for i in instrument.items if i.name == spec.outcome)
@@ -94,7 +100,8 @@ def fit_weighted_model(spec: ModelSpec, responses: pd.DataFrame, weights, *, clu
                 absent = [int(v) for v in levels if np.searchsorted(levels, v) not in present]
                 raise InputError(f"model {spec.name}: answer level(s) {absent} of {spec.outcome} "
                                  "have no respondents; the proportional-odds fit needs every level")
-            fit = svy_olr_fit(design.X, y, w, clusters, names=design.names, levels=[str(v) for v in levels])
+            fit = svy_olr_fit(design.X, y, w, clusters, names=design.names, levels=[str(v) for v in levels],
+                              calibration=calibration, design_rows=rows)
             cut_names = fit.names[design.X.shape[1]:]
     except (ValueError, RuntimeError, np.linalg.LinAlgError) as exc:
         raise InputError(f"model {spec.name} (survey-weighted): {exc}") from None
@@ -103,7 +110,10 @@ def fit_weighted_model(spec: ModelSpec, responses: pd.DataFrame, weights, *, clu
              "df": fit.df, "n_dropped": int(len(responses) - len(frame)), "notes": "; ".join(notes)}
     method = ("survey-weighted logit, pseudo-ML (R survey::svyglm quasibinomial)" if spec.family == "logit"
               else "survey-weighted proportional-odds logit, pseudo-ML (R survey::svyolr)")
-    method += f"; Taylor linearization, {cluster} as PSUs; t with {fit.df} design df"
+    method += f"; Taylor linearization, {cluster} as PSUs"
+    if calibration is not None:
+        method += ", calibrated to the weighting margins"
+    method += f"; t with {fit.df} design df"
     return FittedModel(spec=spec, design=design, frame=frame, rows=rows, y=y, params=fit.params,
                        vcov=fit.vcov, names=design.names + list(cut_names),
                        kinds=["coefficient"] * n_beta + ["cutpoint"] * len(cut_names), n_beta=n_beta,
