@@ -1,8 +1,9 @@
 """Rebuild everything from the raw exports, and verify a rebuild against a manifest.
 
-:func:`reproduce` runs the stages in order — ingest, fit, tables, figures,
-named values, report, manifest — each reporting its time through
-``progress``. :func:`verify` rebuilds into a temporary folder from the inputs
+:func:`reproduce` runs the stages in order — ingest, fit, representativeness
+(non-response, weights and design-based estimates; whenever a work-order
+export is given), tables, figures, named values, report, manifest — each
+reporting its time through ``progress``. :func:`verify` rebuilds into a temporary folder from the inputs
 a manifest names and compares artifact by artifact.
 """
 
@@ -32,8 +33,8 @@ def reproduce(survey: Path, workorders: Path | None, out_root: Path, *, progress
               plan_path: Path | None = None) -> dict:
     """Rebuild every artifact into ``out_root``; returns the manifest (also written there).
 
-    Layout: ``ingest/``, ``fit/``, ``tables/``, ``figures/``, ``values.csv``,
-    ``report/``, ``manifest.json``.
+    Layout: ``ingest/``, ``fit/``, ``weights/`` (with a work-order export),
+    ``tables/``, ``figures/``, ``values.csv``, ``report/``, ``manifest.json``.
     """
     from research.artifacts.bundle import make_bundle
     from research.artifacts.render_figures import write_figure
@@ -50,7 +51,7 @@ def reproduce(survey: Path, workorders: Path | None, out_root: Path, *, progress
     out_root.mkdir(parents=True, exist_ok=True)
     plan_file = Path(plan_path) if plan_path else default_plan()
     plan, instrument = load_plan(plan_file), load_instrument()
-    steps = 7
+    steps = 8
 
     t = time.perf_counter()
     say(f"stage 1/{steps}: ingest")
@@ -66,41 +67,53 @@ def reproduce(survey: Path, workorders: Path | None, out_root: Path, *, progress
     say(f"stage 2/{steps}: fit done in {time.perf_counter() - t:.1f} s")
     print(summarize(fit))
 
+    t = time.perf_counter()
+    say(f"stage 3/{steps}: representativeness")
     bundle = make_bundle(ing, fit, plan=plan, instrument=instrument)
+    if ing.workorders is not None:
+        from research.representativeness import analyse_representativeness, write_representativeness
+
+        rep = analyse_representativeness(ing.responses, ing.workorders, plan=plan, instrument=instrument,
+                                         progress=say)
+        write_representativeness(rep, out_root / "weights")
+        bundle.update(rep)
+        say(f"stage 3/{steps}: representativeness done in {time.perf_counter() - t:.1f} s")
+    else:
+        say(f"stage 3/{steps}: no work-order export: response rates and weights skipped")
     inputs = [{"role": f["role"], "path": display_path(Path(p)), "sha256": f["sha256"]}
               for f, p in zip(ing.report["files"], [survey] + ([workorders] if workorders else []))]
     seed = plan.thresholds.bootstrap_seed if plan.thresholds else 0
     stamp = Stamp(data_sha256=data_hash([i["sha256"] for i in inputs]), commit=git_commit(), seed=seed)
 
     t = time.perf_counter()
-    say(f"stage 3/{steps}: tables")
+    say(f"stage 4/{steps}: tables")
     for spec in registry.TABLES:
         write_table(spec, bundle, out_root / "tables", stamp)
-    say(f"stage 3/{steps}: {len(registry.TABLES)} tables in {time.perf_counter() - t:.1f} s")
+    say(f"stage 4/{steps}: {len(registry.TABLES)} tables in {time.perf_counter() - t:.1f} s")
 
     t = time.perf_counter()
-    say(f"stage 4/{steps}: figures")
+    say(f"stage 5/{steps}: figures")
     for spec in registry.FIGURES:
         write_figure(spec, bundle, out_root / "figures", stamp)
-    say(f"stage 4/{steps}: {len(registry.FIGURES)} figures in {time.perf_counter() - t:.1f} s")
+    say(f"stage 5/{steps}: {len(registry.FIGURES)} figures in {time.perf_counter() - t:.1f} s")
 
     t = time.perf_counter()
-    say(f"stage 5/{steps}: named values")
+    say(f"stage 6/{steps}: named values")
     values = named_values(bundle)
     values.to_csv(out_root / "values.csv", index=False, float_format="%.17g", encoding="utf-8")
-    say(f"stage 5/{steps}: {len(values)} named values in {time.perf_counter() - t:.1f} s")
+    say(f"stage 6/{steps}: {len(values)} named values in {time.perf_counter() - t:.1f} s")
 
     t = time.perf_counter()
-    say(f"stage 6/{steps}: report")
+    say(f"stage 7/{steps}: report")
     build_report(values, out_root, out_root / "report")
-    say(f"stage 6/{steps}: report (zh, en; HTML, DOCX) in {time.perf_counter() - t:.1f} s")
+    say(f"stage 7/{steps}: report (zh, en; HTML, DOCX) in {time.perf_counter() - t:.1f} s")
 
     t = time.perf_counter()
-    say(f"stage 7/{steps}: manifest")
+    say(f"stage 8/{steps}: manifest")
     manifest = build_manifest(out_root, inputs=inputs, commit=stamp.commit,
                               seeds={"threshold_bootstrap": seed}, plan_path=plan_file, provenance=values)
     write_manifest(manifest, out_root / "manifest.json")
-    say(f"stage 7/{steps}: manifest of {len(manifest['artifacts'])} artifacts in {time.perf_counter() - t:.1f} s")
+    say(f"stage 8/{steps}: manifest of {len(manifest['artifacts'])} artifacts in {time.perf_counter() - t:.1f} s")
     return manifest
 
 

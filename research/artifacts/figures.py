@@ -559,3 +559,130 @@ def draw_monthly(data: pd.DataFrame, lang: str, bundle: dict) -> Figure:
                Patch(facecolor=NEUTRAL_COLOR, alpha=0.18, label=_word("conf_band", lang))]
     _group_legend(body, handles)
     return fig
+
+
+# ---------------------------------------------------------------------------- F08 response funnel
+# F08 and F09 read the frames of research.representativeness; without a
+# work-order export they have no rows and the drawing says so.
+
+
+def _no_data_figure(lang: str) -> Figure:
+    fig, body = _new_figure(1.2)
+    ax = body.add_subplot()
+    ax.axis("off")
+    ax.text(0.5, 0.5, _word("no_workorders", lang), ha="center", va="center")
+    return fig
+
+
+def figure_funnel_data(bundle: dict) -> pd.DataFrame:
+    """The funnel from work orders to valid answers, and the response rate per sub-cause.
+
+    Returns
+    -------
+    DataFrame with ``part`` = ``funnel`` rows (``stage`` work_orders, completed,
+    accepted, valid; ``count``; ``share`` of the work orders) then ``part`` =
+    ``subcause`` rows (taxonomy order: ``cause_l1``, ``cause_l2``, ``count`` =
+    work orders, ``share`` = response rate, ``conf_low``, ``conf_high`` its Wilson
+    interval). No rows without a work-order export.
+    """
+    cols = ["part", "stage", "cause_l1", "cause_l2", "count", "share", "conf_low", "conf_high"]
+    fun = bundle.get("funnel")
+    rr = bundle.get("response_rates")
+    if fun is None or rr is None or len(rr) == 0:
+        return pd.DataFrame(columns=cols)
+    ins = _instrument(bundle)
+    top = pd.DataFrame({"part": "funnel", "stage": fun["stage"].astype(object), "cause_l1": None,
+                        "cause_l2": None, "count": fun["count"].astype("float64"),
+                        "share": fun["share_of_work_orders"].astype("float64"), "conf_low": np.nan,
+                        "conf_high": np.nan})
+    sub = rr[rr["variable"] == "cause_l2"]
+    sub = pd.DataFrame({"part": "subcause", "stage": None, "cause_l1": sub["level"].map(ins.parent),
+                        "cause_l2": sub["level"].astype(object), "count": sub["work_orders"].astype("float64"),
+                        "share": sub["completed_rate"], "conf_low": sub["completed_conf_low"],
+                        "conf_high": sub["completed_conf_high"]})
+    sub = _sort_by_codes(sub, ins)
+    return _plain(pd.concat([top, sub], ignore_index=True)[cols], ["part", "stage", "cause_l1", "cause_l2"])
+
+
+def draw_funnel(data: pd.DataFrame, lang: str, bundle: dict) -> Figure:
+    """Left: bars of the funnel stages with their share of the work orders. Right: the
+    response rate of each sub-cause with its 95% interval, coloured by cause group."""
+    if data.empty:
+        return _no_data_figure(lang)
+    ins = _instrument(bundle)
+    fig, body = _new_figure(5.6)
+    left, right = body.subplots(1, 2, width_ratios=[1, 1.5])
+    fun = data[data["part"] == "funnel"].reset_index(drop=True)
+    y = np.arange(len(fun))
+    left.barh(y, fun["count"], color=SERIES_COLOR, height=0.6)
+    left.set_yticks(y, [_word(f"stage_{s}", lang) for s in fun["stage"]])
+    left.set_ylim(len(fun) - 0.5, -0.5)
+    left.grid(axis="y", visible=False)
+    left.set_xlabel(_word("count", lang))
+    for yi, (c, s) in enumerate(zip(fun["count"], fun["share"])):
+        left.text(c, yi, f" {int(c):,}\n {100 * s:.1f}%", va="center", ha="left", fontsize=7)
+    left.set_xlim(0, fun["count"].max() * 1.45)
+    sub = data[data["part"] == "subcause"].reset_index(drop=True)
+    ys = _subcause_rows(right, sub, lang, ins)
+    for g in _unique(sub["cause_l1"]):
+        m = (sub["cause_l1"] == g).to_numpy()
+        d = sub[m]
+        right.errorbar(d["share"], ys[m], xerr=[d["share"] - d["conf_low"], d["conf_high"] - d["share"]],
+                       fmt="o", color=cause_color(g), markersize=4, capsize=2, linewidth=1.2)
+    _percent_axis(right.xaxis)
+    right.set_xlabel(_word("completed_rate", lang))
+    _group_legend(body, _group_handles(_groups_in_order(sub["cause_l1"], ins), lang, ins, kind="point"), ncols=4)
+    return fig
+
+
+# ---------------------------------------------------------------------------- F09 weighted vs unweighted
+
+
+def figure_weighted_data(bundle: dict) -> pd.DataFrame:
+    """Weighted and unweighted satisfied rate per sub-cause (from T11's estimates).
+
+    Returns
+    -------
+    DataFrame, taxonomy order: ``cause_l1, cause_l2, estimate, conf_low, conf_high``
+    (weighted, design-based interval), ``estimate_unweighted, conf_low_unweighted,
+    conf_high_unweighted``, ``difference`` (weighted - unweighted, proportion).
+    No rows without a work-order export.
+    """
+    cols = ["cause_l1", "cause_l2", "estimate", "conf_low", "conf_high", "estimate_unweighted",
+            "conf_low_unweighted", "conf_high_unweighted", "difference"]
+    we = bundle.get("weighted_estimates")
+    if we is None or len(we) == 0:
+        return pd.DataFrame(columns=cols)
+    ins = _instrument(bundle)
+    sub = we[(we["variable"] == "satisfied") & (we["domain"] == "cause_l2")].copy()
+    sub["cause_l2"] = sub["level"].astype(object)
+    sub["cause_l1"] = sub["cause_l2"].map(ins.parent)
+    return _plain(_sort_by_codes(sub[cols], ins), ["cause_l1", "cause_l2"])
+
+
+def draw_weighted(data: pd.DataFrame, lang: str, bundle: dict) -> Figure:
+    """Per sub-cause: the unweighted rate (hollow grey) and the weighted rate (filled, cause
+    colour) with their 95% intervals, side by side."""
+    if data.empty:
+        return _no_data_figure(lang)
+    ins = _instrument(bundle)
+    fig, body = _new_figure(5.6)
+    ax = body.add_subplot()
+    y = _subcause_rows(ax, data, lang, ins)
+    off = 0.18
+    ax.errorbar(data["estimate_unweighted"], y + off,
+                xerr=[data["estimate_unweighted"] - data["conf_low_unweighted"],
+                      data["conf_high_unweighted"] - data["estimate_unweighted"]],
+                fmt="o", mfc="white", color=NEUTRAL_COLOR, markersize=4, capsize=2, linewidth=1.0)
+    for g in _unique(data["cause_l1"]):
+        m = (data["cause_l1"] == g).to_numpy()
+        d = data[m]
+        ax.errorbar(d["estimate"], y[m] - off, xerr=[d["estimate"] - d["conf_low"], d["conf_high"] - d["estimate"]],
+                    fmt="o", color=cause_color(g), markersize=4, capsize=2, linewidth=1.2)
+    _percent_axis(ax.xaxis)
+    ax.set_xlabel(_word("satisfied_rate", lang))
+    handles = _group_handles(_groups_in_order(data["cause_l1"], ins), lang, ins, kind="point")
+    handles = [Line2D([], [], color=NEUTRAL_COLOR, marker="o", mfc="white", markersize=4,
+                      label=_word("unweighted", lang))] + handles
+    _group_legend(body, handles, ncols=3)
+    return fig

@@ -96,6 +96,29 @@ TABLES = (
                  "Cronbach's alpha of the four satisfaction items (Feldt 95% interval), item-rest "
                  "correlations and alpha if the item is dropped.",
                  ("reliability", "item_statistics"), "table_reliability"),
+    ArtifactSpec("T09", "table", "T09_response_rates", "回访成功率", "Survey response rates",
+                 "各诉求大类、子类、地市、处理时长分段与供电所的工单回访成功、未接通与拒访比例；"
+                 "回访成功率附Wilson 95%置信区间。",
+                 "Shares of work orders whose survey was completed, not answered or refused, by cause group, "
+                 "sub-cause, region, handling-time band and station; Wilson 95% intervals of the response rate.",
+                 ("response_rates",), "table_response_rates"),
+    ArtifactSpec("T10", "table", "T10_weight_diagnostics", "无应答调整权重诊断", "Non-response weight diagnostics",
+                 "权重为每个回访样本代表的工单数。变异系数、Kish有效样本量与设计效应（1+CV²）衡量加权的精度代价。",
+                 "Weights are work orders represented per respondent. The coefficient of variation, Kish's "
+                 "effective sample size and the design effect (1 + CV²) measure the precision cost of weighting.",
+                 ("weight_summary", "weight_margins"), "table_weight_diagnostics"),
+    ArtifactSpec("T11", "table", "T11_weighted_vs_unweighted", "无应答对各项指标的影响：加权与未加权",
+                 "How much non-response moves each figure: weighted against unweighted",
+                 "加权估计代表全部工单；标准误按泰勒线性化计算，以供电所为整群并计入校准边际；未加权估计使用同样的整群。",
+                 "Weighted estimates represent all work orders; Taylor-linearization standard errors with "
+                 "stations as clusters and the calibration margins; unweighted estimates use the same clusters.",
+                 ("weighted_estimates",), "table_weighted_vs_unweighted"),
+    ArtifactSpec("T12", "table", "T12_weighted_effects", "处理时长翻倍的效应：加权与未加权",
+                 "Effect of doubling the handling time: weighted against unweighted",
+                 "满意概率的平均边际效应。加权列为按全部工单加权的调查加权模型（设计标准误）；未加权列同表T05。",
+                 "Average marginal effect on P(satisfied). Weighted: survey-weighted model averaged over all "
+                 "work orders (design-based standard errors); unweighted: as in T05.",
+                 ("svy_marginal_effects", "marginal_effects"), "table_weighted_effects"),
 )
 
 FIGURES = (
@@ -127,6 +150,18 @@ FIGURES = (
     ArtifactSpec("F07", "figure", "F07_monthly_rate", "月度满意率", "Monthly satisfied rate",
                  "按回访月份统计的满意率及95%置信区间。", "Satisfied rate by survey month with 95% intervals.",
                  ("responses",), "figure_monthly_data", "draw_monthly"),
+    ArtifactSpec("F08", "figure", "F08_response_funnel", "从工单到有效回答：回访漏斗与各子类回访成功率",
+                 "From work orders to valid answers: the response funnel and response rate by sub-cause",
+                 "左：各环节数量及占工单比例；右：各诉求子类的回访成功率及Wilson 95%置信区间。",
+                 "Left: counts at each stage and their share of the work orders; right: response rate of "
+                 "each sub-cause with its Wilson 95% interval.",
+                 ("funnel", "response_rates"), "figure_funnel_data", "draw_funnel"),
+    ArtifactSpec("F09", "figure", "F09_weighted_vs_unweighted", "各诉求子类满意率：加权与未加权",
+                 "Satisfied rate by sub-cause: weighted against unweighted",
+                 "空心灰点为未加权满意率，实心点为按工单总体加权的满意率，线段为95%置信区间。",
+                 "Hollow grey points: unweighted satisfied rate; filled points: rate weighted to the work-order "
+                 "population; bars: 95% intervals.",
+                 ("weighted_estimates",), "figure_weighted_data", "draw_weighted"),
 )
 
 REGISTRY: tuple[ArtifactSpec, ...] = TABLES + FIGURES

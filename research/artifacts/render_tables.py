@@ -347,6 +347,128 @@ def _display_reliability(data: pd.DataFrame, lang: str, bundle: dict) -> Display
     return Display([word(k, lang) for k in keys], ["l"] + ["r"] * 7, rows)
 
 
+def _no_data(keys: list[str], lang: str, align: list[str]) -> Display:
+    return Display([word(k, lang) for k in keys], align, [Row([word("no_workorders", lang)], span=True)])
+
+
+def _level_label(variable: str, level, lang: str, bundle: dict) -> str:
+    if variable in ("cause_l1", "cause_l2"):
+        return _code(variable, level, lang, bundle)
+    if variable in ("overall", "all"):
+        return word(str(level), lang)
+    return str(level)
+
+
+def _display_response_rates(data: pd.DataFrame, lang: str, bundle: dict) -> Display:
+    keys = ["level", "work_orders", "completed", "completed_rate", "ci", "no_answer_rate", "refused_rate"]
+    heads = [word("domain", lang)] + [word(k, lang) for k in keys[1:]]
+    align = ["l"] + ["r"] * 6
+    if data.empty:
+        return _no_data(["domain"] + keys[1:], lang, align)
+    rows: list[Row] = []
+    section = None
+    pct = (lambda x: fmt_pct(x, sign=False))
+    for r in data.itertuples(index=False):
+        if r.variable != section and r.variable != "overall":
+            rows.append(Row([word(str(r.variable), lang)], span=True, rule_before=True))
+        section = r.variable
+        rows.append(Row([_level_label(str(r.variable), r.level, lang, bundle), fmt_count(r.work_orders),
+                         fmt_count(r.completed), pct(r.completed_rate),
+                         fmt_interval(r.completed_conf_low, r.completed_conf_high, pct),
+                         pct(r.no_answer_rate), pct(r.refused_rate)],
+                        bold=r.variable == "overall", indent=r.variable != "overall"))
+    return Display(heads, align, rows)
+
+
+def _display_weights(data: pd.DataFrame, lang: str, bundle: dict) -> Display:
+    keys = ["domain", "n", "population", "weight_sum", "weight_min", "weight_max", "cv", "n_eff", "deff"]
+    align = ["l"] + ["r"] * 8
+    if data.empty:
+        return _no_data(keys, lang, align)
+    rows: list[Row] = []
+    section = None
+    for r in data.itertuples(index=False):
+        if r.variable != section and r.variable != "all":
+            rows.append(Row([word(str(r.variable), lang)], span=True, rule_before=True))
+        section = r.variable
+        rows.append(Row([_level_label(str(r.variable), r.level, lang, bundle), fmt_count(r.n),
+                         fmt_count(r.population) if not _missing(r.population) else "",
+                         fmt_num(r.sum, "fit"), fmt_num(r.min, "mean"), fmt_num(r.max, "mean"),
+                         fmt_num(r.cv, "mean"), fmt_num(r.n_eff, "fit"), fmt_num(r.deff, "mean")],
+                        bold=r.variable == "all", indent=r.variable != "all"))
+    first = data.iloc[0]
+    method = word(str(first["method"]), lang)
+    if bool(first["converged"]):
+        conv = labels.text("weighting_converged", lang).format(
+            iterations=int(first["iterations"]), error=f"{float(first['max_margin_error']):.1e}")
+    else:
+        conv = word("weighting_not_converged", lang)
+    plan = bundle.get("plan")
+    spec = getattr(plan, "weighting", None)
+    on = ""
+    if spec is not None and str(first["method"]) in ("rake", "poststratify"):
+        vars_ = spec.margins if str(first["method"]) == "rake" else spec.poststrata
+        on = ("、" if lang == "zh" else ", ").join(word(v, lang) for v in vars_)
+        on = f"（{on}）" if lang == "zh" else f" ({on})"
+    notes = [f"{method}{on}；{conv}" if lang == "zh" else f"{_sentence(method, lang)}{on}; {conv}"]
+    if not _missing(first["trim_cap"]):
+        notes.append(f"截尾上限：平均权重的{float(first['trim_cap']):g}倍" if lang == "zh"
+                     else f"Trimmed at {float(first['trim_cap']):g} × the mean weight")
+    return Display([word(k, lang) for k in keys], align, rows, notes)
+
+
+def _display_weighted(data: pd.DataFrame, lang: str, bundle: dict) -> Display:
+    keys = ["domain", "n", "weighted", "ci", "std_error", "unweighted", "std_error", "difference"]
+    align = ["l"] + ["r"] * 7
+    if data.empty:
+        return _no_data(keys, lang, align)
+    rows: list[Row] = []
+    section = None
+    for r in data.itertuples(index=False):
+        rate = r.variable == "satisfied"
+        if (r.variable, r.domain) != section:
+            if r.domain == "overall":
+                title = word("satisfied_rate" if rate else "sat_overall_mean", lang)
+                rows.append(Row([title], span=True, rule_before=bool(rows), bold=True))
+            else:
+                rows.append(Row([word(str(r.domain), lang)], span=True))
+        section = (r.variable, r.domain)
+        if rate:
+            f = (lambda x: fmt_pct(x, sign=False))
+            diff = f"{100 * r.difference:+.{DIGITS['percent']}f}"
+            se = (lambda x: f"{100 * x:.{DIGITS['percent'] + 1}f}")
+        else:
+            f = (lambda x: fmt_num(x, "mean"))
+            diff = f"{r.difference:+.{DIGITS['estimate']}f}"
+            se = fmt_num
+        rows.append(Row([_level_label(str(r.domain), r.level, lang, bundle), fmt_count(r.n), f(r.estimate),
+                         fmt_interval(r.conf_low, r.conf_high, f), se(r.std_error), f(r.estimate_unweighted),
+                         se(r.std_error_unweighted), diff], indent=r.domain != "overall"))
+    notes = ["满意率及其置信区间以%计，其标准误与差值以百分点计；平均得分为1–5分。" if lang == "zh"
+             else "Satisfied rates and their intervals in %, their standard errors and differences in "
+                  "percentage points; mean scores on the 1–5 scale."]
+    return Display([word(k, lang) for k in keys], align, rows, notes)
+
+
+def _display_weighted_effects(data: pd.DataFrame, lang: str, bundle: dict) -> Display:
+    keys = ["cause_l1", "ame_weighted", "ci", "p_value", "ame_unweighted", "ci", "n"]
+    align = ["l"] + ["r"] * 6
+    if data.empty:
+        return _no_data(keys, lang, align)
+    rows: list[Row] = []
+    model = None
+    for r in data.itertuples(index=False):
+        if r.model != model:
+            rows.append(Row([_model(str(r.model), lang, bundle)], span=True, rule_before=bool(rows)))
+        model = r.model
+        rows.append(Row([_code("cause_l1", r.cause_l1, lang, bundle), fmt_num(r.estimate),
+                         fmt_interval(r.conf_low, r.conf_high, fmt_num), fmt_p(r.p_value),
+                         fmt_num(r.estimate_unweighted),
+                         fmt_interval(r.conf_low_unweighted, r.conf_high_unweighted, fmt_num), fmt_count(r.n)],
+                        indent=True))
+    return Display([word(k, lang) for k in keys], align, rows)
+
+
 #: display function of each builder
 DISPLAYS: dict[str, Callable[[pd.DataFrame, str, dict], Display]] = {
     "table_sample": _display_sample,
@@ -357,6 +479,10 @@ DISPLAYS: dict[str, Callable[[pd.DataFrame, str, dict], Display]] = {
     "table_thresholds": _display_thresholds,
     "table_group_comparisons": _display_comparisons,
     "table_reliability": _display_reliability,
+    "table_response_rates": _display_response_rates,
+    "table_weight_diagnostics": _display_weights,
+    "table_weighted_vs_unweighted": _display_weighted,
+    "table_weighted_effects": _display_weighted_effects,
 }
 
 

@@ -165,10 +165,11 @@ def render_docx(text: str, out_root: Path, lang: str, path: Path) -> None:
                     width = max(len(r) for r in rows)
                     table = doc.add_table(rows=len(rows), cols=width)
                     table.style = "Table Grid"
-                    for i, r in enumerate(rows):
+                    for i, (r, row) in enumerate(zip(rows, table.rows)):
+                        cells = row.cells  # once per row: table.cell(i, j) rescans the whole table
                         for j, cell in enumerate(r):
-                            table.cell(i, j).text = cell
-                            for p in table.cell(i, j).paragraphs:
+                            cells[j].text = cell
+                            for p in cells[j].paragraphs:
                                 for run in p.runs:
                                     run.font.size = Pt(8)
                                     run.bold = i == 0

@@ -450,3 +450,160 @@ def table_reliability(bundle: dict) -> pd.DataFrame:
     for col in ("n", "n_items", "n_missing"):
         out[col] = out[col].astype("Int64")
     return out
+
+
+# --------------------------------------------------------------------------- T09..T12 (representativeness)
+# Read the frames of research.representativeness (bundle keys response_rates,
+# weight_summary, weight_margins, weighted_estimates, svy_marginal_effects).
+# Without a work-order export those keys are absent: each builder then returns
+# its columns with no rows, and the display says why.
+
+#: order of the response-rate breakdowns in T09
+RATE_VARIABLES: tuple[str, ...] = ("overall", "cause_l1", "cause_l2", "region", "handling_band", "station")
+#: outcomes of T11, in order
+T11_VARIABLES: tuple[str, ...] = ("satisfied", "sat_overall")
+#: domains of T11, in order
+T11_DOMAINS: tuple[str, ...] = ("overall", "cause_l1", "cause_l2", "region")
+
+
+def _frame(bundle: dict, key: str, columns: list[str]) -> pd.DataFrame | None:
+    """The bundle's frame ``key``, or None when absent or empty (no work-order export)."""
+    frame = bundle.get(key)
+    if frame is None or len(frame) == 0:
+        return None
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise KeyError(f"bundle[{key!r}] lacks columns {missing}")
+    return frame
+
+
+def _level_order(frame: pd.DataFrame, var_col: str, level_col: str, variables: tuple[str, ...],
+                 bundle: dict) -> pd.DataFrame:
+    """Rows ordered by variable (``variables`` order) then level (instrument order for codes,
+    band order for bands, as given otherwise)."""
+    frame = frame[frame[var_col].isin(variables)].copy()
+    frame["_v"] = _order(frame, var_col, list(variables))
+    ranks = []
+    for var, level in zip(frame[var_col], frame[level_col].astype(str)):
+        if var in ("cause_l1", "cause_l2"):
+            codes = _cause_codes(bundle, var, [level])
+            ranks.append(codes.index(level))
+        else:
+            ranks.append(-1)  # keep the given order (bands in band order, others sorted upstream)
+    frame["_l"] = ranks
+    frame["_i"] = np.arange(len(frame))
+    return frame.sort_values(["_v", "_l", "_i"], kind="stable").drop(columns=["_v", "_l", "_i"])
+
+
+def table_response_rates(bundle: dict) -> pd.DataFrame:
+    """T09 response rates: completed / no answer / refused shares of the work orders.
+
+    Returns
+    -------
+    DataFrame, one row per breakdown and level (order :data:`RATE_VARIABLES`;
+    causes in instrument order, bands in band order, regions and stations sorted):
+    ``variable, level, work_orders, completed, no_answer, refused`` (counts),
+    ``completed_rate, completed_conf_low, completed_conf_high``,
+    ``no_answer_rate``, ``refused_rate`` (shares of the level's work orders,
+    0..1; Wilson intervals), ``conf_level``. No rows without a work-order export.
+    """
+    cols = ["variable", "level", "work_orders", "completed", "no_answer", "refused", "completed_rate",
+            "completed_conf_low", "completed_conf_high", "no_answer_rate", "refused_rate", "conf_level"]
+    rr = _frame(bundle, "response_rates", cols)
+    if rr is None:
+        return pd.DataFrame(columns=cols)
+    return _level_order(rr[cols], "variable", "level", RATE_VARIABLES, bundle).reset_index(drop=True)
+
+
+def table_weight_diagnostics(bundle: dict) -> pd.DataFrame:
+    """T10 weight diagnostics: the distribution of the non-response weights.
+
+    Returns
+    -------
+    DataFrame, first the whole sample (``variable = level = "all"``), then one row
+    per level of region, cause group, sub-cause and handling band:
+    ``variable, level, n`` (respondents), ``population`` (work orders of the level
+    in the margin, NaN for a variable that is not a margin), ``sum`` (sum of
+    weights, work orders), ``min, max, mean`` (work orders per respondent),
+    ``cv`` (coefficient of variation), ``n_eff`` (Kish effective sample size),
+    ``deff`` (design effect of unequal weighting, 1 + cv²), and on every row the
+    run's ``method, description, iterations, max_margin_error, converged,
+    trim_cap``. No rows without a work-order export.
+    """
+    cols = ["variable", "level", "n", "population", "sum", "min", "max", "mean", "cv", "n_eff", "deff",
+            "method", "description", "iterations", "max_margin_error", "converged", "trim_cap"]
+    ws = _frame(bundle, "weight_summary", ["variable", "level", "n", "sum", "min", "max", "mean", "cv",
+                                           "n_eff", "deff"])
+    if ws is None:
+        return pd.DataFrame(columns=cols)
+    ws = ws.copy()
+    margins = bundle.get("weight_margins")
+    pop = {}
+    if margins is not None and len(margins):
+        pop = {(str(v), str(lv)): float(p) for v, lv, p in
+               zip(margins["variable"], margins["level"], margins["population"])}
+    ws["population"] = [float(ws["population"].iloc[0]) if v == "all" and "population" in ws
+                        else pop.get((str(v), str(lv)), np.nan) for v, lv in zip(ws["variable"], ws["level"])]
+    variables = ("all", "region", "cause_l1", "cause_l2", "handling_band")
+    out = _level_order(ws, "variable", "level", variables, bundle)
+    return out[[c for c in cols if c in out.columns]].reset_index(drop=True)
+
+
+def table_weighted_vs_unweighted(bundle: dict) -> pd.DataFrame:
+    """T11 how much non-response moves each figure: weighted against unweighted estimates.
+
+    Returns
+    -------
+    DataFrame, rows by outcome (:data:`T11_VARIABLES`: the satisfied rate, the
+    mean overall score), then domain (:data:`T11_DOMAINS`) and level:
+    ``variable, domain, level, n`` (valid answers), ``estimate, std_error,
+    conf_low, conf_high`` (weighted; Taylor-linearization SE with stations as
+    clusters and the calibration margins), ``estimate_unweighted,
+    std_error_unweighted`` (all weights 1, same clusters), ``difference``
+    (weighted - unweighted; proportion or score points), ``conf_level``.
+    No rows without a work-order export.
+    """
+    cols = ["variable", "domain", "level", "n", "estimate", "std_error", "conf_low", "conf_high",
+            "estimate_unweighted", "std_error_unweighted", "difference", "conf_level"]
+    we = _frame(bundle, "weighted_estimates", cols)
+    if we is None:
+        return pd.DataFrame(columns=cols)
+    parts = [_level_order(we[we["variable"] == v], "domain", "level", T11_DOMAINS, bundle)
+             for v in T11_VARIABLES]
+    return pd.concat(parts, ignore_index=True)[cols]
+
+
+def table_weighted_effects(bundle: dict) -> pd.DataFrame:
+    """T12 the effect of doubling the handling time, survey-weighted against unweighted.
+
+    Returns
+    -------
+    DataFrame, one row per model (plan order; those refitted with weights) and
+    cause group (instrument order), scale ``p_satisfied``: ``model, cause_l1,
+    estimate, conf_low, conf_high, p_value, n`` (survey-weighted: population
+    average, design-based SE) and ``estimate_unweighted, conf_low_unweighted,
+    conf_high_unweighted`` (the same model on the respondents, T05), ``conf_level``.
+    Estimates are changes in P(satisfied) (probability). No rows without a
+    work-order export.
+    """
+    cols = ["model", "cause_l1", "estimate", "conf_low", "conf_high", "p_value", "n",
+            "estimate_unweighted", "conf_low_unweighted", "conf_high_unweighted", "conf_level"]
+    sv = _frame(bundle, "svy_marginal_effects", ["model", "scale", "cause_l1", "estimate", "conf_low",
+                                                 "conf_high", "p_value", "n", "conf_level"])
+    if sv is None:
+        return pd.DataFrame(columns=cols)
+    sv = sv[sv["scale"] == "p_satisfied"]
+    me = bundle.get("marginal_effects")
+    un = (me[me["scale"] == "p_satisfied"][["model", "cause_l1", "estimate", "conf_low", "conf_high"]]
+          .rename(columns={"estimate": "estimate_unweighted", "conf_low": "conf_low_unweighted",
+                           "conf_high": "conf_high_unweighted"}) if me is not None and len(me)
+          else pd.DataFrame(columns=["model", "cause_l1", "estimate_unweighted", "conf_low_unweighted",
+                                     "conf_high_unweighted"]))
+    out = sv.merge(un, on=["model", "cause_l1"], how="left")
+    plan = bundle.get("plan")
+    models = [m.name for m in plan.models] if plan is not None else []
+    models += sorted(set(out["model"]) - set(models))
+    causes = _cause_codes(bundle, "cause_l1", out["cause_l1"].unique())
+    out["_m"] = _order(out, "model", models)
+    out["_c"] = _order(out, "cause_l1", causes)
+    return out.sort_values(["_m", "_c"], kind="stable")[cols].reset_index(drop=True)

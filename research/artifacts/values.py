@@ -27,7 +27,12 @@ AME_MODEL = "speed_by_cause"
 #: names the report may always use, whatever the data hold
 ALWAYS = ("survey_rows_read", "survey_rows_rejected", "n_responses", "sat_rate_overall", "n_workorders",
           "threshold_shortest_cause", "ame_doubling_largest_cause", "subcause_lowest", "subcause_lowest_rate",
-          "subcause_highest", "subcause_highest_rate", "repeat_odds_ratio", "cronbach_alpha", "welch_p_cause")
+          "subcause_highest", "subcause_highest_rate", "repeat_odds_ratio", "cronbach_alpha", "welch_p_cause",
+          "response_rate_overall", "response_rate_lowest_cause", "response_rate_lowest_cause_rate",
+          "response_rate_highest_cause", "response_rate_highest_cause_rate", "sat_rate_weighted",
+          "sat_rate_weighted_low", "sat_rate_weighted_high", "sat_rate_weighting_shift", "weight_deff",
+          "weight_n_eff", "weight_max", "weighting_method", "svy_ame_doubling_largest_cause",
+          "sat_rate_shift_largest_subcause", "sat_rate_shift_largest_subcause_points")
 
 
 def _pct(x: float, digits: int = 1) -> str:
@@ -140,8 +145,81 @@ def named_values(bundle: dict) -> pd.DataFrame:
             text = "<0.001" if v < 0.001 else f"{v:.3f}"
             out.append(_row("welch_p_cause", v, "p-value", text, text, "fit/comparisons.csv",
                             "between=cause_l1, method=welch_anova", "p_value", "T07"))
+    out += _representativeness_values(bundle)
     present = {r["name"] for r in out}
     for name in ALWAYS:  # a value the data cannot give still exists, saying so
         if name not in present:
             out.append(_row(name, math.nan, "", NO_DATA[0], NO_DATA[1], "", "", "", ""))
     return pd.DataFrame(out)
+
+
+def _points(x: float, lang: str) -> str:
+    return f"{100 * x:+.1f} 个百分点" if lang == "zh" else f"{100 * x:+.1f} percentage points"
+
+
+def _representativeness_values(bundle: dict) -> list[dict]:
+    """Named values of the non-response section (``weights/*.csv``); none without work orders."""
+    ins = bundle["instrument"]
+    out: list[dict] = []
+    rr = bundle.get("response_rates")
+    if rr is not None and len(rr):
+        src = "weights/response_rates.csv"
+        r = rr[rr["variable"] == "overall"].iloc[0]
+        v = float(r["completed_rate"])
+        out.append(_row("response_rate_overall", v, "proportion", _pct(v), _pct(v), src, "variable=overall",
+                        "completed_rate", "T09"))
+        by = rr[rr["variable"] == "cause_l1"]
+        if len(by):
+            for tag, r in (("lowest", by.loc[by["completed_rate"].idxmin()]),
+                           ("highest", by.loc[by["completed_rate"].idxmax()])):
+                g = str(r["level"])
+                out.append(_row(f"response_rate_{tag}_cause", g, "code", labels.code("cause_l1", g, "zh", ins),
+                                labels.code("cause_l1", g, "en", ins), src,
+                                f"{'min' if tag == 'lowest' else 'max'}(completed_rate) where variable=cause_l1",
+                                "level", "T09"))
+                v = float(r["completed_rate"])
+                out.append(_row(f"response_rate_{tag}_cause_rate", v, "proportion", _pct(v), _pct(v), src,
+                                f"variable=cause_l1, level={g}", "completed_rate", "T09"))
+    we = bundle.get("weighted_estimates")
+    if we is not None and len(we):
+        src = "weights/weighted_estimates.csv"
+        r = we[(we["variable"] == "satisfied") & (we["domain"] == "overall")].iloc[0]
+        for col, suffix in (("estimate", ""), ("conf_low", "_low"), ("conf_high", "_high")):
+            v = float(r[col])
+            out.append(_row(f"sat_rate_weighted{suffix}", v, "proportion", _pct(v), _pct(v), src,
+                            "variable=satisfied, domain=overall", col, "T11"))
+        v = float(r["difference"])
+        out.append(_row("sat_rate_weighting_shift", v, "proportion", _points(v, "zh"), _points(v, "en"), src,
+                        "variable=satisfied, domain=overall", "difference", "T11"))
+        sub = we[(we["variable"] == "satisfied") & (we["domain"] == "cause_l2")]
+        if len(sub):
+            r = sub.loc[sub["difference"].abs().idxmax()]
+            s = str(r["level"])
+            out.append(_row("sat_rate_shift_largest_subcause", s, "code", labels.code("cause_l2", s, "zh", ins),
+                            labels.code("cause_l2", s, "en", ins), src,
+                            "max(abs(difference)) where variable=satisfied, domain=cause_l2", "level", "T11"))
+            v = float(r["difference"])
+            out.append(_row("sat_rate_shift_largest_subcause_points", v, "proportion", _points(v, "zh"),
+                            _points(v, "en"), src, f"variable=satisfied, domain=cause_l2, level={s}",
+                            "difference", "T11"))
+    ws = bundle.get("weight_summary")
+    if ws is not None and len(ws):
+        src = "weights/weight_summary.csv"
+        r = ws[ws["variable"] == "all"].iloc[0]
+        for name, col, unit, fmt in (("weight_deff", "deff", "ratio", "{:.2f}"),
+                                     ("weight_n_eff", "n_eff", "respondents", "{:,.0f}"),
+                                     ("weight_max", "max", "work orders per respondent", "{:.2f}")):
+            v = float(r[col])
+            out.append(_row(name, v, unit, fmt.format(v), fmt.format(v), src, "variable=all", col, "T10"))
+        m = str(r["method"])
+        out.append(_row("weighting_method", m, "code", labels.text(m, "zh"), labels.text(m, "en"), src,
+                        "variable=all", "method", "T10"))
+    sv = bundle.get("svy_marginal_effects")
+    if sv is not None and len(sv):
+        sel = sv[(sv["model"] == AME_MODEL) & (sv["scale"] == "p_satisfied")]
+        if len(sel):
+            g = str(sel.loc[sel["estimate"].idxmin()]["cause_l1"])
+            out.append(_row("svy_ame_doubling_largest_cause", g, "code", labels.code("cause_l1", g, "zh", ins),
+                            labels.code("cause_l1", g, "en", ins), "weights/svy_marginal_effects.csv",
+                            f"min(estimate) where model={AME_MODEL}, scale=p_satisfied", "cause_l1", "T12"))
+    return out
