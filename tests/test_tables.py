@@ -27,12 +27,14 @@ import pandas as pd
 import pytest
 
 from research.artifacts import render_tables as rt
-from research.artifacts import tables
+from research.artifacts import labels, tables
+from research.artifacts.render_tables import display_table
 from research.artifacts.bundle import make_bundle
 from research.artifacts.registry import TABLES, get
 from research.artifacts.stamp import Stamp
 from research.ingest import ingest
 from research.models.run import fit_plan
+from research.representativeness import analyse_representativeness
 from research.plan import load_plan
 from research.simulate import simulate, write_simulation
 
@@ -71,7 +73,9 @@ def small(tmp_path_factory, instrument):
     files = write_simulation(simulate(3000, 5, faults=0.01), tmp_path_factory.mktemp("sim"))
     ing = ingest(files["survey"], files["workorders"], key=TEST_KEY)
     fit = fit_plan(ing.responses, plan=plan, instrument=instrument)
-    return make_bundle(ing, fit, plan=plan, instrument=instrument)
+    bundle = make_bundle(ing, fit, plan=plan, instrument=instrument)
+    bundle.update(analyse_representativeness(ing.responses, ing.workorders, plan=plan, instrument=instrument))
+    return bundle
 
 
 @pytest.fixture(scope="module")
@@ -404,3 +408,64 @@ def test_docx_opens_with_chinese_headers_and_east_asian_font(small, tmp_path):
     fixed_time = rt.FIXED_TIME.replace(tzinfo=None)
     props = doc.core_properties
     assert props.created.replace(tzinfo=None) == props.modified.replace(tzinfo=None) == fixed_time
+
+
+# --------------------------------------------------------------------------- T09..T12 (representativeness)
+
+def test_t09_response_counts_add_up(built, small):
+    t = built["T09"]
+    wo = small["workorders"]
+    assert (t["completed"] + t["no_answer"] + t["refused"] == t["work_orders"]).all()
+    overall = t[t["variable"] == "overall"].iloc[0]
+    assert overall["work_orders"] == len(wo)
+    assert overall["completed"] == (wo["survey_status"] == "completed").sum()
+    for var in ("cause_l1", "cause_l2", "region", "handling_band", "station"):
+        assert t.loc[t["variable"] == var, "work_orders"].sum() == len(wo), var
+    assert ((t["completed_conf_low"] <= t["completed_rate"]) & (t["completed_rate"] <= t["completed_conf_high"])).all()
+    l1 = list(t.loc[t["variable"] == "cause_l1", "level"])
+    assert l1 == [c for c in small["instrument"].label_sets["cause_l1"].codes if c in l1]
+
+
+def test_t10_weights_reach_the_population(built, small):
+    t = built["T10"]
+    first = t.iloc[0]
+    assert (first["variable"], first["level"]) == ("all", "all")
+    assert first["sum"] == pytest.approx(len(small["workorders"]), rel=1e-9)
+    assert first["n"] == len(small["responses"])
+    assert first["deff"] == pytest.approx(1 + first["cv"] ** 2, rel=1e-12)
+    margin_rows = t[t["population"].notna() & (t["variable"] != "all")]
+    assert len(margin_rows) > 0
+    # raked to the margins: weighted sums equal the population counts of every margin level
+    assert margin_rows["sum"].to_numpy() == pytest.approx(margin_rows["population"].to_numpy(), rel=1e-8)
+    assert bool(first["converged"])
+
+
+def test_t11_difference_is_weighted_minus_unweighted(built, small):
+    t = built["T11"]
+    assert list(dict.fromkeys(t["variable"])) == ["satisfied", "sat_overall"]
+    assert t["difference"].to_numpy() == pytest.approx((t["estimate"] - t["estimate_unweighted"]).to_numpy())
+    o = t[(t["variable"] == "satisfied") & (t["domain"] == "overall")].iloc[0]
+    valid = small["responses"]["satisfied"].dropna().astype(bool)
+    assert o["estimate_unweighted"] == pytest.approx(valid.mean(), abs=1e-12)
+    assert o["n"] == len(valid)
+
+
+def test_t12_pairs_weighted_and_unweighted_effects(built, small):
+    t = built["T12"]
+    plan = small["plan"]
+    assert set(t["model"]) == set(plan.weighting.models)
+    assert t["estimate_unweighted"].notna().all()
+    assert (t["conf_low"] < t["estimate"]).all() and (t["estimate"] < t["conf_high"]).all()
+
+
+@pytest.mark.parametrize("artifact", ["T09", "T10", "T11", "T12"])
+def test_representativeness_tables_say_so_without_work_orders(artifact, small):
+    bundle = {k: v for k, v in small.items() if k not in (
+        "response_rates", "weight_summary", "weight_margins", "weighted_estimates", "svy_marginal_effects")}
+    spec = get(artifact)
+    data = spec.build_function()(bundle)
+    assert len(data) == 0 and len(data.columns) > 0
+    for lang in ("zh", "en"):
+        disp = display_table(spec, data, lang, bundle)
+        assert len(disp.rows) == 1 and disp.rows[0].span
+        assert disp.rows[0].cells[0] == labels.text("no_workorders", lang)
