@@ -109,6 +109,45 @@ def cmd_fit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_parquet(path: Path, what: str):
+    import pandas as pd
+
+    if not path.exists():
+        raise InputError(f"{path}: {what} file not found; run 'research ingest' first")
+    try:
+        return pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several types for a damaged file
+        raise InputError(f"{path}: cannot read the {what} ({type(exc).__name__}: {exc})") from None
+
+
+def cmd_weight(args: argparse.Namespace) -> int:
+    from research.ingest import timed
+    from research.instrument import load_instrument
+    from research.plan import load_plan
+    from research.representativeness import analyse_representativeness, write_representativeness
+
+    progress = timed(_progress)
+    folder = Path(args.data) if args.data else paths.ingest_dir()
+    responses = _read_parquet(folder / "responses.parquet", "responses")
+    workorders = _read_parquet(folder / "workorders.parquet", "work-order")
+    plan = load_plan(args.plan)
+    spec = plan.weighting
+    progress(f"weighting {len(responses):,} respondents to {len(workorders):,} work orders ({spec.method})")
+    results = analyse_representativeness(responses, workorders, plan=plan, instrument=load_instrument(),
+                                         progress=progress)
+    out = Path(args.out) if args.out else paths.build_dir() / "weights"
+    written = write_representativeness(results, out)
+    we = results["weighted_estimates"]
+    o = we[(we["variable"] == "satisfied") & (we["domain"] == "overall")].iloc[0]
+    ws = results["weight_summary"].iloc[0]
+    print(f"satisfied rate: weighted {100 * o['estimate']:.1f}% (95% CI {100 * o['conf_low']:.1f} to "
+          f"{100 * o['conf_high']:.1f}), unweighted {100 * o['estimate_unweighted']:.1f}%")
+    print(f"weights: {ws['description']}; design effect {ws['deff']:.2f}, effective n {ws['n_eff']:,.0f}, "
+          f"max weight {ws['max']:.2f}")
+    print(f"wrote {len(written)} files to {out}")
+    return 0
+
+
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from research.ingest import timed
     from research.reproduce import reproduce
@@ -181,6 +220,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-thresholds", action="store_true",
                    help="skip the tolerance-threshold analysis and its bootstrap")
     p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser("weight", help="response rates, non-response weights and weighted estimates",
+                       description="Response rates and propensity model from the work orders, non-response "
+                                   "weights of the respondents (the plan's weighting section) and design-based "
+                                   "weighted estimates; reads build/ingest/ (run 'research ingest SURVEY "
+                                   "--workorders FILE' first).")
+    p.add_argument("--plan", metavar="FILE", help="analysis plan YAML (default paper/analysis_plan.yaml)")
+    p.add_argument("--data", metavar="DIR",
+                   help=f"folder with responses.parquet and workorders.parquet (default {paths.ingest_dir()})")
+    p.add_argument("--out", metavar="DIR", help=f"output folder (default {paths.build_dir() / 'weights'})")
+    p.set_defaults(func=cmd_weight)
 
     p = sub.add_parser("reproduce", help="rebuild every output from the raw exports",
                        description="Rebuild every output from the raw exports; by default the "

@@ -176,7 +176,15 @@ class Calibration:
                    n_clusters=g, raking=raking)
 
     def residuals(self, infl: np.ndarray) -> np.ndarray:
-        """Influence values (n_design, k) with the margins projected out (see the class docstring)."""
+        """Influence values (n_design, k) with the margins projected out (see the class docstring).
+
+        Computed in level space: every step subtracts ``w_i * c_m[level]`` from the
+        rows, so after any number of steps ``x_i = x0_i - w_i * sum_m c_m[l_m(i)]``;
+        the level sums a step needs are ``S_m - sum_m' C_mm' c_m'`` with ``S_m`` the
+        level sums of ``x0 / w`` and ``C_mm'`` the cross-counts of the margins. So
+        the rows are read twice whatever the number of rounds, and the result is
+        the sequential algorithm's (R's) up to rounding.
+        """
         from scipy import sparse
 
         x = np.array(infl, dtype=float, copy=True)
@@ -184,15 +192,20 @@ class Calibration:
             x = x[:, None]
         n = len(self.weights)
         w = self.weights[:, None]
-        ops = []
+        ind = []
         for codes in self.margins:
             levels = int(codes.max()) + 1
-            S = sparse.csr_matrix((np.ones(n), (codes, np.arange(n))), shape=(levels, n))
-            ops.append((codes, S, np.bincount(codes, minlength=levels).astype(float)[:, None]))
+            ind.append(sparse.csr_matrix((np.ones(n), (codes, np.arange(n))), shape=(levels, n)))
+        sums = [S @ (x / w) for S in ind]  # (L_m, k) level sums of x0 / w
+        cross = [[(Sa @ Sb.T).toarray() for Sb in ind] for Sa in ind]  # (L_a, L_b) cross-counts
+        counts = [np.diag(cross[m][m])[:, None] for m in range(len(ind))]
+        c = [np.zeros_like(S_m) for S_m in sums]
         for _ in range(10 if self.raking else 1):
-            for codes, S, counts in ops:
-                means = (S @ (x / w)) / counts
-                x -= w * means[codes]
+            for m in range(len(ind)):
+                current = sums[m] - sum(cross[m][j] @ c[j] for j in range(len(ind)))
+                c[m] += current / counts[m]
+        for m, codes in enumerate(self.margins):
+            x -= w * c[m][codes]
         return x
 
     def variance(self, infl: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:

@@ -79,3 +79,26 @@ def test_reproduce_on_the_sample_leaks_no_personal_data(tmp_path, capsys):
         tokens = set(re.findall(r"[0-9X]{10,18}", text))
         leaked = tokens & secrets
         assert not leaked, f"{path.name} holds personal data: {sorted(leaked)[:3]}"
+
+
+def test_weight_writes_the_representativeness_tables(tmp_path, capsys):
+    from research.simulate import simulate, write_simulation
+
+    files = write_simulation(simulate(2000, 3), tmp_path / "sim")
+    assert main(["ingest", str(files["survey"]), "--workorders", str(files["workorders"]),
+                 "--out", str(tmp_path / "ing")]) == 0
+    code = main(["weight", "--data", str(tmp_path / "ing"), "--out", str(tmp_path / "w")])
+    assert code == 0
+    names = sorted(p.stem for p in (tmp_path / "w").iterdir())
+    from research.representativeness import OUTPUTS
+
+    assert names == sorted(OUTPUTS)
+    out = capsys.readouterr().out
+    assert "satisfied rate: weighted" in out and "design effect" in out
+
+
+def test_weight_without_work_orders_exits_2(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "research.cli", "weight", "--data", str(tmp_path)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "responses.parquet" in proc.stderr and "not found" in proc.stderr

@@ -284,3 +284,36 @@ def test_svy_by_rows_with_missing_by_value_belong_to_no_domain():
     assert got["estimate"].tolist() == pytest.approx([2 / 4, 3 / 4])
     assert got["estimate_unweighted"].tolist() == pytest.approx([2 / 3, 1 / 2])
     assert (got["n_clusters"] == 3).all()
+
+
+def test_calibrated_ses_match_r_on_a_raked_design(data):
+    """R survey 4.1-1: ``rake()`` of equal weights to two margins, then ``svymean`` /
+    ``svyby(..., svymean)`` on the raked design, whose SEs project the influence values
+    on the margins (design$postStrata); tests/fixtures/r/design_based/make_reference_raked.R."""
+    from research.design_based import Calibration
+    from research.weights import rake
+
+    d = data.copy()
+    d["satisfied"] = d["satisfied"].astype("Float64")
+    d["xpos"] = np.where(d["x"] > 0, "pos", "neg")
+    d["cause"] = d["cause"].astype(str)
+    pop = pd.DataFrame({"cause": np.repeat(["capability", "outage", "service", "voltage"], [900, 2100, 2200, 800]),
+                        "xpos": np.repeat(["neg", "pos"], [2500, 3500])})
+    res = rake(d, pop, ["cause", "xpos"])
+    r_w = ref("raked_weights.csv")
+    assert res.weights == pytest.approx(r_w["weight"].to_numpy(), rel=1e-8)
+    d["wt"] = res.weights
+    cal = Calibration.from_frame(d, ["cause", "xpos"], res.weights, "station")
+    expected = ref("raked_svyby.csv")
+    for v in ("satisfied", "sat_overall"):
+        e = expected[expected["variable"] == v].set_index("cause")
+        m = svy_mean(d, y=v, weights="wt", cluster="station", calibration=cal).iloc[0]
+        assert m["estimate"] == pytest.approx(e.loc["overall", "estimate"], abs=EST_TOL)
+        assert m["std_error"] == pytest.approx(e.loc["overall", "std_error"], rel=SE_RTOL)
+        b = svy_by(d, y=v, by="cause", weights="wt", cluster="station", calibration=cal).set_index("cause")
+        for c in ("capability", "outage", "service", "voltage"):
+            assert b.loc[c, "estimate"] == pytest.approx(e.loc[c, "estimate"], abs=EST_TOL)
+            assert b.loc[c, "std_error"] == pytest.approx(e.loc[c, "std_error"], rel=SE_RTOL)
+        # the calibration changes the SEs (else the test would not tell the two apart)
+        plain = svy_mean(d, y=v, weights="wt", cluster="station").iloc[0]
+        assert abs(plain["std_error"] / m["std_error"] - 1) > 1e-3
