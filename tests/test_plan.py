@@ -30,6 +30,15 @@ BREAKAGES = [
     ("group: station", "group: nowhere", "models[3].group"),
     ("reps: 200", "reps: -1", "thresholds.bootstrap.reps"),
     ("conf_level: 0.95", "conf_level: 95", "conf_level"),
+    ("  method: rake\n", "  method: calibrate\n", "weighting.method"),
+    ("margins: [region, cause_l2, handling_band]", "margins: [region, income]", "weighting.margins"),
+    ("margins: [region, cause_l2, handling_band]", "margins: [region, region]", "weighting.margins"),
+    ("bands_hours: [4, 24, 72, 168]", "bands_hours: [24, 4]", "weighting.bands_hours"),
+    ("trim_cap: null", "trim_cap: 0.5", "weighting.trim_cap"),
+    ("  cluster: station\n  poststrata", "  cluster: ward\n  poststrata", "weighting.cluster"),
+    ("propensity_rhs: cause_l2 +", "propensity_rhs: sat_overall + cause_l2 +", "weighting.propensity_rhs"),
+    ("models: [ordinal, logit, speed_by_cause]", "models: [logit, ols]", "weighting.models"),
+    ("models: [ordinal, logit, speed_by_cause]", "models: [logit, nope]", "weighting.models"),
 ]
 
 
@@ -42,6 +51,20 @@ def test_broken_plan_names_file_and_key(tmp_path, old, new, key):
     with pytest.raises(InputError) as err:
         load_plan(path)
     assert "plan.yaml" in str(err.value) and key in str(err.value)
+
+
+def test_default_weighting_section():
+    w = load_plan().weighting
+    assert w.method == "rake" and w.margins == ("region", "cause_l2", "handling_band")
+    assert w.bands_hours == (4, 24, 72, 168) and w.trim_cap is None and w.cluster == "station"
+    assert w.models == ("ordinal", "logit", "speed_by_cause")
+
+
+def test_plan_without_weighting_section_gets_the_defaults(tmp_path):
+    text = plan_path().read_text(encoding="utf-8")
+    path = tmp_path / "plan.yaml"
+    path.write_text(text[:text.index("weighting:")], encoding="utf-8")
+    assert load_plan(path).weighting == load_plan().weighting
 
 
 def test_missing_plan(tmp_path):
