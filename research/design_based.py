@@ -175,6 +175,23 @@ class Calibration:
         return cls(margins=tuple(np.asarray(c, dtype=np.intp) for c in codes), weights=w, clusters=cl,
                    n_clusters=g, raking=raking)
 
+    def _level_space(self):
+        """Margin indicator matrices, their cross-counts and level counts (built once, cached)."""
+        cached = self.__dict__.get("_cache")
+        if cached is None:
+            from scipy import sparse
+
+            n = len(self.weights)
+            ind = []
+            for codes in self.margins:
+                levels = int(codes.max()) + 1
+                ind.append(sparse.csr_matrix((np.ones(n), (codes, np.arange(n))), shape=(levels, n)))
+            cross = [[(a @ b.T).toarray() for b in ind] for a in ind]  # (L_a, L_b) cross-counts
+            counts = [np.diag(cross[m][m])[:, None] for m in range(len(ind))]
+            cached = (ind, cross, counts)
+            object.__setattr__(self, "_cache", cached)  # frozen dataclass: cache outside the fields
+        return cached
+
     def residuals(self, infl: np.ndarray) -> np.ndarray:
         """Influence values (n_design, k) with the margins projected out (see the class docstring).
 
@@ -185,20 +202,12 @@ class Calibration:
         the rows are read twice whatever the number of rounds, and the result is
         the sequential algorithm's (R's) up to rounding.
         """
-        from scipy import sparse
-
         x = np.array(infl, dtype=float, copy=True)
         if x.ndim == 1:
             x = x[:, None]
-        n = len(self.weights)
         w = self.weights[:, None]
-        ind = []
-        for codes in self.margins:
-            levels = int(codes.max()) + 1
-            ind.append(sparse.csr_matrix((np.ones(n), (codes, np.arange(n))), shape=(levels, n)))
+        ind, cross, counts = self._level_space()
         sums = [S @ (x / w) for S in ind]  # (L_m, k) level sums of x0 / w
-        cross = [[(Sa @ Sb.T).toarray() for Sb in ind] for Sa in ind]  # (L_a, L_b) cross-counts
-        counts = [np.diag(cross[m][m])[:, None] for m in range(len(ind))]
         c = [np.zeros_like(S_m) for S_m in sums]
         for _ in range(10 if self.raking else 1):
             for m in range(len(ind)):
@@ -325,8 +334,8 @@ def _domain_means(yv: np.ndarray, w: np.ndarray, dom: np.ndarray, n_dom: int,
         # the residuals spread over every row, so each domain needs its own column
         rows_ok = np.flatnonzero(ok)
         var = np.empty(n_dom)
-        for start in range(0, n_dom, 8):  # blocks of 8 domains bound the memory (n x 8 floats)
-            block = range(start, min(start + 8, n_dom))
+        for start in range(0, n_dom, 16):  # blocks of 16 domains bound the memory (n x 16 floats)
+            block = range(start, min(start + 16, n_dom))
             z = np.zeros((len(rows_ok), len(block)))
             for j, d in enumerate(block):
                 z[:, j] = np.where(d_ok == d, infl, 0.0)

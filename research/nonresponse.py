@@ -197,7 +197,9 @@ def propensity_model(population: pd.DataFrame, rhs: str, *, cluster: str = "stat
                          "no response model can be fitted")
     design = build_design(frame, rhs, intercept=True, context=formula_context())
     groups = pd.factorize(frame[cluster].astype(str))[0]
-    res = sm.Logit(y, design.X).fit(method="newton", disp=0, maxiter=100, tol=1e-12, cov_type="cluster",
+    # check_rank=False: the QR rank check costs seconds on millions of rows; build_design has
+    # already refused a rank-deficient design
+    res = sm.Logit(y, design.X, check_rank=False).fit(method="newton", disp=0, maxiter=100, tol=1e-12, cov_type="cluster",
                                     cov_kwds={"groups": groups, "use_correction": True, "df_correction": True})
     est = np.asarray(res.params)
     se = np.asarray(res.bse)
