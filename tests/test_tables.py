@@ -458,10 +458,19 @@ def test_t12_pairs_weighted_and_unweighted_effects(built, small):
     assert (t["conf_low"] < t["estimate"]).all() and (t["estimate"] < t["conf_high"]).all()
 
 
-@pytest.mark.parametrize("artifact", ["T09", "T10", "T11", "T12"])
+def test_t13_odds_ratios_are_exp_of_the_estimates(built, small):
+    t = built["T13"]
+    assert t["term"].iloc[0] == "(Intercept)"
+    assert t["odds_ratio"].to_numpy() == pytest.approx(np.exp(t["estimate"].to_numpy()), rel=1e-12)
+    assert (t["odds_ratio_low"] < t["odds_ratio"]).all() and (t["odds_ratio"] < t["odds_ratio_high"]).all()
+    assert (t["n"] == len(small["workorders"])).all()
+
+
+@pytest.mark.parametrize("artifact", ["T09", "T10", "T11", "T12", "T13"])
 def test_representativeness_tables_say_so_without_work_orders(artifact, small):
     bundle = {k: v for k, v in small.items() if k not in (
-        "response_rates", "weight_summary", "weight_margins", "weighted_estimates", "svy_marginal_effects")}
+        "response_rates", "weight_summary", "weight_margins", "weighted_estimates", "svy_marginal_effects",
+        "propensity_estimates")}
     spec = get(artifact)
     data = spec.build_function()(bundle)
     assert len(data) == 0 and len(data.columns) > 0

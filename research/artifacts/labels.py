@@ -143,6 +143,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "stage_accepted": ("数据核对通过", "Survey rows accepted"),
     "stage_valid": ("有效回答", "Valid answers"),
     "share_of_work_orders": ("占工单比例", "Share of work orders"),
+    "odds_ratio": ("优势比", "Odds ratio"),
 }
 
 

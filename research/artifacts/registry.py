@@ -119,6 +119,11 @@ TABLES = (
                  "Average marginal effect on P(satisfied). Weighted: survey-weighted model averaged over all "
                  "work orders (design-based standard errors); unweighted: as in T05.",
                  ("svy_marginal_effects", "marginal_effects"), "table_weighted_effects"),
+    ArtifactSpec("T13", "table", "T13_response_propensity", "回访成功倾向模型", "Response-propensity model",
+                 "以全部工单拟合的回访成功Logit模型的优势比及95%置信区间；重复来电指同一客户30天内另有工单。",
+                 "Odds ratios of completing the survey from a logit fitted on all work orders, with 95% "
+                 "intervals; a repeat caller is a customer with another ticket in the 30 days before.",
+                 ("propensity_estimates",), "table_response_propensity"),
 )
 
 FIGURES = (

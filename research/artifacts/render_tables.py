@@ -469,6 +469,20 @@ def _display_weighted_effects(data: pd.DataFrame, lang: str, bundle: dict) -> Di
     return Display([word(k, lang) for k in keys], align, rows)
 
 
+def _display_propensity(data: pd.DataFrame, lang: str, bundle: dict) -> Display:
+    keys = ["term", "odds_ratio", "ci", "p_value"]
+    align = ["l", "r", "r", "r"]
+    if data.empty:
+        return _no_data(keys, lang, align)
+    rows = [Row([_term(str(r.term), lang, bundle), fmt_num(r.odds_ratio), fmt_interval(r.odds_ratio_low,
+                                                                                   r.odds_ratio_high, fmt_num),
+                 fmt_p(r.p_value)], indent=r.term != "(Intercept)") for r in data.itertuples(index=False)]
+    n = int(data["n"].iloc[0])
+    notes = [f"工单数 {n:,}；标准误按供电所聚类稳健（CR1）。" if lang == "zh"
+             else f"{n:,} work orders; standard errors cluster-robust by station (CR1)."]
+    return Display([word(k, lang) for k in keys], align, rows, notes)
+
+
 #: display function of each builder
 DISPLAYS: dict[str, Callable[[pd.DataFrame, str, dict], Display]] = {
     "table_sample": _display_sample,
@@ -483,6 +497,7 @@ DISPLAYS: dict[str, Callable[[pd.DataFrame, str, dict], Display]] = {
     "table_weight_diagnostics": _display_weights,
     "table_weighted_vs_unweighted": _display_weighted,
     "table_weighted_effects": _display_weighted_effects,
+    "table_response_propensity": _display_propensity,
 }
 
 

@@ -607,3 +607,21 @@ def table_weighted_effects(bundle: dict) -> pd.DataFrame:
     out["_m"] = _order(out, "model", models)
     out["_c"] = _order(out, "cause_l1", causes)
     return out.sort_values(["_m", "_c"], kind="stable")[cols].reset_index(drop=True)
+
+
+def table_response_propensity(bundle: dict) -> pd.DataFrame:
+    """T13 the response-propensity logit: who completes the survey.
+
+    Returns
+    -------
+    DataFrame, one row per coefficient in model order (intercept first):
+    ``term, estimate`` (log-odds), ``std_error`` (CR1 cluster-robust by station),
+    ``odds_ratio, odds_ratio_low, odds_ratio_high`` (exp of the estimate and of its
+    normal interval), ``p_value, n, conf_level``. No rows without a work-order export.
+    """
+    cols = ["term", "estimate", "std_error", "odds_ratio", "odds_ratio_low", "odds_ratio_high", "p_value",
+            "n", "conf_level"]
+    pe = _frame(bundle, "propensity_estimates", cols)
+    if pe is None:
+        return pd.DataFrame(columns=cols)
+    return pe[cols].reset_index(drop=True)
