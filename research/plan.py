@@ -106,6 +106,37 @@ class WeightingSpec:
     domains: tuple[str, ...]  # domains of the weighted-vs-unweighted table
 
 
+LEVER_KINDS = ("within_sla", "scale_hours", "set")
+#: variables a ``set`` lever may change, and the values it may set them to
+LEVER_SETTABLE = {"repeat": (False, True), "resolved": ("yes", "partly", "no")}
+
+
+@dataclass(frozen=True)
+class Lever:
+    """One improvement scenario (see research.scenarios)."""
+
+    name: str
+    kind: str  # within_sla | scale_hours | set
+    cause_l1: str | None
+    cause_l2: str | None
+    factor: float | None
+    variable: str | None
+    value: object
+    zh: str
+    en: str
+
+
+@dataclass(frozen=True)
+class ScenarioSpec:
+    """The lever scenarios: the logit they use, the levers, the bootstrap."""
+
+    model: str
+    levers: tuple[Lever, ...]
+    bootstrap_reps: int
+    bootstrap_seed: int
+    bootstrap_cluster: str
+
+
 @dataclass(frozen=True)
 class Plan:
     """The whole plan, validated; ``source`` is the YAML text as loaded (recorded with results)."""
@@ -117,6 +148,7 @@ class Plan:
     time_multiplier: float
     thresholds: ThresholdSpec | None
     weighting: WeightingSpec
+    scenarios: ScenarioSpec | None
     path: Path
     source: str
 
@@ -254,6 +286,56 @@ def _weighting(r: YamlFile, node, models: tuple[ModelSpec, ...]) -> WeightingSpe
                          domains=domains)
 
 
+def _scenarios(r: YamlFile, node, models: tuple[ModelSpec, ...]) -> ScenarioSpec | None:
+    if node is None:
+        return None
+    w = "scenarios"
+    model = r.text(node, "model", w)
+    known = {m.name: m for m in models}
+    if model not in known:
+        raise r.fail(f"{w}.model", f"{model!r} is not a model of the plan ({list(known)})")
+    if known[model].family != "logit":
+        raise r.fail(f"{w}.model", f"{model!r} is a {known[model].family} model; scenarios use a logit of satisfied")
+    boot = r.get(node, "bootstrap", w, dict)
+    reps = r.get(boot, "reps", f"{w}.bootstrap", int)
+    if reps < 0:
+        raise r.fail(f"{w}.bootstrap.reps", "must be >= 0 (0: delta-method intervals only)")
+    cluster = r.text(boot, "cluster", f"{w}.bootstrap")
+    if cluster not in CLUSTER_VARIABLES:
+        raise r.fail(f"{w}.bootstrap.cluster", f"one of {list(CLUSTER_VARIABLES)}")
+    levers = []
+    for i, lv in enumerate(r.seq(node, "levers", w)):
+        where = f"{w}.levers[{i}]"
+        name = r.text(lv, "name", where)
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+            raise r.fail(f"{where}.name", f"{name!r}: use lower-case letters, digits and underscores")
+        kind = r.text(lv, "kind", where)
+        if kind not in LEVER_KINDS:
+            raise r.fail(f"{where}.kind", f"{kind!r} is not one of {list(LEVER_KINDS)}")
+        l1 = r.get(lv, "cause_l1", where, (str, type(None)), default=None)
+        l2 = r.get(lv, "cause_l2", where, (str, type(None)), default=None)
+        factor = variable = value = None
+        if kind == "scale_hours":
+            factor = float(r.get(lv, "factor", where, (int, float)))
+            if not factor > 0:
+                raise r.fail(f"{where}.factor", "must be positive")
+        if kind == "set":
+            variable = r.text(lv, "variable", where)
+            if variable not in LEVER_SETTABLE:
+                raise r.fail(f"{where}.variable", f"one of {list(LEVER_SETTABLE)}")
+            value = r.get(lv, "value", where)
+            if value not in LEVER_SETTABLE[variable]:
+                raise r.fail(f"{where}.value", f"{variable} takes one of {list(LEVER_SETTABLE[variable])}")
+        levers.append(Lever(name=name, kind=kind, cause_l1=l1, cause_l2=l2, factor=factor, variable=variable,
+                            value=value, zh=r.text(lv, "zh", where, default=name),
+                            en=r.text(lv, "en", where, default=name)))
+    names = [lv.name for lv in levers]
+    if len(set(names)) != len(names):
+        raise r.fail(f"{w}.levers", f"lever names must be unique: {names}")
+    return ScenarioSpec(model=model, levers=tuple(levers), bootstrap_reps=reps,
+                        bootstrap_seed=r.get(boot, "seed", f"{w}.bootstrap", int), bootstrap_cluster=cluster)
+
+
 def load_plan(path: str | Path | None = None) -> Plan:
     """Load and validate the analysis plan.
 
@@ -293,5 +375,6 @@ def load_plan(path: str | Path | None = None) -> Plan:
     return Plan(conf_level=conf, reference_levels=refs, models=models,
                 grid_hours=np.exp(np.linspace(np.log(lo), np.log(hi), k)), time_multiplier=mult,
                 thresholds=_thresholds(r, r.data.get("thresholds")),
-                weighting=_weighting(r, r.data.get("weighting"), models), path=path,
+                weighting=_weighting(r, r.data.get("weighting"), models),
+                scenarios=_scenarios(r, r.data.get("scenarios"), models), path=path,
                 source=path.read_text(encoding="utf-8"))

@@ -1,0 +1,189 @@
+"""Which lever buys the most: g-computation of improvement scenarios.
+
+A *lever* is a counterfactual change to the tickets ("every outage ticket
+handled within its SLA", "handling time of slow repairs halved", "no repeat
+calls", "every unresolved ticket resolved"). For a fitted logit of
+``satisfied`` the lever's effect is estimated by g-computation: predict every
+ticket's probability of being satisfied as observed and under the lever,
+average over the tickets (weighted by the survey weights when there are any,
+i.e. over the work-order population) and take the difference::
+
+    effect = mean_i w_i P(satisfied | x_i under the lever) - mean_i w_i P(satisfied | x_i)
+
+reported in percentage points and as the change in the number of dissatisfied
+customers per 10,000 complaints (``-effect * 10000``).
+
+Uncertainty: a cluster bootstrap by station (stations drawn with replacement,
+seeded; each replicate refits the logit with frequency weights, warm-started at
+the full-sample estimate, and recomputes every lever on the replicate's
+tickets), percentile intervals; the delta-method standard error from the
+model's covariance is given beside it.
+
+Levers are declared in the analysis plan (``scenarios``); :func:`lever_changes`
+turns one into new values of the model variables, and :func:`lever_effects`
+computes the table. The averages and gradients come from
+:mod:`research.models.predict` (one pass over the rows per lever).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from research.errors import InputError
+from research.models.fit import FittedModel
+from research.plan import Lever
+
+Progress = Callable[[str], None]
+PER = 10_000  # complaints: dissatisfied customers are counted per this many tickets
+
+
+def lever_changes(fm: FittedModel, responses: pd.DataFrame, lever: Lever) -> dict:
+    """The counterfactual values of the model variables under ``lever``.
+
+    Parameters
+    ----------
+    fm : a fitted model whose frame has the variables the lever touches.
+    responses : the canonical responses the model was fitted on (``fm.rows``
+        index them); ``within_sla`` reads ``created_at`` and ``sla_deadline``.
+    lever : kind ``within_sla`` (tickets of ``cause_l1`` / ``cause_l2``, or all,
+        that took longer than their SLA target take exactly the target; hours),
+        ``scale_hours`` (their handling time times ``factor``), ``set``
+        (``variable`` set to ``value`` on every ticket: ``repeat`` false,
+        ``resolved`` "yes").
+
+    Returns
+    -------
+    dict variable -> scalar or per-row array, as :func:`research.models.predict._evaluate` takes.
+    """
+    frame = fm.frame
+    if lever.kind == "set":
+        if lever.variable not in frame.columns:
+            raise InputError(f"lever {lever.name}: model {fm.spec.name} has no variable {lever.variable!r}")
+        col = frame[lever.variable]
+        if hasattr(col, "cat"):
+            if lever.value not in list(col.cat.categories):
+                raise InputError(f"lever {lever.name}: {lever.value!r} is not a level of {lever.variable} in the "
+                                 f"data ({list(col.cat.categories)})")
+            return {lever.variable: lever.value}
+        value = lever.value
+        return {lever.variable: float(value) if not isinstance(value, bool) else float(value)}
+    if "handling_hours" not in frame.columns:
+        raise InputError(f"lever {lever.name}: model {fm.spec.name} has no handling_hours")
+    hours = frame["handling_hours"].to_numpy(dtype=float)
+    target = np.ones(len(frame), dtype=bool)
+    for var in ("cause_l1", "cause_l2"):
+        code = getattr(lever, var)
+        if code is not None:
+            vals = (frame[var].astype(str).to_numpy() if var in frame.columns
+                    else responses[var].astype(str).to_numpy()[fm.rows])
+            if not (vals == code).any():
+                raise InputError(f"lever {lever.name}: no ticket has {var} = {code!r} (a typo, or a cause "
+                                 "absent from this export)")
+            target &= vals == code
+    if lever.kind == "scale_hours":
+        new = np.where(target, hours * lever.factor, hours)
+    else:  # within_sla
+        created = responses["created_at"].to_numpy()[fm.rows]
+        deadline = responses["sla_deadline"].to_numpy()[fm.rows]
+        sla_hours = (deadline - created) / np.timedelta64(1, "h")
+        sla_hours = np.asarray(sla_hours, dtype=float)
+        new = np.where(target & np.isfinite(sla_hours), np.minimum(hours, sla_hours), hours)
+    return {"handling_hours": new}
+
+
+def _effects(fm: FittedModel, levers, changes, threshold: int) -> tuple[float, list[tuple[float, np.ndarray]]]:
+    from research.models.predict import _evaluate, _rows
+
+    base = _rows(fm, np.arange(len(fm.frame)))
+    now = _evaluate(fm, base, {}, threshold)["p_satisfied"]
+    out = []
+    for lever in levers:
+        moved = _evaluate(fm, base, changes[lever.name], threshold)["p_satisfied"]
+        out.append((moved[0] - now[0], moved[1] - now[1]))
+    return now[0], out
+
+
+def lever_effects(fm: FittedModel, responses: pd.DataFrame, levers, *, threshold: int,
+                  cluster: str = "station", reps: int = 200, seed: int = 0, conf_level: float = 0.95,
+                  progress: Progress | None = None) -> pd.DataFrame:
+    """Effect of every lever on the satisfied rate, ranked.
+
+    Parameters
+    ----------
+    fm : a fitted logit of ``satisfied`` (plain, or survey-weighted with
+        ``extra["weights"]``: the averages are then population averages).
+    responses : the canonical responses ``fm`` was fitted on.
+    levers : the plan's levers.
+    threshold : top-2-box threshold (satisfied = answer >= threshold).
+    cluster : bootstrap clusters (a column of ``responses``).
+    reps : bootstrap replicates (0: delta-method intervals only).
+
+    Returns
+    -------
+    One row per lever, largest gain first: ``rank, lever, kind, model,
+    baseline_rate`` (average P(satisfied) as observed, 0..1), ``scenario_rate``,
+    ``effect`` (difference, probability), ``effect_points`` (percentage
+    points), ``conf_low, conf_high`` (bootstrap percentile interval of the
+    effect; delta-method when ``reps`` is 0), ``std_error`` (delta method),
+    ``dissatisfied_per_10k`` (change in dissatisfied customers per 10,000
+    complaints, negative = fewer), its ``_low``/``_high``, ``n`` (tickets),
+    ``weighted`` (population average or not), ``boot_reps``, ``boot_failed``,
+    ``conf_level``.
+    """
+    from research.models.thresholds import BootstrapFailure, weighted_logit_newton
+
+    if fm.spec.family != "logit":
+        raise InputError(f"scenarios need a logit of satisfied; model {fm.spec.name} is {fm.spec.family}")
+    levers = list(levers)
+    if not levers:
+        return pd.DataFrame()
+    changes = {lv.name: lever_changes(fm, responses, lv) for lv in levers}
+    baseline, effects = _effects(fm, levers, changes, threshold)
+    q = stats.norm.ppf(0.5 + conf_level / 2)
+    est = np.array([e for e, _ in effects])
+    se = np.array([float(np.sqrt(max(g @ fm.vcov @ g, 0.0))) for _, g in effects])
+    low, high = est - q * se, est + q * se
+    failed = 0
+    if reps > 0:
+        survey_w = fm.extra.get("weights")
+        survey_w = np.ones(len(fm.frame)) if survey_w is None else np.asarray(survey_w, dtype=float)
+        cl_codes, cl_levels = pd.factorize(responses[cluster].astype(str).to_numpy()[fm.rows])
+        n_cl = len(cl_levels)
+        rng = np.random.default_rng(seed)
+        boot = np.full((reps, len(levers)), np.nan)
+        X, y = fm.design.X, fm.y
+        for b in range(reps):
+            counts = np.bincount(rng.integers(0, n_cl, n_cl), minlength=n_cl).astype(float)
+            w = counts[cl_codes]
+            keep = w > 0
+            try:
+                bb = weighted_logit_newton(X[keep], y[keep], (w * survey_w)[keep], fm.params)
+            except BootstrapFailure:
+                failed += 1
+                continue
+            rep = dataclasses.replace(fm, params=bb, extra={**fm.extra, "weights": w * survey_w})
+            boot[b] = [e for e, _ in _effects(rep, levers, changes, threshold)[1]]
+            if progress is not None and ((b + 1) % 20 == 0 or b + 1 == reps):
+                progress(f"lever bootstrap {b + 1}/{reps}")
+        a = (1 - conf_level) / 2
+        ok = ~np.isnan(boot).any(axis=1)
+        if ok.sum() >= 10:
+            low = np.quantile(boot[ok], a, axis=0)
+            high = np.quantile(boot[ok], 1 - a, axis=0)
+    out = pd.DataFrame({
+        "lever": [lv.name for lv in levers], "kind": [lv.kind for lv in levers], "model": fm.spec.name,
+        "baseline_rate": baseline, "scenario_rate": baseline + est, "effect": est, "effect_points": 100 * est,
+        "conf_low": low, "conf_high": high, "std_error": se,
+        "dissatisfied_per_10k": -PER * est, "dissatisfied_per_10k_low": -PER * high,
+        "dissatisfied_per_10k_high": -PER * low, "n": len(fm.frame),
+        "weighted": fm.extra.get("weights") is not None, "boot_reps": reps, "boot_failed": failed,
+        "conf_level": conf_level,
+    })
+    out = out.sort_values("effect", ascending=False, kind="stable").reset_index(drop=True)
+    out.insert(0, "rank", np.arange(1, len(out) + 1))
+    return out
