@@ -2,7 +2,7 @@
 
 :func:`reproduce` runs the stages in order — ingest, fit, representativeness
 (non-response, weights and design-based estimates; whenever a work-order
-export is given), tables, figures, named values, report, manifest — each
+export is given), levers (improvement scenarios), tables, figures, named values, report, manifest — each
 reporting its time through ``progress``. :func:`verify` rebuilds into a temporary folder from the inputs
 a manifest names and compares artifact by artifact.
 """
@@ -33,7 +33,7 @@ def reproduce(survey: Path, workorders: Path | None, out_root: Path, *, progress
               plan_path: Path | None = None) -> dict:
     """Rebuild every artifact into ``out_root``; returns the manifest (also written there).
 
-    Layout: ``ingest/``, ``fit/``, ``weights/`` (with a work-order export),
+    Layout: ``ingest/``, ``fit/``, ``weights/`` (with a work-order export), ``strategy/``,
     ``tables/``, ``figures/``, ``values.csv``, ``report/``, ``manifest.json``.
     """
     from research.artifacts.bundle import make_bundle
@@ -51,7 +51,7 @@ def reproduce(survey: Path, workorders: Path | None, out_root: Path, *, progress
     out_root.mkdir(parents=True, exist_ok=True)
     plan_file = Path(plan_path) if plan_path else default_plan()
     plan, instrument = load_plan(plan_file), load_instrument()
-    steps = 8
+    steps = 9
 
     t = time.perf_counter()
     say(f"stage 1/{steps}: ingest")
@@ -80,40 +80,58 @@ def reproduce(survey: Path, workorders: Path | None, out_root: Path, *, progress
         say(f"stage 3/{steps}: representativeness done in {time.perf_counter() - t:.1f} s")
     else:
         say(f"stage 3/{steps}: no work-order export: response rates and weights skipped")
+
+    t = time.perf_counter()
+    say(f"stage 4/{steps}: levers")
+    from research.scenarios import run_levers
+
+    weights = calibration = None
+    if "respondent_weights" in bundle:
+        from research.representativeness import calibration_of, respondent_frame
+
+        weights = bundle["respondent_weights"]["weight"].to_numpy()
+        calibration = calibration_of(respondent_frame(ing.responses, plan.weighting), weights, plan.weighting)
+    levers = run_levers(ing.responses, plan=plan, instrument=instrument, weights=weights,
+                        calibration=calibration, progress=say)
+    (out_root / "strategy").mkdir(exist_ok=True)
+    levers.to_csv(out_root / "strategy" / "levers.csv", index=False, float_format="%.17g")
+    bundle["levers"] = levers
+    say(f"stage 4/{steps}: {len(levers)} levers in {time.perf_counter() - t:.1f} s")
     inputs = [{"role": f["role"], "path": display_path(Path(p)), "sha256": f["sha256"]}
               for f, p in zip(ing.report["files"], [survey] + ([workorders] if workorders else []))]
     seed = plan.thresholds.bootstrap_seed if plan.thresholds else 0
     stamp = Stamp(data_sha256=data_hash([i["sha256"] for i in inputs]), commit=git_commit(), seed=seed)
 
     t = time.perf_counter()
-    say(f"stage 4/{steps}: tables")
+    say(f"stage 5/{steps}: tables")
     for spec in registry.TABLES:
         write_table(spec, bundle, out_root / "tables", stamp)
-    say(f"stage 4/{steps}: {len(registry.TABLES)} tables in {time.perf_counter() - t:.1f} s")
+    say(f"stage 5/{steps}: {len(registry.TABLES)} tables in {time.perf_counter() - t:.1f} s")
 
     t = time.perf_counter()
-    say(f"stage 5/{steps}: figures")
+    say(f"stage 6/{steps}: figures")
     for spec in registry.FIGURES:
         write_figure(spec, bundle, out_root / "figures", stamp)
-    say(f"stage 5/{steps}: {len(registry.FIGURES)} figures in {time.perf_counter() - t:.1f} s")
+    say(f"stage 6/{steps}: {len(registry.FIGURES)} figures in {time.perf_counter() - t:.1f} s")
 
     t = time.perf_counter()
-    say(f"stage 6/{steps}: named values")
+    say(f"stage 7/{steps}: named values")
     values = named_values(bundle)
     values.to_csv(out_root / "values.csv", index=False, float_format="%.17g", encoding="utf-8")
-    say(f"stage 6/{steps}: {len(values)} named values in {time.perf_counter() - t:.1f} s")
+    say(f"stage 7/{steps}: {len(values)} named values in {time.perf_counter() - t:.1f} s")
 
     t = time.perf_counter()
-    say(f"stage 7/{steps}: report")
+    say(f"stage 8/{steps}: report")
     build_report(values, out_root, out_root / "report")
-    say(f"stage 7/{steps}: report (zh, en; HTML, DOCX) in {time.perf_counter() - t:.1f} s")
+    say(f"stage 8/{steps}: report (zh, en; HTML, DOCX) in {time.perf_counter() - t:.1f} s")
 
     t = time.perf_counter()
-    say(f"stage 8/{steps}: manifest")
+    say(f"stage 9/{steps}: manifest")
     manifest = build_manifest(out_root, inputs=inputs, commit=stamp.commit,
-                              seeds={"threshold_bootstrap": seed}, plan_path=plan_file, provenance=values)
+                              seeds={"threshold_bootstrap": seed,
+                                     "lever_bootstrap": plan.scenarios.bootstrap_seed if plan.scenarios else 0}, plan_path=plan_file, provenance=values)
     write_manifest(manifest, out_root / "manifest.json")
-    say(f"stage 8/{steps}: manifest of {len(manifest['artifacts'])} artifacts in {time.perf_counter() - t:.1f} s")
+    say(f"stage 9/{steps}: manifest of {len(manifest['artifacts'])} artifacts in {time.perf_counter() - t:.1f} s")
     return manifest
 
 

@@ -187,3 +187,33 @@ def lever_effects(fm: FittedModel, responses: pd.DataFrame, levers, *, threshold
     out = out.sort_values("effect", ascending=False, kind="stable").reset_index(drop=True)
     out.insert(0, "rank", np.arange(1, len(out) + 1))
     return out
+
+
+def run_levers(responses: pd.DataFrame, *, plan, instrument, weights: np.ndarray | None = None,
+               calibration=None, progress: Progress | None = None) -> pd.DataFrame:
+    """The plan's lever table: fit the scenario model (survey-weighted when ``weights``
+    are given, so the averages are over the work-order population) and rank the levers.
+
+    Returns :func:`lever_effects`' frame with the levers' ``zh`` / ``en`` labels
+    added; an empty frame when the plan declares no scenarios.
+    """
+    spec = plan.scenarios
+    if spec is None or not spec.levers:
+        return pd.DataFrame()
+    model = plan.model(spec.model)
+    if weights is None:
+        from research.models.fit import fit_model
+
+        fm = fit_model(model, responses, plan=plan, instrument=instrument)
+    else:
+        from research.models.weighted import fit_weighted_model
+
+        fm = fit_weighted_model(model, responses, weights, cluster=spec.bootstrap_cluster, plan=plan,
+                                instrument=instrument, calibration=calibration)
+    out = lever_effects(fm, responses, spec.levers, threshold=instrument.satisfied_threshold,
+                        cluster=spec.bootstrap_cluster, reps=spec.bootstrap_reps, seed=spec.bootstrap_seed,
+                        conf_level=plan.conf_level, progress=progress)
+    names = {lv.name: lv for lv in spec.levers}
+    out.insert(2, "zh", [names[n].zh for n in out["lever"]])
+    out.insert(3, "en", [names[n].en for n in out["lever"]])
+    return out

@@ -35,6 +35,7 @@ from research.artifacts.stamp import Stamp
 from research.ingest import ingest
 from research.models.run import fit_plan
 from research.representativeness import analyse_representativeness
+from research.scenarios import run_levers
 from research.plan import load_plan
 from research.simulate import simulate, write_simulation
 
@@ -75,6 +76,8 @@ def small(tmp_path_factory, instrument):
     fit = fit_plan(ing.responses, plan=plan, instrument=instrument)
     bundle = make_bundle(ing, fit, plan=plan, instrument=instrument)
     bundle.update(analyse_representativeness(ing.responses, ing.workorders, plan=plan, instrument=instrument))
+    plan_l = dataclasses.replace(plan, scenarios=dataclasses.replace(plan.scenarios, bootstrap_reps=20))
+    bundle["levers"] = run_levers(ing.responses, plan=plan_l, instrument=instrument)
     return bundle
 
 
@@ -466,6 +469,14 @@ def test_t13_odds_ratios_are_exp_of_the_estimates(built, small):
     assert (t["n"] == len(small["workorders"])).all()
 
 
+def test_t14_levers_ranked_by_gain(built):
+    t = built["T14"]
+    assert list(t["rank"]) == list(range(1, len(t) + 1))
+    assert (t["effect_points"].diff().dropna() <= 0).all()
+    assert t["dissatisfied_per_10k"].to_numpy() == pytest.approx(-100 * t["effect_points"].to_numpy())
+    assert (t["conf_low_points"] <= t["conf_high_points"]).all()
+
+
 @pytest.mark.parametrize("artifact", ["T09", "T10", "T11", "T12", "T13"])
 def test_representativeness_tables_say_so_without_work_orders(artifact, small):
     bundle = {k: v for k, v in small.items() if k not in (
@@ -478,3 +489,10 @@ def test_representativeness_tables_say_so_without_work_orders(artifact, small):
         disp = display_table(spec, data, lang, bundle)
         assert len(disp.rows) == 1 and disp.rows[0].span
         assert disp.rows[0].cells[0] == labels.text("no_workorders", lang)
+
+
+def test_titles_and_captions_fit_document_properties():
+    """DOCX core properties (title, subject) hold at most 255 characters."""
+    for spec in TABLES:
+        for lang in ("zh", "en"):
+            assert len(spec.title(lang)) <= 255 and len(spec.caption(lang)) <= 255, (spec.id, lang)

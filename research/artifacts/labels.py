@@ -144,6 +144,11 @@ LABELS: dict[str, tuple[str, str]] = {
     "stage_valid": ("有效回答", "Valid answers"),
     "share_of_work_orders": ("占工单比例", "Share of work orders"),
     "odds_ratio": ("优势比", "Odds ratio"),
+    "rank": ("排序", "Rank"),
+    "lever": ("改进杠杆", "Lever"),
+    "effect_points": ("满意率变化（百分点）", "Change in satisfied rate (points)"),
+    "dissatisfied_per_10k": ("每万件投诉不满意客户变化", "Change in dissatisfied customers per 10,000 complaints"),
+    "no_levers": ("分析计划未声明改进杠杆。", "The analysis plan declares no levers."),
 }
 
 

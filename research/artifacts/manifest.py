@@ -6,7 +6,7 @@ folder; the manifest of the committed sample is committed as
 manifest names into a temporary folder and compares artifact by artifact.
 
 What is compared byte for byte (``compare: true``): every result table
-(``fit/*.csv``, ``weights/*.csv``), every table's and figure's data (``tables/*.csv``,
+(``fit/*.csv``, ``weights/*.csv``, ``strategy/*.csv``), every table's and figure's data (``tables/*.csv``,
 ``figures/*.csv``), the named values (``values.csv``) and the plan used.
 Recorded but not compared (``compare: false``): the ingest outputs (their
 pseudonyms depend on the local key) and the rendered tables, figures and
@@ -69,7 +69,7 @@ def compared(rel: str) -> bool:
 
 def artifact_kind(rel: str) -> str:
     top = rel.split("/", 1)[0]
-    return {"ingest": "ingest", "fit": "result", "weights": "result", "tables": "table", "figures": "figure",
+    return {"ingest": "ingest", "fit": "result", "weights": "result", "strategy": "result", "tables": "table", "figures": "figure",
             "report": "report"}.get(top, "values" if rel.startswith("values") else "other")
 
 

@@ -483,6 +483,31 @@ def _display_propensity(data: pd.DataFrame, lang: str, bundle: dict) -> Display:
     return Display([word(k, lang) for k in keys], align, rows, notes)
 
 
+def _display_levers(data: pd.DataFrame, lang: str, bundle: dict) -> Display:
+    keys = ["rank", "lever", "effect_points", "ci", "dissatisfied_per_10k", "ci"]
+    align = ["r", "l", "r", "r", "r", "r"]
+    if data.empty:
+        return Display([word(k, lang) for k in keys], align,
+                       [Row([word("no_levers", lang)], span=True)])
+    pts = (lambda x: f"{x:+.{DIGITS['percent'] + 1}f}")
+    cnt = (lambda x: f"{x:+,.0f}")
+    rows = [Row([str(int(r.rank)), _sentence(str(r.zh if lang == "zh" else r.en), lang), pts(r.effect_points),
+                 fmt_interval(r.conf_low_points, r.conf_high_points, pts), cnt(r.dissatisfied_per_10k),
+                 fmt_interval(r.dissatisfied_per_10k_low, r.dissatisfied_per_10k_high, cnt)])
+            for r in data.itertuples(index=False)]
+    first = data.iloc[0]
+    base = fmt_pct(first["baseline_rate"], sign=False)
+    if bool(first["weighted"]):
+        notes = [f"按全部工单加权；当前满意率 {base}%；{int(first['boot_reps'])} 次按供电所整群自助法。" if lang == "zh"
+                 else f"Weighted to all work orders; current satisfied rate {base}%; cluster bootstrap by station, "
+                      f"{int(first['boot_reps'])} replicates."]
+    else:
+        notes = [f"回访样本（未加权）；当前满意率 {base}%；{int(first['boot_reps'])} 次按供电所整群自助法。" if lang == "zh"
+                 else f"Respondents (unweighted); current satisfied rate {base}%; cluster bootstrap by station, "
+                      f"{int(first['boot_reps'])} replicates."]
+    return Display([word(k, lang) for k in keys], align, rows, notes)
+
+
 #: display function of each builder
 DISPLAYS: dict[str, Callable[[pd.DataFrame, str, dict], Display]] = {
     "table_sample": _display_sample,
@@ -498,6 +523,7 @@ DISPLAYS: dict[str, Callable[[pd.DataFrame, str, dict], Display]] = {
     "table_weighted_vs_unweighted": _display_weighted,
     "table_weighted_effects": _display_weighted_effects,
     "table_response_propensity": _display_propensity,
+    "table_levers": _display_levers,
 }
 
 

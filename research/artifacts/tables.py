@@ -625,3 +625,26 @@ def table_response_propensity(bundle: dict) -> pd.DataFrame:
     if pe is None:
         return pd.DataFrame(columns=cols)
     return pe[cols].reset_index(drop=True)
+
+
+def table_levers(bundle: dict) -> pd.DataFrame:
+    """T14 improvement levers ranked by their expected gain in the satisfied rate.
+
+    Returns
+    -------
+    DataFrame, one row per lever of the plan, largest gain first: ``rank, lever,
+    zh, en`` (labels), ``effect_points`` (percentage points of satisfied rate),
+    ``conf_low_points, conf_high_points`` (bootstrap interval, points),
+    ``dissatisfied_per_10k`` (change in dissatisfied customers per 10,000
+    complaints; negative = fewer) with ``dissatisfied_per_10k_low/_high``,
+    ``baseline_rate`` (0..1), ``weighted`` (population-level averages),
+    ``boot_reps``, ``conf_level``. No rows when the plan has no levers.
+    """
+    cols = ["rank", "lever", "zh", "en", "effect_points", "conf_low_points", "conf_high_points",
+            "dissatisfied_per_10k", "dissatisfied_per_10k_low", "dissatisfied_per_10k_high", "baseline_rate",
+            "weighted", "boot_reps", "conf_level"]
+    lv = _frame(bundle, "levers", ["rank", "lever", "zh", "en", "effect_points", "conf_low", "conf_high"])
+    if lv is None:
+        return pd.DataFrame(columns=cols)
+    out = lv.assign(conf_low_points=100 * lv["conf_low"], conf_high_points=100 * lv["conf_high"])
+    return out[cols].reset_index(drop=True)

@@ -32,7 +32,9 @@ ALWAYS = ("survey_rows_read", "survey_rows_rejected", "n_responses", "sat_rate_o
           "response_rate_highest_cause", "response_rate_highest_cause_rate", "sat_rate_weighted",
           "sat_rate_weighted_low", "sat_rate_weighted_high", "sat_rate_weighting_shift", "weight_deff",
           "weight_n_eff", "weight_max", "weighting_method", "svy_ame_doubling_largest_cause",
-          "sat_rate_shift_largest_subcause", "sat_rate_shift_largest_subcause_points")
+          "sat_rate_shift_largest_subcause", "sat_rate_shift_largest_subcause_points",
+          "lever_best", "lever_best_points", "lever_best_low", "lever_best_high", "lever_best_per_10k",
+          "lever_second", "lever_second_points")
 
 
 def _pct(x: float, digits: int = 1) -> str:
@@ -146,6 +148,7 @@ def named_values(bundle: dict) -> pd.DataFrame:
             out.append(_row("welch_p_cause", v, "p-value", text, text, "fit/comparisons.csv",
                             "between=cause_l1, method=welch_anova", "p_value", "T07"))
     out += _representativeness_values(bundle)
+    out += _lever_values(bundle)
     present = {r["name"] for r in out}
     for name in ALWAYS:  # a value the data cannot give still exists, saying so
         if name not in present:
@@ -222,4 +225,30 @@ def _representativeness_values(bundle: dict) -> list[dict]:
             out.append(_row("svy_ame_doubling_largest_cause", g, "code", labels.code("cause_l1", g, "zh", ins),
                             labels.code("cause_l1", g, "en", ins), "weights/svy_marginal_effects.csv",
                             f"min(estimate) where model={AME_MODEL}, scale=p_satisfied", "cause_l1", "T12"))
+    return out
+
+
+def _lever_values(bundle: dict) -> list[dict]:
+    """Named values of the lever ranking (``strategy/levers.csv``); none without levers."""
+    lv = bundle.get("levers")
+    if lv is None or len(lv) == 0:
+        return []
+    src, out = "strategy/levers.csv", []
+    for tag, i in (("best", 0), ("second", 1)):
+        if i >= len(lv):
+            continue
+        r = lv.iloc[i]
+        out.append(_row(f"lever_{tag}", str(r["lever"]), "code", str(r["zh"]), str(r["en"]), src,
+                        f"rank={i + 1}", "lever", "T14"))
+        v = float(r["effect"])
+        out.append(_row(f"lever_{tag}_points", v, "proportion", _points(v, "zh"), _points(v, "en"), src,
+                        f"rank={i + 1}", "effect", "T14"))
+    r = lv.iloc[0]
+    for col, suffix in (("conf_low", "_low"), ("conf_high", "_high")):
+        v = float(r[col])
+        out.append(_row(f"lever_best{suffix}", v, "proportion", _points(v, "zh"), _points(v, "en"), src,
+                        "rank=1", col, "T14"))
+    v = float(r["dissatisfied_per_10k"])
+    out.append(_row("lever_best_per_10k", v, "customers per 10,000 complaints", f"{-v:,.0f}", f"{-v:,.0f}", src,
+                    "rank=1", "dissatisfied_per_10k", "T14"))
     return out
