@@ -201,6 +201,14 @@ def run_levers(responses: pd.DataFrame, *, plan, instrument, weights: np.ndarray
     if spec is None or not spec.levers:
         return pd.DataFrame()
     model = plan.model(spec.model)
+    from research.models.run import OPTIONAL_VARIABLES
+
+    absent = [v for v in model.variables() if v in OPTIONAL_VARIABLES
+              and (v not in responses.columns or responses[v].notna().sum() == 0)]
+    if absent:  # the export lacks an optional column the lever model needs: no lever table
+        if progress is not None:
+            progress(f"levers skipped: the survey export has no {', '.join(absent)}")
+        return pd.DataFrame()
     if weights is None:
         from research.models.fit import fit_model
 

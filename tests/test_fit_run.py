@@ -22,7 +22,7 @@ def responses():
 def test_fit_plan_returns_every_table(responses):
     out = fit_plan(responses, thresholds=False)
     assert EXPECTED <= set(out)
-    assert list(out["model_fit"]["model"]) == ["ols", "ordinal", "logit", "mixed", "speed_by_cause"]
+    assert list(out["model_fit"]["model"]) == ["ols", "ordinal", "logit", "mixed", "speed_by_cause", "levers"]
     assert set(out["brant"]["model"]) == {"ordinal", "speed_by_cause"}
     cols = ["model", "term", "estimate", "std_error", "statistic", "p_value", "conf_low", "conf_high"]
     assert out["estimates"].columns[: len(cols)].tolist() == cols
@@ -55,3 +55,18 @@ def test_research_fit_writes_csv_files(tmp_path, responses, capsys):
 def test_research_fit_without_data_is_a_clear_error(tmp_path, capsys):
     assert main(["fit", "--data", str(tmp_path / "none.parquet")]) == 2
     assert "responses file not found" in capsys.readouterr().err
+
+
+def test_models_needing_an_absent_optional_column_are_skipped_with_a_note(responses):
+    from research.scenarios import run_levers
+
+    no_resolved = responses.assign(resolved=pd.array([pd.NA] * len(responses), dtype="string"))
+    out = fit_plan(no_resolved, thresholds=False)
+    assert "levers" not in set(out["model_fit"]["model"])
+    assert "ordinal" in set(out["model_fit"]["model"])
+    notes = out["notes"]
+    assert ((notes["step"] == "model levers") & notes["note"].str.contains("no resolved")).any()
+    from research.instrument import load_instrument
+    from research.plan import load_plan
+
+    assert run_levers(no_resolved, plan=load_plan(), instrument=load_instrument()).empty

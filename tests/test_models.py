@@ -48,7 +48,9 @@ def data():
 @pytest.fixture(scope="module")
 def fitted(data):
     plan, ins = load_plan(), load_instrument()
-    return {m.name: fit_model(m, data, plan=plan, instrument=ins) for m in plan.models}
+    # the R fixture has no `resolved` column: models that use it (the lever model) are checked elsewhere
+    return {m.name: fit_model(m, data, plan=plan, instrument=ins) for m in plan.models
+            if "resolved" not in m.variables()}
 
 
 @pytest.mark.parametrize("model", list(R_FUNCTION))

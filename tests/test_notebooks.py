@@ -41,7 +41,7 @@ EXPECTED = {
         "outputs": ["threshold bootstrap: 20 replicates", "speed_by_cause", "omnibus",
                     "maintenance_outage_frequency", "cause_l1[outage]:log2(1 + handling_hours)"],
         "figures": 3,
-        "last": ["models fitted: 5", "Brant omnibus p (ordinal)"],
+        "last": ["models fitted: 6", "Brant omnibus p (ordinal)"],
     },
     "03_strategy.py": {
         "outputs": ["threshold bootstrap: 20 replicates", "threshold_hours", "repeat", "odds_ratio",

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from research.errors import InputError
 from research.plan import load_plan, plan_path
 
 
-def test_default_plan_declares_the_five_models():
+def test_default_plan_declares_the_models():
     plan = load_plan()
-    assert [m.name for m in plan.models] == ["ols", "ordinal", "logit", "mixed", "speed_by_cause"]
+    assert [m.name for m in plan.models] == ["ols", "ordinal", "logit", "mixed", "speed_by_cause", "levers"]
     assert {m.name: m.family for m in plan.models} == {
-        "ols": "linear", "ordinal": "ordinal", "logit": "logit", "mixed": "mixed", "speed_by_cause": "ordinal"}
+        "ols": "linear", "ordinal": "ordinal", "logit": "logit", "mixed": "mixed", "speed_by_cause": "ordinal",
+        "levers": "logit"}
     rhs = "cause_l2 + log2(1 + handling_hours) + channel + repeat"
-    assert all(m.rhs == rhs for m in plan.models if m.name != "speed_by_cause")
+    assert all(m.rhs == rhs for m in plan.models if m.name not in ("speed_by_cause", "levers"))
+    assert plan.model("levers").rhs.endswith("+ repeat + resolved")
     assert plan.model("speed_by_cause").rhs == "cause_l2 + cause_l1:log2(1 + handling_hours) + channel + repeat"
     assert plan.model("ols").cluster == "station" and plan.model("mixed").group == "station"
     assert plan.grid_hours[0] == pytest.approx(0.5) and plan.grid_hours[-1] == pytest.approx(720)
@@ -39,6 +43,11 @@ BREAKAGES = [
     ("propensity_rhs: cause_l2 +", "propensity_rhs: sat_overall + cause_l2 +", "weighting.propensity_rhs"),
     ("models: [ordinal, logit, speed_by_cause]", "models: [logit, ols]", "weighting.models"),
     ("models: [ordinal, logit, speed_by_cause]", "models: [logit, nope]", "weighting.models"),
+    ("  model: levers\n", "  model: ordinal\n", "scenarios.model"),
+    ("kind: scale_hours, cause_l2: slow_repair, factor: 0.5", "kind: scale_hours, cause_l2: slow_repair, factor: -1",
+     "scenarios.levers[4].factor"),
+    ("variable: repeat, value: false", "variable: repeat, value: maybe", "scenarios.levers[5].value"),
+    ("kind: within_sla, cause_l1: outage", "kind: faster, cause_l1: outage", "scenarios.levers[0].kind"),
 ]
 
 
@@ -64,7 +73,19 @@ def test_plan_without_weighting_section_gets_the_defaults(tmp_path):
     text = plan_path().read_text(encoding="utf-8")
     path = tmp_path / "plan.yaml"
     path.write_text(text[:text.index("weighting:")], encoding="utf-8")
-    assert load_plan(path).weighting == load_plan().weighting
+    default, committed = load_plan(path).weighting, load_plan().weighting
+    assert dataclasses.replace(default, models=committed.models) == committed
+    # without the section every logit and ordinal model of the plan is refitted with weights
+    assert default.models == ("ordinal", "logit", "speed_by_cause", "levers")
+
+
+def test_default_scenarios_section():
+    sc = load_plan().scenarios
+    assert sc.model == "levers" and sc.bootstrap_reps == 200 and sc.bootstrap_cluster == "station"
+    kinds = {lv.name: lv.kind for lv in sc.levers}
+    assert kinds["resolve_all"] == "set" and kinds["halve_slow_repair"] == "scale_hours"
+    assert [lv.cause_l1 for lv in sc.levers if lv.kind == "within_sla"] == ["outage", "service", "capability",
+                                                                            "voltage"]
 
 
 def test_missing_plan(tmp_path):

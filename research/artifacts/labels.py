@@ -148,7 +148,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "lever": ("改进杠杆", "Lever"),
     "effect_points": ("满意率变化（百分点）", "Change in satisfied rate (points)"),
     "dissatisfied_per_10k": ("每万件投诉不满意客户变化", "Change in dissatisfied customers per 10,000 complaints"),
-    "no_levers": ("分析计划未声明改进杠杆。", "The analysis plan declares no levers."),
+    "no_levers": ("无改进杠杆表：分析计划未声明杠杆，或导出数据缺少杠杆模型所需的列。",
+                  "No lever table: the plan declares no levers, or the export lacks a column the lever model needs."),
 }
 
 

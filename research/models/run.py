@@ -36,6 +36,8 @@ from research.models.predict import marginal_effects, predictions
 from research.plan import Plan, load_plan
 
 Progress = Callable[[str], None]
+#: optional survey columns (DESIGN.md): a model using one the export lacks is skipped with a note
+OPTIONAL_VARIABLES = ("resolved", "repeat")
 
 
 def _brant(fm: FittedModel) -> pd.DataFrame:
@@ -70,7 +72,15 @@ def fit_plan(responses: pd.DataFrame, *, plan: Plan | None = None, instrument: I
     threshold = instrument.satisfied_threshold
     parts: dict[str, list[pd.DataFrame]] = {k: [] for k in (
         "estimates", "model_fit", "predictions", "marginal_effects", "brant", "station_effects")}
+    skipped = []
     for spec in plan.models:
+        absent = [v for v in spec.variables() if v in OPTIONAL_VARIABLES
+                  and (v not in responses.columns or responses[v].notna().sum() == 0)]
+        if absent:  # an optional export column the export lacks: the model cannot be fitted
+            skipped.append({"step": f"model {spec.name}",
+                            "note": f"not fitted: the survey export has no {', '.join(absent)}"})
+            say(f"model {spec.name}: skipped (no {', '.join(absent)} in the export)")
+            continue
         t0 = time.perf_counter()
         fm = fit_model(spec, responses, plan=plan, instrument=instrument)
         t1 = time.perf_counter()
@@ -100,8 +110,8 @@ def fit_plan(responses: pd.DataFrame, *, plan: Plan | None = None, instrument: I
         say(f"tolerance thresholds in {time.perf_counter() - t0:.1f} s")
 
     t0 = time.perf_counter()
-    notes = [{"step": f"model {r['model']}", "note": r["notes"]} for _, r in out["model_fit"].iterrows()
-             if r.get("notes")]
+    notes = skipped + [{"step": f"model {r['model']}", "note": r["notes"]} for _, r in out["model_fit"].iterrows()
+                       if r.get("notes")]
     omnibus, pairwise = [], []
     for between in ("cause_l1", "cause_l2"):
         data, dropped = _comparable(responses, "sat_overall", between)
