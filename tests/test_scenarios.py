@@ -137,3 +137,20 @@ def test_lever_errors_name_the_lever(plan, instrument):
     ordinal = fit_model(plan.model("ordinal"), sim.responses, plan=plan, instrument=instrument)
     with pytest.raises(InputError, match="need a logit"):
         lever_effects(ordinal, sim.responses, LEVERS, threshold=4, reps=0)
+
+
+def test_one_step_bootstrap_agrees_with_full_refits(plan, instrument, monkeypatch):
+    """The large-data path (one Newton step per replicate, averages over a subsample) gives
+    intervals close to the exact refits on the same replicates."""
+    import research.scenarios as sc
+
+    sim = simulate(20000, 25)
+    fm = _fit(sim, plan, instrument)
+    exact = lever_effects(fm, sim.responses, LEVERS, threshold=4, reps=60, seed=9).set_index("lever")
+    monkeypatch.setattr(sc, "FULL_REFIT_ROWS", 1000)
+    monkeypatch.setattr(sc, "BOOT_EVAL_ROWS", 10000)
+    fast = lever_effects(fm, sim.responses, LEVERS, threshold=4, reps=60, seed=9).set_index("lever")
+    pd.testing.assert_series_equal(exact["effect"], fast["effect"])  # point estimates untouched
+    width = (exact["conf_high"] - exact["conf_low"]).to_numpy()
+    for col in ("conf_low", "conf_high"):
+        assert np.abs(fast[col] - exact[col]).to_numpy() == pytest.approx(0, abs=0.25 * width.max())
