@@ -106,10 +106,15 @@ def lever_changes(fm: FittedModel, responses: pd.DataFrame, lever: Lever) -> dic
     return {"handling_hours": new}
 
 
-def _effects(fm: FittedModel, levers, changes, threshold: int,
-             rows: np.ndarray | None = None) -> tuple[float, list[tuple[float, np.ndarray]]]:
-    """Baseline average P(satisfied) and each lever's (effect, gradient), over ``rows`` (all by default)."""
-    from research.models.predict import _evaluate, _rows
+def _effects(fm: FittedModel, levers, changes, threshold: int, rows: np.ndarray | None = None,
+             cache: dict | None = None) -> tuple[float, list[tuple[float, np.ndarray]]]:
+    """Baseline average P(satisfied) and each lever's (effect, gradient), over ``rows`` (all by default).
+
+    ``cache`` (a dict kept by the caller across bootstrap replicates of the same
+    rows) holds each lever's rebuilt design columns, which do not depend on the
+    parameters.
+    """
+    from research.models.predict import _evaluate, _new_columns, _rows
 
     rows = np.arange(len(fm.frame)) if rows is None else rows
     base = _rows(fm, rows)
@@ -117,7 +122,12 @@ def _effects(fm: FittedModel, levers, changes, threshold: int,
     out = []
     for lever in levers:
         ch = {k: (v[rows] if np.ndim(v) else v) for k, v in changes[lever.name].items()}
-        moved = _evaluate(fm, base, ch, threshold)["p_satisfied"]
+        cols = None
+        if cache is not None:
+            if lever.name not in cache:
+                cache[lever.name] = _new_columns(fm, base, ch)
+            cols = cache[lever.name]
+        moved = _evaluate(fm, base, ch, threshold, columns=cols)["p_satisfied"]
         out.append((moved[0] - now[0], moved[1] - now[1]))
     return now[0], out
 
@@ -198,6 +208,7 @@ def lever_effects(fm: FittedModel, responses: pd.DataFrame, levers, *, threshold
             # the subsample's own average effects at the estimate: replicates are centred on them,
             # so the fixed subsample shifts no interval (only its spread is estimated from it)
             offset = est - np.array([e for e, _ in _effects(fm, levers, changes, threshold, rows=eval_rows)[1]])
+        columns: dict = {}  # each lever's rebuilt design columns, shared by the replicates
         for b in range(reps):
             counts = np.bincount(rng.integers(0, n_cl, n_cl), minlength=n_cl).astype(float)
             w = counts[cl_codes]
@@ -213,7 +224,7 @@ def lever_effects(fm: FittedModel, responses: pd.DataFrame, levers, *, threshold
                     continue
             rep = dataclasses.replace(fm, params=bb, extra={**fm.extra, "weights": w * survey_w})
             boot[b] = [e for e, _ in _effects(rep, levers, changes, threshold,
-                                              rows=eval_rows if large else None)[1]]
+                                              rows=eval_rows if large else None, cache=columns)[1]]
             if large:
                 boot[b] += offset
             if progress is not None and ((b + 1) % 20 == 0 or b + 1 == reps):

@@ -138,13 +138,18 @@ def _new_columns(fm: FittedModel, base: _Rows, changes: dict) -> tuple[np.ndarra
     return idx_same, row_same, idx_vary, mat_vary
 
 
-def _evaluate(fm: FittedModel, base: _Rows, changes: dict, threshold: int) -> dict[str, tuple[float, np.ndarray]]:
+def _evaluate(fm: FittedModel, base: _Rows, changes: dict, threshold: int,
+              columns: tuple | None = None) -> dict[str, tuple[float, np.ndarray]]:
     """Average prediction on every scale of the model under ``changes``, with gradients.
+
+    ``columns``: the design columns the changes rebuild, as :func:`_new_columns`
+    returns them, when the caller already has them (they depend on the data and
+    the changes, not on the parameters: a bootstrap loop builds them once).
 
     Returns scale -> (estimate, gradient over ``fm.params``).
     """
     beta = fm.beta
-    idx_s, row_s, idx_v, mat_v = _new_columns(fm, base, changes)
+    idx_s, row_s, idx_v, mat_v = columns if columns is not None else _new_columns(fm, base, changes)
     idx = np.concatenate([idx_s, idx_v])
     eta = base.eta
     if len(idx):
