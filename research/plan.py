@@ -138,6 +138,16 @@ class ScenarioSpec:
 
 
 @dataclass(frozen=True)
+class DriverSpec:
+    """Key-driver analysis (research.drivers): outcome, bootstrap."""
+
+    outcome: str  # sat_overall (LMG of R²) or satisfied (McFadden pseudo-R²)
+    bootstrap_reps: int
+    bootstrap_seed: int
+    bootstrap_cluster: str
+
+
+@dataclass(frozen=True)
 class Plan:
     """The whole plan, validated; ``source`` is the YAML text as loaded (recorded with results)."""
 
@@ -149,6 +159,7 @@ class Plan:
     thresholds: ThresholdSpec | None
     weighting: WeightingSpec
     scenarios: ScenarioSpec | None
+    drivers: DriverSpec
     path: Path
     source: str
 
@@ -336,6 +347,25 @@ def _scenarios(r: YamlFile, node, models: tuple[ModelSpec, ...]) -> ScenarioSpec
                         bootstrap_seed=r.get(boot, "seed", f"{w}.bootstrap", int), bootstrap_cluster=cluster)
 
 
+def _drivers(r: YamlFile, node) -> DriverSpec:
+    """The key-driver section; every key has a default."""
+    node = {} if node is None else node
+    w = "drivers"
+    outcome = r.text(node, "outcome", w, default="sat_overall")
+    if outcome not in ("sat_overall", "satisfied"):
+        raise r.fail(f"{w}.outcome", "sat_overall (R² decomposition) or satisfied (McFadden pseudo-R²)")
+    boot = r.get(node, "bootstrap", w, dict, default={})
+    reps = r.get(boot, "reps", f"{w}.bootstrap", int, default=200)
+    if reps < 0:
+        raise r.fail(f"{w}.bootstrap.reps", "must be >= 0")
+    cluster = r.text(boot, "cluster", f"{w}.bootstrap", default="station")
+    if cluster not in CLUSTER_VARIABLES:
+        raise r.fail(f"{w}.bootstrap.cluster", f"one of {list(CLUSTER_VARIABLES)}")
+    return DriverSpec(outcome=outcome, bootstrap_reps=reps,
+                      bootstrap_seed=r.get(boot, "seed", f"{w}.bootstrap", int, default=20261128),
+                      bootstrap_cluster=cluster)
+
+
 def load_plan(path: str | Path | None = None) -> Plan:
     """Load and validate the analysis plan.
 
@@ -376,5 +406,6 @@ def load_plan(path: str | Path | None = None) -> Plan:
                 grid_hours=np.exp(np.linspace(np.log(lo), np.log(hi), k)), time_multiplier=mult,
                 thresholds=_thresholds(r, r.data.get("thresholds")),
                 weighting=_weighting(r, r.data.get("weighting"), models),
-                scenarios=_scenarios(r, r.data.get("scenarios"), models), path=path,
+                scenarios=_scenarios(r, r.data.get("scenarios"), models),
+                drivers=_drivers(r, r.data.get("drivers")), path=path,
                 source=path.read_text(encoding="utf-8"))

@@ -82,7 +82,7 @@ def reproduce(survey: Path, workorders: Path | None, out_root: Path, *, progress
         say(f"stage 3/{steps}: no work-order export: response rates and weights skipped")
 
     t = time.perf_counter()
-    say(f"stage 4/{steps}: levers")
+    say(f"stage 4/{steps}: levers and key drivers")
     from research.scenarios import run_levers
 
     weights = calibration = None
@@ -96,7 +96,18 @@ def reproduce(survey: Path, workorders: Path | None, out_root: Path, *, progress
     (out_root / "strategy").mkdir(exist_ok=True)
     levers.to_csv(out_root / "strategy" / "levers.csv", index=False, float_format="%.17g")
     bundle["levers"] = levers
-    say(f"stage 4/{steps}: {len(levers)} levers in {time.perf_counter() - t:.1f} s")
+    from research.drivers import key_drivers
+
+    ds = plan.drivers
+    data = ing.responses if weights is None else ing.responses.assign(_weight=weights)
+    drivers = key_drivers(data, outcome=ds.outcome, weights=None if weights is None else "_weight",
+                          bootstrap_reps=ds.bootstrap_reps, seed=ds.bootstrap_seed, cluster=ds.bootstrap_cluster,
+                          conf_level=plan.conf_level, progress=say)
+    for key in ("importance", "ipa"):
+        drivers[key].to_csv(out_root / "strategy" / f"drivers_{key}.csv", index=False, float_format="%.17g")
+    bundle["drivers_importance"], bundle["drivers_ipa"] = drivers["importance"], drivers["ipa"]
+    say(f"stage 4/{steps}: {len(levers)} levers and {len(drivers['importance'])} drivers in "
+        f"{time.perf_counter() - t:.1f} s")
     inputs = [{"role": f["role"], "path": display_path(Path(p)), "sha256": f["sha256"]}
               for f, p in zip(ing.report["files"], [survey] + ([workorders] if workorders else []))]
     seed = plan.thresholds.bootstrap_seed if plan.thresholds else 0
@@ -129,7 +140,8 @@ def reproduce(survey: Path, workorders: Path | None, out_root: Path, *, progress
     say(f"stage 9/{steps}: manifest")
     manifest = build_manifest(out_root, inputs=inputs, commit=stamp.commit,
                               seeds={"threshold_bootstrap": seed,
-                                     "lever_bootstrap": plan.scenarios.bootstrap_seed if plan.scenarios else 0}, plan_path=plan_file, provenance=values)
+                                     "lever_bootstrap": plan.scenarios.bootstrap_seed if plan.scenarios else 0,
+                                     "driver_bootstrap": plan.drivers.bootstrap_seed}, plan_path=plan_file, provenance=values)
     write_manifest(manifest, out_root / "manifest.json")
     say(f"stage 9/{steps}: manifest of {len(manifest['artifacts'])} artifacts in {time.perf_counter() - t:.1f} s")
     return manifest

@@ -78,6 +78,10 @@ def small(tmp_path_factory, instrument):
     bundle.update(analyse_representativeness(ing.responses, ing.workorders, plan=plan, instrument=instrument))
     plan_l = dataclasses.replace(plan, scenarios=dataclasses.replace(plan.scenarios, bootstrap_reps=20))
     bundle["levers"] = run_levers(ing.responses, plan=plan_l, instrument=instrument)
+    from research.drivers import key_drivers
+
+    kd = key_drivers(ing.responses, bootstrap_reps=20)
+    bundle["drivers_importance"], bundle["drivers_ipa"] = kd["importance"], kd["ipa"]
     return bundle
 
 
@@ -475,6 +479,14 @@ def test_t14_levers_ranked_by_gain(built):
     assert (t["effect_points"].diff().dropna() <= 0).all()
     assert t["dissatisfied_per_10k"].to_numpy() == pytest.approx(-100 * t["effect_points"].to_numpy())
     assert (t["conf_low_points"] <= t["conf_high_points"]).all()
+
+
+def test_t15_drivers_ranked_with_quadrant_probabilities(built):
+    t = built["T15"]
+    assert list(t["rank"]) == list(range(1, len(t) + 1))
+    assert t["share"].sum() == pytest.approx(1.0, abs=1e-12)
+    probs = t[["p_concentrate_here", "p_keep_up", "p_low_priority", "p_possible_overkill"]].sum(axis=1)
+    assert probs.to_numpy() == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize("artifact", ["T09", "T10", "T11", "T12", "T13"])

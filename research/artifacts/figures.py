@@ -686,3 +686,55 @@ def draw_weighted(data: pd.DataFrame, lang: str, bundle: dict) -> Figure:
                       label=_word("unweighted", lang))] + handles
     _group_legend(body, handles, ncols=3)
     return fig
+
+
+# ---------------------------------------------------------------------------- F10 importance-performance
+
+
+def figure_ipa_data(bundle: dict) -> pd.DataFrame:
+    """Importance-performance points (from research.drivers via the bundle's ``drivers_ipa``).
+
+    Returns
+    -------
+    DataFrame, one row per driver (the ``drivers_ipa`` order): ``driver, importance`` (R²),
+    ``performance`` (0..1), ``quadrant``, ``p_concentrate_here``, ``importance_crosshair``,
+    ``performance_crosshair``. No rows without a driver analysis.
+    """
+    cols = ["driver", "importance", "performance", "quadrant", "p_concentrate_here", "importance_crosshair",
+            "performance_crosshair"]
+    ipa = bundle.get("drivers_ipa")
+    if ipa is None or len(ipa) == 0:
+        return pd.DataFrame(columns=cols)
+    return _plain(ipa[cols].reset_index(drop=True), ["driver", "quadrant"])
+
+
+def draw_ipa(data: pd.DataFrame, lang: str, bundle: dict) -> Figure:
+    """Scatter of importance against performance with the mean crosshairs, the four quadrant
+    names in the corners and each driver's P(concentrate here)."""
+    fig, body = _new_figure(4.8)
+    ax = body.add_subplot()
+    if data.empty:
+        ax.axis("off")
+        return fig
+    x, y = data["performance"].to_numpy(float), data["importance"].to_numpy(float)
+    ax.scatter(x, y, color=SERIES_COLOR, s=28, zorder=3)
+    # labels alternate above and below the points in order of importance, so neighbours do not collide
+    order = np.argsort(-y, kind="stable")
+    below = np.zeros(len(y), dtype=bool)
+    below[order[1::2]] = True
+    for xi, yi, d, p, lo in zip(x, y, data["driver"], data["p_concentrate_here"], below):
+        ax.annotate(f"{_word(str(d), lang)} ({100 * p:.0f}%)", (xi, yi), xytext=(4, -11 if lo else 4),
+                    textcoords="offset points", fontsize=7)
+    ax.axvline(float(data["performance_crosshair"].iloc[0]), color=NEUTRAL_COLOR, linestyle="--", linewidth=1)
+    ax.axhline(float(data["importance_crosshair"].iloc[0]), color=NEUTRAL_COLOR, linestyle="--", linewidth=1)
+    pad_x = (x.max() - x.min()) * 0.25 + 0.01
+    pad_y = (y.max() - y.min()) * 0.15 + 0.01
+    ax.set_xlim(x.min() - pad_x, x.max() + pad_x)
+    ax.set_ylim(min(0, y.min() - pad_y), y.max() + pad_y)
+    for name, (hx, hy) in {"concentrate_here": (0.02, 0.97), "keep_up": (0.98, 0.97),
+                           "low_priority": (0.02, 0.03), "possible_overkill": (0.98, 0.03)}.items():
+        ax.text(hx, hy, _word(name, lang), transform=ax.transAxes, ha="left" if hx < 0.5 else "right",
+                va="top" if hy > 0.5 else "bottom", color=NEUTRAL_COLOR, fontsize=8)
+    ax.set_xlabel(_word("performance", lang))
+    ax.set_ylabel(_word("importance_r2", lang))
+    return fig

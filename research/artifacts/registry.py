@@ -132,6 +132,14 @@ TABLES = (
                  "logit model): expected change in the satisfied rate and in dissatisfied customers per 10,000 "
                  "complaints; cluster-bootstrap intervals by station.",
                  ("levers",), "table_levers"),
+    ArtifactSpec("T15", "table", "T15_key_drivers", "满意度关键驱动因素与重要性—表现分析",
+                 "Key drivers of satisfaction and importance–performance analysis",
+                 "重要性为各驱动因素对总体满意度解释方差的Shapley（LMG）分解占比；表现为当前水平（0–1）；"
+                 "象限以各因素均值为界，概率来自按供电所的整群自助法。",
+                 "Importance: each driver's Shapley (LMG) share of the explained variance of overall "
+                 "satisfaction; performance: its current level (0–1); quadrants split at the drivers' means, "
+                 "probabilities from a cluster bootstrap by station.",
+                 ("drivers_importance", "drivers_ipa"), "table_key_drivers"),
 )
 
 FIGURES = (
@@ -175,6 +183,12 @@ FIGURES = (
                  "Hollow grey points: unweighted satisfied rate; filled points: rate weighted to the work-order "
                  "population; bars: 95% intervals.",
                  ("weighted_estimates",), "figure_weighted_data", "draw_weighted"),
+    ArtifactSpec("F10", "figure", "F10_importance_performance", "重要性—表现分析（IPA）",
+                 "Importance–performance analysis",
+                 "横轴为表现，纵轴为重要性，虚线为均值分界；点旁数字为落在“重点改进区”的自助法概率。",
+                 "x: performance, y: importance; dashed lines at the means; the number next to each point is its "
+                 "bootstrap probability of lying in the 'concentrate here' quadrant.",
+                 ("drivers_ipa",), "figure_ipa_data", "draw_ipa"),
 )
 
 REGISTRY: tuple[ArtifactSpec, ...] = TABLES + FIGURES

@@ -508,6 +508,26 @@ def _display_levers(data: pd.DataFrame, lang: str, bundle: dict) -> Display:
     return Display([word(k, lang) for k in keys], align, rows, notes)
 
 
+def _display_drivers(data: pd.DataFrame, lang: str, bundle: dict) -> Display:
+    keys = ["rank", "driver", "importance_share", "ci", "performance", "quadrant", "p_concentrate_here"]
+    align = ["r", "l", "r", "r", "r", "l", "r"]
+    pct = (lambda x: fmt_pct(x, sign=False))
+    rows = [Row([str(int(r.rank)), word(str(r.driver), lang), pct(r.share),
+                 fmt_interval(r.share_conf_low, r.share_conf_high, pct), fmt_num(r.performance),
+                 word(str(r.quadrant), lang), pct(r.p_concentrate_here)]) for r in data.itertuples(index=False)]
+    notes = []
+    if len(data):
+        r0 = data.iloc[0]
+        r2 = fmt_num(r0["total_r2"])
+        what = _item("sat_overall", lang, bundle) if r0["outcome"] == "sat_overall" else word("satisfied", lang)
+        notes.append(f"结果变量：{what}；全部驱动因素合计R²={r2}（{'LMG/Shapley分解' if r0['method'] == 'lmg' else 'McFadden伪R²的LMG分解'}），"
+                     f"样本量 {int(r0['n']):,}。" if lang == "zh" else
+                     f"Outcome: {what}; all drivers together R² = {r2} "
+                     f"({'LMG/Shapley decomposition' if r0['method'] == 'lmg' else 'LMG of McFadden pseudo-R²'}), "
+                     f"n = {int(r0['n']):,}.")
+    return Display([word(k, lang) for k in keys], align, rows, notes)
+
+
 #: display function of each builder
 DISPLAYS: dict[str, Callable[[pd.DataFrame, str, dict], Display]] = {
     "table_sample": _display_sample,
@@ -524,6 +544,7 @@ DISPLAYS: dict[str, Callable[[pd.DataFrame, str, dict], Display]] = {
     "table_weighted_effects": _display_weighted_effects,
     "table_response_propensity": _display_propensity,
     "table_levers": _display_levers,
+    "table_key_drivers": _display_drivers,
 }
 
 

@@ -648,3 +648,27 @@ def table_levers(bundle: dict) -> pd.DataFrame:
         return pd.DataFrame(columns=cols)
     out = lv.assign(conf_low_points=100 * lv["conf_low"], conf_high_points=100 * lv["conf_high"])
     return out[cols].reset_index(drop=True)
+
+
+def table_key_drivers(bundle: dict) -> pd.DataFrame:
+    """T15 key drivers of satisfaction and their importance-performance quadrant.
+
+    Returns
+    -------
+    DataFrame, one row per driver group, most important first: ``rank, driver,
+    importance`` (R² units), ``share`` (of the explained variance, 0..1) with
+    ``share_conf_low, share_conf_high`` (cluster-bootstrap percentile),
+    ``performance`` (0..1, measure in ``performance_measure``), ``quadrant`` and
+    ``p_concentrate_here, p_keep_up, p_low_priority, p_possible_overkill``
+    (bootstrap probabilities), ``total_r2, outcome, method, n, conf_level``.
+    """
+    cols = ["rank", "driver", "importance", "share", "share_conf_low", "share_conf_high", "performance",
+            "performance_measure", "quadrant", "p_concentrate_here", "p_keep_up", "p_low_priority",
+            "p_possible_overkill", "total_r2", "outcome", "method", "n", "conf_level"]
+    imp = _frame(bundle, "drivers_importance", ["driver", "importance", "share", "rank"])
+    ipa = _frame(bundle, "drivers_ipa", ["driver", "performance", "quadrant"])
+    if imp is None or ipa is None:
+        return pd.DataFrame(columns=cols)
+    out = imp.merge(ipa[["driver", "performance", "performance_measure", "quadrant", "p_concentrate_here",
+                         "p_keep_up", "p_low_priority", "p_possible_overkill"]], on="driver", how="left")
+    return out.sort_values("rank", kind="stable")[cols].reset_index(drop=True)

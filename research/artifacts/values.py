@@ -34,7 +34,7 @@ ALWAYS = ("survey_rows_read", "survey_rows_rejected", "n_responses", "sat_rate_o
           "weight_n_eff", "weight_max", "weighting_method", "svy_ame_doubling_largest_cause",
           "sat_rate_shift_largest_subcause", "sat_rate_shift_largest_subcause_points",
           "lever_best", "lever_best_points", "lever_best_low", "lever_best_high", "lever_best_per_10k",
-          "lever_second", "lever_second_points")
+          "lever_second", "lever_second_points", "driver_top", "driver_top_share", "drivers_concentrate_here")
 
 
 def _pct(x: float, digits: int = 1) -> str:
@@ -149,6 +149,7 @@ def named_values(bundle: dict) -> pd.DataFrame:
                             "between=cause_l1, method=welch_anova", "p_value", "T07"))
     out += _representativeness_values(bundle)
     out += _lever_values(bundle)
+    out += _driver_values(bundle)
     present = {r["name"] for r in out}
     for name in ALWAYS:  # a value the data cannot give still exists, saying so
         if name not in present:
@@ -251,4 +252,26 @@ def _lever_values(bundle: dict) -> list[dict]:
     v = float(r["dissatisfied_per_10k"])
     out.append(_row("lever_best_per_10k", v, "customers per 10,000 complaints", f"{-v:,.0f}", f"{-v:,.0f}", src,
                     "rank=1", "dissatisfied_per_10k", "T14"))
+    return out
+
+
+def _driver_values(bundle: dict) -> list[dict]:
+    """Named values of the key-driver analysis (``strategy/drivers_*.csv``)."""
+    imp, ipa = bundle.get("drivers_importance"), bundle.get("drivers_ipa")
+    if imp is None or len(imp) == 0:
+        return []
+    r = imp.sort_values("rank").iloc[0]
+    d = str(r["driver"])
+    out = [_row("driver_top", d, "code", labels.text(d, "zh"), labels.text(d, "en"),
+                "strategy/drivers_importance.csv", "rank=1", "driver", "T15")]
+    v = float(r["share"])
+    out.append(_row("driver_top_share", v, "proportion", _pct(v), _pct(v), "strategy/drivers_importance.csv",
+                    "rank=1", "share", "T15"))
+    if ipa is not None and len(ipa):
+        sel = ipa[ipa["p_concentrate_here"] >= 0.5]
+        names = list(sel["driver"])
+        zh = "、".join(labels.text(n, "zh") for n in names) or "无"
+        en = ", ".join(labels.text(n, "en").lower() for n in names) or "none"
+        out.append(_row("drivers_concentrate_here", "|".join(names), "codes", zh, en,
+                        "strategy/drivers_ipa.csv", "p_concentrate_here >= 0.5", "driver", "T15"))
     return out
