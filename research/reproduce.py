@@ -106,6 +106,20 @@ def reproduce(survey: Path, workorders: Path | None, out_root: Path, *, progress
     for key in ("importance", "ipa"):
         drivers[key].to_csv(out_root / "strategy" / f"drivers_{key}.csv", index=False, float_format="%.17g")
     bundle["drivers_importance"], bundle["drivers_ipa"] = drivers["importance"], drivers["ipa"]
+    from research.monitoring import p_chart, recurrence, repeat_callers
+
+    bundle["p_chart"] = p_chart(ing.responses)
+    bundle["p_chart"].to_csv(out_root / "strategy" / "p_chart.csv", index=False, float_format="%.17g")
+    if ing.workorders is not None:
+        rec = recurrence(ing.workorders)
+        bundle["recurrence"] = rec[rec["flagged"]].reset_index(drop=True)
+        bundle["recurrence_tested"] = int(len(rec))
+        bundle["recurrence"].to_csv(out_root / "strategy" / "recurrence_flags.csv", index=False,
+                                    float_format="%.17g")
+        bundle["repeat_callers"] = repeat_callers(ing.workorders, ing.responses)
+        # customer pseudonyms depend on the local key: recorded in the manifest, not compared
+        bundle["repeat_callers"].to_csv(out_root / "strategy" / "repeat_callers.csv", index=False,
+                                        float_format="%.17g")
     say(f"stage 4/{steps}: {len(levers)} levers and {len(drivers['importance'])} drivers in "
         f"{time.perf_counter() - t:.1f} s")
     inputs = [{"role": f["role"], "path": display_path(Path(p)), "sha256": f["sha256"]}

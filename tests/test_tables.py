@@ -82,6 +82,12 @@ def small(tmp_path_factory, instrument):
 
     kd = key_drivers(ing.responses, bootstrap_reps=20)
     bundle["drivers_importance"], bundle["drivers_ipa"] = kd["importance"], kd["ipa"]
+    from research.monitoring import p_chart, recurrence, repeat_callers
+
+    rec = recurrence(ing.workorders, alpha=0.05)  # a lenient alpha so that the small sample flags cells
+    bundle["recurrence"], bundle["recurrence_tested"] = rec[rec["flagged"]].reset_index(drop=True), len(rec)
+    bundle["repeat_callers"] = repeat_callers(ing.workorders, ing.responses)
+    bundle["p_chart"] = p_chart(ing.responses, sigma=2.0)
     return bundle
 
 
@@ -487,6 +493,23 @@ def test_t15_drivers_ranked_with_quadrant_probabilities(built):
     assert t["share"].sum() == pytest.approx(1.0, abs=1e-12)
     probs = t[["p_concentrate_here", "p_keep_up", "p_low_priority", "p_possible_overkill"]].sum(axis=1)
     assert probs.to_numpy() == pytest.approx(1.0)
+
+
+def test_t16_lists_only_pseudonyms_by_risk(built, small):
+    t = built["T16"]
+    assert 0 < len(t) <= tables.T16_ROWS
+    assert (t["n_tickets"] >= 2).all()
+    assert (t["risk"].diff().dropna() <= 0).all()
+    clear_ids = set(small["workorders"]["customer_id"])  # the canonical frames already hold pseudonyms
+    assert set(t["customer_id"]) <= clear_ids
+    assert not t["customer_id"].astype(str).str.contains(r"1[3-9]\d{9}|\d{17}[\dXx]").any()
+
+
+def test_t17_t18_list_only_flags(built):
+    assert len(built["T17"]) > 0 and (built["T17"]["count"] > built["T17"]["expected"]).all()
+    t18 = built["T18"]
+    assert len(t18) > 0
+    assert ((t18["rate"] > t18["ucl"]) | (t18["rate"] < t18["lcl"])).all()
 
 
 @pytest.mark.parametrize("artifact", ["T09", "T10", "T11", "T12", "T13"])

@@ -140,6 +140,22 @@ TABLES = (
                  "satisfaction; performance: its current level (0–1); quadrants split at the drivers' means, "
                  "probabilities from a cluster bootstrap by station.",
                  ("drivers_importance", "drivers_ipa"), "table_key_drivers"),
+    ArtifactSpec("T16", "table", "T16_repeat_callers", "重复致电预警名单", "Repeat-caller early-warning list",
+                 "同一客户30天内两张及以上工单的重复致电事件，按预测不满意概率排序；客户以化名表示。",
+                 "Repeat-call episodes (two or more work orders of one customer within 30 days), ordered by the "
+                 "predicted probability of dissatisfaction; customers shown as pseudonyms.",
+                 ("repeat_callers",), "table_repeat_callers"),
+    ArtifactSpec("T17", "table", "T17_recurrence", "同类诉求反复发生：供电所×诉求子类预警",
+                 "Recurring complaints: station × sub-cause alerts",
+                 "当周工单数显著高于前8周均值的供电所×诉求子类（单侧精确条件泊松检验，α=0.001），供专家团队分析。",
+                 "Station × sub-cause cells whose weekly count is significantly above the mean of the 8 weeks "
+                 "before (exact conditional Poisson test, one-sided, alpha = 0.001), for the expert teams.",
+                 ("recurrence",), "table_recurrence"),
+    ArtifactSpec("T18", "table", "T18_out_of_control", "失控的供电所周：不满意率p控制图",
+                 "Out-of-control station weeks: p-chart of the dissatisfied rate",
+                 "中心线为该供电所全期不满意率，控制限为±3σ（按当周回答数计算）。",
+                 "Centre line: the station's pooled dissatisfied rate; limits ±3 sigma for the week's number of "
+                 "answers.", ("p_chart",), "table_out_of_control"),
 )
 
 FIGURES = (

@@ -528,6 +528,57 @@ def _display_drivers(data: pd.DataFrame, lang: str, bundle: dict) -> Display:
     return Display([word(k, lang) for k in keys], align, rows, notes)
 
 
+def _date(x) -> str:
+    return "" if _missing(x) else str(pd.Timestamp(x).date())
+
+
+def _display_repeat_callers(data: pd.DataFrame, lang: str, bundle: dict) -> Display:
+    keys = ["customer_pseudonym", "n_tickets", "first_created", "last_created", "causes", "last_sat_overall",
+            "risk"]
+    align = ["l", "r", "l", "l", "l", "r", "r"]
+    if data.empty:
+        return _no_data(keys, lang, align)
+    sep = "、" if lang == "zh" else "; "
+    rows = [Row([str(r.customer_id), fmt_count(r.n_tickets), _date(r.first_created), _date(r.last_created),
+                 sep.join(_code("cause_l2", c, lang, bundle) for c in str(r.causes).split("|")),
+                 "" if _missing(r.last_sat_overall) else str(int(r.last_sat_overall)), fmt_pct(r.risk, sign=False)])
+            for r in data.itertuples(index=False)]
+    n = int(data["n_episodes"].iloc[0])
+    notes = [f"共 {n:,} 个重复致电事件（同一客户30天内两张及以上工单），按不满意风险列出前 {len(data)} 个；客户仅以化名出现。"
+             if lang == "zh" else
+             f"{n:,} repeat-call episodes (one customer, two or more work orders within 30 days); the {len(data)} "
+             "of highest dissatisfaction risk are listed; customers appear only as pseudonyms."]
+    return Display([word(k, lang) for k in keys], align, rows, notes)
+
+
+def _display_recurrence(data: pd.DataFrame, lang: str, bundle: dict) -> Display:
+    keys = ["station", "cause_l2", "week_of", "count", "expected", "p_value"]
+    align = ["l", "l", "l", "r", "r", "r"]
+    if data.empty:
+        return Display([word(k, lang) for k in keys], align, [Row([word("no_flags", lang)], span=True)])
+    rows = [Row([str(r.station), _code("cause_l2", r.cause_l2, lang, bundle), _date(r.period_start),
+                 fmt_count(r.count), fmt_num(r.expected, "mean"), fmt_p(r.p_value)])
+            for r in data.itertuples(index=False)]
+    tested = int(data["cells_tested"].iloc[0])
+    notes = [f"共检验 {tested:,} 个供电所×诉求子类×周；单侧精确条件泊松检验，α=0.001。" if lang == "zh" else
+             f"{tested:,} station × sub-cause × week cells tested; exact conditional Poisson test, one-sided, "
+             "alpha = 0.001."]
+    return Display([word(k, lang) for k in keys], align, rows, notes)
+
+
+def _display_out_of_control(data: pd.DataFrame, lang: str, bundle: dict) -> Display:
+    keys = ["station", "week_of", "n", "dissatisfied_rate", "centre_line", "control_limits", "signal"]
+    align = ["l", "l", "r", "r", "r", "r", "l"]
+    if data.empty:
+        return Display([word(k, lang) for k in keys], align, [Row([word("no_flags", lang)], span=True)])
+    pct = (lambda x: fmt_pct(x, sign=False))
+    rows = [Row([str(r.station), _date(r.period_start), fmt_count(r.n) + ("*" if bool(r.low_n) else ""),
+                 pct(r.rate), pct(r.centre), fmt_interval(r.lcl, r.ucl, pct), word(str(r.signal), lang)])
+            for r in data.itertuples(index=False)]
+    notes = ["*回答少于10份。" if lang == "zh" else "* fewer than 10 answers."]
+    return Display([word(k, lang) for k in keys], align, rows, notes)
+
+
 #: display function of each builder
 DISPLAYS: dict[str, Callable[[pd.DataFrame, str, dict], Display]] = {
     "table_sample": _display_sample,
@@ -545,6 +596,9 @@ DISPLAYS: dict[str, Callable[[pd.DataFrame, str, dict], Display]] = {
     "table_response_propensity": _display_propensity,
     "table_levers": _display_levers,
     "table_key_drivers": _display_drivers,
+    "table_repeat_callers": _display_repeat_callers,
+    "table_recurrence": _display_recurrence,
+    "table_out_of_control": _display_out_of_control,
 }
 
 

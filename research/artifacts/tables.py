@@ -672,3 +672,65 @@ def table_key_drivers(bundle: dict) -> pd.DataFrame:
     out = imp.merge(ipa[["driver", "performance", "performance_measure", "quadrant", "p_concentrate_here",
                          "p_keep_up", "p_low_priority", "p_possible_overkill"]], on="driver", how="left")
     return out.sort_values("rank", kind="stable")[cols].reset_index(drop=True)
+
+
+#: rows of the repeat-caller warning list shown in T16 (the CSV in strategy/ has them all)
+T16_ROWS = 30
+
+
+def table_repeat_callers(bundle: dict) -> pd.DataFrame:
+    """T16 repeat-caller early warning: customers with two or more work orders within 30 days.
+
+    Returns
+    -------
+    DataFrame, the :data:`T16_ROWS` episodes of highest risk (predicted probability
+    of dissatisfaction, 0..1), highest first: ``customer_id`` (keyed pseudonym, never
+    a clear id), ``n_tickets, first_created, last_created, causes`` (sub-cause
+    codes in time order, ``|``-separated), ``stations, last_sat_overall, risk``,
+    and ``n_episodes`` (all episodes of the period, on every row). No rows without
+    a work-order export.
+    """
+    cols = ["customer_id", "n_tickets", "first_created", "last_created", "causes", "stations",
+            "last_sat_overall", "risk", "n_episodes"]
+    rc = _frame(bundle, "repeat_callers", ["customer_id", "n_tickets", "risk"])
+    if rc is None:
+        return pd.DataFrame(columns=cols)
+    top = rc.sort_values(["risk", "n_tickets"], ascending=False, kind="stable").head(T16_ROWS)
+    return top.assign(n_episodes=len(rc))[cols].reset_index(drop=True)
+
+
+def table_recurrence(bundle: dict) -> pd.DataFrame:
+    """T17 recurring complaints: station x sub-cause cells whose weekly count rose beyond expectation.
+
+    Returns
+    -------
+    DataFrame, flagged cells by week then station: ``station, cause_l2, period_start``
+    (Monday of the ISO week), ``count`` (work orders), ``expected`` (mean of the 8
+    weeks before), ``p_value`` (exact conditional Poisson test, one-sided), and
+    ``cells_tested`` (cell-weeks tested, on every row). No rows without a
+    work-order export or without a flag.
+    """
+    cols = ["station", "cause_l2", "period_start", "count", "expected", "p_value", "cells_tested"]
+    rec = _frame(bundle, "recurrence", ["station", "cause_l2", "period_start", "count", "expected", "p_value"])
+    if rec is None:
+        return pd.DataFrame(columns=cols)
+    out = rec.sort_values(["period_start", "station", "cause_l2"], kind="stable")
+    return out.assign(cells_tested=int(bundle.get("recurrence_tested", 0)))[cols].reset_index(drop=True)
+
+
+def table_out_of_control(bundle: dict) -> pd.DataFrame:
+    """T18 p-chart: station-weeks whose dissatisfied rate lies outside its 3-sigma limits.
+
+    Returns
+    -------
+    DataFrame, by week then station: ``station, period_start, n`` (valid answers),
+    ``rate`` (dissatisfied share, 0..1), ``centre, lcl, ucl`` (the station's
+    pooled rate and its limits for this week's n), ``signal`` (above / below),
+    ``low_n`` (fewer than 10 answers). No rows when nothing is out of control.
+    """
+    cols = ["station", "period_start", "n", "rate", "centre", "lcl", "ucl", "signal", "low_n"]
+    pc = _frame(bundle, "p_chart", ["station", "period_start", "out_of_control"])
+    if pc is None:
+        return pd.DataFrame(columns=cols)
+    out = pc[pc["out_of_control"]].sort_values(["period_start", "station"], kind="stable")
+    return out[cols].reset_index(drop=True)
