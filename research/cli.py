@@ -10,9 +10,14 @@ research simulate --n N --seed S --out DIR [--faults F]
 research fit [--plan FILE] [--data responses.parquet] [--out DIR] [--no-thresholds]
     Fit the analysis plan; write estimates.csv, model_fit.csv, predictions.csv,
     marginal_effects.csv and the other result tables.
+research weight [--plan FILE] [--data DIR] [--out DIR]
+    Response rates, non-response weights and weighted estimates (weights/).
+research bulletin --period day|week|month --at DATE [--out DIR] [--lang zh|en] [--data DIR]
+    The daily statistics / weekly bulletin / monthly supervision (HTML, DOCX, CSV).
 research reproduce [--survey FILE] [--workorders FILE] [--out DIR]
     Rebuild everything from the raw exports (default: the committed sample):
-    ingest, fit, tables, figures, named values, report, manifest.
+    ingest, fit, representativeness, levers and drivers, tables, figures,
+    named values, report, manifest.
 research verify [--manifest FILE]
     Rebuild into a temporary folder and compare with the committed manifest.
 research list
@@ -148,6 +153,18 @@ def cmd_weight(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bulletin(args: argparse.Namespace) -> int:
+    from research.bulletin import run_bulletin
+
+    data = Path(args.data) if args.data else paths.ingest_dir()
+    out = Path(args.out) if args.out else paths.build_dir() / "bulletin"
+    _progress(f"building the {args.period} bulletin for {args.at} from {data}")
+    written = run_bulletin(data, period=args.period, at=args.at, out=out, lang=args.lang)
+    for name, path in written.items():
+        print(f"wrote {name}: {path}")
+    return 0
+
+
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from research.ingest import timed
     from research.reproduce import reproduce
@@ -231,6 +248,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"folder with responses.parquet and workorders.parquet (default {paths.ingest_dir()})")
     p.add_argument("--out", metavar="DIR", help=f"output folder (default {paths.build_dir() / 'weights'})")
     p.set_defaults(func=cmd_weight)
+
+    p = sub.add_parser("bulletin", help="daily statistics, weekly bulletin, monthly supervision",
+                       description="日统计、周通报、月督导: volumes, satisfied rate, resolution within target and "
+                                   "repeat callers for one day, ISO week or month against the previous period and "
+                                   "the same period last year, with out-of-control stations and recurring "
+                                   "complaints (week) and the adjusted station ranking (month). Reads "
+                                   "build/ingest/ (run 'research ingest SURVEY --workorders FILE' first).")
+    p.add_argument("--period", required=True, help="day, week or month")  # run_bulletin checks the value
+    p.add_argument("--at", required=True, metavar="DATE", help="a date in the period (YYYY-MM-DD)")
+    p.add_argument("--out", metavar="DIR", help=f"output folder (default {paths.build_dir() / 'bulletin'})")
+    p.add_argument("--lang", default="zh", help="zh (default) or en")
+    p.add_argument("--data", metavar="DIR",
+                   help=f"folder with responses.parquet and workorders.parquet (default {paths.ingest_dir()})")
+    p.set_defaults(func=cmd_bulletin)
 
     p = sub.add_parser("reproduce", help="rebuild every output from the raw exports",
                        description="Rebuild every output from the raw exports; by default the "

@@ -102,3 +102,25 @@ def test_weight_without_work_orders_exits_2(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "responses.parquet" in proc.stderr and "not found" in proc.stderr
+
+
+def test_bulletin_command_writes_html_docx_and_csv(tmp_path, capsys):
+    from research.simulate import simulate, write_simulation
+
+    files = write_simulation(simulate(3000, 4), tmp_path / "sim")
+    assert main(["ingest", str(files["survey"]), "--workorders", str(files["workorders"]),
+                 "--out", str(tmp_path / "ing")]) == 0
+    code = main(["bulletin", "--period", "week", "--at", "2025-06-04", "--data", str(tmp_path / "ing"),
+                 "--out", str(tmp_path / "b")])
+    assert code == 0
+    names = sorted(p.name for p in (tmp_path / "b").iterdir())
+    assert "bulletin_week_2025-06-02.zh.html" in names and "bulletin_week_2025-06-02.zh.docx" in names
+    assert any(n.endswith("_overview.csv") for n in names)
+    html = (tmp_path / "b" / "bulletin_week_2025-06-02.zh.html").read_text(encoding="utf-8")
+    assert "周通报" in html
+
+
+def test_bulletin_bad_period_exits_2(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "research.cli", "bulletin", "--period", "year", "--at",
+                           "2025-06-04", "--data", str(tmp_path)], capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
