@@ -236,6 +236,13 @@ class SimParams:
     comment_phone: float = 0.03
     comment_idcard: float = 0.01
     date_style_slash: float = 0.5
+    # planted signals for the monitoring tests (none by default; the random stream is the same either way)
+    # (station name, ISO-week Monday "YYYY-MM-DD", shift of the satisfaction latent for that station's
+    # tickets surveyed in that week): an out-of-control station week
+    plant_out_of_control: tuple | None = None
+    # (station name, sub-cause code, ISO-week Monday, share of the station's tickets created that week
+    # relabelled to the sub-cause): a recurring station x sub-cause cell
+    plant_recurrence: tuple | None = None
 
 
 @dataclass
@@ -421,6 +428,19 @@ def simulate(n: int, seed: int, *, faults: float = 0.0, params: SimParams | None
 
     # ---- everything else, for the m tickets --------------------------------
     l1, l2, region, station = pop["l1"], pop["l2"], pop["region"], pop["station"]
+    planted_signals = {}
+    for plant in (p.plant_recurrence, p.plant_out_of_control):
+        if plant is not None and plant[0] not in station_names:
+            raise ValueError(f"SimParams plant: unknown station {plant[0]!r}; stations: {station_names}")
+    if p.plant_recurrence is not None:
+        st_name, cause, monday, share = p.plant_recurrence
+        idx = np.flatnonzero((station == station_names.index(st_name)) & _week_mask(created, start, monday))
+        chosen = idx[: int(round(share * len(idx)))]  # the week's earliest tickets: no random draw
+        l2, l1 = l2.copy(), l1.copy()
+        l2[chosen] = l2_index[cause]
+        l1[chosen] = next(g for g, subs in enumerate(l2_by_l1) if cause in subs)
+        planted_signals["recurrence"] = {"station": st_name, "cause_l2": cause, "week_start": monday,
+                                         "tickets_relabelled": int(len(chosen))}
     hmin = pop["handling_min"]
     hours = hmin / 60.0
     L = _log2h(hours)
@@ -453,6 +473,12 @@ def simulate(n: int, seed: int, *, faults: float = 0.0, params: SimParams | None
            + p.beta_repeat * (repeat_calls > 0)
            + np.array([p.beta_resolved[c] for c in RESOLVED_CODES])[resolved]
            + station_effect[station])
+    if p.plant_out_of_control is not None:
+        st_name, monday, shift = p.plant_out_of_control
+        hit = (station == station_names.index(st_name)) & _week_mask(surveyed_min, start, monday)
+        eta = eta + np.where(hit, float(shift), 0.0)
+        planted_signals["out_of_control"] = {"station": st_name, "week_start": monday, "latent_shift": shift,
+                                             "tickets": int(hit.sum())}
     latent = eta + rng.logistic(0.0, 1.0, m)
     sat = {"sat_overall": _cut(latent, p.cutpoints)}
     noise = rng.normal(0.0, p.item_noise_sd, (3, m))
@@ -613,8 +639,16 @@ def simulate(n: int, seed: int, *, faults: float = 0.0, params: SimParams | None
     population["satisfied"] = population["sat_overall"] >= thr
     truth = _truth(n, seed, faults, p, population, responses, rows, sat, thr, station_names,
                    station_effect, p_bar, plan, survey_export, sla_warnings)
+    if planted_signals:
+        truth["planted_signals"] = planted_signals
     return Simulation(survey_export=survey_export, workorders_export=wo_export, responses=responses,
                       workorders=workorders, truth=truth, population=population)
+
+
+def _week_mask(minutes: np.ndarray, start: pd.Timestamp, monday: str) -> np.ndarray:
+    """Rows whose time (minutes after ``start``) falls in the 7 days from ``monday`` 00:00."""
+    m0 = (pd.Timestamp(monday) - start) / pd.Timedelta(minutes=1)
+    return (minutes >= m0) & (minutes < m0 + 7 * _MINUTES_PER_DAY)
 
 
 def _check_params(p: SimParams, ins: Instrument) -> None:
@@ -640,6 +674,14 @@ def _check_params(p: SimParams, ins: Instrument) -> None:
     if set(ins.label_sets["resolved"].codes) != set(RESOLVED_CODES) or \
             set(ins.label_sets["survey_status"].codes) != set(STATUS_CODES):
         problems.append("the instrument's resolved / survey_status codes differ from the simulator's")
+    for name, plant in (("plant_out_of_control", p.plant_out_of_control), ("plant_recurrence", p.plant_recurrence)):
+        if plant is None:
+            continue
+        size = 3 if name == "plant_out_of_control" else 4
+        if len(plant) != size or pd.Timestamp(plant[-2 if size == 4 else 1]).dayofweek != 0:
+            problems.append(f"{name}: expected {size} values with a Monday date, got {plant!r}")
+        if size == 4 and plant[1] not in l2:
+            problems.append(f"{name}: unknown sub-cause {plant[1]!r}")
     if problems:
         raise ValueError("SimParams do not match the instrument: " + "; ".join(problems))
 
