@@ -910,7 +910,9 @@ def _truth(n, seed, faults, p, population, responses, rows, sat, thr, station_na
         "synthetic": True,
         "generator": "research.simulate.simulate",
         "call": {"n": n, "seed": seed, "faults": faults},
-        "params": _jsonable(dataclasses.asdict(p)),
+        # unset plants are left out, so truth files from before they existed stay byte-identical
+        "params": _jsonable({k: v for k, v in dataclasses.asdict(p).items()
+                             if not (k.startswith("plant_") and v is None)}),
         "station_effects": {s: float(v) for s, v in zip(station_names, station_effect)},
         "satisfied_threshold": thr,
         "population": {
