@@ -195,9 +195,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from research.artifacts.registry import REGISTRY
+    from research.artifacts.registry import BULLETIN, REGISTRY
 
-    for spec in REGISTRY:
+    for spec in (*REGISTRY, *BULLETIN.values()):
         print(f"{spec.id}  {spec.kind:<6}  {spec.name:<32} {spec.zh_title} / {spec.en_title}")
     return 0
 
