@@ -881,20 +881,15 @@ def write_bulletin(tables: dict[str, pd.DataFrame], out_dir, *, period: str, at,
 # ---------------------------------------------------------------------------- command line
 
 def _read(path: Path, what: str) -> pd.DataFrame:
-    if not path.exists():
-        raise InputError(f"{path}: {what} file not found; run 'research ingest' first")
-    try:
-        return pd.read_parquet(path)
-    except Exception as exc:  # pyarrow raises several types for a damaged file
-        raise InputError(f"{path}: cannot read the {what} ({type(exc).__name__}: {exc})") from None
+    from research.readers import read_ingested
+
+    return read_ingested(path, what)
 
 
 def _file_sha(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    from research.artifacts.manifest import sha256_file
+
+    return sha256_file(path)
 
 
 def data_range(responses: pd.DataFrame, workorders: pd.DataFrame) -> tuple[dt.date, dt.date] | None:

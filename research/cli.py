@@ -115,14 +115,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def _read_parquet(path: Path, what: str):
-    import pandas as pd
+    from research.readers import read_ingested
 
-    if not path.exists():
-        raise InputError(f"{path}: {what} file not found; run 'research ingest' first")
-    try:
-        return pd.read_parquet(path)
-    except Exception as exc:  # pyarrow raises several types for a damaged file
-        raise InputError(f"{path}: cannot read the {what} ({type(exc).__name__}: {exc})") from None
+    return read_ingested(path, what)
 
 
 def cmd_weight(args: argparse.Namespace) -> int:

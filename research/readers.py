@@ -262,3 +262,18 @@ def read_export(path: str | Path) -> RawTable:
         frame = read_parquet(path)
     return RawTable(frame=frame, path=path, format=fmt, encoding=encoding,
                     sha256=sha256_bytes(data), size_bytes=len(data))
+
+
+def read_ingested(path: Path, what: str) -> pd.DataFrame:
+    """Read one ingest output (``responses.parquet`` / ``workorders.parquet``).
+
+    Raises InputError naming the file when it is absent ("run 'research ingest'
+    first") or unreadable; ``what`` names it in the message ("responses").
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: {what} file not found; run 'research ingest' first")
+    try:
+        return pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several types for a damaged file
+        raise InputError(f"{path}: cannot read the {what} ({type(exc).__name__}: {exc})") from None

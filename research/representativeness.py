@@ -248,11 +248,6 @@ def _margin_check(respondents: pd.DataFrame, population: pd.DataFrame, weights: 
 
 def write_representativeness(results: dict[str, pd.DataFrame], out_dir: str | Path) -> dict[str, Path]:
     """Write each frame as ``<key>.csv`` (UTF-8, full precision); returns the paths by key."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    written = {}
-    for name, frame in results.items():
-        path = out / f"{name}.csv"
-        frame.to_csv(path, index=False, float_format="%.17g")
-        written[name] = path
-    return written
+    from research.models.run import write_results
+
+    return write_results(results, out_dir)
