@@ -229,6 +229,11 @@ def _representativeness_values(bundle: dict) -> list[dict]:
     return out
 
 
+def _gain(x: float, lang: str) -> str:
+    """A change the prose already calls a gain ("raising ... by"): unsigned unless negative."""
+    return f"{100 * x:.1f} 个百分点" if lang == "zh" else f"{100 * x:.1f} percentage points"
+
+
 def _lever_values(bundle: dict) -> list[dict]:
     """Named values of the lever ranking (``strategy/levers.csv``); none without levers."""
     lv = bundle.get("levers")
@@ -242,12 +247,12 @@ def _lever_values(bundle: dict) -> list[dict]:
         out.append(_row(f"lever_{tag}", str(r["lever"]), "code", str(r["zh"]), str(r["en"]), src,
                         f"rank={i + 1}", "lever", "T14"))
         v = float(r["effect"])
-        out.append(_row(f"lever_{tag}_points", v, "proportion", _points(v, "zh"), _points(v, "en"), src,
+        out.append(_row(f"lever_{tag}_points", v, "proportion", _gain(v, "zh"), _gain(v, "en"), src,
                         f"rank={i + 1}", "effect", "T14"))
     r = lv.iloc[0]
     for col, suffix in (("conf_low", "_low"), ("conf_high", "_high")):
         v = float(r[col])
-        out.append(_row(f"lever_best{suffix}", v, "proportion", _points(v, "zh"), _points(v, "en"), src,
+        out.append(_row(f"lever_best{suffix}", v, "proportion", _gain(v, "zh"), _gain(v, "en"), src,
                         "rank=1", col, "T14"))
     v = float(r["dissatisfied_per_10k"])
     out.append(_row("lever_best_per_10k", v, "customers per 10,000 complaints", f"{-v:,.0f}", f"{-v:,.0f}", src,
