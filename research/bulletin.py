@@ -761,19 +761,6 @@ def display(name: str, data: pd.DataFrame, lang: str, instrument=None, conf_leve
 
 # ---------------------------------------------------------------------------- writing
 
-@dataclass(frozen=True)
-class BulletinStamp:
-    """Footer stamp of a bulletin: hash of the data and commit of the code."""
-
-    data_sha256: str
-    commit: str
-
-    def text(self, lang: str) -> str:
-        if lang == "zh":
-            return f"数据 sha256 {self.data_sha256[:12]} · 代码 {self.commit}"
-        return f"data sha256 {self.data_sha256[:12]} · code {self.commit}"
-
-
 def _tables_hash(tables: dict[str, pd.DataFrame]) -> str:
     h = hashlib.sha256()
     for name in sorted(tables):
@@ -838,7 +825,7 @@ def write_bulletin(tables: dict[str, pd.DataFrame], out_dir, *, period: str, at,
 
     ``<start>`` is the first day of the period (YYYY-MM-DD). CSVs are
     ``bulletin_<period>_<start>_<table>.csv``: UTF-8 with BOM, machine names and codes, full
-    precision. ``stamp``: anything with ``text(lang)`` (e.g. :class:`BulletinStamp`,
+    precision. ``stamp``: anything with ``text(lang)`` (e.g. :class:`research.artifacts.stamp.Stamp`,
     :class:`research.artifacts.stamp.Stamp`); default a hash of the tables and the git commit.
 
     Returns
@@ -853,8 +840,8 @@ def write_bulletin(tables: dict[str, pd.DataFrame], out_dir, *, period: str, at,
         from research.instrument import load_instrument
         instrument = load_instrument()
     if stamp is None:
-        from research.artifacts.stamp import git_commit
-        stamp = BulletinStamp(_tables_hash(tables), git_commit())
+        from research.artifacts.stamp import Stamp, git_commit
+        stamp = Stamp(_tables_hash(tables), git_commit())
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"bulletin_{period}_{p.start.date().isoformat()}"
@@ -942,6 +929,6 @@ def run_bulletin(data_dir: Path, *, period: str, at: str, out: Path, lang: str =
         raise InputError(f"--at {day.isoformat()}: outside the data's date range "
                          f"{span[0].isoformat()} to {span[1].isoformat()} ({data_dir})")
     tables = bulletin_tables(responses, workorders, period=period, at=day)
-    from research.artifacts.stamp import data_hash, git_commit
-    stamp = BulletinStamp(data_hash([_file_sha(r_path), _file_sha(w_path)]), git_commit())
+    from research.artifacts.stamp import Stamp, data_hash, git_commit
+    stamp = Stamp(data_hash([_file_sha(r_path), _file_sha(w_path)]), git_commit())
     return write_bulletin(tables, out, period=period, at=day, lang=lang, stamp=stamp)

@@ -21,6 +21,8 @@ station or region describes.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -223,6 +225,4 @@ def propensity_model(population: pd.DataFrame, rhs: str, *, cluster: str = "stat
 
 
 def _uses(rhs: str, variable: str) -> bool:
-    import re
-
     return re.search(rf"\b{variable}\b", rhs) is not None

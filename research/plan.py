@@ -204,6 +204,22 @@ def _model(r: YamlFile, node, where: str) -> ModelSpec:
                      zh=r.text(node, "zh", where, default=name), en=r.text(node, "en", where, default=name))
 
 
+def _bootstrap(r: YamlFile, node, where: str, defaults: dict | None = None) -> tuple[int, int, str]:
+    """A section's ``bootstrap: {reps, seed, cluster}`` (shared by thresholds, scenarios, drivers);
+    ``defaults`` makes the mapping and each key optional. reps 0 turns the bootstrap off."""
+    d = defaults or {}
+    w = f"{where}.bootstrap"
+    boot = r.get(node, "bootstrap", where, dict, **({"default": {}} if defaults else {}))
+    reps = r.get(boot, "reps", w, int, **({"default": d["reps"]} if "reps" in d else {}))
+    if reps < 0:
+        raise r.fail(f"{w}.reps", "must be >= 0 (0 turns the bootstrap off)")
+    cluster = r.text(boot, "cluster", w, **({"default": d["cluster"]} if "cluster" in d else {}))
+    if cluster not in CLUSTER_VARIABLES:
+        raise r.fail(f"{w}.cluster", f"one of {list(CLUSTER_VARIABLES)}")
+    seed = r.get(boot, "seed", w, int, **({"default": d["seed"]} if "seed" in d else {}))
+    return reps, seed, cluster
+
+
 def _thresholds(r: YamlFile, node) -> ThresholdSpec | None:
     if node is None:
         return None
@@ -211,13 +227,7 @@ def _thresholds(r: YamlFile, node) -> ThresholdSpec | None:
     q = r.seq(node, "knots_quantiles", w)
     if len(q) < 3 or any(not isinstance(x, (int, float)) or not 0 < x < 1 for x in q) or sorted(q) != q:
         raise r.fail(f"{w}.knots_quantiles", "need at least 3 increasing quantiles strictly between 0 and 1")
-    boot = r.get(node, "bootstrap", w, dict)
-    reps = r.get(boot, "reps", f"{w}.bootstrap", int)
-    if reps < 0:
-        raise r.fail(f"{w}.bootstrap.reps", "must be >= 0 (0 turns the bootstrap off)")
-    cluster = r.text(boot, "cluster", f"{w}.bootstrap")
-    if cluster not in CLUSTER_VARIABLES:
-        raise r.fail(f"{w}.bootstrap.cluster", f"one of {list(CLUSTER_VARIABLES)}")
+    reps, seed, cluster = _bootstrap(r, node, w)
     outcome = r.text(node, "outcome", w)
     if outcome != "satisfied":
         raise r.fail(f"{w}.outcome", "the threshold analysis models 'satisfied'")
@@ -233,8 +243,7 @@ def _thresholds(r: YamlFile, node) -> ThresholdSpec | None:
         raise r.fail(f"{w}.drop_points", "must be between 0 and 100 (percentage points)")
     return ThresholdSpec(outcome=outcome, rhs=r.text(node, "rhs", w), knots_quantiles=tuple(map(float, q)),
                          reference_quantile=ref, upper_quantile=upper, drop_points=drop,
-                         max_hours=top, bootstrap_reps=reps,
-                         bootstrap_seed=r.get(boot, "seed", f"{w}.bootstrap", int), bootstrap_cluster=cluster)
+                         max_hours=top, bootstrap_reps=reps, bootstrap_seed=seed, bootstrap_cluster=cluster)
 
 
 def _weighting(r: YamlFile, node, models: tuple[ModelSpec, ...]) -> WeightingSpec:
@@ -307,13 +316,7 @@ def _scenarios(r: YamlFile, node, models: tuple[ModelSpec, ...]) -> ScenarioSpec
         raise r.fail(f"{w}.model", f"{model!r} is not a model of the plan ({list(known)})")
     if known[model].family != "logit":
         raise r.fail(f"{w}.model", f"{model!r} is a {known[model].family} model; scenarios use a logit of satisfied")
-    boot = r.get(node, "bootstrap", w, dict)
-    reps = r.get(boot, "reps", f"{w}.bootstrap", int)
-    if reps < 0:
-        raise r.fail(f"{w}.bootstrap.reps", "must be >= 0 (0: delta-method intervals only)")
-    cluster = r.text(boot, "cluster", f"{w}.bootstrap")
-    if cluster not in CLUSTER_VARIABLES:
-        raise r.fail(f"{w}.bootstrap.cluster", f"one of {list(CLUSTER_VARIABLES)}")
+    reps, seed, cluster = _bootstrap(r, node, w)
     levers = []
     for i, lv in enumerate(r.seq(node, "levers", w)):
         where = f"{w}.levers[{i}]"
@@ -343,8 +346,8 @@ def _scenarios(r: YamlFile, node, models: tuple[ModelSpec, ...]) -> ScenarioSpec
     names = [lv.name for lv in levers]
     if len(set(names)) != len(names):
         raise r.fail(f"{w}.levers", f"lever names must be unique: {names}")
-    return ScenarioSpec(model=model, levers=tuple(levers), bootstrap_reps=reps,
-                        bootstrap_seed=r.get(boot, "seed", f"{w}.bootstrap", int), bootstrap_cluster=cluster)
+    return ScenarioSpec(model=model, levers=tuple(levers), bootstrap_reps=reps, bootstrap_seed=seed,
+                        bootstrap_cluster=cluster)
 
 
 def _drivers(r: YamlFile, node) -> DriverSpec:
@@ -354,16 +357,8 @@ def _drivers(r: YamlFile, node) -> DriverSpec:
     outcome = r.text(node, "outcome", w, default="sat_overall")
     if outcome not in ("sat_overall", "satisfied"):
         raise r.fail(f"{w}.outcome", "sat_overall (R² decomposition) or satisfied (McFadden pseudo-R²)")
-    boot = r.get(node, "bootstrap", w, dict, default={})
-    reps = r.get(boot, "reps", f"{w}.bootstrap", int, default=200)
-    if reps < 0:
-        raise r.fail(f"{w}.bootstrap.reps", "must be >= 0")
-    cluster = r.text(boot, "cluster", f"{w}.bootstrap", default="station")
-    if cluster not in CLUSTER_VARIABLES:
-        raise r.fail(f"{w}.bootstrap.cluster", f"one of {list(CLUSTER_VARIABLES)}")
-    return DriverSpec(outcome=outcome, bootstrap_reps=reps,
-                      bootstrap_seed=r.get(boot, "seed", f"{w}.bootstrap", int, default=20261128),
-                      bootstrap_cluster=cluster)
+    reps, seed, cluster = _bootstrap(r, node, w, defaults={"reps": 200, "seed": 20261128, "cluster": "station"})
+    return DriverSpec(outcome=outcome, bootstrap_reps=reps, bootstrap_seed=seed, bootstrap_cluster=cluster)
 
 
 def load_plan(path: str | Path | None = None) -> Plan:

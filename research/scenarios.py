@@ -80,8 +80,7 @@ def lever_changes(fm: FittedModel, responses: pd.DataFrame, lever: Lever) -> dic
                 raise InputError(f"lever {lever.name}: {lever.value!r} is not a level of {lever.variable} in the "
                                  f"data ({list(col.cat.categories)})")
             return {lever.variable: lever.value}
-        value = lever.value
-        return {lever.variable: float(value) if not isinstance(value, bool) else float(value)}
+        return {lever.variable: float(lever.value)}  # booleans are 0/1 columns of the model frame
     if "handling_hours" not in frame.columns:
         raise InputError(f"lever {lever.name}: model {fm.spec.name} has no handling_hours")
     hours = frame["handling_hours"].to_numpy(dtype=float)
@@ -260,10 +259,9 @@ def run_levers(responses: pd.DataFrame, *, plan, instrument, weights: np.ndarray
     if spec is None or not spec.levers:
         return pd.DataFrame()
     model = plan.model(spec.model)
-    from research.models.run import OPTIONAL_VARIABLES
+    from research.models.run import absent_optional
 
-    absent = [v for v in model.variables() if v in OPTIONAL_VARIABLES
-              and (v not in responses.columns or responses[v].notna().sum() == 0)]
+    absent = absent_optional(model, responses)
     if absent:  # the export lacks an optional column the lever model needs: no lever table
         if progress is not None:
             progress(f"levers skipped: the survey export has no {', '.join(absent)}")

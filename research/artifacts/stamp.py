@@ -12,16 +12,19 @@ from research import paths
 @dataclass(frozen=True)
 class Stamp:
     """data_sha256: sha256 over the input exports' hashes; commit: git commit of the code
-    (``unknown`` outside a checkout, ``+dirty`` with uncommitted changes); seed: the random seed."""
+    (``unknown`` outside a checkout, ``+dirty`` with uncommitted changes); seed: the random seed
+    (None for outputs that draw no random numbers, e.g. the bulletin: then not shown)."""
 
     data_sha256: str
     commit: str
-    seed: int
+    seed: int | None = None
 
     def text(self, lang: str) -> str:
         if lang == "zh":
-            return f"数据 sha256 {self.data_sha256[:12]} · 代码 {self.commit} · 随机种子 {self.seed}"
-        return f"data sha256 {self.data_sha256[:12]} · code {self.commit} · seed {self.seed}"
+            out = f"数据 sha256 {self.data_sha256[:12]} · 代码 {self.commit}"
+            return out if self.seed is None else f"{out} · 随机种子 {self.seed}"
+        out = f"data sha256 {self.data_sha256[:12]} · code {self.commit}"
+        return out if self.seed is None else f"{out} · seed {self.seed}"
 
 
 def data_hash(file_hashes: list[str]) -> str:

@@ -48,6 +48,13 @@ def _brant(fm: FittedModel) -> pd.DataFrame:
     return out.assign(model=fm.spec.name)[["model", *[c for c in out.columns if c != "model"]]]
 
 
+def absent_optional(spec, responses: pd.DataFrame) -> list[str]:
+    """The optional export columns (:data:`OPTIONAL_VARIABLES`) a model uses that the export lacks
+    (absent or every value missing): such a model cannot be fitted."""
+    return [v for v in spec.variables() if v in OPTIONAL_VARIABLES
+            and (v not in responses.columns or responses[v].notna().sum() == 0)]
+
+
 def fit_plan(responses: pd.DataFrame, *, plan: Plan | None = None, instrument: Instrument | None = None,
              progress: Progress | None = None, thresholds: bool = True) -> dict[str, pd.DataFrame]:
     """Fit everything the plan declares on canonical responses.
@@ -74,8 +81,7 @@ def fit_plan(responses: pd.DataFrame, *, plan: Plan | None = None, instrument: I
         "estimates", "model_fit", "predictions", "marginal_effects", "brant", "station_effects")}
     skipped = []
     for spec in plan.models:
-        absent = [v for v in spec.variables() if v in OPTIONAL_VARIABLES
-                  and (v not in responses.columns or responses[v].notna().sum() == 0)]
+        absent = absent_optional(spec, responses)
         if absent:  # an optional export column the export lacks: the model cannot be fitted
             skipped.append({"step": f"model {spec.name}",
                             "note": f"not fitted: the survey export has no {', '.join(absent)}"})
