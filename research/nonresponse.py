@@ -21,8 +21,6 @@ station or region describes.
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -225,4 +223,9 @@ def propensity_model(population: pd.DataFrame, rhs: str, *, cluster: str = "stat
 
 
 def _uses(rhs: str, variable: str) -> bool:
-    return re.search(rf"\b{variable}\b", rhs) is not None
+    """Whether the propensity formula ``rhs`` uses ``variable`` (read from its parse, not its text)."""
+    from research.formula import parse_rhs
+    from research.plan import PROPENSITY_VARIABLES
+
+    return variable in parse_rhs(rhs, source="response propensity formula",
+                                 variables=PROPENSITY_VARIABLES).variables()

@@ -5,10 +5,16 @@ standard-error type, clustering or grouping), the reference levels of the
 categorical variables, the prediction grid, the tolerance-threshold
 analysis and the non-response weighting. :func:`load_plan` returns an immutable :class:`Plan`; any problem
 raises :class:`research.errors.InputError` naming the file and the key.
+
+Every formula of the plan is parsed by :mod:`research.formula` (never evaluated as
+written) and kept as the canonical text re-generated from the parse; every size the
+plan sets (bootstrap replicates, grid points, knots, iterations, models, levers,
+bands) is bounded by the ``MAX_*`` constants below, and seeds lie in numpy's range.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +23,7 @@ from typing import Literal, get_args
 import numpy as np
 
 from research import paths
+from research.formula import MODEL_FUNCTIONS, parse_rhs
 from research.yamlfile import YamlFile
 
 Family = Literal["linear", "logit", "ordinal", "mixed"]
@@ -32,6 +39,21 @@ OUTCOMES = {"linear": ("sat_overall", "sat_speed", "sat_attitude", "sat_outcome"
             "ordinal": ("sat_overall", "sat_speed", "sat_attitude", "sat_outcome"),
             "logit": ("satisfied",)}
 CLUSTER_VARIABLES = ("station", "region")
+#: variables the threshold spline logit may use (the columns research.models.thresholds gives it)
+THRESHOLD_VARIABLES = ("cause_l1", "cause_l2", "channel", "repeat", "handling_hours")
+
+# Bounds on the work a plan can ask for: a plan received from someone else must not be able
+# to make a run take days or exhaust memory. Each is far above what the analysis needs.
+MAX_MODELS = 50
+MAX_BOOTSTRAP_REPS = 10_000
+MAX_GRID_POINTS = 1_000
+MAX_KNOTS = 10
+MAX_ITER = 10_000
+MAX_BANDS = 20
+MAX_LEVERS = 50
+MAX_HOURS = 87_600.0  # ten years: the longest handling time any hour setting may name
+MAX_FACTOR = 100.0  # largest time multiplier / scale factor
+SEED_MAX = 2**32 - 1  # numpy's SeedSequence-compatible legacy seed range
 
 
 def plan_path() -> Path:
@@ -59,7 +81,8 @@ class ModelSpec:
 
     def variables(self) -> tuple[str, ...]:
         """Data columns the model uses (outcome, right-hand side, cluster/group)."""
-        used = [v for v in VARIABLES if re.search(rf"\b{v}\b", self.rhs)]
+        named = set(parse_rhs(self.rhs, source=f"model {self.name!r}: rhs", variables=VARIABLES).variables())
+        used = [v for v in VARIABLES if v in named]
         extra = [c for c in (self.cluster, self.group) if c]
         return tuple(dict.fromkeys([self.outcome, *used, *extra]))
 
@@ -170,6 +193,49 @@ class Plan:
         raise KeyError(f"no model named {name!r} in the plan; models: {[m.name for m in self.models]}")
 
 
+def _formula(r: YamlFile, node, key: str, where: str, variables: tuple[str, ...],
+             functions: tuple[str, ...] = MODEL_FUNCTIONS, default: str | None = None) -> str:
+    """The canonical text of the formula at ``where.key`` (research.formula.parse_rhs).
+
+    Parameters
+    ----------
+    node : the mapping holding the key; ``default`` (already canonical) when it is absent.
+    variables, functions : what the formula may use.
+
+    Returns
+    -------
+    The formula re-generated from its parsed structure: the only text handed to formulaic.
+
+    Raises
+    ------
+    InputError
+        Missing key, a value that is not text, or a formula outside the grammar; names the
+        file, the key, the offending token and its position.
+    """
+    if not isinstance(node, dict):
+        raise r.fail(where, "expected a mapping")
+    key_path = f"{where}.{key}" if where else key
+    if key not in node:
+        if default is None:
+            raise r.fail(key_path, "missing")
+        return default
+    return parse_rhs(node[key], source=f"{r.path}: key '{key_path}'", variables=variables,
+                     functions=functions).text()
+
+
+def _at_most(r: YamlFile, key_path: str, value: float, limit: float) -> None:
+    """Refuse ``value`` above ``limit`` (bounded work), naming the key, the value and the limit."""
+    if value > limit:
+        raise r.fail(key_path, f"{value} is above the limit of {limit}")
+
+
+def _finite(r: YamlFile, key_path: str, value: float) -> float:
+    """Refuse infinity and NaN (YAML's .inf / .nan), which no setting of the plan can mean."""
+    if not math.isfinite(value):
+        raise r.fail(key_path, f"must be a finite number, got {value}")
+    return value
+
+
 def _model(r: YamlFile, node, where: str) -> ModelSpec:
     name = r.text(node, "name", where)
     if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
@@ -181,11 +247,7 @@ def _model(r: YamlFile, node, where: str) -> ModelSpec:
     if outcome not in OUTCOMES[family]:
         raise r.fail(f"{where}.outcome", f"{outcome!r} cannot be the outcome of a {family} model; "
                      f"use one of {list(OUTCOMES[family])}")
-    rhs = r.text(node, "rhs", where)
-    names = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", rhs)) - {"log2", "log", "sqrt", "C"}
-    unknown = sorted(n for n in names if n not in VARIABLES)
-    if unknown:
-        raise r.fail(f"{where}.rhs", f"unknown variable(s) {unknown}; known: {list(VARIABLES)}")
+    rhs = _formula(r, node, "rhs", where, VARIABLES)
     se = r.text(node, "se", where, default="model")
     if se not in SE_TYPES:
         raise r.fail(f"{where}.se", f"{se!r} is not one of {list(SE_TYPES)}")
@@ -213,10 +275,13 @@ def _bootstrap(r: YamlFile, node, where: str, defaults: dict | None = None) -> t
     reps = r.get(boot, "reps", w, int, **({"default": d["reps"]} if "reps" in d else {}))
     if reps < 0:
         raise r.fail(f"{w}.reps", "must be >= 0 (0 turns the bootstrap off)")
+    _at_most(r, f"{w}.reps", reps, MAX_BOOTSTRAP_REPS)
     cluster = r.text(boot, "cluster", w, **({"default": d["cluster"]} if "cluster" in d else {}))
     if cluster not in CLUSTER_VARIABLES:
         raise r.fail(f"{w}.cluster", f"one of {list(CLUSTER_VARIABLES)}")
     seed = r.get(boot, "seed", w, int, **({"default": d["seed"]} if "seed" in d else {}))
+    if not 0 <= seed <= SEED_MAX:
+        raise r.fail(f"{w}.seed", f"{seed} is outside [0, {SEED_MAX}] (numpy's seed range)")
     return reps, seed, cluster
 
 
@@ -227,6 +292,7 @@ def _thresholds(r: YamlFile, node) -> ThresholdSpec | None:
     q = r.seq(node, "knots_quantiles", w)
     if len(q) < 3 or any(not isinstance(x, (int, float)) or not 0 < x < 1 for x in q) or sorted(q) != q:
         raise r.fail(f"{w}.knots_quantiles", "need at least 3 increasing quantiles strictly between 0 and 1")
+    _at_most(r, f"{w}.knots_quantiles", len(q), MAX_KNOTS)
     reps, seed, cluster = _bootstrap(r, node, w)
     outcome = r.text(node, "outcome", w)
     if outcome != "satisfied":
@@ -235,13 +301,15 @@ def _thresholds(r: YamlFile, node) -> ThresholdSpec | None:
     upper = float(r.get(node, "upper_quantile", w, (int, float)))
     if not 0 <= ref < upper <= 1:
         raise r.fail(f"{w}.reference_quantile", "need 0 <= reference_quantile < upper_quantile <= 1")
-    top = float(r.get(node, "max_hours", w, (int, float)))
+    top = _finite(r, f"{w}.max_hours", float(r.get(node, "max_hours", w, (int, float))))
     if top <= 0:
         raise r.fail(f"{w}.max_hours", "must be positive")
+    _at_most(r, f"{w}.max_hours", top, MAX_HOURS)
     drop = float(r.get(node, "drop_points", w, (int, float)))
     if not 0 < drop < 100:
         raise r.fail(f"{w}.drop_points", "must be between 0 and 100 (percentage points)")
-    return ThresholdSpec(outcome=outcome, rhs=r.text(node, "rhs", w), knots_quantiles=tuple(map(float, q)),
+    rhs = _formula(r, node, "rhs", w, THRESHOLD_VARIABLES, functions=(*MODEL_FUNCTIONS, "rcs"))
+    return ThresholdSpec(outcome=outcome, rhs=rhs, knots_quantiles=tuple(map(float, q)),
                          reference_quantile=ref, upper_quantile=upper, drop_points=drop,
                          max_hours=top, bootstrap_reps=reps, bootstrap_seed=seed, bootstrap_cluster=cluster)
 
@@ -270,29 +338,32 @@ def _weighting(r: YamlFile, node, models: tuple[ModelSpec, ...]) -> WeightingSpe
     if method == "poststratify" and not strata:
         raise r.fail(f"{w}.poststrata", "post-stratification needs at least one variable")
     bands = r.seq(node, "bands_hours", w, default=[4, 24, 72, 168])
-    if (not bands or any(isinstance(b, bool) or not isinstance(b, (int, float)) or b <= 0 for b in bands)
+    _at_most(r, f"{w}.bands_hours", len(bands), MAX_BANDS)
+    if (not bands or any(isinstance(b, bool) or not isinstance(b, (int, float)) or not math.isfinite(b)
+                         or b <= 0 for b in bands)
             or sorted(bands) != bands or len(set(bands)) != len(bands)):
         raise r.fail(f"{w}.bands_hours", "need increasing positive band edges in hours, e.g. [4, 24, 72, 168]")
+    _at_most(r, f"{w}.bands_hours", max(bands), MAX_HOURS)
     cap = r.get(node, "trim_cap", w, (int, float, type(None)), default=None)
     if cap is not None and not cap > 1:
         raise r.fail(f"{w}.trim_cap", f"must be above 1 (a multiple of the mean weight), got {cap}")
+    if cap is not None:
+        _finite(r, f"{w}.trim_cap", cap)
     max_iter = r.get(node, "max_iter", w, int, default=1000)
     tol = float(r.get(node, "tol", w, (int, float), default=1e-10))
     if max_iter < 1 or not 0 < tol < 1:
         raise r.fail(f"{w}.tol", "need max_iter >= 1 and 0 < tol < 1")
+    _at_most(r, f"{w}.max_iter", max_iter, MAX_ITER)
     cluster = r.text(node, "cluster", w, default="station")
     if cluster not in CLUSTER_VARIABLES:
         raise r.fail(f"{w}.cluster", f"one of {list(CLUSTER_VARIABLES)}")
-    rhs = r.text(node, "propensity_rhs", w,
-                 default="cause_l2 + log2(1 + handling_hours) + channel + region + repeat")
-    names = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", rhs)) - {"log2", "log", "sqrt", "C"}
-    unknown = sorted(n for n in names if n not in PROPENSITY_VARIABLES)
-    if unknown:
-        raise r.fail(f"{w}.propensity_rhs", f"unknown variable(s) {unknown}; the work orders give "
-                     f"{list(PROPENSITY_VARIABLES)}")
+    rhs = _formula(r, node, "propensity_rhs", w, PROPENSITY_VARIABLES,
+                   default="cause_l2 + log2(1 + handling_hours) + channel + region + repeat")
     known = {m.name: m for m in models}
     weighted = tuple(str(m) for m in r.seq(node, "models", w,
                                           default=[m.name for m in models if m.family in ("logit", "ordinal")]))
+    if len(set(weighted)) != len(weighted):
+        raise r.fail(f"{w}.models", f"a model is listed twice: {weighted}")
     for m in weighted:
         if m not in known:
             raise r.fail(f"{w}.models", f"{m!r} is not a model of the plan ({list(known)})")
@@ -318,7 +389,9 @@ def _scenarios(r: YamlFile, node, models: tuple[ModelSpec, ...]) -> ScenarioSpec
         raise r.fail(f"{w}.model", f"{model!r} is a {known[model].family} model; scenarios use a logit of satisfied")
     reps, seed, cluster = _bootstrap(r, node, w)
     levers = []
-    for i, lv in enumerate(r.seq(node, "levers", w)):
+    nodes = r.seq(node, "levers", w)
+    _at_most(r, f"{w}.levers", len(nodes), MAX_LEVERS)
+    for i, lv in enumerate(nodes):
         where = f"{w}.levers[{i}]"
         name = r.text(lv, "name", where)
         if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
@@ -330,9 +403,10 @@ def _scenarios(r: YamlFile, node, models: tuple[ModelSpec, ...]) -> ScenarioSpec
         l2 = r.get(lv, "cause_l2", where, (str, type(None)), default=None)
         factor = variable = value = None
         if kind == "scale_hours":
-            factor = float(r.get(lv, "factor", where, (int, float)))
+            factor = _finite(r, f"{where}.factor", float(r.get(lv, "factor", where, (int, float))))
             if not factor > 0:
                 raise r.fail(f"{where}.factor", "must be positive")
+            _at_most(r, f"{where}.factor", factor, MAX_FACTOR)
         if kind == "set":
             variable = r.text(lv, "variable", where)
             if variable not in LEVER_SETTABLE:
@@ -381,7 +455,9 @@ def load_plan(path: str | Path | None = None) -> Plan:
         raise r.fail("conf_level", f"must be in [0.5, 1), got {conf}")
     refs = r.get(r.data, "reference_levels", "", dict, default={})
     refs = {str(k): str(v) for k, v in refs.items()}
-    models = tuple(_model(r, n, f"models[{i}]") for i, n in enumerate(r.seq(r.data, "models", "")))
+    nodes = r.seq(r.data, "models", "")
+    _at_most(r, "models", len(nodes), MAX_MODELS)
+    models = tuple(_model(r, n, f"models[{i}]") for i, n in enumerate(nodes))
     if not models:
         raise r.fail("models", "the plan declares no model")
     names = [m.name for m in models]
@@ -389,14 +465,19 @@ def load_plan(path: str | Path | None = None) -> Plan:
         raise r.fail("models", f"model names must be unique: {names}")
     pred = r.get(r.data, "predictions", "", dict, default={})
     grid = r.get(pred, "grid_hours", "predictions", dict, default={"from": 0.5, "to": 720, "points": 25})
-    lo = float(r.get(grid, "from", "predictions.grid_hours", (int, float)))
-    hi = float(r.get(grid, "to", "predictions.grid_hours", (int, float)))
-    k = r.get(grid, "points", "predictions.grid_hours", int)
+    g = "predictions.grid_hours"
+    lo = _finite(r, f"{g}.from", float(r.get(grid, "from", g, (int, float))))
+    hi = _finite(r, f"{g}.to", float(r.get(grid, "to", g, (int, float))))
+    k = r.get(grid, "points", g, int)
     if not (0 < lo < hi and k >= 2):
-        raise r.fail("predictions.grid_hours", "need 0 < from < to and points >= 2")
-    mult = float(r.get(pred, "time_multiplier", "predictions", (int, float), default=2))
+        raise r.fail(g, "need 0 < from < to and points >= 2")
+    _at_most(r, f"{g}.to", hi, MAX_HOURS)
+    _at_most(r, f"{g}.points", k, MAX_GRID_POINTS)
+    mult = _finite(r, "predictions.time_multiplier",
+                   float(r.get(pred, "time_multiplier", "predictions", (int, float), default=2)))
     if mult <= 0 or mult == 1:
         raise r.fail("predictions.time_multiplier", "must be positive and not 1")
+    _at_most(r, "predictions.time_multiplier", mult, MAX_FACTOR)
     return Plan(conf_level=conf, reference_levels=refs, models=models,
                 grid_hours=np.exp(np.linspace(np.log(lo), np.log(hi), k)), time_multiplier=mult,
                 thresholds=_thresholds(r, r.data.get("thresholds")),

@@ -174,7 +174,8 @@ def build_design(frame: pd.DataFrame, rhs: str, *, intercept: bool, context: dic
     Parameters
     ----------
     frame : from :func:`model_frame`.
-    rhs : right-hand side in R notation.
+    rhs : right-hand side in R notation, in the canonical text of
+        :func:`research.formula.parse_rhs` (as the plan stores it).
     intercept : keep the intercept column (False for ordinal models, whose
         cutpoints play its part; the coding is still the one with an intercept).
     context : functions the formula calls (:func:`formula_context`).
@@ -182,11 +183,20 @@ def build_design(frame: pd.DataFrame, rhs: str, *, intercept: bool, context: dic
     Raises
     ------
     InputError
-        The formula cannot be evaluated, or the design is rank deficient
-        (names the columns involved).
+        The formula is outside the plan's grammar or not canonical, cannot be
+        evaluated, or the design is rank deficient (names the columns involved).
     """
     from formulaic import model_matrix
 
+    from research.formula import FUNCTIONS, parse_rhs
+    from research.plan import PROPENSITY_VARIABLES, VARIABLES
+
+    # Defence in depth: formulaic evaluates factors as Python, so only a formula that the
+    # plan's parser accepts, in the canonical text it re-generates, is ever handed to it.
+    canonical = parse_rhs(rhs, source="model formula", variables=(*VARIABLES, *PROPENSITY_VARIABLES),
+                          functions=FUNCTIONS).text()
+    if canonical != rhs:
+        raise InputError(f"model formula: not in canonical form; write it as {canonical!r}")
     context = context if context is not None else formula_context()
     try:
         # Always coded with an intercept, as R does for polr/clm: without one, the first
