@@ -23,13 +23,30 @@ research verify [--manifest FILE]
 research list
     The registered tables and figures.
 
-Bad input ends with one message naming the file and the problem, on
-standard error, and exit code 2; no traceback.
+Every failure ends with one line on standard error, ``research COMMAND:
+error: ...``, and exit code 2 (an interrupt: 130); never a traceback:
+
+- bad input (:class:`research.errors.InputError`): the message names the file
+  and the row, line, column or key;
+- an operating-system error (disk full, permission denied, a path through a
+  file, a read-only file system): the file and the system's reason;
+- running out of memory: says so and suggests a smaller input;
+- anything else is an internal error: the line gives the exception's type
+  only, never its message text (it may quote data values, customer ids or
+  phone numbers); ``RESEARCH_DEBUG=1`` in the environment re-raises it with
+  its traceback.
+
+``--out`` is checked before any work starts: an existing file, or a folder
+that cannot be created or written, is refused at once.
+``simulate --n`` is at most :data:`MAX_SIMULATE_N` and ``--seed`` is in
+``[0, 2**32 - 1]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
+import os
 import sys
 from pathlib import Path
 
@@ -41,24 +58,106 @@ def _progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def _positive_int(text: str) -> int:
+#: largest ``simulate --n``: the simulator holds every row in memory (about 2.5 GB per million
+#: completed surveys with their work orders), so a larger request is refused before allocating
+MAX_SIMULATE_N = 20_000_000
+#: seeds numpy's generators accept from the command line (they refuse negative seeds)
+SEED_MAX = 2**32 - 1
+
+
+def _shown(text: str) -> str:
+    """A command-line value quoted for a message, cut to 20 characters (a pasted
+    file or a 5,000-digit number must not flood the terminal)."""
+    return repr(text if len(text) <= 20 else text[:20] + "...")
+
+
+def _whole(text: str) -> int:
+    """A whole number from an argument (``1e3`` or ``2.5`` is refused); argparse.ArgumentTypeError
+    names the problem."""
     try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        return int(text)
+    except ValueError:  # also raised for numbers longer than Python's 4,300-digit limit
+        raise argparse.ArgumentTypeError(f"not a whole number: {_shown(text)}") from None
+
+
+def _positive_int(text: str) -> int:
+    """A whole number >= 1."""
+    value = _whole(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
 
 
+def _simulate_n(text: str) -> int:
+    """``simulate --n``: a whole number in [1, :data:`MAX_SIMULATE_N`]."""
+    value = _positive_int(text)
+    if value > MAX_SIMULATE_N:
+        raise argparse.ArgumentTypeError(f"at most {MAX_SIMULATE_N:,} surveys (the simulator keeps every row "
+                                         f"in memory), got {value:,}")
+    return value
+
+
+def _seed(text: str) -> int:
+    """A random seed: a whole number in [0, :data:`SEED_MAX`] (numpy refuses negative seeds)."""
+    value = _whole(text)
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 0 to {SEED_MAX:,}, got {value:,}")
+    return value
+
+
 def _fraction(text: str) -> float:
+    """``simulate --faults``: a finite number in [0, 0.5)."""
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= value < 0.5:
+        raise argparse.ArgumentTypeError(f"not a number: {_shown(text)}") from None
+    if not 0.0 <= value < 0.5:  # also refuses nan (every comparison with nan is false)
         raise argparse.ArgumentTypeError(f"must be in [0, 0.5), got {value}")
     return value
+
+
+def _check_out(out: Path) -> None:
+    """Refuse an unusable ``--out`` before any work starts.
+
+    Parameters
+    ----------
+    out : the folder given with ``--out``.
+
+    Raises
+    ------
+    InputError
+        ``out`` is an existing file (or other non-folder), it cannot be created (a path
+        through a file, a read-only file system, no permission), or it is not writable.
+        The folder is created when it does not exist.
+    """
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: --out must be a folder, but this path is an existing file")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{out}: cannot create the --out folder ({_os_reason(exc)})") from None
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise InputError(f"{out}: the --out folder is not writable (permission denied)")
+
+
+def _os_reason(exc: OSError) -> str:
+    """The system's reason for an OSError (``strerror`` and the errno name), never its free text."""
+    name = errno.errorcode.get(exc.errno or -1)
+    if exc.strerror:
+        return f"{exc.strerror} [{name}]" if name else exc.strerror
+    return f"operating-system error {type(exc).__name__}" + (f" [{name}]" if name else "")
+
+
+def _os_message(exc: OSError) -> str:
+    """One line for an OSError that reached :func:`main`: the file(s) and the reason."""
+    files = [str(f) for f in (exc.filename, exc.filename2) if f is not None]
+    where = " -> ".join(files) if files else "an input or output file (the system did not say which)"
+    return f"{where}: {_os_reason(exc)}"
+
+
+def _one_line(message: str) -> str:
+    """The message on one line (a multi-line message would read as several errors)."""
+    return " ".join(str(message).split()) or "failed (no detail given)"
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -215,8 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("simulate", help="write a synthetic export with known truth",
                        description="Write survey.csv, workorders.csv and truth.json from a "
                        "documented data-generating process (see research.simulate).")
-    p.add_argument("--n", type=_positive_int, required=True, help="number of completed surveys")
-    p.add_argument("--seed", type=int, required=True, help="random seed")
+    p.add_argument("--n", type=_simulate_n, required=True,
+                   help=f"number of completed surveys (1 to {MAX_SIMULATE_N:,})")
+    p.add_argument("--seed", type=_seed, required=True, help=f"random seed (0 to {SEED_MAX:,})")
     p.add_argument("--out", metavar="DIR", required=True, help="output folder")
     p.add_argument("--faults", type=_fraction, default=0.0,
                    help="fraction of survey rows given a planted fault (default 0)")
@@ -277,18 +377,56 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _debug() -> bool:
+    """``RESEARCH_DEBUG`` set to anything but empty or 0: unexpected errors keep their traceback."""
+    return os.environ.get("RESEARCH_DEBUG", "").strip() not in ("", "0")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``research`` console script; returns the exit code."""
+    """Entry point of the ``research`` console script.
+
+    Parameters
+    ----------
+    argv : the arguments after ``research`` (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    The exit code: 0 success, 1 ``verify`` found differences, 2 any failure (one line on
+    standard error, see the module docstring), 130 interrupted. Usage errors exit 2 through
+    argparse (``SystemExit``), with argparse's usage line and one error line naming the option.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
+
+    def fail(message: str) -> int:
+        print(f"research {args.command}: error: {_one_line(message)}", file=sys.stderr, flush=True)
+        return 2
+
     try:
+        if getattr(args, "out", None):
+            _check_out(Path(args.out))
         return args.func(args)
     except InputError as exc:
-        print(f"research {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return fail(str(exc))
     except KeyboardInterrupt:
         print(f"research {args.command}: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        if _debug():
+            raise
+        return fail("out of memory: the input (or a bootstrap the plan asks for) is too large for this "
+                    "machine; try a smaller input or fewer replicates")
+    except OSError as exc:  # disk full, permission denied, read-only file system, a path through a file
+        if _debug():
+            raise
+        return fail(_os_message(exc))
+    except Exception as exc:  # noqa: BLE001 -- the project's rule: every failure is exit 2 and one line
+        if _debug():
+            raise
+        # The exception's text is NOT shown: library messages can quote data values (a customer
+        # id, a phone number, a cell), and nothing past ingest may print personal data.
+        return fail(f"internal error ({type(exc).__name__}); set RESEARCH_DEBUG=1 to see the traceback "
+                    "and please report it")
 
 
 if __name__ == "__main__":
