@@ -39,8 +39,8 @@ from research.derive import derive_fields
 from research.errors import InputError
 from research.instrument import Field, Instrument, load_instrument, normalize_key
 from research.parse import parse_answer, parse_count, parse_datetime, parse_label, parse_text, strip
-from research.pseudonymise import (MASK_CUSTOMER, MASK_PHONE, key_id, load_key, mask_comments,
-                                   pseudonymise)
+from research.pseudonymise import (MASK_CUSTOMER, MASK_PHONE, key_id, load_key, mask_series,
+                                   mask_text, pseudonymise)
 from research.readers import RawTable, read_export
 
 REASONS: dict[str, tuple[str, str]] = {
@@ -215,15 +215,54 @@ def _flag_duplicates(checked: _Checked) -> None:
             checked.details.append((reason, "ticket_id", mask))
 
 
+# How a row's own personal values are written when they appear in its texts.
+_OWN_MASK = {"pseudonymise": MASK_CUSTOMER, "drop": MASK_PHONE}
+# ticket_id is never masked in the ticket_id columns of the outputs: rejected
+# and accepted rows must stay traceable to the export, and ids of the contract
+# (letters + 13 digits, e.g. GD2025010100002) hold no number the masker would
+# change anyway (tests pin this). Values quoted in ``detail`` are masked all the same.
+_TRACE_FIELD = "ticket_id"
+
+
 def _personal_values(clear: pd.DataFrame, fields: tuple[Field, ...]) -> list[tuple[pd.Series, str]]:
-    """(clear values, mask) of the row's own personal fields, to mask inside its comment."""
-    masks = {"pseudonymise": MASK_CUSTOMER, "drop": MASK_PHONE}
-    return [(clear[f.name], masks[f.personal]) for f in fields if f.personal in masks]
+    """The row's own personal values, to mask wherever they appear in its texts.
+
+    Parameters
+    ----------
+    clear : clear raw values with (at least) the personal columns, rows in the
+        order of the texts they will be searched in.
+    fields : the export's fields.
+
+    Returns
+    -------
+    (values, mask) pairs: customer ids with ``[CUSTOMER]``, phones with ``[PHONE]``.
+    """
+    return [(clear[f.name], _OWN_MASK[f.personal]) for f in fields if f.personal in _OWN_MASK]
+
+
+def _is_free_text(f: Field) -> bool:
+    """Fields whose accepted values are free text or free names (comment, station, region):
+    masked in the accepted frames. Labels and answers are validated codes by then."""
+    return f.kind == "text" and f.personal in (None, "mask") and f.name != _TRACE_FIELD
+
+
+def _blank(values: pd.Series) -> np.ndarray:
+    """True where a raw value is <NA> or only white space."""
+    return (values.isna() | (values.str.strip() == "")).fillna(True).to_numpy(dtype=bool)
 
 
 def _rejected_frame(checked: _Checked, role: str, instrument: Instrument, key: bytes,
                     fields: tuple[Field, ...]) -> pd.DataFrame:
-    """Rejected rows: reasons, details and raw values (personal fields protected)."""
+    """Rejected rows: reasons, details and raw values, with no personal data in clear.
+
+    Every raw column of a rejected row is masked (:func:`research.pseudonymise.mask_series`,
+    with the row's own customer id and phone) -- labels, answers and dates
+    included, since a rejected row's label may be any text -- except
+    ``ticket_id`` (kept for tracing), ``customer_id`` (pseudonymised) and
+    ``phone`` (dropped). Values quoted in ``detail`` are the same masked or
+    pseudonymised values (a phone is quoted as ``[PHONE]``), and headers quoted
+    there are masked too; blank values are quoted as they are.
+    """
     any_fault = np.zeros(len(checked.raw), dtype=bool)
     for mask in checked.faults.values():
         any_fault |= mask
@@ -234,28 +273,37 @@ def _rejected_frame(checked: _Checked, role: str, instrument: Instrument, key: b
     flags = np.column_stack([checked.faults[r][idx] for r in codes])
     reasons = [";".join(c for c, on in zip(codes, row) if on) for row in flags]
     primary = [codes[int(np.argmax(row))] for row in flags]
+
+    raw = checked.raw.iloc[idx].reset_index(drop=True).astype("string")
+    own = _personal_values(raw, fields)
+    blank = {f.name: _blank(raw[f.name]) for f in fields}
+    shown: dict[str, pd.Series] = {}  # each column as it may appear in an output
+    for f in fields:
+        col = raw[f.name]
+        if f.personal == "pseudonymise":
+            shown[f.name] = pseudonymise(col.mask(blank[f.name]), key)
+        elif f.personal in _OWN_MASK:
+            shown[f.name] = col.mask(~blank[f.name], _OWN_MASK[f.personal])
+        else:
+            shown[f.name] = mask_series(col, also=own)
+
     header_of = {v: k for k, v in checked.columns["mapped"].items()}
     zh_of = {f.name: f.zh for f in fields}
     detail_parts: dict[int, list[str]] = {}
-    pos_of = {int(i): k for k, i in enumerate(idx)}
     for reason, column, mask in checked.details:
-        for i in np.flatnonzero(mask[idx]):
-            row = int(idx[i])
-            shown = header_of.get(column, zh_of.get(column, column))
-            value = checked.raw.at[row, column]
-            detail_parts.setdefault(pos_of[row], []).append(f"{reason}: {shown} ({column}) = {value!r}")
-    raw = checked.raw.iloc[idx].reset_index(drop=True).astype("string")
-    for f in fields:
-        if f.personal == "drop":
-            raw = raw.drop(columns=f.name)
-    for f in fields:
-        if f.personal == "pseudonymise":
-            raw[f.name] = pseudonymise(raw[f.name].mask(raw[f.name] == ""), key)
-    clear = checked.raw.iloc[idx].reset_index(drop=True)
-    for f in fields:
-        if f.personal == "mask":
-            raw[f.name] = mask_comments(raw[f.name].mask(raw[f.name] == ""),
-                                        also=_personal_values(clear, fields))
+        header = mask_text(str(header_of.get(column, zh_of.get(column, column))))
+        for k in np.flatnonzero(mask[idx]):  # k: position among the rejected rows
+            k = int(k)
+            if column not in shown:  # not a field of the export: nothing to quote
+                value = ""
+            elif blank[column][k]:  # blank or white space: quoted as it is
+                value = raw.at[k, column]
+            else:
+                value = shown[column].iat[k]
+            detail_parts.setdefault(k, []).append(f"{reason}: {header} ({column}) = {value!r}")
+
+    columns = {f.name: (raw[f.name] if f.name == _TRACE_FIELD else shown[f.name])
+               for f in fields if f.personal != "drop"}
     front = pd.DataFrame({
         "file": role,
         "source_row": idx + 1,
@@ -263,21 +311,28 @@ def _rejected_frame(checked: _Checked, role: str, instrument: Instrument, key: b
         "reasons": reasons,
         "detail": ["; ".join(detail_parts.get(k, [])) for k in range(len(idx))],
     })
-    return pd.concat([front, raw], axis=1)
+    return pd.concat([front, pd.DataFrame(columns)], axis=1)
 
 
 def _accepted_frame(checked: _Checked, kind: str, instrument: Instrument, key: bytes,
                     fields: tuple[Field, ...]) -> tuple[pd.DataFrame, list[str]]:
+    """Accepted rows, typed and derived; free text and names masked, customer ids pseudonymised.
+
+    Comment, station and region (:func:`_is_free_text`) go through
+    :func:`research.pseudonymise.mask_series` with the row's own customer id
+    and phone: a station named ``张三13912345678`` becomes ``张三[PHONE]``.
+    """
     keep = np.ones(len(checked.raw), dtype=bool)
     for mask in checked.faults.values():
         keep &= ~mask
     frame = checked.parsed.loc[keep]
     frame["source_row"] = np.flatnonzero(keep) + 1
     frame, warnings = derive_fields(frame, instrument)
-    clear = checked.raw.loc[keep, [f.name for f in fields if f.personal in ("pseudonymise", "drop")]]
+    clear = checked.raw.loc[keep, [f.name for f in fields if f.personal in _OWN_MASK]]
+    own = _personal_values(clear, fields)
     for f in fields:
-        if f.personal == "mask":
-            frame[f.name] = mask_comments(frame[f.name], also=_personal_values(clear, fields))
+        if _is_free_text(f) and f.name in frame:
+            frame[f.name] = mask_series(frame[f.name], also=own)
     for f in fields:
         if f.personal == "pseudonymise":
             frame[f.name] = pseudonymise(frame[f.name], key)
