@@ -142,9 +142,10 @@ class Formula:
 
 @dataclass(frozen=True)
 class _Token:
-    kind: str  # "name" | "number" | "op" | "end"
+    kind: str  # "name" | "number" | "op" | "end" | "error"
     text: str
     position: int  # 1-based character of the normalised text
+    problem: str = ""  # why an "error" token is not a token
 
 
 def _show(token: str) -> str:
@@ -165,9 +166,17 @@ class _Fail:
         return InputError(f"{self.source}: {problem}: {what} at character {token.position}")
 
 
-def _tokens(text: str, fail: _Fail) -> list[_Token]:
-    """Names, plain decimals and operators of ``text`` (already normalised), then an end token."""
+def _tokens(text: str) -> list[_Token]:
+    """Names, plain decimals and operators of ``text`` (already normalised), then an end token.
+
+    Text that is no token ends the list with an "error" token, which the parser raises when
+    it gets there, so the message names the first problem from the left.
+    """
     out: list[_Token] = []
+
+    def fail(problem: str, token: _Token) -> list[_Token]:
+        return [*out, _Token("error", token.text, token.position, problem)]
+
     i, n = 0, len(text)
     while i < n:
         ch = text[i]
@@ -192,21 +201,21 @@ def _tokens(text: str, fail: _Fail) -> list[_Token]:
                 while j < n and text[j].isascii() and text[j].isdigit():
                     j += 1
                 if j == start:
-                    raise fail("a number needs digits after its point", _Token("number", text[i:j], i + 1))
+                    return fail("a number needs digits after its point", _Token("number", text[i:j], i + 1))
             if j < n and (text[j].isalnum() or text[j] in "_."):
                 # 1e5, 1_000, 0x1f, 1.2.3: only plain decimals are numbers here
                 k = j
                 while k < n and (text[k].isalnum() or text[k] in "_."):
                     k += 1
-                raise fail("numbers must be plain decimals (no exponent, separator or suffix)",
+                return fail("numbers must be plain decimals (no exponent, separator or suffix)",
                            _Token("number", text[i:k], i + 1))
             if j - i > MAX_NUMBER_CHARS:
-                raise fail(f"a number may have at most {MAX_NUMBER_CHARS} characters",
+                return fail(f"a number may have at most {MAX_NUMBER_CHARS} characters",
                            _Token("number", text[i:j], i + 1))
             out.append(_Token("number", text[i:j], i + 1))
             i = j
         else:
-            raise fail("character not allowed in a formula (use variables, numbers, + : * and "
+            return fail("character not allowed in a formula (use variables, numbers, + : * and "
                        "parentheses)", _Token("char", ch, i + 1))
     out.append(_Token("end", "", n + 1))
     return out
@@ -224,10 +233,13 @@ class _Parser:
         self.variables, self.functions, self.numeric = variables, functions, numeric
 
     def peek(self) -> _Token:
-        return self.tokens[self.i]
+        tok = self.tokens[self.i]
+        if tok.kind == "error":
+            raise self.fail(tok.problem, tok)
+        return tok
 
     def take(self) -> _Token:
-        tok = self.tokens[self.i]
+        tok = self.peek()
         self.i += 1
         return tok
 
@@ -356,6 +368,6 @@ def parse_rhs(text: object, *, source: str, variables: tuple[str, ...] | frozens
         raise fail(f"formula of {len(norm)} characters after Unicode normalisation; the limit is {MAX_CHARS}")
     if not norm.strip(_SPACE):
         raise fail("empty formula")
-    parser = _Parser(_tokens(norm, fail), fail, frozenset(variables),
+    parser = _Parser(_tokens(norm), fail, frozenset(variables),
                      frozenset(functions) & frozenset(FUNCTIONS), frozenset(numeric))
     return parser.formula()
