@@ -14,12 +14,14 @@ research weight [--plan FILE] [--data DIR] [--out DIR]
     Response rates, non-response weights and weighted estimates (weights/).
 research bulletin --period day|week|month --at DATE [--out DIR] [--lang zh|en] [--data DIR]
     The daily statistics / weekly bulletin / monthly supervision (HTML, DOCX, CSV).
-research reproduce [--survey FILE] [--workorders FILE] [--out DIR]
+research reproduce [--survey FILE] [--workorders FILE] [--out DIR] [--plan FILE]
     Rebuild everything from the raw exports (default: the committed sample):
     ingest, fit, representativeness, levers and drivers, tables, figures,
-    named values, report, manifest.
-research verify [--manifest FILE]
-    Rebuild into a temporary folder and compare with the committed manifest.
+    named values, report, manifest. Builds into a staging folder under a lock
+    and moves the outputs into place only when every stage succeeded.
+research verify [--manifest FILE] [--plan FILE] | verify --built DIR
+    Rebuild into a temporary folder and compare with the committed manifest;
+    or (--built) check a build folder against its own manifest.json.
 research list
     The registered tables and figures.
 
@@ -189,23 +191,20 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    import pandas as pd
-
     from research.ingest import timed
     from research.models.run import fit_plan, summarize, write_results
     from research.plan import load_plan
 
     progress = timed(_progress)
     data = Path(args.data) if args.data else paths.ingest_dir() / "responses.parquet"
-    if not data.exists():
-        raise InputError(f"{data}: responses file not found; run 'research ingest' first")
-    try:
-        responses = pd.read_parquet(data)
-    except Exception as exc:  # pyarrow raises several types for a damaged file
-        raise InputError(f"{data}: cannot read the responses ({type(exc).__name__}: {exc})") from None
+    responses = _read_parquet(data, "responses")  # columns and types checked against research.schema
     plan = load_plan(args.plan)
     progress(f"fitting {len(plan.models)} models on {len(responses):,} responses")
-    results = fit_plan(responses, plan=plan, progress=progress, thresholds=not args.no_thresholds)
+    try:
+        results = fit_plan(responses, plan=plan, progress=progress, thresholds=not args.no_thresholds)
+    except InputError as exc:  # the models' messages say "responses"; the user wants the file
+        text = str(exc)
+        raise InputError(f"{data}: {text.removeprefix('responses: ')}") from None
     out = Path(args.out) if args.out else paths.build_dir() / "fit"
     written = write_results(results, out, plan=plan)
     print(summarize(results))
@@ -269,20 +268,35 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     if workorders is None and args.survey is None and paths.sample_workorders().exists():
         workorders = paths.sample_workorders()
     out = Path(args.out) if args.out else paths.build_dir()
-    manifest = reproduce(survey, workorders, out, progress=progress)
+    manifest = reproduce(survey, workorders, out, progress=progress,
+                         plan_path=Path(args.plan) if args.plan else None)
     print(f"{len(manifest['artifacts'])} artifacts and manifest.json in {out}")
     return 0
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from research.ingest import timed
-    from research.reproduce import verify
+    """``research verify``: rebuild and compare (default), or ``--built DIR``: check a folder as it is.
 
-    ok, rows = verify(Path(args.manifest) if args.manifest else None, progress=timed(_progress))
-    width = max(len(r[0]) for r in rows)
+    Exit 0 when everything matches, 1 on any difference, 2 (through InputError) on a malformed
+    manifest, a folder marked incomplete or being rebuilt, or a missing input.
+    """
+    from research.ingest import timed
+    from research.reproduce import verify, verify_built
+
+    if args.built:
+        if args.manifest or args.plan:
+            raise InputError("verify --built checks the folder's own manifest.json without rebuilding; "
+                             "--manifest and --plan do not apply to it")
+        ok, rows = verify_built(Path(args.built))
+        statuses = ("match", "differs", "missing", "extra", "leftover")
+    else:
+        ok, rows = verify(Path(args.manifest) if args.manifest else None, progress=timed(_progress),
+                          plan_path=Path(args.plan) if args.plan else None)
+        statuses = ("match", "differs", "missing", "extra", "recorded")
+    width = max((len(r[0]) for r in rows), default=0)
     for path, status, detail in rows:
         print(f"{status:<9} {path:<{width}}  {detail}")
-    counts = {s: sum(1 for r in rows if r[1] == s) for s in ("match", "differs", "missing", "extra", "recorded")}
+    counts = {s: sum(1 for r in rows if r[1] == s) for s in statuses}
     print(", ".join(f"{v} {k}" for k, v in counts.items()))
     print("verify: every compared artifact matches" if ok else "verify: DIFFERENCES found")
     return 0 if ok else 1
@@ -363,13 +377,24 @@ def build_parser() -> argparse.ArgumentParser:
                        "committed synthetic sample in data/raw/.")
     p.add_argument("--survey", metavar="FILE", help="survey export (default: the committed sample)")
     p.add_argument("--workorders", metavar="FILE", help="work-order export (default: the sample's)")
-    p.add_argument("--out", metavar="DIR", help=f"output root (default {paths.build_dir()})")
+    p.add_argument("--out", metavar="DIR", help=f"output root (default {paths.build_dir()}); its entries "
+                   "ingest/ fit/ weights/ strategy/ tables/ figures/ report/ values.csv manifest.json are "
+                   "replaced, anything else in it is left alone")
+    p.add_argument("--plan", metavar="FILE", help="analysis plan YAML (default paper/analysis_plan.yaml)")
     p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("verify", help="rebuild and compare with the committed manifest",
                        description="Rebuild from the inputs the manifest names into a temporary folder and "
-                       "compare every artifact; exit 1 on any difference.")
+                       "compare every artifact; exit 1 on any difference, 2 on a malformed manifest. The "
+                       "plan is the one given with --plan (default paper/analysis_plan.yaml), never the "
+                       "path a manifest names: its sha256 is compared with the manifest's. With --built DIR, "
+                       "nothing is rebuilt: the folder is checked against its own manifest.json (exit 2 "
+                       "when it is marked incomplete or being rebuilt).")
     p.add_argument("--manifest", metavar="FILE", help="manifest to check (default paper/manifest.json)")
+    p.add_argument("--plan", metavar="FILE", help="analysis plan to rebuild with (default "
+                   "paper/analysis_plan.yaml)")
+    p.add_argument("--built", metavar="DIR", help="check this build folder against its own manifest.json, "
+                   "without rebuilding")
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("list", help="list the registered tables and figures")

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from research.errors import InputError
+from research.errors import InputError, NotEstimable
 from research.instrument import Instrument
 
 CATEGORICAL = ("cause_l1", "cause_l2", "channel", "region", "station", "resolved")
@@ -223,7 +223,7 @@ def build_design(frame: pd.DataFrame, rhs: str, *, intercept: bool, context: dic
     rank = np.linalg.matrix_rank(xtx / np.outer(scale, scale), tol=1e-10)
     if rank < X.shape[1]:
         zero = [names[j] for j in range(X.shape[1]) if not X[:, j].any()]
-        raise InputError(f"analysis plan: the design of {rhs!r} is rank deficient (rank {rank} of "
-                         f"{X.shape[1]} columns)" + (f"; columns without any row: {zero}" if zero else ""))
+        raise NotEstimable(f"analysis plan: the design of {rhs!r} is rank deficient (rank {rank} of "
+                           f"{X.shape[1]} columns)" + (f"; columns without any row: {zero}" if zero else ""))
     return Design(X=X, names=names, spec=spec, context=context, columns_of_term=columns_of_term,
                   variables_of_term=variables_of_term)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from research.errors import InputError
+from research.errors import InputError, NotEstimable
 from research.instrument import Instrument
 from research.models.design import Design, build_design, formula_context, model_frame
 from research.plan import ModelSpec, Plan
@@ -103,7 +103,11 @@ def _fit_logit(spec: ModelSpec, design: Design, frame: pd.DataFrame) -> dict:
                                                    "use_correction": True, "df_correction": True}}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = model.fit(method="newton", disp=0, maxiter=100, tol=1e-12, **kw)
+        try:
+            res = model.fit(method="newton", disp=0, maxiter=100, tol=1e-12, **kw)
+        except np.linalg.LinAlgError:  # statsmodels' Newton step solves with the Hessian
+            raise NotEstimable(f"model {spec.name}: the logit's information matrix is singular (a level or "
+                               "combination with too few rows, or complete separation)") from None
     converged = bool(res.mle_retvals.get("converged", True))
     n, k = design.X.shape
     ll = float(res.llf)
@@ -128,8 +132,8 @@ def _fit_ordinal(spec: ModelSpec, design: Design, frame: pd.DataFrame, levels: t
     y = np.array([code[v] for v in range(levels[0], levels[-1] + 1)])[y_raw - levels[0]]
     try:
         fit = fit_ordinal(design.X, y, n_levels=len(levels))
-    except ValueError as exc:
-        raise InputError(f"model {spec.name}: {exc}") from None
+    except ValueError as exc:  # an empty answer level, a rank-deficient design: named in the message
+        raise NotEstimable(f"model {spec.name}: {exc}") from None
     params = np.concatenate([fit.beta, fit.theta])
     vcov = fit.vcov
     method = "proportional-odds logit ML (R ordinal::clm); inverse observed information; normal"
@@ -154,8 +158,8 @@ def _fit_mixed(spec: ModelSpec, design: Design, frame: pd.DataFrame) -> dict:
     groups = frame[spec.group].astype(str).to_numpy()
     try:
         fit = fit_random_intercept(design.X, y, groups)
-    except ValueError as exc:
-        raise InputError(f"model {spec.name}: {exc}") from None
+    except ValueError as exc:  # fewer than 2 groups, a rank-deficient design, an exact fit
+        raise NotEstimable(f"model {spec.name}: {exc}") from None
     ic = information_criteria(fit)
     stats_ = {"nobs": fit.nobs, "loglik": fit.loglik, "df": ic["df"], "aic": ic["aic"], "bic": ic["bic"],
               "reml_criterion": fit.reml_criterion, "n_groups": fit.n_groups,
@@ -167,6 +171,47 @@ def _fit_mixed(spec: ModelSpec, design: Design, frame: pd.DataFrame) -> dict:
                 df_resid=None, stats=stats_, cut_names=[],
                 se_method=f"linear mixed model, REML (R lme4::lmer); random intercept per {spec.group}; normal",
                 extra={"mixed_fit": fit, "blups": blups})
+
+
+#: fewest complete rows a model is fitted on
+MIN_ROWS = 10
+
+
+def estimable(spec: ModelSpec, frame: pd.DataFrame) -> list[str]:
+    """Check that a model frame can support the model, before any fitting.
+
+    Parameters
+    ----------
+    spec : the model's plan entry.
+    frame : its complete cases (:func:`research.models.design.model_frame`).
+
+    Returns
+    -------
+    Notes for the results: each categorical variable of the right-hand side with a
+    single level in the data (nothing to compare: its main effect has no columns).
+
+    Raises
+    ------
+    NotEstimable
+        Fewer than :data:`MIN_ROWS` complete rows; an outcome taking a single value;
+        fewer than 2 clusters (``se: cluster``) or groups (``mixed``). Messages name the
+        model and the variable, never a data value.
+    """
+    n = len(frame)
+    if n < MIN_ROWS:
+        raise NotEstimable(f"model {spec.name}: only {n} complete rows of its variables "
+                           f"({', '.join(spec.variables())}); at least {MIN_ROWS} are needed")
+    if frame[spec.outcome].nunique() < 2:
+        raise NotEstimable(f"model {spec.name}: the outcome {spec.outcome} takes a single value in its "
+                           f"{n:,} complete rows: there is nothing to model")
+    for role, name in (("standard errors clustered by {} need", spec.cluster if spec.se == "cluster" else None),
+                       ("a random intercept per {} needs", spec.group if spec.family == "mixed" else None)):
+        if name is not None and frame[name].nunique() < 2:
+            raise NotEstimable(f"model {spec.name}: {role.format(name)} at least 2 levels of {name}; "
+                               f"the data have {frame[name].nunique()}")
+    rhs_only = [v for v in frame.columns if v not in (spec.outcome, spec.cluster, spec.group)]
+    return [f"{v} has a single level in the data: the model cannot compare its levels (no {v} effect)"
+            for v in rhs_only if isinstance(frame[v].dtype, pd.CategoricalDtype) and frame[v].nunique() < 2]
 
 
 def fit_model(spec: ModelSpec, responses: pd.DataFrame, *, plan: Plan, instrument: Instrument) -> FittedModel:
@@ -185,15 +230,19 @@ def fit_model(spec: ModelSpec, responses: pd.DataFrame, *, plan: Plan, instrumen
 
     Raises
     ------
-    InputError
-        Too few rows, a rank-deficient design, or a fit that fails.
+    NotEstimable
+        (an InputError) The data cannot support the model: see :func:`estimable`, a
+        rank-deficient design, an empty answer level, a fit that fails (singular
+        information matrix) or gives non-finite estimates.
     """
     notes: list[str] = []
     frame, rows = model_frame(responses, spec.variables(), reference_levels=plan.reference_levels,
                               instrument=instrument, notes=notes)
-    if len(frame) < 10:
-        raise InputError(f"model {spec.name}: only {len(frame)} complete rows")
-    design = build_design(frame, spec.rhs, intercept=spec.family != "ordinal", context=formula_context())
+    notes += estimable(spec, frame)
+    try:
+        design = build_design(frame, spec.rhs, intercept=spec.family != "ordinal", context=formula_context())
+    except NotEstimable as exc:  # a rank-deficient design: the data's doing, not the plan's
+        raise NotEstimable(f"model {spec.name}: {exc}") from None
     if spec.family == "linear":
         out = _fit_linear(spec, design, frame)
     elif spec.family == "logit":
@@ -203,6 +252,9 @@ def fit_model(spec: ModelSpec, responses: pd.DataFrame, *, plan: Plan, instrumen
         out = _fit_ordinal(spec, design, frame, instrument.scales[scale].codes)
     else:
         out = _fit_mixed(spec, design, frame)
+    if not (np.isfinite(out["params"]).all() and np.isfinite(np.diag(out["vcov"])).all()):
+        raise NotEstimable(f"model {spec.name}: the fit gives non-finite estimates or standard errors "
+                           "(a singular information matrix: some level or combination is too sparse)")
     names = design.names + out["cut_names"]
     kinds = ["coefficient"] * out["n_beta"] + ["cutpoint"] * len(out["cut_names"])
     out["stats"]["n_dropped"] = int(len(responses) - len(frame))

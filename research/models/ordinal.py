@@ -448,19 +448,38 @@ def category_probabilities(beta, theta, X) -> np.ndarray:
 # Brant test
 # ---------------------------------------------------------------------------
 
+#: a fitted probability this close to 0 or 1 (|eta| > 23) means the binary split separates some
+#: rows (a level with no answer on one side of it): the slope drifts to infinity and its variance
+#: with it, so the Brant covariance is singular in that direction
+_SEPARATED = 1e-10
+
+
 def _logit_fit(Z: np.ndarray, z: np.ndarray, tol: float = 1e-12, max_iter: int = 100):
-    """Binary logit by Newton (IRLS); returns coefficients and fitted probabilities."""
+    """Binary logit by Newton (IRLS).
+
+    Returns
+    -------
+    coefficients, fitted probabilities, and whether the fit is proper: converged, and
+    every fitted probability at least ``_SEPARATED`` away from 0 and 1 (otherwise
+    the split separates some rows and the maximum likelihood estimate does not exist).
+    """
     b = np.zeros(Z.shape[1])
     mean = z.mean()
+    if not 0.0 < mean < 1.0:  # every row on one side of the split: nothing to fit
+        return b, np.full(len(z), mean), False
     b[0] = np.log(mean) - np.log1p(-mean)
     eta = Z @ b
     ll = float(z @ eta + log_expit(-eta).sum())
+    converged = False
     for _ in range(max_iter):
         pi = expit(eta)
         g = Z.T @ (z - pi)
         info = (Z * (pi * (1 - pi))[:, None]).T @ Z
         step = _solve_neg(-info, g)
+        if not np.isfinite(step).all():
+            break
         if np.max(np.abs(step) / (1 + np.abs(b))) < tol:
+            converged = True
             break
         factor = 1.0
         for _ in range(40):
@@ -471,7 +490,27 @@ def _logit_fit(Z: np.ndarray, z: np.ndarray, tol: float = 1e-12, max_iter: int =
                 break
             factor /= 2
         b, eta, ll = b_new, eta_new, ll_new
-    return b, expit(eta)
+    pi = expit(eta)
+    proper = converged and bool(np.all((pi > _SEPARATED) & (pi < 1 - _SEPARATED)))
+    return b, pi, proper
+
+
+def _wald(D: np.ndarray, b: np.ndarray, V: np.ndarray) -> float:
+    """Wald statistic ``(D b)' (D V D')^-1 (D b)``; NaN when ``D V D'`` is not finite or is
+    singular (smallest eigenvalue of its correlation form below 1e-10) or the statistic is
+    negative, which only rounding on a singular matrix can give."""
+    db = D @ b
+    M = D @ V @ D.T
+    M = (M + M.T) / 2
+    if not (np.isfinite(M).all() and np.isfinite(db).all()):
+        return np.nan
+    d = np.sqrt(np.diag(M))
+    if not (d > 0).all():
+        return np.nan
+    if np.linalg.eigvalsh(M / np.outer(d, d))[0] < 1e-10:
+        return np.nan
+    stat = float(db @ np.linalg.solve(M, db))
+    return stat if stat >= 0 else np.nan
 
 
 def brant_test(X, y, fit: OrdinalFit, *, names: list[str]) -> pd.DataFrame:
@@ -506,12 +545,25 @@ def brant_test(X, y, fit: OrdinalFit, *, names: list[str]) -> pd.DataFrame:
         raise ValueError("the Brant test needs at least 3 outcome levels")
     J = K - 1
     Z = np.column_stack([np.ones(n), X])
-    coefs, pis, A = [], [], []
+    coefs, pis, A, separated = [], [], [], []
     for j in range(J):
-        b, pi = _logit_fit(Z, (y > j).astype(float))
+        b, pi, proper = _logit_fit(Z, (y > j).astype(float))
         coefs.append(b[1:])
         pis.append(pi)
         A.append(_inv_neg(-((Z * (pi * (1 - pi))[:, None]).T @ Z)))
+        if not proper:
+            separated.append(j)
+    if separated:
+        # A binary logit without a maximum likelihood estimate: its covariance is singular
+        # and every contrast involving it meaningless. R's brant package only warns here.
+        splits = ", ".join(f"Y > {j}" for j in separated)
+        out = pd.DataFrame({"term": ["omnibus", *names], "statistic": np.nan,
+                            "df": [p * (J - 1)] + [J - 1] * p, "p_value": np.nan,
+                            "method": "Brant (1990) Wald test of equal slopes across the K-1 binary logits "
+                                      "1{Y > j}"})
+        out.attrs["note"] = (f"not computable: the binary logit(s) {splits} do not converge (some level has "
+                             "no answer on one side of the split), so the covariance of the slopes is singular")
+        return out
     beta_star = np.concatenate(coefs)
     V = np.zeros((J * p, J * p))
     for j in range(J):
@@ -527,12 +579,8 @@ def brant_test(X, y, fit: OrdinalFit, *, names: list[str]) -> pd.DataFrame:
         D[(i - 1) * p:i * p, :p] = np.eye(p)
         D[(i - 1) * p:i * p, i * p:(i + 1) * p] = -np.eye(p)
 
-    def wald(Dm, b, Vm):
-        db = Dm @ b
-        return float(db @ np.linalg.solve(Dm @ Vm @ Dm.T, db))
-
     terms = ["omnibus"]
-    stat = [wald(D, beta_star, V)]
+    stat = [_wald(D, beta_star, V)]
     dfs = [p * (J - 1)]
     Ds = np.zeros((J - 1, J))
     Ds[:, 0] = 1.0
@@ -540,12 +588,16 @@ def brant_test(X, y, fit: OrdinalFit, *, names: list[str]) -> pd.DataFrame:
     for k in range(p):
         s = np.arange(k, J * p, p)
         terms.append(names[k])
-        stat.append(wald(Ds, beta_star[s], V[np.ix_(s, s)]))
+        stat.append(_wald(Ds, beta_star[s], V[np.ix_(s, s)]))
         dfs.append(J - 1)
     stat_a = np.array(stat)
     df_a = np.array(dfs)
-    return pd.DataFrame({
+    out = pd.DataFrame({
         "term": terms, "statistic": stat_a, "df": df_a,
         "p_value": stats.chi2.sf(stat_a, df_a),
         "method": "Brant (1990) Wald test of equal slopes across the K-1 binary logits 1{Y > j}",
     })
+    if np.isnan(stat_a).any():
+        out.attrs["note"] = (f"not computable for {', '.join(t for t, v in zip(terms, stat_a) if np.isnan(v))}: "
+                             "the covariance of the binary-logit slopes is singular")
+    return out

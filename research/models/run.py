@@ -18,7 +18,13 @@ Output tables (file name = key + ``.csv``):
 ``item_statistics``    item means, item-rest correlations, alpha if dropped
 ``item_correlations``  pairwise Pearson correlations of the items
 ``station_effects``    BLUPs of the mixed model's station intercepts
-``notes``              anything the run had to adapt (a reference level absent, groups left out)
+``notes``              anything the run had to adapt (a reference level absent, groups left out,
+                       a model or test the data cannot support, skipped)
+
+Data that cannot support one analysis (a single station for a clustered or mixed model, an
+outcome taking one value, too few rows, a singular Brant covariance) skip that analysis with a
+note; the run stops with an :class:`~research.errors.InputError` only when no model of the plan
+can be fitted at all.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from research.errors import InputError, NotEstimable
 from research.instrument import Instrument, load_instrument
 from research.models.fit import FittedModel, fit_model, tidy_estimates, tidy_fit
 from research.models.predict import marginal_effects, predictions
@@ -45,7 +52,10 @@ def _brant(fm: FittedModel) -> pd.DataFrame:
 
     fit = fm.extra["ordinal_fit"]
     out = brant_test(fm.design.X, fm.y, fit, names=fm.design.names)
-    return out.assign(model=fm.spec.name)[["model", *[c for c in out.columns if c != "model"]]]
+    note = out.attrs.get("note")
+    out = out.assign(model=fm.spec.name)[["model", *[c for c in out.columns if c != "model"]]]
+    out.attrs = {"note": note} if note else {}
+    return out
 
 
 def absent_optional(spec, responses: pd.DataFrame) -> list[str]:
@@ -69,6 +79,11 @@ def fit_plan(responses: pd.DataFrame, *, plan: Plan | None = None, instrument: I
     Returns
     -------
     dict of tidy DataFrames, keyed as in the module docstring.
+
+    Raises
+    ------
+    InputError
+        No model of the plan could be fitted (each reason is named).
     """
     from research.comparisons import association, compare_groups
     from research.reliability import cronbach_alpha, item_correlations, item_statistics
@@ -88,7 +103,12 @@ def fit_plan(responses: pd.DataFrame, *, plan: Plan | None = None, instrument: I
             say(f"model {spec.name}: skipped (no {', '.join(absent)} in the export)")
             continue
         t0 = time.perf_counter()
-        fm = fit_model(spec, responses, plan=plan, instrument=instrument)
+        try:
+            fm = fit_model(spec, responses, plan=plan, instrument=instrument)
+        except NotEstimable as exc:  # the data cannot support this model: the others still run
+            skipped.append({"step": f"model {spec.name}", "note": f"not fitted: {_reason(exc, spec.name)}"})
+            say(f"model {spec.name}: skipped ({_reason(exc, spec.name)})")
+            continue
         t1 = time.perf_counter()
         parts["estimates"].append(tidy_estimates(fm, plan.conf_level))
         parts["model_fit"].append(tidy_fit(fm))  # timings go to progress, never into results
@@ -99,21 +119,31 @@ def fit_plan(responses: pd.DataFrame, *, plan: Plan | None = None, instrument: I
                                                           threshold=threshold, conf_level=plan.conf_level))
         t2 = time.perf_counter()
         if spec.family == "ordinal":
-            parts["brant"].append(_brant(fm))
+            brant = _brant(fm)
+            parts["brant"].append(brant)
+            skipped += _brant_notes(brant)
         if spec.family == "mixed":
             parts["station_effects"].append(fm.extra["blups"].assign(model=spec.name))
         t3 = time.perf_counter()
         say(f"model {spec.name}: fitted in {t1 - t0:.1f} s, predictions in {t2 - t1:.1f} s"
             + (f", Brant test in {t3 - t2:.1f} s" if spec.family == "ordinal" else ""))
+    if plan.models and not parts["model_fit"]:
+        raise InputError(_none_fitted(skipped, len(plan.models)))
     out = {k: pd.concat(v, ignore_index=True) if v else pd.DataFrame() for k, v in parts.items()}
 
     if thresholds and plan.thresholds is not None:
         from research.models.thresholds import tolerance_thresholds
 
         t0 = time.perf_counter()
-        th = tolerance_thresholds(responses, plan=plan, instrument=instrument, progress=progress)
-        out["thresholds"], out["threshold_curves"] = th["thresholds"], th["curves"]
-        say(f"tolerance thresholds in {time.perf_counter() - t0:.1f} s")
+        try:
+            th = tolerance_thresholds(responses, plan=plan, instrument=instrument, progress=progress)
+        except NotEstimable as exc:
+            skipped.append({"step": "thresholds", "note": f"not computed: {_reason(exc, 'thresholds')}"})
+            say(f"tolerance thresholds: skipped ({_reason(exc, 'thresholds')})")
+        else:
+            out["thresholds"], out["threshold_curves"] = th["thresholds"], th["curves"]
+            skipped += [{"step": "thresholds", "note": note} for note in th.get("notes", [])]
+            say(f"tolerance thresholds in {time.perf_counter() - t0:.1f} s")
 
     t0 = time.perf_counter()
     notes = skipped + [{"step": f"model {r['model']}", "note": r["notes"]} for _, r in out["model_fit"].iterrows()
@@ -133,13 +163,49 @@ def fit_plan(responses: pd.DataFrame, *, plan: Plan | None = None, instrument: I
         pairwise.append(comp["pairwise"])
     out["comparisons"] = pd.concat(omnibus, ignore_index=True) if omnibus else pd.DataFrame()
     out["pairwise"] = pd.concat(pairwise, ignore_index=True) if pairwise else pd.DataFrame()
-    out["association"] = association(responses, row="satisfied", col="cause_l1")
-    out["reliability"] = cronbach_alpha(responses)
-    out["item_statistics"] = item_statistics(responses)
-    out["item_correlations"] = item_correlations(responses)
+    # each of these needs two values of its variables and some variance; ValueError names the column
+    for key, step, compute in (
+            ("association", "association of satisfied and cause_l1",
+             lambda: association(responses, row="satisfied", col="cause_l1")),
+            ("reliability", "reliability", lambda: cronbach_alpha(responses)),
+            ("item_statistics", "item statistics", lambda: item_statistics(responses)),
+            ("item_correlations", "item correlations", lambda: item_correlations(responses))):
+        try:
+            out[key] = compute()
+        except ValueError as exc:
+            out[key] = pd.DataFrame()
+            notes.append({"step": step, "note": f"not computed: {exc}"})
     out["notes"] = pd.DataFrame(notes, columns=["step", "note"])
     say(f"group comparisons and reliability in {time.perf_counter() - t0:.1f} s")
     return out
+
+
+def _reason(exc: Exception, name: str) -> str:
+    """An exception's message without a leading ``model <name>: `` (the note's step says it)."""
+    text = str(exc)
+    for prefix in (f"model {name}: ", f"{name}: "):
+        if text.startswith(prefix):
+            return text[len(prefix):]
+    return text
+
+
+def _none_fitted(skipped: list[dict], n_models: int) -> str:
+    """The message when no model could be fitted: each reason once, with the models it stopped."""
+    reasons: dict[str, list[str]] = {}
+    for note in skipped:
+        model = note["step"].removeprefix("model ")
+        reasons.setdefault(note["note"].removeprefix("not fitted: "), []).append(model)
+    return (f"responses: none of the analysis plan's {n_models} models can be fitted on these data: "
+            + "; ".join(f"{reason} ({', '.join(models)})" for reason, models in reasons.items()))
+
+
+def _brant_notes(brant: pd.DataFrame) -> list[dict]:
+    """The note of a Brant test that could not be computed, in whole or for some terms (NaN
+    statistics; :func:`research.models.ordinal.brant_test` says why in ``attrs["note"]``)."""
+    if not brant["statistic"].isna().any():
+        return []
+    note = brant.attrs.get("note") or "not computable: the covariance of the binary-logit slopes is singular"
+    return [{"step": f"Brant test {brant['model'].iloc[0]}", "note": note}]
 
 
 def _comparable(responses: pd.DataFrame, dv: str, between: str) -> tuple[pd.DataFrame, list[str]]:
@@ -153,20 +219,21 @@ def _comparable(responses: pd.DataFrame, dv: str, between: str) -> tuple[pd.Data
 
 
 def write_results(results: dict[str, pd.DataFrame], out_dir: str | Path, *, plan: Plan | None = None) -> dict[str, Path]:
-    """Write each result frame as ``<name>.csv`` (UTF-8, full precision) and the plan used.
+    """Write each result frame as ``<name>.csv`` (UTF-8 without BOM, full precision, ``\\n`` line ends)
+    and the plan used, each file atomically; text cells a spreadsheet would run as a formula are
+    prefixed with ``'`` (:func:`research.safeio.write_csv`).
 
     Returns the paths written, by name.
     """
+    from research.safeio import atomic_write_text, write_csv
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = {}
     for name, frame in results.items():
-        path = out / f"{name}.csv"
-        frame.to_csv(path, index=False, float_format="%.17g")
-        written[name] = path
+        written[name] = write_csv(frame, out / f"{name}.csv")
     if plan is not None:
-        (out / "analysis_plan_used.yaml").write_text(plan.source, encoding="utf-8")
-        written["plan"] = out / "analysis_plan_used.yaml"
+        written["plan"] = atomic_write_text(out / "analysis_plan_used.yaml", plan.source)
     return written
 
 

@@ -30,9 +30,10 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 
+from research.errors import InputError, NotEstimable, check_whole
 from research.instrument import Instrument
 from research.models.design import Design, build_design, formula_context, model_frame
-from research.plan import Plan
+from research.plan import MAX_BOOTSTRAP_REPS, SEED_MAX, Plan
 
 CURVE_POINTS = 40
 BOOT_CURVE_ROWS = 50_000
@@ -43,11 +44,17 @@ class BootstrapFailure(RuntimeError):
 
 
 def _logit_fit(X: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Full-sample spline logit (statsmodels GLM, IRLS)."""
+    """Full-sample spline logit (statsmodels GLM, IRLS); NotEstimable when it has no finite solution."""
     import statsmodels.api as sm
 
-    res = sm.GLM(y, X, family=sm.families.Binomial()).fit(method="IRLS", tol=1e-12, maxiter=100)
-    return np.asarray(res.params)
+    try:
+        res = sm.GLM(y, X, family=sm.families.Binomial()).fit(method="IRLS", tol=1e-12, maxiter=100)
+    except (np.linalg.LinAlgError, ValueError):  # a singular weighted least-squares step
+        raise NotEstimable("thresholds: the spline logit's information matrix is singular") from None
+    beta = np.asarray(res.params)
+    if not np.isfinite(beta).all():
+        raise NotEstimable("thresholds: the spline logit gives non-finite estimates")
+    return beta
 
 
 def weighted_logit_newton(X: np.ndarray, y: np.ndarray, w: np.ndarray, start: np.ndarray,
@@ -150,7 +157,7 @@ def _bootstrap(design, y, beta, frame, spec, groups, shifts, grids, drop, reps, 
 
 
 def tolerance_thresholds(responses: pd.DataFrame, *, plan: Plan, instrument: Instrument,
-                         progress: Callable[[str], None] | None = None) -> dict[str, pd.DataFrame]:
+                         progress: Callable[[str], None] | None = None) -> dict:
     """Spline curves of the satisfied rate against handling time, and thresholds per cause group.
 
     Parameters
@@ -169,18 +176,41 @@ def tolerance_thresholds(responses: pd.DataFrame, *, plan: Plan, instrument: Ins
       did not converge, are left out of the intervals and counted) (hours; rates as proportions);
     - curves: ``cause_l1, hours, estimate, conf_low, conf_high, conf_level``
       (average predicted P(satisfied) of the group's tickets);
-    - spline_estimates: the spline logit's coefficients (term, estimate).
+    - spline_estimates: the spline logit's coefficients (term, estimate);
+    - notes: list of what had to be adapted (a bootstrap left out for want of clusters).
+
+    Raises
+    ------
+    NotEstimable
+        (an InputError) Too few complete rows, ``satisfied`` taking one value, knots
+        that are not distinct, a singular or non-finite spline logit.
+    InputError
+        Bootstrap replicates or seed out of bounds; time terms not by cause_l1.
     """
     spec = plan.thresholds
     if spec is None:
         raise ValueError("the plan has no thresholds section")
+    reps = check_whole(spec.bootstrap_reps, "bootstrap reps", low=0, high=MAX_BOOTSTRAP_REPS, where="thresholds")
+    check_whole(spec.bootstrap_seed, "bootstrap seed", low=0, high=SEED_MAX, where="thresholds")
     variables = tuple(dict.fromkeys(["satisfied", "cause_l1", "cause_l2", "handling_hours", "channel",
                                      "repeat", spec.bootstrap_cluster]))
     frame, _ = model_frame(responses, variables, reference_levels=plan.reference_levels,
                            instrument=instrument)
+    _check_estimable(frame)
+    notes = []
+    if reps and frame[spec.bootstrap_cluster].nunique() < 2:
+        notes.append(f"no bootstrap intervals: a cluster bootstrap by {spec.bootstrap_cluster} needs at least "
+                     f"2 of them, the data have {frame[spec.bootstrap_cluster].nunique()}")
+        reps = 0
     lh = np.log2(1 + frame["handling_hours"].to_numpy())
     knots = np.quantile(lh, spec.knots_quantiles)
-    design = build_design(frame, spec.rhs, intercept=True, context=formula_context(knots))
+    if np.any(np.diff(knots) <= 0):
+        raise NotEstimable(f"thresholds: the spline knots (quantiles {list(spec.knots_quantiles)} of "
+                           "log2(1 + handling_hours)) are not distinct: too many equal handling times")
+    try:
+        design = build_design(frame, spec.rhs, intercept=True, context=formula_context(knots))
+    except NotEstimable as exc:  # a rank-deficient design: the data's doing
+        raise NotEstimable(f"thresholds: {exc}") from None
     y = frame["satisfied"].to_numpy()
     beta = _logit_fit(design.X, y)
     l1 = frame["cause_l1"].astype(str).to_numpy()
@@ -193,12 +223,11 @@ def tolerance_thresholds(responses: pd.DataFrame, *, plan: Plan, instrument: Ins
         grids[g] = np.exp(np.linspace(np.log(lo), np.log(max(hi, lo * 1.01)), CURVE_POINTS))
     shifts = {g: _curve_shifts(design, frame, rows, grids[g]) for g, rows in groups.items()}
     if any(s is None for s in shifts.values()):
-        raise ValueError("thresholds: the time terms of the formula may only involve cause_l1")
+        raise InputError("analysis plan: thresholds.rhs: the time terms of the formula may only involve cause_l1")
     drop = spec.drop_points / 100
     curves = group_curves(design, beta, groups, shifts)
     point = {g: threshold_from_curve(grids[g], c, drop) for g, c in curves.items()}
 
-    reps = spec.bootstrap_reps
     from threadpoolctl import threadpool_limits
 
     # Small cross-products run slower with several BLAS threads competing for 2 cores
@@ -240,4 +269,17 @@ def tolerance_thresholds(responses: pd.DataFrame, *, plan: Plan, instrument: Ins
             rows_c.append({"cause_l1": g, "hours": float(h), "estimate": float(curves[g][j]),
                            "conf_low": float(band[0, j]), "conf_high": float(band[1, j]), "conf_level": conf})
     est = pd.DataFrame({"term": design.names, "estimate": beta})
-    return {"thresholds": pd.DataFrame(rows_t), "curves": pd.DataFrame(rows_c), "spline_estimates": est}
+    return {"thresholds": pd.DataFrame(rows_t), "curves": pd.DataFrame(rows_c), "spline_estimates": est,
+            "notes": notes}
+
+
+def _check_estimable(frame: pd.DataFrame) -> None:
+    """NotEstimable unless the complete rows can support the spline logit: at least
+    :data:`research.models.fit.MIN_ROWS` of them and both values of ``satisfied``."""
+    from research.models.fit import MIN_ROWS
+
+    if len(frame) < MIN_ROWS:
+        raise NotEstimable(f"thresholds: only {len(frame)} complete rows; at least {MIN_ROWS} are needed")
+    if frame["satisfied"].nunique() < 2:
+        raise NotEstimable(f"thresholds: satisfied takes a single value in the {len(frame):,} complete rows: "
+                           "there is no curve to estimate")
