@@ -110,7 +110,7 @@ import pandas as pd
 from scipy.special import expit
 from threadpoolctl import threadpool_limits
 
-from research.errors import InputError
+from research.errors import InputError, check_whole
 
 __all__ = ["key_drivers", "driver_importance", "importance_performance", "driver_performance",
            "subset_r2", "Driver", "DRIVERS", "DEFAULT_DRIVERS", "DRIVER_SOURCES",
@@ -220,14 +220,16 @@ def _check_drivers(drivers) -> tuple[str, ...]:
 
 
 def _check_run(bootstrap_reps, conf_level, seed) -> None:
-    if not isinstance(bootstrap_reps, (int, np.integer)) or isinstance(bootstrap_reps, bool) \
-            or bootstrap_reps < 0:
-        raise ValueError(f"bootstrap_reps must be a non-negative integer, not {bootstrap_reps!r}")
+    """InputError for replicates outside [0, MAX_BOOTSTRAP_REPS] or a seed outside numpy's
+    [0, 2**32 - 1] (a plan or caller must not be able to exhaust memory, or reach numpy's
+    negative-seed error mid-run); ValueError for a conf_level outside (0, 1)."""
+    from research.plan import MAX_BOOTSTRAP_REPS, SEED_MAX
+
+    check_whole(bootstrap_reps, "bootstrap_reps", low=0, high=MAX_BOOTSTRAP_REPS, where="key drivers")
     if not (isinstance(conf_level, (int, float)) and 0 < conf_level < 1):
         raise ValueError(f"conf_level must be a number strictly between 0 and 1, "
                          f"not {conf_level!r}")
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-        raise ValueError(f"seed must be an integer, not {seed!r}")
+    check_whole(seed, "seed", low=0, high=SEED_MAX, where="key drivers")
 
 
 def _require_columns(responses: pd.DataFrame, needed: dict[str, str]) -> None:
@@ -598,6 +600,10 @@ def _run(prep: _Prepared, *, reps: int, seed: int, progress: Callable[[str], Non
     subsets = _subset_columns(prep.groups)
     M = _shapley_matrix(k)
     G = prep.n_clusters
+    if G < 2 and reps:  # one cluster: every replicate is the sample itself, an interval of zero width
+        if progress is not None:
+            progress(f"driver bootstrap skipped: {G} cluster(s), at least 2 are needed")
+        reps = 0
     rng = np.random.default_rng(seed)
     counts = np.stack([np.bincount(rng.integers(0, G, G), minlength=G) for _ in range(reps)]) \
         if reps else np.zeros((0, G), dtype=np.int64)

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from research.errors import InputError
+from research.errors import InputError, NotEstimable, check_whole
 from research.models.fit import FittedModel
 from research.plan import Lever
 
@@ -177,7 +177,10 @@ def lever_effects(fm: FittedModel, responses: pd.DataFrame, levers, *, threshold
     ``conf_level``.
     """
     from research.models.thresholds import BootstrapFailure, weighted_logit_newton
+    from research.plan import MAX_BOOTSTRAP_REPS, SEED_MAX
 
+    reps = check_whole(reps, "bootstrap reps", low=0, high=MAX_BOOTSTRAP_REPS, where="scenarios")
+    seed = check_whole(seed, "bootstrap seed", low=0, high=SEED_MAX, where="scenarios")
     if fm.spec.family != "logit":
         raise InputError(f"scenarios need a logit of satisfied; model {fm.spec.name} is {fm.spec.family}")
     levers = list(levers)
@@ -190,6 +193,11 @@ def lever_effects(fm: FittedModel, responses: pd.DataFrame, levers, *, threshold
     se = np.array([float(np.sqrt(max(g @ fm.vcov @ g, 0.0))) for _, g in effects])
     low, high = est - q * se, est + q * se
     failed = 0
+    if reps > 0 and responses[cluster].iloc[fm.rows].nunique() < 2:
+        # one cluster: every replicate is the sample itself; the delta-method intervals stand
+        if progress is not None:
+            progress(f"lever bootstrap skipped: a cluster bootstrap by {cluster} needs at least 2 of them")
+        reps = 0
     if reps > 0:
         survey_w = fm.extra.get("weights")
         survey_w = np.ones(len(fm.frame)) if survey_w is None else np.asarray(survey_w, dtype=float)
@@ -266,15 +274,20 @@ def run_levers(responses: pd.DataFrame, *, plan, instrument, weights: np.ndarray
         if progress is not None:
             progress(f"levers skipped: the survey export has no {', '.join(absent)}")
         return pd.DataFrame()
-    if weights is None:
-        from research.models.fit import fit_model
+    try:
+        if weights is None:
+            from research.models.fit import fit_model
 
-        fm = fit_model(model, responses, plan=plan, instrument=instrument)
-    else:
-        from research.models.weighted import fit_weighted_model
+            fm = fit_model(model, responses, plan=plan, instrument=instrument)
+        else:
+            from research.models.weighted import fit_weighted_model
 
-        fm = fit_weighted_model(model, responses, weights, cluster=spec.bootstrap_cluster, plan=plan,
-                                instrument=instrument, calibration=calibration)
+            fm = fit_weighted_model(model, responses, weights, cluster=spec.bootstrap_cluster, plan=plan,
+                                    instrument=instrument, calibration=calibration)
+    except NotEstimable as exc:  # the data cannot support the lever model (fit_plan notes why): no table
+        if progress is not None:
+            progress(f"levers skipped: {exc}")
+        return pd.DataFrame()
     out = lever_effects(fm, responses, spec.levers, threshold=instrument.satisfied_threshold,
                         cluster=spec.bootstrap_cluster, reps=spec.bootstrap_reps, seed=spec.bootstrap_seed,
                         conf_level=plan.conf_level, progress=progress)

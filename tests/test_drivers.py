@@ -439,7 +439,7 @@ def test_bad_values_and_options(fixture_data):
         driver_importance(fixture_data, outcome="sat_speed")
     with pytest.raises(ValueError, match="conf_level"):
         driver_importance(fixture_data, conf_level=95)
-    with pytest.raises(ValueError, match="bootstrap_reps"):
+    with pytest.raises(InputError, match="bootstrap_reps"):  # a size from the plan: InputError, exit 2
         driver_importance(fixture_data, bootstrap_reps=-1)
 
 
