@@ -10,13 +10,41 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 import zipfile
 from pathlib import Path
+
+from research.safeio import atomic_write_bytes
 
 FIXED_TIME = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 #: East Asian font Word uses for Chinese text (w:eastAsia)
 DOCX_EAST_ASIA_FONT = "SimSun"
+
+
+#: characters XML 1.0 forbids (lxml, hence python-docx, raises on them): the C0 controls other than
+#: tab, newline and carriage return, lone surrogates, and U+FFFE/U+FFFF; carriage returns are
+#: dropped as well, so that a Windows line end becomes one line break
+_NOT_XML = re.compile("[\x00-\x08\x0b-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_text(text) -> str:
+    r"""``text`` as a string without the characters XML cannot hold (see :data:`_NOT_XML`).
+
+    Parameters
+    ----------
+    text : any value; ``str(text)`` is cleaned.
+
+    Returns
+    -------
+    str: the text with every C0 control character except tab and newline, lone
+    surrogates and U+FFFE/U+FFFF removed. Every text given to python-docx (and,
+    for the same result in every format, every table cell) passes through here:
+    one ``\x07`` in a station name would otherwise stop the DOCX writer with a
+    ``ValueError`` from lxml. Written by hand: neither python-docx nor lxml
+    offers a sanitiser, they only refuse.
+    """
+    return _NOT_XML.sub("", str(text))
 
 
 def set_east_asian_font(doc, font: str = DOCX_EAST_ASIA_FONT) -> None:
@@ -59,8 +87,9 @@ def normalise_zip(data: bytes) -> bytes:
 
 
 def save_docx(doc, path: str | Path) -> None:
-    """Save with fixed core-property times and a normalised zip."""
+    """Save with fixed core-property times and a normalised zip, atomically (a killed run leaves
+    the old file or the new one, never half of one)."""
     fix_core_properties(doc)
     buf = io.BytesIO()
     doc.save(buf)
-    Path(path).write_bytes(normalise_zip(buf.getvalue()))
+    atomic_write_bytes(Path(path), normalise_zip(buf.getvalue()))

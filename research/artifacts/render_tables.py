@@ -14,7 +14,18 @@ and writes
 
 Every formatted version carries the title above the table (``spec.title``), and
 below it any table notes, the caption (``spec.caption``) and the footer stamp
-(``stamp.text``). Display rules (decimals, percent, p-values) are stated once in
+(``stamp.text``).
+
+One table model, many renderers: every format (and the report and the bulletin,
+which embed tables) is rendered from the same :class:`Display` cells, never by
+parsing another format back. Each renderer escapes for its format: Markdown
+(:func:`md_escape`: ``|``, backslash, ``<>&`` as entities, no link or emphasis
+from data), HTML (:func:`html_text`), LaTeX (:func:`tex_escape`), DOCX (text runs,
+control characters dropped by :func:`research.artifacts.docx_util.xml_text`, as
+in every format). Every file is written atomically, the CSV with formula-like
+text cells neutralised (:mod:`research.safeio`).
+
+Display rules (decimals, percent, p-values) are stated once in
 :data:`DIGITS` and the ``fmt_*`` functions; labels come from
 :mod:`research.artifacts.labels` (the one mapping of display words); words it does not
 have yet. Same data, stamp and package versions give byte-identical files in
@@ -34,10 +45,12 @@ from pathlib import Path
 import pandas as pd
 
 from research.artifacts import labels
-from research.artifacts.docx_util import DOCX_EAST_ASIA_FONT, FIXED_TIME, normalise_zip
+from research.artifacts.docx_util import DOCX_EAST_ASIA_FONT, FIXED_TIME, normalise_zip, xml_text
 from research.artifacts.registry import TABLES, ArtifactSpec
 from research.artifacts.stamp import Stamp
 from research.artifacts.tables import model_names
+from research.safeio import atomic_write_bytes
+from research.safeio import write_csv as safe_write_csv
 
 # --------------------------------------------------------------------------- display rules (the one place)
 
@@ -620,36 +633,82 @@ def title_line(spec: ArtifactSpec, lang: str) -> str:
 
 # --------------------------------------------------------------------------- writers: text formats
 
-def _md_escape(text: str) -> str:
-    """Escape backslashes, backticks, pipes and dollars (pandoc math), and asterisk runs that could
-    open emphasis (followed by a non-space), so that ``-0.553***`` and ``* p<0.05`` stay readable."""
-    text = re.sub(r"([\\`|$])", r"\\\1", text)
+# Written by hand: no maintained library escapes text *into* Markdown (they all go the other way);
+# the rules below are CommonMark/GFM's, checked in tests by parsing the output with markdown-it-py.
 
-    def star_run(m: re.Match) -> str:
+def _emphasis_runs(text: str, char: str, strong: bool) -> str:
+    """Backslash-escape runs of ``char`` (``*``, ``_`` or ``~``) that could open emphasis.
+
+    A run can open emphasis only when followed by a non-space; an ``_`` run, in
+    addition, only when not preceded by a letter or digit (intraword ``_`` never
+    opens). A run that cannot open cannot close anything either, since no opener
+    is left. With ``strong`` (text wrapped in ``**``) every run is escaped.
+    """
+    def run(m: re.Match) -> str:
+        before = text[m.start() - 1] if m.start() else " "
         opens = m.end() < len(text) and not text[m.end()].isspace()
-        return "\\*" * len(m.group()) if opens else m.group()
+        if char == "_" and before.isalnum():
+            opens = False
+        return ("\\" + char) * len(m.group()) if strong or opens else m.group()
 
-    return re.sub(r"\*+", star_run, text)
+    return re.sub(re.escape(char) + "+", run, text)
+
+
+def md_escape(text, *, strong: bool = False) -> str:
+    r"""Text as Markdown that renders as exactly that text, inline (a table cell, or inside a paragraph).
+
+    Parameters
+    ----------
+    text : the text (anything; ``str()`` of it is used, control characters dropped by
+        :func:`research.artifacts.docx_util.xml_text`).
+    strong : the result is wrapped in ``**`` by the caller: escape every ``*``, ``_`` and ``~``.
+
+    Returns
+    -------
+    str: ``&``, ``<``, ``>`` as entities (no raw HTML, no autolink, no entity from data);
+    ``\``, ``|`` (a cell boundary), backtick and ``$`` (pandoc math) backslash-escaped;
+    ``]`` escaped where it would close a link or image (before ``(``, ``[`` or ``:``);
+    emphasis and strike-through runs that could open escaped (:func:`_emphasis_runs`), so
+    that ``-0.553***`` and ``* p<0.05`` stay readable; a tab as a space, a newline as ``<br>``.
+    """
+    text = xml_text(text).replace("\t", " ")
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = re.sub(r"([\\`|$])", r"\\\1", text)
+    text = re.sub(r"\](?=[(\[:])", r"\\]", text)
+    for char in "*_~":
+        text = _emphasis_runs(text, char, strong)
+    return text.replace("\n", "<br>")
+
+
+def md_paragraph(text) -> str:
+    """Text as one Markdown paragraph: :func:`md_escape`, and no block marker at its start
+    (heading ``#``, list ``-``/``+``/``1.``, setext ``=``, indented code)."""
+    text = md_escape(text).lstrip(" ")
+    if re.match(r"[#+=-]", text):
+        return "\\" + text
+    return re.sub(r"^(\d+)([.)])", r"\1\\\2", text)
 
 
 def render_markdown(spec: ArtifactSpec, disp: Display, lang: str, stamp: Stamp) -> str:
-    """A pipe table with the title (bold) above and notes, caption and stamp below."""
+    """A pipe table with the title (bold) above and notes, caption and stamp below; every text
+    escaped by :func:`md_escape` (cells) or :func:`md_paragraph` (paragraphs)."""
     n = len(disp.headers)
-    out = [f"**{_md_escape(title_line(spec, lang))}**", ""]
-    out.append("| " + " | ".join(_md_escape(h) for h in disp.headers) + " |")
+    out = [f"**{md_escape(title_line(spec, lang), strong=True)}**", ""]
+    out.append("| " + " | ".join(md_escape(h).strip() for h in disp.headers) + " |")
     out.append("|" + "|".join(":---" if a == "l" else "---:" for a in disp.align) + "|")
     for row in disp.rows:
+        strong = row.bold or row.span
         cells = row.cells + [""] * (n - len(row.cells)) if row.span else list(row.cells)
-        cells = [_md_escape(c) for c in cells]
-        if row.indent and cells[0]:
-            cells[0] = "\u3000" + cells[0]
-        if row.bold or row.span:
+        cells = [md_escape(c, strong=strong).strip() for c in cells]
+        if strong:
             cells = [f"**{c}**" if c else c for c in cells]
+        if row.indent and cells[0]:  # outside the "**": a run followed by a space cannot open bold
+            cells[0] = "\u3000" + cells[0]
         out.append("| " + " | ".join(cells) + " |")
     out.append("")
     for note in disp.notes:
-        out += [_md_escape(note), ""]
-    out += [_md_escape(spec.caption(lang)), "", f"*{_md_escape(stamp.text(lang))}*", ""]
+        out += [md_paragraph(note), ""]
+    out += [md_paragraph(spec.caption(lang)), "", f"*{md_escape(stamp.text(lang), strong=True)}*", ""]
     return "\n".join(out)
 
 
@@ -658,9 +717,21 @@ _TEX_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", 
                  "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}"}
 
 
-def tex_escape(text: str) -> str:
-    """Escape LaTeX special characters (``\\ & % $ # _ { } ~ ^ < > |``)."""
+def tex_escape(text) -> str:
+    """Escape LaTeX special characters (``\\ & % $ # _ { } ~ ^ < > |``); control characters
+    dropped (:func:`research.artifacts.docx_util.xml_text`), tabs and newlines as spaces (a blank
+    line would end the paragraph inside a ``tabular``). Returns the LaTeX source of the text."""
+    text = xml_text(text).replace("\t", " ").replace("\n", " ")
     return "".join(_TEX_SPECIALS.get(ch, ch) for ch in text)
+
+
+def _tex_row(cells: Sequence[str]) -> str:
+    """One ``tabular`` row from escaped cells: ``{}`` guards a first cell starting with ``[`` or ``*``,
+    which the ``\\\\`` ending the row before (or ``\\midrule``) would take as its argument."""
+    cells = list(cells)
+    if cells and cells[0][:1] in ("[", "*"):
+        cells[0] = "{}" + cells[0]
+    return " & ".join(cells) + " \\\\"
 
 
 #: LaTeX headers wider than this (CJK characters count twice) wrap in a parbox of TEX_HEADER_WIDTH
@@ -688,7 +759,7 @@ def render_latex(spec: ArtifactSpec, disp: Display, lang: str, stamp: Stamp) -> 
                                                  else "."),
            "\\begin{table}[htbp]", "\\centering", f"\\caption{{{tex_escape(title_line(spec, lang))}}}",
            f"\\label{{tab:{spec.id}}}", f"\\begin{{tabular}}{{{''.join(disp.align)}}}", "\\toprule",
-           " & ".join(_tex_header(h, a) for h, a in zip(disp.headers, disp.align, strict=True)) + " \\\\",
+           _tex_row([_tex_header(h, a) for h, a in zip(disp.headers, disp.align, strict=True)]),
            "\\midrule"]
     for i, row in enumerate(disp.rows):
         if row.rule_before and i > 0:
@@ -701,7 +772,7 @@ def render_latex(spec: ArtifactSpec, disp: Display, lang: str, stamp: Stamp) -> 
             cells = [f"\\textbf{{{c}}}" if c else c for c in cells]
         if row.indent and cells[0]:
             cells[0] = "\\quad " + cells[0]
-        out.append(" & ".join(cells) + " \\\\")
+        out.append(_tex_row(cells))
     out += ["\\bottomrule", "\\end{tabular}", "", "\\smallskip", "\\begin{minipage}{\\linewidth}\\footnotesize"]
     out += [tex_escape(note) + "\\par" for note in disp.notes]
     out += [tex_escape(spec.caption(lang)) + "\\par", tex_escape(stamp.text(lang)) + "\\par",
@@ -709,8 +780,8 @@ def render_latex(spec: ArtifactSpec, disp: Display, lang: str, stamp: Stamp) -> 
     return "\n".join(out)
 
 
-_CSS = """body { font-family: %s; color: #1a1a1a; margin: 2em; }
-figure.research-table { margin: 0; display: inline-block; }
+#: CSS of a table's ``<figure>`` (shared by the per-table page, the report and the bulletin)
+TABLE_CSS = """figure.research-table { margin: 0; display: inline-block; }
 figure.research-table table { border-collapse: collapse; font-size: 0.9em; font-variant-numeric: tabular-nums; }
 figure.research-table caption { caption-side: top; text-align: left; font-weight: 600; font-size: 1.05em;
   padding-bottom: 0.5em; }
@@ -728,17 +799,21 @@ figure.research-table td.indent { padding-left: 2em; }
 figure.research-table figcaption { font-size: 0.85em; max-width: 48em; margin-top: 0.6em; }
 figure.research-table figcaption p { margin: 0.25em 0; }
 figure.research-table p.stamp { color: #777; font-size: 0.9em; }
-""" % HTML_FONTS
+"""
+_CSS = "body { font-family: %s; color: #1a1a1a; margin: 2em; }\n" % HTML_FONTS + TABLE_CSS
 
 
-def render_html(spec: ArtifactSpec, disp: Display, lang: str, stamp: Stamp) -> str:
-    """A self-contained HTML page (inline CSS): caption (title) above, notes, caption and stamp below."""
-    e = html.escape
+def html_text(text) -> str:
+    """Text as HTML element content: control characters dropped (:func:`xml_text`), ``& < > " '``
+    escaped (so also safe inside a quoted attribute), a newline as ``<br>``."""
+    return html.escape(xml_text(text), quote=True).replace("\n", "<br>")
+
+
+def html_table(spec: ArtifactSpec, disp: Display, lang: str) -> list[str]:
+    """Lines of the ``<table>`` of a Display (title as ``<caption>``), every text through :func:`html_text`."""
+    e = html_text
     n = len(disp.headers)
-    out = ["<!DOCTYPE html>", f'<html lang="{"zh-CN" if lang == "zh" else "en"}">', "<head>",
-           '<meta charset="utf-8">', f"<title>{e(title_line(spec, lang))}</title>", "<style>", _CSS + "</style>",
-           "</head>", "<body>", f'<figure class="research-table" id="{e(spec.id)}">', "<table>",
-           f"<caption>{e(title_line(spec, lang))}</caption>", "<thead>", "<tr>"]
+    out = ["<table>", f"<caption>{e(title_line(spec, lang))}</caption>", "<thead>", "<tr>"]
     out += [f'<th class="{a}" scope="col">{e(h)}</th>' for h, a in zip(disp.headers, disp.align, strict=True)]
     out += ["</tr>", "</thead>", "<tbody>"]
     for i, row in enumerate(disp.rows):
@@ -752,11 +827,37 @@ def render_html(spec: ArtifactSpec, disp: Display, lang: str, stamp: Stamp) -> s
                 cls = a + (" indent" if row.indent and j == 0 else "")
                 out.append(f'<td class="{cls}">{e(c)}</td>')
         out.append("</tr>")
-    out += ["</tbody>", "</table>", "<figcaption>"]
+    out += ["</tbody>", "</table>"]
+    return out
+
+
+def html_figure(spec: ArtifactSpec, disp: Display, lang: str, stamp: Stamp | None = None, *,
+                element_id: str | None = None) -> str:
+    """A table as one ``<figure class="research-table">``: the table, then notes, caption and stamp
+    (omitted when ``stamp`` is None). ``element_id``: the figure's ``id`` attribute (none if None)."""
+    e = html_text
+    head = f'<figure class="research-table" id="{e(element_id)}">' if element_id else \
+        '<figure class="research-table">'
+    out = [head] + html_table(spec, disp, lang) + ["<figcaption>"]
     out += [f'<p class="note">{e(note)}</p>' for note in disp.notes]
-    out += [f'<p class="caption">{e(spec.caption(lang))}</p>', f'<p class="stamp">{e(stamp.text(lang))}</p>',
-            "</figcaption>", "</figure>", "</body>", "</html>", ""]
+    out.append(f'<p class="caption">{e(spec.caption(lang))}</p>')
+    if stamp is not None:
+        out.append(f'<p class="stamp">{e(stamp.text(lang))}</p>')
+    out += ["</figcaption>", "</figure>"]
     return "\n".join(out)
+
+
+def html_page(title: str, lang: str, body: Sequence[str], extra_css: str = "") -> str:
+    """A self-contained HTML page (inline CSS, no scripts) around the ``body`` lines."""
+    out = ["<!DOCTYPE html>", f'<html lang="{"zh-CN" if lang == "zh" else "en"}">', "<head>",
+           '<meta charset="utf-8">', f"<title>{html_text(title)}</title>", "<style>", _CSS + extra_css + "</style>",
+           "</head>", "<body>", *body, "</body>", "</html>", ""]
+    return "\n".join(out)
+
+
+def render_html(spec: ArtifactSpec, disp: Display, lang: str, stamp: Stamp) -> str:
+    """A self-contained HTML page (inline CSS): caption (title) above, notes, caption and stamp below."""
+    return html_page(title_line(spec, lang), lang, [html_figure(spec, disp, lang, stamp, element_id=spec.id)])
 
 
 # --------------------------------------------------------------------------- writer: DOCX
@@ -808,7 +909,7 @@ def _cell_text(cell, text: str, *, bold=False, italic=False, align="l", indent=F
     par.paragraph_format.space_after = Pt(1)
     if indent:
         par.paragraph_format.left_indent = Pt(12)
-    run = par.add_run(text)
+    run = par.add_run(xml_text(text))
     run.bold = bold or None
     run.italic = italic or None
     _set_fonts(run, DOCX_FONT_PT)
@@ -820,7 +921,7 @@ def _paragraph(doc, text: str, *, size: float, bold=False, color: str | None = N
     par = doc.add_paragraph()
     par.paragraph_format.space_after = Pt(3)
     par.paragraph_format.keep_with_next = keep_next or None
-    run = par.add_run(text)
+    run = par.add_run(xml_text(text))
     run.bold = bold or None
     if color:
         run.font.color.rgb = RGBColor.from_string(color)
@@ -828,9 +929,9 @@ def _paragraph(doc, text: str, *, size: float, bold=False, color: str | None = N
     return par
 
 
-def render_docx(spec: ArtifactSpec, disp: Display, lang: str, stamp: Stamp) -> bytes:
-    """A Word document: title paragraph, a three-line table with a repeated header row, then notes,
-    caption and stamp; fixed core properties and zip entry times, so the bytes repeat."""
+def new_docx(lang: str):
+    """An empty python-docx ``Document`` whose Normal style has the package's Latin and East Asian
+    fonts and the language of ``lang`` (``zh`` or ``en``)."""
     from docx import Document
     from docx.oxml import OxmlElement
     from docx.oxml.ns import qn
@@ -844,6 +945,19 @@ def render_docx(spec: ArtifactSpec, disp: Display, lang: str, stamp: Stamp) -> b
         normal.element.get_or_add_rPr().append(lang_el)
     lang_el.set(qn("w:val"), "zh-CN" if lang == "zh" else "en-US")
     lang_el.set(qn("w:eastAsia"), "zh-CN")
+    return doc
+
+
+def add_docx_table(doc, spec: ArtifactSpec, disp: Display, lang: str, stamp: Stamp | None = None) -> None:
+    """Append a table to a python-docx ``Document``, cell by cell from the Display: title paragraph,
+    a three-line table with a repeated header row, then notes, caption and the stamp (none if None).
+
+    Every text becomes a run (python-docx escapes XML), control characters dropped by
+    :func:`xml_text`; nothing is parsed back from another format. Used by :func:`render_docx`,
+    the report and the bulletin.
+    """
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
 
     _paragraph(doc, title_line(spec, lang), size=10.5, bold=True, keep_next=True)
     n = len(disp.headers)
@@ -875,15 +989,23 @@ def render_docx(spec: ArtifactSpec, disp: Display, lang: str, stamp: Stamp) -> b
     for note in disp.notes:
         _paragraph(doc, note, size=DOCX_FONT_PT)
     _paragraph(doc, spec.caption(lang), size=DOCX_FONT_PT)
-    _paragraph(doc, stamp.text(lang), size=8, color="777777")
+    if stamp is not None:
+        _paragraph(doc, stamp.text(lang), size=8, color="777777")
 
+
+def render_docx(spec: ArtifactSpec, disp: Display, lang: str, stamp: Stamp) -> bytes:
+    """A Word document: title paragraph, a three-line table with a repeated header row, then notes,
+    caption and stamp (:func:`add_docx_table`); fixed core properties and zip entry times, so the
+    bytes repeat."""
+    doc = new_docx(lang)
+    add_docx_table(doc, spec, disp, lang, stamp)
     props = doc.core_properties
-    props.title = title_line(spec, lang)
+    props.title = xml_text(title_line(spec, lang))
     props.subject = spec.id
     props.author = "research"
     props.last_modified_by = "research"
     props.language = "zh-CN" if lang == "zh" else "en-US"
-    props.comments = spec.caption(lang)
+    props.comments = xml_text(spec.caption(lang))
     props.revision = 1
     props.created = FIXED_TIME
     props.modified = FIXED_TIME
@@ -895,10 +1017,11 @@ def render_docx(spec: ArtifactSpec, disp: Display, lang: str, stamp: Stamp) -> b
 
 # --------------------------------------------------------------------------- files
 
-def write_csv(data: pd.DataFrame, path: Path) -> None:
-    """The table's data as built: UTF-8 with BOM, full precision, ``\\n`` line ends, no index."""
-    text = data.to_csv(index=False, float_format="%.17g", lineterminator="\n")
-    path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+def write_csv(data: pd.DataFrame, path: Path) -> Path:
+    """The table's data as built: UTF-8 with BOM, full precision, ``\\n`` line ends, no index; text
+    cells a spreadsheet would run as a formula prefixed with ``'``; written atomically
+    (:func:`research.safeio.write_csv`). Returns the path."""
+    return safe_write_csv(data, path, bom=True)
 
 
 RENDERERS: dict[str, Callable[[ArtifactSpec, Display, str, Stamp], str | bytes]] = {
@@ -937,7 +1060,7 @@ def write_table(spec: ArtifactSpec, bundle: dict, out_dir, stamp: Stamp,
         for fmt in FORMATS:
             path = out / f"{spec.name}.{lang}.{fmt}"
             content = RENDERERS[fmt](spec, disp, lang, stamp)
-            path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
+            atomic_write_bytes(path, content if isinstance(content, bytes) else content.encode("utf-8"))
             written[f"{lang}.{fmt}"] = path
     return written
 
