@@ -7,35 +7,48 @@ and runs on a fresh machine). Two kinds of placeholder:
 - ``{{ name }}``: a named value (:mod:`research.artifacts.values`), replaced by
   its text in the report's language;
 - ``[[T03]]`` / ``[[F04]]``: a registered artifact. On a line of its own it
-  embeds the table or figure (title, body, caption); inside a sentence it
+  embeds the table or figure (title, body, notes, caption); inside a sentence it
   becomes a reference ("表 T03" / "Table T03", a link in HTML).
 
 The build fails (:class:`ReportError`) on a placeholder naming no value or an
-id that nothing produces. Output per language: one self-contained HTML file
-(figures embedded as base64 PNG, tables inline) and one DOCX.
+id that nothing produces, and on a missing or unreadable input file. Output per
+language: one self-contained HTML file (figures embedded as base64 PNG, tables
+inline) and one DOCX, each written atomically.
+
+Tables come from the same :class:`research.artifacts.render_tables.Display` cells
+as the per-table files (:class:`TableSource`), rendered by
+:func:`~research.artifacts.render_tables.html_figure` and
+:func:`~research.artifacts.render_tables.add_docx_table`; no table is parsed back
+from Markdown. Named values are escaped for Markdown before the HTML is made
+(:func:`md_value`), so no value can bring raw HTML, a link or emphasis.
 """
 
 from __future__ import annotations
 
 import base64
 import html
+import io
 import re
+from copy import deepcopy
 from pathlib import Path
 
 import pandas as pd
 
 from research import paths
 from research.artifacts import registry
-from research.artifacts.docx_util import save_docx, set_east_asian_font
+from research.artifacts import render_tables as rt
+from research.artifacts.docx_util import save_docx, set_east_asian_font, xml_text
 from research.errors import InputError
+from research.safeio import atomic_write_text
 
 VALUE_RE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 REF_RE = re.compile(r"\[\[([A-Z]\d{2})\]\]")
+EMBED_RE = re.compile(r"\s*\[\[([A-Z]\d{2})\]\]\s*")
 LANGS = ("zh", "en")
 
 
 class ReportError(InputError):
-    """A template names a value or an artifact that does not exist."""
+    """A template names a value or an artifact that does not exist, or an input file is missing."""
 
 
 def template_path(lang: str) -> Path:
@@ -62,9 +75,43 @@ def cited_ids(text: str) -> set[str]:
     return set(REF_RE.findall(text))
 
 
-def _fill_values(text: str, values: pd.DataFrame, lang: str) -> str:
-    table = dict(zip(values["name"], values[lang]))
-    return VALUE_RE.sub(lambda m: str(table[m.group(1)]), text)
+# --------------------------------------------------------------------------- values
+
+def value_texts(values: pd.DataFrame, lang: str) -> dict[str, str]:
+    """Named values of ``lang``: name -> display text (``str()`` of the ``lang`` column)."""
+    return {str(k): str(v) for k, v in zip(values["name"], values[lang])}
+
+
+def md_value(text) -> str:
+    """A named value as Python-Markdown source that renders as exactly its text, inline.
+
+    Parameters
+    ----------
+    text : the value's display text.
+
+    Returns
+    -------
+    str: control characters dropped, tabs and newlines as spaces, ``& < >`` as entities
+    (no raw HTML, no autolink), and the characters Python-Markdown gives a meaning inline
+    (backslash, backtick, ``* _ [ ] | #``) backslash-escaped (no emphasis, link, image or
+    reference ``[[T04]]`` from a value). Written by hand: Python-Markdown has no escaper;
+    the set is its own ``ESCAPED_CHARS``, so every escape renders as the bare character.
+    """
+    text = xml_text(text).replace("\t", " ").replace("\n", " ")
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return re.sub(r"([\\`*_\[\]|#])", r"\\\1", text)
+
+
+def plain_value(text) -> str:
+    """A named value as DOCX paragraph text: control characters dropped, tabs and newlines as spaces."""
+    return xml_text(text).replace("\t", " ").replace("\n", " ")
+
+
+def _fill(line: str, values: dict[str, str] | None, escape) -> str:
+    """``{{ name }}`` placeholders of one line replaced by ``escape(value)``; as is without values."""
+    if values is None:
+        return line
+    return VALUE_RE.sub(lambda m: escape(values[m.group(1)]), line)
 
 
 def _ref_label(artifact_id: str, lang: str) -> str:
@@ -78,105 +125,188 @@ def _artifact_file(out_root: Path, spec, suffix: str) -> Path:
     return out_root / folder / f"{spec.name}{suffix}"
 
 
-def _markdown_table_rows(md_path: Path) -> list[list[str]]:
-    """Rows of the pipe table in a rendered table's Markdown (header first)."""
-    rows = []
-    for line in md_path.read_text(encoding="utf-8").splitlines():
-        s = line.strip()
-        if not s.startswith("|"):
-            continue
-        cells = [c.strip() for c in s.strip("|").split("|")]
-        if all(re.fullmatch(r":?-{2,}:?", c) for c in cells if c):
-            continue
-        rows.append(cells)
-    return rows
+def _read_bytes(path: Path, what: str) -> bytes:
+    """The bytes of an input file of the report; ReportError naming it when it cannot be read."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ReportError(f"{path}: cannot read {what} ({exc.strerror or type(exc).__name__}); "
+                          "rebuild the artifacts first") from None
 
 
-def _html_embed(spec, out_root: Path, lang: str) -> str:
+# --------------------------------------------------------------------------- tables
+
+#: a table's <figure> in a per-table HTML file; every text in it went through html_text, so
+#: data cannot hold "</figure>" and the non-greedy match ends at the figure's own end tag
+_FIGURE_RE = re.compile(r'<figure class="research-table"[^>]*>.*?</figure>', re.S)
+
+
+class TableSource:
+    """Where the report's tables come from: the Display of each table, or the per-table files.
+
+    Parameters
+    ----------
+    out_root : the build folder (``tables/``, ``figures/``).
+    bundle : the results (:func:`research.artifacts.bundle.make_bundle`). With it, each table's
+        data is built once and displayed with :func:`research.artifacts.render_tables.display_table`,
+        exactly as for the per-table files. Without it, the per-table HTML ``<figure>`` and the
+        body of the per-table DOCX (both rendered from that same Display) are embedded as they are:
+        the table CSV cannot stand in, since reading it back loses dtypes (booleans with gaps, codes
+        with leading zeros) and the labels need the plan, the instrument and the ingest report.
+    stamp : footer stamp under each table (none if None; the per-table files carry theirs).
+    displays : ``(table id, lang) -> Display`` used before anything else (tests, custom tables).
+    """
+
+    def __init__(self, out_root: Path, *, bundle: dict | None = None, stamp=None,
+                 displays: dict[tuple[str, str], rt.Display] | None = None):
+        self.out_root = Path(out_root)
+        self.bundle = bundle
+        self.stamp = stamp
+        self.displays = dict(displays or {})
+        self._data: dict[str, pd.DataFrame] = {}
+
+    def display(self, spec, lang: str) -> rt.Display | None:
+        """The Display of ``spec`` in ``lang``, or None when neither ``displays`` nor a bundle has it."""
+        if (spec.id, lang) in self.displays:
+            return self.displays[(spec.id, lang)]
+        if self.bundle is None:
+            return None
+        if spec.id not in self._data:
+            self._data[spec.id] = spec.build_function()(self.bundle)
+        return rt.display_table(spec, self._data[spec.id], lang, self.bundle)
+
+    def html(self, spec, lang: str) -> str:
+        """The table as a ``<figure class="research-table">`` (no id: the report's section has it)."""
+        disp = self.display(spec, lang)
+        if disp is not None:
+            return rt.html_figure(spec, disp, lang, self.stamp)
+        path = _artifact_file(self.out_root, spec, f".{lang}.html")
+        page = _read_bytes(path, f"table {spec.id}").decode("utf-8", errors="replace")
+        m = _FIGURE_RE.search(page)
+        if m is None:
+            raise ReportError(f"{path}: no table figure in the file; rebuild the tables")
+        return re.sub(r'^<figure class="research-table"[^>]*>', '<figure class="research-table">', m.group(0))
+
+    def add_docx(self, doc, spec, lang: str) -> None:
+        """Append the table (title, table, notes, caption) to a python-docx ``Document``."""
+        disp = self.display(spec, lang)
+        if disp is not None:
+            rt.add_docx_table(doc, spec, disp, lang, self.stamp)
+            return
+        from docx import Document
+        from docx.oxml.ns import qn
+
+        path = _artifact_file(self.out_root, spec, f".{lang}.docx")
+        try:
+            part = Document(io.BytesIO(_read_bytes(path, f"table {spec.id}")))
+        except ReportError:
+            raise
+        except Exception:  # python-docx raises several types on a file that is not a DOCX
+            raise ReportError(f"{path}: not a readable DOCX file; rebuild the tables") from None
+        sect = doc.element.body.find(qn("w:sectPr"))
+        for el in list(part.element.body):
+            if el.tag != qn("w:sectPr"):
+                sect.addprevious(deepcopy(el))
+
+
+# --------------------------------------------------------------------------- HTML
+
+def _html_embed(spec, out_root: Path, lang: str, tables: TableSource) -> str:
     title = html.escape(f"{_ref_label(spec.id, lang)}  {spec.title(lang)}")
     caption = html.escape(spec.caption(lang))
     if spec.kind == "figure":
-        png = _artifact_file(out_root, spec, f".{lang}.png").read_bytes()
+        png = _read_bytes(_artifact_file(out_root, spec, f".{lang}.png"), f"figure {spec.id}")
         data = base64.b64encode(png).decode("ascii")
         return (f'<figure id="{spec.id}"><figcaption class="title">{title}</figcaption>'
                 f'<img alt="{html.escape(spec.title(lang))}" src="data:image/png;base64,{data}"/>'
                 f'<figcaption>{caption}</figcaption></figure>')
-    page = _artifact_file(out_root, spec, f".{lang}.html").read_text(encoding="utf-8")
-    m = re.search(r"<table.*</table>", page, flags=re.S)
-    body = m.group(0) if m else page
-    return (f'<section class="table" id="{spec.id}"><p class="title">{title}</p>{body}'
-            f'<p class="caption">{caption}</p></section>')
+    return f'<section class="table" id="{spec.id}">{tables.html(spec, lang)}</section>'
 
 
 STYLE = """body{font-family:'Noto Sans CJK SC','Microsoft YaHei','PingFang SC',sans-serif;max-width:60em;
 margin:2em auto;line-height:1.6;padding:0 1em}img{max-width:100%}table{border-collapse:collapse;margin:.5em 0}
 td,th{border-bottom:1px solid #ccc;padding:.2em .6em;text-align:right}th{border-bottom:2px solid #333}
 td:first-child,th:first-child{text-align:left}.title{font-weight:bold}.caption,figcaption{color:#444;
-font-size:.9em}figure{margin:1em 0}"""
+font-size:.9em}figure{margin:1em 0}
+""" + rt.TABLE_CSS
 
 
-def render_html(text: str, out_root: Path, lang: str) -> str:
-    """Filled template -> one self-contained HTML page."""
+def render_html(text: str, out_root: Path, lang: str, tables: TableSource | None = None,
+                values: dict[str, str] | None = None) -> str:
+    """Template -> one self-contained HTML page.
+
+    Parameters
+    ----------
+    text : the template (``[[ID]]`` on its own line embeds; inside a sentence it links).
+    out_root : the build folder (figures, and tables when ``tables`` has no Display).
+    lang : ``zh`` or ``en``.
+    tables : where tables come from (default: the per-table files under ``out_root``).
+    values : name -> text of the named values, filled in escaped by :func:`md_value` after the
+        references are resolved (so a value can never become a reference); None: ``text`` has
+        no placeholders left.
+
+    Returns
+    -------
+    str: the page.
+    """
     import markdown
 
+    tables = tables or TableSource(out_root)
     blocks, buf = [], []
     for line in text.splitlines():
-        m = re.fullmatch(r"\s*\[\[([A-Z]\d{2})\]\]\s*", line)
+        m = EMBED_RE.fullmatch(line)
         if m:
             blocks.append(("md", "\n".join(buf)))
             buf = []
             blocks.append(("embed", m.group(1)))
         else:
-            buf.append(line)
+            linked = REF_RE.sub(lambda mm: f'<a href="#{mm.group(1)}">{_ref_label(mm.group(1), lang)}</a>', line)
+            buf.append(_fill(linked, values, md_value))
     blocks.append(("md", "\n".join(buf)))
     parts = []
     for kind, content in blocks:
         if kind == "embed":
-            parts.append(_html_embed(registry.get(content), out_root, lang))
+            parts.append(_html_embed(registry.get(content), out_root, lang, tables))
         else:
-            linked = REF_RE.sub(lambda mm: f'<a href="#{mm.group(1)}">{_ref_label(mm.group(1), lang)}</a>',
-                                content)
-            parts.append(markdown.markdown(linked, extensions=["tables"]))
+            parts.append(markdown.markdown(content, extensions=["tables"]))
     title = re.search(r"^#\s+(.+)$", text, flags=re.M)
-    head = html.escape(title.group(1) if title else "report")
+    head = html.escape(xml_text(_fill(title.group(1), values, plain_value)) if title else "report")
     return (f'<!DOCTYPE html>\n<html lang="{"zh-CN" if lang == "zh" else "en"}"><head><meta charset="utf-8">'
             f"<title>{head}</title><style>{STYLE}</style></head><body>\n" + "\n".join(parts)
             + "\n</body></html>\n")
 
 
-def render_docx(text: str, out_root: Path, lang: str, path: Path) -> None:
-    """Filled template -> DOCX: headings, paragraphs, bullet lists, tables, figures."""
-    from docx import Document
-    from docx.shared import Cm, Pt
+# --------------------------------------------------------------------------- DOCX
 
+def render_docx(text: str, out_root: Path, lang: str, path: Path, tables: TableSource | None = None,
+                values: dict[str, str] | None = None) -> None:
+    """Template -> DOCX (headings, paragraphs, bullet lists, tables, figures), written atomically.
+
+    Parameters as :func:`render_html`; values are filled in by :func:`plain_value`; ``path``:
+    the file to write.
+    """
+    from docx import Document
+    from docx.shared import Cm
+
+    tables = tables or TableSource(out_root)
     doc = Document()
     set_east_asian_font(doc)
     for line in text.splitlines():
         s = line.rstrip()
-        m = re.fullmatch(r"\s*\[\[([A-Z]\d{2})\]\]\s*", s)
+        m = EMBED_RE.fullmatch(s)
         if m:
             spec = registry.get(m.group(1))
-            doc.add_paragraph(f"{_ref_label(spec.id, lang)}  {spec.title(lang)}").runs[0].bold = True
             if spec.kind == "figure":
-                doc.add_picture(str(_artifact_file(out_root, spec, f".{lang}.png")), width=Cm(15))
+                doc.add_paragraph(f"{_ref_label(spec.id, lang)}  {spec.title(lang)}").runs[0].bold = True
+                png = _artifact_file(out_root, spec, f".{lang}.png")
+                _read_bytes(png, f"figure {spec.id}")  # a clear message when it is missing
+                doc.add_picture(str(png), width=Cm(15))
+                doc.add_paragraph(spec.caption(lang)).runs[0].italic = True
             else:
-                rows = _markdown_table_rows(_artifact_file(out_root, spec, f".{lang}.md"))
-                if rows:
-                    width = max(len(r) for r in rows)
-                    table = doc.add_table(rows=len(rows), cols=width)
-                    table.style = "Table Grid"
-                    for i, (r, row) in enumerate(zip(rows, table.rows)):
-                        cells = row.cells  # once per row: table.cell(i, j) rescans the whole table
-                        for j, cell in enumerate(r):
-                            cells[j].text = cell
-                            for p in cells[j].paragraphs:
-                                for run in p.runs:
-                                    run.font.size = Pt(8)
-                                    run.bold = i == 0
-            doc.add_paragraph(spec.caption(lang)).runs[0].italic = True
+                tables.add_docx(doc, spec, lang)
             continue
         plain = REF_RE.sub(lambda mm: _ref_label(mm.group(1), lang), s)
-        plain = plain.replace("`", "")
+        plain = xml_text(_fill(plain.replace("`", ""), values, plain_value))
         if plain.startswith("#"):
             level = len(plain) - len(plain.lstrip("#"))
             doc.add_heading(plain.lstrip("#").strip(), level=min(level, 4) - 1 if level > 1 else 0)
@@ -187,24 +317,40 @@ def render_docx(text: str, out_root: Path, lang: str, path: Path) -> None:
     save_docx(doc, path)
 
 
-def build_report(values: pd.DataFrame, out_root: Path, report_dir: Path) -> dict[str, Path]:
+# --------------------------------------------------------------------------- build
+
+def build_report(values: pd.DataFrame, out_root: Path, report_dir: Path, *, bundle: dict | None = None,
+                 stamp=None) -> dict[str, Path]:
     """Render both languages; returns the paths written (``report.<lang>.html``, ``.docx``).
+
+    Parameters
+    ----------
+    values : the named values (``name``, ``zh``, ``en``, ...).
+    out_root : the build folder holding ``tables/`` and ``figures/``.
+    report_dir : where to write.
+    bundle : the results the tables were built from; with it every table is rendered from its
+        Display (see :class:`TableSource`); without it the per-table files are embedded.
+    stamp : footer stamp under each table (with ``bundle``; the per-table files carry theirs).
 
     Raises
     ------
     ReportError
-        A template cites an unknown value or an unregistered artifact.
+        A template cites an unknown value or an unregistered artifact, or cannot be read; a table
+        or figure file is missing.
     """
     report_dir.mkdir(parents=True, exist_ok=True)
+    tables = TableSource(out_root, bundle=bundle, stamp=stamp)
     written = {}
     for lang in LANGS:
         src = template_path(lang)
-        text = src.read_text(encoding="utf-8")
+        try:
+            text = _read_bytes(src, "the report template").decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ReportError(f"{src}: not UTF-8 text (byte {exc.start})") from None
         check_template(text, values, str(src))
-        filled = _fill_values(text, values, lang)
-        page = render_html(filled, out_root, lang)
-        (report_dir / f"report.{lang}.html").write_text(page, encoding="utf-8")
-        written[f"{lang}.html"] = report_dir / f"report.{lang}.html"
-        render_docx(filled, out_root, lang, report_dir / f"report.{lang}.docx")
+        texts = value_texts(values, lang)
+        page = render_html(text, out_root, lang, tables, values=texts)
+        written[f"{lang}.html"] = atomic_write_text(report_dir / f"report.{lang}.html", page)
+        render_docx(text, out_root, lang, report_dir / f"report.{lang}.docx", tables, values=texts)
         written[f"{lang}.docx"] = report_dir / f"report.{lang}.docx"
     return written
