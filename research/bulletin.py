@@ -72,11 +72,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import html
 import io
 import math
-import re
-from copy import deepcopy
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,11 +82,12 @@ import pandas as pd
 from scipy import stats
 
 from research.artifacts import labels
-from research.artifacts.docx_util import FIXED_TIME, normalise_zip
+from research.artifacts.docx_util import FIXED_TIME, normalise_zip, xml_text
 from research.artifacts.registry import BULLETIN
-from research.artifacts.render_tables import (Display, Row, fmt_count, fmt_num, fmt_pct, render_docx,
-                                              render_html, write_csv)
+from research.artifacts.render_tables import (Display, Row, add_docx_table, fmt_count, fmt_num, fmt_pct,
+                                              html_figure, html_page, html_text, new_docx, write_csv)
 from research.errors import InputError
+from research.safeio import atomic_write_bytes, atomic_write_text
 
 PERIODS = ("day", "week", "month")
 _MON_PERIOD = {"day": "D", "week": "W", "month": "M"}
@@ -769,45 +767,33 @@ def _tables_hash(tables: dict[str, pd.DataFrame]) -> str:
     return h.hexdigest()
 
 
-_FIGURE = re.compile(r'<figure class="research-table".*?</figure>', re.S)
+#: CSS the bulletin adds to the tables' own
+_BULLETIN_CSS = "h1 { font-size: 1.4em; }\nsection.bulletin-table { margin: 1.5em 0; }\n"
 
 
-def _html_document(title: str, pages: list[str], lang: str) -> str:
-    """One page: the head (inline CSS) of the first rendering, a heading, every table's figure."""
-    first = pages[0]
-    head = first[: first.index("<body>")]
-    head = re.sub(r"<title>.*?</title>", f"<title>{html.escape(title)}</title>", head, count=1, flags=re.S)
-    head = head.replace("</style>", "h1 { font-size: 1.4em; }\nsection.bulletin-table { margin: 1.5em 0; }\n"
-                                    "</style>", 1)
-    body = ["<body>", f"<h1>{html.escape(title)}</h1>"]
-    for page in pages:
-        m = _FIGURE.search(page)
-        body += ['<section class="bulletin-table">', m.group(0), "</section>"]
-    body += ["</body>", "</html>", ""]
-    return head + "\n".join(body)
+def _html_document(title: str, tables: list[tuple], lang: str, stamp) -> str:
+    """One page: a heading, then every table's figure rendered from its Display.
+
+    ``tables``: ``(spec, Display)`` pairs in order. Every text is escaped by
+    :func:`research.artifacts.render_tables.html_text`; nothing is cut out of another page.
+    """
+    body = [f"<h1>{html_text(title)}</h1>"]
+    for spec, disp in tables:
+        body += ['<section class="bulletin-table">', html_figure(spec, disp, lang, stamp, element_id=spec.id),
+                 "</section>"]
+    return html_page(title, lang, body, extra_css=_BULLETIN_CSS)
 
 
-def _docx_document(title: str, parts: list[bytes], lang: str) -> bytes:
-    """One Word document: a heading, then the body of every per-table document in turn."""
-    from docx import Document
-    from docx.oxml.ns import qn
-
+def _docx_document(title: str, tables: list[tuple], lang: str, stamp) -> bytes:
+    """One Word document: a heading, then every table (:func:`add_docx_table`) from its Display."""
     from research.artifacts.render_tables import _paragraph  # the package's CJK-font paragraph
 
-    doc = Document(io.BytesIO(parts[0]))
-    body = doc.element.body
-    sect = body.find(qn("w:sectPr"))
-    heading = _paragraph(doc, title, size=14, bold=True)
-    body.remove(heading._p)
-    body.insert(0, heading._p)
-    for part in parts[1:]:
-        other = Document(io.BytesIO(part))
-        for el in list(other.element.body):
-            if el.tag == qn("w:sectPr"):
-                continue
-            sect.addprevious(deepcopy(el))
+    doc = new_docx(lang)
+    _paragraph(doc, title, size=14, bold=True)
+    for spec, disp in tables:
+        add_docx_table(doc, spec, disp, lang, stamp)
     props = doc.core_properties
-    props.title = title
+    props.title = xml_text(title)
     props.subject = "bulletin"
     props.comments = ""
     props.created = FIXED_TIME
@@ -846,18 +832,11 @@ def write_bulletin(tables: dict[str, pd.DataFrame], out_dir, *, period: str, at,
     out.mkdir(parents=True, exist_ok=True)
     stem = f"bulletin_{period}_{p.start.date().isoformat()}"
     names = [n for n in _ORDER if n in tables]
-    pages, docs = [], []
-    for name in names:
-        spec = SPECS[name]
-        disp = display(name, tables[name], lang, instrument, conf_level)
-        pages.append(render_html(spec, disp, lang, stamp))
-        docs.append(render_docx(spec, disp, lang, stamp))
+    shown = [(SPECS[name], display(name, tables[name], lang, instrument, conf_level)) for name in names]
     title = p.title(lang)
     written: dict[str, Path] = {}
-    written["html"] = out / f"{stem}.{lang}.html"
-    written["html"].write_text(_html_document(title, pages, lang), encoding="utf-8")
-    written["docx"] = out / f"{stem}.{lang}.docx"
-    written["docx"].write_bytes(_docx_document(title, docs, lang))
+    written["html"] = atomic_write_text(out / f"{stem}.{lang}.html", _html_document(title, shown, lang, stamp))
+    written["docx"] = atomic_write_bytes(out / f"{stem}.{lang}.docx", _docx_document(title, shown, lang, stamp))
     for name in names:
         path = out / f"{stem}_{name}.csv"
         write_csv(tables[name], path)

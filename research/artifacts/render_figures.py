@@ -15,6 +15,7 @@ SVG id salt, and the theme applied inside ``matplotlib.rc_context`` each time.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from matplotlib.figure import Figure
 from research.artifacts.registry import FIGURES, ArtifactSpec
 from research.artifacts.stamp import Stamp
 from research.artifacts.theme import NEUTRAL_COLOR, PNG_DPI, apply_theme
+from research.safeio import atomic_write_bytes, write_csv
 
 #: PNG metadata: matplotlib writes its version as "Software" unless told not to
 PNG_METADATA = {"Software": None}
@@ -33,9 +35,20 @@ SVG_METADATA = {"Date": None, "Creator": None}
 
 
 def write_data_csv(data: pd.DataFrame, path: Path) -> Path:
-    """The data plotted as CSV: UTF-8 with BOM, ``\\n`` line ends, floats as ``%.17g``."""
-    data.to_csv(path, index=False, encoding="utf-8-sig", float_format="%.17g", lineterminator="\n")
-    return path
+    """The data plotted as CSV: UTF-8 with BOM, ``\\n`` line ends, floats as ``%.17g``; text cells a
+    spreadsheet would run as a formula prefixed with ``'``; written atomically. Returns the path."""
+    return write_csv(data, path, bom=True)
+
+
+def save_figure(fig: Figure, path: Path, fmt: str) -> Path:
+    """Save ``fig`` as ``fmt`` (``png`` at :data:`PNG_DPI` or ``svg``) without dates or versions,
+    atomically (rendered to memory, then renamed into place). Returns the path."""
+    buf = io.BytesIO()
+    if fmt == "png":
+        fig.savefig(buf, format="png", dpi=PNG_DPI, metadata=PNG_METADATA)
+    else:
+        fig.savefig(buf, format="svg", metadata=SVG_METADATA)
+    return atomic_write_bytes(path, buf.getvalue())
 
 
 def frame_figure(fig: Figure, spec: ArtifactSpec, lang: str, stamp: Stamp) -> Figure:
@@ -82,8 +95,8 @@ def write_figure(spec: ArtifactSpec, bundle: dict, out_dir, stamp: Stamp,
             apply_theme()
             fig = draw_figure(spec, data, lang, bundle, stamp)
             png, svg = out / f"{spec.name}.{lang}.png", out / f"{spec.name}.{lang}.svg"
-            fig.savefig(png, format="png", dpi=PNG_DPI, metadata=PNG_METADATA)
-            fig.savefig(svg, format="svg", metadata=SVG_METADATA)
+            save_figure(fig, png, "png")
+            save_figure(fig, svg, "svg")
             fig.clear()
         written[f"{lang}.png"], written[f"{lang}.svg"] = png, svg
     return written
