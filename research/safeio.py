@@ -78,6 +78,10 @@ def neutralise_frame(frame: pd.DataFrame) -> pd.DataFrame:
             continue
         text = col.astype("string")
         hit = text.str.startswith(FORMULA_START).fillna(False).to_numpy(dtype=bool)
+        if hit.any() and pd.api.types.is_object_dtype(col):
+            # an object column may mix numbers with text (values.csv's `value`): -0.25 stays a number
+            rows = hit.nonzero()[0]
+            hit[rows] = [isinstance(col.iat[i], str) for i in rows]
         if hit.any():
             fixed = col.astype(object).copy()
             fixed[hit] = [TEXT_PREFIX + str(v) for v in col[hit]]
