@@ -471,22 +471,28 @@ def write_ingest(result: IngestResult, out_dir: str | Path) -> dict[str, Path]:
     (UTF-8 with BOM, so Excel shows Chinese) and ``ingest_report.json``.
 
     Returns the paths written, by name.
+
+    Crash-safe: each file is written atomically (a temporary file renamed into place), the
+    folder carries the incomplete marker (:mod:`research.buildstate`) while its files are
+    being replaced, and the report is written last; readers (:func:`research.readers.read_ingested`)
+    refuse a marked folder, so a killed ingest never pairs new responses with old work orders.
+    ``rejected.csv`` has its formula-like text cells neutralised (:mod:`research.safeio`).
     """
+    from research.buildstate import marked_incomplete, write_parquet
+    from research.safeio import atomic_write_text, write_csv
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = {}
-    result.responses.to_parquet(out / "responses.parquet", index=False)
-    written["responses"] = out / "responses.parquet"
-    if result.workorders is not None:
-        result.workorders.to_parquet(out / "workorders.parquet", index=False)
-        written["workorders"] = out / "workorders.parquet"
-    elif (out / "workorders.parquet").exists():
-        (out / "workorders.parquet").unlink()  # stale from an earlier run with work orders
-    result.rejected.to_csv(out / "rejected.csv", index=False, encoding="utf-8-sig")
-    written["rejected"] = out / "rejected.csv"
-    text = json.dumps(result.report, ensure_ascii=False, indent=2, sort_keys=False)
-    (out / "ingest_report.json").write_text(text + "\n", encoding="utf-8")
-    written["report"] = out / "ingest_report.json"
+    with marked_incomplete(out):
+        written["responses"] = write_parquet(result.responses, out / "responses.parquet")
+        if result.workorders is not None:
+            written["workorders"] = write_parquet(result.workorders, out / "workorders.parquet")
+        elif (out / "workorders.parquet").exists():
+            (out / "workorders.parquet").unlink()  # stale from an earlier run with work orders
+        written["rejected"] = write_csv(result.rejected, out / "rejected.csv", bom=True)
+        text = json.dumps(result.report, ensure_ascii=False, indent=2, sort_keys=False)
+        written["report"] = atomic_write_text(out / "ingest_report.json", text + "\n")
     return written
 
 

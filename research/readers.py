@@ -268,9 +268,15 @@ def read_ingested(path: Path, what: str) -> pd.DataFrame:
     """Read one ingest output (``responses.parquet`` / ``workorders.parquet``).
 
     Raises InputError naming the file when it is absent ("run 'research ingest'
-    first") or unreadable; ``what`` names it in the message ("responses").
+    first") or unreadable, or when its folder or that folder's parent (a build root)
+    is marked incomplete by an interrupted run (:mod:`research.buildstate`);
+    ``what`` names it in the message ("responses").
     """
+    from research.buildstate import refuse_incomplete
+
     path = Path(path)
+    refuse_incomplete(path.parent, "ingest folder")
+    refuse_incomplete(path.parent.parent, "build folder")
     if not path.exists():
         raise InputError(f"{path}: {what} file not found; run 'research ingest' first")
     try:

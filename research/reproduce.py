@@ -3,23 +3,32 @@
 :func:`reproduce` runs the stages in order — ingest, fit, representativeness
 (non-response, weights and design-based estimates; whenever a work-order
 export is given), levers (improvement scenarios), tables, figures, named values, report, manifest — each
-reporting its time through ``progress``. :func:`verify` rebuilds into a temporary folder from the inputs
-a manifest names and compares artifact by artifact.
+reporting its time through ``progress``. It builds into a fresh staging folder inside the output
+root, under a lock, and moves the outputs into place only when every stage succeeded
+(:mod:`research.buildstate`): a killed run never leaves a half-written build that looks complete.
+
+:func:`verify` rebuilds into a temporary folder from the inputs a manifest names and compares
+artifact by artifact; :func:`verify_built` checks an existing build folder against its own
+manifest without rebuilding. Manifests are validated before use
+(:func:`research.artifacts.manifest.load_manifest`), and the plan is the one given (or the
+committed one), never a path read from the manifest.
 """
 
 from __future__ import annotations
 
-import json
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from research import paths
+from research import buildstate, paths
 from research.artifacts import registry
-from research.artifacts.manifest import build_manifest, compare_manifests, display_path, write_manifest
+from research.artifacts.manifest import (build_manifest, compare_manifests, display_path, inside, load_manifest,
+                                         sha256_file, write_manifest)
 from research.artifacts.stamp import Stamp, data_hash, git_commit
 from research.errors import InputError
+from research.safeio import write_csv
 
 Progress = Callable[[str], None]
 
@@ -33,9 +42,48 @@ def reproduce(survey: Path, workorders: Path | None, out_root: Path, *, progress
               plan_path: Path | None = None) -> dict:
     """Rebuild every artifact into ``out_root``; returns the manifest (also written there).
 
-    Layout: ``ingest/``, ``fit/``, ``weights/`` (with a work-order export), ``strategy/``,
-    ``tables/``, ``figures/``, ``values.csv``, ``report/``, ``manifest.json``.
+    Parameters
+    ----------
+    survey, workorders : the raw exports (``workorders`` None: no representativeness stage).
+    out_root : the output root, created if absent. Layout: ``ingest/``, ``fit/``, ``weights/``
+        (with a work-order export), ``strategy/``, ``tables/``, ``figures/``, ``values.csv``,
+        ``report/``, ``manifest.json``. These owned entries are replaced as a whole (an old
+        ``weights/`` disappears when this run has no work orders); anything else in the folder
+        is left alone and is not in the manifest.
+    progress : called with a message as each stage starts and ends.
+    plan_path : the analysis plan (default ``paper/analysis_plan.yaml``).
+
+    Raises
+    ------
+    InputError
+        ``out_root`` is a file, or a non-build folder holding entries this would replace, or
+        another run holds its lock; or any input is bad. The published entries are then unchanged.
     """
+    say = progress or (lambda m: None)
+    out_root = Path(out_root)
+    buildstate.check_root(out_root)
+    try:
+        out_root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{out_root}: cannot create the output folder ({exc.strerror})") from None
+    with buildstate.build_lock(out_root):
+        if buildstate.remove_leftovers(out_root):
+            say("removed the staging folder left by an interrupted run")
+        staging = buildstate.new_staging(out_root)
+        try:
+            manifest = _build(survey, workorders, staging, say=say, plan_path=plan_path)
+            say(f"moving the outputs into {out_root}")
+            buildstate.publish(staging, out_root)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    return manifest
+
+
+def _build(survey: Path, workorders: Path | None, out_root: Path, *, say: Progress,
+           plan_path: Path | None) -> dict:
+    """Every stage of :func:`reproduce`, written into the fresh folder ``out_root`` (the staging
+    folder); returns the manifest, written there last."""
     from research.artifacts.bundle import make_bundle
     from research.artifacts.render_figures import write_figure
     from research.artifacts.render_tables import write_table
@@ -46,9 +94,6 @@ def reproduce(survey: Path, workorders: Path | None, out_root: Path, *, progress
     from research.models.run import fit_plan, summarize, write_results
     from research.plan import load_plan, plan_path as default_plan
 
-    say = progress or (lambda m: None)
-    out_root = Path(out_root)
-    out_root.mkdir(parents=True, exist_ok=True)
     plan_file = Path(plan_path) if plan_path else default_plan()
     plan, instrument = load_plan(plan_file), load_instrument()
     steps = 9
@@ -94,7 +139,7 @@ def reproduce(survey: Path, workorders: Path | None, out_root: Path, *, progress
     levers = run_levers(ing.responses, plan=plan, instrument=instrument, weights=weights,
                         calibration=calibration, progress=say)
     (out_root / "strategy").mkdir(exist_ok=True)
-    levers.to_csv(out_root / "strategy" / "levers.csv", index=False, float_format="%.17g")
+    write_csv(levers, out_root / "strategy" / "levers.csv")
     bundle["levers"] = levers
     from research.drivers import key_drivers
 
@@ -104,22 +149,20 @@ def reproduce(survey: Path, workorders: Path | None, out_root: Path, *, progress
                           bootstrap_reps=ds.bootstrap_reps, seed=ds.bootstrap_seed, cluster=ds.bootstrap_cluster,
                           conf_level=plan.conf_level, progress=say)
     for key in ("importance", "ipa"):
-        drivers[key].to_csv(out_root / "strategy" / f"drivers_{key}.csv", index=False, float_format="%.17g")
+        write_csv(drivers[key], out_root / "strategy" / f"drivers_{key}.csv")
     bundle["drivers_importance"], bundle["drivers_ipa"] = drivers["importance"], drivers["ipa"]
     from research.monitoring import p_chart, recurrence, repeat_callers
 
     bundle["p_chart"] = p_chart(ing.responses)
-    bundle["p_chart"].to_csv(out_root / "strategy" / "p_chart.csv", index=False, float_format="%.17g")
+    write_csv(bundle["p_chart"], out_root / "strategy" / "p_chart.csv")
     if ing.workorders is not None:
         rec = recurrence(ing.workorders)
         bundle["recurrence"] = rec[rec["flagged"]].reset_index(drop=True)
         bundle["recurrence_tested"] = int(len(rec))
-        bundle["recurrence"].to_csv(out_root / "strategy" / "recurrence_flags.csv", index=False,
-                                    float_format="%.17g")
+        write_csv(bundle["recurrence"], out_root / "strategy" / "recurrence_flags.csv")
         bundle["repeat_callers"] = repeat_callers(ing.workorders, ing.responses)
         # customer pseudonyms depend on the local key: recorded in the manifest, not compared
-        bundle["repeat_callers"].to_csv(out_root / "strategy" / "repeat_callers.csv", index=False,
-                                        float_format="%.17g")
+        write_csv(bundle["repeat_callers"], out_root / "strategy" / "repeat_callers.csv")
     say(f"stage 4/{steps}: {len(levers)} levers and {len(drivers['importance'])} drivers in "
         f"{time.perf_counter() - t:.1f} s")
     inputs = [{"role": f["role"], "path": display_path(Path(p)), "sha256": f["sha256"]}
@@ -142,7 +185,7 @@ def reproduce(survey: Path, workorders: Path | None, out_root: Path, *, progress
     t = time.perf_counter()
     say(f"stage 7/{steps}: named values")
     values = named_values(bundle)
-    values.to_csv(out_root / "values.csv", index=False, float_format="%.17g", encoding="utf-8")
+    write_csv(values, out_root / "values.csv")
     say(f"stage 7/{steps}: {len(values)} named values in {time.perf_counter() - t:.1f} s")
 
     t = time.perf_counter()
@@ -162,39 +205,125 @@ def reproduce(survey: Path, workorders: Path | None, out_root: Path, *, progress
 
 
 def _input_path(entry: dict) -> Path:
-    p = Path(entry["path"])
-    return p if p.is_absolute() else paths.project_root() / p
+    """An input of a validated manifest: its relative path resolved inside the project root."""
+    path = inside(paths.project_root(), entry["path"])
+    if path is None:  # load_manifest already refuses this; checked again as the path is about to be read
+        raise InputError(f"input {entry['role']}: the manifest's path leads outside the project")
+    return path
 
 
 def verify(manifest_file: Path | None = None, *, progress: Progress | None = None,
-           keep: Path | None = None) -> tuple[bool, list[tuple[str, str, str]]]:
+           keep: Path | None = None, plan_path: Path | None = None) -> tuple[bool, list[tuple[str, str, str]]]:
     """Rebuild from the inputs a manifest names and compare with it.
 
-    Returns (all compared artifacts match, rows of (path, status, detail)).
+    Parameters
+    ----------
+    manifest_file : default ``paper/manifest.json``. Validated before use: input and plan paths
+        must be relative and inside the project.
+    progress : stage messages.
+    keep : rebuild into this folder instead of a temporary one.
+    plan_path : the plan to rebuild with (default ``paper/analysis_plan.yaml``). The plan path the
+        manifest names is never loaded; its recorded sha256 is compared with this plan's.
+
+    Returns
+    -------
+    (all compared artifacts, inputs and plan match, rows of (path, status, detail)).
+
+    Raises
+    ------
+    InputError
+        The manifest is absent or malformed, or an input it names is absent.
     """
     manifest_file = Path(manifest_file) if manifest_file else manifest_path()
-    if not manifest_file.exists():
-        raise InputError(f"{manifest_file}: manifest not found; run 'research reproduce' first")
-    try:
-        expected = json.loads(manifest_file.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{manifest_file}: not valid JSON ({exc})") from None
+    expected = load_manifest(manifest_file)
     inputs = {i["role"]: i for i in expected["inputs"]}
     rows = []
     for role, entry in inputs.items():
         path = _input_path(entry)
-        if not path.exists():
-            raise InputError(f"{manifest_file}: input {role} {path} not found")
-        from research.artifacts.manifest import sha256_file
-
+        if not path.is_file():
+            raise InputError(f"{manifest_file}: input {role} ({entry['path']}) not found in the project")
         got = sha256_file(path)
         rows.append((f"input:{entry['path']}", "match" if got == entry["sha256"] else "differs", role))
-    plan_file = _input_path(expected["plan"])
+    from research.plan import plan_path as default_plan
+
+    plan_file = Path(plan_path) if plan_path else default_plan()
+    if not plan_file.is_file():
+        raise InputError(f"{plan_file}: plan not found")
+    rows.append((f"input:{display_path(plan_file)}",
+                 "match" if sha256_file(plan_file) == expected["plan"]["sha256"] else "differs", "plan"))
     with tempfile.TemporaryDirectory(prefix="research-verify-") as tmp:
         out = Path(keep) if keep else Path(tmp)
         actual = reproduce(_input_path(inputs["survey"]),
                            _input_path(inputs["workorders"]) if "workorders" in inputs else None,
                            out, progress=progress, plan_path=plan_file)
-    rows += compare_manifests(expected, actual)
+    rows += compare_manifests(expected, actual, plan=False)
     ok = all(status in ("match", "recorded") for _, status, _ in rows)
+    return ok, rows
+
+
+#: statuses verify_built reports that are not differences
+BUILT_OK = ("match", "leftover")
+
+
+def verify_built(folder: Path) -> tuple[bool, list[tuple[str, str, str]]]:
+    """Check an existing build folder against its own ``manifest.json``, without rebuilding.
+
+    Every artifact the manifest lists must exist with the recorded sha256 (stamped ones too:
+    nothing is rebuilt), and the owned entries must hold no file the manifest does not list.
+
+    Parameters
+    ----------
+    folder : an output root of ``research reproduce``.
+
+    Returns
+    -------
+    (no difference, rows of (path, status, detail)); status ``match``, ``differs``, ``missing``,
+    ``extra`` (in the folder, not in the manifest) or ``leftover`` (a staging folder of a run
+    killed before it published anything: not part of the build, removed by the next run).
+
+    Raises
+    ------
+    InputError
+        The folder is absent, is being rebuilt, is marked incomplete, or its manifest is
+        absent or malformed (artifact paths must stay inside the folder).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(f"{folder}: not a folder; give the output root of 'research reproduce'")
+
+    def check_idle() -> None:
+        holder = buildstate.lock_holder(folder)
+        if holder is not None:
+            raise InputError(f"{folder}: 'research reproduce' (pid {holder}) is building into this folder; "
+                             "verify it when that run has finished")
+        buildstate.refuse_incomplete(folder)
+
+    check_idle()
+    manifest_file = folder / buildstate.MANIFEST
+    if not manifest_file.exists():
+        raise InputError(f"{manifest_file}: no manifest: not a build folder, or its first build never finished")
+    before = sha256_file(manifest_file)
+    expected = load_manifest(manifest_file, paths_in_project=False)
+    rows = [(f"{p.name}/", "leftover", "staging folder of an interrupted run, not part of the build; the next "
+             "reproduce removes it") for p in buildstate.staging_folders(folder)]
+    listed = {a["path"]: a for a in expected["artifacts"]}
+    present = set(buildstate.produced_files(folder))
+    for rel in sorted(set(listed) | present):
+        entry = listed.get(rel)
+        if entry is None:
+            rows.append((rel, "extra", "in the folder, not in its manifest"))
+            continue
+        path = inside(folder, rel)
+        if path is None:
+            rows.append((rel, "differs", "leads outside the folder (symbolic link)"))
+        elif not path.is_file():
+            rows.append((rel, "missing", "listed in the manifest, not in the folder"))
+        else:
+            got = sha256_file(path)
+            rows.append((rel, "match" if got == entry["sha256"] else "differs",
+                         f"{entry['sha256'][:12]} vs {got[:12]}"))
+    check_idle()  # a run that started meanwhile may have swapped files under us
+    if sha256_file(manifest_file) != before:
+        raise InputError(f"{folder}: the build changed while it was being verified; verify it again")
+    ok = all(status in BUILT_OK for _, status, _ in rows)
     return ok, rows

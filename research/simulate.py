@@ -982,11 +982,15 @@ def write_simulation(sim: Simulation, out_dir, *, survey_encoding: str = "utf-8-
     CSV with ``\\n`` line ends, minimal quoting; the same simulation always
     gives the same bytes. Returns ``{"survey": path, "workorders": path, "truth": path}``.
     """
+    from research.safeio import atomic_write_bytes, atomic_write_text
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"survey": out / "survey.csv", "workorders": out / "workorders.csv", "truth": out / "truth.json"}
-    sim.survey_export.to_csv(paths["survey"], index=False, encoding=survey_encoding, lineterminator="\n")
-    sim.workorders_export.to_csv(paths["workorders"], index=False, encoding=workorders_encoding,
-                                 lineterminator="\n")
-    paths["truth"].write_text(json.dumps(sim.truth, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    # Atomic, but not through safeio.write_csv: these are raw exports, written exactly as a utility's
+    # system would (planted faults included), so their cells must not be neutralised.
+    for name, frame, encoding in (("survey", sim.survey_export, survey_encoding),
+                                  ("workorders", sim.workorders_export, workorders_encoding)):
+        atomic_write_bytes(paths[name], frame.to_csv(index=False, lineterminator="\n").encode(encoding))
+    atomic_write_text(paths["truth"], json.dumps(sim.truth, ensure_ascii=False, indent=1) + "\n")
     return paths

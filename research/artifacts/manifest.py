@@ -3,7 +3,16 @@
 ``research reproduce`` writes ``manifest.json`` at the root of its output
 folder; the manifest of the committed sample is committed as
 ``paper/manifest.json``. ``research verify`` rebuilds from the inputs the
-manifest names into a temporary folder and compares artifact by artifact.
+manifest names into a temporary folder and compares artifact by artifact;
+``research verify --built DIR`` checks a folder against its own manifest.
+
+A manifest may come from someone else, so :func:`load_manifest` checks its
+whole structure before anything in it is used (see :func:`validate_manifest`):
+paths must be relative, without ``..``, and stay inside the project (inputs,
+plan) or the build folder (artifacts); anything else is an
+:class:`~research.errors.InputError` naming the manifest and the key. The plan
+a manifest names is never loaded: verify uses the plan given on the command
+line (or the committed one) and only compares its sha256 with the manifest's.
 
 What is compared byte for byte (``compare: true``): every result table
 (``fit/*.csv``, ``weights/*.csv``, ``strategy/*.csv``), every table's and figure's data (``tables/*.csv``,
@@ -20,12 +29,15 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import re
 from importlib import metadata
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import pandas as pd
 
 from research import paths
+from research.errors import InputError
+from research.safeio import atomic_write_text
 
 PACKAGES = ("numpy", "pandas", "scipy", "statsmodels", "pingouin", "formulaic", "pyarrow", "matplotlib",
             "seaborn", "python-docx", "Markdown", "pylopdf-fonts-zh-cn", "chinese-calendar", "PyYAML", "openpyxl")
@@ -79,14 +91,27 @@ def artifact_kind(rel: str) -> str:
 
 def build_manifest(out_root: Path, *, inputs: list[dict], commit: str, seeds: dict, plan_path: Path,
                    provenance: pd.DataFrame) -> dict:
-    """Manifest of everything under ``out_root`` (except the manifest itself).
+    """Manifest of the files under the entries a build owns in ``out_root``.
 
+    Parameters
+    ----------
+    out_root : the folder the build wrote (reproduce passes its fresh staging folder).
+        Only the owned entries (:data:`research.buildstate.OWNED`: ``ingest/``, ``fit/``, ...,
+        ``values.csv``) are listed, never the manifest itself nor anything else in the folder
+        (``bulletin/``, a user's note, the lock file).
     inputs : ``[{"role": ..., "path": ..., "sha256": ...}]``.
+    commit, seeds, plan_path, provenance : recorded as they are (the plan by path and sha256).
+
+    Returns
+    -------
+    The manifest as a dict (see :func:`validate_manifest` for its structure).
     """
+    from research.buildstate import produced_files
+
+    out_root = Path(out_root)
     artifacts = []
-    for path in sorted(p for p in out_root.rglob("*") if p.is_file() and p.name != "manifest.json"):
-        rel = path.relative_to(out_root).as_posix()
-        artifacts.append({"path": rel, "sha256": sha256_file(path), "kind": artifact_kind(rel),
+    for rel in produced_files(out_root):
+        artifacts.append({"path": rel, "sha256": sha256_file(out_root / rel), "kind": artifact_kind(rel),
                           "compare": compared(rel)})
     instrument = {p.name: sha256_file(p) for p in sorted(paths.surveys_dir().glob("*.yaml"))}
     prov = provenance.astype(object).where(provenance.notna(), None).to_dict(orient="records")
@@ -104,8 +129,9 @@ def build_manifest(out_root: Path, *, inputs: list[dict], commit: str, seeds: di
 
 
 def write_manifest(manifest: dict, path: Path) -> None:
-    path.write_text(json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True, default=_json) + "\n",
-                    encoding="utf-8")
+    """Write ``manifest`` as sorted, indented UTF-8 JSON, atomically."""
+    atomic_write_text(path, json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True, default=_json)
+                      + "\n")
 
 
 def _json(value):
@@ -114,16 +140,18 @@ def _json(value):
     return str(value)
 
 
-def compare_manifests(expected: dict, actual: dict) -> list[tuple[str, str, str]]:
+def compare_manifests(expected: dict, actual: dict, *, plan: bool = True) -> list[tuple[str, str, str]]:
     """Artifact-by-artifact comparison: list of (path, status, detail).
 
     status: ``match``, ``differs``, ``missing`` (expected, not rebuilt), ``extra``
     (rebuilt, not expected), ``recorded`` (not compared, see module docstring).
-    Inputs, plan and instrument are compared too (status on paths ``input:...``).
+    Plan (unless ``plan`` is False: the caller compared it) and instrument are compared too
+    (status on paths ``input:...``).
     """
     rows = []
-    for a, b, label in ((expected["plan"], actual["plan"], "plan"),):
-        rows.append((f"input:{a['path']}", "match" if a["sha256"] == b["sha256"] else "differs", label))
+    if plan:  # the row names the plan actually used (verify never loads the manifest's plan path)
+        a, b = expected["plan"], actual["plan"]
+        rows.append((f"input:{b['path']}", "match" if a["sha256"] == b["sha256"] else "differs", "plan"))
     for name, digest in expected["instrument"].items():
         got = actual["instrument"].get(name)
         rows.append((f"input:surveys/{name}", "match" if got == digest else "differs", "instrument"))
@@ -141,3 +169,181 @@ def compare_manifests(expected: dict, actual: dict) -> list[tuple[str, str, str]
             rows.append((path, "match" if e["sha256"] == a["sha256"] else "differs",
                          f"{e['sha256'][:12]} vs {a['sha256'][:12]}"))
     return rows
+
+
+# --- reading a manifest that may come from someone else ---------------------------------------------
+
+#: largest manifest read (the sample's is about 70 kB): a huge file is refused before parsing
+MAX_MANIFEST_BYTES = 64 * 1024 * 1024
+ROLES = ("survey", "workorders")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def _bad(source: Path, key: str, problem: str) -> InputError:
+    """The one message for a malformed manifest: the file, the key, the problem (never the value)."""
+    return InputError(f"{source}: malformed manifest at key '{key}': {problem}")
+
+
+def _expect(value, kind: type, source: Path, key: str, what: str):
+    """``value`` when it is a ``kind`` (a bool is not an int), else the malformed-manifest error."""
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise _bad(source, key, f"must be {what}, found {type(value).__name__}")
+    return value
+
+
+def _digest(value, source: Path, key: str) -> str:
+    _expect(value, str, source, key, "a sha256 (64 hex digits)")
+    if not _HEX64.fullmatch(value):
+        raise _bad(source, key, "must be a sha256: 64 lowercase hex digits")
+    return value
+
+
+def relative_path(value, source: Path, key: str, where: str) -> str:
+    """A manifest path that is relative and never goes up: the text itself, else the error.
+
+    Parameters
+    ----------
+    value : the path as the manifest gives it (POSIX separators).
+    source : the manifest file (for the message).
+    key : the key holding it, e.g. ``inputs[0].path``.
+    where : what the path is relative to ("the project", "the build folder"), for the message.
+
+    Absolute POSIX or Windows paths, drive letters, backslashes, NUL and ``..`` parts are
+    refused. Whether the path resolves inside its base (symbolic links) is :func:`inside`'s job.
+    """
+    _expect(value, str, source, key, "a path (text)")
+    if not value.strip() or "\x00" in value:
+        raise _bad(source, key, "must be a non-empty path")
+    win = PureWindowsPath(value)
+    if PurePosixPath(value).is_absolute() or win.is_absolute() or win.drive or value.startswith("\\"):
+        raise _bad(source, key, f"is an absolute path; only paths relative to {where} are accepted")
+    if ".." in PurePosixPath(value).parts or ".." in win.parts:
+        raise _bad(source, key, f"goes up with '..'; only paths inside {where} are accepted")
+    return value
+
+
+def inside(base: Path, rel: str) -> Path | None:
+    """``base / rel`` resolved (symbolic links followed) when it stays inside ``base``, else None."""
+    root = Path(base).resolve()
+    path = (root / rel).resolve()
+    return path if path == root or root in path.parents else None
+
+
+def validate_manifest(data, source: Path, *, paths_in_project: bool = True) -> dict:
+    """Check a parsed manifest's structure; returns it unchanged, or raises :class:`InputError`.
+
+    Parameters
+    ----------
+    data : the parsed JSON.
+    source : the manifest file (every message names it and the key).
+    paths_in_project : input and plan paths must be relative, without ``..``, and resolve inside
+        the project root (``research verify`` reads the inputs; the plan path is only shown).
+        ``verify --built`` reads neither, so it passes False: a build from an export or a plan
+        outside the project records absolute paths there, and only their type is checked.
+
+    Structure
+    ---------
+    A JSON object with ``schema`` 1; ``inputs`` a non-empty list of ``{role, path, sha256}``
+    (role ``survey`` or ``workorders``, each at most once, ``survey`` present); ``plan``
+    ``{path, sha256}`` (path relative inside the project); ``instrument`` ``{file name: sha256}``;
+    ``artifacts`` a non-empty list of ``{path, sha256, kind, compare}`` (path relative, without
+    ``..``, unique; compare true or false). Other keys (versions, seeds, provenance) are
+    informative and not used by verify.
+    """
+    if not isinstance(data, dict):
+        raise InputError(f"{source}: not a manifest: a JSON object is expected, found a JSON "
+                         f"{'array' if isinstance(data, list) else type(data).__name__}")
+    for key in ("schema", "inputs", "plan", "instrument", "artifacts"):
+        if key not in data:
+            raise _bad(source, key, "missing")
+    if _expect(data["schema"], int, source, "schema", "the number 1") != 1:
+        raise _bad(source, "schema", "only schema 1 is understood")
+    project = paths.project_root()
+    roles: set[str] = set()
+    for i, entry in enumerate(_expect(data["inputs"], list, source, "inputs", "a list")):
+        key = f"inputs[{i}]"
+        _expect(entry, dict, source, key, "an object {role, path, sha256}")
+        for field in ("role", "path", "sha256"):
+            if field not in entry:
+                raise _bad(source, f"{key}.{field}", "missing")
+        role = _expect(entry["role"], str, source, f"{key}.role", "text")
+        if role not in ROLES:
+            raise _bad(source, f"{key}.role", f"must be one of {', '.join(ROLES)}")
+        if role in roles:
+            raise _bad(source, f"{key}.role", "the same role is given twice")
+        roles.add(role)
+        if paths_in_project:
+            rel = relative_path(entry["path"], source, f"{key}.path", "the project")
+            if inside(project, rel) is None:
+                raise _bad(source, f"{key}.path", "leads outside the project (through a symbolic link)")
+        else:
+            _expect(entry["path"], str, source, f"{key}.path", "a path (text)")
+        _digest(entry["sha256"], source, f"{key}.sha256")
+    if "survey" not in roles:
+        raise _bad(source, "inputs", "no input with role survey")
+    plan = _expect(data["plan"], dict, source, "plan", "an object {path, sha256}")
+    for field in ("path", "sha256"):
+        if field not in plan:
+            raise _bad(source, f"plan.{field}", "missing")
+    if paths_in_project:
+        rel = relative_path(plan["path"], source, "plan.path", "the project")
+        if inside(project, rel) is None:
+            raise _bad(source, "plan.path", "leads outside the project (through a symbolic link)")
+    else:
+        _expect(plan["path"], str, source, "plan.path", "a path (text)")
+    _digest(plan["sha256"], source, "plan.sha256")
+    instrument = _expect(data["instrument"], dict, source, "instrument", "an object {file name: sha256}")
+    for i, (name, digest) in enumerate(instrument.items()):
+        # the key is named by position: a hostile key could be any text
+        if "/" in name or "\\" in name or "\x00" in name or name in ("", ".", ".."):
+            raise _bad(source, f"instrument (entry {i + 1})", "keys must be plain file names")
+        _digest(digest, source, f"instrument (entry {i + 1})")
+    artifacts = _expect(data["artifacts"], list, source, "artifacts", "a list")
+    if not artifacts:
+        raise _bad(source, "artifacts", "empty: a build always has artifacts")
+    seen: set[str] = set()
+    for i, entry in enumerate(artifacts):
+        key = f"artifacts[{i}]"
+        _expect(entry, dict, source, key, "an object {path, sha256, kind, compare}")
+        for field in ("path", "sha256", "kind", "compare"):
+            if field not in entry:
+                raise _bad(source, f"{key}.{field}", "missing")
+        path = relative_path(entry["path"], source, f"{key}.path", "the build folder")
+        if path in seen:
+            raise _bad(source, f"{key}.path", "the same artifact is listed twice")
+        seen.add(path)
+        _digest(entry["sha256"], source, f"{key}.sha256")
+        _expect(entry["kind"], str, source, f"{key}.kind", "text")
+        _expect(entry["compare"], bool, source, f"{key}.compare", "true or false")
+    return data
+
+
+def load_manifest(path: Path, *, paths_in_project: bool = True) -> dict:
+    """Read and validate a manifest file (see :func:`validate_manifest`).
+
+    Raises
+    ------
+    InputError
+        The file is absent, unreadable, larger than :data:`MAX_MANIFEST_BYTES`, not UTF-8 JSON,
+        nested too deeply to parse, or malformed; the message names the file (and the key).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: manifest not found; run 'research reproduce' first")
+    try:
+        size = path.stat().st_size
+        if size > MAX_MANIFEST_BYTES:
+            raise InputError(f"{path}: {size:,} bytes, too large for a manifest (at most "
+                             f"{MAX_MANIFEST_BYTES:,})")
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the manifest ({exc.strerror})") from None
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text (byte {exc.start}); not a manifest") from None
+    except json.JSONDecodeError as exc:  # its message gives line and column, never the text
+        raise InputError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from None
+    except RecursionError:
+        raise InputError(f"{path}: JSON nested too deeply; not a manifest") from None
+    return validate_manifest(data, path, paths_in_project=paths_in_project)
