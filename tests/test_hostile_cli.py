@@ -1,0 +1,308 @@
+"""Issue 10, point 6: every failure of ``research`` is exit code 2 and ONE message line
+``research <command>: error: ...`` on standard error -- never a traceback -- and data that
+cannot support one model skip it with a note instead of crashing the run.
+
+Each test is one hostile case. Commands run in-process through ``research.cli.main``;
+progress lines also go to standard error, so the checks count the lines that start with
+``research <command>: error:`` (exactly one) and look for ``Traceback`` anywhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import valid_survey, write_csv
+from research import cli
+from research.cli import main
+from research.errors import InputError
+
+PHONE = "13912345678"
+
+
+def run(capsys, argv: list[str]) -> tuple[int, str, str]:
+    """Run ``research argv``; return (exit code, stdout, stderr). Usage errors (argparse)
+    exit through SystemExit; their code is returned the same way."""
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def error_line(err: str, command: str) -> str:
+    """The one error line of ``command``; fails unless there is exactly one and no traceback."""
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.startswith(f"research {command}: error:")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def assert_fails(capsys, argv: list[str]) -> str:
+    """Exit code 2 with one error line (returned) and no traceback."""
+    code, out, err = run(capsys, argv)
+    assert code == 2, (out, err)
+    assert "Traceback" not in out
+    return error_line(err, argv[0])
+
+
+# ---------------------------------------------------------------- inputs ----
+
+@pytest.fixture(scope="module")
+def ingested(tmp_path_factory) -> pd.DataFrame:
+    """200 valid survey rows through ``research ingest``: canonical responses."""
+    folder = tmp_path_factory.mktemp("ingest")
+    write_csv(valid_survey(200), folder / "survey.csv", "utf-8")
+    assert main(["ingest", str(folder / "survey.csv"), "--out", str(folder / "out")]) == 0
+    return pd.read_parquet(folder / "out" / "responses.parquet")
+
+
+def fit(capsys, tmp_path: Path, responses: pd.DataFrame, *extra: str) -> tuple[int, str, str, Path]:
+    """``research fit`` on ``responses`` (written as parquet in tmp_path)."""
+    data = tmp_path / "responses.parquet"
+    responses.to_parquet(data)
+    out = tmp_path / "fit"
+    code, stdout, err = run(capsys, ["fit", "--data", str(data), "--out", str(out), *extra])
+    return code, stdout, err, out
+
+
+def notes_of(out: Path) -> str:
+    notes = pd.read_csv(out / "notes.csv")
+    return " | ".join(notes["step"] + ": " + notes["note"])
+
+
+# ------------------------------------------------------------------ --out ----
+
+def _argv_for(command: str, out: str, tmp_path: Path) -> list[str]:
+    survey = str(tmp_path / "survey.csv")
+    return {
+        "ingest": ["ingest", survey, "--out", out],
+        "fit": ["fit", "--data", str(tmp_path / "responses.parquet"), "--out", out],
+        "simulate": ["simulate", "--n", "10", "--seed", "1", "--out", out],
+        "weight": ["weight", "--data", str(tmp_path), "--out", out],
+        "bulletin": ["bulletin", "--period", "week", "--at", "2025-03-05", "--data", str(tmp_path), "--out", out],
+        "reproduce": ["reproduce", "--survey", survey, "--out", out],
+    }[command]
+
+
+@pytest.mark.parametrize("command", ["ingest", "fit", "simulate", "weight", "bulletin", "reproduce"])
+def test_out_pointing_at_a_file_is_refused_before_any_work(command, tmp_path, capsys):
+    target = tmp_path / "file.txt"
+    target.write_text("not a folder", encoding="utf-8")
+    line = assert_fails(capsys, _argv_for(command, str(target), tmp_path))
+    assert str(target) in line and "existing file" in line
+    assert target.read_text(encoding="utf-8") == "not a folder"
+
+
+@pytest.mark.parametrize("command", ["ingest", "fit", "simulate", "reproduce"])
+def test_out_under_a_regular_file_cannot_be_created(command, tmp_path, capsys):
+    # tests run as root, where permission bits do not stop writes: a path through a file does
+    (tmp_path / "file.txt").write_text("x", encoding="utf-8")
+    target = tmp_path / "file.txt" / "sub"
+    line = assert_fails(capsys, _argv_for(command, str(target), tmp_path))
+    assert str(target) in line and "cannot create" in line and "Not a directory" in line
+
+
+def test_out_folder_not_writable_is_refused(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(cli.os, "access", lambda *args, **kwargs: False)  # root ignores chmod 0o555
+    line = assert_fails(capsys, ["simulate", "--n", "10", "--seed", "1", "--out", str(tmp_path / "ro")])
+    assert str(tmp_path / "ro") in line and "not writable" in line
+
+
+def test_disk_full_while_writing_names_the_file(tmp_path, capsys, monkeypatch):
+    target = tmp_path / "sim" / "survey.csv"
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target))
+
+    monkeypatch.setattr("research.simulate.write_simulation", full)
+    line = assert_fails(capsys, ["simulate", "--n", "20", "--seed", "1", "--out", str(tmp_path / "sim")])
+    assert str(target) in line and "No space left on device" in line and "ENOSPC" in line
+
+
+def test_permission_denied_while_writing_names_the_file(tmp_path, capsys, monkeypatch):
+    write_csv(valid_survey(12), tmp_path / "survey.csv", "utf-8")
+    target = tmp_path / "out" / "responses.parquet"
+
+    def denied(*args, **kwargs):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(target))
+
+    # the module itself: ``research.ingest`` as an attribute is the package's ingest() function
+    monkeypatch.setattr(sys.modules["research.ingest"], "write_ingest", denied)
+    line = assert_fails(capsys, ["ingest", str(tmp_path / "survey.csv"), "--out", str(tmp_path / "out")])
+    assert str(target) in line and "Permission denied" in line
+
+
+def test_os_error_text_is_never_shown(tmp_path, capsys, monkeypatch):
+    def leaky(args):
+        raise OSError(f"cannot write row for {PHONE}")  # no errno: only free text
+
+    monkeypatch.setattr(cli, "cmd_list", leaky)
+    code, out, err = run(capsys, ["list"])
+    assert code == 2 and PHONE not in out + err
+    assert "operating-system error" in error_line(err, "list")
+
+
+# -------------------------------------------------------------- simulate ----
+
+@pytest.mark.parametrize("argv, option, words", [
+    (["--n", "10", "--seed", "-1"], "--seed", "from 0 to 4,294,967,295"),
+    (["--n", "10", "--seed", str(2**40)], "--seed", "from 0 to 4,294,967,295"),
+    (["--n", str(10**13), "--seed", "1"], "--n", "at most 20,000,000"),
+    (["--n", "1e3", "--seed", "1"], "--n", "not a whole number"),
+    (["--n", "10", "--seed", "1", "--faults", "nan"], "--faults", "must be in [0, 0.5)"),
+], ids=["seed_negative", "seed_2_pow_40", "n_10_pow_13", "n_not_whole", "faults_nan"])
+def test_simulate_refuses_absurd_sizes_and_seeds(argv, option, words, tmp_path, capsys):
+    line = assert_fails(capsys, ["simulate", *argv, "--out", str(tmp_path / "sim")])
+    assert f"argument {option}:" in line and words in line
+    assert not (tmp_path / "sim").exists()  # refused before anything was created
+
+
+# ------------------------------------------------------- internal errors ----
+
+def test_unexpected_exception_is_one_line_without_its_text(capsys, monkeypatch):
+    def boom(args):
+        raise ValueError(PHONE)
+
+    monkeypatch.setattr(cli, "cmd_list", boom)
+    code, out, err = run(capsys, ["list"])
+    assert code == 2
+    line = error_line(err, "list")
+    assert "internal error (ValueError)" in line and "RESEARCH_DEBUG=1" in line
+    assert PHONE not in out + err
+    assert [x for x in err.splitlines() if x.strip()] == [line]
+
+
+def test_research_debug_shows_the_traceback(capsys, monkeypatch):
+    def boom(args):
+        raise ValueError(PHONE)
+
+    monkeypatch.setattr(cli, "cmd_list", boom)
+    monkeypatch.setenv("RESEARCH_DEBUG", "1")
+    with pytest.raises(ValueError, match=PHONE):
+        main(["list"])
+
+
+def test_out_of_memory_has_its_own_message(capsys, monkeypatch):
+    def hungry(args):
+        raise MemoryError()
+
+    monkeypatch.setattr(cli, "cmd_list", hungry)
+    assert "out of memory" in assert_fails(capsys, ["list"])
+
+
+def test_interrupt_exits_130(capsys, monkeypatch):
+    def stop(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "cmd_list", stop)
+    code, _, err = run(capsys, ["list"])
+    assert code == 130 and "interrupted" in err and "Traceback" not in err
+
+
+def test_multi_line_input_error_is_printed_on_one_line(capsys, monkeypatch):
+    def bad(args):
+        raise InputError("survey.csv: row 3:\nbad date")
+
+    monkeypatch.setattr(cli, "cmd_list", bad)
+    assert assert_fails(capsys, ["list"]).endswith("survey.csv: row 3: bad date")
+
+
+# ---------------------------------------------------------------- models ----
+
+def test_fit_single_station_skips_clustered_and_mixed_models_with_a_note(ingested, tmp_path, capsys):
+    one = ingested.assign(station=pd.Series("站0供电所", index=ingested.index, dtype="string"))
+    code, out, err, folder = fit(capsys, tmp_path, one)
+    assert code == 0, err
+    assert "Traceback" not in err
+    notes = notes_of(folder)
+    for model in ("ols", "logit", "mixed", "levers"):
+        assert f"model {model}: not fitted:" in notes and "at least 2 levels of station" in notes
+    assert "thresholds: no bootstrap intervals" in notes
+    fitted = pd.read_csv(folder / "model_fit.csv")["model"].tolist()
+    assert fitted == ["ordinal", "speed_by_cause"]
+
+
+def test_fit_single_cause_group_notes_what_it_cannot_compare(ingested, tmp_path, capsys):
+    one = ingested[ingested["cause_l1"] == "outage"]
+    code, out, err, folder = fit(capsys, tmp_path, one, "--no-thresholds")
+    assert code == 0, err
+    notes = notes_of(folder)
+    assert "comparisons by cause_l1: not computed" in notes
+    assert "association of satisfied and cause_l1: not computed" in notes
+    assert "cause_l1 has a single level in the data" in notes
+
+
+def test_fit_single_channel_notes_the_missing_contrast(ingested, tmp_path, capsys):
+    one = ingested.assign(channel=pd.Series("hotline", index=ingested.index, dtype="string"))
+    code, out, err, folder = fit(capsys, tmp_path, one, "--no-thresholds")
+    assert code == 0, err
+    assert "channel has a single level in the data" in notes_of(folder)
+    terms = set(pd.read_csv(folder / "estimates.csv")["term"])
+    assert not any(t.startswith("channel[") for t in terms)
+
+
+def test_fit_brant_singular_is_nan_with_a_note(ingested, tmp_path, capsys):
+    # one sub-cause never answered at the lowest level: the binary logit 1{Y > lowest} separates
+    sub = ingested["cause_l2"] == ingested["cause_l2"].iloc[0]
+    bad = ingested.assign(sat_overall=ingested["sat_overall"].mask(sub & (ingested["sat_overall"] == 1), 3))
+    code, out, err, folder = fit(capsys, tmp_path, bad, "--no-thresholds")
+    assert code == 0, err
+    brant = pd.read_csv(folder / "brant.csv")
+    assert brant[brant["model"] == "ordinal"]["statistic"].isna().all()
+    assert "Brant test ordinal: not computable" in notes_of(folder)
+    assert len(pd.read_csv(folder / "model_fit.csv")) == 6  # the models themselves are fitted
+
+
+def test_fit_all_satisfied_is_one_clear_error(ingested, tmp_path, capsys):
+    allsat = ingested.assign(sat_overall=ingested["sat_overall"].where(ingested["sat_overall"].isna(), 5),
+                             satisfied=ingested["satisfied"].where(ingested["satisfied"].isna(), True))
+    code, out, err, folder = fit(capsys, tmp_path, allsat)
+    assert code == 2
+    line = error_line(err, "fit")
+    assert str(tmp_path / "responses.parquet") in line
+    assert "none of the analysis plan's 6 models can be fitted" in line and "takes a single value" in line
+
+
+def test_fit_zero_complete_rows_is_one_clear_error(ingested, tmp_path, capsys):
+    code, out, err, folder = fit(capsys, tmp_path, ingested.assign(handling_hours=np.nan), "--no-thresholds")
+    assert code == 2
+    line = error_line(err, "fit")
+    assert "only 0 complete rows" in line and "(ols" in line
+
+
+# ------------------------------------------------------ bootstrap sizes ----
+
+def test_drivers_bootstrap_size_is_checked_before_allocating(ingested):
+    from research.drivers import key_drivers
+
+    with pytest.raises(InputError, match="key drivers: bootstrap_reps must be from 0 to"):
+        key_drivers(ingested, bootstrap_reps=10**12)
+    with pytest.raises(InputError, match="key drivers: seed must be from 0 to"):
+        key_drivers(ingested, bootstrap_reps=0, seed=-1)
+
+
+def test_lever_bootstrap_size_is_checked_before_any_work():
+    from research.scenarios import lever_effects
+
+    with pytest.raises(InputError, match="scenarios: bootstrap reps must be from 0 to"):
+        lever_effects(None, pd.DataFrame(), [], threshold=4, reps=10**12)
+
+
+def test_threshold_bootstrap_size_is_checked_before_any_work(ingested):
+    from research.instrument import load_instrument
+    from research.models.thresholds import tolerance_thresholds
+    from research.plan import load_plan
+
+    plan = load_plan()
+    huge = dataclasses.replace(plan, thresholds=dataclasses.replace(plan.thresholds, bootstrap_reps=10**12))
+    with pytest.raises(InputError, match="thresholds: bootstrap reps must be from 0 to"):
+        tolerance_thresholds(ingested, plan=huge, instrument=load_instrument())
