@@ -1,0 +1,455 @@
+"""Hostile cases of issue 10 for builds: crash safety, the build lock, verify --built, safe manifests.
+
+Two real (fast-plan) reproduce runs on a small simulated export are shared by the module; every
+other case works on copies of that build or on small files in tmp_path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import valid_survey, workorders_for, write_csv
+from research import buildstate, paths
+from research.artifacts.manifest import load_manifest, sha256_file, write_manifest
+from research.cli import main
+from research.errors import InputError
+from research.readers import read_ingested
+from research.reproduce import BUILT_OK, reproduce, verify, verify_built
+
+CLI = [sys.executable, "-m", "research.cli"]
+
+
+# --- shared build ---------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def fast_plan(tmp_path_factory) -> Path:
+    """The committed plan with every bootstrap turned off (reps 0): a reproduce in under a minute."""
+    text = paths.project_root().joinpath("paper", "analysis_plan.yaml").read_text(encoding="utf-8")
+    fast, n = re.subn(r"reps: \d+", "reps: 0", text)
+    assert n == 3, "the plan's three bootstrap sections changed shape"
+    path = tmp_path_factory.mktemp("plan") / "fast_plan.yaml"
+    path.write_text(fast, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory) -> dict[str, Path]:
+    from research.simulate import simulate, write_simulation
+
+    return write_simulation(simulate(1500, 7), tmp_path_factory.mktemp("sim"))
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, exports, fast_plan) -> tuple[Path, dict]:
+    """A complete build with work orders (so it has weights/)."""
+    root = tmp_path_factory.mktemp("built") / "out"
+    manifest = reproduce(exports["survey"], exports["workorders"], root, plan_path=fast_plan)
+    return root, manifest
+
+
+def _copy(built, tmp_path) -> Path:
+    root, _ = built
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy)
+    return copy
+
+
+def _one_error_line(stderr: str, command: str) -> str:
+    """The single error line of a failed command (asserts there is exactly one and no traceback)."""
+    assert "Traceback" not in stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"research {command}: error: ")
+    assert "internal error" not in lines[0]
+    return lines[0]
+
+
+# --- owned entries only -------------------------------------------------------------------------------
+
+def test_a_build_is_complete_and_carries_no_marker_staging_or_foreign_file(built):
+    root, manifest = built
+    assert not buildstate.is_incomplete(root) and buildstate.staging_folders(root) == []
+    listed = {a["path"] for a in manifest["artifacts"]}
+    assert any(p.startswith("weights/") for p in listed)
+    assert all(p.split("/", 1)[0] in buildstate.OWNED for p in listed)
+    ok, rows = verify_built(root)
+    assert ok and {s for _, s, _ in rows} == {"match"} and len(rows) == len(listed)
+
+
+def test_stale_weights_and_a_user_note_stay_out_of_the_manifest(built, tmp_path, exports, fast_plan):
+    copy = _copy(built, tmp_path)
+    (copy / "my_notes.txt").write_text("do not touch", encoding="utf-8")
+    (copy / "bulletin").mkdir()
+    (copy / "bulletin" / "week.csv").write_text("a,b\n1,2\n", encoding="utf-8")
+    manifest = reproduce(exports["survey"], None, copy, plan_path=fast_plan)  # no work orders this time
+    listed = {a["path"] for a in manifest["artifacts"]}
+    assert not any(p.startswith(("weights/", "bulletin/")) for p in listed)
+    assert "my_notes.txt" not in listed
+    assert not (copy / "weights").exists()  # owned, not produced this time: removed
+    assert (copy / "my_notes.txt").read_text(encoding="utf-8") == "do not touch"
+    assert (copy / "bulletin" / "week.csv").exists()
+    assert json.loads((copy / "manifest.json").read_text(encoding="utf-8")) == json.loads(json.dumps(manifest))
+    ok, rows = verify_built(copy)
+    assert ok, [r for r in rows if r[1] != "match"][:5]
+
+
+def test_a_folder_of_user_files_named_like_outputs_is_refused_untouched(tmp_path, exports):
+    (tmp_path / "report").mkdir()
+    (tmp_path / "report" / "mine.docx").write_bytes(b"user data")
+    with pytest.raises(InputError, match=r"not a build folder .*report"):
+        reproduce(exports["survey"], None, tmp_path)
+    assert (tmp_path / "report" / "mine.docx").read_bytes() == b"user data"
+    assert buildstate.staging_folders(tmp_path) == []
+
+
+def test_out_pointing_at_an_existing_file_exits_2(tmp_path, exports):
+    target = tmp_path / "a_file.txt"
+    target.write_text("x", encoding="utf-8")
+    proc = subprocess.run([*CLI, "reproduce", "--survey", str(exports["survey"]), "--out", str(target)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert str(target) in _one_error_line(proc.stderr, "reproduce")
+    assert target.read_text(encoding="utf-8") == "x"
+    with pytest.raises(InputError, match="existing file"):  # the library refuses it too
+        reproduce(exports["survey"], None, target)
+
+
+# --- killed runs -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("delays", [(2.0, 5.0, 9.0)])
+def test_sigkill_mid_run_leaves_the_previous_build_or_a_marked_folder(built, tmp_path, exports, fast_plan, delays):
+    root, _ = built
+    copy = _copy(built, tmp_path)
+    previous = (copy / "manifest.json").read_bytes()
+    for delay in delays:
+        proc = subprocess.Popen([*CLI, "reproduce", "--survey", str(exports["survey"]), "--workorders",
+                                 str(exports["workorders"]), "--out", str(copy), "--plan", str(fast_plan)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert proc.returncode == -signal.SIGKILL, f"the run ended before the kill at {delay} s"
+        assert len(buildstate.staging_folders(copy)) <= 1  # each run removes the leftovers of the last
+        if buildstate.is_incomplete(copy):
+            with pytest.raises(InputError, match="incomplete"):
+                verify_built(copy)
+            with pytest.raises(InputError, match="incomplete"):
+                read_ingested(copy / "ingest" / "responses.parquet", "responses")
+        else:
+            assert (copy / "manifest.json").read_bytes() == previous
+            ok, rows = verify_built(copy)
+            assert ok, [r for r in rows if r[1] not in BUILT_OK][:5]
+            assert {s for _, s, _ in rows} <= {"match", "leftover"}
+            assert len(read_ingested(copy / "ingest" / "responses.parquet", "responses")) == 1500
+
+
+_PUBLISH_KILLED = textwrap.dedent("""
+    import os, signal, sys
+    from research import buildstate
+    moves = {"n": 0}
+    real = os.replace
+    def replace(src, dst):
+        real(src, dst)
+        moves["n"] += 1
+        if moves["n"] == int(sys.argv[3]):
+            os.kill(os.getpid(), signal.SIGKILL)
+    buildstate.os.replace = replace
+    buildstate.publish(sys.argv[1], sys.argv[2])
+""")
+
+
+# os.replace calls of publish: 1 writes the marker, then two per owned entry (the old one out, the new
+# one in): 1 = marker only, 6 = old weights/ out and the new one not yet in, 19 = manifest.json in place
+@pytest.mark.parametrize("moves", [1, 6, 19])
+def test_sigkill_during_the_swap_leaves_a_folder_marked_incomplete(built, tmp_path, moves, capsys):
+    root, _ = built
+    copy = _copy(built, tmp_path)
+    staging = buildstate.new_staging(copy)
+    for name in buildstate.OWNED:  # a finished staging folder: the same build again
+        src = root / name
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, staging / name)
+    proc = subprocess.run([sys.executable, "-c", _PUBLISH_KILLED, str(staging), str(copy), str(moves)])
+    assert proc.returncode == -signal.SIGKILL
+    assert buildstate.is_incomplete(copy)
+    with pytest.raises(InputError, match="incomplete"):
+        read_ingested(copy / "ingest" / "responses.parquet", "responses")
+    assert main(["verify", "--built", str(copy)]) == 2
+    assert "marked incomplete" in _one_error_line(capsys.readouterr().err, "verify")
+
+
+def test_a_killed_ingest_leaves_its_folder_marked_and_refused(tmp_path, monkeypatch):
+    import research.safeio
+    from research.ingest import ingest, write_ingest
+
+    survey = valid_survey(12)
+    write_csv(survey, tmp_path / "s.csv", "utf-8-sig")
+    write_csv(workorders_for(survey), tmp_path / "w.csv", "gb18030")
+    result = ingest(tmp_path / "s.csv", tmp_path / "w.csv")
+    out = tmp_path / "ing"
+    write_ingest(result, out)
+    assert not buildstate.is_incomplete(out)
+    assert len(read_ingested(out / "responses.parquet", "responses")) == 12
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(research.safeio, "write_csv", disk_full)  # dies after the parquet files
+    with pytest.raises(OSError):
+        write_ingest(result, out)
+    assert buildstate.is_incomplete(out)
+    with pytest.raises(InputError, match=r"ingest folder is marked incomplete"):
+        read_ingested(out / "workorders.parquet", "work-order")
+    assert main(["weight", "--data", str(out), "--out", str(tmp_path / "w")]) == 2
+
+
+# --- the lock ------------------------------------------------------------------------------------------
+
+def test_a_second_concurrent_reproduce_is_refused_at_once_with_exit_2(tmp_path, exports):
+    root = tmp_path / "out"
+    root.mkdir()
+    with buildstate.build_lock(root):  # this process is the running build
+        start = time.perf_counter()
+        proc = subprocess.run([*CLI, "reproduce", "--survey", str(exports["survey"]), "--out", str(root)],
+                              capture_output=True, text=True)
+        elapsed = time.perf_counter() - start
+        with pytest.raises(InputError, match=f"pid {os.getpid()}"):
+            verify_built(root)  # verify --built refuses a folder being rebuilt
+    assert proc.returncode == 2
+    line = _one_error_line(proc.stderr, "reproduce")
+    assert str(root) in line and f"pid {os.getpid()}" in line
+    assert elapsed < 60  # refused at once, not after a build (the import alone takes seconds)
+    assert sorted(p.name for p in root.iterdir()) == [buildstate.LOCK]  # nothing built, nothing left
+
+
+def test_a_dead_lock_holder_does_not_block(tmp_path):
+    root = tmp_path / "out"
+    root.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import time
+        from research.buildstate import build_lock
+        with build_lock({str(root)!r}):
+            print("locked", flush=True)
+            time.sleep(120)
+    """)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(InputError, match=f"pid {holder.pid}"):
+            with buildstate.build_lock(root):
+                pass
+        assert buildstate.lock_holder(root) == str(holder.pid)
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    assert buildstate.lock_holder(root) is None
+    with buildstate.build_lock(root):  # the kernel released the dead holder's lock
+        assert (root / buildstate.LOCK).read_text().strip() == str(os.getpid())
+
+
+# --- verify --built ------------------------------------------------------------------------------------
+
+def test_verify_built_catches_a_flipped_byte_in_a_compared_csv(built, tmp_path, capsys):
+    copy = _copy(built, tmp_path)
+    target = copy / "fit" / "estimates.csv"
+    data = bytearray(target.read_bytes())
+    data[-3] = ord("7") if data[-3] != ord("7") else ord("8")
+    target.write_bytes(bytes(data))
+    assert main(["verify", "--built", str(copy)]) == 1
+    out = capsys.readouterr().out
+    assert re.search(r"^differs\s+fit/estimates\.csv", out, re.M)
+    assert "1 differs, 0 missing" in out and "verify: DIFFERENCES found" in out
+
+
+def test_verify_built_catches_a_deleted_artifact(built, tmp_path, capsys):
+    copy = _copy(built, tmp_path)
+    (copy / "tables" / "T03_satisfaction_by_cause.csv").unlink()
+    assert main(["verify", "--built", str(copy)]) == 1
+    out = capsys.readouterr().out
+    assert re.search(r"^missing\s+tables/T03_satisfaction_by_cause\.csv", out, re.M)
+    assert "0 differs, 1 missing" in out
+
+
+def test_verify_built_catches_a_file_slipped_into_an_owned_folder(built, tmp_path, capsys):
+    copy = _copy(built, tmp_path)
+    (copy / "fit" / "extra.csv").write_text("a\n1\n", encoding="utf-8")
+    assert main(["verify", "--built", str(copy)]) == 1
+    assert re.search(r"^extra\s+fit/extra\.csv", capsys.readouterr().out, re.M)
+
+
+def test_verify_built_accepts_an_untouched_copy(built, tmp_path, capsys):
+    copy = _copy(built, tmp_path)
+    assert main(["verify", "--built", str(copy)]) == 0
+    assert "0 differs, 0 missing, 0 extra" in capsys.readouterr().out
+
+
+def test_verify_built_of_a_folder_without_manifest_exits_2(tmp_path, capsys):
+    assert main(["verify", "--built", str(tmp_path)]) == 2
+    assert "no manifest" in _one_error_line(capsys.readouterr().err, "verify")
+
+
+# --- malformed and hostile manifests ---------------------------------------------------------------------
+
+def _valid_manifest() -> dict:
+    return json.loads((paths.project_root() / "paper" / "manifest.json").read_text(encoding="utf-8"))
+
+
+def _with(change) -> dict:
+    m = _valid_manifest()
+    change(m)
+    return m
+
+
+HOSTILE = {
+    "not_json": (b"{ this is not json", "not valid JSON"),
+    "json_list": (b"[1, 2, 3]", "a JSON object is expected, found a JSON array"),
+    "json_string": (b'"manifest"', "a JSON object is expected"),
+    "not_utf8": (b"\xff\xfe\x00garbage", "not UTF-8"),
+    "deeply_nested": (b"[" * 100_000 + b"]" * 100_000, "not a manifest"),
+    "missing_inputs": (lambda m: m.pop("inputs"), "key 'inputs': missing"),
+    "missing_artifact_sha": (lambda m: m["artifacts"][0].pop("sha256"), "key 'artifacts[0].sha256': missing"),
+    "inputs_not_a_list": (lambda m: m.__setitem__("inputs", "data/raw/survey_sample.csv"),
+                          "key 'inputs': must be a list"),
+    "schema_wrong_type": (lambda m: m.__setitem__("schema", "1"), "key 'schema': must be the number 1"),
+    "compare_not_bool": (lambda m: m["artifacts"][0].__setitem__("compare", "yes"),
+                         "key 'artifacts[0].compare': must be true or false"),
+    "sha_not_hex": (lambda m: m["inputs"][0].__setitem__("sha256", "z" * 64), "key 'inputs[0].sha256'"),
+    "unknown_role": (lambda m: m["inputs"][0].__setitem__("role", "secrets"), "key 'inputs[0].role'"),
+    "input_dotdot": (lambda m: m["inputs"][0].__setitem__("path", "../../etc/passwd"),
+                     "key 'inputs[0].path': goes up with '..'"),
+    "input_absolute": (lambda m: m["inputs"][0].__setitem__("path", "/etc/passwd"),
+                       "key 'inputs[0].path': is an absolute path"),
+    "input_windows_drive": (lambda m: m["inputs"][0].__setitem__("path", "C:\\Windows\\win.ini"),
+                            "key 'inputs[0].path': is an absolute path"),
+    "artifact_dotdot": (lambda m: m["artifacts"][0].__setitem__("path", "fit/../../../.bashrc"),
+                        "key 'artifacts[0].path': goes up with '..'"),
+    "instrument_key_path": (lambda m: m["instrument"].__setitem__("../x.yaml", "0" * 64),
+                            "key 'instrument (entry"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_a_malformed_manifest_exits_2_with_one_message(tmp_path, capsys, monkeypatch, case):
+    content, message = HOSTILE[case]
+    path = tmp_path / "manifest.json"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        write_manifest(_with(content), path)
+    monkeypatch.setattr("research.reproduce.reproduce", _no_rebuild)
+    assert main(["verify", "--manifest", str(path)]) == 2
+    line = _one_error_line(capsys.readouterr().err, "verify")
+    assert str(path) in line and message in line
+    assert "/etc/passwd" not in line and "win.ini" not in line  # the value itself is never quoted
+
+
+def _no_rebuild(*args, **kwargs):
+    raise AssertionError("verify rebuilt from a manifest it should have refused")
+
+
+def test_a_manifest_plan_pointing_at_a_hostile_yaml_is_refused_unloaded(tmp_path):
+    pwned = tmp_path / "pwned"
+    hostile = tmp_path / "plan.yaml"
+    hostile.write_text(f"!!python/object/apply:os.system ['touch {pwned}']\n", encoding="utf-8")
+    m = _valid_manifest()
+    m["plan"]["path"] = str(hostile)
+    path = tmp_path / "manifest.json"
+    write_manifest(m, path)
+    proc = subprocess.run([*CLI, "verify", "--manifest", str(path)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "key 'plan.path': is an absolute path" in _one_error_line(proc.stderr, "verify")
+    assert not pwned.exists()
+
+
+def test_verify_never_loads_the_plan_a_manifest_names(tmp_path, monkeypatch):
+    # a relative path inside the project that is not a plan: were it loaded, load_plan would fail
+    m = _valid_manifest()
+    m["plan"]["path"] = "data/raw/survey_sample.csv"
+    path = tmp_path / "manifest.json"
+    write_manifest(m, path)
+    used = {}
+
+    def fake_reproduce(survey, workorders, out, *, progress=None, plan_path=None):
+        used["plan"] = plan_path
+        return _valid_manifest()
+
+    monkeypatch.setattr("research.reproduce.reproduce", fake_reproduce)
+    ok, rows = verify(path)
+    assert used["plan"] == paths.project_root() / "paper" / "analysis_plan.yaml"
+    assert ok and ("input:paper/analysis_plan.yaml", "match", "plan") in rows
+    # a plan given on the command line is used, and its sha256 checked against the manifest's
+    other = tmp_path / "other_plan.yaml"
+    other.write_text((paths.project_root() / "paper" / "analysis_plan.yaml").read_text(encoding="utf-8")
+                     + "# changed\n", encoding="utf-8")
+    ok, rows = verify(path, plan_path=other)
+    assert used["plan"] == other
+    assert not ok and [r[1] for r in rows if r[2] == "plan"] == ["differs"]
+
+
+def test_verify_built_refuses_an_artifact_path_leaving_the_folder(built, tmp_path, capsys):
+    copy = _copy(built, tmp_path)
+    m = load_manifest(copy / "manifest.json", paths_in_project=False)
+    m["artifacts"][0]["path"] = "../../../etc/passwd"
+    write_manifest(m, copy / "manifest.json")
+    assert main(["verify", "--built", str(copy)]) == 2
+    assert "goes up with '..'" in _one_error_line(capsys.readouterr().err, "verify")
+
+
+def test_verify_built_reports_a_symlink_leaving_the_folder_as_a_difference(built, tmp_path, capsys):
+    copy = _copy(built, tmp_path)
+    secret = tmp_path / "secret.csv"
+    secret.write_text("x\n", encoding="utf-8")
+    target = copy / "fit" / "estimates.csv"
+    target.unlink()
+    target.symlink_to(secret)
+    assert main(["verify", "--built", str(copy)]) == 1
+    assert re.search(r"^differs\s+fit/estimates\.csv\s+leads outside", capsys.readouterr().out, re.M)
+
+
+def test_verify_built_with_manifest_or_plan_is_a_usage_error(tmp_path, capsys):
+    assert main(["verify", "--built", str(tmp_path), "--plan", "x.yaml"]) == 2
+    assert "do not apply" in _one_error_line(capsys.readouterr().err, "verify")
+
+
+# --- atomic writers keep the bytes ---------------------------------------------------------------------
+
+def test_atomic_writers_leave_no_temporary_file_and_no_formula_cell(built):
+    import csv
+
+    from research.safeio import FORMULA_START
+
+    root, manifest = built
+    assert [p for p in root.rglob("*") if p.name.endswith(".part")] == []
+    for rel in ["values.csv", *(a["path"] for a in manifest["artifacts"] if a["path"].startswith("strategy/"))]:
+        with open(root / rel, encoding="utf-8-sig", newline="") as fh:
+            cells = [c for row in csv.reader(fh) for c in row]
+        assert not [c for c in cells if c.startswith(FORMULA_START) and not _number(c)], rel
+    values = pd.read_csv(root / "values.csv", dtype=str, keep_default_na=False)
+    numeric = values[~values["unit"].isin(["code", "codes"]) & (values["value"] != "")]
+    pd.to_numeric(numeric["value"])  # numbers (negative ones too) are never given the text prefix
+    assert (numeric["value"].str.startswith("-")).any()  # the sample has a negative shift to check
+
+
+def _number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def test_safeio_prefixes_text_but_not_numbers_in_a_mixed_column():
+    from research.safeio import csv_text
+
+    frame = pd.DataFrame({"value": [-0.25, "-cmd", "rake"], "zh": ["-1.5 个百分点", "=1+1", "ok"]})
+    assert csv_text(frame).splitlines()[1:] == ["-0.25,'-1.5 个百分点", "'-cmd,'=1+1", "rake,ok"]
