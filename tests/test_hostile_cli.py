@@ -250,6 +250,25 @@ def test_fit_single_channel_notes_the_missing_contrast(ingested, tmp_path, capsy
     assert not any(t.startswith("channel[") for t in terms)
 
 
+def test_fit_single_sub_cause_predicts_without_crashing(ingested, tmp_path, capsys):
+    # a single-level factor's term has no design columns: predictions must still index them
+    one = ingested.assign(cause_l2=pd.Series("slow_repair", index=ingested.index, dtype="string"),
+                          cause_l1=pd.Series("outage", index=ingested.index, dtype="string"))
+    code, out, err, folder = fit(capsys, tmp_path, one, "--no-thresholds")
+    assert code == 0, err
+    assert "cause_l2 has a single level in the data" in notes_of(folder)
+    pred = pd.read_csv(folder / "predictions.csv")
+    assert (pred.loc[pred["quantity"] == "aap_subcause", "cause_l2"] == "slow_repair").any()
+
+
+def test_fit_constant_flag_is_one_clear_error(ingested, tmp_path, capsys):
+    never = ingested.assign(repeat=pd.Series(False, index=ingested.index, dtype="boolean"))
+    code, out, err, folder = fit(capsys, tmp_path, never, "--no-thresholds")
+    assert code == 2
+    line = error_line(err, "fit")
+    assert "repeat takes a single value" in line and "rhs" in line
+
+
 def test_fit_brant_singular_is_nan_with_a_note(ingested, tmp_path, capsys):
     # one sub-cause never answered at the lowest level: the binary logit 1{Y > lowest} separates
     sub = ingested["cause_l2"] == ingested["cause_l2"].iloc[0]

@@ -194,8 +194,9 @@ def estimable(spec: ModelSpec, frame: pd.DataFrame) -> list[str]:
     ------
     NotEstimable
         Fewer than :data:`MIN_ROWS` complete rows; an outcome taking a single value;
-        fewer than 2 clusters (``se: cluster``) or groups (``mixed``). Messages name the
-        model and the variable, never a data value.
+        fewer than 2 clusters (``se: cluster``) or groups (``mixed``); a number or flag
+        of the right-hand side taking a single value. Messages name the model and the
+        variable, never a data value.
     """
     n = len(frame)
     if n < MIN_ROWS:
@@ -210,8 +211,13 @@ def estimable(spec: ModelSpec, frame: pd.DataFrame) -> list[str]:
             raise NotEstimable(f"model {spec.name}: {role.format(name)} at least 2 levels of {name}; "
                                f"the data have {frame[name].nunique()}")
     rhs_only = [v for v in frame.columns if v not in (spec.outcome, spec.cluster, spec.group)]
+    single = [v for v in rhs_only if frame[v].nunique() < 2]
+    constant = [v for v in single if not isinstance(frame[v].dtype, pd.CategoricalDtype)]
+    if constant:  # a constant number or flag is collinear with the intercept / cutpoints
+        raise NotEstimable(f"model {spec.name}: {', '.join(constant)} takes a single value in its {n:,} complete "
+                           "rows, so its effect cannot be estimated (take it out of the model's rhs in the plan)")
     return [f"{v} has a single level in the data: the model cannot compare its levels (no {v} effect)"
-            for v in rhs_only if isinstance(frame[v].dtype, pd.CategoricalDtype) and frame[v].nunique() < 2]
+            for v in single]
 
 
 def fit_model(spec: ModelSpec, responses: pd.DataFrame, *, plan: Plan, instrument: Instrument) -> FittedModel:
@@ -242,7 +248,7 @@ def fit_model(spec: ModelSpec, responses: pd.DataFrame, *, plan: Plan, instrumen
     try:
         design = build_design(frame, spec.rhs, intercept=spec.family != "ordinal", context=formula_context())
     except NotEstimable as exc:  # a rank-deficient design: the data's doing, not the plan's
-        raise NotEstimable(f"model {spec.name}: {exc}") from None
+        raise NotEstimable(f"model {spec.name}: {str(exc).removeprefix('analysis plan: ')}") from None
     if spec.family == "linear":
         out = _fit_linear(spec, design, frame)
     elif spec.family == "logit":

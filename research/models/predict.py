@@ -125,14 +125,16 @@ def _new_columns(fm: FittedModel, base: _Rows, changes: dict) -> tuple[np.ndarra
     same = [t for t in terms if design.variables_of_term[t] <= fixed]
     varying = [t for t in terms if t not in same]
     idx_same, row_same, idx_vary, mat_vary = none, np.empty(0), none, np.empty((len(base.rows), 0))
+    # .astype(np.intp) below: a term of a single-level factor has no columns, and concatenating
+    # only empty lists gives float64, which cannot index
     if same:
         frame = _changed_frame(fm, base.rows[:1], changes)
-        idx_same = np.concatenate([design.columns_of_term[t] for t in same])
+        idx_same = np.concatenate([design.columns_of_term[t] for t in same]).astype(np.intp)
         row_same = np.asarray(design.spec.subset(same).get_model_matrix(frame, context=design.context),
                               dtype=float)[0]
     if varying:
         frame = _changed_frame(fm, base.rows, changes)
-        idx_vary = np.concatenate([design.columns_of_term[t] for t in varying])
+        idx_vary = np.concatenate([design.columns_of_term[t] for t in varying]).astype(np.intp)
         mat_vary = np.asarray(design.spec.subset(varying).get_model_matrix(frame, context=design.context),
                               dtype=float)
     return idx_same, row_same, idx_vary, mat_vary

@@ -43,18 +43,27 @@ class BootstrapFailure(RuntimeError):
     """A bootstrap replicate whose refit did not converge; it is left out and counted."""
 
 
-def _logit_fit(X: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Full-sample spline logit (statsmodels GLM, IRLS); NotEstimable when it has no finite solution."""
+def _logit_fit(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Full-sample spline logit (statsmodels GLM, IRLS).
+
+    Returns the coefficients and whether statsmodels warned of (quasi-)separation (the
+    warning is caught, not printed: the run's notes say it). NotEstimable when the fit
+    has no finite solution.
+    """
+    import warnings
+
     import statsmodels.api as sm
 
-    try:
-        res = sm.GLM(y, X, family=sm.families.Binomial()).fit(method="IRLS", tol=1e-12, maxiter=100)
-    except (np.linalg.LinAlgError, ValueError):  # a singular weighted least-squares step
-        raise NotEstimable("thresholds: the spline logit's information matrix is singular") from None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            res = sm.GLM(y, X, family=sm.families.Binomial()).fit(method="IRLS", tol=1e-12, maxiter=100)
+        except (np.linalg.LinAlgError, ValueError):  # a singular weighted least-squares step
+            raise NotEstimable("thresholds: the spline logit's information matrix is singular") from None
     beta = np.asarray(res.params)
     if not np.isfinite(beta).all():
         raise NotEstimable("thresholds: the spline logit gives non-finite estimates")
-    return beta
+    return beta, any("separation" in str(w.message).lower() for w in caught)
 
 
 def weighted_logit_newton(X: np.ndarray, y: np.ndarray, w: np.ndarray, start: np.ndarray,
@@ -212,7 +221,10 @@ def tolerance_thresholds(responses: pd.DataFrame, *, plan: Plan, instrument: Ins
     except NotEstimable as exc:  # a rank-deficient design: the data's doing
         raise NotEstimable(f"thresholds: {exc}") from None
     y = frame["satisfied"].to_numpy()
-    beta = _logit_fit(design.X, y)
+    beta, separated = _logit_fit(design.X, y)
+    if separated:
+        notes.append("the spline logit shows (quasi-)separation: a cause group or sub-cause with very few "
+                     "rows may have a curve drifting to 0 or 1")
     l1 = frame["cause_l1"].astype(str).to_numpy()
     groups = {g: np.flatnonzero(l1 == g) for g in frame["cause_l1"].cat.categories if (l1 == g).any()}
     raw_hours = frame["handling_hours"].to_numpy()
