@@ -117,15 +117,31 @@ def test_out_folder_not_writable_is_refused(tmp_path, capsys, monkeypatch):
     assert str(tmp_path / "ro") in line and "not writable" in line
 
 
+class _FullDisk:
+    """A file whose write() fails as on a full disk (the error names no file, as the OS's)."""
+
+    def __init__(self, fh):
+        self.fh = fh
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.fh.close()
+
+    def write(self, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
 def test_disk_full_while_writing_names_the_file(tmp_path, capsys, monkeypatch):
-    target = tmp_path / "sim" / "survey.csv"
+    from research import safeio
 
-    def full(*args, **kwargs):
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target))
-
-    monkeypatch.setattr("research.simulate.write_simulation", full)
-    line = assert_fails(capsys, ["simulate", "--n", "20", "--seed", "1", "--out", str(tmp_path / "sim")])
-    assert str(target) in line and "No space left on device" in line and "ENOSPC" in line
+    real = os.fdopen
+    monkeypatch.setattr(safeio.os, "fdopen", lambda fd, mode: _FullDisk(real(fd, mode)))
+    out = tmp_path / "sim"
+    line = assert_fails(capsys, ["simulate", "--n", "20", "--seed", "1", "--out", str(out)])
+    assert f"{out}{os.sep}" in line and "No space left on device" in line and "ENOSPC" in line
+    assert not list(out.glob("*.part"))  # the half-written temporary file is gone
 
 
 def test_permission_denied_while_writing_names_the_file(tmp_path, capsys, monkeypatch):
