@@ -10,10 +10,11 @@ Row faults (reason codes, in the precedence used for the primary ``reason``):
 ``conflicting_duplicate``         rows share a ticket_id but differ: all are rejected
 ``duplicate``                     identical copy of an earlier row (the first is kept)
 ``missing_required``              a required field is blank
-``invalid_datetime``              a date that is not in a known style nor an Excel serial
+``invalid_datetime``              a date not in a known style nor an Excel serial, or outside 1900-2200
 ``unknown_label``                 a label not in the instrument (channel, cause, ...)
 ``invalid_answer``                a satisfaction answer outside the scale, not a missing code
-``invalid_count``                 repeat_calls not a whole number >= 0
+``invalid_count``                 repeat_calls not a whole number in 0..10,000
+``invalid_text``                  a control character in an id, name or label (not the comment)
 ``cause_mismatch``                the sub-cause does not belong to the cause group
 ``time_order``                    resolved before created, or surveyed before resolved
 ``no_workorder``                  survey row without an accepted work order (when given)
@@ -38,10 +39,11 @@ from research import schema
 from research.derive import derive_fields
 from research.errors import InputError
 from research.instrument import Field, Instrument, load_instrument, normalize_key
-from research.parse import parse_answer, parse_count, parse_datetime, parse_label, parse_text, strip
+from research.parse import (has_control_chars, parse_answer, parse_count, parse_datetime, parse_label,
+                            parse_text, replace_control_chars, strip)
 from research.pseudonymise import (MASK_CUSTOMER, MASK_PHONE, key_id, load_key, mask_series,
                                    mask_text, pseudonymise)
-from research.readers import RawTable, read_export
+from research.readers import RawTable, describe_headers, quotable, read_export
 
 REASONS: dict[str, tuple[str, str]] = {
     "conflicting_duplicate": ("工单编号重复且内容不一致", "ticket_id repeated with differing values"),
@@ -51,6 +53,7 @@ REASONS: dict[str, tuple[str, str]] = {
     "unknown_label": ("未知标签", "label not in the instrument"),
     "invalid_answer": ("满意度答案超出量表", "satisfaction answer outside the scale"),
     "invalid_count": ("次数不是非负整数", "count is not a whole number >= 0"),
+    "invalid_text": ("文本含控制字符", "text holds control characters"),
     "cause_mismatch": ("诉求子类不属于诉求大类", "sub-cause not in its cause group"),
     "time_order": ("时间顺序错误", "times out of order"),
     "no_workorder": ("无对应工单", "no matching work order"),
@@ -122,8 +125,9 @@ def map_headers(raw: RawTable, fields: tuple[Field, ...], role: str) -> tuple[di
     missing = [f for f in fields if f.required and f.name not in present]
     if missing:
         names = ", ".join(f"{f.zh} ({f.name})" for f in missing)
+        # the headers are quoted only when none looks like data (see readers.describe_headers)
         raise InputError(f"{raw.path}: required column(s) absent from the {role} export: {names}. "
-                         f"Headers found: {list(raw.frame.columns)}. If your export names them "
+                         f"{describe_headers(list(raw.frame.columns))}. If your export names them "
                          "differently, add the header to 'aliases' in surveys/fields.yaml")
     absent = [f.name for f in fields if not f.required and f.name not in present]
     return mapping, {"mapped": mapping, "ignored": ignored, "absent_optional": absent}
@@ -142,6 +146,7 @@ def _check(raw: RawTable, kind: str, instrument: Instrument) -> _Checked:
     faults = {r: np.zeros(n, dtype=bool) for r in REASONS}
     details: list[tuple[str, str, np.ndarray]] = []
     parsed = {}
+    warnings = []
 
     def flag(reason: str, column: str, mask) -> None:
         mask = np.asarray(mask, dtype=bool)
@@ -150,6 +155,16 @@ def _check(raw: RawTable, kind: str, instrument: Instrument) -> _Checked:
             details.append((reason, column, mask))
 
     for f in fields:
+        if f.personal == "mask":
+            # free text (the comment) may hold any character but control characters: those
+            # become spaces (line breaks and tabs stay), so no output (DOCX, CSV) is broken by them
+            raw_canon[f.name], scrubbed = replace_control_chars(raw_canon[f.name])
+            if scrubbed.any():
+                warnings.append(f"{raw.path.name}: control characters replaced by spaces in "
+                                f"{int(scrubbed.sum()):,} {f.name} value(s)")
+        elif f.kind in ("text", "label") and f.personal != "drop":
+            # ids, names and labels with a control character are a row fault (a dropped phone is not read)
+            flag("invalid_text", f.name, has_control_chars(raw_canon[f.name]))
         col = raw_canon[f.name]
         bad = None
         if f.kind == "text":
@@ -182,10 +197,12 @@ def _check(raw: RawTable, kind: str, instrument: Instrument) -> _Checked:
     if "surveyed_at" in frame:
         flag("time_order", "surveyed_at", (frame["surveyed_at"] < frame["resolved_at"]).fillna(False))
 
-    warnings = []
     if columns["ignored"]:
+        shown = [h for h in columns["ignored"] if quotable(h)]
+        hidden = len(columns["ignored"]) - len(shown)
         warnings.append(f"{raw.path.name}: columns not in the contract were ignored (not carried "
-                        f"into any output): {columns['ignored']}")
+                        f"into any output): {shown}" + (f" and {hidden} with runs of digits, not "
+                                                        "quoted" if hidden else ""))
     if columns["absent_optional"]:
         warnings.append(f"{raw.path.name}: optional columns absent, left empty: {columns['absent_optional']}")
     return _Checked(parsed=frame, raw=raw_canon, faults=faults, details=details,

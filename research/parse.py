@@ -4,6 +4,11 @@ Each parser takes a Series of raw strings (blank cells ``""``) and returns the
 parsed Series plus a boolean Series marking values that are present but
 invalid. Blank cells are never "invalid" here; whether blank is allowed is
 decided by the caller from the field's ``required`` flag.
+
+Values out of range are invalid, never an exception: datetimes outside
+:data:`DATETIME_RANGE`, counts above :data:`MAX_COUNT` or not finite.
+:func:`has_control_chars` and :func:`replace_control_chars` find and remove
+control characters.
 """
 
 from __future__ import annotations
@@ -37,6 +42,18 @@ DATETIME_FORMATS = (
 ARROW_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M")
 EXCEL_EPOCH = pd.Timestamp("1899-12-30")
 EXCEL_SERIAL_RANGE = (2.0, 73415.0)
+# Datetimes accepted: 1900-01-01 .. 2200-12-31. Anything else (year 1, year
+# 9999) is a typing or export fault, and would overflow later arithmetic
+# (pandas' nanosecond range ends in 2262).
+DATETIME_RANGE = (np.datetime64("1900-01-01", "us"), np.datetime64("2201-01-01", "us"))
+# The largest count accepted: a customer calling 10,000 times in 30 days is an
+# export fault, and counts must fit any integer type downstream.
+MAX_COUNT = 10_000
+# Control characters: C0 except tab, LF and CR; DEL and C1; the Unicode line
+# and paragraph separators. XML (DOCX, XLSX) refuses most of them and they
+# corrupt terminal output and CSV readers. Lone surrogates cannot reach here:
+# every reader hands Arrow strings, which are valid UTF-8.
+CONTROL_CHARS = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x{9f}\x{2028}\x{2029}]"  # RE2 syntax (Arrow)
 _INTEGRAL_FLOAT = re.compile(r"^([+-]?\d+)(?:\.0*)?$")
 _NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
 
@@ -130,17 +147,18 @@ def _count(text: str) -> tuple[int | None, bool]:
         return None, False
     try:
         number = float(text)
-    except ValueError:
+    except (ValueError, OverflowError):
         return None, True
-    if not np.isfinite(number) or number < 0 or number != int(number):
+    if not np.isfinite(number) or number < 0 or number > MAX_COUNT or number != int(number):
         return None, True
     return int(number), False
 
 
 def parse_count(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Whole numbers >= 0 (``"3"``, ``"3.0"``); blank is <NA>.
+    """Whole numbers 0 .. :data:`MAX_COUNT` (``"3"``, ``"3.0"``); blank is <NA>.
 
-    Returns (Int64 counts, mask of invalid values: negative, fractional or not a number).
+    Returns (Int64 counts, mask of invalid values: negative, fractional, above
+    :data:`MAX_COUNT` (``1e20``), ``inf``, ``nan`` or not a number).
     """
     index, values = distinct(raw)
     parsed = [_count(unicodedata.normalize("NFKC", v).strip()) for v in values]
@@ -203,4 +221,32 @@ def parse_datetime(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
             left[at] = False
     invalid = np.zeros(len(values), dtype=bool)
     invalid[rows[left]] = True
+    lo, hi = DATETIME_RANGE
+    outside = ~np.isnat(values) & ((values < lo) | (values >= hi))
+    if outside.any():
+        values[outside] = np.datetime64("NaT")
+        invalid |= outside
     return pd.Series(values, index=raw.index), pd.Series(invalid, index=raw.index)
+
+
+def has_control_chars(raw: pd.Series) -> pd.Series:
+    """True where a raw string holds a control character (:data:`CONTROL_CHARS`).
+
+    Returns a bool Series aligned with ``raw`` (blank and <NA> are False).
+    """
+    found = pc.fill_null(pc.match_substring_regex(as_arrow(raw), CONTROL_CHARS), False)
+    return pd.Series(found.to_numpy(zero_copy_only=False).astype(bool), index=raw.index)
+
+
+def replace_control_chars(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Free text with each control character (:data:`CONTROL_CHARS`) replaced by a space.
+
+    Tab, LF and CR are kept: a comment legitimately holds line breaks.
+
+    Returns (the cleaned Series, Arrow-backed; mask of values that held one).
+    """
+    found = has_control_chars(raw)
+    if not found.any():
+        return raw, found
+    cleaned = pc.replace_substring_regex(as_arrow(raw), CONTROL_CHARS, " ")
+    return pd.Series(pd.arrays.ArrowStringArray(cleaned), index=raw.index), found
