@@ -41,8 +41,19 @@ def _items(data: pd.DataFrame, items: Sequence[str], *, listwise: bool) -> pd.Da
     return frame
 
 
+def _check_variance(frame: pd.DataFrame) -> None:
+    """ValueError when the items' sum has no variance (every respondent gave the same answers):
+    alpha divides by that variance, so it is undefined, not a number to report."""
+    if float(frame.sum(axis=1).var(ddof=1)) == 0.0:
+        raise ValueError(f"items {', '.join(map(repr, frame.columns))}: the sum score has no variance over "
+                         f"the {len(frame)} complete rows (every row answers alike); alpha is undefined")
+
+
 def _alpha(frame: pd.DataFrame) -> float:
-    """Raw Cronbach's alpha of complete item columns (pingouin)."""
+    """Raw Cronbach's alpha of complete item columns (pingouin); NaN when the sum has no variance
+    (e.g. alpha if dropped, when the remaining items are constant)."""
+    if float(frame.sum(axis=1).var(ddof=1)) == 0.0:
+        return np.nan
     value, _ = pg.cronbach_alpha(data=frame, nan_policy="listwise")
     return float(value)
 
@@ -92,6 +103,7 @@ def cronbach_alpha(data: pd.DataFrame, *, items: Sequence[str] = SAT_ITEMS,
     """
     conf_level = check_conf_level(conf_level)
     frame = _items(data, items, listwise=True)
+    _check_variance(frame)
     n, k = frame.shape
     alpha = _alpha(frame)
     low, high = feldt_interval(alpha, n, k, conf_level)
@@ -122,13 +134,16 @@ def item_statistics(data: pd.DataFrame, *, items: Sequence[str] = SAT_ITEMS) -> 
     ['sat_overall', 'sat_speed', 'sat_attitude', 'sat_outcome']
     """
     frame = _items(data, items, listwise=True)
+    _check_variance(frame)
     total = frame.sum(axis=1)
     rows = []
     for item in frame.columns:
         rest = frame.drop(columns=item)
+        with np.errstate(invalid="ignore", divide="ignore"):  # a constant item: r is NaN (R: NA)
+            r = float(np.corrcoef(frame[item], total - frame[item])[0, 1])
         rows.append({
             "item": item, "mean": float(frame[item].mean()), "sd": float(frame[item].std(ddof=1)),
-            "item_rest_r": float(np.corrcoef(frame[item], total - frame[item])[0, 1]),
+            "item_rest_r": r,
             "alpha_if_dropped": _alpha(rest) if rest.shape[1] >= 2 else np.nan,
             "n": len(frame),
         })

@@ -341,3 +341,25 @@ def test_threshold_bootstrap_size_is_checked_before_any_work(ingested):
     huge = dataclasses.replace(plan, thresholds=dataclasses.replace(plan.thresholds, bootstrap_reps=10**12))
     with pytest.raises(InputError, match="thresholds: bootstrap reps must be from 0 to"):
         tolerance_thresholds(ingested, plan=huge, instrument=load_instrument())
+
+
+# ------------------------------------------------------------ reliability ----
+
+def test_alpha_of_identical_answers_is_refused_by_name(ingested):
+    from research.reliability import cronbach_alpha
+
+    alike = ingested.assign(sat_overall=3, sat_speed=3, sat_attitude=3, sat_outcome=3)
+    with pytest.raises(ValueError, match="sum score has no variance"):  # fit_plan turns it into a note
+        cronbach_alpha(alike)
+
+
+def test_constant_item_gives_nan_statistics_without_warnings(ingested):
+    import warnings
+
+    from research.reliability import item_statistics
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a RuntimeWarning would be printed on standard error
+        stats = item_statistics(ingested.assign(sat_speed=3)).set_index("item")
+    assert np.isnan(stats.loc["sat_speed", "item_rest_r"])
+    assert np.isfinite(stats.loc["sat_overall", "item_rest_r"])
