@@ -86,7 +86,8 @@ def staging_folders(root: Path) -> list[Path]:
     root = Path(root)
     if not root.is_dir():
         return []
-    return sorted(p for p in root.iterdir() if p.name.startswith(STAGING_PREFIX) and p.is_dir())
+    return sorted(p for p in root.iterdir()
+                  if p.name.startswith(STAGING_PREFIX) and p.is_dir() and not p.is_symlink())
 
 
 # --- the lock --------------------------------------------------------------------------------------
@@ -161,10 +162,11 @@ def build_lock(root: Path) -> Iterator[None]:
         Another live process holds it: the message names the folder and the holder's pid.
     """
     root = Path(root)
-    try:
-        fd = os.open(root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:  # O_NOFOLLOW: a lock "file" planted as a symbolic link must not make us truncate its target
+        fd = os.open(root / LOCK, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
     except OSError as exc:
-        raise InputError(f"{root}: cannot create the build lock {LOCK} ({exc.strerror})") from None
+        raise InputError(f"{root}: cannot open the build lock {LOCK} ({exc.strerror}); is it a symbolic "
+                         "link or not a file?") from None
     try:
         if not _try_lock(fd):
             raise InputError(f"{root}: another 'research reproduce' (pid {_holder_pid(fd)}) is building into "

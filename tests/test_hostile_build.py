@@ -114,6 +114,15 @@ def test_a_folder_of_user_files_named_like_outputs_is_refused_untouched(tmp_path
     assert buildstate.staging_folders(tmp_path) == []
 
 
+def test_the_single_commands_outputs_in_the_default_build_folder_are_not_foreign(tmp_path):
+    for name in buildstate.COMMAND_OUTPUTS:  # research ingest / fit / weight write these before any reproduce
+        (tmp_path / name).mkdir()
+    buildstate.check_root(tmp_path)  # accepted: reproduce may replace them
+    (tmp_path / "values.csv").write_text("mine\n", encoding="utf-8")
+    with pytest.raises(InputError, match="values.csv"):
+        buildstate.check_root(tmp_path)
+
+
 def test_out_pointing_at_an_existing_file_exits_2(tmp_path, exports):
     target = tmp_path / "a_file.txt"
     target.write_text("x", encoding="utf-8")
@@ -255,6 +264,18 @@ def test_a_dead_lock_holder_does_not_block(tmp_path):
     assert buildstate.lock_holder(root) is None
     with buildstate.build_lock(root):  # the kernel released the dead holder's lock
         assert (root / buildstate.LOCK).read_text().strip() == str(os.getpid())
+
+
+def test_a_lock_file_planted_as_a_symlink_is_refused_and_its_target_untouched(tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious", encoding="utf-8")
+    root = tmp_path / "out"
+    root.mkdir()
+    (root / buildstate.LOCK).symlink_to(victim)
+    with pytest.raises(InputError, match="cannot open the build lock"):
+        with buildstate.build_lock(root):
+            pass
+    assert victim.read_text(encoding="utf-8") == "precious"
 
 
 # --- verify --built ------------------------------------------------------------------------------------
