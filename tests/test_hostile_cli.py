@@ -297,6 +297,16 @@ def test_fit_brant_singular_is_nan_with_a_note(ingested, tmp_path, capsys):
     assert len(pd.read_csv(folder / "model_fit.csv")) == 6  # the models themselves are fitted
 
 
+def test_fit_group_without_variance_is_left_out_of_comparisons_with_a_note(ingested, tmp_path, capsys):
+    sub = ingested["cause_l2"] == ingested["cause_l2"].iloc[0]
+    alike = ingested.assign(sat_overall=ingested["sat_overall"].mask(sub, 4))
+    code, out, err, folder = fit(capsys, tmp_path, alike, "--no-thresholds")
+    assert code == 0, err
+    assert "comparisons by cause_l2: groups whose answers are all the same" in notes_of(folder)
+    omnibus = pd.read_csv(folder / "comparisons.csv")
+    assert set(omnibus["between"]) == {"cause_l1", "cause_l2"}
+
+
 def test_fit_all_satisfied_is_one_clear_error(ingested, tmp_path, capsys):
     allsat = ingested.assign(sat_overall=ingested["sat_overall"].where(ingested["sat_overall"].isna(), 5),
                              satisfied=ingested["satisfied"].where(ingested["satisfied"].isna(), True))

@@ -154,6 +154,11 @@ def fit_plan(responses: pd.DataFrame, *, plan: Plan | None = None, instrument: I
         if dropped:
             notes.append({"step": f"comparisons by {between}",
                           "note": f"groups with fewer than 2 answers left out: {dropped}"})
+        data, alike = _varied(data, "sat_overall", between)
+        if alike:
+            notes.append({"step": f"comparisons by {between}",
+                          "note": f"groups whose answers are all the same (no variance, so the Welch and "
+                                  f"Games-Howell weights are undefined) left out: {alike}"})
         try:
             comp = compare_groups(data, dv="sat_overall", between=between)
         except ValueError as exc:  # e.g. a single group in the data: nothing to compare
@@ -216,6 +221,17 @@ def _comparable(responses: pd.DataFrame, dv: str, between: str) -> tuple[pd.Data
     if not small:
         return responses, []
     return responses[~responses[between].astype(str).isin(small)], small
+
+
+def _varied(responses: pd.DataFrame, dv: str, between: str) -> tuple[pd.DataFrame, list[str]]:
+    """Rows whose group's answers vary (Welch's weights divide by each group's variance),
+    and the groups left out."""
+    answered = responses[dv].notna() & responses[between].notna()
+    spread = responses.loc[answered].groupby(responses.loc[answered, between].astype(str))[dv].nunique()
+    alike = sorted(spread[spread < 2].index)
+    if not alike:
+        return responses, []
+    return responses[~responses[between].astype(str).isin(alike)], alike
 
 
 def write_results(results: dict[str, pd.DataFrame], out_dir: str | Path, *, plan: Plan | None = None) -> dict[str, Path]:
