@@ -402,6 +402,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null, so that the interpreter's final flush after a broken
+    pipe does not print a second error (the recipe of the Python ``signal`` documentation)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real file descriptor (e.g. captured in tests)
+        pass
+
+
 def _debug() -> bool:
     """``RESEARCH_DEBUG`` set to anything but empty or 0: unexpected errors keep their traceback."""
     return os.environ.get("RESEARCH_DEBUG", "").strip() not in ("", "0")
@@ -441,6 +451,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         return fail("out of memory: the input (or a bootstrap the plan asks for) is too large for this "
                     "machine; try a smaller input or fewer replicates")
+    except BrokenPipeError:  # the reader of standard output went away (``research list | head -1``)
+        _silence_stdout()
+        return fail("standard output was closed before everything was written (broken pipe)")
     except OSError as exc:  # disk full, permission denied, read-only file system, a path through a file
         if _debug():
             raise

@@ -224,6 +224,14 @@ def test_interrupt_exits_130(capsys, monkeypatch):
     assert code == 130 and "interrupted" in err and "Traceback" not in err
 
 
+def test_broken_pipe_is_one_line(capsys, monkeypatch):
+    def closed(args):
+        raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
+    monkeypatch.setattr(cli, "cmd_list", closed)
+    assert "broken pipe" in assert_fails(capsys, ["list"])
+
+
 def test_multi_line_input_error_is_printed_on_one_line(capsys, monkeypatch):
     def bad(args):
         raise InputError("survey.csv: row 3:\nbad date")
