@@ -278,6 +278,18 @@ def test_a_lock_file_planted_as_a_symlink_is_refused_and_its_target_untouched(tm
     assert victim.read_text(encoding="utf-8") == "precious"
 
 
+def test_a_staging_name_planted_as_a_symlink_is_not_removed_through(tmp_path):
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    (target / "keep.txt").write_text("keep", encoding="utf-8")
+    root = tmp_path / "out"
+    root.mkdir()
+    (root / ".staging-planted").symlink_to(target, target_is_directory=True)
+    assert buildstate.staging_folders(root) == []
+    buildstate.remove_leftovers(root)
+    assert (target / "keep.txt").read_text(encoding="utf-8") == "keep"
+
+
 # --- verify --built ------------------------------------------------------------------------------------
 
 def test_verify_built_catches_a_flipped_byte_in_a_compared_csv(built, tmp_path, capsys):
