@@ -501,13 +501,13 @@ def _wald(D: np.ndarray, b: np.ndarray, V: np.ndarray) -> float:
     negative, which only rounding on a singular matrix can give."""
     db = D @ b
     M = D @ V @ D.T
-    M = (M + M.T) / 2
     if not (np.isfinite(M).all() and np.isfinite(db).all()):
         return np.nan
-    d = np.sqrt(np.diag(M))
+    d = np.sqrt(np.clip(np.diag(M), 0, None))
     if not (d > 0).all():
         return np.nan
-    if np.linalg.eigvalsh(M / np.outer(d, d))[0] < 1e-10:
+    # the check on the symmetrised correlation form; the statistic from M itself, as before
+    if np.linalg.eigvalsh((M + M.T) / 2 / np.outer(d, d))[0] < 1e-10:
         return np.nan
     stat = float(db @ np.linalg.solve(M, db))
     return stat if stat >= 0 else np.nan
