@@ -339,18 +339,25 @@ def _swallowed_field(text: str, delimiter: str, k: int) -> bool:
     return k >= 4 and any(line.count(delimiter) >= k - 1 for line in lines[1:])
 
 
-def _check_csv_cells(path: Path, table, header: list[str], delimiter: str, body: bytes,
-                     header_line: int) -> None:
-    """Refuse swallowed records and over-long cells in a parsed CSV, naming line and column."""
+def _check_csv_cells(path: Path, table, header: list[str], delimiter: str, data: bytes,
+                     body_start: int, header_line: int) -> None:
+    """Refuse swallowed records and over-long cells in a parsed CSV, naming line and column.
+
+    ``data`` is the whole (UTF-8, LF or CRLF) file, its records starting at
+    byte ``body_start``, the line after the header (line ``header_line``).
+    """
     import pyarrow.compute as pc
 
     k = len(header)
     problems: list[tuple[int, int, str]] = []  # (record, column, problem)
+    # each record takes at least one line: as many lines as records means no field holds a line break
+    lines = data.count(b"\n", body_start) + (0 if data.endswith(b"\n") else 1)
+    any_breaks = lines > table.num_rows
     for j, col in enumerate(table.columns):
-        breaks = pc.count_substring(col, "\n")
-        if (pc.max(breaks).as_py() or 0) > 0:
-            for i in np.flatnonzero(breaks.to_numpy(zero_copy_only=False) > 0):
-                text = col[int(i)].as_py()
+        breaks = pc.count_substring(col, "\n") if any_breaks else None
+        if breaks is not None and (pc.max(breaks).as_py() or 0) > 0:
+            rows = np.flatnonzero(breaks.to_numpy(zero_copy_only=False) > 0)
+            for i, text in zip(rows, col.take(rows).to_pylist()):
                 if _swallowed_field(text, delimiter, k):
                     problems.append((int(i), j, f"the quoted field in {_column(j, header[j])} runs over "
                                     f"{text.count(chr(10)) + 1:,} lines and holds what look like whole "
@@ -358,6 +365,8 @@ def _check_csv_cells(path: Path, table, header: list[str], delimiter: str, body:
                                     "(close the quote, or double a quote inside the text, and export "
                                     "again)"))
                     break
+        if (pc.max(pc.binary_length(col)).as_py() or 0) <= MAX_CELL_CHARS:
+            continue  # no more bytes than the limit, so no more characters
         lengths = pc.utf8_length(col)
         if (pc.max(lengths).as_py() or 0) > MAX_CELL_CHARS:
             i = int(np.argmax(lengths.to_numpy(zero_copy_only=False) > MAX_CELL_CHARS))
@@ -367,7 +376,7 @@ def _check_csv_cells(path: Path, table, header: list[str], delimiter: str, body:
     if not problems:
         return
     record, _, problem = min(problems)
-    at = record_lines(body, delimiter, {record}).get(record)
+    at = record_lines(data[body_start:], delimiter, {record}).get(record)
     where = f"line {header_line + at} (data row {record + 1})" if at is not None else f"data row {record + 1}"
     raise InputError(f"{path}: {where}: {problem}")
 
@@ -403,7 +412,6 @@ def read_csv_bytes(path: Path, data: bytes) -> pd.DataFrame:
         raise InputError(f"{path}: line {header_line}, the header, has {k:,} columns, more than the "
                          f"{MAX_COLUMNS} an export may have")
     bad_rows: list[str] = []
-    body_bytes = data[end + 1:] if end < len(data) else b""
 
     def on_invalid(row) -> str:
         if not bad_rows:
@@ -440,7 +448,7 @@ def read_csv_bytes(path: Path, data: bytes) -> pd.DataFrame:
         raise InputError(f"{path}: {bad_rows[0]} (truncated or malformed file)")
     if table.num_rows == 0:
         raise InputError(f"{path}: has a header but no data rows")
-    _check_csv_cells(path, table, header, delimiter, body_bytes, header_line)
+    _check_csv_cells(path, table, header, delimiter, data, min(end + 1, len(data)), header_line)
     frame = table.to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow")}.get)
     frame.columns = _unique_headers(path, header)
     return frame
@@ -878,8 +886,8 @@ def check_ingested(frame: pd.DataFrame, kind: str, path: Path, what: str) -> pd.
     columns = schema.SCHEMAS[kind]
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise InputError(f"{path}: the {what} file lacks column(s) {missing} that 'research ingest' "
-                         "writes; was it written by ingest? Run 'research ingest' again")
+        raise InputError(f"{path}: required column(s) absent: {', '.join(missing)} (the {what} file "
+                         "'research ingest' writes has them; run 'research ingest' again)")
     out = frame.copy()
     for name, dtype in columns.items():
         col = frame[name]

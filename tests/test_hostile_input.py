@@ -460,4 +460,4 @@ def test_fit_on_parquet_missing_a_column_names_it(tmp_path, capsys, ingested):
     ingested.drop(columns=["sat_speed"]).to_parquet(path)
     code = main(["fit", "--data", str(path), "--out", str(tmp_path / "fit"), "--no-thresholds"])
     err = capsys.readouterr().err
-    assert_one_clean_error(code, err, path, "lacks column(s) ['sat_speed']")
+    assert_one_clean_error(code, err, path, "required column(s) absent: sat_speed")
