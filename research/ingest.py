@@ -201,7 +201,7 @@ def _check(raw: RawTable, kind: str, instrument: Instrument) -> _Checked:
         shown = [h for h in columns["ignored"] if quotable(h)]
         hidden = len(columns["ignored"]) - len(shown)
         warnings.append(f"{raw.path.name}: columns not in the contract were ignored (not carried "
-                        f"into any output): {shown}" + (f" and {hidden} with runs of digits, not "
+                        f"into any output): {shown}" + (f" and {hidden} that look like data, not "
                                                         "quoted" if hidden else ""))
     if columns["absent_optional"]:
         warnings.append(f"{raw.path.name}: optional columns absent, left empty: {columns['absent_optional']}")

@@ -53,6 +53,8 @@ _DELIMITERS = (",", "\t", ";", "|")
 _DELIMITER_NAMES = {",": "commas", "\t": "tabs", ";": "semicolons", "|": "pipes"}
 _NON_SPACE = re.compile(rb"\S")
 _DIGIT_RUN = re.compile(r"\d{4}")
+# control characters (as research.parse.CONTROL_CHARS, in Python's syntax)
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
 
 #: the most columns an export may have (the contract has 18; room for extra export columns)
 MAX_COLUMNS = 200
@@ -97,9 +99,11 @@ def quotable(text: str) -> bool:
 
     Text with a run of four or more digits may be a customer id, a phone or
     an ID-card number (the first line of a file without a header row is
-    data), so it is never quoted.
+    data), so it is never quoted; nor is text with a control character
+    (it could drive the terminal the message is printed on).
     """
-    return _DIGIT_RUN.search(str(text)) is None
+    text = str(text)
+    return _DIGIT_RUN.search(text) is None and _CONTROL.search(text) is None
 
 
 def describe_headers(headers: list[str]) -> str:

@@ -183,6 +183,20 @@ def test_missing_header_still_lists_plain_headers(tmp_path, capsys):
     assert_one_clean_error(code, err, path, "供电所 (station)", "17 header(s) found: ['工单编号'")
 
 
+def test_extra_header_with_personal_data_or_control_characters_is_not_quoted(tmp_path, capsys):
+    frame = planted(10)
+    frame[PHONE] = "x"
+    frame["\x1b[2Jclear"] = "y"
+    frame["备用列"] = "z"
+    path = tmp_path / "s.csv"
+    write_csv(frame, path)
+    code, out, err = ingest_cli(capsys, path, tmp_path)
+    assert code == 0, err
+    warning = next(w for w in assert_exact(tmp_path, 10)["warnings"] if "ignored" in w)
+    assert "['备用列'] and 2 that look like data, not quoted" in warning
+    assert PHONE not in out + err and "\x1b" not in out + err
+
+
 def test_duplicate_header_that_looks_like_data_is_not_quoted(tmp_path, capsys):
     path = tmp_path / "s.csv"
     path.write_text(f"工单编号,{PHONE},{PHONE}\n1,2,3\n", encoding="utf-8")
@@ -264,6 +278,44 @@ def test_xlsx_error_cells_are_row_faults_not_blanks(tmp_path, capsys):
     assert rejected(tmp_path)["reason"].tolist() == ["invalid_answer"]
 
 
+def test_xlsx_cell_longer_than_the_limit_is_named_by_cell(tmp_path, capsys):
+    frame = planted(5)
+    path = tmp_path / "s.xlsx"
+    _xlsx(frame, path)
+    col = chr(ord("A") + list(frame.columns).index("客户意见"))
+    # Excel stops at 32,767 characters; a hand-made sheet does not
+    _edit_sheet(path, lambda xml: re.sub(rf'<c r="{col}4"[^>]*>.*?</c>',
+                                         f'<c r="{col}4" t="inlineStr"><is><t>{"长" * 150_000}</t></is></c>', xml))
+    code, _, err = ingest_cli(capsys, path, tmp_path)
+    assert_one_clean_error(code, err, path, f"cell {col}4 holds 150,000 characters")
+
+
+def test_xlsx_unpacking_beyond_the_size_limit_is_refused(tmp_path, capsys, monkeypatch):
+    frame = planted(40)
+    path = tmp_path / "s.xlsx"
+    _xlsx(frame, path)
+    monkeypatch.setenv("RESEARCH_MAX_INPUT_BYTES", str(path.stat().st_size + 100))  # the file fits, unpacked it does not
+    code, _, err = ingest_cli(capsys, path, tmp_path)
+    assert_one_clean_error(code, err, path, "the workbook unpacks to")
+
+
+def test_xlsx_with_an_xml_entity_bomb_is_refused(tmp_path, capsys):
+    frame = planted(5)
+    path = tmp_path / "s.xlsx"
+    _xlsx(frame, path)
+    entities = '<!DOCTYPE worksheet [<!ENTITY a "aaaaaaaaaa">' + "".join(
+        f'<!ENTITY {chr(98 + i)} "{("&" + chr(97 + i) + ";") * 10}">' for i in range(9)) + "]>"
+
+    def bomb(xml: str) -> str:
+        xml = xml.replace("<worksheet", entities + "<worksheet", 1)
+        return re.sub(r'(<c r="A2"[^>]*>).*?</c>', r'\1<is><t>&j;</t></is></c>', xml).replace(
+            '<c r="A2"', '<c r="A2" t="inlineStr"', 1)
+
+    _edit_sheet(path, bomb)
+    code, _, err = ingest_cli(capsys, path, tmp_path)
+    assert_one_clean_error(code, err, path, "cannot read sheet")
+
+
 # ----------------------------------------------------------------------------- not a regular file
 
 def _run_subprocess(path, tmp_path, **env) -> tuple[int, str]:
@@ -285,6 +337,20 @@ def test_fifo_is_refused_without_hanging(tmp_path):
 def test_dev_zero_is_refused_without_reading(tmp_path):
     code, err = _run_subprocess("/dev/zero", tmp_path)
     assert_one_clean_error(code, err, "/dev/zero", "is a device, not a regular file")
+
+
+@pytest.mark.skipif(not hasattr(__import__("socket"), "AF_UNIX"), reason="no Unix sockets")
+def test_socket_is_refused(tmp_path, capsys):
+    import socket
+
+    path = tmp_path / "s.csv"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.bind(str(path))
+        code, _, err = ingest_cli(capsys, path, tmp_path)
+    finally:
+        sock.close()
+    assert_one_clean_error(code, err, path, "is a socket, not a regular file")
 
 
 def test_directory_is_refused(tmp_path, capsys):
@@ -426,6 +492,27 @@ def test_parquet_with_invalid_utf8_is_refused_naming_the_column(tmp_path, capsys
     pq.write_table(pa.table({"工单编号": pa.array(["GD1", "GD2"]), "客户意见": bad}), path)
     code, _, err = ingest_cli(capsys, path, tmp_path)
     assert_one_clean_error(code, err, path, "column 2 ('客户意见')", "not valid UTF-8")
+
+
+def test_parquet_timestamps_in_year_9999_and_1_are_row_faults(tmp_path, capsys):
+    import datetime as dt
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    frame = planted(10)
+    stamps = pd.to_datetime(frame["受理时间"], format="mixed").dt.to_pydatetime().tolist()
+    stamps[2], stamps[6] = dt.datetime(9999, 12, 31), dt.datetime(1, 1, 1)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    at = table.schema.get_field_index("受理时间")
+    table = table.set_column(at, "受理时间", pa.array(stamps, pa.timestamp("us")))
+    path = tmp_path / "s.parquet"
+    pq.write_table(table, path)
+    code, _, err = ingest_cli(capsys, path, tmp_path)
+    assert code == 0, err
+    assert_exact(tmp_path, 10, accepted=8)
+    rej = rejected(tmp_path)
+    assert rej["reason"].tolist() == ["invalid_datetime"] * 2 and rej["source_row"].tolist() == ["3", "7"]
 
 
 @pytest.fixture(scope="module")
