@@ -892,15 +892,19 @@ def check_ingested(frame: pd.DataFrame, kind: str, path: Path, what: str) -> pd.
     if missing:
         raise InputError(f"{path}: required column(s) absent: {', '.join(missing)} (the {what} file "
                          "'research ingest' writes has them; run 'research ingest' again)")
-    out = frame.copy()
+    out = frame
     for name, dtype in columns.items():
         col = frame[name]
         if isinstance(col, pd.DataFrame):
             raise InputError(f"{path}: column {name!r} appears twice in the {what} file")
+        if str(col.dtype) == dtype:
+            continue  # as ingest wrote it: nothing to check or copy
         bad = InputError(f"{path}: column {name!r} of the {what} file holds {col.dtype} values, "
                          f"expected {dtype} (as 'research ingest' writes it)")
         if not _compatible(col, dtype):
             raise bad
+        if out is frame:
+            out = frame.copy(deep=False)  # the caller's frame is left as it was
         try:
             out[name] = col.astype(dtype)
         except (TypeError, ValueError, OverflowError):

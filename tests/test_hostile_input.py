@@ -548,3 +548,18 @@ def test_fit_on_parquet_missing_a_column_names_it(tmp_path, capsys, ingested):
     code = main(["fit", "--data", str(path), "--out", str(tmp_path / "fit"), "--no-thresholds"])
     err = capsys.readouterr().err
     assert_one_clean_error(code, err, path, "required column(s) absent: sat_speed")
+
+
+def test_ingest_outputs_with_compatible_types_are_cast_not_refused(tmp_path, ingested):
+    from research import schema
+    from research.readers import read_ingested
+
+    frame = ingested.copy()
+    frame["created_at"] = frame["created_at"].astype("datetime64[ns]")
+    frame["repeat_calls"] = frame["repeat_calls"].fillna(0).astype("int64")
+    frame["station"] = frame["station"].astype(object)
+    path = tmp_path / "responses.parquet"
+    frame.to_parquet(path)
+    back = read_ingested(path, "responses")
+    assert {c: str(back[c].dtype) for c in schema.RESPONSES} == schema.RESPONSES
+    assert back["created_at"].equals(ingested["created_at"])
