@@ -563,3 +563,17 @@ def test_ingest_outputs_with_compatible_types_are_cast_not_refused(tmp_path, ing
     back = read_ingested(path, "responses")
     assert {c: str(back[c].dtype) for c in schema.RESPONSES} == schema.RESPONSES
     assert back["created_at"].equals(ingested["created_at"])
+
+
+def test_swallowing_quote_is_placed_exactly_after_blank_lines_and_quoted_newlines(tmp_path, capsys):
+    frame = planted(40, rows=(30,))
+    frame.loc[2, "客户意见"] = "第一行\n第二行"  # one record over two lines
+    path = tmp_path / "s.csv"
+    path.write_bytes(frame.to_csv(index=False, lineterminator="\r\n").encode("utf-8"))
+    records = path.read_bytes().split(b"\r\n")  # the comment's own line break is a bare LF
+    # physical lines: header 1, data rows 1-2 on 2-3, data row 3 on 4-5, data row r on r + 2 after it
+    records[23] += '"never closed'.encode()  # data row 23: line 25
+    records.insert(10, b"")  # a blank line before it: line numbers count it (26), records do not
+    path.write_bytes(b"\r\n".join(records))
+    code, _, err = ingest_cli(capsys, path, tmp_path)
+    assert_one_clean_error(code, err, path, "line 26 (data row 23)", "never closed")

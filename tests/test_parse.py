@@ -72,3 +72,28 @@ def test_counts():
     assert values.iloc[:3].tolist() == [0, 3, 3]
     assert values.iloc[3:].isna().all()
     assert bad.tolist() == [False] * 4 + [True] * 4
+
+
+def test_datetimes_outside_1900_2200_are_invalid_not_errors():
+    from research.parse import parse_datetime
+
+    values, bad = parse_datetime(s("9999-12-31 23:59:59", "0001-01-01 00:00:00", "1899-12-31",
+                                   "2200-12-31 23:59:59", "1900-01-01 00:00:00", "2201/1/1 0:00"))
+    assert bad.tolist() == [True, True, True, False, False, True]
+    assert values.iloc[[0, 1, 2, 5]].isna().all() and values.iloc[3:5].notna().all()
+
+
+def test_counts_beyond_10000_or_not_finite_are_invalid():
+    counts, bad = parse_count(s("1e20", "10000", "10001", "inf", "-inf", "nan", "9" * 400, "1e3"))
+    assert bad.tolist() == [True, False, True, True, True, True, True, False]
+    assert counts.iloc[1] == 10000 and counts.iloc[7] == 1000
+
+
+def test_control_characters_found_and_replaced():
+    from research.parse import has_control_chars, replace_control_chars
+
+    raw = s("站\x071", "plain", "a\u2028b", "x\x85", "tab\tand\nnewline\r", "—“…”°", "", "del\x7f")
+    assert has_control_chars(raw).tolist() == [True, False, True, True, False, False, False, True]
+    cleaned, found = replace_control_chars(raw)
+    assert cleaned.tolist() == ["站 1", "plain", "a b", "x ", "tab\tand\nnewline\r", "—“…”°", "", "del "]
+    assert found.sum() == 4
