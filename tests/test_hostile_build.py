@@ -25,7 +25,7 @@ from research import buildstate, paths
 from research.artifacts.manifest import load_manifest, sha256_file, write_manifest
 from research.cli import main
 from research.errors import InputError
-from research.readers import read_ingested
+from research.readers import read_export, read_ingested
 from research.reproduce import BUILT_OK, reproduce, verify, verify_built
 
 CLI = [sys.executable, "-m", "research.cli"]
@@ -44,11 +44,28 @@ def fast_plan(tmp_path_factory) -> Path:
     return path
 
 
+#: hostile place names planted in the shared build: a spreadsheet formula as a region, markup,
+#: a pipe, personal numbers and formula starters as stations (issue 10, points 4 and 5)
+HOSTILE_REGION = '=HYPERLINK("http://x.invalid","广州")'
+HOSTILE_AREAS = ("<script>alert(1)</script>", "张三13912345678", "天|河", "ID110101199003071234",
+                 "<img src=x onerror=alert(1)>", "[x](javascript:alert(1))", "越秀")
+PLANTED_NUMBERS = ("13912345678", "110101199003071234")
+
+
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory) -> dict[str, Path]:
-    from research.simulate import simulate, write_simulation
+    """A small simulated export whose first region and its stations carry hostile names."""
+    from dataclasses import replace
 
-    return write_simulation(simulate(1500, 7), tmp_path_factory.mktemp("sim"))
+    from research.simulate import SimParams, simulate, write_simulation
+
+    p = SimParams()
+    rename = {"广州": HOSTILE_REGION}
+    params = replace(p, region_share={rename.get(k, k): v for k, v in p.region_share.items()},
+                     response_region={rename.get(k, k): v for k, v in p.response_region.items()},
+                     station_areas={rename.get(k, k): (HOSTILE_AREAS if k == "广州" else v)
+                                    for k, v in p.station_areas.items()})
+    return write_simulation(simulate(1500, 7, params=params), tmp_path_factory.mktemp("sim"))
 
 
 @pytest.fixture(scope="module")
@@ -486,3 +503,90 @@ def test_safeio_prefixes_text_but_not_numbers_in_a_mixed_column():
 
     frame = pd.DataFrame({"value": [-0.25, "-cmd", "rake"], "zh": ["-1.5 个百分点", "=1+1", "ok"]})
     assert csv_text(frame).splitlines()[1:] == ["-0.25,'-1.5 个百分点", "'-cmd,'=1+1", "rake,ok"]
+
+
+# --- hostile names through every output (issue 10, points 4 and 5) ---------------------------------
+
+def _file_text(path: Path) -> str | None:
+    """The text a reader of ``path`` could see: XML parts of a DOCX, cells of a Parquet, else the
+    decoded bytes; None for images (raster pixels carry no text)."""
+    import zipfile
+
+    if path.suffix == ".png":
+        return None
+    if path.suffix == ".docx":
+        with zipfile.ZipFile(path) as z:
+            return "\n".join(z.read(n).decode("utf-8", "replace") for n in z.namelist() if n.endswith(".xml"))
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path).astype(str).to_csv(index=False)
+    return path.read_bytes().decode("utf-8", "replace")
+
+
+def _live_markup(page: str) -> list[str]:
+    """Script elements, event-handler attributes and javascript: URLs that a browser would run."""
+    from html.parser import HTMLParser
+
+    found: list[str] = []
+
+    class Scan(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            if tag in ("script", "iframe", "object", "embed"):
+                found.append(tag)
+            for name, value in attrs:
+                if name.startswith("on"):
+                    found.append(f"{tag}.{name}")
+                if name in ("href", "src") and (value or "").strip().lower().startswith("javascript:"):
+                    found.append(f"{tag}.{name}=javascript:")
+
+    Scan().feed(page)
+    return found
+
+
+@pytest.fixture(scope="module")
+def bulletins(built, tmp_path_factory) -> Path:
+    """Week and month bulletins (zh and en) from the hostile build's ingest folder."""
+    from research.bulletin import run_bulletin
+
+    root, _ = built
+    responses = pd.read_parquet(root / "ingest" / "responses.parquet")
+    at = responses["surveyed_at"].quantile(0.5).date().isoformat()
+    out = tmp_path_factory.mktemp("bulletin")
+    for period in ("week", "month"):
+        for lang in ("zh", "en"):
+            run_bulletin(root / "ingest", period=period, at=at, out=out, lang=lang)
+    return out
+
+
+def test_hostile_names_reach_no_output_as_personal_data_markup_or_formula(built, bulletins, exports):
+    import csv
+    import io
+
+    from research.safeio import FORMULA_START
+
+    root, _ = built
+    clear = set()
+    for role in ("survey", "workorders"):
+        raw = read_export(exports[role]).frame  # the work orders are GB18030, as real exports often are
+        clear |= set(raw["客户编号"]) | set(raw["联系电话"])
+    files = [p for p in (*root.rglob("*"), *bulletins.rglob("*")) if p.is_file()]
+    assert len(files) > 100
+    region_seen = False
+    for path in files:
+        text = _file_text(path)
+        if text is None:
+            continue
+        where = path.name
+        for number in PLANTED_NUMBERS:
+            assert number not in text, f"{where}: planted personal number in clear"
+        leaked = set(re.findall(r"(?<!\d)\d{10,11}(?!\d)", text)) & clear
+        assert not leaked, f"{where}: {len(leaked)} customer ids or phones in clear"
+        if path.suffix in (".html", ".md"):
+            assert _live_markup(text) == [], f"{where}: live markup from data"
+        if path.suffix == ".md":
+            assert "<script" not in text.lower() and "<img" not in text.lower(), where
+        if path.suffix == ".csv":
+            cells = [c for row in csv.reader(io.StringIO(text.lstrip("\ufeff"))) for c in row]
+            bad = [c for c in cells if c.startswith(FORMULA_START) and not _number(c)]
+            assert bad == [], f"{where}: formula-like cells {bad[:3]}"
+            region_seen |= any(c.startswith("'=HYPERLINK") for c in cells)
+    assert region_seen, "the hostile region should appear (neutralised) in some CSV"
