@@ -43,6 +43,30 @@ def instrument():
     return load_instrument()
 
 
+@pytest.fixture(scope="session")
+def sample_build(tmp_path_factory):
+    """One ``research reproduce`` of the committed sample, through the CLI, shared by the session.
+
+    Returns (output folder, manifest dict, what the command printed on standard output). Tests
+    only read it (copy it first to tamper with it): a full build costs about 40 s, so the suite
+    makes it once instead of once per module.
+    """
+    import contextlib
+    import io
+    import json
+
+    from research.cli import main
+
+    out = tmp_path_factory.mktemp("sample_build") / "build"
+    printed = io.StringIO()
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(printed):
+        mp.setenv("RESEARCH_PSEUDONYM_KEY", TEST_KEY.decode())
+        code = main(["reproduce", "--out", str(out)])
+    assert code == 0, printed.getvalue()[-2000:]
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    return out, manifest, printed.getvalue()
+
+
 def valid_survey(n: int = 40, seed: int = 1) -> pd.DataFrame:
     """A valid survey export (Chinese headers and labels, all strings) of ``n`` rows."""
     ins = load_instrument()

@@ -48,15 +48,15 @@ def test_usage_errors_exit_non_zero(capsys):
     assert "must be at least 1" in capsys.readouterr().err
 
 
-def test_reproduce_on_the_sample_leaks_no_personal_data(tmp_path, capsys):
+def test_reproduce_on_the_sample_leaks_no_personal_data(sample_build):
     import re
 
     import pandas as pd
 
     from research import paths
 
-    assert main(["reproduce", "--out", str(tmp_path)]) == 0
-    assert "rows read 20,030 = accepted 19,920 + rejected 110" in capsys.readouterr().out
+    tmp_path, _, printed = sample_build  # research reproduce --out <folder>, run once per session
+    assert "rows read 20,030 = accepted 19,920 + rejected 110" in printed
     raw = pd.read_csv(paths.sample_survey(), dtype=str, encoding="utf-8-sig")
     wo = pd.read_csv(paths.sample_workorders(), dtype=str, encoding="gb18030")
     secrets = set(raw["客户编号"]) | set(raw["联系电话"]) | set(wo["客户编号"]) | set(wo["联系电话"])
