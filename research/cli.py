@@ -19,9 +19,13 @@ research reproduce [--survey FILE] [--workorders FILE] [--out DIR] [--plan FILE]
     ingest, fit, representativeness, levers and drivers, tables, figures,
     named values, report, manifest. Builds into a staging folder under a lock
     and moves the outputs into place only when every stage succeeded.
-research verify [--manifest FILE] [--plan FILE] | verify --built DIR
+research verify [--manifest FILE] [--plan FILE] [--keep DIR] [--artifact ID] | verify --built DIR
     Rebuild into a temporary folder and compare with the committed manifest;
-    or (--built) check a build folder against its own manifest.json.
+    or (--built) check a build folder against its own manifest.json. Compared
+    CSVs that differ in bytes are compared cell by cell with paper/results/
+    within the tolerances the manifest states.
+research publish [--built DIR] [--allow-dirty]
+    Make a build the published one: paper/manifest.json and paper/results/.
 research list
     The registered tables and figures.
 
@@ -284,14 +288,15 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from research.reproduce import verify, verify_built
 
     if args.built:
-        if args.manifest or args.plan:
+        if args.manifest or args.plan or args.keep:
             raise InputError("verify --built checks the folder's own manifest.json without rebuilding; "
-                             "--manifest and --plan do not apply to it")
+                             "--manifest, --plan and --keep do not apply to it")
         ok, rows = verify_built(Path(args.built))
         statuses = ("match", "differs", "missing", "extra", "leftover")
     else:
         ok, rows = verify(Path(args.manifest) if args.manifest else None, progress=timed(_progress),
-                          plan_path=Path(args.plan) if args.plan else None)
+                          plan_path=Path(args.plan) if args.plan else None,
+                          keep=Path(args.keep) if args.keep else None, artifact=args.artifact)
         statuses = ("match", "differs", "missing", "extra", "recorded")
     width = max((len(r[0]) for r in rows), default=0)
     for path, status, detail in rows:
@@ -299,7 +304,18 @@ def cmd_verify(args: argparse.Namespace) -> int:
     counts = {s: sum(1 for r in rows if r[1] == s) for s in statuses}
     print(", ".join(f"{v} {k}" for k, v in counts.items()))
     print("verify: every compared artifact matches" if ok else "verify: DIFFERENCES found")
+    if args.keep and not args.built:
+        print(f"verify: the rebuild is kept in {args.keep}")
     return 0 if ok else 1
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    """``research publish``: a build's manifest and compared CSVs become the published ones in paper/."""
+    from research.reproduce import publish
+
+    written = publish(Path(args.built) if args.built else paths.build_dir(), allow_dirty=args.allow_dirty)
+    print(f"published {len(written) - 1} result tables to paper/results/ and {written[-1]}")
+    return 0
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -395,7 +411,21 @@ def build_parser() -> argparse.ArgumentParser:
                    "paper/analysis_plan.yaml)")
     p.add_argument("--built", metavar="DIR", help="check this build folder against its own manifest.json, "
                    "without rebuilding")
+    p.add_argument("--keep", metavar="DIR", help="rebuild into DIR and keep it (default: a temporary folder, "
+                   "removed afterwards)")
+    p.add_argument("--artifact", metavar="ID", help="report only this artifact: an id such as T04 or F10, or "
+                   "a path such as fit/estimates.csv")
     p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("publish", help="make a build the published one (paper/manifest.json, paper/results/)",
+                       description="Copy a build's manifest.json to paper/manifest.json and its compared result "
+                       "CSVs to paper/results/, which 'research verify' compares cell by cell within the "
+                       "tolerances the manifest states. Refuses a build made from a working tree with "
+                       "uncommitted changes unless --allow-dirty (then recorded in the manifest).")
+    p.add_argument("--built", metavar="DIR", help=f"the build folder (default {paths.build_dir()})")
+    p.add_argument("--allow-dirty", action="store_true",
+                   help="publish a build made from uncommitted changes (recorded as such)")
+    p.set_defaults(func=cmd_publish)
 
     p = sub.add_parser("list", help="list the registered tables and figures")
     p.set_defaults(func=cmd_list)

@@ -213,7 +213,8 @@ def _input_path(entry: dict) -> Path:
 
 
 def verify(manifest_file: Path | None = None, *, progress: Progress | None = None,
-           keep: Path | None = None, plan_path: Path | None = None) -> tuple[bool, list[tuple[str, str, str]]]:
+           keep: Path | None = None, plan_path: Path | None = None,
+           artifact: str | None = None) -> tuple[bool, list[tuple[str, str, str]]]:
     """Rebuild from the inputs a manifest names and compare with it.
 
     Parameters
@@ -224,6 +225,14 @@ def verify(manifest_file: Path | None = None, *, progress: Progress | None = Non
     keep : rebuild into this folder instead of a temporary one.
     plan_path : the plan to rebuild with (default ``paper/analysis_plan.yaml``). The plan path the
         manifest names is never loaded; its recorded sha256 is compared with this plan's.
+    artifact : report only this artifact (an id such as ``T04`` or ``F10``, or a path such as
+        ``fit/estimates.csv``); inputs and plan are always reported.
+
+    A compared CSV whose bytes differ is compared cell by cell with its published copy,
+    ``results/<path>`` beside the manifest (written by ``research publish``), within the
+    tolerance the manifest states for it (:mod:`research.artifacts.compare`): text and whole
+    numbers exactly, other numbers within a relative tolerance. Without a published copy the
+    comparison is by sha256 only.
 
     Returns
     -------
@@ -256,9 +265,85 @@ def verify(manifest_file: Path | None = None, *, progress: Progress | None = Non
         actual = reproduce(_input_path(inputs["survey"]),
                            _input_path(inputs["workorders"]) if "workorders" in inputs else None,
                            out, progress=progress, plan_path=plan_file)
-    rows += compare_manifests(expected, actual, plan=False)
+        found = compare_manifests(expected, actual, plan=False)
+        found = _compare_cells(found, expected, out, results_dir(manifest_file))
+    if artifact:
+        found = [r for r in found if _is_artifact(r[0], artifact)]
+        if not found:
+            raise InputError(f"--artifact {artifact[:20]!r}: no artifact of the manifest has that id or path")
+    rows += found
     ok = all(status in ("match", "recorded") for _, status, _ in rows)
     return ok, rows
+
+
+def results_dir(manifest_file: Path) -> Path:
+    """Where the published copies of the compared CSVs live: ``results/`` beside the manifest."""
+    return Path(manifest_file).parent / "results"
+
+
+def _is_artifact(path: str, wanted: str) -> bool:
+    name = path.rsplit("/", 1)[-1]
+    return path == wanted or name == wanted or name.startswith(f"{wanted}_")
+
+
+def _compare_cells(rows: list[tuple[str, str, str]], expected: dict, rebuilt: Path,
+                   published: Path) -> list[tuple[str, str, str]]:
+    """Turn each byte-level ``differs`` of a compared CSV into a cell-by-cell verdict within its
+    tolerance (when a published copy exists); differing artifacts first, largest difference first."""
+    from research.artifacts.compare import compare_csv, describe, tolerance_for, TOLERANCES
+
+    tolerance = {a["path"]: a.get("tolerance") or tolerance_for(a["path"]) for a in expected["artifacts"]}
+    out, size = [], {}
+    for path, status, detail in rows:
+        copy = inside(published, path) if status == "differs" and path.endswith(".csv") else None
+        new = inside(rebuilt, path) if copy is not None else None
+        if copy is not None and new is not None and copy.is_file() and new.is_file():
+            kind = tolerance[path]
+            result = compare_csv(copy.read_bytes(), new.read_bytes(), rel_tol=TOLERANCES[kind][0])
+            status, detail = ("match" if result.ok else "differs"), describe(result, kind)
+            size[path] = max([d.rel_diff for d in result.diffs], default=result.max_rel_diff)
+        out.append((path, status, detail))
+    order = {"differs": 0, "missing": 0, "extra": 0}
+    return sorted(out, key=lambda r: (order.get(r[1], 1), -size.get(r[0], 0.0) if r[1] == "differs" else 0, r[0]))
+
+
+def publish(build: Path, *, allow_dirty: bool = False) -> list[Path]:
+    """Make a build the published one: its manifest becomes ``paper/manifest.json`` and its
+    compared CSVs are copied to ``paper/results/`` (what :func:`verify` compares cell by cell).
+
+    Refuses a build whose manifest records a dirty working tree (``+dirty`` commit) unless
+    ``allow_dirty``; the published manifest then says so (``"published_dirty": true``).
+
+    Returns the files written.
+    """
+    from research.safeio import atomic_write_bytes
+
+    build = Path(build)
+    manifest = load_manifest(build / buildstate.MANIFEST, paths_in_project=True)
+    buildstate.refuse_incomplete(build)
+    dirty = str(manifest.get("git_commit", "")).endswith("+dirty")
+    if dirty and not allow_dirty:
+        raise InputError(f"{build / buildstate.MANIFEST}: built from a working tree with uncommitted changes "
+                         f"({manifest.get('git_commit')}); commit, rebuild and publish again, or pass "
+                         "--allow-dirty (recorded in the manifest)")
+    target = manifest_path()
+    results = results_dir(target)
+    if results.exists():
+        shutil.rmtree(results)
+    written = []
+    for entry in manifest["artifacts"]:
+        if entry["compare"] and entry["path"].endswith(".csv"):
+            dest = results / entry["path"]
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            src = inside(build, entry["path"])
+            if src is None or sha256_file(src) != entry["sha256"]:
+                raise InputError(f"{build}: {entry['path']} does not match the build's manifest; rebuild")
+            written.append(atomic_write_bytes(dest, src.read_bytes()))
+    if dirty:
+        manifest = {**manifest, "published_dirty": True}
+    write_manifest(manifest, target)
+    written.append(target)
+    return written
 
 
 #: statuses verify_built reports that are not differences

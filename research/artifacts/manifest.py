@@ -110,9 +110,14 @@ def build_manifest(out_root: Path, *, inputs: list[dict], commit: str, seeds: di
 
     out_root = Path(out_root)
     artifacts = []
+    from research.artifacts.compare import TOLERANCES, tolerance_for
+
     for rel in produced_files(out_root):
-        artifacts.append({"path": rel, "sha256": sha256_file(out_root / rel), "kind": artifact_kind(rel),
-                          "compare": compared(rel)})
+        entry = {"path": rel, "sha256": sha256_file(out_root / rel), "kind": artifact_kind(rel),
+                 "compare": compared(rel)}
+        if entry["compare"] and rel.endswith(".csv"):
+            entry["tolerance"] = tolerance_for(rel)
+        artifacts.append(entry)
     instrument = {p.name: sha256_file(p) for p in sorted(paths.surveys_dir().glob("*.yaml"))}
     prov = provenance.astype(object).where(provenance.notna(), None).to_dict(orient="records")
     return {
@@ -124,6 +129,8 @@ def build_manifest(out_root: Path, *, inputs: list[dict], commit: str, seeds: di
         "instrument": instrument,
         "inputs": inputs,
         "artifacts": artifacts,
+        # relative tolerances of the cell-by-cell comparison (research.artifacts.compare), with reasons
+        "tolerances": {name: {"relative": tol, "reason": why} for name, (tol, why) in TOLERANCES.items()},
         "provenance": prov,
     }
 
@@ -315,6 +322,11 @@ def validate_manifest(data, source: Path, *, paths_in_project: bool = True) -> d
         _digest(entry["sha256"], source, f"{key}.sha256")
         _expect(entry["kind"], str, source, f"{key}.kind", "text")
         _expect(entry["compare"], bool, source, f"{key}.compare", "true or false")
+        if "tolerance" in entry:
+            from research.artifacts.compare import TOLERANCES
+
+            if _expect(entry["tolerance"], str, source, f"{key}.tolerance", "text") not in TOLERANCES:
+                raise _bad(source, f"{key}.tolerance", f"must be one of {', '.join(TOLERANCES)}")
     return data
 
 
