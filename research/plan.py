@@ -101,6 +101,12 @@ class ThresholdSpec:
     bootstrap_reps: int
     bootstrap_seed: int
     bootstrap_cluster: str
+    # a cause group with fewer tickets or fewer dissatisfied answers gets "insufficient data"
+    min_tickets: int = 300
+    min_dissatisfied: int = 100
+    # Davies' test of a change point: level and number of breakpoints evaluated
+    change_point_alpha: float = 0.05
+    change_point_points: int = 10
 
 
 WEIGHT_METHODS = ("rake", "ipw", "poststratify", "none")
@@ -309,9 +315,23 @@ def _thresholds(r: YamlFile, node) -> ThresholdSpec | None:
     if not 0 < drop < 100:
         raise r.fail(f"{w}.drop_points", "must be between 0 and 100 (percentage points)")
     rhs = _formula(r, node, "rhs", w, THRESHOLD_VARIABLES, functions=(*MODEL_FUNCTIONS, "rcs"))
+    min_n = r.get(node, "min_tickets", w, int, default=ThresholdSpec.min_tickets)
+    min_d = r.get(node, "min_dissatisfied", w, int, default=ThresholdSpec.min_dissatisfied)
+    if min_n < 1 or min_d < 1:
+        raise r.fail(f"{w}.min_tickets", "min_tickets and min_dissatisfied must be >= 1")
+    cp = r.get(node, "change_point", w, dict, default={})
+    alpha = float(r.get(cp, "alpha", f"{w}.change_point", (int, float), default=ThresholdSpec.change_point_alpha))
+    if not 0 < alpha < 1:
+        raise r.fail(f"{w}.change_point.alpha", "must be between 0 and 1")
+    points = r.get(cp, "points", f"{w}.change_point", int, default=ThresholdSpec.change_point_points)
+    if points < 2:
+        raise r.fail(f"{w}.change_point.points", "need at least 2 breakpoints (10 or more recommended)")
+    _at_most(r, f"{w}.change_point.points", points, MAX_GRID_POINTS)
     return ThresholdSpec(outcome=outcome, rhs=rhs, knots_quantiles=tuple(map(float, q)),
                          reference_quantile=ref, upper_quantile=upper, drop_points=drop,
-                         max_hours=top, bootstrap_reps=reps, bootstrap_seed=seed, bootstrap_cluster=cluster)
+                         max_hours=top, bootstrap_reps=reps, bootstrap_seed=seed, bootstrap_cluster=cluster,
+                         min_tickets=min_n, min_dissatisfied=min_d, change_point_alpha=alpha,
+                         change_point_points=points)
 
 
 def _weighting(r: YamlFile, node, models: tuple[ModelSpec, ...]) -> WeightingSpec:

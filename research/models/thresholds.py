@@ -13,10 +13,28 @@ never close within an hour is not extrapolated to one. If the curve never
 falls that far within that range, the threshold is "not reached" (NaN,
 ``reached = False``).
 
+The 5-point drop is a **convention**, not a change point: a smooth
+(log-linear) curve crosses it too. So each cause group is also asked whether
+a change point exists at all (:mod:`research.models.changepoint`: Davies'
+test of a slope change in ``log2(1 + hours)``, as R ``segmented::davies.test``).
+``shape`` is ``threshold`` when it is detected at the plan's level (the
+breakpoint is then reported with its profile-likelihood interval),
+``gradual`` otherwise (the finding is "satisfaction falls gradually; no
+threshold", with the slope per doubling of handling time), and
+``insufficient_data`` for a group with fewer than ``min_tickets`` tickets or
+``min_dissatisfied`` dissatisfied answers (its threshold and interval are
+left empty rather than narrow and wrong).
+
+Spline knots are each cause group's own quantiles of ``log2(1 + hours)``
+(pooled knots put a small, slow group's curve on knots outside its data).
+
 Uncertainty: a cluster bootstrap by station (stations drawn with
 replacement; each refit is a frequency-weighted logit warm-started at the
 full-sample estimate), seeded from the plan; percentile intervals for the
-thresholds and pointwise bands for the curves. Replicate curves average over
+thresholds and pointwise bands for the curves. Each replicate re-estimates
+the group's reference and upper handling times (weighted quantiles of the
+resampled tickets) as well as the curve, so the threshold's interval carries
+the uncertainty of "fast handling" too. Replicate curves average over
 at most ``BOOT_CURVE_ROWS`` tickets per group (a fixed seeded subsample; all
 of them in smaller samples). Replicates where the threshold
 is not reached count as +infinity, so an upper limit can be "not reached" too.
@@ -131,8 +149,32 @@ def threshold_from_curve(hours: np.ndarray, curve: np.ndarray, drop: float) -> f
     return float(np.exp(x0 + frac * (x1 - x0)))
 
 
-def _bootstrap(design, y, beta, frame, spec, groups, shifts, grids, drop, reps, progress):
-    """Cluster bootstrap replicates: thresholds and curves per group, and which replicates failed."""
+def weighted_quantile(x_sorted: np.ndarray, w_sorted: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """``np.quantile(np.repeat(x, w), q)`` (linear interpolation) for whole frequency weights,
+    without expanding; ``x_sorted`` ascending. NaN when every weight is zero."""
+    cw = np.cumsum(w_sorted)
+    total = cw[-1] if len(cw) else 0
+    if total <= 0:
+        return np.full(len(q), np.nan)
+    pos = np.asarray(q) * (total - 1)
+    lo = np.floor(pos)
+    a = x_sorted[np.searchsorted(cw, lo, side="right")]
+    b = x_sorted[np.minimum(np.searchsorted(cw, lo + 1, side="right"), len(x_sorted) - 1)]
+    return a + (pos - lo) * (b - a)
+
+
+def hour_grid(lo: float, hi: float, max_hours: float) -> np.ndarray:
+    """CURVE_POINTS log-spaced hours from ``lo`` to ``min(hi, max_hours)`` (at least 1% apart)."""
+    hi = min(hi, max_hours)
+    return np.exp(np.linspace(np.log(lo), np.log(max(hi, lo * 1.01)), CURVE_POINTS))
+
+
+def _bootstrap(design, y, beta, frame, spec, groups, designs, grids, drop, reps, progress):
+    """Cluster bootstrap replicates: thresholds and curves per group, and which replicates failed.
+
+    Each replicate refits the logit and re-estimates each group's reference and upper handling
+    times from its resampled tickets; the threshold is searched on that replicate's own grid,
+    the band is evaluated on the full-sample grid."""
     rng = np.random.default_rng(spec.bootstrap_seed)
     # Replicate curves average over at most BOOT_CURVE_ROWS tickets per group (a fixed, seeded
     # subsample; all tickets when fewer, as in the committed sample): on a million rows the
@@ -143,22 +185,37 @@ def _bootstrap(design, y, beta, frame, spec, groups, shifts, grids, drop, reps, 
                       if len(rows) > BOOT_CURVE_ROWS else rows) for g, rows in groups.items()}
     cl = frame[spec.bootstrap_cluster].cat.codes.to_numpy()
     n_cl = int(cl.max()) + 1
+    counts = np.stack([np.bincount(rng.integers(0, n_cl, n_cl), minlength=n_cl) for _ in range(reps)]) \
+        if reps else np.zeros((0, n_cl), dtype=int)
+    raw = frame["handling_hours"].to_numpy()
+    qs = np.array([spec.reference_quantile, spec.upper_quantile])
+    rep_grids, shifts = {}, {}
+    for g, rows in groups.items():
+        order = rows[np.argsort(raw[rows], kind="stable")]
+        rep_grids[g] = np.full((reps, CURVE_POINTS), np.nan)
+        for b in range(reps):
+            lo, hi = weighted_quantile(raw[order], counts[b][cl[order]], qs)
+            if np.isfinite(lo) and lo > 0:
+                rep_grids[g][b] = hour_grid(lo, hi, spec.max_hours)
+        hours = np.concatenate([grids[g], np.nan_to_num(rep_grids[g], nan=grids[g][0]).ravel()])
+        shifts[g] = _curve_shifts(designs[g], frame, rows, hours)
     boot_t = {g: np.full(reps, np.nan) for g in groups}
     boot_c = {g: np.full((reps, CURVE_POINTS), np.nan) for g in groups}
     failed = np.zeros(reps, dtype=bool)
     for b in range(reps):
-        counts = np.bincount(rng.integers(0, n_cl, n_cl), minlength=n_cl).astype(float)
-        w = counts[cl]
+        w = counts[b][cl].astype(float)
         keep = w > 0
         try:
             bb = weighted_logit_newton(design.X[keep], y[keep], w[keep], beta)
         except BootstrapFailure:
             failed[b] = True
             continue
-        cb = group_curves(design, bb, curve_rows, shifts)
+        sel = np.r_[np.arange(CURVE_POINTS), CURVE_POINTS * (b + 1) + np.arange(CURVE_POINTS)]
+        cb = group_curves(design, bb, curve_rows, {g: (idx, new[sel]) for g, (idx, new) in shifts.items()})
         for g in groups:
-            boot_c[g][b] = cb[g]
-            boot_t[g][b] = threshold_from_curve(grids[g], cb[g], drop)
+            boot_c[g][b] = cb[g][:CURVE_POINTS]
+            if np.isfinite(rep_grids[g][b, 0]):
+                boot_t[g][b] = threshold_from_curve(rep_grids[g][b], cb[g][CURVE_POINTS:], drop)
         if progress is not None and ((b + 1) % 20 == 0 or b + 1 == reps):
             progress(f"threshold bootstrap {b + 1}/{reps}")
 
@@ -202,7 +259,8 @@ def tolerance_thresholds(responses: pd.DataFrame, *, plan: Plan, instrument: Ins
     reps = check_whole(spec.bootstrap_reps, "bootstrap reps", low=0, high=MAX_BOOTSTRAP_REPS, where="thresholds")
     check_whole(spec.bootstrap_seed, "bootstrap seed", low=0, high=SEED_MAX, where="thresholds")
     variables = tuple(dict.fromkeys(["satisfied", "cause_l1", "cause_l2", "handling_hours", "channel",
-                                     "repeat", spec.bootstrap_cluster]))
+                                     *(["repeat"] if "repeat" in _rhs_variables(spec.rhs) else []),
+                                     spec.bootstrap_cluster]))
     frame, _ = model_frame(responses, variables, reference_levels=plan.reference_levels,
                            instrument=instrument)
     _check_estimable(frame)
@@ -220,25 +278,25 @@ def tolerance_thresholds(responses: pd.DataFrame, *, plan: Plan, instrument: Ins
         design = build_design(frame, spec.rhs, intercept=True, context=formula_context(knots))
     except NotEstimable as exc:  # a rank-deficient design: the data's doing
         raise NotEstimable(f"thresholds: {exc}") from None
+    l1 = frame["cause_l1"].astype(str).to_numpy()
+    groups = {g: np.flatnonzero(l1 == g) for g in frame["cause_l1"].cat.categories if (l1 == g).any()}
+    designs, group_knots = _group_knots(design, frame, groups, lh, spec.knots_quantiles, knots, notes)
     y = frame["satisfied"].to_numpy()
     beta, separated = _logit_fit(design.X, y)
     if separated:
         notes.append("the spline logit shows (quasi-)separation: a cause group or sub-cause with very few "
                      "rows may have a curve drifting to 0 or 1")
-    l1 = frame["cause_l1"].astype(str).to_numpy()
-    groups = {g: np.flatnonzero(l1 == g) for g in frame["cause_l1"].cat.categories if (l1 == g).any()}
     raw_hours = frame["handling_hours"].to_numpy()
-    grids = {}
-    for g, rows in groups.items():
-        lo, hi = np.quantile(raw_hours[rows], [spec.reference_quantile, spec.upper_quantile])
-        hi = min(hi, spec.max_hours)
-        grids[g] = np.exp(np.linspace(np.log(lo), np.log(max(hi, lo * 1.01)), CURVE_POINTS))
-    shifts = {g: _curve_shifts(design, frame, rows, grids[g]) for g, rows in groups.items()}
+    grids = {g: hour_grid(*np.quantile(raw_hours[rows], [spec.reference_quantile, spec.upper_quantile]),
+                          spec.max_hours) for g, rows in groups.items()}
+    shifts = {g: _curve_shifts(designs[g], frame, rows, grids[g]) for g, rows in groups.items()}
     if any(s is None for s in shifts.values()):
         raise InputError("analysis plan: thresholds.rhs: the time terms of the formula may only involve cause_l1")
     drop = spec.drop_points / 100
     curves = group_curves(design, beta, groups, shifts)
     point = {g: threshold_from_curve(grids[g], c, drop) for g, c in curves.items()}
+    conf = plan.conf_level
+    shapes = {g: group_shape(design, frame, rows, y, lh, spec, conf) for g, rows in groups.items()}
 
     from threadpoolctl import threadpool_limits
 
@@ -246,13 +304,12 @@ def tolerance_thresholds(responses: pd.DataFrame, *, plan: Plan, instrument: Ins
     # (measured: 20 replicates 6-8 s with threads vs 0.24 s with one on the 20,000-row sample).
     limit = threadpool_limits(limits=1, user_api="blas") if len(y) < 200_000 else None
     try:
-        boots = _bootstrap(design, y, beta, frame, spec, groups, shifts, grids, drop, reps, progress)
+        boots = _bootstrap(design, y, beta, frame, spec, groups, designs, grids, drop, reps, progress)
     finally:
         if limit is not None:
             limit.restore_original_limits()
     boot_t, boot_c, failed = boots
 
-    conf = plan.conf_level
     lo_q, hi_q = 100 * (1 - conf) / 2, 100 * (1 + conf) / 2
     rows_t, rows_c = [], []
     for g in groups:
@@ -261,19 +318,32 @@ def tolerance_thresholds(responses: pd.DataFrame, *, plan: Plan, instrument: Ins
         t = np.where(np.isnan(boot_t[g][ok]), np.finfo(float).max, boot_t[g][ok])
         lo, hi = np.percentile(t, [lo_q, hi_q]) if ok.any() else (np.nan, np.nan)
         lo, hi = (np.inf if v > grids[g][-1] else v for v in (lo, hi))
+        sh = shapes[g]
+        enough = sh["shape"] != "insufficient_data"
+        th_point = point[g] if enough else np.nan
         rows_t.append({
-            "cause_l1": g, "threshold_hours": point[g],
-            "conf_low": float(lo) if np.isfinite(lo) else np.nan,
-            "conf_high": float(hi) if np.isfinite(hi) else np.nan, "conf_level": conf,
-            "reached": bool(np.isfinite(point[g])), "upper_reached": bool(np.isfinite(hi)),
+            "cause_l1": g, "threshold_hours": th_point,
+            "conf_low": float(lo) if np.isfinite(lo) and enough else np.nan,
+            "conf_high": float(hi) if np.isfinite(hi) and enough else np.nan, "conf_level": conf,
+            "reached": bool(np.isfinite(th_point)), "upper_reached": bool(np.isfinite(hi) and enough),
             "reference_hours": float(grids[g][0]), "max_hours": float(grids[g][-1]),
             "reference_rate": float(curves[g][0]),
             "drop_points": spec.drop_points, "boot_reps": reps,
             "boot_not_reached": int(np.isnan(boot_t[g][~failed]).sum()), "boot_failed": int(failed.sum()),
             "n": len(groups[g]),
+            **sh,
+            "knots_hours": "; ".join(f"{2 ** k - 1:.4g}" for k in group_knots[g]),
             "method": (f"logit of satisfied, restricted cubic spline in log2(1 + hours) per cause group "
-                       f"(knots at quantiles {list(spec.knots_quantiles)}); cluster bootstrap by "
-                       f"{spec.bootstrap_cluster}, {reps} replicates, seed {spec.bootstrap_seed}; percentile"),
+                       f"(knots at the group's own quantiles {list(spec.knots_quantiles)}); threshold = first "
+                       f"time {spec.drop_points:g} points below the rate at the group's "
+                       f"{spec.reference_quantile:g} quantile of hours (a convention, not a change point); "
+                       f"cluster bootstrap by {spec.bootstrap_cluster}, {reps} replicates, seed "
+                       f"{spec.bootstrap_seed}, reference and upper hours re-estimated in each; percentile. "
+                       f"Change point: Davies' test (segmented::davies.test, LRT, "
+                       f"{spec.change_point_points} breakpoints) of a hinge in log2(1 + hours) against the "
+                       f"log-linear logit within the group, level {spec.change_point_alpha:g}; breakpoint by "
+                       "profile likelihood; slope per doubling: average change in percentage points, CR1 by "
+                       f"{spec.bootstrap_cluster}, t(G - 1)"),
         })
         band = (np.percentile(boot_c[g][~failed], [lo_q, hi_q], axis=0) if (~failed).any()
                 else np.full((2, CURVE_POINTS), np.nan))
@@ -283,6 +353,91 @@ def tolerance_thresholds(responses: pd.DataFrame, *, plan: Plan, instrument: Ins
     est = pd.DataFrame({"term": design.names, "estimate": beta})
     return {"thresholds": pd.DataFrame(rows_t), "curves": pd.DataFrame(rows_c), "spline_estimates": est,
             "notes": notes}
+
+
+def _group_knots(design: Design, frame: pd.DataFrame, groups: dict[str, np.ndarray], lh: np.ndarray,
+                 quantiles, pooled: np.ndarray, notes: list) -> tuple[dict, dict]:
+    """Put each group's own spline knots into the time columns of ``design.X`` (in place).
+
+    The time columns of the plan's formula are interactions with ``cause_l1`` (checked by
+    :func:`_curve_shifts`), so a row of group g has non-zero time columns only for g: evaluating
+    them on g's rows with g's knots gives the per-group-knot design. Returns each group's
+    :class:`Design` (for counterfactual rebuilds with its knots) and its knots (log2(1 + h)).
+    A group whose own quantiles coincide (too many equal handling times) keeps the pooled knots,
+    with a note."""
+    from dataclasses import replace
+
+    time = bool(design.columns_using({"handling_hours"}))
+    designs, knots = {}, {}
+    for g, rows in groups.items():
+        k = np.quantile(lh[rows], quantiles)
+        if np.any(np.diff(k) <= 0):
+            notes.append(f"thresholds: the knots of cause group {g} (its own quantiles {list(quantiles)}) are "
+                         "not distinct; the pooled knots are used for it")
+            k = pooled
+        knots[g] = k
+        designs[g] = replace(design, context=formula_context(k))
+        if time:
+            idx, new = designs[g].rebuild(frame.iloc[rows], {"handling_hours"})
+            design.X[np.ix_(rows, idx)] = new
+    return designs, knots
+
+
+def group_shape(design: Design, frame: pd.DataFrame, rows: np.ndarray, y: np.ndarray, lh: np.ndarray,
+                spec, conf_level: float) -> dict:
+    """One cause group: enough data? a change point? else the slope per doubling.
+
+    The group's own log-linear logit (its rows; the plan's non-time columns that vary within it,
+    e.g. sub-cause and channel, plus ``z = log2(1 + hours)``) is the smooth null; Davies' test of a
+    hinge at ``spec.change_point_points`` breakpoints from the group's ``reference_quantile`` to its
+    ``upper_quantile`` of z (R ``segmented::davies.test``, type "lrt"). Returns the columns
+    ``shape, n_dissatisfied, change_point_p, breakpoint_hours, breakpoint_low, breakpoint_high,
+    slope_per_doubling, slope_low, slope_high`` (hours; slope in percentage points of the satisfied
+    rate per doubling of 1 + hours; breakpoint columns only when ``shape`` is ``threshold``).
+    """
+    from research.models.changepoint import (davies_test, full_rank_columns, profile_breakpoint,
+                                             slope_per_doubling)
+
+    out = {"shape": "insufficient_data", "n_dissatisfied": int((y[rows] == 0).sum()), "change_point_p": np.nan,
+           "breakpoint_hours": np.nan, "breakpoint_low": np.nan, "breakpoint_high": np.nan,
+           "slope_per_doubling": np.nan, "slope_low": np.nan, "slope_high": np.nan}
+    if len(rows) < spec.min_tickets or out["n_dissatisfied"] < spec.min_dissatisfied \
+            or (y[rows] == 1).sum() < spec.min_dissatisfied:
+        return out
+    time_cols = {i for t in design.columns_using({"handling_hours"}) for i in design.columns_of_term[t]}
+    other = [j for j in range(design.X.shape[1]) if j not in time_cols]
+    Xo = design.X[np.ix_(rows, other)]
+    Xo = Xo[:, full_rank_columns(Xo)]
+    z = lh[rows]
+    X0 = np.column_stack([Xo, z])
+    yy = y[rows].astype(float)
+    lo, hi = np.quantile(z, [spec.reference_quantile, spec.upper_quantile])
+    if not hi > lo:
+        return out
+    try:
+        dv = davies_test(X0, z, yy, np.linspace(lo, hi, spec.change_point_points))
+        slope = slope_per_doubling(X0, X0.shape[1] - 1, yy,
+                                   frame[spec.bootstrap_cluster].cat.codes.to_numpy()[rows], conf_level)
+    except NotEstimable:
+        return out
+    out.update(change_point_p=dv["p_value"], slope_per_doubling=slope["estimate"],
+               slope_low=slope["conf_low"], slope_high=slope["conf_high"])
+    if dv["p_value"] < spec.change_point_alpha:
+        bp = profile_breakpoint(X0, z, yy, np.linspace(lo, hi, 60), conf_level)
+        out.update(shape="threshold", breakpoint_hours=2 ** bp["psi"] - 1,
+                   breakpoint_low=2 ** bp["conf_low"] - 1, breakpoint_high=2 ** bp["conf_high"] - 1)
+    else:
+        out["shape"] = "gradual"
+    return out
+
+
+def _rhs_variables(rhs: str) -> set[str]:
+    """Variables a thresholds formula uses (parsed, never evaluated)."""
+    from research.formula import parse_rhs
+    from research.plan import MODEL_FUNCTIONS, THRESHOLD_VARIABLES
+
+    return set(parse_rhs(rhs, source="thresholds.rhs", variables=THRESHOLD_VARIABLES,
+                         functions=(*MODEL_FUNCTIONS, "rcs")).variables())
 
 
 def _check_estimable(frame: pd.DataFrame) -> None:
