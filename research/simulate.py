@@ -243,6 +243,27 @@ class SimParams:
     # (station name, sub-cause code, ISO-week Monday, share of the station's tickets created that week
     # relabelled to the sub-cause): a recurring station x sub-cause cell
     plant_recurrence: tuple | None = None
+    # hard cases (issue 11; all off by default, the random stream of the default DGP unchanged;
+    # recorded in truth["hard_cases"] when on; see the module docstring, "Hard cases")
+    # log-odds of a better resolved answer per unit of the pre-resolution satisfaction latent
+    resolution_from_satisfaction: float = 0.0
+    # log-odds of a worse resolved answer per sd of ticket difficulty (which also lengthens handling)
+    resolution_from_difficulty: float = 0.0
+    difficulty_handling_corr: float = 0.6  # correlation of difficulty with the handling-time normal
+    # log rate of repeat calls per unit of dissatisfaction (minus the centred pre-resolution latent)
+    repeat_from_dissatisfaction: float = 0.0
+    station_handling_sd: float = 0.0  # sd of a station random effect on log handling hours
+    station_handling_sat: float = -0.5  # its effect on the satisfaction latent per unit (station confounds)
+    # cause_l1 -> (hours, drop of the latent beyond them): a step replacing the group's smooth slope
+    threshold_step: dict[str, tuple[float, float]] | None = None
+    # log-odds of completing the survey per unit of the (centred) satisfaction latent (not at random)
+    response_from_satisfaction: float = 0.0
+    # log-odds of refusing rather than not answering per unit of the latent, among non-completed
+    refusal_from_satisfaction: float = 0.0
+
+
+_FIELD_DEFAULTS = {f.name: (f.default if f.default is not dataclasses.MISSING else f.default_factory())
+                   for f in dataclasses.fields(SimParams)}
 
 
 @dataclass
@@ -266,6 +287,7 @@ class Simulation:
     workorders: pd.DataFrame
     truth: dict
     population: pd.DataFrame | None = None
+    model: dict | None = None
 
 
 # --------------------------------------------------------------------------
@@ -367,8 +389,14 @@ def simulate(n: int, seed: int, *, faults: float = 0.0, params: SimParams | None
         ``conflicting_duplicate`` and ``no_workorder`` add a row, so the survey
         export has ``n + (#duplicate) + (#conflicting_duplicate) + (#no_workorder)``
         rows.
-    params : the DGP; default :class:`SimParams()`.
+    params : the DGP; default :class:`SimParams()` (every hard case off).
     instrument : labels and SLA targets; default :func:`research.instrument.load_instrument`.
+
+    Returns
+    -------
+    Simulation
+        Exports, canonical frames, ``truth`` (JSON-serialisable; ``truth["hard_cases"]``
+        when a hard-case switch of :class:`SimParams` is on) and the population.
     """
     if int(n) != n or n < 1:
         raise ValueError(f"n must be a whole number >= 1, got {n!r}")
@@ -378,13 +406,30 @@ def simulate(n: int, seed: int, *, faults: float = 0.0, params: SimParams | None
     p = params or SimParams()
     ins = instrument or load_instrument()
     _check_params(p, ins)
+    ct = _code_tables(p, ins)
+    rng, pop, tk, m = _draw_until_n(n, seed, p, ct)
+    tk["rows"] = np.flatnonzero(pop["status"] == 0)  # n rows, creation order
+    rest = _survey_answers(rng, n, p, tk)
+    exports = _exports(rng, n, faults, p, ins, ct, pop, tk, rest, m)
+    frames = _canonical_frames(p, ins, ct, pop, tk, rest, exports, m)
+    truth = _truth(n, seed, faults, p, frames["population"], frames["responses"], tk["rows"], tk["sat"],
+                   ins.satisfied_threshold, ct["station_names"], tk["station_effect"], ct["p_bar"],
+                   exports["plan"], exports["survey_export"], frames["sla_warnings"])
+    if tk["planted_signals"]:
+        truth["planted_signals"] = tk["planted_signals"]
+    model = tk.get("model")
+    if _hard_cases_on(p):
+        truth["hard_cases"] = _hard_case_truth(p, ct, tk, frames, model)
+    return Simulation(survey_export=exports["survey_export"], workorders_export=exports["wo_export"],
+                      responses=frames["responses"], workorders=frames["workorders"], truth=truth,
+                      population=frames["population"], model=model)
 
-    # ---- code tables -----------------------------------------------------
+
+def _code_tables(p: SimParams, ins: Instrument) -> dict[str, Any]:
+    """Codes of causes, channels, regions and stations, and the station draw table."""
     l1_codes = list(p.cause_share)
     l2_by_l1 = [[c for c in ins.subcauses_of(g) if c in p.subcause_share] for g in l1_codes]
     l2_codes = [c for group in l2_by_l1 for c in group]
-    l2_index = {c: i for i, c in enumerate(l2_codes)}
-    ch_codes = list(p.channel_share)
     regions = list(p.region_share)
     station_names, station_region, station_w = [], [], []
     for r_i, r in enumerate(regions):
@@ -400,111 +445,199 @@ def simulate(n: int, seed: int, *, faults: float = 0.0, params: SimParams | None
     st_table = np.zeros((len(regions), n_st_region.max()))
     for s, (r_i, w) in enumerate(zip(station_region, station_w)):
         st_table[r_i, s - station_first[r_i]] = w
-
     start = pd.Timestamp(p.start)
     end_minute = ((pd.Timestamp(p.end) - start).days + 1) * _MINUTES_PER_DAY - 1
-    period_days = (end_minute + 1) // _MINUTES_PER_DAY
+    return {"l1_codes": l1_codes, "l2_by_l1": l2_by_l1, "l2_codes": l2_codes,
+            "l2_index": {c: i for i, c in enumerate(l2_codes)}, "ch_codes": list(p.channel_share),
+            "regions": regions, "station_names": station_names, "st_table": st_table,
+            "station_first": station_first, "start": start, "end_minute": end_minute,
+            "period_days": (end_minute + 1) // _MINUTES_PER_DAY,
+            "p_bar": _mean_completion(p, l1_codes, l2_by_l1, regions), "thr": ins.satisfied_threshold}
 
-    # ---- population, drawn until the n-th completed survey -------------------
-    p_bar = _mean_completion(p, l1_codes, l2_by_l1, regions)
-    n_target = n / p_bar
-    margin = 1.0
-    attempt = 0
+
+def _draw_until_n(n: int, seed: int, p: SimParams, ct: dict) -> tuple:
+    """Draw the population until the ``n``-th completed survey; return ``(rng, pop, tickets, m)``.
+
+    Without ``response_from_satisfaction`` the survey status is known before the
+    satisfaction model, so the population is cut first and the tickets' other
+    fields are drawn for the ``m`` tickets kept (the stream of the default DGP).
+    With it, every allocated ticket gets its satisfaction first, then its status,
+    then the cut.
+    """
+    n_target = n / ct["p_bar"]
+    margin, attempt = 1.0, 0
+    mnar = p.response_from_satisfaction != 0 or p.refusal_from_satisfaction != 0
     while True:
         n_alloc = int(np.ceil(n_target * (1.05 * margin) + 6 * np.sqrt(n_target) * margin + 20))
         rng = np.random.default_rng([seed, attempt] if attempt else seed)
-        pop = _draw_population(rng, p, n_alloc, n_target, start, l1_codes, l2_by_l1, l2_index,
-                               regions, st_table, station_first)
+        pop = _draw_population(rng, p, n_alloc, n_target, ct["start"], ct["l1_codes"], ct["l2_by_l1"],
+                               ct["l2_index"], ct["regions"], ct["st_table"], ct["station_first"],
+                               side=lambda k: np.random.default_rng([seed, attempt, k]))
+        if mnar:
+            tk = _draw_tickets(rng, p, ct, pop, n_alloc, lambda k: np.random.default_rng([seed, attempt, k]))
+            _mnar_status(p, ct, pop, tk)
         done = np.flatnonzero(pop["status"] == 0)
         if len(done) >= n:
             break
         attempt, margin = attempt + 1, margin * 2
     m = int(done[n - 1]) + 1
-    pop = {k: v[:m] for k, v in pop.items()}
+    pop = {k: (v if k == "station_handling_effects" else v[:m]) for k, v in pop.items()}
     t = pop["created"]
-    if t[-1] > end_minute:  # compress into the period (only when the cut fell after `end`)
-        t = np.floor(t * (end_minute / t[-1]))
-    created = t.astype(np.int64)
+    if t[-1] > ct["end_minute"]:  # compress into the period (only when the cut fell after `end`)
+        t = np.floor(t * (ct["end_minute"] / t[-1]))
+    pop["created"] = t.astype(np.int64)
+    if mnar:
+        tk = _slice_tickets(tk, m)
+    else:
+        tk = _draw_tickets(rng, p, ct, pop, m, lambda k: np.random.default_rng([seed, attempt, k]))
+    tk["station_handling_effects"] = pop.get("station_handling_effects")
+    tk["resolved_min"] = pop["created"] + pop["handling_min"]
+    tk["surveyed_min"] = tk["resolved_min"] + tk["survey_delay"]
+    return rng, pop, tk, m
 
-    # ---- everything else, for the m tickets --------------------------------
-    l1, l2, region, station = pop["l1"], pop["l2"], pop["region"], pop["station"]
-    planted_signals = {}
-    for plant in (p.plant_recurrence, p.plant_out_of_control):
-        if plant is not None and plant[0] not in station_names:
-            raise ValueError(f"SimParams plant: unknown station {plant[0]!r}; stations: {station_names}")
+
+def _draw_tickets(rng, p: SimParams, ct: dict, pop: dict, m: int, side) -> dict[str, Any]:
+    """Channel, customer, repeat calls, resolution and satisfaction of the first ``m`` tickets.
+
+    Draws from ``rng`` in the order of the default DGP; hard cases draw only from
+    their own ``side(k)`` streams, so switching one on leaves every other draw as it was.
+    """
+    tk: dict[str, Any] = {"planted_signals": {}}
+    l1, l2, station = pop["l1"][:m], pop["l2"][:m], pop["station"][:m]
     if p.plant_recurrence is not None:
         st_name, cause, monday, share = p.plant_recurrence
-        idx = np.flatnonzero((station == station_names.index(st_name)) & _week_mask(created, start, monday))
+        idx = np.flatnonzero((station == ct["station_names"].index(st_name))
+                             & _week_mask(pop["created"], ct["start"], monday))
         chosen = idx[: int(round(share * len(idx)))]  # the week's earliest tickets: no random draw
         l2, l1 = l2.copy(), l1.copy()
-        l2[chosen] = l2_index[cause]
-        l1[chosen] = next(g for g, subs in enumerate(l2_by_l1) if cause in subs)
-        planted_signals["recurrence"] = {"station": st_name, "cause_l2": cause, "week_start": monday,
-                                         "tickets_relabelled": int(len(chosen))}
-    hmin = pop["handling_min"]
-    hours = hmin / 60.0
+        l2[chosen] = ct["l2_index"][cause]
+        l1[chosen] = next(g for g, subs in enumerate(ct["l2_by_l1"]) if cause in subs)
+        tk["planted_signals"]["recurrence"] = {"station": st_name, "cause_l2": cause, "week_start": monday,
+                                               "tickets_relabelled": int(len(chosen))}
+    tk.update(l1=l1, l2=l2)
+    hours = pop["handling_min"][:m] / 60.0
     L = _log2h(hours)
-    resolved_min = created + hmin
     d_lo, d_hi = (int(round(h * 60)) for h in p.survey_delay_hours)
-    surveyed_min = resolved_min + rng.integers(d_lo, d_hi + 1, m)
-    channel = _draw_cat(rng, list(p.channel_share.values()), None, m)
-
+    tk["survey_delay"] = rng.integers(d_lo, d_hi + 1, m)
+    tk["channel"] = _draw_cat(rng, list(p.channel_share.values()), None, m)
     pool = max(1, int(np.ceil(p.customer_pool_ratio * m)))
-    cust_ids = rng.choice(9_000_000_000, size=pool, replace=False) + 1_000_000_000
-    phones = (10_000_000_000 + rng.integers(3, 10, pool) * 1_000_000_000
-              + rng.integers(0, 1_000_000_000, pool))
+    tk["cust_ids"] = rng.choice(9_000_000_000, size=pool, replace=False) + 1_000_000_000
+    tk["phones"] = (10_000_000_000 + rng.integers(3, 10, pool) * 1_000_000_000
+                    + rng.integers(0, 1_000_000_000, pool))
     cust = rng.integers(0, pool, m)
     follow = np.flatnonzero(rng.random(m) < p.follow_up_share)
-    window = max(1, int(round(m / period_days * p.follow_up_window_days)))
+    window = max(1, int(round(m / ct["period_days"] * p.follow_up_window_days)))
     src = follow - rng.integers(1, window + 1, len(follow))
     keep = src >= 0
     cust[follow[keep]] = cust[src[keep]]
-
-    rep_rate = np.exp(p.repeat_intercept + np.array([p.repeat_cause[g] for g in l1_codes])[l1]
+    tk["cust"] = cust
+    rep_rate = np.exp(p.repeat_intercept + np.array([p.repeat_cause[g] for g in ct["l1_codes"]])[l1]
                       + p.repeat_log_hours * L)
-    repeat_calls = rng.poisson(rep_rate)
-    res_table = np.array([p.resolved_probs.get(c, p.resolved_probs_default) for c in l2_codes])
-    resolved = _draw_cat(rng, res_table, l2, m)
+    tk["repeat_calls"] = rng.poisson(rep_rate)
+    tk["u_resolved"] = rng.random(m)  # the uniform _draw_cat would draw for `resolved`
+    res_table = np.array([p.resolved_probs.get(c, p.resolved_probs_default) for c in ct["l2_codes"]])
+    tk["resolved"] = _cat_from_u(tk["u_resolved"], res_table, l2)
+    tk["station_effect"] = rng.normal(0.0, p.station_sd, len(ct["station_names"]))
+    tk["eps"] = rng.logistic(0.0, 1.0, m)
+    tk["noise"] = rng.normal(0.0, p.item_noise_sd, (3, m))
+    _satisfaction(p, ct, pop, tk, hours, side)
+    return tk
 
-    station_effect = rng.normal(0.0, p.station_sd, len(station_names))
-    eta = (np.array([p.beta_sub[c] for c in l2_codes])[l2]
-           + np.array([p.slope[g] for g in l1_codes])[l1] * L
-           + np.array([p.beta_channel[c] for c in ch_codes])[channel]
-           + p.beta_repeat * (repeat_calls > 0)
-           + np.array([p.beta_resolved[c] for c in RESOLVED_CODES])[resolved]
-           + station_effect[station])
-    if p.plant_out_of_control is not None:
+
+def _slice_tickets(tk: dict, m: int) -> dict:
+    """Keep the first ``m`` tickets of every per-ticket array (customer pools are kept whole)."""
+    out = {}
+    for k, v in tk.items():
+        if k in ("cust_ids", "phones", "station_effect", "planted_signals", "response_centre",
+                 "station_handling_effects"):
+            out[k] = v
+        elif k == "model":
+            out[k] = _sub_model(v, slice(0, m))
+        elif k == "sat":
+            out[k] = {i: a[:m] for i, a in v.items()}
+        elif k == "noise":
+            out[k] = v[:, :m]
+        else:
+            out[k] = v[:m]
+    return out
+
+
+def _satisfaction(p: SimParams, ct: dict, pop: dict, tk: dict, hours: np.ndarray, side) -> None:
+    """The satisfaction latent, the four potential answers and (hard cases) repeat and resolution.
+
+    With no hard case on the arithmetic is exactly that of the default DGP (step 8).
+    """
+    m = len(hours)
+    l1, l2, ch, station = tk["l1"], tk["l2"], tk["channel"], pop["station"][:m]
+    L = _log2h(hours)
+    if p.plant_out_of_control is not None:  # uses survey times: only without response_from_satisfaction
         st_name, monday, shift = p.plant_out_of_control
-        hit = (station == station_names.index(st_name)) & _week_mask(surveyed_min, start, monday)
-        eta = eta + np.where(hit, float(shift), 0.0)
-        planted_signals["out_of_control"] = {"station": st_name, "week_start": monday, "latent_shift": shift,
-                                             "tickets": int(hit.sum())}
-    latent = eta + rng.logistic(0.0, 1.0, m)
+        surveyed = pop["created"][:m] + pop["handling_min"][:m] + tk["survey_delay"]
+        hit = (station == ct["station_names"].index(st_name)) & _week_mask(surveyed, ct["start"], monday)
+        tk["planted_signals"]["out_of_control"] = {"station": st_name, "week_start": monday,
+                                                   "latent_shift": shift, "tickets": int(hit.sum())}
+        shift = np.where(hit, float(shift), 0.0)
+    else:
+        shift = None
+    model = _sat_model(p, ct, pop, tk, hours, shift)
+    tk["model"] = model
+    if not _latent_hard_cases_on(p):
+        eta = (np.array([p.beta_sub[c] for c in ct["l2_codes"]])[l2]
+               + np.array([p.slope[g] for g in ct["l1_codes"]])[l1] * L
+               + np.array([p.beta_channel[c] for c in ct["ch_codes"]])[ch]
+               + p.beta_repeat * (tk["repeat_calls"] > 0)
+               + np.array([p.beta_resolved[c] for c in RESOLVED_CODES])[tk["resolved"]]
+               + tk["station_effect"][station])
+        if shift is not None:
+            eta = eta + shift
+    else:
+        latent0 = model["base"] + _handling_term(p, ct["l1_codes"], l1, hours) + tk["eps"]
+        if p.repeat_from_dissatisfaction != 0:
+            rate = _repeat_rate(p, ct["l1_codes"], l1, L, latent0, model["centre"])
+            tk["repeat_calls"] = side(_SIDE_REPEAT).poisson(rate)
+        if p.resolution_from_satisfaction != 0 or p.resolution_from_difficulty != 0:
+            probs = _resolved_probs(p, model, latent0)
+            tk["resolved"] = _cat_from_cum(tk["u_resolved"], probs)
+        eta = (latent0 - tk["eps"] + p.beta_repeat * (tk["repeat_calls"] > 0)
+               + np.array([p.beta_resolved[c] for c in RESOLVED_CODES])[tk["resolved"]])
+    latent = eta + tk["eps"]
+    tk["eta"], tk["latent"] = eta, latent
     sat = {"sat_overall": _cut(latent, p.cutpoints)}
-    noise = rng.normal(0.0, p.item_noise_sd, (3, m))
+    noise = tk["noise"]
     sat["sat_speed"] = _cut(latent + p.speed_log_hours * (L - p.speed_ref_log_hours) + noise[0],
                             p.cutpoints)
-    staff = l2 == l2_index.get("staff_attitude", -1)
+    staff = l2 == ct["l2_index"].get("staff_attitude", -1)
     sat["sat_attitude"] = _cut(latent + p.attitude_staff * staff + noise[1], p.cutpoints)
-    sat["sat_outcome"] = _cut(latent + np.array([p.outcome_resolved[c] for c in RESOLVED_CODES])[resolved]
+    sat["sat_outcome"] = _cut(latent + np.array([p.outcome_resolved[c] for c in RESOLVED_CODES])[tk["resolved"]]
                               + noise[2], p.cutpoints)
+    tk["sat"] = sat
 
-    # ---- the survey rows (completed tickets) ----------------------------------
-    rows = np.flatnonzero(pop["status"] == 0)  # n rows, creation order
+
+def _survey_answers(rng, n: int, p: SimParams, tk: dict) -> dict[str, Any]:
+    """Item non-response, comments and date styles of the ``n`` survey rows (DGP steps 10-12)."""
+    rows, m = tk["rows"], len(tk["l1"])
     answers = {}
     for item, rate in zip(SAT_ITEMS, (p.missing_overall,) + (p.missing_item,) * 3):
         miss = rng.random(n) < rate
         which = rng.integers(0, 2, n)
-        answers[item] = np.where(miss, -1 - which, sat[item][rows])  # -1 拒答, -2 不清楚
+        answers[item] = np.where(miss, -1 - which, tk["sat"][item][rows])  # -1 拒答, -2 不清楚
     comment_kind = _draw_cat(rng, [p.comment_blank, p.comment_phone, p.comment_idcard,
                                    1 - p.comment_blank - p.comment_phone - p.comment_idcard], None, n)
     slash_s = rng.random(n) < p.date_style_slash
     slash_w = rng.random(m) < p.date_style_slash
-    comment_raw, comment_masked = _comments(rng, comment_kind, sat["sat_overall"][rows],
-                                            phones[cust[rows]])
+    comment_raw, comment_masked = _comments(rng, comment_kind, tk["sat"]["sat_overall"][rows],
+                                            tk["phones"][tk["cust"][rows]])
+    return {"answers": answers, "slash_s": slash_s, "slash_w": slash_w, "comment_raw": comment_raw,
+            "comment_masked": comment_masked}
 
-    # ---- strings -----------------------------------------------------------
-    clock = _Clock(start, int(surveyed_min.max() // _MINUTES_PER_DAY) + 2)
+
+def _exports(rng, n, faults, p, ins, ct, pop, tk, rest, m) -> dict[str, Any]:
+    """The two exports as the utility writes them (Chinese headers and labels), faults planted."""
+    created, rows = pop["created"], tk["rows"]
+    region, station, l1, l2, channel = pop["region"], pop["station"], tk["l1"], tk["l2"], tk["channel"]
+    resolved_min, surveyed_min = tk["resolved_min"], tk["surveyed_min"]
+    slash_s, slash_w = rest["slash_s"], rest["slash_w"]
+    clock = _Clock(ct["start"], int(surveyed_min.max() // _MINUTES_PER_DAY) + 2)
     day = created // _MINUTES_PER_DAY
     first_of_day = np.searchsorted(day, day, side="left")
     seq = np.arange(m) - first_of_day + 1
@@ -512,76 +645,70 @@ def simulate(n: int, seed: int, *, faults: float = 0.0, params: SimParams | None
         raise ValueError("more than 89999 tickets on one day: ticket ids would overflow")
     seq_table = _strings(f"{i:05d}" for i in range(int(seq.max()) + 1))
     ticket = _join(pa.scalar("GD", type=_STR), _take(clock.compact, day), _take(seq_table, seq))
-    cust_str = pa.array(cust_ids[cust]).cast(_STR)
-    phone_str = pa.array(phones[cust]).cast(_STR)
+    cust_str = pa.array(tk["cust_ids"][tk["cust"]]).cast(_STR)
+    phone_str = pa.array(tk["phones"][tk["cust"]]).cast(_STR)
     zh = {k: ins.label_sets[k].zh() for k in ("channel", "cause_l1", "cause_l2", "resolved", "survey_status")}
-    region_t, station_t = _strings(regions), _strings(station_names)
-    ch_zh, l1_zh = _strings(zh["channel"][c] for c in ch_codes), _strings(zh["cause_l1"][c] for c in l1_codes)
-    l2_zh = _strings(zh["cause_l2"][c] for c in l2_codes)
-    l2_parent = np.array([l1_codes.index(ins.parent[c]) for c in l2_codes])
-
+    region_t, station_t = _strings(ct["regions"]), _strings(ct["station_names"])
+    ch_zh = _strings(zh["channel"][c] for c in ct["ch_codes"])
+    l1_zh = _strings(zh["cause_l1"][c] for c in ct["l1_codes"])
+    l2_zh = _strings(zh["cause_l2"][c] for c in ct["l2_codes"])
+    l2_parent = np.array([ct["l1_codes"].index(ins.parent[c]) for c in ct["l2_codes"]])
+    place = {"地市": (region_t, region), "供电所": (station_t, station), "受理渠道": (ch_zh, channel),
+             "诉求大类": (l1_zh, l1), "诉求子类": (l2_zh, l2)}
     wo_export = pd.DataFrame({
-        "工单编号": _to_str_series(ticket),
-        "客户编号": _to_str_series(cust_str),
+        "工单编号": _to_str_series(ticket), "客户编号": _to_str_series(cust_str),
         "联系电话": _to_str_series(phone_str),
-        "地市": _to_str_series(_take(region_t, region)),
-        "供电所": _to_str_series(_take(station_t, station)),
-        "受理渠道": _to_str_series(_take(ch_zh, channel)),
-        "诉求大类": _to_str_series(_take(l1_zh, l1)),
-        "诉求子类": _to_str_series(_take(l2_zh, l2)),
+        **{h: _to_str_series(_take(t, idx)) for h, (t, idx) in place.items()},
         "受理时间": _to_str_series(clock.format(created, slash_w)),
         "办结时间": _to_str_series(clock.format(resolved_min, slash_w)),
         "回访状态": _to_str_series(_take(_strings(zh["survey_status"][c] for c in STATUS_CODES),
                                        pop["status"])),
     })
-
     sat_zh = {int(lab.code): lab.zh for lab in ins.scales["sat5"].levels}
     # index: 0 不清楚 (answer -2), 1 拒答 (answer -1), 2..6 levels 1..5
     sat_labels = _strings([MISSING_LABELS[1], MISSING_LABELS[0]] + [sat_zh[k] for k in range(1, 6)])
     cols: dict[str, pa.Array] = {
-        "工单编号": ticket.take(pa.array(rows)),
-        "客户编号": cust_str.take(pa.array(rows)),
+        "工单编号": ticket.take(pa.array(rows)), "客户编号": cust_str.take(pa.array(rows)),
         "联系电话": phone_str.take(pa.array(rows)),
-        "地市": _take(region_t, region[rows]),
-        "供电所": _take(station_t, station[rows]),
-        "受理渠道": _take(ch_zh, channel[rows]),
-        "诉求大类": _take(l1_zh, l1[rows]),
-        "诉求子类": _take(l2_zh, l2[rows]),
+        **{h: _take(t, idx[rows]) for h, (t, idx) in place.items()},
         "受理时间": clock.format(created[rows], slash_s),
         "办结时间": clock.format(resolved_min[rows], slash_s),
         "回访时间": clock.format(surveyed_min[rows], slash_s),
-        "重复来电次数": pa.array(repeat_calls[rows]).cast(_STR),
-        "是否解决": _take(_strings(zh["resolved"][c] for c in RESOLVED_CODES), resolved[rows]),
+        "重复来电次数": pa.array(tk["repeat_calls"][rows]).cast(_STR),
+        "是否解决": _take(_strings(zh["resolved"][c] for c in RESOLVED_CODES), tk["resolved"][rows]),
     }
+    answers = rest["answers"]
     for item, header in zip(SAT_ITEMS, SURVEY_HEADERS[13:17]):
         cols[header] = _take(sat_labels, np.where(answers[item] < 0, answers[item] + 2, answers[item] + 1))
-    cols["客户意见"] = comment_raw
-
-    # ---- planted faults ----------------------------------------------------------
-    plan = _plant_faults(rng, n, faults, cols, created[rows], l2[rows], l2_parent, l2_by_l1, l2_zh,
+    cols["客户意见"] = rest["comment_raw"]
+    plan = _plant_faults(rng, n, faults, cols, created[rows], l2[rows], l2_parent, ct["l2_by_l1"], l2_zh,
                          answers["sat_overall"], sat_labels, clock, slash_s, ticket, rows, day)
     del cols
     columns = plan.pop("columns")
     survey_export = pd.DataFrame({h: _to_str_series(columns[h]) for h in SURVEY_HEADERS})
-    del columns
+    return {"survey_export": survey_export, "wo_export": wo_export, "plan": plan, "ticket": ticket,
+            "cust_str": cust_str, "region_t": region_t, "station_t": station_t}
 
-    # ---- canonical frames -----------------------------------------------------------
+
+def _canonical_frames(p, ins, ct, pop, tk, rest, ex, m) -> dict[str, Any]:
+    """The canonical ``workorders`` and ``responses`` frames and the ``population`` frame."""
+    start = ct["start"]
+
     def ts(minutes: np.ndarray) -> pd.Series:
         return pd.Series((start + pd.to_timedelta(minutes, unit="min")).as_unit("us"))
 
-    created_dt, resolved_dt = ts(created), ts(resolved_min)
-    l2_code_t = _strings(l2_codes)
+    created_dt, resolved_dt = ts(pop["created"]), ts(tk["resolved_min"])
+    hours = pop["handling_min"] / 60.0
+    region, station, l1, l2, channel = pop["region"], pop["station"], tk["l1"], tk["l2"], tk["channel"]
+    l2_code_t = _strings(ct["l2_codes"])
     deadline, sla_warnings = sla_deadlines(created_dt, pd.Series(pd.array(_take(l2_code_t, l2),
                                                                           dtype="string")), ins)
     sla_met = (resolved_dt <= deadline).astype("boolean")
     text = {  # canonical text columns as Arrow arrays (no Python objects for a million rows)
-        "ticket_id": ticket,
-        "customer_id": cust_str,
-        "region": _take(region_t, region),
-        "station": _take(station_t, station),
-        "channel": _take(_strings(ch_codes), channel),
-        "cause_l1": _take(_strings(l1_codes), l1),
-        "cause_l2": _take(l2_code_t, l2),
+        "ticket_id": ex["ticket"], "customer_id": ex["cust_str"],
+        "region": _take(ex["region_t"], region), "station": _take(ex["station_t"], station),
+        "channel": _take(_strings(ct["ch_codes"]), channel),
+        "cause_l1": _take(_strings(ct["l1_codes"]), l1), "cause_l2": _take(l2_code_t, l2),
     }
 
     def frame(idx: np.ndarray | None) -> dict[str, Any]:
@@ -598,16 +725,17 @@ def simulate(n: int, seed: int, *, faults: float = 0.0, params: SimParams | None
     wo["source_row"] = np.arange(1, m + 1, dtype=np.int64)
     workorders = schema.conform(pd.DataFrame(wo), "workorders")
 
+    plan = ex["plan"]
     acc = plan["accepted"]  # indices into the n survey rows, in export order
-    take_rows = rows[acc]
+    take_rows = tk["rows"][acc]
     resp = frame(take_rows)
-    resp["surveyed_at"] = ts(surveyed_min[take_rows])
-    resp["repeat_calls"] = pd.array(repeat_calls[take_rows], dtype="Int64")
-    resp["resolved"] = pd.array(_take(_strings(RESOLVED_CODES), resolved[take_rows]), dtype="string")
+    resp["surveyed_at"] = ts(tk["surveyed_min"][take_rows])
+    resp["repeat_calls"] = pd.array(tk["repeat_calls"][take_rows], dtype="Int64")
+    resp["resolved"] = pd.array(_take(_strings(RESOLVED_CODES), tk["resolved"][take_rows]), dtype="string")
     for item in SAT_ITEMS:
-        a = answers[item][acc]
+        a = rest["answers"][item][acc]
         resp[item] = pd.Series(a).where(a > 0).astype("Int64")
-    comment = pd.Series(pd.array(comment_masked.take(pa.array(acc)), dtype="string"))
+    comment = pd.Series(pd.array(rest["comment_masked"].take(pa.array(acc)), dtype="string"))
     resp["comment"] = comment.mask(comment == "")
     thr = ins.satisfied_threshold
     resp["satisfied"] = (resp["sat_overall"] >= thr).astype("boolean")
@@ -615,34 +743,25 @@ def simulate(n: int, seed: int, *, faults: float = 0.0, params: SimParams | None
     resp["source_row"] = plan["accepted_source_row"].astype(np.int64)
     responses = schema.conform(pd.DataFrame(resp), "survey")
 
-    # ---- population and truth ----------------------------------------------------------
     population = pd.DataFrame({
-        "ticket_id": workorders["ticket_id"],
-        "customer_id": workorders["customer_id"],
-        "region": pd.Categorical.from_codes(region, regions),
-        "station": pd.Categorical.from_codes(station, station_names),
-        "channel": pd.Categorical.from_codes(channel, ch_codes),
-        "cause_l1": pd.Categorical.from_codes(l1, l1_codes),
-        "cause_l2": pd.Categorical.from_codes(l2, l2_codes),
-        "created_at": created_dt,
-        "resolved_at": resolved_dt,
-        "handling_hours": hours,
-        "sla_met": sla_met,
-        "repeat_calls": repeat_calls,
-        "resolved": pd.Categorical.from_codes(resolved, RESOLVED_CODES),
-        "station_effect": station_effect[station],
-        "eta": eta,
-        "p_complete": pop["p_complete"],
+        "ticket_id": workorders["ticket_id"], "customer_id": workorders["customer_id"],
+        "region": pd.Categorical.from_codes(region, ct["regions"]),
+        "station": pd.Categorical.from_codes(station, ct["station_names"]),
+        "channel": pd.Categorical.from_codes(channel, ct["ch_codes"]),
+        "cause_l1": pd.Categorical.from_codes(l1, ct["l1_codes"]),
+        "cause_l2": pd.Categorical.from_codes(l2, ct["l2_codes"]),
+        "created_at": created_dt, "resolved_at": resolved_dt, "handling_hours": hours,
+        "sla_met": sla_met, "repeat_calls": tk["repeat_calls"],
+        "resolved": pd.Categorical.from_codes(tk["resolved"], RESOLVED_CODES),
+        "station_effect": tk["station_effect"][station],
+        "eta": tk["eta"], "p_complete": pop["p_complete"],
         "survey_status": pd.Categorical.from_codes(pop["status"], STATUS_CODES),
-        **{item: sat[item] for item in SAT_ITEMS},
+        **{item: tk["sat"][item] for item in SAT_ITEMS},
     })
     population["satisfied"] = population["sat_overall"] >= thr
-    truth = _truth(n, seed, faults, p, population, responses, rows, sat, thr, station_names,
-                   station_effect, p_bar, plan, survey_export, sla_warnings)
-    if planted_signals:
-        truth["planted_signals"] = planted_signals
-    return Simulation(survey_export=survey_export, workorders_export=wo_export, responses=responses,
-                      workorders=workorders, truth=truth, population=population)
+    sla_hours = ((deadline - created_dt) / pd.Timedelta(hours=1)).to_numpy(dtype=float, na_value=np.nan)
+    return {"workorders": workorders, "responses": responses, "population": population,
+            "sla_warnings": sla_warnings, "sla_hours": sla_hours}
 
 
 def _week_mask(minutes: np.ndarray, start: pd.Timestamp, monday: str) -> np.ndarray:
@@ -682,8 +801,27 @@ def _check_params(p: SimParams, ins: Instrument) -> None:
             problems.append(f"{name}: expected {size} values with a Monday date, got {plant!r}")
         if size == 4 and plant[1] not in l2:
             problems.append(f"{name}: unknown sub-cause {plant[1]!r}")
+    problems += _check_hard_cases(p, l1)
     if problems:
         raise ValueError("SimParams do not match the instrument: " + "; ".join(problems))
+
+
+def _check_hard_cases(p: SimParams, l1: set) -> list[str]:
+    problems = []
+    if not -1 < p.difficulty_handling_corr < 1:
+        problems.append("difficulty_handling_corr must lie in (-1, 1)")
+    if p.station_handling_sd < 0:
+        problems.append("station_handling_sd must be >= 0")
+    for g, v in (p.threshold_step or {}).items():
+        if g not in l1:
+            problems.append(f"threshold_step: unknown cause group {g!r}")
+        elif len(v) != 2 or not float(v[0]) > 0:
+            problems.append(f"threshold_step[{g!r}]: expected (hours > 0, latent drop), got {v!r}")
+    mnar = p.response_from_satisfaction != 0 or p.refusal_from_satisfaction != 0
+    if mnar and (p.plant_out_of_control is not None or p.plant_recurrence is not None):
+        problems.append("response_from_satisfaction / refusal_from_satisfaction cannot be combined "
+                        "with the monitoring plants (plant_*)")
+    return problems
 
 
 def _response_logit(p: SimParams, l1_codes, regions, l1, region, L) -> np.ndarray:
@@ -728,8 +866,11 @@ def _period_cause_mix(p: SimParams, l1_codes) -> np.ndarray:
 
 
 def _draw_population(rng, p: SimParams, n_alloc: int, n_target: float, start, l1_codes, l2_by_l1,
-                     l2_index, regions, st_table, station_first) -> dict[str, np.ndarray]:
-    """Creation time, place, cause, handling time and survey status of ``n_alloc`` tickets."""
+                     l2_index, regions, st_table, station_first, side=None) -> dict[str, np.ndarray]:
+    """Creation time, place, cause, handling time and survey status of ``n_alloc`` tickets.
+
+    ``side(k)`` gives the side random stream of hard case ``k`` (difficulty, station handling).
+    """
     period_days = (pd.Timestamp(p.end) - start).days + 1
     n_days = int(period_days * (n_alloc / n_target + 1)) + 62
     days = pd.date_range(start, periods=n_days, freq="D")
@@ -754,16 +895,31 @@ def _draw_population(rng, p: SimParams, n_alloc: int, n_target: float, start, l1
     l2 = sub_offset[l1] + _draw_cat(rng, sub_table, l1, n_alloc)
     l2_codes = list(l2_index)
     med = np.array([p.handling_median_hours[c] for c in l2_codes])[l2]
-    hours = np.clip(np.exp(np.log(med) + p.handling_sigma * rng.standard_normal(n_alloc)),
-                    p.handling_min_hours, p.handling_max_hours)
+    z = rng.standard_normal(n_alloc)
+    out: dict[str, np.ndarray] = {}
+    if p.resolution_from_difficulty != 0:  # difficulty: a share of the handling-time normal
+        out["difficulty"] = side(_SIDE_DIFFICULTY).standard_normal(n_alloc)
+        rho = p.difficulty_handling_corr
+        z = rho * out["difficulty"] + np.sqrt(1 - rho ** 2) * z
+    log_h = np.log(med) + p.handling_sigma * z
+    if p.station_handling_sd > 0:  # station random effect on log handling time
+        out["station_handling_effects"] = side(_SIDE_STATION).normal(0.0, p.station_handling_sd,
+                                                                     int((st_table > 0).sum()))
+        out["station_handling"] = out["station_handling_effects"][station]
+        log_h = log_h + out["station_handling"]
+    hours = np.clip(np.exp(log_h), p.handling_min_hours, p.handling_max_hours)
     handling_min = np.maximum(1, np.round(hours * 60)).astype(np.int64)
     L = _log2h(handling_min / 60.0)
-    p_complete = 1 / (1 + np.exp(-_response_logit(p, l1_codes, regions, l1, region, L)))
-    completed = rng.random(n_alloc) < p_complete
-    refused = rng.random(n_alloc) < p.refused_share
+    response_logit = _response_logit(p, l1_codes, regions, l1, region, L)
+    p_complete = 1 / (1 + np.exp(-response_logit))
+    u_complete = rng.random(n_alloc)
+    u_refused = rng.random(n_alloc)
+    completed = u_complete < p_complete
+    refused = u_refused < p.refused_share
     status = np.where(completed, 0, np.where(refused, 2, 1))
     return {"created": created, "region": region, "station": station, "l1": l1, "l2": l2,
-            "handling_min": handling_min, "p_complete": p_complete, "status": status}
+            "handling_min": handling_min, "p_complete": p_complete, "status": status,
+            "response_logit": response_logit, "u_complete": u_complete, "u_refused": u_refused, **out}
 
 
 def _comments(rng, kind: np.ndarray, sat_overall: np.ndarray, phones: np.ndarray) -> tuple[pa.Array, pa.Array]:
@@ -912,7 +1068,8 @@ def _truth(n, seed, faults, p, population, responses, rows, sat, thr, station_na
         "call": {"n": n, "seed": seed, "faults": faults},
         # unset plants are left out, so truth files from before they existed stay byte-identical
         "params": _jsonable({k: v for k, v in dataclasses.asdict(p).items()
-                             if not (k.startswith("plant_") and v is None)}),
+                             if not (k.startswith("plant_") and v is None)
+                             and not (k in _HARD_FIELDS and v == _FIELD_DEFAULTS[k])}),
         "station_effects": {s: float(v) for s, v in zip(station_names, station_effect)},
         "satisfied_threshold": thr,
         "population": {
@@ -994,3 +1151,291 @@ def write_simulation(sim: Simulation, out_dir, *, survey_encoding: str = "utf-8-
         atomic_write_bytes(paths[name], frame.to_csv(index=False, lineterminator="\n").encode(encoding))
     atomic_write_text(paths["truth"], json.dumps(sim.truth, ensure_ascii=False, indent=1) + "\n")
     return paths
+
+
+# --------------------------------------------------------------------------
+# hard cases (issue 11): switches, the structural satisfaction model, potential outcomes
+# --------------------------------------------------------------------------
+
+#: keys of the side random streams ``default_rng([seed, attempt, key])`` (one per hard case)
+_SIDE_DIFFICULTY, _SIDE_STATION, _SIDE_REPEAT = 101, 102, 103
+
+#: the hard-case switches and the strengths ``--hard-cases`` / :func:`hard_case_params` use
+HARD_CASE_DEFAULTS: dict[str, Any] = {
+    "resolution_from_satisfaction": 0.8,
+    "resolution_from_difficulty": 0.8,
+    "repeat_from_dissatisfaction": 0.3,
+    "station_handling_sd": 0.4,
+    "threshold_step": {"capability": (96.0, 0.8), "voltage": (72.0, 0.8)},
+    "response_from_satisfaction": 0.25,
+    "refusal_from_satisfaction": -0.3,
+}
+#: fields of SimParams that belong to the hard cases (left out of truth["params"] at their defaults)
+_HARD_FIELDS = (*HARD_CASE_DEFAULTS, "difficulty_handling_corr", "station_handling_sat")
+
+
+def hard_case_params(**overrides: Any) -> SimParams:
+    """:class:`SimParams` with every hard case on at :data:`HARD_CASE_DEFAULTS` (then ``overrides``)."""
+    return SimParams(**{**HARD_CASE_DEFAULTS, **overrides})
+
+
+def _hard_cases_on(p: SimParams) -> bool:
+    return _latent_hard_cases_on(p) or p.response_from_satisfaction != 0 or p.refusal_from_satisfaction != 0
+
+
+def _latent_hard_cases_on(p: SimParams) -> bool:
+    """A hard case that changes the structural satisfaction model (not only who answers)."""
+    return (p.resolution_from_satisfaction != 0 or p.resolution_from_difficulty != 0
+            or p.repeat_from_dissatisfaction != 0 or p.station_handling_sd > 0 or bool(p.threshold_step))
+
+
+def _expit(x):
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -700, 700)))
+
+
+def _cat_from_u(u: np.ndarray, table: np.ndarray, row: np.ndarray) -> np.ndarray:
+    """What :func:`_draw_cat` returns for the uniforms ``u`` (same arithmetic)."""
+    table = np.asarray(table, dtype=float)
+    table = table / table.sum(axis=-1, keepdims=True)
+    cum = np.cumsum(table, axis=-1)
+    out = np.zeros(len(u), dtype=np.int64)
+    for j in range(table.shape[-1] - 1):
+        out += u >= cum[row, j]
+    return out
+
+
+def _cat_from_cum(u: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """Category of each uniform given per-row probabilities ``probs`` (rows, k)."""
+    cum = np.cumsum(probs, axis=1)
+    return (u[:, None] >= cum[:, :-1]).sum(axis=1).astype(np.int64)
+
+
+def _handling_term(p: SimParams, l1_codes, l1: np.ndarray, hours: np.ndarray) -> np.ndarray:
+    """Effect of handling time on the latent: ``slope * L``, or the planted step of a cause group.
+
+    A group in ``threshold_step`` (``hours0, drop``) gets the smooth curve's value at
+    ``hours0`` up to ``hours0`` and ``drop`` less beyond it (flat on either side).
+    """
+    out = np.array([p.slope[g] for g in l1_codes])[l1] * _log2h(hours)
+    for g, (h0, drop) in (p.threshold_step or {}).items():
+        sel = l1 == l1_codes.index(g)
+        out[sel] = p.slope[g] * _log2h(float(h0)) - float(drop) * (hours[sel] > float(h0))
+    return out
+
+
+def _repeat_rate(p: SimParams, l1_codes, l1, L, latent0, centre) -> np.ndarray:
+    """Poisson rate of repeat calls; with ``repeat_from_dissatisfaction`` it rises as the latent falls."""
+    lin = (p.repeat_intercept + np.array([p.repeat_cause[g] for g in l1_codes])[l1] + p.repeat_log_hours * L
+           - p.repeat_from_dissatisfaction * (latent0 - centre))
+    return np.exp(np.minimum(lin, 30.0))
+
+
+def _resolved_probs(p: SimParams, model: dict, latent0: np.ndarray) -> np.ndarray:
+    """(tickets, 3) probabilities of yes / partly / no given the pre-resolution latent.
+
+    Cumulative logit: ``logit P(resolved <= k) = logit(base_k[cause_l2])
+    + resolution_from_satisfaction * (latent0 - centre) - resolution_from_difficulty * difficulty``.
+    """
+    base = model["res_table"][model["l2"]]
+    if p.resolution_from_satisfaction == 0 and p.resolution_from_difficulty == 0:
+        return np.broadcast_to(base[:, None, :], latent0.shape + (3,)) if latent0.ndim > 1 else base
+    cum = np.clip(np.cumsum(base, axis=1)[:, :2], 1e-12, 1 - 1e-12)
+    theta = np.log(cum / (1 - cum))
+    shift = p.resolution_from_satisfaction * (latent0 - model["centre"])
+    if p.resolution_from_difficulty != 0:
+        d = model["difficulty"]
+        shift = shift - p.resolution_from_difficulty * (d if latent0.ndim == 1 else d[:, None])
+    if latent0.ndim > 1:
+        theta = theta[:, None, :]
+    c = _expit(theta + shift[..., None])
+    return np.stack([c[..., 0], c[..., 1] - c[..., 0], 1 - c[..., 1]], axis=-1)
+
+
+def _sat_model(p: SimParams, ct: dict, pop: dict, tk: dict, hours: np.ndarray, shift) -> dict:
+    """Per-ticket inputs of the structural satisfaction model that no handling-time lever moves."""
+    m = len(hours)
+    l1, l2, station = tk["l1"], tk["l2"], pop["station"][:m]
+    base = (np.array([p.beta_sub[c] for c in ct["l2_codes"]])[l2]
+            + np.array([p.beta_channel[c] for c in ct["ch_codes"]])[tk["channel"]]
+            + tk["station_effect"][station])
+    if p.station_handling_sd > 0:
+        base = base + p.station_handling_sat * pop["station_handling"][:m]
+    if shift is not None:
+        base = base + shift
+    res = np.array([p.resolved_probs.get(c, p.resolved_probs_default) for c in ct["l2_codes"]], dtype=float)
+    res = res / res.sum(axis=1, keepdims=True)
+    centre = float(np.mean(base + _handling_term(p, ct["l1_codes"], l1, hours)))
+    return {"base": base, "l1": l1, "l2": l2, "hours": hours, "centre": centre, "res_table": res,
+            "difficulty": pop["difficulty"][:m] if "difficulty" in pop else np.zeros(m),
+            "l1_codes": ct["l1_codes"], "cut": p.cutpoints[ct["thr"] - 2]}
+
+
+def _mnar_status(p: SimParams, ct: dict, pop: dict, tk: dict) -> None:
+    """Survey status when response depends on the satisfaction latent (DGP step 9, hard case).
+
+    ``logit P(completed) = <MAR logit> + response_from_satisfaction * (latent - centre)``;
+    a non-completed ticket is refused with ``logit = logit(refused_share)
+    + refusal_from_satisfaction * (latent - centre)``, else not answered. The
+    uniforms are those of the MAR draw, so both strengths 0 give the MAR status.
+    """
+    centre = float(np.mean(tk["eta"]))
+    dev = tk["latent"] - centre
+    p_complete = _expit(pop["response_logit"] + p.response_from_satisfaction * dev)
+    p_refused = _expit(np.log(p.refused_share / (1 - p.refused_share)) + p.refusal_from_satisfaction * dev)
+    completed = pop["u_complete"] < p_complete
+    refused = pop["u_refused"] < p_refused
+    pop["p_complete"] = p_complete
+    pop["status"] = np.where(completed, 0, np.where(refused, 2, 1))
+    tk["response_centre"] = centre
+
+
+def _sub_model(model: dict, idx: np.ndarray) -> dict:
+    return {k: (v[idx] if isinstance(v, np.ndarray) and k != "res_table" else v) for k, v in model.items()}
+
+
+def _p_satisfied(p: SimParams, model: dict, hours: np.ndarray, resolution_hours: np.ndarray | None = None,
+                 nodes: int = 24) -> np.ndarray:
+    """P(satisfied) of each ticket of ``model`` had its handling time been ``hours``.
+
+    The potential outcome of the structural model, averaged over the ticket's
+    satisfaction noise and its repeat-call and resolution draws (the ticket's
+    sub-cause, channel, station and difficulty stay as they are). With
+    ``resolution_hours`` the resolution answer is drawn as under those hours (the
+    cross-world mediator of a natural direct effect, Pearl 2001; VanderWeele 2015,
+    ch. 2) while everything else follows ``hours``. The integral over the logistic
+    noise is exact when neither repeat calls nor resolution depend on it, else
+    Gauss-Legendre on the probability scale above the satisfied cut.
+    """
+    l1_codes = model["l1_codes"]
+    a = model["base"] + _handling_term(p, l1_codes, model["l1"], hours)
+    a_res = a if resolution_hours is None else \
+        model["base"] + _handling_term(p, l1_codes, model["l1"], resolution_hours)
+    L = _log2h(hours)
+    x, w = np.polynomial.legendre.leggauss(nodes)
+    beta_res = np.array([p.beta_resolved[c] for c in RESOLVED_CODES])
+    out = np.zeros(len(a))
+    for k in range(3):
+        for r in (0, 1):
+            u_lo = _expit(model["cut"] - a - p.beta_repeat * r - beta_res[k])  # P(noise <= threshold)
+            u = np.clip(u_lo[:, None] + (1 - u_lo)[:, None] * (x + 1) / 2, 1e-300, 1 - 1e-16)
+            eps = np.log(u) - np.log1p(-u)
+            p_res = _resolved_probs(p, model, a_res[:, None] + eps)[..., k]
+            p_rep = 1 - np.exp(-_repeat_rate(p, l1_codes, model["l1"][:, None], L[:, None],
+                                             a[:, None] + eps, model["centre"]))
+            g = p_res * (p_rep if r else 1 - p_rep)
+            out += (1 - u_lo) / 2 * (g @ w)
+    return out
+
+
+def potential_satisfied(sim: Simulation, hours, *, resolution_hours=None,
+                        params: SimParams | None = None) -> np.ndarray:
+    """Potential P(satisfied) of every work order of ``sim`` under handling times ``hours``.
+
+    Parameters
+    ----------
+    sim : a :class:`Simulation` from :func:`simulate`.
+    hours : array (one per work order, population order) of handling hours under the lever.
+    resolution_hours : optional hours under which the resolution answer is drawn
+        (natural direct effect: pass the factual ``sim.population["handling_hours"]``).
+    params : the :class:`SimParams` of the run (default: rebuilt from ``sim.truth["params"]``).
+
+    Returns
+    -------
+    numpy.ndarray of probabilities; its mean minus the mean at the factual hours is the
+    population lever effect (proportion, not points).
+    """
+    p = params or _params_from_truth(sim.truth)
+    hours = np.asarray(hours, dtype=float)
+    res = None if resolution_hours is None else np.asarray(resolution_hours, dtype=float)
+    return _p_satisfied(p, sim.model, hours, res)
+
+
+def _params_from_truth(truth: dict) -> SimParams:
+    known = {f.name for f in dataclasses.fields(SimParams)}
+    kw = {k: v for k, v in truth["params"].items() if k in known}
+    for k in ("cutpoints", "survey_delay_hours", "resolved_probs_default"):
+        kw[k] = tuple(kw[k])
+    kw["resolved_probs"] = {c: tuple(v) for c, v in kw["resolved_probs"].items()}
+    kw["outage_season"] = {int(k): v for k, v in kw["outage_season"].items()}
+    if kw.get("threshold_step"):
+        kw["threshold_step"] = {g: tuple(v) for g, v in kw["threshold_step"].items()}
+    return SimParams(**kw)
+
+
+def _lever_truth(p: SimParams, model: dict, hours: np.ndarray, sla_hours: np.ndarray) -> dict:
+    """True effects of halving each cause group's handling time and of meeting its SLA."""
+    factual = _p_satisfied(p, model, hours)
+    m = len(hours)
+    out = {"description": "potential outcomes of the simulator: mean P(satisfied) over all work orders "
+                          "had handling time been changed for one cause group (proportions); "
+                          "direct_effect keeps the resolution answer as under the factual handling time",
+           "satisfied_rate_factual": float(factual.mean())}
+    for g_i, g in enumerate(model["l1_codes"]):
+        idx = np.flatnonzero(model["l1"] == g_i)
+        if not len(idx):
+            continue
+        sub = _sub_model(model, idx)
+        h = hours[idx]
+        sla = np.where(np.isnan(sla_hours[idx]), h, np.minimum(h, sla_hours[idx]))
+        for name, new in (("halve_handling", np.maximum(p.handling_min_hours, h / 2)), ("within_sla", sla)):
+            total = _p_satisfied(p, sub, new)
+            direct = _p_satisfied(p, sub, new, resolution_hours=h)
+            te = float((total - factual[idx]).sum() / m)
+            de = float((direct - factual[idx]).sum() / m)
+            out[f"{name}_{g}"] = {
+                "cause_l1": g, "lever": name, "tickets_in_group": int(len(idx)),
+                "tickets_changed": int((new != h).sum()),
+                "effect": te, "effect_in_group": float((total - factual[idx]).mean()),
+                "direct_effect": de, "indirect_effect_through_resolution": te - de,
+                "share_through_resolution": (te - de) / te if te != 0 else None}
+    return out
+
+
+def _hard_case_truth(p: SimParams, ct: dict, tk: dict, frames: dict, model: dict) -> dict:
+    """What an estimator should recover under the hard cases that are on (``truth["hard_cases"]``)."""
+    pop = frames["population"]
+    hours = pop["handling_hours"].to_numpy(dtype=float)
+    sat = pop["satisfied"].to_numpy(dtype=bool)
+    out: dict[str, Any] = {"switches": {k: _jsonable(getattr(p, k)) for k in _HARD_FIELDS},
+                           "latent_centre": model["centre"]}
+    if _latent_hard_cases_on(p):
+        out["levers"] = _lever_truth(p, model, hours, frames["sla_hours"])
+    res_yes = pop["resolved"].to_numpy() == "yes"
+    rep = pop["repeat_calls"].to_numpy() > 0
+    out["resolution"] = {
+        "resolved_yes_rate": float(res_yes.mean()),
+        "satisfied_rate_if_resolved_yes": float(sat[res_yes].mean()) if res_yes.any() else None,
+        "satisfied_rate_if_not_resolved_yes": float(sat[~res_yes].mean()) if (~res_yes).any() else None}
+    out["repeat"] = {"repeat_share": float(rep.mean()),
+                     "repeat_share_satisfied": float(rep[sat].mean()) if sat.any() else None,
+                     "repeat_share_dissatisfied": float(rep[~sat].mean()) if (~sat).any() else None}
+    if p.station_handling_sd > 0:
+        v = tk["station_handling_effects"]
+        u = tk["station_effect"]
+        out["station_handling"] = {
+            "effects_log_hours": {s: float(x) for s, x in zip(ct["station_names"], v)},
+            "satisfaction_per_log_hour": p.station_handling_sat,
+            "total_station_effect_on_latent": {s: float(a + p.station_handling_sat * b)
+                                               for s, a, b in zip(ct["station_names"], u, v)}}
+    if p.threshold_step:
+        out["thresholds"] = {}
+        for g, (h0, drop) in p.threshold_step.items():
+            idx = np.flatnonzero(model["l1"] == ct["l1_codes"].index(g))
+            sub = _sub_model(model, idx)
+            below = _p_satisfied(p, sub, np.full(len(idx), float(h0)))
+            above = _p_satisfied(p, sub, np.full(len(idx), float(h0) * (1 + 1e-9)))
+            out["thresholds"][g] = {"hours": float(h0), "latent_drop": float(drop), "tickets": int(len(idx)),
+                                    "satisfied_rate_at_threshold_below": float(below.mean()),
+                                    "satisfied_rate_at_threshold_above": float(above.mean()),
+                                    "satisfied_rate_drop": float(below.mean() - above.mean())}
+        out["smooth_slopes"] = {g: p.slope[g] for g in ct["l1_codes"] if g not in p.threshold_step}
+    status = pop["survey_status"].to_numpy().astype(str)
+    out["response"] = {
+        "response_centre": tk.get("response_centre"),
+        "population_satisfied_rate": float(sat.mean()),
+        "respondents_satisfied_rate": float(sat[status == "completed"].mean()),
+        "satisfied_rate_by_status": {s: (float(sat[status == s].mean()) if (status == s).any() else None)
+                                     for s in STATUS_CODES},
+        "completion_rate_satisfied": float((status[sat] == "completed").mean()) if sat.any() else None,
+        "completion_rate_dissatisfied": float((status[~sat] == "completed").mean()) if (~sat).any() else None}
+    return out
