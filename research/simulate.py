@@ -797,7 +797,7 @@ def _check_params(p: SimParams, ins: Instrument) -> None:
         if plant is None:
             continue
         size = 3 if name == "plant_out_of_control" else 4
-        if len(plant) != size or pd.Timestamp(plant[-2 if size == 4 else 1]).dayofweek != 0:
+        if len(plant) != size or pd.Timestamp(plant[-2 if size == 4 else 1]).day_of_week != 0:
             problems.append(f"{name}: expected {size} values with a Monday date, got {plant!r}")
         if size == 4 and plant[1] not in l2:
             problems.append(f"{name}: unknown sub-cause {plant[1]!r}")
