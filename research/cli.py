@@ -181,10 +181,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from research.simulate import simulate, write_simulation
+    from research.simulate import hard_case_params, simulate, write_simulation
 
     _progress(f"simulating {args.n:,} survey responses (seed {args.seed})")
-    sim = simulate(args.n, args.seed, faults=args.faults)
+    params = hard_case_params() if getattr(args, "hard_cases", False) else None
+    sim = simulate(args.n, args.seed, faults=args.faults, params=params)
     written = write_simulation(sim, args.out)
     counts = sim.truth.get("counts", {})
     for name, path in written.items():
@@ -350,6 +351,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", required=True, help="output folder")
     p.add_argument("--faults", type=_fraction, default=0.0,
                    help="fraction of survey rows given a planted fault (default 0)")
+    p.add_argument("--hard-cases", action="store_true",
+                   help="switch on every hard case of the simulator at its documented strength "
+                   "(research.simulate.HARD_CASE_DEFAULTS; truth in truth.json['hard_cases'])")
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("fit", help="fit the analysis plan's models",

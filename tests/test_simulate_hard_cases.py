@@ -235,3 +235,15 @@ def test_hard_case_run_is_deterministic_and_keeps_n(hard):
     assert again.truth == hard.truth
     assert again.survey_export.equals(hard.survey_export)
     assert hard.truth["counts"]["completed"] == N
+
+
+def test_cli_hard_cases_switch(tmp_path):
+    from research.cli import main
+
+    assert main(["simulate", "--n", "300", "--seed", "5", "--out", str(tmp_path / "h"), "--hard-cases"]) == 0
+    assert main(["simulate", "--n", "300", "--seed", "5", "--out", str(tmp_path / "d")]) == 0
+    h = json.loads((tmp_path / "h" / "truth.json").read_text(encoding="utf-8"))
+    d = json.loads((tmp_path / "d" / "truth.json").read_text(encoding="utf-8"))
+    assert h["hard_cases"]["switches"]["station_handling_sd"] == HARD_CASE_DEFAULTS["station_handling_sd"]
+    assert "hard_cases" not in d
+    assert d == simulate(300, 5).truth
