@@ -49,16 +49,18 @@ Tables (keys of the dict :func:`bulletin_tables` returns)
 - ``recurrence`` (week): rows of :func:`research.monitoring.recurrence` (default: station x
   sub-cause, exact conditional Poisson test, 8-week baseline, alpha 0.001) for the bulletin
   week with ``flagged`` true, run on the work orders created up to the end of the week.
-- ``ranking`` (month): stations ranked by the *adjusted* satisfied rate of the month: a
-  linear probability random-intercept model (REML, :func:`research.models.mixed.fit_random_intercept`)
-  of ``satisfied`` (0/1) on ``cause_l2 + log2(1 + handling_hours) + channel`` with one
-  intercept per station, fitted on the month's responses (complete cases). Adjusted rate =
-  the month's mean of the outcome + the station's BLUP (shrunken towards the mean the more,
-  the fewer answers the station has); interval = adjusted rate -/+ z * blup_se (z of
-  ``conf_level``; conditional SD given the fixed effects, as lme4's ``condVar``);
-  ``versus_mean`` is ``below`` / ``above`` when the interval lies wholly below / above the
-  mean, else empty. Fewer than 2 stations or :data:`MIN_RANKING_ROWS` complete rows, or a
-  failed fit: an empty frame with these columns and the reason in ``frame.attrs["note"]``.
+- ``ranking`` (month): :func:`ranking` -- stations on the satisfied rate adjusted for
+  ``cause_l2 + log2(1 + handling_hours) + channel`` by a logit random-intercept model (as
+  ``lme4::glmer``; :mod:`research.stations`): ``adjusted_rate`` is the rate the station would
+  have had with the month's whole case mix. Stations are ranked, with a ``conf_level`` interval
+  on each rank (2,000 seeded draws), only when the between-station variance is distinguishable
+  from zero (boundary likelihood-ratio test, p < 0.05); otherwise ``rank`` is empty and the
+  bulletin says "no detectable difference between stations this month" (``attrs["ranked"]``,
+  ``attrs["note"]``). Ties share a rank; names never break them. ``versus_mean`` is ``below`` /
+  ``above`` when the station's risk-adjusted funnel z-score has a Benjamini-Hochberg q-value
+  below 0.05 across the month's stations, else empty. Fewer than 2 stations or
+  :data:`MIN_RANKING_ROWS` complete rows, or a failed fit: an empty frame with these columns and
+  the reason in ``frame.attrs["note"]``.
 - ``repeat_callers`` (every period): :func:`research.monitoring.repeat_callers` on the work
   orders created up to the end of the period (default risk model fitted on the responses
   surveyed up to the end), restricted to episodes whose latest work order was created in
@@ -92,7 +94,7 @@ from research.safeio import atomic_write_bytes, atomic_write_text
 PERIODS = ("day", "week", "month")
 _MON_PERIOD = {"day": "D", "week": "W", "month": "M"}
 #: fewest complete responses for the monthly ranking model
-MIN_RANKING_ROWS = 30
+MIN_RANKING_ROWS = 30  # research.stations.MIN_ROWS
 #: repeat-caller episodes listed
 REPEAT_TOP = 50
 #: fixed effects of the ranking model (R notation)
@@ -123,9 +125,21 @@ WORDS: dict[str, tuple[str, str]] = {
     "raw_rate": ("原始满意率", "Raw satisfied rate"),
     "interval": ("区间", "Interval"),
     "versus_mean": ("与均值比较", "Against the mean"),
-    "vs_below": ("显著低于均值", "Wholly below the mean"),
-    "vs_above": ("显著高于均值", "Wholly above the mean"),
+    "vs_below": ("低于均值（FDR校正后）", "Below the mean (after FDR)"),
+    "vs_above": ("高于均值（FDR校正后）", "Above the mean (after FDR)"),
     "vs_none": ("无显著差异", "Not distinguishable"),
+    "rank_interval": ("排名区间", "Rank interval"),
+    "no_difference": ("本月各供电所之间无可检出的差异，不作排名；下表按地市、供电所名称列出。",
+                      "No detectable difference between stations this month: stations are not ranked; "
+                      "listed by region and name."),
+    "ranking_note": ("调整后满意率为按本月全部工单的诉求子类、处理时长与渠道构成标准化的满意率（随机截距Logit模型）；"
+                     "排名区间为{level:g}%模拟区间（2000次抽样），区间宽说明名次不可靠。",
+                     "Adjusted rate: the satisfied rate standardised to this month's whole mix of sub-causes, "
+                     "handling times and channels (random-intercept logit); rank intervals: {level:g}% from "
+                     "2,000 simulated draws; a wide interval means the position is not reliable."),
+    "flag_note": ("与均值比较：经病例组合调整的漏斗图z值，按Benjamini–Hochberg法控制错误发现率（q<0.05）。",
+                  "Against the mean: risk-adjusted funnel z-score, Benjamini–Hochberg false discovery rate "
+                  "q < 0.05 across stations."),
     "none_out_of_control": ("本期无失控供电所。", "No station out of control in this period."),
     "none_recurrence": ("本期无重复高发的诉求单元。", "No recurring complaint cell in this period."),
     "none_repeat": ("本期无重复来电客户。", "No repeat callers in this period."),
@@ -137,9 +151,8 @@ WORDS: dict[str, tuple[str, str]] = {
                    "Stations marked * had fewer than 10 valid answers this week: wide limits."),
     "yes": ("是", "Yes"),
     "no": ("否", "No"),
-    "mean_note": ("全市（全部供电所）本月均值 {mean}，有效回访 {n:,} 条；区间为 {level:g}% 条件区间。",
-                  "Mean of all stations this month {mean}, {n:,} valid answers; {level:g}% conditional "
-                  "intervals."),
+    "mean_note": ("全市（全部供电所）本月满意率 {mean}，有效回访 {n:,} 条。",
+                  "Satisfied rate of all stations this month {mean}, {n:,} valid answers."),
     "missing": ("（未填写）", "(missing)"),
     "generated": ("统计口径：工单量按受理时间，满意率与重复来电占比按回访时间，工单及时率按办结时间。",
                   "Basis: work orders by creation time, satisfied rate and repeat-caller share by survey "
@@ -472,77 +485,48 @@ def _recurrence(data: _Data, p: Period) -> pd.DataFrame:
     return rec.sort_values([sort, "station"], ascending=[sort == "p_value", True]).reset_index(drop=True)
 
 
-_RANKING_COLUMNS = {"rank": "int64", "region": "string", "station": "string", "n": "int64",
-                    "raw_rate": "float64", "blup": "float64", "blup_se": "float64",
-                    "adjusted_rate": "float64", "conf_low": "float64", "conf_high": "float64",
+_RANKING_COLUMNS = {"rank": "Int64", "rank_low": "Int64", "rank_high": "Int64", "region": "string",
+                    "station": "string", "n": "int64", "raw_rate": "float64", "adjusted_rate": "float64",
+                    "ranef": "float64", "ranef_se": "float64", "std_rate": "float64", "q_value": "float64",
                     "overall_mean": "float64", "versus_mean": "string"}
 
 
 def _empty_ranking(note: str) -> pd.DataFrame:
     out = pd.DataFrame({c: pd.Series([], dtype=t) for c, t in _RANKING_COLUMNS.items()})
-    out.attrs["note"] = note
+    out.attrs.update(note=note, ranked=False)
     return out
 
 
-def ranking(responses: pd.DataFrame, *, instrument=None, conf_level: float = 0.95,
-            mixed_blups: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Stations ranked by the adjusted satisfied rate of ``responses`` (one month's answers).
+def ranking(responses: pd.DataFrame, *, instrument=None, conf_level: float = 0.95) -> pd.DataFrame:
+    """Stations of one month's ``responses`` on the case-mix-adjusted satisfied rate.
 
-    ``mixed_blups`` (optional): a fitted frame with ``group``, ``blup``, ``blup_se`` (and the
-    overall mean in ``attrs["overall_mean"]``) to use instead of fitting; see the module
-    docstring for the model.
+    :func:`research.stations.rank_stations` with :data:`RANKING_RHS`: a logit random-intercept
+    model (as ``lme4::glmer``), ranks with simulated ``conf_level`` intervals *only when* the
+    between-station variance is distinguishable from zero (``attrs["ranked"]``; otherwise
+    ``rank`` is missing and ``attrs["note"]`` says there is no detectable difference), and
+    ``versus_mean`` from the risk-adjusted funnel with Benjamini-Hochberg q < 0.05. Adds the
+    station's ``region`` (most frequent) and ``overall_mean``. Too few stations or answers, or
+    a model that cannot be fitted: an empty frame with these columns and the reason in
+    ``attrs["note"]``.
     """
-    from research.models.design import build_design, formula_context, model_frame
-    from research.models.mixed import fit_random_intercept
+    from research.stations import rank_stations
 
-    if instrument is None:
-        from research.instrument import load_instrument
-        instrument = load_instrument()
     variables = ("satisfied", "cause_l2", "handling_hours", "channel", "station")
     _require(responses, variables, "responses")
-    resp = responses.loc[pd.to_numeric(responses["handling_hours"], errors="coerce") >= 0]
-    frame, rows = model_frame(resp, variables, reference_levels={}, instrument=instrument)
-    stations = frame["station"].astype(str).to_numpy() if len(frame) else np.array([], dtype=str)
-    y = frame["satisfied"].to_numpy(dtype=float) if len(frame) else np.array([])
-    n_st = len(np.unique(stations))
-    if mixed_blups is not None:
-        blups = mixed_blups.rename(columns={"group": "station"})
-        mean = float(mixed_blups.attrs.get("overall_mean", y.mean() if len(y) else np.nan))
-    else:
-        if n_st < 2:
-            return _empty_ranking(f"ranking not computed: {n_st} station(s) with complete answers; "
-                                  "at least 2 are needed")
-        if len(frame) < MIN_RANKING_ROWS:
-            return _empty_ranking(f"ranking not computed: {len(frame)} complete answers; at least "
-                                  f"{MIN_RANKING_ROWS} are needed")
-        try:
-            design = build_design(frame, RANKING_RHS, intercept=True, context=formula_context())
-            fit = fit_random_intercept(design.X, y, stations)
-        except (InputError, ValueError) as exc:
-            return _empty_ranking(f"ranking not computed: the model could not be fitted ({exc})")
-        blups = pd.DataFrame({"station": fit.groups.astype(str), "blup": fit.blup, "blup_se": fit.blup_se})
-        mean = float(y.mean())
-    z = float(stats.norm.ppf(0.5 + conf_level / 2))
-    raw = pd.DataFrame({"station": stations, "y": y}).groupby("station")["y"].agg(["size", "mean"])
-    region_of = (resp.iloc[rows].assign(station=lambda d: d["station"].astype(str))
-                 .groupby("station")["region"].agg(lambda s: s.astype("string").mode().iloc[0]
-                                                   if s.notna().any() else pd.NA))
-    out = blups[["station", "blup", "blup_se"]].copy()
-    out["station"] = out["station"].astype(str)
-    out["n"] = raw["size"].reindex(out["station"]).fillna(0).to_numpy(dtype=np.int64)
-    out["raw_rate"] = raw["mean"].reindex(out["station"]).to_numpy(dtype=float)
-    out["region"] = region_of.reindex(out["station"]).to_numpy(dtype=object)
-    out["adjusted_rate"] = mean + out["blup"]
-    out["conf_low"] = out["adjusted_rate"] - z * out["blup_se"]
-    out["conf_high"] = out["adjusted_rate"] + z * out["blup_se"]
-    out["overall_mean"] = mean
-    out["versus_mean"] = np.where(out["conf_high"] < mean, "below",
-                                  np.where(out["conf_low"] > mean, "above", ""))
-    out = out.sort_values(["adjusted_rate", "station"], ascending=[False, True], kind="stable")
-    out["rank"] = np.arange(1, len(out) + 1, dtype=np.int64)
-    out = out[list(_RANKING_COLUMNS)].reset_index(drop=True)
-    out = out.astype(_RANKING_COLUMNS)
-    out.attrs["note"] = ""
+    ranked = rank_stations(responses, instrument=instrument, rhs=RANKING_RHS, conf_level=conf_level)
+    if ranked.empty:
+        return _empty_ranking(ranked.attrs.get("note", ""))
+    st = responses["station"].astype("string")
+    region_of = (pd.DataFrame({"station": st, "region": responses["region"].astype("string")
+                               if "region" in responses.columns else pd.NA})
+                 .dropna(subset=["station"]).groupby("station")["region"]
+                 .agg(lambda s: s.mode().iloc[0] if s.notna().any() else pd.NA))
+    out = ranked.rename(columns={"overall_rate": "overall_mean"})
+    out["region"] = pd.array(region_of.reindex(out["station"].astype(str)).to_numpy(dtype=object),
+                             dtype="string")
+    attrs = dict(ranked.attrs)
+    out = out[list(_RANKING_COLUMNS)].astype(_RANKING_COLUMNS)
+    out.attrs.update(attrs)
     return out
 
 
@@ -562,8 +546,7 @@ def _repeat_callers(data: _Data, p: Period) -> pd.DataFrame:
 
 
 def bulletin_tables(responses: pd.DataFrame, workorders: pd.DataFrame, *, period: str, at,
-                    mixed_blups: pd.DataFrame | None = None, instrument=None,
-                    conf_level: float = 0.95) -> dict[str, pd.DataFrame]:
+                    instrument=None, conf_level: float = 0.95) -> dict[str, pd.DataFrame]:
     """The tables of the bulletin for the ``period`` (day, week, month) holding the date ``at``.
 
     Parameters
@@ -571,8 +554,6 @@ def bulletin_tables(responses: pd.DataFrame, workorders: pd.DataFrame, *, period
     responses, workorders : canonical frames (research.schema); not modified.
     period : ``"day"``, ``"week"`` (ISO week, Monday to Sunday) or ``"month"``.
     at : any date in the period (ISO string, date, datetime or Timestamp).
-    mixed_blups : month only, optional: station effects to rank instead of fitting the model
-        (``group``, ``blup``, ``blup_se``; ``attrs["overall_mean"]``).
     instrument : for the order of the cause groups and the model's category order; default
         :func:`research.instrument.load_instrument`.
     conf_level : level of the ranking intervals.
@@ -609,8 +590,7 @@ def bulletin_tables(responses: pd.DataFrame, workorders: pd.DataFrame, *, period
         out["recurrence"] = _recurrence(data, p)
     if period == "month":
         month = responses.loc[_in(data.r_surveyed, p)]
-        out["ranking"] = ranking(month, instrument=instrument, conf_level=conf_level,
-                                 mixed_blups=mixed_blups)
+        out["ranking"] = ranking(month, instrument=instrument, conf_level=conf_level)
     out["repeat_callers"] = _repeat_callers(data, p)
     for frame in out.values():
         frame.attrs["period"] = period
@@ -699,24 +679,33 @@ def _display_recurrence(d: pd.DataFrame, lang: str, ins) -> Display:
 
 
 def _display_ranking(d: pd.DataFrame, lang: str, conf_level: float = 0.95) -> Display:
-    keys = ["rank", "region", "station", "sat_valid", "raw_rate", "adjusted_rate", "ci", "versus_mean"]
+    keys = ["rank", "rank_interval", "region", "station", "sat_valid", "raw_rate", "adjusted_rate",
+            "versus_mean"]
     head = [word(k, lang) for k in keys]
-    head[6] = (f"{conf_level * 100:g}%区间" if lang == "zh" else f"{conf_level * 100:g}% interval")
-    pct = (lambda x: fmt_pct(x, sign=False))
-    rows = [Row([str(int(r.rank)), "" if pd.isna(r.region) else str(r.region), str(r.station), fmt_count(r.n),
-                 fmt_pct(r.raw_rate), fmt_pct(r.adjusted_rate), f"[{pct(r.conf_low)}, {pct(r.conf_high)}]",
+    head[1] = (f"{conf_level * 100:g}%排名区间" if lang == "zh" else f"{conf_level * 100:g}% rank interval")
+    ranked = bool(d.attrs.get("ranked", False))
+    if len(d) and not ranked:
+        d = d.sort_values(["region", "station"], kind="stable", na_position="last")
+    rows = [Row(["" if pd.isna(r.rank) else str(int(r.rank)),
+                 "" if pd.isna(r.rank_low) else f"{int(r.rank_low)}–{int(r.rank_high)}",
+                 "" if pd.isna(r.region) else str(r.region), str(r.station), fmt_count(r.n),
+                 fmt_pct(r.raw_rate), fmt_pct(r.adjusted_rate),
                  word({"below": "vs_below", "above": "vs_above"}.get(str(r.versus_mean), "vs_none"), lang)],
                 bold=str(r.versus_mean) == "below") for r in d.itertuples(index=False)]
     notes = []
     if len(d):
+        if not ranked:
+            notes.append(word("no_difference", lang))
         notes.append(word("mean_note", lang).format(mean=fmt_pct(d["overall_mean"].iloc[0]),
                                                     n=int(d["n"].sum()), level=conf_level * 100))
+        notes.append(word("ranking_note", lang).format(level=conf_level * 100))
+        notes.append(word("flag_note", lang))
     else:
         note = d.attrs.get("note") or ""
         rows = [Row([("未计算排名：站点或样本过少，或模型无法拟合。" if lang == "zh"
                       else "Ranking not computed: too few stations or answers, or the model failed.")
                      + (f" ({note})" if note and lang == "en" else "")], span=True)]
-    return Display(head, ["r", "l", "l", "r", "r", "r", "r", "l"], rows, notes)
+    return Display(head, ["r", "r", "l", "l", "r", "r", "r", "l"], rows, notes)
 
 
 def _display_repeat(d: pd.DataFrame, lang: str, ins) -> Display:

@@ -180,15 +180,43 @@ def test_monthly_ranking_planted_bad_station_and_shrinkage(sim):
     r2.loc[donor, "satisfied"] = False
     rank = bulletin_tables(r2, w, period="month", at=MONTH_AT)["ranking"]
     assert len(rank) == r2.loc[in_month, "station"].nunique()
-    assert list(rank["rank"]) == list(range(1, len(rank) + 1))
-    assert rank["adjusted_rate"].is_monotonic_decreasing
+    assert rank.attrs["ranked"] and rank.attrs["lrt_p"] < 0.05
+    assert rank["rank"].is_monotonic_increasing and rank["rank"].min() == 1
+    assert (rank["rank_low"] <= rank["rank"]).all() and (rank["rank"] <= rank["rank_high"]).all()
     b = rank[rank["station"] == bad].iloc[0]
-    assert b["rank"] == len(rank) or b["versus_mean"] == "below"
-    assert b["conf_high"] < b["overall_mean"]
+    assert b["versus_mean"] == "below" and b["q_value"] < 0.05  # the funnel's FDR flag
+    assert b["rank"] == len(rank) and b["rank_high"] == len(rank)
     tiny = rank[rank["station"] == "测试微小供电所"].iloc[0]
     assert tiny["n"] == 3 and tiny["raw_rate"] == 0.0
     assert abs(tiny["adjusted_rate"] - tiny["overall_mean"]) < abs(tiny["raw_rate"] - tiny["overall_mean"])
-    assert tiny["blup_se"] > b["blup_se"]  # fewer answers, wider interval
+    assert tiny["ranef_se"] > b["ranef_se"]  # fewer answers, wider interval
+    assert tiny["rank_high"] - tiny["rank_low"] > b["rank_high"] - b["rank_low"]
+    assert tiny["versus_mean"] == ""  # 3 answers cannot pass the FDR rule
+
+
+def test_ranking_without_station_differences_says_so_and_does_not_rank(sim, tmp_path):
+    """Stations shuffled within the month: no station effect; the bulletin must not rank."""
+    r, w = sim
+    start, end = pd.Timestamp("2026-03-01"), pd.Timestamp("2026-04-01")
+    r2 = r.copy()
+    m = ((r2["surveyed_at"] >= start) & (r2["surveyed_at"] < end)).to_numpy()
+    r2.loc[m, "station"] = np.random.default_rng(2).permutation(r2.loc[m, "station"].to_numpy())
+    tables = bulletin_tables(r2, w, period="month", at=MONTH_AT)
+    rank = tables["ranking"]
+    assert not rank.attrs["ranked"] and len(rank) == r2.loc[m, "station"].nunique()
+    assert rank.attrs["sigma2_station"] == 0.0 and rank.attrs["lrt_p"] == 1.0
+    assert rank["rank"].isna().all() and rank["rank_low"].isna().all()
+    assert "no detectable difference" in rank.attrs["note"]
+    assert (rank["versus_mean"] == "").all()
+    from research.bulletin import display
+    zh = display("ranking", rank, "zh")
+    en = display("ranking", rank, "en")
+    assert any("本月各供电所之间无可检出的差异" in n for n in zh.notes)
+    assert any("No detectable difference between stations this month" in n for n in en.notes)
+    # listed by region then name (a listing, not a ranking), rank cells empty
+    assert all(row.cells[0] == "" for row in zh.rows)
+    listed = [(row.cells[2], row.cells[3]) for row in zh.rows]
+    assert listed == sorted(listed)
 
 
 def test_ranking_too_few_stations_is_empty_with_note(sim):

@@ -237,11 +237,12 @@ BULLETIN: dict[str, ArtifactSpec] = {
     "ranking": ArtifactSpec(
         "B06", "table", "B06_ranking", "月度督导排名（调整后满意率）", "Monthly supervision ranking "
         "(adjusted satisfied rate)",
-        "随机截距线性概率模型（REML）控制诉求子类、处理时长与受理渠道后的供电所满意率；"
-        "样本少的供电所向均值收缩。",
-        "Station satisfied rates adjusted for sub-cause, handling time and channel by a linear "
-        "probability random-intercept model (REML); stations with few answers are shrunk towards "
-        "the mean.", (), "bulletin_ranking"),
+        "随机截距Logit模型（拉普拉斯近似，同lme4::glmer）控制诉求子类、处理时长与受理渠道后的供电所满意率，"
+        "附名次的模拟区间；供电所间方差与零无法区分时不作排名。与均值比较采用经调整的漏斗图并控制错误发现率。",
+        "Station satisfied rates adjusted for sub-cause, handling time and channel by a logit "
+        "random-intercept model (Laplace, as lme4::glmer), with simulated intervals on the ranks; "
+        "no ranking when the between-station variance cannot be told from zero. Flags against the "
+        "mean: risk-adjusted funnel with false-discovery-rate control.", (), "bulletin_ranking"),
     "repeat_callers": ArtifactSpec(
         "B07", "table", "B07_repeat_callers", "重复来电客户（按不满意风险）", "Repeat callers (by risk)",
         "30天内两次及以上来电、最近一次在本期的客户（仅显示假名），按预测不满意风险排序，至多50名。",
