@@ -55,3 +55,122 @@ def test_profile_interval_holds_the_planted_breakpoint():
     assert fit["conf_low"] <= 5 <= fit["conf_high"]
     assert fit["conf_high"] - fit["conf_low"] < 2.5
     assert fit["slope_change"] < 0
+
+
+# --------------------------------------------------------------------------- planted truths per group
+# A compact DGP per cause group with the sizes and handling times of the committed sample
+# (research.simulate is another module's; its step-change switch was not there yet):
+# hours lognormal (median by group, sigma 0.9), z = log2(1 + hours), two sub-causes, 40
+# stations with a random intercept N(0, 0.3) (so the test's size is checked under clustering),
+# and either a smooth truth (log-linear: -0.25 per doubling) or a planted change point: flat
+# until the group's median handling time, then -0.8 per doubling.
+GROUPS = {"service": (6000, 20.0), "outage": (10400, 3.0), "capability": (1540, 72.0), "voltage": (1330, 80.0)}
+
+
+def simulate_group(group: str, truth: str, seed: int) -> dict:
+    n, median = GROUPS[group]
+    rng = np.random.default_rng([seed, list(GROUPS).index(group), truth == "step"])
+    hours = np.exp(np.log(median) + 0.9 * rng.normal(size=n))
+    z = np.log2(1 + hours)
+    psi = float(np.log2(1 + median))
+    sub = rng.random(n) < 0.4
+    station = rng.integers(0, 40, n)
+    u = np.random.default_rng([seed, 99]).normal(0, 0.3, 40)[station]
+    eta = 2.0 + 0.4 * sub + u
+    eta = eta - 0.25 * (z - psi) if truth == "smooth" else eta - 0.8 * np.clip(z - psi, 0, None)
+    y = (rng.random(n) < expit(eta)).astype(float)
+    X0 = np.column_stack([np.ones(n), sub, z])
+    return {"X0": X0, "z": z, "y": y, "station": station, "psi": psi}
+
+
+def study(reps: int, seed0: int = 0) -> pd.DataFrame:
+    """Per group and truth: Davies' p-value and whether the breakpoint interval holds the truth."""
+    rows = []
+    for group in GROUPS:
+        for truth in ("smooth", "step"):
+            for r in range(reps):
+                d = simulate_group(group, truth, seed0 + r)
+                lo, hi = np.quantile(d["z"], [0.05, 0.95])
+                p = davies_test(d["X0"], d["z"], d["y"], np.linspace(lo, hi, 10))["p_value"]
+                covered = np.nan
+                if truth == "step":
+                    bp = profile_breakpoint(d["X0"], d["z"], d["y"], np.linspace(lo, hi, 60), 0.95)
+                    covered = float(bp["conf_low"] <= d["psi"] <= bp["conf_high"])
+                rows.append({"group": group, "truth": truth, "rep": r, "p_value": p, "covered": covered})
+    return pd.DataFrame(rows)
+
+
+def test_every_group_keeps_size_has_power_and_covers_the_breakpoint():
+    # A fast version of benchmarks/bench_threshold_changepoint.py (200 replicates per group and
+    # truth; its figures are in the docstring of research.models.changepoint): 12 replicates per
+    # group and truth, seeded. Bounds are loose for 12 draws but would catch a broken test:
+    # 48 smooth groups at a 5% size give >= 7 false detections with probability 0.004.
+    d = study(12, seed0=500)
+    smooth, step = d[d["truth"] == "smooth"], d[d["truth"] == "step"]
+    assert (smooth["p_value"] < 0.05).sum() <= 6
+    power = step.groupby("group")["p_value"].apply(lambda p: (p < 0.05).mean())
+    assert set(power.index) == set(GROUPS)
+    assert (power >= 0.5).all(), power.to_dict()  # the small groups (capability, voltage) included
+    assert (step["p_value"] < 0.05).mean() >= 0.8
+    cover = step.groupby("group")["covered"].mean()
+    assert step["covered"].mean() >= 0.8 and (cover >= 0.6).all(), cover.to_dict()
+
+
+@pytest.fixture(scope="module")
+def planted():
+    """Simulated tickets whose satisfied answer is re-drawn from planted curves: a change point at
+    the group's median handling time for service and outage (flat, then -0.9 per doubling), a
+    smooth decline for capability (-0.3 per doubling), and voltage cut to 150 tickets."""
+    from research.simulate import simulate
+
+    r = simulate(12000, 21).responses
+    r = r[r["satisfied"].notna()]
+    keep = (r["cause_l1"] != "voltage").to_numpy()
+    keep[np.flatnonzero(~keep)[:150]] = True
+    r = r[keep].copy()
+    rng = np.random.default_rng(5)
+    z = np.log2(1 + r["handling_hours"].to_numpy())
+    g = r["cause_l1"].to_numpy()
+    psi = {c: float(np.median(z[g == c])) for c in GROUPS}
+    eta = np.full(len(r), 1.8)
+    for c in ("service", "outage"):
+        eta[g == c] -= 0.9 * np.clip(z[g == c] - psi[c], 0, None)
+    cap = g == "capability"
+    eta[cap] -= 0.3 * (z[cap] - psi["capability"])
+    r["satisfied"] = pd.array(rng.random(len(r)) < expit(eta), dtype="boolean")
+    true_slope = 100 * float(np.mean(expit(eta[cap] - 0.3) - expit(eta[cap])))
+    from dataclasses import replace
+
+    from research.instrument import load_instrument
+    from research.models.thresholds import tolerance_thresholds
+    from research.plan import load_plan
+
+    plan = load_plan()
+    plan = replace(plan, thresholds=replace(plan.thresholds, bootstrap_reps=20))
+    out = tolerance_thresholds(r, plan=plan, instrument=load_instrument())
+    return out["thresholds"].set_index("cause_l1"), psi, true_slope
+
+
+def test_planted_change_points_gradual_decline_and_small_group(planted):
+    th, psi, true_slope = planted
+    for c in ("service", "outage"):
+        row = th.loc[c]
+        assert row["shape"] == "threshold" and row["change_point_p"] < 0.05, c
+        truth = 2 ** psi[c] - 1  # hours
+        assert row["breakpoint_low"] <= truth <= row["breakpoint_high"], (c, truth, row["breakpoint_hours"])
+    cap = th.loc["capability"]
+    assert cap["shape"] == "gradual" and cap["change_point_p"] >= 0.05
+    assert np.isnan(cap["breakpoint_hours"])
+    assert cap["slope_low"] <= true_slope <= cap["slope_high"], (true_slope, cap["slope_per_doubling"])
+    small = th.loc["voltage"]
+    assert small["shape"] == "insufficient_data" and small["n"] == 150
+    assert np.isnan(small["threshold_hours"]) and np.isnan(small["conf_low"]) and not small["reached"]
+
+
+def test_knots_are_each_groups_own_quantiles(planted):
+    th, _, _ = planted
+    knots = th["knots_hours"].str.split("; ").apply(lambda k: [float(x) for x in k])
+    # pooled knots would be the same for every group; outage's 35% knot is below capability's 5% one
+    assert knots.loc["outage"][1] < knots.loc["capability"][0]
+    for k in knots:
+        assert len(k) == 4 and np.all(np.diff(k) > 0)
