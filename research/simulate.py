@@ -71,6 +71,57 @@ All numbers are fields of :class:`SimParams`; the defaults are given in brackets
     random (``date_style_slash`` [0.5]): ``2026-03-01 08:15:00`` or
     ``2026/3/1 8:15``. Ticket ids ``GD<yyyymmdd><5-digit sequence of the day>``.
 
+Hard cases (issue 11; every one off by default)
+-----------------------------------------------
+Each switch of :class:`SimParams` below is 0 / ``None`` by default, in which case
+the output is exactly that of steps 1-12. Switched on, a hard case draws only
+from its own side stream ``default_rng([seed, attempt, key])``, so the other
+columns keep their draws, and ``truth["hard_cases"]`` records the switches and
+what an estimator should recover. ``hard_case_params()`` (CLI ``research
+simulate --hard-cases``) turns all of them on at :data:`HARD_CASE_DEFAULTS`.
+With any of the first four on, step 8 becomes structural:
+``latent0 = base + h(hours) + Logistic`` with ``base = beta_sub + beta_channel
++ u_station (+ station_handling_sat * v_station)`` and ``h = slope * L`` (or the
+step), then repeat calls and resolution are drawn given ``latent0``, and
+``latent = latent0 + beta_repeat * (repeat > 0) + beta_resolved[resolved]``.
+``centre`` is the mean of ``base + h`` over the tickets (``truth["hard_cases"]["latent_centre"]``).
+
+- ``resolution_from_satisfaction`` [0; 0.8 with --hard-cases]: cumulative logit of
+  the resolved answer, ``logit P(resolved <= k) = logit(resolved_probs cum_k)
+  + a * (latent0 - centre) - b * difficulty``: dissatisfied customers more often
+  answer "not resolved", so resolution is partly a consequence of satisfaction.
+- ``resolution_from_difficulty`` (``b`` above) [0; 0.8]: a ticket difficulty
+  ``d ~ N(0, 1)`` makes up a share ``difficulty_handling_corr`` [0.6] of the
+  handling-time normal (``z = rho d + sqrt(1 - rho^2) z'``, marginal unchanged),
+  so difficult tickets are slow AND less often resolved.
+- ``repeat_from_dissatisfaction`` [0; 0.3]: repeat calls ``~ Poisson(exp(step 6
+  - k * (latent0 - centre)))``: dissatisfied customers call again.
+- ``station_handling_sd`` [0; 0.4]: station random effect ``v_station ~ N(0, sd)``
+  on log handling hours, entering the latent with ``station_handling_sat``
+  [-0.5] per unit: slow stations are less satisfied for other reasons too, so
+  station confounds handling time.
+- ``threshold_step`` [None; capability (96 h, 0.8), voltage (72 h, 0.8)]:
+  ``{cause_l1: (hours0, drop)}`` replaces the group's smooth ``slope * L`` by
+  ``slope * log2(1 + hours0) - drop * (hours > hours0)``: flat, then a step.
+- ``response_from_satisfaction`` [0; 0.25] and ``refusal_from_satisfaction``
+  [0; -0.3]: step 9 gains ``+ r * (latent - c)`` on the completion logit and a
+  non-completed ticket is refused with ``logit = logit(refused_share) + s *
+  (latent - c)``, ``c`` the mean linear predictor (missing not at random;
+  refusals and no-answers differ). The population is then drawn in full before
+  the cut; not combinable with the ``plant_*`` options.
+
+``truth["hard_cases"]``: ``levers`` (for each cause group, halving its handling
+time and bringing every late ticket to its SLA deadline: the population effect on
+the satisfied rate as a proportion over all work orders and within the group,
+the natural direct effect with the resolution answer drawn as under the
+factual hours, and the share through resolution; from the simulator's potential
+outcomes, :func:`potential_satisfied`, averaged over each ticket's noise, with
+everything that precedes handling held as drawn), ``thresholds`` (hours, latent
+drop, the satisfied rate just below and just above the step and their
+difference), ``smooth_slopes`` (groups without a step), ``station_handling``,
+``resolution`` and ``repeat`` (rates by satisfaction), ``response`` (population
+vs respondents' satisfied rate; rates by survey status; completion by satisfaction).
+
 Planted faults
 --------------
 With ``faults = f`` about ``round(f * n)`` faults are planted in the survey
@@ -80,7 +131,8 @@ export, spread round-robin over :data:`FAULT_REASONS`, each on distinct rows
 ``responses`` frame holds exactly the rows ingest must accept.
 
 Public API: :class:`SimParams`, :class:`Simulation`, :func:`simulate`,
-:func:`write_simulation`.
+:func:`write_simulation`, :func:`hard_case_params`, :data:`HARD_CASE_DEFAULTS`,
+:func:`potential_satisfied`.
 """
 
 from __future__ import annotations
