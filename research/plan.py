@@ -53,6 +53,7 @@ MAX_BANDS = 20
 MAX_LEVERS = 50
 MAX_HOURS = 87_600.0  # ten years: the longest handling time any hour setting may name
 MAX_FACTOR = 100.0  # largest time multiplier / scale factor
+MAX_DELTA = 10.0  # largest non-response log-odds shift (an odds ratio of e^10)
 SEED_MAX = 2**32 - 1  # numpy's SeedSequence-compatible legacy seed range
 
 
@@ -133,6 +134,11 @@ class WeightingSpec:
     propensity_rhs: str  # right-hand side of the response-propensity logit
     models: tuple[str, ...]  # plan models refitted with the weights (logit / ordinal)
     domains: tuple[str, ...]  # domains of the weighted-vs-unweighted table
+    # non-response sensitivity (research.sensitivity): shifts of the non-respondents' log-odds of
+    # being satisfied, the target rate the headline is compared with, and the breakdowns
+    deltas: tuple[float, ...] = (-1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0)
+    target_rate: float = 0.80
+    sensitivity_domains: tuple[str, ...] = ("cause_l1",)
 
 
 LEVER_KINDS = ("within_sla", "scale_hours", "set")
@@ -391,10 +397,21 @@ def _weighting(r: YamlFile, node, models: tuple[ModelSpec, ...]) -> WeightingSpe
             raise r.fail(f"{w}.models", f"{m!r} is a {known[m].family} model; survey-weighted fits exist "
                          "for logit and ordinal models")
     domains = variables("domains", ["cause_l1", "cause_l2", "region"], MARGIN_VARIABLES)
+    deltas = r.seq(node, "deltas", w, default=list(WeightingSpec.deltas))
+    _at_most(r, f"{w}.deltas", len(deltas), MAX_GRID_POINTS)
+    if (not deltas or any(isinstance(d, bool) or not isinstance(d, (int, float)) or not math.isfinite(d)
+                          or abs(d) > MAX_DELTA for d in deltas)
+            or sorted(deltas) != deltas or len(set(deltas)) != len(deltas)):
+        raise r.fail(f"{w}.deltas", f"need increasing log-odds shifts within ±{MAX_DELTA:g}, e.g. [-1, -0.5, 0, 0.5, 1]")
+    target = r.get(node, "target_rate", w, (int, float), default=WeightingSpec.target_rate)
+    if isinstance(target, bool) or not 0 < target < 1:
+        raise r.fail(f"{w}.target_rate", f"must be a proportion between 0 and 1, got {target}")
+    sens_domains = variables("sensitivity_domains", list(WeightingSpec.sensitivity_domains), MARGIN_VARIABLES)
     return WeightingSpec(method=method, margins=margins, poststrata=strata,
                          bands_hours=tuple(float(b) for b in bands), trim_cap=None if cap is None else float(cap),
                          max_iter=max_iter, tol=tol, cluster=cluster, propensity_rhs=rhs, models=weighted,
-                         domains=domains)
+                         domains=domains, deltas=tuple(float(d) for d in deltas), target_rate=float(target),
+                         sensitivity_domains=sens_domains)
 
 
 def _scenarios(r: YamlFile, node, models: tuple[ModelSpec, ...]) -> ScenarioSpec | None:

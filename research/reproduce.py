@@ -26,7 +26,7 @@ from research import buildstate, paths
 from research.artifacts import registry
 from research.artifacts.manifest import (build_manifest, compare_manifests, display_path, inside, load_manifest,
                                          sha256_file, write_manifest)
-from research.artifacts.stamp import Stamp, data_hash, git_commit
+from research.artifacts.stamp import Stamp, data_hash, git_commit, stamp_for
 from research.errors import InputError
 from research.safeio import write_csv
 
@@ -168,18 +168,22 @@ def _build(survey: Path, workorders: Path | None, out_root: Path, *, say: Progre
     inputs = [{"role": f["role"], "path": display_path(Path(p)), "sha256": f["sha256"]}
               for f, p in zip(ing.report["files"], [survey] + ([workorders] if workorders else []))]
     seed = plan.thresholds.bootstrap_seed if plan.thresholds else 0
-    stamp = Stamp(data_sha256=data_hash([i["sha256"] for i in inputs]), commit=git_commit(), seed=seed)
+    seeds = {"threshold_bootstrap": seed,
+             "lever_bootstrap": plan.scenarios.bootstrap_seed if plan.scenarios else 0,
+             "driver_bootstrap": plan.drivers.bootstrap_seed}
+    # each artifact's stamp names the seed its own numbers used (none when it draws no random numbers)
+    stamp = Stamp(data_sha256=data_hash([i["sha256"] for i in inputs]), commit=git_commit())
 
     t = time.perf_counter()
     say(f"stage 5/{steps}: tables")
     for spec in registry.TABLES:
-        write_table(spec, bundle, out_root / "tables", stamp)
+        write_table(spec, bundle, out_root / "tables", stamp_for(stamp, spec.reads, seeds))
     say(f"stage 5/{steps}: {len(registry.TABLES)} tables in {time.perf_counter() - t:.1f} s")
 
     t = time.perf_counter()
     say(f"stage 6/{steps}: figures")
     for spec in registry.FIGURES:
-        write_figure(spec, bundle, out_root / "figures", stamp)
+        write_figure(spec, bundle, out_root / "figures", stamp_for(stamp, spec.reads, seeds))
     say(f"stage 6/{steps}: {len(registry.FIGURES)} figures in {time.perf_counter() - t:.1f} s")
 
     t = time.perf_counter()
@@ -196,9 +200,7 @@ def _build(survey: Path, workorders: Path | None, out_root: Path, *, say: Progre
     t = time.perf_counter()
     say(f"stage 9/{steps}: manifest")
     manifest = build_manifest(out_root, inputs=inputs, commit=stamp.commit,
-                              seeds={"threshold_bootstrap": seed,
-                                     "lever_bootstrap": plan.scenarios.bootstrap_seed if plan.scenarios else 0,
-                                     "driver_bootstrap": plan.drivers.bootstrap_seed}, plan_path=plan_file, provenance=values)
+                              seeds=seeds, plan_path=plan_file, provenance=values)
     write_manifest(manifest, out_root / "manifest.json")
     say(f"stage 9/{steps}: manifest of {len(manifest['artifacts'])} artifacts in {time.perf_counter() - t:.1f} s")
     return manifest

@@ -123,3 +123,18 @@ def test_report_holds_the_numbers_and_no_placeholder(built):
     doc = Document(str(out / "report" / "report.zh.docx"))
     assert len(doc.tables) == len(registry.TABLES) and len(doc.inline_shapes) == len(registry.FIGURES)
     assert any("数据与核对" in p.text for p in doc.paragraphs)
+
+
+def test_each_stamp_names_the_seed_its_own_numbers_used(built):
+    """Issue 12: F10's stamp named the threshold seed while its bootstrap used the drivers' seed."""
+    out, m = built
+    seeds = m["seeds"]
+
+    def stamp_line(stem: str) -> str:
+        [page] = list((out / "tables").glob(f"{stem}_*.en.html"))
+        return next(line for line in page.read_text(encoding="utf-8").splitlines() if 'class="stamp"' in line)
+
+    assert f"seed {seeds['threshold_bootstrap']}" in stamp_line("T06")
+    assert f"seed {seeds['lever_bootstrap']}" in stamp_line("T14")
+    assert f"seed {seeds['driver_bootstrap']}" in stamp_line("T15")
+    assert "seed" not in stamp_line("T03")  # a table that draws no random numbers names none

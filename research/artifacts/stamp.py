@@ -27,6 +27,19 @@ class Stamp:
         return out if self.seed is None else f"{out} · seed {self.seed}"
 
 
+#: bundle keys whose numbers come from a seeded bootstrap -> the manifest's name of that seed
+SEEDED_RESULTS = {"thresholds": "threshold_bootstrap", "levers": "lever_bootstrap",
+                  "drivers_importance": "driver_bootstrap", "drivers_ipa": "driver_bootstrap"}
+
+
+def stamp_for(base: Stamp, reads: tuple[str, ...], seeds: dict[str, int]) -> Stamp:
+    """The stamp of one artifact: ``base`` with the seed of the bootstrap its numbers come from
+    (:data:`SEEDED_RESULTS` of the bundle keys it ``reads``), or no seed when it draws on none."""
+    used = sorted({SEEDED_RESULTS[r] for r in reads if r in SEEDED_RESULTS})
+    seed = seeds.get(used[0]) if len(used) == 1 else None
+    return Stamp(base.data_sha256, base.commit, seed)
+
+
 def data_hash(file_hashes: list[str]) -> str:
     """One sha256 over the sha256 of each input file (in the order given)."""
     return hashlib.sha256("\n".join(file_hashes).encode()).hexdigest()
