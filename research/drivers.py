@@ -112,20 +112,32 @@ from threadpoolctl import threadpool_limits
 
 from research.errors import InputError, check_whole
 
-__all__ = ["key_drivers", "driver_importance", "importance_performance", "driver_performance",
-           "subset_r2", "Driver", "DRIVERS", "DEFAULT_DRIVERS", "DRIVER_SOURCES",
+__all__ = ["key_drivers", "driver_analysis", "driver_importance", "importance_performance",
+           "driver_performance", "subset_r2", "Driver", "DRIVERS", "DEFAULT_DRIVERS",
+           "OPERATIONAL_DRIVERS", "ITEM_DRIVERS", "CALLBACK_DRIVERS", "DRIVER_SETS", "DRIVER_SOURCES",
            "DRIVER_LABELS", "QUADRANTS", "QUADRANT_LABELS", "PERFORMANCE_MEASURES",
            "PERFORMANCE_LABELS", "DEFAULT_SEED"]
 
-Driver = Literal["subcause", "handling_time", "repeat", "resolved", "attitude", "speed",
-                 "outcome_item"]
+Driver = Literal["subcause", "handling_time", "sla_met", "channel", "repeat", "resolved", "attitude",
+                 "speed", "outcome_item"]
 DRIVERS: tuple[str, ...] = get_args(Driver)
-DEFAULT_DRIVERS: tuple[str, ...] = DRIVERS
+#: what the utility controls or observes before the callback: the operational decomposition
+OPERATIONAL_DRIVERS: tuple[str, ...] = ("subcause", "handling_time", "sla_met", "channel", "repeat")
+#: the satisfaction items of the callback: decomposed apart ("item importance"), never mixed
+#: into the operational shares (they are answers to the same call as the outcome: a halo)
+ITEM_DRIVERS: tuple[str, ...] = ("attitude", "speed", "outcome_item")
+#: answers of the callback itself (post-treatment): never in the operational set
+CALLBACK_DRIVERS: tuple[str, ...] = ("resolved",) + ITEM_DRIVERS
+DEFAULT_DRIVERS: tuple[str, ...] = OPERATIONAL_DRIVERS
+#: driver sets of :func:`key_drivers`
+DRIVER_SETS: dict[str, tuple[str, ...]] = {"operational": OPERATIONAL_DRIVERS, "items": ITEM_DRIVERS}
 
 #: driver group -> the responses column it is built from
 DRIVER_SOURCES: dict[str, str] = {
     "subcause": "cause_l2",             # dummies, one per sub-cause but the first
     "handling_time": "handling_hours",  # log2(1 + hours)
+    "sla_met": "sla_met",               # 0/1: handled within the sub-cause's SLA target
+    "channel": "channel",               # dummies, one per channel but the first
     "repeat": "repeat",                 # 0/1
     "resolved": "resolved",             # dummies of partly / no (yes = reference)
     "attitude": "sat_attitude",         # item score 1..5
@@ -137,6 +149,8 @@ DRIVER_SOURCES: dict[str, str] = {
 DRIVER_LABELS: dict[str, tuple[str, str]] = {
     "subcause": ("诉求子类", "Complaint sub-cause"),
     "handling_time": ("处理时长", "Handling time"),
+    "sla_met": ("时限内办结", "Handled within SLA target"),
+    "channel": ("受理渠道", "Contact channel"),
     "repeat": ("重复来电", "Repeat calls"),
     "resolved": ("问题解决情况", "Problem resolved"),
     "attitude": ("服务态度满意度", "Staff attitude (item)"),
@@ -155,10 +169,13 @@ QUADRANT_LABELS: dict[str, tuple[str, str]] = {
     "possible_overkill": ("过度投入区", "Possible overkill"),
 }
 
-#: driver group -> code of its performance measure (all on a 0..1 scale)
+#: driver group -> code of its performance measure (all on a 0..1 scale; "none": the driver is
+#: a composition with no favourable level, so it has no performance and no IPA quadrant)
 PERFORMANCE_MEASURES: dict[str, str] = {
-    "subcause": "satisfied_rate",       # share satisfied (top-2-box)
+    "subcause": "none",                 # the complaint mix: no level is "better performance"
     "handling_time": "sla_met_rate",    # share handled within the SLA target
+    "sla_met": "sla_met_rate",
+    "channel": "none",                  # the contact mix: likewise
     "repeat": "no_repeat_rate",         # 1 - share of repeat callers
     "resolved": "resolved_rate",        # share resolved "yes"
     "attitude": "item_score",           # (mean item score - 1) / 4
@@ -168,7 +185,7 @@ PERFORMANCE_MEASURES: dict[str, str] = {
 
 #: performance measure -> (zh, en) display label
 PERFORMANCE_LABELS: dict[str, tuple[str, str]] = {
-    "satisfied_rate": ("满意率", "Satisfied rate"),
+    "none": ("无（构成类因素）", "None (a composition, no favourable level)"),
     "sla_met_rate": ("时限内办结率", "Share within SLA target"),
     "no_repeat_rate": ("无重复来电率", "Share without repeat calls"),
     "resolved_rate": ("问题解决率", "Share resolved"),
@@ -197,6 +214,9 @@ _MAX_CLUSTER_BLOCKS = 10_000
 _PROGRESS_EVERY = 20
 # Newton for the logits stops when the log-likelihood still to gain is below this fraction of it.
 _LOGLIK_RTOL = 1e-12
+# A null share within this of the observed one counts as "at least as large" (ties, e.g. a
+# constant driver with share 0 in the data and in every permutation, give p = 1, not 1/(B+1)).
+_NULL_TIE_TOL = 1e-12
 
 
 # ---------------------------------------------------------------- checks ----
@@ -268,6 +288,9 @@ class _Prepared:
     n: int
     n_dropped: int
     perf_values: np.ndarray | None  # n x k performance values (NaN = missing), or None
+    # per group: for a dummy group, the index within the group of each row's dummy that is 1
+    # (-1 = the reference level); None for a numeric group (used by the permutation null)
+    level_codes: list[np.ndarray | None] | None = None
 
 
 def _dummies(values: pd.Series, order: Sequence[str] = ()) -> list[np.ndarray]:
@@ -293,7 +316,9 @@ def _prepare(responses: pd.DataFrame, *, outcome: str, drivers: tuple[str, ...],
     perf_cols = {}
     if performance:
         for d in drivers:
-            col = {"subcause": "satisfied", "handling_time": "sla_met"}.get(d, DRIVER_SOURCES[d])
+            if PERFORMANCE_MEASURES[d] == "none":
+                continue
+            col = {"handling_time": "sla_met"}.get(d, DRIVER_SOURCES[d])
             perf_cols[d] = col
             needed.setdefault(col, f"the performance of driver {d!r}")
     _require_columns(responses, needed)
@@ -325,9 +350,10 @@ def _prepare(responses: pd.DataFrame, *, outcome: str, drivers: tuple[str, ...],
 
     columns: list[np.ndarray] = []
     groups = []
+    level_codes: list[np.ndarray | None] = []
     for d in drivers:
         src = DRIVER_SOURCES[d]
-        if d == "subcause":
+        if d in ("subcause", "channel"):
             cols = _dummies(sub[src])
         elif d == "resolved":
             cols = _dummies(sub[src], RESOLVED_ORDER)
@@ -340,6 +366,11 @@ def _prepare(responses: pd.DataFrame, *, outcome: str, drivers: tuple[str, ...],
                 x = np.log2(1.0 + x)
             # a column constant over the complete rows explains nothing: leave it out
             cols = [x] if x.min() < x.max() else []
+        if d in ("subcause", "channel", "resolved"):
+            stack = np.array(cols).reshape(len(cols), n)
+            level_codes.append(np.where(stack.any(0), stack.argmax(0), -1) if len(cols) else None)
+        else:
+            level_codes.append(None)
         groups.append(np.arange(len(columns), len(columns) + len(cols)))
         columns.extend(cols)
     X = np.empty((n, len(columns)), order="F")
@@ -356,9 +387,10 @@ def _prepare(responses: pd.DataFrame, *, outcome: str, drivers: tuple[str, ...],
 
     perf = None
     if performance:
-        perf = np.column_stack([_performance_values(sub, d, perf_cols[d]) for d in drivers])
+        perf = np.column_stack([_performance_values(sub, d, perf_cols[d]) if d in perf_cols
+                                else np.full(n, np.nan) for d in drivers])
     return _Prepared(outcome, drivers, logit, X, y, w, groups, codes, n_clusters, n,
-                     len(responses) - n, perf)
+                     len(responses) - n, perf, level_codes)
 
 
 def _performance_values(sub: pd.DataFrame, driver: str, column: str) -> np.ndarray:
@@ -371,7 +403,7 @@ def _performance_values(sub: pd.DataFrame, driver: str, column: str) -> np.ndarr
         return 1.0 - values
     if driver in ("attitude", "speed", "outcome_item"):
         return (values - 1.0) / 4.0
-    return values   # satisfied (subcause), sla_met (handling_time): 0/1
+    return values   # sla_met (handling_time, sla_met): 0/1
 
 
 # ------------------------------------------------------------- subsets ------
@@ -669,6 +701,40 @@ def _importance_frame(run: _Run, conf_level: float) -> pd.DataFrame:
     })
 
 
+def _add_null(frame: pd.DataFrame, null: dict[str, np.ndarray] | None, alpha: float) -> pd.DataFrame:
+    """Permutation-null columns of an importance frame (research.drivers_null).
+
+    ``null_share_mean``, ``null_share_q95`` (mean and 95th percentile of the share under
+    permutation of the driver's rows), ``p_value`` ((1 + #{null >= observed}) / (B + 1)),
+    ``p_holm`` (Holm across the drivers of this decomposition), ``null_reps`` (permutations
+    used) and ``detectable`` (``p_holm < alpha``); all missing (``detectable`` NA) without a null.
+    """
+    from research.drivers_null import holm
+
+    out = frame.copy()
+    if null is None:
+        for c in ["null_share_mean", "null_share_q95", "p_value", "p_holm"]:
+            out[c] = np.nan
+        out["null_reps"] = 0
+        out["detectable"] = pd.array([pd.NA] * len(out), dtype="boolean")
+        return out
+    ns = null["share"]
+    obs = out["share"].to_numpy(float)
+    ok = np.isfinite(ns)
+    nreps = ok.sum(0)
+    with np.errstate(invalid="ignore"):
+        exceed = ((ns >= obs[None, :] - _NULL_TIE_TOL) & ok).sum(0)
+    p = np.where(nreps > 0, (1.0 + exceed) / (nreps + 1.0), np.nan)
+    out["null_share_mean"] = [np.nanmean(ns[:, j]) if nreps[j] else np.nan for j in range(ns.shape[1])]
+    out["null_share_q95"] = [np.quantile(ns[ok[:, j], j], 0.95) if nreps[j] else np.nan
+                             for j in range(ns.shape[1])]
+    out["p_value"] = p
+    out["p_holm"] = holm(p)
+    out["null_reps"] = nreps.astype(int)
+    out["detectable"] = pd.array(out["p_holm"].to_numpy() < alpha, dtype="boolean")
+    return out
+
+
 def _replicate_frame(run: _Run) -> pd.DataFrame:
     B, k = run.rep_imp.shape
     total = run.rep_imp.sum(1)
@@ -696,16 +762,42 @@ def _quadrants(imp: np.ndarray, perf: np.ndarray) -> tuple[np.ndarray, float, fl
     return np.where(fin, q, -1), ci, cp
 
 
+#: IPA status of a driver: placed in a quadrant, or why not
+IPA_STATUSES: tuple[str, ...] = ("placed", "no_performance_measure", "no_detectable_importance",
+                                 "too_few_drivers")
+
+
 def _ipa_frame(outcome: str, drivers: tuple[str, ...], imp: np.ndarray, perf: np.ndarray,
-               rep_imp: np.ndarray, rep_perf: np.ndarray) -> pd.DataFrame:
-    q, ci, cp = _quadrants(imp, perf)
-    good = np.isfinite(rep_imp).all(1) & np.isfinite(rep_perf).all(1)
-    counts = np.zeros((len(drivers), len(QUADRANTS)))
-    for b in np.flatnonzero(good):
-        qb, _, _ = _quadrants(rep_imp[b], rep_perf[b])
-        counts[np.arange(len(drivers)), qb] += 1
-    nb = int(good.sum())
-    probs = counts / nb if nb else np.full(counts.shape, np.nan)
+               rep_imp: np.ndarray, rep_perf: np.ndarray,
+               detectable: np.ndarray | None = None) -> pd.DataFrame:
+    """Quadrants of the drivers that have a performance measure and (if ``detectable`` is
+    given) an importance that clears its permutation null; crosshairs and bootstrap
+    probabilities are computed among those drivers only (at least 2 are needed)."""
+    k = len(drivers)
+    has_perf = np.isfinite(perf)
+    clears = np.ones(k, dtype=bool) if detectable is None else np.asarray(detectable, dtype=bool)
+    placed = has_perf & clears
+    status = np.where(~has_perf, "no_performance_measure",
+                      np.where(~clears, "no_detectable_importance", "placed")).astype(object)
+    if placed.sum() < 2:
+        status[placed] = "too_few_drivers"
+        placed[:] = False
+    idx = np.flatnonzero(placed)
+    q = np.full(k, -1)
+    ci = cp = np.nan
+    probs = np.full((k, len(QUADRANTS)), np.nan)
+    nb = 0
+    if len(idx):
+        q[idx], ci, cp = _quadrants(imp[idx], perf[idx])
+        ri, rp = rep_imp[:, idx], rep_perf[:, idx]
+        good = np.isfinite(ri).all(1) & np.isfinite(rp).all(1)
+        counts = np.zeros((len(idx), len(QUADRANTS)))
+        for b in np.flatnonzero(good):
+            qb, _, _ = _quadrants(ri[b], rp[b])
+            counts[np.arange(len(idx)), qb] += 1
+        nb = int(good.sum())
+        if nb:
+            probs[idx] = counts / nb
     out = pd.DataFrame({
         "driver": list(drivers),
         "importance": imp,
@@ -719,57 +811,130 @@ def _ipa_frame(outcome: str, drivers: tuple[str, ...], imp: np.ndarray, perf: np
     out["importance_crosshair"] = ci
     out["performance_crosshair"] = cp
     out["bootstrap_reps"] = nb
+    out["ipa_status"] = pd.array(list(status), dtype="string")
     return out
 
 
 # ----------------------------------------------------------------- public ---
-def key_drivers(responses: pd.DataFrame, *, outcome: str = "sat_overall",
-                drivers: Sequence[str] = DEFAULT_DRIVERS, weights: str | None = None,
-                bootstrap_reps: int = 200, seed: int = DEFAULT_SEED,
-                cluster: str | None = "station", conf_level: float = 0.95,
-                progress: Callable[[str], None] | None = None) -> dict[str, pd.DataFrame]:
-    """Relative importance of the driver groups and the IPA, from ONE cluster bootstrap run.
+def driver_analysis(responses: pd.DataFrame, *, outcome: str = "sat_overall",
+                    drivers: Sequence[str] = DEFAULT_DRIVERS, weights: str | None = None,
+                    bootstrap_reps: int = 200, seed: int = DEFAULT_SEED,
+                    cluster: str | None = "station", conf_level: float = 0.95,
+                    permutation_reps: int = 0, permutation_seed: int | None = None,
+                    progress: Callable[[str], None] | None = None) -> dict[str, pd.DataFrame]:
+    """ONE decomposition of the given driver groups: importance, its permutation null and the
+    IPA, all from one cluster bootstrap run (the building block of :func:`key_drivers`).
 
     Parameters
     ----------
     responses : canonical survey responses (``research.schema.RESPONSES``); needs the
         outcome, the source column of each driver (:data:`DRIVER_SOURCES`), the
         cluster column, the weights column if given, and for the performance
-        ``satisfied`` (sub-cause) and ``sla_met`` (handling time).
+        ``sla_met`` (handling time) and each driver's own column.
     outcome : numeric column (OLS R², ``method = "lmg"``) or boolean column
         (logit, McFadden's pseudo-R², ``method = "lmg_mcfadden"``).
     drivers : driver groups, a subset of :data:`DRIVERS`, in output order.
     weights : column of non-negative survey weights (weighted R²), or None.
     bootstrap_reps : cluster bootstrap replicates (0: no intervals).
-    seed : seed of ``numpy.random.default_rng``.
+    seed : seed of ``numpy.random.default_rng`` for the bootstrap.
     cluster : column whose values are resampled (stations); None resamples rows.
-    conf_level : level of the percentile intervals.
-    progress : called with a message every 20 replicates.
+    conf_level : level of the percentile intervals; ``1 - conf_level`` is the level of the
+        permutation test (Holm-adjusted across the groups).
+    permutation_reps : permutations per group for the null (research.drivers_null; 0: none,
+        every driver with a performance measure is placed in the IPA).
+    permutation_seed : base seed of the permutations (default
+        ``research.drivers_null.DEFAULT_PERMUTATION_SEED``).
+    progress : called with a message every 20 replicates and once per permuted group.
 
     Returns
     -------
-    dict with three frames: ``"importance"`` (as :func:`driver_importance`),
-    ``"ipa"`` (as :func:`importance_performance`) and ``"replicates"`` (one row
-    per replicate and driver: ``replicate`` 1..B, ``driver``, ``importance`` (R²
-    units), ``share``, ``total_r2``, ``performance`` (0..1); NaN in a failed
-    replicate).
+    dict with three frames: ``"importance"`` (as :func:`driver_importance`, plus the null
+    columns ``null_share_mean, null_share_q95, p_value, p_holm, null_reps, detectable``),
+    ``"ipa"`` (as :func:`importance_performance`; only drivers with a performance measure
+    whose importance clears the null are placed, ``ipa_status`` says why another is not)
+    and ``"replicates"`` (one row per replicate and driver: ``replicate`` 1..B,
+    ``driver``, ``importance`` (R² units), ``share``, ``total_r2``, ``performance``
+    (0..1; NaN for a driver without a measure or in a failed replicate)).
+    """
+    from research.drivers_null import DEFAULT_PERMUTATION_SEED, permutation_null
+
+    drivers = _check_drivers(drivers)
+    _check_run(bootstrap_reps, conf_level, seed)
+    from research.plan import MAX_BOOTSTRAP_REPS, SEED_MAX
+
+    check_whole(permutation_reps, "permutation_reps", low=0, high=MAX_BOOTSTRAP_REPS, where="key drivers")
+    pseed = DEFAULT_PERMUTATION_SEED if permutation_seed is None else permutation_seed
+    check_whole(pseed, "permutation_seed", low=0, high=SEED_MAX, where="key drivers")
+    prep = _prepare(responses, outcome=outcome, drivers=drivers, weights=weights,
+                    cluster=cluster, performance=True)
+    run = _run(prep, reps=int(bootstrap_reps), seed=int(seed), progress=progress)
+    null = (permutation_null(prep, reps=int(permutation_reps), seed=int(pseed), progress=progress)
+            if permutation_reps else None)
+    imp = _add_null(_importance_frame(run, conf_level), null, 1.0 - conf_level)
+    detectable = None if null is None else imp["detectable"].fillna(False).to_numpy(bool)
+    return {
+        "importance": imp,
+        "ipa": _ipa_frame(outcome, drivers, run.imp, run.perf, run.rep_imp, run.rep_perf, detectable),
+        "replicates": _replicate_frame(run),
+    }
+
+
+def key_drivers(responses: pd.DataFrame, *, outcome: str = "sat_overall",
+                sets: dict[str, Sequence[str]] | None = None, weights: str | None = None,
+                bootstrap_reps: int = 200, seed: int = DEFAULT_SEED,
+                cluster: str | None = "station", conf_level: float = 0.95,
+                permutation_reps: int = 200, permutation_seed: int | None = None,
+                progress: Callable[[str], None] | None = None) -> dict[str, pd.DataFrame]:
+    """Key drivers without the halo: operational drivers and satisfaction items decomposed APART.
+
+    The operational decomposition uses only what the utility controls or observes
+    before the callback (:data:`OPERATIONAL_DRIVERS`: sub-cause, handling time, SLA
+    met, channel, repeat calls). The three satisfaction items are answers to the
+    same call as the outcome (correlation ~0.84 with it): mixed in, they take ~80%
+    of R² and every other driver's share and quadrant is decided by them. They are
+    decomposed on their own (:data:`ITEM_DRIVERS`, "item importance"). The
+    resolution answer is also a callback answer (post-treatment) and is in neither
+    set; an operational set naming a callback answer is refused.
+
+    Each set is one :func:`driver_analysis` (same bootstrap seed, so the same stations
+    are drawn in both) with its permutation null; the IPA quadrants of a set are
+    computed among its drivers that have a performance measure and clear the null.
+
+    Parameters
+    ----------
+    sets : set name -> driver groups (default :data:`DRIVER_SETS`); the set named
+        ``"operational"`` may not contain :data:`CALLBACK_DRIVERS`.
+    other parameters : as :func:`driver_analysis` (``permutation_reps`` defaults to 200).
+
+    Returns
+    -------
+    dict with ``"importance"``, ``"ipa"`` and ``"replicates"``: the frames of
+    :func:`driver_analysis` for each set stacked, with a first column ``set``
+    (``"operational"``, ``"items"``); shares, ranks, Holm adjustments and crosshairs
+    are within a set.
 
     Examples
     --------
     >>> from research.simulate import simulate
-    >>> res = key_drivers(simulate(20000, 1).responses, bootstrap_reps=50)  # doctest: +SKIP
-    >>> res["ipa"][["driver", "quadrant", "p_concentrate_here"]]             # doctest: +SKIP
+    >>> res = key_drivers(simulate(20000, 1).responses, bootstrap_reps=50)   # doctest: +SKIP
+    >>> res["importance"][["set", "driver", "share", "null_share_q95", "p_value"]]  # doctest: +SKIP
     """
-    drivers = _check_drivers(drivers)
-    _check_run(bootstrap_reps, conf_level, seed)
-    prep = _prepare(responses, outcome=outcome, drivers=drivers, weights=weights,
-                    cluster=cluster, performance=True)
-    run = _run(prep, reps=int(bootstrap_reps), seed=int(seed), progress=progress)
-    return {
-        "importance": _importance_frame(run, conf_level),
-        "ipa": _ipa_frame(outcome, drivers, run.imp, run.perf, run.rep_imp, run.rep_perf),
-        "replicates": _replicate_frame(run),
-    }
+    sets = dict(DRIVER_SETS if sets is None else sets)
+    if not sets:
+        raise ValueError("sets must name at least one driver set")
+    mixed = [d for d in sets.get("operational", ()) if d in CALLBACK_DRIVERS]
+    if mixed:
+        raise ValueError(f"the operational driver set may not contain callback answers {mixed} "
+                         "(post-treatment; they are decomposed apart as item importance)")
+    parts: dict[str, list[pd.DataFrame]] = {"importance": [], "ipa": [], "replicates": []}
+    for name, drivers in sets.items():
+        res = driver_analysis(responses, outcome=outcome, drivers=drivers, weights=weights,
+                              bootstrap_reps=bootstrap_reps, seed=seed, cluster=cluster,
+                              conf_level=conf_level, permutation_reps=permutation_reps,
+                              permutation_seed=permutation_seed, progress=progress)
+        for key, frame in res.items():
+            parts[key].append(frame.assign(set=name)[["set", *frame.columns]])
+    return {key: pd.concat(frames, ignore_index=True) for key, frames in parts.items()}
 
 
 def driver_importance(responses: pd.DataFrame, *, outcome: str = "sat_overall",
@@ -898,5 +1063,8 @@ def importance_performance(responses: pd.DataFrame, importance: pd.DataFrame, *,
     rep = replicates.set_index(["replicate", "driver"])
     ri = rep["importance"].unstack("driver").reindex(columns=list(drivers))
     rp = rep["performance"].unstack("driver").reindex(columns=list(drivers))
+    detectable = (importance["detectable"].astype("boolean").fillna(False).to_numpy(bool)
+                  if "detectable" in importance.columns and importance["null_reps"].gt(0).all() else None)
     return _ipa_frame(outcome, drivers, importance["importance"].to_numpy(float),
-                      perf["performance"].to_numpy(float), ri.to_numpy(float), rp.to_numpy(float))
+                      perf["performance"].to_numpy(float), ri.to_numpy(float), rp.to_numpy(float),
+                      detectable)
