@@ -27,7 +27,7 @@ from research.formula import MODEL_FUNCTIONS, parse_rhs
 from research.yamlfile import YamlFile
 
 Family = Literal["linear", "logit", "ordinal", "mixed"]
-SeType = Literal["cluster", "model"]
+SeType = Literal["cluster", "model", "cr2"]
 FAMILIES: tuple[str, ...] = get_args(Family)
 SE_TYPES: tuple[str, ...] = get_args(SeType)
 
@@ -264,16 +264,19 @@ def _model(r: YamlFile, node, where: str) -> ModelSpec:
     if se not in SE_TYPES:
         raise r.fail(f"{where}.se", f"{se!r} is not one of {list(SE_TYPES)}")
     cluster = r.get(node, "cluster", where, (str, type(None)), default=None)
-    if se == "cluster" and cluster not in CLUSTER_VARIABLES:
-        raise r.fail(f"{where}.cluster", f"se: cluster needs a cluster variable, one of "
+    if se in ("cluster", "cr2") and cluster not in CLUSTER_VARIABLES:
+        raise r.fail(f"{where}.cluster", f"se: {se} needs a cluster variable, one of "
                      f"{list(CLUSTER_VARIABLES)}; got {cluster!r}")
+    if se == "cr2" and family != "linear":
+        raise r.fail(f"{where}.se", f"se: cr2 (clubSandwich CR2, Bell-McCaffrey df) exists for linear models, "
+                     f"not {family}; use se: cluster (CR1, t with G - 1 df)")
     if se == "cluster" and family == "mixed":
         raise r.fail(f"{where}.se", "a mixed model takes se: model (the random intercept models the clusters)")
     group = r.get(node, "group", where, (str, type(None)), default=None)
     if family == "mixed" and group not in CLUSTER_VARIABLES:
         raise r.fail(f"{where}.group", f"a mixed model needs group: one of {list(CLUSTER_VARIABLES)}")
     return ModelSpec(name=name, family=family, outcome=outcome, rhs=rhs, se=se,
-                     cluster=cluster if se == "cluster" else None,
+                     cluster=cluster if se in ("cluster", "cr2") else None,
                      group=group if family == "mixed" else None,
                      zh=r.text(node, "zh", where, default=name), en=r.text(node, "en", where, default=name))
 

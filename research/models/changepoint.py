@@ -23,6 +23,15 @@ smooth model's average effect of one more unit of ``z`` (a doubling of
 cluster-robust (CR1) delta-method interval, t with G - 1 df (as Stata and R
 ``clubSandwich`` use for cluster-robust tests).
 
+Simulation (``benchmarks/bench_threshold_changepoint.py``, 200 replicates per
+cause group and truth, sample-sized groups, station random intercept sd 0.3;
+Monte-Carlo SE in brackets): false detections under a smooth truth 3.0%,
+2.0%, 4.5%, 3.5% (service, outage, capability, voltage; ~1.3) -- Davies'
+bound is conservative; power against a change point 100%, 100%, 95%, 91%;
+coverage of the breakpoint's 95% profile interval 97%, 96%, 86% (2.5), 80.5%
+(2.8): **the interval is too narrow for the small groups** (1,540 and 1,330
+tickets), so treat their breakpoint intervals as optimistic.
+
 All functions take numpy arrays and return plain dictionaries; the model
 frame is built by :mod:`research.models.thresholds`.
 """
