@@ -441,17 +441,22 @@ def _model_inputs(X, y, weights, clusters, names):
 
 
 def _tidy(terms, est, vcov, df, conf_level, extra=None):
+    """Tidy t-based rows with the design df; when ``df < 1`` (no more clusters than
+    parameters) R gives no p-values: here the normal distribution is used instead and the
+    ``reference`` column says so (``normal (df < 1)``) rather than leaving them missing."""
     se = np.sqrt(np.diag(vcov))
     stat = est / se
-    if df > 0:
+    if df >= 1:
         p = 2 * stats.t.sf(np.abs(stat), df)
         q = float(stats.t.ppf(0.5 + conf_level / 2, df))
+        reference = f"t({df:g})"
     else:
-        p = np.full_like(stat, np.nan)
-        q = np.nan
+        p = 2 * stats.norm.sf(np.abs(stat))
+        q = _z(conf_level)
+        reference = f"normal (df < 1: {df:g})"
     out = pd.DataFrame({"term": list(terms), "estimate": est, "std_error": se, "statistic": stat,
                         "p_value": p, "conf_low": est - q * se, "conf_high": est + q * se,
-                        "conf_level": conf_level, "df": df})
+                        "conf_level": conf_level, "df": df, "reference": reference})
     if extra:
         for k, v in extra.items():
             out[k] = v

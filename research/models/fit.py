@@ -9,6 +9,14 @@ Libraries: OLS and logit use statsmodels (cluster-robust CR1 covariance, as
 R's ``sandwich::vcovCL(type = "HC1")``); the proportional-odds model and the
 random-intercept mixed model use this package's own estimators
 (:mod:`research.models.ordinal`, :mod:`research.models.mixed`), which say why.
+
+Inference (issue 11): every plan model but the mixed one clusters by station.
+CR1 fits (OLS, logit, ordinal: :func:`research.models.sandwich.cluster_robust_vcov`)
+test with Student's t on G - 1 df (Stata's ``vce(cluster)`` convention,
+``clubSandwich::coef_test(test = "naive-t")``); ``se: cr2`` (linear models) gives
+clubSandwich's CR2 with Bell–McCaffrey (Satterthwaite) df per contrast. One rule
+(:func:`inference_df`) serves coefficients, predictions and marginal effects.
+Checked against R in ``tests/test_inference.py``.
 """
 
 from __future__ import annotations
@@ -70,26 +78,49 @@ def _outcome(frame: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
     return frame[spec.outcome].to_numpy(dtype=float)
 
 
+def _n_clusters(frame: pd.DataFrame, name: str) -> int:
+    return int(frame[name].nunique())
+
+
+def _cluster_df(spec: ModelSpec, frame: pd.DataFrame) -> float:
+    """G - 1: the t reference of cluster-robust tests (Stata's ``regress, vce(cluster)``
+    convention; ``clubSandwich::coef_test(test = "naive-t")``)."""
+    return float(_n_clusters(frame, spec.cluster) - 1)
+
+
 def _fit_linear(spec: ModelSpec, design: Design, frame: pd.DataFrame) -> dict:
     import statsmodels.api as sm
 
     y = _outcome(frame, spec)
     model = sm.OLS(y, design.X)
+    n, k = design.X.shape
+    extra = {}
     if spec.se == "cluster":
         res = model.fit(cov_type="cluster", cov_kwds={"groups": _clusters(frame, spec.cluster),
                                                       "use_correction": True, "df_correction": True})
-        method = f"OLS; CR1 cluster-robust by {spec.cluster} (R sandwich::vcovCL HC1); t(n - k)"
+        df = _cluster_df(spec, frame)
+        vcov = np.asarray(res.cov_params())
+        method = (f"OLS; CR1 cluster-robust by {spec.cluster} (R sandwich::vcovCL HC1); "
+                  f"t(G - 1 = {df:g})")
+    elif spec.se == "cr2":
+        from research.models.sandwich import CR2
+
+        res = model.fit()
+        cr2 = CR2(design.X, y - design.X @ np.asarray(res.params), _clusters(frame, spec.cluster))
+        vcov, df, extra = cr2.vcov, _cluster_df(spec, frame), {"cr2": cr2}
+        method = (f"OLS; CR2 cluster-robust by {spec.cluster} (R clubSandwich::vcovCR CR2); "
+                  "t with Bell-McCaffrey (Satterthwaite) df")
     else:
         res = model.fit()
+        vcov, df = np.asarray(res.cov_params()), float(n - k)
         method = "OLS; classical; t(n - k)"
-    n, k = design.X.shape
     ll = float(res.llf)
     # R's logLik.lm counts the residual variance as a parameter: df = k + 1
     stats_ = {"nobs": n, "loglik": ll, "df": k + 1, "aic": -2 * ll + 2 * (k + 1),
               "bic": -2 * ll + np.log(n) * (k + 1), "r_squared": float(res.rsquared),
               "sigma": float(np.sqrt(res.scale))}
-    return dict(y=y, params=np.asarray(res.params), vcov=np.asarray(res.cov_params()), n_beta=k,
-                df_resid=float(n - k), stats=stats_, se_method=method, cut_names=[])
+    return dict(y=y, params=np.asarray(res.params), vcov=vcov, n_beta=k,
+                df_resid=df, stats=stats_, se_method=method, cut_names=[], extra=extra)
 
 
 def _fit_logit(spec: ModelSpec, design: Design, frame: pd.DataFrame) -> dict:
@@ -111,16 +142,20 @@ def _fit_logit(spec: ModelSpec, design: Design, frame: pd.DataFrame) -> dict:
     converged = bool(res.mle_retvals.get("converged", True))
     n, k = design.X.shape
     ll = float(res.llf)
-    method = (f"logit ML; CR1 cluster-robust by {spec.cluster} (R sandwich::vcovCL HC1); normal"
-              if spec.se == "cluster" else "logit ML; inverse information; normal")
+    vcov, df, extra = np.asarray(res.cov_params()), None, {}
+    if spec.se == "cluster":
+        df = _cluster_df(spec, frame)
+        method = f"logit ML; CR1 cluster-robust by {spec.cluster} (R sandwich::vcovCL HC1); t(G - 1 = {df:g})"
+    else:
+        method = "logit ML; inverse information; normal"
     stats_ = {"nobs": n, "loglik": ll, "df": k, "aic": -2 * ll + 2 * k, "bic": -2 * ll + np.log(n) * k,
               "pseudo_r2_mcfadden": float(res.prsquared), "iterations": int(res.mle_retvals["iterations"]),
               "converged": converged}
     if not converged or any("separation" in str(w.message).lower() for w in caught):
         stats_["warning"] = ("the logit did not converge or shows (quasi-)separation: a level with very "
                              "few rows may have an estimate drifting to infinity (R's glm warns likewise)")
-    return dict(y=y, params=np.asarray(res.params), vcov=np.asarray(res.cov_params()), n_beta=k,
-                df_resid=None, stats=stats_, se_method=method, cut_names=[])
+    return dict(y=y, params=np.asarray(res.params), vcov=vcov, n_beta=k,
+                df_resid=df, stats=stats_, se_method=method, cut_names=[], extra=extra)
 
 
 def _fit_ordinal(spec: ModelSpec, design: Design, frame: pd.DataFrame, levels: tuple[int, ...]) -> dict:
@@ -137,17 +172,20 @@ def _fit_ordinal(spec: ModelSpec, design: Design, frame: pd.DataFrame, levels: t
     params = np.concatenate([fit.beta, fit.theta])
     vcov = fit.vcov
     method = "proportional-odds logit ML (R ordinal::clm); inverse observed information; normal"
-    if spec.se == "cluster":
+    df = None
+    if spec.se == "cluster":  # per-station score sums, as sandwich::vcovCL(clm fit, type = "HC1")
         scores = ordinal_scores(fit, design.X, y)
         vcov = cluster_robust_vcov(fit.vcov, scores, _clusters(frame, spec.cluster))
-        method = f"proportional-odds logit ML; CR1 cluster-robust by {spec.cluster}; normal"
+        df = _cluster_df(spec, frame)
+        method = (f"proportional-odds logit ML; CR1 cluster-robust by {spec.cluster} "
+                  f"(R sandwich::vcovCL HC1 on ordinal::clm); t(G - 1 = {df:g})")
     n = len(y)
     k = len(params)
     stats_ = {"nobs": n, "loglik": fit.loglik, "df": k, "aic": -2 * fit.loglik + 2 * k,
               "bic": -2 * fit.loglik + np.log(n) * k, "iterations": fit.iterations,
               "converged": fit.converged, "gradient_max": fit.gradient_max}
     cut_names = [f"{levels[j]}|{levels[j + 1]}" for j in range(len(levels) - 1)]
-    return dict(y=y, params=params, vcov=vcov, n_beta=len(fit.beta), df_resid=None, stats=stats_,
+    return dict(y=y, params=params, vcov=vcov, n_beta=len(fit.beta), df_resid=df, stats=stats_,
                 se_method=method, cut_names=cut_names, extra={"ordinal_fit": fit})
 
 
@@ -175,6 +213,52 @@ def _fit_mixed(spec: ModelSpec, design: Design, frame: pd.DataFrame) -> dict:
 
 #: fewest complete rows a model is fitted on
 MIN_ROWS = 10
+
+#: plan ``se`` types that cluster by ``spec.cluster``
+CLUSTERED = ("cluster", "cr2")
+
+#: the family of terms whose p-values are adjusted together within a model (sub-cause contrasts)
+ADJUSTED_FAMILY = "cause_l2["
+
+#: families whose coefficients are log odds (tables show exp(b) with exp of the interval ends)
+ODDS_FAMILIES = ("logit", "ordinal")
+
+
+def inference_df(fm: "FittedModel", contrast: np.ndarray | None = None) -> float | None:
+    """Degrees of freedom of the t reference for a linear combination of ``fm.params``.
+
+    One rule for coefficients, predictions and marginal effects of a model: CR2 fits give
+    the Bell–McCaffrey (Satterthwaite) df of the contrast (``clubSandwich``; G - 1 when no
+    contrast is given); other fits ``fm.df_resid`` (G - 1 for CR1, n - k for classical OLS,
+    the design df for survey-weighted fits). ``None`` means the normal distribution: the
+    model has no t reference (ML logit / ordinal with model-based SEs, mixed), or its df
+    is below 1 (fewer clusters than parameters in a design-based fit), which
+    :func:`df_note` reports.
+    """
+    cr2 = fm.extra.get("cr2")
+    if cr2 is not None and contrast is not None:
+        c = np.asarray(contrast, dtype=float)[: fm.n_beta]
+        return cr2.df(c)
+    if fm.df_resid is None or not np.isfinite(fm.df_resid) or fm.df_resid < 1:
+        return None
+    return float(fm.df_resid)
+
+
+def df_note(fm: "FittedModel") -> str:
+    """A note when the t reference is missing for lack of clusters, or clusters are fewer than
+    parameters (empty string otherwise)."""
+    n_par = len(fm.params)
+    g = fm.stats.get("n_clusters")
+    notes = []
+    if fm.df_resid is not None and np.isfinite(fm.df_resid) and fm.df_resid < 1:
+        notes.append(f"the degrees of freedom of the t reference are {fm.df_resid:g} (< 1): tests and intervals "
+                     "use the normal distribution instead (labelled 'normal (df < 1)' in the method column) "
+                     "and are too narrow")
+    if g is not None and np.isfinite(g) and g <= n_par:
+        notes.append(f"only {int(g)} clusters for {n_par} parameters: the cluster-robust covariance has rank at "
+                     f"most {int(g) - 1}, so no joint (Wald) test of all coefficients is possible; single-"
+                     f"coefficient t tests with {int(g) - 1} df remain defined but rest on few clusters")
+    return "; ".join(notes)
 
 
 def estimable(spec: ModelSpec, frame: pd.DataFrame) -> list[str]:
@@ -205,7 +289,7 @@ def estimable(spec: ModelSpec, frame: pd.DataFrame) -> list[str]:
     if frame[spec.outcome].nunique() < 2:
         raise NotEstimable(f"model {spec.name}: the outcome {spec.outcome} takes a single value in its "
                            f"{n:,} complete rows: there is nothing to model")
-    for role, name in (("standard errors clustered by {} need", spec.cluster if spec.se == "cluster" else None),
+    for role, name in (("standard errors clustered by {} need", spec.cluster if spec.se in CLUSTERED else None),
                        ("a random intercept per {} needs", spec.group if spec.family == "mixed" else None)):
         if name is not None and frame[name].nunique() < 2:
             raise NotEstimable(f"model {spec.name}: {role.format(name)} at least 2 levels of {name}; "
@@ -264,43 +348,99 @@ def fit_model(spec: ModelSpec, responses: pd.DataFrame, *, plan: Plan, instrumen
     names = design.names + out["cut_names"]
     kinds = ["coefficient"] * out["n_beta"] + ["cutpoint"] * len(out["cut_names"])
     out["stats"]["n_dropped"] = int(len(responses) - len(frame))
+    if spec.se in CLUSTERED:
+        out["stats"]["n_clusters"] = int(frame[spec.cluster].nunique())
     if out["stats"].get("warning"):
         notes.append(out["stats"].pop("warning"))
     if out["stats"].get("converged") is False and spec.family == "ordinal":
         notes.append("the proportional-odds fit did not converge: a level with very few rows may "
                      "have an estimate drifting to infinity")
-    out["stats"]["notes"] = "; ".join(notes)
-    return FittedModel(spec=spec, design=design, frame=frame, rows=rows, y=out["y"], params=out["params"],
-                       vcov=out["vcov"], names=names, kinds=kinds, n_beta=out["n_beta"],
-                       df_resid=out["df_resid"], stats=out["stats"], se_method=out["se_method"],
-                       extra=out.get("extra", {}))
+    fm = FittedModel(spec=spec, design=design, frame=frame, rows=rows, y=out["y"], params=out["params"],
+                     vcov=out["vcov"], names=names, kinds=kinds, n_beta=out["n_beta"],
+                     df_resid=out["df_resid"], stats=out["stats"], se_method=out["se_method"],
+                     extra=out.get("extra", {}))
+    if df_note(fm):
+        notes.append(df_note(fm))
+    fm.stats["notes"] = "; ".join(notes)
+    return fm
+
+
+def adjust_pvalues(p: np.ndarray, method: str) -> np.ndarray:
+    """Holm (``"holm"``) or Benjamini–Hochberg (``"fdr"``) adjusted p-values of one family.
+
+    Same as R ``p.adjust(p, "holm")`` and ``p.adjust(p, "BH")`` (Holm 1979; Benjamini &
+    Hochberg 1995): missing p-values stay missing and do not count in the family size.
+    """
+    p = np.asarray(p, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    m = len(ok)
+    if m == 0:
+        return out
+    if method == "holm":
+        order = ok[np.argsort(p[ok], kind="stable")]
+        adj = np.maximum.accumulate((m - np.arange(m)) * p[order])
+    elif method == "fdr":
+        order = ok[np.argsort(p[ok], kind="stable")[::-1]]
+        adj = np.minimum.accumulate(m / np.arange(m, 0, -1) * p[order])
+    else:
+        raise ValueError(f"unknown adjustment {method!r}: use 'holm' or 'fdr'")
+    out[order] = np.minimum(adj, 1.0)
+    return out
 
 
 def tidy_estimates(fm: FittedModel, conf_level: float = 0.95) -> pd.DataFrame:
     """Coefficient table: ``model, term, estimate, std_error, statistic, p_value,
-    conf_low, conf_high, conf_level, kind, df, n, method``.
+    conf_low, conf_high, conf_level, kind, df, n, method, p_holm, p_fdr, odds_ratio,
+    or_conf_low, or_conf_high``.
 
-    ``statistic`` = estimate / std_error; p-values and intervals use Student's t
-    with ``df`` degrees of freedom for linear models (as R's
-    ``lmtest::coeftest``) and the normal distribution otherwise (``df`` blank).
+    ``statistic`` = estimate / std_error; p-values and intervals use Student's t with
+    ``df`` degrees of freedom (:func:`inference_df`): G - 1 for CR1 cluster-robust fits
+    (Stata's convention, R ``clubSandwich::coef_test(test = "naive-t")``), the
+    Bell–McCaffrey df of each coefficient for CR2 fits (``clubSandwich``,
+    ``test = "Satterthwaite"``), n - k for classical OLS (R ``lmtest::coeftest``), the
+    design df for survey-weighted fits; the normal distribution otherwise (``df``
+    blank; ``method`` ends in ``normal (df < 1)`` when a t reference was due but has
+    fewer than 1 df).
+
+    ``p_holm``, ``p_fdr``: Holm and Benjamini–Hochberg adjusted p-values over the
+    family of sub-cause contrasts (terms ``cause_l2[...]``) of this model (R
+    ``p.adjust``); blank on other terms. ``p_value`` stays unadjusted.
+    ``odds_ratio``, ``or_conf_low``, ``or_conf_high``: for logit and ordinal
+    coefficients, ``exp`` of the estimate and of the interval ends (the odds of a
+    higher answer / of being satisfied, multiplied); blank otherwise.
+
     Variance components of mixed models are added as ``kind = variance`` rows
     without standard errors.
     """
     est = fm.params
     se = np.sqrt(np.clip(np.diag(fm.vcov), 0, None))
     z = est / se
-    if fm.df_resid is not None:
-        p = 2 * stats.t.sf(np.abs(z), fm.df_resid)
-        q = stats.t.ppf(0.5 + conf_level / 2, fm.df_resid)
-    else:
-        p = 2 * stats.norm.sf(np.abs(z))
-        q = stats.norm.ppf(0.5 + conf_level / 2)
+    k = len(est)
+    dfs = np.array([np.nan if (d := inference_df(fm, c)) is None else d for c in np.eye(k)]) \
+        if fm.extra.get("cr2") is not None else np.full(k, np.nan if inference_df(fm) is None else inference_df(fm))
+    t_ref = np.isfinite(dfs)
+    p = np.where(t_ref, 2 * stats.t.sf(np.abs(z), np.where(t_ref, dfs, 1.0)), 2 * stats.norm.sf(np.abs(z)))
+    q = np.where(t_ref, stats.t.ppf(0.5 + conf_level / 2, np.where(t_ref, dfs, 1.0)),
+                 stats.norm.ppf(0.5 + conf_level / 2))
+    method = fm.se_method
+    if fm.df_resid is not None and not t_ref.any():  # a t reference was due but has no df
+        method = f"{method}; normal (df < 1: {fm.df_resid:g})"
     out = pd.DataFrame({
         "model": fm.spec.name, "term": fm.names, "estimate": est, "std_error": se,
         "statistic": z, "p_value": p, "conf_low": est - q * se, "conf_high": est + q * se,
-        "conf_level": conf_level, "kind": fm.kinds, "df": fm.df_resid if fm.df_resid is not None else np.nan,
-        "n": fm.stats["nobs"], "method": fm.se_method,
+        "conf_level": conf_level, "kind": fm.kinds, "df": dfs,
+        "n": fm.stats["nobs"], "method": method,
     })
+    family = out["term"].str.startswith(ADJUSTED_FAMILY).to_numpy() & (out["kind"] == "coefficient").to_numpy()
+    out["p_holm"] = np.nan
+    out["p_fdr"] = np.nan
+    if family.any():
+        out.loc[family, "p_holm"] = adjust_pvalues(out.loc[family, "p_value"].to_numpy(), "holm")
+        out.loc[family, "p_fdr"] = adjust_pvalues(out.loc[family, "p_value"].to_numpy(), "fdr")
+    odds = (fm.spec.family in ODDS_FAMILIES) & (out["kind"] == "coefficient").to_numpy()
+    for col, src in (("odds_ratio", "estimate"), ("or_conf_low", "conf_low"), ("or_conf_high", "conf_high")):
+        out[col] = np.where(odds, np.exp(out[src].to_numpy()), np.nan)
     if fm.spec.family == "mixed":
         var = pd.DataFrame({"model": fm.spec.name,
                             "term": [f"var({fm.spec.group})", "var(residual)"], "kind": "variance",
@@ -314,12 +454,16 @@ def tidy_fit(fm: FittedModel) -> pd.DataFrame:
     """One row of fit statistics: ``model, family, outcome, formula, nobs, n_dropped, loglik,
     aic, bic, df`` and family-specific columns (r_squared, sigma, pseudo_r2_mcfadden,
     reml_criterion, var_group, var_residual, icc, n_groups, iterations, converged, ...),
-    plus ``se_type``, ``cluster`` and the reference levels used."""
+    plus ``se_type``, ``cluster``, ``n_clusters``, ``df_inference`` (the df of its t
+    tests: G - 1 for CR1, n - k for classical OLS; blank for normal-based and CR2 fits,
+    whose df are per contrast) and the reference levels used."""
     refs = {f"reference_{v}": str(fm.frame[v].cat.categories[0]) for v in fm.frame.columns
             if hasattr(fm.frame[v], "cat")}
     row = {"model": fm.spec.name, "family": fm.spec.family, "outcome": fm.spec.outcome,
            "formula": fm.spec.formula, **fm.stats, "se_type": fm.spec.se,
            "cluster": fm.spec.cluster or fm.spec.group or "",
            "n_clusters": int(fm.frame[fm.spec.cluster or fm.spec.group].nunique())
-           if (fm.spec.cluster or fm.spec.group) else np.nan, **refs}
+           if (fm.spec.cluster or fm.spec.group) else np.nan,
+           "df_inference": np.nan if fm.extra.get("cr2") is not None or inference_df(fm) is None
+           else inference_df(fm), **refs}
     return pd.DataFrame([row])

@@ -5,7 +5,11 @@ counterfactual copy of the data ("as if every ticket had sub-cause s", "as if
 each ticket had taken twice as long"), with a delta-method standard error
 ``sqrt(g' V g)``, ``g`` the gradient of the average with respect to the
 parameters and ``V`` the model's covariance (cluster-robust where the plan
-says so).
+says so). Tests and intervals use the model's own reference distribution
+(:func:`research.models.fit.inference_df`): Student's t with G - 1 df for a CR1
+cluster-robust model, the contrast's Bell–McCaffrey df for a CR2 model, the design
+df for a survey-weighted model, n - k for classical OLS, else the normal (``df``
+NaN) -- the same df as the model's coefficients.
 
 Why by hand: the Python ``marginaleffects`` package does not support this
 package's ordinal and mixed estimators (its OrderedModel support is an open
@@ -31,7 +35,8 @@ survey-weighted fits of :mod:`research.models.weighted`) is averaged with
 those weights: every "average over tickets" becomes a weighted average, i.e.
 an estimate for the work-order population, and ``V`` is the design-based
 covariance. The delta method then treats the covariate distribution as known
-(as R ``marginaleffects::avg_slopes(..., wts = )`` does).
+(as R ``marginaleffects::avg_slopes(..., wts = )`` does); intervals use the
+design df of the coefficients (t), not the normal.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ import pandas as pd
 from scipy import stats
 from scipy.special import expit
 
-from research.models.fit import FittedModel
+from research.models.fit import FittedModel, inference_df
 
 SCALES = {"linear": ("mean_score",), "mixed": ("mean_score",), "logit": ("p_satisfied",),
           "ordinal": ("mean_score", "p_satisfied")}
@@ -213,11 +218,20 @@ def _evaluate(fm: FittedModel, base: _Rows, changes: dict, threshold: int,
     return out
 
 
+def _reference(fm: FittedModel, grad: np.ndarray) -> tuple[float, object]:
+    """(df, distribution) of a delta-method quantity with gradient ``grad``: the model's own t
+    reference (:func:`research.models.fit.inference_df`, df NaN for the normal)."""
+    df = inference_df(fm, grad)
+    return (np.nan, stats.norm) if df is None else (df, stats.t(df))
+
+
 def _row(fm, quantity, scale, est, grad, conf_level, **labels) -> dict:
     se = float(np.sqrt(max(grad @ fm.vcov @ grad, 0.0)))
-    q = stats.norm.ppf(0.5 + conf_level / 2)
+    df, dist = _reference(fm, grad)
+    q = dist.ppf(0.5 + conf_level / 2)
     return {"model": fm.spec.name, "quantity": quantity, "scale": scale, **labels, "estimate": est,
-            "std_error": se, "conf_low": est - q * se, "conf_high": est + q * se, "conf_level": conf_level}
+            "std_error": se, "conf_low": est - q * se, "conf_high": est + q * se, "conf_level": conf_level,
+            "df": df}
 
 
 def _group_rows(fm: FittedModel, parent: dict[str, str]) -> dict[str, np.ndarray]:
@@ -253,7 +267,7 @@ def predictions(fm: FittedModel, *, parent: dict[str, str], grid_hours: np.ndarr
     Returns
     -------
     Tidy frame: ``model, quantity, scale, cause_l1, cause_l2, hours, estimate,
-    std_error, conf_low, conf_high, conf_level, n``, where quantity is
+    std_error, conf_low, conf_high, conf_level, df, n``, where quantity is
 
     - ``aap_subcause``: every ticket given sub-cause s (and its cause group), averaged;
     - ``aap_cause``: mean of the group's aap_subcause weighted by each sub-cause's
@@ -307,11 +321,10 @@ def marginal_effects(fm: FittedModel, *, parent: dict[str, str], multiplier: flo
     Returns
     -------
     ``model, term, scale, cause_l1, estimate, std_error, statistic, p_value,
-    conf_low, conf_high, conf_level, n`` (estimate in score points for
+    conf_low, conf_high, conf_level, n, df`` (estimate in score points for
     ``mean_score``, in probability for ``p_satisfied``).
     """
     hours = fm.frame["handling_hours"].to_numpy()
-    q = stats.norm.ppf(0.5 + conf_level / 2)
     out = []
     for g, rows in _group_rows(fm, parent).items():
         base = _rows(fm, rows)
@@ -322,8 +335,10 @@ def marginal_effects(fm: FittedModel, *, parent: dict[str, str], multiplier: flo
             grad = moved[scale][1] - now[scale][1]
             se = float(np.sqrt(max(grad @ fm.vcov @ grad, 0.0)))
             z = est / se if se > 0 else np.nan
+            df, dist = _reference(fm, grad)
+            q = dist.ppf(0.5 + conf_level / 2)
             out.append({"model": fm.spec.name, "term": f"handling_hours x{multiplier:g}", "scale": scale,
                         "cause_l1": g, "estimate": est, "std_error": se, "statistic": z,
-                        "p_value": float(2 * stats.norm.sf(abs(z))), "conf_low": est - q * se,
-                        "conf_high": est + q * se, "conf_level": conf_level, "n": len(rows)})
+                        "p_value": float(2 * dist.sf(abs(z))), "conf_low": est - q * se,
+                        "conf_high": est + q * se, "conf_level": conf_level, "n": len(rows), "df": df})
     return pd.DataFrame(out)

@@ -11,9 +11,12 @@ marginal effects of :mod:`research.models.predict` average over the
 *population* (weighted) rather than over the respondents.
 
 Design degrees of freedom: the tidy estimates use Student's t with the design
-df (``G - p`` for the logit, ``G - 1 - p`` for svyolr, as R); the delta-method
-predictions and marginal effects use the normal distribution, as for the
-unweighted models.
+df (``G - p`` for the logit, ``G - 1 - p`` for svyolr, as R), and so do the
+delta-method predictions and marginal effects of the fit
+(:func:`research.models.fit.inference_df`): one reference distribution per
+model. When the design df is below 1 (no more stations than parameters) the
+fit carries a note and every test falls back to the normal distribution,
+labelled ``normal (df < 1: ...)`` in the ``method`` column.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from research.design_based import Calibration, svy_glm_logit_fit, svy_olr_fit
 from research.errors import InputError
 from research.instrument import Instrument
 from research.models.design import build_design, formula_context, model_frame
-from research.models.fit import FittedModel
+from research.models.fit import FittedModel, df_note
 from research.plan import ModelSpec, Plan
 
 FAMILIES = ("logit", "ordinal")
@@ -114,8 +117,11 @@ def fit_weighted_model(spec: ModelSpec, responses: pd.DataFrame, weights, *, clu
     if calibration is not None:
         method += ", calibrated to the weighting margins"
     method += f"; t with {fit.df} design df"
-    return FittedModel(spec=spec, design=design, frame=frame, rows=rows, y=y, params=fit.params,
-                       vcov=fit.vcov, names=design.names + list(cut_names),
-                       kinds=["coefficient"] * n_beta + ["cutpoint"] * len(cut_names), n_beta=n_beta,
-                       df_resid=float(fit.df), stats=stats, se_method=method,
-                       extra={"weights": w, **fit.extra})
+    fm = FittedModel(spec=spec, design=design, frame=frame, rows=rows, y=y, params=fit.params,
+                     vcov=fit.vcov, names=design.names + list(cut_names),
+                     kinds=["coefficient"] * n_beta + ["cutpoint"] * len(cut_names), n_beta=n_beta,
+                     df_resid=float(fit.df), stats=stats, se_method=method,
+                     extra={"weights": w, **fit.extra})
+    if df_note(fm):
+        fm.stats["notes"] = "; ".join(filter(None, [fm.stats["notes"], df_note(fm)]))
+    return fm
