@@ -13,6 +13,9 @@ orders and as the plan's ``weighting`` section says:
    moves each figure" table), and the plan's logit / ordinal models refitted
    with the weights (svyglm / svyolr), with population-level predictions and
    average marginal effects of doubling the handling time.
+4. non-response sensitivity (:mod:`research.sensitivity`): the satisfied
+   rate under every weighting method side by side, and its delta-adjusted
+   (pattern-mixture) range with the tipping delta for refusals and no-answers.
 
 Everything returned is a tidy frame (keys in :data:`OUTPUTS`);
 :func:`write_representativeness` writes them as CSV.
@@ -39,7 +42,7 @@ Progress = Callable[[str], None]
 #: result frames, written as ``weights/<key>.csv``
 OUTPUTS = ("funnel", "response_rates", "propensity_estimates", "propensity_fit", "weight_summary",
            "weight_margins", "respondent_weights", "weighted_estimates", "svy_estimates", "svy_fit",
-           "svy_marginal_effects", "svy_predictions")
+           "svy_marginal_effects", "svy_predictions", "weighting_methods", "delta_range", "tipping_deltas")
 #: response-rate breakdowns (each variable on its own)
 RATE_VARIABLES = ("cause_l1", "cause_l2", "region", "station", "handling_band")
 #: outcomes of the weighted-vs-unweighted table: the satisfied rate, then the mean scores
@@ -206,6 +209,14 @@ def analyse_representativeness(responses: pd.DataFrame, workorders: pd.DataFrame
     calibration = calibration_of(respondents, weights, spec)
     out["weighted_estimates"] = _weighted_estimates(data, spec.domains, spec.cluster, conf, calibration)
     say(f"weighted vs unweighted estimates in {time.perf_counter() - t0:.1f} s")
+
+    t0 = time.perf_counter()
+    from research.sensitivity import nonresponse_sensitivity
+
+    out.update(nonresponse_sensitivity(respondents, population, spec, resp_prop,
+                                       reference_levels=plan.reference_levels, instrument=instrument,
+                                       conf_level=conf))
+    say(f"non-response sensitivity (weighting methods, delta adjustment) in {time.perf_counter() - t0:.1f} s")
 
     parts = {k: [] for k in ("svy_estimates", "svy_fit", "svy_marginal_effects", "svy_predictions")}
     for name in spec.models:
