@@ -376,6 +376,38 @@ def p_chart(responses: pd.DataFrame, *, by="station", period: str = "W",
     return g[cols].reset_index(drop=True)
 
 
+def expected_false_signals(chart: pd.DataFrame, *, by="station") -> pd.DataFrame:
+    """Expected number of false signals per period of a :func:`p_chart` when nothing changed.
+
+    For each point, the exact binomial probability that a station in control at its centre
+    line ``p0`` falls outside its own limits: ``P(D > n ucl) + P(D < n lcl)``,
+    ``D ~ Binomial(n, p0)`` (scipy ``binom``, as R ``pbinom``); summed over the stations
+    charted in the period. This is what the p-chart is for: sudden change within a station
+    (it compares a station only with its own centre line, so a persistently poor station is
+    never flagged -- that is :func:`research.stations.funnel`'s job), and the reader should
+    expect this many signals a period from chance alone.
+
+    Returns
+    -------
+    One row per period: ``period_start``, ``stations`` (points charted), ``signals``
+    (observed), ``expected_false`` (expected false signals, sum of probabilities).
+    """
+    _require(chart, [*_keys(by), "period_start", "n", "centre", "lcl", "ucl", "out_of_control"],
+             "expected_false_signals: chart")
+    n = chart["n"].to_numpy(dtype=float)
+    p0 = chart["centre"].to_numpy(dtype=float)
+    hi = stats.binom.sf(np.floor(n * chart["ucl"].to_numpy(dtype=float) + 1e-9), n, p0)
+    lo_count = np.ceil(n * chart["lcl"].to_numpy(dtype=float) - 1e-9) - 1  # largest d with d < n lcl
+    lo = np.where(lo_count >= 0, stats.binom.cdf(lo_count, n, p0), 0.0)
+    frame = pd.DataFrame({"period_start": chart["period_start"].to_numpy(), "_p": hi + lo,
+                          "_s": chart["out_of_control"].astype(bool).to_numpy()})
+    out = frame.groupby("period_start", sort=True).agg(stations=("_p", "size"), signals=("_s", "sum"),
+                                                       expected_false=("_p", "sum")).reset_index()
+    out["stations"] = out["stations"].astype(np.int64)
+    out["signals"] = out["signals"].astype(np.int64)
+    return out
+
+
 # ---- CUSUM design (Brook & Evans Markov chain) -------------------------------------------
 
 def _count_pmf(mean: float, size: float | None, xmax: int) -> np.ndarray:

@@ -656,3 +656,33 @@ def test_bad_input_types(sim):
         repeat_callers(wo.head(50), resp.head(50).drop(columns="resolved"))
     with pytest.raises(ValueError):
         recurrence(wo, method="ewma")
+
+
+def test_expected_false_signals_exact_and_matches_a_null_simulation():
+    """Stations in control at a given standard: observed signals match the exact expectation
+    (sum of binomial tail probabilities, scipy.stats.binom = R pbinom) within Monte Carlo error."""
+    from scipy import stats as st
+
+    from research.monitoring import expected_false_signals, p_chart
+
+    rng = np.random.default_rng(7)
+    weeks = pd.date_range("2025-01-06", periods=150, freq="7D")
+    rows = []
+    for s in range(30):
+        n = 5 + 3 * s  # 5 .. 92 answers a week
+        for w in weeks:
+            d = rng.binomial(n, 0.2)
+            rows += [(f"S{s:02d}", w + pd.Timedelta(hours=9), i < d) for i in range(n)]
+    resp = pd.DataFrame(rows, columns=["station", "surveyed_at", "dissatisfied"])
+    resp["satisfied"] = (~resp["dissatisfied"]).astype("boolean")
+    chart = p_chart(resp, centre=0.2)
+    e = expected_false_signals(chart)
+    assert len(e) == 150 and (e["stations"] == 30).all()
+    first = chart[chart["period_start"] == chart["period_start"].iloc[0]]
+    # by hand: above when D > n ucl, below when D < n lcl (lcl > 0 from n = 37 answers at 0.2)
+    hand = sum(st.binom.sf(np.floor(r.n * r.ucl), r.n, 0.2)
+               + (st.binom.cdf(np.ceil(r.n * r.lcl) - 1, r.n, 0.2) if r.lcl > 0 else 0.0)
+               for r in first.itertuples())
+    assert e["expected_false"].iloc[0] == pytest.approx(hand, rel=1e-12)
+    total, seen = e["expected_false"].sum(), e["signals"].sum()
+    assert abs(seen - total) < 4 * np.sqrt(total)
