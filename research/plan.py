@@ -33,7 +33,7 @@ SE_TYPES: tuple[str, ...] = get_args(SeType)
 
 #: variables a formula may use, and the outcomes each family accepts
 VARIABLES = ("cause_l1", "cause_l2", "channel", "repeat", "handling_hours", "region", "station",
-             "resolved", "sla_met")
+             "resolved", "sla_met", "month")
 OUTCOMES = {"linear": ("sat_overall", "sat_speed", "sat_attitude", "sat_outcome"),
             "mixed": ("sat_overall", "sat_speed", "sat_attitude", "sat_outcome"),
             "ordinal": ("sat_overall", "sat_speed", "sat_attitude", "sat_outcome"),
@@ -141,9 +141,13 @@ class WeightingSpec:
     sensitivity_domains: tuple[str, ...] = ("cause_l1",)
 
 
-LEVER_KINDS = ("within_sla", "scale_hours", "set")
+LEVER_KINDS = ("within_sla", "scale_hours", "target_hours", "set")
 #: variables a ``set`` lever may change, and the values it may set them to
 LEVER_SETTABLE = {"repeat": (False, True), "resolved": ("yes", "partly", "no")}
+#: variables declared post-treatment by default (``scenarios.post_treatment``): the callback's
+#: "was it resolved?" answer and repeat calls during the case are partly caused by the handling and
+#: by dissatisfaction itself, so a lever model must not adjust for them, nor a lever set them
+POST_TREATMENT = ("resolved", "repeat")
 
 
 @dataclass(frozen=True)
@@ -159,27 +163,32 @@ class Lever:
     value: object
     zh: str
     en: str
+    hours: float | None = None  # target_hours: the target handling time, hours
 
 
 @dataclass(frozen=True)
 class ScenarioSpec:
-    """The lever scenarios: the logit they use, the levers, the bootstrap."""
+    """The lever scenarios: the logit they use, the levers, the bootstrap, and the variables
+    declared post-treatment (never adjusted for in the lever model, never set by a lever)."""
 
     model: str
     levers: tuple[Lever, ...]
     bootstrap_reps: int
     bootstrap_seed: int
     bootstrap_cluster: str
+    post_treatment: tuple[str, ...] = POST_TREATMENT
 
 
 @dataclass(frozen=True)
 class DriverSpec:
-    """Key-driver analysis (research.drivers): outcome, bootstrap."""
+    """Key-driver analysis (research.drivers): outcome, bootstrap, permutation null."""
 
     outcome: str  # sat_overall (LMG of R²) or satisfied (McFadden pseudo-R²)
     bootstrap_reps: int
     bootstrap_seed: int
     bootstrap_cluster: str
+    permutation_reps: int = 200       # permutations per driver for the importance null (0: none)
+    permutation_seed: int = 20261129
 
 
 @dataclass(frozen=True)
@@ -418,6 +427,16 @@ def _weighting(r: YamlFile, node, models: tuple[ModelSpec, ...]) -> WeightingSpe
 
 
 def _scenarios(r: YamlFile, node, models: tuple[ModelSpec, ...]) -> ScenarioSpec | None:
+    """The lever scenarios, in a causal frame.
+
+    Levers are what a manager can change: handling time (``within_sla``,
+    ``scale_hours``, ``target_hours``) and, only for variables not declared
+    post-treatment, ``set``. ``post_treatment`` (default ``[resolved, repeat]``)
+    lists variables partly caused by the handling or by satisfaction itself:
+    the lever model may not adjust for them (conditioning on a consequence of
+    the outcome or a mediator biases the lever's total effect; Hernán & Robins
+    2020, *Causal Inference: What If*, ch. 8 and 18) and no lever may set them.
+    """
     if node is None:
         return None
     w = "scenarios"
@@ -427,6 +446,17 @@ def _scenarios(r: YamlFile, node, models: tuple[ModelSpec, ...]) -> ScenarioSpec
         raise r.fail(f"{w}.model", f"{model!r} is not a model of the plan ({list(known)})")
     if known[model].family != "logit":
         raise r.fail(f"{w}.model", f"{model!r} is a {known[model].family} model; scenarios use a logit of satisfied")
+    post = [str(v) for v in r.seq(node, "post_treatment", w, default=list(POST_TREATMENT))]
+    bad = [v for v in post if v not in VARIABLES]
+    if bad:
+        raise r.fail(f"{w}.post_treatment", f"unknown variable(s) {bad}; use some of {list(VARIABLES)}")
+    index = [m.name for m in models].index(model)
+    used = [v for v in post if v in known[model].variables()[1:]]
+    if used:
+        raise r.fail(f"{w}.model", f"the lever model {model!r} (models[{index}].rhs) uses {used[0]!r}, declared "
+                     f"post-treatment in {w}.post_treatment: it is partly a consequence of the handling or of "
+                     "dissatisfaction itself, so adjusting for it biases every lever; take it out of the lever "
+                     "model (its association with satisfaction is reported apart)")
     reps, seed, cluster = _bootstrap(r, node, w)
     levers = []
     nodes = r.seq(node, "levers", w)
@@ -441,14 +471,23 @@ def _scenarios(r: YamlFile, node, models: tuple[ModelSpec, ...]) -> ScenarioSpec
             raise r.fail(f"{where}.kind", f"{kind!r} is not one of {list(LEVER_KINDS)}")
         l1 = r.get(lv, "cause_l1", where, (str, type(None)), default=None)
         l2 = r.get(lv, "cause_l2", where, (str, type(None)), default=None)
-        factor = variable = value = None
+        factor = variable = value = hours = None
         if kind == "scale_hours":
             factor = _finite(r, f"{where}.factor", float(r.get(lv, "factor", where, (int, float))))
             if not factor > 0:
                 raise r.fail(f"{where}.factor", "must be positive")
             _at_most(r, f"{where}.factor", factor, MAX_FACTOR)
+        if kind == "target_hours":
+            hours = _finite(r, f"{where}.hours", float(r.get(lv, "hours", where, (int, float))))
+            if not hours > 0:
+                raise r.fail(f"{where}.hours", "must be positive (the target handling time, hours)")
+            _at_most(r, f"{where}.hours", hours, MAX_HOURS)
         if kind == "set":
             variable = r.text(lv, "variable", where)
+            if variable in post:
+                raise r.fail(f"{where}.variable", f"{variable!r} is declared post-treatment ({w}.post_treatment): "
+                             "it is partly caused by the handling or by dissatisfaction, not something a manager "
+                             "sets; a lever changes handling time or SLA compliance")
             if variable not in LEVER_SETTABLE:
                 raise r.fail(f"{where}.variable", f"one of {list(LEVER_SETTABLE)}")
             value = r.get(lv, "value", where)
@@ -456,12 +495,12 @@ def _scenarios(r: YamlFile, node, models: tuple[ModelSpec, ...]) -> ScenarioSpec
                 raise r.fail(f"{where}.value", f"{variable} takes one of {list(LEVER_SETTABLE[variable])}")
         levers.append(Lever(name=name, kind=kind, cause_l1=l1, cause_l2=l2, factor=factor, variable=variable,
                             value=value, zh=r.text(lv, "zh", where, default=name),
-                            en=r.text(lv, "en", where, default=name)))
+                            en=r.text(lv, "en", where, default=name), hours=hours))
     names = [lv.name for lv in levers]
     if len(set(names)) != len(names):
         raise r.fail(f"{w}.levers", f"lever names must be unique: {names}")
     return ScenarioSpec(model=model, levers=tuple(levers), bootstrap_reps=reps, bootstrap_seed=seed,
-                        bootstrap_cluster=cluster)
+                        bootstrap_cluster=cluster, post_treatment=tuple(post))
 
 
 def _drivers(r: YamlFile, node) -> DriverSpec:
@@ -472,7 +511,17 @@ def _drivers(r: YamlFile, node) -> DriverSpec:
     if outcome not in ("sat_overall", "satisfied"):
         raise r.fail(f"{w}.outcome", "sat_overall (R² decomposition) or satisfied (McFadden pseudo-R²)")
     reps, seed, cluster = _bootstrap(r, node, w, defaults={"reps": 200, "seed": 20261128, "cluster": "station"})
-    return DriverSpec(outcome=outcome, bootstrap_reps=reps, bootstrap_seed=seed, bootstrap_cluster=cluster)
+    perm = r.get(node, "permutation", w, dict, default={})
+    pw = f"{w}.permutation"
+    preps = r.get(perm, "reps", pw, int, default=200)
+    if preps < 0:
+        raise r.fail(f"{pw}.reps", "must be >= 0 (0 turns the permutation null off)")
+    _at_most(r, f"{pw}.reps", preps, MAX_BOOTSTRAP_REPS)
+    pseed = r.get(perm, "seed", pw, int, default=20261129)
+    if not 0 <= pseed <= SEED_MAX:
+        raise r.fail(f"{pw}.seed", f"{pseed} is outside [0, {SEED_MAX}] (numpy's seed range)")
+    return DriverSpec(outcome=outcome, bootstrap_reps=reps, bootstrap_seed=seed, bootstrap_cluster=cluster,
+                      permutation_reps=preps, permutation_seed=pseed)
 
 
 def load_plan(path: str | Path | None = None) -> Plan:

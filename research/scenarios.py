@@ -61,10 +61,11 @@ def lever_changes(fm: FittedModel, responses: pd.DataFrame, lever: Lever) -> dic
     responses : the canonical responses the model was fitted on (``fm.rows``
         index them); ``within_sla`` reads ``created_at`` and ``sla_deadline``.
     lever : kind ``within_sla`` (tickets of ``cause_l1`` / ``cause_l2``, or all,
-        that took longer than their SLA target take exactly the target; hours),
-        ``scale_hours`` (their handling time times ``factor``), ``set``
-        (``variable`` set to ``value`` on every ticket: ``repeat`` false,
-        ``resolved`` "yes").
+        that took longer than their SLA target take exactly the target; hours;
+        ``sla_met`` becomes true for them when the model uses it),
+        ``scale_hours`` (their handling time times ``factor``), ``target_hours``
+        (those slower than ``hours`` take ``hours``), ``set`` (``variable`` set
+        to ``value`` on every ticket; the plan refuses post-treatment variables).
 
     Returns
     -------
@@ -96,12 +97,17 @@ def lever_changes(fm: FittedModel, responses: pd.DataFrame, lever: Lever) -> dic
             target &= vals == code
     if lever.kind == "scale_hours":
         new = np.where(target, hours * lever.factor, hours)
+    elif lever.kind == "target_hours":
+        new = np.where(target, np.minimum(hours, lever.hours), hours)
     else:  # within_sla
         created = responses["created_at"].to_numpy()[fm.rows]
         deadline = responses["sla_deadline"].to_numpy()[fm.rows]
         sla_hours = (deadline - created) / np.timedelta64(1, "h")
         sla_hours = np.asarray(sla_hours, dtype=float)
         new = np.where(target & np.isfinite(sla_hours), np.minimum(hours, sla_hours), hours)
+        if "sla_met" in frame.columns:  # a model using SLA compliance sees the tickets brought within it
+            met = frame["sla_met"].to_numpy(dtype=float)
+            return {"handling_hours": new, "sla_met": np.where(target & np.isfinite(sla_hours), 1.0, met)}
     return {"handling_hours": new}
 
 
@@ -261,7 +267,13 @@ def run_levers(responses: pd.DataFrame, *, plan, instrument, weights: np.ndarray
     are given, so the averages are over the work-order population) and rank the levers.
 
     Returns :func:`lever_effects`' frame with the levers' ``zh`` / ``en`` labels
-    added; an empty frame when the plan declares no scenarios.
+    added, each lever's sensitivity to unmeasured confounding
+    (:func:`research.causal.lever_sensitivity`: ``n_affected``,
+    ``rr_dissatisfied`` with its interval, ``evalue``, ``evalue_ci``, and the
+    satisfied-rate versions) and the part running through resolution
+    (:func:`research.causal.lever_mediation`: ``indirect_effect``,
+    ``share_mediated`` with ``_low`` / ``_high``); an empty frame when the plan
+    declares no scenarios.
     """
     spec = plan.scenarios
     if spec is None or not spec.levers:
@@ -291,6 +303,24 @@ def run_levers(responses: pd.DataFrame, *, plan, instrument, weights: np.ndarray
     out = lever_effects(fm, responses, spec.levers, threshold=instrument.satisfied_threshold,
                         cluster=spec.bootstrap_cluster, reps=spec.bootstrap_reps, seed=spec.bootstrap_seed,
                         conf_level=plan.conf_level, progress=progress)
+    from research.causal import lever_mediation, lever_sensitivity
+
+    sens = lever_sensitivity(fm, responses, spec.levers, threshold=instrument.satisfied_threshold,
+                             conf_level=plan.conf_level).drop(columns="conf_level")
+    out = out.merge(sens, on="lever", how="left")
+    med = lever_mediation(responses, spec.levers, plan=plan, instrument=instrument,
+                          threshold=instrument.satisfied_threshold, weights=weights,
+                          cluster=spec.bootstrap_cluster, conf_level=plan.conf_level)
+    med_cols = ["indirect_effect", "share_mediated", "share_mediated_low", "share_mediated_high"]
+    if len(med):
+        ind = med[med["effect"] == "indirect"].set_index("lever")["estimate"]
+        share = med[med["effect"] == "share_mediated"].set_index("lever")
+        out["indirect_effect"] = out["lever"].map(ind)
+        out["share_mediated"] = out["lever"].map(share["estimate"])
+        out["share_mediated_low"] = out["lever"].map(share["conf_low"])
+        out["share_mediated_high"] = out["lever"].map(share["conf_high"])
+    else:
+        out = out.assign(**{c: np.nan for c in med_cols})
     names = {lv.name: lv for lv in spec.levers}
     out.insert(2, "zh", [names[n].zh for n in out["lever"]])
     out.insert(3, "en", [names[n].en for n in out["lever"]])

@@ -26,7 +26,8 @@ def test_fit_plan_returns_every_table(responses):
     assert set(out["brant"]["model"]) == {"ordinal", "speed_by_cause"}
     cols = ["model", "term", "estimate", "std_error", "statistic", "p_value", "conf_low", "conf_high"]
     assert out["estimates"].columns[: len(cols)].tolist() == cols
-    assert out["notes"].empty
+    # the only note: the lever model (month and region adjusted) has more parameters than stations
+    assert set(out["notes"]["step"]) <= {"model levers"}
 
 
 def test_unusual_export_adapts_and_says_so(responses):
@@ -58,15 +59,11 @@ def test_research_fit_without_data_is_a_clear_error(tmp_path, capsys):
 
 
 def test_models_needing_an_absent_optional_column_are_skipped_with_a_note(responses):
-    from research.scenarios import run_levers
-
-    no_resolved = responses.assign(resolved=pd.array([pd.NA] * len(responses), dtype="string"))
-    out = fit_plan(no_resolved, thresholds=False)
-    assert "levers" not in set(out["model_fit"]["model"])
-    assert "ordinal" in set(out["model_fit"]["model"])
+    no_repeat = responses.assign(repeat=pd.array([pd.NA] * len(responses), dtype="boolean"))
+    out = fit_plan(no_repeat, thresholds=False)
+    fitted = set(out["model_fit"]["model"])
+    assert "ordinal" not in fitted and "logit" not in fitted
+    # the lever model adjusts only for pre-treatment variables: it needs neither repeat nor resolved
+    assert "levers" in fitted
     notes = out["notes"]
-    assert ((notes["step"] == "model levers") & notes["note"].str.contains("no resolved")).any()
-    from research.instrument import load_instrument
-    from research.plan import load_plan
-
-    assert run_levers(no_resolved, plan=load_plan(), instrument=load_instrument()).empty
+    assert ((notes["step"] == "model ordinal") & notes["note"].str.contains("no repeat")).any()

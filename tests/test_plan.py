@@ -18,7 +18,7 @@ def test_default_plan_declares_the_models():
         "levers": "logit"}
     rhs = "cause_l2 + log2(1 + handling_hours) + channel + repeat"
     assert all(m.rhs == rhs for m in plan.models if m.name not in ("speed_by_cause", "levers"))
-    assert plan.model("levers").rhs.endswith("+ repeat + resolved")
+    assert plan.model("levers").rhs == "cause_l2 + cause_l1:log2(1 + handling_hours) + channel + region + month"
     assert plan.model("speed_by_cause").rhs == "cause_l2 + cause_l1:log2(1 + handling_hours) + channel + repeat"
     assert plan.model("ols").cluster == "station" and plan.model("mixed").group == "station"
     assert plan.grid_hours[0] == pytest.approx(0.5) and plan.grid_hours[-1] == pytest.approx(720)
@@ -46,7 +46,8 @@ BREAKAGES = [
     ("  model: levers\n", "  model: ordinal\n", "scenarios.model"),
     ("kind: scale_hours, cause_l2: slow_repair, factor: 0.5", "kind: scale_hours, cause_l2: slow_repair, factor: -1",
      "scenarios.levers[4].factor"),
-    ("variable: repeat, value: false", "variable: repeat, value: maybe", "scenarios.levers[5].value"),
+    ("kind: scale_hours, cause_l1: outage, factor: 0.5", "kind: set, variable: channel, value: app, cause_l1: outage",
+     "scenarios.levers[5].variable"),
     ("kind: within_sla, cause_l1: outage", "kind: faster, cause_l1: outage", "scenarios.levers[0].kind"),
 ]
 
@@ -83,7 +84,8 @@ def test_default_scenarios_section():
     sc = load_plan().scenarios
     assert sc.model == "levers" and sc.bootstrap_reps == 200 and sc.bootstrap_cluster == "station"
     kinds = {lv.name: lv.kind for lv in sc.levers}
-    assert kinds["resolve_all"] == "set" and kinds["halve_slow_repair"] == "scale_hours"
+    assert kinds["halve_outage"] == "scale_hours" and kinds["halve_slow_repair"] == "scale_hours"
+    assert "set" not in kinds.values() and sc.post_treatment == ("resolved", "repeat")
     assert [lv.cause_l1 for lv in sc.levers if lv.kind == "within_sla"] == ["outage", "service", "capability",
                                                                             "voltage"]
 

@@ -29,7 +29,15 @@ import pandas as pd
 from research.errors import InputError, NotEstimable
 from research.instrument import Instrument
 
-CATEGORICAL = ("cause_l1", "cause_l2", "channel", "region", "station", "resolved")
+CATEGORICAL = ("cause_l1", "cause_l2", "channel", "region", "station", "resolved", "month")
+#: variables derived here rather than read from the export: name -> (source column, how)
+DERIVED = {"month": "created_at"}
+
+
+def month_of(created_at: pd.Series) -> pd.Series:
+    """Calendar month of creation, ``YYYY-MM`` text (missing where ``created_at`` is)."""
+    t = pd.to_datetime(created_at)
+    return t.dt.strftime("%Y-%m").astype("string")
 BOOLEAN = ("repeat", "sla_met", "satisfied")
 
 
@@ -88,7 +96,10 @@ def model_frame(data: pd.DataFrame, variables: tuple[str, ...], *, reference_lev
     Parameters
     ----------
     data : canonical responses (research.schema.RESPONSES columns).
-    variables : the columns a model uses.
+    variables : the columns a model uses. ``month`` (month of creation,
+        ``YYYY-MM``, categorical, earliest month as reference) is derived from
+        ``created_at`` when the data have no such column; a single month in the
+        data leaves the term without columns (fit_model notes it).
     reference_levels : variable -> reference level (first category). When the
         plan's reference level has no rows, the first level present (in
         instrument order) is used instead and a note says so.
@@ -106,10 +117,14 @@ def model_frame(data: pd.DataFrame, variables: tuple[str, ...], *, reference_lev
     InputError
         A variable is absent.
     """
-    missing = [v for v in variables if v not in data.columns]
+    derive = [v for v in variables if v in DERIVED and v not in data.columns]
+    missing = [v for v in variables if v not in data.columns and v not in derive]
+    missing += [DERIVED[v] for v in derive if DERIVED[v] not in data.columns]
     if missing:
         raise InputError(f"responses: column(s) {missing} needed by the model are absent")
-    sub = data.loc[:, list(variables)]
+    sub = data.loc[:, [v for v in variables if v not in derive]]
+    if derive:  # month of creation: the only derived variable
+        sub = sub.assign(month=month_of(data["created_at"]).to_numpy())[list(variables)]
     keep = sub.notna().all(axis=1).to_numpy()
     rows = np.flatnonzero(keep)
     sub = sub.iloc[rows]

@@ -1,0 +1,404 @@
+"""The causal frame of the levers: sensitivity, mediation through resolution, associations.
+
+Three pieces beside the lever table of :mod:`research.scenarios`:
+
+- :func:`evalue` / :func:`lever_sensitivity`: how strong an unmeasured
+  confounder would have to be to explain a lever's effect away (the E-value,
+  VanderWeele & Ding 2017, *Ann Intern Med* 167:268-274), computed on the
+  risk-ratio scale of the **dissatisfied** rate among the tickets the lever
+  changes;
+- :func:`lever_mediation`: the share of each lever's effect that runs through
+  resolution (natural direct and indirect effects by the parametric g-formula;
+  VanderWeele 2015, *Explanation in Causal Inference*, ch. 2; Imai, Keele &
+  Tingley 2010, *Psychol Methods* 15:309; R ``mediation``, ``CMAverse``);
+- :func:`associations`: the satisfied rate of resolved against unresolved
+  tickets and of repeat against single callers, standardised over the
+  pre-treatment variables: differences in *who is satisfied*, not effects of
+  resolving or of preventing a call (both are partly consequences of
+  dissatisfaction, which is why the lever model leaves them out).
+
+All functions are pure: frames in, tidy frames out (probabilities 0..1).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from scipy.special import expit
+
+from research.errors import InputError, NotEstimable
+
+#: the mediator of :func:`lever_mediation`: the callback's resolution answer is "yes"
+MEDIATOR_LEVEL = "yes"
+
+
+def evalue(rr) -> np.ndarray:
+    """E-value of a risk ratio (VanderWeele & Ding 2017, eq. in "Calculating the E-value").
+
+    Parameters
+    ----------
+    rr : risk ratio(s), positive (array-like).
+
+    Returns
+    -------
+    ``RR + sqrt(RR * (RR - 1))`` for ``RR >= 1``; for ``RR < 1`` the same of
+    ``1 / RR``. The minimum strength of association, on the risk-ratio scale,
+    that an unmeasured confounder would need with both the treatment and the
+    outcome, conditional on the measured covariates, to explain the observed
+    risk ratio away. 1 means no confounding is needed. NaN where ``rr`` is not
+    a positive finite number.
+    """
+    rr = np.asarray(rr, dtype=float)
+    ok = np.isfinite(rr) & (rr > 0)
+    r = np.where(ok, rr, 1.0)
+    r = np.where(r < 1, 1 / r, r)
+    return np.where(ok, r + np.sqrt(r * (r - 1)), np.nan)
+
+
+def evalue_ci(rr, low, high) -> np.ndarray:
+    """E-value of the confidence limit closest to the null (VanderWeele & Ding 2017).
+
+    1 when the interval ``[low, high]`` includes 1; else the E-value of
+    ``low`` (for ``rr > 1``) or of ``high`` (for ``rr < 1``).
+    """
+    rr, low, high = (np.asarray(a, dtype=float) for a in (rr, low, high))
+    limit = np.where(rr >= 1, low, high)
+    covers = (low <= 1) & (high >= 1)
+    return np.where(covers, 1.0, evalue(limit))
+
+
+def _affected(changes: dict, frame: pd.DataFrame) -> np.ndarray:
+    """Rows whose model variables a lever changes."""
+    moved = np.zeros(len(frame), dtype=bool)
+    for var, value in changes.items():
+        col = frame[var]
+        if hasattr(col, "cat"):
+            moved |= col.astype(str).to_numpy() != str(value)
+        else:
+            moved |= np.broadcast_to(np.asarray(value, dtype=float), (len(frame),)) != col.to_numpy(dtype=float)
+    return moved
+
+
+def lever_sensitivity(fm, responses: pd.DataFrame, levers, *, threshold: int,
+                      conf_level: float = 0.95) -> pd.DataFrame:
+    """Sensitivity of each lever to unmeasured confounding: risk ratios and E-values.
+
+    Which risk ratio: among the tickets the lever changes (``n_affected``; the
+    others are untouched, so including them would dilute the ratio towards 1
+    and understate robustness), the g-computed dissatisfied rate under the lever
+    over the dissatisfied rate as observed, ``rr_dissatisfied`` (below 1 when
+    the lever helps). The dissatisfied rate is the one the lever table counts
+    (dissatisfied customers per 10,000 complaints) and the rarer outcome here,
+    so its ratio is the natural one for a manager; the satisfied-rate ratio
+    ``rr_satisfied`` (closer to 1, so a smaller, more conservative E-value) is
+    given beside it. Interval: delta method on the log scale with the model's
+    covariance (clustered or design-based, as fitted), normal quantiles.
+
+    Parameters
+    ----------
+    fm : the fitted lever logit (research.models.fit.FittedModel).
+    responses : the canonical responses it was fitted on.
+    levers : the plan's levers.
+    threshold : top-2-box threshold.
+
+    Returns
+    -------
+    One row per lever: ``lever, n_affected, dissatisfied_observed,
+    dissatisfied_lever`` (0..1, over the affected tickets), ``rr_dissatisfied,
+    rr_conf_low, rr_conf_high, evalue, evalue_ci`` (E-value of the estimate and
+    of the limit closest to 1; VanderWeele & Ding 2017), ``rr_satisfied,
+    evalue_satisfied, evalue_satisfied_ci, conf_level``.
+    """
+    from research.models.predict import _evaluate, _rows
+    from research.scenarios import lever_changes
+
+    q = stats.norm.ppf(0.5 + conf_level / 2)
+    out = []
+    for lever in levers:
+        ch = lever_changes(fm, responses, lever)
+        rows = np.flatnonzero(_affected(ch, fm.frame))
+        row = {"lever": lever.name, "n_affected": len(rows)}
+        if len(rows) == 0:
+            out.append(row)
+            continue
+        base = _rows(fm, rows)
+        sub = {k: (v[rows] if np.ndim(v) else v) for k, v in ch.items()}
+        p0, g0 = _evaluate(fm, base, {}, threshold)["p_satisfied"]
+        p1, g1 = _evaluate(fm, base, sub, threshold)["p_satisfied"]
+        d0, d1 = 1 - p0, 1 - p1
+        cells = {}
+        for tag, (a, b, ga, gb) in {"dissatisfied": (d1, d0, -g1, -g0), "satisfied": (p1, p0, g1, g0)}.items():
+            grad = ga / a - gb / b
+            se = float(np.sqrt(max(grad @ fm.vcov @ grad, 0.0)))
+            rr = a / b
+            lo, hi = rr * np.exp(-q * se), rr * np.exp(q * se)
+            cells[tag] = (rr, lo, hi)
+        rr, lo, hi = cells["dissatisfied"]
+        rs, ls, hs = cells["satisfied"]
+        row.update(dissatisfied_observed=d0, dissatisfied_lever=d1, rr_dissatisfied=rr, rr_conf_low=lo,
+                   rr_conf_high=hi, evalue=float(evalue(rr)), evalue_ci=float(evalue_ci(rr, lo, hi)),
+                   rr_satisfied=rs, evalue_satisfied=float(evalue(rs)),
+                   evalue_satisfied_ci=float(evalue_ci(rs, ls, hs)))
+        out.append(row)
+    cols = ["lever", "n_affected", "dissatisfied_observed", "dissatisfied_lever", "rr_dissatisfied", "rr_conf_low",
+            "rr_conf_high", "evalue", "evalue_ci", "rr_satisfied", "evalue_satisfied", "evalue_satisfied_ci"]
+    return pd.DataFrame(out).reindex(columns=cols).assign(conf_level=conf_level)
+
+
+def _logit_fit(X: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    from research.models.thresholds import BootstrapFailure, weighted_logit_newton
+
+    try:
+        beta = weighted_logit_newton(X, y, w, np.zeros(X.shape[1]))
+    except BootstrapFailure:
+        raise NotEstimable("mediation: a logit did not converge (separation)") from None
+    if not np.isfinite(beta).all():
+        raise NotEstimable("mediation: a logit gives non-finite estimates")
+    return beta
+
+
+def _stacked_vcov(blocks, w: np.ndarray, clusters: np.ndarray) -> np.ndarray:
+    """Cluster-robust (CR1) covariance of several logits fitted on the same rows, stacked.
+
+    ``blocks``: [(X, y, beta)]. Bread: block-diagonal information; meat: the
+    sum over clusters of the outer products of the stacked score totals, so the
+    covariance between the models' estimates is kept (Zeileis 2006, R
+    ``sandwich``; stacked M-estimation, Stefanski & Boos 2002).
+    """
+    codes, levels = pd.factorize(clusters)
+    G, n = len(levels), len(w)
+    scores, breads = [], []
+    for X, y, beta in blocks:
+        p = expit(X @ beta)
+        scores.append(X * (w * (y - p))[:, None])
+        breads.append(np.linalg.pinv((X * (w * p * (1 - p))[:, None]).T @ X))
+    S = np.hstack(scores)
+    totals = np.zeros((G, S.shape[1]))
+    np.add.at(totals, codes, S)
+    k = S.shape[1]
+    B = np.zeros((k, k))
+    at = 0
+    for b in breads:
+        m = b.shape[0]
+        B[at:at + m, at:at + m] = b
+        at += m
+    adj = G / max(G - 1, 1) * (n - 1) / max(n - k, 1)
+    return adj * B @ (totals.T @ totals) @ B
+
+
+def lever_mediation(responses: pd.DataFrame, levers, *, plan, instrument, threshold: int,
+                    weights: np.ndarray | None = None, cluster: str = "station",
+                    conf_level: float = 0.95) -> pd.DataFrame:
+    """How much of each lever's effect runs through resolution: natural direct and indirect effects.
+
+    Parametric g-formula with a binary mediator ``M`` = the callback's resolution
+    answer is "yes" (partly and no together: stated, since a three-level
+    mediator model would need a multinomial logit). Two logits on the complete
+    cases of the lever model's variables and ``resolved``:
+
+    - mediator: ``M ~ <lever model rhs>`` (pre-treatment variables and handling time);
+    - outcome: ``satisfied ~ <lever model rhs> + M``.
+
+    With ``a`` the observed handling and ``a*`` the lever's, and
+    ``E[Y(a1, M(a2))] = mean_i [Q(a1, 1) m(a2) + Q(a1, 0) (1 - m(a2))]``
+    (``Q`` outcome model, ``m`` mediator model; weighted by the survey weights
+    when given): total effect ``E[Y(a*, M(a*))] - E[Y(a, M(a))]``, natural
+    direct ``E[Y(a*, M(a))] - E[Y(a, M(a))]``, natural indirect
+    ``E[Y(a*, M(a*))] - E[Y(a*, M(a))]`` (VanderWeele 2015, ch. 2; R
+    ``mediation::mediate``, ``CMAverse::cmest(model = "gformula")``).
+
+    Assumptions (none testable from these data): given sub-cause, channel,
+    region and month, no unmeasured confounding of (1) handling time and
+    satisfaction, (2) resolution and satisfaction, (3) handling time and
+    resolution, and (4) no confounder of resolution and satisfaction that is
+    itself affected by handling time. Assumption (2) fails when the callback's
+    "resolved?" answer is partly caused by satisfaction (a dissatisfied
+    customer calling the case unresolved): the indirect share is then
+    overstated.
+
+    Uncertainty: delta method with the stacked cluster-robust (CR1) covariance
+    of both logits (clusters ``cluster``), normal quantiles; ``share_mediated``
+    (indirect / total) is undefined (NaN) when the total effect's interval
+    includes 0.
+
+    Returns
+    -------
+    Per lever and effect (``total``, ``direct``, ``indirect``,
+    ``share_mediated``): ``lever, effect, estimate, std_error, conf_low,
+    conf_high, conf_level, n, method``. Empty when the responses have no
+    resolution answers or the lever model cannot be fitted.
+    """
+    from types import SimpleNamespace
+
+    from research.models.design import build_design, formula_context, model_frame
+    from research.scenarios import lever_changes
+
+    spec = plan.model(plan.scenarios.model) if plan.scenarios is not None else None
+    cols = ["lever", "effect", "estimate", "std_error", "conf_low", "conf_high", "conf_level", "n", "method"]
+    if spec is None or "resolved" not in responses.columns or responses["resolved"].notna().sum() == 0:
+        return pd.DataFrame(columns=cols)
+    variables = tuple(dict.fromkeys([*spec.variables(), "resolved", cluster]))
+    frame, rows = model_frame(responses, variables, reference_levels=plan.reference_levels,
+                              instrument=instrument)
+    if len(frame) < 50 or frame["satisfied"].nunique() < 2:
+        return pd.DataFrame(columns=cols)
+    m = (frame["resolved"].astype(str).to_numpy() == MEDIATOR_LEVEL).astype(float)
+    if m.min() == m.max():
+        return pd.DataFrame(columns=cols)
+    y = frame["satisfied"].to_numpy(dtype=float)
+    try:
+        design = build_design(frame, spec.rhs, intercept=True, context=formula_context())
+    except NotEstimable:
+        return pd.DataFrame(columns=cols)
+    X = design.X
+    w = np.ones(len(frame)) if weights is None else np.asarray(weights, dtype=float)[rows]
+    wn = w / w.sum()
+    Xy = np.column_stack([X, m])
+    bm, by = _logit_fit(X, m, w), _logit_fit(Xy, y, w)
+    V = _stacked_vcov([(X, m, bm), (Xy, y, by)], w, frame[cluster].astype(str).to_numpy())
+    km = X.shape[1]
+    q = stats.norm.ppf(0.5 + conf_level / 2)
+    shim = SimpleNamespace(frame=frame, rows=rows, spec=spec)
+    method = ("natural direct/indirect effects, parametric g-formula (VanderWeele 2015); mediator: resolved == "
+              "'yes' (logit); delta-method CR1 standard errors by " + cluster)
+    out = []
+    for lever in levers:
+        try:
+            ch = lever_changes(shim, responses, lever)
+        except InputError:
+            continue
+        if lever.kind == "set":
+            continue
+        Xs = X.copy()
+        idx, new = design.rebuild(frame.assign(**{k: v for k, v in ch.items()}), set(ch))
+        Xs[:, idx] = new
+
+        def mu(Xa, Xb):
+            """E[Y(a1, M(a2))] and its gradient over (beta_m, beta_y): Xa the a1 rows, Xb the a2 rows."""
+            ea = Xa @ by[:km]
+            q1, q0 = expit(ea + by[km]), expit(ea)
+            mm = expit(Xb @ bm)
+            val = wn @ (q1 * mm + q0 * (1 - mm))
+            g_m = Xb.T @ (wn * (q1 - q0) * mm * (1 - mm))
+            t1, t0 = wn * q1 * (1 - q1) * mm, wn * q0 * (1 - q0) * (1 - mm)
+            g_y = np.concatenate([Xa.T @ (t1 + t0), [t1.sum()]])
+            return val, np.concatenate([g_m, g_y])
+
+        base, g_base = mu(X, X)
+        cross, g_cross = mu(Xs, X)
+        full, g_full = mu(Xs, Xs)
+        effects = {"total": (full - base, g_full - g_base), "direct": (cross - base, g_cross - g_base),
+                   "indirect": (full - cross, g_full - g_cross)}
+        for name, (est, g) in effects.items():
+            se = float(np.sqrt(max(g @ V @ g, 0.0)))
+            out.append({"lever": lever.name, "effect": name, "estimate": est, "std_error": se,
+                        "conf_low": est - q * se, "conf_high": est + q * se})
+        te, g_te = effects["total"]
+        ie, g_ie = effects["indirect"]
+        se_te = float(np.sqrt(max(g_te @ V @ g_te, 0.0)))
+        if abs(te) > q * se_te:
+            share = ie / te
+            g = g_ie / te - ie * g_te / te ** 2
+            se = float(np.sqrt(max(g @ V @ g, 0.0)))
+            out.append({"lever": lever.name, "effect": "share_mediated", "estimate": share, "std_error": se,
+                        "conf_low": share - q * se, "conf_high": share + q * se})
+        else:
+            out.append({"lever": lever.name, "effect": "share_mediated", "estimate": np.nan, "std_error": np.nan,
+                        "conf_low": np.nan, "conf_high": np.nan})
+    res = pd.DataFrame(out, columns=cols[:6])
+    return res.assign(conf_level=conf_level, n=len(frame), method=method)[cols]
+
+
+#: what the association model adjusts for beyond the lever model's pre-treatment variables
+ASSOCIATION_VARIABLES = ("resolved", "repeat")
+
+
+def associations(responses: pd.DataFrame, *, plan, instrument, weights: np.ndarray | None = None,
+                 calibration=None) -> pd.DataFrame:
+    """Satisfied rate of resolved vs unresolved and repeat vs single-call tickets: associations.
+
+    A logit ``satisfied ~ <lever model rhs> + resolved + repeat`` (the lever
+    model's pre-treatment variables: sub-cause, handling time per cause group,
+    channel, region, month), clustered by station (survey-weighted when
+    ``weights`` are given). For each level of resolution (against "yes") and
+    for repeat calls (against none): the standardised satisfied rate with every
+    ticket set to that level, averaged over the tickets (g-formula
+    standardisation; Hernán & Robins 2020, ch. 13), and the difference from the
+    reference level, delta-method interval, normal quantiles.
+
+    These are differences in *who is satisfied*, not effects: the callback's
+    resolution answer and repeat calls are partly consequences of
+    dissatisfaction, so no lever sets them (see research.plan POST_TREATMENT).
+
+    Returns
+    -------
+    One row per compared level: ``model`` ("associations"), ``term``
+    (``resolved[partly]``, ``resolved[no]``, ``repeat[true]``), ``variable,
+    level, reference, rate, reference_rate`` (0..1), ``estimate`` (rate minus
+    reference rate, probability), ``std_error, statistic, p_value, conf_low,
+    conf_high, conf_level, n, method``. Empty when the export has no
+    resolution or repeat answers or the model cannot be fitted.
+    """
+    from research.formula import parse_rhs
+    from research.models.predict import _evaluate, _rows
+    from research.plan import VARIABLES, ModelSpec
+
+    cols = ["model", "term", "variable", "level", "reference", "rate", "reference_rate", "estimate", "std_error",
+            "statistic", "p_value", "conf_low", "conf_high", "conf_level", "n", "method"]
+    if plan.scenarios is None:
+        return pd.DataFrame(columns=cols)
+    lever = plan.model(plan.scenarios.model)
+    present = [v for v in ASSOCIATION_VARIABLES if v in responses.columns and responses[v].notna().any()]
+    if not present:
+        return pd.DataFrame(columns=cols)
+    rhs = parse_rhs(" + ".join([lever.rhs, *present]), source="associations", variables=VARIABLES).text()
+    spec = ModelSpec(name="associations", family="logit", outcome="satisfied", rhs=rhs, se="cluster",
+                     cluster=lever.cluster or "station", group=None, zh="关联", en="associations")
+    try:
+        if weights is None:
+            from research.models.fit import fit_model
+
+            fm = fit_model(spec, responses, plan=plan, instrument=instrument)
+        else:
+            from research.models.weighted import fit_weighted_model
+
+            fm = fit_weighted_model(spec, responses, weights, cluster=spec.cluster, plan=plan,
+                                    instrument=instrument, calibration=calibration)
+    except NotEstimable:
+        return pd.DataFrame(columns=cols)
+    conf = plan.conf_level
+    q = stats.norm.ppf(0.5 + conf / 2)
+    thr = instrument.satisfied_threshold
+    base = _rows(fm, np.arange(len(fm.frame)))
+    adjust = ", ".join(v for v in ("cause_l2", "handling_hours", "channel", "region", "month")
+                       if v in lever.variables())
+    method = (f"standardised difference (g-formula) from a logit adjusted for {adjust}; "
+              f"{fm.se_method}; an association, not an effect")
+    out = []
+    for var in present:
+        col = fm.frame[var]
+        if hasattr(col, "cat"):
+            levels = [str(c) for c in col.cat.categories if (col == c).any()]
+            ref = "yes" if "yes" in levels else levels[0]
+            pairs = [(lev, lev, ref) for lev in levels if lev != ref]
+            value = {lev: lev for lev in levels}
+        else:
+            if col.nunique() < 2:
+                continue
+            pairs = [("true", 1.0, 0.0)]
+            value = {}
+        for label, lev, ref in pairs:
+            r0, g0 = _evaluate(fm, base, {var: value.get(ref, ref)}, thr)["p_satisfied"]
+            r1, g1 = _evaluate(fm, base, {var: value.get(lev, lev)}, thr)["p_satisfied"]
+            g = g1 - g0
+            est = r1 - r0
+            se = float(np.sqrt(max(g @ fm.vcov @ g, 0.0)))
+            z = est / se if se > 0 else np.nan
+            out.append({"model": "associations", "term": f"{var}[{label}]", "variable": var, "level": label,
+                        "reference": str(ref if isinstance(ref, str) else "false"), "rate": r1,
+                        "reference_rate": r0, "estimate": est, "std_error": se, "statistic": z,
+                        "p_value": 2 * stats.norm.sf(abs(z)), "conf_low": est - q * se,
+                        "conf_high": est + q * se})
+    res = pd.DataFrame(out, columns=cols[:13])
+    return res.assign(conf_level=conf, n=len(fm.frame), method=method)[cols]
