@@ -127,18 +127,28 @@ TABLES = (
     ArtifactSpec("T14", "table", "T14_levers", "改进杠杆排序：哪项措施带来最大的满意率提升",
                  "Improvement levers ranked: which measure buys the largest gain in satisfaction",
                  "以Logit模型对每张工单在现状与情景下分别预测满意概率并取平均（g计算），两者之差为预期满意率变化；"
-                 "同时折算为每万件投诉中不满意客户数的变化。区间来自按供电所的整群自助法。",
+                 "同时折算为每万件投诉中不满意客户数的变化。区间来自按供电所的整群自助法。模型只调整处理之前已确定的"
+                 "变量（诉求子类、渠道、地区、受理月份），不调整是否办结与重复来电（二者部分由不满意引起）；"
+                 "因果解读假定给定这些变量后无未测混杂。E值（VanderWeele与Ding 2017）为足以解释掉该效应的未测混杂"
+                 "强度（风险比，按受影响工单的不满意率计算）。",
                  "Each ticket's P(satisfied) predicted as observed and under the lever, averaged (g-computation, "
                  "logit model): expected change in the satisfied rate and in dissatisfied customers per 10,000 "
-                 "complaints; cluster-bootstrap intervals by station.",
+                 "complaints; cluster-bootstrap intervals by station. The model adjusts only for what precedes "
+                 "handling (sub-cause, channel, region, month), never for resolution or repeat calls (partly "
+                 "caused by dissatisfaction); a causal reading assumes no unmeasured confounding given these. "
+                 "E-value (VanderWeele & Ding 2017): the risk ratio an unmeasured confounder would need with both "
+                 "handling and dissatisfaction (among the tickets the lever changes) to explain the effect away.",
                  ("levers",), "table_levers"),
     ArtifactSpec("T15", "table", "T15_key_drivers", "满意度关键驱动因素与重要性—表现分析",
                  "Key drivers of satisfaction and importance–performance analysis",
-                 "重要性为各驱动因素对总体满意度解释方差的Shapley（LMG）分解占比；表现为当前水平（0–1）；"
-                 "象限以各因素均值为界，概率来自按供电所的整群自助法。",
+                 "重要性为各驱动因素对总体满意度解释方差的Shapley（LMG）分解占比，运营因素与满意度分项分开分解；"
+                 "与置换零分布比较；表现为处于有利水平的工单占比（0–1）；象限只含检出重要性且有表现指标的因素，"
+                 "以其均值为界，概率来自按供电所的整群自助法。占比描述关联，不是效应。",
                  "Importance: each driver's Shapley (LMG) share of the explained variance of overall "
-                 "satisfaction; performance: its current level (0–1); quadrants split at the drivers' means, "
-                 "probabilities from a cluster bootstrap by station.",
+                 "satisfaction, operational drivers and satisfaction items decomposed apart, against a permutation "
+                 "null; performance: share of tickets at the favourable level (0–1); quadrants only for drivers "
+                 "with a performance measure whose importance clears the null, split at their means, probabilities "
+                 "from a cluster bootstrap by station. Shares describe association, not effects.",
                  ("drivers_importance", "drivers_ipa"), "table_key_drivers"),
     ArtifactSpec("T16", "table", "T16_repeat_callers", "重复致电预警名单", "Repeat-caller early-warning list",
                  "同一客户30天内两张及以上工单的重复致电事件，按预测不满意概率排序；客户以化名表示。",
@@ -156,6 +166,21 @@ TABLES = (
                  "中心线为该供电所全期不满意率，控制限为±3σ（按当周回答数计算）。",
                  "Centre line: the station's pooled dissatisfied rate; limits ±3 sigma for the week's number of "
                  "answers.", ("p_chart",), "table_out_of_control"),
+    ArtifactSpec("T19", "table", "T19_weighting_methods", "不同无应答调整方法下的满意率",
+                 "The satisfied rate under each non-response adjustment",
+                 "未加权、迭代比例加权（默认）、逆回访倾向加权、事后分层与结果模型（已回访者的Logit模型推及全部工单）"
+                 "五种方法并列，总体及各诉求大类。",
+                 "Unweighted, raking (the default), inverse response propensity, post-stratification and an outcome "
+                 "model (the respondents' logit averaged over all work orders) side by side, overall and by cause group.",
+                 ("weighting_methods",), "table_weighting_methods"),
+    ArtifactSpec("T20", "table", "T20_nonresponse_delta", "若未回访客户的满意度不同：δ调整敏感性分析",
+                 "If non-respondents were less (or more) satisfied: delta-adjustment sensitivity",
+                 "假定未回访客户满意的对数优势比协变量相同的已回访客户低（或高）δ，全部工单的总体满意率（模式混合模型，"
+                 "Rubin 1977; Little 1994），拒访与未接通分别计算，并给出使结论改变的临界δ。",
+                 "The overall satisfied rate of all work orders if non-respondents' log odds of being satisfied "
+                 "differed by δ from comparable respondents' (pattern mixture; Rubin 1977, Little 1994), refusals and "
+                 "no-answers apart, with the tipping δ that would overturn the comparison with the target.",
+                 ("delta_range", "tipping_deltas"), "table_nonresponse_delta"),
 )
 
 FIGURES = (
@@ -201,7 +226,9 @@ FIGURES = (
                  ("weighted_estimates",), "figure_weighted_data", "draw_weighted"),
     ArtifactSpec("F10", "figure", "F10_importance_performance", "重要性—表现分析（IPA）",
                  "Importance–performance analysis",
-                 "横轴为表现，纵轴为重要性，虚线为均值分界；点旁数字为落在“重点改进区”的自助法概率。",
+                 "运营因素中有表现指标且重要性超出置换零分布者；横轴为表现，纵轴为重要性，虚线为均值分界；"
+                 "点旁数字为落在“重点改进区”的自助法概率。",
+                 "Operational drivers with a performance measure whose importance clears its permutation null; "
                  "x: performance, y: importance; dashed lines at the means; the number next to each point is its "
                  "bootstrap probability of lying in the 'concentrate here' quadrant.",
                  ("drivers_ipa",), "figure_ipa_data", "draw_ipa"),

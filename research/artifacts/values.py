@@ -34,7 +34,9 @@ ALWAYS = ("survey_rows_read", "survey_rows_rejected", "n_responses", "sat_rate_o
           "weight_n_eff", "weight_max", "weighting_method", "svy_ame_doubling_largest_cause",
           "sat_rate_shift_largest_subcause", "sat_rate_shift_largest_subcause_points",
           "lever_best", "lever_best_points", "lever_best_low", "lever_best_high", "lever_best_per_10k",
-          "lever_second", "lever_second_points", "driver_top", "driver_top_share", "drivers_concentrate_here")
+          "lever_second", "lever_second_points", "lever_best_evalue", "lever_best_evalue_ci", "driver_top", "driver_top_share", "drivers_concentrate_here",
+          "nonresponse_methods_low", "nonresponse_methods_high", "nonresponse_target", "tipping_delta_refused",
+          "tipping_delta_no_answer", "tipping_delta_all")
 
 
 def _pct(x: float, digits: int = 1) -> str:
@@ -50,6 +52,46 @@ def _hours(x: float, lang: str) -> str:
 def _row(name, value, unit, zh, en, source, row, column, artifact) -> dict:
     return {"name": name, "value": value, "unit": unit, "zh": zh, "en": en, "source": source,
             "row": row, "column": column, "artifact": artifact}
+
+
+def _threshold_finding(g: str, r: pd.DataFrame) -> list[dict]:
+    """``threshold_<g>_finding`` (the change-point test's answer in words: a change point with its
+    interval, "falls gradually, no threshold" with the slope per doubling, or "insufficient data"),
+    and the numbers it quotes: ``threshold_<g>_slope[_low|_high]`` (percentage points per doubling
+    of handling time) and ``threshold_<g>_breakpoint[_low|_high]`` (hours)."""
+    src, row = "fit/thresholds.csv", f"cause_l1={g}"
+    if not len(r) or "shape" not in r.columns:
+        return [_row(f"threshold_{g}_finding", math.nan, "code", NO_DATA[0], NO_DATA[1], src, row, "shape", "T06")]
+    x = r.iloc[0]
+    num = {k: (float(x[k]) if pd.notna(x[k]) else math.nan) for k in
+           ("slope_per_doubling", "slope_low", "slope_high", "breakpoint_hours", "breakpoint_low", "breakpoint_high")}
+    out = []
+    for col, name in (("slope_per_doubling", "slope"), ("slope_low", "slope_low"), ("slope_high", "slope_high")):
+        v = num[col]
+        t = NO_DATA if not np.isfinite(v) else (f"{v:.1f}", f"{v:.1f}")
+        out.append(_row(f"threshold_{g}_{name}", v, "percentage points per doubling", t[0], t[1], src, row, col,
+                        "T06"))
+    for col, name in (("breakpoint_hours", "breakpoint"), ("breakpoint_low", "breakpoint_low"),
+                      ("breakpoint_high", "breakpoint_high")):
+        v = num[col]
+        t = (NO_DATA[0], NO_DATA[1]) if not np.isfinite(v) else (_hours(v, "zh"), _hours(v, "en"))
+        out.append(_row(f"threshold_{g}_{name}", v, "hours", t[0], t[1], src, row, col, "T06"))
+    shape = str(x["shape"])
+    s, lo, hi = num["slope_per_doubling"], num["slope_low"], num["slope_high"]
+    if shape == "threshold":
+        zh = (f"存在拐点，约在 {_hours(num['breakpoint_hours'], 'zh')}（95%置信区间 "
+              f"{_hours(num['breakpoint_low'], 'zh')} 至 {_hours(num['breakpoint_high'], 'zh')}）")
+        en = (f"a change point at about {_hours(num['breakpoint_hours'], 'en')} (95% interval "
+              f"{_hours(num['breakpoint_low'], 'en')} to {_hours(num['breakpoint_high'], 'en')})")
+    elif shape == "gradual":
+        zh = f"逐步下降，无阈值（处理时长每翻倍，满意率变化 {s:.1f} 个百分点，95%置信区间 {lo:.1f} 至 {hi:.1f}）"
+        en = (f"falls gradually, no threshold ({s:.1f} points per doubling of handling time, "
+              f"95% interval {lo:.1f} to {hi:.1f})")
+    else:
+        zh = f"数据不足（{int(x['n']):,} 张工单，{int(x['n_dissatisfied']):,} 个不满意），不估计阈值"
+        en = f"insufficient data ({int(x['n']):,} tickets, {int(x['n_dissatisfied']):,} dissatisfied): no threshold estimated"
+    out.append(_row(f"threshold_{g}_finding", shape, "code", zh, en, src, row, "shape", "T06"))
+    return out
 
 
 def named_values(bundle: dict) -> pd.DataFrame:
@@ -86,6 +128,7 @@ def named_values(bundle: dict) -> pd.DataFrame:
                 v, zh, en = math.nan, NO_DATA[0], NO_DATA[1]
             out.append(_row(f"threshold_{g}{suffix}", v, "hours", zh, en, "fit/thresholds.csv",
                             f"cause_l1={g}", col, "T06"))
+        out += _threshold_finding(g, r)
     if len(th):
         fastest = th.loc[th["threshold_hours"].idxmin()] if th["threshold_hours"].notna().any() else None
         if fastest is not None:
@@ -226,6 +269,40 @@ def _representativeness_values(bundle: dict) -> list[dict]:
             out.append(_row("svy_ame_doubling_largest_cause", g, "code", labels.code("cause_l1", g, "zh", ins),
                             labels.code("cause_l1", g, "en", ins), "weights/svy_marginal_effects.csv",
                             f"min(estimate) where model={AME_MODEL}, scale=p_satisfied", "cause_l1", "T12"))
+    out.extend(_nonresponse_sensitivity(bundle))
+    return out
+
+
+def _nonresponse_sensitivity(bundle: dict) -> list[dict]:
+    """The spread of the headline rate over the weighting methods (T19) and the tipping deltas
+    of refusals, no-answers and all non-respondents against the plan's target (T20)."""
+    out: list[dict] = []
+    wm = bundle.get("weighting_methods")
+    if wm is not None and len(wm):
+        src = "weights/weighting_methods.csv"
+        ov = wm[(wm["domain"] == "overall") & wm["estimate"].notna()]
+        if len(ov):
+            for name, fn in (("nonresponse_methods_low", "min"), ("nonresponse_methods_high", "max")):
+                v = float(getattr(ov["estimate"], fn)())
+                out.append(_row(name, v, "proportion", _pct(v), _pct(v), src, f"{fn}(estimate) where domain=overall",
+                                "estimate", "T19"))
+    tip = bundle.get("tipping_deltas")
+    if tip is not None and len(tip):
+        src = "weights/tipping_deltas.csv"
+        ov = tip[tip["domain"] == "overall"].set_index("scenario")
+        v = float(ov["target"].iloc[0])
+        out.append(_row("nonresponse_target", v, "proportion", _pct(v), _pct(v), src, "domain=overall", "target",
+                        "T20"))
+        for scen in ("refused", "no_answer", "all"):
+            if scen not in ov.index:
+                continue
+            v = float(ov.loc[scen, "tipping_delta"])
+            if np.isfinite(v):
+                zh, en = f"{v:+.2f}（优势比 {np.exp(v):.2f}）", f"{v:+.2f} (odds ratio {np.exp(v):.2f})"
+            else:
+                zh, en = "不存在（该组无论如何也无法改变结论）", "none (no shift of this group alone can overturn it)"
+            out.append(_row(f"tipping_delta_{scen}", v, "log odds ratio", zh, en, src,
+                            f"scenario={scen}, domain=overall", "tipping_delta", "T20"))
     return out
 
 
@@ -254,6 +331,11 @@ def _lever_values(bundle: dict) -> list[dict]:
         v = float(r[col])
         out.append(_row(f"lever_best{suffix}", v, "proportion", _gain(v, "zh"), _gain(v, "en"), src,
                         "rank=1", col, "T14"))
+    for col, suffix in (("evalue", ""), ("evalue_ci", "_ci")):  # VanderWeele & Ding 2017, dissatisfied-rate ratio
+        v = float(r[col]) if col in lv.columns else math.nan
+        txt = f"{v:.2f}" if math.isfinite(v) else NO_DATA[1]
+        out.append(_row(f"lever_best_evalue{suffix}", v, "risk ratio", txt if math.isfinite(v) else NO_DATA[0], txt,
+                        src, "rank=1", col, "T14"))
     v = float(r["dissatisfied_per_10k"])
     out.append(_row("lever_best_per_10k", v, "customers per 10,000 complaints", f"{-v:,.0f}", f"{-v:,.0f}", src,
                     "rank=1", "dissatisfied_per_10k", "T14"))
@@ -261,22 +343,46 @@ def _lever_values(bundle: dict) -> list[dict]:
 
 
 def _driver_values(bundle: dict) -> list[dict]:
-    """Named values of the key-driver analysis (``strategy/drivers_*.csv``)."""
+    """Named values of the key-driver analysis (``strategy/drivers_*.csv``), from the OPERATIONAL
+    decomposition (the satisfaction items are decomposed apart): ``driver_top`` and
+    ``driver_top_share`` (rank 1), ``drivers_concentrate_here`` (placed drivers with a bootstrap
+    probability >= 0.5 of lying there), ``drivers_undetectable`` (share within its permutation
+    null, Holm p >= 0.05), and ``items_r2`` / ``operational_r2`` (R² of each decomposition;
+    these three are always present, NO_DATA without a driver analysis)."""
     imp, ipa = bundle.get("drivers_importance"), bundle.get("drivers_ipa")
+    src_i, src_p = "strategy/drivers_importance.csv", "strategy/drivers_ipa.csv"
     if imp is None or len(imp) == 0:
-        return []
-    r = imp.sort_values("rank").iloc[0]
-    d = str(r["driver"])
-    out = [_row("driver_top", d, "code", labels.text(d, "zh"), labels.text(d, "en"),
-                "strategy/drivers_importance.csv", "rank=1", "driver", "T15")]
-    v = float(r["share"])
-    out.append(_row("driver_top_share", v, "proportion", _pct(v), _pct(v), "strategy/drivers_importance.csv",
-                    "rank=1", "share", "T15"))
+        return [_row(n, math.nan, "code", NO_DATA[0], NO_DATA[1], src_i, "", "", "T15")
+                for n in ("drivers_undetectable", "items_r2", "operational_r2")]
+    op = imp[imp["set"] == "operational"] if "set" in imp.columns else imp
+    items = imp[imp["set"] == "items"] if "set" in imp.columns else imp.iloc[:0]
+    out = []
+    if len(op):
+        r = op.sort_values("rank").iloc[0]
+        d = str(r["driver"])
+        out.append(_row("driver_top", d, "code", labels.text(d, "zh"), labels.text(d, "en"), src_i,
+                        "set=operational,rank=1", "driver", "T15"))
+        v = float(r["share"])
+        out.append(_row("driver_top_share", v, "proportion", _pct(v), _pct(v), src_i, "set=operational,rank=1",
+                        "share", "T15"))
+    und = (list(op.loc[op["detectable"].astype("boolean").eq(False).fillna(False), "driver"])
+           if "detectable" in op.columns else [])
+    out.append(_row("drivers_undetectable", "|".join(und), "codes",
+                    "、".join(labels.text(n, "zh") for n in und) or "无",
+                    ", ".join(labels.text(n, "en").lower() for n in und) or "none",
+                    src_i, "set=operational,p_holm >= 0.05", "driver", "T15"))
+    for name, part in (("operational_r2", op), ("items_r2", items)):
+        if len(part):
+            v = float(part["total_r2"].iloc[0])
+            out.append(_row(name, v, "R²", f"{v:.3f}", f"{v:.3f}", src_i, f"set={name[:-3]}", "total_r2", "T15"))
+        else:
+            out.append(_row(name, math.nan, "R²", NO_DATA[0], NO_DATA[1], src_i, "", "", "T15"))
     if ipa is not None and len(ipa):
-        sel = ipa[ipa["p_concentrate_here"] >= 0.5]
+        op_ipa = ipa[ipa["set"] == "operational"] if "set" in ipa.columns else ipa
+        sel = op_ipa[op_ipa["p_concentrate_here"].fillna(0) >= 0.5]
         names = list(sel["driver"])
         zh = "、".join(labels.text(n, "zh") for n in names) or "无"
         en = ", ".join(labels.text(n, "en").lower() for n in names) or "none"
         out.append(_row("drivers_concentrate_here", "|".join(names), "codes", zh, en,
-                        "strategy/drivers_ipa.csv", "p_concentrate_here >= 0.5", "driver", "T15"))
+                        src_p, "set=operational,p_concentrate_here >= 0.5", "driver", "T15"))
     return out
