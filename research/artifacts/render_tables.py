@@ -317,18 +317,32 @@ def _display_effects(data: pd.DataFrame, lang: str, bundle: dict) -> Display:
 
 def _display_thresholds(data: pd.DataFrame, lang: str, bundle: dict) -> Display:
     nr = word("not_reached", lang)
+    has_shape = "shape" in data.columns
     rows = []
     for r in data.itertuples(index=False):
-        hours = fmt_num(r.threshold_hours, "hours") if bool(r.reached) else nr
+        shape = str(r.shape) if has_shape else "gradual"
+        enough = shape != "insufficient_data"
+        hours = (fmt_num(r.threshold_hours, "hours") if bool(r.reached) else nr) if enough else ""
         ci = fmt_interval(r.conf_low, r.conf_high, lambda x: fmt_num(x, "hours"), high_missing=nr) \
             if bool(r.reached) else ""
-        rows.append(Row([_code("cause_l1", r.cause_l1, lang, bundle), hours, ci,
-                         fmt_num(r.reference_hours, "hours"), fmt_pct(r.reference_rate),
-                         fmt_num(r.max_hours, "hours"), f"{fmt_count(r.boot_not_reached)}/{fmt_count(r.boot_reps)}",
-                         fmt_count(r.n)]))
-    keys = ["cause_l1", "threshold_hours", "ci", "reference_hours", "reference_rate", "max_hours",
-            "boot_not_reached", "n"]
-    return Display([word(k, lang) for k in keys], ["l"] + ["r"] * 7, rows)
+        cells = [_code("cause_l1", r.cause_l1, lang, bundle)]
+        if has_shape:
+            slope = "" if _missing(r.slope_per_doubling) else \
+                f"{fmt_num(r.slope_per_doubling)} {fmt_interval(r.slope_low, r.slope_high, fmt_num)}"
+            bp = "" if shape != "threshold" else f"{fmt_num(r.breakpoint_hours, 'hours')} " + \
+                fmt_interval(r.breakpoint_low, r.breakpoint_high, lambda x: fmt_num(x, "hours"), high_missing=nr)
+            cells += [word(f"shape_{shape}", lang), "" if _missing(r.change_point_p) else fmt_p(r.change_point_p),
+                      slope, bp]
+        rows.append(Row(cells + [hours, ci, fmt_num(r.reference_hours, "hours"), fmt_pct(r.reference_rate),
+                                 fmt_num(r.max_hours, "hours"),
+                                 f"{fmt_count(r.boot_not_reached)}/{fmt_count(r.boot_reps)}", fmt_count(r.n)]))
+    keys = ["cause_l1"] + (["shape", "change_point_p", "slope_per_doubling", "breakpoint_hours"] if has_shape else [])
+    headers = [word(k, lang) for k in keys]
+    points = float(data["drop_points"].iloc[0]) if len(data) else 5.0
+    headers.append(word("drop_threshold_hours", lang).format(points=points) if has_shape
+                   else word("threshold_hours", lang))
+    headers += [word(k, lang) for k in ["ci", "reference_hours", "reference_rate", "max_hours", "boot_not_reached", "n"]]
+    return Display(headers, ["l"] + (["l"] if has_shape else []) + ["r"] * (len(headers) - 1 - has_shape), rows)
 
 
 def _display_comparisons(data: pd.DataFrame, lang: str, bundle: dict) -> Display:

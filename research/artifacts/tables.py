@@ -368,17 +368,24 @@ def table_thresholds(bundle: dict) -> pd.DataFrame:
     DataFrame: ``bundle["thresholds"]`` in instrument order of ``cause_l1`` with
     ``cause_l1, threshold_hours, conf_low, conf_high, conf_level, reached,
     upper_reached, reference_hours, reference_rate, max_hours, drop_points,
-    boot_reps, boot_not_reached, n``. Hours are hours; ``reference_rate`` a share
-    (0..1); ``drop_points`` percentage points. ``threshold_hours`` is NaN when
-    ``reached`` is false (no threshold below ``max_hours``); ``conf_high`` is NaN
-    when the upper bound was not reached in the bootstrap.
+    boot_reps, boot_not_reached, n, shape, change_point_p, breakpoint_hours,
+    breakpoint_low, breakpoint_high, slope_per_doubling, slope_low, slope_high,
+    n_dissatisfied``. Hours are hours; ``reference_rate`` a share
+    (0..1); ``drop_points`` and the slope percentage points (per doubling of
+    1 + hours). ``threshold_hours`` (the conventional drop) is NaN when
+    ``reached`` is false (no threshold below ``max_hours``) or the group has
+    insufficient data; ``conf_high`` is NaN when the upper bound was not reached
+    in the bootstrap. ``shape`` is threshold | gradual | insufficient_data
+    (research.models.thresholds).
     """
     th = bundle["thresholds"].copy()
     causes = _cause_codes(bundle, "cause_l1", th["cause_l1"].unique())
     th = th.iloc[np.argsort(_order(th, "cause_l1", causes).to_numpy(), kind="stable")]
     cols = [c for c in ("cause_l1", "threshold_hours", "conf_low", "conf_high", "conf_level", "reached",
                         "upper_reached", "reference_hours", "reference_rate", "max_hours", "drop_points",
-                        "boot_reps", "boot_not_reached", "n") if c in th.columns]
+                        "boot_reps", "boot_not_reached", "n", "shape", "change_point_p", "breakpoint_hours",
+                        "breakpoint_low", "breakpoint_high", "slope_per_doubling", "slope_low", "slope_high",
+                        "n_dissatisfied") if c in th.columns]
     return th[cols].reset_index(drop=True)
 
 
