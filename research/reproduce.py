@@ -147,7 +147,8 @@ def _build(survey: Path, workorders: Path | None, out_root: Path, *, say: Progre
     data = ing.responses if weights is None else ing.responses.assign(_weight=weights)
     drivers = key_drivers(data, outcome=ds.outcome, weights=None if weights is None else "_weight",
                           bootstrap_reps=ds.bootstrap_reps, seed=ds.bootstrap_seed, cluster=ds.bootstrap_cluster,
-                          conf_level=plan.conf_level, progress=say)
+                          conf_level=plan.conf_level, permutation_reps=ds.permutation_reps,
+                          permutation_seed=ds.permutation_seed, progress=say)
     for key in ("importance", "ipa"):
         write_csv(drivers[key], out_root / "strategy" / f"drivers_{key}.csv")
     bundle["drivers_importance"], bundle["drivers_ipa"] = drivers["importance"], drivers["ipa"]
@@ -170,7 +171,8 @@ def _build(survey: Path, workorders: Path | None, out_root: Path, *, say: Progre
     seed = plan.thresholds.bootstrap_seed if plan.thresholds else 0
     seeds = {"threshold_bootstrap": seed,
              "lever_bootstrap": plan.scenarios.bootstrap_seed if plan.scenarios else 0,
-             "driver_bootstrap": plan.drivers.bootstrap_seed}
+             "driver_bootstrap": plan.drivers.bootstrap_seed,
+             "driver_permutation": plan.drivers.permutation_seed}
     # each artifact's stamp names the seed its own numbers used (none when it draws no random numbers)
     stamp = Stamp(data_sha256=data_hash([i["sha256"] for i in inputs]), commit=git_commit())
 

@@ -696,8 +696,9 @@ def figure_ipa_data(bundle: dict) -> pd.DataFrame:
 
     Returns
     -------
-    DataFrame, one row per driver (the ``drivers_ipa`` order): ``driver, importance`` (R²),
-    ``performance`` (0..1), ``quadrant``, ``p_concentrate_here``, ``importance_crosshair``,
+    DataFrame, one row per operational driver placed in a quadrant (a performance measure and an
+    importance that clears its permutation null; ``drivers_ipa`` order): ``driver, importance``
+    (R²), ``performance`` (0..1), ``quadrant``, ``p_concentrate_here``, ``importance_crosshair``,
     ``performance_crosshair``. No rows without a driver analysis.
     """
     cols = ["driver", "importance", "performance", "quadrant", "p_concentrate_here", "importance_crosshair",
@@ -705,6 +706,8 @@ def figure_ipa_data(bundle: dict) -> pd.DataFrame:
     ipa = bundle.get("drivers_ipa")
     if ipa is None or len(ipa) == 0:
         return pd.DataFrame(columns=cols)
+    if "set" in ipa.columns:
+        ipa = ipa[(ipa["set"] == "operational") & (ipa["ipa_status"] == "placed")]
     return _plain(ipa[cols].reset_index(drop=True), ["driver", "quadrant"])
 
 

@@ -144,11 +144,9 @@ TABLES = (
                  "重要性为各驱动因素对总体满意度解释方差的Shapley（LMG）分解占比，运营因素与满意度分项分开分解；"
                  "与置换零分布比较；表现为处于有利水平的工单占比（0–1）；象限只含检出重要性且有表现指标的因素，"
                  "以其均值为界，概率来自按供电所的整群自助法。占比描述关联，不是效应。",
-                 "Importance: each driver's Shapley (LMG) share of the explained variance of overall "
-                 "satisfaction, operational drivers and satisfaction items decomposed apart, against a permutation "
-                 "null; performance: share of tickets at the favourable level (0–1); quadrants only for drivers "
-                 "with a performance measure whose importance clears the null, split at their means, probabilities "
-                 "from a cluster bootstrap by station. Shares describe association, not effects.",
+                 "LMG shares of explained variance, operational drivers and items decomposed apart, against a "
+                 "permutation null; performance: share of tickets at the favourable level; quadrants only for "
+                 "drivers clearing the null. Association, not effects.",
                  ("drivers_importance", "drivers_ipa"), "table_key_drivers"),
     ArtifactSpec("T16", "table", "T16_repeat_callers", "重复致电预警名单", "Repeat-caller early-warning list",
                  "同一客户30天内两张及以上工单的重复致电事件，按预测不满意概率排序；客户以化名表示。",
@@ -228,9 +226,8 @@ FIGURES = (
                  "Importance–performance analysis",
                  "运营因素中有表现指标且重要性超出置换零分布者；横轴为表现，纵轴为重要性，虚线为均值分界；"
                  "点旁数字为落在“重点改进区”的自助法概率。",
-                 "Operational drivers with a performance measure whose importance clears its permutation null; "
-                 "x: performance, y: importance; dashed lines at the means; the number next to each point is its "
-                 "bootstrap probability of lying in the 'concentrate here' quadrant.",
+                 "Operational drivers with a performance measure clearing their permutation null; x: performance, "
+                 "y: importance; dashed lines at the means; numbers: bootstrap probability of 'concentrate here'.",
                  ("drivers_ipa",), "figure_ipa_data", "draw_ipa"),
 )
 

@@ -536,22 +536,39 @@ def _display_levers(data: pd.DataFrame, lang: str, bundle: dict) -> Display:
 
 
 def _display_drivers(data: pd.DataFrame, lang: str, bundle: dict) -> Display:
-    keys = ["rank", "driver", "importance_share", "ci", "performance", "quadrant", "p_concentrate_here"]
-    align = ["r", "l", "r", "r", "r", "l", "r"]
+    keys = ["driver_set", "rank", "driver", "importance_share", "ci", "null_share_q95", "p_holm", "performance",
+            "quadrant", "p_concentrate_here"]
+    align = ["l", "r", "l", "r", "r", "r", "r", "r", "l", "r"]
     pct = (lambda x: fmt_pct(x, sign=False))
-    rows = [Row([str(int(r.rank)), word(str(r.driver), lang), pct(r.share),
-                 fmt_interval(r.share_conf_low, r.share_conf_high, pct), fmt_num(r.performance),
-                 word(str(r.quadrant), lang), pct(r.p_concentrate_here)]) for r in data.itertuples(index=False)]
+    rows = []
+    for r in data.itertuples(index=False):
+        status = str(r.ipa_status) if not _missing(r.ipa_status) else ""
+        where = word(str(r.quadrant), lang) if status == "placed" else (word(status, lang) if status else "")
+        rows.append(Row([word(str(r.set), lang), str(int(r.rank)), word(str(r.driver), lang), pct(r.share),
+                         fmt_interval(r.share_conf_low, r.share_conf_high, pct), pct(r.null_share_q95),
+                         fmt_p(r.p_holm), "" if _missing(r.performance) else fmt_num(r.performance), where,
+                         "" if _missing(r.p_concentrate_here) else pct(r.p_concentrate_here)]))
     notes = []
-    if len(data):
-        r0 = data.iloc[0]
+    for name, part in data.groupby("set", sort=False):
+        r0 = part.iloc[0]
         r2 = fmt_num(r0["total_r2"])
         what = _item("sat_overall", lang, bundle) if r0["outcome"] == "sat_overall" else word("satisfied", lang)
-        notes.append(f"结果变量：{what}；全部驱动因素合计R²={r2}（{'LMG/Shapley分解' if r0['method'] == 'lmg' else 'McFadden伪R²的LMG分解'}），"
-                     f"样本量 {int(r0['n']):,}。" if lang == "zh" else
-                     f"Outcome: {what}; all drivers together R² = {r2} "
-                     f"({'LMG/Shapley decomposition' if r0['method'] == 'lmg' else 'LMG of McFadden pseudo-R²'}), "
-                     f"n = {int(r0['n']):,}.")
+        kind = ("LMG/Shapley分解" if r0["method"] == "lmg" else "McFadden伪R²的LMG分解") if lang == "zh" else \
+            ("LMG/Shapley decomposition" if r0["method"] == "lmg" else "LMG of McFadden pseudo-R²")
+        notes.append(f"{word(str(name), lang)}：结果变量 {what}，合计R²={r2}（{kind}），样本量 {int(r0['n']):,}。"
+                     if lang == "zh" else
+                     f"{word(str(name), lang)}: outcome {what}; together R² = {r2} ({kind}), n = {int(r0['n']):,}.")
+    if len(data):
+        notes.append("满意度分项与总体满意度来自同一次回访（光环效应），单独分解，不与运营因素混合；“问题解决情况”亦为回访答案，"
+                     "不列入。零分布：将该因素的行随机置换后重算的占比；Holm校正P值不低于0.05者为“未检出重要性”，不参与象限划分。"
+                     "表现为处于有利水平的工单占比（处理时长与时限内办结：时限内办结率；重复来电：无重复来电率）；诉求子类与受理渠道为构成类因素，无表现指标。"
+                     if lang == "zh" else
+                     "The satisfaction items come from the same callback as the overall score (a halo), so they are decomposed "
+                     "apart and never mixed with the operational drivers; the resolution answer, also a callback answer, is in "
+                     "neither. Null: the share after permuting the driver's rows; a Holm-adjusted p of 0.05 or more is 'no "
+                     "detectable importance' and takes no quadrant. Performance: share of tickets at the favourable level "
+                     "(handling time and SLA met: share within the SLA target; repeat calls: share without); sub-cause and "
+                     "channel are compositions with no performance measure. Shares describe association, not effects.")
     return Display([word(k, lang) for k in keys], align, rows, notes)
 
 

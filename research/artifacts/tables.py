@@ -658,27 +658,36 @@ def table_levers(bundle: dict) -> pd.DataFrame:
 
 
 def table_key_drivers(bundle: dict) -> pd.DataFrame:
-    """T15 key drivers of satisfaction and their importance-performance quadrant.
+    """T15 key drivers of satisfaction, their permutation null and importance-performance quadrant.
 
     Returns
     -------
-    DataFrame, one row per driver group, most important first: ``rank, driver,
-    importance`` (R² units), ``share`` (of the explained variance, 0..1) with
+    DataFrame, one row per driver group: the operational drivers first, then the
+    satisfaction items (``set``: ``operational`` / ``items``; decomposed apart, shares
+    within a set), most important first within a set: ``set, rank, driver,
+    importance`` (R² units), ``share`` (of the set's explained variance, 0..1) with
     ``share_conf_low, share_conf_high`` (cluster-bootstrap percentile),
-    ``performance`` (0..1, measure in ``performance_measure``), ``quadrant`` and
-    ``p_concentrate_here, p_keep_up, p_low_priority, p_possible_overkill``
-    (bootstrap probabilities), ``total_r2, outcome, method, n, conf_level``.
+    ``null_share_q95`` (95th percentile of the share under permutation of the driver's
+    rows), ``p_value`` (permutation), ``p_holm`` (Holm within the set), ``detectable``,
+    ``performance`` (0..1, measure in ``performance_measure``; missing for a
+    composition), ``quadrant`` and ``p_concentrate_here, p_keep_up, p_low_priority,
+    p_possible_overkill`` (bootstrap probabilities; only for placed drivers),
+    ``ipa_status``, ``total_r2, outcome, method, n, conf_level``.
     """
-    cols = ["rank", "driver", "importance", "share", "share_conf_low", "share_conf_high", "performance",
-            "performance_measure", "quadrant", "p_concentrate_here", "p_keep_up", "p_low_priority",
-            "p_possible_overkill", "total_r2", "outcome", "method", "n", "conf_level"]
-    imp = _frame(bundle, "drivers_importance", ["driver", "importance", "share", "rank"])
-    ipa = _frame(bundle, "drivers_ipa", ["driver", "performance", "quadrant"])
+    cols = ["set", "rank", "driver", "importance", "share", "share_conf_low", "share_conf_high", "null_share_q95",
+            "p_value", "p_holm", "detectable", "performance", "performance_measure", "quadrant", "p_concentrate_here",
+            "p_keep_up", "p_low_priority", "p_possible_overkill", "ipa_status", "total_r2", "outcome", "method", "n",
+            "conf_level"]
+    imp = _frame(bundle, "drivers_importance", ["set", "driver", "importance", "share", "rank"])
+    ipa = _frame(bundle, "drivers_ipa", ["set", "driver", "performance", "quadrant"])
     if imp is None or ipa is None:
         return pd.DataFrame(columns=cols)
-    out = imp.merge(ipa[["driver", "performance", "performance_measure", "quadrant", "p_concentrate_here",
-                         "p_keep_up", "p_low_priority", "p_possible_overkill"]], on="driver", how="left")
-    return out.sort_values("rank", kind="stable")[cols].reset_index(drop=True)
+    out = imp.merge(ipa[["set", "driver", "performance", "performance_measure", "quadrant", "p_concentrate_here",
+                         "p_keep_up", "p_low_priority", "p_possible_overkill", "ipa_status"]],
+                    on=["set", "driver"], how="left")
+    order = {"operational": 0, "items": 1}
+    out = out.assign(_o=out["set"].map(order).fillna(2)).sort_values(["_o", "rank"], kind="stable")
+    return out[cols].reset_index(drop=True)
 
 
 #: rows of the repeat-caller warning list shown in T16 (the CSV in strategy/ has them all)
