@@ -304,3 +304,44 @@ def test_plan_defaults(plan):
     w = plan.weighting
     assert w.target_rate == 0.80 and w.sensitivity_domains == ("cause_l1",)
     assert w.deltas[0] == -1.0 and w.deltas[-1] == 1.0 and 0.0 in w.deltas
+
+
+# ---------------------------------------------------------------------------
+# tables T19 / T20 and the named values
+# ---------------------------------------------------------------------------
+
+def test_tables_and_values_render(plan, instrument, tmp_path):
+    from research.artifacts import tables
+    from research.artifacts.registry import TABLES
+    from research.artifacts.render_tables import display_table, write_table
+    from research.artifacts.stamp import Stamp
+    from research.artifacts.values import _nonresponse_sensitivity
+
+    wo, resp, _ = compact_population(4000, 3)
+    spec = plan.weighting
+    pop, rf = _frames(wo, resp, spec)
+    out = nonresponse_sensitivity(rf, pop, spec, None, reference_levels=plan.reference_levels,
+                                  instrument=instrument)
+    bundle = {**out, "plan": plan, "instrument": instrument}
+    t19, t20 = (next(t for t in TABLES if t.id == i) for i in ("T19", "T20"))
+    d19 = tables.table_weighting_methods(bundle)
+    assert d19["method"].iloc[:5].tolist() == ["none", "rake", "ipw", "poststratify", "outcome_model"]
+    assert d19["level"].iloc[0] == "overall" and d19["level"].iloc[5] == "service"  # instrument order (service first)
+    d20 = tables.table_nonresponse_delta(bundle)
+    assert d20["scenario"].drop_duplicates().tolist() == ["refused", "no_answer", "all"]
+    assert (d20.groupby("scenario")["estimate"].apply(lambda s: s.is_monotonic_increasing)).all()
+    for lang in ("zh", "en"):
+        disp = display_table(t20, d20, lang, bundle)
+        assert len(disp.rows) == len(spec.deltas) + 2
+        disp = display_table(t19, d19, lang, bundle)
+        assert "–" in disp.rows[0].cells  # ipw not available without propensities, shown as a dash
+    for spec_ in (t19, t20):
+        assert len(spec_.caption("en")) < 255 and len(spec_.caption("zh")) < 255  # DOCX core-property limit
+        write_table(spec_, bundle, tmp_path, Stamp("0" * 64, "test"))  # csv, html, md, docx, tex, both languages
+        assert (tmp_path / f"{spec_.name}.csv").exists() and (tmp_path / f"{spec_.name}.en.docx").exists()
+        assert getattr(tables, spec_.builder)({}).empty  # no work-order export: no rows
+    values = pd.DataFrame(_nonresponse_sensitivity(bundle)).set_index("name")
+    for name in ("nonresponse_methods_low", "nonresponse_methods_high", "nonresponse_target",
+                 "tipping_delta_refused", "tipping_delta_no_answer", "tipping_delta_all"):
+        assert name in values.index
+    assert values.loc["nonresponse_methods_low", "value"] <= values.loc["nonresponse_methods_high", "value"]

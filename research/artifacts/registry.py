@@ -175,9 +175,9 @@ TABLES = (
                  "If non-respondents were less (or more) satisfied: delta-adjustment sensitivity",
                  "假定未回访客户满意的对数优势比协变量相同的已回访客户低（或高）δ，全部工单的总体满意率（模式混合模型，"
                  "Rubin 1977; Little 1994），拒访与未接通分别计算，并给出使结论改变的临界δ。",
-                 "The overall satisfied rate of all work orders if non-respondents' log odds of being satisfied "
-                 "differed by δ from comparable respondents' (pattern mixture; Rubin 1977, Little 1994), refusals and "
-                 "no-answers apart, with the tipping δ that would overturn the comparison with the target.",
+                 "Overall satisfied rate if non-respondents' log odds of being satisfied differed by δ from "
+                 "comparable respondents' (pattern mixture; Rubin 1977, Little 1994), refusals and no-answers "
+                 "apart; tipping δ against the target.",
                  ("delta_range", "tipping_deltas"), "table_nonresponse_delta"),
 )
 

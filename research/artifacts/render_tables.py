@@ -623,6 +623,63 @@ def _display_out_of_control(data: pd.DataFrame, lang: str, bundle: dict) -> Disp
     return Display([word(k, lang) for k in keys], align, rows, notes)
 
 
+def _display_weighting_methods(data: pd.DataFrame, lang: str, bundle: dict) -> Display:
+    from research.artifacts.tables import T19_METHODS
+
+    methods = [m for m in T19_METHODS if m in set(data["method"])] if not data.empty else list(T19_METHODS)
+    keys = ["domain", *[f"method_{m}" for m in methods]]
+    align = ["l"] + ["r"] * len(methods)
+    if data.empty:
+        return _no_data(keys, lang, align)
+    f = (lambda x: fmt_pct(x, sign=False))
+    rows: list[Row] = []
+    for (domain, level), part in data.groupby(["domain", "level"], sort=False):
+        by = part.set_index("method")
+        cells = [f"{f(by.loc[m, 'estimate'])} {fmt_interval(by.loc[m, 'conf_low'], by.loc[m, 'conf_high'], f)}"
+                 if m in by.index and not _missing(by.loc[m, "estimate"]) else "–" for m in methods]
+        rows.append(Row([_level_label(str(domain), level, lang, bundle), *cells], indent=domain != "overall"))
+    notes = ["满意率及其95%置信区间（%）；泰勒线性化标准误，以供电所为整群。各方法均假定在加权变量给定时回访与否与满意无关"
+             "（随机缺失）；它们之间的差异只反映调整方式的选择，不反映这一假定是否成立（见表T20）。" if lang == "zh"
+             else "Satisfied rate and 95% interval (%); Taylor-linearization standard errors with stations as "
+                  "clusters. Every method assumes that, given its variables, answering the survey is unrelated to "
+                  "satisfaction (missing at random); their spread shows the choice of adjustment, not whether "
+                  "that assumption holds (see Table T20)."]
+    return Display([word(k, lang) for k in keys], align, rows, notes)
+
+
+def _display_nonresponse_delta(data: pd.DataFrame, lang: str, bundle: dict) -> Display:
+    from research.artifacts.tables import T20_SCENARIOS
+
+    scen = [s for s in T20_SCENARIOS if s in set(data["scenario"])] if not data.empty else list(T20_SCENARIOS)
+    keys = ["delta_shift", "odds_ratio", *[f"shift_{s}" for s in scen]]
+    align = ["r"] * len(keys)
+    if data.empty:
+        return _no_data(keys, lang, align)
+    f = (lambda x: fmt_pct(x, sign=False))
+    rows: list[Row] = []
+    for delta, part in data.groupby("delta", sort=True):
+        by = part.set_index("scenario")
+        rows.append(Row([f"{delta:+.2f}", fmt_num(float(part["odds_ratio"].iloc[0])),
+                         *[f"{f(by.loc[s, 'estimate'])} {fmt_interval(by.loc[s, 'conf_low'], by.loc[s, 'conf_high'], f)}"
+                           for s in scen]]))
+    first = data.drop_duplicates("scenario").set_index("scenario")
+    tip = [("–" if _missing(first.loc[s, "tipping_delta"]) else f"{first.loc[s, 'tipping_delta']:+.2f}") for s in scen]
+    rows.append(Row([word("tipping_delta", lang), "", *tip], rule_before=True))
+    rows.append(Row([word("rate_bounds", lang), "",
+                     *[fmt_interval(first.loc[s, "rate_if_all_dissatisfied"], first.loc[s, "rate_if_all_satisfied"], f)
+                       for s in scen]]))
+    target = f(first["target"].iloc[0])
+    notes = [f"δ为未回访客户与协变量相同的已回访客户相比满意对数优势之差（δ=0即随机缺失）；区间按供电所整群稳健标准误、"
+             f"t分布（G−1自由度）。临界δ为总体满意率恰好等于目标 {target}% 时的δ，“–”表示该组无论如何也无法改变结论；"
+             f"界限为该组全部不满意／全部满意时的满意率。δ的合理范围无法由数据检验。" if lang == "zh"
+             else f"δ: log odds ratio of being satisfied, non-respondent against a respondent with the same covariates "
+                  f"(δ = 0: missing at random); intervals from cluster-robust (station) standard errors, t with G − 1 df. "
+                  f"Tipping δ: where the overall rate equals the target of {target}%; '–': no shift of that group "
+                  f"alone can carry it there. Bounds: the rate if every shifted non-respondent were dissatisfied / "
+                  f"satisfied. Which δ is plausible the data cannot tell."]
+    return Display([word(k, lang) for k in keys], align, rows, notes)
+
+
 #: display function of each builder
 DISPLAYS: dict[str, Callable[[pd.DataFrame, str, dict], Display]] = {
     "table_sample": _display_sample,
@@ -643,6 +700,8 @@ DISPLAYS: dict[str, Callable[[pd.DataFrame, str, dict], Display]] = {
     "table_repeat_callers": _display_repeat_callers,
     "table_recurrence": _display_recurrence,
     "table_out_of_control": _display_out_of_control,
+    "table_weighting_methods": _display_weighting_methods,
+    "table_nonresponse_delta": _display_nonresponse_delta,
 }
 
 

@@ -750,3 +750,61 @@ def table_out_of_control(bundle: dict) -> pd.DataFrame:
         return pd.DataFrame(columns=cols)
     out = pc[pc["out_of_control"]].sort_values(["period_start", "station"], kind="stable")
     return out[cols].reset_index(drop=True)
+
+
+#: order of the weighting methods in T19 (research.sensitivity)
+T19_METHODS: tuple[str, ...] = ("none", "rake", "ipw", "poststratify", "outcome_model")
+#: order of the delta scenarios in T20
+T20_SCENARIOS: tuple[str, ...] = ("refused", "no_answer", "all")
+
+
+def table_weighting_methods(bundle: dict) -> pd.DataFrame:
+    """T19 the satisfied rate under every non-response adjustment, side by side.
+
+    Returns
+    -------
+    DataFrame, by domain (overall, then each cause group in instrument order) and method
+    (:data:`T19_METHODS`): ``domain, level, method, estimate`` (proportion satisfied, 0..1),
+    ``std_error, conf_low, conf_high`` (design-based, stations as clusters), ``n`` (valid
+    answers), ``n_eff`` (Kish; NaN for the outcome model), ``conf_level``, ``description``.
+    No rows without a work-order export.
+    """
+    cols = ["domain", "level", "method", "estimate", "std_error", "conf_low", "conf_high", "n", "n_eff",
+            "conf_level", "description"]
+    wm = _frame(bundle, "weighting_methods", cols)
+    if wm is None:
+        return pd.DataFrame(columns=cols)
+    domains = ("overall", *[d for d in dict.fromkeys(wm["domain"]) if d != "overall"])
+    out = _level_order(wm, "domain", "level", domains, bundle)
+    out["_m"] = _order(out, "method", list(T19_METHODS))
+    out["_k"] = out.groupby(["domain", "level"], sort=False).ngroup()
+    return out.sort_values(["_k", "_m"], kind="stable")[cols].reset_index(drop=True)
+
+
+def table_nonresponse_delta(bundle: dict) -> pd.DataFrame:
+    """T20 the overall satisfied rate if non-respondents differed from comparable respondents.
+
+    Returns
+    -------
+    DataFrame, by scenario (:data:`T20_SCENARIOS`: only refusals shifted, only no-answers,
+    all non-respondents) and delta: ``scenario, delta`` (log odds ratio of being satisfied,
+    non-respondent against a comparable respondent), ``odds_ratio, estimate`` (population
+    rate, 0..1), ``conf_low, conf_high, conf_level``, and on every row of a scenario its
+    ``target``, ``tipping_delta`` (the delta at which the rate crosses the target; NaN when
+    no delta of that group can), ``rate_if_all_dissatisfied, rate_if_all_satisfied`` (the
+    bounds), ``n_shifted`` (work orders shifted). No rows without a work-order export.
+    """
+    cols = ["scenario", "delta", "odds_ratio", "estimate", "conf_low", "conf_high", "conf_level", "target",
+            "tipping_delta", "rate_if_all_dissatisfied", "rate_if_all_satisfied", "n_shifted"]
+    dr = _frame(bundle, "delta_range", ["scenario", "delta", "odds_ratio", "domain", "estimate", "conf_low",
+                                        "conf_high", "conf_level"])
+    tip = _frame(bundle, "tipping_deltas", ["scenario", "domain", "target", "tipping_delta",
+                                            "rate_if_all_dissatisfied", "rate_if_all_satisfied", "n_shifted"])
+    if dr is None or tip is None:
+        return pd.DataFrame(columns=cols)
+    dr = dr[dr["domain"] == "overall"]
+    tip = tip[tip["domain"] == "overall"][["scenario", "target", "tipping_delta", "rate_if_all_dissatisfied",
+                                           "rate_if_all_satisfied", "n_shifted"]]
+    out = dr.merge(tip, on="scenario", how="left")
+    out["_s"] = _order(out, "scenario", list(T20_SCENARIOS))
+    return out.sort_values(["_s", "delta"], kind="stable")[cols].reset_index(drop=True)
