@@ -141,6 +141,12 @@ def _build(survey: Path, workorders: Path | None, out_root: Path, *, say: Progre
     (out_root / "strategy").mkdir(exist_ok=True)
     write_csv(levers, out_root / "strategy" / "levers.csv")
     bundle["levers"] = levers
+    from research.causal import associations
+
+    # resolution and repeat calls are post-treatment: reported as associations, never as levers
+    bundle["associations"] = associations(ing.responses, plan=plan, instrument=instrument, weights=weights,
+                                          calibration=calibration)
+    write_csv(bundle["associations"], out_root / "strategy" / "associations.csv")
     from research.drivers import key_drivers
 
     ds = plan.drivers
@@ -156,6 +162,11 @@ def _build(survey: Path, workorders: Path | None, out_root: Path, *, say: Progre
 
     bundle["p_chart"] = p_chart(ing.responses)
     write_csv(bundle["p_chart"], out_root / "strategy" / "p_chart.csv")
+    from research.stations import funnel
+
+    # persistent gaps between stations, risk-adjusted (the p-chart looks for sudden change)
+    bundle["station_funnel"] = funnel(ing.responses, instrument=instrument)  # "funnel" is the survey funnel (F08)
+    write_csv(bundle["station_funnel"], out_root / "strategy" / "station_funnel.csv")
     if ing.workorders is not None:
         rec = recurrence(ing.workorders)
         bundle["recurrence"] = rec[rec["flagged"]].reset_index(drop=True)

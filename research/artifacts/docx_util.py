@@ -93,3 +93,14 @@ def save_docx(doc, path: str | Path) -> None:
     buf = io.BytesIO()
     doc.save(buf)
     atomic_write_bytes(Path(path), normalise_zip(buf.getvalue()))
+
+
+#: Word's limit on a core document property (title, comments): python-docx refuses longer text
+CORE_PROPERTY_CHARS = 255
+
+
+def core_property(text: str) -> str:
+    """``text`` made fit for a DOCX core property: XML-safe and at most :data:`CORE_PROPERTY_CHARS`
+    characters (cut with an ellipsis; the full text stays in the document body)."""
+    text = xml_text(text)
+    return text if len(text) <= CORE_PROPERTY_CHARS else text[:CORE_PROPERTY_CHARS - 1] + "…"

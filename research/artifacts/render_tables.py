@@ -45,7 +45,7 @@ from pathlib import Path
 import pandas as pd
 
 from research.artifacts import labels
-from research.artifacts.docx_util import DOCX_EAST_ASIA_FONT, FIXED_TIME, normalise_zip, xml_text
+from research.artifacts.docx_util import DOCX_EAST_ASIA_FONT, FIXED_TIME, core_property, normalise_zip, xml_text
 from research.artifacts.registry import TABLES, ArtifactSpec
 from research.artifacts.stamp import Stamp
 from research.artifacts.tables import model_names
@@ -1090,12 +1090,12 @@ def render_docx(spec: ArtifactSpec, disp: Display, lang: str, stamp: Stamp) -> b
     doc = new_docx(lang)
     add_docx_table(doc, spec, disp, lang, stamp)
     props = doc.core_properties
-    props.title = xml_text(title_line(spec, lang))
+    props.title = core_property(title_line(spec, lang))
     props.subject = spec.id
     props.author = "research"
     props.last_modified_by = "research"
     props.language = "zh-CN" if lang == "zh" else "en-US"
-    props.comments = xml_text(spec.caption(lang))
+    props.comments = core_property(spec.caption(lang))
     props.revision = 1
     props.created = FIXED_TIME
     props.modified = FIXED_TIME
