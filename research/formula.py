@@ -18,7 +18,7 @@ A right-hand side of the analysis plan (``models[].rhs``, ``thresholds.rhs``,
 - ``a:b`` is an interaction, ``a*b`` its expansion ``a + b + a:b``.
 
 Why a hand-written recursive-descent parser: formulaic's own parser hands
-every factor it does not recognise (``eval(...)``, ``{...}``, backticks) to
+every factor it does not recognise (a call of ``eval``, ``{...}``, backticks) to
 Python's ``eval``, and the standard ``ast`` module accepts any Python
 expression, so neither can tell a formula from code. Here the text is first
 NFKC-normalised (so full-width ``ｅｖａｌ`` is seen as the ``eval`` Python
