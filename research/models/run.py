@@ -18,6 +18,8 @@ Output tables (file name = key + ``.csv``):
 ``item_statistics``    item means, item-rest correlations, alpha if dropped
 ``item_correlations``  pairwise Pearson correlations of the items
 ``station_effects``    BLUPs of the mixed model's station intercepts
+``subcause_ranks``     sub-causes ranked on the logit's average adjusted satisfied rate, with
+                       simulated 95% intervals on the ranks (:mod:`research.models.ranks`)
 ``notes``              anything the run had to adapt (a reference level absent, groups left out,
                        a model or test the data cannot support, skipped)
 
@@ -93,7 +95,8 @@ def fit_plan(responses: pd.DataFrame, *, plan: Plan | None = None, instrument: I
     say = progress or (lambda message: None)
     threshold = instrument.satisfied_threshold
     parts: dict[str, list[pd.DataFrame]] = {k: [] for k in (
-        "estimates", "model_fit", "predictions", "marginal_effects", "brant", "station_effects")}
+        "estimates", "model_fit", "predictions", "marginal_effects", "brant", "station_effects",
+        "subcause_ranks")}
     skipped = []
     for spec in plan.models:
         absent = absent_optional(spec, responses)
@@ -117,6 +120,11 @@ def fit_plan(responses: pd.DataFrame, *, plan: Plan | None = None, instrument: I
         parts["marginal_effects"].append(marginal_effects(fm, parent=instrument.parent,
                                                           multiplier=plan.time_multiplier,
                                                           threshold=threshold, conf_level=plan.conf_level))
+        if spec.family == "logit":
+            from research.models.ranks import subcause_ranks
+
+            parts["subcause_ranks"].append(subcause_ranks(fm, parent=instrument.parent, threshold=threshold,
+                                                          conf_level=plan.conf_level))
         t2 = time.perf_counter()
         if spec.family == "ordinal":
             brant = _brant(fm)
