@@ -43,7 +43,11 @@ def bundle():
     plan = dataclasses.replace(plan, thresholds=dataclasses.replace(plan.thresholds, bootstrap_reps=20))
     ing = ingest(paths.sample_survey(), paths.sample_workorders(), instrument=ins)
     fit = fit_plan(ing.responses, plan=plan, instrument=ins)
-    return make_bundle(ing, fit, plan=plan, instrument=ins)
+    out = make_bundle(ing, fit, plan=plan, instrument=ins)
+    from research.stations import funnel
+
+    out["station_funnel"] = funnel(ing.responses, instrument=ins)
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +110,8 @@ def test_zh_figure_draws_every_glyph_in_the_packaged_font(spec, bundle, data, th
 def test_en_figure_has_no_chinese_text(spec, bundle, data, themed):
     fig = draw_figure(spec, data[spec.id], "en", bundle, STAMP)
     fig.savefig(io.BytesIO(), format="png", dpi=72)  # lay out, so tick labels exist
-    chinese = [t.get_text() for t in _texts(fig) if CJK.search(t.get_text())]
+    stations = set(bundle["responses"]["station"].astype(str))  # names in the data, shown as they are (F11)
+    chinese = [t.get_text() for t in _texts(fig) if CJK.search(t.get_text()) and t.get_text() not in stations]
     assert not chinese, f"{spec.id} in English shows {chinese}"
 
 
@@ -289,3 +294,58 @@ def test_write_figure_is_byte_identical(fid, bundle, tmp_path):
         second = write_figure(spec, bundle, tmp_path / "b", STAMP)
     for key in first:
         assert first[key].read_bytes() == second[key].read_bytes(), f"{fid} {key} differs between two writes"
+
+
+# ---------------------------------------------------------------------------- F11 station funnel
+
+
+def test_station_funnel_data_is_the_funnel_with_its_limit_curves(bundle, data):
+    from research.stations import funnel_limits
+
+    d, sf = data["F11"], bundle["station_funnel"]
+    pts, cur = d[d["part"] == "station"], d[d["part"] == "limits"]
+    assert list(d.columns) == ["part", "station", "n", "rate", "target", "lcl_95", "ucl_95", "lcl_99.8", "ucl_99.8",
+                               "z", "q_value", "flagged", "signal", "phi"]
+    assert list(pts["station"]) == sorted(sf["station"].astype(str))
+    by = sf.set_index("station").loc[pts["station"]]
+    np.testing.assert_array_equal(pts["rate"].to_numpy(), by["std_rate"].to_numpy())
+    np.testing.assert_array_equal(pts["n"].to_numpy(), by["n"].to_numpy(float))
+    flagged = (by["signal"].astype(str) != "") | (by["fdr_signal"].astype(str) != "")
+    np.testing.assert_array_equal(pts["flagged"].astype(bool).to_numpy(), flagged.to_numpy())
+    phi = float(sf["phi"].iloc[0]) if bool(sf["phi_used"].iloc[0]) else 1.0
+    assert (d["phi"] == phi).all()
+    # the curves are funnel_limits at the grid, spanning every station, and pass through each station's limits
+    assert cur["n"].min() <= pts["n"].min() and cur["n"].max() >= pts["n"].max() and cur["n"].is_monotonic_increasing
+    ref = funnel_limits(cur["n"].to_numpy(), float(sf["target"].iloc[0]), phi=phi)
+    for c in ("lcl_95", "ucl_95", "lcl_99.8", "ucl_99.8"):
+        np.testing.assert_allclose(cur[c].to_numpy(), ref[c].to_numpy(), rtol=0, atol=TOL)
+        np.testing.assert_allclose(funnel_limits(pts["n"].to_numpy(), float(sf["target"].iloc[0]), phi=phi)[c],
+                                   by[c].to_numpy(), rtol=0, atol=TOL)
+    assert (cur["lcl_99.8"] <= cur["lcl_95"]).all() and (cur["ucl_95"] <= cur["ucl_99.8"]).all()
+
+
+def test_station_funnel_labels_flagged_stations_in_both_languages(bundle, themed):
+    """A planted poor and a planted good station are drawn in the flag colour with their names; no data
+    draws a sentence instead."""
+    from research.stations import funnel_table
+
+    rng = np.random.default_rng(5)
+    names = [f"站{i:02d}" for i in range(25)]
+    n = rng.integers(60, 800, len(names))
+    st = np.repeat(names, n)
+    p = np.where(st == "站03", 0.55, np.where(st == "站11", 0.97, 0.82))
+    sf = funnel_table(st, (rng.random(len(st)) < p).astype(float), overdispersion="none")
+    d = figures.figure_station_funnel_data({"station_funnel": sf})
+    flagged = set(d.loc[d["flagged"].fillna(False).astype(bool), "station"])
+    assert {"站03", "站11"} <= flagged
+    for lang in ("zh", "en"):
+        fig = draw_figure(get("F11"), d, lang, bundle, STAMP)
+        fig.savefig(io.BytesIO(), format="png", dpi=72)
+        texts = [t.get_text() for t in _texts(fig)]
+        assert flagged <= set(texts)
+        assert figures._word("limits_99.8", lang) in texts and figures._word("overall_rate", lang) in texts
+    empty = figures.figure_station_funnel_data({})
+    assert len(empty) == 0
+    fig = draw_figure(get("F11"), empty, "en", bundle, STAMP)
+    assert figures._word("funnel_not_computed", "en") in [t.get_text() for t in _texts(fig)]
+

@@ -88,6 +88,11 @@ def small(tmp_path_factory, instrument):
     bundle["recurrence"], bundle["recurrence_tested"] = rec[rec["flagged"]].reset_index(drop=True), len(rec)
     bundle["repeat_callers"] = repeat_callers(ing.workorders, ing.responses)
     bundle["p_chart"] = p_chart(ing.responses, sigma=2.0)
+    from research.causal import associations
+    from research.stations import funnel
+
+    bundle["associations"] = associations(ing.responses, plan=plan, instrument=instrument)
+    bundle["station_funnel"] = funnel(ing.responses, instrument=instrument)
     return bundle
 
 
@@ -247,6 +252,49 @@ def test_t04_one_row_per_term_and_numbers_equal_estimates(built, small):
     for r in fit.itertuples():
         for stat in tables.FIT_STATISTICS:
             assert fit_rows.at[stat, f"{r.model}_estimate"] == float(getattr(r, stat)), f"T04 {r.model} {stat}"
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_t04_shows_odds_ratios_with_intervals_and_holm_stars(built, small, tmp_path, lang):
+    """Logit and ordinal coefficients as exp(b) [low, high] with stars from the Holm p of the sub-cause
+    contrasts (unadjusted p elsewhere); OLS/mixed coefficients with intervals; cutpoints as log-odds
+    with standard errors; the note says so; every format writes in both languages."""
+    t, est = built["T04"], small["estimates"]
+    disp = display_table(get("T04"), t, lang, small)
+    models = tables.model_names(t)
+    cells = [row.cells for row in disp.rows if not row.span]
+    labels_ = [c[0] for c in cells]
+    fam = small["model_fit"].set_index("model")["family"]
+    checked = {"odds": 0, "coef": 0, "cut": 0, "holm_differs": 0}
+    for r in est[est["kind"].isin(["coefficient", "cutpoint"])].itertuples():
+        j = 1 + models.index(r.model)
+        i = labels_.index(rt._term(r.term, lang, small))
+        holm = isinstance(r.p_holm, float) and not math.isnan(r.p_holm)
+        p = r.p_holm if holm else r.p_value
+        if r.kind == "cutpoint":
+            assert cells[i][j] == rt.fmt_num(r.estimate) + rt.stars(p), f"{r.model} {r.term}: cutpoint not log-odds"
+            assert cells[i + 1][j] == f"({rt.fmt_num(r.std_error)})"
+            checked["cut"] += 1
+        elif fam[r.model] in ("logit", "ordinal"):
+            assert cells[i][j] == rt.fmt_num(math.exp(r.estimate)) + rt.stars(p), f"{r.model} {r.term}"
+            assert cells[i + 1][j] == f"[{rt.fmt_num(math.exp(r.conf_low))}, {rt.fmt_num(math.exp(r.conf_high))}]"
+            checked["odds"] += 1
+        else:
+            assert cells[i][j] == rt.fmt_num(r.estimate) + rt.stars(p), f"{r.model} {r.term}"
+            assert cells[i + 1][j] == f"[{rt.fmt_num(r.conf_low)}, {rt.fmt_num(r.conf_high)}]"
+            checked["coef"] += 1
+        checked["holm_differs"] += holm and rt.stars(r.p_holm) != rt.stars(r.p_value)
+    assert checked["odds"] and checked["coef"] and checked["cut"], checked
+    k = int(est.loc[est["model"] == "logit", "p_holm"].notna().sum())
+    assert k == 16
+    note = " ".join(disp.notes)
+    assert (f"Holm-adjusted across the {k} sub-cause contrasts" in note if lang == "en"
+            else f"{k}个子类对比的Holm校正p值" in note)
+    files = rt.write_table(get("T04"), small, tmp_path, STAMP, langs=(lang,))
+    assert {f.split(".")[-1] for f in files} >= {"csv", "html", "md", "docx", "tex"}
+    md = files[f"{lang}.md"].read_text(encoding="utf-8")
+    logit_sub = est[(est["model"] == "logit") & est["term"].str.startswith("cause_l2[")].iloc[0]
+    assert rt.fmt_num(math.exp(logit_sub.estimate)) in md
 
 
 def test_t05_rows_equal_marginal_effects(built, small):
@@ -537,3 +585,98 @@ def test_titles_and_captions_fit_document_properties():
     for spec in TABLES:
         for lang in ("zh", "en"):
             assert len(core_property(spec.caption(lang))) <= CORE_PROPERTY_CHARS, (spec.id, lang)
+
+
+# --------------------------------------------------------------------------- T21, T22 and T18's chance signals
+
+def test_t21_copies_the_associations_resolution_first(built, small):
+    t = built["T21"]
+    src = small["associations"].set_index("term")
+    assert list(t["variable"]) == sorted(t["variable"], key=["resolved", "repeat"].index)
+    assert set(t["variable"]) == {"resolved", "repeat"} and (t["reference"].isin(["yes", "false"])).all()
+    for r in t.itertuples(index=False):
+        s_ = src.loc[f"{r.variable}[{r.level}]"]
+        for c in ("rate", "reference_rate", "estimate", "conf_low", "conf_high", "p_value"):
+            np.testing.assert_allclose(getattr(r, c), s_[c], **EXACT)
+    np.testing.assert_allclose(t["estimate"], t["rate"] - t["reference_rate"], rtol=0, atol=1e-12)
+    assert (t["conf_low"] <= t["estimate"]).all() and (t["estimate"] <= t["conf_high"]).all()
+    assert t["method"].str.contains("not an effect").all()
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_t21_display_says_association_not_lever(built, small, lang):
+    disp = display_table(get("T21"), built["T21"], lang, small)
+    text = " ".join(disp.notes)
+    assert ("不列入改进杠杆" in text and "后果" in text) if lang == "zh" else \
+        ("not levers" in text and "consequences of dissatisfaction" in text)
+    r = built["T21"].iloc[0]
+    cells = [row.cells for row in disp.rows if not row.bold]
+    assert cells[0][3] == f"{100 * r.estimate:+.1f}" and cells[0][1] == f"{100 * r.rate:.1f}"
+    empty = display_table(get("T21"), tables.table_associations({}), lang, {})
+    assert len(empty.rows) == 1 and empty.rows[0].span
+
+
+def test_t22_all_stations_by_z_with_flags_from_limits_and_q(built, small):
+    t = built["T22"]
+    sf = small["station_funnel"]
+    assert len(t) == len(sf) and set(t["station"]) == set(sf["station"].astype(str))
+    assert (t["z"].diff().dropna() >= 0).all()
+    below = t["std_rate"] < t["lcl_99.8"]
+    above = t["std_rate"] > t["ucl_99.8"]
+    assert ((t["signal"] == "below") == below).all() and ((t["signal"] == "above") == above).all()
+    assert ((t["fdr_signal"] != "") == (t["q_value"] < 0.05)).all()
+    by = sf.set_index("station")
+    for c in ("n", "observed", "expected", "std_rate", "z", "q_value"):
+        np.testing.assert_allclose(t[c].to_numpy(float), by.loc[t["station"], c].to_numpy(float), **EXACT)
+
+
+def test_t22_flags_a_planted_poor_station(instrument):
+    """Planted truth: one station far below the rest is flagged below and sorted first."""
+    from research.stations import funnel_table
+
+    rng = np.random.default_rng(11)
+    st = np.repeat([f"S{i:02d}" for i in range(20)], 300)
+    p = np.where(st == "S07", 0.55, 0.85)
+    y = rng.random(len(st)) < p
+    bundle = {"station_funnel": funnel_table(st, y.astype(float))}
+    t = tables.table_station_funnel(bundle)
+    assert t["station"].iloc[0] == "S07" and t["signal"].iloc[0] == "below" and t["fdr_signal"].iloc[0] == "below"
+    assert (t["signal"].iloc[1:] != "below").all()  # (the poor station pulls the overall rate down a little)
+    for lang in ("zh", "en"):
+        disp = display_table(get("T22"), t, lang, bundle)
+        assert [r.bold for r in disp.rows] == list((t["signal"] != "") | (t["fdr_signal"] != ""))
+        assert len(disp.headers) == len(disp.rows[0].cells) == 10
+        assert ("并非“没有差异”" if lang == "zh" else "no difference from the overall rate is detectable") in disp.notes[0]
+    empty = tables.table_station_funnel({})
+    assert len(empty) == 0 and len(display_table(get("T22"), empty, "en", {}).rows) == 1
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_t18_note_gives_the_expected_chance_signals(built, small, lang):
+    from research.monitoring import expected_false_signals
+
+    ef = expected_false_signals(small["p_chart"])
+    fs = tables.p_chart_false_signals(small)
+    assert fs["weeks"] == len(ef) and fs["observed_total"] == int(small["p_chart"]["out_of_control"].sum())
+    np.testing.assert_allclose(fs["expected_per_week"], ef["expected_false"].sum() / len(ef), rtol=1e-12)
+    note = " ".join(display_table(get("T18"), built["T18"], lang, small).notes)
+    assert f"{fs['expected_per_week']:.2f}" in note and f"{fs['observed_per_week']:.2f}" in note
+    assert "T22" in note
+    from research.artifacts.values import named_values
+
+    v = named_values(small).set_index("name")
+    assert v.loc["pchart_expected_false_per_week", "value"] == fs["expected_per_week"]
+    assert v.loc["funnel_n_flagged", "value"] == int(((built["T22"]["signal"] != "") |
+                                                      (built["T22"]["fdr_signal"] != "")).sum())
+
+
+@pytest.mark.parametrize("table_id", ["T18", "T21", "T22"])
+def test_new_tables_render_in_every_format(table_id, small, tmp_path):
+    spec = get(table_id)
+    files = rt.write_table(spec, small, tmp_path, STAMP)
+    for lang in ("zh", "en"):
+        for fmt in rt.FORMATS:
+            assert files[f"{lang}.{fmt}"].stat().st_size > 0
+        md = files[f"{lang}.md"].read_text(encoding="utf-8")
+        assert spec.title(lang) in md and spec.caption(lang) in md
+

@@ -26,7 +26,7 @@ import pandas as pd
 from matplotlib.figure import Figure, SubFigure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter, NullFormatter, PercentFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, PercentFormatter
 from scipy.stats import norm
 
 from research.artifacts import labels
@@ -740,4 +740,106 @@ def draw_ipa(data: pd.DataFrame, lang: str, bundle: dict) -> Figure:
                 va="top" if hy > 0.5 else "bottom", color=NEUTRAL_COLOR, fontsize=8)
     ax.set_xlabel(_word("performance", lang))
     ax.set_ylabel(_word("importance_r2", lang))
+    return fig
+
+
+# ---------------------------------------------------------------------------- F11 station funnel
+
+#: number of points of each limit curve of F11 (answers, log-spaced)
+FUNNEL_CURVE_POINTS = 120
+
+
+def figure_station_funnel_data(bundle: dict) -> pd.DataFrame:
+    """The risk-adjusted station funnel (research.stations.funnel via ``bundle["station_funnel"]``).
+
+    Returns
+    -------
+    DataFrame with ``part`` = ``station`` rows (by name: ``station``, ``n`` answers, ``rate`` the
+    standardised satisfied rate, ``z``, ``q_value``, ``flagged`` -- outside the 99.8% limits or
+    BH q < 0.05 -- and ``signal`` above / below / "") then ``part`` = ``limits`` rows (``n`` on a
+    log-spaced grid over the stations' answers; ``lcl_95, ucl_95, lcl_99.8, ucl_99.8`` from
+    :func:`research.stations.funnel_limits` with the over-dispersion factor when the funnel used
+    it). Every row carries ``target`` (the overall rate) and ``phi`` (the factor used, 1 when
+    none). No rows when the funnel was not computed.
+    """
+    from research.stations import funnel_limits
+
+    cols = ["part", "station", "n", "rate", "target", "lcl_95", "ucl_95", "lcl_99.8", "ucl_99.8", "z", "q_value",
+            "flagged", "signal", "phi"]
+    sf = bundle.get("station_funnel")
+    if sf is None or len(sf) == 0:
+        return pd.DataFrame(columns=cols)
+    target = float(sf["target"].iloc[0])
+    phi = float(sf["phi"].iloc[0]) if bool(sf["phi_used"].iloc[0]) else 1.0
+    sig = sf["signal"].astype(object).fillna("").astype(str)
+    fdr = sf["fdr_signal"].astype(object).fillna("").astype(str)
+    pts = pd.DataFrame({"part": "station", "station": sf["station"].astype(object), "n": sf["n"].astype("float64"),
+                        "rate": sf["std_rate"].astype("float64"), "target": target, "z": sf["z"].astype("float64"),
+                        "q_value": sf["q_value"].astype("float64"),
+                        "flagged": ((sig != "") | (fdr != "")).to_numpy(),
+                        "signal": np.where(sig != "", sig, fdr)})
+    pts = pts.sort_values("station", kind="stable")
+    lo, hi = max(1.0, np.floor(0.8 * pts["n"].min())), np.ceil(1.1 * pts["n"].max())
+    grid = np.unique(np.round(np.geomspace(lo, hi, FUNNEL_CURVE_POINTS)))
+    lim = funnel_limits(grid, target, phi=phi)
+    curve = pd.DataFrame({"part": "limits", "station": None, "n": grid, "target": target})
+    for c in ("lcl_95", "ucl_95", "lcl_99.8", "ucl_99.8"):
+        curve[c] = lim[c].to_numpy()
+    out = pd.concat([pts, curve], ignore_index=True)
+    out["phi"] = phi
+    out["flagged"] = out["flagged"].astype("boolean")
+    return _plain(out[cols], ["part", "station", "signal"])
+
+
+def draw_station_funnel(data: pd.DataFrame, lang: str, bundle: dict) -> Figure:
+    """Each station's risk-adjusted rate against its answers, the overall rate, the 95% (dashed) and
+    99.8% (dotted) limits; flagged stations in red with their names."""
+    fig, body = _new_figure(4.6)
+    ax = body.add_subplot()
+    if data.empty:
+        ax.axis("off")
+        ax.text(0.5, 0.5, _word("funnel_not_computed", lang), ha="center", va="center")
+        return fig
+    pts = data[data["part"] == "station"]
+    cur = data[data["part"] == "limits"]
+    target = float(data["target"].iloc[0])
+    ax.axhline(target, color=SERIES_COLOR, linewidth=1.2, label=_word("overall_rate", lang))
+    for level, style in (("95", "--"), ("99.8", ":")):
+        ax.plot(cur["n"], cur[f"lcl_{level}"], color=NEUTRAL_COLOR, linestyle=style, linewidth=1,
+                label=_word(f"limits_{level}", lang))
+        ax.plot(cur["n"], cur[f"ucl_{level}"], color=NEUTRAL_COLOR, linestyle=style, linewidth=1)
+    flag = pts["flagged"].astype(bool).to_numpy()
+    ax.scatter(pts["n"][~flag], pts["rate"][~flag], s=16, color=SERIES_COLOR, alpha=0.8, zorder=3,
+               label=_word("station", lang))
+    ax.set_xscale("log")
+    lo_n, hi_n = float(cur["n"].min()), float(cur["n"].max())
+    if flag.any():
+        fl = pts[flag].sort_values("rate", kind="stable")
+        ax.scatter(fl["n"], fl["rate"], s=24, color="#c0392b", zorder=4, label=_word("flagged_station", lang))
+        # a label points towards the middle of the (log) x range, so it stays inside the axes; a label
+        # whose neighbour in rate is close on both axes is nudged up or down, so the two do not collide
+        mid = np.sqrt(lo_n * hi_n)
+        prev = None
+        for x, y, name in zip(fl["n"], fl["rate"], fl["station"]):
+            right = x <= mid
+            dy = 0
+            if prev is not None and abs(y - prev[1]) < 0.015 and abs(np.log(x / prev[0])) < 1.0:
+                dy = 7 if prev[2] <= 0 else -7
+            ax.annotate(str(name), (x, y), xytext=(5 if right else -5, dy), textcoords="offset points",
+                        ha="left" if right else "right", va="center", fontsize=7, color="#c0392b",
+                        bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 0.5})
+            prev = (x, y, dy)
+    ax.set_xlim(lo_n / 1.05, hi_n * 1.05)
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    _hours_axis(ax.xaxis)
+    _percent_axis(ax.yaxis)
+    rates = pd.concat([pts["rate"], cur["lcl_99.8"], cur["ucl_99.8"]])
+    ax.set_ylim(max(0.0, rates.min() - 0.03), min(1.0, rates.max() + 0.03))
+    ax.set_xlabel(_word("answers_n", lang))
+    ax.set_ylabel(_word("adjusted_satisfied_rate", lang))
+    _group_legend(body, ax.get_legend_handles_labels()[0], ncols=5)
+    phi = float(data["phi"].iloc[0])
+    if phi > 1:
+        ax.text(0.01, 0.02, _word("overdispersion_phi", lang, phi=phi), transform=ax.transAxes, fontsize=7,
+                color=NEUTRAL_COLOR, va="bottom")
     return fig

@@ -213,6 +213,33 @@ LABELS: dict[str, tuple[str, str]] = {
     "dissatisfied_per_10k": ("每万件投诉不满意客户变化", "Change in dissatisfied customers per 10,000 complaints"),
     "no_levers": ("无改进杠杆表：分析计划未声明杠杆，或导出数据缺少杠杆模型所需的列。",
                   "No lever table: the plan declares no levers, or the export lacks a column the lever model needs."),
+    # T21 associations, T22 / F11 station funnel
+    "association_comparison": ("比较", "Comparison"),
+    "standardised_rate": ("标准化满意率（%）", "Standardised satisfied rate (%)"),
+    "reference_rate": ("参照水平满意率（%）", "Reference rate (%)"),
+    "difference_points": ("差值（百分点）", "Difference (points)"),
+    "repeat_true": ("有重复来电", "repeat calls"),
+    "repeat_false": ("无重复来电", "no repeat calls"),
+    "no_associations": ("无关联表：导出数据没有问题解决情况或重复来电，或模型无法估计。",
+                        "No association table: the export has no resolution or repeat-call answers, or the model "
+                        "cannot be fitted."),
+    "observed_satisfied": ("满意数", "Satisfied"),
+    "expected_satisfied": ("期望满意数", "Expected"),
+    "limits_998": ("99.8%控制限（%）", "99.8% limits (%)"),
+    "z_score": ("z", "z"),
+    "q_value": ("q值（BH）", "q (BH)"),
+    "fdr_flag": ("FDR信号", "FDR flag"),
+    "fdr_above": ("高于总体", "above overall"),
+    "fdr_below": ("低于总体", "below overall"),
+    "funnel_not_computed": ("未计算漏斗图：回答或供电所过少，或病例组合模型无法估计。",
+                            "Funnel not computed: too few answers or stations, or the case-mix model cannot be fitted."),
+    "overall_rate": ("总体满意率", "Overall rate"),
+    "limits_95": ("95%控制限", "95% limits"),
+    "limits_99.8": ("99.8%控制限", "99.8% limits"),
+    "flagged_station": ("预警供电所", "Flagged station"),
+    "answers_n": ("回答数（对数刻度）", "Answers (log scale)"),
+    "adjusted_satisfied_rate": ("风险调整满意率", "Risk-adjusted satisfied rate"),
+    "overdispersion_phi": ("过度离散因子 φ = {phi:.2f}，控制限已放宽", "over-dispersion factor φ = {phi:.2f}; limits widened"),
 }
 
 

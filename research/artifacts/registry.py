@@ -69,9 +69,11 @@ TABLES = (
                  "confidence intervals (unweighted).",
                  ("responses",), "table_satisfaction_by_cause"),
     ArtifactSpec("T04", "table", "T04_models", "模型估计结果对照", "Models side by side",
-                 "各模型的系数估计（括号内为标准误），* p<0.05, ** p<0.01, *** p<0.001；下方为拟合统计量。",
-                 "Coefficient estimates of each model (standard errors in parentheses), * p<0.05, "
-                 "** p<0.01, *** p<0.001; fit statistics below.",
+                 "Logit与有序模型为优势比exp(b)，线性与混合模型为系数，方括号内为95%置信区间（切点为对数优势尺度，"
+                 "括号内为标准误）；* p<0.05, ** p<0.01, *** p<0.001，诉求子类按Holm校正；下方为拟合统计量。",
+                 "Odds ratios exp(b) for the logit and ordinal models, coefficients for the others, 95% intervals "
+                 "in brackets (cutpoints: log-odds, standard errors in parentheses); * p<0.05, ** p<0.01, "
+                 "*** p<0.001, Holm-adjusted for sub-causes; fit statistics below.",
                  ("estimates", "model_fit"), "table_models"),
     ArtifactSpec("T05", "table", "T05_handling_time_effects", "处理时长翻倍的平均边际效应",
                  "Average marginal effect of doubling the handling time",
@@ -179,6 +181,21 @@ TABLES = (
                  "comparable respondents' (pattern mixture; Rubin 1977, Little 1994), refusals and no-answers "
                  "apart; tipping δ against the target.",
                  ("delta_range", "tipping_deltas"), "table_nonresponse_delta"),
+    ArtifactSpec("T21", "table", "T21_associations", "办结与重复来电与满意率的关联（非因果）",
+                 "Resolution and repeat calls: associations with the satisfied rate, not effects",
+                 "将全部工单设为某一水平与设为参照水平时的标准化满意率及其差（百分点），按诉求子类、处理时长、受理渠道、"
+                 "地市与月份调整。二者部分是不满意的后果，故为关联而非可施加的杠杆。",
+                 "Standardised satisfied rate with every ticket set to a level and to the reference, and their "
+                 "difference (points), adjusted for sub-cause, handling time, channel, region and month. Both are "
+                 "partly consequences of dissatisfaction: associations, not levers.",
+                 ("associations",), "table_associations"),
+    ArtifactSpec("T22", "table", "T22_station_funnel", "各供电所与总体满意率的比较（风险调整漏斗图）",
+                 "Stations against the overall satisfied rate (risk-adjusted funnel)",
+                 "按诉求子类、处理时长与受理渠道调整后的标准化满意率；超出99.8%控制限为信号，q值为Benjamini–Hochberg"
+                 "校正（Spiegelhalter 2005）。按z排序。",
+                 "Satisfied rate standardised for sub-cause, handling time and channel; outside the 99.8% limits "
+                 "is a signal; q: Benjamini–Hochberg (Spiegelhalter 2005). Sorted by z.",
+                 ("station_funnel",), "table_station_funnel"),
 )
 
 FIGURES = (
@@ -229,6 +246,14 @@ FIGURES = (
                  "Operational drivers with a performance measure clearing their permutation null; x: performance, "
                  "y: importance; dashed lines at the means; numbers: bootstrap probability of 'concentrate here'.",
                  ("drivers_ipa",), "figure_ipa_data", "draw_ipa"),
+    ArtifactSpec("F11", "figure", "F11_station_funnel", "各供电所风险调整满意率漏斗图",
+                 "Funnel plot of the stations' risk-adjusted satisfied rates",
+                 "点为各供电所按诉求子类、处理时长与受理渠道调整后的满意率，横轴为回答数；实线为总体满意率，"
+                 "虚线与点线为95%与99.8%控制限（存在过度离散时已放宽）；标注者超出99.8%限或q<0.05。",
+                 "Points: each station's satisfied rate adjusted for sub-cause, handling time and channel, against "
+                 "its answers; line: the overall rate; dashed and dotted: 95% and 99.8% limits (widened for "
+                 "over-dispersion when present); labelled: outside 99.8% or q < 0.05.",
+                 ("station_funnel",), "figure_station_funnel_data", "draw_station_funnel"),
 )
 
 #: the tables of `research bulletin` (research.bulletin), by key. Not in REGISTRY: reproduce and the

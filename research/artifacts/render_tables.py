@@ -263,6 +263,49 @@ def _display_satisfaction(data: pd.DataFrame, lang: str, bundle: dict) -> Displa
     return Display(headers, ["l", "r", "r", "r", "r", "r"], rows)
 
 
+def _model_cell(r: dict, m: str, kind: str) -> tuple[str, str]:
+    """T04 cell of model ``m`` and the line under it: the odds ratio exp(b) with stars and its
+    interval for logit and ordinal coefficients; the coefficient with stars and its interval
+    for the others; cutpoints (log-odds scale) and variance components with the standard
+    error in parentheses (also every term of a frame without intervals). Stars follow
+    ``p_stars`` (Holm for the sub-cause contrasts) when the frame has it."""
+    p = r.get(f"{m}_p_stars", r.get(f"{m}_p_value"))
+    if _missing(p):
+        p = r.get(f"{m}_p_value")
+    if kind == "coefficient" and not _missing(r.get(f"{m}_odds_ratio")):
+        return (fmt_num(r[f"{m}_odds_ratio"]) + stars(p),
+                fmt_interval(r.get(f"{m}_or_conf_low"), r.get(f"{m}_or_conf_high"), fmt_num))
+    if kind == "coefficient" and not (_missing(r.get(f"{m}_conf_low")) and _missing(r.get(f"{m}_conf_high"))):
+        return (fmt_num(r[f"{m}_estimate"]) + stars(p),
+                fmt_interval(r.get(f"{m}_conf_low"), r.get(f"{m}_conf_high"), fmt_num))
+    se = r.get(f"{m}_std_error")
+    return fmt_num(r[f"{m}_estimate"]) + stars(p), "" if _missing(se) else f"({fmt_num(se)})"
+
+
+def _models_scale_notes(data: pd.DataFrame, models: list[str], lang: str) -> list[str]:
+    """T04 notes: which columns are odds ratios, what the stars follow (Holm across the
+    sub-cause contrasts of each model, unadjusted elsewhere)."""
+    notes = []
+    coef = data[data["kind"] == "coefficient"]
+    odds = [i for i, m in enumerate(models, 1)
+            if f"{m}_odds_ratio" in data.columns and coef[f"{m}_odds_ratio"].notna().any()]
+    if odds:
+        cols = "、".join(f"({i})" for i in odds) if lang == "zh" else ", ".join(f"({i})" for i in odds)
+        notes.append(f"{cols}列为优势比 exp(b)，方括号内为95%置信区间；其余列为系数及其95%置信区间；"
+                     "阈值（切点）为对数优势尺度，括号内为标准误。" if lang == "zh" else
+                     f"Columns {cols}: odds ratios exp(b) with 95% confidence intervals in brackets; other columns: "
+                     "coefficients with 95% intervals; cutpoints on the log-odds scale with standard errors in "
+                     "parentheses.")
+    holm = [m for m in models if f"{m}_p_holm" in data.columns and coef[f"{m}_p_holm"].notna().any()]
+    if holm:
+        k = max(int(coef[f"{m}_p_holm"].notna().sum()) for m in holm)
+        notes.append(f"* p<0.05, ** p<0.01, *** p<0.001；诉求子类的星号按各模型{k}个子类对比的Holm校正p值，"
+                     "其余项为未校正p值。" if lang == "zh" else
+                     f"* p<0.05, ** p<0.01, *** p<0.001; stars: Holm-adjusted across the {k} sub-cause contrasts "
+                     "of each model; unadjusted for the other terms.")
+    return notes
+
+
 def _display_models(data: pd.DataFrame, lang: str, bundle: dict) -> Display:
     models = model_names(data)
     rows: list[Row] = []
@@ -278,15 +321,19 @@ def _display_models(data: pd.DataFrame, lang: str, bundle: dict) -> Display:
             fmt = fmt_count if r["term"] == "nobs" else (lambda x: fmt_num(x, "fit"))
             rows.append(Row([word(r["term"], lang)] + [fmt(r[f"{m}_estimate"]) for m in models]))
             continue
-        est = [fmt_num(r[f"{m}_estimate"]) + stars(r[f"{m}_p_value"]) for m in models]
+        est, below = [], []
+        for m in models:
+            cell, under = _model_cell(r, m, kind)
+            est.append(cell)
+            below.append(under)
         rows.append(Row([_term(r["term"], lang, bundle)] + est))
-        se = [f"({fmt_num(r[f'{m}_std_error'])})" if not _missing(r[f"{m}_std_error"]) else "" for m in models]
-        if any(se):
-            rows.append(Row([""] + se))
+        if any(below):
+            rows.append(Row([""] + below))
     headers = [word("term", lang)] + [f"({i})" for i in range(1, len(models) + 1)]
     sep = "；" if lang == "zh" else "; "
     notes = [f"{word('models_key', lang)}：" if lang == "zh" else f"{word('models_key', lang)}: "]
     notes[0] += sep.join(f"({i}) {_model(m, lang, bundle)}" for i, m in enumerate(models, 1))
+    notes += _models_scale_notes(data, models, lang)
     plan = bundle.get("plan")
     terms = set(data["term"].astype(str))
     refs = []
@@ -613,13 +660,25 @@ def _display_recurrence(data: pd.DataFrame, lang: str, bundle: dict) -> Display:
 def _display_out_of_control(data: pd.DataFrame, lang: str, bundle: dict) -> Display:
     keys = ["station", "week_of", "n", "dissatisfied_rate", "centre_line", "control_limits", "signal"]
     align = ["l", "l", "r", "r", "r", "r", "l"]
+    from research.artifacts.tables import p_chart_false_signals
+
+    fs = p_chart_false_signals(bundle)
+    chance = [] if fs is None else [
+        f"即使各供电所均无变化，{fs['weeks']} 周中每周（最多 {fs['stations']} 个供电所）预计仅因偶然就有 "
+        f"{fs['expected_per_week']:.2f} 个信号（合计 {fs['expected_total']:.1f} 个），实际每周 {fs['observed_per_week']:.2f} "
+        f"个（合计 {fs['observed_total']} 个）。p控制图只将供电所与其自身比较，用于发现突变；长期、经病例组合调整后的差距见表T22。"
+        if lang == "zh" else
+        f"Even if no station changed, chance alone gives {fs['expected_per_week']:.2f} signals a week across up to "
+        f"{fs['stations']} stations ({fs['expected_total']:.1f} over {fs['weeks']} weeks); observed "
+        f"{fs['observed_per_week']:.2f} a week ({fs['observed_total']} in all). The p-chart compares a station only "
+        "with itself and looks for sudden change; persistent, case-mix-adjusted gaps are Table T22's."]
     if data.empty:
-        return Display([word(k, lang) for k in keys], align, [Row([word("no_flags", lang)], span=True)])
+        return Display([word(k, lang) for k in keys], align, [Row([word("no_flags", lang)], span=True)], chance)
     pct = (lambda x: fmt_pct(x, sign=False))
     rows = [Row([str(r.station), _date(r.period_start), fmt_count(r.n) + ("*" if bool(r.low_n) else ""),
                  pct(r.rate), pct(r.centre), fmt_interval(r.lcl, r.ucl, pct), word(str(r.signal), lang)])
             for r in data.itertuples(index=False)]
-    notes = ["*回答少于10份。" if lang == "zh" else "* fewer than 10 answers."]
+    notes = ["*回答少于10份。" if lang == "zh" else "* fewer than 10 answers.", *chance]
     return Display([word(k, lang) for k in keys], align, rows, notes)
 
 
@@ -680,6 +739,72 @@ def _display_nonresponse_delta(data: pd.DataFrame, lang: str, bundle: dict) -> D
     return Display([word(k, lang) for k in keys], align, rows, notes)
 
 
+def _association_label(variable: str, level: str, lang: str, bundle: dict) -> str:
+    if variable == "repeat":
+        return word("repeat_true" if level in ("true", "1.0", "1", "True") else "repeat_false", lang)
+    return _code(variable, level, lang, bundle)
+
+
+def _display_associations(data: pd.DataFrame, lang: str, bundle: dict) -> Display:
+    keys = ["association_comparison", "standardised_rate", "reference_rate", "difference_points", "ci", "p_value"]
+    align = ["l", "r", "r", "r", "r", "r"]
+    if data.empty:
+        return Display([word(k, lang) for k in keys], align, [Row([word("no_associations", lang)], span=True)])
+    pct = (lambda x: fmt_pct(x, sign=False))
+    pts = (lambda x: f"{100 * float(x):+.{DIGITS['percent']}f}")
+    vs = " 对比 " if lang == "zh" else " vs "
+    rows = []
+    for variable, part in data.groupby("variable", sort=False):
+        rows.append(Row([word(str(variable), lang), "", "", "", "", ""], bold=True))
+        for r in part.itertuples(index=False):
+            rows.append(Row([_association_label(str(variable), str(r.level), lang, bundle) + vs
+                             + _association_label(str(variable), str(r.reference), lang, bundle),
+                             pct(r.rate), pct(r.reference_rate), pts(r.estimate),
+                             fmt_interval(r.conf_low, r.conf_high, pts), fmt_p(r.p_value)], indent=True))
+    n = int(data["n"].iloc[0])
+    weighted = "weighted" in str(data["method"].iloc[0])
+    se_zh, se_en = (("按全部工单加权，设计标准误以供电所为整群", "weighted to all work orders, design-based standard errors "
+                     "with stations as clusters") if weighted else
+                    ("标准误按供电所聚类稳健", "standard errors cluster-robust by station"))
+    notes = [f"回答 {n:,} 份；逻辑回归按诉求子类、处理时长、受理渠道、地市与月份调整，{se_zh}。"
+             "“问题解决情况”来自回访答案，重复来电多由不满意引起：二者部分是不满意的后果，差值描述满意与不满意客户"
+             "的不同，不是办结或减少重复来电能带来的满意率提升，故不列入改进杠杆（见表T14）。" if lang == "zh" else
+             f"{n:,} answers; logit adjusted for sub-cause, handling time, channel, region and month, {se_en}. "
+             "The resolution answer comes from the callback and repeat calls often follow "
+             "dissatisfaction: both are partly consequences of dissatisfaction, so the differences describe who is "
+             "satisfied, not what resolving more tickets or preventing repeat calls would gain; they are not levers "
+             "(see Table T14)."]
+    return Display([word(k, lang) for k in keys], align, rows, notes)
+
+
+def _display_station_funnel(data: pd.DataFrame, lang: str, bundle: dict) -> Display:
+    keys = ["station", "n", "observed_satisfied", "expected_satisfied", "standardised_rate", "limits_998", "z_score",
+            "q_value", "signal", "fdr_flag"]
+    align = ["l", "r", "r", "r", "r", "r", "r", "r", "l", "l"]
+    if data.empty:
+        return Display([word(k, lang) for k in keys], align, [Row([word("funnel_not_computed", lang)], span=True)])
+    pct = (lambda x: fmt_pct(x, sign=False))
+    rows = [Row([str(r.station), fmt_count(r.n), fmt_count(r.observed), fmt_num(r.expected, "hours"),
+                 pct(r.std_rate), fmt_interval(r.lcl, r.ucl, pct), fmt_num(r.z, "statistic"), fmt_p(r.q_value),
+                 word(str(r.signal), lang) if r.signal else "", word(f"fdr_{r.fdr_signal}", lang) if r.fdr_signal else ""],
+                bold=bool(r.signal) or bool(r.fdr_signal))
+            for r in data.rename(columns={"lcl_99.8": "lcl", "ucl_99.8": "ucl"}).itertuples(index=False)]
+    first = data.iloc[0]
+    k, target = len(data), pct(first["target"])
+    n_sig, n_fdr = int((data["signal"] != "").sum()), int((data["fdr_signal"] != "").sum())
+    if bool(first["phi_used"]):
+        disp = (f"存在过度离散（φ = {first['phi']:.2f}），控制限与z已按φ放宽。" if lang == "zh" else
+                f"Over-dispersion present (φ = {first['phi']:.2f}): limits and z widened by it.")
+    else:
+        disp = (f"过度离散因子 φ = {first['phi']:.2f}，与1无显著差异，采用精确二项控制限。" if lang == "zh" else
+                f"Over-dispersion factor φ = {first['phi']:.2f}, not distinguishable from 1: exact binomial limits.")
+    notes = [f"{k} 个供电所，总体满意率 {target}%；{n_sig} 个超出99.8%控制限，{n_fdr} 个q<0.05。{disp}"
+             "未标出者与总体的差异无法与偶然波动区分（并非“没有差异”）。" if lang == "zh" else
+             f"{k} stations, overall rate {target}%; {n_sig} outside the 99.8% limits, {n_fdr} with q < 0.05. {disp} "
+             "For the others no difference from the overall rate is detectable (which is not the same as none)."]
+    return Display([word(k_, lang) for k_ in keys], align, rows, notes)
+
+
 #: display function of each builder
 DISPLAYS: dict[str, Callable[[pd.DataFrame, str, dict], Display]] = {
     "table_sample": _display_sample,
@@ -702,6 +827,8 @@ DISPLAYS: dict[str, Callable[[pd.DataFrame, str, dict], Display]] = {
     "table_out_of_control": _display_out_of_control,
     "table_weighting_methods": _display_weighting_methods,
     "table_nonresponse_delta": _display_nonresponse_delta,
+    "table_associations": _display_associations,
+    "table_station_funnel": _display_station_funnel,
 }
 
 

@@ -274,6 +274,10 @@ def table_satisfaction_by_cause(bundle: dict) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- T04
 
+#: T04: estimates columns carried beside estimate, std_error and p_value (NaN when absent)
+T04_EXTRA = ("conf_low", "conf_high", "odds_ratio", "or_conf_low", "or_conf_high", "p_holm")
+
+
 def table_models(bundle: dict) -> pd.DataFrame:
     """T04 models side by side (like R's ``modelsummary`` or Stata's ``esttab``).
 
@@ -291,6 +295,13 @@ def table_models(bundle: dict) -> pd.DataFrame:
         for each model (plan order): the estimates frame's numbers; NaN where the
         model has no such term. On ``fit`` rows ``<model>_estimate`` holds the
         statistic from ``bundle["model_fit"]`` and the other two are NaN.
+    ``<model>_conf_low``, ``<model>_conf_high``, ``<model>_odds_ratio``, ``<model>_or_conf_low``,
+    ``<model>_or_conf_high``, ``<model>_p_holm``
+        the estimates frame's interval, odds ratio with its interval (logit and ordinal
+        coefficients) and Holm-adjusted p (sub-cause contrasts); NaN where absent.
+    ``<model>_p_stars``
+        the p-value the stars follow: ``p_holm`` for the sub-cause contrasts (Holm across
+        the sub-cause contrasts of each model), ``p_value`` for every other term.
     """
     est = bundle["estimates"]
     fit = bundle["model_fit"]
@@ -309,8 +320,11 @@ def table_models(bundle: dict) -> pd.DataFrame:
     out = terms.copy()
     for m in models:
         part = est[est["model"] == m].set_index(est.loc[est["model"] == m, "term"].astype(str))
-        for col in ("estimate", "std_error", "p_value"):
-            out[f"{m}_{col}"] = out["term"].map(part[col].astype("float64")).astype("float64")
+        for col in ("estimate", "std_error", "p_value", *T04_EXTRA):
+            src = part[col] if col in part.columns else pd.Series(np.nan, index=part.index)
+            out[f"{m}_{col}"] = out["term"].map(src.astype("float64")).astype("float64")
+        holm = out[f"{m}_p_holm"]
+        out[f"{m}_p_stars"] = holm.where(holm.notna(), out[f"{m}_p_value"])
 
     fit_rows = pd.DataFrame({"kind": "fit", "term": list(FIT_STATISTICS)})
     fit_by_model = fit.set_index(fit["model"].astype(str))
@@ -320,6 +334,8 @@ def table_models(bundle: dict) -> pd.DataFrame:
         fit_rows[f"{m}_estimate"] = values
         fit_rows[f"{m}_std_error"] = np.nan
         fit_rows[f"{m}_p_value"] = np.nan
+        for col in (*T04_EXTRA, "p_stars"):
+            fit_rows[f"{m}_{col}"] = np.nan
     out = pd.concat([out, fit_rows], ignore_index=True)
     for col in ("kind", "term"):
         out[col] = out[col].astype("string")
@@ -808,3 +824,78 @@ def table_nonresponse_delta(bundle: dict) -> pd.DataFrame:
     out = dr.merge(tip, on="scenario", how="left")
     out["_s"] = _order(out, "scenario", list(T20_SCENARIOS))
     return out.sort_values(["_s", "delta"], kind="stable")[cols].reset_index(drop=True)
+
+
+def table_associations(bundle: dict) -> pd.DataFrame:
+    """T21 resolution and repeat calls against the satisfied rate: standardised associations.
+
+    From ``bundle["associations"]`` (:func:`research.causal.associations`): the g-formula
+    standardised rate with every ticket set to a level and to its reference, adjusted for the
+    lever model's pre-treatment variables. Associations, not effects: both variables are partly
+    consequences of dissatisfaction (post-treatment), so no lever sets them.
+
+    Returns
+    -------
+    DataFrame, resolution levels then repeat calls: ``variable, level, reference, rate,
+    reference_rate`` (0..1), ``estimate`` (rate - reference_rate, probability), ``std_error,
+    conf_low, conf_high, conf_level, p_value, n, method``. No rows when the export has no
+    resolution or repeat answers.
+    """
+    cols = ["variable", "level", "reference", "rate", "reference_rate", "estimate", "std_error", "conf_low",
+            "conf_high", "conf_level", "p_value", "n", "method"]
+    frame = _frame(bundle, "associations", cols)
+    if frame is None:
+        return pd.DataFrame(columns=cols)
+    out = frame[cols].copy()
+    out["_i"] = np.arange(len(out))
+    out["_v"] = _order(out, "variable", ["resolved", "repeat"])
+    return out.sort_values(["_v", "_i"], kind="stable")[cols].reset_index(drop=True)
+
+
+def table_station_funnel(bundle: dict) -> pd.DataFrame:
+    """T22 every station against the overall satisfied rate, risk-adjusted (funnel, Spiegelhalter 2005).
+
+    From ``bundle["station_funnel"]`` (:func:`research.stations.funnel`).
+
+    Returns
+    -------
+    DataFrame, stations by z (most below the overall rate first; ties by name): ``station, n``
+    (complete answers), ``observed`` (satisfied), ``expected`` (case-mix expected satisfied),
+    ``std_rate`` (indirectly standardised rate), ``target`` (overall rate), ``lcl_99.8, ucl_99.8``
+    (limits at the station's n), ``z`` (divided by sqrt(phi) when over-dispersion is used),
+    ``p_value``, ``q_value`` (BH), ``signal`` (outside the 99.8% limits: above / below / ""),
+    ``fdr_signal`` (q < 0.05), ``phi, phi_used, limits``. No rows when the funnel was not computed.
+    """
+    cols = ["station", "n", "observed", "expected", "std_rate", "target", "lcl_99.8", "ucl_99.8", "z", "p_value",
+            "q_value", "signal", "fdr_signal", "phi", "phi_used", "limits"]
+    frame = _frame(bundle, "station_funnel", cols)
+    if frame is None:
+        return pd.DataFrame(columns=cols)
+    out = frame[cols].copy()
+    out["station"] = out["station"].astype(object)
+    for c in ("signal", "fdr_signal", "limits"):
+        out[c] = out[c].astype(object).fillna("")
+    return out.sort_values(["z", "station"], kind="stable").reset_index(drop=True)
+
+
+def p_chart_false_signals(bundle: dict) -> dict | None:
+    """What T18's reader should expect from chance alone: the p-chart's false signals per week.
+
+    From ``bundle["p_chart"]`` by :func:`research.monitoring.expected_false_signals` (the exact
+    binomial probability that a station in control at its centre line falls outside its limits,
+    summed over the stations charted each week). Returns ``weeks``, ``stations`` (most charted in
+    a week), ``expected_per_week``, ``observed_per_week``, ``expected_total``, ``observed_total``;
+    None without a p-chart.
+    """
+    from research.monitoring import expected_false_signals
+
+    pc = _frame(bundle, "p_chart", ["station", "period_start", "n", "centre", "lcl", "ucl", "out_of_control"])
+    if pc is None:
+        return None
+    ef = expected_false_signals(pc)
+    weeks = len(ef)
+    if weeks == 0:
+        return None
+    return {"weeks": int(weeks), "stations": int(ef["stations"].max()),
+            "expected_per_week": float(ef["expected_false"].mean()), "observed_per_week": float(ef["signals"].mean()),
+            "expected_total": float(ef["expected_false"].sum()), "observed_total": int(ef["signals"].sum())}

@@ -36,7 +36,7 @@ ALWAYS = ("survey_rows_read", "survey_rows_rejected", "n_responses", "sat_rate_o
           "lever_best", "lever_best_points", "lever_best_low", "lever_best_high", "lever_best_per_10k",
           "lever_second", "lever_second_points", "lever_best_evalue", "lever_best_evalue_ci", "driver_top", "driver_top_share", "drivers_concentrate_here",
           "nonresponse_methods_low", "nonresponse_methods_high", "nonresponse_target", "tipping_delta_refused",
-          "tipping_delta_no_answer", "tipping_delta_all")
+          "tipping_delta_no_answer", "tipping_delta_all", "data_source", "n_stations")
 
 
 def _pct(x: float, digits: int = 1) -> str:
@@ -171,6 +171,7 @@ def named_values(bundle: dict) -> pd.DataFrame:
             out.append(_row(f"subcause_{tag}_rate", float(r["estimate"]), "proportion", _pct(r["estimate"]),
                             _pct(r["estimate"]), "fit/predictions.csv",
                             f"model=logit, quantity=aap_subcause, cause_l2={s}", "estimate", "F02"))
+    out += _subcause_rank_values(bundle)
     est = bundle["estimates"]
     rep_row = est[(est["model"] == "logit") & (est["term"] == "repeat")]
     if len(rep_row):
@@ -190,14 +191,105 @@ def named_values(bundle: dict) -> pd.DataFrame:
             text = "<0.001" if v < 0.001 else f"{v:.3f}"
             out.append(_row("welch_p_cause", v, "p-value", text, text, "fit/comparisons.csv",
                             "between=cause_l1, method=welch_anova", "p_value", "T07"))
+    out += _monitoring_values(bundle)
     out += _representativeness_values(bundle)
     out += _lever_values(bundle)
     out += _driver_values(bundle)
+    out += _limitation_values(bundle)
     present = {r["name"] for r in out}
     for name in ALWAYS:  # a value the data cannot give still exists, saying so
         if name not in present:
             out.append(_row(name, math.nan, "", NO_DATA[0], NO_DATA[1], "", "", "", ""))
     return pd.DataFrame(out)
+
+
+#: names :func:`_subcause_rank_values` always gives (no data when the ranks are missing)
+SUBCAUSE_RANK_VALUES = ("subcause_lowest_rank", "subcause_lowest_rank_low", "subcause_lowest_rank_high",
+                        "subcause_count", "subcause_lowest_verdict")
+
+
+def _subcause_rank_values(bundle: dict) -> list[dict]:
+    """The least satisfied sub-cause's rank with its 95% interval of ranks (``fit/subcause_ranks.csv``,
+    :mod:`research.models.ranks`: 1 = least satisfied), the number of sub-causes ranked, and
+    ``subcause_lowest_verdict``: whether the data single it out (its interval is 1-1) or how many other
+    sub-causes could also rank first."""
+    src, art = "fit/subcause_ranks.csv", "F02"
+    rk = bundle.get("subcause_ranks")
+    if rk is not None and len(rk):
+        rk = rk[rk["model"] == "logit"]
+    if rk is None or not len(rk):
+        return [_row(n, math.nan, "", NO_DATA[0], NO_DATA[1], "", "", "", "") for n in SUBCAUSE_RANK_VALUES]
+    rk = rk.sort_values(["rank", "estimate", "cause_l2"], kind="stable")
+    low = rk.iloc[0]
+    s = str(low["cause_l2"])
+    row = f"model=logit, cause_l2={s}"
+    out = [_row(f"subcause_lowest_{c}", int(low[c]), "rank", str(int(low[c])), str(int(low[c])), src, row, c, art)
+           for c in ("rank", "rank_low", "rank_high")]
+    k = len(rk)
+    out.append(_row("subcause_count", k, "count", str(k), str(k), src, "model=logit", "count(cause_l2)", art))
+    also = int((rk["rank_low"].iloc[1:] == 1).sum())
+    if int(low["rank_high"]) == 1:
+        zh, en = "在至少97.5%的模拟中均排名最低，可确定为满意率最低的子类", \
+            "it ranks last in at least 97.5% of the simulations, so the data single it out"
+    elif also == 0:  # other sub-causes take rank 1 now and then, none in 2.5% of the draws
+        zh, en = "但它在不到97.5%的模拟中排名最低，数据不能完全确定它就是最低", \
+            "but it ranks last in fewer than 97.5% of the simulations, so the data do not fully single it out"
+    else:
+        zh = f"但数据不能确定它就是最低：另有 {also} 个子类的排名区间也包含第1名"
+        en = (f"but the data cannot single it out: the rank intervals of {also} other sub-cause"
+              f"{'' if also == 1 else 's'} also reach rank 1")
+    out.append(_row("subcause_lowest_verdict", also, "count", zh, en, src, "model=logit, rank_low=1",
+                    "count(cause_l2) - 1", art))
+    return out
+
+
+#: names :func:`_monitoring_values` always gives (no data when the result is missing)
+MONITORING_VALUES = ("pchart_expected_false_per_week", "pchart_observed_per_week", "pchart_weeks",
+                     "funnel_n_flagged", "funnel_flagged", "funnel_n_stations", "assoc_unresolved_points",
+                     "assoc_repeat_points")
+
+
+def _monitoring_values(bundle: dict) -> list[dict]:
+    """Named values of T18 (the p-chart's expected false signals a week from chance alone,
+    research.monitoring.expected_false_signals), T22/F11 (stations flagged by the risk-adjusted
+    funnel: outside 99.8% or BH q < 0.05) and T21 (the resolution and repeat-call associations,
+    standardised differences in points)."""
+    from research.artifacts.tables import p_chart_false_signals
+
+    out: list[dict] = []
+    fs = p_chart_false_signals(bundle)
+    if fs is not None:
+        for name, key, fmt in (("pchart_expected_false_per_week", "expected_per_week", "{:.2f}"),
+                               ("pchart_observed_per_week", "observed_per_week", "{:.2f}"),
+                               ("pchart_weeks", "weeks", "{:d}")):
+            text = fmt.format(fs[key])
+            out.append(_row(name, fs[key], "signals per week" if name != "pchart_weeks" else "weeks", text, text,
+                            "strategy/p_chart.csv", "", "expected_false_signals", "T18"))
+    sf = bundle.get("station_funnel")
+    if sf is not None and len(sf):
+        flagged = sf[(sf["signal"].astype(object).fillna("") != "") | (sf["fdr_signal"].astype(object).fillna("") != "")]
+        names = sorted(str(x) for x in flagged["station"])
+        k = len(names)
+        out.append(_row("funnel_n_flagged", k, "stations", str(k), str(k), "strategy/station_funnel.csv",
+                        "signal != '' or fdr_signal != ''", "station", "T22"))
+        out.append(_row("funnel_flagged", "|".join(names), "names", "、".join(names) if k else "无",
+                        ", ".join(names) if k else "none", "strategy/station_funnel.csv",
+                        "signal != '' or fdr_signal != ''", "station", "T22"))
+        out.append(_row("funnel_n_stations", len(sf), "stations", str(len(sf)), str(len(sf)),
+                        "strategy/station_funnel.csv", "", "station", "T22"))
+    asc = bundle.get("associations")
+    if asc is not None and len(asc):
+        for name, term in (("assoc_unresolved_points", "resolved[no]"), ("assoc_repeat_points", "repeat[true]")):
+            r = asc[asc["term"] == term]
+            if len(r):
+                v, lo, hi = (float(r[c].iloc[0]) for c in ("estimate", "conf_low", "conf_high"))
+                out.append(_row(name, v, "probability", f"{_points(v, 'zh')}（95%置信区间 {100 * lo:+.1f} 至 {100 * hi:+.1f}）",
+                                f"{_points(v, 'en')} (95% CI {100 * lo:+.1f} to {100 * hi:+.1f})",
+                                "strategy/associations.csv", f"term={term}", "estimate", "T21"))
+    present = {r["name"] for r in out}
+    out += [_row(n, math.nan, "", NO_DATA[0], NO_DATA[1], "", "", "", "") for n in MONITORING_VALUES
+            if n not in present]
+    return out
 
 
 def _points(x: float, lang: str) -> str:
@@ -385,4 +477,31 @@ def _driver_values(bundle: dict) -> list[dict]:
         en = ", ".join(labels.text(n, "en").lower() for n in names) or "none"
         out.append(_row("drivers_concentrate_here", "|".join(names), "codes", zh, en,
                         src_p, "set=operational,p_concentrate_here >= 0.5", "driver", "T15"))
+    return out
+
+
+def _limitation_values(bundle: dict) -> list[dict]:
+    """Named values of the limitations section: ``data_source`` (whether the survey export is the
+    committed synthetic sample, by its sha256, so the report says plainly that its numbers come
+    from simulated data) and ``n_stations`` (the number of stations, the clusters of every
+    clustered interval, whose t reference has G - 1 degrees of freedom)."""
+    import hashlib
+
+    from research import paths
+
+    out = []
+    sv = next(f for f in bundle["ingest_report"]["files"] if f["role"] == "survey")
+    sample = paths.sample_survey()
+    is_sample = sample.is_file() and hashlib.sha256(sample.read_bytes()).hexdigest() == sv.get("sha256")
+    zh, en = (("随仓库提交的合成样本：由模拟器生成的模拟数据，不是真实客户的回访，数字只用于演示方法",
+               "the committed synthetic sample: simulated data written by the simulator, not real "
+               "customers' answers, so its numbers only demonstrate the method")
+              if is_sample else ("用户提供的导出数据", "the exports supplied to this build"))
+    out.append(_row("data_source", "sample" if is_sample else "supplied", "code", zh, en,
+                    "ingest/ingest_report.json", "files[role=survey]", "sha256", "T02"))
+    resp = bundle.get("responses")
+    if resp is not None and "station" in resp.columns:
+        g = int(resp["station"].nunique())
+        out.append(_row("n_stations", g, "stations", f"{g:,}", f"{g:,}", "ingest/responses.parquet",
+                        "", "nunique(station)", "T09"))
     return out
