@@ -146,3 +146,27 @@ def test_no_subcause_gives_an_empty_frame(fixture_fit):
     fm2 = fit_model(spec, _data(), plan=plan, instrument=ins)
     out = subcause_ranks(fm2, parent=ins.parent, threshold=4)
     assert out.empty and "rank_low" in out.columns
+
+
+def test_named_values_of_the_least_satisfied_subcause():
+    from research.artifacts.values import SUBCAUSE_RANK_VALUES, _subcause_rank_values
+
+    def frame(low_high, others_low):
+        k = 1 + len(others_low)
+        return pd.DataFrame({"model": "logit", "cause_l2": [f"s{i:02d}" for i in range(k)],
+                             "estimate": np.linspace(0.5, 0.9, k), "rank": np.arange(1, k + 1),
+                             "rank_low": [1, *others_low], "rank_high": [low_high, *range(2, k + 1)]})
+
+    vals = {r["name"]: r for r in _subcause_rank_values({"subcause_ranks": frame(1, [2, 3, 4])})}
+    assert set(vals) == set(SUBCAUSE_RANK_VALUES)
+    assert (vals["subcause_lowest_rank"]["en"], vals["subcause_lowest_rank_low"]["en"],
+            vals["subcause_lowest_rank_high"]["en"], vals["subcause_count"]["en"]) == ("1", "1", "1", "4")
+    assert "single it out" in vals["subcause_lowest_verdict"]["en"] and "cannot" not in vals["subcause_lowest_verdict"]["en"]
+    vals = {r["name"]: r for r in _subcause_rank_values({"subcause_ranks": frame(3, [1, 1, 2])})}
+    assert vals["subcause_lowest_rank_high"]["en"] == "3"
+    assert "cannot single it out" in vals["subcause_lowest_verdict"]["en"] and "of 2 other" in vals["subcause_lowest_verdict"]["en"]
+    assert "另有 2 个子类" in vals["subcause_lowest_verdict"]["zh"]
+    vals = {r["name"]: r for r in _subcause_rank_values({"subcause_ranks": frame(2, [2, 3])})}
+    assert "fewer than 97.5%" in vals["subcause_lowest_verdict"]["en"]
+    missing = _subcause_rank_values({})
+    assert {r["name"] for r in missing} == set(SUBCAUSE_RANK_VALUES) and all(r["en"] == "no data" for r in missing)
