@@ -853,6 +853,9 @@ def _check_params(p: SimParams, ins: Instrument) -> None:
             problems.append(f"{name}: expected {size} values with a Monday date, got {plant!r}")
         if size == 4 and plant[1] not in l2:
             problems.append(f"{name}: unknown sub-cause {plant[1]!r}")
+        stations = {f"{r}{a}供电所" for r, areas in p.station_areas.items() for a in areas}
+        if plant and plant[0] not in stations:
+            problems.append(f"{name}: unknown station {plant[0]!r}")
     problems += _check_hard_cases(p, l1)
     if problems:
         raise ValueError("SimParams do not match the instrument: " + "; ".join(problems))

@@ -22,7 +22,7 @@ from research.plan import (MAX_BOOTSTRAP_REPS, MAX_GRID_POINTS, MAX_ITER, MAX_KN
                            MAX_MODELS, PROPENSITY_VARIABLES, SEED_MAX, VARIABLES, load_plan, plan_path)
 
 MODEL_RHS = "cause_l2 + log2(1 + handling_hours) + channel + repeat"
-THRESHOLD_RHS = "cause_l2 + cause_l1:rcs(log2(1 + handling_hours)) + channel + repeat"
+THRESHOLD_RHS = "cause_l2 + cause_l1:rcs(log2(1 + handling_hours)) + channel"
 PROPENSITY_RHS = "cause_l2 + log2(1 + handling_hours) + channel + region + repeat"
 
 #: (key in messages, the committed line, how to write a new value on that line)
@@ -202,8 +202,9 @@ def test_bulletin_ranking_formula_is_canonical():
 
 def test_model_variables_come_from_the_parse():
     plan = load_plan()
+    # speed_by_cause is clustered by station, so its variables include the cluster
     assert plan.model("speed_by_cause").variables() == ("sat_overall", "cause_l1", "cause_l2", "channel",
-                                                        "repeat", "handling_hours")
+                                                        "repeat", "handling_hours", "station")
 
 
 # ----------------------------------------------------------------------------- build_design

@@ -56,7 +56,9 @@ EXPECTED_COLUMNS = {
     "T05": ["model", "term", "scale", "cause_l1", "estimate", "std_error", "statistic", "p_value", "conf_low",
             "conf_high", "conf_level", "n"],
     "T06": ["cause_l1", "threshold_hours", "conf_low", "conf_high", "conf_level", "reached", "upper_reached",
-            "reference_hours", "reference_rate", "max_hours", "drop_points", "boot_reps", "boot_not_reached", "n"],
+            "reference_hours", "reference_rate", "max_hours", "drop_points", "boot_reps", "boot_not_reached", "n",
+            "shape", "change_point_p", "breakpoint_hours", "breakpoint_low", "breakpoint_high", "slope_per_doubling",
+            "slope_low", "slope_high", "n_dissatisfied"],
     "T07": ["analysis", "dv", "between", "method", "statistic", "df1", "df2", "p_value", "effect_size",
             "effect_size_name", "n", "n_groups", "n_missing"],
     "T08": ["row_type", "name", "alpha", "conf_low", "conf_high", "conf_level", "mean", "sd", "item_rest_r",
@@ -537,9 +539,12 @@ def test_t14_levers_ranked_by_gain(built):
 
 def test_t15_drivers_ranked_with_quadrant_probabilities(built):
     t = built["T15"]
-    assert list(t["rank"]) == list(range(1, len(t) + 1))
-    assert t["share"].sum() == pytest.approx(1.0, abs=1e-12)
-    probs = t[["p_concentrate_here", "p_keep_up", "p_low_priority", "p_possible_overkill"]].sum(axis=1)
+    assert set(t["set"]) <= {"operational", "items"}  # two decompositions, never mixed (issue 11)
+    for _, part in t.groupby("set", sort=False):
+        assert list(part["rank"]) == list(range(1, len(part) + 1))
+        assert part["share"].sum() == pytest.approx(1.0, abs=1e-12)
+    placed = t[t["quadrant"].notna() & (t["quadrant"].astype(str) != "")]
+    probs = placed[["p_concentrate_here", "p_keep_up", "p_low_priority", "p_possible_overkill"]].sum(axis=1)
     assert probs.to_numpy() == pytest.approx(1.0)
 
 
