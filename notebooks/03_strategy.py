@@ -177,6 +177,10 @@ values = named_values(bundle)
 values[["name", "zh", "en", "source", "row", "column", "artifact"]]
 
 # %%
+# the files the named values come from (the table above is long and shown in part)
+values["source"].value_counts().sort_index()
+
+# %%
 quoted = ["sat_rate_overall", "threshold_shortest_cause", "ame_doubling_largest_cause",
           "subcause_lowest", "subcause_lowest_rate", "repeat_odds_ratio"]
 values.set_index("name").loc[quoted, ["zh", "en"]]
