@@ -260,7 +260,7 @@ def test_interval_coverage_at_the_planted_delta(plan, instrument):
 # ---------------------------------------------------------------------------
 
 def test_sample_build_writes_sensitivity_tables(sample_build):
-    weights = Path(sample_build) / "weights"
+    weights = Path(sample_build[0]) / "weights"  # (folder, manifest, printed)
     wm = pd.read_csv(weights / "weighting_methods.csv")
     dr = pd.read_csv(weights / "delta_range.csv")
     tip = pd.read_csv(weights / "tipping_deltas.csv")
