@@ -64,24 +64,11 @@ _BATCH = 50
 def holm(p: np.ndarray) -> np.ndarray:
     """Holm's step-down adjusted p-values (R ``p.adjust(p, "holm")``); NaN stays NaN.
 
-    Parameters
-    ----------
-    p : array of p-values in [0, 1].
-
-    Returns
-    -------
-    array of adjusted p-values, same order, capped at 1.
+    The one implementation is :func:`research.models.fit.adjust_pvalues`.
     """
-    p = np.asarray(p, dtype=float)
-    out = np.full(p.shape, np.nan)
-    ok = np.flatnonzero(np.isfinite(p))
-    m = len(ok)
-    if not m:
-        return out
-    order = ok[np.argsort(p[ok], kind="stable")]
-    adj = np.maximum.accumulate((m - np.arange(m)) * p[order])
-    out[order] = np.minimum(adj, 1.0)
-    return out
+    from research.models.fit import adjust_pvalues
+
+    return adjust_pvalues(p, "holm")
 
 
 def permutation_null(prep, *, reps: int, seed: int,

@@ -255,18 +255,13 @@ def overdispersion_factor(z: np.ndarray, winsor: float = 0.1) -> float:
 
 
 def bh_qvalues(p: np.ndarray) -> np.ndarray:
-    """Benjamini-Hochberg adjusted p-values (q-values), as R ``p.adjust(p, "BH")``; NaN kept."""
-    p = np.asarray(p, dtype=float)
-    out = np.full(p.shape, np.nan)
-    ok = np.flatnonzero(np.isfinite(p))
-    m = len(ok)
-    if m == 0:
-        return out
-    order = ok[np.argsort(p[ok], kind="stable")]
-    ranked = p[order] * m / np.arange(1, m + 1)
-    q = np.minimum.accumulate(ranked[::-1])[::-1]
-    out[order] = np.minimum(q, 1.0)
-    return out
+    """Benjamini-Hochberg adjusted p-values (q-values), as R ``p.adjust(p, "BH")``; NaN kept.
+
+    The one implementation is :func:`research.models.fit.adjust_pvalues`.
+    """
+    from research.models.fit import adjust_pvalues
+
+    return adjust_pvalues(p, "fdr")
 
 
 _FUNNEL_COLUMNS = {"station": "string", "n": "int64", "observed": "int64", "expected": "float64",
