@@ -356,15 +356,10 @@ def associations(responses: pd.DataFrame, *, plan, instrument, weights: np.ndarr
     spec = ModelSpec(name="associations", family="logit", outcome="satisfied", rhs=rhs, se="cluster",
                      cluster=lever.cluster or "station", group=None, zh="关联", en="associations")
     try:
-        if weights is None:
-            from research.models.fit import fit_model
+        from research.models.weighted import fit_model_weighted_or_not
 
-            fm = fit_model(spec, responses, plan=plan, instrument=instrument)
-        else:
-            from research.models.weighted import fit_weighted_model
-
-            fm = fit_weighted_model(spec, responses, weights, cluster=spec.cluster, plan=plan,
-                                    instrument=instrument, calibration=calibration)
+        fm = fit_model_weighted_or_not(spec, responses, weights, cluster=spec.cluster, plan=plan,
+                                       instrument=instrument, calibration=calibration)
     except NotEstimable:
         return pd.DataFrame(columns=cols)
     conf = plan.conf_level

@@ -287,15 +287,10 @@ def run_levers(responses: pd.DataFrame, *, plan, instrument, weights: np.ndarray
             progress(f"levers skipped: the survey export has no {', '.join(absent)}")
         return pd.DataFrame()
     try:
-        if weights is None:
-            from research.models.fit import fit_model
+        from research.models.weighted import fit_model_weighted_or_not
 
-            fm = fit_model(model, responses, plan=plan, instrument=instrument)
-        else:
-            from research.models.weighted import fit_weighted_model
-
-            fm = fit_weighted_model(model, responses, weights, cluster=spec.bootstrap_cluster, plan=plan,
-                                    instrument=instrument, calibration=calibration)
+        fm = fit_model_weighted_or_not(model, responses, weights, cluster=spec.bootstrap_cluster, plan=plan,
+                                       instrument=instrument, calibration=calibration)
     except NotEstimable as exc:  # the data cannot support the lever model (fit_plan notes why): no table
         if progress is not None:
             progress(f"levers skipped: {exc}")

@@ -42,7 +42,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "p_satisfied": ("满意概率", "P(satisfied)"),
     "hours": ("处理时长（小时）", "Handling time (hours)"),
     "handling_hours": ("处理时长（小时）", "Handling time (hours)"),
-    "threshold_hours": ("容忍阈值（小时）", "Tolerance threshold (hours)"),
+    "threshold_hours": ("下降5个百分点的时长（小时，约定）", "5-point-drop time (hours, a convention)"),
     "reference_rate": ("快速处理时满意率", "Satisfied rate at fast handling"),
     "rows_read": ("读取行数", "Rows read"),
     "accepted": ("接受", "Accepted"),

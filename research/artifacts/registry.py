@@ -81,11 +81,13 @@ TABLES = (
                  "Change in the probability of being satisfied and in the mean score when the handling "
                  "time of a cause group's tickets doubles, with 95% confidence intervals.",
                  ("marginal_effects",), "table_handling_time_effects"),
-    ArtifactSpec("T06", "table", "T06_thresholds", "各诉求大类的处理时长容忍阈值",
-                 "Tolerance thresholds of handling time by cause group",
-                 "满意率比快速处理时下降超过5个百分点所对应的处理时长（小时），置信区间来自按供电所的整群自助法。",
-                 "Handling time (hours) after which the satisfied rate is more than 5 points below its "
-                 "level at fast handling; intervals from a cluster bootstrap by station.",
+    ArtifactSpec("T06", "table", "T06_thresholds", "各诉求大类满意率随处理时长的变化：是否存在阈值",
+                 "Satisfied rate against handling time by cause group: is there a threshold?",
+                 "变点检验判断是否存在阈值；无变点时满意率逐渐下降，给出每翻倍的斜率。“下降5个百分点”的时长只是约定，"
+                 "不是变点；置信区间来自按供电所的整群自助法。",
+                 "A change-point test asks whether a threshold exists; without one the rate falls gradually "
+                 "and the slope per doubling is the finding. The 5-point-drop time is a convention, not a "
+                 "change point; intervals from a cluster bootstrap by station.",
                  ("thresholds",), "table_thresholds"),
     ArtifactSpec("T07", "table", "T07_group_comparisons", "组间比较与效应量",
                  "Group comparisons and effect sizes",
@@ -212,9 +214,9 @@ FIGURES = (
                  "draw_handling_time"),
     ArtifactSpec("F04", "figure", "F04_speed_curves", "处理时长与预测满意率（关键图）",
                  "Predicted satisfied rate against handling time (key figure)",
-                 "各诉求大类工单在不同处理时长下的平均预测满意率及95%区间，竖线为容忍阈值。",
+                 "各诉求大类工单在不同处理时长下的平均预测满意率及95%区间；竖线为下降5个百分点的约定时长，不是变点（见表T06）。",
                  "Average predicted satisfied rate of each cause group's tickets at each handling time, "
-                 "with 95% bands; vertical lines mark the tolerance thresholds.",
+                 "with 95% bands; vertical lines mark the 5-point-drop convention, not change points (T06).",
                  ("threshold_curves", "thresholds"), "figure_speed_curves_data", "draw_speed_curves"),
     ArtifactSpec("F05", "figure", "F05_effects_forest", "各诉求子类对满意度的影响（森林图）",
                  "Effects of sub-causes on satisfaction (forest plot)",

@@ -125,3 +125,16 @@ def fit_weighted_model(spec: ModelSpec, responses: pd.DataFrame, weights, *, clu
     if df_note(fm):
         fm.stats["notes"] = "; ".join(filter(None, [fm.stats["notes"], df_note(fm)]))
     return fm
+
+
+def fit_model_weighted_or_not(spec, responses, weights=None, *, cluster: str, plan, instrument,
+                              calibration=None):
+    """:func:`research.models.fit.fit_model` without ``weights``, else :func:`fit_weighted_model`
+    (survey-weighted, clustered by ``cluster``, calibration projected out): one place for the
+    choice the lever, mediation and association analyses all make."""
+    if weights is None:
+        from research.models.fit import fit_model
+
+        return fit_model(spec, responses, plan=plan, instrument=instrument)
+    return fit_weighted_model(spec, responses, weights, cluster=cluster, plan=plan, instrument=instrument,
+                              calibration=calibration)
