@@ -5,13 +5,16 @@ capability and voltage groups), ``reps`` simulated groups with a smooth (log-lin
 ``reps`` with a planted change point (flat until the group's median handling time, then -0.8 per
 doubling), with a station random intercept (sd 0.3): the share of false detections of Davies'
 test under the smooth truth (its size), its power under the change point, and the coverage of
-the breakpoint's 95% profile-likelihood interval, each with its Monte-Carlo standard error.
+the breakpoint's 95% profile-likelihood interval (a NaN end, unbounded by the data, counts as
+open), with the chi-square(1) critical value and with the parametric-bootstrap calibrated one
+the pipeline uses (``--calibration-reps``), each with its Monte-Carlo standard error.
 The DGP is ``tests/test_thresholds_changepoint.py::simulate_group``; the suite runs a small
 version of this study.
 
 Usage::
 
-    python benchmarks/bench_threshold_changepoint.py [--reps 200] [--json OUT]
+    python benchmarks/bench_threshold_changepoint.py [--reps 200] [--calibration-reps 199]
+        [--groups capability voltage] [--json OUT]
 """
 
 from __future__ import annotations
@@ -25,17 +28,20 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from test_thresholds_changepoint import study  # noqa: E402
+from test_thresholds_changepoint import GROUPS, study  # noqa: E402
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reps", type=int, default=200)
     ap.add_argument("--seed", type=int, default=10_000)
+    ap.add_argument("--calibration-reps", type=int, default=199)
+    ap.add_argument("--groups", nargs="+", default=list(GROUPS))
+    ap.add_argument("--truths", nargs="+", default=["smooth", "step"])
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
     t0 = time.perf_counter()
-    d = study(a.reps, a.seed)
+    d = study(a.reps, a.seed, a.calibration_reps, tuple(a.groups), tuple(a.truths))
     out = []
     for (group, truth), g in d.groupby(["group", "truth"], sort=False):
         rate = float((g["p_value"] < 0.05).mean())
@@ -43,11 +49,13 @@ def main() -> None:
                "detected_mc_se": float(np.sqrt(rate * (1 - rate) / len(g)))}
         if truth == "step":
             c = float(g["covered"].mean())
-            row |= {"coverage": c, "coverage_mc_se": float(np.sqrt(c * (1 - c) / len(g)))}
+            row |= {"coverage": c, "coverage_mc_se": float(np.sqrt(c * (1 - c) / len(g))),
+                    "calibration_reps": a.calibration_reps, "mean_cut": float(g["cut"].mean())}
         out.append(row)
         print(json.dumps(row))
     print(f"{time.perf_counter() - t0:.0f} s")
     if a.json:
+        a.json.parent.mkdir(parents=True, exist_ok=True)
         a.json.write_text(json.dumps(out, indent=1))
 
 

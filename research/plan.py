@@ -108,6 +108,10 @@ class ThresholdSpec:
     # Davies' test of a change point: level and number of breakpoints evaluated
     change_point_alpha: float = 0.05
     change_point_points: int = 10
+    # the breakpoint interval's critical value: parametric-bootstrap calibration with this many
+    # replicates (0: the chi-square(1) quantile) for groups of at most calibration_max_n tickets
+    change_point_calibration_reps: int = 199
+    change_point_calibration_max_n: int = 50_000
 
 
 WEIGHT_METHODS = ("rake", "ipw", "poststratify", "none")
@@ -345,11 +349,21 @@ def _thresholds(r: YamlFile, node) -> ThresholdSpec | None:
     if points < 2:
         raise r.fail(f"{w}.change_point.points", "need at least 2 breakpoints (10 or more recommended)")
     _at_most(r, f"{w}.change_point.points", points, MAX_GRID_POINTS)
+    cal = r.get(cp, "calibration_reps", f"{w}.change_point", int,
+                default=ThresholdSpec.change_point_calibration_reps)
+    if cal < 0:
+        raise r.fail(f"{w}.change_point.calibration_reps", "must be >= 0 (0: chi-square critical value)")
+    _at_most(r, f"{w}.change_point.calibration_reps", cal, MAX_BOOTSTRAP_REPS)
+    cal_n = r.get(cp, "calibration_max_n", f"{w}.change_point", int,
+                  default=ThresholdSpec.change_point_calibration_max_n)
+    if cal_n < 0:
+        raise r.fail(f"{w}.change_point.calibration_max_n", "must be >= 0")
     return ThresholdSpec(outcome=outcome, rhs=rhs, knots_quantiles=tuple(map(float, q)),
                          reference_quantile=ref, upper_quantile=upper, drop_points=drop,
                          max_hours=top, bootstrap_reps=reps, bootstrap_seed=seed, bootstrap_cluster=cluster,
                          min_tickets=min_n, min_dissatisfied=min_d, change_point_alpha=alpha,
-                         change_point_points=points)
+                         change_point_points=points, change_point_calibration_reps=cal,
+                         change_point_calibration_max_n=cal_n)
 
 
 def _weighting(r: YamlFile, node, models: tuple[ModelSpec, ...]) -> WeightingSpec:

@@ -57,6 +57,37 @@ def test_profile_interval_holds_the_planted_breakpoint():
     assert fit["slope_change"] < 0
 
 
+def test_calibrated_cut_widens_weak_breakpoints_and_not_strong_ones():
+    # Reference: parametric-bootstrap calibration of the profile LR (research.models.changepoint.
+    # calibrated_lr_cut). A strong, well-identified change point (4,000 tickets, slope change -0.9)
+    # keeps a critical value near chi-square(1)'s 3.84; the weak one of a voltage-sized group gets a
+    # larger one (benchmarks/bench_threshold_changepoint.py: mean 4.4 over 150 draws), so its interval
+    # is wider than the chi-square interval and holds it.
+    rng = np.random.default_rng(3)
+    z = np.log2(1 + np.exp(np.log(24) + 1.1 * rng.normal(size=4000)))
+    y = (rng.random(4000) < expit(2.2 - 0.9 * np.clip(z - 5, 0, None))).astype(float)
+    X0 = np.column_stack([np.ones_like(z), z])
+    grid = np.linspace(*np.quantile(z, [0.05, 0.95]), 60)
+    plain = profile_breakpoint(X0, z, y, grid, 0.95)
+    assert plain["cut"] == pytest.approx(3.8414588, abs=1e-6)
+    strong = profile_breakpoint(X0, z, y, grid, 0.95, calibration_reps=39, seed=1)
+    assert 2.0 < strong["cut"] < 6.0
+    weak = study(3, seed0=700, calibration_reps=29, groups=("voltage",), truths=("step",))
+    assert weak["cut"].mean() > 3.8414588 + 0.2, weak["cut"].tolist()
+    d = simulate_group("voltage", "step", 700)
+    lo, hi = np.quantile(d["z"], [0.05, 0.95])
+    g = np.linspace(lo, hi, 60)
+    a = profile_breakpoint(d["X0"], d["z"], d["y"], g, 0.95)
+    b = profile_breakpoint(d["X0"], d["z"], d["y"], g, 0.95, calibration_reps=39, seed=[700, 0])
+    assert b["psi"] == a["psi"]
+    if b["cut"] > a["cut"]:  # a wider cut can only widen the interval (NaN: open on that side)
+        assert np.isnan(b["conf_low"]) or b["conf_low"] <= a["conf_low"]
+        assert np.isnan(b["conf_high"]) or b["conf_high"] >= a["conf_high"]
+    # seeded: the same seed gives the same critical value
+    again = profile_breakpoint(d["X0"], d["z"], d["y"], g, 0.95, calibration_reps=39, seed=[700, 0])
+    assert again["cut"] == b["cut"]
+
+
 # --------------------------------------------------------------------------- planted truths per group
 # A compact DGP per cause group with the sizes and handling times of the committed sample
 # (research.simulate is another module's; its step-change switch was not there yet):
@@ -83,20 +114,31 @@ def simulate_group(group: str, truth: str, seed: int) -> dict:
     return {"X0": X0, "z": z, "y": y, "station": station, "psi": psi}
 
 
-def study(reps: int, seed0: int = 0) -> pd.DataFrame:
-    """Per group and truth: Davies' p-value and whether the breakpoint interval holds the truth."""
+def covers(bp: dict, truth: float) -> bool:
+    """Does a breakpoint interval hold ``truth``? A NaN end is open: the data do not bound it."""
+    lo = -np.inf if np.isnan(bp["conf_low"]) else bp["conf_low"]
+    hi = np.inf if np.isnan(bp["conf_high"]) else bp["conf_high"]
+    return bool(lo <= truth <= hi)
+
+
+def study(reps: int, seed0: int = 0, calibration_reps: int = 0, groups=tuple(GROUPS),
+          truths=("smooth", "step")) -> pd.DataFrame:
+    """Per group and truth: Davies' p-value and whether the breakpoint interval holds the truth
+    (chi-square critical value, or calibrated by ``calibration_reps`` parametric-bootstrap draws)."""
     rows = []
-    for group in GROUPS:
-        for truth in ("smooth", "step"):
+    for group in groups:
+        for truth in truths:
             for r in range(reps):
                 d = simulate_group(group, truth, seed0 + r)
                 lo, hi = np.quantile(d["z"], [0.05, 0.95])
                 p = davies_test(d["X0"], d["z"], d["y"], np.linspace(lo, hi, 10))["p_value"]
-                covered = np.nan
+                covered = cut = np.nan
                 if truth == "step":
-                    bp = profile_breakpoint(d["X0"], d["z"], d["y"], np.linspace(lo, hi, 60), 0.95)
-                    covered = float(bp["conf_low"] <= d["psi"] <= bp["conf_high"])
-                rows.append({"group": group, "truth": truth, "rep": r, "p_value": p, "covered": covered})
+                    bp = profile_breakpoint(d["X0"], d["z"], d["y"], np.linspace(lo, hi, 60), 0.95,
+                                            calibration_reps=calibration_reps, seed=[seed0, r])
+                    covered, cut = float(covers(bp, d["psi"])), bp["cut"]
+                rows.append({"group": group, "truth": truth, "rep": r, "p_value": p, "covered": covered,
+                             "cut": cut})
     return pd.DataFrame(rows)
 
 
@@ -146,7 +188,8 @@ def planted():
     from research.plan import load_plan
 
     plan = load_plan()
-    plan = replace(plan, thresholds=replace(plan.thresholds, bootstrap_reps=20))
+    # few replicates keep the suite fast; the calibration path of the breakpoint interval is still run
+    plan = replace(plan, thresholds=replace(plan.thresholds, bootstrap_reps=20, change_point_calibration_reps=19))
     out = tolerance_thresholds(r, plan=plan, instrument=load_instrument())
     return out["thresholds"].set_index("cause_l1"), psi, true_slope
 
@@ -157,7 +200,9 @@ def test_planted_change_points_gradual_decline_and_small_group(planted):
         row = th.loc[c]
         assert row["shape"] == "threshold" and row["change_point_p"] < 0.05, c
         truth = 2 ** psi[c] - 1  # hours
-        assert row["breakpoint_low"] <= truth <= row["breakpoint_high"], (c, truth, row["breakpoint_hours"])
+        assert covers({"conf_low": row["breakpoint_low"], "conf_high": row["breakpoint_high"]}, truth), \
+            (c, truth, row["breakpoint_hours"])
+        assert row["breakpoint_calibration_reps"] == 19 and row["breakpoint_cut"] > 0
     cap = th.loc["capability"]
     assert cap["shape"] == "gradual" and cap["change_point_p"] >= 0.05
     assert np.isnan(cap["breakpoint_hours"])
@@ -174,3 +219,25 @@ def test_knots_are_each_groups_own_quantiles(planted):
     assert knots.loc["outage"][1] < knots.loc["capability"][0]
     for k in knots:
         assert len(k) == 4 and np.all(np.diff(k) > 0)
+
+
+@pytest.mark.parametrize("lang,word", [("zh", "数据未界定"), ("en", "not bounded by the data")])
+def test_an_open_breakpoint_end_reads_as_not_bounded(lang, word):
+    # A NaN end of the breakpoint interval means the profile likelihood did not fall below the
+    # critical value before the edge of the data: T06 and the named value say so instead of
+    # "not reached" (which belongs to the 5-point-drop convention) or an empty cell.
+    from research.artifacts.render_tables import _display_thresholds
+    from research.artifacts.values import _threshold_finding
+
+    row = {"cause_l1": "voltage", "shape": "threshold", "change_point_p": 0.01, "slope_per_doubling": -3.0,
+           "slope_low": -5.0, "slope_high": -1.0, "breakpoint_hours": 60.0, "breakpoint_low": np.nan,
+           "breakpoint_high": 90.0, "threshold_hours": 70.0, "reached": True, "conf_low": 50.0,
+           "conf_high": 99.0, "reference_hours": 5.0, "reference_rate": 0.9, "max_hours": 300.0,
+           "boot_not_reached": 0, "boot_reps": 20, "n": 1330, "drop_points": 5.0}
+    frame = pd.DataFrame([row])
+    disp = _display_thresholds(frame, lang, {})
+    cells = [c for r in disp.rows for c in r.cells]
+    assert any(c.endswith(f" [{word}, 90.0]") for c in cells), cells
+    named = {v["name"]: v for v in _threshold_finding("voltage", frame)}
+    assert named["threshold_voltage_breakpoint_low"][lang] == word
+    assert word in named["threshold_voltage_finding"][lang]

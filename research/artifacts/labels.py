@@ -51,6 +51,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "alpha": ("Cronbach α", "Cronbach's alpha"),
     "month": ("月份", "Month"),
     "not_reached": ("未达到", "not reached"),
+    "not_bounded": ("数据未界定", "not bounded by the data"),
     "repeat": ("重复来电", "Repeat caller"),
     "(Intercept)": ("截距", "Intercept"),
     "handling_time_log2": ("处理时长（log2(1+小时)）", "Handling time, log2(1 + hours)"),

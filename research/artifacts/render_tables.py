@@ -128,11 +128,13 @@ def fmt_df(x) -> str:
     return str(int(x)) if x.is_integer() else _fixed(x, DIGITS["df"])
 
 
-def fmt_interval(low, high, fmt: Callable[[object], str], high_missing: str = "") -> str:
-    """``[low, high]`` with ``fmt``; ``high_missing`` shown for a missing upper end."""
+def fmt_interval(low, high, fmt: Callable[[object], str], high_missing: str = "",
+                 low_missing: str = "") -> str:
+    """``[low, high]`` with ``fmt``; ``high_missing`` / ``low_missing`` shown for a missing end."""
     if _missing(low) and _missing(high):
         return ""
-    return f"[{fmt(low)}, {fmt(high) if not _missing(high) else high_missing}]"
+    return (f"[{fmt(low) if not _missing(low) else low_missing}, "
+            f"{fmt(high) if not _missing(high) else high_missing}]")
 
 
 def stars(p) -> str:
@@ -377,7 +379,8 @@ def _display_thresholds(data: pd.DataFrame, lang: str, bundle: dict) -> Display:
             slope = "" if _missing(r.slope_per_doubling) else \
                 f"{fmt_num(r.slope_per_doubling)} {fmt_interval(r.slope_low, r.slope_high, fmt_num)}"
             bp = "" if shape != "threshold" else f"{fmt_num(r.breakpoint_hours, 'hours')} " + \
-                fmt_interval(r.breakpoint_low, r.breakpoint_high, lambda x: fmt_num(x, "hours"), high_missing=nr)
+                fmt_interval(r.breakpoint_low, r.breakpoint_high, lambda x: fmt_num(x, "hours"),
+                             high_missing=word("not_bounded", lang), low_missing=word("not_bounded", lang))
             cells += [word(f"shape_{shape}", lang), "" if _missing(r.change_point_p) else fmt_p(r.change_point_p),
                       slope, bp]
         rows.append(Row(cells + [hours, ci, fmt_num(r.reference_hours, "hours"), fmt_pct(r.reference_rate),

@@ -43,10 +43,15 @@ def _pct(x: float, digits: int = 1) -> str:
     return f"{100 * x:.{digits}f}%"
 
 
-def _hours(x: float, lang: str) -> str:
+def _hours(x: float, lang: str, missing: str = "not_reached") -> str:
     if x is None or not np.isfinite(x):
-        return labels.text("not_reached", lang)
+        return labels.text(missing, lang)
     return f"{x:.1f} 小时" if lang == "zh" else f"{x:.1f} hours"
+
+
+def _end(x: float, lang: str) -> str:
+    """An end of a breakpoint interval: NaN when the data do not bound it on that side."""
+    return _hours(x, lang, "not_bounded")
 
 
 def _row(name, value, unit, zh, en, source, row, column, artifact) -> dict:
@@ -74,15 +79,20 @@ def _threshold_finding(g: str, r: pd.DataFrame) -> list[dict]:
     for col, name in (("breakpoint_hours", "breakpoint"), ("breakpoint_low", "breakpoint_low"),
                       ("breakpoint_high", "breakpoint_high")):
         v = num[col]
-        t = (NO_DATA[0], NO_DATA[1]) if not np.isfinite(v) else (_hours(v, "zh"), _hours(v, "en"))
+        if np.isfinite(v):
+            t = (_hours(v, "zh"), _hours(v, "en"))
+        elif col != "breakpoint_hours" and np.isfinite(num["breakpoint_hours"]):  # an open end
+            t = (labels.text("not_bounded", "zh"), labels.text("not_bounded", "en"))
+        else:
+            t = (NO_DATA[0], NO_DATA[1])
         out.append(_row(f"threshold_{g}_{name}", v, "hours", t[0], t[1], src, row, col, "T06"))
     shape = str(x["shape"])
     s, lo, hi = num["slope_per_doubling"], num["slope_low"], num["slope_high"]
     if shape == "threshold":
         zh = (f"存在拐点，约在 {_hours(num['breakpoint_hours'], 'zh')}（95%置信区间 "
-              f"{_hours(num['breakpoint_low'], 'zh')} 至 {_hours(num['breakpoint_high'], 'zh')}）")
+              f"{_end(num['breakpoint_low'], 'zh')} 至 {_end(num['breakpoint_high'], 'zh')}）")
         en = (f"a change point at about {_hours(num['breakpoint_hours'], 'en')} (95% interval "
-              f"{_hours(num['breakpoint_low'], 'en')} to {_hours(num['breakpoint_high'], 'en')})")
+              f"{_end(num['breakpoint_low'], 'en')} to {_end(num['breakpoint_high'], 'en')})")
     elif shape == "gradual":
         zh = f"逐步下降，无阈值（处理时长每翻倍，满意率变化 {s:.1f} 个百分点，95%置信区间 {lo:.1f} 至 {hi:.1f}）"
         en = (f"falls gradually, no threshold ({s:.1f} points per doubling of handling time, "

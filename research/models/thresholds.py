@@ -342,7 +342,9 @@ def tolerance_thresholds(responses: pd.DataFrame, *, plan: Plan, instrument: Ins
                        f"Change point: Davies' test (segmented::davies.test, LRT, "
                        f"{spec.change_point_points} breakpoints) of a hinge in log2(1 + hours) against the "
                        f"log-linear logit within the group, level {spec.change_point_alpha:g}; breakpoint by "
-                       "profile likelihood; slope per doubling: average change in percentage points, CR1 by "
+                       "profile likelihood, its interval's critical value from a parametric bootstrap "
+                       f"({spec.change_point_calibration_reps} replicates; chi-square(1) above "
+                       f"{spec.change_point_calibration_max_n:,} tickets); slope per doubling: average change in percentage points, CR1 by "
                        f"{spec.bootstrap_cluster}, t(G - 1)"),
         })
         band = (np.percentile(boot_c[g][~failed], [lo_q, hi_q], axis=0) if (~failed).any()
@@ -392,14 +394,20 @@ def group_shape(design: Design, frame: pd.DataFrame, rows: np.ndarray, y: np.nda
     hinge at ``spec.change_point_points`` breakpoints from the group's ``reference_quantile`` to its
     ``upper_quantile`` of z (R ``segmented::davies.test``, type "lrt"). Returns the columns
     ``shape, n_dissatisfied, change_point_p, breakpoint_hours, breakpoint_low, breakpoint_high,
-    slope_per_doubling, slope_low, slope_high`` (hours; slope in percentage points of the satisfied
-    rate per doubling of 1 + hours; breakpoint columns only when ``shape`` is ``threshold``).
+    breakpoint_cut, breakpoint_calibration_reps, slope_per_doubling, slope_low, slope_high`` (hours;
+    slope in percentage points of the satisfied rate per doubling of 1 + hours; breakpoint columns
+    only when ``shape`` is ``threshold``; a NaN end of the breakpoint interval means the data do not
+    bound it on that side). The breakpoint interval is the profile-likelihood set whose critical
+    value ``breakpoint_cut`` is calibrated by a parametric bootstrap
+    (:func:`research.models.changepoint.calibrated_lr_cut`, ``change_point.calibration_reps``
+    replicates) for groups of at most ``change_point.calibration_max_n`` tickets, else chi-square(1).
     """
     from research.models.changepoint import (davies_test, full_rank_columns, profile_breakpoint,
                                              slope_per_doubling)
 
     out = {"shape": "insufficient_data", "n_dissatisfied": int((y[rows] == 0).sum()), "change_point_p": np.nan,
            "breakpoint_hours": np.nan, "breakpoint_low": np.nan, "breakpoint_high": np.nan,
+           "breakpoint_cut": np.nan, "breakpoint_calibration_reps": 0,
            "slope_per_doubling": np.nan, "slope_low": np.nan, "slope_high": np.nan}
     if len(rows) < spec.min_tickets or out["n_dissatisfied"] < spec.min_dissatisfied \
             or (y[rows] == 1).sum() < spec.min_dissatisfied:
@@ -423,9 +431,12 @@ def group_shape(design: Design, frame: pd.DataFrame, rows: np.ndarray, y: np.nda
     out.update(change_point_p=dv["p_value"], slope_per_doubling=slope["estimate"],
                slope_low=slope["conf_low"], slope_high=slope["conf_high"])
     if dv["p_value"] < spec.change_point_alpha:
-        bp = profile_breakpoint(X0, z, yy, np.linspace(lo, hi, 60), conf_level)
+        cal = spec.change_point_calibration_reps if len(rows) <= spec.change_point_calibration_max_n else 0
+        bp = profile_breakpoint(X0, z, yy, np.linspace(lo, hi, 60), conf_level, calibration_reps=cal,
+                                seed=[spec.bootstrap_seed, int(rows[0]), len(rows)])
         out.update(shape="threshold", breakpoint_hours=2 ** bp["psi"] - 1,
-                   breakpoint_low=2 ** bp["conf_low"] - 1, breakpoint_high=2 ** bp["conf_high"] - 1)
+                   breakpoint_low=2 ** bp["conf_low"] - 1, breakpoint_high=2 ** bp["conf_high"] - 1,
+                   breakpoint_cut=bp["cut"], breakpoint_calibration_reps=cal)
     else:
         out["shape"] = "gradual"
     return out
