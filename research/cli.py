@@ -205,8 +205,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
     responses = _read_parquet(data, "responses")  # columns and types checked against research.schema
     plan = load_plan(args.plan)
     progress(f"fitting {len(plan.models)} models on {len(responses):,} responses")
+    from research.reproduce import one_blas_thread
+
     try:
-        results = fit_plan(responses, plan=plan, progress=progress, thresholds=not args.no_thresholds)
+        with one_blas_thread():  # the same sums, in the same order, as research reproduce
+            results = fit_plan(responses, plan=plan, progress=progress, thresholds=not args.no_thresholds)
     except InputError as exc:  # the models' messages say "responses"; the user wants the file
         text = str(exc)
         raise InputError(f"{data}: {text.removeprefix('responses: ')}") from None

@@ -33,6 +33,21 @@ from research.safeio import write_csv
 Progress = Callable[[str], None]
 
 
+def one_blas_thread():
+    """Run the pipeline with one BLAS thread (a context manager).
+
+    OpenBLAS splits sums across threads, so a multi-threaded matrix product can differ in its last
+    bits with the thread count, and from run to run (measured: the station funnel's optimiser
+    differed by 1.7e-16 between two runs on one machine). One thread makes the sums' order fixed;
+    on the sample it is also faster (many small products, where threads only spin) and on
+    1,000,000 rows the products are a small part of the time (benchmarks/bench_reproduce.py).
+    Results still differ across BLAS kernels (processors) in the last bits: verify compares with
+    tolerances (research.artifacts.compare)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def manifest_path() -> Path:
     """The committed manifest of the sample: ``paper/manifest.json``."""
     return paths.project_root() / "paper" / "manifest.json"
@@ -71,7 +86,8 @@ def reproduce(survey: Path, workorders: Path | None, out_root: Path, *, progress
             say("removed the staging folder left by an interrupted run")
         staging = buildstate.new_staging(out_root)
         try:
-            manifest = _build(survey, workorders, staging, say=say, plan_path=plan_path)
+            with one_blas_thread():
+                manifest = _build(survey, workorders, staging, say=say, plan_path=plan_path)
             say(f"moving the outputs into {out_root}")
             buildstate.publish(staging, out_root)
         except BaseException:

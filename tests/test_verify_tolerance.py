@@ -151,3 +151,18 @@ def test_publish_refuses_a_dirty_build_unless_asked_and_records_it(sample_build,
     published = json.loads(target.read_text(encoding="utf-8"))
     assert published["published_dirty"] is True and target in written
     assert (results_dir(target) / "fit" / "estimates.csv").read_bytes() == (build / "fit" / "estimates.csv").read_bytes()
+
+
+def test_the_pipeline_runs_with_one_blas_thread():
+    # issue 12: sums in a fixed order. Inside research.reproduce.one_blas_thread every BLAS library
+    # threadpoolctl sees runs one thread, and the previous limits come back afterwards.
+    from threadpoolctl import threadpool_info
+
+    from research.reproduce import one_blas_thread
+
+    before = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+    with one_blas_thread():
+        inside = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+    after = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+    assert inside and set(inside) == {1}
+    assert after == before
