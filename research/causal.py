@@ -32,6 +32,27 @@ from research.errors import InputError, NotEstimable
 #: the mediator of :func:`lever_mediation`: the callback's resolution answer is "yes"
 MEDIATOR_LEVEL = "yes"
 
+#: why a lever's share through resolution is not computed: the codes of levers.csv's
+#: ``mediation_note`` (displayed through research.artifacts.labels; empty when computed).
+#: The first five concern the whole table (:func:`lever_mediation` returns an empty frame
+#: with the code in ``attrs["not_computed"]``), the last two one lever.
+MEDIATION_NOT_COMPUTED = (
+    "mediation_no_lever_model",      # the plan declares no scenario model
+    "mediation_no_resolution",       # the export has no resolution answers, or all are the same
+    "mediation_too_few",             # fewer than 50 complete cases, or one outcome value
+    "mediation_not_estimable",       # a logit does not converge (separation) or its design is singular
+    "mediation_total_includes_zero",  # the total effect's interval includes 0: a share is undefined
+    "mediation_not_applicable",      # a ``set`` lever, or one the mediation frame cannot apply
+)
+
+
+def _not_computed(cols: list[str], code: str) -> pd.DataFrame:
+    """An empty mediation frame that says why (``attrs["not_computed"]``, a code of
+    :data:`MEDIATION_NOT_COMPUTED`)."""
+    out = pd.DataFrame(columns=cols)
+    out.attrs["not_computed"] = code
+    return out
+
 
 def evalue(rr) -> np.ndarray:
     """E-value of a risk ratio (VanderWeele & Ding 2017, eq. in "Calculating the E-value").
@@ -227,7 +248,10 @@ def lever_mediation(responses: pd.DataFrame, levers, *, plan, instrument, thresh
     Per lever and effect (``total``, ``direct``, ``indirect``,
     ``share_mediated``): ``lever, effect, estimate, std_error, conf_low,
     conf_high, conf_level, n, method``. Empty when the responses have no
-    resolution answers or the lever model cannot be fitted.
+    resolution answers or the mediation logits cannot be fitted; the empty
+    frame's ``attrs["not_computed"]`` then holds the reason (a code of
+    :data:`MEDIATION_NOT_COMPUTED`). A lever whose total effect's interval
+    includes 0 has ``share_mediated`` NaN; a ``set`` lever has no rows.
     """
     from types import SimpleNamespace
 
@@ -236,26 +260,31 @@ def lever_mediation(responses: pd.DataFrame, levers, *, plan, instrument, thresh
 
     spec = plan.model(plan.scenarios.model) if plan.scenarios is not None else None
     cols = ["lever", "effect", "estimate", "std_error", "conf_low", "conf_high", "conf_level", "n", "method"]
-    if spec is None or "resolved" not in responses.columns or responses["resolved"].notna().sum() == 0:
-        return pd.DataFrame(columns=cols)
+    if spec is None:
+        return _not_computed(cols, "mediation_no_lever_model")
+    if "resolved" not in responses.columns or responses["resolved"].notna().sum() == 0:
+        return _not_computed(cols, "mediation_no_resolution")
     variables = tuple(dict.fromkeys([*spec.variables(), "resolved", cluster]))
     frame, rows = model_frame(responses, variables, reference_levels=plan.reference_levels,
                               instrument=instrument)
     if len(frame) < 50 or frame["satisfied"].nunique() < 2:
-        return pd.DataFrame(columns=cols)
+        return _not_computed(cols, "mediation_too_few")
     m = (frame["resolved"].astype(str).to_numpy() == MEDIATOR_LEVEL).astype(float)
     if m.min() == m.max():
-        return pd.DataFrame(columns=cols)
+        return _not_computed(cols, "mediation_no_resolution")
     y = frame["satisfied"].to_numpy(dtype=float)
     try:
         design = build_design(frame, spec.rhs, intercept=True, context=formula_context())
     except NotEstimable:
-        return pd.DataFrame(columns=cols)
+        return _not_computed(cols, "mediation_not_estimable")
     X = design.X
     w = np.ones(len(frame)) if weights is None else np.asarray(weights, dtype=float)[rows]
     wn = w / w.sum()
     Xy = np.column_stack([X, m])
-    bm, by = _logit_fit(X, m, w), _logit_fit(Xy, y, w)
+    try:
+        bm, by = _logit_fit(X, m, w), _logit_fit(Xy, y, w)
+    except NotEstimable:  # separation: no share rather than no lever table
+        return _not_computed(cols, "mediation_not_estimable")
     V = _stacked_vcov([(X, m, bm), (Xy, y, by)], w, frame[cluster].astype(str).to_numpy())
     km = X.shape[1]
     q = stats.norm.ppf(0.5 + conf_level / 2)

@@ -272,7 +272,9 @@ def run_levers(responses: pd.DataFrame, *, plan, instrument, weights: np.ndarray
     ``rr_dissatisfied`` with its interval, ``evalue``, ``evalue_ci``, and the
     satisfied-rate versions) and the part running through resolution
     (:func:`research.causal.lever_mediation`: ``indirect_effect``,
-    ``share_mediated`` with ``_low`` / ``_high``); an empty frame when the plan
+    ``share_mediated`` with ``_low`` / ``_high``, and ``mediation_note``: empty
+    when the share is computed, else why not, a code of
+    :data:`research.causal.MEDIATION_NOT_COMPUTED`); an empty frame when the plan
     declares no scenarios.
     """
     spec = plan.scenarios
@@ -314,8 +316,12 @@ def run_levers(responses: pd.DataFrame, *, plan, instrument, weights: np.ndarray
         out["share_mediated"] = out["lever"].map(share["estimate"])
         out["share_mediated_low"] = out["lever"].map(share["conf_low"])
         out["share_mediated_high"] = out["lever"].map(share["conf_high"])
+        # why a share is missing: its total effect's interval includes 0, or the lever has no mediation rows
+        note = np.where(out["lever"].isin(share.index), "mediation_total_includes_zero", "mediation_not_applicable")
+        out["mediation_note"] = np.where(out["share_mediated"].notna(), "", note)
     else:
-        out = out.assign(**{c: np.nan for c in med_cols})
+        out = out.assign(**{c: np.nan for c in med_cols},
+                         mediation_note=med.attrs.get("not_computed", "mediation_not_estimable"))
     names = {lv.name: lv for lv in spec.levers}
     out.insert(2, "zh", [names[n].zh for n in out["lever"]])
     out.insert(3, "en", [names[n].en for n in out["lever"]])

@@ -27,7 +27,8 @@ import pandas as pd
 import pytest
 from scipy.special import expit
 
-from research.causal import associations, evalue, evalue_ci, lever_mediation, lever_sensitivity
+from research.causal import (MEDIATION_NOT_COMPUTED, associations, evalue, evalue_ci, lever_mediation,
+                             lever_sensitivity)
 from research.errors import InputError
 from research.instrument import load_instrument
 from research.models.design import model_frame
@@ -290,8 +291,23 @@ def test_no_indirect_path_when_resolution_ignores_handling(plan, instrument):
 
 def test_mediation_without_resolution_answers_is_empty(plan, instrument):
     data, _ = _dgp(2000, 15, instrument, reverse=False)
-    assert lever_mediation(data.assign(resolved=None), (HALVE,), plan=plan, instrument=instrument,
-                           threshold=4).empty
+    out = lever_mediation(data.assign(resolved=None), (HALVE,), plan=plan, instrument=instrument, threshold=4)
+    assert out.empty
+    # the empty frame says why, so that T14 can print "not computed" with a reason
+    assert out.attrs["not_computed"] == "mediation_no_resolution"
+    assert out.attrs["not_computed"] in MEDIATION_NOT_COMPUTED
+    same = lever_mediation(data.assign(resolved="yes"), (HALVE,), plan=plan, instrument=instrument, threshold=4)
+    assert same.empty and same.attrs["not_computed"] == "mediation_no_resolution"
+    few = lever_mediation(data.head(30), (HALVE,), plan=plan, instrument=instrument, threshold=4)
+    assert few.empty and few.attrs["not_computed"] == "mediation_too_few"
+
+
+def test_every_not_computed_reason_has_zh_and_en_labels():
+    from research.artifacts import labels
+
+    for code in MEDIATION_NOT_COMPUTED:
+        zh, en = labels.text(code, "zh"), labels.text(code, "en")
+        assert zh != code and en != code and zh != en, code
 
 
 def test_associations_are_tidy_and_worded_as_associations(plan, instrument):
@@ -307,3 +323,4 @@ def test_associations_are_tidy_and_worded_as_associations(plan, instrument):
     assert {"model", "term", "estimate", "std_error", "statistic", "p_value", "conf_low", "conf_high",
             "conf_level", "n", "method"} <= set(out.columns)
     assert associations(data.drop(columns=["resolved", "repeat"]), plan=plan, instrument=instrument).empty
+

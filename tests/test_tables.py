@@ -27,6 +27,7 @@ import pandas as pd
 import pytest
 
 from research.artifacts import render_tables as rt
+from research import causal
 from research.artifacts import labels, tables
 from research.artifacts.render_tables import display_table
 from research.artifacts.bundle import make_bundle
@@ -535,6 +536,75 @@ def test_t14_levers_ranked_by_gain(built):
     assert (t["effect_points"].diff().dropna() <= 0).all()
     assert t["dissatisfied_per_10k"].to_numpy() == pytest.approx(-100 * t["effect_points"].to_numpy())
     assert (t["conf_low_points"] <= t["conf_high_points"]).all()
+
+
+#: levers.csv's columns before the causal frame's share note: a contract (add, never rename)
+LEVERS_CSV_COLUMNS = [
+    "rank", "lever", "zh", "en", "kind", "model", "baseline_rate", "scenario_rate", "effect", "effect_points",
+    "conf_low", "conf_high", "std_error", "dissatisfied_per_10k", "dissatisfied_per_10k_low",
+    "dissatisfied_per_10k_high", "n", "weighted", "boot_reps", "boot_failed", "conf_level", "n_affected",
+    "dissatisfied_observed", "dissatisfied_lever", "rr_dissatisfied", "rr_conf_low", "rr_conf_high", "evalue",
+    "evalue_ci", "rr_satisfied", "evalue_satisfied", "evalue_satisfied_ci", "indirect_effect", "share_mediated",
+    "share_mediated_low", "share_mediated_high"]
+
+
+def test_levers_csv_keeps_its_columns_and_says_why_a_share_is_missing(small):
+    lv = small["levers"]
+    assert list(lv.columns[:len(LEVERS_CSV_COLUMNS)]) == LEVERS_CSV_COLUMNS
+    assert "mediation_note" in lv.columns
+    computed = lv["share_mediated"].notna()
+    assert (lv.loc[computed, "mediation_note"] == "").all()
+    assert lv.loc[~computed, "mediation_note"].isin(causal.MEDIATION_NOT_COMPUTED).all()
+
+
+def test_t14_shows_evalues_and_the_share_through_resolution(built, small):
+    t = built["T14"]
+    lv = small["levers"].set_index("lever")
+    for col in ("evalue", "evalue_ci", "share_mediated", "share_mediated_low", "share_mediated_high"):
+        np.testing.assert_allclose(t[col].to_numpy(float), lv.loc[t["lever"], col].to_numpy(float), **EXACT,
+                                   err_msg=f"T14 {col}")
+    assert ((t["evalue_ci"] >= 1) & (t["evalue_ci"] <= t["evalue"])).all()
+    for lang, head_e, head_s in (("en", "E-value (point / CI)", "Share through resolution (%, 95% CI)"),
+                                 ("zh", "E值（点估计/置信限）", "经由办结的效应占比（%，95%置信区间）")):
+        disp = display_table(get("T14"), t, lang, small)
+        assert disp.headers[-2:] == [head_e, head_s]
+        assert len(disp.widths) == len(disp.headers)
+        for r, row in zip(t.itertuples(index=False), disp.rows):
+            assert row.cells[-2] == f"{r.evalue:.2f} / {r.evalue_ci:.2f}"
+            if math.isnan(r.share_mediated):
+                assert row.cells[-1] == labels.text("not_computed", lang)
+            else:
+                assert row.cells[-1].startswith(f"{100 * r.share_mediated:.1f} [")
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_t14_says_why_the_share_is_not_computed(built, small, lang):
+    t = built["T14"].copy()
+    t.loc[0, ["share_mediated", "share_mediated_low", "share_mediated_high"]] = np.nan
+    t.loc[0, "mediation_note"] = "mediation_total_includes_zero"
+    disp = display_table(get("T14"), t, lang, small)
+    assert disp.rows[0].cells[-1] == labels.text("not_computed", lang)
+    reason = labels.text("mediation_total_includes_zero", lang)
+    note = [n for n in disp.notes if reason in n]
+    assert len(note) == 1 and str(t.loc[0, "zh" if lang == "zh" else "en"])[1:] in note[0]
+    # no resolution answers at all: one note for every lever
+    t = built["T14"].assign(share_mediated=np.nan, share_mediated_low=np.nan, share_mediated_high=np.nan,
+                            mediation_note="mediation_no_resolution")
+    disp = display_table(get("T14"), t, lang, small)
+    assert all(r.cells[-1] == labels.text("not_computed", lang) for r in disp.rows)
+    assert sum(labels.text("mediation_no_resolution", lang) in n for n in disp.notes) == 1
+
+
+def test_t14_docx_columns_fill_the_text_width(small, tmp_path):
+    import docx
+
+    path = rt.write_table(get("T14"), small, tmp_path, STAMP, langs=("en",))["en.docx"]
+    doc = docx.Document(str(path))
+    sec = doc.sections[-1]
+    grid = [c.w for c in doc.tables[0]._tbl.tblGrid.gridCol_lst]
+    assert len(grid) == 8
+    assert sum(grid) == pytest.approx(sec.page_width - sec.left_margin - sec.right_margin, abs=8)
+    assert grid[1] == max(grid)  # the lever's name gets the widest column
 
 
 def test_t15_drivers_ranked_with_quadrant_probabilities(built):

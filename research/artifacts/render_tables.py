@@ -64,6 +64,7 @@ DIGITS: dict[str, int] = {
     "statistic": 2,    # test statistics
     "df": 1,           # non-integer degrees of freedom (Welch)
     "fit": 1,          # log-likelihood, AIC, BIC
+    "evalue": 2,       # E-values (risk-ratio scale)
 }
 #: p-values below this are shown as "<0.001"
 P_FLOOR = 0.001
@@ -162,12 +163,17 @@ class Row:
 
 @dataclass
 class Display:
-    """A table ready to write: headers, column alignments (``l``/``r``), rows and notes."""
+    """A table ready to write: headers, column alignments (``l``/``r``), rows and notes.
+
+    ``widths``: relative column widths in DOCX (None: Word's equal columns), for a wide
+    table whose label column would otherwise wrap to a word a line.
+    """
 
     headers: list[str]
     align: list[str]
     rows: list[Row]
     notes: list[str] = field(default_factory=list)
+    widths: list[float] | None = None
 
 
 def _sentence(text: str, lang: str) -> str:
@@ -561,16 +567,29 @@ def _display_propensity(data: pd.DataFrame, lang: str, bundle: dict) -> Display:
 
 
 def _display_levers(data: pd.DataFrame, lang: str, bundle: dict) -> Display:
-    keys = ["rank", "lever", "effect_points", "ci", "dissatisfied_per_10k", "ci"]
-    align = ["r", "l", "r", "r", "r", "r"]
+    keys = ["rank", "lever", "effect_points", "ci", "dissatisfied_per_10k", "ci", "evalue_point_ci",
+            "share_through_resolution"]
+    align = ["r", "l", "r", "r", "r", "r", "r", "r"]
     if data.empty:
         return Display([word(k, lang) for k in keys], align,
                        [Row([word("no_levers", lang)], span=True)])
     pts = (lambda x: f"{x:+.{DIGITS['percent'] + 1}f}")
     cnt = (lambda x: f"{x:+,.0f}")
+    pct = (lambda x: fmt_pct(x, sign=False))
+
+    def evalues(r) -> str:
+        if _missing(r.evalue):
+            return ""
+        return f"{fmt_num(r.evalue, 'evalue')} / {fmt_num(r.evalue_ci, 'evalue')}"
+
+    def share(r) -> str:
+        if _missing(r.share_mediated):
+            return word("not_computed", lang)
+        return f"{pct(r.share_mediated)} {fmt_interval(r.share_mediated_low, r.share_mediated_high, pct)}"
+
     rows = [Row([str(int(r.rank)), _sentence(str(r.zh if lang == "zh" else r.en), lang), pts(r.effect_points),
                  fmt_interval(r.conf_low_points, r.conf_high_points, pts), cnt(r.dissatisfied_per_10k),
-                 fmt_interval(r.dissatisfied_per_10k_low, r.dissatisfied_per_10k_high, cnt)])
+                 fmt_interval(r.dissatisfied_per_10k_low, r.dissatisfied_per_10k_high, cnt), evalues(r), share(r)])
             for r in data.itertuples(index=False)]
     first = data.iloc[0]
     base = fmt_pct(first["baseline_rate"], sign=False)
@@ -582,7 +601,34 @@ def _display_levers(data: pd.DataFrame, lang: str, bundle: dict) -> Display:
         notes = [f"回访样本（未加权）；当前满意率 {base}%；{int(first['boot_reps'])} 次按供电所整群自助法。" if lang == "zh"
                  else f"Respondents (unweighted); current satisfied rate {base}%; cluster bootstrap by station, "
                       f"{int(first['boot_reps'])} replicates."]
-    return Display([word(k, lang) for k in keys], align, rows, notes)
+    notes.append("E值：斜线前为点估计的E值，斜线后为较接近无效应（1）的置信限的E值，置信区间包含1时为1；"
+                 "数值越大，需要越强的未测混杂才能解释掉该效应。"
+                 if lang == "zh" else
+                 "E-value: before the slash for the point estimate, after it for the confidence limit nearer no "
+                 "effect (1 when the interval includes 1); the larger, the stronger an unmeasured confounder must be "
+                 "to explain the effect away.")
+    notes.append("经由办结的效应占比：自然间接效应除以总效应（参数g公式，中介变量为回访答“已解决”），假定办结与满意度之间"
+                 "无未测混杂；若“是否解决”的回答部分由满意与否引起，该占比被高估。负值表示经由办结的部分与总效应方向相反。"
+                 if lang == "zh" else
+                 "Share through resolution: natural indirect over total effect (parametric g-formula; mediator: the "
+                 "callback answers \"resolved\"), assuming no unmeasured confounding of resolution and satisfaction; "
+                 "overstated if the resolution answer is partly caused by satisfaction. A negative share: the part "
+                 "through resolution runs against the total effect.")
+    codes = data["mediation_note"].fillna("").astype(str)
+    for code in dict.fromkeys(c for c in codes if c):
+        which = data.loc[codes == code, "zh" if lang == "zh" else "en"].astype(str)
+        reason = word(code, lang)
+        if len(which) == len(data):
+            notes.append(f"经由办结的效应占比对全部杠杆均未计算：{reason}。" if lang == "zh" else
+                         f"Share through resolution not computed for any lever: {reason}.")
+        else:
+            sep = "、" if lang == "zh" else "; "
+            names = sep.join(_sentence(w, lang) for w in which)
+            notes.append(f"经由办结的效应占比未计算（{names}）：{reason}。" if lang == "zh" else
+                         f"Share through resolution not computed ({names}): {reason}.")
+    # eight columns on a portrait page: room for the lever's name and one-line intervals
+    widths = [0.6, 1.6, 0.95, 1.35, 1.15, 1.2, 1.1, 1.55]
+    return Display([word(k, lang) for k in keys], align, rows, notes, widths)
 
 
 def _display_drivers(data: pd.DataFrame, lang: str, bundle: dict) -> Display:
@@ -1168,6 +1214,40 @@ def new_docx(lang: str):
     return doc
 
 
+#: left and right cell padding of a table with fixed column widths (twips; Word's default is 108)
+DOCX_NARROW_PADDING = 57
+
+
+def _column_widths(doc, table, widths: Sequence[float]) -> None:
+    """Fixed column widths in proportion to ``widths``, together the text width of the last section,
+    with narrower cell padding (:data:`DOCX_NARROW_PADDING`)."""
+    from docx.oxml import OxmlElement
+    from docx.oxml.ns import qn
+    from docx.shared import Emu
+
+    sec = doc.sections[-1]
+    total = sec.page_width - sec.left_margin - sec.right_margin
+    table.autofit = False
+    tbl_pr = table._tbl.tblPr
+    mar = OxmlElement("w:tblCellMar")
+    for edge in ("left", "right"):
+        el = OxmlElement(f"w:{edge}")
+        el.set(qn("w:w"), str(DOCX_NARROW_PADDING))
+        el.set(qn("w:type"), "dxa")
+        mar.append(el)
+    look = tbl_pr.find(qn("w:tblLook"))
+    if look is not None:  # schema order: ... tblLayout, tblCellMar, tblLook
+        look.addprevious(mar)
+    else:
+        tbl_pr.append(mar)
+    emus = [Emu(int(total * w / sum(widths))) for w in widths]
+    for col, w in zip(table._tbl.tblGrid.gridCol_lst, emus, strict=True):
+        col.w = w
+    for row in table.rows:
+        for cell, w in zip(row.cells, emus, strict=True):
+            cell.width = w
+
+
 def add_docx_table(doc, spec: ArtifactSpec, disp: Display, lang: str, stamp: Stamp | None = None) -> None:
     """Append a table to a python-docx ``Document``, cell by cell from the Display: title paragraph,
     a three-line table with a repeated header row, then notes, caption and the stamp (none if None).
@@ -1193,6 +1273,8 @@ def add_docx_table(doc, spec: ArtifactSpec, disp: Display, lang: str, stamp: Sta
     for cell, text, a in zip(header.cells, disp.headers, disp.align, strict=True):
         _cell_text(cell, text, bold=True, align=a)
         _border(cell._tc.get_or_add_tcPr(), {"bottom": ("single", 6)}, "w:tcBorders")
+    if disp.widths is not None:
+        _column_widths(doc, table, disp.widths)
     for i, row in enumerate(disp.rows):
         cells = table.rows[i + 1].cells
         if row.span:

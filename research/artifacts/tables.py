@@ -661,16 +661,28 @@ def table_levers(bundle: dict) -> pd.DataFrame:
     ``dissatisfied_per_10k`` (change in dissatisfied customers per 10,000
     complaints; negative = fewer) with ``dissatisfied_per_10k_low/_high``,
     ``baseline_rate`` (0..1), ``weighted`` (population-level averages),
-    ``boot_reps``, ``conf_level``. No rows when the plan has no levers.
+    ``boot_reps``, ``conf_level``; then the causal frame's sensitivity figures
+    (research.causal): ``n_affected`` (tickets the lever changes),
+    ``rr_dissatisfied, rr_conf_low, rr_conf_high`` (their dissatisfied-rate
+    ratio), ``evalue`` (E-value of the point estimate) and ``evalue_ci`` (of the
+    confidence limit nearer 1; 1 when the interval includes 1; VanderWeele &
+    Ding 2017), ``share_mediated, share_mediated_low, share_mediated_high``
+    (share of the effect through resolution, 0..1, g-formula) and
+    ``mediation_note`` (empty, or why the share is not computed: a code of
+    research.causal.MEDIATION_NOT_COMPUTED). No rows when the plan has no levers.
     """
+    causal = ["n_affected", "rr_dissatisfied", "rr_conf_low", "rr_conf_high", "evalue", "evalue_ci",
+              "share_mediated", "share_mediated_low", "share_mediated_high", "mediation_note"]
     cols = ["rank", "lever", "zh", "en", "effect_points", "conf_low_points", "conf_high_points",
             "dissatisfied_per_10k", "dissatisfied_per_10k_low", "dissatisfied_per_10k_high", "baseline_rate",
-            "weighted", "boot_reps", "conf_level"]
+            "weighted", "boot_reps", "conf_level", *causal]
     lv = _frame(bundle, "levers", ["rank", "lever", "zh", "en", "effect_points", "conf_low", "conf_high"])
     if lv is None:
         return pd.DataFrame(columns=cols)
     out = lv.assign(conf_low_points=100 * lv["conf_low"], conf_high_points=100 * lv["conf_high"])
-    return out[cols].reset_index(drop=True)
+    out = out.reindex(columns=cols)  # a lever frame from before the causal columns: shown as not computed
+    out["mediation_note"] = out["mediation_note"].fillna("").astype(str)
+    return out.reset_index(drop=True)
 
 
 def table_key_drivers(bundle: dict) -> pd.DataFrame:
