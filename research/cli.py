@@ -277,7 +277,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         workorders = paths.sample_workorders()
     out = Path(args.out) if args.out else paths.build_dir()
     manifest = reproduce(survey, workorders, out, progress=progress,
-                         plan_path=Path(args.plan) if args.plan else None)
+                         plan_path=Path(args.plan) if args.plan else None, reps=args.reps)
     print(f"{len(manifest['artifacts'])} artifacts and manifest.json in {out}")
     return 0
 
@@ -292,15 +292,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from research.reproduce import verify, verify_built
 
     if args.built:
-        if args.manifest or args.plan or args.keep:
+        if args.manifest or args.plan or args.keep or args.reps is not None:
             raise InputError("verify --built checks the folder's own manifest.json without rebuilding; "
-                             "--manifest, --plan and --keep do not apply to it")
+                             "--manifest, --plan, --keep and --reps do not apply to it")
         ok, rows = verify_built(Path(args.built))
         statuses = ("match", "differs", "missing", "extra", "leftover")
     else:
         ok, rows = verify(Path(args.manifest) if args.manifest else None, progress=timed(_progress),
                           plan_path=Path(args.plan) if args.plan else None,
-                          keep=Path(args.keep) if args.keep else None, artifact=args.artifact)
+                          keep=Path(args.keep) if args.keep else None, artifact=args.artifact,
+                          reps=args.reps)
         statuses = ("match", "differs", "missing", "extra", "recorded")
     width = max((len(r[0]) for r in rows), default=0)
     for path, status, detail in rows:
@@ -328,6 +329,15 @@ def cmd_list(args: argparse.Namespace) -> int:
     for spec in (*REGISTRY, *BULLETIN.values()):
         print(f"{spec.id}  {spec.kind:<6}  {spec.name:<32} {spec.zh_title} / {spec.en_title}")
     return 0
+
+
+def _reps(text: str) -> int:
+    """``--reps N``: a whole number from 0 to research.plan.MAX_BOOTSTRAP_REPS."""
+    from research.plan import MAX_BOOTSTRAP_REPS
+
+    if not text.isascii() or not text.isdigit() or int(text) > MAX_BOOTSTRAP_REPS:
+        raise argparse.ArgumentTypeError(f"a whole number from 0 to {MAX_BOOTSTRAP_REPS:,} is expected")
+    return int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -404,6 +414,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "ingest/ fit/ weights/ strategy/ tables/ figures/ report/ values.csv manifest.json are "
                    "replaced, anything else in it is left alone")
     p.add_argument("--plan", metavar="FILE", help="analysis plan YAML (default paper/analysis_plan.yaml)")
+    p.add_argument("--reps", metavar="N", type=_reps,
+                   help="a quick look: every bootstrap, permutation and calibration draws N replicates "
+                   "instead of the plan's (recorded in the manifest; such a build cannot be published and "
+                   "does not verify against the committed manifest)")
     p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("verify", help="rebuild and compare with the committed manifest",
@@ -422,6 +436,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "removed afterwards)")
     p.add_argument("--artifact", metavar="ID", help="report only this artifact: an id such as T04 or F10, or "
                    "a path such as fit/estimates.csv")
+    p.add_argument("--reps", metavar="N", type=_reps,
+                   help="rebuild with N replicates everywhere (to check a manifest built with reproduce --reps N)")
     p.set_defaults(func=cmd_verify)
 
     p = sub.add_parser("publish", help="make a build the published one (paper/manifest.json, paper/results/)",

@@ -588,3 +588,31 @@ def load_plan(path: str | Path | None = None) -> Plan:
                 scenarios=_scenarios(r, r.data.get("scenarios"), models),
                 drivers=_drivers(r, r.data.get("drivers")), path=path,
                 source=path.read_text(encoding="utf-8"))
+
+
+def replicate_counts(plan: Plan) -> dict[str, int]:
+    """The number of random replicates each resampling step of ``plan`` draws (recorded in the
+    manifest): threshold and lever bootstraps, the breakpoint calibration, the drivers' bootstrap
+    and permutation null (0 where the plan has no such section)."""
+    th, sc, dr = plan.thresholds, plan.scenarios, plan.drivers
+    return {"threshold_bootstrap": th.bootstrap_reps if th else 0,
+            "breakpoint_calibration": th.change_point_calibration_reps if th else 0,
+            "lever_bootstrap": sc.bootstrap_reps if sc else 0,
+            "driver_bootstrap": dr.bootstrap_reps if dr else 0,
+            "driver_permutation": dr.permutation_reps if dr else 0}
+
+
+def with_replicates(plan: Plan, reps: int) -> Plan:
+    """``plan`` with every count of :func:`replicate_counts` set to ``reps`` (``research reproduce
+    --reps N``: a quick look; 0 turns every resampling step off and its intervals are missing)."""
+    from dataclasses import replace
+
+    from research.errors import InputError
+
+    if isinstance(reps, bool) or not isinstance(reps, int) or not 0 <= reps <= MAX_BOOTSTRAP_REPS:
+        raise InputError(f"--reps: a whole number from 0 to {MAX_BOOTSTRAP_REPS:,} is expected")
+    th, sc, dr = plan.thresholds, plan.scenarios, plan.drivers
+    return replace(plan,
+                   thresholds=replace(th, bootstrap_reps=reps, change_point_calibration_reps=reps) if th else th,
+                   scenarios=replace(sc, bootstrap_reps=reps) if sc else sc,
+                   drivers=replace(dr, bootstrap_reps=reps, permutation_reps=reps) if dr else dr)

@@ -54,7 +54,7 @@ def manifest_path() -> Path:
 
 
 def reproduce(survey: Path, workorders: Path | None, out_root: Path, *, progress: Progress | None = None,
-              plan_path: Path | None = None) -> dict:
+              plan_path: Path | None = None, reps: int | None = None) -> dict:
     """Rebuild every artifact into ``out_root``; returns the manifest (also written there).
 
     Parameters
@@ -67,6 +67,10 @@ def reproduce(survey: Path, workorders: Path | None, out_root: Path, *, progress
         is left alone and is not in the manifest.
     progress : called with a message as each stage starts and ends.
     plan_path : the analysis plan (default ``paper/analysis_plan.yaml``).
+    reps : None (the plan's replicates), or every bootstrap, permutation and calibration count
+        set to this (``--reps N``, a quick look: :func:`research.plan.with_replicates`). The
+        manifest records the counts used (``replicates``) and the override (``reps_override``);
+        ``publish`` refuses such a build and ``verify`` names the difference.
 
     Raises
     ------
@@ -87,7 +91,7 @@ def reproduce(survey: Path, workorders: Path | None, out_root: Path, *, progress
         staging = buildstate.new_staging(out_root)
         try:
             with one_blas_thread():
-                manifest = _build(survey, workorders, staging, say=say, plan_path=plan_path)
+                manifest = _build(survey, workorders, staging, say=say, plan_path=plan_path, reps=reps)
             say(f"moving the outputs into {out_root}")
             buildstate.publish(staging, out_root)
         except BaseException:
@@ -97,7 +101,7 @@ def reproduce(survey: Path, workorders: Path | None, out_root: Path, *, progress
 
 
 def _build(survey: Path, workorders: Path | None, out_root: Path, *, say: Progress,
-           plan_path: Path | None) -> dict:
+           plan_path: Path | None, reps: int | None = None) -> dict:
     """Every stage of :func:`reproduce`, written into the fresh folder ``out_root`` (the staging
     folder); returns the manifest, written there last."""
     from research.artifacts.bundle import make_bundle
@@ -108,10 +112,14 @@ def _build(survey: Path, workorders: Path | None, out_root: Path, *, say: Progre
     from research.ingest import format_report, ingest, write_ingest
     from research.instrument import load_instrument
     from research.models.run import fit_plan, summarize, write_results
-    from research.plan import load_plan, plan_path as default_plan
+    from research.plan import load_plan, plan_path as default_plan, replicate_counts, with_replicates
 
     plan_file = Path(plan_path) if plan_path else default_plan()
     plan, instrument = load_plan(plan_file), load_instrument()
+    if reps is not None:
+        plan = with_replicates(plan, reps)
+        say(f"every bootstrap, permutation and calibration draws {reps} replicates (--reps {reps}): "
+            "a quick look, not the published numbers")
     steps = 9
 
     t = time.perf_counter()
@@ -230,6 +238,8 @@ def _build(survey: Path, workorders: Path | None, out_root: Path, *, say: Progre
     say(f"stage 9/{steps}: manifest")
     manifest = build_manifest(out_root, inputs=inputs, commit=stamp.commit,
                               seeds=seeds, plan_path=plan_file, provenance=values)
+    manifest["replicates"] = replicate_counts(plan)
+    manifest["reps_override"] = reps
     write_manifest(manifest, out_root / "manifest.json")
     say(f"stage 9/{steps}: manifest of {len(manifest['artifacts'])} artifacts in {time.perf_counter() - t:.1f} s")
     return manifest
@@ -245,7 +255,7 @@ def _input_path(entry: dict) -> Path:
 
 def verify(manifest_file: Path | None = None, *, progress: Progress | None = None,
            keep: Path | None = None, plan_path: Path | None = None,
-           artifact: str | None = None) -> tuple[bool, list[tuple[str, str, str]]]:
+           artifact: str | None = None, reps: int | None = None) -> tuple[bool, list[tuple[str, str, str]]]:
     """Rebuild from the inputs a manifest names and compare with it.
 
     Parameters
@@ -257,7 +267,10 @@ def verify(manifest_file: Path | None = None, *, progress: Progress | None = Non
     plan_path : the plan to rebuild with (default ``paper/analysis_plan.yaml``). The plan path the
         manifest names is never loaded; its recorded sha256 is compared with this plan's.
     artifact : report only this artifact (an id such as ``T04`` or ``F10``, or a path such as
-        ``fit/estimates.csv``); inputs and plan are always reported.
+        ``fit/estimates.csv``); inputs, plan and replicate counts are always reported.
+    reps : rebuild with every replicate count set to this (as ``reproduce --reps``); default the
+        plan's. A row ``replicates`` compares the counts the manifest records with the rebuild's,
+        so a quick-look manifest checked against a full rebuild (or the reverse) says why it differs.
 
     A compared CSV whose bytes differ is compared cell by cell with its published copy,
     ``results/<path>`` beside the manifest (written by ``research publish``), within the
@@ -295,7 +308,8 @@ def verify(manifest_file: Path | None = None, *, progress: Progress | None = Non
         out = Path(keep) if keep else Path(tmp)
         actual = reproduce(_input_path(inputs["survey"]),
                            _input_path(inputs["workorders"]) if "workorders" in inputs else None,
-                           out, progress=progress, plan_path=plan_file)
+                           out, progress=progress, plan_path=plan_file, reps=reps)
+        rows.append(_replicate_row(expected, actual))
         found = compare_manifests(expected, actual, plan=False)
         found = _compare_cells(found, expected, out, results_dir(manifest_file))
     if artifact:
@@ -305,6 +319,21 @@ def verify(manifest_file: Path | None = None, *, progress: Progress | None = Non
     rows += found
     ok = all(status in ("match", "recorded") for _, status, _ in rows)
     return ok, rows
+
+
+def _replicate_row(expected: dict, actual: dict) -> tuple[str, str, str]:
+    """``("replicates", match|differs|recorded, detail)``: the replicate counts of the manifest against
+    the rebuild's (a manifest written before counts were recorded gives ``recorded``)."""
+    def says(m: dict) -> str:
+        counts = ", ".join(f"{k} {v}" for k, v in sorted((m.get("replicates") or {}).items()))
+        how = f"--reps {m['reps_override']}" if m.get("reps_override") is not None else "the plan's"
+        return f"{how} ({counts})"
+
+    if not isinstance(expected.get("replicates"), dict):
+        return ("replicates", "recorded", f"the manifest records no replicate counts; rebuilt with {says(actual)}")
+    same = expected["replicates"] == actual["replicates"]
+    return ("replicates", "match" if same else "differs",
+            f"manifest built with {says(expected)}" + ("" if same else f"; rebuilt with {says(actual)}"))
 
 
 def results_dir(manifest_file: Path) -> Path:
@@ -352,6 +381,9 @@ def publish(build: Path, *, allow_dirty: bool = False) -> list[Path]:
     build = Path(build)
     manifest = load_manifest(build / buildstate.MANIFEST, paths_in_project=True)
     buildstate.refuse_incomplete(build)
+    if manifest.get("reps_override") is not None:
+        raise InputError(f"{build / buildstate.MANIFEST}: built with --reps {manifest['reps_override']} for a "
+                         "quick look; the published manifest needs the plan's replicates: rebuild without --reps")
     dirty = str(manifest.get("git_commit", "")).endswith("+dirty")
     if dirty and not allow_dirty:
         raise InputError(f"{build / buildstate.MANIFEST}: built from a working tree with uncommitted changes "

@@ -121,14 +121,15 @@ def test_verify_accepts_last_digit_differences_and_names_a_changed_digit(sample_
     assert not ok
     assert rows[-1][0] == rel and rows[-1][1] == "differs"
     assert value.decode() in rows[-1][2] and digit.decode() in rows[-1][2]
-    assert [r[0] for r in rows if not r[0].startswith("input:")] == [rel]  # --artifact filters the report
+    # --artifact filters the report; inputs, plan and replicate counts are always reported
+    assert [r[0] for r in rows if not r[0].startswith("input:") and r[0] != "replicates"] == [rel]
 
 
 def test_verify_artifact_id_selects_its_files_and_an_unknown_id_is_refused(sample_build, tmp_path, monkeypatch):
     build, manifest, target = _published(sample_build, tmp_path)
     monkeypatch.setattr("research.reproduce.reproduce", lambda *a, **k: sample_build[1])
     ok, rows = verify(target, keep=build, artifact="T04")
-    names = {r[0] for r in rows if not r[0].startswith("input:")}
+    names = {r[0] for r in rows if not r[0].startswith("input:") and r[0] != "replicates"}
     assert ok and names and all(n.split("/")[-1].startswith("T04_") for n in names)
     with pytest.raises(InputError, match="no artifact"):
         verify(target, keep=build, artifact="T99")
@@ -166,3 +167,47 @@ def test_the_pipeline_runs_with_one_blas_thread():
     after = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
     assert inside and set(inside) == {1}
     assert after == before
+
+
+def test_reps_sets_every_replicate_count_and_refuses_nonsense():
+    # issue 12, point 2: reproduce --reps N for a quick look, the same N for every resampling step
+    from research.plan import load_plan, replicate_counts, with_replicates
+
+    plan = load_plan()
+    full = replicate_counts(plan)
+    assert set(full) == {"threshold_bootstrap", "breakpoint_calibration", "lever_bootstrap",
+                         "driver_bootstrap", "driver_permutation"}
+    assert min(full.values()) > 0
+    assert set(replicate_counts(with_replicates(plan, 7)).values()) == {7}
+    assert replicate_counts(plan) == full  # the plan itself is unchanged
+    for bad in (-1, 10_001, 2.5, True):
+        with pytest.raises(InputError, match="--reps"):
+            with_replicates(plan, bad)
+
+
+@pytest.mark.parametrize("arg", ["-1", "abc", "10001", "１０"])
+def test_reps_on_the_command_line_refuses_nonsense_with_exit_2(arg, capsys):
+    from research.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["reproduce", "--reps", arg])
+    assert exc.value.code == 2
+    assert "--reps" in capsys.readouterr().err
+
+
+def test_a_quick_look_manifest_says_why_it_differs_and_is_not_published(sample_build, tmp_path):
+    from research.reproduce import _replicate_row
+
+    out, manifest, _ = sample_build
+    assert manifest["reps_override"] is None and min(manifest["replicates"].values()) > 0
+    quick = {**manifest, "replicates": {k: 5 for k in manifest["replicates"]}, "reps_override": 5}
+    status_detail = _replicate_row(manifest, quick)
+    assert status_detail[1] == "differs"
+    assert "the plan's" in status_detail[2] and "--reps 5" in status_detail[2]
+    assert _replicate_row(manifest, manifest)[1] == "match"
+    assert _replicate_row({k: v for k, v in manifest.items() if k != "replicates"}, quick)[1] == "recorded"
+    build = tmp_path / "quick"
+    shutil.copytree(out, build)
+    write_manifest(quick, build / "manifest.json")
+    with pytest.raises(InputError, match="--reps 5"):
+        publish(build)
