@@ -354,7 +354,13 @@ def associations(responses: pd.DataFrame, *, plan, instrument, weights: np.ndarr
     for repeat calls (against none): the standardised satisfied rate with every
     ticket set to that level, averaged over the tickets (g-formula
     standardisation; Hernán & Robins 2020, ch. 13), and the difference from the
-    reference level, delta-method interval, normal quantiles.
+    reference level, delta-method interval and test with the fit's own reference
+    distribution (:func:`research.models.fit.inference_df`, as its coefficients and
+    predictions): t with G - 1 df for the clustered logit; for the survey-weighted
+    logit the design df (R ``svyglm``'s G - p), or, when there are no more stations
+    than parameters (G <= p, R's residual df below 1), t with G - 1 df, R survey's
+    ``degf(design)`` as ``svymean`` uses (:func:`research.design_based.design_df`),
+    never a negative df; the normal distribution only when the fit has no t reference.
 
     These are differences in *who is satisfied*, not effects: the callback's
     resolution answer and repeat calls are partly consequences of
@@ -366,15 +372,19 @@ def associations(responses: pd.DataFrame, *, plan, instrument, weights: np.ndarr
     (``resolved[partly]``, ``resolved[no]``, ``repeat[true]``), ``variable,
     level, reference, rate, reference_rate`` (0..1), ``estimate`` (rate minus
     reference rate, probability), ``std_error, statistic, p_value, conf_low,
-    conf_high, conf_level, n, method``. Empty when the export has no
-    resolution or repeat answers or the model cannot be fitted.
+    conf_high, conf_level, n, method``, then ``df`` (of the t reference; NaN for
+    the normal), ``n_clusters`` (stations) and ``n_parameters`` (of the logit), so
+    that a table can say when the stations are no more than the parameters.
+    Empty when the export has no resolution or repeat answers or the model cannot
+    be fitted.
     """
     from research.formula import parse_rhs
     from research.models.predict import _evaluate, _rows
     from research.plan import VARIABLES, ModelSpec
 
     cols = ["model", "term", "variable", "level", "reference", "rate", "reference_rate", "estimate", "std_error",
-            "statistic", "p_value", "conf_low", "conf_high", "conf_level", "n", "method"]
+            "statistic", "p_value", "conf_low", "conf_high", "conf_level", "n", "method", "df", "n_clusters",
+            "n_parameters"]
     if plan.scenarios is None:
         return pd.DataFrame(columns=cols)
     lever = plan.model(plan.scenarios.model)
@@ -391,8 +401,12 @@ def associations(responses: pd.DataFrame, *, plan, instrument, weights: np.ndarr
                                        instrument=instrument, calibration=calibration)
     except NotEstimable:
         return pd.DataFrame(columns=cols)
+    from research.models.fit import inference_df
+
     conf = plan.conf_level
-    q = stats.norm.ppf(0.5 + conf / 2)
+    df = inference_df(fm)  # the fit's one reference, as for its coefficients and predictions
+    dist = stats.norm if df is None else stats.t(df)
+    q = float(dist.ppf(0.5 + conf / 2))
     thr = instrument.satisfied_threshold
     base = _rows(fm, np.arange(len(fm.frame)))
     adjust = ", ".join(v for v in ("cause_l2", "handling_hours", "channel", "region", "month")
@@ -422,7 +436,9 @@ def associations(responses: pd.DataFrame, *, plan, instrument, weights: np.ndarr
             out.append({"model": "associations", "term": f"{var}[{label}]", "variable": var, "level": label,
                         "reference": str(ref if isinstance(ref, str) else "false"), "rate": r1,
                         "reference_rate": r0, "estimate": est, "std_error": se, "statistic": z,
-                        "p_value": 2 * stats.norm.sf(abs(z)), "conf_low": est - q * se,
+                        "p_value": 2 * dist.sf(abs(z)), "conf_low": est - q * se,
                         "conf_high": est + q * se})
     res = pd.DataFrame(out, columns=cols[:13])
-    return res.assign(conf_level=conf, n=len(fm.frame), method=method)[cols]
+    g = fm.stats.get("n_clusters", fm.frame[spec.cluster].nunique())
+    return res.assign(conf_level=conf, n=len(fm.frame), method=method, df=np.nan if df is None else df,
+                      n_clusters=int(g), n_parameters=len(fm.params))[cols]

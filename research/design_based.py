@@ -39,7 +39,9 @@ regression models use Student's t with the design degrees of freedom
 in ``coef`` (``summary.svyglm`` p-values and ``confint.svyglm`` intervals);
 for ``svyolr`` it is its ``df.residual = degf(design) - length(beta)`` (R
 itself prints only t values for svyolr; the p-values and t intervals here
-use that df).
+use that df). When that df is below 1 (no more clusters than parameters, where
+R gives no p-values), t with ``G - 1`` df, R's ``degf(design)`` as ``svymean``
+uses (:func:`design_df`), labelled so, never a negative df.
 
 Checked against R ``survey`` 4.1-1 in ``tests/test_design_based.py``
 (fixtures and the generating script in ``tests/fixtures/r/design_based/``).
@@ -56,7 +58,7 @@ from scipy import linalg, stats
 from scipy.special import expit
 
 __all__ = ["svy_mean", "svy_by", "svy_glm_logit", "svy_olr", "svy_glm_logit_fit", "svy_olr_fit",
-           "SvyFit", "Calibration", "linearized_variance"]
+           "SvyFit", "Calibration", "linearized_variance", "design_df"]
 
 
 @dataclass
@@ -440,20 +442,51 @@ def _model_inputs(X, y, weights, clusters, names):
     return X, y, w, codes, g
 
 
+def design_df(residual_df: int, n_clusters: int, n_params: int) -> tuple[int, str, str]:
+    """The t reference of a survey-weighted fit: ``(df, label, note)``.
+
+    ``residual_df`` is R's ``df.residual`` of the fit (``degf(design) + 1 -
+    length(coef)`` for svyglm, ``degf(design) - length(beta)`` for svyolr;
+    ``degf = G - 1`` with one stratum). When it is at least 1 it is the df, the
+    label ``t with <df> design df`` and no note. Otherwise (G <= p: R's
+    ``summary.svyglm`` gives NaN p-values) the df is ``degf(design) = G - 1``, as
+    R survey's ``svymean`` and Stata's ``svy`` use, with a label and a note that
+    say so and never print a negative df; with a single PSU (``G - 1 = 0``) the
+    df is 0, which research.models.fit.inference_df turns into the
+    normal distribution (labelled and noted here).
+    """
+    if residual_df >= 1:
+        return int(residual_df), f"t with {int(residual_df)} design df", ""
+    g = int(n_clusters)
+    if g >= 2:
+        return (g - 1, f"t with G - 1 = {g - 1} df (R survey::degf, as svymean; {g} PSUs for {n_params} "
+                       "parameters leave no residual design df)",
+                f"only {g} PSUs for {n_params} parameters, so R's residual design df is below 1: "
+                f"tests and intervals use t with G - 1 = {g - 1} df (R survey::degf(design), as svymean and Stata's "
+                "svy) instead")
+    return (0, "normal (a single PSU leaves no design df)",
+            "a single PSU: no design df and no design-based variance between PSUs; tests and intervals use the "
+            "normal distribution and are not to be trusted")
+
+
 def _tidy(terms, est, vcov, df, conf_level, extra=None):
     """Tidy t-based rows with the design df; when ``df < 1`` (no more clusters than
-    parameters) R gives no p-values: here the normal distribution is used instead and the
-    ``reference`` column says so (``normal (df < 1)``) rather than leaving them missing."""
+    parameters, G <= p) R gives no p-values: here t with ``G - 1`` df is used instead, R
+    survey's ``degf(design)`` (as ``svymean``; :func:`design_df`), and the ``reference``
+    column says so rather than leaving them missing or printing a negative df; with a
+    single cluster, the normal distribution (labelled)."""
     se = np.sqrt(np.diag(vcov))
     stat = est / se
+    residual = df
+    df, reference, _ = design_df(residual, (extra or {}).get("n_clusters", 0), len(est))
+    if residual >= 1:
+        reference = f"t({df:g})"
     if df >= 1:
         p = 2 * stats.t.sf(np.abs(stat), df)
         q = float(stats.t.ppf(0.5 + conf_level / 2, df))
-        reference = f"t({df:g})"
     else:
         p = 2 * stats.norm.sf(np.abs(stat))
         q = _z(conf_level)
-        reference = f"normal (df < 1: {df:g})"
     out = pd.DataFrame({"term": list(terms), "estimate": est, "std_error": se, "statistic": stat,
                         "p_value": p, "conf_low": est - q * se, "conf_high": est + q * se,
                         "conf_level": conf_level, "df": df, "reference": reference})

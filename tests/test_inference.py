@@ -152,19 +152,33 @@ def test_adjusted_p_values_match_p_adjust_on_hard_cases():
         adjust_pvalues(p, "bonferroni")
 
 
-def test_design_df_below_one_falls_back_to_labelled_normal_with_a_note(data):
+def test_design_df_below_one_falls_back_to_t_with_g_minus_1_with_a_note(data):
+    """G <= p (6 stations, 22 coefficients): R's residual design df G - p is -16 and
+    summary.svyglm gives no p-values; the fit uses R survey's degf(design) = G - 1 = 5 (as
+    svymean, Stata's svy and this package's CR1 fits when G <= p), labelled and noted, never a
+    negative df, for coefficients and predictions alike."""
+    from research.design_based import svy_glm_logit
     from research.models.weighted import fit_weighted_model
 
     plan, ins = load_plan(), load_instrument()
     few = data[data["station"].isin(sorted(data["station"].unique())[:6])].reset_index(drop=True)
     fm = fit_weighted_model(plan.model("logit"), few, np.ones(len(few)), cluster="station", plan=plan,
                             instrument=ins)
-    assert fm.df_resid < 1, "6 stations, 22 coefficients: design df G - p < 1"
+    assert len(fm.params) == 22 and fm.stats["n_clusters"] == 6
+    assert fm.df_resid == 5 and fm.stats["df"] == 5
+    assert "t with G - 1 = 5 df" in fm.se_method
+    assert not re.search(r"-\d", fm.se_method), fm.se_method  # no negative df in the label
     e = tidy_estimates(fm)
-    assert e["p_value"].notna().all() and e["df"].isna().all()
-    assert e["method"].str.contains(r"normal \(df < 1", regex=True).all()
-    np.testing.assert_allclose(e["p_value"], 2 * stats.norm.sf(np.abs(e["statistic"])), rtol=1e-12)
-    assert "only 6 clusters for 22 parameters" in fm.stats["notes"]
-    assert "normal distribution instead" in fm.stats["notes"]
+    assert (e["df"] == 5).all() and e["p_value"].notna().all()
+    np.testing.assert_allclose(e["p_value"], 2 * stats.t.sf(np.abs(e["statistic"]), 5), rtol=1e-12)
+    assert not e["method"].str.contains("normal").any()
+    assert "only 6 PSUs for 22 parameters" in fm.stats["notes"]
+    assert "t with G - 1 = 5 df" in fm.stats["notes"]
+    assert "only 6 clusters for 22 parameters" in fm.stats["notes"]  # no joint Wald test (df_note)
     pr = predictions(fm, parent=ins.parent, grid_hours=np.array([24.0]), threshold=4)
-    assert pr["df"].isna().all() and pr["conf_low"].notna().all()
+    assert (pr["df"] == 5).all() and pr["conf_low"].notna().all()
+    # the low-level R-mirroring function follows the same rule
+    low = svy_glm_logit(fm.design.X, fm.y, np.ones(len(fm.y)), fm.frame["station"].astype(str).to_numpy(),
+                        names=fm.names)
+    assert (low["df"] == 5).all() and low["reference"].str.startswith("t with G - 1 = 5 df").all()
+    np.testing.assert_allclose(low["p_value"], e["p_value"], rtol=1e-10)

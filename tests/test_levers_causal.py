@@ -22,9 +22,12 @@ References:
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 from scipy.special import expit
 
 from research.causal import (MEDIATION_NOT_COMPUTED, associations, evalue, evalue_ci, lever_mediation,
@@ -324,3 +327,37 @@ def test_associations_are_tidy_and_worded_as_associations(plan, instrument):
             "conf_level", "n", "method"} <= set(out.columns)
     assert associations(data.drop(columns=["resolved", "repeat"]), plan=plan, instrument=instrument).empty
 
+
+@pytest.mark.parametrize("weighted", [True, False])
+def test_associations_with_more_parameters_than_stations_use_t_with_g_minus_1(plan, instrument, weighted):
+    """G <= p: 12 stations for the association logit's 30-odd parameters. The survey-weighted
+    fit's residual design df (R svyglm: G - p) is negative; the label, the df and the p-values
+    use t with G - 1 = 11 df instead (R survey's degf, as svymean; the clustered fit's own
+    rule), and T21 says so in a note."""
+    from research.artifacts.registry import get
+    from research.artifacts.render_tables import display_table
+    from research.artifacts.tables import table_associations
+
+    data, _ = _dgp(6000, 17, instrument, reverse=True)
+    keep = data["station"].str.endswith(("-0", "-1", "-2"))  # 3 stations per region
+    few = data[keep].reset_index(drop=True)
+    g = few["station"].nunique()
+    assert g == 12
+    out = associations(few, plan=plan, instrument=instrument, weights=np.ones(len(few)) if weighted else None)
+    assert len(out) == 3
+    k = int(out["n_parameters"].iloc[0])
+    assert k > g, "the case must have more parameters than stations"
+    assert (out["n_clusters"] == g).all() and (out["df"] == g - 1).all()
+    method = out["method"].iloc[0]
+    assert not re.search(r"-\d", method), method  # never a negative df in the label
+    assert ("t with G - 1 = 11 df" if weighted else "t(G - 1 = 11)") in method
+    np.testing.assert_allclose(out["p_value"], 2 * stats.t.sf(np.abs(out["statistic"]), g - 1), rtol=1e-12)
+    q = stats.t.ppf(0.975, g - 1)
+    np.testing.assert_allclose(out["conf_high"] - out["estimate"], q * out["std_error"], rtol=1e-12)
+    t21 = table_associations({"associations": out})
+    for lang, needle in (("en", f"Only {g} stations for {k} model parameters (G ≤ p)"),
+                         ("zh", f"供电所仅 {g} 个而模型参数有 {k} 个（G ≤ p）")):
+        notes = display_table(get("T21"), t21, lang, {}).notes
+        assert any(needle in n for n in notes), notes
+        assert any(("t with 11 df" if lang == "en" else "自由度 11") in n for n in notes), notes
+        assert not any(re.search(r"-\d+ (design )?df", n) for n in notes)

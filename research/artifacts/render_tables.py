@@ -823,7 +823,30 @@ def _display_associations(data: pd.DataFrame, lang: str, bundle: dict) -> Displa
              "dissatisfaction: both are partly consequences of dissatisfaction, so the differences describe who is "
              "satisfied, not what resolving more tickets or preventing repeat calls would gain; they are not levers "
              "(see Table T14)."]
+    notes += _reference_notes(data.iloc[0], lang)
     return Display([word(k, lang) for k in keys], align, rows, notes)
+
+
+def _reference_notes(r, lang: str) -> list[str]:
+    """The reference distribution of a table's p-values and intervals, and a note when the
+    stations are no more than the model's parameters (G <= p): t with G - 1 df then (R survey's
+    ``degf(design)``, Stata's cluster convention), never a negative df."""
+    df = r.get("df")
+    if df is None or _missing(df):
+        if _missing(r.get("n_clusters")):
+            return []
+        return ["P值与置信区间：正态分布。" if lang == "zh" else "p-values and intervals: normal distribution."]
+    out = [f"P值与置信区间：t分布，自由度 {fmt_df(df)}。" if lang == "zh"
+           else f"p-values and intervals: t with {fmt_df(df)} df."]
+    g, k = r.get("n_clusters"), r.get("n_parameters")
+    if not (_missing(g) or _missing(k)) and int(g) <= int(k):
+        out.append(f"供电所仅 {int(g)} 个而模型参数有 {int(k)} 个（G ≤ p）：模型不留剩余设计自由度，故t分布取 G − 1 = "
+                   f"{int(g) - 1} 个自由度（与R survey包的degf及svymean相同）；无法对全部系数做联合检验，检验依赖于较少的供电所。"
+                   if lang == "zh" else
+                   f"Only {int(g)} stations for {int(k)} model parameters (G ≤ p): the model leaves no residual design "
+                   f"degrees of freedom, so t uses G − 1 = {int(g) - 1} df (as R survey's degf and svymean); no "
+                   "joint test of all coefficients is possible and the tests rest on few stations.")
+    return out
 
 
 def _display_station_funnel(data: pd.DataFrame, lang: str, bundle: dict) -> Display:

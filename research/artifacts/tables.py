@@ -850,15 +850,16 @@ def table_associations(bundle: dict) -> pd.DataFrame:
     -------
     DataFrame, resolution levels then repeat calls: ``variable, level, reference, rate,
     reference_rate`` (0..1), ``estimate`` (rate - reference_rate, probability), ``std_error,
-    conf_low, conf_high, conf_level, p_value, n, method``. No rows when the export has no
-    resolution or repeat answers.
+    conf_low, conf_high, conf_level, p_value, n, method``, ``df`` (of the t reference of the
+    p-values and intervals; NaN: normal), ``n_clusters`` (stations) and ``n_parameters``
+    (of the logit). No rows when the export has no resolution or repeat answers.
     """
     cols = ["variable", "level", "reference", "rate", "reference_rate", "estimate", "std_error", "conf_low",
-            "conf_high", "conf_level", "p_value", "n", "method"]
-    frame = _frame(bundle, "associations", cols)
+            "conf_high", "conf_level", "p_value", "n", "method", "df", "n_clusters", "n_parameters"]
+    frame = _frame(bundle, "associations", cols[:13])
     if frame is None:
         return pd.DataFrame(columns=cols)
-    out = frame[cols].copy()
+    out = frame.reindex(columns=cols)  # a frame from before the df columns: no df note
     out["_i"] = np.arange(len(out))
     out["_v"] = _order(out, "variable", ["resolved", "repeat"])
     return out.sort_values(["_v", "_i"], kind="stable")[cols].reset_index(drop=True)

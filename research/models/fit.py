@@ -230,10 +230,10 @@ def inference_df(fm: "FittedModel", contrast: np.ndarray | None = None) -> float
     One rule for coefficients, predictions and marginal effects of a model: CR2 fits give
     the Bell–McCaffrey (Satterthwaite) df of the contrast (``clubSandwich``; G - 1 when no
     contrast is given); other fits ``fm.df_resid`` (G - 1 for CR1, n - k for classical OLS,
-    the design df for survey-weighted fits). ``None`` means the normal distribution: the
-    model has no t reference (ML logit / ordinal with model-based SEs, mixed), or its df
-    is below 1 (fewer clusters than parameters in a design-based fit), which
-    :func:`df_note` reports.
+    the design df for survey-weighted fits, G - 1 when G <= p: research.design_based.design_df).
+    ``None`` means the normal distribution: the model has no t reference (ML logit / ordinal
+    with model-based SEs, mixed), or its df is below 1 (a design-based fit on a single
+    cluster), which :func:`df_note` reports.
     """
     cr2 = fm.extra.get("cr2")
     if cr2 is not None and contrast is not None:
@@ -399,7 +399,7 @@ def tidy_estimates(fm: FittedModel, conf_level: float = 0.95) -> pd.DataFrame:
     (Stata's convention, R ``clubSandwich::coef_test(test = "naive-t")``), the
     Bell–McCaffrey df of each coefficient for CR2 fits (``clubSandwich``,
     ``test = "Satterthwaite"``), n - k for classical OLS (R ``lmtest::coeftest``), the
-    design df for survey-weighted fits; the normal distribution otherwise (``df``
+    design df for survey-weighted fits (G - 1 when G <= p); the normal distribution otherwise (``df``
     blank; ``method`` ends in ``normal (df < 1)`` when a t reference was due but has
     fewer than 1 df).
 

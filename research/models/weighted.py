@@ -14,9 +14,15 @@ Design degrees of freedom: the tidy estimates use Student's t with the design
 df (``G - p`` for the logit, ``G - 1 - p`` for svyolr, as R), and so do the
 delta-method predictions and marginal effects of the fit
 (:func:`research.models.fit.inference_df`): one reference distribution per
-model. When the design df is below 1 (no more stations than parameters) the
-fit carries a note and every test falls back to the normal distribution,
-labelled ``normal (df < 1: ...)`` in the ``method`` column.
+model. When that residual design df is below 1 (no more stations than
+parameters, "G <= p"), R's ``summary.svyglm`` would give no p-values; here the
+fit falls back to t with ``G - 1`` df, R survey's ``degf(design)`` (the df
+``svymean``'s intervals use, and Stata's ``svy`` design df), the same reference
+the package's CR1 fits use when G <= p. The ``method`` label says so (never a
+negative df) and the fit carries a note: the covariance has rank at most
+``G - 1``, so tests rest on few PSUs and no joint Wald test is possible.
+With a single PSU there is no design df at all and tests use the normal
+distribution (labelled, with a note). The rule: :func:`research.design_based.design_df`.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from research.design_based import Calibration, svy_glm_logit_fit, svy_olr_fit
+from research.design_based import Calibration, design_df, svy_glm_logit_fit, svy_olr_fit
 from research.errors import InputError
 from research.instrument import Instrument
 from research.models.design import build_design, formula_context, model_frame
@@ -109,18 +115,21 @@ def fit_weighted_model(spec: ModelSpec, responses: pd.DataFrame, weights, *, clu
     except (ValueError, RuntimeError, np.linalg.LinAlgError) as exc:
         raise InputError(f"model {spec.name} (survey-weighted): {exc}") from None
     n_beta = design.X.shape[1]
+    df, reference, df_why = design_df(fit.df, fit.n_clusters, len(fit.params))
+    if df_why:
+        notes.append(df_why)
     stats = {"nobs": fit.nobs, "n_clusters": fit.n_clusters, "sum_weights": float(w.sum()),
-             "df": fit.df, "n_dropped": int(len(responses) - len(frame)), "notes": "; ".join(notes)}
+             "df": df, "n_dropped": int(len(responses) - len(frame)), "notes": "; ".join(notes)}
     method = ("survey-weighted logit, pseudo-ML (R survey::svyglm quasibinomial)" if spec.family == "logit"
               else "survey-weighted proportional-odds logit, pseudo-ML (R survey::svyolr)")
     method += f"; Taylor linearization, {cluster} as PSUs"
     if calibration is not None:
         method += ", calibrated to the weighting margins"
-    method += f"; t with {fit.df} design df"
+    method += f"; {reference}"
     fm = FittedModel(spec=spec, design=design, frame=frame, rows=rows, y=y, params=fit.params,
                      vcov=fit.vcov, names=design.names + list(cut_names),
                      kinds=["coefficient"] * n_beta + ["cutpoint"] * len(cut_names), n_beta=n_beta,
-                     df_resid=float(fit.df), stats=stats, se_method=method,
+                     df_resid=float(df), stats=stats, se_method=method,
                      extra={"weights": w, **fit.extra})
     if df_note(fm):
         fm.stats["notes"] = "; ".join(filter(None, [fm.stats["notes"], df_note(fm)]))
