@@ -197,7 +197,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def cmd_fit(args: argparse.Namespace) -> int:
     from research.ingest import timed
-    from research.models.run import fit_plan, summarize, write_results
+    from research.models.run import fit_plan, single_cluster_models, summarize, write_results
     from research.plan import load_plan
 
     progress = timed(_progress)
@@ -215,6 +215,10 @@ def cmd_fit(args: argparse.Namespace) -> int:
         raise InputError(f"{data}: {text.removeprefix('responses: ')}") from None
     out = Path(args.out) if args.out else paths.build_dir() / "fit"
     written = write_results(results, out, plan=plan)
+    for var, models in single_cluster_models(results["model_fit"]).items():
+        # one line, as for errors; the reason is in notes.csv and in each estimate's method
+        print(f"research fit: warning: a single {var} in {data.name}: standard errors of {', '.join(models)} are "
+              f"model-based, not clustered by {var} (see notes.csv in {out})", file=sys.stderr, flush=True)
     print(summarize(results))
     print(f"wrote {len(written)} files to {out}")
     return 0

@@ -242,14 +242,48 @@ def test_multi_line_input_error_is_printed_on_one_line(capsys, monkeypatch):
 
 # ---------------------------------------------------------------- models ----
 
-def test_fit_single_station_is_one_clear_error_naming_the_cause(ingested, tmp_path, capsys):
-    # every plan model is clustered by station (issue 11): with one station none can be fitted
+def test_fit_single_station_falls_back_to_model_based_errors_with_a_note(ingested, tmp_path, capsys):
+    # every plan model is clustered by station (issue 11), and a cluster-robust covariance needs two
+    # clusters: a one-station export gets model-based standard errors, said in the method of every
+    # estimate, in model_fit's se_type, in notes.csv and in one warning line on stderr
+    from research.instrument import load_instrument
+    from research.models.fit import fit_model
+    from research.plan import load_plan
+
     one = ingested.assign(station=pd.Series("站0供电所", index=ingested.index, dtype="string"))
     code, out, err, folder = fit(capsys, tmp_path, one)
-    assert code == 2
-    line = [x for x in err.splitlines() if x.startswith("research fit: error:")]
-    assert len(line) == 1 and "Traceback" not in err
-    assert "none of the analysis plan's" in line[0] and "at least 2 levels of station" in line[0]
+    assert code == 0, err
+    assert "Traceback" not in err and not [x for x in err.splitlines() if x.startswith("research fit: error:")]
+    warn = [x for x in err.splitlines() if x.startswith("research fit: warning:")]
+    assert len(warn) == 1 and "a single station" in warn[0] and "model-based" in warn[0], err
+    plan = load_plan()
+    fit_rows = pd.read_csv(folder / "model_fit.csv").set_index("model")
+    clustered = [m.name for m in plan.models if m.se in ("cluster", "cr2") and m.name in fit_rows.index]
+    assert {"ols", "ordinal", "logit"} <= set(clustered)
+    assert f"standard errors of {', '.join(clustered)} are model-based" in warn[0], warn[0]
+    assert (fit_rows.loc[clustered, "se_type"] == "model").all()
+    assert (fit_rows.loc[clustered, "n_clusters"] == 1).all() and (fit_rows.loc[clustered, "cluster"] == "station").all()
+    est = pd.read_csv(folder / "estimates.csv")
+    est = est[est["model"].isin(clustered)]
+    assert est["method"].str.contains("model-based standard errors: a single station in the data").all()
+    assert (np.isfinite(est["std_error"]) & (est["std_error"] > 0)).all()
+    notes = notes_of(folder)
+    for m in clustered:
+        assert f"model {m}: a single station in the data: standard errors are model-based" in notes, notes
+    assert "model mixed: not fitted: a random intercept per station needs at least 2 levels" in notes
+    # the fallback is exactly the plan's se: model fit (inverse information), not some other covariance
+    logit = next(m for m in plan.models if m.name == "logit")
+    ref = fit_model(dataclasses.replace(logit, se="model", cluster=None), one, plan=plan, instrument=load_instrument())
+    got = est[est["model"] == "logit"]
+    np.testing.assert_allclose(got["std_error"], np.sqrt(np.diag(ref.vcov)), rtol=1e-10)
+    np.testing.assert_allclose(got["p_value"], pd.Series(ref_p(ref)), rtol=1e-8)
+
+
+def ref_p(fm) -> list[float]:
+    from scipy import stats
+
+    z = fm.params / np.sqrt(np.diag(fm.vcov))
+    return list(2 * stats.norm.sf(np.abs(z)))
 
 
 def test_fit_single_cause_group_notes_what_it_cannot_compare(ingested, tmp_path, capsys):

@@ -17,10 +17,17 @@ test with Student's t on G - 1 df (Stata's ``vce(cluster)`` convention,
 clubSandwich's CR2 with Bell–McCaffrey (Satterthwaite) df per contrast. One rule
 (:func:`inference_df`) serves coefficients, predictions and marginal effects.
 Checked against R in ``tests/test_inference.py``.
+
+A single cluster (a one-station export): no cluster-robust covariance exists (it
+needs at least 2 clusters), so a clustered model is fitted with model-based
+standard errors instead (:func:`single_cluster_fallback`): ``se_type`` ``model``
+in ``model_fit``, the reason in the ``method`` label of every estimate and in the
+model's notes. Such standard errors ignore any correlation within the station.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass, field
 
@@ -214,6 +221,11 @@ def _fit_mixed(spec: ModelSpec, design: Design, frame: pd.DataFrame) -> dict:
 #: fewest complete rows a model is fitted on
 MIN_ROWS = 10
 
+#: the model-based standard errors a clustered model falls back to with a single cluster, by family
+MODEL_BASED = {"linear": "classical OLS standard errors, t(n - k)",
+               "logit": "inverse-information standard errors, normal",
+               "ordinal": "inverse observed-information standard errors, normal"}
+
 #: plan ``se`` types that cluster by ``spec.cluster``
 CLUSTERED = ("cluster", "cr2")
 
@@ -278,7 +290,8 @@ def estimable(spec: ModelSpec, frame: pd.DataFrame) -> list[str]:
     ------
     NotEstimable
         Fewer than :data:`MIN_ROWS` complete rows; an outcome taking a single value;
-        fewer than 2 clusters (``se: cluster``) or groups (``mixed``); a number or flag
+        fewer than 2 clusters (``se: cluster``; :func:`fit_model` falls back to model-based
+        standard errors before asking) or groups (``mixed``); a number or flag
         of the right-hand side taking a single value. Messages name the model and the
         variable, never a data value.
     """
@@ -304,6 +317,28 @@ def estimable(spec: ModelSpec, frame: pd.DataFrame) -> list[str]:
             for v in single]
 
 
+def single_cluster_fallback(spec: ModelSpec, frame: pd.DataFrame) -> tuple[ModelSpec, str, str]:
+    """A clustered model on data with a single cluster: ``(spec, label, note)``.
+
+    A cluster-robust covariance (CR1, CR2) needs at least 2 clusters: with one, the
+    single cluster's score total is zero at the estimate and the CR1 factor G / (G - 1)
+    is undefined (statsmodels divides by zero).
+    Rather than refuse the model, it is fitted with its model-based covariance
+    (:data:`MODEL_BASED`; the plan's ``se: model``): the returned ``spec`` has ``se:
+    model`` and keeps ``cluster`` (so ``model_fit`` shows the station and ``n_clusters``
+    1), ``label`` is appended to the method of every estimate and ``note`` goes to the
+    model's notes. Those standard errors ignore any correlation of answers within the
+    station, so they may be too small. Any other model: ``(spec, "", "")`` unchanged.
+    """
+    if spec.se not in CLUSTERED or spec.family not in MODEL_BASED or frame[spec.cluster].nunique() >= 2:
+        return spec, "", ""
+    label = f"model-based standard errors: a single {spec.cluster} in the data, and clustering needs at least 2"
+    note = (f"a single {spec.cluster} in the data: standard errors are model-based ({MODEL_BASED[spec.family]}), "
+            f"not clustered by {spec.cluster} as the plan asks (a cluster-robust covariance needs at least 2 "
+            f"clusters); they ignore any correlation of answers within the {spec.cluster} and may be too small")
+    return dataclasses.replace(spec, se="model"), label, note
+
+
 def fit_model(spec: ModelSpec, responses: pd.DataFrame, *, plan: Plan, instrument: Instrument) -> FittedModel:
     """Fit one model of the plan on the complete cases of its variables.
 
@@ -323,11 +358,16 @@ def fit_model(spec: ModelSpec, responses: pd.DataFrame, *, plan: Plan, instrumen
     NotEstimable
         (an InputError) The data cannot support the model: see :func:`estimable`, a
         rank-deficient design, an empty answer level, a fit that fails (singular
-        information matrix) or gives non-finite estimates.
+        information matrix) or gives non-finite estimates. A clustered model on a
+        single station is fitted with model-based standard errors instead, with a
+        note (:func:`single_cluster_fallback`).
     """
     notes: list[str] = []
     frame, rows = model_frame(responses, spec.variables(), reference_levels=plan.reference_levels,
                               instrument=instrument, notes=notes)
+    spec, fallback, why = single_cluster_fallback(spec, frame) if len(frame) else (spec, "", "")
+    if why:
+        notes.append(why)
     notes += estimable(spec, frame)
     try:
         design = build_design(frame, spec.rhs, intercept=spec.family != "ordinal", context=formula_context())
@@ -357,7 +397,8 @@ def fit_model(spec: ModelSpec, responses: pd.DataFrame, *, plan: Plan, instrumen
                      "have an estimate drifting to infinity")
     fm = FittedModel(spec=spec, design=design, frame=frame, rows=rows, y=out["y"], params=out["params"],
                      vcov=out["vcov"], names=names, kinds=kinds, n_beta=out["n_beta"],
-                     df_resid=out["df_resid"], stats=out["stats"], se_method=out["se_method"],
+                     df_resid=out["df_resid"], stats=out["stats"],
+                     se_method=out["se_method"] + (f"; {fallback}" if fallback else ""),
                      extra=out.get("extra", {}))
     if df_note(fm):
         notes.append(df_note(fm))

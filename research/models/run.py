@@ -23,10 +23,11 @@ Output tables (file name = key + ``.csv``):
 ``notes``              anything the run had to adapt (a reference level absent, groups left out,
                        a model or test the data cannot support, skipped)
 
-Data that cannot support one analysis (a single station for a clustered or mixed model, an
-outcome taking one value, too few rows, a singular Brant covariance) skip that analysis with a
-note; the run stops with an :class:`~research.errors.InputError` only when no model of the plan
-can be fitted at all.
+Data that cannot support one analysis (a single station for the mixed model, an outcome taking
+one value, too few rows, a singular Brant covariance) skip that analysis with a note; a single
+station makes the clustered models fall back to model-based standard errors, with a note
+(:func:`research.models.fit.single_cluster_fallback`); the run stops with an
+:class:`~research.errors.InputError` only when no model of the plan can be fitted at all.
 """
 
 from __future__ import annotations
@@ -261,6 +262,22 @@ def write_results(results: dict[str, pd.DataFrame], out_dir: str | Path, *, plan
     return written
 
 
+def single_cluster_models(model_fit: pd.DataFrame) -> dict[str, list[str]]:
+    """Models the plan clusters that were fitted with model-based standard errors because the
+    data have a single cluster (:func:`research.models.fit.single_cluster_fallback`): cluster
+    variable -> model names (empty when none)."""
+    if model_fit is None or not len(model_fit) or "se_type" not in model_fit.columns:
+        return {}
+    cluster = model_fit.get("cluster", pd.Series("", index=model_fit.index)).fillna("").astype(str)
+    mixed = model_fit["family"].astype(str) == "mixed"
+    hit = (model_fit["se_type"].astype(str) == "model") & (cluster != "") & ~mixed \
+        & (model_fit["n_clusters"] < 2)
+    out: dict[str, list[str]] = {}
+    for model, var in zip(model_fit.loc[hit, "model"].astype(str), cluster[hit]):
+        out.setdefault(var, []).append(model)
+    return out
+
+
 def summarize(results: dict[str, pd.DataFrame]) -> str:
     """A few lines for the terminal: fit statistics and the thresholds."""
     lines = []
@@ -274,5 +291,7 @@ def summarize(results: dict[str, pd.DataFrame]) -> str:
             hours = f"{r['threshold_hours']:.1f} h" if np.isfinite(r["threshold_hours"]) else "not reached"
             hi = f"{r['conf_high']:.1f}" if np.isfinite(r["conf_high"]) else "not reached"
             lo = f"{r['conf_low']:.1f}" if np.isfinite(r["conf_low"]) else "?"
-            lines.append(f"threshold {r['cause_l1']:<11} {hours:>12}  (95% CI {lo} to {hi})")
+            # no bootstrap (a single station, or reps 0): no interval, rather than "? to not reached"
+            ci = "no bootstrap interval" if r.get("boot_reps", 1) == 0 else f"95% CI {lo} to {hi}"
+            lines.append(f"threshold {r['cause_l1']:<11} {hours:>12}  ({ci})")
     return "\n".join(lines)
