@@ -15,45 +15,48 @@
 # # 01 Explore the sample / 样本探索
 #
 # The committed synthetic exports (`data/raw/`): a post-resolution survey and the
-# work orders it was drawn from. This notebook reads them through the package's
-# ingest, looks at what was rejected and why, describes the accepted responses, and
-# shows the descriptive tables (T01–T03) and figures (F01, F02, F03, F07) of the
-# report through the artifact registry. All analysis lives in `research`; the cells
-# below only call it and display the results.
+# work orders it was drawn from, as the package's ingest accepted them. This notebook
+# looks at what was rejected and why, describes the accepted responses, and shows the
+# descriptive tables (T01–T03) and figures (F01, F02, F03, F07) of the report. All
+# analysis lives in `research`; the cells below only call it and display the results.
 #
-# 读取已提交的合成样本（回访问卷与工单），经数据校验后查看被拒绝的行及原因，描述有效回访，
-# 并通过产出物登记表展示报告中的描述性表格（T01–T03）与图（F01、F02、F03、F07）。
+# The results are read from the build folder (`build/`, written by `research
+# reproduce`; `RESEARCH_BUILD` names another) when it is there; the first line printed
+# says whether it is current (built from the sample, plan and instrument as they are
+# now). Set `RECOMPUTE = True` below to ingest the raw exports again instead; without
+# a build the notebook does so by itself.
+#
+# 读取已提交的合成样本（回访问卷与工单）经数据校验后的结果，查看被拒绝的行及原因，描述有效回访，
+# 并展示报告中的描述性表格（T01–T03）与图（F01、F02、F03、F07）。结果取自 `research reproduce`
+# 生成的 `build/` 目录（首行说明其是否为最新）；设 `RECOMPUTE = True` 则从原始导出文件重新计算。
 # 所有分析逻辑都在 `research` 包中，本笔记本只调用与展示。
 
 # %%
-# %matplotlib inline
 import pandas as pd
 
-from research import paths
+from research import notebook_data
 from research.artifacts import registry
-from research.artifacts.bundle import make_bundle
-from research.artifacts.theme import apply_theme
-from research.ingest import format_report, ingest
-from research.instrument import load_instrument
-from research.plan import load_plan
+from research.ingest import format_report
 
 pd.set_option("display.max_columns", 30)
 pd.set_option("display.width", 160)
 LANG = "zh"  # figure and label language: "zh" or "en"
-apply_theme()  # seaborn theme and the packaged Chinese font for every figure below
+RECOMPUTE = False  # True: ingest data/raw/ again instead of reading the build folder
 
 # %% [markdown]
-# ## 1 Load and ingest / 读取与校验
+# ## 1 Load the ingested sample / 读取校验结果
 #
 # `ingest` parses both exports against the instrument (`surveys/*.yaml`),
 # pseudonymises customer ids, and accounts for every row: rows read = accepted +
-# rejected, per file.
+# rejected, per file. `notebook_data.load` reads what it wrote into the build
+# folder (`ingest/`), or runs it again.
 #
 # 每个文件读取的行数都等于接受行数加拒绝行数；客户编号经过假名化处理。
 
 # %%
-ins = load_instrument()
-r = ingest(paths.sample_survey(), paths.sample_workorders(), instrument=ins)
+data = notebook_data.load(recompute=RECOMPUTE, models=False)
+print(data.message)
+r, ins = data.ingest, data.instrument
 print(format_report(r.report))
 
 # %% [markdown]
@@ -106,60 +109,47 @@ by_sub.assign(label=by_sub["cause_l2"].map(l2_zh)).sort_values("responses", asce
 # %% [markdown]
 # ## 5 Descriptive tables T01–T03 / 描述性表格
 #
-# The registry builds each table's data (machine column names, full precision) from
-# a bundle of results. No model is needed for these three, so the bundle is made
-# with an empty set of fitted results.
+# Each table's data (machine column names, full precision) as the registry's builder
+# made it: the build's `tables/<name>.csv`, or built again when recomputing.
 #
-# 表格数据由登记表中的构建函数生成；这三张表不需要模型结果。
+# 表格数据由登记表中的构建函数生成（取自 `tables/` 或重新计算）。
 
 # %%
-bundle = make_bundle(r, {}, plan=load_plan(), instrument=ins)
 spec = registry.get("T01")
 print(spec.id, spec.title(LANG), "|", spec.caption(LANG))
-spec.build_function()(bundle)
+data.table("T01")
 
 # %%
 spec = registry.get("T02")
 print(spec.id, spec.title(LANG), "|", spec.caption(LANG))
-spec.build_function()(bundle)
+data.table("T02")
 
 # %%
 spec = registry.get("T03")
 print(spec.id, spec.title(LANG), "|", spec.caption(LANG))
-spec.build_function()(bundle)
+data.table("T03")
 
 # %% [markdown]
 # ## 6 Figures F01, F02, F03, F07 / 描述性图
 #
-# Each figure: the registry's builder gives the data plotted, its drawer the
-# figure (here in Chinese; set `LANG = "en"` above for English).
+# Each figure: the registry's builder gives the data plotted (`figure_data`), its
+# drawer the figure — the build's PNG, or drawn again when recomputing (here in
+# Chinese; set `LANG = "en"` above for English).
 #
-# 每张图先由构建函数得到绘图数据，再由绘图函数画出。
+# 每张图先由构建函数得到绘图数据，再由绘图函数画出（取自 `figures/` 或重新绘制）。
 
 # %%
-spec = registry.get("F01")
-fig = spec.draw_function()(spec.build_function()(bundle), LANG, bundle)
-fig.suptitle(f"{spec.id} {spec.title(LANG)}")
-fig
+data.figure("F01", LANG)
 
 # %%
-spec = registry.get("F02")
-fig = spec.draw_function()(spec.build_function()(bundle), LANG, bundle)
-fig.suptitle(f"{spec.id} {spec.title(LANG)}")
-fig
+data.figure("F02", LANG)
 
 # %%
-spec = registry.get("F03")
-fig = spec.draw_function()(spec.build_function()(bundle), LANG, bundle)
-fig.suptitle(f"{spec.id} {spec.title(LANG)}")
-fig
+data.figure("F03", LANG)
 
 # %%
-spec = registry.get("F07")
-monthly = spec.build_function()(bundle)
-fig = spec.draw_function()(monthly, LANG, bundle)
-fig.suptitle(f"{spec.id} {spec.title(LANG)}")
-fig
+monthly = data.figure_data("F07")
+data.figure("F07", LANG)
 
 # %% [markdown]
 # ## 7 Summary / 小结

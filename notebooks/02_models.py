@@ -11,13 +11,6 @@
 #     name: python3
 # ---
 
-# %%
-# Bootstrap replicates of the tolerance thresholds: the plan's 200 by default; the test suite
-# sets RESEARCH_NOTEBOOK_BOOT_REPS=20 to run this notebook quickly.
-import os
-
-REPS = int(os.environ.get("RESEARCH_NOTEBOOK_BOOT_REPS", "200"))
-
 # %% [markdown]
 # # 02 Models / 模型
 #
@@ -28,56 +21,53 @@ REPS = int(os.environ.get("RESEARCH_NOTEBOOK_BOOT_REPS", "200"))
 # the plan, checks the proportional-odds assumption, and shows predictions,
 # marginal effects and the model figures F04–F06.
 #
+# The fitted results are read from the build folder (`build/`, written by `research
+# reproduce`; `RESEARCH_BUILD` names another) when it is there; the first line printed
+# says whether it is current (built from the sample, plan and instrument as they are
+# now). Set `RECOMPUTE = True` below to fit the plan again instead (about a minute;
+# `RESEARCH_NOTEBOOK_BOOT_REPS` reduces the threshold bootstrap); without a build the
+# notebook does so by itself.
+#
 # 分析计划以数据形式声明全部模型：线性模型、比例优势模型、是否满意的Logit模型、
 # 含供电所随机截距的线性混合模型，以及按诉求大类分别估计处理时长斜率的 `speed_by_cause`。
-# 本笔记本拟合全部模型，检验比例优势假设，展示预测值、边际效应与图F04–F06。
+# 本笔记本展示全部模型的结果，检验比例优势假设，展示预测值、边际效应与图F04–F06。
+# 结果取自 `research reproduce` 生成的 `build/` 目录（首行说明其是否为最新）；设 `RECOMPUTE = True` 则重新拟合。
 
 # %%
-# %matplotlib inline
-import dataclasses
-
 import numpy as np
 import pandas as pd
 
-from research import paths
-from research.artifacts import registry
-from research.artifacts.bundle import make_bundle
+from research import notebook_data
 from research.artifacts.labels import term
-from research.artifacts.theme import apply_theme
-from research.ingest import ingest
-from research.instrument import load_instrument
 from research.models.fit import fit_model, tidy_estimates, tidy_fit
-from research.models.run import fit_plan, summarize
-from research.plan import load_plan
+from research.models.run import summarize
 
 pd.set_option("display.max_columns", 30)
 pd.set_option("display.width", 160)
 LANG = "zh"
-apply_theme()
+RECOMPUTE = False  # True: fit the plan again instead of reading the build folder
 
 # %% [markdown]
 # ## 1 The analysis plan / 分析计划
 #
-# The threshold bootstrap is reduced to `REPS` replicates here (the report uses the
-# plan's own number); everything else is the committed plan.
+# The committed plan, and the number of threshold bootstrap replicates behind the
+# results shown (the plan's own, unless the build or the recompute asked for fewer).
 #
-# 容忍阈值的自助法次数在此减少为 `REPS`，其余设定与已提交的分析计划一致。
+# 已提交的分析计划，以及所展示结果的容忍阈值自助法次数。
 
 # %%
-plan = load_plan()
-fewer_reps = dataclasses.replace(plan.thresholds, bootstrap_reps=REPS)
-plan = dataclasses.replace(plan, thresholds=fewer_reps)
-print(f"threshold bootstrap: {plan.thresholds.bootstrap_reps} replicates, "
-      f"seed {plan.thresholds.bootstrap_seed}")
+data = notebook_data.load(recompute=RECOMPUTE)
+print(data.message)
+plan, ins = data.plan, data.instrument
+print(f"threshold bootstrap: {data.threshold_reps} replicates, seed {plan.thresholds.bootstrap_seed}")
 pd.DataFrame([{"model": m.name, "family": m.family, "formula": m.formula, "se": m.se,
                "cluster_or_group": m.cluster or m.group, "zh": m.zh} for m in plan.models])
 
 # %% [markdown]
-# ## 2 Ingest the sample / 读取样本
+# ## 2 The ingested sample / 校验后的样本
 
 # %%
-ins = load_instrument()
-r = ingest(paths.sample_survey(), paths.sample_workorders(), instrument=ins)
+r = data.ingest
 print(f"{len(r.responses):,} responses accepted, {len(r.rejected):,} rows rejected")
 
 # %% [markdown]
@@ -97,16 +87,17 @@ tidy_fit(fm)[["model", "family", "nobs", "loglik", "aic", "bic", "converged", "n
 tidy_estimates(fm, plan.conf_level).head(8)
 
 # %% [markdown]
-# ## 4 Fit the whole plan / 拟合全部模型
+# ## 4 The whole plan, fitted / 全部模型的拟合结果
 #
-# `fit_plan` fits every model, then predictions, marginal effects, the Brant test,
-# the tolerance thresholds (spline logit with a cluster bootstrap by station), group
-# comparisons and the scale's reliability.
+# `research.models.run.fit_plan` fits every model, then predictions, marginal effects,
+# the Brant test, the tolerance thresholds (spline logit with a cluster bootstrap by
+# station), group comparisons and the scale's reliability; `research reproduce` wrote
+# its tables into the build's `fit/` folder, read here (or fitted again).
 #
-# 拟合全部模型并计算预测值、边际效应、Brant检验、容忍阈值、组间比较与信度。
+# 全部模型及预测值、边际效应、Brant检验、容忍阈值、组间比较与信度（取自 `fit/` 或重新拟合）。
 
 # %%
-fit = fit_plan(r.responses, plan=plan, instrument=ins, progress=print)
+fit = data.results
 print(summarize(fit))
 
 # %%
@@ -183,23 +174,13 @@ me[["model", "cause_l1", "estimate", "std_error", "conf_low", "conf_high", "n"]]
 # F04为关键图：各诉求大类的预测满意率随处理时长的变化及容忍阈值；F05为子类效应森林图；F06为题项相关热图。
 
 # %%
-bundle = make_bundle(r, fit, plan=plan, instrument=ins)
-spec = registry.get("F04")
-fig = spec.draw_function()(spec.build_function()(bundle), LANG, bundle)
-fig.suptitle(f"{spec.id} {spec.title(LANG)}")
-fig
+data.figure("F04", LANG)
 
 # %%
-spec = registry.get("F05")
-fig = spec.draw_function()(spec.build_function()(bundle), LANG, bundle)
-fig.suptitle(f"{spec.id} {spec.title(LANG)}")
-fig
+data.figure("F05", LANG)
 
 # %%
-spec = registry.get("F06")
-fig = spec.draw_function()(spec.build_function()(bundle), LANG, bundle)
-fig.suptitle(f"{spec.id} {spec.title(LANG)}")
-fig
+data.figure("F06", LANG)
 
 # %% [markdown]
 # ## 10 Summary / 小结

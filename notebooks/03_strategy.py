@@ -11,13 +11,6 @@
 #     name: python3
 # ---
 
-# %%
-# Bootstrap replicates of the tolerance thresholds: the plan's 200 by default; the test suite
-# sets RESEARCH_NOTEBOOK_BOOT_REPS=20 to run this notebook quickly.
-import os
-
-REPS = int(os.environ.get("RESEARCH_NOTEBOOK_BOOT_REPS", "200"))
-
 # %% [markdown]
 # # 03 What to improve first / 改进策略的优先次序
 #
@@ -33,44 +26,39 @@ REPS = int(os.environ.get("RESEARCH_NOTEBOOK_BOOT_REPS", "200"))
 # 4. how much less satisfied repeat callers are;
 # 5. the named values the report quotes, each traced to the file, row and column that holds it.
 #
+# The results are read from the build folder (`build/`, written by `research reproduce`;
+# `RESEARCH_BUILD` names another) when it is there; the first line printed says whether
+# it is current. Set `RECOMPUTE = True` below to fit the plan again instead (about a
+# minute); without a build the notebook does so by itself.
+#
 # 原文提出的策略未经量化。本笔记本依据模型结果逐一量化：各诉求大类的处理时长容忍阈值、
 # 处理时长翻倍的边际效应、调整后满意率最低的诉求子类、重复来电的影响，以及报告引用的命名数值。
+# 结果取自 `research reproduce` 生成的 `build/` 目录（首行说明其是否为最新）；设 `RECOMPUTE = True` 则重新拟合。
 
 # %%
-import dataclasses
-
 import numpy as np
 import pandas as pd
 
-from research import paths
-from research.artifacts.bundle import make_bundle
-from research.artifacts.values import named_values
-from research.ingest import ingest
-from research.instrument import load_instrument
-from research.models.run import fit_plan
-from research.plan import load_plan
+from research import notebook_data
 
 pd.set_option("display.max_columns", 30)
 pd.set_option("display.width", 160)
+RECOMPUTE = False  # True: fit the plan again instead of reading the build folder
 
 # %% [markdown]
-# ## 1 Ingest and fit / 读取与拟合
+# ## 1 The fitted results / 拟合结果
 #
-# The same pipeline as notebook 02 (threshold bootstrap reduced to `REPS` replicates).
+# The same results as notebook 02: the ingested sample and the fitted plan.
 #
-# 与笔记本02相同的流程（容忍阈值的自助法次数为 `REPS`）。
+# 与笔记本02相同的结果：校验后的样本与全部模型。
 
 # %%
-ins = load_instrument()
-plan = load_plan()
-fewer_reps = dataclasses.replace(plan.thresholds, bootstrap_reps=REPS)
-plan = dataclasses.replace(plan, thresholds=fewer_reps)
-r = ingest(paths.sample_survey(), paths.sample_workorders(), instrument=ins)
-fit = fit_plan(r.responses, plan=plan, instrument=ins)
-bundle = make_bundle(r, fit, plan=plan, instrument=ins)
+data = notebook_data.load(recompute=RECOMPUTE)
+print(data.message)
+r, fit, plan, ins = data.ingest, data.results, data.plan, data.instrument
 l1_zh, l2_zh = ins.label_sets["cause_l1"].zh(), ins.label_sets["cause_l2"].zh()
 print(f"{len(r.responses):,} responses; models: {', '.join(m.name for m in plan.models)}; "
-      f"threshold bootstrap: {REPS} replicates")
+      f"threshold bootstrap: {data.threshold_reps} replicates")
 
 # %% [markdown]
 # ## 2 Tolerance thresholds, shortest first / 容忍阈值（由短到长）
@@ -173,7 +161,7 @@ r.responses.groupby("repeat")["satisfied"].agg(satisfied_rate="mean", n="count")
 # 报告正文中的每个数字都是命名数值，注明来源文件、行、列及展示该数字的表或图。
 
 # %%
-values = named_values(bundle)
+values = data.values
 values[["name", "zh", "en", "source", "row", "column", "artifact"]]
 
 # %%
