@@ -230,7 +230,7 @@ def lever_mediation(responses: pd.DataFrame, levers, *, plan, instrument, thresh
     ``mediation::mediate``, ``CMAverse::cmest(model = "gformula")``).
 
     Assumptions (none testable from these data): given sub-cause, channel,
-    region and month, no unmeasured confounding of (1) handling time and
+    station and month, no unmeasured confounding of (1) handling time and
     satisfaction, (2) resolution and satisfaction, (3) handling time and
     resolution, and (4) no confounder of resolution and satisfaction that is
     itself affected by handling time. Assumption (2) fails when the callback's
@@ -349,7 +349,7 @@ def associations(responses: pd.DataFrame, *, plan, instrument, weights: np.ndarr
 
     A logit ``satisfied ~ <lever model rhs> + resolved + repeat`` (the lever
     model's pre-treatment variables: sub-cause, handling time per cause group,
-    channel, region, month), clustered by station (survey-weighted when
+    channel, station, month), clustered by station (survey-weighted when
     ``weights`` are given). For each level of resolution (against "yes") and
     for repeat calls (against none): the standardised satisfied rate with every
     ticket set to that level, averaged over the tickets (g-formula

@@ -81,7 +81,7 @@ def _plan_text(old: str, new: str) -> str:
     return text.replace(old, new, 1)
 
 
-LEVER_RHS = "rhs: cause_l2 + cause_l1:log2(1 + handling_hours) + channel + region + month"
+LEVER_RHS = "rhs: cause_l2 + cause_l1:log2(1 + handling_hours) + channel + station + month"
 
 
 @pytest.mark.parametrize("variable", ["resolved", "repeat"])
@@ -123,7 +123,7 @@ def test_committed_levers_are_only_what_a_manager_can_change(plan):
     assert sc.post_treatment == ("resolved", "repeat")
     assert {lv.kind for lv in sc.levers} <= {"within_sla", "scale_hours", "target_hours"}
     assert not {"resolved", "repeat"} & set(plan.model(sc.model).variables())
-    assert {"cause_l2", "channel", "region", "month"} <= set(plan.model(sc.model).variables())
+    assert {"cause_l2", "channel", "station", "month"} <= set(plan.model(sc.model).variables())
 
 
 def test_target_hours_lever_is_parsed_and_bounded(tmp_path):

@@ -18,7 +18,7 @@ def test_default_plan_declares_the_models():
         "levers": "logit"}
     rhs = "cause_l2 + log2(1 + handling_hours) + channel + repeat"
     assert all(m.rhs == rhs for m in plan.models if m.name not in ("speed_by_cause", "levers"))
-    assert plan.model("levers").rhs == "cause_l2 + cause_l1:log2(1 + handling_hours) + channel + region + month"
+    assert plan.model("levers").rhs == "cause_l2 + cause_l1:log2(1 + handling_hours) + channel + station + month"
     assert plan.model("speed_by_cause").rhs == "cause_l2 + cause_l1:log2(1 + handling_hours) + channel + repeat"
     assert plan.model("ols").cluster == "station" and plan.model("mixed").group == "station"
     assert plan.grid_hours[0] == pytest.approx(0.5) and plan.grid_hours[-1] == pytest.approx(720)

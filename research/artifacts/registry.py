@@ -132,13 +132,13 @@ TABLES = (
                  "Improvement levers ranked: which measure buys the largest gain in satisfaction",
                  "以Logit模型对每张工单在现状与情景下分别预测满意概率并取平均（g计算），两者之差为预期满意率变化；"
                  "同时折算为每万件投诉中不满意客户数的变化。区间来自按供电所的整群自助法。模型只调整处理之前已确定的"
-                 "变量（诉求子类、渠道、地区、受理月份），不调整是否办结与重复来电（二者部分由不满意引起）；"
+                 "变量（诉求子类、渠道、供电所、受理月份），不调整是否办结与重复来电（二者部分由不满意引起）；"
                  "因果解读假定给定这些变量后无未测混杂。E值（VanderWeele与Ding 2017）为足以解释掉该效应的未测混杂"
                  "强度（风险比，按受影响工单的不满意率计算）。",
                  "Each ticket's P(satisfied) predicted as observed and under the lever, averaged (g-computation, "
                  "logit model): expected change in the satisfied rate and in dissatisfied customers per 10,000 "
                  "complaints; cluster-bootstrap intervals by station. The model adjusts only for what precedes "
-                 "handling (sub-cause, channel, region, month), never for resolution or repeat calls (partly "
+                 "handling (sub-cause, channel, station, month), never for resolution or repeat calls (partly "
                  "caused by dissatisfaction); a causal reading assumes no unmeasured confounding given these. "
                  "E-value (VanderWeele & Ding 2017): the risk ratio an unmeasured confounder would need with both "
                  "handling and dissatisfaction (among the tickets the lever changes) to explain the effect away.",
@@ -186,9 +186,9 @@ TABLES = (
     ArtifactSpec("T21", "table", "T21_associations", "办结与重复来电与满意率的关联（非因果）",
                  "Resolution and repeat calls: associations with the satisfied rate, not effects",
                  "将全部工单设为某一水平与设为参照水平时的标准化满意率及其差（百分点），按诉求子类、处理时长、受理渠道、"
-                 "地市与月份调整。二者部分是不满意的后果，故为关联而非可施加的杠杆。",
+                 "供电所与月份调整。二者部分是不满意的后果，故为关联而非可施加的杠杆。",
                  "Standardised satisfied rate with every ticket set to a level and to the reference, and their "
-                 "difference (points), adjusted for sub-cause, handling time, channel, region and month. Both are "
+                 "difference (points), adjusted for sub-cause, handling time, channel, station and month. Both are "
                  "partly consequences of dissatisfaction: associations, not levers.",
                  ("associations",), "table_associations"),
     ArtifactSpec("T22", "table", "T22_station_funnel", "各供电所与总体满意率的比较（风险调整漏斗图）",

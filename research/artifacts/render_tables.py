@@ -815,7 +815,7 @@ def _display_associations(data: pd.DataFrame, lang: str, bundle: dict) -> Displa
     se_zh, se_en = (("按全部工单加权，设计标准误以供电所为整群", "weighted to all work orders, design-based standard errors "
                      "with stations as clusters") if weighted else
                     ("标准误按供电所聚类稳健", "standard errors cluster-robust by station"))
-    notes = [f"回答 {n:,} 份；逻辑回归按诉求子类、处理时长、受理渠道、地市与月份调整，{se_zh}。"
+    notes = [f"回答 {n:,} 份；逻辑回归按诉求子类、处理时长、受理渠道、供电所与月份调整，{se_zh}。"
              "“问题解决情况”来自回访答案，重复来电多由不满意引起：二者部分是不满意的后果，差值描述满意与不满意客户"
              "的不同，不是办结或减少重复来电能带来的满意率提升，故不列入改进杠杆（见表T14）。" if lang == "zh" else
              f"{n:,} answers; logit adjusted for sub-cause, handling time, channel, region and month, {se_en}. "
