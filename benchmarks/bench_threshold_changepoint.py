@@ -3,8 +3,10 @@
 For every cause group (sizes and handling times of the committed sample, including the small
 capability and voltage groups), ``reps`` simulated groups with a smooth (log-linear) truth and
 ``reps`` with a planted change point (flat until the group's median handling time, then -0.8 per
-doubling), with a station random intercept (sd 0.3): the share of false detections of Davies'
-test under the smooth truth (its size), its power under the change point, and the coverage of
+doubling; truth "step") or a planted jump (truth "jump"), with a station random intercept (sd
+0.3): the share of false detections under the smooth truth (its size; Davies' test against a slope
+change and a step, Bonferroni, as the pipeline decides), its power under the change point, and,
+among the draws where one was found, the coverage of
 the breakpoint's 95% profile-likelihood interval (a NaN end, unbounded by the data, counts as
 open), with the chi-square(1) critical value and with the parametric-bootstrap calibrated one
 the pipeline uses (``--calibration-reps``), each with its Monte-Carlo standard error.
@@ -47,10 +49,14 @@ def main() -> None:
         rate = float((g["p_value"] < 0.05).mean())
         row = {"group": group, "truth": truth, "reps": len(g), "detected": rate,
                "detected_mc_se": float(np.sqrt(rate * (1 - rate) / len(g)))}
-        if truth == "step":
-            c = float(g["covered"].mean())
-            row |= {"coverage": c, "coverage_mc_se": float(np.sqrt(c * (1 - c) / len(g))),
-                    "calibration_reps": a.calibration_reps, "mean_cut": float(g["cut"].mean())}
+        if truth != "smooth":  # coverage among the draws where a change point was found
+            f = g[g["p_value"] < 0.05]
+            c = float(f["covered"].mean()) if len(f) else float("nan")
+            row |= {"found": len(f), "coverage": c,
+                    "coverage_mc_se": float(np.sqrt(c * (1 - c) / len(f))) if len(f) else float("nan"),
+                    "right_kind": float((f["kind"] == ("step" if truth == "jump" else "hinge")).mean()),
+                    "calibration_reps": a.calibration_reps, "mean_cut_slope": float(f["cut_slope"].mean()),
+                    "mean_cut_step": float(f["cut_step"].mean())}
         out.append(row)
         print(json.dumps(row))
     print(f"{time.perf_counter() - t0:.0f} s")

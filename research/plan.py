@@ -111,7 +111,7 @@ class ThresholdSpec:
     # the breakpoint interval's critical value: parametric-bootstrap calibration with this many
     # replicates (0: the chi-square(1) quantile) for groups of at most calibration_max_n tickets
     change_point_calibration_reps: int = 199
-    change_point_calibration_max_n: int = 50_000
+    change_point_calibration_max_n: int = 5_000
 
 
 WEIGHT_METHODS = ("rake", "ipw", "poststratify", "none")

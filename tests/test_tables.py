@@ -59,7 +59,7 @@ EXPECTED_COLUMNS = {
     "T06": ["cause_l1", "threshold_hours", "conf_low", "conf_high", "conf_level", "reached", "upper_reached",
             "reference_hours", "reference_rate", "max_hours", "drop_points", "boot_reps", "boot_not_reached", "n",
             "shape", "change_point_p", "breakpoint_hours", "breakpoint_low", "breakpoint_high", "slope_per_doubling",
-            "slope_low", "slope_high", "n_dissatisfied"],
+            "slope_low", "slope_high", "n_dissatisfied", "change_point_kind"],
     "T07": ["analysis", "dv", "between", "method", "statistic", "df1", "df2", "p_value", "effect_size",
             "effect_size_name", "n", "n_groups", "n_missing"],
     "T08": ["row_type", "name", "alpha", "conf_low", "conf_high", "conf_level", "mean", "sd", "item_rest_r",

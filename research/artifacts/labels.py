@@ -105,6 +105,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "threshold": ("满意率下降阈值（约定口径）", "Drop threshold (a convention)"),
     "shape": ("判断", "Finding"),
     "shape_threshold": ("存在拐点", "Change point"),
+    "kind_step": ("阶跃", "step"),
+    "kind_slope_change": ("斜率变化", "slope change"),
     "shape_gradual": ("逐步下降，无阈值", "Gradual decline, no threshold"),
     "shape_insufficient_data": ("数据不足", "Insufficient data"),
     "change_point_p": ("拐点检验P值", "Change-point p"),

@@ -387,7 +387,11 @@ def _display_thresholds(data: pd.DataFrame, lang: str, bundle: dict) -> Display:
             bp = "" if shape != "threshold" else f"{fmt_num(r.breakpoint_hours, 'hours')} " + \
                 fmt_interval(r.breakpoint_low, r.breakpoint_high, lambda x: fmt_num(x, "hours"),
                              high_missing=word("not_bounded", lang), low_missing=word("not_bounded", lang))
-            cells += [word(f"shape_{shape}", lang), "" if _missing(r.change_point_p) else fmt_p(r.change_point_p),
+            kind = str(getattr(r, "change_point_kind", "") or "") if shape == "threshold" else ""
+            finding = word(f"shape_{shape}", lang) + (
+                "" if kind in ("", "nan") else ("（" if lang == "zh" else " (") + word(f"kind_{kind}", lang)
+                + ("）" if lang == "zh" else ")"))
+            cells += [finding, "" if _missing(r.change_point_p) else fmt_p(r.change_point_p),
                       slope, bp]
         rows.append(Row(cells + [hours, ci, fmt_num(r.reference_hours, "hours"), fmt_pct(r.reference_rate),
                                  fmt_num(r.max_hours, "hours"),
@@ -818,7 +822,7 @@ def _display_associations(data: pd.DataFrame, lang: str, bundle: dict) -> Displa
     notes = [f"回答 {n:,} 份；逻辑回归按诉求子类、处理时长、受理渠道、供电所与月份调整，{se_zh}。"
              "“问题解决情况”来自回访答案，重复来电多由不满意引起：二者部分是不满意的后果，差值描述满意与不满意客户"
              "的不同，不是办结或减少重复来电能带来的满意率提升，故不列入改进杠杆（见表T14）。" if lang == "zh" else
-             f"{n:,} answers; logit adjusted for sub-cause, handling time, channel, region and month, {se_en}. "
+             f"{n:,} answers; logit adjusted for sub-cause, handling time, channel, station and month, {se_en}. "
              "The resolution answer comes from the callback and repeat calls often follow "
              "dissatisfaction: both are partly consequences of dissatisfaction, so the differences describe who is "
              "satisfied, not what resolving more tickets or preventing repeat calls would gain; they are not levers "

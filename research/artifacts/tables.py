@@ -386,7 +386,8 @@ def table_thresholds(bundle: dict) -> pd.DataFrame:
     upper_reached, reference_hours, reference_rate, max_hours, drop_points,
     boot_reps, boot_not_reached, n, shape, change_point_p, breakpoint_hours,
     breakpoint_low, breakpoint_high, slope_per_doubling, slope_low, slope_high,
-    n_dissatisfied``. Hours are hours; ``reference_rate`` a share
+    n_dissatisfied, change_point_kind`` (``slope_change`` or ``step`` for a threshold, else
+    empty). Hours are hours; ``reference_rate`` a share
     (0..1); ``drop_points`` and the slope percentage points (per doubling of
     1 + hours). ``threshold_hours`` (the conventional drop) is NaN when
     ``reached`` is false (no threshold below ``max_hours``) or the group has
@@ -401,7 +402,7 @@ def table_thresholds(bundle: dict) -> pd.DataFrame:
                         "upper_reached", "reference_hours", "reference_rate", "max_hours", "drop_points",
                         "boot_reps", "boot_not_reached", "n", "shape", "change_point_p", "breakpoint_hours",
                         "breakpoint_low", "breakpoint_high", "slope_per_doubling", "slope_low", "slope_high",
-                        "n_dissatisfied") if c in th.columns]
+                        "n_dissatisfied", "change_point_kind") if c in th.columns]
     return th[cols].reset_index(drop=True)
 
 

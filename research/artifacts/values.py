@@ -89,9 +89,16 @@ def _threshold_finding(g: str, r: pd.DataFrame) -> list[dict]:
     shape = str(x["shape"])
     s, lo, hi = num["slope_per_doubling"], num["slope_low"], num["slope_high"]
     if shape == "threshold":
-        zh = (f"存在拐点，约在 {_hours(num['breakpoint_hours'], 'zh')}（95%置信区间 "
+        kind = str(x.get("change_point_kind", "") or "")
+        if kind in ("step", "slope_change"):
+            zh_kind, en_kind = labels.text(f"kind_{kind}", "zh"), labels.text(f"kind_{kind}", "en")
+        else:
+            zh_kind = en_kind = ""
+        zh = (f"存在拐点{'（' + zh_kind + '）' if zh_kind else ''}，约在 "
+              f"{_hours(num['breakpoint_hours'], 'zh')}（95%置信区间 "
               f"{_end(num['breakpoint_low'], 'zh')} 至 {_end(num['breakpoint_high'], 'zh')}）")
-        en = (f"a change point at about {_hours(num['breakpoint_hours'], 'en')} (95% interval "
+        en = (f"a change point{' (' + en_kind + ')' if en_kind else ''} at about "
+              f"{_hours(num['breakpoint_hours'], 'en')} (95% interval "
               f"{_end(num['breakpoint_low'], 'en')} to {_end(num['breakpoint_high'], 'en')})")
     elif shape == "gradual":
         zh = f"逐步下降，无阈值（处理时长每翻倍，满意率变化 {s:.1f} 个百分点，95%置信区间 {lo:.1f} 至 {hi:.1f}）"

@@ -340,11 +340,14 @@ def tolerance_thresholds(responses: pd.DataFrame, *, plan: Plan, instrument: Ins
                        f"cluster bootstrap by {spec.bootstrap_cluster}, {reps} replicates, seed "
                        f"{spec.bootstrap_seed}, reference and upper hours re-estimated in each; percentile. "
                        f"Change point: Davies' test (segmented::davies.test, LRT, "
-                       f"{spec.change_point_points} breakpoints) of a hinge in log2(1 + hours) against the "
-                       f"log-linear logit within the group, level {spec.change_point_alpha:g}; breakpoint by "
-                       "profile likelihood, its interval's critical value from a parametric bootstrap "
-                       f"({spec.change_point_calibration_reps} replicates; chi-square(1) above "
-                       f"{spec.change_point_calibration_max_n:,} tickets); slope per doubling: average change in percentage points, CR1 by "
+                       f"{spec.change_point_points} breakpoints) of a slope change and of a step in "
+                       "log2(1 + hours) against the log-linear logit within the group (Bonferroni over the "
+                       f"two), level {spec.change_point_alpha:g}; breakpoint by profile likelihood of the "
+                       "better-fitting kind, interval the hull of both kinds' profile intervals, critical "
+                       f"values from a parametric bootstrap ({spec.change_point_calibration_reps} replicates; "
+                       f"above {spec.change_point_calibration_max_n:,} tickets chi-square(1) and Hansen's "
+                       "for a step); slope per doubling: average "
+                       "change in percentage points, CR1 by "
                        f"{spec.bootstrap_cluster}, t(G - 1)"),
         })
         band = (np.percentile(boot_c[g][~failed], [lo_q, hi_q], axis=0) if (~failed).any()
@@ -385,6 +388,10 @@ def _group_knots(design: Design, frame: pd.DataFrame, groups: dict[str, np.ndarr
     return designs, knots
 
 
+#: how thresholds.csv names the alternative that fitted better (change_point_kind)
+CHANGE_KIND = {"hinge": "slope_change", "step": "step"}
+
+
 def group_shape(design: Design, frame: pd.DataFrame, rows: np.ndarray, y: np.ndarray, lh: np.ndarray,
                 spec, conf_level: float) -> dict:
     """One cause group: enough data? a change point? else the slope per doubling.
@@ -393,21 +400,23 @@ def group_shape(design: Design, frame: pd.DataFrame, rows: np.ndarray, y: np.nda
     e.g. sub-cause and channel, plus ``z = log2(1 + hours)``) is the smooth null; Davies' test of a
     hinge at ``spec.change_point_points`` breakpoints from the group's ``reference_quantile`` to its
     ``upper_quantile`` of z (R ``segmented::davies.test``, type "lrt"). Returns the columns
-    ``shape, n_dissatisfied, change_point_p, breakpoint_hours, breakpoint_low, breakpoint_high,
-    breakpoint_cut, breakpoint_calibration_reps, slope_per_doubling, slope_low, slope_high`` (hours;
+    ``shape, n_dissatisfied, change_point_p, change_point_kind, change_point_p_slope,
+    change_point_p_step, breakpoint_hours, breakpoint_low, breakpoint_high, breakpoint_cut_slope,
+    breakpoint_cut_step, breakpoint_calibration_reps, slope_per_doubling, slope_low, slope_high`` (hours;
     slope in percentage points of the satisfied rate per doubling of 1 + hours; breakpoint columns
     only when ``shape`` is ``threshold``; a NaN end of the breakpoint interval means the data do not
-    bound it on that side). The breakpoint interval is the profile-likelihood set whose critical
-    value ``breakpoint_cut`` is calibrated by a parametric bootstrap
-    (:func:`research.models.changepoint.calibrated_lr_cut`, ``change_point.calibration_reps``
-    replicates) for groups of at most ``change_point.calibration_max_n`` tickets, else chi-square(1).
+    bound it on that side). The breakpoint interval is the hull of the slope-change and the step
+    profile-likelihood sets (:func:`research.models.changepoint.find_change_point`), whose critical
+    values ``breakpoint_cut_slope`` / ``breakpoint_cut_step`` are calibrated by a parametric
+    bootstrap (``change_point.calibration_reps`` replicates) for groups of at most
+    ``change_point.calibration_max_n`` tickets, else chi-square(1) and Hansen's 7.35 (at 95%).
     """
-    from research.models.changepoint import (davies_test, full_rank_columns, profile_breakpoint,
-                                             slope_per_doubling)
+    from research.models.changepoint import find_change_point, full_rank_columns, slope_per_doubling
 
     out = {"shape": "insufficient_data", "n_dissatisfied": int((y[rows] == 0).sum()), "change_point_p": np.nan,
+           "change_point_kind": "", "change_point_p_slope": np.nan, "change_point_p_step": np.nan,
            "breakpoint_hours": np.nan, "breakpoint_low": np.nan, "breakpoint_high": np.nan,
-           "breakpoint_cut": np.nan, "breakpoint_calibration_reps": 0,
+           "breakpoint_cut_slope": np.nan, "breakpoint_cut_step": np.nan, "breakpoint_calibration_reps": 0,
            "slope_per_doubling": np.nan, "slope_low": np.nan, "slope_high": np.nan}
     if len(rows) < spec.min_tickets or out["n_dissatisfied"] < spec.min_dissatisfied \
             or (y[rows] == 1).sum() < spec.min_dissatisfied:
@@ -422,21 +431,22 @@ def group_shape(design: Design, frame: pd.DataFrame, rows: np.ndarray, y: np.nda
     lo, hi = np.quantile(z, [spec.reference_quantile, spec.upper_quantile])
     if not hi > lo:
         return out
+    cal = spec.change_point_calibration_reps if len(rows) <= spec.change_point_calibration_max_n else 0
     try:
-        dv = davies_test(X0, z, yy, np.linspace(lo, hi, spec.change_point_points))
+        cp = find_change_point(X0, z, yy, np.linspace(lo, hi, spec.change_point_points), np.linspace(lo, hi, 60),
+                               conf_level, spec.change_point_alpha, calibration_reps=cal,
+                               seed=[spec.bootstrap_seed, int(rows[0]), len(rows)])
         slope = slope_per_doubling(X0, X0.shape[1] - 1, yy,
                                    frame[spec.bootstrap_cluster].cat.codes.to_numpy()[rows], conf_level)
     except NotEstimable:
         return out
-    out.update(change_point_p=dv["p_value"], slope_per_doubling=slope["estimate"],
-               slope_low=slope["conf_low"], slope_high=slope["conf_high"])
-    if dv["p_value"] < spec.change_point_alpha:
-        cal = spec.change_point_calibration_reps if len(rows) <= spec.change_point_calibration_max_n else 0
-        bp = profile_breakpoint(X0, z, yy, np.linspace(lo, hi, 60), conf_level, calibration_reps=cal,
-                                seed=[spec.bootstrap_seed, int(rows[0]), len(rows)])
-        out.update(shape="threshold", breakpoint_hours=2 ** bp["psi"] - 1,
-                   breakpoint_low=2 ** bp["conf_low"] - 1, breakpoint_high=2 ** bp["conf_high"] - 1,
-                   breakpoint_cut=bp["cut"], breakpoint_calibration_reps=cal)
+    out.update(change_point_p=cp["p_value"], change_point_p_slope=cp["p_slope"], change_point_p_step=cp["p_step"],
+               slope_per_doubling=slope["estimate"], slope_low=slope["conf_low"], slope_high=slope["conf_high"])
+    if cp["found"]:
+        out.update(shape="threshold", change_point_kind=CHANGE_KIND[cp["kind"]],
+                   breakpoint_hours=2 ** cp["psi"] - 1, breakpoint_low=2 ** cp["conf_low"] - 1,
+                   breakpoint_high=2 ** cp["conf_high"] - 1, breakpoint_cut_slope=cp["cut_slope"],
+                   breakpoint_cut_step=cp["cut_step"], breakpoint_calibration_reps=cal)
     else:
         out["shape"] = "gradual"
     return out
