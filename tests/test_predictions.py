@@ -74,3 +74,61 @@ def test_intervals_and_shapes(results):
         grid = frame[frame["quantity"] == "grid"].sort_values("hours")
         # negative slopes in the fixture data: every grid curve falls with handling time
         assert (grid.groupby(["scale", "cause_l1"])["estimate"].apply(lambda s: s.diff().dropna().lt(0).all())).all()
+
+
+@pytest.mark.parametrize("stack_rows", [1_000_000, 50])
+def test_batched_counterfactual_columns_equal_one_formulaic_call_each(monkeypatch, stack_rows):
+    """predictions builds every counterfactual design of a set in a few stacked formulaic calls
+    (research.models.predict._new_columns_many); the columns must be the very numbers that one
+    call per counterfactual on its own frame gives (bit for bit), for terms that are the same on
+    every row (one-row template), terms that vary by row, requests sharing columns, and when the
+    stacked frames are cut into chunks (stack_rows 50)."""
+    from research.models import predict as P
+
+    monkeypatch.setattr(P, "_STACK_ROWS", stack_rows)
+    plan, ins = load_plan(), load_instrument()
+    df = pd.read_csv("tests/fixtures/r/models_data.csv")
+    df["repeat"] = df["repeat"].astype(bool)
+    fm = fit_model(plan.model("speed_by_cause"), df, plan=plan, instrument=ins)  # cause_l1:log2(1 + hours)
+    design = fm.design
+    everyone = P._rows(fm, np.arange(len(fm.frame)))
+    groups = {g: P._rows(fm, rows) for g, rows in P._group_rows(fm, ins.parent).items()}
+    hours = fm.frame["handling_hours"].to_numpy()
+    subs = list(fm.frame["cause_l2"].cat.categories)
+    requests = ([(everyone, {"cause_l2": s, "cause_l1": ins.parent[s]}) for s in subs]
+                + [(base, {"handling_hours": h}) for base in groups.values() for h in (0.5, 7.25, 720.0)]
+                + [(base, {"handling_hours": hours[base.rows] * 2}) for base in groups.values()]
+                + [(everyone, {"handling_hours": 3.0}), (everyone, {}),
+                   (everyone, {"channel": fm.frame["channel"].cat.categories[-1]})])
+    batched = P._new_columns_many(fm, requests)
+    assert len(batched) == len(requests)
+    kinds = set()
+    for (base, changes), got in zip(requests, batched):
+        # the one-call-per-request construction predictions used before the batching
+        terms = design.columns_using(set(changes))
+        fixed = {v for v, value in changes.items() if np.ndim(value) == 0} | (base.constant - set(changes))
+        same = [t for t in terms if design.variables_of_term[t] <= fixed]
+        varying = [t for t in terms if t not in same]
+        want = [np.array([], dtype=int), np.empty(0), np.array([], dtype=int), np.empty((len(base.rows), 0))]
+        if same:
+            frame = P._changed_frame(fm, base.rows[:1], changes)
+            want[0] = np.concatenate([design.columns_of_term[t] for t in same]).astype(np.intp)
+            want[1] = np.asarray(design.spec.subset(same).get_model_matrix(frame, context=design.context),
+                                 dtype=float)[0]
+            kinds.add("same")
+        if varying:
+            frame = P._changed_frame(fm, base.rows, changes)
+            want[2] = np.concatenate([design.columns_of_term[t] for t in varying]).astype(np.intp)
+            want[3] = np.asarray(design.spec.subset(varying).get_model_matrix(frame, context=design.context),
+                                 dtype=float)
+            kinds.add("varying")
+        for a, b in zip(got, want):
+            assert a.shape == b.shape
+            np.testing.assert_array_equal(a, b)
+        # and the average predictions from them are the same numbers too
+        one = P._evaluate(fm, base, changes, 4, columns=tuple(want))
+        two = P._evaluate(fm, base, changes, 4, columns=got)
+        for scale in one:
+            assert one[scale][0] == two[scale][0]
+            np.testing.assert_array_equal(one[scale][1], two[scale][1])
+    assert kinds == {"same", "varying"}

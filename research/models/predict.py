@@ -17,7 +17,8 @@ issue, pymarginaleffects 209) and re-evaluates the whole design for every
 counterfactual. Here the gradients are analytic and a counterfactual only
 rebuilds the design columns that depend on the changed variables (once, on a
 one-row template, when those columns are the same for every ticket), so one
-average costs one pass over the rows. The numbers are checked against R
+average costs one pass over the rows; the counterfactual designs of a whole
+prediction set are built in a few stacked formulaic calls (:func:`_new_columns_many`). The numbers are checked against R
 (``predict()`` with a numerical Jacobian; tests/fixtures/r/predictions).
 
 Scales
@@ -42,6 +43,7 @@ design df of the coefficients (t), not the normal.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -97,6 +99,11 @@ def _rows(fm: FittedModel, rows: np.ndarray) -> _Rows:
     return _Rows(rows=rows, X=X, eta=X @ fm.beta, colmean=colmean, constant=constant, wn=wn)
 
 
+#: largest number of rows :func:`_new_columns_many` hands formulaic in one call when it stacks the
+#: counterfactual frames of whole row sets (bounds the memory of a big export; one row set is never split)
+_STACK_ROWS = 1_000_000
+
+
 def _changed_frame(fm: FittedModel, rows: np.ndarray, changes: dict) -> pd.DataFrame:
     frame = fm.frame.iloc[rows]
     new = {}
@@ -111,6 +118,35 @@ def _changed_frame(fm: FittedModel, rows: np.ndarray, changes: dict) -> pd.DataF
     return frame.assign(**new)
 
 
+def _stacked_frame(fm: FittedModel, parts: list[tuple[np.ndarray, dict]], variables: list[str]) -> pd.DataFrame:
+    """The model-frame rows of every part, one part after the other, with each part's changes to
+    ``variables`` applied (what :func:`_changed_frame` gives for each part, concatenated; the index
+    is a fresh range, as a row can appear in several parts)."""
+    frame = fm.frame.iloc[np.concatenate([rows for rows, _ in parts])].reset_index(drop=True)
+    new = {}
+    for var in variables:
+        col = fm.frame[var]
+        if hasattr(col, "cat"):
+            cats = col.cat.categories
+            codes = np.concatenate([np.full(len(rows), cats.get_loc(ch[var]), dtype=np.int32)
+                                    for rows, ch in parts])
+            new[var] = pd.Categorical.from_codes(codes, categories=cats)
+        else:
+            new[var] = np.concatenate([np.broadcast_to(np.asarray(ch[var], dtype=float), (len(rows),))
+                                       for rows, ch in parts])
+    return frame.assign(**new)
+
+
+def _split_terms(fm: FittedModel, base: _Rows, changes: dict) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The terms that ``changes`` affect, as (same on every row, varying by row); see :func:`_new_columns`."""
+    design = fm.design
+    terms = design.columns_using(set(changes))
+    fixed = {v for v, value in changes.items() if np.ndim(value) == 0} | (base.constant - set(changes))
+    same = tuple(t for t in terms if design.variables_of_term[t] <= fixed)
+    varying = tuple(t for t in terms if t not in same)
+    return same, varying
+
+
 def _new_columns(fm: FittedModel, base: _Rows, changes: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The design columns that ``changes`` affect, rebuilt.
 
@@ -123,26 +159,81 @@ def _new_columns(fm: FittedModel, base: _Rows, changes: dict) -> tuple[np.ndarra
     idx_same, row_same : column indices and their common (k,) values;
     idx_vary, mat_vary : column indices and their (len(rows), k) values.
     """
+    return _new_columns_many(fm, [(base, changes)])[0]
+
+
+def _new_columns_many(fm: FittedModel, requests: list[tuple[_Rows, dict]]) -> list[tuple]:
+    """:func:`_new_columns` of every (rows, changes) request, in a few formulaic calls.
+
+    formulaic's fixed cost per call (parsing the spec, encoding the factors) is
+    far larger than the cost per row of a counterfactual frame, and a
+    prediction set asks for many frames (every sub-cause, every grid point of
+    every cause group). The requests that rebuild the same terms are therefore
+    stacked into one frame -- a one-row template per request for the terms
+    that are the same on every row, the request's rows for the others -- built
+    in one call and split. Every design row depends on its own frame row only
+    (factor codings, elementwise transforms; the spec's state is fixed), so
+    the columns are the same numbers as one call per request gives. A request
+    whose varying columns another request of the same rows already asked for
+    (same values of the variables those terms use; for example every sub-cause
+    of one cause group under ``cause_l1:log2(1 + handling_hours)``) reuses
+    them. Varying frames are stacked up to :data:`_STACK_ROWS` rows a call.
+    """
     design = fm.design
     none = np.array([], dtype=int)
-    terms = design.columns_using(set(changes))
-    fixed = {v for v, value in changes.items() if np.ndim(value) == 0} | (base.constant - set(changes))
-    same = [t for t in terms if design.variables_of_term[t] <= fixed]
-    varying = [t for t in terms if t not in same]
-    idx_same, row_same, idx_vary, mat_vary = none, np.empty(0), none, np.empty((len(base.rows), 0))
-    # .astype(np.intp) below: a term of a single-level factor has no columns, and concatenating
-    # only empty lists gives float64, which cannot index
-    if same:
-        frame = _changed_frame(fm, base.rows[:1], changes)
-        idx_same = np.concatenate([design.columns_of_term[t] for t in same]).astype(np.intp)
-        row_same = np.asarray(design.spec.subset(same).get_model_matrix(frame, context=design.context),
-                              dtype=float)[0]
-    if varying:
-        frame = _changed_frame(fm, base.rows, changes)
-        idx_vary = np.concatenate([design.columns_of_term[t] for t in varying]).astype(np.intp)
-        mat_vary = np.asarray(design.spec.subset(varying).get_model_matrix(frame, context=design.context),
-                              dtype=float)
-    return idx_same, row_same, idx_vary, mat_vary
+    out = []
+    jobs: dict[tuple, list] = {}  # (kind, terms, changed variables) -> [(rows, changes, request, base)]
+    for i, (base, changes) in enumerate(requests):
+        same, varying = _split_terms(fm, base, changes)
+        out.append([none, np.empty(0), none, np.empty((len(base.rows), 0))])
+        for kind, terms, rows in (("same", same, base.rows[:1]), ("vary", varying, base.rows)):
+            if not terms:
+                continue
+            used = set().union(*(design.variables_of_term[t] for t in terms))
+            variables = tuple(sorted(v for v in changes if v in used))
+            jobs.setdefault((kind, terms, variables), []).append((rows, {v: changes[v] for v in variables}, i, base))
+    for (kind, terms, variables), items in jobs.items():
+        # .astype(np.intp): a term of a single-level factor has no columns, and concatenating
+        # only empty lists gives float64, which cannot index
+        idx = np.concatenate([design.columns_of_term[t] for t in terms]).astype(np.intp)
+        subset = design.spec.subset(list(terms))
+        # a request whose changes to these terms' variables are scalars equal to an earlier
+        # request's on the same rows gets the same columns: build them once
+        unique: dict[tuple, int] = {}
+        parts, owner = [], []
+        for rows, ch, i, base in items:
+            key = None
+            if kind == "vary" and all(np.ndim(ch[v]) == 0 for v in variables):
+                key = (id(base), tuple((v, ch[v]) for v in variables))
+            if key is not None and key in unique:
+                owner.append(unique[key])
+                continue
+            if key is not None:
+                unique[key] = len(parts)
+            owner.append(len(parts))
+            parts.append((rows, ch))
+        blocks: list[np.ndarray] = []
+        start = 0
+        while start < len(parts):
+            stop, size = start + 1, len(parts[start][0])
+            while stop < len(parts) and size + len(parts[stop][0]) <= _STACK_ROWS:
+                size += len(parts[stop][0])
+                stop += 1
+            chunk = parts[start:stop]
+            mat = np.asarray(subset.get_model_matrix(_stacked_frame(fm, chunk, list(variables)),
+                                                     context=design.context), dtype=float)
+            bounds = np.cumsum([0] + [len(rows) for rows, _ in chunk])
+            # each block a copy in the memory order of the whole, as one call per request gives it:
+            # a product over a strided view can sum in another order (another BLAS kernel)
+            order = "F" if mat.flags.f_contiguous and not mat.flags.c_contiguous else "C"
+            blocks += [np.array(mat[a:b], order=order) for a, b in zip(bounds[:-1], bounds[1:])]
+            start = stop
+        for (rows, ch, i, base), j in zip(items, owner):
+            if kind == "same":
+                out[i][0], out[i][1] = idx, np.array(blocks[j][0])
+            else:
+                out[i][2], out[i][3] = idx, blocks[j]
+    return [tuple(o) for o in out]
 
 
 def _evaluate(fm: FittedModel, base: _Rows, changes: dict, threshold: int,
@@ -222,7 +313,14 @@ def _reference(fm: FittedModel, grad: np.ndarray) -> tuple[float, object]:
     """(df, distribution) of a delta-method quantity with gradient ``grad``: the model's own t
     reference (:func:`research.models.fit.inference_df`, df NaN for the normal)."""
     df = inference_df(fm, grad)
-    return (np.nan, stats.norm) if df is None else (df, stats.t(df))
+    return (np.nan, stats.norm) if df is None else (df, _t_distribution(df))
+
+
+@lru_cache(maxsize=1024)
+def _t_distribution(df: float):
+    """Student's t with ``df`` degrees of freedom, frozen once per df: freezing a scipy
+    distribution costs about 2 ms, and a prediction set asks for the same df hundreds of times."""
+    return stats.t(df)
 
 
 def _row(fm, quantity, scale, est, grad, conf_level, **labels) -> dict:
@@ -279,10 +377,14 @@ def predictions(fm: FittedModel, *, parent: dict[str, str], grid_hours: np.ndarr
     everyone = _rows(fm, np.arange(len(frame)))
     has_l1 = "cause_l1" in frame.columns
     subs = list(frame["cause_l2"].cat.categories) if "cause_l2" in frame.columns else []
-    per_sub = {}
-    for s in subs:
-        changes = {"cause_l2": s, **({"cause_l1": parent[s]} if has_l1 else {})}
-        per_sub[s] = _evaluate(fm, everyone, changes, threshold)
+    sub_changes = [{"cause_l2": s, **({"cause_l1": parent[s]} if has_l1 else {})} for s in subs]
+    groups = {g: _rows(fm, rows) for g, rows in _group_rows(fm, parent).items()}
+    grid = [(g, float(h)) for g in groups for h in grid_hours]
+    # every counterfactual design of the set in a few formulaic calls
+    columns = _new_columns_many(fm, [(everyone, ch) for ch in sub_changes]
+                                + [(groups[g], {"handling_hours": h}) for g, h in grid])
+    per_sub = {s: _evaluate(fm, everyone, ch, threshold, columns=cols)
+               for s, ch, cols in zip(subs, sub_changes, columns)}
     out = []
     counts = _subcause_counts(fm) if subs else pd.Series(dtype=float)
     for scale in scales:
@@ -300,14 +402,13 @@ def predictions(fm: FittedModel, *, parent: dict[str, str], grid_hours: np.ndarr
             grad = sum(w * per_sub[s][scale][1] for w, s in zip(wts, members))
             out.append(_row(fm, "aap_cause", scale, est, grad, conf_level, cause_l1=g, cause_l2=None,
                             hours=np.nan, n=len(frame)))
-    for g, rows in _group_rows(fm, parent).items():
-        base = _rows(fm, rows)
-        for h in grid_hours:
-            res = _evaluate(fm, base, {"handling_hours": float(h)}, threshold)
-            for scale in scales:
-                est, grad = res[scale]
-                out.append(_row(fm, "grid", scale, est, grad, conf_level, cause_l1=g, cause_l2=None,
-                                hours=float(h), n=len(rows)))
+    for (g, h), cols in zip(grid, columns[len(subs):]):
+        base = groups[g]
+        res = _evaluate(fm, base, {"handling_hours": h}, threshold, columns=cols)
+        for scale in scales:
+            est, grad = res[scale]
+            out.append(_row(fm, "grid", scale, est, grad, conf_level, cause_l1=g, cause_l2=None,
+                            hours=h, n=len(base.rows)))
     return pd.DataFrame(out)
 
 
@@ -326,10 +427,13 @@ def marginal_effects(fm: FittedModel, *, parent: dict[str, str], multiplier: flo
     """
     hours = fm.frame["handling_hours"].to_numpy()
     out = []
-    for g, rows in _group_rows(fm, parent).items():
-        base = _rows(fm, rows)
+    groups = {g: _rows(fm, rows) for g, rows in _group_rows(fm, parent).items()}
+    changes = {g: {"handling_hours": hours[base.rows] * multiplier} for g, base in groups.items()}
+    columns = dict(zip(groups, _new_columns_many(fm, [(groups[g], changes[g]) for g in groups])))
+    for g, base in groups.items():
+        rows = base.rows
         now = _evaluate(fm, base, {}, threshold)
-        moved = _evaluate(fm, base, {"handling_hours": hours[rows] * multiplier}, threshold)
+        moved = _evaluate(fm, base, changes[g], threshold, columns=columns[g])
         for scale in SCALES[fm.spec.family]:
             est = moved[scale][0] - now[scale][0]
             grad = moved[scale][1] - now[scale][1]
