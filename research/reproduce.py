@@ -128,6 +128,12 @@ def _build(survey: Path, workorders: Path | None, out_root: Path, *, say: Progre
     write_ingest(ing, out_root / "ingest")
     say(f"stage 1/{steps}: ingest done in {time.perf_counter() - t:.1f} s")
     print(format_report(ing.report))
+    stations = ing.responses["station"].nunique()
+    if stations < 2:  # every stage after fit compares or clusters by station
+        raise InputError(f"{survey}: column station (供电所): the accepted responses come from {stations} station; "
+                         "reproduce needs at least 2 (standard errors clustered by station, weights with "
+                         "stations as clusters, station comparisons). 'research fit' works on one station "
+                         "with model-based standard errors.")
 
     t = time.perf_counter()
     say(f"stage 2/{steps}: fit")

@@ -413,3 +413,19 @@ def test_constant_item_gives_nan_statistics_without_warnings(ingested):
         stats = item_statistics(ingested.assign(sat_speed=3)).set_index("item")
     assert np.isnan(stats.loc["sat_speed", "item_rest_r"])
     assert np.isfinite(stats.loc["sat_overall", "item_rest_r"])
+
+
+def test_reproduce_on_a_single_station_stops_with_one_clear_line(tmp_path, capsys):
+    # research reproduce clusters, weights and compares by station after the fit: one station is
+    # refused right after ingest with the column and the count, exit 2, no traceback, and nothing
+    # published (research fit works on one station: the test above)
+    survey = valid_survey(200)
+    survey["供电所"] = "站0供电所"
+    write_csv(survey, tmp_path / "survey.csv", "utf-8")
+    code, _, err = run(capsys, ["reproduce", "--survey", str(tmp_path / "survey.csv"), "--reps", "0",
+                                "--out", str(tmp_path / "build")])
+    lines = err.strip().splitlines()
+    assert code == 2, err
+    assert "Traceback" not in err
+    assert "survey.csv" in lines[-1] and "station" in lines[-1] and "at least 2" in lines[-1]
+    assert not (tmp_path / "build" / "manifest.json").exists()
