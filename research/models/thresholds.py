@@ -130,7 +130,11 @@ def group_curves(design: Design, beta: np.ndarray, groups: dict[str, np.ndarray]
         Xg = design.X[rows]
         rest = Xg @ beta - Xg[:, idx] @ beta[idx]  # linear predictor without the time columns
         add = new @ beta[idx]  # (len(hours),): the time columns at each grid hour
-        out[g] = np.array([expit(rest + a).mean() for a in add])
+        # tickets share few covariate patterns (sub-cause x channel ...): average over the distinct
+        # linear predictors with their counts (the same mean, summed in another order; the
+        # bootstrap's largest cost before, 480 million logistic evaluations on the sample)
+        u, count = np.unique(rest, return_counts=True)
+        out[g] = (expit(u[None, :] + add[:, None]) @ count) / len(rest)
     return out
 
 
