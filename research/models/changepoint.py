@@ -4,8 +4,9 @@ For one cause group's tickets, with covariates ``X0`` (intercept, sub-cause,
 channel, repeat: everything before the treatment) and ``z = log2(1 + hours)``:
 
 - the **smooth null** is the log-linear logit ``logit P(satisfied) = X0 b + g z``;
-- the **change-point alternative** adds a hinge ``d (z - psi)+``: the slope in
-  log time changes at an unknown breakpoint ``psi``.
+- the **change-point alternatives** add a hinge ``d (z - psi)+`` (the slope in
+  log time changes at an unknown breakpoint ``psi``) or a step ``d 1(z > psi)``
+  (the rate drops at once; threshold regression, Hansen 2000).
 
 :func:`davies_test` is R's ``segmented::davies.test(obj, ~z, k, type = "lrt")``
 (Davies 1987, *Biometrika* 74:33-43; Muggeo 2003, *Stat. Med.* 22:3055-3071):
@@ -23,14 +24,19 @@ smooth model's average effect of one more unit of ``z`` (a doubling of
 cluster-robust (CR1) delta-method interval, t with G - 1 df (as Stata and R
 ``clubSandwich`` use for cluster-robust tests).
 
-Simulation (``benchmarks/bench_threshold_changepoint.py``, 200 replicates per
-cause group and truth, sample-sized groups, station random intercept sd 0.3;
-Monte-Carlo SE in brackets): false detections under a smooth truth 3.0%,
-2.0%, 4.5%, 3.5% (service, outage, capability, voltage; ~1.3) -- Davies'
-bound is conservative; power against a change point 100%, 100%, 95%, 91%;
-coverage of the breakpoint's 95% profile interval 97%, 96%, 86% (2.5), 80.5%
-(2.8): **the interval is too narrow for the small groups** (1,540 and 1,330
-tickets), so treat their breakpoint intervals as optimistic.
+Simulation (``benchmarks/bench_threshold_changepoint.py``, sample-sized groups, station random
+intercept sd 0.3; Monte-Carlo SE in brackets). Hinge-only test and chi-square interval, 200
+replicates per group and truth: false detections under a smooth truth 3.0%, 2.0%, 4.5%, 3.5%
+(service, outage, capability, voltage; ~1.3); power against a slope change 100%, 100%, 95%, 91%;
+coverage of the breakpoint's 95% profile interval 97%, 96%, 86% (2.5), 80.5% (2.8) -- too narrow
+for the small groups. Hence :func:`calibrated_lr_cut` (voltage-sized groups, 150 draws: 94%) and,
+since a planted *step* put the hinge's breakpoint far from the step (simulator hard case),
+:func:`find_change_point`: Davies against a slope change and against a step (Bonferroni; 100
+smooth draws: 3% false detections for voltage, 5% for service) and the hull of both kinds'
+calibrated intervals (voltage-sized groups, 40 draws, 49 calibration draws: 97.5% coverage of a
+planted slope change, 95% of a planted jump, where the better-fitting kind's interval alone gave
+75% and 80%; median width 2.0 on the log2 scale, a factor of 4 in hours: where the kind of change
+is uncertain, so is its place).
 
 All functions take numpy arrays and return plain dictionaries; the model
 frame is built by :mod:`research.models.thresholds`.
