@@ -17,8 +17,8 @@
 # The analysis plan (`paper/analysis_plan.yaml`) declares every model as data:
 # a linear model, a proportional-odds (ordinal) model, a logit of being satisfied,
 # a linear mixed model with a random intercept per station, and `speed_by_cause`,
-# an ordinal model with one handling-time slope per cause group. This notebook fits
-# the plan, checks the proportional-odds assumption, and shows predictions,
+# an ordinal model with one handling-time slope per cause group. This notebook shows
+# the plan fitted, the check of the proportional-odds assumption, predictions,
 # marginal effects and the model figures F04–F06.
 #
 # The fitted results are read from the build folder (`build/`, written by `research
