@@ -409,8 +409,8 @@ def associations(responses: pd.DataFrame, *, plan, instrument, weights: np.ndarr
     q = float(dist.ppf(0.5 + conf / 2))
     thr = instrument.satisfied_threshold
     base = _rows(fm, np.arange(len(fm.frame)))
-    adjust = ", ".join(v for v in ("cause_l2", "handling_hours", "channel", "region", "month")
-                       if v in lever.variables())
+    adjust = ", ".join(v for v in lever.variables()  # the lever model's own list, as the plan says it
+                       if v != lever.outcome and v not in plan.scenarios.post_treatment)
     method = (f"standardised difference (g-formula) from a logit adjusted for {adjust}; "
               f"{fm.se_method}; an association, not an effect")
     out = []

@@ -612,7 +612,9 @@ def with_replicates(plan: Plan, reps: int) -> Plan:
     if isinstance(reps, bool) or not isinstance(reps, int) or not 0 <= reps <= MAX_BOOTSTRAP_REPS:
         raise InputError(f"--reps: a whole number from 0 to {MAX_BOOTSTRAP_REPS:,} is expected")
     th, sc, dr = plan.thresholds, plan.scenarios, plan.drivers
-    return replace(plan,
+    note = (f"# research reproduce --reps {reps}: every bootstrap, permutation and calibration count "
+            f"below was replaced by {reps}\n")
+    return replace(plan, source=note + plan.source,
                    thresholds=replace(th, bootstrap_reps=reps, change_point_calibration_reps=reps) if th else th,
                    scenarios=replace(sc, bootstrap_reps=reps) if sc else sc,
                    drivers=replace(dr, bootstrap_reps=reps, permutation_reps=reps) if dr else dr)

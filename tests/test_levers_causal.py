@@ -323,6 +323,7 @@ def test_associations_are_tidy_and_worded_as_associations(plan, instrument):
     assert out["estimate"].to_numpy() == pytest.approx((out["rate"] - out["reference_rate"]).to_numpy(),
                                                        abs=1e-15)
     assert out["method"].str.contains("an association, not an effect").all()
+    assert out["method"].str.contains("adjusted for cause_l1, cause_l2, channel, handling_hours, station, month").all()
     assert {"model", "term", "estimate", "std_error", "statistic", "p_value", "conf_low", "conf_high",
             "conf_level", "n", "method"} <= set(out.columns)
     assert associations(data.drop(columns=["resolved", "repeat"]), plan=plan, instrument=instrument).empty

@@ -179,6 +179,8 @@ def test_reps_sets_every_replicate_count_and_refuses_nonsense():
                          "driver_bootstrap", "driver_permutation"}
     assert min(full.values()) > 0
     assert set(replicate_counts(with_replicates(plan, 7)).values()) == {7}
+    # the plan copied beside the fit (fit/analysis_plan_used.yaml) says its counts were replaced
+    assert with_replicates(plan, 7).source.startswith("# research reproduce --reps 7:")
     assert replicate_counts(plan) == full  # the plan itself is unchanged
     for bad in (-1, 10_001, 2.5, True):
         with pytest.raises(InputError, match="--reps"):
