@@ -113,6 +113,15 @@ def test_duplicates_identical_and_conflicting(tmp_path):
     assert result.responses["ticket_id"].is_unique
 
 
+def test_blank_ticket_ids_are_missing_not_duplicates(tmp_path):
+    survey = valid_survey(6)
+    survey.loc[[1, 4], "工单编号"] = ["", "  "]
+    survey = pd.concat([survey, survey.iloc[[2, 2]]], ignore_index=True)
+    rej = run(tmp_path, survey).rejected.sort_values("source_row")
+    assert rej[["source_row", "reasons"]].values.tolist() == [
+        [2, "missing_required"], [5, "missing_required"], [7, "duplicate"], [8, "duplicate"]]
+
+
 def test_no_workorder_and_workorders_ingested(tmp_path):
     survey = valid_survey(10)
     wo = workorders_for(survey, extra=4)
@@ -221,3 +230,83 @@ def test_report_written_and_reconciles(tmp_path):
     assert rejected["channel"].tolist() == ["传真", "传真"]  # raw value kept
     back = pd.read_parquet(written["responses"])
     pd.testing.assert_frame_equal(back, result.responses)
+
+
+# ---------------------------------------------------------------------------
+# The committed sample's ingest, pinned: a change that makes ingest faster must
+# not change a single value. Digests of each column (dtype + values as CSV text)
+# and of the report, as ingest wrote them before it was made fast (issue 12,
+# point 3); with conftest's TEST_KEY.
+# ---------------------------------------------------------------------------
+
+SAMPLE_SHAPES = {"responses": (19920, 23), "workorders": (35014, 14), "rejected": (110, 22)}
+SAMPLE_COLUMNS = {
+    "responses": {
+        "ticket_id": "string:e6ab321b45241283", "customer_id": "string:6ea74165f49370d0",
+        "region": "string:6373371e97021d08", "station": "string:16bd6c2840e8f405",
+        "channel": "string:2fec59792e15a1de", "cause_l1": "string:3e78df988b902bdc",
+        "cause_l2": "string:36bef1984fd17850", "created_at": "datetime64[us]:6b40c587afb88cb7",
+        "resolved_at": "datetime64[us]:906736cfe0cf6c53", "surveyed_at": "datetime64[us]:c7469b42162d073a",
+        "repeat_calls": "Int64:af315ce08779e553", "resolved": "string:827031989169c1c0",
+        "sat_overall": "Int64:aeb9a084e772a1d3", "sat_speed": "Int64:a307db542d7a6f32",
+        "sat_attitude": "Int64:6c7af2730ce588a2", "sat_outcome": "Int64:c99c6af6925bf730",
+        "comment": "string:128f8e07b5dc482d", "handling_hours": "float64:aefa571497dbb235",
+        "sla_deadline": "datetime64[us]:f0b5fa63dbd8f34b", "sla_met": "boolean:04e4068558eb60be",
+        "satisfied": "boolean:a974e13ce5c2e47c", "repeat": "boolean:c029bb9e6bbf418b",
+        "source_row": "int64:4efb4752c6de7a83",
+    },
+    "workorders": {
+        "ticket_id": "string:c5b46d9c46d697e4", "customer_id": "string:e89fef5ca884ce0d",
+        "region": "string:5babef838d048dc2", "station": "string:f8f69c8fc97ca514",
+        "channel": "string:9d502b7cdb3354ca", "cause_l1": "string:c6b1c801b0e47c13",
+        "cause_l2": "string:5494db228a137f5c", "created_at": "datetime64[us]:ce827dc16c35238a",
+        "resolved_at": "datetime64[us]:1ff5a8a21f443ce5", "survey_status": "string:ba91a49a13f9ffca",
+        "handling_hours": "float64:491badaf8641858f", "sla_deadline": "datetime64[us]:f7e85882587b6ab6",
+        "sla_met": "boolean:cf480e7b9d452d28", "source_row": "int64:e2640e2d441a294e",
+    },
+    "rejected": {
+        "file": "str:a5bc5296a176c87f", "source_row": "int64:be2716085a03eb15",
+        "reason": "str:59839e52f88cb426", "reasons": "str:59839e52f88cb426",
+        "detail": "str:54f61b7d92883b2d", "ticket_id": "string:2abcd5d0d051eb5d",
+        "customer_id": "string:9998f98fdbc76e47", "region": "string:746e8054593bcaa5",
+        "station": "string:f55b01f117ff0a4e", "channel": "string:f29d6d3f50c31d89",
+        "cause_l1": "string:d1715f20d8f7e2fc", "cause_l2": "string:2dd12b5ebff12c4b",
+        "created_at": "string:77c05e17fd5a4a63", "resolved_at": "string:5da3d804c5a7b104",
+        "surveyed_at": "string:3b21de94a2227086", "repeat_calls": "string:1b2d68b226242908",
+        "resolved": "string:c5ab376cde2de138", "sat_overall": "string:aad0d8eba7e81c1a",
+        "sat_speed": "string:f12489752cc52ef5", "sat_attitude": "string:de5b80ae5cc445d0",
+        "sat_outcome": "string:99422ed6e26ba494", "comment": "string:cdf28ff77bb680b2",
+    },
+}
+SAMPLE_REPORT = "e92f1c0bb36aef4e"
+
+
+def _column_digests(frame: pd.DataFrame) -> dict[str, str]:
+    import hashlib
+
+    out = {}
+    for name in frame.columns:
+        text = frame[name].to_csv(index=False, header=False, float_format="%.17g")
+        out[name] = f"{frame[name].dtype}:" + hashlib.sha256(text.encode()).hexdigest()[:16]
+    return out
+
+
+def test_sample_ingest_is_unchanged(tmp_path):
+    """Ingest of the committed sample gives exactly the frames and report it gave before
+    ingest was made fast (if the sample or the instrument is changed on purpose, recompute
+    the digests with _column_digests on the new result and say why in the commit)."""
+    import hashlib
+
+    from research import paths
+
+    result = ingest(paths.sample_survey(), paths.sample_workorders(), key=TEST_KEY)
+    frames = {"responses": result.responses, "workorders": result.workorders, "rejected": result.rejected}
+    for name, frame in frames.items():
+        assert frame.shape == SAMPLE_SHAPES[name], name
+        assert _column_digests(frame) == SAMPLE_COLUMNS[name], name
+    report = json.dumps(result.report, sort_keys=True, ensure_ascii=False)
+    assert hashlib.sha256(report.encode()).hexdigest()[:16] == SAMPLE_REPORT
+    # and as written: the Parquet files read back to the same frames
+    written = write_ingest(result, tmp_path / "out")
+    for name in ("responses", "workorders"):
+        pd.testing.assert_frame_equal(pd.read_parquet(written[name]), frames[name])
