@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import valid_survey, write_csv
 from research.errors import InputError
@@ -101,3 +103,39 @@ def test_sha256_of_the_bytes(tmp_path):
     path = tmp_path / "s.csv"
     write_csv(valid_survey(3), path)
     assert read_export(path).sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# ---------------------------------------------------------------------------
+# The fast paths of the CSV reader (issue 12, point 3)
+# ---------------------------------------------------------------------------
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.one_of(st.binary(max_size=40),
+                      st.text(max_size=20).map(lambda t: t.encode("utf-8", "surrogatepass")),
+                      st.tuples(st.text(max_size=10), st.binary(max_size=3), st.text(max_size=10)).map(
+                          lambda t: t[0].encode() + t[1] + t[2].encode())))
+def test_utf8_check_agrees_with_pythons_codec(data):
+    from research.readers import is_utf8
+
+    try:
+        data.decode("utf-8")
+        valid = True
+    except UnicodeDecodeError:
+        valid = False
+    assert is_utf8(data) == valid
+    assert is_utf8(memoryview(b"ab" + data)[2:]) == valid
+
+
+def test_a_record_longer_than_a_read_block_is_read_whole(tmp_path):
+    from research.readers import CSV_BLOCK_BYTES, MAX_CELL_CHARS
+
+    frame = valid_survey(3)
+    cell = "长" * (MAX_CELL_CHARS - 1)  # ~300 KB of UTF-8 per cell
+    wide = pd.DataFrame({f"备注{i}": [cell, "x", ""]
+                         for i in range(2 * CSV_BLOCK_BYTES // len(cell.encode()) + 2)})
+    frame = pd.concat([frame, wide], axis=1)
+    # one record spans three blocks: Arrow refuses it in blocks of CSV_BLOCK_BYTES, so it is read again
+    assert len(frame.iloc[0].str.cat().encode()) > 2 * CSV_BLOCK_BYTES
+    write_csv(frame, tmp_path / "s.csv")
+    raw = read_export(tmp_path / "s.csv").frame
+    assert raw.shape == frame.shape and raw.iloc[0, -1] == cell and raw.iloc[1, -1] == "x"
