@@ -34,13 +34,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from research import schema
 from research.derive import derive_fields
 from research.errors import InputError
 from research.instrument import Field, Instrument, load_instrument, normalize_key
-from research.parse import (has_control_chars, parse_answer, parse_count, parse_datetime, parse_label,
-                            parse_text, replace_control_chars, strip)
+from research.parse import (as_arrow, has_control_chars, parse_answer, parse_count, parse_datetime,
+                            parse_label, parse_text, replace_control_chars, strip)
 from research.pseudonymise import (MASK_CUSTOMER, MASK_PHONE, key_id, load_key, mask_series,
                                    mask_text, pseudonymise)
 from research.readers import RawTable, describe_headers, quotable, read_export
@@ -189,9 +191,12 @@ def _check(raw: RawTable, kind: str, instrument: Instrument) -> _Checked:
             flag("missing_required", f.name, blank)
     frame = pd.DataFrame(parsed)
 
-    l1, l2 = frame["cause_l1"], frame["cause_l2"]
-    parent = l2.map(instrument.parent).astype("string")
-    flag("cause_mismatch", "cause_l2", (l1.notna() & parent.notna() & (parent != l1)).fillna(False))
+    # the parent of each sub-cause code, looked up once per distinct code
+    l2 = pc.dictionary_encode(as_arrow(frame["cause_l2"])).combine_chunks()
+    parents = pa.array([instrument.parent.get(c) for c in l2.dictionary.to_pylist()], pa.large_string())
+    parent = pc.take(parents, l2.indices)
+    flag("cause_mismatch", "cause_l2", pc.fill_null(pc.not_equal(parent, as_arrow(frame["cause_l1"])),
+                                                    False).to_numpy(zero_copy_only=False))
     order = frame["resolved_at"] < frame["created_at"]
     flag("time_order", "resolved_at", order.fillna(False))
     if "surveyed_at" in frame:
@@ -213,7 +218,10 @@ def _flag_duplicates(checked: _Checked) -> None:
     """Rows sharing a ticket_id: identical copies -> ``duplicate`` (first kept);
     differing copies -> all ``conflicting_duplicate``."""
     ticket = checked.parsed["ticket_id"]
-    shared = (ticket.notna() & ticket.duplicated(keep=False)).to_numpy(dtype=bool)
+    enc = pc.dictionary_encode(as_arrow(ticket)).combine_chunks()  # <NA> stays <NA>
+    codes = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False)
+    counts = np.bincount(codes[codes >= 0], minlength=len(enc.dictionary))
+    shared = (codes >= 0) & (counts[np.maximum(codes, 0)] > 1)
     if not shared.any():
         return
     sub = checked.raw.loc[shared].apply(strip)  # few rows: surrounding spaces do not make a copy differ
@@ -239,6 +247,25 @@ _OWN_MASK = {"pseudonymise": MASK_CUSTOMER, "drop": MASK_PHONE}
 # (letters + 13 digits, e.g. GD2025010100002) hold no number the masker would
 # change anyway (tests pin this). Values quoted in ``detail`` are masked all the same.
 _TRACE_FIELD = "ticket_id"
+
+
+def _select(frame: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
+    """The rows of ``frame`` where ``keep`` is True, with a new RangeIndex.
+
+    As ``frame.loc[keep].reset_index(drop=True)``, but Arrow-backed columns are
+    filtered by Arrow chunk by chunk (pandas takes them row by row, gathering
+    every chunk into one first).
+    """
+    mask = pa.array(keep, pa.bool_())
+    columns = {}
+    for name in frame.columns:
+        values = frame[name].array
+        if isinstance(values, pd.arrays.ArrowStringArray):
+            columns[name] = pd.arrays.ArrowStringArray(
+                pa.chunked_array(values.__arrow_array__()).filter(mask))
+        else:
+            columns[name] = values[keep]
+    return pd.DataFrame(columns, index=pd.RangeIndex(int(keep.sum())), columns=frame.columns)
 
 
 def _personal_values(clear: pd.DataFrame, fields: tuple[Field, ...]) -> list[tuple[pd.Series, str]]:
@@ -291,7 +318,7 @@ def _rejected_frame(checked: _Checked, role: str, instrument: Instrument, key: b
     reasons = [";".join(c for c, on in zip(codes, row) if on) for row in flags]
     primary = [codes[int(np.argmax(row))] for row in flags]
 
-    raw = checked.raw.iloc[idx].reset_index(drop=True).astype("string")
+    raw = _select(checked.raw, any_fault).astype("string")
     own = _personal_values(raw, fields)
     blank = {f.name: _blank(raw[f.name]) for f in fields}
     shown: dict[str, pd.Series] = {}  # each column as it may appear in an output
@@ -342,10 +369,10 @@ def _accepted_frame(checked: _Checked, kind: str, instrument: Instrument, key: b
     keep = np.ones(len(checked.raw), dtype=bool)
     for mask in checked.faults.values():
         keep &= ~mask
-    frame = checked.parsed.loc[keep]
+    frame = _select(checked.parsed, keep)
     frame["source_row"] = np.flatnonzero(keep) + 1
     frame, warnings = derive_fields(frame, instrument)
-    clear = checked.raw.loc[keep, [f.name for f in fields if f.personal in _OWN_MASK]]
+    clear = _select(checked.raw[[f.name for f in fields if f.personal in _OWN_MASK]], keep)
     own = _personal_values(clear, fields)
     for f in fields:
         if _is_free_text(f) and f.name in frame:

@@ -93,8 +93,16 @@ def distinct(raw: pd.Series) -> tuple[np.ndarray, list[str]]:
 
 def strings_from_distinct(values: list[str | None], index: np.ndarray, like: pd.Series) -> pd.Series:
     """Broadcast per-distinct strings back to rows, as a ``string`` Series."""
-    taken = pc.take(pa.array(values, pa.string()), pa.array(index))
+    # large_string: the type pandas holds Arrow text in, so the Series takes it without a cast
+    taken = pc.take(pa.array(values, pa.large_string()), pa.array(index))
     return pd.Series(pd.arrays.ArrowStringArray(taken), index=like.index)
+
+
+def strings_series(arr: pa.Array | pa.ChunkedArray, like: pd.Series) -> pd.Series:
+    """An Arrow text array as a ``string`` Series with the index of ``like``."""
+    if arr.type != pa.large_string():
+        arr = arr.cast(pa.large_string())
+    return pd.Series(pd.arrays.ArrowStringArray(arr), index=like.index)
 
 
 def _ints(values: list[int | None], index: np.ndarray, like: pd.Series) -> pd.Series:
@@ -110,8 +118,8 @@ def _flags(values: list[bool], index: np.ndarray, like: pd.Series) -> pd.Series:
 
 def parse_text(raw: pd.Series) -> pd.Series:
     """Text without surrounding white space; blank becomes <NA>."""
-    out = strip(raw)
-    return out.mask(out == "").astype("string")
+    out = pc.utf8_trim_whitespace(as_arrow(raw))  # the kernel of pandas' str.strip()
+    return strings_series(pc.if_else(pc.equal(out, ""), pa.scalar(None, out.type), out), raw)
 
 
 def parse_label(raw: pd.Series, labels: LabelSet) -> tuple[pd.Series, pd.Series]:
@@ -166,22 +174,64 @@ def parse_count(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
             _flags([p[1] for p in parsed], index, raw))
 
 
+# The two styles of ARROW_FORMATS written strictly (zero-padded ISO; slashes with 1-2 digit
+# fields), as Python's strptime reads them: a value of this shape whose fields are the fields
+# of Arrow's result is a real date and time that the strict path would read the same.
+_STRICT_STYLES = (
+    r"^(?P<Y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2}) (?P<H>\d{2}):(?P<M>\d{2}):(?P<S>\d{2})$",
+    r"^(?P<Y>\d{4})/(?P<m>\d{1,2})/(?P<d>\d{1,2}) (?P<H>\d{1,2}):(?P<M>\d{2})$",
+)
+_FIELDS = (("Y", pc.year), ("m", pc.month), ("d", pc.day), ("H", pc.hour), ("M", pc.minute),
+           ("S", pc.second))
+
+
+def _written_as_parsed(text: pa.Array, parsed: pa.Array) -> np.ndarray:
+    """True where ``text`` has a strict style of :data:`_STRICT_STYLES` and its fields are those
+    of ``parsed`` (so Arrow did not roll an impossible date or second over)."""
+    same = np.zeros(len(text), dtype=bool)
+    for pattern in _STRICT_STYLES:
+        parts = pc.extract_regex(text, pattern)
+        found = pc.is_valid(parts).to_numpy(zero_copy_only=False)
+        if not found.any():
+            continue
+        at = np.flatnonzero(found & ~same)
+        parts, value = parts.take(at), parsed.take(at)
+        ok = np.ones(len(at), dtype=bool)
+        written_fields = {parts.type.field(i).name for i in range(parts.type.num_fields)}
+        for name, field in _FIELDS:
+            if name not in written_fields:
+                written = pa.array(np.zeros(len(at), dtype=np.int64))  # no seconds written: 0
+            else:
+                written = pc.cast(pc.struct_field(parts, name), pa.int64())
+            ok &= pc.fill_null(pc.equal(written, pc.cast(field(value), pa.int64())),
+                               False).to_numpy(zero_copy_only=False)
+        same[at[ok]] = True
+    return same
+
+
 def _arrow_datetimes(raw: pd.Series) -> np.ndarray:
     """Fast path: parse the two common styles with Arrow's strptime (C++).
 
     Arrow rolls impossible dates over (2025-02-30 becomes 2025-03-02), which
-    can only produce days 1 to 3 of a month; those values are left NaT here so
-    that the strict pandas path decides them. Values with surrounding spaces
-    also fall through to that path.
+    can only produce days 1 to 3 of a month; such a value is kept only when
+    its text has a strict style and the same fields (:func:`_written_as_parsed`),
+    and is left NaT otherwise so that the strict pandas path decides it.
+    Values with surrounding spaces also fall through to that path.
     """
     arr = as_arrow(raw)
     out = None
     for fmt in ARROW_FORMATS:
         parsed = pc.strptime(arr, format=fmt, unit="us", error_is_null=True)
         out = parsed if out is None else pc.coalesce(out, parsed)
-    maybe_rolled = pc.fill_null(pc.less_equal(pc.day(out), 3), False)
-    out = pc.if_else(maybe_rolled, pa.scalar(None, out.type), out)
-    return out.to_numpy(zero_copy_only=False).astype("datetime64[us]")
+    values = out.to_numpy(zero_copy_only=False).astype("datetime64[us]")
+    maybe_rolled = np.flatnonzero(pc.fill_null(pc.less_equal(pc.day(out), 3), False)
+                                  .to_numpy(zero_copy_only=False))
+    if len(maybe_rolled):
+        taken = pa.array(maybe_rolled)
+        text = arr.take(taken).combine_chunks()
+        parsed = out.take(taken).combine_chunks()
+        values[maybe_rolled[~_written_as_parsed(text, parsed)]] = np.datetime64("NaT")
+    return values
 
 
 def parse_datetime(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -194,9 +244,12 @@ def parse_datetime(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     invalid non-blank values).
     """
     values = _arrow_datetimes(raw)
-    todo = np.isnat(values) & (raw != "").to_numpy(dtype=bool)
+    todo = np.isnat(values)
+    todo[todo] = pc.fill_null(pc.not_equal(as_arrow(raw).filter(pa.array(todo)), ""),
+                              False).to_numpy(zero_copy_only=False)
     rows = np.flatnonzero(todo)
-    text = strip(raw.iloc[rows]).to_numpy(dtype=object)
+    text = np.asarray(pc.utf8_trim_whitespace(as_arrow(raw).take(pa.array(rows))).to_pylist(),
+                      dtype=object)
     todo[rows[text == ""]] = False  # blank once stripped: missing, not invalid
     keep = text != ""
     rows, text = rows[keep], pd.Series(text[keep], dtype="string")

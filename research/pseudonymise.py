@@ -21,11 +21,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from research import paths
 from research.errors import InputError
-from research.parse import as_arrow, distinct, strings_from_distinct
+from research.parse import as_arrow, strings_series
 
 KEY_ENV = "RESEARCH_PSEUDONYM_KEY"
 PSEUDONYM_PREFIX = "C"
@@ -148,18 +149,46 @@ def pseudonymise(ids: pd.Series, key: bytes) -> pd.Series:
     -------
     Series of ``"C" + 20 hex digits``, same index.
     """
-    base = hashlib.blake2b(key=key[:64], digest_size=_DIGEST_BYTES)
+    clean = pc.utf8_trim_whitespace(as_arrow(ids.astype("string")))  # the kernel of str.strip()
+    # hash each distinct id once; <NA> and blank become "" and then <NA>
+    enc = pc.dictionary_encode(pc.fill_null(clean, "")).combine_chunks()
+    names = _pseudonyms(enc.dictionary, key)
+    return strings_series(pc.take(names, enc.indices), ids)
 
-    def one(value: str) -> str | None:
-        if not value:
-            return None
-        h = base.copy()  # copying the keyed state is cheaper than keying anew
-        h.update(value.encode("utf-8"))
-        return PSEUDONYM_PREFIX + h.hexdigest()
 
-    clean = ids.astype("string").str.strip()
-    index, values = distinct(clean)  # hash each distinct id once
-    return strings_from_distinct([one(v) for v in values], index, ids)
+def _pseudonyms(values: pa.Array, key: bytes) -> pa.Array:
+    """``"C"`` + the hex keyed BLAKE2b digest of each value's UTF-8 bytes; <NA> for "".
+
+    The bytes are hashed straight from the Arrow buffer (no ``str`` per value),
+    the digests turned into hex by numpy: per value, only copying the keyed
+    state (cheaper than keying anew), one update and one digest run in Python.
+    """
+    values = values.cast(pa.large_string())
+    n = len(values)
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int64)[values.offset:values.offset + n + 1]
+    data = values.buffers()[2]
+    data = memoryview(b"" if data is None else data)
+    start = offsets.tolist()
+    copy = hashlib.blake2b(key=key[:64], digest_size=_DIGEST_BYTES).copy
+
+    def digest(a: int, b: int) -> bytes:
+        h = copy()
+        h.update(data[a:b])
+        return h.digest()
+
+    digests = np.frombuffer(b"".join(map(digest, start[:-1], start[1:])), dtype=np.uint8)
+    width = 1 + 2 * _DIGEST_BYTES
+    text = np.empty((n, width), dtype=np.uint8)
+    text[:, 0] = ord(PSEUDONYM_PREFIX)
+    pairs = digests.reshape(n, _DIGEST_BYTES)
+    text[:, 1::2] = _HEX[pairs >> 4]
+    text[:, 2::2] = _HEX[pairs & 15]
+    names = pa.Array.from_buffers(pa.large_string(), n, [
+        None, pa.py_buffer(np.arange(0, width * (n + 1), width, dtype=np.int64)), pa.py_buffer(text)])
+    return pc.if_else(pc.equal(pc.binary_length(values), 0), pa.scalar(None, pa.large_string()), names)
+
+
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 
 
 # Stands for a character taken by the row's own values while the number rules
@@ -291,32 +320,40 @@ def mask_series(values: pd.Series, *, also: list[tuple[pd.Series, str]] = ()) ->
     customer id or phone occurs in their text are masked row by row.
     """
     out = values.astype("string")
-    hit = pc.match_substring_regex(as_arrow(out), _OWN_PREFILTER if also else _NUMBER_PREFILTER)
-    rows = np.flatnonzero(pc.fill_null(hit, False).to_numpy(zero_copy_only=False))
-    if len(rows) == 0:
+    # the distinct texts (a station name repeated on a million rows is one), <NA> kept as <NA>
+    enc = pc.dictionary_encode(as_arrow(out)).combine_chunks()
+    hit = pc.match_substring_regex(enc.dictionary, _OWN_PREFILTER if also else _NUMBER_PREFILTER)
+    hit = np.flatnonzero(pc.fill_null(hit, False).to_numpy(zero_copy_only=False))
+    if len(hit) == 0:
         return out
-    sub = out.iloc[rows]
-    index, texts = distinct(sub)
-    if not also:
-        # each distinct text masked once
-        masked = strings_from_distinct([mask_text(t) for t in texts], index, sub)
-    else:
-        normal = [_normalise(t) for t in texts]
-        generic: dict[int, str] = {}  # each distinct text masked once, when first needed
+    texts = enc.dictionary.take(pa.array(hit)).to_pylist()
+    normal = [_normalise(t) for t in texts]
+    # each distinct text masked once, without the row's own values
+    flags = np.zeros(len(enc.dictionary), dtype=bool)
+    flags[hit] = True
+    generic = pc.replace_with_mask(enc.dictionary.cast(pa.large_string()), pa.array(flags), pa.array(
+        [_masked(t, *nf, ()) for t, nf in zip(texts, normal)], pa.large_string()))
+    masked = pc.take(generic, enc.indices)
+    if also:
+        # rows whose own customer id or phone occurs in their text are masked row by row
+        codes = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False)
+        where = np.full(len(enc.dictionary) + 1, -1, dtype=np.int64)  # code -> position in hit
+        where[hit] = np.arange(len(hit))
+        at = where[codes]  # position in hit of each row's text, -1 for none (and for <NA>)
+        rows = np.flatnonzero(at >= 0)
         own = [_own_column(s.iloc[rows]) for s, _ in also]
         marks = [m for _, m in also]
-        masked = []
-        for k, i in enumerate(index.tolist()):
+        changed, replaced = [], []
+        for k, j in enumerate(at[rows].tolist()):
             tokens = tuple((col[k], m) for col, m in zip(own, marks) if col[k] is not None)
-            if any(t in normal[i][0] for t, _ in tokens):
-                masked.append(_masked(texts[i], *normal[i], tokens))
-            else:
-                if i not in generic:
-                    generic[i] = _masked(texts[i], *normal[i], ())
-                masked.append(generic[i])
-        masked = pd.array(masked, dtype="string")
-    out.iloc[rows] = masked if not isinstance(masked, pd.Series) else masked.array
-    return out
+            if any(t in normal[j][0] for t, _ in tokens):
+                changed.append(rows[k])
+                replaced.append(_masked(texts[j], *normal[j], tokens))
+        if changed:
+            flags = np.zeros(len(out), dtype=bool)
+            flags[changed] = True
+            masked = pc.replace_with_mask(masked, pa.array(flags), pa.array(replaced, pa.large_string()))
+    return pd.Series(pd.arrays.ArrowStringArray(masked), index=out.index, name=out.name)
 
 
 def mask_comments(comments: pd.Series, *, also: list[tuple[pd.Series, str]] = ()) -> pd.Series:

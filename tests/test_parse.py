@@ -97,3 +97,108 @@ def test_control_characters_found_and_replaced():
     cleaned, found = replace_control_chars(raw)
     assert cleaned.tolist() == ["站 1", "plain", "a b", "x ", "tab\tand\nnewline\r", "—“…”°", "", "del "]
     assert found.sum() == 4
+
+
+# ---------------------------------------------------------------------------
+# The fast paths against the slow ones they replaced (issue 12, point 3): the
+# references below are the earlier implementations, kept here to pin that the
+# fast ones give the same values and flags.
+# ---------------------------------------------------------------------------
+
+def _reference_parse_datetime(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """parse_datetime as it was: Arrow for the two common styles except days 1-3 of a
+    month, which (with everything Arrow did not take) go through pandas' strict formats."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from research import parse
+
+    arr = parse.as_arrow(raw)
+    out = None
+    for fmt in parse.ARROW_FORMATS:
+        parsed = pc.strptime(arr, format=fmt, unit="us", error_is_null=True)
+        out = parsed if out is None else pc.coalesce(out, parsed)
+    maybe_rolled = pc.fill_null(pc.less_equal(pc.day(out), 3), False)
+    out = pc.if_else(maybe_rolled, pa.scalar(None, out.type), out)
+    values = out.to_numpy(zero_copy_only=False).astype("datetime64[us]")
+    todo = np.isnat(values) & (raw != "").to_numpy(dtype=bool)
+    rows = np.flatnonzero(todo)
+    text = raw.iloc[rows].str.strip().to_numpy(dtype=object)
+    todo[rows[text == ""]] = False
+    keep = text != ""
+    rows, text = rows[keep], pd.Series(text[keep], dtype="string")
+    left = np.ones(len(rows), dtype=bool)
+    for fmt in parse.DATETIME_FORMATS:
+        if not left.any():
+            break
+        parsed = pd.to_datetime(text[left], format=fmt, errors="coerce")
+        hit = parsed.notna().to_numpy(dtype=bool)
+        if hit.any():
+            at = np.flatnonzero(left)[hit]
+            values[rows[at]] = parsed[hit].astype("datetime64[us]").to_numpy()
+            left[at] = False
+    if left.any():
+        num = pd.to_numeric(text[left], errors="coerce")
+        lo, hi = parse.EXCEL_SERIAL_RANGE
+        hit = (num.notna() & (num >= lo) & (num <= hi)).to_numpy(dtype=bool)
+        if hit.any():
+            at = np.flatnonzero(left)[hit]
+            stamps = parse.EXCEL_EPOCH + pd.to_timedelta(num[hit].to_numpy() * 86400.0, unit="s").round("s")
+            values[rows[at]] = stamps.to_numpy().astype("datetime64[us]")
+            left[at] = False
+    invalid = np.zeros(len(values), dtype=bool)
+    invalid[rows[left]] = True
+    lo, hi = parse.DATETIME_RANGE
+    outside = ~np.isnat(values) & ((values < lo) | (values >= hi))
+    values[outside] = np.datetime64("NaT")
+    invalid |= outside
+    return pd.Series(values, index=raw.index), pd.Series(invalid, index=raw.index)
+
+
+def _datetime_texts(n: int, seed: int) -> list[str]:
+    """Date-like texts of every shape: both export styles with and without zero padding,
+    impossible days (2025-02-30), hours 24, seconds 60, signed and short years, spaces."""
+    import random
+
+    rng = random.Random(seed)
+    years = ["2025", "2024", "2023", "1900", "1899", "2200", "2201", "0000", "25", "+2025", "02025"]
+
+    def field(lo: int, hi: int) -> str:
+        v = rng.randint(lo, hi)
+        return rng.choice([str(v), f"{v:02d}", f"{v:02d}", f" {v}", f"{v:03d}"])
+
+    out = []
+    for _ in range(n):
+        y, sep = rng.choice(years), rng.choice("-/-/.")
+        m, d, h, mi, s = field(0, 13), field(0, 32), field(0, 25), field(0, 61), field(0, 62)
+        out.append(rng.choice([
+            f"{y}{sep}{m}{sep}{d} {h}:{mi}:{s}", f"{y}{sep}{m}{sep}{d} {h}:{mi}",
+            f"{y}{sep}{m}{sep}{d} {h}:{mi}:{s}", f"{y}{sep}{m}{sep}{d} {h}:{mi}",
+            f"{y}{sep}{m}{sep}{d}", f"{y}{sep}{m}{sep}{d}T{h}:{mi}:{s}", f" {y}{sep}{m}{sep}{d} {h}:{mi} ",
+            f"{y}{sep}{m}{sep}{d}{h}:{mi}:{s}", f"{y}{sep}{m}{sep}{d} {h}:{mi}:{s}.{rng.randint(0, 999)}",
+            rng.choice(["", " ", "\u3000", "39448", "39448.5", "1", "昨天", "2025-01-02 08:15:00\u3000"]),
+        ]))
+    return out
+
+
+def test_datetime_fast_path_agrees_with_the_strict_reference():
+    edge = ["2025-02-30 10:00:00", "2025/2/29 8:00", "2024/2/29 8:00", "2025-04-31 10:00:00",
+            "2025-01-02 24:00:00", "2025-01-03 23:59:60", "2025-01-31 23:59:60", "+2025-01-02 08:00:00",
+            "2025-1-2 08:00:00", "2025/1/2 8:00", "2025/01/02 08:00", "2025/1/2 8:0", "2025-01-0208:15:00",
+            "2025/1/2  8:15", "2025-12-31 23:59:59", "2026-01-01 00:00:00", "2025-03-01 00:00:00"]
+    raw = pd.Series(edge + _datetime_texts(20_000, seed=3), dtype="string")
+    values, bad = parse_datetime(raw)
+    want_values, want_bad = _reference_parse_datetime(raw)
+    pd.testing.assert_series_equal(values, want_values)
+    pd.testing.assert_series_equal(bad, want_bad)
+    assert int((values.dt.day <= 3).sum()) > 500  # days 1-3 of a month: the values checked for roll-over
+
+
+def test_parse_text_strips_as_pandas_did():
+    from research.parse import parse_text
+
+    raw = s(" a ", "\u3000站\u3000", "", "   ", "\t\n", "b", "\u00a0c\u2003", "x y")
+    want = raw.str.strip()
+    want = want.mask(want == "").astype("string")
+    pd.testing.assert_series_equal(parse_text(raw), want)
