@@ -154,11 +154,16 @@ def test_one_step_bootstrap_agrees_with_full_refits(plan, instrument, monkeypatc
 
     sim = simulate(20000, 25)
     fm = _fit(sim, plan, instrument)
+    monkeypatch.setattr(sc, "FULL_REFIT_ROWS", 10**9)
     exact = lever_effects(fm, sim.responses, LEVERS, threshold=4, reps=60, seed=9).set_index("lever")
-    monkeypatch.setattr(sc, "FULL_REFIT_ROWS", 1000)
-    monkeypatch.setattr(sc, "BOOT_EVAL_ROWS", 10000)
+    monkeypatch.setattr(sc, "FULL_REFIT_ROWS", 0)  # the default: one step, averages over every ticket
+    one_step = lever_effects(fm, sim.responses, LEVERS, threshold=4, reps=60, seed=9).set_index("lever")
+    monkeypatch.setattr(sc, "BOOT_EVAL_ROWS", 10000)  # and over a subsample, as above 50,000 tickets
     fast = lever_effects(fm, sim.responses, LEVERS, threshold=4, reps=60, seed=9).set_index("lever")
     pd.testing.assert_series_equal(exact["effect"], fast["effect"])  # point estimates untouched
     width = (exact["conf_high"] - exact["conf_low"]).to_numpy()
     for col in ("conf_low", "conf_high"):
+        # one step from the full-sample fit: the same replicates to first order (measured on the
+        # committed sample: ends within 0.2% of the narrowest interval's width)
+        assert np.abs(one_step[col] - exact[col]).to_numpy() == pytest.approx(0, abs=0.05 * width.min())
         assert np.abs(fast[col] - exact[col]).to_numpy() == pytest.approx(0, abs=0.25 * width.max())
