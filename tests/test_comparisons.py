@@ -159,6 +159,57 @@ def test_hedges_j_exact():
     _close(hedges_j(10_000), 1 - 3 / (4 * 10_000 - 1), "J(10000)", rtol=1e-9)
 
 
+# ------------------------------------------- studentized-range quantiles -----
+def test_studentized_range_k2_is_exact():
+    """k = 2: Q = sqrt(2) |T| with T Student's t, so the cdf, pdf and quantile have closed forms;
+    the Gauss-Legendre rules of research.comparisons match them for df 1 to 1e7 (df >= 1e5 taken
+    as infinite, as scipy does)."""
+    from scipy import stats
+
+    from research.comparisons import _studentized_range_cdf_pdf, _studentized_range_ppf
+
+    df = np.array([1, 1.5, 2.5, 5, 10, 30, 100, 354.6, 2000, 6473.6, 20000, 99999, 1e5, 1e7])
+    t_df = np.where(df >= 1e5, np.inf, df)
+    for p in (0.05, 0.5, 0.95, 0.999):
+        q = _studentized_range_ppf(p, 2, df)
+        _close(q, np.sqrt(2) * stats.t.ppf((1 + p) / 2, t_df), f"k=2 quantile {p}", rtol=1e-12)
+        cdf, pdf = _studentized_range_cdf_pdf(q, 2, df)
+        _close(cdf, 2 * stats.t.cdf(q / np.sqrt(2), t_df) - 1, f"k=2 cdf at the {p} quantile", rtol=0,
+               atol=1e-13)
+        _close(pdf, np.sqrt(2) * stats.t.pdf(q / np.sqrt(2), t_df), f"k=2 pdf at the {p} quantile",
+               rtol=1e-10)
+
+
+@pytest.mark.parametrize("k", [3, 4, 17])
+def test_studentized_range_quantiles_agree_with_scipy(k):
+    """The vectorised quantiles (Games-Howell intervals) against scipy.stats.studentized_range:
+    its cdf (adaptive nquad, epsabs 1e-11) at our quantile gives back p, and its ppf agrees
+    within 1e-9 relative where its cdf is accurate (df below its 1e5 switch to infinity)."""
+    from scipy.stats import studentized_range
+
+    from research.comparisons import _tukey_quantiles
+
+    df = np.array([1.5, 7.0, 354.6, 895.3, 6473.6, 2e5])
+    q = _tukey_quantiles(0.95, k, df)
+    _close(studentized_range.cdf(q, k, df), 0.95, f"scipy cdf at the k={k} quantiles", rtol=0, atol=1e-10)
+    pick = [1, 3]  # scipy's ppf costs about 0.5 s a value
+    _close(q[pick], studentized_range.ppf(0.95, k, df[pick]), f"k={k} quantile vs scipy ppf", rtol=1e-9)
+
+
+def test_many_df_start_from_an_interpolant_and_still_converge():
+    """With more distinct df than interpolation nodes (17 groups give 136 pairs) every quantile is
+    still solved to the end: equal to the quantile solved for that df alone, and repeated df
+    share one value."""
+    from research.comparisons import _START_NODES, _tukey_quantiles
+
+    rng = np.random.default_rng(5)
+    df = np.concatenate([rng.uniform(300, 7000, 3 * _START_NODES), [1000.0, 1000.0, 2.0, 3e5]])
+    q = _tukey_quantiles(0.95, 17, df)
+    alone = np.array([_tukey_quantiles(0.95, 17, df[[i]])[0] for i in range(len(df))])
+    _close(q, alone, "quantiles solved together vs one by one", rtol=1e-13)
+    assert q[-4] == q[-3]
+
+
 # ---------------------------------------------------------- invariants -------
 @pytest.mark.parametrize("between", ["cause_l1", "cause_l2"])
 def test_p_values_and_intervals_are_coherent(results, between):
