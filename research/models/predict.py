@@ -18,8 +18,9 @@ counterfactual. Here the gradients are analytic and a counterfactual only
 rebuilds the design columns that depend on the changed variables (once, on a
 one-row template, when those columns are the same for every ticket), so one
 average costs one pass over the rows; the counterfactual designs of a whole
-prediction set are built in a few stacked formulaic calls (:func:`_new_columns_many`). The numbers are checked against R
-(``predict()`` with a numerical Jacobian; tests/fixtures/r/predictions).
+prediction set are built in a few stacked formulaic calls
+(:func:`_new_columns_many`). The numbers are checked against R (``predict()``
+with a numerical Jacobian; tests/fixtures/r/predictions).
 
 Scales
 ------
@@ -118,7 +119,8 @@ def _changed_frame(fm: FittedModel, rows: np.ndarray, changes: dict) -> pd.DataF
     return frame.assign(**new)
 
 
-def _stacked_frame(fm: FittedModel, parts: list[tuple[np.ndarray, dict]], variables: list[str]) -> pd.DataFrame:
+def _stacked_frame(fm: FittedModel, parts: list[tuple[np.ndarray, dict]],
+                   variables: list[str]) -> pd.DataFrame:
     """The model-frame rows of every part, one part after the other, with each part's changes to
     ``variables`` applied (what :func:`_changed_frame` gives for each part, concatenated; the index
     is a fresh range, as a row can appear in several parts)."""
@@ -191,7 +193,8 @@ def _new_columns_many(fm: FittedModel, requests: list[tuple[_Rows, dict]]) -> li
                 continue
             used = set().union(*(design.variables_of_term[t] for t in terms))
             variables = tuple(sorted(v for v in changes if v in used))
-            jobs.setdefault((kind, terms, variables), []).append((rows, {v: changes[v] for v in variables}, i, base))
+            job = (rows, {v: changes[v] for v in variables}, i, base)
+            jobs.setdefault((kind, terms, variables), []).append(job)
     for (kind, terms, variables), items in jobs.items():
         # .astype(np.intp): a term of a single-level factor has no columns, and concatenating
         # only empty lists gives float64, which cannot index
