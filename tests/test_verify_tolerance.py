@@ -213,3 +213,20 @@ def test_a_quick_look_manifest_says_why_it_differs_and_is_not_published(sample_b
     write_manifest(quick, build / "manifest.json")
     with pytest.raises(InputError, match="--reps 5"):
         publish(build)
+
+
+@pytest.mark.parametrize("value,expected", [("1", 1), ("3", 3), (" 2 ", 2)])
+def test_render_workers_reads_research_workers(monkeypatch, value, expected):
+    from research.reproduce import render_workers
+
+    monkeypatch.setenv("RESEARCH_WORKERS", value)
+    assert render_workers() == expected
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "65", "１"])
+def test_render_workers_refuses_nonsense(monkeypatch, value):
+    from research.reproduce import render_workers
+
+    monkeypatch.setenv("RESEARCH_WORKERS", value)
+    with pytest.raises(InputError, match="RESEARCH_WORKERS"):
+        render_workers()
