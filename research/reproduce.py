@@ -258,7 +258,7 @@ def render_workers() -> int:
 
     text = os.environ.get("RESEARCH_WORKERS", "").strip()
     if text:
-        if not text.isdigit() or not 1 <= int(text) <= 64:
+        if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 64:
             raise InputError(f"RESEARCH_WORKERS={text[:20]!r}: a whole number from 1 to 64 is expected")
         return int(text)
     return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
