@@ -13,7 +13,7 @@ from research.artifacts import registry
 from research.artifacts.manifest import build_manifest, compare_manifests, write_manifest
 from research.artifacts.report import LANGS, ReportError, check_template, cited_ids, template_path
 from research.cli import main
-from research.reproduce import reproduce, verify
+from research.reproduce import verify
 
 
 @pytest.fixture(scope="module")
@@ -21,6 +21,21 @@ def built(sample_build):
     """The session's build of the committed sample (conftest.sample_build)."""
     out, manifest, _ = sample_build
     return out, manifest
+
+
+@pytest.fixture(scope="module")
+def rebuilt(tmp_path_factory):
+    """``verify()`` of paper/manifest.json, its rebuild kept: (ok, rows, the rebuild's manifest).
+
+    A full build costs about 45 s. The committed-manifest check and the determinism check each
+    need one rebuild of the sample beside the session's build, and verify's rebuild is exactly
+    that (the manifest's inputs, which are the committed sample, and the default plan), so the
+    two tests share it: the session build and this rebuild are two independent runs.
+    """
+    keep = tmp_path_factory.mktemp("verify") / "rebuild"
+    ok, rows = verify(keep=keep)
+    second = json.loads((keep / "manifest.json").read_text(encoding="utf-8"))
+    return ok, rows, second
 
 
 def test_every_registered_artifact_is_built(built):
@@ -38,9 +53,9 @@ def test_every_registered_artifact_is_built(built):
             "ingest/responses.parquet", "values.csv"} <= files
 
 
-def test_two_runs_give_identical_manifests(built, tmp_path):
-    _, first = built
-    second = reproduce(paths.sample_survey(), paths.sample_workorders(), tmp_path / "again")
+def test_two_runs_give_identical_manifests(built, rebuilt):
+    _, first = built  # `research reproduce --out` through the CLI (conftest.sample_build)
+    _, _, second = rebuilt  # a second, separate run: reproduce() called by verify()
     assert json.dumps(first, sort_keys=True) == json.dumps(second, sort_keys=True)
 
 
@@ -86,8 +101,8 @@ def test_verify_command_fails_on_a_tampered_manifest(built, tmp_path, capsys, mo
     assert "differs   fit/thresholds.csv" in out and "match     fit/estimates.csv" in out
 
 
-def test_committed_manifest_verifies():
-    ok, rows = verify()
+def test_committed_manifest_verifies(rebuilt):
+    ok, rows, _ = rebuilt
     bad = [r for r in rows if r[1] not in ("match", "recorded")]
     assert ok, f"artifacts differ from paper/manifest.json: {bad[:5]}"
 
