@@ -41,10 +41,10 @@ from research import schema
 from research.derive import derive_fields
 from research.errors import InputError
 from research.instrument import Field, Instrument, load_instrument, normalize_key
-from research.parse import (as_arrow, has_control_chars, parse_answer, parse_count, parse_datetime,
-                            parse_label, parse_text, replace_control_chars, strip)
-from research.pseudonymise import (MASK_CUSTOMER, MASK_PHONE, key_id, load_key, mask_series,
-                                   mask_text, pseudonymise)
+from research.parse import (Coded, as_arrow, has_control_chars, label_codes, parse_answer, parse_count,
+                            parse_datetime, parse_text, replace_control_chars, strip, text_codes)
+from research.pseudonymise import (MASK_CUSTOMER, MASK_PHONE, key_id, load_key, mask_coded, mask_series,
+                                   mask_text, pseudonymise, pseudonymise_coded)
 from research.readers import RawTable, describe_headers, quotable, read_export
 
 REASONS: dict[str, tuple[str, str]] = {
@@ -86,7 +86,7 @@ class IngestResult:
 
 @dataclass
 class _Checked:
-    parsed: pd.DataFrame  # canonical typed values, every row
+    parsed: dict[str, pd.Series | Coded]  # canonical typed values, every row (text as Coded)
     raw: pd.DataFrame  # stripped raw strings under canonical names, every row
     faults: dict[str, np.ndarray]  # reason -> bool per row
     details: list[tuple[str, str, np.ndarray]]  # (reason, column, bool per row)
@@ -141,10 +141,13 @@ def _check(raw: RawTable, kind: str, instrument: Instrument) -> _Checked:
     mapping, columns = map_headers(raw, fields, kind)
     n = len(raw.frame)
     by_name = {v: k for k, v in mapping.items()}
-    blank_col = pd.Series([""] * n, dtype=pd.StringDtype("pyarrow"))
+
+    def blank_col() -> pd.Series:
+        return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([pa.repeat(pa.scalar("", pa.large_string()), n)])))
+
     # raw values exactly as exported, under canonical names (absent optional columns blank)
     raw_canon = pd.DataFrame({f.name: (raw.frame[by_name[f.name]].reset_index(drop=True)
-                                       if f.name in by_name else blank_col) for f in fields})
+                                       if f.name in by_name else blank_col()) for f in fields})
     faults = {r: np.zeros(n, dtype=bool) for r in REASONS}
     details: list[tuple[str, str, np.ndarray]] = []
     parsed = {}
@@ -169,10 +172,14 @@ def _check(raw: RawTable, kind: str, instrument: Instrument) -> _Checked:
             flag("invalid_text", f.name, has_control_chars(raw_canon[f.name]))
         col = raw_canon[f.name]
         bad = None
+        if f.personal == "drop" and not (f.required and not f.missing_ok):
+            continue  # never output nor checked (its raw value masks the row's texts)
         if f.kind == "text":
-            parsed[f.name] = parse_text(col)
+            # the ticket id (every row its own) stripped row by row; names, ids and free text
+            # once per distinct value, kept as such until the accepted rows are known
+            parsed[f.name] = parse_text(col) if f.name == _TRACE_FIELD else text_codes(col)
         elif f.kind == "label":
-            parsed[f.name], bad = parse_label(col, instrument.label_sets[f.domain])
+            parsed[f.name], bad = label_codes(col, instrument.label_sets[f.domain])
             flag("unknown_label", f.name, bad)
         elif f.kind == "answer":
             parsed[f.name], bad = parse_answer(col, instrument.scales[f.domain])
@@ -185,22 +192,16 @@ def _check(raw: RawTable, kind: str, instrument: Instrument) -> _Checked:
             flag("invalid_datetime", f.name, bad)
         if f.required and not f.missing_ok:
             # parsers return <NA> for blank cells and for invalid ones (flagged above)
-            blank = parsed[f.name].isna().to_numpy(dtype=bool)
+            blank = _isna(parsed[f.name])
             if bad is not None:
-                blank = blank & ~bad.to_numpy(dtype=bool)
+                blank = blank & ~np.asarray(bad, dtype=bool)
             flag("missing_required", f.name, blank)
-    frame = pd.DataFrame(parsed)
 
-    # the parent of each sub-cause code, looked up once per distinct code
-    l2 = pc.dictionary_encode(as_arrow(frame["cause_l2"])).combine_chunks()
-    parents = pa.array([instrument.parent.get(c) for c in l2.dictionary.to_pylist()], pa.large_string())
-    parent = pc.take(parents, l2.indices)
-    flag("cause_mismatch", "cause_l2", pc.fill_null(pc.not_equal(parent, as_arrow(frame["cause_l1"])),
-                                                    False).to_numpy(zero_copy_only=False))
-    order = frame["resolved_at"] < frame["created_at"]
+    flag("cause_mismatch", "cause_l2", _cause_mismatch(parsed["cause_l1"], parsed["cause_l2"], instrument))
+    order = parsed["resolved_at"] < parsed["created_at"]
     flag("time_order", "resolved_at", order.fillna(False))
-    if "surveyed_at" in frame:
-        flag("time_order", "surveyed_at", (frame["surveyed_at"] < frame["resolved_at"]).fillna(False))
+    if "surveyed_at" in parsed:
+        flag("time_order", "surveyed_at", (parsed["surveyed_at"] < parsed["resolved_at"]).fillna(False))
 
     if columns["ignored"]:
         shown = [h for h in columns["ignored"] if quotable(h)]
@@ -210,18 +211,39 @@ def _check(raw: RawTable, kind: str, instrument: Instrument) -> _Checked:
                                                         "quoted" if hidden else ""))
     if columns["absent_optional"]:
         warnings.append(f"{raw.path.name}: optional columns absent, left empty: {columns['absent_optional']}")
-    return _Checked(parsed=frame, raw=raw_canon, faults=faults, details=details,
+    return _Checked(parsed=parsed, raw=raw_canon, faults=faults, details=details,
                     columns=columns, warnings=warnings)
+
+
+def _isna(values: pd.Series | Coded) -> np.ndarray:
+    return values.isna() if isinstance(values, Coded) else values.isna().to_numpy(dtype=bool)
+
+
+def _cause_mismatch(l1: pd.Series | Coded, l2: pd.Series | Coded, instrument: Instrument) -> np.ndarray:
+    """True where both causes are known and the sub-cause's group is not the cause group.
+
+    As ``l1.notna() & parent.notna() & (parent != l1)`` with ``parent = l2.map(instrument.parent)``,
+    the parent looked up once per distinct sub-cause and codes compared as small integers.
+    """
+    l1 = l1 if isinstance(l1, Coded) else Coded.encode(l1)
+    l2 = l2 if isinstance(l2, Coded) else Coded.encode(l2)
+    ids: dict[str, int] = {}
+
+    def ident(code: str | None) -> int:
+        return -1 if code is None else ids.setdefault(code, len(ids))
+
+    group = np.array([ident(c) for c in l1.values.to_pylist()] + [-1], dtype=np.int64)
+    parent = np.array([ident(instrument.parent.get(c)) if c is not None else -1
+                       for c in l2.values.to_pylist()] + [-1], dtype=np.int64)
+    group, parent = group[l1.codes], parent[l2.codes]  # code -1 (<NA>) -> the appended -1
+    return (group >= 0) & (parent >= 0) & (group != parent)
 
 
 def _flag_duplicates(checked: _Checked) -> None:
     """Rows sharing a ticket_id: identical copies -> ``duplicate`` (first kept);
     differing copies -> all ``conflicting_duplicate``."""
     ticket = checked.parsed["ticket_id"]
-    enc = pc.dictionary_encode(as_arrow(ticket)).combine_chunks()  # <NA> stays <NA>
-    codes = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False)
-    counts = np.bincount(codes[codes >= 0], minlength=len(enc.dictionary))
-    shared = (codes >= 0) & (counts[np.maximum(codes, 0)] > 1)
+    shared = repeated(as_arrow(ticket))
     if not shared.any():
         return
     sub = checked.raw.loc[shared].apply(strip)  # few rows: surrounding spaces do not make a copy differ
@@ -238,6 +260,52 @@ def _flag_duplicates(checked: _Checked) -> None:
         if mask.any():
             checked.faults[reason] |= mask
             checked.details.append((reason, "ticket_id", mask))
+
+
+def _repeated_by_hash(values: pa.Array) -> np.ndarray:
+    enc = pc.dictionary_encode(values)
+    codes = enc.indices.to_numpy(zero_copy_only=False)
+    return np.bincount(codes, minlength=len(enc.dictionary))[codes] > 1
+
+
+def repeated(values: pa.ChunkedArray) -> np.ndarray:
+    """True where a value (not <NA>) occurs more than once: ``notna() & duplicated(keep=False)``.
+
+    Exports are usually in ticket order, so most equal values sit side by side:
+    the values out of order (and their neighbours) are set aside, the rest,
+    if in order, compared with their neighbours, and the values set aside
+    counted over the whole column. Without such order, values are hashed.
+    """
+    values = values.combine_chunks()
+    out = np.zeros(len(values), dtype=bool)
+    if values.null_count:
+        valid = values.is_valid().to_numpy(zero_copy_only=False)
+        out[valid] = repeated(pa.chunked_array([values.filter(pa.array(valid))]))
+        return out
+    n = len(values)
+    if n < 2:
+        return out
+    ordered = pc.less_equal(values.slice(0, n - 1), values.slice(1)).to_numpy(zero_copy_only=False)
+    breaks = np.flatnonzero(~ordered)
+    if len(breaks) > 16 + n // 100:  # not in order: hashing is cheaper
+        return _repeated_by_hash(values)
+    aside = np.zeros(n, dtype=bool)
+    aside[breaks] = True
+    aside[breaks + 1] = True
+    rest = np.flatnonzero(~aside)
+    kept = values.take(pa.array(rest))
+    m = len(kept)
+    if m > 1:
+        if not pc.all(pc.less_equal(kept.slice(0, m - 1), kept.slice(1))).as_py():
+            return _repeated_by_hash(values)
+        same = pc.equal(kept.slice(0, m - 1), kept.slice(1)).to_numpy(zero_copy_only=False)
+        out[rest[:-1][same]] = True
+        out[rest[1:][same]] = True
+    if len(breaks):
+        suspects = values.filter(pa.array(aside))
+        where = np.flatnonzero(pc.is_in(values, value_set=suspects).to_numpy(zero_copy_only=False))
+        out[where[_repeated_by_hash(values.take(pa.array(where)))]] = True
+    return out
 
 
 # How a row's own personal values are written when they appear in its texts.
@@ -257,15 +325,17 @@ def _select(frame: pd.DataFrame, keep: np.ndarray) -> pd.DataFrame:
     every chunk into one first).
     """
     mask = pa.array(keep, pa.bool_())
+    index = pd.RangeIndex(int(keep.sum()))
     columns = {}
     for name in frame.columns:
         values = frame[name].array
         if isinstance(values, pd.arrays.ArrowStringArray):
-            columns[name] = pd.arrays.ArrowStringArray(
-                pa.chunked_array(values.__arrow_array__()).filter(mask))
+            values = pd.arrays.ArrowStringArray(pa.chunked_array(values.__arrow_array__()).filter(mask))
         else:
-            columns[name] = values[keep]
-    return pd.DataFrame(columns, index=pd.RangeIndex(int(keep.sum())), columns=frame.columns)
+            values = values[keep]
+        columns[name] = pd.Series(values, index=index, copy=False)
+    # concat, not DataFrame(columns): numpy columns are not copied again into shared blocks
+    return pd.concat(columns, axis=1) if columns else frame.iloc[keep].reset_index(drop=True)
 
 
 def _personal_values(clear: pd.DataFrame, fields: tuple[Field, ...]) -> list[tuple[pd.Series, str]]:
@@ -334,16 +404,22 @@ def _rejected_frame(checked: _Checked, role: str, instrument: Instrument, key: b
     header_of = {v: k for k, v in checked.columns["mapped"].items()}
     zh_of = {f.name: f.zh for f in fields}
     detail_parts: dict[int, list[str]] = {}
+    as_listed: dict[tuple[str, str], list] = {}  # a column's values as Python objects, once
+
+    def listed(kind: str, column: str) -> list:
+        if (kind, column) not in as_listed:
+            as_listed[kind, column] = (raw if kind == "raw" else shown)[column].tolist()
+        return as_listed[kind, column]
+
     for reason, column, mask in checked.details:
         header = mask_text(str(header_of.get(column, zh_of.get(column, column))))
-        for k in np.flatnonzero(mask[idx]):  # k: position among the rejected rows
-            k = int(k)
+        for k in np.flatnonzero(mask[idx]).tolist():  # k: position among the rejected rows
             if column not in shown:  # not a field of the export: nothing to quote
                 value = ""
             elif blank[column][k]:  # blank or white space: quoted as it is
-                value = raw.at[k, column]
+                value = listed("raw", column)[k]
             else:
-                value = shown[column].iat[k]
+                value = listed("shown", column)[k]
             detail_parts.setdefault(k, []).append(f"{reason}: {header} ({column}) = {value!r}")
 
     columns = {f.name: (raw[f.name] if f.name == _TRACE_FIELD else shown[f.name])
@@ -369,18 +445,41 @@ def _accepted_frame(checked: _Checked, kind: str, instrument: Instrument, key: b
     keep = np.ones(len(checked.raw), dtype=bool)
     for mask in checked.faults.values():
         keep &= ~mask
-    frame = _select(checked.parsed, keep)
-    frame["source_row"] = np.flatnonzero(keep) + 1
+    at = np.flatnonzero(keep)  # row of the export of each accepted row
+    index = pd.RangeIndex(len(at))
+    own = _personal_values(checked.raw, fields)  # clear values of every row, found through `at`
+    by_name = {f.name: f for f in fields}
+    mask = pa.array(keep, pa.bool_())
+    columns = {}
+    for name, values in checked.parsed.items():
+        f = by_name[name]
+        if isinstance(values, Coded):
+            values = values.select(keep)
+            if _is_free_text(f):
+                values = mask_coded(values, also=own, at=at)
+            elif f.personal == "pseudonymise":
+                values = pseudonymise_coded(values, key)
+            else:
+                values = values.arrow()
+            values = pd.arrays.ArrowStringArray(values)
+        elif isinstance(values.array, pd.arrays.ArrowStringArray):
+            values = pd.arrays.ArrowStringArray(pa.chunked_array(values.array.__arrow_array__()).filter(mask))
+            if _is_free_text(f):
+                values = mask_series(pd.Series(values, index=index), also=own_rows(own, at)).array
+            elif f.personal == "pseudonymise":
+                values = pseudonymise(pd.Series(values, index=index), key).array
+        else:
+            values = values.array[keep]
+        columns[name] = pd.Series(values, index=index, copy=False)
+    frame = pd.concat(columns, axis=1)  # no copy of the columns into blocks
+    frame["source_row"] = at + 1
     frame, warnings = derive_fields(frame, instrument)
-    clear = _select(checked.raw[[f.name for f in fields if f.personal in _OWN_MASK]], keep)
-    own = _personal_values(clear, fields)
-    for f in fields:
-        if _is_free_text(f) and f.name in frame:
-            frame[f.name] = mask_series(frame[f.name], also=own)
-    for f in fields:
-        if f.personal == "pseudonymise":
-            frame[f.name] = pseudonymise(frame[f.name], key)
     return schema.conform(frame, "survey" if kind == "survey" else "workorders"), warnings
+
+
+def own_rows(own: list[tuple[pd.Series, str]], at: np.ndarray) -> list[tuple[pd.Series, str]]:
+    """The own values of the rows ``at`` names, aligned with them."""
+    return [(values.iloc[at].reset_index(drop=True), mark) for values, mark in own]
 
 
 def _file_report(raw: RawTable, role: str, checked: _Checked, accepted: int,

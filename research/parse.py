@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -116,10 +117,90 @@ def _flags(values: list[bool], index: np.ndarray, like: pd.Series) -> pd.Series:
     return pd.Series(np.array(values, dtype=bool)[index], index=like.index)
 
 
+def _blank_as_null(arr: pa.ChunkedArray) -> pa.ChunkedArray:
+    """``arr`` with "" (and null) as null. The validity bitmap is the result of one comparison;
+    the strings are not copied."""
+    chunks = []
+    for chunk in arr.chunks:
+        valid = pc.fill_null(pc.not_equal(chunk, ""), False)
+        if chunk.offset == 0 and valid.offset == 0 and pa.types.is_large_string(chunk.type):
+            chunks.append(pa.Array.from_buffers(chunk.type, len(chunk),
+                                                [valid.buffers()[1], *chunk.buffers()[1:]]))
+        else:
+            chunks.append(pc.if_else(valid, chunk, pa.scalar(None, chunk.type)))
+    return pa.chunked_array(chunks, type=arr.type)
+
+
 def parse_text(raw: pd.Series) -> pd.Series:
     """Text without surrounding white space; blank becomes <NA>."""
     out = pc.utf8_trim_whitespace(as_arrow(raw))  # the kernel of pandas' str.strip()
-    return strings_series(pc.if_else(pc.equal(out, ""), pa.scalar(None, out.type), out), raw)
+    return strings_series(_blank_as_null(out), raw)
+
+
+@dataclass(frozen=True)
+class Coded:
+    """A text column held as its distinct values and, per row, the position of its value.
+
+    Row ``i`` holds ``values[codes[i]]``, <NA> where ``codes[i]`` is -1 or that
+    value is null. Ingest keeps text columns so until the accepted rows are
+    known: selecting rows is then a numpy selection of ``codes``, and work per
+    value (stripping, masking, hashing) is done once per distinct value; the
+    strings of each row are written once, for the output.
+    """
+
+    codes: np.ndarray  # int64, -1 for <NA>
+    values: pa.Array  # large_string
+
+    @classmethod
+    def encode(cls, raw: pd.Series | pa.ChunkedArray) -> "Coded":
+        """The distinct values of a text column (<NA> kept as <NA>)."""
+        arr = raw if isinstance(raw, (pa.Array, pa.ChunkedArray)) else as_arrow(raw)
+        enc = pc.dictionary_encode(arr)
+        enc = enc.combine_chunks() if isinstance(enc, pa.ChunkedArray) else enc
+        codes = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+        return cls(codes, enc.dictionary.cast(pa.large_string()))
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def with_values(self, values: pa.Array) -> "Coded":
+        """The same rows with each distinct value replaced (``values`` aligned with ``self.values``)."""
+        return Coded(self.codes, values.cast(pa.large_string()))
+
+    def select(self, keep: np.ndarray) -> "Coded":
+        """The rows where ``keep`` is True."""
+        return Coded(self.codes[keep], self.values)
+
+    def isna(self) -> np.ndarray:
+        """True for the rows holding <NA>."""
+        missing = np.append(self.values.is_null().to_numpy(zero_copy_only=False), True)
+        return missing[self.codes]  # code -1 -> the appended True
+
+    def arrow(self) -> pa.Array:
+        """Each row's value, as an Arrow large_string array."""
+        return pc.take(self.values, pa.array(self.codes, mask=self.codes < 0))
+
+    def series(self, index: pd.Index | None = None) -> pd.Series:
+        """Each row's value, as a ``string`` Series."""
+        return pd.Series(pd.arrays.ArrowStringArray(self.arrow()),
+                         index=index if index is not None else pd.RangeIndex(len(self.codes)))
+
+
+def text_codes(raw: pd.Series) -> Coded:
+    """:func:`parse_text` of each row, as a :class:`Coded` column (stripped once per distinct value)."""
+    coded = Coded.encode(raw)
+    return coded.with_values(_blank_as_null(pa.chunked_array([pc.utf8_trim_whitespace(coded.values)]))
+                             .combine_chunks())
+
+
+def label_codes(raw: pd.Series, labels: LabelSet) -> tuple[Coded, np.ndarray]:
+    """:func:`parse_label` as a :class:`Coded` column and a numpy mask of unknown labels."""
+    index, values = distinct(raw)
+    folded = [fold_value(v) for v in values]
+    codes = [labels.lookup.get(f) for f in folded]
+    bad = [c is None and f != "" for c, f in zip(codes, folded)]
+    return (Coded(index.astype(np.int64, copy=False), pa.array(codes, pa.large_string())),
+            np.array(bad, dtype=bool)[index])
 
 
 def parse_label(raw: pd.Series, labels: LabelSet) -> tuple[pd.Series, pd.Series]:
@@ -127,11 +208,8 @@ def parse_label(raw: pd.Series, labels: LabelSet) -> tuple[pd.Series, pd.Series]
 
     Returns (codes with <NA> for blank or unknown, mask of unknown non-blank values).
     """
-    index, values = distinct(raw)
-    folded = [fold_value(v) for v in values]
-    codes = [labels.lookup.get(f) for f in folded]
-    bad = [c is None and f != "" for c, f in zip(codes, folded)]
-    return strings_from_distinct(codes, index, raw), _flags(bad, index, raw)
+    coded, bad = label_codes(raw, labels)
+    return coded.series(raw.index), pd.Series(bad, index=raw.index)
 
 
 def parse_answer(raw: pd.Series, scale: Scale) -> tuple[pd.Series, pd.Series]:

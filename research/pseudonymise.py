@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 
 from research import paths
 from research.errors import InputError
-from research.parse import as_arrow, strings_series
+from research.parse import Coded, as_arrow, strings_series
 
 KEY_ENV = "RESEARCH_PSEUDONYM_KEY"
 PSEUDONYM_PREFIX = "C"
@@ -149,34 +149,33 @@ def pseudonymise(ids: pd.Series, key: bytes) -> pd.Series:
     -------
     Series of ``"C" + 20 hex digits``, same index.
     """
-    clean = pc.utf8_trim_whitespace(as_arrow(ids.astype("string")))  # the kernel of str.strip()
-    # hash each distinct id once; <NA> and blank become "" and then <NA>
-    enc = pc.dictionary_encode(pc.fill_null(clean, "")).combine_chunks()
-    names = _pseudonyms(enc.dictionary, key)
-    return strings_series(pc.take(names, enc.indices), ids)
+    return strings_series(pseudonymise_coded(Coded.encode(ids.astype("string")), key), ids)
+
+
+def pseudonymise_coded(ids: Coded, key: bytes) -> pa.Array:
+    """:func:`pseudonymise` of a :class:`research.parse.Coded` column, as an Arrow array:
+    each distinct id hashed once."""
+    clean = pc.fill_null(pc.utf8_trim_whitespace(ids.values), "")  # the kernel of str.strip()
+    return ids.with_values(_pseudonyms(clean, key)).arrow()
 
 
 def _pseudonyms(values: pa.Array, key: bytes) -> pa.Array:
     """``"C"`` + the hex keyed BLAKE2b digest of each value's UTF-8 bytes; <NA> for "".
 
-    The bytes are hashed straight from the Arrow buffer (no ``str`` per value),
-    the digests turned into hex by numpy: per value, only copying the keyed
-    state (cheaper than keying anew), one update and one digest run in Python.
+    The values are hashed as the bytes Arrow holds (no ``str`` decoded and
+    encoded again) and the digests turned into hex by numpy: per value, only
+    copying the keyed state (cheaper than keying anew), one update and one
+    digest run in Python.
     """
-    values = values.cast(pa.large_string())
     n = len(values)
-    offsets = np.frombuffer(values.buffers()[1], dtype=np.int64)[values.offset:values.offset + n + 1]
-    data = values.buffers()[2]
-    data = memoryview(b"" if data is None else data)
-    start = offsets.tolist()
     copy = hashlib.blake2b(key=key[:64], digest_size=_DIGEST_BYTES).copy
-
-    def digest(a: int, b: int) -> bytes:
+    digests = []
+    add = digests.append
+    for value in pc.fill_null(values, "").cast(pa.large_binary()).to_pylist():  # UTF-8 bytes
         h = copy()
-        h.update(data[a:b])
-        return h.digest()
-
-    digests = np.frombuffer(b"".join(map(digest, start[:-1], start[1:])), dtype=np.uint8)
+        h.update(value)
+        add(h.digest())
+    digests = np.frombuffer(b"".join(digests), dtype=np.uint8)
     width = 1 + 2 * _DIGEST_BYTES
     text = np.empty((n, width), dtype=np.uint8)
     text[:, 0] = ord(PSEUDONYM_PREFIX)
@@ -321,39 +320,51 @@ def mask_series(values: pd.Series, *, also: list[tuple[pd.Series, str]] = ()) ->
     """
     out = values.astype("string")
     # the distinct texts (a station name repeated on a million rows is one), <NA> kept as <NA>
-    enc = pc.dictionary_encode(as_arrow(out)).combine_chunks()
-    hit = pc.match_substring_regex(enc.dictionary, _OWN_PREFILTER if also else _NUMBER_PREFILTER)
+    masked = mask_coded(Coded.encode(out), also=also)
+    return pd.Series(pd.arrays.ArrowStringArray(masked), index=out.index, name=out.name)
+
+
+def mask_coded(texts: Coded, *, also: list[tuple[pd.Series, str]] = (),
+               at: np.ndarray | None = None) -> pa.Array:
+    """:func:`mask_series` of a :class:`research.parse.Coded` column, as an Arrow array.
+
+    Each distinct text that can hold a number is masked once; ``also`` as in
+    :func:`mask_series`, its Series aligned by position with the rows of
+    ``texts`` or, when ``at`` is given, with the rows ``at`` names (row ``i``
+    of ``texts`` is row ``at[i]`` of each ``also`` Series).
+    """
+    values = texts.values
+    hit = pc.match_substring_regex(values, _OWN_PREFILTER if also else _NUMBER_PREFILTER)
     hit = np.flatnonzero(pc.fill_null(hit, False).to_numpy(zero_copy_only=False))
     if len(hit) == 0:
-        return out
-    texts = enc.dictionary.take(pa.array(hit)).to_pylist()
-    normal = [_normalise(t) for t in texts]
+        return texts.arrow()
+    found = values.take(pa.array(hit)).to_pylist()
+    normal = [_normalise(t) for t in found]
     # each distinct text masked once, without the row's own values
-    flags = np.zeros(len(enc.dictionary), dtype=bool)
+    flags = np.zeros(len(values), dtype=bool)
     flags[hit] = True
-    generic = pc.replace_with_mask(enc.dictionary.cast(pa.large_string()), pa.array(flags), pa.array(
-        [_masked(t, *nf, ()) for t, nf in zip(texts, normal)], pa.large_string()))
-    masked = pc.take(generic, enc.indices)
+    generic = pc.replace_with_mask(values, pa.array(flags), pa.array(
+        [_masked(t, *nf, ()) for t, nf in zip(found, normal)], pa.large_string()))
+    masked = texts.with_values(generic).arrow()
     if also:
         # rows whose own customer id or phone occurs in their text are masked row by row
-        codes = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False)
-        where = np.full(len(enc.dictionary) + 1, -1, dtype=np.int64)  # code -> position in hit
+        where = np.full(len(values) + 1, -1, dtype=np.int64)  # code -> position in hit
         where[hit] = np.arange(len(hit))
-        at = where[codes]  # position in hit of each row's text, -1 for none (and for <NA>)
-        rows = np.flatnonzero(at >= 0)
-        own = [_own_column(s.iloc[rows]) for s, _ in also]
+        slot = where[texts.codes]  # position in hit of each row's text, -1 for none (and for <NA>)
+        rows = np.flatnonzero(slot >= 0)
+        own = [_own_column(s.iloc[rows if at is None else at[rows]]) for s, _ in also]
         marks = [m for _, m in also]
         changed, replaced = [], []
-        for k, j in enumerate(at[rows].tolist()):
+        for k, j in enumerate(slot[rows].tolist()):
             tokens = tuple((col[k], m) for col, m in zip(own, marks) if col[k] is not None)
             if any(t in normal[j][0] for t, _ in tokens):
                 changed.append(rows[k])
-                replaced.append(_masked(texts[j], *normal[j], tokens))
+                replaced.append(_masked(found[j], *normal[j], tokens))
         if changed:
-            flags = np.zeros(len(out), dtype=bool)
+            flags = np.zeros(len(texts), dtype=bool)
             flags[changed] = True
             masked = pc.replace_with_mask(masked, pa.array(flags), pa.array(replaced, pa.large_string()))
-    return pd.Series(pd.arrays.ArrowStringArray(masked), index=out.index, name=out.name)
+    return masked
 
 
 def mask_comments(comments: pd.Series, *, also: list[tuple[pd.Series, str]] = ()) -> pd.Series:

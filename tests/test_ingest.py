@@ -7,6 +7,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from conftest import TEST_KEY, valid_survey, workorders_for, write_csv
 from research import schema
@@ -120,6 +122,49 @@ def test_blank_ticket_ids_are_missing_not_duplicates(tmp_path):
     rej = run(tmp_path, survey).rejected.sort_values("source_row")
     assert rej[["source_row", "reasons"]].values.tolist() == [
         [2, "missing_required"], [5, "missing_required"], [7, "duplicate"], [8, "duplicate"]]
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.lists(st.sampled_from(["T01", "T02", "T03", "T04", "T05", "T06", "T07", "T08"]),
+                       max_size=40),
+       order=st.sampled_from(["sorted", "sorted with insertions", "descending", "as drawn"]),
+       inserted=st.lists(st.tuples(st.integers(0, 40), st.integers(0, 40)), max_size=4),
+       missing=st.lists(st.integers(0, 45), max_size=5))
+def test_repeated_values_as_pandas_finds_them(values, order, inserted, missing):
+    """ingest.repeated (adjacent comparison for values in order, hashing otherwise) marks
+    exactly the values pandas' duplicated(keep=False) marks, <NA> never."""
+    import pyarrow as pa
+
+    from research.ingest import repeated
+
+    if order != "as drawn":
+        values = sorted(values, reverse=order == "descending")
+    if order == "sorted with insertions" and values:
+        for at, which in inserted:
+            values.insert(at % (len(values) + 1), values[which % len(values)])
+    values = [None if i in missing else v for i, v in enumerate(values)]
+    want = pd.Series(values, dtype="string")
+    want = (want.notna() & want.duplicated(keep=False)).to_numpy(dtype=bool)
+    got = repeated(pa.chunked_array([pa.array(values, pa.large_string())]))
+    assert got.tolist() == want.tolist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(pairs=st.lists(st.tuples(st.sampled_from([None, "service", "outage", "capability", "nonsense"]),
+                                st.sampled_from([None, "billing_dispute", "fault_outage", "staff_attitude",
+                                                 "unknown"])),
+                      max_size=30))
+def test_cause_mismatch_as_the_row_by_row_rule(pairs, instrument):
+    """A sub-cause whose group is not the row's cause group, both known; by codes per distinct value."""
+    from research.ingest import _cause_mismatch
+    from research.parse import Coded
+
+    l1 = pd.Series([a for a, _ in pairs], dtype="string")
+    l2 = pd.Series([b for _, b in pairs], dtype="string")
+    parent = l2.map(instrument.parent).astype("string")
+    want = (l1.notna() & parent.notna() & (parent != l1)).fillna(False).to_numpy(dtype=bool)
+    assert _cause_mismatch(l1, l2, instrument).tolist() == want.tolist()
+    assert _cause_mismatch(Coded.encode(l1), Coded.encode(l2), instrument).tolist() == want.tolist()
 
 
 def test_no_workorder_and_workorders_ingested(tmp_path):

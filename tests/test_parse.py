@@ -202,3 +202,20 @@ def test_parse_text_strips_as_pandas_did():
     want = raw.str.strip()
     want = want.mask(want == "").astype("string")
     pd.testing.assert_series_equal(parse_text(raw), want)
+
+
+def test_coded_text_and_labels_hold_what_the_row_parsers_give(instrument):
+    """Ingest keeps text as distinct values and codes (parse.Coded): per row, the same values."""
+    from research.parse import label_codes, parse_label, parse_text, text_codes
+
+    raw = s(" a ", "a", "", "   ", "\u3000站\u3000", "站", "b", "a ", "")
+    coded = text_codes(raw)
+    pd.testing.assert_series_equal(coded.series(raw.index), parse_text(raw))
+    assert coded.isna().tolist() == parse_text(raw).isna().tolist()
+    keep = [True, False, True, True, False, True, True, True, False]
+    pd.testing.assert_series_equal(coded.select(keep).series(), parse_text(raw)[keep].reset_index(drop=True))
+    labels = s("95598热线", "微信", "", "传真", "微信", " wechat ")
+    codes, bad = label_codes(labels, instrument.label_sets["channel"])
+    want, want_bad = parse_label(labels, instrument.label_sets["channel"])
+    pd.testing.assert_series_equal(codes.series(labels.index), want)
+    assert bad.tolist() == want_bad.tolist()

@@ -139,3 +139,45 @@ def test_a_record_longer_than_a_read_block_is_read_whole(tmp_path):
     write_csv(frame, tmp_path / "s.csv")
     raw = read_export(tmp_path / "s.csv").frame
     assert raw.shape == frame.shape and raw.iloc[0, -1] == cell and raw.iloc[1, -1] == "x"
+
+
+def _two_steps(path):
+    """The reading of a CSV export as it was: encoding decided over the whole file, then parsed."""
+    from research.readers import decode_csv_bytes, read_csv_bytes
+
+    data = path.read_bytes()
+    try:
+        utf8, encoding = decode_csv_bytes(path, data)
+        return read_csv_bytes(path, utf8), encoding
+    except InputError as exc:
+        return str(exc), None
+
+
+@pytest.mark.parametrize("case", ["utf-8", "gb18030 after 1 MB", "gb18030 header", "bad byte after 1 MB",
+                                  "bad byte and a short row", "utf-8 and a short row", "bom"])
+def test_utf8_read_at_once_decides_as_the_two_steps(tmp_path, case):
+    """A file that looks UTF-8 is parsed at once; whatever it holds further on, the frame,
+    the encoding and every message are those of deciding the encoding first."""
+    frame = valid_survey(8)
+    text = frame.to_csv(index=False)
+    # > 1 MB of plain rows before the oddity, so the first MB looks UTF-8
+    wide = pd.DataFrame({"a": [f"{i:07d}" for i in range(150_000)], "b": "x"}).to_csv(index=False)
+    data = {
+        "utf-8": text.encode(),
+        "gb18030 after 1 MB": wide.encode() + "0000001,客户\n".encode("gb18030"),
+        "gb18030 header": text.encode("gb18030"),
+        "bad byte after 1 MB": wide.encode() + b"0000001,\xff\xff\n",
+        "bad byte and a short row": wide.encode() + b"0000001\n0000002,\xff\n",
+        "utf-8 and a short row": wide.encode() + b"0000001\n",
+        "bom": b"\xef\xbb\xbf" + text.encode(),
+    }[case]
+    path = _write(tmp_path / "s.csv", data)
+    want, encoding = _two_steps(path)
+    if encoding is None:
+        with pytest.raises(InputError) as exc:
+            read_export(path)
+        assert str(exc.value) == want
+    else:
+        raw = read_export(path)
+        assert raw.encoding == encoding
+        pd.testing.assert_frame_equal(raw.frame, want)
