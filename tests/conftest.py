@@ -44,27 +44,54 @@ def instrument():
 
 
 @pytest.fixture(scope="session")
-def sample_build(tmp_path_factory):
+def _sample_build_and_bundle(tmp_path_factory):
+    """One ``research reproduce`` of the committed sample, through the CLI: (output folder,
+    manifest dict, printed standard output, the build's bundle)."""
+    import contextlib
+    import io
+    import json
+
+    import research.artifacts.bundle as bundle_module
+    from research.cli import main
+
+    out = tmp_path_factory.mktemp("sample_build") / "build"
+    printed = io.StringIO()
+    bundles = []
+    make_bundle = bundle_module.make_bundle
+
+    def recording_make_bundle(*args, **kwargs):
+        # the build imports make_bundle from its module when it runs, in this process, and then
+        # adds every later stage's results to the dict it returns: keep a reference, change nothing
+        bundles.append(make_bundle(*args, **kwargs))
+        return bundles[-1]
+
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(printed):
+        mp.setenv("RESEARCH_PSEUDONYM_KEY", TEST_KEY.decode())
+        mp.setattr(bundle_module, "make_bundle", recording_make_bundle)
+        code = main(["reproduce", "--out", str(out)])
+    assert code == 0, printed.getvalue()[-2000:]
+    assert len(bundles) == 1, f"the build made {len(bundles)} bundles; sample_bundle expects one"
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    return out, manifest, printed.getvalue(), bundles[0]
+
+
+@pytest.fixture(scope="session")
+def sample_build(_sample_build_and_bundle):
     """One ``research reproduce`` of the committed sample, through the CLI, shared by the session.
 
     Returns (output folder, manifest dict, what the command printed on standard output). Tests
     only read it (copy it first to tamper with it): a full build costs about 40 s, so the suite
     makes it once instead of once per module.
     """
-    import contextlib
-    import io
-    import json
+    return _sample_build_and_bundle[:3]
 
-    from research.cli import main
 
-    out = tmp_path_factory.mktemp("sample_build") / "build"
-    printed = io.StringIO()
-    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(printed):
-        mp.setenv("RESEARCH_PSEUDONYM_KEY", TEST_KEY.decode())
-        code = main(["reproduce", "--out", str(out)])
-    assert code == 0, printed.getvalue()[-2000:]
-    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    return out, manifest, printed.getvalue()
+@pytest.fixture(scope="session")
+def sample_bundle(_sample_build_and_bundle):
+    """The bundle (ingest, fit with the plan's replicates, weights, levers, drivers, monitoring)
+    from which the session's build of the committed sample wrote its figures. Read only: it is
+    shared by the session (copy a frame before changing it)."""
+    return _sample_build_and_bundle[3]
 
 
 def valid_survey(n: int = 40, seed: int = 1) -> pd.DataFrame:
