@@ -316,10 +316,28 @@ def test_fit_single_sub_cause_predicts_without_crashing(ingested, tmp_path, caps
     assert (pred.loc[pred["quantity"] == "aap_subcause", "cause_l2"] == "slow_repair").any()
 
 
-def test_fit_constant_flag_is_one_clear_error(ingested, tmp_path, capsys):
+def test_fit_constant_flag_skips_the_models_that_use_it_with_a_clear_note(ingested, tmp_path, capsys):
+    # every plan model but the lever model has repeat on its right-hand side (the lever model may
+    # not: repeat is post-treatment): those are skipped with the reason, the lever model is fitted
     never = ingested.assign(repeat=pd.Series(False, index=ingested.index, dtype="boolean"))
     code, out, err, folder = fit(capsys, tmp_path, never, "--no-thresholds")
-    assert code == 2
+    assert code == 0, err
+    notes = notes_of(folder)
+    for model in ("ols", "ordinal", "logit", "mixed", "speed_by_cause"):
+        assert f"model {model}: not fitted: repeat takes a single value" in notes, notes
+    assert "rhs" in notes and "Traceback" not in err
+    assert set(pd.read_csv(folder / "estimates.csv")["model"]) == {"levers"}
+
+
+def test_fit_constant_flag_in_every_model_is_one_clear_error(ingested, tmp_path, capsys):
+    # with no model left to fit, one line and exit 2
+    never = ingested.assign(repeat=pd.Series(False, index=ingested.index, dtype="boolean"))
+    plan = Path("paper/analysis_plan.yaml").read_text(encoding="utf-8").replace(
+        "channel + station + month", "channel + station + month + repeat")
+    (tmp_path / "plan.yaml").write_text(plan.replace("post_treatment: [resolved, repeat]",
+                                                     "post_treatment: [resolved]"), encoding="utf-8")
+    code, out, err, folder = fit(capsys, tmp_path, never, "--no-thresholds", "--plan", str(tmp_path / "plan.yaml"))
+    assert code == 2, err
     line = error_line(err, "fit")
     assert "repeat takes a single value" in line and "rhs" in line
 

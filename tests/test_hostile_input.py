@@ -313,7 +313,12 @@ def test_xlsx_with_an_xml_entity_bomb_is_refused(tmp_path, capsys):
 
     _edit_sheet(path, bomb)
     code, _, err = ingest_cli(capsys, path, tmp_path)
-    assert_one_clean_error(code, err, path, "cannot read sheet")
+    # openpyxl refuses the DTD when the file is opened if defusedxml is installed (nbconvert brings
+    # it), else the reader's own guard refuses the sheet: either way one clean line naming the file
+    try:
+        assert_one_clean_error(code, err, path, "cannot read sheet")
+    except AssertionError:
+        assert_one_clean_error(code, err, path, "cannot read the Excel workbook")
 
 
 # ----------------------------------------------------------------------------- not a regular file
