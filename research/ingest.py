@@ -27,8 +27,10 @@ two columns naming the same field) raise :class:`research.errors.InputError`.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -518,6 +520,41 @@ def _stage(progress: Progress | None, message: str) -> None:
         progress(message)
 
 
+_POOL_LOCK = threading.Lock()
+_POOL_USERS = [0, None]  # ingests under way, the default pool they replaced
+
+
+@contextmanager
+def arrow_pool():
+    """Arrow allocates from jemalloc while an ingest runs (when this pyarrow has it).
+
+    pyarrow's default pool (mimalloc) takes its memory in transparent huge
+    pages, which the kernel zeroes 2 MB at a time, again after each purge: on
+    the 1M-row benchmark (2-core VM) ``clear_page`` was a quarter to a third
+    of ingest's CPU (perf), and jemalloc halved its system time (1.9 -> 0.9 s)
+    at a lower peak. The default pool is put back when the last ingest under
+    way ends; every buffer is freed by the pool it came from.
+    """
+    try:
+        pool = pa.jemalloc_memory_pool()
+    except (NotImplementedError, pa.ArrowNotImplementedError):
+        yield
+        return
+    with _POOL_LOCK:
+        if _POOL_USERS[0] == 0:
+            _POOL_USERS[1] = pa.default_memory_pool()
+            pa.set_memory_pool(pool)
+        _POOL_USERS[0] += 1
+    try:
+        yield
+    finally:
+        with _POOL_LOCK:
+            _POOL_USERS[0] -= 1
+            if _POOL_USERS[0] == 0:
+                pa.set_memory_pool(_POOL_USERS[1])
+                _POOL_USERS[1] = None
+
+
 def ingest(survey: str | Path, workorders: str | Path | None = None, *,
            instrument: Instrument | None = None, key: bytes | None = None,
            progress: Progress | None = None) -> IngestResult:
@@ -542,6 +579,12 @@ def ingest(survey: str | Path, workorders: str | Path | None = None, *,
     InputError
         A file fault (see the module docstring) or a broken instrument.
     """
+    with arrow_pool():
+        return _ingest(survey, workorders, instrument=instrument, key=key, progress=progress)
+
+
+def _ingest(survey: str | Path, workorders: str | Path | None, *, instrument: Instrument | None,
+            key: bytes | None, progress: Progress | None) -> IngestResult:
     instrument = instrument if instrument is not None else load_instrument()
     key = key if key is not None else load_key()
     files, rejected_parts, warnings = [], [], []
@@ -627,7 +670,7 @@ def write_ingest(result: IngestResult, out_dir: str | Path) -> dict[str, Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = {}
-    with marked_incomplete(out):
+    with marked_incomplete(out), arrow_pool():
         written["responses"] = write_parquet(result.responses, out / "responses.parquet")
         if result.workorders is not None:
             written["workorders"] = write_parquet(result.workorders, out / "workorders.parquet")

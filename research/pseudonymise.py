@@ -12,11 +12,13 @@ created with 32 random bytes on first use.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import os
 import re
 import secrets
 import unicodedata
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -171,10 +173,11 @@ def _pseudonyms(values: pa.Array, key: bytes) -> pa.Array:
     copy = hashlib.blake2b(key=key[:64], digest_size=_DIGEST_BYTES).copy
     digests = []
     add = digests.append
-    for value in pc.fill_null(values, "").cast(pa.large_binary()).to_pylist():  # UTF-8 bytes
-        h = copy()
-        h.update(value)
-        add(h.digest())
+    with _no_gc():
+        for value in pc.fill_null(values, "").cast(pa.large_binary()).to_pylist():  # UTF-8 bytes
+            h = copy()
+            h.update(value)
+            add(h.digest())
     digests = np.frombuffer(b"".join(digests), dtype=np.uint8)
     width = 1 + 2 * _DIGEST_BYTES
     text = np.empty((n, width), dtype=np.uint8)
@@ -340,12 +343,8 @@ def mask_coded(texts: Coded, *, also: list[tuple[pd.Series, str]] = (),
         return texts.arrow()
     found = values.take(pa.array(hit)).to_pylist()
     normal = [_normalise(t) for t in found]
-    # each distinct text masked once, without the row's own values
-    flags = np.zeros(len(values), dtype=bool)
-    flags[hit] = True
-    generic = pc.replace_with_mask(values, pa.array(flags), pa.array(
-        [_masked(t, *nf, ()) for t, nf in zip(found, normal)], pa.large_string()))
-    masked = texts.with_values(generic).arrow()
+    needed = np.ones(len(hit), dtype=bool)  # distinct texts some row shows without its own values
+    changed, replaced = [], []
     if also:
         # rows whose own customer id or phone occurs in their text are masked row by row
         where = np.full(len(values) + 1, -1, dtype=np.int64)  # code -> position in hit
@@ -354,17 +353,41 @@ def mask_coded(texts: Coded, *, also: list[tuple[pd.Series, str]] = (),
         rows = np.flatnonzero(slot >= 0)
         own = [_own_column(s.iloc[rows if at is None else at[rows]]) for s, _ in also]
         marks = [m for _, m in also]
-        changed, replaced = [], []
-        for k, j in enumerate(slot[rows].tolist()):
-            tokens = tuple((col[k], m) for col, m in zip(own, marks) if col[k] is not None)
-            if any(t in normal[j][0] for t, _ in tokens):
-                changed.append(rows[k])
-                replaced.append(_masked(found[j], *normal[j], tokens))
-        if changed:
-            flags = np.zeros(len(texts), dtype=bool)
-            flags[changed] = True
-            masked = pc.replace_with_mask(masked, pa.array(flags), pa.array(replaced, pa.large_string()))
+        needed[:] = False
+        with _no_gc():
+            for k, j in enumerate(slot[rows].tolist()):
+                tokens = tuple((col[k], m) for col, m in zip(own, marks) if col[k] is not None)
+                if any(t in normal[j][0] for t, _ in tokens):
+                    changed.append(rows[k])
+                    replaced.append(_masked(found[j], *normal[j], tokens))
+                else:
+                    needed[j] = True
+    # each distinct text masked once without the row's own values, where a row shows it so
+    use = np.flatnonzero(needed)
+    flags = np.zeros(len(values), dtype=bool)
+    flags[hit[use]] = True
+    with _no_gc():
+        generic = [_masked(found[j], *normal[j], ()) for j in use.tolist()]
+    masked = texts.with_values(pc.replace_with_mask(values, pa.array(flags),
+                                                    pa.array(generic, pa.large_string()))).arrow()
+    if changed:
+        flags = np.zeros(len(texts), dtype=bool)
+        flags[changed] = True
+        masked = pc.replace_with_mask(masked, pa.array(flags), pa.array(replaced, pa.large_string()))
     return masked
+
+
+@contextmanager
+def _no_gc():
+    """Python's cyclic garbage collector paused while a loop makes many small objects that hold
+    no cycles (it would otherwise walk every object of the process again and again)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def mask_comments(comments: pd.Series, *, also: list[tuple[pd.Series, str]] = ()) -> pd.Series:

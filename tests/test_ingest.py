@@ -167,6 +167,18 @@ def test_cause_mismatch_as_the_row_by_row_rule(pairs, instrument):
     assert _cause_mismatch(Coded.encode(l1), Coded.encode(l2), instrument).tolist() == want.tolist()
 
 
+def test_arrow_pool_is_put_back_after_an_ingest_and_after_a_fault(tmp_path):
+    import pyarrow as pa
+
+    before = pa.default_memory_pool().backend_name
+    run(tmp_path, valid_survey(5))
+    assert pa.default_memory_pool().backend_name == before
+    (tmp_path / "empty.csv").write_bytes(b"")
+    with pytest.raises(InputError):
+        ingest(tmp_path / "empty.csv", key=TEST_KEY)
+    assert pa.default_memory_pool().backend_name == before
+
+
 def test_no_workorder_and_workorders_ingested(tmp_path):
     survey = valid_survey(10)
     wo = workorders_for(survey, extra=4)
