@@ -355,9 +355,12 @@ def mask_coded(texts: Coded, *, also: list[tuple[pd.Series, str]] = (),
         marks = [m for _, m in also]
         needed[:] = False
         with _no_gc():
-            for k, j in enumerate(slot[rows].tolist()):
-                tokens = tuple((col[k], m) for col, m in zip(own, marks) if col[k] is not None)
-                if any(t in normal[j][0] for t, _ in tokens):
+            slots = slot[rows].tolist()
+            # rows where some own value occurs in the text, one comprehension per own column
+            occurs = [[t is not None and t in normal[j][0] for t, j in zip(col, slots)] for col in own]
+            for k, j in enumerate(slots):
+                if any(o[k] for o in occurs):
+                    tokens = tuple((col[k], m) for col, m in zip(own, marks) if col[k] is not None)
                     changed.append(rows[k])
                     replaced.append(_masked(found[j], *normal[j], tokens))
                 else:

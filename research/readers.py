@@ -375,11 +375,12 @@ def _swallowed_field(text: str, delimiter: str, k: int) -> bool:
 
 
 def _check_csv_cells(path: Path, table, header: list[str], delimiter: str, data: bytes,
-                     body_start: int, header_line: int) -> None:
+                     body_start: int, header_line: int, quoted: bool | None = None) -> None:
     """Refuse swallowed records and over-long cells in a parsed CSV, naming line and column.
 
     ``data`` is the whole (UTF-8, LF or CRLF) file, its records starting at
-    byte ``body_start``, the line after the header (line ``header_line``).
+    byte ``body_start``, the line after the header (line ``header_line``);
+    ``quoted``, whether they hold a ``"`` (looked for when not given).
     """
     import pyarrow.compute as pc
 
@@ -387,7 +388,8 @@ def _check_csv_cells(path: Path, table, header: list[str], delimiter: str, data:
     problems: list[tuple[int, int, str]] = []  # (record, column, problem)
     # a field holds a line break only when quoted; and each record takes at least one line: as many
     # lines as records means no field holds a line break
-    any_breaks = data.find(b'"', body_start) >= 0 and (
+    quoted = data.find(b'"', body_start) >= 0 if quoted is None else quoted
+    any_breaks = quoted and (
         data.count(b"\n", body_start) + (0 if data.endswith(b"\n") else 1) > table.num_rows)
     for j, col in enumerate(table.columns):
         breaks = pc.count_substring(col, "\n") if any_breaks else None
@@ -498,7 +500,7 @@ def read_csv_bytes(path: Path, data: bytes) -> pd.DataFrame:
         raise InputError(f"{path}: {bad_rows[0]} (truncated or malformed file)")
     if table.num_rows == 0:
         raise InputError(f"{path}: has a header but no data rows")
-    _check_csv_cells(path, table, header, delimiter, data, min(end + 1, len(data)), header_line)
+    _check_csv_cells(path, table, header, delimiter, data, min(end + 1, len(data)), header_line, quoted)
     # large_string, as pandas holds Arrow text: no conversion of the 1M-row columns
     frame = table.to_pandas(types_mapper={pa.large_string(): pd.StringDtype("pyarrow")}.get)
     frame.columns = _unique_headers(path, header)
