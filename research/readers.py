@@ -244,12 +244,13 @@ def detect_format(path: Path, head: bytes) -> str:
 
 # ----------------------------------------------------------------------------- CSV
 
-def decode_csv_bytes(path: Path, data: bytes) -> tuple[bytes, str]:
+def decode_csv_bytes(path: Path, data: bytes, not_utf8: bool = False) -> tuple[bytes, str]:
     """Check and normalise the encoding of CSV bytes; returns (UTF-8 bytes, encoding name).
 
     Tries UTF-8 (with or without BOM), then GB18030. UTF-16 and binary
     content are refused with a message naming the file. UTF-8 input is
     returned as is (minus the BOM), without a copy through ``str``.
+    ``not_utf8``: the caller found a byte that is not UTF-8 (UTF-8 is not tried again).
     """
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise InputError(f"{path}: UTF-16 text is not supported; export as UTF-8 or GB18030 CSV")
@@ -264,7 +265,7 @@ def decode_csv_bytes(path: Path, data: bytes) -> tuple[bytes, str]:
                 raise InputError(f"{path}: starts with a UTF-8 BOM but byte {exc.start + 3} is not "
                                  "UTF-8 (file damaged or mixed encodings)") from None
         return bytes(body), "utf-8-sig"
-    if is_utf8(data):
+    if not not_utf8 and is_utf8(data):
         return data, "utf-8"
     try:
         return data.decode("gb18030").encode("utf-8"), "gb18030"
@@ -507,17 +508,19 @@ def read_csv_bytes(path: Path, data: bytes) -> pd.DataFrame:
     return frame
 
 
-def _looks_utf8(data: bytes) -> bool:
-    """True when the first MB of ``data`` holds no byte that is not UTF-8 (a character cut at
-    the end does not count), no BOM, UTF-16 mark or NUL byte: worth reading as UTF-8 at once."""
+def _first_mb(data: bytes) -> str:
+    """What the first MB of ``data`` says of its encoding: ``"marked"`` (a BOM, a UTF-16 mark
+    or a NUL byte: :func:`decode_csv_bytes` decides), ``"not utf-8"`` (a byte that is not
+    UTF-8), else ``"utf-8"`` (worth reading as UTF-8 at once; a character cut at the end of
+    the MB does not count)."""
     head = data[:1 << 20]
     if head.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head:
-        return False
+        return "marked"
     try:
         codecs.utf_8_decode(head, "strict", False)
     except UnicodeDecodeError:
-        return False
-    return True
+        return "not utf-8"
+    return "utf-8"
 
 
 def read_csv(path: Path, data: bytes) -> tuple[pd.DataFrame, str]:
@@ -531,12 +534,13 @@ def read_csv(path: Path, data: bytes) -> tuple[pd.DataFrame, str]:
     fault sends the file through the two steps, so that encoding faults are
     found first and every message is as those steps give it.
     """
-    if _looks_utf8(data):
+    head = _first_mb(data)
+    if head == "utf-8":
         try:
             return read_csv_bytes(path, data), "utf-8"
         except (InputError, UnicodeDecodeError):
             pass
-    utf8, encoding = decode_csv_bytes(path, data)
+    utf8, encoding = decode_csv_bytes(path, data, not_utf8=head == "not utf-8")
     return read_csv_bytes(path, utf8), encoding
 
 
