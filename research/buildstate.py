@@ -152,6 +152,25 @@ def lock_holder(root: Path) -> str | None:
         os.close(fd)
 
 
+#: file descriptors of the build locks this process holds (a forked worker closes its copies:
+#: see :func:`forget_locks_in_child`)
+_HELD: set[int] = set()
+
+
+def forget_locks_in_child() -> None:
+    """In a forked child: close the inherited descriptors of the parent's build locks.
+
+    ``flock`` belongs to the open file, which a fork shares: a worker that outlived a killed parent
+    would otherwise keep the folder locked. Closing (not unlocking, which would release the
+    parent's lock too) drops only the child's reference."""
+    for fd in list(_HELD):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _HELD.clear()
+
+
 @contextlib.contextmanager
 def build_lock(root: Path) -> Iterator[None]:
     """Hold the exclusive build lock of ``root`` for the ``with`` block.
@@ -171,6 +190,7 @@ def build_lock(root: Path) -> Iterator[None]:
         if not _try_lock(fd):
             raise InputError(f"{root}: another 'research reproduce' (pid {_holder_pid(fd)}) is building into "
                              "this folder; wait for it to finish or choose another --out")
+        _HELD.add(fd)
         try:
             os.ftruncate(fd, 0)
             os.lseek(fd, 0, os.SEEK_SET)
@@ -179,6 +199,7 @@ def build_lock(root: Path) -> Iterator[None]:
         finally:
             _unlock(fd)
     finally:
+        _HELD.discard(fd)
         os.close(fd)
 
 

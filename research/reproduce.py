@@ -264,6 +264,19 @@ def render_workers() -> int:
     return max(1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
 
+def _worker_start() -> None:
+    """A forked rendering worker: drop the parent's build lock and die with the parent (Linux
+    PR_SET_PDEATHSIG), so a killed run leaves no worker holding or writing the folder."""
+    buildstate.forget_locks_in_child()
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):  # not Linux: the lock is dropped, the worker ends with its job
+        pass
+
+
 def _render_one(job: tuple) -> str:
     from research.artifacts.render_figures import write_figure
     from research.artifacts.render_tables import write_table
@@ -291,7 +304,7 @@ def render_all(jobs: list[tuple], bundle: dict, *, say: Progress) -> None:
             return
         # figures first: each is drawn in several languages and formats and takes longest
         ordered = sorted(jobs, key=lambda j: j[0] != "figure")
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
+        with multiprocessing.get_context("fork").Pool(workers, initializer=_worker_start) as pool:
             for done, _ in enumerate(pool.imap_unordered(_render_one, ordered), 1):
                 if done % 10 == 0 or done == len(ordered):
                     say(f"rendered {done}/{len(ordered)} tables and figures ({workers} workers)")

@@ -590,3 +590,44 @@ def test_hostile_names_reach_no_output_as_personal_data_markup_or_formula(built,
             assert bad == [], f"{where}: formula-like cells {bad[:3]}"
             region_seen |= any(c.startswith("'=HYPERLINK") for c in cells)
     assert region_seen, "the hostile region should appear (neutralised) in some CSV"
+
+
+_KILLED_WITH_WORKER = textwrap.dedent("""
+    import os, signal, sys, time
+    from research import buildstate
+    with buildstate.build_lock(sys.argv[1]):
+        pid = os.fork()
+        if pid == 0:  # the rendering worker
+            if sys.argv[2] == "forget":
+                buildstate.forget_locks_in_child()
+            print(os.getpid(), flush=True)
+            os.close(1)
+            os.close(2)  # let the test read the parent's end without waiting for this worker
+            time.sleep(20)
+            os._exit(0)
+        time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGKILL)  # the run is killed while its worker lives
+""")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork: POSIX only")
+@pytest.mark.parametrize("worker", ["forget", "keep"])
+def test_a_worker_outliving_a_killed_run_does_not_hold_the_lock(tmp_path, worker):
+    # reproduce draws tables and figures in forked workers; flock belongs to the open file, which a
+    # fork shares, so a worker that outlived a killed parent kept the folder locked (seen in CI:
+    # "'research reproduce' (pid ...) is building into this folder"). Workers close their copy at
+    # start (buildstate.forget_locks_in_child); "keep" shows the failure the fix prevents.
+    proc = subprocess.run([sys.executable, "-c", _KILLED_WITH_WORKER, str(tmp_path), worker],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    child = int(proc.stdout.split()[0])
+    try:
+        if worker == "forget":
+            with buildstate.build_lock(tmp_path):
+                pass
+        else:
+            with pytest.raises(InputError, match="is building into this folder"):
+                with buildstate.build_lock(tmp_path):
+                    pass
+    finally:
+        os.kill(child, signal.SIGKILL)
