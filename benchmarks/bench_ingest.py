@@ -95,7 +95,8 @@ def make_inputs(n: int, cache: Path, encodings: list[str]) -> dict[str, Path]:
 
 
 def _child(code: str, *args: str) -> dict:
-    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                          check=False)
     if proc.returncode:
         raise SystemExit(f"benchmark child failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])

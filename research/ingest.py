@@ -43,10 +43,11 @@ from research import schema
 from research.derive import derive_fields
 from research.errors import InputError
 from research.instrument import Field, Instrument, load_instrument, normalize_key
-from research.parse import (Coded, as_arrow, has_control_chars, label_codes, parse_answer, parse_count,
-                            parse_datetime, parse_text, replace_control_chars, strip, text_codes)
-from research.pseudonymise import (MASK_CUSTOMER, MASK_PHONE, key_id, load_key, mask_coded, mask_series,
-                                   mask_text, pseudonymise, pseudonymise_coded)
+from research.parse import (Coded, as_arrow, has_control_chars, label_codes, parse_answer,
+                            parse_count, parse_datetime, parse_text, replace_control_chars, strip,
+                            text_codes)
+from research.pseudonymise import (MASK_CUSTOMER, MASK_PHONE, key_id, load_key, mask_coded,
+                                   mask_series, mask_text, pseudonymise, pseudonymise_coded)
 from research.readers import RawTable, describe_headers, quotable, read_export
 
 REASONS: dict[str, tuple[str, str]] = {

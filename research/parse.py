@@ -152,7 +152,7 @@ class Coded:
     values: pa.Array  # large_string
 
     @classmethod
-    def encode(cls, raw: pd.Series | pa.ChunkedArray) -> "Coded":
+    def encode(cls, raw: pd.Series | pa.ChunkedArray) -> Coded:
         """The distinct values of a text column (<NA> kept as <NA>)."""
         arr = raw if isinstance(raw, (pa.Array, pa.ChunkedArray)) else as_arrow(raw)
         enc = pc.dictionary_encode(arr)
@@ -163,11 +163,11 @@ class Coded:
     def __len__(self) -> int:
         return len(self.codes)
 
-    def with_values(self, values: pa.Array) -> "Coded":
+    def with_values(self, values: pa.Array) -> Coded:
         """The same rows with each distinct value replaced (``values`` aligned with ``self.values``)."""
         return Coded(self.codes, values.cast(pa.large_string()))
 
-    def select(self, keep: np.ndarray) -> "Coded":
+    def select(self, keep: np.ndarray) -> Coded:
         """The rows where ``keep`` is True."""
         return Coded(self.codes[keep], self.values)
 
