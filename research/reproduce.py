@@ -3,7 +3,10 @@
 :func:`reproduce` runs the stages in order — ingest, fit, representativeness
 (non-response, weights and design-based estimates; whenever a work-order
 export is given), levers (improvement scenarios), tables, figures, named values, report, manifest — each
-reporting its time through ``progress``. It builds into a fresh staging folder inside the output
+reporting its time through ``progress``. Representativeness and levers read only the ingest
+outputs, so they run in a forked child alongside the fit (:func:`start_strategy`); tables and
+figures are drawn in forked workers (:func:`render_all`); ``RESEARCH_WORKERS=1`` keeps all in
+one process. It builds into a fresh staging folder inside the output
 root, under a lock, and moves the outputs into place only when every stage succeeded
 (:mod:`research.buildstate`): a killed run never leaves a half-written build that looks complete.
 
@@ -134,77 +137,21 @@ def _build(survey: Path, workorders: Path | None, out_root: Path, *, say: Progre
                          "with model-based standard errors.")
 
     t = time.perf_counter()
+    # stages 3-4 read only the ingest outputs, not the fit: they run in a second process while
+    # this one fits (both single-threaded; on 2 cores the two take the time of the longer)
+    strategy = start_strategy(ing, out_root, plan=plan, instrument=instrument, say=say, steps=steps)
     say(f"stage 2/{steps}: fit")
-    fit = fit_plan(ing.responses, plan=plan, instrument=instrument, progress=say)
-    write_results(fit, out_root / "fit", plan=plan)
+    try:
+        fit = fit_plan(ing.responses, plan=plan, instrument=instrument, progress=say)
+        write_results(fit, out_root / "fit", plan=plan)
+    except BaseException:
+        strategy.cancel()
+        raise
     say(f"stage 2/{steps}: fit done in {time.perf_counter() - t:.1f} s")
     print(summarize(fit))
 
-    t = time.perf_counter()
-    say(f"stage 3/{steps}: representativeness")
     bundle = make_bundle(ing, fit, plan=plan, instrument=instrument)
-    if ing.workorders is not None:
-        from research.representativeness import analyse_representativeness, write_representativeness
-
-        rep = analyse_representativeness(ing.responses, ing.workorders, plan=plan, instrument=instrument,
-                                         progress=say)
-        write_representativeness(rep, out_root / "weights")
-        bundle.update(rep)
-        say(f"stage 3/{steps}: representativeness done in {time.perf_counter() - t:.1f} s")
-    else:
-        say(f"stage 3/{steps}: no work-order export: response rates and weights skipped")
-
-    t = time.perf_counter()
-    say(f"stage 4/{steps}: levers and key drivers")
-    from research.scenarios import run_levers
-
-    weights = calibration = None
-    if "respondent_weights" in bundle:
-        from research.representativeness import calibration_of, respondent_frame
-
-        weights = bundle["respondent_weights"]["weight"].to_numpy()
-        calibration = calibration_of(respondent_frame(ing.responses, plan.weighting), weights, plan.weighting)
-    levers = run_levers(ing.responses, plan=plan, instrument=instrument, weights=weights,
-                        calibration=calibration, progress=say)
-    (out_root / "strategy").mkdir(exist_ok=True)
-    write_csv(levers, out_root / "strategy" / "levers.csv")
-    bundle["levers"] = levers
-    from research.causal import associations
-
-    # resolution and repeat calls are post-treatment: reported as associations, never as levers
-    bundle["associations"] = associations(ing.responses, plan=plan, instrument=instrument, weights=weights,
-                                          calibration=calibration)
-    write_csv(bundle["associations"], out_root / "strategy" / "associations.csv")
-    from research.drivers import key_drivers
-
-    ds = plan.drivers
-    data = ing.responses if weights is None else ing.responses.assign(_weight=weights)
-    drivers = key_drivers(data, outcome=ds.outcome, weights=None if weights is None else "_weight",
-                          bootstrap_reps=ds.bootstrap_reps, seed=ds.bootstrap_seed, cluster=ds.bootstrap_cluster,
-                          conf_level=plan.conf_level, permutation_reps=ds.permutation_reps,
-                          permutation_seed=ds.permutation_seed, progress=say)
-    for key in ("importance", "ipa"):
-        write_csv(drivers[key], out_root / "strategy" / f"drivers_{key}.csv")
-    bundle["drivers_importance"], bundle["drivers_ipa"] = drivers["importance"], drivers["ipa"]
-    from research.monitoring import p_chart, recurrence, repeat_callers
-
-    bundle["p_chart"] = p_chart(ing.responses)
-    write_csv(bundle["p_chart"], out_root / "strategy" / "p_chart.csv")
-    from research.stations import funnel
-
-    # persistent gaps between stations, risk-adjusted (the p-chart looks for sudden change)
-    bundle["station_funnel"] = funnel(ing.responses, instrument=instrument)  # "funnel" is the survey funnel (F08)
-    write_csv(bundle["station_funnel"], out_root / "strategy" / "station_funnel.csv")
-    if ing.workorders is not None:
-        rec = recurrence(ing.workorders)
-        bundle["recurrence"] = rec[rec["flagged"]].reset_index(drop=True)
-        bundle["recurrence_tested"] = int(len(rec))
-        write_csv(bundle["recurrence"], out_root / "strategy" / "recurrence_flags.csv")
-        bundle["repeat_callers"] = repeat_callers(ing.workorders, ing.responses)
-        # customer pseudonyms depend on the local key: recorded in the manifest, not compared
-        write_csv(bundle["repeat_callers"], out_root / "strategy" / "repeat_callers.csv")
-    say(f"stage 4/{steps}: {len(levers)} levers and {len(drivers['importance'])} drivers in "
-        f"{time.perf_counter() - t:.1f} s")
+    bundle.update(strategy.result())
     inputs = [{"role": f["role"], "path": display_path(Path(p)), "sha256": f["sha256"]}
               for f, p in zip(ing.report["files"], [survey] + ([workorders] if workorders else []))]
     seed = plan.thresholds.bootstrap_seed if plan.thresholds else 0
@@ -244,6 +191,162 @@ def _build(survey: Path, workorders: Path | None, out_root: Path, *, say: Progre
     write_manifest(manifest, out_root / "manifest.json")
     say(f"stage 9/{steps}: manifest of {len(manifest['artifacts'])} artifacts in {time.perf_counter() - t:.1f} s")
     return manifest
+
+
+def strategy_stage(ing, out_root: Path, *, plan, instrument, say: Progress, steps: int) -> dict:
+    """Stages 3 and 4: representativeness (with a work-order export), levers, associations, key
+    drivers, the p-chart, the station funnel, recurrence and repeat callers.
+
+    Reads only the ingest result ``ing`` (never the fit), writes ``weights/`` and ``strategy/``
+    under ``out_root``, and returns the bundle entries it made, in the order they are added to
+    the bundle (representativeness first, then ``levers`` ... ``repeat_callers``)."""
+    from research.causal import associations
+    from research.drivers import key_drivers
+    from research.monitoring import p_chart, recurrence, repeat_callers
+    from research.scenarios import run_levers
+    from research.stations import funnel
+
+    part: dict = {}
+    t = time.perf_counter()
+    say(f"stage 3/{steps}: representativeness")
+    if ing.workorders is not None:
+        from research.representativeness import analyse_representativeness, write_representativeness
+
+        rep = analyse_representativeness(ing.responses, ing.workorders, plan=plan, instrument=instrument,
+                                         progress=say)
+        write_representativeness(rep, out_root / "weights")
+        part.update(rep)
+        say(f"stage 3/{steps}: representativeness done in {time.perf_counter() - t:.1f} s")
+    else:
+        say(f"stage 3/{steps}: no work-order export: response rates and weights skipped")
+
+    t = time.perf_counter()
+    say(f"stage 4/{steps}: levers and key drivers")
+    weights = calibration = None
+    if "respondent_weights" in part:
+        from research.representativeness import calibration_of, respondent_frame
+
+        weights = part["respondent_weights"]["weight"].to_numpy()
+        calibration = calibration_of(respondent_frame(ing.responses, plan.weighting), weights, plan.weighting)
+    levers = run_levers(ing.responses, plan=plan, instrument=instrument, weights=weights,
+                        calibration=calibration, progress=say)
+    (out_root / "strategy").mkdir(exist_ok=True)
+    write_csv(levers, out_root / "strategy" / "levers.csv")
+    part["levers"] = levers
+    # resolution and repeat calls are post-treatment: reported as associations, never as levers
+    part["associations"] = associations(ing.responses, plan=plan, instrument=instrument, weights=weights,
+                                        calibration=calibration)
+    write_csv(part["associations"], out_root / "strategy" / "associations.csv")
+    ds = plan.drivers
+    data = ing.responses if weights is None else ing.responses.assign(_weight=weights)
+    drivers = key_drivers(data, outcome=ds.outcome, weights=None if weights is None else "_weight",
+                          bootstrap_reps=ds.bootstrap_reps, seed=ds.bootstrap_seed, cluster=ds.bootstrap_cluster,
+                          conf_level=plan.conf_level, permutation_reps=ds.permutation_reps,
+                          permutation_seed=ds.permutation_seed, progress=say)
+    for key in ("importance", "ipa"):
+        write_csv(drivers[key], out_root / "strategy" / f"drivers_{key}.csv")
+    part["drivers_importance"], part["drivers_ipa"] = drivers["importance"], drivers["ipa"]
+    part["p_chart"] = p_chart(ing.responses)
+    write_csv(part["p_chart"], out_root / "strategy" / "p_chart.csv")
+    # persistent gaps between stations, risk-adjusted (the p-chart looks for sudden change)
+    part["station_funnel"] = funnel(ing.responses, instrument=instrument)  # "funnel" is the survey funnel (F08)
+    write_csv(part["station_funnel"], out_root / "strategy" / "station_funnel.csv")
+    if ing.workorders is not None:
+        rec = recurrence(ing.workorders)
+        part["recurrence"] = rec[rec["flagged"]].reset_index(drop=True)
+        part["recurrence_tested"] = int(len(rec))
+        write_csv(part["recurrence"], out_root / "strategy" / "recurrence_flags.csv")
+        part["repeat_callers"] = repeat_callers(ing.workorders, ing.responses)
+        # customer pseudonyms depend on the local key: recorded in the manifest, not compared
+        write_csv(part["repeat_callers"], out_root / "strategy" / "repeat_callers.csv")
+    say(f"stage 4/{steps}: {len(levers)} levers and {len(drivers['importance'])} drivers in "
+        f"{time.perf_counter() - t:.1f} s")
+    return part
+
+
+class _Later:
+    """A function run in this process when its result is asked for (one worker: nothing runs
+    alongside, and the stages run in their written order)."""
+
+    def __init__(self, func: Callable[[], object]):
+        self.func = func
+
+    def result(self):
+        return self.func()
+
+    def cancel(self) -> None:
+        pass
+
+
+class _InChild:
+    """A function running in a forked child process; :meth:`result` waits for its return value.
+
+    The child gets the parent's memory by fork (nothing is pickled on the way in; the frames it
+    reads are shared copy-on-write) and sends back its return value, or the exception it raised,
+    through a pipe. It drops the parent's build lock and dies with the parent
+    (:func:`_worker_start`). A child that dies without answering (killed, out of memory) is
+    reported as such, never waited for forever. Written by hand rather than with
+    ``concurrent.futures``: a pool cannot be told to kill its running worker when the parent's
+    own stage fails, and ``multiprocessing.Pool`` waits forever for a worker that died."""
+
+    def __init__(self, func: Callable[[], object], what: str):
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("fork")
+        self.what = what
+        self._recv, send = ctx.Pipe(duplex=False)
+        self._proc = ctx.Process(target=_child_main, args=(func, send), daemon=True)
+        self._proc.start()
+        send.close()
+
+    def result(self):
+        try:
+            status, value = self._recv.recv()
+        except EOFError:
+            self._proc.join()
+            raise RuntimeError(f"the process computing {self.what} ended without a result "
+                               f"(exit code {self._proc.exitcode}; out of memory?)") from None
+        finally:
+            self._recv.close()
+        self._proc.join()
+        if status == "error":
+            raise value
+        return value
+
+    def cancel(self) -> None:
+        """Stop the child (the parent's stage failed: its result is not wanted)."""
+        self._proc.kill()
+        self._proc.join()
+        self._recv.close()
+
+
+def _child_main(func: Callable[[], object], send) -> None:
+    _worker_start()
+    try:
+        with one_blas_thread():
+            out = ("ok", func())
+    except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent, which raises it
+        out = ("error", exc)
+    try:
+        send.send(out)
+    except Exception as exc:  # an exception that does not pickle: its type and message go back
+        send.send(("error", RuntimeError(f"{type(out[1]).__name__}: {out[1]}") if out[0] == "error"
+                   else RuntimeError(f"the result could not be sent back ({exc})")))
+    send.close()
+
+
+def start_strategy(ing, out_root: Path, *, plan, instrument, say: Progress, steps: int):
+    """Start :func:`strategy_stage` alongside the fit: in a forked child when there are two or
+    more workers (:func:`render_workers`), else in this process when its result is asked for. Returns an object whose
+    ``result()`` is the stage's bundle entries (raising the stage's own error)."""
+    import multiprocessing
+
+    def run() -> dict:
+        return strategy_stage(ing, out_root, plan=plan, instrument=instrument, say=say, steps=steps)
+
+    if render_workers() == 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return _Later(run)
+    return _InChild(run, "representativeness, levers and drivers")
 
 
 #: the bundle the forked rendering workers read (set just before the pool forks; copy-on-write)
