@@ -249,10 +249,12 @@ def _flag_duplicates(checked: _Checked) -> None:
     shared = repeated(as_arrow(ticket))
     if not shared.any():
         return
-    sub = checked.raw.loc[shared].apply(strip)  # few rows: surrounding spaces do not make a copy differ
+    # few rows: surrounding spaces do not make a copy differ. Taken by Arrow chunk by chunk
+    # (:func:`_select`): ``raw.loc[shared]`` gathers each whole column into one first
+    sub = _select(checked.raw, shared).apply(strip)
     signature = pd.util.hash_pandas_object(sub, index=False)
-    groups = pd.DataFrame({"ticket": ticket[shared].to_numpy(), "sig": signature.to_numpy()},
-                          index=sub.index)
+    tickets = as_arrow(ticket).filter(pa.array(shared)).to_numpy(zero_copy_only=False)
+    groups = pd.DataFrame({"ticket": tickets, "sig": signature.to_numpy()}, index=np.flatnonzero(shared))
     differs = groups.groupby("ticket")["sig"].transform("nunique") > 1
     conflicting = np.zeros(len(ticket), dtype=bool)
     conflicting[groups.index[differs.to_numpy()]] = True
