@@ -27,8 +27,8 @@ from pathlib import Path
 
 from research import buildstate, paths
 from research.artifacts import registry
-from research.artifacts.manifest import (build_manifest, compare_manifests, display_path, inside, load_manifest,
-                                         sha256_file, write_manifest)
+from research.artifacts.manifest import (build_manifest, compare_manifests, describe_platform, display_path, inside,
+                                         load_manifest, sha256_file, write_manifest)
 from research.artifacts.stamp import Stamp, data_hash, git_commit, stamp_for
 from research.errors import InputError
 from research.safeio import write_csv
@@ -480,6 +480,8 @@ def verify(manifest_file: Path | None = None, *, progress: Progress | None = Non
                            _input_path(inputs["workorders"]) if "workorders" in inputs else None,
                            out, progress=progress, plan_path=plan_file, reps=reps)
         rows.append(_replicate_row(expected, actual))
+        rows.append(("platform", "recorded", f"manifest built on {describe_platform(expected.get('platform'))}; "
+                     f"rebuilt on {describe_platform(actual.get('platform'))}"))
         found = compare_manifests(expected, actual, plan=False)
         found = _compare_cells(found, expected, out, results_dir(manifest_file))
     if artifact:

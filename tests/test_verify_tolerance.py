@@ -122,14 +122,14 @@ def test_verify_accepts_last_digit_differences_and_names_a_changed_digit(sample_
     assert rows[-1][0] == rel and rows[-1][1] == "differs"
     assert value.decode() in rows[-1][2] and digit.decode() in rows[-1][2]
     # --artifact filters the report; inputs, plan and replicate counts are always reported
-    assert [r[0] for r in rows if not r[0].startswith("input:") and r[0] != "replicates"] == [rel]
+    assert [r[0] for r in rows if not r[0].startswith("input:") and r[0] not in ("replicates", "platform")] == [rel]
 
 
 def test_verify_artifact_id_selects_its_files_and_an_unknown_id_is_refused(sample_build, tmp_path, monkeypatch):
     build, manifest, target = _published(sample_build, tmp_path)
     monkeypatch.setattr("research.reproduce.reproduce", lambda *a, **k: sample_build[1])
     ok, rows = verify(target, keep=build, artifact="T04")
-    names = {r[0] for r in rows if not r[0].startswith("input:") and r[0] != "replicates"}
+    names = {r[0] for r in rows if not r[0].startswith("input:") and r[0] not in ("replicates", "platform")}
     assert ok and names and all(n.split("/")[-1].startswith("T04_") for n in names)
     with pytest.raises(InputError, match="no artifact"):
         verify(target, keep=build, artifact="T99")
@@ -230,3 +230,23 @@ def test_render_workers_refuses_nonsense(monkeypatch, value):
     monkeypatch.setenv("RESEARCH_WORKERS", value)
     with pytest.raises(InputError, match="RESEARCH_WORKERS"):
         render_workers()
+
+
+def test_the_manifest_records_its_platform_and_verify_shows_both(sample_build, tmp_path, monkeypatch):
+    # issue 12: a reviewer whose processor differs sees where the manifest was built and where the
+    # rebuild ran (the BLAS kernel is what moves the last digits); informative, never compared
+    from research.artifacts.manifest import describe_platform
+
+    build, manifest, target = _published(sample_build, tmp_path)
+    info = sample_build[1]["platform"]
+    assert info["machine"] and info["processor"] and isinstance(info["blas"], list)
+    other = json.loads(target.read_text(encoding="utf-8"))
+    other["platform"] = {"machine": "aarch64", "processor": "Neoverse-N1 <b>x</b>" * 30,
+                         "blas": [{"internal_api": "openblas", "version": "0.3.21", "architecture": "NEOVERSEN1"}]}
+    target.write_text(json.dumps(other), encoding="utf-8")
+    monkeypatch.setattr("research.reproduce.reproduce", lambda *a, **k: sample_build[1])
+    ok, rows = verify(target, keep=build)
+    row = next(r for r in rows if r[0] == "platform")
+    assert ok and row[1] == "recorded"
+    assert "kernel NEOVERSEN1" in row[2] and describe_platform(info) in row[2] and len(row[2]) < 600
+    assert describe_platform(None) == "not recorded" and describe_platform(["x"]) == "not recorded"

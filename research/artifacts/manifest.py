@@ -61,6 +61,41 @@ def versions() -> dict[str, str]:
     return out
 
 
+def processor_name() -> str:
+    """The processor's model name (Linux ``/proc/cpuinfo``; elsewhere ``platform.processor()``)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()[:200]
+    except OSError:
+        pass
+    return (platform.processor() or "unknown")[:200]
+
+
+def platform_info() -> dict:
+    """Where a build ran: machine type, processor, and each BLAS library with the kernel it chose
+    (threadpoolctl: OpenBLAS names its kernel, e.g. ``Haswell``, ``Zen``, ``SandyBridge``) and
+    its thread count. Informative: results differ across kernels in their last digits, which
+    verify's tolerances absorb; verify shows both builds' platforms in its ``platform`` row."""
+    from threadpoolctl import threadpool_info
+
+    blas = [{k: str(lib.get(k)) for k in ("internal_api", "version", "architecture", "num_threads")
+             if lib.get(k) is not None}
+            for lib in threadpool_info() if lib.get("user_api") == "blas"]
+    return {"machine": platform.machine(), "system": platform.system(), "processor": processor_name(),
+            "blas": blas}
+
+
+def describe_platform(info) -> str:
+    """One line for a manifest's ``platform`` (or "not recorded" for an older manifest)."""
+    if not isinstance(info, dict):
+        return "not recorded"
+    kernels = ", ".join(f"{b.get('internal_api', '?')} {b.get('version', '?')} kernel {b.get('architecture', '?')}"
+                        for b in info.get("blas") or [] if isinstance(b, dict)) or "BLAS unknown"
+    return f"{str(info.get('processor', '?'))[:80]} ({str(info.get('machine', '?'))[:20]}; {kernels[:160]})"
+
+
 def display_path(path: Path) -> str:
     """Path relative to the project root when inside it (so manifests travel), else absolute."""
     path = Path(path).resolve()
@@ -124,6 +159,7 @@ def build_manifest(out_root: Path, *, inputs: list[dict], commit: str, seeds: di
         "schema": 1,
         "git_commit": commit,
         "versions": versions(),
+        "platform": platform_info(),
         "seeds": seeds,
         "plan": {"path": display_path(plan_path), "sha256": sha256_file(plan_path)},
         "instrument": instrument,
@@ -254,8 +290,8 @@ def validate_manifest(data, source: Path, *, paths_in_project: bool = True) -> d
     (role ``survey`` or ``workorders``, each at most once, ``survey`` present); ``plan``
     ``{path, sha256}`` (path relative inside the project); ``instrument`` ``{file name: sha256}``;
     ``artifacts`` a non-empty list of ``{path, sha256, kind, compare}`` (path relative, without
-    ``..``, unique; compare true or false). Other keys (versions, seeds, provenance) are
-    informative and not used by verify.
+    ``..``, unique; compare true or false). Other keys (versions, platform, seeds, provenance)
+    are informative and not used by verify (``platform`` is only shown).
     """
     if not isinstance(data, dict):
         raise InputError(f"{source}: not a manifest: a JSON object is expected, found a JSON "
