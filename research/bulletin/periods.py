@@ -1,0 +1,99 @@
+"""Bulletin periods: the day, ISO week or calendar month holding a moment, the previous period and the
+same period last year (see the package docstring, Periods).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import datetime as dt
+import numpy as np
+import pandas as pd
+
+from research.errors import InputError
+
+
+PERIODS = ("day", "week", "month")
+
+_MON_PERIOD = {"day": "D", "week": "W", "month": "M"}
+
+@dataclass(frozen=True)
+class Period:
+    """One bulletin period: ``[start, end)`` at midnight."""
+
+    kind: str
+    start: pd.Timestamp
+    end: pd.Timestamp
+
+    @property
+    def last_day(self) -> dt.date:
+        return (self.end - pd.Timedelta(days=1)).date()
+
+    def title(self, lang: str) -> str:
+        """``周通报（2025年第14周，2025-03-31至2025-04-06）`` / ``Weekly bulletin (2025-W14, ...)``."""
+        a, b = self.start.date().isoformat(), self.last_day.isoformat()
+        if self.kind == "day":
+            return f"日统计（{a}）" if lang == "zh" else f"Daily statistics ({a})"
+        if self.kind == "week":
+            y, w, _ = self.start.date().isocalendar()
+            return (f"周通报（{y}年第{w}周，{a}至{b}）" if lang == "zh"
+                    else f"Weekly bulletin ({y}-W{w:02d}, {a} to {b})")
+        y, m = self.start.year, self.start.month
+        return (f"月督导（{y}年{m}月，{a}至{b}）" if lang == "zh"
+                else f"Monthly supervision ({y}-{m:02d}, {a} to {b})")
+
+def _parse_at(at) -> dt.date:
+    if isinstance(at, pd.Timestamp):
+        return at.date()
+    if isinstance(at, dt.datetime):
+        return at.date()
+    if isinstance(at, dt.date):
+        return at
+    if isinstance(at, np.datetime64):
+        return pd.Timestamp(at).date()
+    try:
+        return dt.date.fromisoformat(str(at).strip())
+    except ValueError:
+        raise InputError(f"--at {at!r}: not a date; give an ISO date such as 2025-04-02") from None
+
+def _check_period(period) -> str:
+    if period not in PERIODS:
+        raise InputError(f"--period {period!r}: unknown period; use one of {', '.join(PERIODS)}")
+    return period
+
+def period_of(period: str, at) -> Period:
+    """The period of kind ``period`` (day, week, month) holding the date ``at``."""
+    _check_period(period)
+    d = _parse_at(at)
+    if period == "day":
+        start = d
+        end = d + dt.timedelta(days=1)
+    elif period == "week":
+        start = d - dt.timedelta(days=d.weekday())
+        end = start + dt.timedelta(days=7)
+    else:
+        start = d.replace(day=1)
+        end = (start.replace(year=start.year + 1, month=1) if start.month == 12
+               else start.replace(month=start.month + 1))
+    return Period(period, pd.Timestamp(start), pd.Timestamp(end))
+
+def previous_period(p: Period) -> Period:
+    """The day, ISO week or month before ``p``."""
+    return period_of(p.kind, p.start.date() - dt.timedelta(days=1))
+
+def last_year_period(p: Period) -> Period | None:
+    """The same day / ISO week number / month one year earlier (None: no such ISO week)."""
+    d = p.start.date()
+    if p.kind == "day":
+        try:
+            return period_of("day", d.replace(year=d.year - 1))
+        except ValueError:  # 29 February
+            return period_of("day", d.replace(year=d.year - 1, day=28))
+    if p.kind == "week":
+        y, w, _ = d.isocalendar()
+        try:
+            monday = dt.date.fromisocalendar(y - 1, w, 1)
+        except ValueError:  # week 53 in a 52-week year
+            return None
+        return period_of("week", monday)
+    return period_of("month", d.replace(year=d.year - 1))

@@ -1,0 +1,82 @@
+"""The command-line entry of ``research bulletin``: reads an ingest folder, checks the arguments,
+builds and writes (:func:`run_bulletin`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import datetime as dt
+import numpy as np
+import pandas as pd
+
+from research.artifacts import labels
+from research.bulletin.data import _RESP_COLS, _WO_COLS, _require, _times
+from research.bulletin.periods import _check_period, _parse_at
+from research.bulletin.tables import bulletin_tables
+from research.bulletin.write import write_bulletin
+from research.errors import InputError
+
+
+def _read(path: Path, what: str) -> pd.DataFrame:
+    from research.readers import read_ingested
+
+    return read_ingested(path, what)
+
+def _file_sha(path: Path) -> str:
+    from research.artifacts.manifest import sha256_file
+
+    return sha256_file(path)
+
+def data_range(responses: pd.DataFrame, workorders: pd.DataFrame) -> tuple[dt.date, dt.date] | None:
+    """First and last day of the data: work orders created and responses surveyed."""
+    days = []
+    for frame, col in ((workorders, "created_at"), (responses, "surveyed_at")):
+        t = _times(frame, col)
+        t = t[~np.isnat(t)]
+        if len(t):
+            days += [t.min(), t.max()]
+    if not days:
+        return None
+    return pd.Timestamp(min(days)).date(), pd.Timestamp(max(days)).date()
+
+def run_bulletin(data_dir: Path, *, period: str, at: str, out: Path, lang: str = "zh") -> dict[str, Path]:
+    """Read an ingest folder, check the arguments, build and write the bulletin.
+
+    Parameters
+    ----------
+    data_dir : folder holding ``responses.parquet`` and ``workorders.parquet`` (ingest output).
+    period : ``day``, ``week`` or ``month``.
+    at : ISO date (YYYY-MM-DD) inside the data's date range.
+    out : output folder.
+    lang : ``zh`` or ``en``.
+
+    Raises
+    ------
+    InputError
+        A missing or unreadable file, an unknown period or language, a date that does not
+        parse or lies outside the data.
+    """
+    _check_period(period)
+    if lang not in labels.LANGS:
+        raise InputError(f"--lang {lang!r}: use one of {', '.join(labels.LANGS)}")
+    day = _parse_at(at)
+    data_dir = Path(data_dir)
+    r_path, w_path = data_dir / "responses.parquet", data_dir / "workorders.parquet"
+    responses = _read(r_path, "responses")
+    workorders = _read(w_path, "work orders")
+    try:
+        _require(responses, _RESP_COLS, str(r_path))
+        _require(workorders, _WO_COLS, str(w_path))
+        span = data_range(responses, workorders)
+    except InputError as exc:
+        raise InputError(str(exc)) from None
+    if span is None:
+        raise InputError(f"{data_dir}: the data hold no dated work orders or responses")
+    if not span[0] <= day <= span[1]:
+        raise InputError(f"--at {day.isoformat()}: outside the data's date range "
+                         f"{span[0].isoformat()} to {span[1].isoformat()} ({data_dir})")
+    tables = bulletin_tables(responses, workorders, period=period, at=day)
+    from research.artifacts.stamp import Stamp, data_hash, git_commit
+    stamp = Stamp(data_hash([_file_sha(r_path), _file_sha(w_path)]), git_commit())
+    return write_bulletin(tables, out, period=period, at=day, lang=lang, stamp=stamp)

@@ -1,0 +1,224 @@
+"""The bulletin's tables of one period (pure: frames in, frames out): overview, by region and station,
+out-of-control stations, recurrence, the monthly station ranking, repeat callers
+(:func:`bulletin_tables`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from research.bulletin.data import (RANKING_RHS, RATES, REPEAT_TOP, _RATE_COUNTS, _in, _keycol, _rate,
+                                    _reached, _require, _Data)
+from research.bulletin.periods import _check_period, last_year_period, period_of, previous_period, Period
+from research.errors import InputError
+
+
+def _overview(data: _Data, p: Period, prev: Period, ly: Period | None, causes: list[str]) -> pd.DataFrame:
+    def cause_volumes(q: Period | None) -> pd.Series:
+        if q is None:
+            return pd.Series(dtype=float)
+        m = _in(data.w_created, q)
+        return _keycol(data.w, "cause_l1")[m].value_counts()
+
+    periods = {"current": p, "previous": prev, "last_year": ly}
+    reach_w = {k: k == "current" or _reached(data.w_first, q) for k, q in periods.items()}
+    reach_r = {k: k == "current" or _reached(data.r_first, q) for k, q in periods.items()}
+    totals = {k: data.counts(q, None) if q is not None else None for k, q in periods.items()}
+    vols = {k: cause_volumes(q) for k, q in periods.items()}
+    present = set(vols["current"].index) | set(vols["previous"].index) | set(vols["last_year"].index)
+    groups = [c for c in causes if c in present] + sorted(present - set(causes))
+
+    rows = []
+    for g in groups + ["total"]:
+        vals = {}
+        for k in periods:
+            if not reach_w[k] or totals[k] is None:
+                vals[k] = np.nan
+            elif g == "total":
+                vals[k] = float(totals[k]["volume"].iloc[0])
+            else:
+                vals[k] = float(vols[k].get(g, 0))
+        rows.append(dict(indicator="volume", group=g, **vals, numerator=vals["current"],
+                         denominator=vals["current"]))
+    for ind in RATES:
+        num_col, den_col = _RATE_COUNTS[ind]
+        reach = reach_r if ind != "sla_rate" else reach_w
+        vals = {}
+        for k in periods:
+            t = totals[k]
+            vals[k] = (float(_rate(t[num_col].iloc[0], t[den_col].iloc[0]))
+                       if reach[k] and t is not None else np.nan)
+        cur = totals["current"]
+        rows.append(dict(indicator=ind, group="total", **vals, numerator=float(cur[num_col].iloc[0]),
+                         denominator=float(cur[den_col].iloc[0])))
+    out = pd.DataFrame(rows)
+    scale = np.where(out["indicator"] == "volume", 1.0, 100.0)
+    out["change_previous"] = (out["current"] - out["previous"]) * scale
+    out["change_last_year"] = (out["current"] - out["last_year"]) * scale
+    out = out[["indicator", "group", "current", "previous", "last_year", "change_previous",
+               "change_last_year", "numerator", "denominator"]]
+    out["indicator"] = out["indicator"].astype("string")
+    out["group"] = out["group"].astype("string")
+    return out
+
+def _by(data: _Data, p: Period, prev: Period, key: str) -> pd.DataFrame:
+    cur = data.counts(p, key)
+    before = data.counts(prev, key)
+    reach_w = _reached(data.w_first, prev)
+    reach_r = _reached(data.r_first, prev)
+    idx = cur.index.union(before.index)
+    cur = cur.reindex(idx, fill_value=0)
+    before = before.reindex(idx, fill_value=0).astype(float)
+    if not reach_w:
+        before[["volume", "sla_valid", "sla_yes"]] = np.nan
+    if not reach_r:
+        before[["sat_valid", "sat_yes", "repeat_valid", "repeat_yes"]] = np.nan
+    out = pd.DataFrame({key: pd.array(idx.astype(str), dtype="string")})
+    if key == "station":  # the region each station belongs to (most frequent in the data)
+        st = pd.concat([_keycol(data.w, "station"), _keycol(data.r, "station")], ignore_index=True)
+        rg = pd.concat([_keycol(data.w, "region"), _keycol(data.r, "region")], ignore_index=True)
+        pair = pd.DataFrame({"station": st, "region": rg})
+        region_of = (pair.groupby(["station", "region"]).size().reset_index(name="n")
+                     .sort_values(["station", "n"], ascending=[True, False])
+                     .drop_duplicates("station").set_index("station")["region"])
+        out.insert(0, "region", pd.array(region_of.reindex(idx).to_numpy(), dtype="string"))
+    out["volume"] = cur["volume"].to_numpy()
+    out["volume_previous"] = before["volume"].to_numpy()
+    out["volume_change"] = out["volume"] - out["volume_previous"]
+    for ind in RATES:
+        num_col, den_col = _RATE_COUNTS[ind]
+        out[den_col] = cur[den_col].to_numpy()
+        out[num_col] = cur[num_col].to_numpy()
+        out[ind] = _rate(cur[num_col], cur[den_col])
+        out[f"{ind}_previous"] = _rate(before[num_col], before[den_col])
+        out[f"{ind}_change"] = 100 * (out[ind] - out[f"{ind}_previous"])
+    sort = ["region", "station"] if key == "station" else [key]
+    return out.sort_values(sort, kind="stable").reset_index(drop=True)
+
+def _out_of_control(data: _Data, p: Period) -> pd.DataFrame:
+    from research.monitoring import p_chart
+
+    upto = data.r_surveyed < np.datetime64(p.end, "us")
+    chart = p_chart(data.r.loc[upto], by="station", period="W", date_col="surveyed_at")
+    keep = (chart["period_start"] == p.start) & chart["out_of_control"].astype(bool)
+    return chart.loc[keep].sort_values(["rate", "station"], ascending=[False, True]).reset_index(drop=True)
+
+def _recurrence(data: _Data, p: Period) -> pd.DataFrame:
+    from research.monitoring import recurrence
+
+    upto = data.w_created < np.datetime64(p.end, "us")
+    rec = recurrence(data.w.loc[upto], since=p.start)
+    keep = (rec["period_start"] == p.start) & rec["flagged"].astype(bool)
+    rec = rec.loc[keep]
+    sort = "p_value" if "p_value" in rec.columns else "cusum"
+    return rec.sort_values([sort, "station"], ascending=[sort == "p_value", True]).reset_index(drop=True)
+
+_RANKING_COLUMNS = {"rank": "Int64", "rank_low": "Int64", "rank_high": "Int64", "region": "string",
+                    "station": "string", "n": "int64", "raw_rate": "float64", "adjusted_rate": "float64",
+                    "ranef": "float64", "ranef_se": "float64", "std_rate": "float64", "q_value": "float64",
+                    "overall_mean": "float64", "versus_mean": "string"}
+
+def _empty_ranking(note: str) -> pd.DataFrame:
+    out = pd.DataFrame({c: pd.Series([], dtype=t) for c, t in _RANKING_COLUMNS.items()})
+    out.attrs.update(note=note, ranked=False)
+    return out
+
+def ranking(responses: pd.DataFrame, *, instrument=None, conf_level: float = 0.95) -> pd.DataFrame:
+    """Stations of one month's ``responses`` on the case-mix-adjusted satisfied rate.
+
+    :func:`research.stations.rank_stations` with :data:`RANKING_RHS`: a logit random-intercept
+    model (as ``lme4::glmer``), ranks with simulated ``conf_level`` intervals *only when* the
+    between-station variance is distinguishable from zero (``attrs["ranked"]``; otherwise
+    ``rank`` is missing and ``attrs["note"]`` says there is no detectable difference), and
+    ``versus_mean`` from the risk-adjusted funnel with Benjamini-Hochberg q < 0.05. Adds the
+    station's ``region`` (most frequent) and ``overall_mean``. Too few stations or answers, or
+    a model that cannot be fitted: an empty frame with these columns and the reason in
+    ``attrs["note"]``.
+    """
+    from research.stations import rank_stations
+
+    variables = ("satisfied", "cause_l2", "handling_hours", "channel", "station")
+    _require(responses, variables, "responses")
+    ranked = rank_stations(responses, instrument=instrument, rhs=RANKING_RHS, conf_level=conf_level)
+    if ranked.empty:
+        return _empty_ranking(ranked.attrs.get("note", ""))
+    st = responses["station"].astype("string")
+    region_of = (pd.DataFrame({"station": st, "region": responses["region"].astype("string")
+                               if "region" in responses.columns else pd.NA})
+                 .dropna(subset=["station"]).groupby("station")["region"]
+                 .agg(lambda s: s.mode().iloc[0] if s.notna().any() else pd.NA))
+    out = ranked.rename(columns={"overall_rate": "overall_mean"})
+    out["region"] = pd.array(region_of.reindex(out["station"].astype(str)).to_numpy(dtype=object),
+                             dtype="string")
+    attrs = dict(ranked.attrs)
+    out = out[list(_RANKING_COLUMNS)].astype(_RANKING_COLUMNS)
+    out.attrs.update(attrs)
+    return out
+
+def _repeat_callers(data: _Data, p: Period) -> pd.DataFrame:
+    from research.monitoring import repeat_callers
+
+    end = np.datetime64(p.end, "us")
+    wo = data.w.loc[data.w_created < end]
+    resp = data.r.loc[data.r_surveyed < end]
+    try:
+        rc = repeat_callers(wo, resp)
+    except InputError:  # too few answers for the default risk model
+        rc = repeat_callers(wo, None)
+    last = rc["last_created"].to_numpy(dtype="datetime64[us]")
+    rc = rc.loc[_in(last, p)].head(REPEAT_TOP).reset_index(drop=True)
+    return rc
+
+def bulletin_tables(responses: pd.DataFrame, workorders: pd.DataFrame, *, period: str, at,
+                    instrument=None, conf_level: float = 0.95) -> dict[str, pd.DataFrame]:
+    """The tables of the bulletin for the ``period`` (day, week, month) holding the date ``at``.
+
+    Parameters
+    ----------
+    responses, workorders : canonical frames (research.schema); not modified.
+    period : ``"day"``, ``"week"`` (ISO week, Monday to Sunday) or ``"month"``.
+    at : any date in the period (ISO string, date, datetime or Timestamp).
+    instrument : for the order of the cause groups and the model's category order; default
+        :func:`research.instrument.load_instrument`.
+    conf_level : level of the ranking intervals.
+
+    Returns
+    -------
+    dict, in display order: ``overview``, ``by_region``, ``by_station``, then
+    ``out_of_control`` and ``recurrence`` (week), ``ranking`` (month), ``repeat_callers``.
+    Columns are described in the module docstring.
+
+    Raises
+    ------
+    InputError
+        Unknown period, unparsable date, a missing column.
+    """
+    _check_period(period)
+    if not 0 < conf_level < 1:
+        raise InputError(f"conf_level {conf_level!r}: must lie strictly between 0 and 1")
+    p = period_of(period, at)
+    if instrument is None:
+        from research.instrument import load_instrument
+        instrument = load_instrument()
+    data = _Data(responses, workorders)
+    prev = previous_period(p)
+    ly = last_year_period(p)
+    causes = list(instrument.label_sets["cause_l1"].codes)
+    out: dict[str, pd.DataFrame] = {
+        "overview": _overview(data, p, prev, ly, causes),
+        "by_region": _by(data, p, prev, "region"),
+        "by_station": _by(data, p, prev, "station"),
+    }
+    if period == "week":
+        out["out_of_control"] = _out_of_control(data, p)
+        out["recurrence"] = _recurrence(data, p)
+    if period == "month":
+        month = responses.loc[_in(data.r_surveyed, p)]
+        out["ranking"] = ranking(month, instrument=instrument, conf_level=conf_level)
+    out["repeat_callers"] = _repeat_callers(data, p)
+    for frame in out.values():
+        frame.attrs["period"] = period
+        frame.attrs["start"] = p.start.date().isoformat()
+        frame.attrs["end"] = p.last_day.isoformat()
+    return out
