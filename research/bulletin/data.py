@@ -31,12 +31,14 @@ _RESP_COLS = ("region", "station", "surveyed_at", "satisfied", "repeat")
 
 _WO_COLS = ("region", "station", "cause_l1", "created_at", "resolved_at", "sla_met")
 
+
 def _require(frame, columns, what: str) -> None:
     if not isinstance(frame, pd.DataFrame):
         raise InputError(f"{what}: expected a DataFrame, got {type(frame).__name__}")
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise InputError(f"{what}: required column(s) absent: {', '.join(missing)}")
+
 
 def _times(frame: pd.DataFrame, column: str) -> np.ndarray:
     col = frame[column]
@@ -46,8 +48,10 @@ def _times(frame: pd.DataFrame, column: str) -> np.ndarray:
         col = col.dt.tz_localize(None)
     return col.to_numpy(dtype="datetime64[us]")
 
+
 def _in(t: np.ndarray, p: Period) -> np.ndarray:
     return (t >= np.datetime64(p.start, "us")) & (t < np.datetime64(p.end, "us"))
+
 
 def _flags(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """(known, true) boolean arrays of a nullable boolean column."""
@@ -55,8 +59,10 @@ def _flags(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     known = s.notna().to_numpy(dtype=bool)
     return known, s.fillna(False).to_numpy(dtype=bool) & known
 
+
 def _keycol(frame: pd.DataFrame, key: str, lang_missing: str = "(missing)") -> pd.Series:
     return frame[key].astype("string").fillna(lang_missing)
+
 
 class _Data:
     """Arrays computed once from the canonical frames."""
@@ -106,12 +112,15 @@ class _Data:
             out = pd.DataFrame(0, index=["total"], columns=cols)
         return out.reindex(columns=cols, fill_value=0)
 
+
 def _first_day(t: np.ndarray) -> np.datetime64 | None:
     ok = t[~np.isnat(t)]
     return ok.min().astype("datetime64[D]") if len(ok) else None
 
+
 def _reached(first: np.datetime64 | None, p: Period | None) -> bool:
     return p is not None and first is not None and first <= np.datetime64(p.start.date(), "D")
+
 
 def _rate(num, den):
     num = np.asarray(num, dtype=float)

@@ -73,6 +73,7 @@ SPECS = BULLETIN
 
 _ORDER = tuple(SPECS)
 
+
 def word(name: str, lang: str) -> str:
     """Display word: research.artifacts.labels, else research.monitoring, else :data:`WORDS`."""
     from research import monitoring
@@ -84,8 +85,10 @@ def word(name: str, lang: str) -> str:
     pair = WORDS.get(name)
     return name if pair is None else pair[0 if lang == "zh" else 1]
 
+
 def _sentence(text: str, lang: str) -> str:
     return text[:1].upper() + text[1:] if lang == "en" else text
+
 
 def _cause(kind: str, value, lang: str, instrument) -> str:
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
@@ -95,6 +98,7 @@ def _cause(kind: str, value, lang: str, instrument) -> str:
         return word("total", lang)
     return _sentence(labels.code(kind, value, lang, instrument), lang)
 
+
 def _signed(x, digits: int) -> str:
     """``+1.2`` / ``-3.0`` / ``0.0`` (no sign when it rounds to zero); blank when missing."""
     if pd.isna(x):
@@ -102,11 +106,14 @@ def _signed(x, digits: int) -> str:
     v = round(float(x), digits)
     return f"{0.0:.{digits}f}" if v == 0 else f"{v:+,.{digits}f}"
 
+
 def _pts(x) -> str:
     return _signed(x, 1)
 
+
 def _dcount(x) -> str:
     return _signed(x, 0)
+
 
 def _display_overview(d: pd.DataFrame, lang: str, ins) -> Display:
     keys = ["indicator", "current", "previous", "change_previous", "last_year", "change_last_year"]
@@ -126,6 +133,7 @@ def _display_overview(d: pd.DataFrame, lang: str, ins) -> Display:
     return Display([word(k, lang) for k in keys], ["l"] + ["r"] * 5, rows,
                    [word("points_note", lang), word("generated", lang)])
 
+
 def _display_by(d: pd.DataFrame, lang: str, key: str) -> Display:
     chg = word("rate_change", lang)
     head = ([word("region", lang)] + ([word("station", lang)] if key == "station" else []) +
@@ -141,8 +149,10 @@ def _display_by(d: pd.DataFrame, lang: str, key: str) -> Display:
     n_left = 2 if key == "station" else 1
     return Display(head, ["l"] * n_left + ["r"] * (len(head) - n_left), rows, [word("points_note", lang)])
 
+
 def _empty_row(name: str, lang: str) -> list[Row]:
     return [Row([word(name, lang)], span=True)]
+
 
 def _display_ooc(d: pd.DataFrame, lang: str) -> Display:
     keys = ["station", "n", "dissatisfied", "rate", "centre", "lcl", "ucl", "signal"]
@@ -152,6 +162,7 @@ def _display_ooc(d: pd.DataFrame, lang: str) -> Display:
     notes = [word("low_n_note", lang)] if len(d) and d["low_n"].astype(bool).any() else []
     return Display([word(k, lang) for k in keys], ["l"] + ["r"] * 6 + ["l"],
                    rows or _empty_row("none_out_of_control", lang), notes)
+
 
 def _display_recurrence(d: pd.DataFrame, lang: str, ins) -> Display:
     keys = ["station", "cause_l2", "count", "expected", "p_value"]
@@ -163,6 +174,7 @@ def _display_recurrence(d: pd.DataFrame, lang: str, ins) -> Display:
     return Display([word("station", lang), word("cause_l2", lang), word("count", lang),
                     word("expected", lang), word("p_value", lang)][: len(keys)],
                    ["l", "l", "r", "r", "r"], rows or _empty_row("none_recurrence", lang))
+
 
 def _display_ranking(d: pd.DataFrame, lang: str, conf_level: float = 0.95) -> Display:
     keys = ["rank", "rank_interval", "region", "station", "sat_valid", "raw_rate", "adjusted_rate",
@@ -193,6 +205,7 @@ def _display_ranking(d: pd.DataFrame, lang: str, conf_level: float = 0.95) -> Di
                      + (f" ({note})" if note and lang == "en" else "")], span=True)]
     return Display(head, ["r", "r", "l", "l", "r", "r", "r", "l"], rows, notes)
 
+
 def _display_repeat(d: pd.DataFrame, lang: str, ins) -> Display:
     keys = ["customer_id", "n_tickets", "first_created", "last_created", "span_days", "causes",
             "stations", "n_surveyed", "last_satisfied", "risk"]
@@ -207,6 +220,7 @@ def _display_repeat(d: pd.DataFrame, lang: str, ins) -> Display:
             fmt_count(r.n_surveyed), sat, fmt_pct(r.risk)]))
     return Display([word(k, lang) for k in keys], ["l", "r", "l", "l", "r", "l", "l", "r", "l", "r"],
                    rows or _empty_row("none_repeat", lang))
+
 
 def display(name: str, data: pd.DataFrame, lang: str, instrument=None, conf_level: float = 0.95) -> Display:
     """The display form of bulletin table ``name`` in ``lang``."""

@@ -4,9 +4,9 @@ same period last year (see the package docstring, Periods).
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
-import datetime as dt
 import numpy as np
 import pandas as pd
 
@@ -16,6 +16,7 @@ from research.errors import InputError
 PERIODS = ("day", "week", "month")
 
 _MON_PERIOD = {"day": "D", "week": "W", "month": "M"}
+
 
 @dataclass(frozen=True)
 class Period:
@@ -42,6 +43,7 @@ class Period:
         return (f"月督导（{y}年{m}月，{a}至{b}）" if lang == "zh"
                 else f"Monthly supervision ({y}-{m:02d}, {a} to {b})")
 
+
 def _parse_at(at) -> dt.date:
     if isinstance(at, pd.Timestamp):
         return at.date()
@@ -56,10 +58,12 @@ def _parse_at(at) -> dt.date:
     except ValueError:
         raise InputError(f"--at {at!r}: not a date; give an ISO date such as 2025-04-02") from None
 
+
 def _check_period(period) -> str:
     if period not in PERIODS:
         raise InputError(f"--period {period!r}: unknown period; use one of {', '.join(PERIODS)}")
     return period
+
 
 def period_of(period: str, at) -> Period:
     """The period of kind ``period`` (day, week, month) holding the date ``at``."""
@@ -77,9 +81,11 @@ def period_of(period: str, at) -> Period:
                else start.replace(month=start.month + 1))
     return Period(period, pd.Timestamp(start), pd.Timestamp(end))
 
+
 def previous_period(p: Period) -> Period:
     """The day, ISO week or month before ``p``."""
     return period_of(p.kind, p.start.date() - dt.timedelta(days=1))
+
 
 def last_year_period(p: Period) -> Period | None:
     """The same day / ISO week number / month one year earlier (None: no such ISO week)."""

@@ -4,9 +4,9 @@ builds and writes (:func:`run_bulletin`).
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
-import datetime as dt
 import numpy as np
 import pandas as pd
 
@@ -23,10 +23,12 @@ def _read(path: Path, what: str) -> pd.DataFrame:
 
     return read_ingested(path, what)
 
+
 def _file_sha(path: Path) -> str:
     from research.artifacts.manifest import sha256_file
 
     return sha256_file(path)
+
 
 def data_range(responses: pd.DataFrame, workorders: pd.DataFrame) -> tuple[dt.date, dt.date] | None:
     """First and last day of the data: work orders created and responses surveyed."""
@@ -39,6 +41,7 @@ def data_range(responses: pd.DataFrame, workorders: pd.DataFrame) -> tuple[dt.da
     if not days:
         return None
     return pd.Timestamp(min(days)).date(), pd.Timestamp(max(days)).date()
+
 
 def run_bulletin(data_dir: Path, *, period: str, at: str, out: Path, lang: str = "zh") -> dict[str, Path]:
     """Read an ingest folder, check the arguments, build and write the bulletin.

@@ -62,6 +62,7 @@ def _overview(data: _Data, p: Period, prev: Period, ly: Period | None, causes: l
     out["group"] = out["group"].astype("string")
     return out
 
+
 def _by(data: _Data, p: Period, prev: Period, key: str) -> pd.DataFrame:
     cur = data.counts(p, key)
     before = data.counts(prev, key)
@@ -96,6 +97,7 @@ def _by(data: _Data, p: Period, prev: Period, key: str) -> pd.DataFrame:
     sort = ["region", "station"] if key == "station" else [key]
     return out.sort_values(sort, kind="stable").reset_index(drop=True)
 
+
 def _out_of_control(data: _Data, p: Period) -> pd.DataFrame:
     from research.monitoring import p_chart
 
@@ -103,6 +105,7 @@ def _out_of_control(data: _Data, p: Period) -> pd.DataFrame:
     chart = p_chart(data.r.loc[upto], by="station", period="W", date_col="surveyed_at")
     keep = (chart["period_start"] == p.start) & chart["out_of_control"].astype(bool)
     return chart.loc[keep].sort_values(["rate", "station"], ascending=[False, True]).reset_index(drop=True)
+
 
 def _recurrence(data: _Data, p: Period) -> pd.DataFrame:
     from research.monitoring import recurrence
@@ -119,10 +122,12 @@ _RANKING_COLUMNS = {"rank": "Int64", "rank_low": "Int64", "rank_high": "Int64", 
                     "ranef": "float64", "ranef_se": "float64", "std_rate": "float64", "q_value": "float64",
                     "overall_mean": "float64", "versus_mean": "string"}
 
+
 def _empty_ranking(note: str) -> pd.DataFrame:
     out = pd.DataFrame({c: pd.Series([], dtype=t) for c, t in _RANKING_COLUMNS.items()})
     out.attrs.update(note=note, ranked=False)
     return out
+
 
 def ranking(responses: pd.DataFrame, *, instrument=None, conf_level: float = 0.95) -> pd.DataFrame:
     """Stations of one month's ``responses`` on the case-mix-adjusted satisfied rate.
@@ -156,6 +161,7 @@ def ranking(responses: pd.DataFrame, *, instrument=None, conf_level: float = 0.9
     out.attrs.update(attrs)
     return out
 
+
 def _repeat_callers(data: _Data, p: Period) -> pd.DataFrame:
     from research.monitoring import repeat_callers
 
@@ -169,6 +175,7 @@ def _repeat_callers(data: _Data, p: Period) -> pd.DataFrame:
     last = rc["last_created"].to_numpy(dtype="datetime64[us]")
     rc = rc.loc[_in(last, p)].head(REPEAT_TOP).reset_index(drop=True)
     return rc
+
 
 def bulletin_tables(responses: pd.DataFrame, workorders: pd.DataFrame, *, period: str, at,
                     instrument=None, conf_level: float = 0.95) -> dict[str, pd.DataFrame]:

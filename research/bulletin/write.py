@@ -30,6 +30,7 @@ def _tables_hash(tables: dict[str, pd.DataFrame]) -> str:
 #: CSS the bulletin adds to the tables' own
 _BULLETIN_CSS = "h1 { font-size: 1.4em; }\nsection.bulletin-table { margin: 1.5em 0; }\n"
 
+
 def _html_document(title: str, tables: list[tuple], lang: str, stamp) -> str:
     """One page: a heading, then every table's figure rendered from its Display.
 
@@ -41,6 +42,7 @@ def _html_document(title: str, tables: list[tuple], lang: str, stamp) -> str:
         body += ['<section class="bulletin-table">', html_figure(spec, disp, lang, stamp, element_id=spec.id),
                  "</section>"]
     return html_page(title, lang, body, extra_css=_BULLETIN_CSS)
+
 
 def _docx_document(title: str, tables: list[tuple], lang: str, stamp) -> bytes:
     """One Word document: a heading, then every table (:func:`add_docx_table`) from its Display."""
@@ -61,6 +63,7 @@ def _docx_document(title: str, tables: list[tuple], lang: str, stamp) -> bytes:
     buf = io.BytesIO()
     doc.save(buf)
     return normalise_zip(buf.getvalue())
+
 
 def write_bulletin(tables: dict[str, pd.DataFrame], out_dir, *, period: str, at, lang: str = "zh",
                    stamp=None, instrument=None, conf_level: float = 0.95) -> dict[str, Path]:

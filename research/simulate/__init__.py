@@ -144,4 +144,6 @@ from research.simulate.params import (FAULT_REASONS, HARD_CASE_DEFAULTS, MISSING
 from research.simulate.run import simulate, write_simulation
 from research.simulate.structural import _p_satisfied, _params_from_truth, potential_satisfied
 
-__all__ = ['SimParams', 'Simulation', 'simulate', 'write_simulation', 'hard_case_params', 'HARD_CASE_DEFAULTS', 'potential_satisfied', 'SURVEY_HEADERS', 'WORKORDER_HEADERS', 'FAULT_REASONS', 'SAT_ITEMS', 'STATUS_CODES', 'RESOLVED_CODES', 'MISSING_LABELS']
+__all__ = ['SimParams', 'Simulation', 'simulate', 'write_simulation', 'hard_case_params',
+           'HARD_CASE_DEFAULTS', 'potential_satisfied', 'SURVEY_HEADERS', 'WORKORDER_HEADERS',
+           'FAULT_REASONS', 'SAT_ITEMS', 'STATUS_CODES', 'RESOLVED_CODES', 'MISSING_LABELS']

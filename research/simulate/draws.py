@@ -23,6 +23,7 @@ def _draw_cat(rng: np.random.Generator, table: np.ndarray, row: np.ndarray | Non
         out += u >= (cum[j] if row is None else cum[row, j])
     return out
 
+
 def _cut(latent: np.ndarray, cutpoints) -> np.ndarray:
     out = np.ones(len(latent), dtype=np.int64)
     for c in cutpoints:
@@ -31,17 +32,22 @@ def _cut(latent: np.ndarray, cutpoints) -> np.ndarray:
 
 _STR = pa.large_string()  # what pandas' Arrow-backed string arrays hold: no copy on conversion
 
+
 def _strings(values) -> pa.Array:
     return pa.array(list(values), type=_STR)
+
 
 def _take(table: pa.Array, idx: np.ndarray) -> pa.Array:
     return table.take(pa.array(np.asarray(idx, dtype=np.int64)))
 
+
 def _join(*parts: pa.Array) -> pa.Array:
     return pc.binary_join_element_wise(*parts, pa.scalar("", type=_STR))
 
+
 def _log2h(hours: np.ndarray) -> np.ndarray:
     return np.log2(1.0 + hours)
+
 
 class _Clock:
     """Formats minute offsets from ``start`` in the two export styles."""
@@ -62,6 +68,7 @@ class _Clock:
         s = slash.astype(np.int64)
         return _join(_take(self.day, day + s * self.n_days), _take(self.tod, tod + s * _MINUTES_PER_DAY))
 
+
 def _idcards(rng: np.random.Generator, size: int) -> list[str]:
     """Synthetic 18-digit resident ID numbers with a valid GB 11643 check digit."""
     area = rng.choice(_ID_AREAS, size)
@@ -74,16 +81,20 @@ def _idcards(rng: np.random.Generator, size: int) -> list[str]:
         out.append(body + check)
     return out
 
+
 def _to_str_series(arr: pa.Array) -> pd.Series:
     return pd.Series(pd.array(arr, dtype="str"))
+
 
 def _week_mask(minutes: np.ndarray, start: pd.Timestamp, monday: str) -> np.ndarray:
     """Rows whose time (minutes after ``start``) falls in the 7 days from ``monday`` 00:00."""
     m0 = (pd.Timestamp(monday) - start) / pd.Timedelta(minutes=1)
     return (minutes >= m0) & (minutes < m0 + 7 * _MINUTES_PER_DAY)
 
+
 def _expit(x):
     return 1.0 / (1.0 + np.exp(-np.clip(x, -700, 700)))
+
 
 def _cat_from_u(u: np.ndarray, table: np.ndarray, row: np.ndarray) -> np.ndarray:
     """What :func:`_draw_cat` returns for the uniforms ``u`` (same arithmetic)."""
@@ -94,6 +105,7 @@ def _cat_from_u(u: np.ndarray, table: np.ndarray, row: np.ndarray) -> np.ndarray
     for j in range(table.shape[-1] - 1):
         out += u >= cum[row, j]
     return out
+
 
 def _cat_from_cum(u: np.ndarray, probs: np.ndarray) -> np.ndarray:
     """Category of each uniform given per-row probabilities ``probs`` (rows, k)."""

@@ -37,6 +37,7 @@ def _survey_answers(rng, n: int, p: SimParams, tk: dict) -> dict[str, Any]:
     return {"answers": answers, "slash_s": slash_s, "slash_w": slash_w, "comment_raw": comment_raw,
             "comment_masked": comment_masked}
 
+
 def _comments(rng, kind: np.ndarray, sat_overall: np.ndarray, phones: np.ndarray) -> tuple[pa.Array, pa.Array]:
     """Raw and masked comments. kind: 0 blank, 1 planted phone, 2 planted ID card, 3 phrase."""
     n = len(kind)
@@ -63,6 +64,7 @@ def _comments(rng, kind: np.ndarray, sat_overall: np.ndarray, phones: np.ndarray
         raw[i] = f"{pre}{num}{post}"
         masked[i] = f"{pre}[IDCARD]{post}"
     return pa.array(raw, type=_STR), pa.array(masked, type=_STR)
+
 
 def _plant_faults(rng, n, faults, cols, created, l2, l2_parent, l2_by_l1, l2_zh, sat_overall, sat_labels,
                   clock, slash, ticket, rows, day) -> dict[str, Any]:
@@ -162,6 +164,7 @@ def _plant_faults(rng, n, faults, cols, created, l2, l2_parent, l2_by_l1, l2_zh,
             "planted": planted, "per_reason": per_reason, "n_extra": len(extras),
             "n_rows": len(src)}
 
+
 def _exports(rng, n, faults, p, ins, ct, pop, tk, rest, m) -> dict[str, Any]:
     """The two exports as the utility writes them (Chinese headers and labels), faults planted."""
     created, rows = pop["created"], tk["rows"]
@@ -219,6 +222,7 @@ def _exports(rng, n, faults, p, ins, ct, pop, tk, rest, m) -> dict[str, Any]:
     survey_export = pd.DataFrame({h: _to_str_series(columns[h]) for h in SURVEY_HEADERS})
     return {"survey_export": survey_export, "wo_export": wo_export, "plan": plan, "ticket": ticket,
             "cust_str": cust_str, "region_t": region_t, "station_t": station_t}
+
 
 def _canonical_frames(p, ins, ct, pop, tk, rest, ex, m) -> dict[str, Any]:
     """The canonical ``workorders`` and ``responses`` frames and the ``population`` frame."""

@@ -60,8 +60,10 @@ _BAD_DATETIME = "2025-13-45 10:00:00"
 
 _MINUTES_PER_DAY = 1440
 
+
 def _d(**kw: Any):
     return field(default_factory=lambda: dict(kw))
+
 
 @dataclass
 class SimParams:
@@ -186,6 +188,7 @@ class SimParams:
 _FIELD_DEFAULTS = {f.name: (f.default if f.default is not dataclasses.MISSING else f.default_factory())
                    for f in dataclasses.fields(SimParams)}
 
+
 @dataclass
 class Simulation:
     """One simulated data set.
@@ -225,6 +228,7 @@ HARD_CASE_DEFAULTS: dict[str, Any] = {
 
 #: fields of SimParams that belong to the hard cases (left out of truth["params"] at their defaults)
 _HARD_FIELDS = (*HARD_CASE_DEFAULTS, "difficulty_handling_corr", "station_handling_sat")
+
 
 def hard_case_params(**overrides: Any) -> SimParams:
     """:class:`SimParams` with every hard case on at :data:`HARD_CASE_DEFAULTS` (then ``overrides``)."""

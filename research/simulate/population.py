@@ -47,9 +47,11 @@ def _code_tables(p: SimParams, ins: Instrument) -> dict[str, Any]:
             "period_days": (end_minute + 1) // _MINUTES_PER_DAY,
             "p_bar": _mean_completion(p, l1_codes, l2_by_l1, regions), "thr": ins.satisfied_threshold}
 
+
 def _response_logit(p: SimParams, l1_codes, regions, l1, region, L) -> np.ndarray:
     return (p.response_intercept + np.array([p.response_cause[g] for g in l1_codes])[l1]
             + p.response_log_hours * L + np.array([p.response_region[r] for r in regions])[region])
+
 
 def _mean_completion(p: SimParams, l1_codes, l2_by_l1, regions) -> float:
     """Expected completion rate under the DGP (Gauss-Hermite quadrature over handling time)."""
@@ -70,6 +72,7 @@ def _mean_completion(p: SimParams, l1_codes, l2_by_l1, regions) -> float:
                 total += g_share[g] * sw * rw * float(np.dot(w, 1 / (1 + np.exp(-lg))))
     return total
 
+
 def _month_mix(p: SimParams, l1_codes) -> np.ndarray:
     """(12, groups): relative ticket intensity of each cause group by calendar month."""
     season = np.ones((12, len(l1_codes)))
@@ -78,11 +81,13 @@ def _month_mix(p: SimParams, l1_codes) -> np.ndarray:
             season[mth - 1, l1_codes.index("outage")] = mult
     return season * np.array(list(p.cause_share.values()), dtype=float)
 
+
 def _period_cause_mix(p: SimParams, l1_codes) -> np.ndarray:
     """Share of each cause group over the whole creation period (seasonality included)."""
     days = pd.date_range(p.start, p.end, freq="D")
     mix = _month_mix(p, l1_codes)[days.month - 1].sum(axis=0)
     return mix / mix.sum()
+
 
 def _draw_population(rng, p: SimParams, n_alloc: int, n_target: float, start, l1_codes, l2_by_l1,
                      l2_index, regions, st_table, station_first, side=None) -> dict[str, np.ndarray]:
@@ -140,6 +145,7 @@ def _draw_population(rng, p: SimParams, n_alloc: int, n_target: float, start, l1
             "handling_min": handling_min, "p_complete": p_complete, "status": status,
             "response_logit": response_logit, "u_complete": u_complete, "u_refused": u_refused, **out}
 
+
 def _draw_until_n(n: int, seed: int, p: SimParams, ct: dict) -> tuple:
     """Draw the population until the ``n``-th completed survey; return ``(rng, pop, tickets, m)``.
 
@@ -179,6 +185,7 @@ def _draw_until_n(n: int, seed: int, p: SimParams, ct: dict) -> tuple:
     tk["resolved_min"] = pop["created"] + pop["handling_min"]
     tk["surveyed_min"] = tk["resolved_min"] + tk["survey_delay"]
     return rng, pop, tk, m
+
 
 def _draw_tickets(rng, p: SimParams, ct: dict, pop: dict, m: int, side) -> dict[str, Any]:
     """Channel, customer, repeat calls, resolution and satisfaction of the first ``m`` tickets.
@@ -227,6 +234,7 @@ def _draw_tickets(rng, p: SimParams, ct: dict, pop: dict, m: int, side) -> dict[
     _satisfaction(p, ct, pop, tk, hours, side)
     return tk
 
+
 def _slice_tickets(tk: dict, m: int) -> dict:
     """Keep the first ``m`` tickets of every per-ticket array (customer pools are kept whole)."""
     out = {}
@@ -243,6 +251,7 @@ def _slice_tickets(tk: dict, m: int) -> dict:
         else:
             out[k] = v[:m]
     return out
+
 
 def _satisfaction(p: SimParams, ct: dict, pop: dict, tk: dict, hours: np.ndarray, side) -> None:
     """The satisfaction latent, the four potential answers and (hard cases) repeat and resolution.
@@ -294,6 +303,7 @@ def _satisfaction(p: SimParams, ct: dict, pop: dict, tk: dict, hours: np.ndarray
                               + noise[2], p.cutpoints)
     tk["sat"] = sat
 
+
 def _check_params(p: SimParams, ins: Instrument) -> None:
     l1 = set(ins.label_sets["cause_l1"].codes)
     l2 = set(ins.label_sets["cause_l2"].codes)
@@ -331,6 +341,7 @@ def _check_params(p: SimParams, ins: Instrument) -> None:
     problems += _check_hard_cases(p, l1)
     if problems:
         raise ValueError("SimParams do not match the instrument: " + "; ".join(problems))
+
 
 def _check_hard_cases(p: SimParams, l1: set) -> list[str]:
     problems = []

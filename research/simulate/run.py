@@ -66,6 +66,7 @@ def simulate(n: int, seed: int, *, faults: float = 0.0, params: SimParams | None
                       responses=frames["responses"], workorders=frames["workorders"], truth=truth,
                       population=frames["population"], model=model)
 
+
 def write_simulation(sim: Simulation, out_dir, *, survey_encoding: str = "utf-8-sig",
                      workorders_encoding: str = "gb18030") -> dict[str, Path]:
     """Write ``survey.csv``, ``workorders.csv`` and ``truth.json`` into ``out_dir``.

@@ -18,10 +18,12 @@ from research.simulate.truth import _jsonable
 def _hard_cases_on(p: SimParams) -> bool:
     return _latent_hard_cases_on(p) or p.response_from_satisfaction != 0 or p.refusal_from_satisfaction != 0
 
+
 def _latent_hard_cases_on(p: SimParams) -> bool:
     """A hard case that changes the structural satisfaction model (not only who answers)."""
     return (p.resolution_from_satisfaction != 0 or p.resolution_from_difficulty != 0
             or p.repeat_from_dissatisfaction != 0 or p.station_handling_sd > 0 or bool(p.threshold_step))
+
 
 def _handling_term(p: SimParams, l1_codes, l1: np.ndarray, hours: np.ndarray) -> np.ndarray:
     """Effect of handling time on the latent: ``slope * L``, or the planted step of a cause group.
@@ -35,11 +37,13 @@ def _handling_term(p: SimParams, l1_codes, l1: np.ndarray, hours: np.ndarray) ->
         out[sel] = p.slope[g] * _log2h(float(h0)) - float(drop) * (hours[sel] > float(h0))
     return out
 
+
 def _repeat_rate(p: SimParams, l1_codes, l1, L, latent0, centre) -> np.ndarray:
     """Poisson rate of repeat calls; with ``repeat_from_dissatisfaction`` it rises as the latent falls."""
     lin = (p.repeat_intercept + np.array([p.repeat_cause[g] for g in l1_codes])[l1] + p.repeat_log_hours * L
            - p.repeat_from_dissatisfaction * (latent0 - centre))
     return np.exp(np.minimum(lin, 30.0))
+
 
 def _resolved_probs(p: SimParams, model: dict, latent0: np.ndarray) -> np.ndarray:
     """(tickets, 3) probabilities of yes / partly / no given the pre-resolution latent.
@@ -61,6 +65,7 @@ def _resolved_probs(p: SimParams, model: dict, latent0: np.ndarray) -> np.ndarra
     c = _expit(theta + shift[..., None])
     return np.stack([c[..., 0], c[..., 1] - c[..., 0], 1 - c[..., 1]], axis=-1)
 
+
 def _sat_model(p: SimParams, ct: dict, pop: dict, tk: dict, hours: np.ndarray, shift) -> dict:
     """Per-ticket inputs of the structural satisfaction model that no handling-time lever moves."""
     m = len(hours)
@@ -78,6 +83,7 @@ def _sat_model(p: SimParams, ct: dict, pop: dict, tk: dict, hours: np.ndarray, s
     return {"base": base, "l1": l1, "l2": l2, "hours": hours, "centre": centre, "res_table": res,
             "difficulty": pop["difficulty"][:m] if "difficulty" in pop else np.zeros(m),
             "l1_codes": ct["l1_codes"], "cut": p.cutpoints[ct["thr"] - 2]}
+
 
 def _mnar_status(p: SimParams, ct: dict, pop: dict, tk: dict) -> None:
     """Survey status when response depends on the satisfaction latent (DGP step 9, hard case).
@@ -97,8 +103,10 @@ def _mnar_status(p: SimParams, ct: dict, pop: dict, tk: dict) -> None:
     pop["status"] = np.where(completed, 0, np.where(refused, 2, 1))
     tk["response_centre"] = centre
 
+
 def _sub_model(model: dict, idx: np.ndarray) -> dict:
     return {k: (v[idx] if isinstance(v, np.ndarray) and k != "res_table" else v) for k, v in model.items()}
+
 
 def _p_satisfied(p: SimParams, model: dict, hours: np.ndarray, resolution_hours: np.ndarray | None = None,
                  nodes: int = 24) -> np.ndarray:
@@ -133,6 +141,7 @@ def _p_satisfied(p: SimParams, model: dict, hours: np.ndarray, resolution_hours:
             out += (1 - u_lo) / 2 * (g @ w)
     return out
 
+
 def potential_satisfied(sim: Simulation, hours, *, resolution_hours=None,
                         params: SimParams | None = None) -> np.ndarray:
     """Potential P(satisfied) of every work order of ``sim`` under handling times ``hours``.
@@ -155,6 +164,7 @@ def potential_satisfied(sim: Simulation, hours, *, resolution_hours=None,
     res = None if resolution_hours is None else np.asarray(resolution_hours, dtype=float)
     return _p_satisfied(p, sim.model, hours, res)
 
+
 def _params_from_truth(truth: dict) -> SimParams:
     known = {f.name for f in dataclasses.fields(SimParams)}
     kw = {k: v for k, v in truth["params"].items() if k in known}
@@ -165,6 +175,7 @@ def _params_from_truth(truth: dict) -> SimParams:
     if kw.get("threshold_step"):
         kw["threshold_step"] = {g: tuple(v) for g, v in kw["threshold_step"].items()}
     return SimParams(**kw)
+
 
 def _lever_truth(p: SimParams, model: dict, hours: np.ndarray, sla_hours: np.ndarray) -> dict:
     """True effects of halving each cause group's handling time and of meeting its SLA."""
@@ -193,6 +204,7 @@ def _lever_truth(p: SimParams, model: dict, hours: np.ndarray, sla_hours: np.nda
                 "direct_effect": de, "indirect_effect_through_resolution": te - de,
                 "share_through_resolution": (te - de) / te if te != 0 else None}
     return out
+
 
 def _hard_case_truth(p: SimParams, ct: dict, tk: dict, frames: dict, model: dict) -> dict:
     """What an estimator should recover under the hard cases that are on (``truth["hard_cases"]``)."""

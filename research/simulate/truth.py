@@ -16,6 +16,7 @@ def _rate(x) -> float | None:
     x = pd.Series(x).dropna()
     return float(x.mean()) if len(x) else None
 
+
 def _truth(n, seed, faults, p, population, responses, rows, sat, thr, station_names, station_effect,
            p_bar, plan, survey_export, sla_warnings) -> dict:
     sat_ok = population["satisfied"]
@@ -78,9 +79,11 @@ def _truth(n, seed, faults, p, population, responses, rows, sat, thr, station_na
         "warnings": list(sla_warnings),
     }
 
+
 def _group_rates(population: pd.DataFrame, by: str) -> dict[str, float]:
     g = population.groupby(by, observed=True)["satisfied"].mean()
     return {str(k): float(v) for k, v in g.items()}
+
 
 def _jsonable(x):
     if isinstance(x, dict):
