@@ -12,7 +12,7 @@ research fit [--plan FILE] [--data responses.parquet] [--out DIR] [--no-threshol
     marginal_effects.csv and the other result tables.
 research weight [--plan FILE] [--data DIR] [--out DIR]
     Response rates, non-response weights and weighted estimates (weights/).
-research bulletin --period day|week|month --at DATE [--out DIR] [--lang zh|en] [--data DIR]
+research bulletin --period day|week|month --at DATE [--out DIR] [--lang zh|en] [--data DIR] [--plan FILE]
     The daily statistics / weekly bulletin / monthly supervision (HTML, DOCX, CSV).
 research reproduce [--survey FILE] [--workorders FILE] [--out DIR] [--plan FILE]
     Rebuild everything from the raw exports (default: the committed sample):
@@ -264,7 +264,8 @@ def cmd_bulletin(args: argparse.Namespace) -> int:
     data = Path(args.data) if args.data else paths.ingest_dir()
     out = Path(args.out) if args.out else paths.build_dir() / "bulletin"
     _progress(f"building the {args.period} bulletin for {args.at} from {data}")
-    written = run_bulletin(data, period=args.period, at=args.at, out=out, lang=args.lang)
+    written = run_bulletin(data, period=args.period, at=args.at, out=out, lang=args.lang,
+                           plan_path=Path(args.plan) if args.plan else None)
     for name, path in written.items():
         print(f"wrote {name}: {path}")
     return 0
@@ -407,6 +408,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lang", default="zh", help="zh (default) or en")
     p.add_argument("--data", metavar="DIR",
                    help=f"folder with responses.parquet and workorders.parquet (default {paths.ingest_dir()})")
+    p.add_argument("--plan", metavar="FILE", help="analysis plan YAML whose conf_level and bulletin section "
+                   "(ranking fixed effects, repeat-caller rows) are used (default paper/analysis_plan.yaml)")
     p.set_defaults(func=cmd_bulletin)
 
     p = sub.add_parser("reproduce", help="rebuild every output from the raw exports",

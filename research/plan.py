@@ -195,6 +195,20 @@ class DriverSpec:
     permutation_seed: int = 20261129
 
 
+#: the bulletin ranking's case-mix adjustment when the plan has no ``bulletin`` section
+BULLETIN_RANKING_RHS = "cause_l2 + log2(1 + handling_hours) + channel"
+
+
+@dataclass(frozen=True)
+class BulletinSpec:
+    """The bulletin (``research bulletin``): the fixed effects of the monthly station ranking's
+    random-intercept logit (variables fixed before the station handles the ticket: never
+    ``station`` itself, nor post-treatment answers) and the length of the repeat-caller table."""
+
+    ranking_rhs: str = BULLETIN_RANKING_RHS
+    repeat_top: int = 50
+
+
 @dataclass(frozen=True)
 class Plan:
     """The whole plan, validated; ``source`` is the YAML text as loaded (recorded with results)."""
@@ -210,6 +224,7 @@ class Plan:
     drivers: DriverSpec
     path: Path
     source: str
+    bulletin: BulletinSpec = BulletinSpec()
 
     def model(self, name: str) -> ModelSpec:
         for m in self.models:
@@ -538,6 +553,20 @@ def _drivers(r: YamlFile, node) -> DriverSpec:
                       permutation_reps=preps, permutation_seed=pseed)
 
 
+def _bulletin(r: YamlFile, node) -> BulletinSpec:
+    """The bulletin section; every key has a default (:class:`BulletinSpec`)."""
+    node = {} if node is None else node
+    w = "bulletin"
+    if not isinstance(node, dict):
+        raise r.fail(w, "expected a mapping")
+    allowed = tuple(v for v in VARIABLES if v not in ("station", *POST_TREATMENT))
+    rhs = _formula(r, node, "ranking_rhs", w, allowed, default=BULLETIN_RANKING_RHS)
+    top = r.get(node, "repeat_top", w, int, default=50)
+    if not 1 <= top <= 10_000:
+        raise r.fail(f"{w}.repeat_top", f"must be from 1 to 10,000, got {top}")
+    return BulletinSpec(ranking_rhs=rhs, repeat_top=top)
+
+
 def load_plan(path: str | Path | None = None) -> Plan:
     """Load and validate the analysis plan.
 
@@ -587,7 +616,7 @@ def load_plan(path: str | Path | None = None) -> Plan:
                 weighting=_weighting(r, r.data.get("weighting"), models),
                 scenarios=_scenarios(r, r.data.get("scenarios"), models),
                 drivers=_drivers(r, r.data.get("drivers")), path=path,
-                source=path.read_text(encoding="utf-8"))
+                source=path.read_text(encoding="utf-8"), bulletin=_bulletin(r, r.data.get("bulletin")))
 
 
 def replicate_counts(plan: Plan) -> dict[str, int]:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 import re
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
@@ -336,3 +339,64 @@ def test_pure_function_bad_input(sim):
         bulletin_tables(r, w, period="week", at="2026/03/04x")
     with pytest.raises(InputError, match="responses: required column"):
         bulletin_tables(r.drop(columns=["satisfied"]), w, period="week", at=WEEK_AT)
+
+
+# ---------------------------------------------------------------------------- the plan's bulletin section
+
+def _plan_with(tmp_path, section: str) -> Path:
+    from research import paths
+
+    text = paths.project_root().joinpath("paper", "analysis_plan.yaml").read_text(encoding="utf-8")
+    head = text[:text.index("\nbulletin:")]
+    path = tmp_path / "plan.yaml"
+    path.write_text(head + "\n" + section, encoding="utf-8")
+    return path
+
+
+def test_the_plan_sets_the_ranking_model_the_repeat_rows_and_the_level(data_dir, tmp_path, monkeypatch):
+    # issue 13: the ranking's formula lives in the plan, not in code; bulletin takes --plan
+    import research.stations
+
+    seen = {}
+    real = research.stations.rank_stations
+
+    def spy(responses, **kw):
+        seen.update(kw)
+        return real(responses, **kw)
+
+    monkeypatch.setattr(research.stations, "rank_stations", spy)
+    plan = _plan_with(tmp_path, "bulletin:\n  ranking_rhs: cause_l2 + channel\n  repeat_top: 3\n")
+    plan.write_text(plan.read_text(encoding="utf-8").replace("conf_level: 0.95", "conf_level: 0.9"), encoding="utf-8")
+    written = run_bulletin(data_dir, period="month", at="2026-03-15", out=tmp_path / "out", lang="en",
+                           plan_path=plan)
+    assert seen["rhs"] == "cause_l2 + channel" and seen["conf_level"] == 0.9
+    repeat = pd.read_csv(next(p for p in written.values() if str(p).endswith("repeat_callers.csv")))
+    assert len(repeat) <= 3
+    assert "90% rank interval" in written["html"].read_text(encoding="utf-8")
+    # the committed plan's section is the old in-code default: the same model as before
+    from research.bulletin import RANKING_RHS
+    from research.plan import load_plan
+
+    assert load_plan().bulletin.ranking_rhs == RANKING_RHS and load_plan().bulletin.repeat_top == 50
+
+
+@pytest.mark.parametrize("section, message", [
+    ("bulletin:\n  ranking_rhs: cause_l2 + station\n", r"bulletin.ranking_rhs.*station"),
+    ("bulletin:\n  ranking_rhs: cause_l2 + resolved\n", r"bulletin.ranking_rhs.*resolved"),
+    ("bulletin:\n  ranking_rhs: __import__('os')\n", r"bulletin.ranking_rhs"),
+    ("bulletin:\n  repeat_top: 0\n", r"bulletin.repeat_top.*from 1 to 10,000"),
+    ("bulletin: [1, 2]\n", r"bulletin.*expected a mapping"),
+])
+def test_a_bad_bulletin_section_is_refused_naming_the_key(data_dir, tmp_path, section, message):
+    plan = _plan_with(tmp_path, section)
+    with pytest.raises(InputError, match=message) as err:
+        run_bulletin(data_dir, period="month", at="2026-03-15", out=tmp_path / "out", plan_path=plan)
+    assert str(plan) in str(err.value)
+
+
+def test_bulletin_plan_option_on_the_command_line(data_dir, tmp_path):
+    plan = _plan_with(tmp_path, "bulletin:\n  ranking_rhs: cause_l2 + station\n")
+    proc = subprocess.run([sys.executable, "-m", "research.cli", "bulletin", "--period", "week", "--at", WEEK_AT,
+                           "--data", str(data_dir), "--out", str(tmp_path / "b"), "--plan", str(plan)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "bulletin.ranking_rhs" in proc.stderr

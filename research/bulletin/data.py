@@ -9,6 +9,7 @@ import pandas as pd
 
 from research.bulletin.periods import Period
 from research.errors import InputError
+from research.plan import BULLETIN_RANKING_RHS
 
 
 #: fewest complete responses for the monthly ranking model
@@ -18,7 +19,7 @@ MIN_RANKING_ROWS = 30  # research.stations.MIN_ROWS
 REPEAT_TOP = 50
 
 #: fixed effects of the ranking model (R notation)
-RANKING_RHS = "cause_l2 + log2(1 + handling_hours) + channel"
+RANKING_RHS = BULLETIN_RANKING_RHS  # the default; the plan's bulletin.ranking_rhs is used
 
 INDICATORS = ("volume", "satisfied_rate", "sla_rate", "repeat_share")
 

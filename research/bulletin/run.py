@@ -43,7 +43,8 @@ def data_range(responses: pd.DataFrame, workorders: pd.DataFrame) -> tuple[dt.da
     return pd.Timestamp(min(days)).date(), pd.Timestamp(max(days)).date()
 
 
-def run_bulletin(data_dir: Path, *, period: str, at: str, out: Path, lang: str = "zh") -> dict[str, Path]:
+def run_bulletin(data_dir: Path, *, period: str, at: str, out: Path, lang: str = "zh",
+                 plan_path: Path | None = None) -> dict[str, Path]:
     """Read an ingest folder, check the arguments, build and write the bulletin.
 
     Parameters
@@ -53,17 +54,22 @@ def run_bulletin(data_dir: Path, *, period: str, at: str, out: Path, lang: str =
     at : ISO date (YYYY-MM-DD) inside the data's date range.
     out : output folder.
     lang : ``zh`` or ``en``.
+    plan_path : the analysis plan whose ``conf_level`` and ``bulletin`` section are used
+        (default ``paper/analysis_plan.yaml``).
 
     Raises
     ------
     InputError
         A missing or unreadable file, an unknown period or language, a date that does not
-        parse or lies outside the data.
+        parse or lies outside the data, a bad plan.
     """
     _check_period(period)
     if lang not in labels.LANGS:
         raise InputError(f"--lang {lang!r}: use one of {', '.join(labels.LANGS)}")
     day = _parse_at(at)
+    from research.plan import load_plan
+
+    plan = load_plan(plan_path)
     data_dir = Path(data_dir)
     r_path, w_path = data_dir / "responses.parquet", data_dir / "workorders.parquet"
     responses = _read(r_path, "responses")
@@ -79,7 +85,8 @@ def run_bulletin(data_dir: Path, *, period: str, at: str, out: Path, lang: str =
     if not span[0] <= day <= span[1]:
         raise InputError(f"--at {day.isoformat()}: outside the data's date range "
                          f"{span[0].isoformat()} to {span[1].isoformat()} ({data_dir})")
-    tables = bulletin_tables(responses, workorders, period=period, at=day)
+    tables = bulletin_tables(responses, workorders, period=period, at=day, conf_level=plan.conf_level,
+                             spec=plan.bulletin)
     from research.artifacts.stamp import Stamp, data_hash, git_commit
     stamp = Stamp(data_hash([_file_sha(r_path), _file_sha(w_path)]), git_commit())
-    return write_bulletin(tables, out, period=period, at=day, lang=lang, stamp=stamp)
+    return write_bulletin(tables, out, period=period, at=day, lang=lang, stamp=stamp, conf_level=plan.conf_level)

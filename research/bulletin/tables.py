@@ -129,10 +129,12 @@ def _empty_ranking(note: str) -> pd.DataFrame:
     return out
 
 
-def ranking(responses: pd.DataFrame, *, instrument=None, conf_level: float = 0.95) -> pd.DataFrame:
+def ranking(responses: pd.DataFrame, *, instrument=None, conf_level: float = 0.95,
+            rhs: str = RANKING_RHS) -> pd.DataFrame:
     """Stations of one month's ``responses`` on the case-mix-adjusted satisfied rate.
 
-    :func:`research.stations.rank_stations` with :data:`RANKING_RHS`: a logit random-intercept
+    :func:`research.stations.rank_stations` with the fixed effects ``rhs`` (the plan's
+    ``bulletin.ranking_rhs``; default :data:`RANKING_RHS`): a logit random-intercept
     model (as ``lme4::glmer``), ranks with simulated ``conf_level`` intervals *only when* the
     between-station variance is distinguishable from zero (``attrs["ranked"]``; otherwise
     ``rank`` is missing and ``attrs["note"]`` says there is no detectable difference), and
@@ -141,11 +143,14 @@ def ranking(responses: pd.DataFrame, *, instrument=None, conf_level: float = 0.9
     a model that cannot be fitted: an empty frame with these columns and the reason in
     ``attrs["note"]``.
     """
+    from research.formula import parse_rhs
+    from research.plan import VARIABLES
     from research.stations import rank_stations
 
-    variables = ("satisfied", "cause_l2", "handling_hours", "channel", "station")
-    _require(responses, variables, "responses")
-    ranked = rank_stations(responses, instrument=instrument, rhs=RANKING_RHS, conf_level=conf_level)
+    used = parse_rhs(rhs, source="bulletin.ranking_rhs", variables=VARIABLES).variables()
+    variables = ("satisfied", *used, "station")
+    _require(responses, tuple(dict.fromkeys(variables)), "responses")
+    ranked = rank_stations(responses, instrument=instrument, rhs=rhs, conf_level=conf_level)
     if ranked.empty:
         return _empty_ranking(ranked.attrs.get("note", ""))
     st = responses["station"].astype("string")
@@ -162,7 +167,7 @@ def ranking(responses: pd.DataFrame, *, instrument=None, conf_level: float = 0.9
     return out
 
 
-def _repeat_callers(data: _Data, p: Period) -> pd.DataFrame:
+def _repeat_callers(data: _Data, p: Period, top: int = REPEAT_TOP) -> pd.DataFrame:
     from research.monitoring import repeat_callers
 
     end = np.datetime64(p.end, "us")
@@ -173,12 +178,12 @@ def _repeat_callers(data: _Data, p: Period) -> pd.DataFrame:
     except InputError:  # too few answers for the default risk model
         rc = repeat_callers(wo, None)
     last = rc["last_created"].to_numpy(dtype="datetime64[us]")
-    rc = rc.loc[_in(last, p)].head(REPEAT_TOP).reset_index(drop=True)
+    rc = rc.loc[_in(last, p)].head(top).reset_index(drop=True)
     return rc
 
 
 def bulletin_tables(responses: pd.DataFrame, workorders: pd.DataFrame, *, period: str, at,
-                    instrument=None, conf_level: float = 0.95) -> dict[str, pd.DataFrame]:
+                    instrument=None, conf_level: float = 0.95, spec=None) -> dict[str, pd.DataFrame]:
     """The tables of the bulletin for the ``period`` (day, week, month) holding the date ``at``.
 
     Parameters
@@ -188,7 +193,9 @@ def bulletin_tables(responses: pd.DataFrame, workorders: pd.DataFrame, *, period
     at : any date in the period (ISO string, date, datetime or Timestamp).
     instrument : for the order of the cause groups and the model's category order; default
         :func:`research.instrument.load_instrument`.
-    conf_level : level of the ranking intervals.
+    conf_level : level of the ranking intervals (the plan's ``conf_level``).
+    spec : the plan's :class:`research.plan.BulletinSpec` (ranking fixed effects, repeat-caller
+        table length); default its defaults.
 
     Returns
     -------
@@ -204,6 +211,10 @@ def bulletin_tables(responses: pd.DataFrame, workorders: pd.DataFrame, *, period
     _check_period(period)
     if not 0 < conf_level < 1:
         raise InputError(f"conf_level {conf_level!r}: must lie strictly between 0 and 1")
+    if spec is None:
+        from research.plan import BulletinSpec
+
+        spec = BulletinSpec()
     p = period_of(period, at)
     if instrument is None:
         from research.instrument import load_instrument
@@ -222,8 +233,8 @@ def bulletin_tables(responses: pd.DataFrame, workorders: pd.DataFrame, *, period
         out["recurrence"] = _recurrence(data, p)
     if period == "month":
         month = responses.loc[_in(data.r_surveyed, p)]
-        out["ranking"] = ranking(month, instrument=instrument, conf_level=conf_level)
-    out["repeat_callers"] = _repeat_callers(data, p)
+        out["ranking"] = ranking(month, instrument=instrument, conf_level=conf_level, rhs=spec.ranking_rhs)
+    out["repeat_callers"] = _repeat_callers(data, p, spec.repeat_top)
     for frame in out.values():
         frame.attrs["period"] = period
         frame.attrs["start"] = p.start.date().isoformat()

@@ -1,4 +1,4 @@
-"""Synthetic survey and work-order exports with known truth.
+r"""Synthetic survey and work-order exports with known truth.
 
 Everything here is SYNTHETIC: no real customer, phone or ID-card number. The
 simulator writes the two exports of the input contract (docs/input_contract.md) in the shape
