@@ -27,12 +27,15 @@ two columns naming the same field) raise :class:`research.errors.InputError`.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 import pandas as pd
@@ -44,10 +47,11 @@ from research.derive import derive_fields
 from research.errors import InputError
 from research.instrument import Field, Instrument, load_instrument, normalize_key
 from research.parse import (Coded, as_arrow, has_control_chars, label_codes, parse_answer,
-                            parse_count, parse_datetime, parse_text, replace_control_chars, strip,
+                            parse_count, parse_datetimes, parse_text, replace_control_chars, strip,
                             text_codes)
 from research.pseudonymise import (MASK_CUSTOMER, MASK_PHONE, key_id, load_key, mask_coded,
-                                   mask_series, mask_text, pseudonymise, pseudonymise_coded)
+                                   mask_columns, mask_series, mask_text, pseudonym_values,
+                                   pseudonymise, pseudonymise_coded)
 from research.readers import RawTable, describe_headers, quotable, read_export
 
 REASONS: dict[str, tuple[str, str]] = {
@@ -95,6 +99,8 @@ class _Checked:
     details: list[tuple[str, str, np.ndarray]]  # (reason, column, bool per row)
     columns: dict
     warnings: list[str]
+    # field -> pseudonym of each distinct value of its Coded column (made with the key in _check)
+    pseudonyms: dict[str, pa.Array] = field(default_factory=dict)
 
 
 def map_headers(raw: RawTable, fields: tuple[Field, ...], role: str) -> tuple[dict[str, str], dict]:
@@ -138,8 +144,18 @@ def map_headers(raw: RawTable, fields: tuple[Field, ...], role: str) -> tuple[di
     return mapping, {"mapped": mapping, "ignored": ignored, "absent_optional": absent}
 
 
-def _check(raw: RawTable, kind: str, instrument: Instrument) -> _Checked:
-    """Parse every column and mark every row fault except duplicates and work-order matches."""
+def _check(raw: RawTable, kind: str, instrument: Instrument, key: bytes | None = None) -> _Checked:
+    """Parse every column and mark every row fault except duplicates and work-order matches.
+
+    With ``key``, the pseudonym of each distinct customer id is made here too
+    (:attr:`_Checked.pseudonyms`).
+
+    The datetime columns are parsed in a second thread while this one parses
+    the others and hashes the customer ids: Arrow's ``strptime`` and most of
+    the datetime path run without the GIL, the hashing and the label lookups
+    with it, so on two cores the two overlap. Faults are flagged afterwards,
+    field by field in the order of the instrument, as when parsed one by one.
+    """
     fields = instrument.fields[kind]
     mapping, columns = map_headers(raw, fields, kind)
     n = len(raw.frame)
@@ -155,6 +171,7 @@ def _check(raw: RawTable, kind: str, instrument: Instrument) -> _Checked:
     details: list[tuple[str, str, np.ndarray]] = []
     parsed = {}
     warnings = []
+    pseudonyms: dict[str, pa.Array] = {}
 
     def flag(reason: str, column: str, mask) -> None:
         mask = np.asarray(mask, dtype=bool)
@@ -162,7 +179,22 @@ def _check(raw: RawTable, kind: str, instrument: Instrument) -> _Checked:
             faults[reason] |= mask
             details.append((reason, column, mask))
 
-    for f in fields:
+    def read(f: Field, col: pd.Series) -> tuple[pd.Series | Coded, object]:
+        """The parsed values of one field and its mask of invalid values (None: none checked)."""
+        if f.kind == "text":
+            # the ticket id (every row its own) stripped row by row; names, ids and free text
+            # once per distinct value, kept as such until the accepted rows are known
+            return (parse_text(col) if f.name == _TRACE_FIELD else text_codes(col)), None
+        if f.kind == "label":
+            return label_codes(col, instrument.label_sets[f.domain])
+        if f.kind == "answer":
+            return parse_answer(col, instrument.scales[f.domain])
+        if f.kind == "count":
+            return parse_count(col)
+        return None, None
+
+    text_faults: dict[str, object] = {}
+    for f in fields:  # control characters first: the comment's are replaced before it is parsed
         if f.personal == "mask":
             # free text (the comment) may hold any character but control characters: those
             # become spaces (line breaks and tabs stay), so no output (DOCX, CSV) is broken by them
@@ -172,27 +204,38 @@ def _check(raw: RawTable, kind: str, instrument: Instrument) -> _Checked:
                                 f"{int(scrubbed.sum()):,} {f.name} value(s)")
         elif f.kind in ("text", "label") and f.personal != "drop":
             # ids, names and labels with a control character are a row fault (a dropped phone is not read)
-            flag("invalid_text", f.name, has_control_chars(raw_canon[f.name]))
-        col = raw_canon[f.name]
-        bad = None
-        if f.personal == "drop" and not (f.required and not f.missing_ok):
-            continue  # never output nor checked (its raw value masks the row's texts)
-        if f.kind == "text":
-            # the ticket id (every row its own) stripped row by row; names, ids and free text
-            # once per distinct value, kept as such until the accepted rows are known
-            parsed[f.name] = parse_text(col) if f.name == _TRACE_FIELD else text_codes(col)
-        elif f.kind == "label":
-            parsed[f.name], bad = label_codes(col, instrument.label_sets[f.domain])
-            flag("unknown_label", f.name, bad)
-        elif f.kind == "answer":
-            parsed[f.name], bad = parse_answer(col, instrument.scales[f.domain])
-            flag("invalid_answer", f.name, bad)
-        elif f.kind == "count":
-            parsed[f.name], bad = parse_count(col)
-            flag("invalid_count", f.name, bad)
-        elif f.kind == "datetime":
-            parsed[f.name], bad = parse_datetime(col)
-            flag("invalid_datetime", f.name, bad)
+            text_faults[f.name] = has_control_chars(raw_canon[f.name])
+    # a dropped phone is never output nor checked (its raw value masks the row's texts)
+    wanted = [f for f in fields
+              if not (f.personal == "drop" and not (f.required and not f.missing_ok))]
+    results: dict[str, tuple] = {}
+    with _second_thread() as pool:
+        # the other thread: the datetime columns, parsed as one (parse_datetimes), then labels,
+        # answers and counts; this one: the texts, and the hashing of the customer ids. Each
+        # column is taken from the frame here, so that the other thread never indexes the frame
+        stamps = [f.name for f in wanted if f.kind == "datetime"]
+        dated = pool.submit(parse_datetimes, [raw_canon[name] for name in stamps])
+        later = {f.name: pool.submit(read, f, raw_canon[f.name])
+                 for f in wanted if f.kind in ("label", "answer", "count")}
+        for f in wanted:
+            if f.kind == "text":
+                results[f.name] = read(f, raw_canon[f.name])
+                if (key is not None and f.personal == "pseudonymise"
+                        and isinstance(results[f.name][0], Coded)):
+                    pseudonyms[f.name] = pseudonym_values(results[f.name][0], key)
+        results.update(zip(stamps, dated.result()))
+        results.update((name, future.result()) for name, future in later.items())
+
+    bad_reason = {"label": "unknown_label", "answer": "invalid_answer", "count": "invalid_count",
+                  "datetime": "invalid_datetime"}
+    for f in fields:
+        if f.name in text_faults:
+            flag("invalid_text", f.name, text_faults[f.name])
+        if f.name not in results:
+            continue
+        parsed[f.name], bad = results[f.name]
+        if f.kind in bad_reason:
+            flag(bad_reason[f.kind], f.name, bad)
         if f.required and not f.missing_ok:
             # parsers return <NA> for blank cells and for invalid ones (flagged above)
             blank = _isna(parsed[f.name])
@@ -215,7 +258,7 @@ def _check(raw: RawTable, kind: str, instrument: Instrument) -> _Checked:
     if columns["absent_optional"]:
         warnings.append(f"{raw.path.name}: optional columns absent, left empty: {columns['absent_optional']}")
     return _Checked(parsed=parsed, raw=raw_canon, faults=faults, details=details,
-                    columns=columns, warnings=warnings)
+                    columns=columns, warnings=warnings, pseudonyms=pseudonyms)
 
 
 def _isna(values: pd.Series | Coded) -> np.ndarray:
@@ -390,13 +433,15 @@ def _rejected_frame(checked: _Checked, role: str, instrument: Instrument, key: b
         return pd.DataFrame()
     codes = list(REASONS)
     flags = np.column_stack([checked.faults[r][idx] for r in codes])
-    reasons = [";".join(c for c, on in zip(codes, row) if on) for row in flags]
-    primary = [codes[int(np.argmax(row))] for row in flags]
+    # rows as Python lists: iterating numpy rows makes a numpy scalar of each flag
+    reasons = [";".join(c for c, on in zip(codes, row) if on) for row in flags.tolist()]
+    primary = [codes[i] for i in flags.argmax(axis=1).tolist()]
 
     raw = _select(checked.raw, any_fault).astype("string")
     own = _personal_values(raw, fields)
     blank = {f.name: _blank(raw[f.name]) for f in fields}
     shown: dict[str, pd.Series] = {}  # each column as it may appear in an output
+    texts = {}  # the columns masked as free text (as mask_series would, all in one call)
     for f in fields:
         col = raw[f.name]
         if f.personal == "pseudonymise":
@@ -404,7 +449,10 @@ def _rejected_frame(checked: _Checked, role: str, instrument: Instrument, key: b
         elif f.personal in _OWN_MASK:
             shown[f.name] = col.mask(~blank[f.name], _OWN_MASK[f.personal])
         else:
-            shown[f.name] = mask_series(col, also=own)
+            texts[f.name] = Coded.encode(col)
+            shown[f.name] = col  # replaced below, in this order
+    for name, masked in mask_columns(texts, also=own).items():
+        shown[name] = pd.Series(pd.arrays.ArrowStringArray(masked), index=raw.index, name=name)
 
     header_of = {v: k for k, v in checked.columns["mapped"].items()}
     zh_of = {f.name: f.zh for f in fields}
@@ -440,12 +488,19 @@ def _rejected_frame(checked: _Checked, role: str, instrument: Instrument, key: b
 
 
 def _accepted_frame(checked: _Checked, kind: str, instrument: Instrument, key: bytes,
-                    fields: tuple[Field, ...]) -> tuple[pd.DataFrame, list[str]]:
+                    fields: tuple[Field, ...],
+                    meanwhile: Callable[[], object] | None = None) -> tuple[pd.DataFrame, list[str]]:
     """Accepted rows, typed and derived; free text and names masked, customer ids pseudonymised.
 
     Comment, station and region (:func:`_is_free_text`) go through
     :func:`research.pseudonymise.mask_series` with the row's own customer id
     and phone: a station named ``张三13912345678`` becomes ``张三[PHONE]``.
+
+    The free texts are masked (Python, with the GIL) while a second thread
+    takes the other columns' accepted rows and derives the fields from them
+    (Arrow and numpy, mostly without it); ``meanwhile``, if given, is called
+    in this thread after the masking, while that thread may still be at work
+    (ingest makes the rejected frame there).
     """
     keep = np.ones(len(checked.raw), dtype=bool)
     for mask in checked.faults.values():
@@ -455,13 +510,16 @@ def _accepted_frame(checked: _Checked, kind: str, instrument: Instrument, key: b
     own = _personal_values(checked.raw, fields)  # clear values of every row, found through `at`
     by_name = {f.name: f for f in fields}
     mask = pa.array(keep, pa.bool_())
-    columns = {}
-    for name, values in checked.parsed.items():
+
+    def column(name: str, values) -> pd.Series:
+        """The accepted rows of one parsed column, masked or pseudonymised as its field says."""
         f = by_name[name]
         if isinstance(values, Coded):
             values = values.select(keep)
             if _is_free_text(f):
                 values = mask_coded(values, also=own, at=at)
+            elif f.personal == "pseudonymise" and name in checked.pseudonyms:
+                values = values.with_values(checked.pseudonyms[name]).arrow()
             elif f.personal == "pseudonymise":
                 values = pseudonymise_coded(values, key)
             else:
@@ -475,10 +533,30 @@ def _accepted_frame(checked: _Checked, kind: str, instrument: Instrument, key: b
                 values = pseudonymise(pd.Series(values, index=index), key).array
         else:
             values = values.array[keep]
-        columns[name] = pd.Series(values, index=index, copy=False)
-    frame = pd.concat(columns, axis=1)  # no copy of the columns into blocks
-    frame["source_row"] = at + 1
-    frame, warnings = derive_fields(frame, instrument)
+        return pd.Series(values, index=index, copy=False)
+
+    free = [name for name in checked.parsed if _is_free_text(by_name[name])]
+
+    def typed() -> tuple[pd.DataFrame, list[str]]:
+        """Every column but the free texts, and the fields derived from them."""
+        frame = pd.concat({name: column(name, values) for name, values in checked.parsed.items()
+                           if name not in free}, axis=1)  # no copy of the columns into blocks
+        frame["source_row"] = at + 1
+        return derive_fields(frame, instrument)
+
+    with _second_thread() as pool:
+        later = pool.submit(typed)
+        if all(isinstance(checked.parsed[name], Coded) for name in free):
+            selected = {name: checked.parsed[name].select(keep) for name in free}
+            texts = {name: pd.Series(pd.arrays.ArrowStringArray(values), index=index, copy=False)
+                     for name, values in mask_columns(selected, also=own, at=at).items()}
+        else:
+            texts = {name: column(name, checked.parsed[name]) for name in free}
+        if meanwhile is not None:
+            meanwhile()
+        frame, warnings = later.result()
+    for name, values in texts.items():
+        frame[name] = values
     return schema.conform(frame, "survey" if kind == "survey" else "workorders"), warnings
 
 
@@ -521,6 +599,36 @@ def _file_report(raw: RawTable, role: str, checked: _Checked, accepted: int,
 def _stage(progress: Progress | None, message: str) -> None:
     if progress is not None:
         progress(message)
+
+
+class _InOrder:
+    """An executor that runs each job at once, in this thread, its error raised there and then
+    (see :func:`_second_thread`)."""
+
+    def submit(self, fn: Callable, /, *args, **kwargs) -> Future:
+        future: Future = Future()
+        future.set_result(fn(*args, **kwargs))
+        return future
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+
+def _second_thread() -> ThreadPoolExecutor | _InOrder:
+    """One worker thread for the work that runs without the GIL (Arrow kernels, the Parquet
+    encoder) while this thread does the Python work; in this thread, in order, when only one
+    core is usable or ``RESEARCH_WORKERS=1`` (as for ``reproduce``). The results are the same."""
+    text = os.environ.get("RESEARCH_WORKERS", "").strip()
+    if text and (not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 64):
+        raise InputError(f"RESEARCH_WORKERS={text[:20]!r}: a whole number from 1 to 64 is expected")
+    cores = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+             else os.cpu_count() or 1)
+    if text == "1" or (not text and cores < 2):
+        return _InOrder()
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest")
 
 
 _POOL_LOCK = threading.Lock()
@@ -597,11 +705,13 @@ def _ingest(survey: str | Path, workorders: str | Path | None, *, instrument: In
         _stage(progress, f"reading work orders {Path(workorders).name}")
         raw_wo = read_export(workorders)
         _stage(progress, f"validating {len(raw_wo.frame):,} work orders")
-        checked = _check(raw_wo, "workorders", instrument)
+        checked = _check(raw_wo, "workorders", instrument, key)
         _flag_duplicates(checked)
         fields = instrument.fields["workorders"]
-        rej = _rejected_frame(checked, "workorders", instrument, key, fields)
-        wo_frame, w = _accepted_frame(checked, "workorders", instrument, key, fields)
+        made = {}  # the rejected rows, made while the accepted ones are typed in the other thread
+        wo_frame, w = _accepted_frame(checked, "workorders", instrument, key, fields, meanwhile=lambda: (
+            made.update(rej=_rejected_frame(checked, "workorders", instrument, key, fields))))
+        rej = made["rej"]
         files.append(_file_report(raw_wo, "workorders", checked, len(wo_frame), rej, w))
         rejected_parts.append(rej)
         wo_ids = pd.Index(wo_frame["ticket_id"].unique())
@@ -610,7 +720,7 @@ def _ingest(survey: str | Path, workorders: str | Path | None, *, instrument: In
     _stage(progress, f"reading survey {Path(survey).name}")
     raw_sv = read_export(survey)
     _stage(progress, f"validating {len(raw_sv.frame):,} survey rows")
-    checked = _check(raw_sv, "survey", instrument)
+    checked = _check(raw_sv, "survey", instrument, key)
     _flag_duplicates(checked)
     if wo_ids is not None:
         ticket = checked.parsed["ticket_id"]
@@ -620,8 +730,10 @@ def _ingest(survey: str | Path, workorders: str | Path | None, *, instrument: In
             checked.details.append(("no_workorder", "ticket_id", orphan))
     fields = instrument.fields["survey"]
     _stage(progress, "pseudonymising and deriving fields")
-    rej = _rejected_frame(checked, "survey", instrument, key, fields)
-    responses, w = _accepted_frame(checked, "survey", instrument, key, fields)
+    made = {}  # the rejected rows, made while the accepted ones are typed in the other thread
+    responses, w = _accepted_frame(checked, "survey", instrument, key, fields, meanwhile=lambda: (
+        made.update(rej=_rejected_frame(checked, "survey", instrument, key, fields))))
+    rej = made["rej"]
     files.insert(0, _file_report(raw_sv, "survey", checked, len(responses), rej, w))
     rejected_parts.insert(0, rej)
 
@@ -673,13 +785,22 @@ def write_ingest(result: IngestResult, out_dir: str | Path) -> dict[str, Path]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = {}
-    with marked_incomplete(out), arrow_pool():
-        written["responses"] = write_parquet(result.responses, out / "responses.parquet")
+    # Arrow encodes Parquet without the GIL: the responses are written by a second thread while
+    # this one writes the work orders and makes the rejected rows' CSV text (Python). The report
+    # is written last, once both are done; a failure in either leaves the folder marked.
+    with marked_incomplete(out), arrow_pool(), _second_thread() as pool:
+        # (should this thread fail, leaving the pool waits for the other before the folder's marker
+        # is looked at)
+        responses = pool.submit(write_parquet, result.responses, out / "responses.parquet")
         if result.workorders is not None:
-            written["workorders"] = write_parquet(result.workorders, out / "workorders.parquet")
+            workorders = write_parquet(result.workorders, out / "workorders.parquet")
         elif (out / "workorders.parquet").exists():
             (out / "workorders.parquet").unlink()  # stale from an earlier run with work orders
-        written["rejected"] = write_csv(result.rejected, out / "rejected.csv", bom=True)
+        rejected = write_csv(result.rejected, out / "rejected.csv", bom=True)
+        written["responses"] = responses.result()
+        if result.workorders is not None:
+            written["workorders"] = workorders
+        written["rejected"] = rejected
         text = json.dumps(result.report, ensure_ascii=False, indent=2, sort_keys=False)
         written["report"] = atomic_write_text(out / "ingest_report.json", text + "\n")
     return written

@@ -386,6 +386,28 @@ def parse_datetime(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     return pd.Series(values, index=raw.index), pd.Series(invalid, index=raw.index)
 
 
+def parse_datetimes(columns: list[pd.Series]) -> list[tuple[pd.Series, pd.Series]]:
+    """:func:`parse_datetime` of several columns, parsed as one.
+
+    Every step of the parse is row by row, so the columns' rows are put end
+    to end (Arrow chunks, no copy), parsed once and cut apart again: a third
+    of the kernel calls for three columns, each over three times the rows.
+    """
+    if len(columns) < 2:
+        return [parse_datetime(c) for c in columns]
+    chunks = [chunk for c in columns for chunk in as_arrow(c).cast(pa.large_string()).chunks]
+    joined = pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array(chunks, pa.large_string())))
+    values, invalid = parse_datetime(joined)
+    values, invalid = values.to_numpy(), invalid.to_numpy()
+    out, start = [], 0
+    for c in columns:
+        stop = start + len(c)
+        out.append((pd.Series(values[start:stop], index=c.index),
+                    pd.Series(invalid[start:stop], index=c.index)))
+        start = stop
+    return out
+
+
 def _may_hold_control_chars(arr: pa.ChunkedArray) -> bool:
     """Quick byte scan: False when no value of ``arr`` can hold a control character.
 
