@@ -767,6 +767,11 @@ def _ingest(survey: str | Path, workorders: str | Path | None, *, instrument: In
     return IngestResult(responses=responses, workorders=wo_frame, rejected=rejected, report=report)
 
 
+#: output columns whose values are (nearly) all different: written without a Parquet dictionary
+_UNIQUE_COLUMNS = frozenset({"ticket_id", "customer_id", "created_at", "resolved_at", "surveyed_at",
+                             "sla_deadline", "source_row"})
+
+
 def write_ingest(result: IngestResult, out_dir: str | Path) -> dict[str, Path]:
     """Write ``responses.parquet``, ``workorders.parquet`` (if any), ``rejected.csv``
     (UTF-8 with BOM, so Excel shows Chinese) and ``ingest_report.json``.
@@ -779,8 +784,15 @@ def write_ingest(result: IngestResult, out_dir: str | Path) -> dict[str, Path]:
     refuse a marked folder, so a killed ingest never pairs new responses with old work orders.
     ``rejected.csv`` has its formula-like text cells neutralised (:mod:`research.safeio`).
     """
-    from research.buildstate import marked_incomplete, write_parquet
-    from research.safeio import atomic_write_text, write_csv
+    from research.buildstate import marked_incomplete
+    from research.safeio import atomic_write_parquet, atomic_write_text, write_csv
+
+    def write_parquet(frame: pd.DataFrame, path: Path) -> Path:
+        # dictionary pages only for columns that repeat values: for ids, row numbers and
+        # datetimes Arrow would fill a dictionary page, give it up and write plain values
+        # (1M rows: a third less CPU, a slightly smaller file, the same values read back)
+        dictionary = [c for c in frame.columns if c not in _UNIQUE_COLUMNS]
+        return atomic_write_parquet(frame, path, use_dictionary=dictionary)
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

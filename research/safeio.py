@@ -54,6 +54,26 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     return path
 
 
+def atomic_write_parquet(frame: pd.DataFrame, path: str | Path, **options) -> Path:
+    """Write ``frame`` as Parquet (no index, pandas' defaults) atomically, as
+    :func:`atomic_write_bytes` does; ``options`` go to ``pyarrow.parquet.write_table``
+    (e.g. ``use_dictionary``: how the values are encoded, never what they are)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    try:
+        frame.to_parquet(tmp, index=False, **options)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
+
+
 def atomic_write_text(path: str | Path, text: str, encoding: str = "utf-8") -> Path:
     """Write ``text`` atomically (see :func:`atomic_write_bytes`)."""
     return atomic_write_bytes(path, text.encode(encoding))

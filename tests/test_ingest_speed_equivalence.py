@@ -157,7 +157,7 @@ def test_a_bad_worker_count_is_refused(tmp_path, monkeypatch, value):
 
 
 def test_parquet_failing_in_the_second_thread_leaves_the_folder_marked(tmp_path, monkeypatch):
-    from research import buildstate
+    from research import buildstate, safeio
 
     write_csv(valid_survey(8), tmp_path / "s.csv")
     result = ingest(tmp_path / "s.csv", key=TEST_KEY)
@@ -165,7 +165,7 @@ def test_parquet_failing_in_the_second_thread_leaves_the_folder_marked(tmp_path,
     def disk_full(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(buildstate, "write_parquet", disk_full)
+    monkeypatch.setattr(safeio, "atomic_write_parquet", disk_full)
     with pytest.raises(OSError, match="No space"):
         write_ingest(result, tmp_path / "out")
     assert buildstate.is_incomplete(tmp_path / "out")
