@@ -279,18 +279,15 @@ def _read_build(status: BuildStatus, plan: Plan, instrument: Instrument, message
 
 def _recompute(status: BuildStatus, plan: Plan, instrument: Instrument, message: str,
                models: bool) -> NotebookData:
+    from research import api
     from research.artifacts.bundle import make_bundle
-    from research.ingest import ingest as run_ingest
 
-    ing = run_ingest(paths.sample_survey(), paths.sample_workorders(), instrument=instrument)
+    ing = api.ingest(paths.sample_survey(), paths.sample_workorders(), instrument=instrument)
     results, values = {}, None
     if models:
         from research.artifacts.values import named_values
-        from research.models.run import fit_plan
-        from research.reproduce import one_blas_thread
 
-        with one_blas_thread():  # as reproduce: fixed sums, and faster on the sample
-            results = fit_plan(ing.responses, plan=plan, instrument=instrument)
+        results = api.fit(ing.responses, plan=plan, instrument=instrument)  # one BLAS thread, as reproduce
     bundle = make_bundle(ing, results, plan=plan, instrument=instrument)
     if models:
         values = named_values(bundle)

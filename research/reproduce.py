@@ -193,6 +193,50 @@ def _build(survey: Path, workorders: Path | None, out_root: Path, *, say: Progre
     return manifest
 
 
+def respondent_weighting(responses, workorders, *, plan, instrument, say: Progress | None = None):
+    """Stage 3: representativeness of the responses against the work-order population.
+
+    Returns ``(rep, weights, calibration)``: the tidy frames of
+    :func:`research.representativeness.analyse_representativeness` (``weights/``), the
+    respondents' weights in ``responses`` order (work orders represented per response), and the
+    raking margins for design-based standard errors. ``workorders`` None: ``({}, None, None)``."""
+    if workorders is None:
+        return {}, None, None
+    from research.representativeness import analyse_representativeness, calibration_of, respondent_frame
+
+    rep = analyse_representativeness(responses, workorders, plan=plan, instrument=instrument, progress=say)
+    weights = rep["respondent_weights"]["weight"].to_numpy()
+    return rep, weights, calibration_of(respondent_frame(responses, plan.weighting), weights, plan.weighting)
+
+
+def lever_results(responses, *, plan, instrument, weights=None, calibration=None,
+                  say: Progress | None = None) -> dict:
+    """Levers (``levers``: improvement scenarios with bootstrap intervals, E-values, mediation) and
+    ``associations`` (resolution and repeat calls: post-treatment, never levers), weighted to the
+    work-order population when ``weights`` are given (``strategy/levers.csv``, ``associations.csv``)."""
+    from research.causal import associations
+    from research.scenarios import run_levers
+
+    return {"levers": run_levers(responses, plan=plan, instrument=instrument, weights=weights,
+                                 calibration=calibration, progress=say),
+            "associations": associations(responses, plan=plan, instrument=instrument, weights=weights,
+                                         calibration=calibration)}
+
+
+def driver_results(responses, *, plan, weights=None, say: Progress | None = None) -> dict:
+    """Key drivers of the plan's ``drivers`` section: ``importance`` and ``ipa``
+    (``strategy/drivers_*.csv``), weighted when ``weights`` are given."""
+    from research.drivers import key_drivers
+
+    ds = plan.drivers
+    data = responses if weights is None else responses.assign(_weight=weights)
+    drivers = key_drivers(data, outcome=ds.outcome, weights=None if weights is None else "_weight",
+                          bootstrap_reps=ds.bootstrap_reps, seed=ds.bootstrap_seed, cluster=ds.bootstrap_cluster,
+                          conf_level=plan.conf_level, permutation_reps=ds.permutation_reps,
+                          permutation_seed=ds.permutation_seed, progress=say)
+    return {"importance": drivers["importance"], "ipa": drivers["ipa"]}
+
+
 def strategy_stage(ing, out_root: Path, *, plan, instrument, say: Progress, steps: int) -> dict:
     """Stages 3 and 4: representativeness (with a work-order export), levers, associations, key
     drivers, the p-chart, the station funnel, recurrence and repeat callers.
@@ -200,66 +244,48 @@ def strategy_stage(ing, out_root: Path, *, plan, instrument, say: Progress, step
     Reads only the ingest result ``ing`` (never the fit), writes ``weights/`` and ``strategy/``
     under ``out_root``, and returns the bundle entries it made, in the order they are added to
     the bundle (representativeness first, then ``levers`` ... ``repeat_callers``)."""
-    from research.causal import associations
-    from research.drivers import key_drivers
     from research.monitoring import p_chart, recurrence, repeat_callers
-    from research.scenarios import run_levers
     from research.stations import funnel
 
-    part: dict = {}
     t = time.perf_counter()
     say(f"stage 3/{steps}: representativeness")
+    part, weights, calibration = respondent_weighting(ing.responses, ing.workorders, plan=plan,
+                                                      instrument=instrument, say=say)
+    part = dict(part)
     if ing.workorders is not None:
-        from research.representativeness import analyse_representativeness, write_representativeness
+        from research.representativeness import write_representativeness
 
-        rep = analyse_representativeness(ing.responses, ing.workorders, plan=plan, instrument=instrument,
-                                         progress=say)
-        write_representativeness(rep, out_root / "weights")
-        part.update(rep)
+        write_representativeness(part, out_root / "weights")
         say(f"stage 3/{steps}: representativeness done in {time.perf_counter() - t:.1f} s")
     else:
         say(f"stage 3/{steps}: no work-order export: response rates and weights skipped")
 
     t = time.perf_counter()
     say(f"stage 4/{steps}: levers and key drivers")
-    weights = calibration = None
-    if "respondent_weights" in part:
-        from research.representativeness import calibration_of, respondent_frame
-
-        weights = part["respondent_weights"]["weight"].to_numpy()
-        calibration = calibration_of(respondent_frame(ing.responses, plan.weighting), weights, plan.weighting)
-    levers = run_levers(ing.responses, plan=plan, instrument=instrument, weights=weights,
-                        calibration=calibration, progress=say)
-    (out_root / "strategy").mkdir(exist_ok=True)
-    write_csv(levers, out_root / "strategy" / "levers.csv")
-    part["levers"] = levers
-    # resolution and repeat calls are post-treatment: reported as associations, never as levers
-    part["associations"] = associations(ing.responses, plan=plan, instrument=instrument, weights=weights,
-                                        calibration=calibration)
-    write_csv(part["associations"], out_root / "strategy" / "associations.csv")
-    ds = plan.drivers
-    data = ing.responses if weights is None else ing.responses.assign(_weight=weights)
-    drivers = key_drivers(data, outcome=ds.outcome, weights=None if weights is None else "_weight",
-                          bootstrap_reps=ds.bootstrap_reps, seed=ds.bootstrap_seed, cluster=ds.bootstrap_cluster,
-                          conf_level=plan.conf_level, permutation_reps=ds.permutation_reps,
-                          permutation_seed=ds.permutation_seed, progress=say)
+    strategy = out_root / "strategy"
+    strategy.mkdir(exist_ok=True)
+    part.update(lever_results(ing.responses, plan=plan, instrument=instrument, weights=weights,
+                              calibration=calibration, say=say))
+    for key in ("levers", "associations"):
+        write_csv(part[key], strategy / f"{key}.csv")
+    drivers = driver_results(ing.responses, plan=plan, weights=weights, say=say)
     for key in ("importance", "ipa"):
-        write_csv(drivers[key], out_root / "strategy" / f"drivers_{key}.csv")
+        write_csv(drivers[key], strategy / f"drivers_{key}.csv")
     part["drivers_importance"], part["drivers_ipa"] = drivers["importance"], drivers["ipa"]
     part["p_chart"] = p_chart(ing.responses)
-    write_csv(part["p_chart"], out_root / "strategy" / "p_chart.csv")
+    write_csv(part["p_chart"], strategy / "p_chart.csv")
     # persistent gaps between stations, risk-adjusted (the p-chart looks for sudden change)
     part["station_funnel"] = funnel(ing.responses, instrument=instrument)  # "funnel" is the survey funnel (F08)
-    write_csv(part["station_funnel"], out_root / "strategy" / "station_funnel.csv")
+    write_csv(part["station_funnel"], strategy / "station_funnel.csv")
     if ing.workorders is not None:
         rec = recurrence(ing.workorders)
         part["recurrence"] = rec[rec["flagged"]].reset_index(drop=True)
         part["recurrence_tested"] = int(len(rec))
-        write_csv(part["recurrence"], out_root / "strategy" / "recurrence_flags.csv")
+        write_csv(part["recurrence"], strategy / "recurrence_flags.csv")
         part["repeat_callers"] = repeat_callers(ing.workorders, ing.responses)
         # customer pseudonyms depend on the local key: recorded in the manifest, not compared
-        write_csv(part["repeat_callers"], out_root / "strategy" / "repeat_callers.csv")
-    say(f"stage 4/{steps}: {len(levers)} levers and {len(drivers['importance'])} drivers in "
+        write_csv(part["repeat_callers"], strategy / "repeat_callers.csv")
+    say(f"stage 4/{steps}: {len(part['levers'])} levers and {len(drivers['importance'])} drivers in "
         f"{time.perf_counter() - t:.1f} s")
     return part
 

@@ -1,0 +1,156 @@
+"""The Python API: the command line's steps as functions for notebooks and scripts.
+
+Each function mirrors a command (``research ingest``, ``fit``, ``weight``, the levers and key
+drivers of ``reproduce``, ``bulletin``, ``reproduce``), takes frames or paths, and returns
+the same frames the command writes as CSV (machine column names, full precision; columns in
+``docs/result_contract.md``). They call the pipeline's own stage functions, so a number
+computed here equals the one in the build folder (tested in ``tests/test_api.py``).
+
+``plan`` is everywhere a :class:`research.plan.Plan`, a path to a plan YAML, or None for the
+committed ``paper/analysis_plan.yaml``. Model fits run with one BLAS thread, as ``reproduce``
+does (fixed summation order).
+
+Example::
+
+    from research import api
+
+    ing = api.ingest("data/raw/survey_sample.csv", "data/raw/workorders_sample.csv")
+    fit = api.fit(ing.responses)                       # estimates, predictions, thresholds, ...
+    rep = api.weight(ing.responses, ing.workorders)    # response rates, weights, design-based
+    lev = api.levers(ing.responses, ing.workorders)    # levers and associations
+    week = api.bulletin(ing.responses, ing.workorders, period="week", at="2025-06-04")
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from research.ingest import IngestResult
+from research.instrument import Instrument, load_instrument
+from research.plan import Plan, load_plan
+
+__all__ = ["ingest", "fit", "weight", "levers", "drivers", "bulletin", "reproduce"]
+
+
+def _plan(plan: Plan | str | Path | None) -> Plan:
+    return plan if isinstance(plan, Plan) else load_plan(plan)
+
+
+def _instrument(instrument: Instrument | None) -> Instrument:
+    return instrument if instrument is not None else load_instrument()
+
+
+def ingest(survey: str | Path, workorders: str | Path | None = None, *,
+           instrument: Instrument | None = None) -> IngestResult:
+    """``research ingest``: validate, pseudonymise and derive fields.
+
+    Returns
+    -------
+    :class:`research.ingest.IngestResult`: ``responses`` and ``workorders`` (canonical frames,
+    ``docs/input_contract.md``), ``rejected`` (one row per rejected source row with its reason)
+    and ``report`` (the reconciliation, as ``ingest_report.json``).
+    """
+    from research.ingest import ingest as run
+
+    return run(Path(survey), Path(workorders) if workorders is not None else None,
+               instrument=_instrument(instrument))
+
+
+def fit(responses: pd.DataFrame, *, plan: Plan | str | Path | None = None, thresholds: bool = True,
+        instrument: Instrument | None = None) -> dict[str, pd.DataFrame]:
+    """``research fit``: every model of the plan, predictions, marginal effects, group
+    comparisons, reliability and (unless ``thresholds`` is False) the tolerance thresholds.
+
+    Returns
+    -------
+    dict of frames keyed as the files of ``fit/`` (``estimates``, ``model_fit``,
+    ``predictions``, ``marginal_effects``, ``thresholds``, ...).
+    """
+    from research.models.run import fit_plan
+    from research.reproduce import one_blas_thread
+
+    with one_blas_thread():
+        return fit_plan(responses, plan=_plan(plan), instrument=_instrument(instrument), thresholds=thresholds)
+
+
+def weight(responses: pd.DataFrame, workorders: pd.DataFrame, *, plan: Plan | str | Path | None = None,
+           instrument: Instrument | None = None) -> dict[str, pd.DataFrame]:
+    """``research weight``: response rates, non-response weights (the plan's ``weighting``),
+    design-based estimates and the non-response sensitivity analyses.
+
+    Returns
+    -------
+    dict of frames keyed as the files of ``weights/`` (``response_rates``,
+    ``respondent_weights``, ``weight_summary``, ``weighted_estimates``, ...).
+    """
+    from research.reproduce import one_blas_thread, respondent_weighting
+
+    with one_blas_thread():
+        return respondent_weighting(responses, workorders, plan=_plan(plan), instrument=_instrument(instrument))[0]
+
+
+def levers(responses: pd.DataFrame, workorders: pd.DataFrame | None = None, *,
+           plan: Plan | str | Path | None = None, instrument: Instrument | None = None) -> dict[str, pd.DataFrame]:
+    """The levers of ``reproduce`` (stage 4): the plan's improvement scenarios and the
+    associations of the post-treatment answers, weighted to the work-order population when
+    ``workorders`` are given (as ``reproduce`` does), unweighted otherwise.
+
+    Returns
+    -------
+    ``{"levers": ..., "associations": ...}`` as ``strategy/levers.csv`` and ``associations.csv``.
+    """
+    from research.reproduce import lever_results, one_blas_thread, respondent_weighting
+
+    plan, instrument = _plan(plan), _instrument(instrument)
+    with one_blas_thread():
+        _, weights, calibration = respondent_weighting(responses, workorders, plan=plan, instrument=instrument)
+        return lever_results(responses, plan=plan, instrument=instrument, weights=weights, calibration=calibration)
+
+
+def drivers(responses: pd.DataFrame, workorders: pd.DataFrame | None = None, *,
+            plan: Plan | str | Path | None = None, instrument: Instrument | None = None) -> dict[str, pd.DataFrame]:
+    """The key drivers of ``reproduce`` (stage 4), weighted as :func:`levers`.
+
+    Returns
+    -------
+    ``{"importance": ..., "ipa": ...}`` as ``strategy/drivers_importance.csv`` and ``drivers_ipa.csv``.
+    """
+    from research.reproduce import driver_results, one_blas_thread, respondent_weighting
+
+    plan = _plan(plan)
+    with one_blas_thread():
+        _, weights, _ = respondent_weighting(responses, workorders, plan=plan, instrument=_instrument(instrument))
+        return driver_results(responses, plan=plan, weights=weights)
+
+
+def bulletin(responses: pd.DataFrame, workorders: pd.DataFrame, *, period: str, at,
+             plan: Plan | str | Path | None = None, instrument: Instrument | None = None) -> dict[str, pd.DataFrame]:
+    """``research bulletin``'s tables for the day, ISO week or month holding ``at``, with the
+    plan's ``conf_level`` and ``bulletin`` section.
+
+    Returns
+    -------
+    dict of frames (``overview``, ``by_region``, ``by_station``, then ``out_of_control`` and
+    ``recurrence`` for a week, ``ranking`` for a month, ``repeat_callers``), as the bulletin's CSVs.
+    """
+    from research.bulletin import bulletin_tables
+
+    plan = _plan(plan)
+    return bulletin_tables(responses, workorders, period=period, at=at, instrument=_instrument(instrument),
+                           conf_level=plan.conf_level, spec=plan.bulletin)
+
+
+def reproduce(survey: str | Path | None = None, workorders: str | Path | None = None,
+              out: str | Path | None = None, *, plan: str | Path | None = None, reps: int | None = None) -> dict:
+    """``research reproduce``: every stage into ``out`` (default ``build/``) from the exports
+    (default the committed sample). Returns the manifest."""
+    from research import paths
+    from research.reproduce import reproduce as run
+
+    if survey is None:
+        survey, workorders = paths.sample_survey(), workorders or paths.sample_workorders()
+    return run(Path(survey), Path(workorders) if workorders is not None else None,
+               Path(out) if out is not None else paths.build_dir(),
+               plan_path=Path(plan) if plan is not None else None, reps=reps)
