@@ -17,7 +17,7 @@ from scipy import sparse
 
 
 def cluster_robust_vcov(bread: np.ndarray, scores: np.ndarray, clusters: np.ndarray, *,
-                        n_params: int | None = None) -> np.ndarray:
+                        n_params: int | None = None, row_weights: np.ndarray | None = None) -> np.ndarray:
     """CR1 cluster-robust covariance.
 
     ``V = G/(G-1) * (N-1)/(N-K) * B (sum_g s_g s_g') B``, where ``B = bread``
@@ -41,6 +41,9 @@ def cluster_robust_vcov(bread: np.ndarray, scores: np.ndarray, clusters: np.ndar
         Cluster labels of any hashable type; missing labels are an error.
     n_params : int, optional
         ``K`` in the small-sample factor; defaults to ``bread.shape[0]``.
+    row_weights : (N,) array, optional
+        When given, the score rows are ``scores * row_weights[:, None]`` (a GLM's design and its
+        working residuals): their cluster sums are taken without forming that N x K product.
     """
     bread = np.asarray(bread, dtype=float)
     scores = np.asarray(scores, dtype=float)
@@ -63,7 +66,10 @@ def cluster_robust_vcov(bread: np.ndarray, scores: np.ndarray, clusters: np.ndar
     if n <= k:
         raise ValueError(f"need more score rows (N = {n}) than parameters (K = {k})")
     # cluster sums of the score rows: (G, K)
-    onehot = sparse.csr_matrix((np.ones(n), (codes, np.arange(n))), shape=(g, n))
+    weights = np.ones(n) if row_weights is None else np.asarray(row_weights, dtype=float)
+    if weights.shape != (n,):
+        raise ValueError(f"row_weights must have length {n}, got shape {weights.shape}")
+    onehot = sparse.csr_matrix((weights, (codes, np.arange(n))), shape=(g, n))
     sums = np.asarray(onehot @ scores)
     meat = sums.T @ sums
     adj = g / (g - 1) * (n - 1) / (n - k)
