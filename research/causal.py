@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import sparse, stats
 from scipy.special import expit
 
 from research.errors import InputError, NotEstimable
@@ -167,37 +167,123 @@ def lever_sensitivity(fm, responses: pd.DataFrame, levers, *, threshold: int,
     return pd.DataFrame(out).reindex(columns=cols).assign(conf_level=conf_level)
 
 
-def _logit_fit(X: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
-    from research.models.thresholds import BootstrapFailure, weighted_logit_newton
+#: rows per chunk of the information matrices' products (bounds their temporaries)
+_CHUNK_ROWS = 100_000
+#: above this many rows the mediation logits start from a subsample's fit and take chord steps
+#: before Newton's (:func:`_logit_fit`); at or below it, Newton from zero
+CHORD_ROWS = 200_000
+#: rows of that subsample
+START_ROWS = 50_000
+_CHORD_MAX_ITER = 100
 
-    try:
-        beta = weighted_logit_newton(X, y, w, np.zeros(X.shape[1]))
-    except BootstrapFailure:
-        raise NotEstimable("mediation: a logit did not converge (separation)") from None
-    if not np.isfinite(beta).all():
-        raise NotEstimable("mediation: a logit gives non-finite estimates")
-    return beta
+
+class _Design:
+    """A design held once, dense (``X``, for the information matrix: one matrix product) and
+    sparse (``S``, CSR, for the products with vectors), with an optional extra column ``extra``.
+
+    The lever model's design is dummies (sub-cause, channel, station, month) and one handling-
+    time column per cause group: about 6 non-zero entries in 80 per row, so a product with a
+    vector over the non-zero entries reads a tenth of the dense matrix; the information
+    matrix is formed in row chunks, without an (n, k) temporary (0.64 GB at 1,000,000 rows).
+    """
+
+    def __init__(self, X: np.ndarray, S=None, extra: np.ndarray | None = None):
+        self.X = X
+        self.S = sparse.csr_matrix(X) if S is None else S
+        self.extra = extra
+        self.k = X.shape[1] + (extra is not None)
+
+    def with_column(self, extra: np.ndarray) -> _Design:
+        return _Design(self.X, self.S, extra)
+
+    def dot(self, beta: np.ndarray) -> np.ndarray:
+        if self.extra is None:
+            return self.S @ beta
+        return self.S @ beta[:-1] + self.extra * beta[-1]
+
+    def tdot(self, v: np.ndarray) -> np.ndarray:
+        g = self.S.T @ v
+        return g if self.extra is None else np.append(g, self.extra @ v)
+
+    def information(self, v: np.ndarray) -> np.ndarray:
+        """``Z' diag(v) Z`` of the design ``Z`` (with its extra column)."""
+        X, n = self.X, len(v)
+        H = np.zeros((X.shape[1], X.shape[1]))
+        root = np.sqrt(v)   # v >= 0: A' A of one array, numpy's symmetric rank-k product (half the work)
+        for lo in range(0, n, _CHUNK_ROWS):
+            A = X[lo:lo + _CHUNK_ROWS] * root[lo:lo + _CHUNK_ROWS, None]
+            H += A.T @ A
+        if self.extra is None:
+            return H
+        e = self.extra * v
+        border = self.S.T @ e
+        return np.block([[H, border[:, None]], [border[None, :], np.array([[e @ self.extra]])]])
+
+
+def _logit_fit(Z: _Design, y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Weighted logit: the root of its score equation, as
+    :func:`research.models.thresholds.weighted_logit_newton` finds it (Newton from zero,
+    least-squares steps, stop when the largest step is below 1e-9), with the products of
+    :class:`_Design`.
+
+    Above :data:`CHORD_ROWS` rows the information matrix, the costly part of a step, is formed
+    twice instead of once per Newton step: Newton on a seeded subsample of :data:`START_ROWS`
+    rows gives a start, chord steps (the information at that start, fixed) approach the root
+    with one score per step, and full Newton steps finish, the last one below 1e-9 as before.
+    Newton's last step leaves the iterate within rounding of the root from any start, so the
+    estimates are the same to rounding (measured: benchmarks/bench_strategy_1m.py).
+    """
+    n = len(y)
+    beta = np.zeros(Z.k)
+    if n > CHORD_ROWS:
+        sub = np.sort(np.random.default_rng(0).choice(n, START_ROWS, replace=False))
+        beta = _logit_fit(_Design(Z.X[sub], extra=None if Z.extra is None else Z.extra[sub]), y[sub], w[sub])
+        p = expit(Z.dot(beta))
+        fixed = np.linalg.pinv(Z.information(w * p * (1 - p)), hermitian=True)
+        last = np.inf
+        for _ in range(_CHORD_MAX_ITER):
+            step = fixed @ Z.tdot(w * (y - expit(Z.dot(beta))))
+            size = np.max(np.abs(step))
+            if not size < last:     # not contracting: Newton from here
+                break
+            beta += step
+            last = size
+            if size < 1e-9:
+                break
+    for _ in range(50):
+        p = expit(Z.dot(beta))
+        grad = Z.tdot(w * (y - p))
+        step = np.linalg.lstsq(Z.information(w * p * (1 - p)), grad, rcond=None)[0]
+        beta += step
+        if np.max(np.abs(step)) < 1e-9:
+            if not np.isfinite(beta).all():
+                raise NotEstimable("mediation: a logit gives non-finite estimates")
+            return beta
+    raise NotEstimable("mediation: a logit did not converge (separation)")
 
 
 def _stacked_vcov(blocks, w: np.ndarray, clusters: np.ndarray) -> np.ndarray:
     """Cluster-robust (CR1) covariance of several logits fitted on the same rows, stacked.
 
-    ``blocks``: [(X, y, beta)]. Bread: block-diagonal information; meat: the
-    sum over clusters of the outer products of the stacked score totals, so the
-    covariance between the models' estimates is kept (Zeileis 2006, R
-    ``sandwich``; stacked M-estimation, Stefanski & Boos 2002).
+    ``blocks``: [(Z, y, beta)], ``Z`` a :class:`_Design`. Bread: block-diagonal information;
+    meat: the sum over clusters of the outer products of the stacked score totals, so the
+    covariance between the models' estimates is kept (Zeileis 2006, R ``sandwich``; stacked
+    M-estimation, Stefanski & Boos 2002). A cluster's score total is ``Z' r`` over its rows:
+    one sparse product for all clusters, no (n, k) score matrix.
     """
     codes, levels = pd.factorize(clusters)
     G, n = len(levels), len(w)
-    scores, breads = [], []
-    for X, y, beta in blocks:
-        p = expit(X @ beta)
-        scores.append(X * (w * (y - p))[:, None])
-        breads.append(np.linalg.pinv((X * (w * p * (1 - p))[:, None]).T @ X))
-    S = np.hstack(scores)
-    totals = np.zeros((G, S.shape[1]))
-    np.add.at(totals, codes, S)
-    k = S.shape[1]
+    totals, breads = [], []
+    for Z, y, beta in blocks:
+        p = expit(Z.dot(beta))
+        r = w * (y - p)
+        t = np.asarray((sparse.csr_matrix((r, (codes, np.arange(n))), shape=(G, n)) @ Z.S).todense())
+        if Z.extra is not None:
+            t = np.column_stack([t, np.bincount(codes, weights=r * Z.extra, minlength=G)])
+        totals.append(t)
+        breads.append(np.linalg.pinv(Z.information(w * p * (1 - p))))
+    T = np.hstack(totals)
+    k = T.shape[1]
     B = np.zeros((k, k))
     at = 0
     for b in breads:
@@ -205,12 +291,35 @@ def _stacked_vcov(blocks, w: np.ndarray, clusters: np.ndarray) -> np.ndarray:
         B[at:at + m, at:at + m] = b
         at += m
     adj = G / max(G - 1, 1) * (n - 1) / max(n - k, 1)
-    return adj * B @ (totals.T @ totals) @ B
+    return adj * B @ (T.T @ T) @ B
+
+
+class _Replaced:
+    """The design ``X`` (dense or CSR) with columns ``idx`` replaced by ``new`` (dense (n, len(idx))),
+    without a copy of ``X``: products with it are those of ``X`` corrected on ``idx``."""
+
+    def __init__(self, X, idx: np.ndarray, new: np.ndarray):
+        self.X, self.idx, self.new = X, idx, new
+        self.Xi = X[:, idx] if len(idx) else None   # CSR: the few columns, sparse
+
+    def dot(self, beta: np.ndarray, base: np.ndarray | None = None) -> np.ndarray:
+        """``X_new @ beta``; ``base``: ``X @ beta`` when the caller has it."""
+        out = self.X @ beta if base is None else base
+        if len(self.idx):
+            out = out - self.Xi @ beta[self.idx] + self.new @ beta[self.idx]
+        return out
+
+    def tdot(self, v: np.ndarray) -> np.ndarray:
+        """``X_new' v``."""
+        g = np.asarray(self.X.T @ v).ravel()
+        if len(self.idx):
+            g[self.idx] = self.new.T @ v
+        return g
 
 
 def lever_mediation(responses: pd.DataFrame, levers, *, plan, instrument, threshold: int,
                     weights: np.ndarray | None = None, cluster: str = "station",
-                    conf_level: float = 0.95) -> pd.DataFrame:
+                    conf_level: float = 0.95, fitted=None) -> pd.DataFrame:
     """How much of each lever's effect runs through resolution: natural direct and indirect effects.
 
     Parametric g-formula with a binary mediator ``M`` = the callback's resolution
@@ -243,6 +352,10 @@ def lever_mediation(responses: pd.DataFrame, levers, *, plan, instrument, thresh
     (indirect / total) is undefined (NaN) when the total effect's interval
     includes 0.
 
+    ``fitted``: the lever model's fit (:func:`research.scenarios.run_levers` passes it); when every
+    row of it has a resolution answer, its rows are the complete cases here and its frame and
+    design are used rather than built again.
+
     Returns
     -------
     Per lever and effect (``total``, ``direct``, ``indirect``,
@@ -265,32 +378,64 @@ def lever_mediation(responses: pd.DataFrame, levers, *, plan, instrument, thresh
     if "resolved" not in responses.columns or responses["resolved"].notna().sum() == 0:
         return _not_computed(cols, "mediation_no_resolution")
     variables = tuple(dict.fromkeys([*spec.variables(), "resolved", cluster]))
-    frame, rows = model_frame(responses, variables, reference_levels=plan.reference_levels,
-                              instrument=instrument)
+    reuse = (fitted is not None and fitted.spec.rhs == spec.rhs and cluster in fitted.frame.columns
+             and set(spec.variables()) <= set(fitted.frame.columns)
+             and "Intercept" in fitted.design.names[0]
+             and responses["resolved"].iloc[fitted.rows].notna().all())
+    if reuse:
+        # every row of the lever fit has a resolution answer: these complete cases are the fit's
+        # rows, and model_frame would type their variables as the fit's frame has them
+        frame, rows = fitted.frame, fitted.rows
+        codes = instrument.label_sets["resolved"].codes
+        m = ((responses["resolved"].iloc[rows].astype(str).to_numpy() == MEDIATOR_LEVEL)
+             & (MEDIATOR_LEVEL in codes)).astype(float)
+    else:
+        frame, rows = model_frame(responses, variables, reference_levels=plan.reference_levels,
+                                  instrument=instrument)
+        m = (frame["resolved"].astype(str).to_numpy() == MEDIATOR_LEVEL).astype(float) if len(frame) else None
     if len(frame) < 50 or frame["satisfied"].nunique() < 2:
         return _not_computed(cols, "mediation_too_few")
-    m = (frame["resolved"].astype(str).to_numpy() == MEDIATOR_LEVEL).astype(float)
     if m.min() == m.max():
         return _not_computed(cols, "mediation_no_resolution")
     y = frame["satisfied"].to_numpy(dtype=float)
-    try:
-        design = build_design(frame, spec.rhs, intercept=True, context=formula_context())
-    except NotEstimable:
-        return _not_computed(cols, "mediation_not_estimable")
-    X = design.X
+    if reuse:
+        design = fitted.design  # the lever fit's rows: its design is this one (built by the same call)
+    else:
+        try:
+            design = build_design(frame, spec.rhs, intercept=True, context=formula_context())
+        except NotEstimable:
+            return _not_computed(cols, "mediation_not_estimable")
+    # the design held once (shared with the lever fit), its products over its non-zero entries
+    Zm = _Design(design.X)
+    X = Zm.S
     w = np.ones(len(frame)) if weights is None else np.asarray(weights, dtype=float)[rows]
     wn = w / w.sum()
-    Xy = np.column_stack([X, m])
+    Zy = Zm.with_column(m)
     try:
-        bm, by = _logit_fit(X, m, w), _logit_fit(Xy, y, w)
+        bm, by = _logit_fit(Zm, m, w), _logit_fit(Zy, y, w)
     except NotEstimable:  # separation: no share rather than no lever table
         return _not_computed(cols, "mediation_not_estimable")
-    V = _stacked_vcov([(X, m, bm), (Xy, y, by)], w, frame[cluster].astype(str).to_numpy())
+    V = _stacked_vcov([(Zm, m, bm), (Zy, y, by)], w, frame[cluster].astype(str).to_numpy())
     km = X.shape[1]
     q = stats.norm.ppf(0.5 + conf_level / 2)
     shim = SimpleNamespace(frame=frame, rows=rows, spec=spec)
     method = ("natural direct/indirect effects, parametric g-formula (VanderWeele 2015); mediator: resolved == "
               "'yes' (logit); delta-method CR1 standard errors by " + cluster)
+    base_cols = _Replaced(X, np.array([], dtype=int), np.empty((len(frame), 0)))
+    ea_base, em_base = X @ by[:km], X @ bm   # the linear predictors as observed, shared by the levers
+
+    def mu(Xa: _Replaced, Xb: _Replaced):
+        """E[Y(a1, M(a2))] and its gradient over (beta_m, beta_y): Xa the a1 rows, Xb the a2 rows."""
+        ea = Xa.dot(by[:km], ea_base)
+        q1, q0 = expit(ea + by[km]), expit(ea)
+        mm = expit(Xb.dot(bm, em_base))
+        val = wn @ (q1 * mm + q0 * (1 - mm))
+        g_m = Xb.tdot(wn * (q1 - q0) * mm * (1 - mm))
+        t1, t0 = wn * q1 * (1 - q1) * mm, wn * q0 * (1 - q0) * (1 - mm)
+        g_y = np.concatenate([Xa.tdot(t1 + t0), [t1.sum()]])
+        return val, np.concatenate([g_m, g_y])
+
+    base, g_base = mu(base_cols, base_cols)
     out = []
     for lever in levers:
         try:
@@ -299,23 +444,8 @@ def lever_mediation(responses: pd.DataFrame, levers, *, plan, instrument, thresh
             continue
         if lever.kind == "set":
             continue
-        Xs = X.copy()
-        idx, new = design.rebuild(frame.assign(**{k: v for k, v in ch.items()}), set(ch))
-        Xs[:, idx] = new
-
-        def mu(Xa, Xb):
-            """E[Y(a1, M(a2))] and its gradient over (beta_m, beta_y): Xa the a1 rows, Xb the a2 rows."""
-            ea = Xa @ by[:km]
-            q1, q0 = expit(ea + by[km]), expit(ea)
-            mm = expit(Xb @ bm)
-            val = wn @ (q1 * mm + q0 * (1 - mm))
-            g_m = Xb.T @ (wn * (q1 - q0) * mm * (1 - mm))
-            t1, t0 = wn * q1 * (1 - q1) * mm, wn * q0 * (1 - q0) * (1 - mm)
-            g_y = np.concatenate([Xa.T @ (t1 + t0), [t1.sum()]])
-            return val, np.concatenate([g_m, g_y])
-
-        base, g_base = mu(X, X)
-        cross, g_cross = mu(Xs, X)
+        Xs = _Replaced(X, *design.rebuild(frame.assign(**{k: v for k, v in ch.items()}), set(ch)))
+        cross, g_cross = mu(Xs, base_cols)
         full, g_full = mu(Xs, Xs)
         effects = {"total": (full - base, g_full - g_base), "direct": (cross - base, g_cross - g_base),
                    "indirect": (full - cross, g_full - g_cross)}

@@ -293,13 +293,16 @@ class _Prepared:
     level_codes: list[np.ndarray | None] | None = None
 
 
-def _dummies(values: pd.Series, order: Sequence[str] = ()) -> list[np.ndarray]:
-    """0/1 columns of every level present but the reference (the first of ``order`` present,
-    else the first in sorted order). The reference is immaterial to every R²."""
+def _dummies(values: pd.Series, order: Sequence[str] = ()) -> tuple[np.ndarray, int]:
+    """Dummy coding of every level present but the reference (the first of ``order`` present,
+    else the first in sorted order), as codes: each row's column among the ``p`` dummies
+    (0..p-1, levels in sorted order), -1 for the reference level. The reference is immaterial
+    to every R²."""
     codes, uniques = pd.factorize(values.astype("string"), sort=True)
     levels = [str(u) for u in uniques]
     ref = next((levels.index(v) for v in order if v in levels), 0)
-    return [(codes == j).astype(float) for j in range(len(levels)) if j != ref]
+    codes = codes.astype(np.int64)
+    return np.where(codes == ref, -1, np.where(codes > ref, codes - 1, codes)), len(levels) - 1
 
 
 def _prepare(responses: pd.DataFrame, *, outcome: str, drivers: tuple[str, ...],
@@ -342,21 +345,25 @@ def _prepare(responses: pd.DataFrame, *, outcome: str, drivers: tuple[str, ...],
     if n < 3:
         raise InputError(f"only {n} rows have the outcome {outcome!r} and every driver; "
                          "need at least 3")
-    sub = responses.iloc[rows]
+    # only the columns used, and no copy when every row is complete
+    sub = responses[list(needed)]
+    if n < len(responses):
+        sub = sub.iloc[rows]
     w = np.ones(n) if weights is None else w_all[rows]
     if not w.sum() > 0:
         raise InputError(f"column {weights!r}: the weights of the complete rows sum to zero")
     y = y_all[rows]
 
-    columns: list[np.ndarray] = []
+    # each column as a way to build it (a dummy: its codes and level; else the values), so that
+    # only the centred design X is ever held whole
+    columns: list[tuple[np.ndarray, int | None]] = []
     groups = []
     level_codes: list[np.ndarray | None] = []
     for d in drivers:
         src = DRIVER_SOURCES[d]
-        if d in ("subcause", "channel"):
-            cols = _dummies(sub[src])
-        elif d == "resolved":
-            cols = _dummies(sub[src], RESOLVED_ORDER)
+        if d in ("subcause", "channel", "resolved"):
+            codes, p = _dummies(sub[src], RESOLVED_ORDER if d == "resolved" else ())
+            cols = [(codes, j) for j in range(p)]
         else:
             x = _as_float(sub[src], src)
             if d == "handling_time":
@@ -365,16 +372,16 @@ def _prepare(responses: pd.DataFrame, *, outcome: str, drivers: tuple[str, ...],
                                      "handling times")
                 x = np.log2(1.0 + x)
             # a column constant over the complete rows explains nothing: leave it out
-            cols = [x] if x.min() < x.max() else []
+            cols = [(x, None)] if x.min() < x.max() else []
         if d in ("subcause", "channel", "resolved"):
-            stack = np.array(cols).reshape(len(cols), n)
-            level_codes.append(np.where(stack.any(0), stack.argmax(0), -1) if len(cols) else None)
+            level_codes.append(codes if len(cols) else None)
         else:
             level_codes.append(None)
         groups.append(np.arange(len(columns), len(columns) + len(cols)))
         columns.extend(cols)
     X = np.empty((n, len(columns)), order="F")
-    for j, col in enumerate(columns):
+    for j, (values, level) in enumerate(columns):
+        col = values if level is None else (values == level).astype(float)
         X[:, j] = col - (w @ col) / w.sum()
     del columns
 

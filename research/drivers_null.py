@@ -41,6 +41,20 @@ replicates are solved in one batch (research.drivers._ols_subset_r2); about
 McFadden): only the subsets that contain ``j`` are refitted (warm-started), i.e.
 ``2^(k-1)`` logits per replicate; use few replicates on large data.
 
+Large data (OLS): above :data:`EXACT_PERMUTATION_ROWS` complete rows the B replicates are
+not drawn by permuting rows. A permuted block enters the R² only through linear permutation
+statistics ``S = sum_i a_pi(i) b_i'`` (``a``: the block's columns and, for the weighted
+own block, their squares; ``b``: the weighted-centred other columns and the weight), whose
+exact permutation mean and covariance are known in closed form (Wald & Wolfowitz 1944):
+``E S = n abar bbar'`` and ``Cov(vec S) = (Sbb (x) Saa) / (n - 1)`` with ``Saa``, ``Sbb`` the
+centred scatter matrices of ``a`` and ``b``. By the combinatorial central limit theorem
+(Hoeffding 1951, *Ann Math Stat* 22:558) ``S`` is then normal to within O(n^-1/2), so each
+replicate draws ``S`` from that normal and computes the subset R² from it exactly as from
+permuted rows: no pass over the rows per replicate (at 1,000,000 rows the row permutations
+took minutes and gigabytes; these draws take well under a second). The nulls are Monte
+Carlo draws of (nearly) the same distribution, so their summaries and p-values move within
+Monte Carlo error against the row permutations (measured: benchmarks/bench_strategy_1m.py).
+
 Seeds: the B permutations come from ``numpy.random.default_rng(seed)`` and are
 applied to every group in turn (each group's null is a valid null on its own;
 drawing them once halves the cost), so a group's null does not depend on which
@@ -59,6 +73,12 @@ __all__ = ["permutation_null", "holm", "DEFAULT_PERMUTATION_SEED"]
 DEFAULT_PERMUTATION_SEED = 20261129
 # Replicates whose cross-product matrices are solved together (memory: batch x q x q).
 _BATCH = 50
+#: above this many complete rows the OLS null draws each replicate's block cross-products from
+#: their permutation distribution's normal approximation (exact mean and covariance; see the
+#: module docstring) instead of permuting rows; at or below it the rows are permuted
+EXACT_PERMUTATION_ROWS = 100_000
+# rows per chunk of the one pass that forms the scatter matrices of the large-data null
+_CHUNK_ROWS = 200_000
 
 
 def holm(p: np.ndarray) -> np.ndarray:
@@ -95,20 +115,25 @@ def permutation_null(prep, *, reps: int, seed: int,
     null_imp = np.full((reps, k), np.nan)
     null_share = np.full((reps, k), np.nan)
     fits = _logit_context(prep, subsets) if prep.logit else None
-    perms = None
+    perms = ols = None
     for j, d in enumerate(prep.drivers):
         cols = prep.groups[j]
         if len(cols) == 0:        # a constant driver: share 0 in every permutation as observed
             null_imp[:, j] = 0.0
             null_share[:, j] = 0.0
             continue
-        if perms is None:
-            perms = np.random.default_rng(int(seed)).permuted(
-                np.broadcast_to(np.arange(prep.n, dtype=np.int32), (reps, prep.n)), axis=1)
-        if prep.logit:
-            r2 = _logit_null_r2(prep, subsets, cols, j, perms, fits)
+        if prep.logit or prep.n <= EXACT_PERMUTATION_ROWS:
+            if perms is None:
+                perms = np.random.default_rng(int(seed)).permuted(
+                    np.broadcast_to(np.arange(prep.n, dtype=np.int32), (reps, prep.n)), axis=1)
+            if prep.logit:
+                r2 = _logit_null_r2(prep, subsets, cols, j, perms, fits)
+            else:
+                r2 = _ols_null_r2(prep, subsets, j, perms)
         else:
-            r2 = _ols_null_r2(prep, subsets, j, perms)
+            if ols is None:
+                ols = _OlsNullContext(prep)
+            r2 = _ols_null_r2(prep, subsets, j, None, ctx=ols, reps=reps, seed=int(seed))
         imp = r2 @ M
         null_imp[:, j] = imp[:, j]
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -118,24 +143,16 @@ def permutation_null(prep, *, reps: int, seed: int,
     return {"share": null_share, "importance": null_imp}
 
 
-def _ols_null_r2(prep, subsets, j: int, perms: np.ndarray) -> np.ndarray:
-    """Subset R² (B, 2^k) with the rows of group ``j``'s block permuted by each row of ``perms``.
-
-    Only the block's rows/columns of ``C = A' W A`` change: with ``A_rest`` weighted-centred,
-    ``C[j, rest] = X_j[perm]' W A_rest`` (the block's own re-centring drops out) and
-    ``C[j, j] = X_j[perm]' W X_j[perm] - sw m m'`` with ``m`` its permuted weighted mean. A
-    dummy group's products are per-level sums (one sparse product for all replicates), a
-    one-column group's one dense product. Subsets without ``j`` keep the sample's R².
-    """
+def _exact_block_products(prep, j: int, perms: np.ndarray):
+    """``C`` and, per permutation, group ``j``'s ``cross`` (B, p, rest) and ``own`` (B, p, p)
+    block products of the permuted rows (see :func:`_ols_null_r2`)."""
     from scipy import sparse
-
-    from research import drivers as drv
 
     w, sw = prep.w, prep.w.sum()
     A = np.column_stack([prep.X, prep.y - (w @ prep.y) / sw])    # every column weighted-centred
     C = A.T @ (A * w[:, None])
     cols = prep.groups[j]
-    rest = np.setdiff1d(np.arange(A.shape[1]), cols)
+    rest = np.setdiff1d(np.arange(C.shape[0]), cols)
     WA = A[:, rest] * w[:, None]
     B, n, p = len(perms), prep.n, len(cols)
     codes = prep.level_codes[j] if prep.level_codes is not None else None
@@ -169,12 +186,37 @@ def _ols_null_r2(prep, subsets, j: int, perms: np.ndarray) -> np.ndarray:
             Xp = Xp - (w @ Xp) / sw
             cross[b] = Xp.T @ WA
             own[b] = Xp.T @ (Xp * w[:, None])
+    return C, cross, own, cols, rest, B
+
+
+def _ols_null_r2(prep, subsets, j: int, perms: np.ndarray | None, *, ctx: _OlsNullContext | None = None,
+                 reps: int = 0, seed: int = 0) -> np.ndarray:
+    """Subset R² (B, 2^k) with the rows of group ``j``'s block permuted by each row of ``perms``.
+
+    Only the block's rows/columns of ``C = A' W A`` change: with ``A_rest`` weighted-centred,
+    ``C[j, rest] = X_j[perm]' W A_rest`` (the block's own re-centring drops out) and
+    ``C[j, j] = X_j[perm]' W X_j[perm] - sw m m'`` with ``m`` its permuted weighted mean. A
+    dummy group's products are per-level sums (one sparse product for all replicates), a
+    one-column group's one dense product. Subsets without ``j`` keep the sample's R².
+
+    With ``ctx`` (large data; ``perms`` None) the ``reps`` replicates' block products are drawn
+    from their permutation distribution's normal approximation (:class:`_OlsNullContext`).
+    """
+    from research import drivers as drv
+
+    if ctx is not None:
+        C, (cross, own) = ctx.C, ctx.draw(j, reps, seed)
+        cols = prep.groups[j]
+        rest = np.setdiff1d(np.arange(C.shape[0]), cols)
+        B = reps
+    else:
+        C, cross, own, cols, rest, B = _exact_block_products(prep, j, perms)
     Cb = np.repeat(C[None], B, axis=0)
     Cb[:, cols[:, None], rest[None, :]] = cross
     Cb[:, rest[:, None], cols[None, :]] = cross.transpose(0, 2, 1)
     Cb[:, cols[:, None], cols[None, :]] = own
     with_j = [m for m in range(len(subsets)) if m >> j & 1]
-    full = drv._ols_subset_r2(C[None], np.zeros((1, A.shape[1])), np.ones(1), subsets)[0]
+    full = drv._ols_subset_r2(C[None], np.zeros((1, C.shape[0])), np.ones(1), subsets)[0]
     out = np.repeat(full[None], B, axis=0)
     sub_j = [subsets[m] for m in with_j]
     with threadpool_limits(limits=1, user_api="blas"):
@@ -183,9 +225,103 @@ def _ols_null_r2(prep, subsets, j: int, perms: np.ndarray) -> np.ndarray:
             try:
                 out[lo:hi, with_j] = _subset_r2_solve(Cb[lo:hi], sub_j)
             except np.linalg.LinAlgError:   # a singular sub-matrix: the pseudo-inverse path
-                out[lo:hi, with_j] = drv._ols_subset_r2(Cb[lo:hi], np.zeros((hi - lo, A.shape[1])),
+                out[lo:hi, with_j] = drv._ols_subset_r2(Cb[lo:hi], np.zeros((hi - lo, C.shape[0])),
                                                         np.ones(hi - lo), sub_j)
     return out
+
+
+def _psd_sqrt(S: np.ndarray) -> np.ndarray:
+    """A square root ``L`` (``L L' = S``) of a symmetric positive semi-definite matrix; the
+    eigenvalues that rounding made negative count as 0 (a constant column has no spread)."""
+    vals, vecs = np.linalg.eigh((S + S.T) / 2)
+    return vecs * np.sqrt(np.clip(vals, 0.0, None))
+
+
+class _OlsNullContext:
+    """Sufficient statistics of the large-data OLS null (one pass over the rows, in chunks).
+
+    For group ``j`` with columns ``J`` and the other columns ``R`` of ``A = [X, y]`` (weighted-
+    centred), the permuted block enters ``C`` only through ``S = sum_i a_pi(i) b_i'`` with
+    ``b_i = [w_i A_iR, w_i]`` and ``a_i`` the block's raw dummies (a dummy group: its weighted
+    own block is ``diag(lw) - lw lw' / sw`` with ``lw = S[:, -1]``) or its columns and their
+    products (a numeric group: ``own = sum w x x' - (sum w x)(sum w x)' / sw``). The
+    permutation distribution of ``S`` has mean ``(sum a)(sum b)' / n`` and covariance
+    ``Sbb (x) Saa / (n - 1)`` (centred scatter matrices; Wald & Wolfowitz 1944), and is normal
+    to within O(n^-1/2) (Hoeffding 1951): :meth:`draw` samples it.
+    """
+
+    def __init__(self, prep):
+        w = prep.w
+        n, P = prep.X.shape
+        q = P + 1
+        self.n, self.sw = n, float(w.sum())
+        self.equal = bool((w == w[0]).all())
+        yc = prep.y - (w @ prep.y) / self.sw
+        C = np.zeros((q, q))
+        M2 = np.zeros((q + 1, q + 1))      # sum_i w_i^2 [A_i, 1][A_i, 1]'
+        M1 = np.zeros(q + 1)               # sum_i w_i [A_i, 1]
+        numeric = [j for j, cols in enumerate(prep.groups)
+                   if len(cols) and (prep.level_codes is None or prep.level_codes[j] is None)]
+        sa = {j: 0.0 for j in numeric}
+        saa = {j: 0.0 for j in numeric}
+        with threadpool_limits(limits=1, user_api="blas"):
+            for lo in range(0, n, _CHUNK_ROWS):
+                hi = min(lo + _CHUNK_ROWS, n)
+                Ac = np.empty((hi - lo, q + 1))
+                Ac[:, :P] = prep.X[lo:hi]
+                Ac[:, P] = yc[lo:hi]
+                Ac[:, q] = 1.0
+                WAc = Ac * w[lo:hi, None]
+                C += Ac[:, :q].T @ WAc[:, :q]
+                M2 += WAc.T @ WAc
+                M1 += WAc.sum(0)
+                for j in numeric:
+                    a = _numeric_a(prep.X[lo:hi, prep.groups[j]])
+                    sa[j] = sa[j] + a.sum(0)
+                    saa[j] = saa[j] + a.T @ a
+        self.C, self.M2, self.M1 = C, M2, M1
+        self.a_stats = {j: (sa[j], saa[j]) for j in numeric}
+        for j, cols in enumerate(prep.groups):
+            if len(cols) and j not in self.a_stats:   # dummies: level counts
+                counts = np.bincount(prep.level_codes[j][prep.level_codes[j] >= 0],
+                                     minlength=len(cols)).astype(float)
+                self.a_stats[j] = (counts, np.diag(counts))
+        self.groups = prep.groups
+
+    def draw(self, j: int, reps: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """``reps`` draws of group ``j``'s ``cross`` (B, p, rest) and ``own`` (B, p, p)."""
+        cols = self.groups[j]
+        p, q, n = len(cols), self.C.shape[0], self.n
+        rest = np.setdiff1d(np.arange(q), cols)
+        bidx = np.r_[rest, q]                        # b = [w A_rest, w]
+        sb = self.M1[bidx]
+        Sbb = self.M2[np.ix_(bidx, bidx)] - np.outer(sb, sb) / n
+        sa, raw = self.a_stats[j]
+        Saa = raw - np.outer(sa, sa) / n
+        La, Lb = _psd_sqrt(Saa / (n - 1)), _psd_sqrt(Sbb)
+        Z = np.random.default_rng(seed).standard_normal((reps, len(sa), len(bidx)))
+        S = np.outer(sa, sb) / n + La @ Z @ Lb.T     # (B, da, db)
+        r = len(rest)
+        cross = S[:, :p, :r]
+        if self.equal:
+            own = np.repeat(self.C[np.ix_(cols, cols)][None], reps, axis=0)
+        elif len(sa) == p:                           # dummies: per-level weight sums
+            lw = S[:, :, r]
+            own = np.einsum("bi,ij->bij", lw, np.eye(p)) - lw[:, :, None] * lw[:, None, :] / self.sw
+        else:                                        # numeric: sum w x and sum w x x'
+            m = S[:, :p, r]
+            iu = np.triu_indices(p)
+            prod = np.empty((reps, p, p))
+            prod[:, iu[0], iu[1]] = S[:, p:, r]
+            prod[:, iu[1], iu[0]] = S[:, p:, r]
+            own = prod - m[:, :, None] * m[:, None, :] / self.sw
+        return cross, own
+
+
+def _numeric_a(x: np.ndarray) -> np.ndarray:
+    """``a`` of a numeric block (rows x p): its columns, then the products ``x_k x_l`` (k <= l)."""
+    iu = np.triu_indices(x.shape[1])
+    return np.column_stack([x, x[:, iu[0]] * x[:, iu[1]]])
 
 
 def _subset_r2_solve(C: np.ndarray, subsets: list[np.ndarray]) -> np.ndarray:

@@ -92,12 +92,12 @@ def lever_changes(fm: FittedModel, responses: pd.DataFrame, lever: Lever) -> dic
     for var in ("cause_l1", "cause_l2"):
         code = getattr(lever, var)
         if code is not None:
-            vals = (frame[var].astype(str).to_numpy() if var in frame.columns
-                    else responses[var].astype(str).to_numpy()[fm.rows])
-            if not (vals == code).any():
+            hit = (_equals(frame[var], code) if var in frame.columns
+                   else _equals(responses[var], code)[fm.rows])
+            if not hit.any():
                 raise InputError(f"lever {lever.name}: no ticket has {var} = {code!r} (a typo, or a cause "
                                  "absent from this export)")
-            target &= vals == code
+            target &= hit
     if lever.kind == "scale_hours":
         new = np.where(target, hours * lever.factor, hours)
     elif lever.kind == "target_hours":
@@ -112,6 +112,17 @@ def lever_changes(fm: FittedModel, responses: pd.DataFrame, lever: Lever) -> dic
             met = frame["sla_met"].to_numpy(dtype=float)
             return {"handling_hours": new, "sla_met": np.where(target & np.isfinite(sla_hours), 1.0, met)}
     return {"handling_hours": new}
+
+
+def _equals(col: pd.Series, code: str) -> np.ndarray:
+    """``col.astype(str).to_numpy() == code``, from the category codes when ``col`` is categorical
+    (a comparison per category, not a string per ticket; missing values read "nan" as there)."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        match = [i for i, c in enumerate(col.cat.categories) if str(c) == code]
+        if code == "nan":
+            match.append(-1)
+        return np.isin(col.cat.codes.to_numpy(), match)
+    return col.astype(str).to_numpy() == code
 
 
 def _effects(fm: FittedModel, levers, changes, threshold: int, rows: np.ndarray | None = None,
@@ -140,6 +151,52 @@ def _effects(fm: FittedModel, levers, changes, threshold: int, rows: np.ndarray 
     return now[0], out
 
 
+class _BootEvaluator:
+    """Each lever's average effect over fixed rows for many (parameters, weights): the values of
+    :func:`_effects` (the same products in the same order, so the same numbers) without the
+    gradients, the pandas row selection and the design rebuild that it repeats on every call.
+
+    A bootstrap replicate needs only the effects; :func:`_effects` also builds the gradients
+    (a cross-product of the rows per lever) and selects the frame's rows each time, which at
+    1,000,000 tickets took most of the lever bootstrap's time.
+    """
+
+    def __init__(self, fm: FittedModel, levers, changes: dict, rows: np.ndarray | None):
+        from research.models.predict import _new_columns, _rows
+
+        self.rows = rows
+        all_rows = np.arange(len(fm.frame)) if rows is None else rows
+        base = _rows(fm, all_rows)  # the rows' design (and which variables are constant on them)
+        self.X = base.X
+        self.levers = []
+        for lever in levers:
+            ch = {k: (v[all_rows] if np.ndim(v) else v) for k, v in changes[lever.name].items()}
+            idx_s, row_s, idx_v, mat_v = _new_columns(fm, base, ch)
+            idx = np.concatenate([idx_s, idx_v])
+            self.levers.append((idx, self.X[:, idx] if len(idx) else None, idx_s, row_s, idx_v, mat_v))
+
+    def take(self, values: np.ndarray) -> np.ndarray:
+        """``values`` (one per ticket) on the averaged rows."""
+        return values if self.rows is None else values[self.rows]
+
+    def effects(self, beta: np.ndarray, w: np.ndarray) -> list[float]:
+        """Each lever's effect with coefficients ``beta`` and row weights ``w`` (the rows')."""
+        from scipy.special import expit
+
+        wn = w / w.sum()
+        eta = self.X @ beta
+        now = float(np.tensordot(wn, expit(eta), axes=(0, 0)))
+        out = []
+        for idx, Xidx, idx_s, row_s, idx_v, mat_v in self.levers:
+            moved_eta = eta
+            if len(idx):
+                moved_eta = (eta - Xidx @ beta[idx]) + row_s @ beta[idx_s]
+                if len(idx_v):
+                    moved_eta = moved_eta + mat_v @ beta[idx_v]
+            out.append(float(np.tensordot(wn, expit(moved_eta), axes=(0, 0))) - now)
+        return out
+
+
 def _cluster_pieces(X, y, w, beta, codes, n_cl):
     """Per-cluster score totals (G, k) and information matrices (G, k, k) of the weighted logit at ``beta``."""
     from scipy.special import expit
@@ -154,7 +211,8 @@ def _cluster_pieces(X, y, w, beta, codes, n_cl):
         r = order[bounds[g]:bounds[g + 1]]
         Xg = X[r]
         score[g] = Xg.T @ (w[r] * (y[r] - p[r]))
-        info[g] = (Xg * (w[r] * p[r] * (1 - p[r]))[:, None]).T @ Xg
+        A = Xg * np.sqrt(w[r] * p[r] * (1 - p[r]))[:, None]
+        info[g] = A.T @ A   # A'A of one array: the symmetric rank-k product, half the work
     return score, info
 
 
@@ -227,23 +285,25 @@ def lever_effects(fm: FittedModel, responses: pd.DataFrame, levers, *, threshold
                 # them, so the fixed subsample shifts no interval (only its spread is estimated)
                 offset = est - np.array([e for e, _ in _effects(fm, levers, changes, threshold,
                                                                rows=eval_rows)[1]])
-        columns: dict = {}  # each lever's rebuilt design columns, shared by the replicates
+        # each lever's rebuilt design columns (they depend on the data and the lever, not on the
+        # parameters) and the replicates' design rows, built once for every replicate
+        evaluator = _BootEvaluator(fm, levers, changes, eval_rows if large else None)
         for b in range(reps):
             counts = np.bincount(rng.integers(0, n_cl, n_cl), minlength=n_cl).astype(float)
-            w = counts[cl_codes]
             if large:
                 step = np.linalg.lstsq(np.tensordot(counts, info, axes=1), counts @ score, rcond=None)[0]
                 bb = fm.params + step
             else:
+                w = counts[cl_codes]
                 keep = w > 0
                 try:
                     bb = weighted_logit_newton(X[keep], y[keep], (w * survey_w)[keep], fm.params)
                 except BootstrapFailure:
                     failed += 1
                     continue
-            rep = dataclasses.replace(fm, params=bb, extra={**fm.extra, "weights": w * survey_w})
-            boot[b] = [e for e, _ in _effects(rep, levers, changes, threshold,
-                                              rows=eval_rows if large else None, cache=columns)[1]]
+            # the replicate's weights on the averaged rows only (the same products as on all rows)
+            wr = counts[evaluator.take(cl_codes)] * evaluator.take(survey_w)
+            boot[b] = evaluator.effects(bb[: fm.n_beta], wr)
             if large:
                 boot[b] += offset
             if progress is not None and ((b + 1) % 20 == 0 or b + 1 == reps):
@@ -313,7 +373,7 @@ def run_levers(responses: pd.DataFrame, *, plan, instrument, weights: np.ndarray
     out = out.merge(sens, on="lever", how="left")
     med = lever_mediation(responses, spec.levers, plan=plan, instrument=instrument,
                           threshold=instrument.satisfied_threshold, weights=weights,
-                          cluster=spec.bootstrap_cluster, conf_level=plan.conf_level)
+                          cluster=spec.bootstrap_cluster, conf_level=plan.conf_level, fitted=fm)
     med_cols = ["indirect_effect", "share_mediated", "share_mediated_low", "share_mediated_high"]
     if len(med):
         ind = med[med["effect"] == "indirect"].set_index("lever")["estimate"]
