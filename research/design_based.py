@@ -169,16 +169,21 @@ class Calibration:
         codes = [pd.factorize(frame[m].astype("string"), use_na_sentinel=True)[0] for m in margins]
         if any((c < 0).any() for c in codes):
             raise ValueError("calibration margins have missing values")
-        if not raking:
-            cells = pd.MultiIndex.from_arrays(codes) if len(codes) > 1 else pd.Index(codes[0])
-            codes = [pd.factorize(cells)[0]]
+        if not raking:  # the cells of the cross, numbered in order of appearance (as a MultiIndex factorises)
+            cell = np.zeros(len(frame), dtype=np.int64)
+            for c in codes:
+                cell = pd.factorize(cell * (int(c.max()) + 1 if len(c) else 1) + c)[0].astype(np.int64)
+            codes = [cell]
         cl, g = _cluster_codes(frame[cluster])
         w = np.asarray(weights, dtype=float)
         return cls(margins=tuple(np.asarray(c, dtype=np.intp) for c in codes), weights=w, clusters=cl,
                    n_clusters=g, raking=raking)
 
     def _level_space(self):
-        """Margin indicator matrices, their cross-counts and level counts (built once, cached)."""
+        """Margin indicator matrices, their cross-counts and level counts (built once, cached).
+
+        Only :meth:`residuals` (the row-level projection) needs the indicator matrices;
+        :meth:`variance` works on the cells (:meth:`_cells`)."""
         cached = self.__dict__.get("_cache")
         if cached is None:
             from scipy import sparse
@@ -192,6 +197,15 @@ class Calibration:
             counts = [np.diag(cross[m][m])[:, None] for m in range(len(ind))]
             cached = (ind, cross, counts)
             object.__setattr__(self, "_cache", cached)  # frozen dataclass: cache outside the fields
+        return cached
+
+    def _cells(self) -> "_Cells":
+        """The design's cells: rows sharing their cluster and their level of every margin
+        (built once, cached). See :meth:`variance`."""
+        cached = self.__dict__.get("_cells_cache")
+        if cached is None:
+            cached = _Cells.build(self)
+            object.__setattr__(self, "_cells_cache", cached)  # frozen dataclass: cache outside the fields
         return cached
 
     def residuals(self, infl: np.ndarray) -> np.ndarray:
@@ -210,27 +224,148 @@ class Calibration:
         w = self.weights[:, None]
         ind, cross, counts = self._level_space()
         sums = [S @ (x / w) for S in ind]  # (L_m, k) level sums of x0 / w
-        c = [np.zeros_like(S_m) for S_m in sums]
-        for _ in range(10 if self.raking else 1):
-            for m in range(len(ind)):
-                current = sums[m] - sum(cross[m][j] @ c[j] for j in range(len(ind)))
-                c[m] += current / counts[m]
+        c = self._projection(sums, cross, counts)
         for m, codes in enumerate(self.margins):
             x -= w * c[m][codes]
         return x
 
-    def variance(self, infl: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-        """Covariance from influence values of ``rows`` of the design (all rows when None)."""
+    def _projection(self, sums, cross, counts):
+        """The level coefficients ``c_m`` of the projection from the level sums ``S_m`` of ``x0 / w``:
+        R's 10 rounds over the margins (one step for post-stratification), in level space."""
+        c = [np.zeros_like(S_m) for S_m in sums]
+        for _ in range(10 if self.raking else 1):
+            for m in range(len(sums)):
+                current = sums[m] - sum(cross[m][j] @ c[j] for j in range(len(sums)))
+                c[m] += current / counts[m]
+        return c
+
+    def cell_sums(self, infl: np.ndarray, rows: np.ndarray | None = None, *,
+                  scale: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Sums per design cell of the influence values ``infl`` (n, k) of ``rows`` of the design (all
+        rows when None) and of ``infl / w``: the two (n_cells, k) tables :meth:`variance_of_cell_sums`
+        needs. ``scale`` (n,): the influence values are ``scale[:, None] * infl`` (not formed).
+        Influence values that are linear in row-level terms can be summed per cell first and
+        multiplied after (``cell_sums(X, scale=r) @ bread``)."""
         z = np.asarray(infl, dtype=float)
         if z.ndim == 1:
             z = z[:, None]
-        if rows is not None:
-            full = np.zeros((len(self.weights), z.shape[1]))
-            full[rows] = z
-            z = full
-        elif z.shape[0] != len(self.weights):
-            raise ValueError(f"influence has {z.shape[0]} rows, the design {len(self.weights)}")
-        return linearized_variance(self.residuals(z), self.clusters, self.n_clusters)
+        cells = self._cells()
+        if rows is None:
+            if z.shape[0] != len(self.weights):
+                raise ValueError(f"influence has {z.shape[0]} rows, the design {len(self.weights)}")
+            cell, w = cells.cell, self.weights
+        else:
+            rows = np.asarray(rows)
+            if z.shape[0] != len(rows):
+                raise ValueError(f"influence has {z.shape[0]} rows, rows has {len(rows)}")
+            cell, w = cells.cell[rows], self.weights[rows]
+        from scipy import sparse
+
+        n = len(cell)
+        at = np.arange(n)
+        r = np.ones(n) if scale is None else np.asarray(scale, dtype=float)
+        plain = sparse.csr_matrix((r, (cell, at)), shape=(cells.n_cells, n)) @ z
+        scaled = sparse.csr_matrix((r / w, (cell, at)), shape=(cells.n_cells, n)) @ z
+        return np.asarray(plain), np.asarray(scaled)
+
+    def variance_of_cell_sums(self, plain: np.ndarray, scaled: np.ndarray) -> np.ndarray:
+        """Covariance from the cell sums of the influence values and of their ratio to the weights
+        (:meth:`cell_sums`); the same matrix as ``linearized_variance(residuals(z), ...)``.
+
+        The projected influence of row ``i`` is ``z_i - w_i sum_m c_m[l_m(i)]``; its total over
+        cluster ``g`` is ``Z_g - sum_m sum_l W_m[g, l] c_m[l]`` with ``Z_g`` the cluster total of
+        ``z`` and ``W_m[g, l]`` the weight total of the cluster's rows at level ``l`` of margin
+        ``m``. ``c_m`` needs only the level sums of ``z / w``. Both come from the cell sums, so no
+        row-level residual is formed; the result differs from the row-level projection
+        (:meth:`residuals`) by rounding only.
+        """
+        cells = self._cells()
+        plain = np.asarray(plain, dtype=float).reshape(cells.n_cells, -1)
+        scaled = np.asarray(scaled, dtype=float).reshape(cells.n_cells, -1)
+        sums = [agg @ scaled for agg in cells.to_level]
+        c = self._projection(sums, cells.cross, cells.counts)
+        totals = cells.to_cluster @ plain
+        for wm, cm in zip(cells.cluster_weight, c):
+            totals -= wm @ cm
+        totals -= totals.mean(axis=0)
+        g = self.n_clusters
+        v = g / (g - 1) * (totals.T @ totals)
+        return (v + v.T) / 2
+
+    def variance(self, infl: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """Covariance from influence values of ``rows`` of the design (all rows when None).
+
+        Rows of the design outside ``rows`` have influence 0 (their projected influence is not 0:
+        they take part in the margins). Computed from cell sums (:meth:`variance_of_cell_sums`)."""
+        return self.variance_of_cell_sums(*self.cell_sums(infl, rows))
+
+    def domain_variances(self, infl: np.ndarray, rows: np.ndarray, dom: np.ndarray, n_dom: int) -> np.ndarray:
+        """Variances of ``n_dom`` domain estimators at once: estimator ``d``'s influence is ``infl``
+        on the rows (of the design) ``rows`` whose ``dom`` is ``d``, 0 elsewhere. The same numbers as
+        ``diag(variance(Z, rows))`` with ``Z[:, d] = infl * (dom == d)``, from one pass over the rows."""
+        cells = self._cells()
+        rows = np.asarray(rows)
+        infl = np.asarray(infl, dtype=float)
+        key = cells.cell[rows] * n_dom + dom
+        size = cells.n_cells * n_dom
+        plain = np.bincount(key, weights=infl, minlength=size).reshape(cells.n_cells, n_dom)
+        scaled = np.bincount(key, weights=infl / self.weights[rows], minlength=size).reshape(cells.n_cells, n_dom)
+        sums = [agg @ scaled for agg in cells.to_level]
+        c = self._projection(sums, cells.cross, cells.counts)
+        totals = cells.to_cluster @ plain
+        for wm, cm in zip(cells.cluster_weight, c):
+            totals -= wm @ cm
+        totals -= totals.mean(axis=0)
+        g = self.n_clusters
+        return g / (g - 1) * np.einsum("gd,gd->d", totals, totals)
+
+
+@dataclass(frozen=True)
+class _Cells:
+    """A calibrated design collapsed to its cells (cluster x level of every margin).
+
+    ``cell`` (per row), ``n_cells``; ``to_level`` (per margin, a sparse level x cell
+    indicator), ``to_cluster`` (sparse cluster x cell indicator); ``cross`` (margin
+    cross-counts, ``cross[a][b]`` is L_a x L_b), ``counts`` (level counts, L_m x 1);
+    ``cluster_weight`` (per margin, the G x L_m weight totals of the rows of each cluster
+    and level)."""
+
+    cell: np.ndarray
+    n_cells: int
+    to_level: tuple
+    to_cluster: object
+    cross: list
+    counts: list
+    cluster_weight: tuple
+
+    @classmethod
+    def build(cls, cal: Calibration) -> "_Cells":
+        from scipy import sparse
+
+        g = cal.n_clusters
+        sizes = [int(c.max()) + 1 for c in cal.margins]
+        key = np.asarray(cal.clusters, dtype=np.int64)
+        for codes, size in zip(cal.margins, sizes):  # factorised after each margin: no overflow
+            key = pd.factorize(key * size + codes)[0].astype(np.int64)
+        cell = key.astype(np.intp)
+        n_cells = int(cell.max()) + 1
+        first = np.empty(n_cells, dtype=np.intp)
+        first[cell[::-1]] = np.arange(len(cell) - 1, -1, -1)  # a row of every cell
+        cell_cluster = np.asarray(cal.clusters)[first]
+        cell_levels = [np.asarray(c)[first] for c in cal.margins]
+        n_cell = np.bincount(cell, minlength=n_cells).astype(float)
+        w_cell = np.bincount(cell, weights=cal.weights, minlength=n_cells)
+        at = np.arange(n_cells)
+        to_level = tuple(sparse.csr_matrix((np.ones(n_cells), (lv, at)), shape=(size, n_cells))
+                         for lv, size in zip(cell_levels, sizes))
+        to_cluster = sparse.csr_matrix((np.ones(n_cells), (cell_cluster, at)), shape=(g, n_cells))
+        cross = [[np.bincount(la * sb + lb, weights=n_cell, minlength=sa * sb).reshape(sa, sb)
+                  for lb, sb in zip(cell_levels, sizes)] for la, sa in zip(cell_levels, sizes)]
+        counts = [np.diag(cross[m][m])[:, None] for m in range(len(sizes))]
+        cluster_weight = tuple(np.bincount(cell_cluster * size + lv, weights=w_cell, minlength=g * size)
+                               .reshape(g, size) for lv, size in zip(cell_levels, sizes))
+        return cls(cell=cell, n_cells=n_cells, to_level=to_level, to_cluster=to_cluster, cross=cross,
+                   counts=counts, cluster_weight=cluster_weight)
 
 
 def _numeric_column(data: pd.DataFrame, col: str) -> np.ndarray:
@@ -333,16 +468,8 @@ def _domain_means(yv: np.ndarray, w: np.ndarray, dom: np.ndarray, n_dom: int,
         est = WY / W
     infl = w_ok * (y_ok - est[d_ok]) / W[d_ok]
     if calibration is not None:
-        # the residuals spread over every row, so each domain needs its own column
-        rows_ok = np.flatnonzero(ok)
-        var = np.empty(n_dom)
-        for start in range(0, n_dom, 16):  # blocks of 16 domains bound the memory (n x 16 floats)
-            block = range(start, min(start + 16, n_dom))
-            z = np.zeros((len(rows_ok), len(block)))
-            for j, d in enumerate(block):
-                z[:, j] = np.where(d_ok == d, infl, 0.0)
-            var[start:start + len(block)] = np.diag(calibration.variance(z, rows_ok))
-        return est, np.sqrt(var)
+        # the residuals spread over every row; each domain's variance from the design's cell sums
+        return est, np.sqrt(calibration.domain_variances(infl, np.flatnonzero(ok), d_ok, n_dom))
     totals = np.bincount(codes[ok] * n_dom + d_ok, weights=infl,
                          minlength=g * n_dom).reshape(g, n_dom)
     totals -= totals.mean(axis=0)
@@ -545,7 +672,7 @@ def svy_glm_logit_fit(X: np.ndarray, y: np.ndarray, weights, clusters, *, names:
     for _ in range(max_iter):
         mu = expit(X @ b)
         grad = X.T @ (wn * (y - mu))
-        info = (X * (wn * mu * (1 - mu))[:, None]).T @ X
+        info = _weighted_cross(X, wn * mu * (1 - mu))
         step = linalg.solve(info, grad, assume_a="pos")
         b = b + step
         if np.max(np.abs(step) / (1 + np.abs(b))) < tol:
@@ -555,14 +682,47 @@ def svy_glm_logit_fit(X: np.ndarray, y: np.ndarray, weights, clusters, *, names:
         raise RuntimeError(f"svy_glm_logit did not converge in {max_iter} iterations "
                            "(separation?)")
     mu = expit(X @ b)
-    info = (X * (wn * mu * (1 - mu))[:, None]).T @ X
-    bread = linalg.inv(info)
-    infl = (X * (wn * (y - mu))[:, None]) @ bread
-    if calibration is not None:
-        vcov, g = calibration.variance(infl, design_rows), calibration.n_clusters
-    else:
-        vcov = linearized_variance(infl, codes, g)
+    bread = linalg.inv(_weighted_cross(X, wn * mu * (1 - mu)))
+    # influence z_i = bread' x_i r_i is linear in x_i r_i: its cluster (or cell) sums are those of
+    # x_i r_i times bread, so no n x p influence matrix is formed
+    vcov, g = _sandwich(X, wn * (y - mu), bread, codes, g, calibration, design_rows)
     return SvyFit(names=list(names), params=b, vcov=vcov, df=g - p, nobs=n, n_clusters=g)
+
+
+#: rows per block of a weighted cross-product X' diag(v) X: bounds the temporaries to block x p floats
+CROSS_BLOCK_ROWS = 65_536
+
+
+def _weighted_cross(X: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """``X' diag(v) X`` summed over blocks of :data:`CROSS_BLOCK_ROWS` rows (no n x p temporary)."""
+    p = X.shape[1]
+    out = np.zeros((p, p))
+    for a in range(0, X.shape[0], CROSS_BLOCK_ROWS):
+        Xb = X[a:a + CROSS_BLOCK_ROWS]
+        out += Xb.T @ (Xb * v[a:a + CROSS_BLOCK_ROWS, None])
+    return (out + out.T) / 2
+
+
+def _group_sums(M: np.ndarray, r: np.ndarray | None, codes: np.ndarray, n_groups: int) -> np.ndarray:
+    """``sum_{i in group} r_i M_i`` for every group (``r`` None: 1), as one sparse product."""
+    from scipy import sparse
+
+    n = len(codes)
+    data = np.ones(n) if r is None else r
+    return np.asarray(sparse.csr_matrix((data, (codes, np.arange(n))), shape=(n_groups, n)) @ M)
+
+
+def _sandwich(M: np.ndarray, r: np.ndarray | None, bread: np.ndarray, codes: np.ndarray, g: int,
+              calibration: "Calibration | None", design_rows: np.ndarray | None) -> tuple[np.ndarray, int]:
+    """Design-based covariance of an estimator whose influence values are ``(r_i M_i) @ bread``:
+    from the clusters' (or, calibrated, the design cells') sums of ``r_i M_i``. Returns (vcov, G)."""
+    if calibration is not None:
+        plain, scaled = calibration.cell_sums(M, design_rows, scale=r)
+        return calibration.variance_of_cell_sums(plain @ bread, scaled @ bread), calibration.n_clusters
+    totals = _group_sums(M, r, codes, g) @ bread
+    totals -= totals.mean(axis=0)
+    v = g / (g - 1) * (totals.T @ totals)
+    return (v + v.T) / 2, g
 
 
 def svy_olr(X: np.ndarray, y: np.ndarray, weights, clusters, *, names: Sequence[str],
@@ -624,10 +784,7 @@ def svy_olr_fit(X: np.ndarray, y: np.ndarray, weights, clusters, *, names: Seque
     scores = ordinal_scores(fit, X, yi, weights=w)
     bread = linalg.inv(-ordinal_hessian(fit, X, yi, weights=w))
     bread = (bread + bread.T) / 2
-    if calibration is not None:
-        vcov, g = calibration.variance(scores @ bread, design_rows), calibration.n_clusters
-    else:
-        vcov = linearized_variance(scores @ bread, codes, g)
+    vcov, g = _sandwich(scores, None, bread, codes, g, calibration, design_rows)
     p = X.shape[1]
     terms = list(names) + [f"{labels[j]}|{labels[j + 1]}" for j in range(K - 1)]
     return SvyFit(names=terms, params=np.asarray(fit.params), vcov=vcov, df=g - 1 - p, nobs=X.shape[0],

@@ -21,9 +21,12 @@ station or region describes.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import linalg, stats
+from scipy.special import expit
 from statsmodels.stats.proportion import proportion_confint
 
 from research.errors import InputError
@@ -55,11 +58,14 @@ def population_frame(workorders: pd.DataFrame, *, bands_hours=(4, 24, 72, 168)) 
     out["handling_band"] = handling_band(out["handling_hours"], bands_hours)
     out["responded"] = (out["survey_status"] == "completed").fillna(False).astype(bool).to_numpy()
     created = out["created_at"]
-    order = np.lexsort((created.to_numpy(), out["customer_id"].astype(str).to_numpy()))
-    cust = out["customer_id"].astype(str).to_numpy()[order]
+    # integer codes group the tickets as their strings do; a missing id (-1) matches no ticket, as NaN
+    # never equalled NaN in the string comparison
+    cust = pd.factorize(out["customer_id"], use_na_sentinel=True)[0]
+    order = np.lexsort((created.to_numpy(), cust))
+    cust = cust[order]
     t = created.to_numpy()[order]
     same = np.zeros(len(out), dtype=bool)
-    same[1:] = cust[1:] == cust[:-1]
+    same[1:] = (cust[1:] == cust[:-1]) & (cust[1:] >= 0)
     gap = np.full(len(out), np.timedelta64("NaT"), dtype="timedelta64[us]")
     gap[1:] = (t[1:] - t[:-1]).astype("timedelta64[us]")
     within = same & (gap <= np.timedelta64(REPEAT_WINDOW_DAYS, "D"))
@@ -100,22 +106,30 @@ def response_rates(population: pd.DataFrame, by: list[str], *, conf_level: float
     if unknown:
         raise InputError(f"work orders: survey_status has unknown value(s) {unknown}; "
                          f"expected {list(STATUSES)}")
-    indicators = pd.DataFrame({s: (status == s).fillna(False).astype(int).to_numpy() for s in STATUSES})
-    indicators["missing_status"] = status.isna().astype(int).to_numpy()
+    # each ticket's status as a code 0..3 (the statuses, then missing); counts per level by one bincount
+    kind = np.full(len(population), len(STATUSES), dtype=np.intp)
+    for j, st in enumerate(STATUSES):
+        kind[(status == st).fillna(False).to_numpy(dtype=bool)] = j
+    n_kind = len(STATUSES) + 1
     parts = []
-    keys = [("overall", pd.Series(np.full(len(population), "overall"), index=population.index))]
-    keys += [(v, population[v]) for v in by]
-    for var, col in keys:
-        if isinstance(col.dtype, pd.CategoricalDtype):
-            order = [str(c) for c in col.cat.categories]
+    for var in ["overall", *by]:
+        if var == "overall":
+            codes, uniques, order = np.zeros(len(population), dtype=np.intp), ["overall"], ["overall"]
         else:
-            order = sorted(col.dropna().astype(str).unique())
-        level = col.astype("string").fillna("(missing)").to_numpy(dtype=object)
-        counts = indicators.groupby(level, sort=False).sum()
-        counts = counts.reindex([o for o in order if o in counts.index]
-                                + [o for o in counts.index if o not in order])
-        counts.index.name = "level"
-        counts = counts.reset_index()
+            col = population[var]
+            codes, uniques = pd.factorize(col.astype("string"), use_na_sentinel=True)
+            uniques = [str(u) for u in uniques]
+            order = ([str(c) for c in col.cat.categories] if isinstance(col.dtype, pd.CategoricalDtype)
+                     else sorted(uniques))
+            if (codes < 0).any():  # a missing level counts in "(missing)", never dropped
+                codes = np.where(codes < 0, len(uniques), codes)
+                uniques.append("(missing)")
+        table = np.bincount(codes * n_kind + kind, minlength=len(uniques) * n_kind).reshape(len(uniques), n_kind)
+        present = dict(zip(uniques, range(len(uniques))))
+        levels = [o for o in order if o in present] + [u for u in uniques if u not in order]
+        counts = pd.DataFrame(table[[present[v] for v in levels]].astype(np.int64),
+                              columns=[*STATUSES, "missing_status"])
+        counts.insert(0, "level", levels)
         counts.insert(0, "variable", var)
         parts.append(counts)
     out = pd.concat(parts, ignore_index=True)
@@ -157,9 +171,93 @@ def funnel(workorders: pd.DataFrame | None, responses: pd.DataFrame) -> pd.DataF
     return out
 
 
+#: rows per block of the logit's weighted cross-products: bounds the temporaries to block x columns floats
+LOGIT_BLOCK_ROWS = 65_536
+
+
+def logit_newton(X: np.ndarray, y: np.ndarray, mask: np.ndarray | None = None, *, tol: float = 1e-12,
+                 max_iter: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """Maximum-likelihood logit of ``y`` (0/1) on ``X`` by Newton-Raphson, on the rows of ``mask``
+    (all rows when None); returns the coefficients and the information ``sum_i p_i (1 - p_i) x_i x_i'``
+    at them.
+
+    Starts at zero and stops when no coefficient moves by more than ``tol`` (statsmodels' Newton
+    rule, which this replaces: the same fixed point). Written by hand because statsmodels' ``Logit``
+    forms n x k temporaries in every iteration, copies a masked design, and its results fit a
+    second (null) model; here the information is summed over blocks of :data:`LOGIT_BLOCK_ROWS`
+    rows (only the masked rows of each block), so 1,750,000 work orders need no copy of ``X``.
+
+    Raises
+    ------
+    InputError
+        No convergence in ``max_iter`` steps or a singular information (separation, a column
+        without variation).
+    """
+    X = np.asarray(X, dtype=float)
+    n, k = X.shape
+    use = np.ones(n, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+    yy = np.where(use, np.nan_to_num(np.asarray(y, dtype=float)), 0.0)
+    b = np.zeros(k)
+
+    def information(p: np.ndarray) -> np.ndarray:
+        v = p * (1 - p)
+        H = np.zeros((k, k))
+        for a in range(0, n, LOGIT_BLOCK_ROWS):
+            e = min(a + LOGIT_BLOCK_ROWS, n)
+            Xb, vb = X[a:e], v[a:e]
+            if mask is not None:
+                mb = use[a:e]
+                Xb, vb = Xb[mb], vb[mb]
+            H += Xb.T @ (Xb * vb[:, None])
+        return (H + H.T) / 2
+
+    for _ in range(max_iter):
+        p = expit(X @ b)
+        grad = X.T @ np.where(use, yy - p, 0.0)
+        try:
+            step = linalg.solve(information(p), grad, assume_a="pos")
+        except (linalg.LinAlgError, ValueError):
+            raise InputError("logit: the information matrix is singular (a level or covariate without "
+                             "variation, or perfect separation)") from None
+        b = b + step
+        if np.all(np.abs(step) < tol):
+            return b, information(expit(X @ b))
+    raise InputError(f"logit did not converge in {max_iter} Newton steps (perfect separation?)")
+
+
+@dataclass(frozen=True)
+class PopulationDesign:
+    """The work orders' model frame and design matrix for a right-hand side (the response propensity
+    and the non-response outcome model share them): ``frame`` (complete cases), ``rows`` (their
+    positions in the population), ``design`` (research.models.design.Design)."""
+
+    frame: pd.DataFrame
+    rows: np.ndarray
+    design: object
+
+
+def population_design(population: pd.DataFrame, rhs: str, *, cluster: str = "station",
+                      reference_levels: dict[str, str] | None = None, instrument=None) -> PopulationDesign:
+    """Complete cases of the variables of ``rhs`` (and ``cluster``) among the work orders, and their
+    design matrix (intercept included)."""
+    from research.instrument import load_instrument
+    from research.models.design import build_design, formula_context, model_frame
+
+    instrument = instrument if instrument is not None else load_instrument()
+    variables = tuple(v for v in ("cause_l1", "cause_l2", "channel", "region", "station", "repeat",
+                                  "handling_hours") if _uses(rhs, v))
+    frame, rows = model_frame(population, tuple(dict.fromkeys([*variables, cluster])),
+                              reference_levels=reference_levels or {}, instrument=instrument)
+    if len(frame) < 10:
+        return PopulationDesign(frame=frame, rows=np.asarray(rows), design=None)
+    design = build_design(frame, rhs, intercept=True, context=formula_context())
+    return PopulationDesign(frame=frame, rows=np.asarray(rows), design=design)
+
+
 def propensity_model(population: pd.DataFrame, rhs: str, *, cluster: str = "station",
                      reference_levels: dict[str, str] | None = None, instrument=None,
-                     conf_level: float = 0.95) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+                     conf_level: float = 0.95,
+                     prepared: PopulationDesign | None = None) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
     """Logit of completing the survey, fitted on the work orders.
 
     Parameters
@@ -168,6 +266,7 @@ def propensity_model(population: pd.DataFrame, rhs: str, *, cluster: str = "stat
     rhs : right-hand side in R notation over work-order variables.
     cluster : standard errors are CR1 cluster-robust by this column (R
         ``sandwich::vcovCL(type = "HC1")``), as the plan's other logits.
+    prepared : :func:`population_design` of the same arguments, when the caller has it.
 
     Returns
     -------
@@ -178,31 +277,36 @@ def propensity_model(population: pd.DataFrame, rhs: str, *, cluster: str = "stat
         pseudo_r2_mcfadden, n_clusters, n_dropped``.
     propensity : fitted probability per row of ``population`` (NaN for rows
         with a missing covariate).
+
+    The fit is :func:`logit_newton`; the covariance is the CR1 sandwich
+    ``G/(G-1) (n-1)/(n-k) H^-1 (sum_g s_g s_g') H^-1`` with ``s_g`` the score totals of the
+    clusters (statsmodels' ``cov_type="cluster"`` with its small-sample correction).
     """
-    import statsmodels.api as sm
+    from scipy import sparse
 
-    from research.instrument import load_instrument
-    from research.models.design import build_design, formula_context, model_frame
-
-    instrument = instrument if instrument is not None else load_instrument()
-    variables = tuple(v for v in ("cause_l1", "cause_l2", "channel", "region", "station", "repeat",
-                                  "handling_hours") if _uses(rhs, v))
-    frame, rows = model_frame(population, tuple(dict.fromkeys([*variables, cluster])),
-                              reference_levels=reference_levels or {}, instrument=instrument)
+    if prepared is None:
+        prepared = population_design(population, rhs, cluster=cluster, reference_levels=reference_levels,
+                                     instrument=instrument)
+    frame, rows, design = prepared.frame, prepared.rows, prepared.design
     if len(frame) < 10:
         raise InputError(f"response propensity: only {len(frame)} complete work orders")
     y = population["responded"].to_numpy(dtype=float)[rows]
     if y.min() == y.max():
         raise InputError("response propensity: every work order has the same survey outcome; "
                          "no response model can be fitted")
-    design = build_design(frame, rhs, intercept=True, context=formula_context())
-    groups = pd.factorize(frame[cluster].astype(str))[0]
-    # check_rank=False: the QR rank check costs seconds on millions of rows; build_design has
-    # already refused a rank-deficient design
-    res = sm.Logit(y, design.X, check_rank=False).fit(method="newton", disp=0, maxiter=100, tol=1e-12, cov_type="cluster",
-                                    cov_kwds={"groups": groups, "use_correction": True, "df_correction": True})
-    est = np.asarray(res.params)
-    se = np.asarray(res.bse)
+    X = design.X
+    groups, uniques = pd.factorize(frame[cluster])
+    G = len(uniques)
+    try:
+        est, H = logit_newton(X, y)
+    except InputError as exc:
+        raise InputError(f"response propensity: {exc}") from None
+    n, k = X.shape
+    p = expit(X @ est)
+    bread = linalg.inv(H)
+    scores = np.asarray(sparse.csr_matrix((y - p, (groups, np.arange(n))), shape=(G, n)) @ X)  # G x k
+    cov = bread @ (scores.T @ scores) @ bread * (G / (G - 1)) * ((n - 1) / (n - k))
+    se = np.sqrt(np.diag(cov))
     q = stats.norm.ppf(0.5 + conf_level / 2)
     z = est / se
     estimates = pd.DataFrame({
@@ -210,15 +314,17 @@ def propensity_model(population: pd.DataFrame, rhs: str, *, cluster: str = "stat
         "statistic": z, "p_value": 2 * stats.norm.sf(np.abs(z)), "conf_low": est - q * se,
         "conf_high": est + q * se, "conf_level": conf_level, "odds_ratio": np.exp(est),
         "odds_ratio_low": np.exp(est - q * se), "odds_ratio_high": np.exp(est + q * se), "n": len(y)})
-    n, k = design.X.shape
-    ll = float(res.llf)
+    eta = X @ est
+    ll = float(np.sum(np.log(expit(np.where(y > 0, eta, -eta)))))
+    ybar = float(y.mean())
+    ll_null = n * (ybar * np.log(ybar) + (1 - ybar) * np.log(1 - ybar))
     fit = pd.DataFrame([{"model": "response_propensity", "formula": f"responded ~ {rhs}", "nobs": n,
                          "n_responded": int(y.sum()), "loglik": ll, "aic": -2 * ll + 2 * k,
-                         "bic": -2 * ll + np.log(n) * k, "pseudo_r2_mcfadden": float(res.prsquared),
-                         "n_clusters": int(groups.max() + 1), "n_dropped": int(len(population) - n),
+                         "bic": -2 * ll + np.log(n) * k, "pseudo_r2_mcfadden": 1 - ll / ll_null,
+                         "n_clusters": int(G), "n_dropped": int(len(population) - n),
                          "se_type": f"CR1 cluster-robust by {cluster}"}])
     propensity = np.full(len(population), np.nan)
-    propensity[rows] = res.predict(design.X)
+    propensity[rows] = p
     return estimates, fit, propensity
 
 

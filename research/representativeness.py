@@ -33,7 +33,7 @@ import pandas as pd
 from research.design_based import Calibration, svy_by
 from research.errors import InputError
 from research.instrument import Instrument
-from research.nonresponse import funnel, population_frame, propensity_model, response_rates
+from research.nonresponse import funnel, population_design, population_frame, propensity_model, response_rates
 from research.plan import Plan, WeightingSpec
 from research.weights import RakeResult, handling_band, margin_diagnostics, poststratify, propensity_weights, rake
 
@@ -129,9 +129,41 @@ def make_weights(respondents: pd.DataFrame, population: pd.DataFrame, spec: Weig
     return res.weights, res, text
 
 
+def coded_domains(data: pd.DataFrame, domains, cluster: str) -> pd.DataFrame:
+    """``data`` with its domain and cluster columns as categoricals that
+    :func:`research.design_based.svy_by` reads as it reads the strings, so the many estimates on
+    one frame code the strings once: a domain's categories are its values sorted (``svy_by``'s
+    ``groupby(sort=True)`` order), the cluster's in order of appearance (``pd.factorize``'s codes).
+    Categorical columns are kept as they are."""
+    new = {}
+    for c in dict.fromkeys([*domains, cluster]):
+        col = data[c]
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            continue
+        codes, uniques = pd.factorize(col, use_na_sentinel=True)
+        if c == cluster:
+            new[c] = pd.Categorical.from_codes(codes, categories=pd.Index(uniques))
+        else:
+            order = np.argsort(np.asarray(uniques, dtype=object), kind="stable") if len(uniques) else np.zeros(0, int)
+            rank = np.empty(len(uniques), dtype=np.intp)
+            rank[order] = np.arange(len(uniques))
+            new[c] = pd.Categorical.from_codes(np.where(codes < 0, -1, rank[codes]),
+                                               categories=pd.Index(uniques[order]))
+    return data.assign(**new)
+
+
+def _on_respondents(values: np.ndarray, population: pd.DataFrame, respondents: pd.DataFrame) -> np.ndarray:
+    """A per-work-order array taken on each respondent's ticket (NaN for a ticket without a work
+    order; the first work order of a ticket id counts)."""
+    ids = pd.Index(population["ticket_id"].astype("string"))
+    first = ~ids.duplicated(keep="first")
+    pos = ids[first].get_indexer(pd.Index(respondents["ticket_id"].astype("string")))
+    return np.where(pos >= 0, np.asarray(values, dtype=float)[first][pos], np.nan)
+
+
 def _weighted_estimates(data: pd.DataFrame, domains: tuple[str, ...], cluster: str,
                         conf_level: float, calibration: Calibration | None) -> pd.DataFrame:
-    data = data.assign(overall="overall")
+    data = data.assign(overall=pd.Categorical.from_codes(np.zeros(len(data), dtype=np.int8), categories=["overall"]))
     parts = []
     for variable in ESTIMATE_VARIABLES:
         if data[variable].notna().sum() == 0:
@@ -174,16 +206,17 @@ def analyse_representativeness(responses: pd.DataFrame, workorders: pd.DataFrame
     respondents = respondent_frame(responses, spec)
     out: dict[str, pd.DataFrame] = {"funnel": funnel(workorders, responses)}
     out["response_rates"] = response_rates(population, list(RATE_VARIABLES), conf_level=conf)
+    # the response-propensity model and the non-response outcome model share one design of the work orders
+    prepared = population_design(population, spec.propensity_rhs, cluster=spec.cluster,
+                                 reference_levels=plan.reference_levels, instrument=instrument)
     est, fit, prop = propensity_model(population, spec.propensity_rhs, cluster=spec.cluster,
                                       reference_levels=plan.reference_levels, instrument=instrument,
-                                      conf_level=conf)
+                                      conf_level=conf, prepared=prepared)
     out["propensity_estimates"], out["propensity_fit"] = est, fit
     say(f"response rates and propensity model in {time.perf_counter() - t0:.1f} s")
 
     t0 = time.perf_counter()
-    link = pd.Series(prop, index=population["ticket_id"].astype(str).to_numpy())
-    link = link[~link.index.duplicated()]
-    resp_prop = link.reindex(respondents["ticket_id"].astype(str).to_numpy()).to_numpy()
+    resp_prop = _on_respondents(prop, population, respondents)
     weights, res, text = make_weights(respondents, population, spec, resp_prop)
     summary = margin_diagnostics(respondents, weights, [v for v in ("region", "cause_l1", "cause_l2",
                                                                     "handling_band") if v in respondents])
@@ -202,10 +235,11 @@ def analyse_representativeness(responses: pd.DataFrame, workorders: pd.DataFrame
     say(f"weights ({text}) in {time.perf_counter() - t0:.1f} s")
 
     t0 = time.perf_counter()
-    data = respondents.assign(weight=weights)
-    if data[spec.cluster].isna().any():
-        raise InputError(f"survey responses: {int(data[spec.cluster].isna().sum())} row(s) have no "
+    if respondents[spec.cluster].isna().any():
+        raise InputError(f"survey responses: {int(respondents[spec.cluster].isna().sum())} row(s) have no "
                          f"{spec.cluster}; the design needs a cluster for every respondent")
+    data = coded_domains(respondents[[spec.cluster, *spec.domains, *ESTIMATE_VARIABLES]], spec.domains,
+                         spec.cluster).assign(weight=weights)
     calibration = calibration_of(respondents, weights, spec)
     out["weighted_estimates"] = _weighted_estimates(data, spec.domains, spec.cluster, conf, calibration)
     say(f"weighted vs unweighted estimates in {time.perf_counter() - t0:.1f} s")
@@ -215,7 +249,8 @@ def analyse_representativeness(responses: pd.DataFrame, workorders: pd.DataFrame
 
     out.update(nonresponse_sensitivity(respondents, population, spec, resp_prop,
                                        reference_levels=plan.reference_levels, instrument=instrument,
-                                       conf_level=conf))
+                                       conf_level=conf, prepared=prepared))
+    del prepared  # the work orders' design (1.75M x 27 floats at scale) is not needed any more
     say(f"non-response sensitivity (weighting methods, delta adjustment) in {time.perf_counter() - t0:.1f} s")
 
     parts = {k: [] for k in ("svy_estimates", "svy_fit", "svy_marginal_effects", "svy_predictions")}

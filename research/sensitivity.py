@@ -125,10 +125,14 @@ def weighting_methods(respondents: pd.DataFrame, population: pd.DataFrame, spec:
     References: Lumley (2010), *Complex Surveys*, ch. 7 (raking, post-stratification);
     R ``survey`` 4.1 (``rake``, ``postStratify``, ``svyby``).
     """
-    from research.representativeness import calibration_of, make_weights
+    from research.representativeness import calibration_of, coded_domains, make_weights
 
-    data = respondents.assign(overall="overall")
-    yv = pd.to_numeric(data[y].astype("Float64"), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    # the domains and clusters coded once for every method's estimates (svy_by reads the codes as
+    # it reads the strings)
+    data = coded_domains(respondents[list(dict.fromkeys([spec.cluster, *domains]))], domains, spec.cluster)
+    data["overall"] = pd.Categorical.from_codes(np.zeros(len(data), dtype=np.int8), categories=["overall"])
+    yv = pd.to_numeric(respondents[y].astype("Float64"), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    ok = ~np.isnan(yv)
     parts = []
     for method in methods:
         s = replace(spec, method=method)
@@ -144,9 +148,15 @@ def weighting_methods(respondents: pd.DataFrame, population: pd.DataFrame, spec:
         for d in ("overall", *domains):
             t = svy_by(d_w, y="_y", by=d, weights="_w", cluster=spec.cluster, conf_level=conf_level,
                        calibration=calibration)
-            ok = ~np.isnan(yv)
-            lev = d_w[d].astype("string").to_numpy(dtype=object)
-            n_eff = [_kish(weights[ok & (lev == str(v))]) for v in t[d].astype(str)]
+            # Kish n_eff of each level's answered rows: (sum w)^2 / sum w^2 per category code
+            codes = np.asarray(d_w[d].cat.codes)
+            use = ok & (codes >= 0)
+            k = len(d_w[d].cat.categories)
+            s1 = np.bincount(codes[use], weights=weights[use], minlength=k)
+            s2 = np.bincount(codes[use], weights=weights[use] ** 2, minlength=k)
+            at = d_w[d].cat.categories.get_indexer(pd.Index(t[d].astype(object)))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                n_eff = np.where(s2[at] > 0, s1[at] ** 2 / s2[at], np.nan)
             parts.append(pd.DataFrame({
                 "method": method, "domain": d, "level": t[d].astype(str).to_numpy(),
                 "estimate": t["estimate"].to_numpy(), "std_error": t["std_error"].to_numpy(),
@@ -162,6 +172,23 @@ def weighting_methods(respondents: pd.DataFrame, population: pd.DataFrame, spec:
 # 2. delta adjustment
 # ---------------------------------------------------------------------------
 
+def _pattern_codes(population: pd.DataFrame, y: np.ndarray) -> np.ndarray:
+    """Each work order's pattern as an index into :data:`PATTERNS` (see :func:`missing_pattern`)."""
+    status = population["survey_status"].astype("string")
+    obs = ~np.isnan(np.asarray(y, dtype=float))
+    is_ = {v: (status == v).fillna(False).to_numpy(dtype=bool) for v in ("completed", "no_answer", "refused")}
+    code = np.full(len(population), PATTERNS.index("unknown"), dtype=np.int8)
+    code[is_["no_answer"]] = PATTERNS.index("no_answer")
+    code[is_["refused"]] = PATTERNS.index("refused")
+    code[is_["completed"]] = PATTERNS.index("item_missing")
+    code[is_["completed"] & obs] = PATTERNS.index("observed")
+    bad = obs & ~is_["completed"]
+    if bad.any():
+        raise InputError(f"work orders: {int(bad.sum())} ticket(s) have a survey answer but a survey_status "
+                         "other than completed")
+    return code
+
+
 def missing_pattern(population: pd.DataFrame, y: np.ndarray) -> np.ndarray:
     """Each work order's pattern (:data:`PATTERNS`) from its survey status and outcome.
 
@@ -169,18 +196,7 @@ def missing_pattern(population: pd.DataFrame, y: np.ndarray) -> np.ndarray:
     with an outcome is ``observed``, without one ``item_missing``; ``no_answer`` and
     ``refused`` as the status says; a missing status is ``unknown``.
     """
-    status = population["survey_status"].astype("string").fillna("").to_numpy(dtype=object)
-    obs = ~np.isnan(y)
-    pat = np.full(len(population), "unknown", dtype=object)
-    pat[status == "no_answer"] = "no_answer"
-    pat[status == "refused"] = "refused"
-    pat[status == "completed"] = "item_missing"
-    pat[(status == "completed") & obs] = "observed"
-    bad = obs & (status != "completed")
-    if bad.any():
-        raise InputError(f"work orders: {int(bad.sum())} ticket(s) have a survey answer but a survey_status "
-                         "other than completed")
-    return pat
+    return np.asarray(PATTERNS, dtype=object)[_pattern_codes(population, y)]
 
 
 def delta_adjusted_rate(y: np.ndarray, pattern: np.ndarray, eta: np.ndarray,
@@ -236,7 +252,8 @@ class OutcomeModel:
 
 
 def outcome_model(population: pd.DataFrame, y: np.ndarray, rhs: str, *, cluster: str = "station",
-                  reference_levels: dict[str, str] | None = None, instrument=None) -> OutcomeModel:
+                  reference_levels: dict[str, str] | None = None, instrument=None,
+                  prepared=None) -> OutcomeModel:
     """Logit of ``y`` on the work-order covariates ``rhs``, fitted where ``y`` is observed.
 
     Parameters
@@ -245,6 +262,11 @@ def outcome_model(population: pd.DataFrame, y: np.ndarray, rhs: str, *, cluster:
         is a work-order column, so the model predicts non-respondents too).
     y : outcome aligned with ``population`` (0/1, NaN for non-respondents).
     rhs : right-hand side over work-order variables (the plan's ``propensity_rhs``).
+    prepared : :func:`research.nonresponse.population_design` of the same arguments, when the
+        caller has it (the response-propensity model uses the same design).
+
+    The fit is :func:`research.nonresponse.logit_newton` on the answered tickets' rows of the
+    design (no copy of them).
 
     Raises
     ------
@@ -252,134 +274,172 @@ def outcome_model(population: pd.DataFrame, y: np.ndarray, rhs: str, *, cluster:
         Fewer than 10 answered tickets, one outcome only, or a design the respondents cannot
         identify (a level with no respondents).
     """
-    import statsmodels.api as sm
+    from research.nonresponse import LOGIT_BLOCK_ROWS, logit_newton, population_design
 
-    from research.instrument import load_instrument
-    from research.models.design import build_design, formula_context, model_frame
-    from research.nonresponse import _uses
-
-    instrument = instrument if instrument is not None else load_instrument()
-    variables = tuple(v for v in ("cause_l1", "cause_l2", "channel", "region", "station", "repeat",
-                                  "handling_hours") if _uses(rhs, v))
-    frame, rows = model_frame(population, tuple(dict.fromkeys([*variables, cluster])),
-                              reference_levels=reference_levels or {}, instrument=instrument)
-    design = build_design(frame, rhs, intercept=True, context=formula_context())
-    X = np.asarray(design.X, dtype=float)
+    if prepared is None:
+        prepared = population_design(population, rhs, cluster=cluster, reference_levels=reference_levels,
+                                     instrument=instrument)
+    rows, design = prepared.rows, prepared.design
     yr = np.asarray(y, dtype=float)[rows]
     obs = ~np.isnan(yr)
-    if obs.sum() < 10 or np.unique(yr[obs]).size < 2:
+    if design is None or obs.sum() < 10 or np.unique(yr[obs]).size < 2:
         raise InputError("non-response sensitivity: the outcome model needs at least 10 answered tickets "
                          "with both outcomes")
-    Xo = X[obs]
-    empty = [n for n, c in zip(design.names, Xo.T) if not np.any(c)]
+    X = np.asarray(design.X, dtype=float)
+    used = np.zeros(X.shape[1], dtype=bool)  # columns some respondent has (blocks: no copy of X[obs])
+    for a in range(0, len(X), LOGIT_BLOCK_ROWS):
+        used |= (X[a:a + LOGIT_BLOCK_ROWS][obs[a:a + LOGIT_BLOCK_ROWS]] != 0).any(axis=0)
+    empty = [n for n, u in zip(design.names, used) if not u]
     if empty:
         raise InputError(f"non-response sensitivity: no respondent has {empty}; the outcome model cannot "
                          "predict those work orders (collapse the level)")
-    res = sm.Logit(yr[obs], Xo, check_rank=False).fit(method="newton", disp=0, maxiter=100, tol=1e-12)
-    beta = np.asarray(res.params)
-    p = expit(Xo @ beta)
-    H = (Xo * (p * (1 - p))[:, None]).T @ Xo
     try:
+        beta, H = logit_newton(X, yr, mask=obs)
         bread = np.linalg.inv(H)
+    except InputError as exc:
+        raise InputError(f"non-response sensitivity: the outcome model: {exc}") from None
     except np.linalg.LinAlgError:
         raise InputError("non-response sensitivity: the outcome model's information matrix is singular") from None
     return OutcomeModel(rows=np.asarray(rows), X=X, beta=beta, bread=bread, names=list(design.names))
 
 
 @dataclass(frozen=True)
-class _Prep:
-    """What every delta shares: the linear predictor, the respondents' influence on beta summed
-    within clusters, the pattern, the clusters."""
+class _Setup:
+    """The modelled work orders' outcome, pattern codes (:data:`PATTERNS`), cluster codes, and the
+    domains as (variable, levels, codes; -1 for a ticket with no level)."""
 
-    X: np.ndarray
-    eta: np.ndarray
-    y: np.ndarray  # observed outcome, 0 elsewhere
-    obs: np.ndarray
+    yr: np.ndarray
+    pcode: np.ndarray
     codes: np.ndarray
     g: int
-    beta_totals: np.ndarray  # G x k: sum over the cluster's respondents of H^-1 x_i (y_i - p_i)
+    doms: list
+
+    @property
+    def pattern(self) -> np.ndarray:
+        return np.asarray(PATTERNS, dtype=object)[self.pcode]
 
 
-def _prep(model: OutcomeModel, yr: np.ndarray, pattern: np.ndarray, codes: np.ndarray, g: int) -> _Prep:
-    eta = model.eta
-    obs = pattern == "observed"
-    y = np.where(obs, np.nan_to_num(yr), 0.0)
-    infl = (model.X * (obs * (y - expit(eta)))[:, None]) @ model.bread
-    totals = np.stack([np.bincount(codes, weights=infl[:, j], minlength=g) for j in range(infl.shape[1])], axis=1)
-    return _Prep(X=model.X, eta=eta, y=y, obs=obs, codes=codes, g=g, beta_totals=totals)
-
-
-def _estimates(pr: _Prep, shift: np.ndarray, dom: np.ndarray, n_dom: int) -> tuple[np.ndarray, np.ndarray]:
-    """theta_d and its cluster-robust SE for every domain ``0..n_dom-1`` (``dom`` per modelled row).
-
-    Influence value of row i for domain d (sum scale)::
-
-        z_id = I_id (a_i - theta_d) / N_d + g_d' H^{-1} x_i (y_i - p_i) [i observed]
-
-    with ``g_d = (1/N_d) sum_{i in d, missing} q_i (1 - q_i) x_i``; cluster totals of ``z``
-    go to :func:`research.design_based.linearized_variance`.
-    """
-    q = expit(pr.eta + shift)
-    a = np.where(pr.obs, pr.y, q)
-    N_d = np.maximum(np.bincount(dom, minlength=n_dom).astype(float), 1.0)  # an empty bucket stays 0
-    theta = np.bincount(dom, weights=a, minlength=n_dom) / N_d
-    wq = np.where(pr.obs, 0.0, q * (1 - q))
-    onehot = sparse.csr_matrix((np.ones(dom.size), (dom, np.arange(dom.size))), shape=(n_dom, dom.size))
-    G = np.asarray(onehot @ (pr.X * wq[:, None])) / N_d[:, None]  # n_dom x k
-    resid = (a - theta[dom]) / N_d[dom]
-    direct = np.bincount(pr.codes * n_dom + dom, weights=resid, minlength=pr.g * n_dom).reshape(pr.g, n_dom)
-    totals = direct + pr.beta_totals @ G.T  # G x n_dom cluster totals
-    totals = totals - totals.mean(axis=0)
-    var = pr.g / (pr.g - 1) * np.einsum("gd,gd->d", totals, totals)
-    return theta, np.sqrt(var)
-
-
-def _setup(population: pd.DataFrame, y: np.ndarray, model: OutcomeModel, domains: Sequence[str], cluster: str):
+def _setup(population: pd.DataFrame, y: np.ndarray, model: OutcomeModel, domains: Sequence[str],
+           cluster: str) -> _Setup:
     """Modelled rows' outcome, pattern, clusters, and the domains as (variable, levels, codes)."""
     rows = model.rows
-    pop = population.iloc[rows]
+    whole = len(rows) == len(population) and bool((rows == np.arange(len(rows))).all())
+
+    def col(name: str) -> pd.Series:  # the modelled rows of one column (no copy of the frame)
+        c = population[name]
+        return c if whole else c.iloc[rows]
+
     yr = np.asarray(y, dtype=float)[rows]
-    pattern = missing_pattern(pop, yr)
-    codes, g = _cluster_codes(pop[cluster].astype("string").to_numpy(dtype=object))
+    pcode = _pattern_codes(pd.DataFrame({"survey_status": col("survey_status").to_numpy()}), yr)
+    codes, g = _cluster_codes(col(cluster).astype("string"))
     doms = [("overall", ["overall"], np.zeros(len(rows), dtype=np.intp))]
     for d in domains:
-        lev = pop[d].astype("string")
-        present = set(lev.dropna().unique())
-        order = ([str(c) for c in pop[d].cat.categories if str(c) in present]
-                 if isinstance(pop[d].dtype, pd.CategoricalDtype) else sorted(present))
-        idx = {v: i for i, v in enumerate(order)}
-        dom = np.array([idx.get(v, -1) if isinstance(v, str) else -1 for v in lev.to_numpy(dtype=object)],
-                       dtype=np.intp)
+        c = col(d)
+        lev = c.astype("string")
+        present = set(pd.unique(lev.dropna().to_numpy(dtype=object)))
+        order = ([str(x) for x in c.cat.categories if str(x) in present]
+                 if isinstance(c.dtype, pd.CategoricalDtype) else sorted(present))
+        dom = np.asarray(pd.Categorical(lev, categories=order).codes, dtype=np.intp)
         doms.append((d, order, dom))
-    return yr, pattern, codes, g, doms
+    return _Setup(yr=yr, pcode=pcode, codes=codes, g=g, doms=doms)
 
 
 def _labels(doms) -> tuple[list[str], list[str]]:
     return ([var for var, levels, _ in doms for _ in levels], [lv for _, levels, _ in doms for lv in levels])
 
 
-def _all_domains(pr: _Prep, shift, doms):
-    """theta and SE for every domain level, in the order of :func:`_labels`.
+class _DeltaSums:
+    """theta_d(delta) and its cluster-robust SE for every domain of every domain variable, from
+    sums over cells (cluster x domain) rather than rows.
 
-    A ticket with no level of a domain variable belongs to none of its domains but, as a
-    respondent, still moves beta: it is kept in an extra bucket whose estimate is dropped.
+    Influence value of row i for domain d (sum scale)::
+
+        z_id = I_id (a_i - theta_d) / N_d + g_d' H^{-1} x_i (y_i - p_i) [i observed]
+
+    with ``a_i`` the observed outcome or the shifted prediction ``q_i = expit(eta_i + delta)``,
+    ``g_d = (1/N_d) sum_{i in d, missing} q_i (1 - q_i) x_i``. Its cluster total is
+    ``(A_gd - n_gd theta_d) / N_d + B_g' g_d`` with ``A_gd`` the cluster's sum of ``a`` in the
+    domain, ``n_gd`` its count and ``B_g`` its respondents' summed ``H^{-1} x_i (y_i - p_i)``; the
+    totals go to the one-stage cluster variance (:func:`research.design_based.linearized_variance`).
+    Only the missing rows' ``q`` depend on delta, and only those of the shifted patterns: their
+    contributions to ``A`` and ``g`` are summed per pattern and kept per (pattern, delta), so a
+    grid of deltas over three scenarios reads each non-respondent once per delta (was: every row
+    once per scenario, delta and domain variable). The numbers are those of the row-level sums up
+    to rounding.
     """
-    est, se = [], []
-    for _, levels, dom in doms:
-        k = len(levels)
-        t, s = _estimates(pr, shift, np.where(dom < 0, k, dom), k + 1)
-        est.extend(t[:k])
-        se.extend(s[:k])
-    return np.asarray(est), np.asarray(se)
 
+    def __init__(self, model: OutcomeModel, st: _Setup):
+        from scipy import sparse
 
-def _shift(pattern: np.ndarray, shifted: tuple[str, ...], delta: float) -> np.ndarray:
-    return np.where(np.isin(pattern, shifted), delta, 0.0)
+        X, eta, g = model.X, model.eta, st.g
+        self.g = g
+        obs = st.pcode == PATTERNS.index("observed")
+        y = np.where(obs, np.nan_to_num(st.yr), 0.0)
+        n = len(eta)
+        r = np.where(obs, y - expit(eta), 0.0)
+        cl = sparse.csr_matrix((r, (st.codes, np.arange(n))), shape=(g, n))
+        self.beta_totals = np.asarray(cl @ X) @ model.bread  # G x k
+        # domain buckets: each variable's levels then one bucket for tickets without a level
+        self.offsets, size = [], 0
+        cols = []
+        for _, levels, dom in st.doms:
+            k = len(levels)
+            self.offsets.append((size, k))
+            cols.append(size + np.where(dom < 0, k, dom))
+            size += k + 1
+        self.D = size
+        self.N = np.maximum(sum(np.bincount(c, minlength=size) for c in cols).astype(float), 1.0)
+        self.n_gd = sum(np.bincount(st.codes * size + c, minlength=g * size) for c in cols).reshape(g, size)
+        self.A_obs = sum(np.bincount(st.codes[obs] * size + c[obs], weights=y[obs], minlength=g * size)
+                         for c in cols).reshape(g, size)
+        self.parts = {}
+        for p in ("item_missing", *SHIFTABLE):
+            idx = np.flatnonzero(st.pcode == PATTERNS.index(p))
+            if not idx.size:
+                continue
+            keys = [st.codes[idx] * size + c[idx] for c in cols]
+            col_all = np.concatenate([c[idx] for c in cols])
+            row_all = np.tile(np.arange(idx.size), len(cols))
+            perm = np.argsort(col_all, kind="stable")  # CSR order: by bucket, rows ascending within
+            indptr = np.concatenate([[0], np.cumsum(np.bincount(col_all, minlength=size))])
+            self.parts[p] = (eta[idx], np.ascontiguousarray(X[idx]), keys, perm, row_all[perm], indptr, len(cols))
+        self._cache: dict = {}
+
+    def _part(self, p: str, delta: float):
+        """(A, S): the pattern's sums of q per (cluster, bucket) and of q (1 - q) x per bucket."""
+        from scipy import sparse
+
+        key = (p, float(delta))
+        if key not in self._cache:
+            eta, X, keys, perm, indices, indptr, reps = self.parts[p]
+            q = expit(eta + float(delta))
+            size, g = self.D, self.g
+            A = sum(np.bincount(k, weights=q, minlength=g * size) for k in keys).reshape(g, size)
+            wq = np.tile(q * (1 - q), reps)[perm]
+            S = sparse.csr_matrix((wq, indices, indptr), shape=(size, len(eta))) @ X
+            self._cache[key] = (A, np.asarray(S))
+        return self._cache[key]
+
+    def estimates(self, shifted: tuple[str, ...], delta: float) -> tuple[np.ndarray, np.ndarray]:
+        """theta and SE of every domain level (order of :func:`_labels`) with ``shifted`` patterns'
+        log-odds moved by ``delta`` (the others at 0)."""
+        A = self.A_obs.copy()
+        S = np.zeros((self.D, self.beta_totals.shape[1]))
+        for p in self.parts:
+            a, b = self._part(p, delta if p in shifted else 0.0)
+            A += a
+            S += b
+        theta = A.sum(axis=0) / self.N
+        totals = (A - self.n_gd * theta) / self.N + self.beta_totals @ (S / self.N[:, None]).T
+        totals -= totals.mean(axis=0)
+        var = self.g / (self.g - 1) * np.einsum("gd,gd->d", totals, totals)
+        keep = np.concatenate([np.arange(o, o + k) for o, k in self.offsets])
+        return theta[keep], np.sqrt(var[keep])
 
 
 def delta_range(population: pd.DataFrame, y: np.ndarray, model: OutcomeModel, deltas: Sequence[float], *,
                 domains: Sequence[str] = ("cause_l1",), cluster: str = "station",
-                conf_level: float = 0.95) -> pd.DataFrame:
+                conf_level: float = 0.95, setup: _Setup | None = None) -> pd.DataFrame:
     """The delta-adjusted satisfied rate over a grid of delta, per scenario and domain.
 
     Parameters
@@ -390,6 +450,7 @@ def delta_range(population: pd.DataFrame, y: np.ndarray, model: OutcomeModel, de
     deltas : shifts of the non-respondents' log-odds of being satisfied (log odds ratio
         against comparable respondents).
     domains : population columns to break the rate down by (besides ``overall``).
+    setup : internal: the same arguments' :func:`_setup`, when the caller has it.
 
     Returns
     -------
@@ -400,14 +461,15 @@ def delta_range(population: pd.DataFrame, y: np.ndarray, model: OutcomeModel, de
     df), ``df``, ``n`` (work orders modelled), ``n_observed``, ``n_refused``,
     ``n_no_answer``, ``n_item_missing`` (kept at delta = 0), ``method``.
     """
-    yr, pattern, codes, g, doms = _setup(population, y, model, domains, cluster)
+    st = setup if setup is not None else _setup(population, y, model, domains, cluster)
+    g = st.g
     q = stats.t.ppf(0.5 + conf_level / 2, g - 1)
-    dvars, dlevels = _labels(doms)
-    pr = _prep(model, yr, pattern, codes, g)
+    dvars, dlevels = _labels(st.doms)
+    sums = _DeltaSums(model, st)
     parts = []
     for scen, shifted in SCENARIOS.items():
         for delta in deltas:
-            est, se = _all_domains(pr, _shift(pattern, shifted, float(delta)), doms)
+            est, se = sums.estimates(shifted, float(delta))
             parts.append(pd.DataFrame({"scenario": scen, "delta": float(delta), "odds_ratio": np.exp(float(delta)),
                                        "domain": dvars, "level": dlevels,
                                        "estimate": est, "std_error": se, "conf_low": est - q * se,
@@ -415,28 +477,31 @@ def delta_range(population: pd.DataFrame, y: np.ndarray, model: OutcomeModel, de
     out = pd.concat(parts, ignore_index=True)
     out["conf_level"] = conf_level
     out["df"] = g - 1
-    cnt = _pattern_counts(pattern, doms)
+    cnt = _pattern_counts(st.pcode, st.doms)
     out = out.merge(cnt, on=["domain", "level"], how="left", sort=False)
     out["method"] = ("delta adjustment (pattern mixture): respondents' logit applied to non-respondents, "
                      "log-odds shifted by delta; cluster sandwich SE, t(G - 1)")
     return out
 
 
-def _pattern_counts(pattern, doms) -> pd.DataFrame:
+def _pattern_counts(pcode, doms) -> pd.DataFrame:
     rows = []
+    n_pat = len(PATTERNS)
     for var, levels, dom in doms:
-        for k, lev in enumerate(levels):
-            pt = pattern[dom == k]
-            rows.append({"domain": var, "level": lev, "n": int(pt.size), "n_observed": int((pt == "observed").sum()),
-                         "n_refused": int((pt == "refused").sum()), "n_no_answer": int((pt == "no_answer").sum()),
-                         "n_item_missing": int((pt == "item_missing").sum()),
-                         "n_unknown": int((pt == "unknown").sum())})
+        k = len(levels)
+        ok = dom >= 0
+        table = np.bincount(dom[ok] * n_pat + pcode[ok], minlength=k * n_pat).reshape(k, n_pat)
+        for j, lev in enumerate(levels):
+            c = dict(zip(PATTERNS, table[j].tolist()))
+            rows.append({"domain": var, "level": lev, "n": int(table[j].sum()), "n_observed": c["observed"],
+                         "n_refused": c["refused"], "n_no_answer": c["no_answer"],
+                         "n_item_missing": c["item_missing"], "n_unknown": c["unknown"]})
     return pd.DataFrame(rows)
 
 
 def tipping_deltas(population: pd.DataFrame, y: np.ndarray, model: OutcomeModel, *, target: float,
                    domains: Sequence[str] = ("cause_l1",), cluster: str = "station",
-                   plausible: tuple[float, float] = (-1.0, 1.0)) -> pd.DataFrame:
+                   plausible: tuple[float, float] = (-1.0, 1.0), setup: _Setup | None = None) -> pd.DataFrame:
     """The delta at which each domain's rate would cross ``target`` (the main comparison).
 
     For every scenario (:data:`SCENARIOS`) and domain level, the rate ``theta(delta)`` rises
@@ -444,7 +509,7 @@ def tipping_deltas(population: pd.DataFrame, y: np.ndarray, model: OutcomeModel,
     non-respondent dissatisfied) to ``rate_if_all_satisfied`` (delta -> +inf). The tipping
     delta solves ``theta(delta) = target`` (Brent's method); it is NaN when the target lies
     outside those limits: no departure from MAR of that group alone could overturn the
-    comparison.
+    comparison. ``setup``: internal, as in :func:`delta_range`.
 
     Returns
     -------
@@ -456,20 +521,23 @@ def tipping_deltas(population: pd.DataFrame, y: np.ndarray, model: OutcomeModel,
     """
     if not 0 < target < 1:
         raise InputError(f"non-response sensitivity: target rate must be in (0, 1), got {target}")
-    yr, pattern, codes, g, doms = _setup(population, y, model, domains, cluster)
+    st = setup if setup is not None else _setup(population, y, model, domains, cluster)
+    yr, pcode = st.yr, st.pcode
     eta = model.eta
+    observed = pcode == PATTERNS.index("observed")
+    base_all = np.where(observed, np.nan_to_num(yr), expit(eta))
     rows = []
     for scen, shifted in SCENARIOS.items():
-        mask_s = np.isin(pattern, shifted)
-        for var, lev, in_d in ((v, lv, dom == k) for v, levels, dom in doms for k, lv in enumerate(levels)):
-            yd, pd_, ed = yr[in_d], pattern[in_d], eta[in_d]
+        mask_s = np.isin(pcode, [PATTERNS.index(p) for p in shifted])
+        for var, lev, in_d in ((v, lv, dom == k) for v, levels, dom in st.doms for k, lv in enumerate(levels)):
             sd = mask_s[in_d]
-            base = np.where(pd_ == "observed", np.nan_to_num(yd), expit(ed))
+            base = base_all[in_d]
             fixed = float(base[~sd].sum())
             N = float(in_d.sum())
+            es = eta[in_d][sd]  # the shifted tickets' linear predictors, taken once
 
-            def rate(delta, ed=ed, sd=sd, fixed=fixed, N=N):
-                return (fixed + float(expit(ed[sd] + delta).sum())) / N
+            def rate(delta, es=es, fixed=fixed, N=N):
+                return (fixed + float(expit(es + delta).sum())) / N
 
             lo, hi = fixed / N, (fixed + sd.sum()) / N
             mar = rate(0.0)
@@ -487,9 +555,20 @@ def tipping_deltas(population: pd.DataFrame, y: np.ndarray, model: OutcomeModel,
     return pd.DataFrame(rows)
 
 
+def population_outcome(respondents: pd.DataFrame, population: pd.DataFrame, y: str = "satisfied") -> np.ndarray:
+    """The respondents' ``y`` (0/1, NaN when unanswered) on the work orders of their ticket (NaN for
+    work orders without a response; the first response of a ticket counts)."""
+    ids = pd.Index(respondents["ticket_id"].astype("string"))
+    first = ~ids.duplicated(keep="first")
+    values = pd.to_numeric(respondents[y].astype("Float64"), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    pos = ids[first].get_indexer(pd.Index(population["ticket_id"].astype("string")))
+    return np.where(pos >= 0, values[first][pos], np.nan)
+
+
 def nonresponse_sensitivity(respondents: pd.DataFrame, population: pd.DataFrame, spec: WeightingSpec,
                             propensity: np.ndarray | None, *, reference_levels: dict[str, str] | None = None,
-                            instrument=None, conf_level: float = 0.95) -> dict[str, pd.DataFrame]:
+                            instrument=None, conf_level: float = 0.95,
+                            prepared=None) -> dict[str, pd.DataFrame]:
     """Everything of this module for one plan: the three tidy frames.
 
     Parameters
@@ -498,6 +577,8 @@ def nonresponse_sensitivity(respondents: pd.DataFrame, population: pd.DataFrame,
     population : :func:`research.nonresponse.population_frame` output.
     spec : the plan's weighting section (``deltas``, ``target_rate``, ``sensitivity_domains``).
     propensity : each respondent's fitted response propensity (for ``ipw``).
+    prepared : :func:`research.nonresponse.population_design` of ``spec.propensity_rhs``, when the
+        caller has it (the response-propensity model's design; built here otherwise).
 
     Returns
     -------
@@ -509,17 +590,15 @@ def nonresponse_sensitivity(respondents: pd.DataFrame, population: pd.DataFrame,
     domains = tuple(spec.sensitivity_domains)
     methods = weighting_methods(respondents, population, spec, propensity, domains=domains,
                                 conf_level=conf_level)
-    sat = respondents[["ticket_id", "satisfied"]].copy()
-    sat["ticket_id"] = sat["ticket_id"].astype(str)
-    sat = sat.drop_duplicates("ticket_id")
-    yser = pd.to_numeric(sat.set_index("ticket_id")["satisfied"].astype("Float64"), errors="coerce")
-    y = yser.reindex(population["ticket_id"].astype(str).to_numpy()).to_numpy(dtype=float, na_value=np.nan)
+    y = population_outcome(respondents, population)
     model = outcome_model(population, y, spec.propensity_rhs, cluster=spec.cluster,
-                          reference_levels=reference_levels, instrument=instrument)
+                          reference_levels=reference_levels, instrument=instrument, prepared=prepared)
     grid = sorted(set(float(d) for d in spec.deltas) | {0.0})
-    dr = delta_range(population, y, model, grid, domains=domains, cluster=spec.cluster, conf_level=conf_level)
+    st = _setup(population, y, model, domains, spec.cluster)
+    dr = delta_range(population, y, model, grid, domains=domains, cluster=spec.cluster, conf_level=conf_level,
+                     setup=st)
     tip = tipping_deltas(population, y, model, target=spec.target_rate, domains=domains, cluster=spec.cluster,
-                         plausible=(min(grid), max(grid)))
+                         plausible=(min(grid), max(grid)), setup=st)
     mar = dr[(dr["scenario"] == "all") & (dr["delta"] == 0.0)]
     methods = pd.concat([methods, pd.DataFrame({
         "method": "outcome_model", "domain": mar["domain"].to_numpy(), "level": mar["level"].to_numpy(),

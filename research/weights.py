@@ -201,9 +201,11 @@ def _codes(s: pd.Series, levels: pd.Index, var: str) -> np.ndarray:
         bad_vals = s.cat.categories[cat_idx < 0]
         bad_vals = [v for v in bad_vals if (s == v).any()]
     else:
-        codes = levels.get_indexer(pd.Index(s.to_numpy(dtype=object), dtype=object))
-        bad = codes < 0
-        bad_vals = pd.unique(s.to_numpy(dtype=object)[bad]).tolist() if bad.any() else []
+        # the distinct values looked up once (not every row's value): the same codes
+        fcodes, uniques = pd.factorize(s, use_na_sentinel=True)
+        lookup = levels.get_indexer(pd.Index(np.asarray(uniques, dtype=object), dtype=object))
+        codes = lookup[fcodes]
+        bad_vals = [u for u, c in zip(np.asarray(uniques, dtype=object).tolist(), lookup) if c < 0]
     if bad_vals:
         raise ValueError(f"sample column {var!r} has level(s) {bad_vals[:5]!r} with no "
                          "population rows; such respondents cannot be weighted (merge the level "
@@ -211,13 +213,43 @@ def _codes(s: pd.Series, levels: pd.Index, var: str) -> np.ndarray:
     return codes.astype(np.intp, copy=False)
 
 
-def _capped_factor(w, codes, target, k_levels, U, max_rounds=10_000):
-    """Per-level factors f_k with sum_{i in k} min(f_k w_i, U) = T_k; returns new weights."""
+def _ipf(w, units, count, margins, U, max_iter, tol):
+    """The sweeps of :func:`rake` on units (rows, or cells of ``count`` rows each, all with the
+    same weight): returns the units' weights, the number of sweeps and the final margin error."""
+
+    def sums(codes, w, k):
+        return np.bincount(codes, weights=w if count is None else w * count, minlength=k)
+
+    err = np.inf
+    it = 0
+    for it in range(1, max_iter + 1):
+        for codes, (k, target) in zip(units, margins):
+            if U is None:
+                w = w * (target / sums(codes, w, k))[codes]
+            else:
+                w = _capped_factor(w, codes, target, k, U, count=count)
+        # last margin holds exactly after its own step; check the others
+        err = 0.0
+        for codes, (k, target) in zip(units[:-1], margins[:-1]):
+            err = max(err, float(np.max(np.abs(sums(codes, w, k) - target)) / target.sum()))
+        if err < tol:
+            break
+    # exact error over every margin (the last one included) for the record
+    err = 0.0
+    for codes, (k, target) in zip(units, margins):
+        err = max(err, float(np.max(np.abs(sums(codes, w, k) - target)) / target.sum()))
+    return w, it, err
+
+
+def _capped_factor(w, codes, target, k_levels, U, max_rounds=10_000, count=None):
+    """Per-level factors f_k with sum_{i in k} min(f_k w_i, U) = T_k; returns new weights.
+    ``count``: the units are cells of that many rows sharing a weight (None: rows)."""
     capped = np.zeros(w.shape[0], dtype=bool)
     for _ in range(max_rounds):
         free = ~capped
-        s_free = np.bincount(codes[free], weights=w[free], minlength=k_levels)
-        n_cap = np.bincount(codes[capped], minlength=k_levels)
+        s_free = np.bincount(codes[free], weights=w[free] if count is None else (w * count)[free],
+                             minlength=k_levels)
+        n_cap = np.bincount(codes[capped], weights=None if count is None else count[capped], minlength=k_levels)
         with np.errstate(divide="ignore", invalid="ignore"):
             f = (target - U * n_cap) / s_free
         f = np.where(s_free > 0, f, 0.0)
@@ -312,32 +344,28 @@ def rake(sample: pd.DataFrame, population: pd.DataFrame, margins: list[str], *,
                     f"but the cap allows at most {U:.4g}")
 
     if start is None:
-        w = np.full(n, N / n, dtype="float64")
-    else:
-        w = np.asarray(start, dtype="float64").copy()
-        if w.shape != (n,) or not np.isfinite(w).all() or (w <= 0).any():
-            raise ValueError(f"rake: start must hold {n} finite positive weights")
-    err = np.inf
-    it = 0
-    for it in range(1, max_iter + 1):
+        # Equal starting weights: respondents sharing their level of every margin (a cell of the
+        # margins' cross) get the same factors in every step, so the weights are a function of
+        # the cell. The sweeps run on the cell table (each cell once, with its count of
+        # respondents) and the weights are mapped back to the rows: the same fixed point and the
+        # same steps, summed over a few hundred cells instead of every row.
+        cell = np.zeros(n, dtype=np.int64)
         for var, levels, codes, target in coded:
-            if U is None:
-                s = np.bincount(codes, weights=w, minlength=len(levels))
-                w = w * (target / s)[codes]
-            else:
-                w = _capped_factor(w, codes, target, len(levels), U)
-        # last margin holds exactly after its own step; check the others
-        err = 0.0
-        for var, levels, codes, target in coded[:-1]:
-            s = np.bincount(codes, weights=w, minlength=len(levels))
-            err = max(err, float(np.max(np.abs(s - target)) / target.sum()))
-        if err < tol:
-            break
-    # exact error over every margin (the last one included) for the record
-    err = 0.0
-    for var, levels, codes, target in coded:
-        s = np.bincount(codes, weights=w, minlength=len(levels))
-        err = max(err, float(np.max(np.abs(s - target)) / target.sum()))
+            cell = pd.factorize(cell * len(levels) + codes)[0].astype(np.int64)
+        n_cells = int(cell.max()) + 1
+        first = np.empty(n_cells, dtype=np.intp)
+        first[cell[::-1]] = np.arange(n - 1, -1, -1)
+        units = [codes[first] for var, levels, codes, target in coded]
+        count = np.bincount(cell, minlength=n_cells).astype("float64")
+        w_unit = np.full(n_cells, N / n, dtype="float64")
+    else:
+        w_unit = np.asarray(start, dtype="float64").copy()
+        if w_unit.shape != (n,) or not np.isfinite(w_unit).all() or (w_unit <= 0).any():
+            raise ValueError(f"rake: start must hold {n} finite positive weights")
+        cell, units, count = None, [codes for var, levels, codes, target in coded], None
+    w_unit, it, err = _ipf(w_unit, units, count, [(len(levels), target) for _, levels, _, target in coded],
+                           U, max_iter, tol)
+    w = w_unit if cell is None else w_unit[cell]
     converged = err < tol and (U is None or float(w.max()) <= U * (1 + 1e-12))
     if not converged:
         warnings.warn(f"rake did not converge in {it} sweeps: max margin error {err:.3g} "
@@ -383,17 +411,33 @@ def poststratify(sample: pd.DataFrame, population: pd.DataFrame, strata: list[st
     if not strata:
         raise ValueError("poststratify: strata is empty")
 
-    def cell(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    for frame, name in ((sample, "sample"), (population, "population")):
         missing = [v for v in strata if v not in frame.columns]
         if missing:
             raise ValueError(f"poststratify: {name} has no column(s) {missing!r}")
-        parts = [frame[v].astype("string") for v in strata]
-        key = parts[0]
-        for p in parts[1:]:
-            key = key + " × " + p
-        return pd.DataFrame({"cell": key.astype(object)})
-
-    res = rake(cell(sample, "sample"), cell(population, "population"), ["cell"], cap=cap, tol=tol)
+    # The cell of a row is the text "a × b × ..." of its strata (missing when one is missing).
+    # Coded as integers over both frames, with the text made once per distinct cell; handed to
+    # rake as a categorical of the texts in sorted order (the order rake gives the texts).
+    n_s = len(sample)
+    key = np.zeros(n_s + len(population), dtype=np.int64)
+    na = np.zeros(len(key), dtype=bool)
+    texts = []
+    for v in strata:
+        both = pd.concat([sample[v].astype("string"), population[v].astype("string")], ignore_index=True)
+        codes, uniques = pd.factorize(both, use_na_sentinel=True)
+        na |= codes < 0
+        key = pd.factorize(key * (len(uniques) + 1) + codes + 1)[0].astype(np.int64)
+        texts.append((codes, np.asarray(uniques, dtype=object)))
+    cells, _ = pd.factorize(key)
+    first = np.empty(int(cells.max()) + 1 if len(cells) else 0, dtype=np.intp)
+    first[cells[::-1]] = np.arange(len(cells) - 1, -1, -1)
+    label = np.array([" × ".join(str(u[c[i]]) for c, u in texts) for i in first], dtype=object)
+    ok = ~na[first]
+    order = sorted(label[ok].tolist())
+    rank = pd.Index(order).get_indexer(label)
+    code = np.where(na, -1, rank[cells])
+    cat = pd.Categorical.from_codes(code, categories=pd.Index(order, dtype=object))
+    res = rake(pd.DataFrame({"cell": cat[:n_s]}), pd.DataFrame({"cell": cat[n_s:]}), ["cell"], cap=cap, tol=tol)
     return res
 
 
@@ -429,11 +473,19 @@ def margin_diagnostics(frame: pd.DataFrame, weights, variables: list[str]) -> pd
     rows = [{"variable": "all", "level": "all", **weight_summary(w)}]
     for var in variables:
         col = frame[var]
-        levels = (list(col.cat.categories) if isinstance(col.dtype, pd.CategoricalDtype)
-                  else sorted(col.dropna().unique().tolist(), key=str))
-        values = col.to_numpy(dtype=object)
-        for lev in levels:
-            mask = values == lev
-            if mask.any():
-                rows.append({"variable": var, "level": str(lev), **weight_summary(w[mask])})
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            levels, codes = list(col.cat.categories), np.asarray(col.cat.codes)
+        else:
+            codes, uniques = pd.factorize(col, use_na_sentinel=True)
+            uniques = np.asarray(uniques, dtype=object).tolist()
+            by_text = sorted(range(len(uniques)), key=lambda j: str(uniques[j]))
+            levels = [uniques[j] for j in by_text]
+            rank = np.empty(len(uniques), dtype=np.intp)
+            rank[by_text] = np.arange(len(uniques))
+            codes = np.where(codes < 0, -1, rank[np.maximum(codes, 0)]) if len(uniques) else codes
+        order = np.argsort(codes, kind="stable")  # each level's rows together, in row order
+        bounds = np.searchsorted(codes[order], np.arange(len(levels) + 1))
+        for k, lev in enumerate(levels):
+            if bounds[k + 1] > bounds[k]:
+                rows.append({"variable": var, "level": str(lev), **weight_summary(w[order[bounds[k]:bounds[k + 1]]])})
     return pd.DataFrame(rows)

@@ -90,8 +90,10 @@ def fit_weighted_model(spec: ModelSpec, responses: pd.DataFrame, weights, *, clu
                               instrument=instrument, notes=notes)
     if len(frame) < 10:
         raise InputError(f"model {spec.name}: only {len(frame)} complete rows")
-    all_clusters = pd.unique(responses[cluster].astype(str).to_numpy())
-    clusters = pd.Categorical(frame[cluster].astype(str).to_numpy(), categories=all_clusters)
+    # every cluster of the responses, in order of appearance (codes of their text, once)
+    codes, all_clusters = pd.factorize(responses[cluster].astype(str) if responses[cluster].dtype == object
+                                       else responses[cluster])
+    clusters = pd.Categorical.from_codes(codes[rows], categories=pd.Index(all_clusters).astype(str))
     w = w_all[rows]
     design = build_design(frame, spec.rhs, intercept=spec.family == "logit", context=formula_context())
     raw = frame[spec.outcome].to_numpy(dtype=float)
