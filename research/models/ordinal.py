@@ -45,6 +45,8 @@ from scipy import linalg, stats
 from scipy.linalg import blas
 from scipy.special import expit, log_expit
 
+from research.models.design import weighted_cross
+
 __all__ = ["OrdinalFit", "fit_ordinal", "ordinal_scores", "ordinal_hessian",
            "cumulative_probabilities", "category_probabilities", "brant_test"]
 
@@ -474,7 +476,7 @@ def _logit_fit(Z: np.ndarray, z: np.ndarray, tol: float = 1e-12, max_iter: int =
     for _ in range(max_iter):
         pi = expit(eta)
         g = Z.T @ (z - pi)
-        info = (Z * (pi * (1 - pi))[:, None]).T @ Z
+        info = weighted_cross(Z, pi * (1 - pi))
         step = _solve_neg(-info, g)
         if not np.isfinite(step).all():
             break
@@ -550,7 +552,7 @@ def brant_test(X, y, fit: OrdinalFit, *, names: list[str]) -> pd.DataFrame:
         b, pi, proper = _logit_fit(Z, (y > j).astype(float))
         coefs.append(b[1:])
         pis.append(pi)
-        A.append(_inv_neg(-((Z * (pi * (1 - pi))[:, None]).T @ Z)))
+        A.append(_inv_neg(-weighted_cross(Z, pi * (1 - pi))))
         if not proper:
             separated.append(j)
     if separated:
@@ -569,8 +571,8 @@ def brant_test(X, y, fit: OrdinalFit, *, names: list[str]) -> pd.DataFrame:
     for j in range(J):
         V[j * p:(j + 1) * p, j * p:(j + 1) * p] = A[j][1:, 1:]
         for l in range(j + 1, J):
-            wjl = pis[l] - pis[j] * pis[l]
-            C = (A[j] @ ((Z * wjl[:, None]).T @ Z) @ A[l])[1:, 1:]
+            wjl = pis[l] - pis[j] * pis[l]  # = pi_l (1 - pi_j) >= 0
+            C = (A[j] @ weighted_cross(Z, np.clip(wjl, 0.0, None)) @ A[l])[1:, 1:]
             V[j * p:(j + 1) * p, l * p:(l + 1) * p] = C
             V[l * p:(l + 1) * p, j * p:(j + 1) * p] = C.T
     # contrasts b_0 - b_i, i = 1..J-1

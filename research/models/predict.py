@@ -354,6 +354,15 @@ def _subcause_counts(fm: FittedModel) -> pd.Series:
     return w.groupby(sub, observed=True).sum()
 
 
+#: ``fm.extra`` key of the per-sub-cause averages :func:`predictions` computed (estimates and
+#: gradients, by threshold and changes): :func:`research.models.ranks.subcause_ranks` reuses them
+_AAP_CACHE = "_aap_subcause"
+
+
+def _aap_key(threshold: int, changes: list[dict]) -> tuple:
+    return (threshold, tuple(tuple(sorted(ch.items())) for ch in changes))
+
+
 def predictions(fm: FittedModel, *, parent: dict[str, str], grid_hours: np.ndarray,
                 threshold: int, conf_level: float = 0.95) -> pd.DataFrame:
     """Average adjusted predictions per sub-cause and cause group, and the handling-time grid.
@@ -388,6 +397,8 @@ def predictions(fm: FittedModel, *, parent: dict[str, str], grid_hours: np.ndarr
                                 + [(groups[g], {"handling_hours": h}) for g, h in grid])
     per_sub = {s: _evaluate(fm, everyone, ch, threshold, columns=cols)
                for s, ch, cols in zip(subs, sub_changes, columns)}
+    # kept for research.models.ranks.subcause_ranks, which asks for the same averages
+    fm.extra.setdefault(_AAP_CACHE, {})[_aap_key(threshold, sub_changes)] = per_sub
     out = []
     counts = _subcause_counts(fm) if subs else pd.Series(dtype=float)
     for scale in scales:

@@ -51,6 +51,7 @@ from scipy.special import expit
 from research.errors import InputError, NotEstimable, check_whole
 from research.instrument import Instrument
 from research.models.design import Design, build_design, formula_context, model_frame
+from research.models.design import weighted_cross as _weighted_cross
 from research.plan import MAX_BOOTSTRAP_REPS, SEED_MAX, Plan
 
 CURVE_POINTS = 40
@@ -108,22 +109,6 @@ def _logit_fit(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, bool]:
             if it > 0 and np.max(np.abs(step) / (1 + np.abs(beta))) < 1e-10:
                 return beta, separated
     raise NotEstimable("thresholds: the spline logit did not converge (separation)")
-
-
-_ROW_BLOCK = 65_536  # rows per block of the X' diag(w) X products (bounds their temporaries)
-
-
-def _weighted_cross(X: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """``X' diag(w) X`` (w >= 0) in row blocks: one SYRK of ``sqrt(w) X`` per block, symmetrised."""
-    from scipy.linalg import blas
-
-    p = X.shape[1]
-    out = np.zeros((p, p))
-    root = np.sqrt(w)
-    for s in range(0, len(X), _ROW_BLOCK):
-        A = X[s:s + _ROW_BLOCK] * root[s:s + _ROW_BLOCK, None]
-        out += blas.dsyrk(1.0, A.T, trans=0)
-    return np.triu(out) + np.triu(out, 1).T
 
 
 def weighted_logit_newton(X: np.ndarray, y: np.ndarray, w: np.ndarray, start: np.ndarray,
