@@ -175,6 +175,8 @@ CHORD_ROWS = 200_000
 #: rows of that subsample
 START_ROWS = 50_000
 _CHORD_MAX_ITER = 100
+# a subsample coefficient beyond this many logits (quasi-separation in the subsample) is no start
+_START_MAX = 15.0
 
 
 class _Design:
@@ -235,9 +237,17 @@ def _logit_fit(Z: _Design, y: np.ndarray, w: np.ndarray) -> np.ndarray:
     """
     n = len(y)
     beta = np.zeros(Z.k)
-    if n > CHORD_ROWS:
+    start = None
+    if n > max(CHORD_ROWS, START_ROWS):
         sub = np.sort(np.random.default_rng(0).choice(n, START_ROWS, replace=False))
-        beta = _logit_fit(_Design(Z.X[sub], extra=None if Z.extra is None else Z.extra[sub]), y[sub], w[sub])
+        try:
+            start = _logit_fit(_Design(Z.X[sub], extra=None if Z.extra is None else Z.extra[sub]), y[sub], w[sub])
+        except NotEstimable:   # separation in the subsample (a rare level): Newton from zero
+            start = None
+        if start is not None and np.max(np.abs(start)) > _START_MAX:   # drifting: no start
+            start = None
+    if start is not None:
+        beta = start
         p = expit(Z.dot(beta))
         fixed = np.linalg.pinv(Z.information(w * p * (1 - p)), hermitian=True)
         last = np.inf

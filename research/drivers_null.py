@@ -288,24 +288,30 @@ class _OlsNullContext:
                 self.a_stats[j] = (counts, np.diag(counts))
         self.groups = prep.groups
 
-    def draw(self, j: int, reps: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-        """``reps`` draws of group ``j``'s ``cross`` (B, p, rest) and ``own`` (B, p, p)."""
+    def moments(self, j: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Permutation mean of group ``j``'s ``S`` (da, db) and the two factors of its covariance,
+        ``Cov(S_kl, S_k'l') = A_kk' B_ll'``: ``A = Saa / (n - 1)``, ``B = Sbb``."""
         cols = self.groups[j]
-        p, q, n = len(cols), self.C.shape[0], self.n
-        rest = np.setdiff1d(np.arange(q), cols)
-        bidx = np.r_[rest, q]                        # b = [w A_rest, w]
+        q, n = self.C.shape[0], self.n
+        bidx = np.r_[np.setdiff1d(np.arange(q), cols), q]     # b = [w A_rest, w]
         sb = self.M1[bidx]
         Sbb = self.M2[np.ix_(bidx, bidx)] - np.outer(sb, sb) / n
         sa, raw = self.a_stats[j]
-        Saa = raw - np.outer(sa, sa) / n
-        La, Lb = _psd_sqrt(Saa / (n - 1)), _psd_sqrt(Sbb)
-        Z = np.random.default_rng(seed).standard_normal((reps, len(sa), len(bidx)))
-        S = np.outer(sa, sb) / n + La @ Z @ Lb.T     # (B, da, db)
-        r = len(rest)
+        return np.outer(sa, sb) / n, (raw - np.outer(sa, sa) / n) / (n - 1), Sbb
+
+    def draw(self, j: int, reps: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """``reps`` draws of group ``j``'s ``cross`` (B, p, rest) and ``own`` (B, p, p)."""
+        cols = self.groups[j]
+        p = len(cols)
+        mean, A, Bm = self.moments(j)
+        La, Lb = _psd_sqrt(A), _psd_sqrt(Bm)
+        Z = np.random.default_rng(seed).standard_normal((reps, *mean.shape))
+        S = mean + La @ Z @ Lb.T                     # (B, da, db)
+        r = mean.shape[1] - 1
         cross = S[:, :p, :r]
         if self.equal:
             own = np.repeat(self.C[np.ix_(cols, cols)][None], reps, axis=0)
-        elif len(sa) == p:                           # dummies: per-level weight sums
+        elif mean.shape[0] == p:                     # dummies: per-level weight sums
             lw = S[:, :, r]
             own = np.einsum("bi,ij->bij", lw, np.eye(p)) - lw[:, :, None] * lw[:, None, :] / self.sw
         else:                                        # numeric: sum w x and sum w x x'

@@ -740,30 +740,34 @@ def fit_dissatisfaction_model(responses: pd.DataFrame) -> DissatisfactionModel:
     Maximum likelihood (Newton) with statsmodels ``Logit``; the same estimates as R
     ``glm(dissatisfied ~ cause_l2 + log2(1 + handling_hours) + repeat, binomial)``.
     """
-    import statsmodels.api as sm
+    from statsmodels.discrete.discrete_model import Logit  # not statsmodels.api: 0.3 s less to import
 
     what = "repeat_callers: responses"
     _require(responses, ["satisfied", "cause_l2", "handling_hours", "repeat"], what)
-    d = pd.DataFrame({
-        "y": responses["satisfied"].astype("boolean"),
-        "cause": responses["cause_l2"].astype("string"),
-        "hours": pd.to_numeric(responses["handling_hours"], errors="coerce"),
-        "repeat": responses["repeat"].astype("boolean"),
-    }).dropna()
-    d = d[d["hours"] >= 0]
-    if len(d) < 10 or d["y"].nunique() < 2:
-        raise InputError(f"{what}: too few complete answers ({len(d)}) or a single outcome "
+    y_all = responses["satisfied"].astype("boolean")
+    cause_all = responses["cause_l2"].astype("string")
+    hours_all = pd.to_numeric(responses["handling_hours"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    rep_all = responses["repeat"].astype("boolean")
+    # complete cases with a non-negative handling time, in row order (as dropna and a filter give)
+    rows = np.flatnonzero(y_all.notna().to_numpy() & cause_all.notna().to_numpy() & ~np.isnan(hours_all)
+                          & rep_all.notna().to_numpy() & (np.nan_to_num(hours_all, nan=-1.0) >= 0))
+    y_ok = y_all.to_numpy(dtype=bool, na_value=False)[rows]
+    if len(rows) < 10 or len(np.unique(y_ok)) < 2:
+        raise InputError(f"{what}: too few complete answers ({len(rows)}) or a single outcome "
                          "to fit the default risk model; pass risk= instead")
-    levels = tuple(sorted(d["cause"].unique()))
-    x = pd.DataFrame({"(Intercept)": 1.0}, index=d.index)
-    for name in levels[1:]:
-        x[f"cause_l2[{name}]"] = (d["cause"] == name).astype(float)
-    x["log2(1 + handling_hours)"] = np.log2(1 + d["hours"].to_numpy(dtype=float))
-    x["repeat"] = d["repeat"].astype(float)
-    y = (~d["y"].astype(bool)).astype(float)
-    fit = sm.Logit(y.to_numpy(), x.to_numpy(), check_rank=False).fit(disp=0, method="newton",
-                                                                      maxiter=100)
-    coef = pd.Series(np.asarray(fit.params), index=x.columns)
+    codes, uniques = pd.factorize(cause_all.take(rows), sort=True)
+    levels = tuple(str(u) for u in uniques)
+    names = ["(Intercept)", *(f"cause_l2[{name}]" for name in levels[1:]), "log2(1 + handling_hours)", "repeat"]
+    # the regressors as one column-major array: the layout a frame built column by column gives
+    x = np.empty((len(rows), len(names)), order="F")
+    x[:, 0] = 1.0
+    for j in range(1, len(levels)):
+        x[:, j] = codes == j
+    x[:, len(levels)] = np.log2(1 + hours_all[rows])
+    x[:, len(levels) + 1] = rep_all.to_numpy(dtype=bool, na_value=False)[rows]
+    y = (~y_ok).astype(float)
+    fit = Logit(y, x, check_rank=False).fit(disp=0, method="newton", maxiter=100)
+    coef = pd.Series(np.asarray(fit.params), index=names)
     return DissatisfactionModel(levels=levels, coef=coef, nobs=int(fit.nobs))
 
 
@@ -813,36 +817,40 @@ def repeat_callers(workorders: pd.DataFrame, responses: pd.DataFrame | None = No
     cust_codes, _ = pd.factorize(workorders["customer_id"].iloc[ok])
     t = created[ok].astype(np.int64)  # microseconds
     # by customer, then creation time; ties keep the input order (stable)
-    order = ok[np.lexsort((t, cust_codes))]
-    wo = workorders.iloc[order].reset_index(drop=True)
-    wo["_t"] = created[order]
-    wo["customer_id"] = wo["customer_id"].astype("string")
-    cust = cust_codes[np.lexsort((t, cust_codes))]
-    t = wo["_t"].to_numpy().astype(np.int64)
+    by = np.lexsort((t, cust_codes))
+    order = ok[by]
+    cust, t = cust_codes[by], t[by]
     window = int(round(window_days * 86_400 * 1_000_000))
-    new = np.ones(len(wo), dtype=bool)
-    if len(wo) > 1:
+    new = np.ones(len(order), dtype=bool)
+    if len(order) > 1:
         new[1:] = (cust[1:] != cust[:-1]) | ((t[1:] - t[:-1]) > window)
     ep = np.cumsum(new) - 1
-    size = np.bincount(ep) if len(wo) else np.array([], dtype=np.int64)
-    keep = size[ep] >= min_tickets if len(wo) else np.zeros(0, dtype=bool)
-    sub = wo.loc[keep].reset_index(drop=True)
+    size = np.bincount(ep) if len(order) else np.array([], dtype=np.int64)
+    keep = size[ep] >= min_tickets if len(order) else np.zeros(0, dtype=bool)
+    # the listed episodes' work orders, as positions in ``workorders``: only the columns used are
+    # taken (not every column of every work order, as a sorted copy of the frame would)
+    pos = order[keep]
+    t_sub = t[keep].astype("datetime64[us]")
     ep_sub = ep[keep]
-    if len(sub):
+    if len(pos):
         starts = np.flatnonzero(np.r_[True, ep_sub[1:] != ep_sub[:-1]])
-        ends = np.r_[starts[1:], len(sub)].astype(np.int64)
+        ends = np.r_[starts[1:], len(pos)].astype(np.int64)
     else:
         starts = ends = np.zeros(0, dtype=np.int64)
     last_idx = ends - 1
 
-    causes_all = sub["cause_l2"].astype("string").fillna("").to_numpy(dtype=object)
-    stations_all = sub["station"].astype("string").fillna("").to_numpy(dtype=object)
+    def taken(column: str, at: np.ndarray) -> pd.Series:
+        return workorders[column].take(at).reset_index(drop=True)
+
+    causes_all = taken("cause_l2", pos).astype("string").fillna("").to_numpy(dtype=object)
+    stations_all = taken("station", pos).astype("string").fillna("").to_numpy(dtype=object)
     causes = ["|".join(causes_all[a:e]) for a, e in zip(starts, ends)]
     stations = ["|".join(dict.fromkeys(stations_all[a:e])) for a, e in zip(starts, ends)]
-    first_t = sub["_t"].to_numpy()[starts]
-    last_t = sub["_t"].to_numpy()[last_idx]
+    first_t = t_sub[starts]
+    last_t = t_sub[last_idx]
     out = pd.DataFrame({
-        "customer_id": pd.array(sub["customer_id"].to_numpy(dtype=object)[starts], dtype="string"),
+        "customer_id": pd.array(taken("customer_id", pos[starts]).astype("string").to_numpy(dtype=object),
+                                dtype="string"),
         "n_tickets": (ends - starts).astype(np.int64),
         "first_created": first_t.astype("datetime64[us]"),
         "last_created": last_t.astype("datetime64[us]"),
@@ -850,16 +858,15 @@ def repeat_callers(workorders: pd.DataFrame, responses: pd.DataFrame | None = No
         "causes": pd.array(causes, dtype="string"),
         "stations": pd.array(stations, dtype="string"),
         "last_ticket_id": pd.array(
-            sub["ticket_id"].astype("string").to_numpy(dtype=object)[last_idx], dtype="string"),
+            taken("ticket_id", pos[last_idx]).astype("string").to_numpy(dtype=object), dtype="string"),
     })
     out.insert(1, "episode", out.groupby("customer_id", sort=False).cumcount().astype(np.int64) + 1)
 
     # survey outcomes of the episode's tickets
-    if responses is not None and len(sub):
+    if responses is not None and len(pos):
         r = responses[["ticket_id", "satisfied", "sat_overall", "resolved"]]
         r = r[r["ticket_id"].notna()].drop_duplicates("ticket_id", keep="last")
-        at = pd.Index(r["ticket_id"].astype("string")).get_indexer(
-            sub["ticket_id"].astype("string"))
+        at = pd.Index(r["ticket_id"].astype("string")).get_indexer(taken("ticket_id", pos).astype("string"))
         surveyed = at >= 0
         take_r = np.where(surveyed, at, len(r))  # len(r): "no survey", past the padding below
         res = r["resolved"].astype("string")
@@ -871,8 +878,8 @@ def repeat_callers(workorders: pd.DataFrame, responses: pd.DataFrame | None = No
         n_yes = np.bincount(ep_local, weights=res_yes, minlength=len(starts))
         with np.errstate(invalid="ignore", divide="ignore"):
             share = np.where(n_known > 0, n_yes / np.where(n_known > 0, n_known, 1), np.nan)
-        pos = np.where(surveyed, np.arange(len(sub)), -1)
-        last_pos = np.maximum.reduceat(pos, starts) if len(starts) else np.array([], int)
+        where = np.where(surveyed, np.arange(len(pos)), -1)
+        last_pos = np.maximum.reduceat(where, starts) if len(starts) else np.array([], int)
         has = last_pos >= 0
         row = np.where(has, take_r[np.where(has, last_pos, 0)], len(r))
         sat = r["satisfied"].astype("boolean").reset_index(drop=True).reindex(row)
@@ -889,7 +896,8 @@ def repeat_callers(workorders: pd.DataFrame, responses: pd.DataFrame | None = No
         out["last_sat_overall"] = pd.array([pd.NA] * len(out), dtype="Int64")
 
     # risk of the latest ticket
-    latest = sub.iloc[last_idx].drop(columns="_t").reset_index(drop=True)
+    latest = workorders.iloc[pos[last_idx]].reset_index(drop=True)
+    latest["customer_id"] = latest["customer_id"].astype("string")
     values = np.full(len(out), np.nan)
     if callable(risk):
         got = np.asarray(risk(latest), dtype=float) if len(latest) else np.array([], dtype=float)

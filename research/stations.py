@@ -177,7 +177,8 @@ def fit_case_mix(X: np.ndarray, y: np.ndarray, *, maxiter: int = 100) -> np.ndar
         p = special.expit(eta)
         w = p * (1 - p)
         grad = X.T @ (y - p)
-        hess = (X * w[:, None]).T @ X
+        A = X * np.sqrt(w)[:, None]
+        hess = A.T @ A  # A'A of one array: numpy's symmetric rank-k product, half the work
         step = np.linalg.pinv(hess, hermitian=True) @ grad
         beta = beta + step
         if np.max(np.abs(step)) < 1e-10:
@@ -312,7 +313,7 @@ def funnel(responses: pd.DataFrame, *, instrument=None, case_mix: bool = True, r
         _, X, y, st = _design(responses, rhs, instrument, "funnel: responses")
     except NotEstimable as exc:
         return _empty_funnel(f"funnel not computed: the case-mix model is not estimable ({exc})")
-    n_st = len(np.unique(st))
+    n_st = len(pd.unique(st))  # distinct stations by hashing (np.unique sorted a million strings)
     if len(y) < MIN_ROWS or n_st < 2:
         return _empty_funnel(f"funnel not computed: {len(y)} complete answers at {n_st} station(s); "
                              f"at least {MIN_ROWS} answers at 2 stations are needed")
@@ -585,7 +586,7 @@ def rank_stations(responses: pd.DataFrame, *, instrument=None, rhs: str = CASE_M
         _, X, y, st = _design(responses, rhs, instrument, "rank_stations: responses")
     except NotEstimable as exc:
         return _empty_rank(f"ranking not computed: the model is not estimable ({exc})")
-    n_st = len(np.unique(st))
+    n_st = len(pd.unique(st))  # distinct stations by hashing (np.unique sorted a million strings)
     if n_st < 2:
         return _empty_rank(f"ranking not computed: {n_st} station(s) with complete answers; at least 2 "
                            "are needed")
