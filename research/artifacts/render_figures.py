@@ -32,6 +32,9 @@ from research.safeio import atomic_write_bytes, write_csv
 
 #: PNG metadata: matplotlib writes its version as "Software" unless told not to
 PNG_METADATA = {"Software": None}
+#: zlib level of PNG files (measured on the sample's figures, RGB: level 6 88 ms and 208 KB a
+#: figure, level 3 65 ms and 224 KB; matplotlib's RGBA files at level 6 were 230 KB)
+PNG_COMPRESS_LEVEL = 3
 #: SVG metadata: no date, no creator (software version)
 SVG_METADATA = {"Date": None, "Creator": None}
 
@@ -61,8 +64,10 @@ def png_bytes(fig: Figure) -> bytes:
 
     Drawn by matplotlib's Agg canvas (``savefig`` to raw RGBA), encoded here with Pillow: as RGB
     when every pixel is opaque (figures have a white background), else as RGBA. matplotlib always
-    writes RGBA; an opaque RGB file shows the same pixels, is about 10% smaller and encodes in
-    about 40% less time (Pillow filters and deflates 3 bytes a pixel instead of 4).
+    writes RGBA; an opaque RGB file shows the same pixels and encodes in about 40% less time
+    (Pillow filters and deflates 3 bytes a pixel instead of 4). Deflate level
+    :data:`PNG_COMPRESS_LEVEL` instead of zlib's default 6 takes another quarter off the encoding;
+    the files stay a little smaller than matplotlib's RGBA ones.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from PIL import Image
@@ -84,7 +89,7 @@ def png_bytes(fig: Figure) -> bytes:
     if rgba[..., 3].min() == 255:
         image = image.convert("RGB")
     out = io.BytesIO()
-    image.save(out, format="png", dpi=(PNG_DPI, PNG_DPI))
+    image.save(out, format="png", dpi=(PNG_DPI, PNG_DPI), compress_level=PNG_COMPRESS_LEVEL)
     return out.getvalue()
 
 
