@@ -172,7 +172,7 @@ def funnel(workorders: pd.DataFrame | None, responses: pd.DataFrame) -> pd.DataF
 
 
 #: rows per block of the logit's weighted cross-products: bounds the temporaries to block x columns floats
-LOGIT_BLOCK_ROWS = 65_536
+LOGIT_BLOCK_ROWS = 65_536  # used for blocked scans of the design (the fit's blocks: design_based)
 
 
 def logit_newton(X: np.ndarray, y: np.ndarray, mask: np.ndarray | None = None, *, tol: float = 1e-12,
@@ -181,11 +181,12 @@ def logit_newton(X: np.ndarray, y: np.ndarray, mask: np.ndarray | None = None, *
     (all rows when None); returns the coefficients and the information ``sum_i p_i (1 - p_i) x_i x_i'``
     at them.
 
-    Starts at zero and stops when no coefficient moves by more than ``tol`` (statsmodels' Newton
-    rule, which this replaces: the same fixed point). Written by hand because statsmodels' ``Logit``
-    forms n x k temporaries in every iteration, copies a masked design, and its results fit a
-    second (null) model; here the information is summed over blocks of :data:`LOGIT_BLOCK_ROWS`
-    rows (only the masked rows of each block), so 1,750,000 work orders need no copy of ``X``.
+    Stops when no coefficient moves by more than ``tol`` (statsmodels' Newton rule, which this
+    replaces: the same root). Written by hand because statsmodels' ``Logit`` forms n x k
+    temporaries in every iteration, copies a masked design, and its results fit a second (null)
+    model; :func:`research.design_based.logit_fit` sums the information over blocks of rows (only
+    the masked rows of each block, so 1,750,000 work orders need no copy of ``X``), keeps it while
+    the steps shrink fast, and starts a large fit from a subsample's.
 
     Raises
     ------
@@ -193,36 +194,15 @@ def logit_newton(X: np.ndarray, y: np.ndarray, mask: np.ndarray | None = None, *
         No convergence in ``max_iter`` steps or a singular information (separation, a column
         without variation).
     """
-    X = np.asarray(X, dtype=float)
-    n, k = X.shape
-    use = np.ones(n, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
-    yy = np.where(use, np.nan_to_num(np.asarray(y, dtype=float)), 0.0)
-    b = np.zeros(k)
+    from research.design_based import logit_fit
 
-    def information(p: np.ndarray) -> np.ndarray:
-        v = p * (1 - p)
-        H = np.zeros((k, k))
-        for a in range(0, n, LOGIT_BLOCK_ROWS):
-            e = min(a + LOGIT_BLOCK_ROWS, n)
-            Xb, vb = X[a:e], v[a:e]
-            if mask is not None:
-                mb = use[a:e]
-                Xb, vb = Xb[mb], vb[mb]
-            H += Xb.T @ (Xb * vb[:, None])
-        return (H + H.T) / 2
-
-    for _ in range(max_iter):
-        p = expit(X @ b)
-        grad = X.T @ np.where(use, yy - p, 0.0)
-        try:
-            step = linalg.solve(information(p), grad, assume_a="pos")
-        except (linalg.LinAlgError, ValueError):
-            raise InputError("logit: the information matrix is singular (a level or covariate without "
-                             "variation, or perfect separation)") from None
-        b = b + step
-        if np.all(np.abs(step) < tol):
-            return b, information(expit(X @ b))
-    raise InputError(f"logit did not converge in {max_iter} Newton steps (perfect separation?)")
+    try:
+        return logit_fit(X, y, mask=mask, tol=tol, max_iter=max_iter)
+    except (np.linalg.LinAlgError, ValueError):
+        raise InputError("logit: the information matrix is singular (a level or covariate without "
+                         "variation, or perfect separation)") from None
+    except RuntimeError:
+        raise InputError(f"logit did not converge in {max_iter} Newton steps (perfect separation?)") from None
 
 
 @dataclass(frozen=True)

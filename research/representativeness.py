@@ -238,8 +238,8 @@ def analyse_representativeness(responses: pd.DataFrame, workorders: pd.DataFrame
     if respondents[spec.cluster].isna().any():
         raise InputError(f"survey responses: {int(respondents[spec.cluster].isna().sum())} row(s) have no "
                          f"{spec.cluster}; the design needs a cluster for every respondent")
-    data = coded_domains(respondents[[spec.cluster, *spec.domains, *ESTIMATE_VARIABLES]], spec.domains,
-                         spec.cluster).assign(weight=weights)
+    data = coded_domains(respondents[list(dict.fromkeys([spec.cluster, *spec.domains, *ESTIMATE_VARIABLES]))],
+                         spec.domains, spec.cluster).assign(weight=weights)
     calibration = calibration_of(respondents, weights, spec)
     out["weighted_estimates"] = _weighted_estimates(data, spec.domains, spec.cluster, conf, calibration)
     say(f"weighted vs unweighted estimates in {time.perf_counter() - t0:.1f} s")

@@ -399,10 +399,11 @@ class _DeltaSums:
                 continue
             keys = [st.codes[idx] * size + c[idx] for c in cols]
             col_all = np.concatenate([c[idx] for c in cols])
-            row_all = np.tile(np.arange(idx.size), len(cols))
+            row_all = np.tile(idx, len(cols))  # rows of X: the sparse product reads them in place
             perm = np.argsort(col_all, kind="stable")  # CSR order: by bucket, rows ascending within
             indptr = np.concatenate([[0], np.cumsum(np.bincount(col_all, minlength=size))])
-            self.parts[p] = (eta[idx], np.ascontiguousarray(X[idx]), keys, perm, row_all[perm], indptr, len(cols))
+            self.parts[p] = (eta[idx], keys, perm, row_all[perm], indptr, len(cols))
+        self.X = X
         self._cache: dict = {}
 
     def _part(self, p: str, delta: float):
@@ -411,12 +412,12 @@ class _DeltaSums:
 
         key = (p, float(delta))
         if key not in self._cache:
-            eta, X, keys, perm, indices, indptr, reps = self.parts[p]
+            eta, keys, perm, indices, indptr, reps = self.parts[p]
             q = expit(eta + float(delta))
             size, g = self.D, self.g
             A = sum(np.bincount(k, weights=q, minlength=g * size) for k in keys).reshape(g, size)
             wq = np.tile(q * (1 - q), reps)[perm]
-            S = sparse.csr_matrix((wq, indices, indptr), shape=(size, len(eta))) @ X
+            S = sparse.csr_matrix((wq, indices, indptr), shape=(size, self.X.shape[0])) @ self.X
             self._cache[key] = (A, np.asarray(S))
         return self._cache[key]
 

@@ -323,3 +323,23 @@ def test_repeat_flag_equals_the_string_sort(sim):
         if isinstance(c, str):
             last[c] = created[i]
     np.testing.assert_array_equal(got, ref)
+
+
+def test_subsample_start_and_chord_steps_reach_newtons_root(frames, plan, instrument, monkeypatch):
+    """Above LOGIT_SUBSAMPLE_ROWS the fit starts from a subsample's and keeps its information while
+    the steps shrink fast: the same root as plain Newton from zero (here forced on 7,000 rows)."""
+    import research.design_based as db
+
+    pop, resp = frames
+    spec = plan.weighting
+    prepared = population_design(pop, spec.propensity_rhs, cluster=spec.cluster,
+                                 reference_levels=plan.reference_levels, instrument=instrument)
+    X = prepared.design.X
+    y = pop["responded"].to_numpy(dtype=float)[prepared.rows]
+    w = np.random.default_rng(4).lognormal(size=len(y))
+    plain = [db.logit_fit(X, y, tol=1e-12), db.logit_fit(X, y, weights=w, tol=1e-12, relative=True)]
+    monkeypatch.setattr(db, "LOGIT_SUBSAMPLE_ROWS", 1000)
+    fast = [db.logit_fit(X, y, tol=1e-12), db.logit_fit(X, y, weights=w, tol=1e-12, relative=True)]
+    for (b0, H0), (b1, H1) in zip(plain, fast):
+        assert np.allclose(b1, b0, rtol=1e-10, atol=1e-12)
+        assert np.allclose(H1, H0, rtol=1e-10)
