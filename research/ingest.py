@@ -617,6 +617,15 @@ class _InOrder:
         return None
 
 
+def _orphans(ticket: pd.Series, known: pa.Array) -> np.ndarray:
+    """Rows whose ticket id is present but not among ``known`` (the work orders' ids), as a bool
+    array. Arrow's hash lookup: pandas' ``isin`` on an Arrow string column walks every value in
+    Python (13.9 s of a 22 s ingest of 1M responses against 1.75M work orders)."""
+    values = pa.chunked_array(pa.array(ticket))
+    found = pc.is_in(values, value_set=known.cast(values.type))
+    return pc.and_(pc.is_valid(values), pc.invert(pc.fill_null(found, False))).to_numpy(zero_copy_only=False)
+
+
 def _second_thread() -> ThreadPoolExecutor | _InOrder:
     """One worker thread for the work that runs without the GIL (Arrow kernels, the Parquet
     encoder) while this thread does the Python work; in this thread, in order, when only one
@@ -714,7 +723,7 @@ def _ingest(survey: str | Path, workorders: str | Path | None, *, instrument: In
         rej = made["rej"]
         files.append(_file_report(raw_wo, "workorders", checked, len(wo_frame), rej, w))
         rejected_parts.append(rej)
-        wo_ids = pd.Index(wo_frame["ticket_id"].unique())
+        wo_ids = pc.unique(pa.chunked_array(pa.array(wo_frame["ticket_id"])))
         warnings.extend(w)
 
     _stage(progress, f"reading survey {Path(survey).name}")
@@ -724,7 +733,7 @@ def _ingest(survey: str | Path, workorders: str | Path | None, *, instrument: In
     _flag_duplicates(checked)
     if wo_ids is not None:
         ticket = checked.parsed["ticket_id"]
-        orphan = (ticket.notna() & ~ticket.isin(wo_ids)).to_numpy(dtype=bool)
+        orphan = _orphans(ticket, wo_ids)
         if orphan.any():
             checked.faults["no_workorder"] |= orphan
             checked.details.append(("no_workorder", "ticket_id", orphan))
