@@ -37,7 +37,13 @@ DERIVED = {"month": "created_at"}
 def month_of(created_at: pd.Series) -> pd.Series:
     """Calendar month of creation, ``YYYY-MM`` text (missing where ``created_at`` is)."""
     t = pd.to_datetime(created_at)
-    return t.dt.strftime("%Y-%m").astype("string")
+    # year * 12 + month per row, formatted once per distinct month (strftime of a million
+    # datetimes took 2.7 s at 1M rows); the same text, missing where created_at is
+    codes, uniques = pd.factorize(t.dt.year * 12 + (t.dt.month - 1))
+    text = np.array([f"{int(k) // 12:04d}-{int(k) % 12 + 1:02d}" for k in uniques] + [None], dtype=object)
+    return pd.Series(text[codes], index=created_at.index, dtype="string")
+
+
 BOOLEAN = ("repeat", "sla_met", "satisfied")
 
 
@@ -160,12 +166,29 @@ def model_frame(data: pd.DataFrame, variables: tuple[str, ...], *, reference_lev
                 ref = levels[0]
             if ref is not None:
                 levels = [ref] + [lev for lev in levels if lev != ref]
-            out[v] = pd.Categorical(col.astype(str).to_numpy(), categories=levels)
+            out[v] = _categorical(col, levels)
         elif v in BOOLEAN:
             out[v] = col.astype(bool).to_numpy(dtype=float)
         else:
             out[v] = col.to_numpy(dtype=float)
     return pd.DataFrame(out), rows
+
+
+def _categorical(col: pd.Series, levels: list[str]) -> pd.Categorical:
+    """``pd.Categorical(col.astype(str).to_numpy(), categories=levels)`` (values outside ``levels``
+    become missing), through Arrow's dictionary encoding when ``col`` holds Arrow strings without
+    missing values: the few distinct texts are looked up instead of a million Python strings made
+    and hashed (about 1 s per categorical variable and model at 1M rows). Same categorical."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if isinstance(col.dtype, pd.StringDtype) and col.dtype.storage.startswith("pyarrow") and not col.hasnans:
+        enc = pc.dictionary_encode(pa.chunked_array(pa.array(col))).combine_chunks()
+        lookup = {lev: i for i, lev in enumerate(levels)}
+        mapping = np.array([lookup.get(d, -1) for d in enc.dictionary.to_pylist()], dtype=np.int64)
+        codes = mapping[enc.indices.to_numpy(zero_copy_only=False)] if len(mapping) else np.zeros(0, np.int64)
+        return pd.Categorical.from_codes(codes, categories=levels)
+    return pd.Categorical(col.astype(str).to_numpy(), categories=levels)
 
 
 def readable(name: str) -> str:
