@@ -287,20 +287,8 @@ def marked_incomplete(folder: Path) -> Iterator[None]:
 
 
 def write_parquet(frame: pd.DataFrame, path: Path) -> Path:
-    """Write ``frame`` as Parquet (no index) atomically: a temporary file in the same folder, renamed.
+    """Write ``frame`` as Parquet (no index, pandas' defaults) atomically: the one atomic Parquet
+    writer, :func:`research.safeio.atomic_write_parquet`, kept under this name for its callers."""
+    from research.safeio import atomic_write_parquet
 
-    Written here rather than through :mod:`research.safeio`, which has no Parquet writer; pyarrow
-    writes the file itself, so only the rename idiom is repeated.
-    """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
-        frame.to_parquet(tmp, index=False)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write_parquet(frame, path)
