@@ -46,6 +46,7 @@ def one_blas_thread():
     1,000,000 rows the products are a small part of the time (benchmarks/bench_reproduce.py).
     Results still differ across BLAS kernels (processors) in the last bits: verify compares with
     tolerances (research.artifacts.compare)."""
+    import scipy.linalg  # noqa: F401 - scipy's own OpenBLAS, loaded now so that the limit reaches it too
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(limits=1, user_api="blas")

@@ -161,3 +161,20 @@ def test_the_stage_in_a_child_gives_what_it_gives_in_this_process(fast_exports, 
         if isinstance(value, pd.DataFrame):
             pd.testing.assert_frame_equal(value, parts["2"][key], check_exact=False, rtol=1e-12)
     assert files["1"].keys() == files["2"].keys() and len(files["1"]) >= 8
+
+
+def test_one_blas_thread_reaches_every_blas_library_even_one_loaded_later():
+    # scipy ships its own OpenBLAS, loaded when scipy.linalg is first imported: a limit set before
+    # that left it at the core count (seen in a manifest's platform record: num_threads 2)
+    import subprocess
+    import sys
+
+    code = ("from research.reproduce import one_blas_thread\n"
+            "from threadpoolctl import threadpool_info\n"
+            "with one_blas_thread():\n"
+            "    import scipy.linalg, statsmodels.api\n"
+            "    print(sorted({l['num_threads'] for l in threadpool_info() if l['user_api'] == 'blas'}))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "OPENBLAS_NUM_THREADS": "2"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[1]"
