@@ -36,11 +36,21 @@ TEXT_PREFIX = "'"
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` through a temporary file renamed into place; returns the path."""
+    def write(fd: int, tmp: str) -> None:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+
+    return _atomic(path, write)
+
+
+def _atomic(path: str | Path, write) -> Path:
+    """``write(fd, tmp)`` fills a temporary file beside ``path`` (and closes ``fd``), which is then
+    renamed into place with mode 0644; on any failure the temporary file is removed and the error,
+    naming ``path`` when it names no file, raised. The one rename idiom of every atomic writer."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+        write(fd, tmp)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException as exc:
@@ -58,20 +68,11 @@ def atomic_write_parquet(frame: pd.DataFrame, path: str | Path, **options) -> Pa
     """Write ``frame`` as Parquet (no index, pandas' defaults) atomically, as
     :func:`atomic_write_bytes` does; ``options`` go to ``pyarrow.parquet.write_table``
     (e.g. ``use_dictionary``: how the values are encoded, never what they are)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
+    def write(fd: int, tmp: str) -> None:
+        os.close(fd)
         frame.to_parquet(tmp, index=False, **options)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
+
+    return _atomic(path, write)
 
 
 def atomic_write_text(path: str | Path, text: str, encoding: str = "utf-8") -> Path:

@@ -40,7 +40,16 @@ def _fixed_key(monkeypatch):
 
 @pytest.fixture(scope="session")
 def instrument():
+    """The committed instrument, shared by the session (read only)."""
     return load_instrument()
+
+
+@pytest.fixture(scope="session")
+def plan():
+    """The committed analysis plan (a frozen dataclass), shared by the session."""
+    from research.plan import load_plan
+
+    return load_plan()
 
 
 @pytest.fixture(scope="session")

@@ -33,7 +33,6 @@ from scipy.special import expit
 from research.causal import (MEDIATION_NOT_COMPUTED, associations, evalue, evalue_ci, lever_mediation,
                              lever_sensitivity)
 from research.errors import InputError
-from research.instrument import load_instrument
 from research.models.design import model_frame
 from research.models.fit import fit_model
 from research.plan import Lever, ModelSpec, load_plan, plan_path
@@ -43,16 +42,6 @@ from research.scenarios import lever_effects
 PUBLISHED_TOL = 0.006
 #: a recovered effect must lie within this many standard errors of the planted truth (issue 11, point 7)
 SE_TOL = 3.0
-
-
-@pytest.fixture(scope="module")
-def plan():
-    return load_plan()
-
-
-@pytest.fixture(scope="module")
-def instrument():
-    return load_instrument()
 
 
 # ----------------------------------------------------------------------------- E-value

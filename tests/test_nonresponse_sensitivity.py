@@ -27,7 +27,6 @@ import pytest
 from scipy.special import expit
 
 from research.errors import InputError
-from research.instrument import load_instrument
 from research.nonresponse import population_frame
 from research.plan import load_plan
 from research.representativeness import respondent_frame
@@ -98,11 +97,6 @@ def compact_population(n: int, seed: int, delta_refused: float = -1.5, delta_no_
 @pytest.fixture(scope="module")
 def plan():
     return load_plan(ROOT / "paper" / "analysis_plan.yaml")
-
-
-@pytest.fixture(scope="module")
-def instrument():
-    return load_instrument()
 
 
 def _frames(wo, resp, spec):

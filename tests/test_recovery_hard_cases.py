@@ -42,7 +42,6 @@ import pandas as pd
 import pytest
 from threadpoolctl import threadpool_limits
 
-from research.instrument import load_instrument
 from research.models.thresholds import tolerance_thresholds
 from research.models.weighted import fit_model_weighted_or_not
 from research.nonresponse import population_frame
@@ -82,16 +81,6 @@ def one_blas_thread():
     20,000-row design-based logit about ten times slower (8 s against 0.8 s) under load."""
     with threadpool_limits(limits=1, user_api="blas"):
         yield
-
-
-@pytest.fixture(scope="module")
-def plan():
-    return load_plan()
-
-
-@pytest.fixture(scope="module")
-def instrument():
-    return load_instrument()
 
 
 def _raking(sim, plan):

@@ -20,21 +20,9 @@ import pandas as pd
 import pytest
 
 from research.errors import InputError
-from research.instrument import load_instrument
 from research.nonresponse import funnel, population_frame, response_rates
-from research.plan import load_plan
 from research.representativeness import analyse_representativeness, make_weights, respondent_frame
 from research.simulate import simulate
-
-
-@pytest.fixture(scope="module")
-def instrument():
-    return load_instrument()
-
-
-@pytest.fixture(scope="module")
-def plan():
-    return load_plan()
 
 
 @pytest.fixture(scope="module")

@@ -29,11 +29,9 @@ import pandas as pd
 import pytest
 
 from research.design_based import svy_by
-from research.instrument import load_instrument
 from research.models.predict import marginal_effects, predictions
 from research.models.weighted import fit_weighted_model
 from research.nonresponse import population_frame, propensity_model, response_rates
-from research.plan import load_plan
 from research.representativeness import analyse_representativeness, calibration_of, respondent_frame
 from research.schema import RESPONSES, WORKORDERS
 from research.weights import handling_band, poststratify, propensity_weights, rake
@@ -91,16 +89,6 @@ def workorders() -> pd.DataFrame:
     d["created_at"] = pd.to_datetime(d["created_at"], format="%Y-%m-%d %H:%M:%S").astype("datetime64[us]")
     assert len(d) == 5217
     return _canonical(d, WORKORDERS)
-
-
-@pytest.fixture(scope="module")
-def plan():
-    return load_plan()
-
-
-@pytest.fixture(scope="module")
-def instrument():
-    return load_instrument()
 
 
 @pytest.fixture(scope="module")

@@ -25,10 +25,8 @@ from scipy import sparse
 from scipy.special import expit
 
 from research.design_based import Calibration, linearized_variance, svy_by
-from research.instrument import load_instrument
 from research.nonresponse import (REPEAT_WINDOW_DAYS, logit_newton, population_design, population_frame,
                                   propensity_model, response_rates)
-from research.plan import load_plan
 from research.representativeness import _on_respondents, coded_domains, respondent_frame
 from research.sensitivity import (PATTERNS, SCENARIOS, _DeltaSums, _labels, _setup, delta_range,
                                   missing_pattern, outcome_model, population_outcome)
@@ -39,16 +37,6 @@ from research.weights import margin_diagnostics, poststratify, rake, weight_summ
 ROUNDING = 1e-10
 #: two Newton fits to 1e-12 of the same likelihood
 NEWTON = 1e-8
-
-
-@pytest.fixture(scope="module")
-def plan():
-    return load_plan()
-
-
-@pytest.fixture(scope="module")
-def instrument():
-    return load_instrument()
 
 
 @pytest.fixture(scope="module")

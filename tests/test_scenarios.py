@@ -24,21 +24,10 @@ import pytest
 from scipy.special import expit
 
 from research.errors import InputError
-from research.instrument import load_instrument
 from research.models.fit import fit_model
-from research.plan import Lever, ModelSpec, load_plan
+from research.plan import Lever, ModelSpec
 from research.scenarios import lever_effects
 from research.simulate import SimParams, simulate
-
-
-@pytest.fixture(scope="module")
-def plan():
-    return load_plan()
-
-
-@pytest.fixture(scope="module")
-def instrument():
-    return load_instrument()
 
 
 def _lever(name, kind, **kw):

@@ -21,20 +21,9 @@ import pytest
 
 from research import causal, drivers_null
 from research import drivers as drv
-from research.instrument import load_instrument
 from research.models.fit import fit_model
 from research.plan import load_plan
 from research.simulate import simulate
-
-
-@pytest.fixture(scope="module")
-def plan():
-    return load_plan()
-
-
-@pytest.fixture(scope="module")
-def instrument():
-    return load_instrument()
 
 
 @pytest.fixture(scope="module")
