@@ -53,3 +53,25 @@ def test_month_of_equals_strftime(responses):
               pd.Series(pd.to_datetime(["2025-01-31 23:30"]).tz_localize("Asia/Shanghai")),
               pd.Series([], dtype="datetime64[ns]")):
         pd.testing.assert_series_equal(month_of(s), plain(s), check_names=False)
+
+
+def test_design_columns_copied_one_by_one_equal_the_frames_array(responses, plan):
+    # build_design fills one C-ordered array column by column instead of np.asarray(frame) then
+    # ascontiguousarray (two extra n x p copies); same values, same layout
+    import numpy as np
+    from formulaic import model_matrix
+
+    from research.formula import parse_rhs
+    from research.models.design import build_design, formula_context, model_frame
+    from research.plan import VARIABLES
+
+    spec = plan.model("levers")
+    used = parse_rhs(spec.rhs, source="levers", variables=VARIABLES).variables()
+    frame, _ = model_frame(responses, (spec.outcome, *used), reference_levels=plan.reference_levels,
+                           instrument=load_instrument())
+    for intercept in (True, False):
+        design = build_design(frame, spec.rhs, intercept=intercept)
+        mm = model_matrix(spec.rhs, frame, context=formula_context(), na_action="raise")
+        cols = [c for c in mm.columns if intercept or c != "Intercept"]
+        old = np.ascontiguousarray(np.asarray(mm.loc[:, cols], dtype=float))
+        assert design.X.flags.c_contiguous and np.array_equal(design.X, old) and design.X.shape[1] > 60

@@ -265,8 +265,13 @@ def build_design(frame: pd.DataFrame, rhs: str, *, intercept: bool, context: dic
     spec = mm.model_spec
     columns = [c for c in mm.columns if intercept or c != "Intercept"]
     names = [readable(c) for c in columns]
-    X = np.ascontiguousarray(np.asarray(mm.loc[:, columns] if len(columns) < mm.shape[1] else mm,
-                                        dtype=float))
+    # column by column into one C-ordered array: np.asarray of the frame interleaves its blocks into
+    # a column-major copy that ascontiguousarray then copies again (at 1M rows and 70 columns:
+    # two extra 560 MB arrays and ~1.6 s per design); the values are the same
+    X = np.empty((len(mm), len(columns)))
+    for j, c in enumerate(columns):
+        X[:, j] = np.asarray(mm[c], dtype=float)
+    del mm
     columns_of_term: dict[str, list[int]] = {}
     variables_of_term: dict[str, set[str]] = {}
     position = {c: i for i, c in enumerate(columns)}
