@@ -755,3 +755,15 @@ def test_new_tables_render_in_every_format(table_id, small, tmp_path):
         md = files[f"{lang}.md"].read_text(encoding="utf-8")
         assert spec.title(lang) in md and spec.caption(lang) in md
 
+
+
+def test_every_registered_read_is_produced_by_a_stage(sample_bundle):
+    # issue 13: a spec's `reads` names bundle entries; each must be something the pipeline's
+    # stages put in the bundle (ingest, fit, representativeness, strategy), else the artifact
+    # would be built from nothing. The session's bundle is the one reproduce renders from.
+    from research.artifacts import registry
+
+    missing = {(spec.id, key) for spec in (*registry.TABLES, *registry.FIGURES) for key in spec.reads
+               if key not in sample_bundle}
+    assert not missing, sorted(missing)
+    assert all(spec.reads for spec in (*registry.TABLES, *registry.FIGURES))
