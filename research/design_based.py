@@ -282,15 +282,21 @@ class Calibration:
         cells = self._cells()
         plain = np.asarray(plain, dtype=float).reshape(cells.n_cells, -1)
         scaled = np.asarray(scaled, dtype=float).reshape(cells.n_cells, -1)
+        totals = self._centred_totals(cells, plain, scaled)
+        g = self.n_clusters
+        v = g / (g - 1) * (totals.T @ totals)
+        return (v + v.T) / 2
+
+    def _centred_totals(self, cells, plain: np.ndarray, scaled: np.ndarray) -> np.ndarray:
+        """Per-cluster totals of the calibration-projected influence, centred (clusters x k), from
+        the cell sums of the influence (``plain``) and of influence / weight (``scaled``)."""
         sums = [agg @ scaled for agg in cells.to_level]
         c = self._projection(sums, cells.cross, cells.counts)
         totals = cells.to_cluster @ plain
         for wm, cm in zip(cells.cluster_weight, c):
             totals -= wm @ cm
         totals -= totals.mean(axis=0)
-        g = self.n_clusters
-        v = g / (g - 1) * (totals.T @ totals)
-        return (v + v.T) / 2
+        return totals
 
     def variance(self, infl: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         """Covariance from influence values of ``rows`` of the design (all rows when None).
@@ -310,12 +316,7 @@ class Calibration:
         size = cells.n_cells * n_dom
         plain = np.bincount(key, weights=infl, minlength=size).reshape(cells.n_cells, n_dom)
         scaled = np.bincount(key, weights=infl / self.weights[rows], minlength=size).reshape(cells.n_cells, n_dom)
-        sums = [agg @ scaled for agg in cells.to_level]
-        c = self._projection(sums, cells.cross, cells.counts)
-        totals = cells.to_cluster @ plain
-        for wm, cm in zip(cells.cluster_weight, c):
-            totals -= wm @ cm
-        totals -= totals.mean(axis=0)
+        totals = self._centred_totals(cells, plain, scaled)
         g = self.n_clusters
         return g / (g - 1) * np.einsum("gd,gd->d", totals, totals)
 
