@@ -41,13 +41,12 @@ def _require(frame, columns, what: str) -> None:
         raise InputError(f"{what}: required column(s) absent: {', '.join(missing)}")
 
 
-def _times(frame: pd.DataFrame, column: str) -> np.ndarray:
-    col = frame[column]
-    if not pd.api.types.is_datetime64_any_dtype(col):
-        raise InputError(f"column {column!r} must hold datetimes (got {col.dtype})")
-    if getattr(col.dt, "tz", None) is not None:
-        col = col.dt.tz_localize(None)
-    return col.to_numpy(dtype="datetime64[us]")
+def _times(frame: pd.DataFrame, column: str, what: str) -> np.ndarray:
+    """``column`` as naive datetime64[us] (research.monitoring's reader, which the p-chart and
+    recurrence use too); a column of another type is refused naming ``what`` and the column."""
+    from research.monitoring import _datetimes
+
+    return _datetimes(frame, column, what)
 
 
 def _in(t: np.ndarray, p: Period) -> np.ndarray:
@@ -73,9 +72,9 @@ class _Data:
         _require(workorders, _WO_COLS, "work orders")
         self.r = responses
         self.w = workorders
-        self.r_surveyed = _times(responses, "surveyed_at")
-        self.w_created = _times(workorders, "created_at")
-        self.w_resolved = _times(workorders, "resolved_at")
+        self.r_surveyed = _times(responses, "surveyed_at", "responses")
+        self.w_created = _times(workorders, "created_at", "work orders")
+        self.w_resolved = _times(workorders, "resolved_at", "work orders")
         self.sat_known, self.sat_yes = _flags(responses["satisfied"])
         self.rep_known, self.rep_yes = _flags(responses["repeat"])
         self.sla_known, self.sla_yes = _flags(workorders["sla_met"])

@@ -33,8 +33,8 @@ def _file_sha(path: Path) -> str:
 def data_range(responses: pd.DataFrame, workorders: pd.DataFrame) -> tuple[dt.date, dt.date] | None:
     """First and last day of the data: work orders created and responses surveyed."""
     days = []
-    for frame, col in ((workorders, "created_at"), (responses, "surveyed_at")):
-        t = _times(frame, col)
+    for frame, col, what in ((workorders, "created_at", "work orders"), (responses, "surveyed_at", "responses")):
+        t = _times(frame, col, what)
         t = t[~np.isnat(t)]
         if len(t):
             days += [t.min(), t.max()]
