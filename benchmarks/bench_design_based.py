@@ -31,7 +31,7 @@ import tracemalloc
 import numpy as np
 import pandas as pd
 
-from research.design_based import Calibration, svy_by
+from research.stats.design_based import Calibration, svy_by
 
 
 def make_data(n: int, seed: int, n_domains: int = 20, n_clusters: int = 40) -> pd.DataFrame:

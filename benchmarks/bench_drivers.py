@@ -4,7 +4,7 @@ Data (numpy, seeded): ``--n`` canonical-looking responses, 40 stations (unequal
 sizes), 17 sub-causes, resolution yes/partly/no, repeat calls, lognormal handling
 hours, three 1..5 items (2 % missing each) and an overall score from a latent
 model; ``satisfied`` = overall >= 4, ``sla_met`` = handling within 24 h. pandas
-dtypes as in ``research.schema.RESPONSES`` (string, Int64, boolean).
+dtypes as in ``research.ingestion.schema.RESPONSES`` (string, Int64, boolean).
 
 Timed: one ``key_drivers(data, bootstrap_reps=200)`` call (design, the 128 subset
 R² of the full sample and of every replicate, the IPA with its quadrant
@@ -33,7 +33,7 @@ import tracemalloc
 import numpy as np
 import pandas as pd
 
-from research.drivers import key_drivers
+from research.strategy.drivers import key_drivers
 
 
 def make_data(n: int, seed: int, n_stations: int = 40, n_sub: int = 17) -> pd.DataFrame:

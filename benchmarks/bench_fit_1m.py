@@ -5,8 +5,8 @@ fit branch (``research.models.run.fit_plan`` then ``write_results``, in the pare
 a budget of 90 s on one core and 2.5 GB peak RSS.
 
 Each measurement runs in a FRESH process (``--child``), as ``research reproduce`` runs the stage:
-one BLAS thread (``research.reproduce.one_blas_thread``), the committed plan and instrument, the
-responses read with ``research.readers.read_ingested``. The child wraps the stage's sub-steps
+one BLAS thread (``research.pipeline.reproduce.one_blas_thread``), the committed plan and instrument, the
+responses read with ``research.ingestion.readers.read_ingested``. The child wraps the stage's sub-steps
 (each model's fit, predictions, marginal effects, sub-cause ranks and Brant test; the threshold
 spline logit, change-point tests and cluster bootstrap; the group comparisons, association and
 reliability; writing the CSVs) and records for each its CPU seconds (``time.process_time``), wall
@@ -96,12 +96,12 @@ class Steps:
 def child(size: str, out_dir: Path, profile: Path | None) -> dict:
     import resource
 
-    from research import comparisons, reliability
-    from research.instrument import load_instrument
+    from research.stats import comparisons, reliability
+    from research.config.instrument import load_instrument
     from research.models import ranks, run, thresholds
-    from research.plan import load_plan, plan_path
-    from research.readers import read_ingested
-    from research.reproduce import one_blas_thread
+    from research.config.plan import load_plan, plan_path
+    from research.ingestion.readers import read_ingested
+    from research.pipeline.reproduce import one_blas_thread
 
     steps = Steps()
     model = lambda *a, **k: (a[0] if a else k["fm"]).spec.name  # noqa: E731

@@ -3,10 +3,10 @@
 Issue 12, point 2 (reproduce on the sample in at most 30 s on 2 cores): a profile of
 ``research.models.run.fit_plan`` put most of its non-bootstrap time in
 ``research.models.predict.predictions`` (the counterfactual designs) and
-``research.comparisons.compare_groups`` (the studentized-range quantiles). This
+``research.stats.comparisons.compare_groups`` (the studentized-range quantiles). This
 times those steps on their own, as ``research reproduce`` runs them (one BLAS thread):
 
-- ingest once (``research.ingest.ingest`` of the committed sample) and fit every
+- ingest once (``research.ingestion.run.ingest`` of the committed sample) and fit every
   model of the plan once (the fits are not what is measured);
 - then, per model, ``predictions``, ``marginal_effects`` and (logit models)
   ``subcause_ranks``; and ``compare_groups`` by ``cause_l1`` and by ``cause_l2``
@@ -63,14 +63,14 @@ def main() -> int:
     args = parser.parse_args()
 
     from research import paths
-    from research.comparisons import compare_groups
-    from research.ingest import ingest
-    from research.instrument import load_instrument
+    from research.stats.comparisons import compare_groups
+    from research.ingestion.run import ingest
+    from research.config.instrument import load_instrument
     from research.models.predict import marginal_effects, predictions
     from research.models.ranks import subcause_ranks
     from research.models.run import _comparable, _varied, absent_optional, fit_model
-    from research.plan import load_plan
-    from research.reproduce import one_blas_thread
+    from research.config.plan import load_plan
+    from research.pipeline.reproduce import one_blas_thread
 
     plan, instrument = load_plan(), load_instrument()
     thr = instrument.satisfied_threshold

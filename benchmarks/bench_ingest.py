@@ -17,11 +17,11 @@ time, CPU time (user + system, all threads) and peak resident memory
   inference, all cores); for the GB18030 file with ``encoding="gb18030"``,
   since pyarrow reads UTF-8 only otherwise;
 - ``bare_jemalloc``: the same read with Arrow allocating from jemalloc, as
-  ingest does (:func:`research.ingest.arrow_pool`): with the default pool
+  ingest does (:func:`research.ingestion.run.arrow_pool`): with the default pool
   (mimalloc) the bare read's CPU time varies 0.8-3 s on the shared 2-core
   machine with the kernel's zeroing of huge pages, so the ratio is also
   given against this steadier read (``ratio_same_pool``);
-- ``ingest``: :func:`research.ingest.ingest` then :func:`research.ingest.write_ingest`,
+- ``ingest``: :func:`research.ingestion.run.ingest` then :func:`research.ingestion.run.write_ingest`,
   timed separately (``ingest_seconds`` + ``write_seconds`` = ``seconds``).
 
 The three run alternately ``--repeats`` times (default 3) and the minimum of
@@ -71,7 +71,7 @@ INGEST = r"""
 import json, os, resource, sys, time
 os.environ.setdefault("RESEARCH_PSEUDONYM_KEY", "benchmark-key-0123456789")
 t0 = time.perf_counter()
-from research.ingest import ingest, write_ingest
+from research.ingestion.run import ingest, write_ingest
 c1, t1 = time.process_time(), time.perf_counter()
 result = ingest(sys.argv[1])
 t2 = time.perf_counter()

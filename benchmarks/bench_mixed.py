@@ -5,7 +5,7 @@ folder): n rows, p fixed-effect columns (intercept, 15 dummies of one
 16-level factor, the rest continuous or binary, one of them constant within
 group), G groups of very unequal size (sizes proportional to 1.12^k).
 
-Python: ``research.models.mixed.fit_random_intercept`` runs in a fresh
+Python: ``research.stats.mixed.fit_random_intercept`` runs in a fresh
 process that loads the cached arrays and reports the wall time of the first
 fit (cold) and of three repeated fits (best), the resident memory before the
 fit and the peak during it (``VmHWM`` after resetting it via
@@ -39,7 +39,7 @@ import numpy as np
 CHILD = r"""
 import json, sys, time
 import numpy as np
-from research.models.mixed import fit_random_intercept
+from research.stats.mixed import fit_random_intercept
 
 
 def status(key):

@@ -1,4 +1,4 @@
-"""Benchmark: one week's monitoring bulletin on 1,000,000 work orders (``research.monitoring``).
+"""Benchmark: one week's monitoring bulletin on 1,000,000 work orders (``research.strategy.monitoring``).
 
 Data: ``research.simulate.simulate`` with enough completed surveys to give about
 ``--workorders`` work orders (default 1,000,000; about 1.75 work orders per completed
@@ -40,9 +40,9 @@ import time
 import numpy as np
 import pandas as pd
 
-from research import monitoring
-from research.monitoring import p_chart, period_start, recurrence, repeat_callers
-from research.pseudonymise import pseudonymise
+from research.strategy import monitoring
+from research.strategy.monitoring import p_chart, period_start, recurrence, repeat_callers
+from research.ingestion.pseudonymise import pseudonymise
 from research.simulate import simulate
 
 BENCH_KEY = b"benchmark-key-not-secret-0123456789"

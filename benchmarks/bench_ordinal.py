@@ -1,4 +1,4 @@
-"""Benchmark: proportional-odds fit on 1,000,000 rows, research.models.ordinal vs R ordinal::clm.
+"""Benchmark: proportional-odds fit on 1,000,000 rows, research.stats.ordinal vs R ordinal::clm.
 
 Data: simulated with numpy, the structure of ``tests/fixtures/r/models_data.csv``
 (17 sub-causes nested in 4 main causes, 4 channels, a repeat flag,
@@ -35,8 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from research.models.ordinal import fit_ordinal, ordinal_scores
-from research.models.sandwich import cluster_robust_vcov
+from research.stats.ordinal import fit_ordinal, ordinal_scores
+from research.stats.sandwich import cluster_robust_vcov
 
 # sub-cause -> (main cause, share, true effect); expansion_delay is the reference level
 SUBCAUSES = {

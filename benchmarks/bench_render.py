@@ -8,7 +8,7 @@ bundle (or reads it when the file exists), so that repeated runs skip the ~25 s 
 file after changing anything upstream of rendering.
 
 Each artifact is then rendered ``--repeat`` times in this process (one BLAS thread, as the
-workers of ``research.reproduce.render_all``), into a scratch folder, and the minimum of each of
+workers of ``research.pipeline.reproduce.render_all``), into a scratch folder, and the minimum of each of
 process CPU time (user + sys, ``time.process_time``) and wall time is kept: the machine has two
 cores shared with other work, so CPU time is the figure to compare, wall time is recorded
 beside it. Stamps use a fixed data hash and commit (``bench``) with each artifact's own seed, so
@@ -50,7 +50,7 @@ class _Captured(Exception):
 def build_bundle() -> tuple[dict, list[tuple]]:
     """The bundle and the (kind, spec, stamp) jobs of one ``research reproduce`` of the sample,
     stopped before rendering (nothing is published)."""
-    import research.reproduce as rep
+    import research.pipeline.reproduce as rep
     from research import paths
 
     captured: dict = {}
@@ -96,7 +96,7 @@ def time_jobs(bundle: dict, jobs: list[tuple], repeat: int, scratch: Path) -> di
     from research.artifacts.render_figures import write_figure
     from research.artifacts.render_tables import write_table
     from research.artifacts.stamp import Stamp
-    from research.reproduce import one_blas_thread
+    from research.pipeline.reproduce import one_blas_thread
 
     results = {}
     with one_blas_thread():

@@ -2,7 +2,7 @@
 
 Timed, in a fresh process per run: ``analyse_representativeness(responses, workorders, plan=...,
 instrument=...)`` then ``write_representativeness`` (into a temporary folder), under
-``research.reproduce.one_blas_thread()`` as reproduce runs it; reading the ingest outputs is
+``research.pipeline.reproduce.one_blas_thread()`` as reproduce runs it; reading the ingest outputs is
 excluded. Each sub-step (the functions the stage calls: population frame, response rates,
 propensity model, weights, weighted estimates, weighting methods, the delta adjustment, the
 survey-weighted fits, predictions ...) is wrapped to record its CPU seconds
@@ -37,15 +37,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 #: (module, function) wrapped as sub-steps, when the module has it (older code may not)
 STEPS = (
-    ("research.representativeness", "population_frame"), ("research.representativeness", "funnel"),
-    ("research.representativeness", "response_rates"), ("research.representativeness", "population_design"),
-    ("research.representativeness", "propensity_model"), ("research.representativeness", "make_weights"),
-    ("research.representativeness", "margin_diagnostics"), ("research.representativeness", "_margin_check"),
-    ("research.representativeness", "calibration_of"), ("research.representativeness", "_weighted_estimates"),
-    ("research.sensitivity", "weighting_methods"), ("research.sensitivity", "outcome_model"),
-    ("research.sensitivity", "delta_range"), ("research.sensitivity", "tipping_deltas"),
+    ("research.representativeness.run", "population_frame"), ("research.representativeness.run", "funnel"),
+    ("research.representativeness.run", "response_rates"), ("research.representativeness.run", "population_design"),
+    ("research.representativeness.run", "propensity_model"), ("research.representativeness.run", "make_weights"),
+    ("research.representativeness.run", "margin_diagnostics"), ("research.representativeness.run", "_margin_check"),
+    ("research.representativeness.run", "calibration_of"), ("research.representativeness.run", "_weighted_estimates"),
+    ("research.strategy.sensitivity", "weighting_methods"), ("research.strategy.sensitivity", "outcome_model"),
+    ("research.strategy.sensitivity", "delta_range"), ("research.strategy.sensitivity", "tipping_deltas"),
     ("research.models.weighted", "fit_weighted_model"), ("research.models.predict", "marginal_effects"),
-    ("research.models.predict", "predictions"), ("research.representativeness", "write_representativeness"),
+    ("research.models.predict", "predictions"), ("research.representativeness.run", "write_representativeness"),
 )
 
 CHILD = r'''
@@ -88,11 +88,11 @@ for modname, name in json.loads(sys.argv[2]):
     mod = importlib.import_module(modname)
     if hasattr(mod, name):
         wrap(mod, name)
-import research.representativeness as R
-from research.instrument import load_instrument
-from research.plan import load_plan, plan_path
-from research.readers import read_ingested
-from research.reproduce import one_blas_thread
+import research.representativeness.run as R
+from research.config.instrument import load_instrument
+from research.config.plan import load_plan, plan_path
+from research.ingestion.readers import read_ingested
+from research.pipeline.reproduce import one_blas_thread
 
 responses = read_ingested(data / "responses.parquet", "responses")
 workorders = read_ingested(data / "workorders.parquet", "work orders")

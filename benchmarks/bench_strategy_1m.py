@@ -1,4 +1,4 @@
-"""Benchmark: the STRATEGY part of stage 4 (what ``research.reproduce.strategy_stage`` runs after
+"""Benchmark: the STRATEGY part of stage 4 (what ``research.pipeline.reproduce.strategy_stage`` runs after
 representativeness) on a large ingest, one sub-step per fresh process.
 
 Issue 12: ``research reproduce`` on 1,000,000 responses in at most 150 s and 4 GB; the child
@@ -6,17 +6,17 @@ process's branch (representativeness + this part) has at most 90 s on one core a
 Sub-steps, called as ``strategy_stage`` calls them (one BLAS thread, respondent weights and
 raking calibration of stage 3):
 
-- ``levers``: ``research.scenarios.run_levers`` (lever effects and their one-step bootstrap,
+- ``levers``: ``research.strategy.scenarios.run_levers`` (lever effects and their one-step bootstrap,
   E-values, mediation through resolution);
-- ``associations``: ``research.causal.associations``;
-- ``drivers``: ``research.drivers.key_drivers`` as ``research.reproduce.driver_results`` calls it
+- ``associations``: ``research.strategy.causal.associations``;
+- ``drivers``: ``research.strategy.drivers.key_drivers`` as ``research.pipeline.reproduce.driver_results`` calls it
   (the two decompositions, their cluster bootstrap and permutation nulls);
-- ``p_chart``, ``recurrence``, ``repeat_callers`` (``research.monitoring``) and ``funnel``
-  (``research.stations.funnel``);
+- ``p_chart``, ``recurrence``, ``repeat_callers`` (``research.strategy.monitoring``) and ``funnel``
+  (``research.strategy.stations.funnel``);
 - ``all``: every one of them in sequence in one process (its peak RSS is the part's).
 
 Stage 3 runs once per size and its weights and calibration are kept in
-``/tmp/research-bench/<size>_stage3.pkl`` (made with ``research.reproduce.respondent_weighting``
+``/tmp/research-bench/<size>_stage3.pkl`` (made with ``research.pipeline.reproduce.respondent_weighting``
 when absent). Each measurement is a fresh process that reads the ingest outputs, loads that
 file and runs one sub-step: CPU seconds (``time.process_time``), wall seconds, the peak RSS of the
 whole process (``ru_maxrss``, the data included) and the RSS after loading, with the 1-minute
@@ -56,7 +56,7 @@ def stage3(size: str, responses, workorders, plan, instrument) -> tuple:
 
     path = BENCH / f"{size}_stage3.pkl"
     if not path.exists():
-        from research.reproduce import respondent_weighting
+        from research.pipeline.reproduce import respondent_weighting
 
         _, weights, calibration = respondent_weighting(responses, workorders, plan=plan, instrument=instrument)
         with open(path, "wb") as f:
@@ -70,10 +70,10 @@ def child(size: str, step: str) -> dict:
     """Run one sub-step in this process; its measurements."""
     import resource
 
-    from research.instrument import load_instrument
-    from research.plan import load_plan, plan_path
-    from research.readers import read_ingested
-    from research.reproduce import one_blas_thread
+    from research.config.instrument import load_instrument
+    from research.config.plan import load_plan, plan_path
+    from research.ingestion.readers import read_ingested
+    from research.pipeline.reproduce import one_blas_thread
 
     plan, instrument = load_plan(plan_path()), load_instrument()
     folder = ingest_dir(size)
@@ -84,31 +84,31 @@ def child(size: str, step: str) -> dict:
 
     def run(name: str):
         if name == "levers":
-            from research.scenarios import run_levers
+            from research.strategy.scenarios import run_levers
             return run_levers(responses, plan=plan, instrument=instrument, weights=weights,
                               calibration=calibration)
         if name == "associations":
-            from research.causal import associations
+            from research.strategy.causal import associations
             return associations(responses, plan=plan, instrument=instrument, weights=weights,
                                 calibration=calibration)
-        if name == "drivers":   # as research.reproduce.driver_results calls it
-            from research.drivers import key_drivers
+        if name == "drivers":   # as research.pipeline.reproduce.driver_results calls it
+            from research.strategy.drivers import key_drivers
             ds = plan.drivers
             return key_drivers(responses.assign(_weight=weights), outcome=ds.outcome, weights="_weight",
                                bootstrap_reps=ds.bootstrap_reps, seed=ds.bootstrap_seed,
                                cluster=ds.bootstrap_cluster, conf_level=plan.conf_level,
                                permutation_reps=ds.permutation_reps, permutation_seed=ds.permutation_seed)
         if name == "p_chart":
-            from research.monitoring import p_chart
+            from research.strategy.monitoring import p_chart
             return p_chart(responses)
         if name == "funnel":
-            from research.stations import funnel
+            from research.strategy.stations import funnel
             return funnel(responses, instrument=instrument)
         if name == "recurrence":
-            from research.monitoring import recurrence
+            from research.strategy.monitoring import recurrence
             return recurrence(workorders)
         if name == "repeat_callers":
-            from research.monitoring import repeat_callers
+            from research.strategy.monitoring import repeat_callers
             return repeat_callers(workorders, responses)
         raise SystemExit(f"unknown step {name}")
 

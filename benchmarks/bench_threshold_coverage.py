@@ -29,9 +29,9 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from test_thresholds import _true_curve  # noqa: E402
 
-from research.instrument import load_instrument  # noqa: E402
+from research.config.instrument import load_instrument  # noqa: E402
 from research.models.thresholds import threshold_from_curve, tolerance_thresholds  # noqa: E402
-from research.plan import load_plan  # noqa: E402
+from research.config.plan import load_plan  # noqa: E402
 from research.simulate import simulate  # noqa: E402
 
 

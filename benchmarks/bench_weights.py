@@ -1,4 +1,4 @@
-"""Benchmark: raking 1,000,000 respondents to 10 population margins (``research.weights.rake``).
+"""Benchmark: raking 1,000,000 respondents to 10 population margins (``research.stats.weights.rake``).
 
 Data (numpy, seeded): a population of 2,500,000 units with 10 categorical margin
 variables of 5, 8, 10, 12, 15, 20, 25, 30, 35 and 40 levels (200 levels in total;
@@ -33,7 +33,7 @@ import tracemalloc
 import numpy as np
 import pandas as pd
 
-from research.weights import rake, weight_summary
+from research.stats.weights import rake, weight_summary
 
 LEVELS = (5, 8, 10, 12, 15, 20, 25, 30, 35, 40)   # 200 levels in total
 

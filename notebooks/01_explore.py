@@ -34,9 +34,9 @@
 # %%
 import pandas as pd
 
-from research import notebook_data
+from research.pipeline import notebook_data
 from research.artifacts import registry
-from research.ingest import format_report
+from research.ingestion.run import format_report
 
 pd.set_option("display.max_columns", 30)
 pd.set_option("display.width", 160)

@@ -37,7 +37,7 @@
 import numpy as np
 import pandas as pd
 
-from research import notebook_data
+from research.pipeline import notebook_data
 from research.artifacts.labels import term
 from research.models.fit import fit_model, tidy_estimates, tidy_fit
 from research.models.run import summarize

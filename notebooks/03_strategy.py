@@ -39,7 +39,7 @@
 import numpy as np
 import pandas as pd
 
-from research import notebook_data
+from research.pipeline import notebook_data
 
 pd.set_option("display.max_columns", 30)
 pd.set_option("display.width", 160)

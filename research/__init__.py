@@ -1,17 +1,40 @@
 """research: complaint work orders and satisfaction surveys of a power utility.
 
-The pipeline reads in one direction (see DESIGN.md):
+The sub-packages read as the pipeline, in the order the data flows
+(docs/architecture.md draws it):
 
-- :mod:`research.instrument` loads the questionnaire, taxonomy, labels,
-  header aliases and SLA targets from ``surveys/*.yaml``;
-- :mod:`research.ingest` turns raw exports into validated, pseudonymised
-  responses with derived fields, and rejected rows with reasons;
-- :mod:`research.simulate` writes a synthetic export with known truth.
+- :mod:`research.config` -- the instrument (``surveys/*.yaml``) and the analysis
+  plan, loaded and validated; formulas parsed, never evaluated;
+- :mod:`research.ingestion` -- stage 1: raw exports in, validated and pseudonymised
+  responses and work orders out, rejected rows with reasons;
+- :mod:`research.stats` -- the estimators (ordinal, mixed, sandwich, survey
+  linearisation, raking, comparisons, reliability), arrays in and fits out;
+- :mod:`research.models` -- stage 2: the plan's models fitted to tidy frames,
+  predictions and thresholds;
+- :mod:`research.representativeness` -- stage 3: respondents against the
+  work-order population, and weights;
+- :mod:`research.strategy` -- stage 4: levers, key drivers, monitoring, stations;
+- :mod:`research.artifacts` -- stage 5: tables, figures, report and manifest;
+- :mod:`research.bulletin` -- daily / weekly / monthly bulletins;
+- :mod:`research.pipeline` -- ``reproduce`` runs the stages over one build folder;
+- :mod:`research.simulate` -- synthetic exports with a planted, known truth;
+- :mod:`research.api` and :mod:`research.cli` -- the Python and command-line entry points.
+
+Old flat module names (``research.plan``, ``research.scenarios``, ...) still
+import, with a DeprecationWarning (:mod:`research._moved`).
 """
 
-from research.errors import InputError
-from research.instrument import Instrument, load_instrument
-from research.ingest import IngestResult, ingest
+from research import _moved
+
+_moved.install()
+
+from research.errors import InputError  # noqa: E402  (after the old-name finder)
+from research.config.instrument import Instrument, load_instrument  # noqa: E402
+from research.ingestion.run import IngestResult, ingest  # noqa: E402
+import sys as _sys  # noqa: E402
+
+# the flat module research.ingest became research.ingestion.run (see research._moved)
+_sys.modules.setdefault("research.ingest", _sys.modules["research.ingestion.run"])
 
 __all__ = ["InputError", "Instrument", "load_instrument", "IngestResult", "ingest"]
 __version__ = "0.1.0"

@@ -6,7 +6,7 @@ the same frames the command writes as CSV (machine column names, full precision;
 ``docs/result_contract.md``). They call the pipeline's own stage functions, so a number
 computed here equals the one in the build folder (tested in ``tests/test_api.py``).
 
-``plan`` is everywhere a :class:`research.plan.Plan`, a path to a plan YAML, or None for the
+``plan`` is everywhere a :class:`research.config.plan.Plan`, a path to a plan YAML, or None for the
 committed ``paper/analysis_plan.yaml``. Model fits run with one BLAS thread, as ``reproduce``
 does (fixed summation order).
 
@@ -27,9 +27,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from research.ingest import IngestResult
-from research.instrument import Instrument, load_instrument
-from research.plan import Plan, load_plan
+from research.ingestion.run import IngestResult
+from research.config.instrument import Instrument, load_instrument
+from research.config.plan import Plan, load_plan
 
 __all__ = ["ingest", "fit", "weight", "levers", "drivers", "bulletin", "reproduce"]
 
@@ -48,11 +48,11 @@ def ingest(survey: str | Path, workorders: str | Path | None = None, *,
 
     Returns
     -------
-    :class:`research.ingest.IngestResult`: ``responses`` and ``workorders`` (canonical frames,
+    :class:`research.ingestion.run.IngestResult`: ``responses`` and ``workorders`` (canonical frames,
     ``docs/input_contract.md``), ``rejected`` (one row per rejected source row with its reason)
     and ``report`` (the reconciliation, as ``ingest_report.json``).
     """
-    from research.ingest import ingest as run
+    from research.ingestion.run import ingest as run
 
     return run(Path(survey), Path(workorders) if workorders is not None else None,
                instrument=_instrument(instrument))
@@ -69,7 +69,7 @@ def fit(responses: pd.DataFrame, *, plan: Plan | str | Path | None = None, thres
     ``predictions``, ``marginal_effects``, ``thresholds``, ...).
     """
     from research.models.run import fit_plan
-    from research.reproduce import one_blas_thread
+    from research.pipeline.reproduce import one_blas_thread
 
     with one_blas_thread():
         return fit_plan(responses, plan=_plan(plan), instrument=_instrument(instrument), thresholds=thresholds)
@@ -85,7 +85,7 @@ def weight(responses: pd.DataFrame, workorders: pd.DataFrame, *, plan: Plan | st
     dict of frames keyed as the files of ``weights/`` (``response_rates``,
     ``respondent_weights``, ``weight_summary``, ``weighted_estimates``, ...).
     """
-    from research.reproduce import one_blas_thread, respondent_weighting
+    from research.pipeline.reproduce import one_blas_thread, respondent_weighting
 
     with one_blas_thread():
         return respondent_weighting(responses, workorders, plan=_plan(plan), instrument=_instrument(instrument))[0]
@@ -101,7 +101,7 @@ def levers(responses: pd.DataFrame, workorders: pd.DataFrame | None = None, *,
     -------
     ``{"levers": ..., "associations": ...}`` as ``strategy/levers.csv`` and ``associations.csv``.
     """
-    from research.reproduce import lever_results, one_blas_thread, respondent_weighting
+    from research.pipeline.reproduce import lever_results, one_blas_thread, respondent_weighting
 
     plan, instrument = _plan(plan), _instrument(instrument)
     with one_blas_thread():
@@ -117,7 +117,7 @@ def drivers(responses: pd.DataFrame, workorders: pd.DataFrame | None = None, *,
     -------
     ``{"importance": ..., "ipa": ...}`` as ``strategy/drivers_importance.csv`` and ``drivers_ipa.csv``.
     """
-    from research.reproduce import driver_results, one_blas_thread, respondent_weighting
+    from research.pipeline.reproduce import driver_results, one_blas_thread, respondent_weighting
 
     plan = _plan(plan)
     with one_blas_thread():
@@ -147,7 +147,7 @@ def reproduce(survey: str | Path | None = None, workorders: str | Path | None = 
     """``research reproduce``: every stage into ``out`` (default ``build/``) from the exports
     (default the committed sample). Returns the manifest."""
     from research import paths
-    from research.reproduce import reproduce as run
+    from research.pipeline.reproduce import reproduce as run
 
     if survey is None:
         survey, workorders = paths.sample_survey(), workorders or paths.sample_workorders()

@@ -167,7 +167,7 @@ def _one_line(message: str) -> str:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from research.ingest import format_report, ingest, timed, write_ingest
+    from research.ingestion.run import format_report, ingest, timed, write_ingest
 
     progress = timed(_progress)
     result = ingest(args.survey, args.workorders, progress=progress)
@@ -196,16 +196,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    from research.ingest import timed
+    from research.ingestion.run import timed
     from research.models.run import fit_plan, single_cluster_models, summarize, write_results
-    from research.plan import load_plan
+    from research.config.plan import load_plan
 
     progress = timed(_progress)
     data = Path(args.data) if args.data else paths.ingest_dir() / "responses.parquet"
-    responses = _read_parquet(data, "responses")  # columns and types checked against research.schema
+    responses = _read_parquet(data, "responses")  # columns and types checked against research.ingestion.schema
     plan = load_plan(args.plan)
     progress(f"fitting {len(plan.models)} models on {len(responses):,} responses")
-    from research.reproduce import one_blas_thread
+    from research.pipeline.reproduce import one_blas_thread
 
     try:
         with one_blas_thread():  # the same sums, in the same order, as research reproduce
@@ -225,16 +225,16 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def _read_parquet(path: Path, what: str):
-    from research.readers import read_ingested
+    from research.ingestion.readers import read_ingested
 
     return read_ingested(path, what)
 
 
 def cmd_weight(args: argparse.Namespace) -> int:
-    from research.ingest import timed
-    from research.instrument import load_instrument
-    from research.plan import load_plan
-    from research.representativeness import analyse_representativeness, write_representativeness
+    from research.ingestion.run import timed
+    from research.config.instrument import load_instrument
+    from research.config.plan import load_plan
+    from research.representativeness.run import analyse_representativeness, write_representativeness
 
     progress = timed(_progress)
     folder = Path(args.data) if args.data else paths.ingest_dir()
@@ -272,8 +272,8 @@ def cmd_bulletin(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from research.ingest import timed
-    from research.reproduce import reproduce
+    from research.ingestion.run import timed
+    from research.pipeline.reproduce import reproduce
 
     progress = timed(_progress)
     survey = Path(args.survey) if args.survey else paths.sample_survey()
@@ -293,8 +293,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     Exit 0 when everything matches, 1 on any difference, 2 (through InputError) on a malformed
     manifest, a folder marked incomplete or being rebuilt, or a missing input.
     """
-    from research.ingest import timed
-    from research.reproduce import verify, verify_built
+    from research.ingestion.run import timed
+    from research.pipeline.reproduce import verify, verify_built
 
     if args.built:
         if args.manifest or args.plan or args.keep or args.reps is not None:
@@ -321,7 +321,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_publish(args: argparse.Namespace) -> int:
     """``research publish``: a build's manifest and compared CSVs become the published ones in paper/."""
-    from research.reproduce import publish
+    from research.pipeline.reproduce import publish
 
     written = publish(Path(args.built) if args.built else paths.build_dir(), allow_dirty=args.allow_dirty)
     print(f"published {len(written) - 1} result tables to paper/results/ and {written[-1]}")
@@ -337,8 +337,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _reps(text: str) -> int:
-    """``--reps N``: a whole number from 0 to research.plan.MAX_BOOTSTRAP_REPS."""
-    from research.plan import MAX_BOOTSTRAP_REPS
+    """``--reps N``: a whole number from 0 to research.config.plan.MAX_BOOTSTRAP_REPS."""
+    from research.config.plan import MAX_BOOTSTRAP_REPS
 
     if not text.isascii() or not text.isdigit() or int(text) > MAX_BOOTSTRAP_REPS:
         raise argparse.ArgumentTypeError(f"a whole number from 0 to {MAX_BOOTSTRAP_REPS:,} is expected")

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from research.instrument import load_instrument
+from research.config.instrument import load_instrument
 
 TEST_KEY = b"unit-test-key-0123456789abcdef"
 
@@ -47,7 +47,7 @@ def instrument():
 @pytest.fixture(scope="session")
 def plan():
     """The committed analysis plan (a frozen dataclass), shared by the session."""
-    from research.plan import load_plan
+    from research.config.plan import load_plan
 
     return load_plan()
 

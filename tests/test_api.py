@@ -55,7 +55,7 @@ def test_weight_and_levers_give_the_builds_tables(ingested, sample_build):
 
 def test_bulletin_gives_the_commands_tables(ingested, tmp_path):
     from research.bulletin import run_bulletin
-    from research.ingest import write_ingest
+    from research.ingestion.run import write_ingest
 
     write_ingest(ingested, tmp_path / "ingest")
     written = run_bulletin(tmp_path / "ingest", period="week", at="2025-06-04", out=tmp_path / "b", lang="en")

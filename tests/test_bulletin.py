@@ -355,16 +355,16 @@ def _plan_with(tmp_path, section: str) -> Path:
 
 def test_the_plan_sets_the_ranking_model_the_repeat_rows_and_the_level(data_dir, tmp_path, monkeypatch):
     # issue 13: the ranking's formula lives in the plan, not in code; bulletin takes --plan
-    import research.stations
+    import research.strategy.stations
 
     seen = {}
-    real = research.stations.rank_stations
+    real = research.strategy.stations.rank_stations
 
     def spy(responses, **kw):
         seen.update(kw)
         return real(responses, **kw)
 
-    monkeypatch.setattr(research.stations, "rank_stations", spy)
+    monkeypatch.setattr(research.strategy.stations, "rank_stations", spy)
     plan = _plan_with(tmp_path, "bulletin:\n  ranking_rhs: cause_l2 + channel\n  repeat_top: 3\n")
     plan.write_text(plan.read_text(encoding="utf-8").replace("conf_level: 0.95", "conf_level: 0.9"), encoding="utf-8")
     written = run_bulletin(data_dir, period="month", at="2026-03-15", out=tmp_path / "out", lang="en",
@@ -375,7 +375,7 @@ def test_the_plan_sets_the_ranking_model_the_repeat_rows_and_the_level(data_dir,
     assert "90% rank interval" in written["html"].read_text(encoding="utf-8")
     # the committed plan's section is the old in-code default: the same model as before
     from research.bulletin import RANKING_RHS
-    from research.plan import load_plan
+    from research.config.plan import load_plan
 
     assert load_plan().bulletin.ranking_rhs == RANKING_RHS and load_plan().bulletin.repeat_top == 50
 

@@ -90,7 +90,7 @@ def test_weight_writes_the_representativeness_tables(tmp_path, capsys):
     code = main(["weight", "--data", str(tmp_path / "ing"), "--out", str(tmp_path / "w")])
     assert code == 0
     names = sorted(p.stem for p in (tmp_path / "w").iterdir())
-    from research.representativeness import OUTPUTS
+    from research.representativeness.run import OUTPUTS
 
     assert names == sorted(OUTPUTS)
     out = capsys.readouterr().out

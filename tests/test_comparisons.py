@@ -1,4 +1,4 @@
-"""research.comparisons against R, plus invariants and input errors.
+"""research.stats.comparisons against R, plus invariants and input errors.
 
 Reference source for every ``*_matches_r`` test: the CSV files written by
 ``tests/fixtures/r/comparisons/make_reference.R`` from
@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from research.comparisons import association, compare_groups, crosstab, hedges_j
+from research.stats.comparisons import association, compare_groups, crosstab, hedges_j
 from research.simulate import simulate
 
 FIXTURES = Path(__file__).parent / "fixtures" / "r"
@@ -162,11 +162,11 @@ def test_hedges_j_exact():
 # ------------------------------------------- studentized-range quantiles -----
 def test_studentized_range_k2_is_exact():
     """k = 2: Q = sqrt(2) |T| with T Student's t, so the cdf, pdf and quantile have closed forms;
-    the Gauss-Legendre rules of research.comparisons match them for df 1 to 1e7 (df >= 1e5 taken
+    the Gauss-Legendre rules of research.stats.comparisons match them for df 1 to 1e7 (df >= 1e5 taken
     as infinite, as scipy does)."""
     from scipy import stats
 
-    from research.comparisons import _studentized_range_cdf_pdf, _studentized_range_ppf
+    from research.stats.comparisons import _studentized_range_cdf_pdf, _studentized_range_ppf
 
     df = np.array([1, 1.5, 2.5, 5, 10, 30, 100, 354.6, 2000, 6473.6, 20000, 99999, 1e5, 1e7])
     t_df = np.where(df >= 1e5, np.inf, df)
@@ -187,7 +187,7 @@ def test_studentized_range_quantiles_agree_with_scipy(k):
     within 1e-9 relative where its cdf is accurate (df below its 1e5 switch to infinity)."""
     from scipy.stats import studentized_range
 
-    from research.comparisons import _tukey_quantiles
+    from research.stats.comparisons import _tukey_quantiles
 
     df = np.array([1.5, 7.0, 354.6, 895.3, 6473.6, 2e5])
     q = _tukey_quantiles(0.95, k, df)
@@ -200,7 +200,7 @@ def test_many_df_start_from_an_interpolant_and_still_converge():
     """With more distinct df than interpolation nodes (17 groups give 136 pairs) every quantile is
     still solved to the end: equal to the quantile solved for that df alone, and repeated df
     share one value."""
-    from research.comparisons import _START_NODES, _tukey_quantiles
+    from research.stats.comparisons import _START_NODES, _tukey_quantiles
 
     rng = np.random.default_rng(5)
     df = np.concatenate([rng.uniform(300, 7000, 3 * _START_NODES), [1000.0, 1000.0, 2.0, 3e5]])

@@ -1,4 +1,4 @@
-"""Design-based estimates (research.design_based) against R's survey package.
+"""Design-based estimates (research.stats.design_based) against R's survey package.
 
 References:
 - R ``survey`` 4.1-1 on ``tests/fixtures/r/design_based/design_data.csv`` with
@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from research.design_based import (linearized_variance, svy_by, svy_glm_logit, svy_mean,
+from research.stats.design_based import (linearized_variance, svy_by, svy_glm_logit, svy_mean,
                                    svy_olr)
 
 R_DIR = Path(__file__).parent / "fixtures" / "r" / "design_based"
@@ -290,8 +290,8 @@ def test_calibrated_ses_match_r_on_a_raked_design(data):
     """R survey 4.1-1: ``rake()`` of equal weights to two margins, then ``svymean`` /
     ``svyby(..., svymean)`` on the raked design, whose SEs project the influence values
     on the margins (design$postStrata); tests/fixtures/r/design_based/make_reference_raked.R."""
-    from research.design_based import Calibration
-    from research.weights import rake
+    from research.stats.design_based import Calibration
+    from research.stats.weights import rake
 
     d = data.copy()
     d["satisfied"] = d["satisfied"].astype("Float64")

@@ -11,8 +11,8 @@ import pytest
 from pandas._testing import assert_categorical_equal
 
 from research import paths
-from research.ingest import ingest
-from research.instrument import load_instrument
+from research.ingestion.run import ingest
+from research.config.instrument import load_instrument
 from research.models.design import _categorical, category_order, month_of
 
 
@@ -61,9 +61,9 @@ def test_design_columns_copied_one_by_one_equal_the_frames_array(responses, plan
     import numpy as np
     from formulaic import model_matrix
 
-    from research.formula import parse_rhs
+    from research.config.formula import parse_rhs
     from research.models.design import build_design, formula_context, model_frame
-    from research.plan import VARIABLES
+    from research.config.plan import VARIABLES
 
     spec = plan.model("levers")
     used = parse_rhs(spec.rhs, source="levers", variables=VARIABLES).variables()

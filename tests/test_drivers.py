@@ -1,4 +1,4 @@
-"""Key-driver analysis and importance-performance analysis (research.drivers).
+"""Key-driver analysis and importance-performance analysis (research.strategy.drivers).
 
 References:
 - Brute-force base R (R 4.2.2, ``stats::lm`` / ``stats::glm(binomial)``; relaimpo and
@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import research.drivers as drv
-from research.drivers import (DRIVER_LABELS, DRIVERS, PERFORMANCE_LABELS, PERFORMANCE_MEASURES,
+import research.strategy.drivers as drv
+from research.strategy.drivers import (DRIVER_LABELS, DRIVERS, PERFORMANCE_LABELS, PERFORMANCE_MEASURES,
                               QUADRANT_LABELS, QUADRANTS, driver_analysis, driver_importance,
                               driver_performance, importance_performance, subset_r2)
 from research.errors import InputError
@@ -56,7 +56,7 @@ P_COLUMNS = [f"p_{q}" for q in QUADRANTS]
 
 @pytest.fixture(scope="module")
 def fixture_data() -> pd.DataFrame:
-    """drivers_data.csv with the canonical dtypes of research.schema.RESPONSES."""
+    """drivers_data.csv with the canonical dtypes of research.ingestion.schema.RESPONSES."""
     d = pd.read_csv(R_DIR / "drivers_data.csv", dtype=str, keep_default_na=False)
     d = d.replace("", pd.NA)
     out = pd.DataFrame({c: d[c].astype("string") for c in ["station", "cause_l2", "resolved"]})

@@ -1,5 +1,5 @@
-"""Permutation null of the driver importances and the two driver sets (research.drivers_null,
-research.drivers.key_drivers).
+"""Permutation null of the driver importances and the two driver sets (research.strategy.drivers_null,
+research.strategy.drivers.key_drivers).
 
 References:
 - Brute force: each null replicate equals the LMG share (driver_importance, itself checked
@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from research.drivers import (CALLBACK_DRIVERS, ITEM_DRIVERS, OPERATIONAL_DRIVERS, driver_analysis,
+from research.strategy.drivers import (CALLBACK_DRIVERS, ITEM_DRIVERS, OPERATIONAL_DRIVERS, driver_analysis,
                               driver_importance, key_drivers)
-from research.drivers_null import holm
+from research.strategy.drivers_null import holm
 
 # the null's cross-product update vs refitting the permuted data: both exact up to rounding
 R2_TOL = 1e-10
@@ -85,8 +85,8 @@ def test_null_replicate_is_the_share_of_the_permuted_data(outcome, weighted, tol
                           permutation_reps=reps, permutation_seed=seed, drivers=OPERATIONAL_DRIVERS)
     assert (res["importance"]["null_reps"] == reps).all()
     # recover the replicates from the p-value and quantile columns would be indirect: recompute
-    from research import drivers as drv
-    from research.drivers_null import permutation_null
+    from research.strategy import drivers as drv
+    from research.strategy.drivers_null import permutation_null
 
     prep = drv._prepare(d, outcome=outcome, drivers=OPERATIONAL_DRIVERS,
                         weights="w" if weighted else None, cluster="station", performance=False)

@@ -291,7 +291,7 @@ def test_write_figure_is_byte_identical(fid, bundle, tmp_path):
 
 
 def test_station_funnel_data_is_the_funnel_with_its_limit_curves(bundle, data):
-    from research.stations import funnel_limits
+    from research.strategy.stations import funnel_limits
 
     d, sf = data["F11"], bundle["station_funnel"]
     pts, cur = d[d["part"] == "station"], d[d["part"] == "limits"]
@@ -318,7 +318,7 @@ def test_station_funnel_data_is_the_funnel_with_its_limit_curves(bundle, data):
 def test_station_funnel_labels_flagged_stations_in_both_languages(bundle, themed):
     """A planted poor and a planted good station are drawn in the flag colour with their names; no data
     draws a sentence instead."""
-    from research.stations import funnel_table
+    from research.strategy.stations import funnel_table
 
     rng = np.random.default_rng(5)
     names = [f"站{i:02d}" for i in range(25)]

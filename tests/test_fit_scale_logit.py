@@ -9,7 +9,7 @@ import statsmodels.api as sm
 from scipy.special import expit
 
 from research.models.fit import _logit_newton
-from research.models.sandwich import cluster_robust_vcov
+from research.stats.sandwich import cluster_robust_vcov
 
 
 def _data(n=5000, seed=2):

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from research.instrument import load_instrument
+from research.config.instrument import load_instrument
 from research.models.fit import fit_model
 from research.models.predict import _AAP_CACHE, predictions
 from research.models.ranks import subcause_ranks
-from research.plan import load_plan
+from research.config.plan import load_plan
 from research.simulate import simulate
 
 

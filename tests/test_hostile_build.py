@@ -21,12 +21,13 @@ import pandas as pd
 import pytest
 
 from conftest import valid_survey, workorders_for, write_csv
-from research import buildstate, paths
+from research.pipeline import buildstate
+from research import paths
 from research.artifacts.manifest import load_manifest, sha256_file, write_manifest
 from research.cli import main
 from research.errors import InputError
-from research.readers import read_export, read_ingested
-from research.reproduce import BUILT_OK, reproduce, verify, verify_built
+from research.ingestion.readers import read_export, read_ingested
+from research.pipeline.reproduce import BUILT_OK, reproduce, verify, verify_built
 
 CLI = [sys.executable, "-m", "research.cli"]
 
@@ -183,7 +184,7 @@ def test_sigkill_mid_run_leaves_the_previous_build_or_a_marked_folder(built, tmp
 
 _PUBLISH_KILLED = textwrap.dedent("""
     import os, signal, sys
-    from research import buildstate
+    from research.pipeline import buildstate
     moves = {"n": 0}
     real = os.replace
     def replace(src, dst):
@@ -217,7 +218,7 @@ def test_sigkill_during_the_swap_leaves_a_folder_marked_incomplete(built, tmp_pa
 
 def test_a_killed_ingest_leaves_its_folder_marked_and_refused(tmp_path, monkeypatch):
     import research.safeio
-    from research.ingest import ingest, write_ingest
+    from research.ingestion.run import ingest, write_ingest
 
     survey = valid_survey(12)
     write_csv(survey, tmp_path / "s.csv", "utf-8-sig")
@@ -264,7 +265,7 @@ def test_a_dead_lock_holder_does_not_block(tmp_path):
     root.mkdir()
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import time
-        from research.buildstate import build_lock
+        from research.pipeline.buildstate import build_lock
         with build_lock({str(root)!r}):
             print("locked", flush=True)
             time.sleep(120)
@@ -396,7 +397,7 @@ def test_a_malformed_manifest_exits_2_with_one_message(tmp_path, capsys, monkeyp
         path.write_bytes(content)
     else:
         write_manifest(_with(content), path)
-    monkeypatch.setattr("research.reproduce.reproduce", _no_rebuild)
+    monkeypatch.setattr("research.pipeline.reproduce.reproduce", _no_rebuild)
     assert main(["verify", "--manifest", str(path)]) == 2
     line = _one_error_line(capsys.readouterr().err, "verify")
     assert str(path) in line and message in line
@@ -433,7 +434,7 @@ def test_verify_never_loads_the_plan_a_manifest_names(tmp_path, monkeypatch):
         used["plan"] = plan_path
         return _valid_manifest()
 
-    monkeypatch.setattr("research.reproduce.reproduce", fake_reproduce)
+    monkeypatch.setattr("research.pipeline.reproduce.reproduce", fake_reproduce)
     ok, rows = verify(path)
     assert used["plan"] == paths.project_root() / "paper" / "analysis_plan.yaml"
     assert ok and ("input:paper/analysis_plan.yaml", "match", "plan") in rows
@@ -594,7 +595,7 @@ def test_hostile_names_reach_no_output_as_personal_data_markup_or_formula(built,
 
 _KILLED_WITH_WORKER = textwrap.dedent("""
     import os, signal, sys, time
-    from research import buildstate
+    from research.pipeline import buildstate
     with buildstate.build_lock(sys.argv[1]):
         pid = os.fork()
         if pid == 0:  # the rendering worker

@@ -151,8 +151,8 @@ def test_permission_denied_while_writing_names_the_file(tmp_path, capsys, monkey
     def denied(*args, **kwargs):
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(target))
 
-    # the module itself: ``research.ingest`` as an attribute is the package's ingest() function
-    monkeypatch.setattr(sys.modules["research.ingest"], "write_ingest", denied)
+    # the module itself: ``research.ingestion.run`` as an attribute is the package's ingest() function
+    monkeypatch.setattr(sys.modules["research.ingestion.run"], "write_ingest", denied)
     line = assert_fails(capsys, ["ingest", str(tmp_path / "survey.csv"), "--out", str(tmp_path / "out")])
     assert str(target) in line and "Permission denied" in line
 
@@ -246,9 +246,9 @@ def test_fit_single_station_falls_back_to_model_based_errors_with_a_note(ingeste
     # every plan model is clustered by station (issue 11), and a cluster-robust covariance needs two
     # clusters: a one-station export gets model-based standard errors, said in the method of every
     # estimate, in model_fit's se_type, in notes.csv and in one warning line on stderr
-    from research.instrument import load_instrument
+    from research.config.instrument import load_instrument
     from research.models.fit import fit_model
-    from research.plan import load_plan
+    from research.config.plan import load_plan
 
     one = ingested.assign(station=pd.Series("站0供电所", index=ingested.index, dtype="string"))
     code, out, err, folder = fit(capsys, tmp_path, one)
@@ -385,7 +385,7 @@ def test_fit_zero_complete_rows_is_one_clear_error(ingested, tmp_path, capsys):
 # ------------------------------------------------------ bootstrap sizes ----
 
 def test_drivers_bootstrap_size_is_checked_before_allocating(ingested):
-    from research.drivers import key_drivers
+    from research.strategy.drivers import key_drivers
 
     with pytest.raises(InputError, match="key drivers: bootstrap_reps must be from 0 to"):
         key_drivers(ingested, bootstrap_reps=10**12)
@@ -394,16 +394,16 @@ def test_drivers_bootstrap_size_is_checked_before_allocating(ingested):
 
 
 def test_lever_bootstrap_size_is_checked_before_any_work():
-    from research.scenarios import lever_effects
+    from research.strategy.scenarios import lever_effects
 
     with pytest.raises(InputError, match="scenarios: bootstrap reps must be from 0 to"):
         lever_effects(None, pd.DataFrame(), [], threshold=4, reps=10**12)
 
 
 def test_threshold_bootstrap_size_is_checked_before_any_work(ingested):
-    from research.instrument import load_instrument
+    from research.config.instrument import load_instrument
     from research.models.thresholds import tolerance_thresholds
-    from research.plan import load_plan
+    from research.config.plan import load_plan
 
     plan = load_plan()
     huge = dataclasses.replace(plan, thresholds=dataclasses.replace(plan.thresholds, bootstrap_reps=10**12))
@@ -414,7 +414,7 @@ def test_threshold_bootstrap_size_is_checked_before_any_work(ingested):
 # ------------------------------------------------------------ reliability ----
 
 def test_alpha_of_identical_answers_is_refused_by_name(ingested):
-    from research.reliability import cronbach_alpha
+    from research.stats.reliability import cronbach_alpha
 
     alike = ingested.assign(sat_overall=3, sat_speed=3, sat_attitude=3, sat_outcome=3)
     with pytest.raises(ValueError, match="sum score has no variance"):  # fit_plan turns it into a note
@@ -424,7 +424,7 @@ def test_alpha_of_identical_answers_is_refused_by_name(ingested):
 def test_constant_item_gives_nan_statistics_without_warnings(ingested):
     import warnings
 
-    from research.reliability import item_statistics
+    from research.stats.reliability import item_statistics
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a RuntimeWarning would be printed on standard error

@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from research.errors import InputError
-from research.formula import FUNCTIONS, MAX_CHARS, MAX_TERMS, Formula, parse_rhs
-from research.plan import (MAX_BOOTSTRAP_REPS, MAX_GRID_POINTS, MAX_ITER, MAX_KNOTS, MAX_LEVERS,
+from research.config.formula import FUNCTIONS, MAX_CHARS, MAX_TERMS, Formula, parse_rhs
+from research.config.plan import (MAX_BOOTSTRAP_REPS, MAX_GRID_POINTS, MAX_ITER, MAX_KNOTS, MAX_LEVERS,
                            MAX_MODELS, PROPENSITY_VARIABLES, SEED_MAX, VARIABLES, load_plan, plan_path)
 
 MODEL_RHS = "cause_l2 + log2(1 + handling_hours) + channel + repeat"
@@ -236,7 +236,7 @@ def test_build_design_refuses_a_non_canonical_formula():
 
 
 def test_propensity_uses_reads_the_parse():
-    from research.nonresponse import _uses
+    from research.representativeness.nonresponse import _uses
 
     assert _uses(PROPENSITY_RHS, "handling_hours") and not _uses(PROPENSITY_RHS, "cause_l1")
     with pytest.raises(InputError, match="response propensity formula"):

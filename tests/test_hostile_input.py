@@ -556,8 +556,8 @@ def test_fit_on_parquet_missing_a_column_names_it(tmp_path, capsys, ingested):
 
 
 def test_ingest_outputs_with_compatible_types_are_cast_not_refused(tmp_path, ingested):
-    from research import schema
-    from research.readers import read_ingested
+    from research.ingestion import schema
+    from research.ingestion.readers import read_ingested
 
     frame = ingested.copy()
     frame["created_at"] = frame["created_at"].astype("datetime64[ns]")

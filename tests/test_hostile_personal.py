@@ -16,10 +16,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import research.pseudonymise as pseudo
+import research.ingestion.pseudonymise as pseudo
 from conftest import valid_survey, workorders_for, write_csv
 from research.cli import main
-from research.pseudonymise import mask_series, mask_text
+from research.ingestion.pseudonymise import mask_series, mask_text
 
 # ---------------------------------------------------------------------------
 # Generators of personal numbers, as typed
@@ -342,8 +342,8 @@ def test_ingest_leaks_no_planted_number_nor_customer_id(tmp_path, capsys):
 
 def test_rejected_detail_quotes_pseudonym_not_customer_id(tmp_path, instrument):
     """A fault on a personal column quotes the pseudonym (customer id) or the mask (phone)."""
-    from research.ingest import _rejected_frame, _check
-    from research.readers import read_export
+    from research.ingestion.run import _rejected_frame, _check
+    from research.ingestion.readers import read_export
 
     survey = valid_survey(4)
     write_csv(survey, tmp_path / "s.csv")

@@ -477,7 +477,7 @@ def test_report_missing_table_file_is_one_clear_error(tmp_path):
 def models_bundle(instrument):
     """Two models of the plan: a logit (coefficients) and the ordinal model (cutpoints 1|2 .. 4|5),
     with estimates that are easy to find (every one distinct)."""
-    from research.plan import load_plan
+    from research.config.plan import load_plan
 
     rows = []
     for m, terms in (("logit", ["(Intercept)", "repeat_calls"]),

@@ -20,10 +20,10 @@ import pytest
 from scipy import stats
 
 from research.errors import InputError
-from research.instrument import load_instrument
+from research.config.instrument import load_instrument
 from research.models.fit import adjust_pvalues, fit_model, tidy_estimates, tidy_fit
 from research.models.predict import marginal_effects, predictions
-from research.plan import load_plan
+from research.config.plan import load_plan
 
 REF = "tests/fixtures/r/inference/estimates.csv"
 # Tolerances, named once: R and the package solve the same equations in double precision; the
@@ -157,7 +157,7 @@ def test_design_df_below_one_falls_back_to_t_with_g_minus_1_with_a_note(data):
     summary.svyglm gives no p-values; the fit uses R survey's degf(design) = G - 1 = 5 (as
     svymean, Stata's svy and this package's CR1 fits when G <= p), labelled and noted, never a
     negative df, for coefficients and predictions alike."""
-    from research.design_based import svy_glm_logit
+    from research.stats.design_based import svy_glm_logit
     from research.models.weighted import fit_weighted_model
 
     plan, ins = load_plan(), load_instrument()

@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import TEST_KEY, valid_survey, workorders_for, write_csv
-from research import schema
+from research.ingestion import schema
 from research.errors import InputError
-from research.ingest import REASONS, ingest, write_ingest
-from research.pseudonymise import pseudonymise
+from research.ingestion.run import REASONS, ingest, write_ingest
+from research.ingestion.pseudonymise import pseudonymise
 
 
 def run(tmp_path, survey: pd.DataFrame, workorders: pd.DataFrame | None = None, **kw):
@@ -135,7 +135,7 @@ def test_repeated_values_as_pandas_finds_them(values, order, inserted, missing):
     exactly the values pandas' duplicated(keep=False) marks, <NA> never."""
     import pyarrow as pa
 
-    from research.ingest import repeated
+    from research.ingestion.run import repeated
 
     if order != "as drawn":
         values = sorted(values, reverse=order == "descending")
@@ -156,8 +156,8 @@ def test_repeated_values_as_pandas_finds_them(values, order, inserted, missing):
                       max_size=30))
 def test_cause_mismatch_as_the_row_by_row_rule(pairs, instrument):
     """A sub-cause whose group is not the row's cause group, both known; by codes per distinct value."""
-    from research.ingest import _cause_mismatch
-    from research.parse import Coded
+    from research.ingestion.run import _cause_mismatch
+    from research.ingestion.parse import Coded
 
     l1 = pd.Series([a for a, _ in pairs], dtype="string")
     l2 = pd.Series([b for _, b in pairs], dtype="string")

@@ -18,11 +18,12 @@ import pandas as pd
 import pytest
 
 from conftest import TEST_KEY, valid_survey, workorders_for, write_csv
-from research import paths, sla
+from research import paths
+from research.ingestion import sla
 from research.errors import InputError
-from research.ingest import ingest, write_ingest
-from research.parse import Coded, parse_datetime, parse_datetimes
-from research.pseudonymise import mask_columns, mask_series, pseudonym_values, pseudonymise_coded
+from research.ingestion.run import ingest, write_ingest
+from research.ingestion.parse import Coded, parse_datetime, parse_datetimes
+from research.ingestion.pseudonymise import mask_columns, mask_series, pseudonym_values, pseudonymise_coded
 
 DATES = ["2025-01-02 08:05:09", "2025/1/2 8:05", " 2025-03-04 10:00:00 ", "2025-02-30 10:00:00",
          "2025/2/30 9:00", "2025-02-03 00:00:00", "2025/02/01 00:00", "45000", "45000.5", "1",
@@ -157,7 +158,8 @@ def test_a_bad_worker_count_is_refused(tmp_path, monkeypatch, value):
 
 
 def test_parquet_failing_in_the_second_thread_leaves_the_folder_marked(tmp_path, monkeypatch):
-    from research import buildstate, safeio
+    from research.pipeline import buildstate
+    from research import safeio
 
     write_csv(valid_survey(8), tmp_path / "s.csv")
     result = ingest(tmp_path / "s.csv", key=TEST_KEY)

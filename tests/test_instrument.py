@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from research.errors import InputError
-from research.instrument import load_instrument, normalize_key
+from research.config.instrument import load_instrument, normalize_key
 from research.paths import surveys_dir
 
 # The taxonomy the issue fixes (codes per cause group), SEED.md section 1.

@@ -30,13 +30,13 @@ import pytest
 from scipy import stats
 from scipy.special import expit
 
-from research.causal import (MEDIATION_NOT_COMPUTED, associations, evalue, evalue_ci, lever_mediation,
+from research.strategy.causal import (MEDIATION_NOT_COMPUTED, associations, evalue, evalue_ci, lever_mediation,
                              lever_sensitivity)
 from research.errors import InputError
 from research.models.design import model_frame
 from research.models.fit import fit_model
-from research.plan import Lever, ModelSpec, load_plan, plan_path
-from research.scenarios import lever_effects
+from research.config.plan import Lever, ModelSpec, load_plan, plan_path
+from research.strategy.scenarios import lever_effects
 
 #: published E-values are printed to 2 decimals (VanderWeele & Ding 2017; EValue docs)
 PUBLISHED_TOL = 0.006

@@ -33,9 +33,9 @@ import pandas as pd
 import pytest
 from threadpoolctl import threadpool_limits
 
-from research.causal import lever_mediation
-from research.instrument import load_instrument
-from research.plan import Lever, load_plan
+from research.strategy.causal import lever_mediation
+from research.config.instrument import load_instrument
+from research.config.plan import Lever, load_plan
 
 R_DIR = Path(__file__).parent / "fixtures" / "r" / "mediation"
 #: the lever model the R reference was computed with (make_reference.R, RHS)

@@ -1,4 +1,4 @@
-"""Random-intercept REML fits (research.models.mixed) against lme4::lmer and known truth.
+"""Random-intercept REML fits (research.stats.mixed) against lme4::lmer and known truth.
 
 References:
 - ``tests/fixtures/r/reference_estimates.csv`` / ``reference_fit.csv``, rows
@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from research.models.mixed import MixedFit, fit_random_intercept, information_criteria
+from research.stats.mixed import MixedFit, fit_random_intercept, information_criteria
 
 R_DIR = Path(__file__).parent / "fixtures" / "r"
 MIXED_DIR = R_DIR / "mixed"
@@ -204,7 +204,7 @@ def test_invariant_to_row_order_and_label_type():
 def test_reml_optimum_is_a_maximum():
     """Reference: the REML log-likelihood itself: refits with the variance ratio nudged must
     have a lower criterion (checked through the module's own criterion on unbalanced data)."""
-    from research.models.mixed import _Stats
+    from research.stats.mixed import _Stats
 
     d = pd.read_csv(MIXED_DIR / "mixed_data_unbalanced.csv", dtype={"group": str})
     X = np.column_stack([np.ones(len(d)), d[["x1", "x2", "x3"]].to_numpy(float)])

@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from research.instrument import load_instrument
+from research.config.instrument import load_instrument
 from research.models.fit import fit_model, tidy_estimates, tidy_fit
-from research.plan import load_plan
+from research.config.plan import load_plan
 
 FIX = "tests/fixtures/r/"
 # Tolerances set by the model issue: log-likelihood relative, coefficients absolute, SEs relative.

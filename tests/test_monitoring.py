@@ -1,4 +1,4 @@
-"""Monitoring (research.monitoring): p-charts, recurrence, repeat callers.
+"""Monitoring (research.strategy.monitoring): p-charts, recurrence, repeat callers.
 
 References:
 - p-chart limits: base R 4.2.2 with exactly the formulas of ``qcc::qcc(type = "p")``
@@ -26,7 +26,7 @@ import pytest
 from scipy import stats
 
 from research.errors import InputError
-from research.monitoring import (
+from research.strategy.monitoring import (
     LABELS,
     cusum_arl,
     cusum_design,
@@ -37,7 +37,7 @@ from research.monitoring import (
     recurrence,
     repeat_callers,
 )
-from research.pseudonymise import pseudonymise
+from research.ingestion.pseudonymise import pseudonymise
 from research.simulate import simulate
 
 R_DIR = Path(__file__).parent / "fixtures" / "r" / "monitoring"
@@ -676,7 +676,7 @@ def test_expected_false_signals_exact_and_matches_a_null_simulation():
     (sum of binomial tail probabilities, scipy.stats.binom = R pbinom) within Monte Carlo error."""
     from scipy import stats as st
 
-    from research.monitoring import expected_false_signals, p_chart
+    from research.strategy.monitoring import expected_false_signals, p_chart
 
     rng = np.random.default_rng(7)
     weeks = pd.date_range("2025-01-06", periods=150, freq="7D")

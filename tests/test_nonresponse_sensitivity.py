@@ -1,4 +1,4 @@
-"""Non-response sensitivity (research.sensitivity): weighting methods side by side, delta adjustment.
+"""Non-response sensitivity (research.strategy.sensitivity): weighting methods side by side, delta adjustment.
 
 References:
 - Closed form: the delta-adjusted rate ``[sum_obs y + sum_mis expit(eta + delta)] / N``
@@ -27,10 +27,10 @@ import pytest
 from scipy.special import expit
 
 from research.errors import InputError
-from research.nonresponse import population_frame
-from research.plan import load_plan
-from research.representativeness import respondent_frame
-from research.sensitivity import (delta_adjusted_rate, delta_range, missing_pattern, nonresponse_sensitivity,
+from research.representativeness.nonresponse import population_frame
+from research.config.plan import load_plan
+from research.representativeness.run import respondent_frame
+from research.strategy.sensitivity import (delta_adjusted_rate, delta_range, missing_pattern, nonresponse_sensitivity,
                                   outcome_model, tipping_deltas)
 
 ROOT = Path(__file__).resolve().parents[1]

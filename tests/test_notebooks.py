@@ -7,7 +7,7 @@ land in a temporary folder, not the checkout), with ``RESEARCH_BUILD`` pointing 
 shared build of the sample (``sample_build`` in conftest.py): the notebooks must read it, not
 recompute. Its kernel is a kernel spec named ``python3`` written to a temporary ``JUPYTER_PATH``
 that starts ipykernel with the interpreter running the tests, so no installed kernel and no
-network are needed. :mod:`research.notebook_data`, which decides between the build and a
+network are needed. :mod:`research.pipeline.notebook_data`, which decides between the build and a
 recompute, is tested on copies of that build.
 """
 
@@ -221,7 +221,7 @@ def test_notebook_runs(name, executed):
     assert not missing, f"{name}: last cell output lacks {missing}:\n{last}"
 
 
-# --- research.notebook_data: build or recompute -----------------------------------------------------
+# --- research.pipeline.notebook_data: build or recompute -----------------------------------------------------
 
 @pytest.fixture
 def build_copy(sample_build, tmp_path) -> Path:
@@ -232,7 +232,7 @@ def build_copy(sample_build, tmp_path) -> Path:
 
 
 def test_the_session_build_is_current(sample_build, monkeypatch):
-    from research import notebook_data
+    from research.pipeline import notebook_data
 
     monkeypatch.setenv("RESEARCH_BUILD", str(sample_build[0]))
     assert notebook_data.build_folder() == sample_build[0]
@@ -241,7 +241,7 @@ def test_the_session_build_is_current(sample_build, monkeypatch):
 
 
 def test_a_stale_build_is_shown_with_the_reason(build_copy, monkeypatch):
-    from research import notebook_data
+    from research.pipeline import notebook_data
 
     monkeypatch.delenv("RESEARCH_NOTEBOOK_RECOMPUTE", raising=False)
     manifest = json.loads((build_copy / "manifest.json").read_text(encoding="utf-8"))
@@ -255,8 +255,8 @@ def test_a_stale_build_is_shown_with_the_reason(build_copy, monkeypatch):
 
 
 def test_a_changed_plan_or_file_is_not_current(sample_build, build_copy, tmp_path):
-    from research import notebook_data
-    from research.plan import plan_path
+    from research.pipeline import notebook_data
+    from research.config.plan import plan_path
 
     other_plan = tmp_path / "plan.yaml"
     other_plan.write_text(plan_path().read_text(encoding="utf-8") + "\n# changed\n", encoding="utf-8")
@@ -272,8 +272,8 @@ def test_a_changed_plan_or_file_is_not_current(sample_build, build_copy, tmp_pat
 def test_an_unusable_build_is_recomputed(build_copy, tmp_path, monkeypatch):
     """Absent or marked incomplete: recomputed (here ingest only, and the fit taken from the build
     so that the test stays fast) and the same tables come out."""
-    from research import notebook_data
-    from research.buildstate import MARKER
+    from research.pipeline import notebook_data
+    from research.pipeline.buildstate import MARKER
 
     status = notebook_data.build_status(tmp_path / "absent")
     assert not status.usable and "no build there" in status.reason
@@ -293,7 +293,7 @@ def test_an_unusable_build_is_recomputed(build_copy, tmp_path, monkeypatch):
     fitted = {p.stem: pd.read_csv(p) for p in sorted((build_copy / "fit").glob("*.csv"))}
     ingested = data.ingest
     # (the package exports a function named like the module: patch the module itself)
-    monkeypatch.setattr(importlib.import_module("research.ingest"), "ingest", lambda *a, **k: ingested)
+    monkeypatch.setattr(importlib.import_module("research.ingestion.run"), "ingest", lambda *a, **k: ingested)
     monkeypatch.setattr("research.models.run.fit_plan", lambda *a, **k: fitted)
     monkeypatch.setenv("RESEARCH_NOTEBOOK_BOOT_REPS", "7")
     (build_copy / MARKER).unlink()

@@ -1,4 +1,4 @@
-"""Proportional-odds estimator (research.models.ordinal) and CR1 sandwich (research.models.sandwich).
+"""Proportional-odds estimator (research.stats.ordinal) and CR1 sandwich (research.stats.sandwich).
 
 References:
 - R ``ordinal::clm`` / ``sandwich::vcovCL`` fits in ``tests/fixtures/r/reference_*.csv``
@@ -17,10 +17,10 @@ import pandas as pd
 import pytest
 from scipy.special import expit
 
-from research.models.ordinal import (OrdinalFit, brant_test, category_probabilities,
+from research.stats.ordinal import (OrdinalFit, brant_test, category_probabilities,
                                      cumulative_probabilities, fit_ordinal, ordinal_hessian,
                                      ordinal_scores)
-from research.models.sandwich import cluster_robust_vcov
+from research.stats.sandwich import cluster_robust_vcov
 
 R_DIR = Path(__file__).parent / "fixtures" / "r"
 ORD_DIR = R_DIR / "ordinal"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from research.parse import parse_answer, parse_count, parse_datetime, parse_label
+from research.ingestion.parse import parse_answer, parse_count, parse_datetime, parse_label
 
 
 def s(*values):
@@ -75,7 +75,7 @@ def test_counts():
 
 
 def test_datetimes_outside_1900_2200_are_invalid_not_errors():
-    from research.parse import parse_datetime
+    from research.ingestion.parse import parse_datetime
 
     values, bad = parse_datetime(s("9999-12-31 23:59:59", "0001-01-01 00:00:00", "1899-12-31",
                                    "2200-12-31 23:59:59", "1900-01-01 00:00:00", "2201/1/1 0:00"))
@@ -90,7 +90,7 @@ def test_counts_beyond_10000_or_not_finite_are_invalid():
 
 
 def test_control_characters_found_and_replaced():
-    from research.parse import has_control_chars, replace_control_chars
+    from research.ingestion.parse import has_control_chars, replace_control_chars
 
     raw = s("站\x071", "plain", "a\u2028b", "x\x85", "tab\tand\nnewline\r", "—“…”°", "", "del\x7f")
     assert has_control_chars(raw).tolist() == [True, False, True, True, False, False, False, True]
@@ -112,7 +112,7 @@ def _reference_parse_datetime(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from research import parse
+    from research.ingestion import parse
 
     arr = parse.as_arrow(raw)
     out = None
@@ -196,7 +196,7 @@ def test_datetime_fast_path_agrees_with_the_strict_reference():
 
 
 def test_parse_text_strips_as_pandas_did():
-    from research.parse import parse_text
+    from research.ingestion.parse import parse_text
 
     raw = s(" a ", "\u3000站\u3000", "", "   ", "\t\n", "b", "\u00a0c\u2003", "x y")
     want = raw.str.strip()
@@ -206,7 +206,7 @@ def test_parse_text_strips_as_pandas_did():
 
 def test_coded_text_and_labels_hold_what_the_row_parsers_give(instrument):
     """Ingest keeps text as distinct values and codes (parse.Coded): per row, the same values."""
-    from research.parse import label_codes, parse_label, parse_text, text_codes
+    from research.ingestion.parse import label_codes, parse_label, parse_text, text_codes
 
     raw = s(" a ", "a", "", "   ", "\u3000站\u3000", "站", "b", "a ", "")
     coded = text_codes(raw)

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from research.errors import InputError
-from research.plan import load_plan, plan_path
+from research.config.plan import load_plan, plan_path
 
 
 def test_default_plan_declares_the_models():

@@ -1,4 +1,4 @@
-"""The simulator's planted monitoring signals are found by research.monitoring.
+"""The simulator's planted monitoring signals are found by research.strategy.monitoring.
 
 References (parameter recovery): ``SimParams.plant_out_of_control`` shifts the
 satisfaction latent of one station's tickets surveyed in one ISO week by -4
@@ -15,7 +15,7 @@ import dataclasses
 import pandas as pd
 import pytest
 
-from research.monitoring import p_chart, recurrence
+from research.strategy.monitoring import p_chart, recurrence
 from research.simulate import SimParams, simulate
 
 STATION = "广州天河供电所"

@@ -21,7 +21,7 @@ from research.simulate import simulate
 
 @pytest.fixture(scope="module")
 def responses():
-    from research.ingest import ingest
+    from research.ingestion.run import ingest
     from research.simulate import write_simulation
 
     import tempfile

@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from research.instrument import load_instrument
+from research.config.instrument import load_instrument
 from research.models.fit import fit_model
 from research.models.predict import marginal_effects, predictions
-from research.plan import load_plan
+from research.config.plan import load_plan
 
 REF = "tests/fixtures/r/predictions/reference_predictions.csv"
 TOL_EST = 1e-6  # absolute: predictions are O(1); R and Python differ only by optimiser tolerance

@@ -9,9 +9,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import SURVEY_HEADERS, TEST_KEY, valid_survey, write_csv
-from research.ingest import ingest
-from research.instrument import load_instrument
-from research.pseudonymise import pseudonymise
+from research.ingestion.run import ingest
+from research.config.instrument import load_instrument
+from research.ingestion.pseudonymise import pseudonymise
 
 INS = load_instrument()
 FIELDS = INS.field_map("survey")

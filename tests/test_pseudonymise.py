@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from research.errors import InputError
-from research.pseudonymise import KEY_ENV, load_key, mask_comments, mask_text
+from research.ingestion.pseudonymise import KEY_ENV, load_key, mask_comments, mask_text
 
 
 def test_key_file_created_once_private_and_reused(tmp_path, monkeypatch):
@@ -81,7 +81,7 @@ def _reference_pseudonymise(ids: pd.Series, key: bytes) -> list:
                                                "３０００"])), max_size=30),
        key=st.binary(min_size=16, max_size=80))
 def test_pseudonymise_agrees_with_one_hash_per_value(ids, key):
-    from research.pseudonymise import pseudonymise
+    from research.ingestion.pseudonymise import pseudonymise
 
     series = pd.Series(ids, dtype="string", index=pd.RangeIndex(5, 5 + len(ids)))
     out = pseudonymise(series, key)
@@ -95,8 +95,8 @@ def _reference_mask_series(values: pd.Series, also) -> pd.Series:
     import numpy as np
     import pyarrow.compute as pc
 
-    from research import pseudonymise as p
-    from research.parse import as_arrow, distinct
+    from research.ingestion import pseudonymise as p
+    from research.ingestion.parse import as_arrow, distinct
 
     out = values.astype("string")
     hit = pc.match_substring_regex(as_arrow(out), p._OWN_PREFILTER if also else p._NUMBER_PREFILTER)
@@ -130,7 +130,7 @@ _texts = st.one_of(st.none(), st.text(max_size=10),
 @settings(max_examples=200, deadline=None)
 @given(rows=st.lists(st.tuples(_texts, _own_value, _own_value), max_size=25), with_own=st.booleans())
 def test_mask_series_agrees_with_the_row_by_row_reference(rows, with_own):
-    from research.pseudonymise import MASK_CUSTOMER, MASK_PHONE, mask_series
+    from research.ingestion.pseudonymise import MASK_CUSTOMER, MASK_PHONE, mask_series
 
     texts = pd.Series([r[0] for r in rows], dtype="string")
     also = [(pd.Series([r[1] for r in rows], dtype="string"), MASK_CUSTOMER),

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from conftest import valid_survey, write_csv
 from research.errors import InputError
-from research.readers import read_export
+from research.ingestion.readers import read_export
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030"])
@@ -115,7 +115,7 @@ def test_sha256_of_the_bytes(tmp_path):
                       st.tuples(st.text(max_size=10), st.binary(max_size=3), st.text(max_size=10)).map(
                           lambda t: t[0].encode() + t[1] + t[2].encode())))
 def test_utf8_check_agrees_with_pythons_codec(data):
-    from research.readers import is_utf8
+    from research.ingestion.readers import is_utf8
 
     try:
         data.decode("utf-8")
@@ -127,7 +127,7 @@ def test_utf8_check_agrees_with_pythons_codec(data):
 
 
 def test_a_record_longer_than_a_read_block_is_read_whole(tmp_path):
-    from research.readers import CSV_BLOCK_BYTES, MAX_CELL_CHARS
+    from research.ingestion.readers import CSV_BLOCK_BYTES, MAX_CELL_CHARS
 
     frame = valid_survey(3)
     cell = "长" * (MAX_CELL_CHARS - 1)  # ~300 KB of UTF-8 per cell
@@ -143,7 +143,7 @@ def test_a_record_longer_than_a_read_block_is_read_whole(tmp_path):
 
 def _two_steps(path):
     """The reading of a CSV export as it was: encoding decided over the whole file, then parsed."""
-    from research.readers import decode_csv_bytes, read_csv_bytes
+    from research.ingestion.readers import decode_csv_bytes, read_csv_bytes
 
     data = path.read_bytes()
     try:

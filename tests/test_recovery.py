@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from research.instrument import load_instrument
+from research.config.instrument import load_instrument
 from research.models.fit import fit_model, tidy_estimates
-from research.plan import load_plan
+from research.config.plan import load_plan
 from research.simulate import SimParams, simulate
 
 CLEAN = SimParams(station_sd=0.0, beta_resolved={"yes": 0.0, "partly": 0.0, "no": 0.0})

@@ -5,9 +5,9 @@ cases"). The exports are simulated with hard-case switches of :class:`research.s
 on, the package's own estimators are run on the canonical responses as ``research reproduce``
 runs them, and their estimates are compared with ``truth["hard_cases"]``:
 
-- levers: :func:`research.scenarios.run_levers`' path (raking weights to the work orders,
+- levers: :func:`research.strategy.scenarios.run_levers`' path (raking weights to the work orders,
   :func:`research.models.weighted.fit_model_weighted_or_not` with the committed plan's lever
-  model, then :func:`research.scenarios.lever_effects`; one lever per cause group of the kind of
+  model, then :func:`research.strategy.scenarios.lever_effects`; one lever per cause group of the kind of
   the plan's ``halve_outage``; delta-method standard errors, no bootstrap) against
   ``truth["hard_cases"]["levers"]["halve_handling_<group>"]["effect"]``, within 3 standard errors
   (the tracker's "levers within 3 standard errors");
@@ -44,10 +44,10 @@ from threadpoolctl import threadpool_limits
 
 from research.models.thresholds import tolerance_thresholds
 from research.models.weighted import fit_model_weighted_or_not
-from research.nonresponse import population_frame
-from research.plan import Lever, load_plan
-from research.representativeness import calibration_of, make_weights, respondent_frame
-from research.scenarios import lever_effects
+from research.representativeness.nonresponse import population_frame
+from research.config.plan import Lever, load_plan
+from research.representativeness.run import calibration_of, make_weights, respondent_frame
+from research.strategy.scenarios import lever_effects
 from research.simulate import HARD_CASE_DEFAULTS, SimParams, hard_case_params, simulate
 
 N, SEED = 20_000, 11
@@ -92,7 +92,7 @@ def _raking(sim, plan):
 
 
 def _lever_estimates(sim, spec, plan, instrument, raking) -> pd.DataFrame:
-    """Halving each group's handling time: research.scenarios.run_levers' fit and g-computation.
+    """Halving each group's handling time: research.strategy.scenarios.run_levers' fit and g-computation.
 
     Survey-weighted (raked to the work orders), so ``effect`` is the change of the satisfied
     rate averaged over ALL work orders, as a proportion; ``std_error`` is its delta-method SE from
@@ -227,7 +227,7 @@ def test_planted_steps_are_detected_and_smooth_groups_are_gradual(reverse, thres
 def test_breakpoint_interval_holds_the_planted_step_hours(reverse, thresholds):
     # Reference: truth["hard_cases"]["thresholds"][g]["hours"]; a NaN end of the profile interval
     # means the data do not bound it on that side (taken as open). The breakpoint interval is the
-    # hull of the slope-change and the step intervals (research.models.changepoint.
+    # hull of the slope-change and the step intervals (research.stats.changepoint.
     # find_change_point). Measured, seed 11, n = 20,000: service found as a step at 25.1 h
     # [23.6, 128] (planted 24 h); outage taken as a slope change at 6.6 h [3.9, 8.1] (planted 4 h).
     # Before the step alternative and the hull (a hinge only): service 71 h [47, 128], outage 7 h
@@ -301,7 +301,7 @@ def difficulty(plan, instrument):
     "can block it and halving looks better than it is. Measured, seed 11, n = 20,000, points: "
     "service 2.15 (SE 0.13) vs truth 1.59 (z = 4.4); at n = 100,000 the bias is +0.59 service, "
     "+0.40 outage, +0.20 capability, +0.22 voltage (z = 7.9, 5.1, 5.9, 4.8): an unmeasured "
-    "confounder is what the E-value (research.causal.lever_sensitivity) is for"))
+    "confounder is what the E-value (research.strategy.causal.lever_sensitivity) is for"))
 def test_lever_model_under_unmeasured_difficulty(difficulty):
     # Reference: truth["hard_cases"]["levers"]["halve_handling_<g>"]["effect"] with
     # resolution_from_difficulty on (difficulty held as drawn in the truth).

@@ -1,4 +1,4 @@
-"""research.reliability against R psych::alpha, plus invariants and input errors.
+"""research.stats.reliability against R psych::alpha, plus invariants and input errors.
 
 Reference source for every ``*_matches_r`` test: the CSV files written by
 ``tests/fixtures/r/comparisons/make_reference.R`` (psych 2.2.9 on R 4.2.2) from
@@ -17,7 +17,7 @@ import pandas as pd
 import pingouin as pg
 import pytest
 
-from research.reliability import (SAT_ITEMS, cronbach_alpha, feldt_interval, item_correlations,
+from research.stats.reliability import (SAT_ITEMS, cronbach_alpha, feldt_interval, item_correlations,
                                   item_statistics)
 from research.simulate import simulate
 

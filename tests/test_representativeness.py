@@ -20,8 +20,8 @@ import pandas as pd
 import pytest
 
 from research.errors import InputError
-from research.nonresponse import funnel, population_frame, response_rates
-from research.representativeness import analyse_representativeness, make_weights, respondent_frame
+from research.representativeness.nonresponse import funnel, population_frame, response_rates
+from research.representativeness.run import analyse_representativeness, make_weights, respondent_frame
 from research.simulate import simulate
 
 

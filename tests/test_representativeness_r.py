@@ -28,13 +28,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from research.design_based import svy_by
+from research.stats.design_based import svy_by
 from research.models.predict import marginal_effects, predictions
 from research.models.weighted import fit_weighted_model
-from research.nonresponse import population_frame, propensity_model, response_rates
-from research.representativeness import analyse_representativeness, calibration_of, respondent_frame
-from research.schema import RESPONSES, WORKORDERS
-from research.weights import handling_band, poststratify, propensity_weights, rake
+from research.representativeness.nonresponse import population_frame, propensity_model, response_rates
+from research.representativeness.run import analyse_representativeness, calibration_of, respondent_frame
+from research.ingestion.schema import RESPONSES, WORKORDERS
+from research.stats.weights import handling_band, poststratify, propensity_weights, rake
 
 R_DIR = Path(__file__).parent / "fixtures" / "r" / "representativeness"
 EST_TOL = 1e-6
@@ -176,7 +176,7 @@ def test_rake_weights_match_r_rake(raked, results, responses):
     r = ref("rake_weights.csv")
     assert r["ticket_id"].tolist() == responses["ticket_id"].tolist()
     assert raked.converged
-    close_est(raked.weights, r["weight"], "research.weights.rake")
+    close_est(raked.weights, r["weight"], "research.stats.weights.rake")
     got = results["respondent_weights"].set_index("ticket_id").loc[r["ticket_id"], "weight"]
     close_est(got, r["weight"], "analyse_representativeness respondent_weights")
 
@@ -187,7 +187,7 @@ def test_poststratify_weights_match_r_poststratify(respondents, population):
     (``poststrat_weights.csv``)."""
     r = ref("poststrat_weights.csv")
     got = poststratify(respondents, population, ["region", "cause_l1"])
-    close_est(got.weights, r["weight"], "research.weights.poststratify")
+    close_est(got.weights, r["weight"], "research.stats.weights.poststratify")
 
 
 # ---------------------------------------------------------------------------
@@ -259,7 +259,7 @@ def test_trimmed_ipw_match_proportional_trimming(results, population, cap):
 
 @pytest.mark.xfail(strict=True, reason=(
     "survey 4.1-1 trimWeights() hands the trimmed excess to the untrimmed weights in EQUAL "
-    "shares (pw[!outside] + sum(trimmings) / sum(!outside)); research.weights redistributes it "
+    "shares (pw[!outside] + sum(trimmings) / sum(!outside)); research.stats.weights redistributes it "
     "in proportion to the weights (trimming + re-raking). Same cap, same total, different "
     "weights (max abs diff 2.6e-3 at cap 3, 3.7e-2 at cap 1.5). Remove this mark if the package "
     "adopts R's rule."))
@@ -336,7 +336,7 @@ def test_svy_by_poststratified_matches_r(respondents, population):
     """Reference: R survey 4.1-1 ``svymean`` / ``svyby(..., svymean, na.rm = TRUE)`` on
     ``postStratify(des0, ~region + cause_l1, <cell counts>)`` (SEs with its postStrata
     adjustment) (``svyby_poststrat.csv``)."""
-    from research.design_based import Calibration
+    from research.stats.design_based import Calibration
 
     r = ref("svyby_poststrat.csv")
     r = r.assign(level=r["level"].astype(str)).set_index(["variable", "domain", "level"])

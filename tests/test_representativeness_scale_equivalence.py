@@ -24,14 +24,14 @@ import pytest
 from scipy import sparse
 from scipy.special import expit
 
-from research.design_based import Calibration, linearized_variance, svy_by
-from research.nonresponse import (REPEAT_WINDOW_DAYS, logit_newton, population_design, population_frame,
+from research.stats.design_based import Calibration, linearized_variance, svy_by
+from research.representativeness.nonresponse import (REPEAT_WINDOW_DAYS, logit_newton, population_design, population_frame,
                                   propensity_model, response_rates)
-from research.representativeness import _on_respondents, coded_domains, respondent_frame
-from research.sensitivity import (PATTERNS, SCENARIOS, _DeltaSums, _labels, _setup, delta_range,
+from research.representativeness.run import _on_respondents, coded_domains, respondent_frame
+from research.strategy.sensitivity import (PATTERNS, SCENARIOS, _DeltaSums, _labels, _setup, delta_range,
                                   missing_pattern, outcome_model, population_outcome)
 from research.simulate import simulate
-from research.weights import margin_diagnostics, poststratify, rake, weight_summary
+from research.stats.weights import margin_diagnostics, poststratify, rake, weight_summary
 
 #: sums of the same doubles in another order
 ROUNDING = 1e-10
@@ -316,7 +316,7 @@ def test_repeat_flag_equals_the_string_sort(sim):
 def test_subsample_start_and_chord_steps_reach_newtons_root(frames, plan, instrument, monkeypatch):
     """Above LOGIT_SUBSAMPLE_ROWS the fit starts from a subsample's and keeps its information while
     the steps shrink fast: the same root as plain Newton from zero (here forced on 7,000 rows)."""
-    import research.design_based as db
+    import research.stats.design_based as db
 
     pop, resp = frames
     spec = plan.weighting

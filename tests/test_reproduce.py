@@ -13,7 +13,7 @@ from research.artifacts import registry
 from research.artifacts.manifest import build_manifest, compare_manifests, write_manifest
 from research.artifacts.report import LANGS, ReportError, check_template, cited_ids, template_path
 from research.cli import main
-from research.reproduce import verify
+from research.pipeline.reproduce import verify
 
 
 @pytest.fixture(scope="module")
@@ -95,7 +95,7 @@ def test_verify_command_fails_on_a_tampered_manifest(built, tmp_path, capsys, mo
     write_manifest(bad, path)
     # the rebuild itself is exercised by test_committed_manifest_verifies; here verify's own
     # comparison and report are under test, so the rebuild is the session's build
-    monkeypatch.setattr("research.reproduce.reproduce", lambda *a, **k: manifest)
+    monkeypatch.setattr("research.pipeline.reproduce.reproduce", lambda *a, **k: manifest)
     assert main(["verify", "--manifest", str(path)]) == 1
     out = capsys.readouterr().out
     assert "differs   fit/thresholds.csv" in out and "match     fit/estimates.csv" in out

@@ -1,5 +1,5 @@
 """Stages 3-4 (representativeness, levers, drivers) run in a forked child alongside the fit
-(research.reproduce.start_strategy, issue 12 point 2): its errors reach the user as in one
+(research.pipeline.reproduce.start_strategy, issue 12 point 2): its errors reach the user as in one
 process, a child that dies is reported instead of waited for, a failed fit stops the child,
 and one worker or two give the same files."""
 
@@ -12,7 +12,7 @@ import time
 import pytest
 
 from research.errors import InputError
-from research.reproduce import _InChild, _Later, reproduce, start_strategy
+from research.pipeline.reproduce import _InChild, _Later, reproduce, start_strategy
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="fork: POSIX only")
 
@@ -71,7 +71,7 @@ def test_cancel_stops_a_running_child():
 def test_one_worker_runs_the_stage_in_this_process_when_asked(monkeypatch):
     monkeypatch.setenv("RESEARCH_WORKERS", "1")
     calls = []
-    monkeypatch.setattr("research.reproduce.strategy_stage", lambda *a, **k: calls.append(os.getpid()) or {"x": 1})
+    monkeypatch.setattr("research.pipeline.reproduce.strategy_stage", lambda *a, **k: calls.append(os.getpid()) or {"x": 1})
     job = start_strategy(None, None, plan=None, instrument=None, say=print, steps=9)
     assert isinstance(job, _Later) and calls == []  # not before the fit: errors keep their order
     assert job.result() == {"x": 1} and calls == [os.getpid()]
@@ -103,7 +103,7 @@ def test_an_error_of_the_levers_stage_in_the_child_fails_the_run_and_keeps_no_ou
     def broken(*a, **k):
         raise InputError("analysis_plan.yaml: scenarios: planted failure")
 
-    monkeypatch.setattr("research.scenarios.run_levers", broken)
+    monkeypatch.setattr("research.strategy.scenarios.run_levers", broken)
     for name, stub in (("fit_plan", lambda *a, **k: {}), ("write_results", lambda *a, **k: None),
                        ("summarize", lambda fit: "")):  # the fit is not what is tested here
         monkeypatch.setattr(f"research.models.run.{name}", stub)
@@ -126,7 +126,7 @@ def test_a_failed_fit_stops_the_child_at_once(fast_exports, fast_plan, tmp_path,
         children.extend(p.pid for p in multiprocessing.active_children())
         raise InputError("planted fit failure")
 
-    monkeypatch.setattr("research.reproduce.strategy_stage", slow_stage)
+    monkeypatch.setattr("research.pipeline.reproduce.strategy_stage", slow_stage)
     monkeypatch.setattr("research.models.run.fit_plan", broken_fit)
     t = time.perf_counter()
     with pytest.raises(InputError, match="planted fit failure"):
@@ -140,9 +140,9 @@ def test_a_failed_fit_stops_the_child_at_once(fast_exports, fast_plan, tmp_path,
 def test_the_stage_in_a_child_gives_what_it_gives_in_this_process(fast_exports, fast_plan, tmp_path, monkeypatch):
     import pandas as pd
 
-    from research.ingest import ingest
-    from research.instrument import load_instrument
-    from research.plan import load_plan
+    from research.ingestion.run import ingest
+    from research.config.instrument import load_instrument
+    from research.config.plan import load_plan
 
     instrument = load_instrument()
     plan = load_plan(fast_plan)
@@ -169,7 +169,7 @@ def test_one_blas_thread_reaches_every_blas_library_even_one_loaded_later():
     import subprocess
     import sys
 
-    code = ("from research.reproduce import one_blas_thread\n"
+    code = ("from research.pipeline.reproduce import one_blas_thread\n"
             "from threadpoolctl import threadpool_info\n"
             "with one_blas_thread():\n"
             "    import scipy.linalg, statsmodels.api\n"

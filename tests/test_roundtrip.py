@@ -13,8 +13,8 @@ import pytest
 
 from conftest import TEST_KEY
 from research import paths
-from research.ingest import ingest
-from research.pseudonymise import pseudonymise
+from research.ingestion.run import ingest
+from research.ingestion.pseudonymise import pseudonymise
 from research.simulate import simulate, write_simulation
 
 

@@ -1,4 +1,4 @@
-"""Lever scenarios (research.scenarios): g-computation recovers planted lever effects.
+"""Lever scenarios (research.strategy.scenarios): g-computation recovers planted lever effects.
 
 References:
 - parameter recovery: ``research.simulate`` draws the satisfaction latent as
@@ -25,8 +25,8 @@ from scipy.special import expit
 
 from research.errors import InputError
 from research.models.fit import fit_model
-from research.plan import Lever, ModelSpec
-from research.scenarios import lever_effects
+from research.config.plan import Lever, ModelSpec
+from research.strategy.scenarios import lever_effects
 from research.simulate import SimParams, simulate
 
 
@@ -139,7 +139,7 @@ def test_lever_errors_name_the_lever(plan, instrument):
 def test_one_step_bootstrap_agrees_with_full_refits(plan, instrument, monkeypatch):
     """The large-data path (one Newton step per replicate, averages over a subsample) gives
     intervals close to the exact refits on the same replicates."""
-    import research.scenarios as sc
+    import research.strategy.scenarios as sc
 
     sim = simulate(20000, 25)
     fm = _fit(sim, plan, instrument)

@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from research import paths, schema
-from research.instrument import load_instrument
+from research import paths
+from research.ingestion import schema
+from research.config.instrument import load_instrument
 from research.simulate import (FAULT_REASONS, SURVEY_HEADERS, WORKORDER_HEADERS, SimParams, simulate,
                                write_simulation)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from research.sla import add_working_days, sla_deadlines
+from research.ingestion.sla import add_working_days, sla_deadlines
 
 
 def ts(*values):

@@ -1,4 +1,4 @@
-"""Station comparison (research.stations): R references, published formulas, planted truth.
+"""Station comparison (research.strategy.stations): R references, published formulas, planted truth.
 
 References: R lme4::glmer (Laplace) and glm, qbinom/pbinom with Spiegelhalter's (2005,
 appendix A.1.1) interpolation, p.adjust(method = "BH") -- all in tests/fixtures/r/stations/
@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from scipy import special
 
-from research import stations as S
+from research.strategy import stations as S
 
 R_DIR = Path(__file__).parent / "fixtures" / "r" / "stations"
 MODELS_DATA = Path(__file__).parent / "fixtures" / "r" / "models_data.csv"

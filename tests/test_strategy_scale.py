@@ -1,10 +1,10 @@
 """The large-data paths of the strategy stage (levers, mediation, driver nulls) against the exact ones.
 
-- the lever bootstrap's evaluator (research.scenarios._BootEvaluator) gives the very numbers of
+- the lever bootstrap's evaluator (research.strategy.scenarios._BootEvaluator) gives the very numbers of
   ``_effects`` (same products, same order) for any parameters and weights;
-- the mediation logits' subsample start and chord steps (research.causal, above CHORD_ROWS) end
+- the mediation logits' subsample start and chord steps (research.strategy.causal, above CHORD_ROWS) end
   at Newton's root from zero, and reusing the lever fit's frame and design gives the same table;
-- the large-data permutation null (research.drivers_null, above EXACT_PERMUTATION_ROWS): the
+- the large-data permutation null (research.strategy.drivers_null, above EXACT_PERMUTATION_ROWS): the
   permutation mean and covariance of the block cross-products it draws from equal those of all
   n! permutations (enumerated), and its null shares agree with row permutations within Monte
   Carlo error.
@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from research import causal, drivers_null
-from research import drivers as drv
+from research.strategy import causal, drivers_null
+from research.strategy import drivers as drv
 from research.models.fit import fit_model
-from research.plan import load_plan
+from research.config.plan import load_plan
 from research.simulate import simulate
 
 
@@ -38,7 +38,7 @@ def lever_fit(sim, plan, instrument):
 
 @pytest.mark.parametrize("subsample", [False, True])
 def test_boot_evaluator_gives_the_numbers_of_effects(sim, lever_fit, subsample):
-    from research.scenarios import _BootEvaluator, _effects, lever_changes
+    from research.strategy.scenarios import _BootEvaluator, _effects, lever_changes
 
     fm, levers = lever_fit, lever_fit_levers()
     changes = {lv.name: lever_changes(fm, sim.responses, lv) for lv in levers}

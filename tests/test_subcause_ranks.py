@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from research.instrument import load_instrument
+from research.config.instrument import load_instrument
 from research.models.fit import fit_model
 from research.models.predict import predictions
 from research.models.ranks import DRAWS, SEED, rank_intervals, simulate_rates, subcause_ranks
-from research.plan import load_plan
+from research.config.plan import load_plan
 
 DATA = "tests/fixtures/r/models_data.csv"
 

@@ -27,17 +27,17 @@ import pandas as pd
 import pytest
 
 from research.artifacts import render_tables as rt
-from research import causal
+from research.strategy import causal
 from research.artifacts import labels, tables
 from research.artifacts.render_tables import display_table
 from research.artifacts.bundle import make_bundle
 from research.artifacts.registry import TABLES, get
 from research.artifacts.stamp import Stamp
-from research.ingest import ingest
+from research.ingestion.run import ingest
 from research.models.run import fit_plan
-from research.representativeness import analyse_representativeness
-from research.scenarios import run_levers
-from research.plan import load_plan
+from research.representativeness.run import analyse_representativeness
+from research.strategy.scenarios import run_levers
+from research.config.plan import load_plan
 from research.simulate import simulate, write_simulation
 
 from conftest import TEST_KEY
@@ -81,18 +81,18 @@ def small(tmp_path_factory, instrument):
     bundle.update(analyse_representativeness(ing.responses, ing.workorders, plan=plan, instrument=instrument))
     plan_l = dataclasses.replace(plan, scenarios=dataclasses.replace(plan.scenarios, bootstrap_reps=20))
     bundle["levers"] = run_levers(ing.responses, plan=plan_l, instrument=instrument)
-    from research.drivers import key_drivers
+    from research.strategy.drivers import key_drivers
 
     kd = key_drivers(ing.responses, bootstrap_reps=20)
     bundle["drivers_importance"], bundle["drivers_ipa"] = kd["importance"], kd["ipa"]
-    from research.monitoring import p_chart, recurrence, repeat_callers
+    from research.strategy.monitoring import p_chart, recurrence, repeat_callers
 
     rec = recurrence(ing.workorders, alpha=0.05)  # a lenient alpha so that the small sample flags cells
     bundle["recurrence"], bundle["recurrence_tested"] = rec[rec["flagged"]].reset_index(drop=True), len(rec)
     bundle["repeat_callers"] = repeat_callers(ing.workorders, ing.responses)
     bundle["p_chart"] = p_chart(ing.responses, sigma=2.0)
-    from research.causal import associations
-    from research.stations import funnel
+    from research.strategy.causal import associations
+    from research.strategy.stations import funnel
 
     bundle["associations"] = associations(ing.responses, plan=plan, instrument=instrument)
     bundle["station_funnel"] = funnel(ing.responses, instrument=instrument)
@@ -707,7 +707,7 @@ def test_t22_all_stations_by_z_with_flags_from_limits_and_q(built, small):
 
 def test_t22_flags_a_planted_poor_station(instrument):
     """Planted truth: one station far below the rest is flagged below and sorted first."""
-    from research.stations import funnel_table
+    from research.strategy.stations import funnel_table
 
     rng = np.random.default_rng(11)
     st = np.repeat([f"S{i:02d}" for i in range(20)], 300)
@@ -728,7 +728,7 @@ def test_t22_flags_a_planted_poor_station(instrument):
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_t18_note_gives_the_expected_chance_signals(built, small, lang):
-    from research.monitoring import expected_false_signals
+    from research.strategy.monitoring import expected_false_signals
 
     ef = expected_false_signals(small["p_chart"])
     fs = tables.p_chart_false_signals(small)

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 from scipy.special import expit
 
-from research.instrument import load_instrument
+from research.config.instrument import load_instrument
 from research.models.design import rcs_basis
 from research.models.thresholds import threshold_from_curve, tolerance_thresholds, weighted_logit_newton
-from research.plan import load_plan
+from research.config.plan import load_plan
 from research.simulate import simulate
 
 

@@ -1,5 +1,5 @@
 """Change point or gradual decline: Davies' test, the breakpoint's profile interval and the slope per
-doubling (research.models.changepoint), checked against R and against planted truths per cause group."""
+doubling (research.stats.changepoint), checked against R and against planted truths per cause group."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from scipy.special import expit
 
-from research.models.changepoint import davies_test, find_change_point, profile_breakpoint, slope_per_doubling
+from research.stats.changepoint import davies_test, find_change_point, profile_breakpoint, slope_per_doubling
 
 FIX = "tests/fixtures/r/changepoint"
 # Tolerances, named once. R's glm stops IRLS at a relative deviance change of 1e-8, so its
@@ -58,7 +58,7 @@ def test_profile_interval_holds_the_planted_breakpoint():
 
 
 def test_calibrated_cut_widens_weak_breakpoints_and_not_strong_ones():
-    # Reference: parametric-bootstrap calibration of the profile LR (research.models.changepoint.
+    # Reference: parametric-bootstrap calibration of the profile LR (research.stats.changepoint.
     # calibrated_lr_cut). A strong, well-identified change point (4,000 tickets, slope change -0.9)
     # keeps a critical value near chi-square(1)'s 3.84; the weak one of a voltage-sized group gets a
     # larger one (benchmarks/bench_threshold_changepoint.py: mean 4.4 over 150 draws), so its interval
@@ -129,7 +129,7 @@ def covers(bp: dict, truth: float) -> bool:
 
 def study(reps: int, seed0: int = 0, calibration_reps: int = 0, groups=tuple(GROUPS),
           truths=("smooth", "step")) -> pd.DataFrame:
-    """Per group and truth, the thresholds' decision (research.models.changepoint.find_change_point:
+    """Per group and truth, the thresholds' decision (research.stats.changepoint.find_change_point:
     Davies' test against a slope change and a jump, Bonferroni): its p-value, the kind found and,
     under a planted change point, whether the breakpoint interval (chi-square critical value, or
     calibrated by ``calibration_reps`` parametric-bootstrap draws) holds the truth."""
@@ -152,7 +152,7 @@ def study(reps: int, seed0: int = 0, calibration_reps: int = 0, groups=tuple(GRO
 
 def test_every_group_keeps_size_has_power_and_covers_the_breakpoint():
     # A fast version of benchmarks/bench_threshold_changepoint.py (200 replicates per group and
-    # truth; its figures are in the docstring of research.models.changepoint): 12 replicates per
+    # truth; its figures are in the docstring of research.stats.changepoint): 12 replicates per
     # group and truth, seeded. Bounds are loose for 12 draws but would catch a broken test:
     # 48 smooth groups at a 5% size give >= 7 false detections with probability 0.004.
     d = study(12, seed0=500)
@@ -206,9 +206,9 @@ def planted():
     true_slope = 100 * float(np.mean(expit(eta[cap] - 0.3) - expit(eta[cap])))
     from dataclasses import replace
 
-    from research.instrument import load_instrument
+    from research.config.instrument import load_instrument
     from research.models.thresholds import tolerance_thresholds
-    from research.plan import load_plan
+    from research.config.plan import load_plan
 
     plan = load_plan()
     # few replicates keep the suite fast; the calibration path of the breakpoint interval is still run

@@ -17,7 +17,7 @@ import pytest
 from research.artifacts.compare import TOLERANCES, cell_rel_diff, compare_csv, describe, tolerance_for
 from research.artifacts.manifest import sha256_file, write_manifest
 from research.errors import InputError
-from research.reproduce import publish, results_dir, verify
+from research.pipeline.reproduce import publish, results_dir, verify
 
 CSV = b"\xef\xbb\xbfmodel,term,estimate,n\nols,(Intercept),3.8123456789012345,19920\nols,x,-0.25,19920\n"
 
@@ -106,7 +106,7 @@ def _first_float(path) -> bytes:
 
 def test_verify_accepts_last_digit_differences_and_names_a_changed_digit(sample_build, tmp_path, monkeypatch):
     build, manifest, target = _published(sample_build, tmp_path)
-    monkeypatch.setattr("research.reproduce.reproduce", lambda *a, **k: sample_build[1])  # the rebuild: the session's
+    monkeypatch.setattr("research.pipeline.reproduce.reproduce", lambda *a, **k: sample_build[1])  # the rebuild: the session's
     rel = "fit/estimates.csv"
     value = _first_float(build / rel)
     noisy = repr(float(value) * (1 + 3e-14)).encode()
@@ -127,7 +127,7 @@ def test_verify_accepts_last_digit_differences_and_names_a_changed_digit(sample_
 
 def test_verify_artifact_id_selects_its_files_and_an_unknown_id_is_refused(sample_build, tmp_path, monkeypatch):
     build, manifest, target = _published(sample_build, tmp_path)
-    monkeypatch.setattr("research.reproduce.reproduce", lambda *a, **k: sample_build[1])
+    monkeypatch.setattr("research.pipeline.reproduce.reproduce", lambda *a, **k: sample_build[1])
     ok, rows = verify(target, keep=build, artifact="T04")
     names = {r[0] for r in rows if not r[0].startswith("input:") and r[0] not in ("replicates", "platform")}
     assert ok and names and all(n.split("/")[-1].startswith("T04_") for n in names)
@@ -144,7 +144,7 @@ def test_publish_refuses_a_dirty_build_unless_asked_and_records_it(sample_build,
     write_manifest(m, copy / "manifest.json")
     target = tmp_path / "paper" / "manifest.json"
     target.parent.mkdir()
-    monkeypatch.setattr("research.reproduce.manifest_path", lambda: target)
+    monkeypatch.setattr("research.pipeline.reproduce.manifest_path", lambda: target)
     with pytest.raises(InputError, match="uncommitted changes"):
         publish(copy)
     assert not target.exists()
@@ -155,11 +155,11 @@ def test_publish_refuses_a_dirty_build_unless_asked_and_records_it(sample_build,
 
 
 def test_the_pipeline_runs_with_one_blas_thread():
-    # issue 12: sums in a fixed order. Inside research.reproduce.one_blas_thread every BLAS library
+    # issue 12: sums in a fixed order. Inside research.pipeline.reproduce.one_blas_thread every BLAS library
     # threadpoolctl sees runs one thread, and the previous limits come back afterwards.
     from threadpoolctl import threadpool_info
 
-    from research.reproduce import one_blas_thread
+    from research.pipeline.reproduce import one_blas_thread
 
     before = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
     with one_blas_thread():
@@ -171,7 +171,7 @@ def test_the_pipeline_runs_with_one_blas_thread():
 
 def test_reps_sets_every_replicate_count_and_refuses_nonsense():
     # issue 12, point 2: reproduce --reps N for a quick look, the same N for every resampling step
-    from research.plan import load_plan, replicate_counts, with_replicates
+    from research.config.plan import load_plan, replicate_counts, with_replicates
 
     plan = load_plan()
     full = replicate_counts(plan)
@@ -198,7 +198,7 @@ def test_reps_on_the_command_line_refuses_nonsense_with_exit_2(arg, capsys):
 
 
 def test_a_quick_look_manifest_says_why_it_differs_and_is_not_published(sample_build, tmp_path):
-    from research.reproduce import _replicate_row
+    from research.pipeline.reproduce import _replicate_row
 
     out, manifest, _ = sample_build
     assert manifest["reps_override"] is None and min(manifest["replicates"].values()) > 0
@@ -217,7 +217,7 @@ def test_a_quick_look_manifest_says_why_it_differs_and_is_not_published(sample_b
 
 @pytest.mark.parametrize("value,expected", [("1", 1), ("3", 3), (" 2 ", 2)])
 def test_render_workers_reads_research_workers(monkeypatch, value, expected):
-    from research.reproduce import render_workers
+    from research.pipeline.reproduce import render_workers
 
     monkeypatch.setenv("RESEARCH_WORKERS", value)
     assert render_workers() == expected
@@ -225,7 +225,7 @@ def test_render_workers_reads_research_workers(monkeypatch, value, expected):
 
 @pytest.mark.parametrize("value", ["0", "-1", "two", "65", "１"])
 def test_render_workers_refuses_nonsense(monkeypatch, value):
-    from research.reproduce import render_workers
+    from research.pipeline.reproduce import render_workers
 
     monkeypatch.setenv("RESEARCH_WORKERS", value)
     with pytest.raises(InputError, match="RESEARCH_WORKERS"):
@@ -244,7 +244,7 @@ def test_the_manifest_records_its_platform_and_verify_shows_both(sample_build, t
     other["platform"] = {"machine": "aarch64", "processor": "Neoverse-N1 <b>x</b>" * 30,
                          "blas": [{"internal_api": "openblas", "version": "0.3.21", "architecture": "NEOVERSEN1"}]}
     target.write_text(json.dumps(other), encoding="utf-8")
-    monkeypatch.setattr("research.reproduce.reproduce", lambda *a, **k: sample_build[1])
+    monkeypatch.setattr("research.pipeline.reproduce.reproduce", lambda *a, **k: sample_build[1])
     ok, rows = verify(target, keep=build)
     row = next(r for r in rows if r[0] == "platform")
     assert ok and row[1] == "recorded"

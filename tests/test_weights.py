@@ -1,4 +1,4 @@
-"""Raking weights (research.weights) against R's survey package and known properties.
+"""Raking weights (research.stats.weights) against R's survey package and known properties.
 
 References:
 - R ``survey`` 4.1-1: ``rake(svydesign(ids = ~1, weights = ~w0, data = respondents),
@@ -24,7 +24,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from research.weights import BAND_LABELS, handling_band, rake, weight_summary
+from research.stats.weights import BAND_LABELS, handling_band, rake, weight_summary
 
 R_DIR = Path(__file__).parent / "fixtures" / "r" / "weights"
 MARGINS = ["region", "cause", "band"]

@@ -2,7 +2,7 @@
 
 Keys
 ----
-``responses``      canonical responses (research.schema.RESPONSES)
+``responses``      canonical responses (research.ingestion.schema.RESPONSES)
 ``workorders``     canonical work orders, or None
 ``rejected``       rejected rows (ingest)
 ``ingest_report``  the ingest report (dict, as ingest_report.json)
@@ -10,17 +10,17 @@ and every table of :func:`research.models.run.fit_plan` (``estimates``,
 ``model_fit``, ``predictions``, ``marginal_effects``, ``brant``, ``thresholds``,
 ``threshold_curves``, ``comparisons``, ``pairwise``, ``association``,
 ``reliability``, ``item_statistics``, ``item_correlations``,
-``station_effects``, ``notes``), plus ``plan`` (research.plan.Plan) and
-``instrument`` (research.instrument.Instrument).
+``station_effects``, ``notes``), plus ``plan`` (research.config.plan.Plan) and
+``instrument`` (research.config.instrument.Instrument).
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-from research.ingest import IngestResult
-from research.instrument import Instrument
-from research.plan import Plan
+from research.ingestion.run import IngestResult
+from research.config.instrument import Instrument
+from research.config.plan import Plan
 
 
 def make_bundle(ingest: IngestResult, fit: dict[str, pd.DataFrame], *, plan: Plan,

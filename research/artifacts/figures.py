@@ -37,7 +37,7 @@ from research.artifacts.theme import (
     SERIES_COLOR,
     cause_color,
 )
-from research.instrument import Instrument, load_instrument
+from research.config.instrument import Instrument, load_instrument
 
 #: confidence level of every interval computed here
 CONF_LEVEL = 0.95
@@ -562,7 +562,7 @@ def draw_monthly(data: pd.DataFrame, lang: str, bundle: dict) -> Figure:
 
 
 # ---------------------------------------------------------------------------- F08 response funnel
-# F08 and F09 read the frames of research.representativeness; without a
+# F08 and F09 read the frames of research.representativeness.run; without a
 # work-order export they have no rows and the drawing says so.
 
 
@@ -692,7 +692,7 @@ def draw_weighted(data: pd.DataFrame, lang: str, bundle: dict) -> Figure:
 
 
 def figure_ipa_data(bundle: dict) -> pd.DataFrame:
-    """Importance-performance points (from research.drivers via the bundle's ``drivers_ipa``).
+    """Importance-performance points (from research.strategy.drivers via the bundle's ``drivers_ipa``).
 
     Returns
     -------
@@ -750,7 +750,7 @@ FUNNEL_CURVE_POINTS = 120
 
 
 def figure_station_funnel_data(bundle: dict) -> pd.DataFrame:
-    """The risk-adjusted station funnel (research.stations.funnel via ``bundle["station_funnel"]``).
+    """The risk-adjusted station funnel (research.strategy.stations.funnel via ``bundle["station_funnel"]``).
 
     Returns
     -------
@@ -758,11 +758,11 @@ def figure_station_funnel_data(bundle: dict) -> pd.DataFrame:
     standardised satisfied rate, ``z``, ``q_value``, ``flagged`` -- outside the 99.8% limits or
     BH q < 0.05 -- and ``signal`` above / below / "") then ``part`` = ``limits`` rows (``n`` on a
     log-spaced grid over the stations' answers; ``lcl_95, ucl_95, lcl_99.8, ucl_99.8`` from
-    :func:`research.stations.funnel_limits` with the over-dispersion factor when the funnel used
+    :func:`research.strategy.stations.funnel_limits` with the over-dispersion factor when the funnel used
     it). Every row carries ``target`` (the overall rate) and ``phi`` (the factor used, 1 when
     none). No rows when the funnel was not computed.
     """
-    from research.stations import funnel_limits
+    from research.strategy.stations import funnel_limits
 
     cols = ["part", "station", "n", "rate", "target", "lcl_95", "ucl_95", "lcl_99.8", "ucl_99.8", "z", "q_value",
             "flagged", "signal", "phi"]

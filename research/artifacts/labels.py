@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 
-from research.instrument import Instrument
-from research.plan import Plan
+from research.config.instrument import Instrument
+from research.config.plan import Plan
 
 Lang = str  # "zh" | "en"
 LANGS = ("zh", "en")

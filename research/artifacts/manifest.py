@@ -131,7 +131,7 @@ def build_manifest(out_root: Path, *, inputs: list[dict], commit: str, seeds: di
     Parameters
     ----------
     out_root : the folder the build wrote (reproduce passes its fresh staging folder).
-        Only the owned entries (:data:`research.buildstate.OWNED`: ``ingest/``, ``fit/``, ...,
+        Only the owned entries (:data:`research.pipeline.buildstate.OWNED`: ``ingest/``, ``fit/``, ...,
         ``values.csv``) are listed, never the manifest itself nor anything else in the folder
         (``bulletin/``, a user's note, the lock file).
     inputs : ``[{"role": ..., "path": ..., "sha256": ...}]``.
@@ -141,7 +141,7 @@ def build_manifest(out_root: Path, *, inputs: list[dict], commit: str, seeds: di
     -------
     The manifest as a dict (see :func:`validate_manifest` for its structure).
     """
-    from research.buildstate import produced_files
+    from research.pipeline.buildstate import produced_files
 
     out_root = Path(out_root)
     artifacts = []

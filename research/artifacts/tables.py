@@ -477,7 +477,7 @@ def table_reliability(bundle: dict) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- T09..T12 (representativeness)
-# Read the frames of research.representativeness (bundle keys response_rates,
+# Read the frames of research.representativeness.run (bundle keys response_rates,
 # weight_summary, weight_margins, weighted_estimates, svy_marginal_effects).
 # Without a work-order export those keys are absent: each builder then returns
 # its columns with no rows, and the display says why.
@@ -663,14 +663,14 @@ def table_levers(bundle: dict) -> pd.DataFrame:
     complaints; negative = fewer) with ``dissatisfied_per_10k_low/_high``,
     ``baseline_rate`` (0..1), ``weighted`` (population-level averages),
     ``boot_reps``, ``conf_level``; then the causal frame's sensitivity figures
-    (research.causal): ``n_affected`` (tickets the lever changes),
+    (research.strategy.causal): ``n_affected`` (tickets the lever changes),
     ``rr_dissatisfied, rr_conf_low, rr_conf_high`` (their dissatisfied-rate
     ratio), ``evalue`` (E-value of the point estimate) and ``evalue_ci`` (of the
     confidence limit nearer 1; 1 when the interval includes 1; VanderWeele &
     Ding 2017), ``share_mediated, share_mediated_low, share_mediated_high``
     (share of the effect through resolution, 0..1, g-formula) and
     ``mediation_note`` (empty, or why the share is not computed: a code of
-    research.causal.MEDIATION_NOT_COMPUTED). No rows when the plan has no levers.
+    research.strategy.causal.MEDIATION_NOT_COMPUTED). No rows when the plan has no levers.
     """
     causal = ["n_affected", "rr_dissatisfied", "rr_conf_low", "rr_conf_high", "evalue", "evalue_ci",
               "share_mediated", "share_mediated_low", "share_mediated_high", "mediation_note"]
@@ -781,7 +781,7 @@ def table_out_of_control(bundle: dict) -> pd.DataFrame:
     return out[cols].reset_index(drop=True)
 
 
-#: order of the weighting methods in T19 (research.sensitivity)
+#: order of the weighting methods in T19 (research.strategy.sensitivity)
 T19_METHODS: tuple[str, ...] = ("none", "rake", "ipw", "poststratify", "outcome_model")
 #: order of the delta scenarios in T20
 T20_SCENARIOS: tuple[str, ...] = ("refused", "no_answer", "all")
@@ -842,7 +842,7 @@ def table_nonresponse_delta(bundle: dict) -> pd.DataFrame:
 def table_associations(bundle: dict) -> pd.DataFrame:
     """T21 resolution and repeat calls against the satisfied rate: standardised associations.
 
-    From ``bundle["associations"]`` (:func:`research.causal.associations`): the g-formula
+    From ``bundle["associations"]`` (:func:`research.strategy.causal.associations`): the g-formula
     standardised rate with every ticket set to a level and to its reference, adjusted for the
     lever model's pre-treatment variables. Associations, not effects: both variables are partly
     consequences of dissatisfaction (post-treatment), so no lever sets them.
@@ -869,7 +869,7 @@ def table_associations(bundle: dict) -> pd.DataFrame:
 def table_station_funnel(bundle: dict) -> pd.DataFrame:
     """T22 every station against the overall satisfied rate, risk-adjusted (funnel, Spiegelhalter 2005).
 
-    From ``bundle["station_funnel"]`` (:func:`research.stations.funnel`).
+    From ``bundle["station_funnel"]`` (:func:`research.strategy.stations.funnel`).
 
     Returns
     -------
@@ -895,13 +895,13 @@ def table_station_funnel(bundle: dict) -> pd.DataFrame:
 def p_chart_false_signals(bundle: dict) -> dict | None:
     """What T18's reader should expect from chance alone: the p-chart's false signals per week.
 
-    From ``bundle["p_chart"]`` by :func:`research.monitoring.expected_false_signals` (the exact
+    From ``bundle["p_chart"]`` by :func:`research.strategy.monitoring.expected_false_signals` (the exact
     binomial probability that a station in control at its centre line falls outside its limits,
     summed over the stations charted each week). Returns ``weeks``, ``stations`` (most charted in
     a week), ``expected_per_week``, ``observed_per_week``, ``expected_total``, ``observed_total``;
     None without a p-chart.
     """
-    from research.monitoring import expected_false_signals
+    from research.strategy.monitoring import expected_false_signals
 
     pc = _frame(bundle, "p_chart", ["station", "period_start", "n", "centre", "lcl", "ucl", "out_of_control"])
     if pc is None:

@@ -268,7 +268,7 @@ MONITORING_VALUES = ("pchart_expected_false_per_week", "pchart_observed_per_week
 
 def _monitoring_values(bundle: dict) -> list[dict]:
     """Named values of T18 (the p-chart's expected false signals a week from chance alone,
-    research.monitoring.expected_false_signals), T22/F11 (stations flagged by the risk-adjusted
+    research.strategy.monitoring.expected_false_signals), T22/F11 (stations flagged by the risk-adjusted
     funnel: outside 99.8% or BH q < 0.05) and T21 (the resolution and repeat-call associations,
     standardised differences in points)."""
     from research.artifacts.tables import p_chart_false_signals

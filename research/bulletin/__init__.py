@@ -43,15 +43,15 @@ Tables (keys of the dict :func:`bulletin_tables` returns)
   ``sla_yes``, ``sla_rate``, ``repeat_valid``, ``repeat_yes``, ``repeat_share``, each with a
   ``_previous`` column, and ``volume_change`` and ``<rate>_change`` (points). The counts of
   all rows add up to the overview totals.
-- ``out_of_control`` (week): rows of :func:`research.monitoring.p_chart` (by station, ISO
+- ``out_of_control`` (week): rows of :func:`research.strategy.monitoring.p_chart` (by station, ISO
   week, by ``surveyed_at``, default centre line and limits) for the bulletin week with
   ``out_of_control`` true, the chart run on the responses surveyed up to the end of the week.
-- ``recurrence`` (week): rows of :func:`research.monitoring.recurrence` (default: station x
+- ``recurrence`` (week): rows of :func:`research.strategy.monitoring.recurrence` (default: station x
   sub-cause, exact conditional Poisson test, 8-week baseline, alpha 0.001) for the bulletin
   week with ``flagged`` true, run on the work orders created up to the end of the week.
 - ``ranking`` (month): :func:`ranking` -- stations on the satisfied rate adjusted for
   ``cause_l2 + log2(1 + handling_hours) + channel`` by a logit random-intercept model (as
-  ``lme4::glmer``; :mod:`research.stations`): ``adjusted_rate`` is the rate the station would
+  ``lme4::glmer``; :mod:`research.strategy.stations`): ``adjusted_rate`` is the rate the station would
   have had with the month's whole case mix. Stations are ranked, with a ``conf_level`` interval
   on each rank (2,000 seeded draws), only when the between-station variance is distinguishable
   from zero (boundary likelihood-ratio test, p < 0.05); otherwise ``rank`` is empty and the
@@ -61,7 +61,7 @@ Tables (keys of the dict :func:`bulletin_tables` returns)
   below 0.05 across the month's stations, else empty. Fewer than 2 stations or
   :data:`MIN_RANKING_ROWS` complete rows, or a failed fit: an empty frame with these columns and
   the reason in ``frame.attrs["note"]``.
-- ``repeat_callers`` (every period): :func:`research.monitoring.repeat_callers` on the work
+- ``repeat_callers`` (every period): :func:`research.strategy.monitoring.repeat_callers` on the work
   orders created up to the end of the period (default risk model fitted on the responses
   surveyed up to the end), restricted to episodes whose latest work order was created in
   the period, the :data:`REPEAT_TOP` highest risks. Customers appear only as the keyed

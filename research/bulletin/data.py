@@ -9,11 +9,11 @@ import pandas as pd
 
 from research.bulletin.periods import Period
 from research.errors import InputError
-from research.plan import BULLETIN_RANKING_RHS
+from research.config.plan import BULLETIN_RANKING_RHS
 
 
 #: fewest complete responses for the monthly ranking model
-MIN_RANKING_ROWS = 30  # research.stations.MIN_ROWS
+MIN_RANKING_ROWS = 30  # research.strategy.stations.MIN_ROWS
 
 #: repeat-caller episodes listed
 REPEAT_TOP = 50
@@ -42,9 +42,9 @@ def _require(frame, columns, what: str) -> None:
 
 
 def _times(frame: pd.DataFrame, column: str, what: str) -> np.ndarray:
-    """``column`` as naive datetime64[us] (research.monitoring's reader, which the p-chart and
+    """``column`` as naive datetime64[us] (research.strategy.monitoring's reader, which the p-chart and
     recurrence use too); a column of another type is refused naming ``what`` and the column."""
-    from research.monitoring import _datetimes
+    from research.strategy.monitoring import _datetimes
 
     return _datetimes(frame, column, what)
 

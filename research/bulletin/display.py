@@ -15,7 +15,7 @@ from research.artifacts.render_tables import fmt_count, fmt_num, fmt_pct, Displa
 from research.errors import InputError
 
 
-#: display words not in research.artifacts.labels / research.monitoring: name -> (zh, en)
+#: display words not in research.artifacts.labels / research.strategy.monitoring: name -> (zh, en)
 WORDS: dict[str, tuple[str, str]] = {
     "indicator": ("指标", "Indicator"),
     "current": ("本期", "This period"),
@@ -75,8 +75,8 @@ _ORDER = tuple(SPECS)
 
 
 def word(name: str, lang: str) -> str:
-    """Display word: research.artifacts.labels, else research.monitoring, else :data:`WORDS`."""
-    from research import monitoring
+    """Display word: research.artifacts.labels, else research.strategy.monitoring, else :data:`WORDS`."""
+    from research.strategy import monitoring
 
     if name in labels.LABELS:
         return labels.text(name, lang)
@@ -227,7 +227,7 @@ def display(name: str, data: pd.DataFrame, lang: str, instrument=None, conf_leve
     if lang not in labels.LANGS:
         raise InputError(f"--lang {lang!r}: use one of {', '.join(labels.LANGS)}")
     if instrument is None:
-        from research.instrument import load_instrument
+        from research.config.instrument import load_instrument
         instrument = load_instrument()
     if name == "overview":
         return _display_overview(data, lang, instrument)

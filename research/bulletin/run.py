@@ -19,7 +19,7 @@ from research.errors import InputError
 
 
 def _read(path: Path, what: str) -> pd.DataFrame:
-    from research.readers import read_ingested
+    from research.ingestion.readers import read_ingested
 
     return read_ingested(path, what)
 
@@ -67,7 +67,7 @@ def run_bulletin(data_dir: Path, *, period: str, at: str, out: Path, lang: str =
     if lang not in labels.LANGS:
         raise InputError(f"--lang {lang!r}: use one of {', '.join(labels.LANGS)}")
     day = _parse_at(at)
-    from research.plan import load_plan
+    from research.config.plan import load_plan
 
     plan = load_plan(plan_path)
     data_dir = Path(data_dir)

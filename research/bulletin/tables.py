@@ -99,7 +99,7 @@ def _by(data: _Data, p: Period, prev: Period, key: str) -> pd.DataFrame:
 
 
 def _out_of_control(data: _Data, p: Period) -> pd.DataFrame:
-    from research.monitoring import p_chart
+    from research.strategy.monitoring import p_chart
 
     upto = data.r_surveyed < np.datetime64(p.end, "us")
     chart = p_chart(data.r.loc[upto], by="station", period="W", date_col="surveyed_at")
@@ -108,7 +108,7 @@ def _out_of_control(data: _Data, p: Period) -> pd.DataFrame:
 
 
 def _recurrence(data: _Data, p: Period) -> pd.DataFrame:
-    from research.monitoring import recurrence
+    from research.strategy.monitoring import recurrence
 
     upto = data.w_created < np.datetime64(p.end, "us")
     rec = recurrence(data.w.loc[upto], since=p.start)
@@ -133,7 +133,7 @@ def ranking(responses: pd.DataFrame, *, instrument=None, conf_level: float = 0.9
             rhs: str = RANKING_RHS) -> pd.DataFrame:
     """Stations of one month's ``responses`` on the case-mix-adjusted satisfied rate.
 
-    :func:`research.stations.rank_stations` with the fixed effects ``rhs`` (the plan's
+    :func:`research.strategy.stations.rank_stations` with the fixed effects ``rhs`` (the plan's
     ``bulletin.ranking_rhs``; default :data:`RANKING_RHS`): a logit random-intercept
     model (as ``lme4::glmer``), ranks with simulated ``conf_level`` intervals *only when* the
     between-station variance is distinguishable from zero (``attrs["ranked"]``; otherwise
@@ -143,9 +143,9 @@ def ranking(responses: pd.DataFrame, *, instrument=None, conf_level: float = 0.9
     a model that cannot be fitted: an empty frame with these columns and the reason in
     ``attrs["note"]``.
     """
-    from research.formula import parse_rhs
-    from research.plan import VARIABLES
-    from research.stations import rank_stations
+    from research.config.formula import parse_rhs
+    from research.config.plan import VARIABLES
+    from research.strategy.stations import rank_stations
 
     used = parse_rhs(rhs, source="bulletin.ranking_rhs", variables=VARIABLES).variables()
     variables = ("satisfied", *used, "station")
@@ -168,7 +168,7 @@ def ranking(responses: pd.DataFrame, *, instrument=None, conf_level: float = 0.9
 
 
 def _repeat_callers(data: _Data, p: Period, top: int = REPEAT_TOP) -> pd.DataFrame:
-    from research.monitoring import repeat_callers
+    from research.strategy.monitoring import repeat_callers
 
     end = np.datetime64(p.end, "us")
     wo = data.w.loc[data.w_created < end]
@@ -188,13 +188,13 @@ def bulletin_tables(responses: pd.DataFrame, workorders: pd.DataFrame, *, period
 
     Parameters
     ----------
-    responses, workorders : canonical frames (research.schema); not modified.
+    responses, workorders : canonical frames (research.ingestion.schema); not modified.
     period : ``"day"``, ``"week"`` (ISO week, Monday to Sunday) or ``"month"``.
     at : any date in the period (ISO string, date, datetime or Timestamp).
     instrument : for the order of the cause groups and the model's category order; default
-        :func:`research.instrument.load_instrument`.
+        :func:`research.config.instrument.load_instrument`.
     conf_level : level of the ranking intervals (the plan's ``conf_level``).
-    spec : the plan's :class:`research.plan.BulletinSpec` (ranking fixed effects, repeat-caller
+    spec : the plan's :class:`research.config.plan.BulletinSpec` (ranking fixed effects, repeat-caller
         table length); default its defaults.
 
     Returns
@@ -212,12 +212,12 @@ def bulletin_tables(responses: pd.DataFrame, workorders: pd.DataFrame, *, period
     if not 0 < conf_level < 1:
         raise InputError(f"conf_level {conf_level!r}: must lie strictly between 0 and 1")
     if spec is None:
-        from research.plan import BulletinSpec
+        from research.config.plan import BulletinSpec
 
         spec = BulletinSpec()
     p = period_of(period, at)
     if instrument is None:
-        from research.instrument import load_instrument
+        from research.config.instrument import load_instrument
         instrument = load_instrument()
     data = _Data(responses, workorders)
     prev = previous_period(p)

@@ -83,7 +83,7 @@ def write_bulletin(tables: dict[str, pd.DataFrame], out_dir, *, period: str, at,
         raise InputError(f"--lang {lang!r}: use one of {', '.join(labels.LANGS)}")
     p = period_of(period, at)
     if instrument is None:
-        from research.instrument import load_instrument
+        from research.config.instrument import load_instrument
         instrument = load_instrument()
     if stamp is None:
         from research.artifacts.stamp import Stamp, git_commit

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from research.errors import InputError, NotEstimable
-from research.instrument import Instrument
+from research.config.instrument import Instrument
 
 CATEGORICAL = ("cause_l1", "cause_l2", "channel", "region", "station", "resolved", "month")
 #: variables derived here rather than read from the export: name -> (source column, how)
@@ -121,7 +121,7 @@ def model_frame(data: pd.DataFrame, variables: tuple[str, ...], *, reference_lev
 
     Parameters
     ----------
-    data : canonical responses (research.schema.RESPONSES columns).
+    data : canonical responses (research.ingestion.schema.RESPONSES columns).
     variables : the columns a model uses. ``month`` (month of creation,
         ``YYYY-MM``, categorical, earliest month as reference) is derived from
         ``created_at`` when the data have no such column; a single month in the
@@ -233,7 +233,7 @@ def build_design(frame: pd.DataFrame, rhs: str, *, intercept: bool, context: dic
     ----------
     frame : from :func:`model_frame`.
     rhs : right-hand side in R notation, in the canonical text of
-        :func:`research.formula.parse_rhs` (as the plan stores it).
+        :func:`research.config.formula.parse_rhs` (as the plan stores it).
     intercept : keep the intercept column (False for ordinal models, whose
         cutpoints play its part; the coding is still the one with an intercept).
     context : functions the formula calls (:func:`formula_context`).
@@ -246,8 +246,8 @@ def build_design(frame: pd.DataFrame, rhs: str, *, intercept: bool, context: dic
     """
     from formulaic import model_matrix
 
-    from research.formula import FUNCTIONS, parse_rhs
-    from research.plan import PROPENSITY_VARIABLES, VARIABLES
+    from research.config.formula import FUNCTIONS, parse_rhs
+    from research.config.plan import PROPENSITY_VARIABLES, VARIABLES
 
     # Defence in depth: formulaic evaluates factors as Python, so only a formula that the
     # plan's parser accepts, in the canonical text it re-generates, is ever handed to it.

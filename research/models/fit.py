@@ -8,10 +8,10 @@ result contract of DESIGN.md.
 Libraries: OLS and logit use statsmodels (cluster-robust CR1 covariance, as
 R's ``sandwich::vcovCL(type = "HC1")``); the proportional-odds model and the
 random-intercept mixed model use this package's own estimators
-(:mod:`research.models.ordinal`, :mod:`research.models.mixed`), which say why.
+(:mod:`research.stats.ordinal`, :mod:`research.stats.mixed`), which say why.
 
 Inference (issue 11): every plan model but the mixed one clusters by station.
-CR1 fits (OLS, logit, ordinal: :func:`research.models.sandwich.cluster_robust_vcov`)
+CR1 fits (OLS, logit, ordinal: :func:`research.stats.sandwich.cluster_robust_vcov`)
 test with Student's t on G - 1 df (Stata's ``vce(cluster)`` convention,
 ``clubSandwich::coef_test(test = "naive-t")``); ``se: cr2`` (linear models) gives
 clubSandwich's CR2 with Bell–McCaffrey (Satterthwaite) df per contrast. One rule
@@ -36,9 +36,9 @@ from scipy import stats
 from scipy.special import expit
 
 from research.errors import InputError, NotEstimable
-from research.instrument import Instrument
+from research.config.instrument import Instrument
 from research.models.design import Design, build_design, formula_context, model_frame
-from research.plan import ModelSpec, Plan
+from research.config.plan import ModelSpec, Plan
 
 
 @dataclass
@@ -110,7 +110,7 @@ def _fit_linear(spec: ModelSpec, design: Design, frame: pd.DataFrame) -> dict:
         method = (f"OLS; CR1 cluster-robust by {spec.cluster} (R sandwich::vcovCL HC1); "
                   f"t(G - 1 = {df:g})")
     elif spec.se == "cr2":
-        from research.models.sandwich import CR2
+        from research.stats.sandwich import CR2
 
         res = model.fit()
         cr2 = CR2(design.X, y - design.X @ np.asarray(res.params), _clusters(frame, spec.cluster))
@@ -177,7 +177,7 @@ def _logit_newton(X: np.ndarray, y: np.ndarray, *, maxiter: int = 100, tol: floa
 
 
 def _fit_logit(spec: ModelSpec, design: Design, frame: pd.DataFrame) -> dict:
-    from research.models.sandwich import cluster_robust_vcov
+    from research.stats.sandwich import cluster_robust_vcov
 
     y = _outcome(frame, spec)
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
@@ -208,8 +208,8 @@ def _fit_logit(spec: ModelSpec, design: Design, frame: pd.DataFrame) -> dict:
 
 
 def _fit_ordinal(spec: ModelSpec, design: Design, frame: pd.DataFrame, levels: tuple[int, ...]) -> dict:
-    from research.models.ordinal import fit_ordinal, ordinal_scores
-    from research.models.sandwich import cluster_robust_vcov
+    from research.stats.ordinal import fit_ordinal, ordinal_scores
+    from research.stats.sandwich import cluster_robust_vcov
 
     y_raw = _outcome(frame, spec).astype(int)
     code = {v: i for i, v in enumerate(levels)}
@@ -239,7 +239,7 @@ def _fit_ordinal(spec: ModelSpec, design: Design, frame: pd.DataFrame, levels: t
 
 
 def _fit_mixed(spec: ModelSpec, design: Design, frame: pd.DataFrame) -> dict:
-    from research.models.mixed import fit_random_intercept, information_criteria
+    from research.stats.mixed import fit_random_intercept, information_criteria
 
     y = _outcome(frame, spec)
     groups = frame[spec.group].astype(str).to_numpy()
@@ -284,7 +284,7 @@ def inference_df(fm: "FittedModel", contrast: np.ndarray | None = None) -> float
     One rule for coefficients, predictions and marginal effects of a model: CR2 fits give
     the Bell–McCaffrey (Satterthwaite) df of the contrast (``clubSandwich``; G - 1 when no
     contrast is given); other fits ``fm.df_resid`` (G - 1 for CR1, n - k for classical OLS,
-    the design df for survey-weighted fits, G - 1 when G <= p: research.design_based.design_df).
+    the design df for survey-weighted fits, G - 1 when G <= p: research.stats.design_based.design_df).
     ``None`` means the normal distribution: the model has no t reference (ML logit / ordinal
     with model-based SEs, mixed), or its df is below 1 (a design-based fit on a single
     cluster), which :func:`df_note` reports.
@@ -387,7 +387,7 @@ def fit_model(spec: ModelSpec, responses: pd.DataFrame, *, plan: Plan, instrumen
     Parameters
     ----------
     spec : the model's plan entry.
-    responses : canonical responses (research.schema.RESPONSES).
+    responses : canonical responses (research.ingestion.schema.RESPONSES).
     plan : gives the reference levels.
     instrument : gives category orders and the answer scale.
 

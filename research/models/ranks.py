@@ -11,7 +11,7 @@ own vcov: clustered by station for the plan models), it draws ``draws`` (2,000) 
 samples from the joint normal of the rates, ranks the sub-causes within each draw
 (1 = least satisfied) and reports the 2.5% and 97.5% quantiles of each sub-cause's
 ranks (Goldstein & Spiegelhalter 1996, "League tables and their limitations", JRSS A
-159:385-443; the same simulation as :func:`research.stations.rank_stations`, which
+159:385-443; the same simulation as :func:`research.strategy.stations.rank_stations`, which
 ranks stations the other way round).
 
 The point ``rank`` is the rank of the point estimates (ties share the lowest rank,

@@ -40,10 +40,10 @@ import numpy as np
 import pandas as pd
 
 from research.errors import InputError, NotEstimable
-from research.instrument import Instrument, load_instrument
+from research.config.instrument import Instrument, load_instrument
 from research.models.fit import FittedModel, fit_model, tidy_estimates, tidy_fit
 from research.models.predict import marginal_effects, predictions
-from research.plan import Plan, load_plan
+from research.config.plan import Plan, load_plan
 
 Progress = Callable[[str], None]
 #: optional survey columns (DESIGN.md): a model using one the export lacks is skipped with a note
@@ -51,7 +51,7 @@ OPTIONAL_VARIABLES = ("resolved", "repeat")
 
 
 def _brant(fm: FittedModel) -> pd.DataFrame:
-    from research.models.ordinal import brant_test
+    from research.stats.ordinal import brant_test
 
     fit = fm.extra["ordinal_fit"]
     out = brant_test(fm.design.X, fm.y, fit, names=fm.design.names)
@@ -88,8 +88,8 @@ def fit_plan(responses: pd.DataFrame, *, plan: Plan | None = None, instrument: I
     InputError
         No model of the plan could be fitted (each reason is named).
     """
-    from research.comparisons import association, compare_groups
-    from research.reliability import cronbach_alpha, item_correlations, item_statistics
+    from research.stats.comparisons import association, compare_groups
+    from research.stats.reliability import cronbach_alpha, item_correlations, item_statistics
 
     plan = plan if plan is not None else load_plan()
     instrument = instrument if instrument is not None else load_instrument()
@@ -215,7 +215,7 @@ def _none_fitted(skipped: list[dict], n_models: int) -> str:
 
 def _brant_notes(brant: pd.DataFrame) -> list[dict]:
     """The note of a Brant test that could not be computed, in whole or for some terms (NaN
-    statistics; :func:`research.models.ordinal.brant_test` says why in ``attrs["note"]``)."""
+    statistics; :func:`research.stats.ordinal.brant_test` says why in ``attrs["note"]``)."""
     if not brant["statistic"].isna().any():
         return []
     note = brant.attrs.get("note") or "not computable: the covariance of the binary-logit slopes is singular"

@@ -15,7 +15,7 @@ falls that far within that range, the threshold is "not reached" (NaN,
 
 The 5-point drop is a **convention**, not a change point: a smooth
 (log-linear) curve crosses it too. So each cause group is also asked whether
-a change point exists at all (:mod:`research.models.changepoint`: Davies'
+a change point exists at all (:mod:`research.stats.changepoint`: Davies'
 test of a slope change in ``log2(1 + hours)``, as R ``segmented::davies.test``).
 ``shape`` is ``threshold`` when it is detected at the plan's level (the
 breakpoint is then reported with its profile-likelihood interval),
@@ -49,10 +49,10 @@ import pandas as pd
 from scipy.special import expit
 
 from research.errors import InputError, NotEstimable, check_whole
-from research.instrument import Instrument
+from research.config.instrument import Instrument
 from research.models.design import Design, build_design, formula_context, model_frame
 from research.models.design import weighted_cross as _weighted_cross
-from research.plan import MAX_BOOTSTRAP_REPS, SEED_MAX, Plan
+from research.config.plan import MAX_BOOTSTRAP_REPS, SEED_MAX, Plan
 
 CURVE_POINTS = 40
 BOOT_CURVE_ROWS = 50_000
@@ -633,12 +633,12 @@ def group_shape(design: Design, frame: pd.DataFrame, rows: np.ndarray, y: np.nda
     slope in percentage points of the satisfied rate per doubling of 1 + hours; breakpoint columns
     only when ``shape`` is ``threshold``; a NaN end of the breakpoint interval means the data do not
     bound it on that side). The breakpoint interval is the hull of the slope-change and the step
-    profile-likelihood sets (:func:`research.models.changepoint.find_change_point`), whose critical
+    profile-likelihood sets (:func:`research.stats.changepoint.find_change_point`), whose critical
     values ``breakpoint_cut_slope`` / ``breakpoint_cut_step`` are calibrated by a parametric
     bootstrap (``change_point.calibration_reps`` replicates) for groups of at most
     ``change_point.calibration_max_n`` tickets, else chi-square(1) and Hansen's 7.35 (at 95%).
     """
-    from research.models.changepoint import find_change_point, full_rank_columns, slope_per_doubling
+    from research.stats.changepoint import find_change_point, full_rank_columns, slope_per_doubling
 
     out = {"shape": "insufficient_data", "n_dissatisfied": int((y[rows] == 0).sum()), "change_point_p": np.nan,
            "change_point_kind": "", "change_point_p_slope": np.nan, "change_point_p_step": np.nan,
@@ -681,8 +681,8 @@ def group_shape(design: Design, frame: pd.DataFrame, rows: np.ndarray, y: np.nda
 
 def _rhs_variables(rhs: str) -> set[str]:
     """Variables a thresholds formula uses (parsed, never evaluated)."""
-    from research.formula import parse_rhs
-    from research.plan import MODEL_FUNCTIONS, THRESHOLD_VARIABLES
+    from research.config.formula import parse_rhs
+    from research.config.plan import MODEL_FUNCTIONS, THRESHOLD_VARIABLES
 
     return set(parse_rhs(rhs, source="thresholds.rhs", variables=THRESHOLD_VARIABLES,
                          functions=(*MODEL_FUNCTIONS, "rcs")).variables())

@@ -4,7 +4,7 @@
 non-response weights, as R's ``svyglm(..., family = quasibinomial())`` (logit)
 or ``svyolr(...)`` (proportional odds) on ``svydesign(ids = ~station, weights =
 ~w)``: pseudo-maximum likelihood with Taylor-linearization covariance, the
-stations as primary sampling units (:mod:`research.design_based`, checked
+stations as primary sampling units (:mod:`research.stats.design_based`, checked
 against R survey 4.1-1). The result is a :class:`research.models.fit.FittedModel`
 carrying the weights in ``extra["weights"]``, so the predictions and average
 marginal effects of :mod:`research.models.predict` average over the
@@ -22,7 +22,7 @@ the package's CR1 fits use when G <= p. The ``method`` label says so (never a
 negative df) and the fit carries a note: the covariance has rank at most
 ``G - 1``, so tests rest on few PSUs and no joint Wald test is possible.
 With a single PSU there is no design df at all and tests use the normal
-distribution (labelled, with a note). The rule: :func:`research.design_based.design_df`.
+distribution (labelled, with a note). The rule: :func:`research.stats.design_based.design_df`.
 """
 
 from __future__ import annotations
@@ -30,12 +30,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from research.design_based import Calibration, design_df, svy_glm_logit_fit, svy_olr_fit
+from research.stats.design_based import Calibration, design_df, svy_glm_logit_fit, svy_olr_fit
 from research.errors import InputError
-from research.instrument import Instrument
+from research.config.instrument import Instrument
 from research.models.design import build_design, formula_context, model_frame
 from research.models.fit import FittedModel, df_note
-from research.plan import ModelSpec, Plan
+from research.config.plan import ModelSpec, Plan
 
 FAMILIES = ("logit", "ordinal")
 
@@ -47,7 +47,7 @@ def fit_weighted_model(spec: ModelSpec, responses: pd.DataFrame, weights, *, clu
     Parameters
     ----------
     spec : a plan model of family ``logit`` or ``ordinal``.
-    responses : canonical responses (research.schema.RESPONSES), one row per
+    responses : canonical responses (research.ingestion.schema.RESPONSES), one row per
         respondent of the design.
     weights : one positive weight per row of ``responses`` (work orders per
         respondent, e.g. raking weights).
@@ -55,7 +55,7 @@ def fit_weighted_model(spec: ModelSpec, responses: pd.DataFrame, weights, *, clu
         cluster of ``responses`` counts in ``G``, also one whose rows are all
         incomplete for this model (R keeps such PSUs when it subsets a design).
     calibration : the margins the weights were raked / post-stratified to, over
-        the rows of ``responses`` (:class:`research.design_based.Calibration`);
+        the rows of ``responses`` (:class:`research.stats.design_based.Calibration`);
         the covariance then excludes what the margins explain, as R's
         ``svyglm`` / ``svyolr`` on a ``rake()``-d design. None: weights taken
         as fixed.

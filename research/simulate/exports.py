@@ -12,12 +12,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from research import schema
+from research.ingestion import schema
 from research.simulate.draws import _STR, _draw_cat, _idcards, _join, _strings, _take, _to_str_series, _Clock
 from research.simulate.params import (FAULT_REASONS, MISSING_LABELS, RESOLVED_CODES, SAT_ITEMS, STATUS_CODES,
                                       SURVEY_HEADERS, _BAD_DATETIME, _IDCARD_TEMPLATES, _MINUTES_PER_DAY,
                                       _NEGATIVE, _PHONE_TEMPLATES, _POSITIVE, SimParams)
-from research.sla import sla_deadlines
+from research.ingestion.sla import sla_deadlines
 
 
 def _survey_answers(rng, n: int, p: SimParams, tk: dict) -> dict[str, Any]:

@@ -196,7 +196,7 @@ class Simulation:
     ``survey_export`` / ``workorders_export``: what the utility exports (Chinese
     headers and labels, every value a string, blank = ""). ``responses`` /
     ``workorders``: the canonical frames ingest must reproduce
-    (:data:`research.schema.RESPONSES`, :data:`research.schema.WORKORDERS`;
+    (:data:`research.ingestion.schema.RESPONSES`, :data:`research.ingestion.schema.WORKORDERS`;
     customer ids in the clear). ``truth``: JSON-serialisable parameters,
     population quantities, counts and planted faults. ``population``: every
     work order with its potential answers (``sat_*`` for all tickets), the

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from research.instrument import Instrument
+from research.config.instrument import Instrument
 from research.simulate.draws import _cat_from_cum, _cat_from_u, _cut, _draw_cat, _log2h, _week_mask
 from research.simulate.params import (RESOLVED_CODES, STATUS_CODES, _MINUTES_PER_DAY, _SIDE_DIFFICULTY,
                                       _SIDE_REPEAT, _SIDE_STATION, SimParams)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from research.instrument import load_instrument, Instrument
+from research.config.instrument import load_instrument, Instrument
 from research.simulate.exports import _canonical_frames, _exports, _survey_answers
 from research.simulate.params import SimParams, Simulation
 from research.simulate.population import _check_params, _code_tables, _draw_until_n
@@ -32,7 +32,7 @@ def simulate(n: int, seed: int, *, faults: float = 0.0, params: SimParams | None
         export has ``n + (#duplicate) + (#conflicting_duplicate) + (#no_workorder)``
         rows.
     params : the DGP; default :class:`SimParams()` (every hard case off).
-    instrument : labels and SLA targets; default :func:`research.instrument.load_instrument`.
+    instrument : labels and SLA targets; default :func:`research.config.instrument.load_instrument`.
 
     Returns
     -------

@@ -54,7 +54,7 @@ _DELIMITERS = (",", "\t", ";", "|")
 _DELIMITER_NAMES = {",": "commas", "\t": "tabs", ";": "semicolons", "|": "pipes"}
 _NON_SPACE = re.compile(rb"\S")
 _DIGIT_RUN = re.compile(r"\d{4}")
-# control characters (as research.parse.CONTROL_CHARS, in Python's syntax)
+# control characters (as research.ingestion.parse.CONTROL_CHARS, in Python's syntax)
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029]")
 
 #: the most columns an export may have (the contract has 18; room for extra export columns)
@@ -928,7 +928,7 @@ def _kind_of(path: Path, what: str) -> str:
 
 
 def _compatible(col: pd.Series, dtype: str) -> bool:
-    """True when ``col`` can stand for a canonical column of ``dtype`` (research.schema)."""
+    """True when ``col`` can stand for a canonical column of ``dtype`` (research.ingestion.schema)."""
     api = pd.api.types
     if dtype == "string":
         if isinstance(col.dtype, pd.StringDtype):
@@ -956,7 +956,7 @@ def _compatible(col: pd.Series, dtype: str) -> bool:
 
 
 def check_ingested(frame: pd.DataFrame, kind: str, path: Path, what: str) -> pd.DataFrame:
-    """``frame`` with its canonical columns checked and typed as :mod:`research.schema` says.
+    """``frame`` with its canonical columns checked and typed as :mod:`research.ingestion.schema` says.
 
     Parameters
     ----------
@@ -974,7 +974,7 @@ def check_ingested(frame: pd.DataFrame, kind: str, path: Path, what: str) -> pd.
         A canonical column absent, or holding values of another type; the
         message names the file and the column.
     """
-    from research import schema
+    from research.ingestion import schema
 
     columns = schema.SCHEMAS[kind]
     missing = [c for c in columns if c not in frame.columns]
@@ -1012,7 +1012,7 @@ def read_ingested(path: Path, what: str, kind: str | None = None) -> pd.DataFram
 
     Returns
     -------
-    The frame, canonical columns typed as :mod:`research.schema` says (see :func:`check_ingested`).
+    The frame, canonical columns typed as :mod:`research.ingestion.schema` says (see :func:`check_ingested`).
 
     Raises
     ------
@@ -1020,9 +1020,9 @@ def read_ingested(path: Path, what: str, kind: str | None = None) -> pd.DataFram
         Naming the file: absent ("run 'research ingest' first"), unreadable,
         not a regular file, or a canonical column absent or of the wrong type;
         or its folder, or that folder's parent (a build root), is marked incomplete
-        by an interrupted run (:mod:`research.buildstate`).
+        by an interrupted run (:mod:`research.pipeline.buildstate`).
     """
-    from research.buildstate import refuse_incomplete
+    from research.pipeline.buildstate import refuse_incomplete
 
     path = Path(path)
     refuse_incomplete(path.parent, "ingest folder")

@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from research.instrument import LabelSet, Scale, normalize_key
+from research.config.instrument import LabelSet, Scale, normalize_key
 
 # Date styles of real exports, tried in order (DESIGN.md: "2026-03-01 08:15:00",
 # "2026/3/1 8:15", and Excel serial dates). pandas' format parser accepts

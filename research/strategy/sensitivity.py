@@ -48,7 +48,7 @@ values (M-estimation sandwich): each work order contributes
 and each respondent also ``g_d' H^{-1} x_i (y_i - p_i)``, the effect of its
 answer on ``beta`` (``H`` the logit's information, ``g_d`` the derivative of
 ``theta_d`` with respect to ``beta``); they are summed within stations and
-combined as a one-stage cluster design (:func:`research.design_based.
+combined as a one-stage cluster design (:func:`research.stats.design_based.
 linearized_variance`). Intervals use Student's t with ``G - 1`` degrees of
 freedom (``G`` stations; as Stata and R ``clubSandwich`` for clustered
 inference). The uncertainty is about the population under the stated
@@ -68,9 +68,9 @@ import pandas as pd
 from scipy import optimize, sparse, stats
 from scipy.special import expit
 
-from research.design_based import _cluster_codes, svy_by
+from research.stats.design_based import _cluster_codes, svy_by
 from research.errors import InputError
-from research.plan import WeightingSpec
+from research.config.plan import WeightingSpec
 
 __all__ = ["WEIGHTING_METHODS", "PATTERNS", "SCENARIOS", "weighting_methods", "OutcomeModel", "outcome_model",
            "missing_pattern", "delta_adjusted_rate", "delta_range", "tipping_deltas", "nonresponse_sensitivity"]
@@ -104,9 +104,9 @@ def weighting_methods(respondents: pd.DataFrame, population: pd.DataFrame, spec:
 
     Parameters
     ----------
-    respondents : :func:`research.representativeness.respondent_frame` output (one row per
+    respondents : :func:`research.representativeness.run.respondent_frame` output (one row per
         completed survey; ``y`` 0/1 or missing, the margins, ``spec.cluster``).
-    population : :func:`research.nonresponse.population_frame` output (the work orders).
+    population : :func:`research.representativeness.nonresponse.population_frame` output (the work orders).
     spec : the plan's weighting section; each method uses its margins, cells, cap and tol.
     propensity : each respondent's fitted response propensity (for ``ipw``), or None.
     domains : respondent columns to break the rate down by (besides ``overall``).
@@ -125,7 +125,7 @@ def weighting_methods(respondents: pd.DataFrame, population: pd.DataFrame, spec:
     References: Lumley (2010), *Complex Surveys*, ch. 7 (raking, post-stratification);
     R ``survey`` 4.1 (``rake``, ``postStratify``, ``svyby``).
     """
-    from research.representativeness import calibration_of, coded_domains, make_weights
+    from research.representativeness.run import calibration_of, coded_domains, make_weights
 
     # the domains and clusters coded once for every method's estimates (svy_by reads the codes as
     # it reads the strings)
@@ -258,14 +258,14 @@ def outcome_model(population: pd.DataFrame, y: np.ndarray, rhs: str, *, cluster:
 
     Parameters
     ----------
-    population : :func:`research.nonresponse.population_frame` output (every covariate of ``rhs``
+    population : :func:`research.representativeness.nonresponse.population_frame` output (every covariate of ``rhs``
         is a work-order column, so the model predicts non-respondents too).
     y : outcome aligned with ``population`` (0/1, NaN for non-respondents).
     rhs : right-hand side over work-order variables (the plan's ``propensity_rhs``).
-    prepared : :func:`research.nonresponse.population_design` of the same arguments, when the
+    prepared : :func:`research.representativeness.nonresponse.population_design` of the same arguments, when the
         caller has it (the response-propensity model uses the same design).
 
-    The fit is :func:`research.nonresponse.logit_newton` on the answered tickets' rows of the
+    The fit is :func:`research.representativeness.nonresponse.logit_newton` on the answered tickets' rows of the
     design (no copy of them).
 
     Raises
@@ -274,7 +274,7 @@ def outcome_model(population: pd.DataFrame, y: np.ndarray, rhs: str, *, cluster:
         Fewer than 10 answered tickets, one outcome only, or a design the respondents cannot
         identify (a level with no respondents).
     """
-    from research.nonresponse import LOGIT_BLOCK_ROWS, logit_newton, population_design
+    from research.representativeness.nonresponse import LOGIT_BLOCK_ROWS, logit_newton, population_design
 
     if prepared is None:
         prepared = population_design(population, rhs, cluster=cluster, reference_levels=reference_levels,
@@ -360,7 +360,7 @@ class _DeltaSums:
     ``g_d = (1/N_d) sum_{i in d, missing} q_i (1 - q_i) x_i``. Its cluster total is
     ``(A_gd - n_gd theta_d) / N_d + B_g' g_d`` with ``A_gd`` the cluster's sum of ``a`` in the
     domain, ``n_gd`` its count and ``B_g`` its respondents' summed ``H^{-1} x_i (y_i - p_i)``; the
-    totals go to the one-stage cluster variance (:func:`research.design_based.linearized_variance`).
+    totals go to the one-stage cluster variance (:func:`research.stats.design_based.linearized_variance`).
     Only the missing rows' ``q`` depend on delta, and only those of the shifted patterns: their
     contributions to ``A`` and ``g`` are summed per pattern and kept per (pattern, delta), so a
     grid of deltas over three scenarios reads each non-respondent once per delta (was: every row
@@ -445,7 +445,7 @@ def delta_range(population: pd.DataFrame, y: np.ndarray, model: OutcomeModel, de
 
     Parameters
     ----------
-    population : the work orders (:func:`research.nonresponse.population_frame`).
+    population : the work orders (:func:`research.representativeness.nonresponse.population_frame`).
     y : outcome aligned with ``population`` (0/1; NaN where unknown).
     model : :func:`outcome_model` fitted on the same ``population`` and ``y``.
     deltas : shifts of the non-respondents' log-odds of being satisfied (log odds ratio
@@ -574,11 +574,11 @@ def nonresponse_sensitivity(respondents: pd.DataFrame, population: pd.DataFrame,
 
     Parameters
     ----------
-    respondents : :func:`research.representativeness.respondent_frame` output.
-    population : :func:`research.nonresponse.population_frame` output.
+    respondents : :func:`research.representativeness.run.respondent_frame` output.
+    population : :func:`research.representativeness.nonresponse.population_frame` output.
     spec : the plan's weighting section (``deltas``, ``target_rate``, ``sensitivity_domains``).
     propensity : each respondent's fitted response propensity (for ``ipw``).
-    prepared : :func:`research.nonresponse.population_design` of ``spec.propensity_rhs``, when the
+    prepared : :func:`research.representativeness.nonresponse.population_design` of ``spec.propensity_rhs``, when the
         caller has it (the response-propensity model's design; built here otherwise).
 
     Returns

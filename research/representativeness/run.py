@@ -13,7 +13,7 @@ orders and as the plan's ``weighting`` section says:
    moves each figure" table), and the plan's logit / ordinal models refitted
    with the weights (svyglm / svyolr), with population-level predictions and
    average marginal effects of doubling the handling time.
-4. non-response sensitivity (:mod:`research.sensitivity`): the satisfied
+4. non-response sensitivity (:mod:`research.strategy.sensitivity`): the satisfied
    rate under every weighting method side by side, and its delta-adjusted
    (pattern-mixture) range with the tipping delta for refusals and no-answers.
 
@@ -30,12 +30,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from research.design_based import Calibration, svy_by
+from research.stats.design_based import Calibration, svy_by
 from research.errors import InputError
-from research.instrument import Instrument
-from research.nonresponse import funnel, population_design, population_frame, propensity_model, response_rates
-from research.plan import Plan, WeightingSpec
-from research.weights import RakeResult, handling_band, margin_diagnostics, poststratify, propensity_weights, rake
+from research.config.instrument import Instrument
+from research.representativeness.nonresponse import funnel, population_design, population_frame, propensity_model, response_rates
+from research.config.plan import Plan, WeightingSpec
+from research.stats.weights import RakeResult, handling_band, margin_diagnostics, poststratify, propensity_weights, rake
 
 Progress = Callable[[str], None]
 
@@ -82,7 +82,7 @@ def make_weights(respondents: pd.DataFrame, population: pd.DataFrame, spec: Weig
     Parameters
     ----------
     respondents : :func:`respondent_frame` output, one row per completed survey.
-    population : :func:`research.nonresponse.population_frame` output.
+    population : :func:`research.representativeness.nonresponse.population_frame` output.
     spec : the plan's weighting section (method, margins, strata, cap, tol).
     propensity : for ``ipw``: each respondent's fitted response propensity.
 
@@ -131,7 +131,7 @@ def make_weights(respondents: pd.DataFrame, population: pd.DataFrame, spec: Weig
 
 def coded_domains(data: pd.DataFrame, domains, cluster: str) -> pd.DataFrame:
     """``data`` with its domain and cluster columns as categoricals that
-    :func:`research.design_based.svy_by` reads as it reads the strings, so the many estimates on
+    :func:`research.stats.design_based.svy_by` reads as it reads the strings, so the many estimates on
     one frame code the strings once: a domain's categories are its values sorted (``svy_by``'s
     ``groupby(sort=True)`` order), the cluster's in order of appearance (``pd.factorize``'s codes).
     Categorical columns are kept as they are."""
@@ -245,7 +245,7 @@ def analyse_representativeness(responses: pd.DataFrame, workorders: pd.DataFrame
     say(f"weighted vs unweighted estimates in {time.perf_counter() - t0:.1f} s")
 
     t0 = time.perf_counter()
-    from research.sensitivity import nonresponse_sensitivity
+    from research.strategy.sensitivity import nonresponse_sensitivity
 
     out.update(nonresponse_sensitivity(respondents, population, spec, resp_prop,
                                        reference_levels=plan.reference_levels, instrument=instrument,

@@ -8,7 +8,7 @@ outputs, so they run in a forked child alongside the fit (:func:`start_strategy`
 figures are drawn in forked workers (:func:`render_all`); ``RESEARCH_WORKERS=1`` keeps all in
 one process. It builds into a fresh staging folder inside the output
 root, under a lock, and moves the outputs into place only when every stage succeeded
-(:mod:`research.buildstate`): a killed run never leaves a half-written build that looks complete.
+(:mod:`research.pipeline.buildstate`): a killed run never leaves a half-written build that looks complete.
 
 :func:`verify` rebuilds into a temporary folder from the inputs a manifest names and compares
 artifact by artifact; :func:`verify_built` checks an existing build folder against its own
@@ -25,7 +25,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from research import buildstate, paths
+from research.pipeline import buildstate
+from research import paths
 from research.artifacts import registry
 from research.artifacts.manifest import (build_manifest, compare_manifests, describe_platform, display_path, inside,
                                          load_manifest, sha256_file, write_manifest)
@@ -72,7 +73,7 @@ def reproduce(survey: Path, workorders: Path | None, out_root: Path, *, progress
     progress : called with a message as each stage starts and ends.
     plan_path : the analysis plan (default ``paper/analysis_plan.yaml``).
     reps : None (the plan's replicates), or every bootstrap, permutation and calibration count
-        set to this (``--reps N``, a quick look: :func:`research.plan.with_replicates`). The
+        set to this (``--reps N``, a quick look: :func:`research.config.plan.with_replicates`). The
         manifest records the counts used (``replicates``) and the override (``reps_override``);
         ``publish`` refuses such a build and ``verify`` names the difference.
 
@@ -111,10 +112,10 @@ def _build(survey: Path, workorders: Path | None, out_root: Path, *, say: Progre
     from research.artifacts.bundle import make_bundle
     from research.artifacts.report import build_report
     from research.artifacts.values import named_values
-    from research.ingest import format_report, ingest, write_ingest
-    from research.instrument import load_instrument
+    from research.ingestion.run import format_report, ingest, write_ingest
+    from research.config.instrument import load_instrument
     from research.models.run import fit_plan, summarize, write_results
-    from research.plan import load_plan, plan_path as default_plan, replicate_counts, with_replicates
+    from research.config.plan import load_plan, plan_path as default_plan, replicate_counts, with_replicates
 
     plan_file = Path(plan_path) if plan_path else default_plan()
     plan, instrument = load_plan(plan_file), load_instrument()
@@ -198,12 +199,12 @@ def respondent_weighting(responses, workorders, *, plan, instrument, say: Progre
     """Stage 3: representativeness of the responses against the work-order population.
 
     Returns ``(rep, weights, calibration)``: the tidy frames of
-    :func:`research.representativeness.analyse_representativeness` (``weights/``), the
+    :func:`research.representativeness.run.analyse_representativeness` (``weights/``), the
     respondents' weights in ``responses`` order (work orders represented per response), and the
     raking margins for design-based standard errors. ``workorders`` None: ``({}, None, None)``."""
     if workorders is None:
         return {}, None, None
-    from research.representativeness import analyse_representativeness, calibration_of, respondent_frame
+    from research.representativeness.run import analyse_representativeness, calibration_of, respondent_frame
 
     rep = analyse_representativeness(responses, workorders, plan=plan, instrument=instrument, progress=say)
     weights = rep["respondent_weights"]["weight"].to_numpy()
@@ -215,8 +216,8 @@ def lever_results(responses, *, plan, instrument, weights=None, calibration=None
     """Levers (``levers``: improvement scenarios with bootstrap intervals, E-values, mediation) and
     ``associations`` (resolution and repeat calls: post-treatment, never levers), weighted to the
     work-order population when ``weights`` are given (``strategy/levers.csv``, ``associations.csv``)."""
-    from research.causal import associations
-    from research.scenarios import run_levers
+    from research.strategy.causal import associations
+    from research.strategy.scenarios import run_levers
 
     return {"levers": run_levers(responses, plan=plan, instrument=instrument, weights=weights,
                                  calibration=calibration, progress=say),
@@ -227,7 +228,7 @@ def lever_results(responses, *, plan, instrument, weights=None, calibration=None
 def driver_results(responses, *, plan, weights=None, say: Progress | None = None) -> dict:
     """Key drivers of the plan's ``drivers`` section: ``importance`` and ``ipa``
     (``strategy/drivers_*.csv``), weighted when ``weights`` are given."""
-    from research.drivers import key_drivers
+    from research.strategy.drivers import key_drivers
 
     ds = plan.drivers
     data = responses if weights is None else responses.assign(_weight=weights)
@@ -245,8 +246,8 @@ def strategy_stage(ing, out_root: Path, *, plan, instrument, say: Progress, step
     Reads only the ingest result ``ing`` (never the fit), writes ``weights/`` and ``strategy/``
     under ``out_root``, and returns the bundle entries it made, in the order they are added to
     the bundle (representativeness first, then ``levers`` ... ``repeat_callers``)."""
-    from research.monitoring import p_chart, recurrence, repeat_callers
-    from research.stations import funnel
+    from research.strategy.monitoring import p_chart, recurrence, repeat_callers
+    from research.strategy.stations import funnel
 
     t = time.perf_counter()
     say(f"stage 3/{steps}: representativeness")
@@ -254,7 +255,7 @@ def strategy_stage(ing, out_root: Path, *, plan, instrument, say: Progress, step
                                                       instrument=instrument, say=say)
     part = dict(part)
     if ing.workorders is not None:
-        from research.representativeness import write_representativeness
+        from research.representativeness.run import write_representativeness
 
         write_representativeness(part, out_root / "weights")
         say(f"stage 3/{steps}: representativeness done in {time.perf_counter() - t:.1f} s")
@@ -494,7 +495,7 @@ def verify(manifest_file: Path | None = None, *, progress: Progress | None = Non
             raise InputError(f"{manifest_file}: input {role} ({entry['path']}) not found in the project")
         got = sha256_file(path)
         rows.append((f"input:{entry['path']}", "match" if got == entry["sha256"] else "differs", role))
-    from research.plan import plan_path as default_plan
+    from research.config.plan import plan_path as default_plan
 
     plan_file = Path(plan_path) if plan_path else default_plan()
     if not plan_file.is_file():

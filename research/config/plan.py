@@ -6,7 +6,7 @@ categorical variables, the prediction grid, the tolerance-threshold
 analysis and the non-response weighting. :func:`load_plan` returns an immutable :class:`Plan`; any problem
 raises :class:`research.errors.InputError` naming the file and the key.
 
-Every formula of the plan is parsed by :mod:`research.formula` (never evaluated as
+Every formula of the plan is parsed by :mod:`research.config.formula` (never evaluated as
 written) and kept as the canonical text re-generated from the parse; every size the
 plan sets (bootstrap replicates, grid points, knots, iterations, models, levers,
 bands) is bounded by the ``MAX_*`` constants below, and seeds lie in numpy's range.
@@ -23,8 +23,8 @@ from typing import Literal, get_args
 import numpy as np
 
 from research import paths
-from research.formula import MODEL_FUNCTIONS, parse_rhs
-from research.yamlfile import YamlFile
+from research.config.formula import MODEL_FUNCTIONS, parse_rhs
+from research.config.yamlfile import YamlFile
 
 Family = Literal["linear", "logit", "ordinal", "mixed"]
 SeType = Literal["cluster", "model", "cr2"]
@@ -119,7 +119,7 @@ WEIGHT_METHODS = ("rake", "ipw", "poststratify", "none")
 #: or derived from them: ``handling_band`` from handling_hours and ``bands_hours``)
 MARGIN_VARIABLES = ("region", "station", "channel", "cause_l1", "cause_l2", "handling_band")
 #: variables the response-propensity model may use (work-order columns; ``repeat``
-#: is derived from the work orders, see research.nonresponse.population_frame)
+#: is derived from the work orders, see research.representativeness.nonresponse.population_frame)
 PROPENSITY_VARIABLES = ("cause_l1", "cause_l2", "channel", "region", "station", "repeat", "handling_hours")
 
 
@@ -138,7 +138,7 @@ class WeightingSpec:
     propensity_rhs: str  # right-hand side of the response-propensity logit
     models: tuple[str, ...]  # plan models refitted with the weights (logit / ordinal)
     domains: tuple[str, ...]  # domains of the weighted-vs-unweighted table
-    # non-response sensitivity (research.sensitivity): shifts of the non-respondents' log-odds of
+    # non-response sensitivity (research.strategy.sensitivity): shifts of the non-respondents' log-odds of
     # being satisfied, the target rate the headline is compared with, and the breakdowns
     deltas: tuple[float, ...] = (-1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5, 0.75, 1.0)
     target_rate: float = 0.80
@@ -156,7 +156,7 @@ POST_TREATMENT = ("resolved", "repeat")
 
 @dataclass(frozen=True)
 class Lever:
-    """One improvement scenario (see research.scenarios)."""
+    """One improvement scenario (see research.strategy.scenarios)."""
 
     name: str
     kind: str  # within_sla | scale_hours | set
@@ -185,7 +185,7 @@ class ScenarioSpec:
 
 @dataclass(frozen=True)
 class DriverSpec:
-    """Key-driver analysis (research.drivers): outcome, bootstrap, permutation null."""
+    """Key-driver analysis (research.strategy.drivers): outcome, bootstrap, permutation null."""
 
     outcome: str  # sat_overall (LMG of R²) or satisfied (McFadden pseudo-R²)
     bootstrap_reps: int
@@ -235,7 +235,7 @@ class Plan:
 
 def _formula(r: YamlFile, node, key: str, where: str, variables: tuple[str, ...],
              functions: tuple[str, ...] = MODEL_FUNCTIONS, default: str | None = None) -> str:
-    """The canonical text of the formula at ``where.key`` (research.formula.parse_rhs).
+    """The canonical text of the formula at ``where.key`` (research.config.formula.parse_rhs).
 
     Parameters
     ----------

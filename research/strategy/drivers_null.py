@@ -1,4 +1,4 @@
-"""Permutation null for the relative importance of each driver group (research.drivers).
+"""Permutation null for the relative importance of each driver group (research.strategy.drivers).
 
 Why
 ---
@@ -36,7 +36,7 @@ Cost
 OLS (``sat_overall``): permuting rows of block ``j`` changes only the block's
 rows and columns of the centred cross-product matrix ``C = A' W A``, so a
 replicate costs one ``n x p_j x q`` product and the subset R² of all
-replicates are solved in one batch (research.drivers._ols_subset_r2); about
+replicates are solved in one batch (research.strategy.drivers._ols_subset_r2); about
 1 s for 5 groups x 200 replicates on 18,000 rows. Logit (``satisfied``,
 McFadden): only the subsets that contain ``j`` are refitted (warm-started), i.e.
 ``2^(k-1)`` logits per replicate; use few replicates on large data.
@@ -97,7 +97,7 @@ def permutation_null(prep, *, reps: int, seed: int,
 
     Parameters
     ----------
-    prep : ``research.drivers._Prepared`` (the complete-case design of one decomposition).
+    prep : ``research.strategy.drivers._Prepared`` (the complete-case design of one decomposition).
     reps : permutations per group (B >= 1).
     seed : seed of ``numpy.random.default_rng`` drawing the B permutations (shared by the groups).
     progress : called once per group.
@@ -107,7 +107,7 @@ def permutation_null(prep, *, reps: int, seed: int,
     dict of arrays: ``"share"`` (B, k) the null shares (0..1; NaN where a permuted fit
     failed), ``"importance"`` (B, k) the null importances (R² units).
     """
-    from research import drivers as drv
+    from research.strategy import drivers as drv
 
     k = len(prep.drivers)
     subsets = drv._subset_columns(prep.groups)
@@ -202,7 +202,7 @@ def _ols_null_r2(prep, subsets, j: int, perms: np.ndarray | None, *, ctx: _OlsNu
     With ``ctx`` (large data; ``perms`` None) the ``reps`` replicates' block products are drawn
     from their permutation distribution's normal approximation (:class:`_OlsNullContext`).
     """
-    from research import drivers as drv
+    from research.strategy import drivers as drv
 
     if ctx is not None:
         C, (cross, own) = ctx.C, ctx.draw(j, reps, seed)
@@ -333,7 +333,7 @@ def _numeric_a(x: np.ndarray) -> np.ndarray:
 def _subset_r2_solve(C: np.ndarray, subsets: list[np.ndarray]) -> np.ndarray:
     """R² ``r_S' R_SS^-1 r_S`` of each subset from centred cross-products ``C`` (B, q, q), y last,
     by a direct solve (a permuted block keeps its level counts, so the sub-matrices stay
-    non-singular; research.drivers._ols_subset_r2 is the pseudo-inverse version, 4x slower)."""
+    non-singular; research.strategy.drivers._ols_subset_r2 is the pseudo-inverse version, 4x slower)."""
     d = np.sqrt(np.einsum("bii->bi", C))
     if not (d > 0).all():
         raise np.linalg.LinAlgError("a constant column")
@@ -348,7 +348,7 @@ def _subset_r2_solve(C: np.ndarray, subsets: list[np.ndarray]) -> np.ndarray:
 
 def _logit_context(prep, subsets):
     """Full-sample subset fits of the logit: McFadden R² and coefficients (warm starts)."""
-    from research import drivers as drv
+    from research.strategy import drivers as drv
 
     sd = np.sqrt((prep.w @ prep.X ** 2) / prep.w.sum())
     r2, betas = drv._logit_subset_r2(prep, subsets, prep.w, sd, None)
@@ -358,7 +358,7 @@ def _logit_context(prep, subsets):
 def _logit_null_r2(prep, subsets, cols, j: int, perms: np.ndarray, fits) -> np.ndarray:
     """McFadden subset R² (B, 2^k) with block ``cols`` permuted; subsets without group ``j``
     keep their full-sample value, the others are refitted (NaN row if a fit fails)."""
-    from research import drivers as drv
+    from research.strategy import drivers as drv
 
     r2_full, betas, sd = fits
     w, y = prep.w, prep.y

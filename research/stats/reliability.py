@@ -16,7 +16,7 @@ import pandas as pd
 import pingouin as pg
 from scipy.stats import f as f_dist
 
-from research.comparisons import check_columns, check_conf_level, numeric_column
+from research.stats.comparisons import check_columns, check_conf_level, numeric_column
 
 #: The four satisfaction items of the instrument.
 SAT_ITEMS: tuple[str, ...] = ("sat_overall", "sat_speed", "sat_attitude", "sat_outcome")

@@ -783,7 +783,7 @@ def svy_olr(X: np.ndarray, y: np.ndarray, weights, clusters, *, names: Sequence[
 
     ``X`` has no intercept column; ``y`` holds codes 0..K-1 (every level must
     occur). Estimates maximise the weighted log-likelihood ``sum_i w_i log
-    P(Y = y_i | x_i)`` (pseudo-ML) with :func:`research.models.ordinal.fit_ordinal`
+    P(Y = y_i | x_i)`` (pseudo-ML) with :func:`research.stats.ordinal.fit_ordinal`
     (exact Newton). Covariance: with ``H`` the Hessian of that weighted
     log-likelihood and ``s_i`` the weighted score rows (in ``[beta, theta]``),
     influence values ``z_i = (-H)^{-1} s_i`` and ``Var = G/(G-1) sum_g (z_g -
@@ -815,9 +815,9 @@ def svy_olr_fit(X: np.ndarray, y: np.ndarray, weights, clusters, *, names: Seque
                 levels: Sequence[str] | None = None, calibration: Calibration | None = None,
                 design_rows: np.ndarray | None = None) -> SvyFit:
     """:func:`svy_olr` without the tidying: ``[beta, theta]``, their design-based
-    covariance and the fitted :class:`research.models.ordinal.OrdinalFit` (``extra``).
+    covariance and the fitted :class:`research.stats.ordinal.OrdinalFit` (``extra``).
     ``calibration`` and ``design_rows`` as in :func:`svy_glm_logit_fit`."""
-    from research.models.ordinal import fit_ordinal, ordinal_hessian, ordinal_scores
+    from research.stats.ordinal import fit_ordinal, ordinal_hessian, ordinal_scores
 
     X, yf, w, codes, g = _model_inputs(X, y, weights, clusters, names)
     yi = yf.astype(np.intp)

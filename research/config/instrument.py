@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 from research import paths
 from research.errors import InputError
-from research.yamlfile import YamlFile
+from research.config.yamlfile import YamlFile
 
 FIELD_TYPES = ("text", "datetime", "count")
 PERSONAL_KINDS = ("pseudonymise", "drop", "mask")

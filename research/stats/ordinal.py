@@ -28,7 +28,7 @@ probabilities ``F(a) - F(b)`` are computed as
 precision. ``vcov`` is the inverse observed information (the inverse negative
 Hessian) for ``[beta, theta]``; with weights it is the inverse *weighted*
 information, and survey-weighted inference should use the sandwich
-(:func:`ordinal_scores` + :func:`research.models.sandwich.cluster_robust_vcov`).
+(:func:`ordinal_scores` + :func:`research.stats.sandwich.cluster_robust_vcov`).
 
 Checked in ``tests/test_ordinal.py`` against ``ordinal::clm`` (estimates,
 SEs, log-likelihood, weighted fit, ``sandwich::vcovCL`` CR1) and a Brant test

@@ -1,6 +1,6 @@
 """The causal frame of the levers: sensitivity, mediation through resolution, associations.
 
-Three pieces beside the lever table of :mod:`research.scenarios`:
+Three pieces beside the lever table of :mod:`research.strategy.scenarios`:
 
 - :func:`evalue` / :func:`lever_sensitivity`: how strong an unmeasured
   confounder would have to be to explain a lever's effect away (the E-value,
@@ -132,7 +132,7 @@ def lever_sensitivity(fm, responses: pd.DataFrame, levers, *, threshold: int,
     evalue_satisfied, evalue_satisfied_ci, conf_level``.
     """
     from research.models.predict import _evaluate, _rows
-    from research.scenarios import lever_changes
+    from research.strategy.scenarios import lever_changes
 
     q = stats.norm.ppf(0.5 + conf_level / 2)
     out = []
@@ -362,7 +362,7 @@ def lever_mediation(responses: pd.DataFrame, levers, *, plan, instrument, thresh
     (indirect / total) is undefined (NaN) when the total effect's interval
     includes 0.
 
-    ``fitted``: the lever model's fit (:func:`research.scenarios.run_levers` passes it); when every
+    ``fitted``: the lever model's fit (:func:`research.strategy.scenarios.run_levers` passes it); when every
     row of it has a resolution answer, its rows are the complete cases here and its frame and
     design are used rather than built again.
 
@@ -379,7 +379,7 @@ def lever_mediation(responses: pd.DataFrame, levers, *, plan, instrument, thresh
     from types import SimpleNamespace
 
     from research.models.design import build_design, formula_context, model_frame
-    from research.scenarios import lever_changes
+    from research.strategy.scenarios import lever_changes
 
     spec = plan.model(plan.scenarios.model) if plan.scenarios is not None else None
     cols = ["lever", "effect", "estimate", "std_error", "conf_low", "conf_high", "conf_level", "n", "method"]
@@ -499,12 +499,12 @@ def associations(responses: pd.DataFrame, *, plan, instrument, weights: np.ndarr
     predictions): t with G - 1 df for the clustered logit; for the survey-weighted
     logit the design df (R ``svyglm``'s G - p), or, when there are no more stations
     than parameters (G <= p, R's residual df below 1), t with G - 1 df, R survey's
-    ``degf(design)`` as ``svymean`` uses (:func:`research.design_based.design_df`),
+    ``degf(design)`` as ``svymean`` uses (:func:`research.stats.design_based.design_df`),
     never a negative df; the normal distribution only when the fit has no t reference.
 
     These are differences in *who is satisfied*, not effects: the callback's
     resolution answer and repeat calls are partly consequences of
-    dissatisfaction, so no lever sets them (see research.plan POST_TREATMENT).
+    dissatisfaction, so no lever sets them (see research.config.plan POST_TREATMENT).
 
     Returns
     -------
@@ -518,9 +518,9 @@ def associations(responses: pd.DataFrame, *, plan, instrument, weights: np.ndarr
     Empty when the export has no resolution or repeat answers or the model cannot
     be fitted.
     """
-    from research.formula import parse_rhs
+    from research.config.formula import parse_rhs
     from research.models.predict import _evaluate, _rows
-    from research.plan import VARIABLES, ModelSpec
+    from research.config.plan import VARIABLES, ModelSpec
 
     cols = ["model", "term", "variable", "level", "reference", "rate", "reference_rate", "estimate", "std_error",
             "statistic", "p_value", "conf_low", "conf_high", "conf_level", "n", "method", "df", "n_clusters",

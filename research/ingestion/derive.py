@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from research.instrument import Instrument
-from research.sla import sla_deadlines
+from research.config.instrument import Instrument
+from research.ingestion.sla import sla_deadlines
 
 
 def handling_hours(created_at: pd.Series, resolved_at: pd.Series) -> pd.Series:

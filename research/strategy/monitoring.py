@@ -148,7 +148,7 @@ Risk (predicted probability of dissatisfaction) of the episode's *latest* work o
   (statsmodels ``Logit``) on the complete cases of ``responses``, then applied to
   the latest work order with ``repeat = True`` (it has an earlier work order of the
   same customer within ``window_days``: the work-order proxy of the survey's repeat
-  flag, as in :mod:`research.nonresponse`). A sub-cause the model has not seen, or a
+  flag, as in :mod:`research.representativeness.nonresponse`). A sub-cause the model has not seen, or a
   missing handling time (ticket still open), gives ``<NA>``;
 - ``risk=None`` without ``responses``: ``risk`` is ``<NA>``.
 
@@ -384,7 +384,7 @@ def expected_false_signals(chart: pd.DataFrame, *, by="station") -> pd.DataFrame
     ``D ~ Binomial(n, p0)`` (scipy ``binom``, as R ``pbinom``); summed over the stations
     charted in the period. This is what the p-chart is for: sudden change within a station
     (it compares a station only with its own centre line, so a persistently poor station is
-    never flagged -- that is :func:`research.stations.funnel`'s job), and the reader should
+    never flagged -- that is :func:`research.strategy.stations.funnel`'s job), and the reader should
     expect this many signals a period from chance alone.
 
     Returns

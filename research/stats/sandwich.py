@@ -5,7 +5,7 @@ Model-agnostic: any M-estimator that can give the inverse negative Hessian
 estimating functions) gets the CR1 covariance of R's
 ``sandwich::vcovCL(fit, cluster = ~g, type = "HC1")`` (defaults
 ``cadjust = TRUE``, ``fix = FALSE``). It is used for the proportional-odds
-model of :mod:`research.models.ordinal`, for which statsmodels has no
+model of :mod:`research.stats.ordinal`, for which statsmodels has no
 cluster-robust option.
 """
 

@@ -41,7 +41,7 @@ from scipy import stats
 
 from research.errors import InputError, NotEstimable, check_whole
 from research.models.fit import FittedModel
-from research.plan import Lever
+from research.config.plan import Lever
 
 Progress = Callable[[str], None]
 PER = 10_000  # complaints: dissatisfied customers are counted per this many tickets
@@ -244,7 +244,7 @@ def lever_effects(fm: FittedModel, responses: pd.DataFrame, levers, *, threshold
     ``conf_level``.
     """
     from research.models.thresholds import BootstrapFailure, weighted_logit_newton
-    from research.plan import MAX_BOOTSTRAP_REPS, SEED_MAX
+    from research.config.plan import MAX_BOOTSTRAP_REPS, SEED_MAX
 
     reps = check_whole(reps, "bootstrap reps", low=0, high=MAX_BOOTSTRAP_REPS, where="scenarios")
     seed = check_whole(seed, "bootstrap seed", low=0, high=SEED_MAX, where="scenarios")
@@ -334,13 +334,13 @@ def run_levers(responses: pd.DataFrame, *, plan, instrument, weights: np.ndarray
 
     Returns :func:`lever_effects`' frame with the levers' ``zh`` / ``en`` labels
     added, each lever's sensitivity to unmeasured confounding
-    (:func:`research.causal.lever_sensitivity`: ``n_affected``,
+    (:func:`research.strategy.causal.lever_sensitivity`: ``n_affected``,
     ``rr_dissatisfied`` with its interval, ``evalue``, ``evalue_ci``, and the
     satisfied-rate versions) and the part running through resolution
-    (:func:`research.causal.lever_mediation`: ``indirect_effect``,
+    (:func:`research.strategy.causal.lever_mediation`: ``indirect_effect``,
     ``share_mediated`` with ``_low`` / ``_high``, and ``mediation_note``: empty
     when the share is computed, else why not, a code of
-    :data:`research.causal.MEDIATION_NOT_COMPUTED`); an empty frame when the plan
+    :data:`research.strategy.causal.MEDIATION_NOT_COMPUTED`); an empty frame when the plan
     declares no scenarios.
     """
     spec = plan.scenarios
@@ -366,7 +366,7 @@ def run_levers(responses: pd.DataFrame, *, plan, instrument, weights: np.ndarray
     out = lever_effects(fm, responses, spec.levers, threshold=instrument.satisfied_threshold,
                         cluster=spec.bootstrap_cluster, reps=spec.bootstrap_reps, seed=spec.bootstrap_seed,
                         conf_level=plan.conf_level, progress=progress)
-    from research.causal import lever_mediation, lever_sensitivity
+    from research.strategy.causal import lever_mediation, lever_sensitivity
 
     sens = lever_sensitivity(fm, responses, spec.levers, threshold=instrument.satisfied_threshold,
                              conf_level=plan.conf_level).drop(columns="conf_level")

@@ -30,7 +30,7 @@ from scipy.special import expit
 from statsmodels.stats.proportion import proportion_confint
 
 from research.errors import InputError
-from research.weights import handling_band
+from research.stats.weights import handling_band
 
 STATUSES = ("completed", "no_answer", "refused")
 #: window of the work-order ``repeat`` flag: an earlier ticket of the same customer within this many days
@@ -42,7 +42,7 @@ def population_frame(workorders: pd.DataFrame, *, bands_hours=(4, 24, 72, 168)) 
 
     Parameters
     ----------
-    workorders : canonical work orders (research.schema.WORKORDERS).
+    workorders : canonical work orders (research.ingestion.schema.WORKORDERS).
     bands_hours : inner edges of the handling-time bands (hours).
 
     Returns
@@ -184,7 +184,7 @@ def logit_newton(X: np.ndarray, y: np.ndarray, mask: np.ndarray | None = None, *
     Stops when no coefficient moves by more than ``tol`` (statsmodels' Newton rule, which this
     replaces: the same root). Written by hand because statsmodels' ``Logit`` forms n x k
     temporaries in every iteration, copies a masked design, and its results fit a second (null)
-    model; :func:`research.design_based.logit_fit` sums the information over blocks of rows (only
+    model; :func:`research.stats.design_based.logit_fit` sums the information over blocks of rows (only
     the masked rows of each block, so 1,750,000 work orders need no copy of ``X``), keeps it while
     the steps shrink fast, and starts a large fit from a subsample's.
 
@@ -194,7 +194,7 @@ def logit_newton(X: np.ndarray, y: np.ndarray, mask: np.ndarray | None = None, *
         No convergence in ``max_iter`` steps or a singular information (separation, a column
         without variation).
     """
-    from research.design_based import logit_fit
+    from research.stats.design_based import logit_fit
 
     try:
         return logit_fit(X, y, mask=mask, tol=tol, max_iter=max_iter)
@@ -220,7 +220,7 @@ def population_design(population: pd.DataFrame, rhs: str, *, cluster: str = "sta
                       reference_levels: dict[str, str] | None = None, instrument=None) -> PopulationDesign:
     """Complete cases of the variables of ``rhs`` (and ``cluster``) among the work orders, and their
     design matrix (intercept included)."""
-    from research.instrument import load_instrument
+    from research.config.instrument import load_instrument
     from research.models.design import build_design, formula_context, model_frame
 
     instrument = instrument if instrument is not None else load_instrument()
@@ -310,8 +310,8 @@ def propensity_model(population: pd.DataFrame, rhs: str, *, cluster: str = "stat
 
 def _uses(rhs: str, variable: str) -> bool:
     """Whether the propensity formula ``rhs`` uses ``variable`` (read from its parse, not its text)."""
-    from research.formula import parse_rhs
-    from research.plan import PROPENSITY_VARIABLES
+    from research.config.formula import parse_rhs
+    from research.config.plan import PROPENSITY_VARIABLES
 
     return variable in parse_rhs(rhs, source="response propensity formula",
                                  variables=PROPENSITY_VARIABLES).variables()

@@ -20,7 +20,7 @@ What question each answers
 The funnel answers "is this station's satisfied rate, given the complaints it had to
 handle, further from the overall rate than chance allows?" -- the persistently poor (or
 good) station. It compares every station with the same target, so unlike the p-chart
-(:func:`research.monitoring.p_chart`, which compares a station with its own past) it can
+(:func:`research.strategy.monitoring.p_chart`, which compares a station with its own past) it can
 flag a station that has always been poor. The ranking answers "in what order would the
 stations come if they all handled the same complaints?", and with its rank intervals how
 sure that order is. Both are associations: a station's adjusted rate also carries
@@ -151,7 +151,7 @@ def _design(responses: pd.DataFrame, rhs: str, instrument, what: str):
     if missing:
         raise InputError(f"{what}: required column(s) absent: {', '.join(missing)}")
     if instrument is None:
-        from research.instrument import load_instrument
+        from research.config.instrument import load_instrument
         instrument = load_instrument()
     hours = pd.to_numeric(responses["handling_hours"], errors="coerce")
     resp = responses.loc[(hours >= 0).to_numpy(dtype=bool)]

@@ -1,6 +1,6 @@
 """Handling-time targets (SLA): the deadline by which each ticket should be resolved.
 
-Targets come from ``surveys/sla.yaml`` (see :class:`research.instrument.SlaTarget`).
+Targets come from ``surveys/sla.yaml`` (see :class:`research.config.instrument.SlaTarget`).
 
 - ``hours``: deadline = ``created_at`` + value hours.
 - ``working_days``: deadline = 24:00 of the N-th working day after the day the
@@ -18,7 +18,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from research.instrument import Instrument
+from research.config.instrument import Instrument
 
 
 @lru_cache(maxsize=64)

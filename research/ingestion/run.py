@@ -42,17 +42,17 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from research import schema
-from research.derive import derive_fields
+from research.ingestion import schema
+from research.ingestion.derive import derive_fields
 from research.errors import InputError
-from research.instrument import Field, Instrument, load_instrument, normalize_key
-from research.parse import (Coded, as_arrow, has_control_chars, label_codes, parse_answer,
+from research.config.instrument import Field, Instrument, load_instrument, normalize_key
+from research.ingestion.parse import (Coded, as_arrow, has_control_chars, label_codes, parse_answer,
                             parse_count, parse_datetimes, parse_text, replace_control_chars, strip,
                             text_codes)
-from research.pseudonymise import (MASK_CUSTOMER, MASK_PHONE, key_id, load_key, mask_coded,
+from research.ingestion.pseudonymise import (MASK_CUSTOMER, MASK_PHONE, key_id, load_key, mask_coded,
                                    mask_columns, mask_series, mask_text, pseudonym_values,
                                    pseudonymise, pseudonymise_coded)
-from research.readers import RawTable, describe_headers, quotable, read_export
+from research.ingestion.readers import RawTable, describe_headers, quotable, read_export
 
 REASONS: dict[str, tuple[str, str]] = {
     "conflicting_duplicate": ("工单编号重复且内容不一致", "ticket_id repeated with differing values"),
@@ -75,8 +75,8 @@ Progress = Callable[[str], None]
 class IngestResult:
     """What :func:`ingest` returns.
 
-    responses : canonical survey responses (:data:`research.schema.RESPONSES`).
-    workorders : canonical work orders (:data:`research.schema.WORKORDERS`), or None.
+    responses : canonical survey responses (:data:`research.ingestion.schema.RESPONSES`).
+    workorders : canonical work orders (:data:`research.ingestion.schema.WORKORDERS`), or None.
     rejected : one row per rejected row: ``file`` (survey / workorders),
         ``source_row`` (1-based data row), ``reason`` (primary code),
         ``reasons`` (all codes, ``;``-separated), ``detail`` (which column
@@ -417,7 +417,7 @@ def _rejected_frame(checked: _Checked, role: str, instrument: Instrument, key: b
                     fields: tuple[Field, ...]) -> pd.DataFrame:
     """Rejected rows: reasons, details and raw values, with no personal data in clear.
 
-    Every raw column of a rejected row is masked (:func:`research.pseudonymise.mask_series`,
+    Every raw column of a rejected row is masked (:func:`research.ingestion.pseudonymise.mask_series`,
     with the row's own customer id and phone) -- labels, answers and dates
     included, since a rejected row's label may be any text -- except
     ``ticket_id`` (kept for tracing), ``customer_id`` (pseudonymised) and
@@ -493,7 +493,7 @@ def _accepted_frame(checked: _Checked, kind: str, instrument: Instrument, key: b
     """Accepted rows, typed and derived; free text and names masked, customer ids pseudonymised.
 
     Comment, station and region (:func:`_is_free_text`) go through
-    :func:`research.pseudonymise.mask_series` with the row's own customer id
+    :func:`research.ingestion.pseudonymise.mask_series` with the row's own customer id
     and phone: a station named ``张三13912345678`` becomes ``张三[PHONE]``.
 
     The free texts are masked (Python, with the GIL) while a second thread
@@ -686,8 +686,8 @@ def ingest(survey: str | Path, workorders: str | Path | None = None, *,
     workorders : path of the work-order export, optional. When given, its rows
         are ingested too, and survey rows whose ticket_id is not among the
         accepted work orders are rejected as ``no_workorder``.
-    instrument : default :func:`research.instrument.load_instrument`.
-    key : pseudonymisation key; default :func:`research.pseudonymise.load_key`.
+    instrument : default :func:`research.config.instrument.load_instrument`.
+    key : pseudonymisation key; default :func:`research.ingestion.pseudonymise.load_key`.
     progress : called with a short message as each step starts.
 
     Returns
@@ -788,12 +788,12 @@ def write_ingest(result: IngestResult, out_dir: str | Path) -> dict[str, Path]:
     Returns the paths written, by name.
 
     Crash-safe: each file is written atomically (a temporary file renamed into place), the
-    folder carries the incomplete marker (:mod:`research.buildstate`) while its files are
-    being replaced, and the report is written last; readers (:func:`research.readers.read_ingested`)
+    folder carries the incomplete marker (:mod:`research.pipeline.buildstate`) while its files are
+    being replaced, and the report is written last; readers (:func:`research.ingestion.readers.read_ingested`)
     refuse a marked folder, so a killed ingest never pairs new responses with old work orders.
     ``rejected.csv`` has its formula-like text cells neutralised (:mod:`research.safeio`).
     """
-    from research.buildstate import marked_incomplete
+    from research.pipeline.buildstate import marked_incomplete
     from research.safeio import atomic_write_parquet, atomic_write_text, write_csv
 
     def write_parquet(frame: pd.DataFrame, path: Path) -> Path:

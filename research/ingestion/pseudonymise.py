@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 
 from research import paths
 from research.errors import InputError
-from research.parse import Coded, as_arrow, strings_series
+from research.ingestion.parse import Coded, as_arrow, strings_series
 
 KEY_ENV = "RESEARCH_PSEUDONYM_KEY"
 PSEUDONYM_PREFIX = "C"
@@ -155,7 +155,7 @@ def pseudonymise(ids: pd.Series, key: bytes) -> pd.Series:
 
 
 def pseudonymise_coded(ids: Coded, key: bytes) -> pa.Array:
-    """:func:`pseudonymise` of a :class:`research.parse.Coded` column, as an Arrow array:
+    """:func:`pseudonymise` of a :class:`research.ingestion.parse.Coded` column, as an Arrow array:
     each distinct id hashed once."""
     return ids.with_values(pseudonym_values(ids, key)).arrow()
 
@@ -355,7 +355,7 @@ def mask_columns(columns: dict[str, Coded], *, also: list[tuple[pd.Series, str]]
 
 def mask_coded(texts: Coded, *, also: list[tuple[pd.Series, str]] = (),
                at: np.ndarray | None = None, hit: np.ndarray | None = None) -> pa.Array:
-    """:func:`mask_series` of a :class:`research.parse.Coded` column, as an Arrow array.
+    """:func:`mask_series` of a :class:`research.ingestion.parse.Coded` column, as an Arrow array.
 
     Each distinct text that can hold a number is masked once; ``also`` as in
     :func:`mask_series`, its Series aligned by position with the rows of

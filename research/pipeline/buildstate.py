@@ -25,7 +25,7 @@ folder while it works. The protocol, for an output root ``ROOT``:
 So after a kill the folder is either the previous complete build (plus a
 leftover staging folder, which is not part of the build and which the next
 run removes) or carries the marker, which :func:`refuse_incomplete` (used by
-``research verify --built`` and :func:`research.readers.read_ingested`)
+``research verify --built`` and :func:`research.ingestion.readers.read_ingested`)
 refuses. Anything in ``ROOT`` that is not an owned entry (``bulletin/``, a
 user's note) is never touched and never enters the manifest.
 

@@ -18,7 +18,7 @@ TIME = "datetime64[us]"
 #: responses.parquet: canonical name -> dtype
 RESPONSES: dict[str, str] = {
     "ticket_id": TEXT,
-    "customer_id": TEXT,  # keyed pseudonym (see research.pseudonymise), never the clear id
+    "customer_id": TEXT,  # keyed pseudonym (see research.ingestion.pseudonymise), never the clear id
     "region": TEXT,
     "station": TEXT,
     "channel": TEXT,  # code: hotline, app, wechat, counter

@@ -243,7 +243,7 @@ def _check_run(bootstrap_reps, conf_level, seed) -> None:
     """InputError for replicates outside [0, MAX_BOOTSTRAP_REPS] or a seed outside numpy's
     [0, 2**32 - 1] (a plan or caller must not be able to exhaust memory, or reach numpy's
     negative-seed error mid-run); ValueError for a conf_level outside (0, 1)."""
-    from research.plan import MAX_BOOTSTRAP_REPS, SEED_MAX
+    from research.config.plan import MAX_BOOTSTRAP_REPS, SEED_MAX
 
     check_whole(bootstrap_reps, "bootstrap_reps", low=0, high=MAX_BOOTSTRAP_REPS, where="key drivers")
     if not (isinstance(conf_level, (int, float)) and 0 < conf_level < 1):
@@ -709,14 +709,14 @@ def _importance_frame(run: _Run, conf_level: float) -> pd.DataFrame:
 
 
 def _add_null(frame: pd.DataFrame, null: dict[str, np.ndarray] | None, alpha: float) -> pd.DataFrame:
-    """Permutation-null columns of an importance frame (research.drivers_null).
+    """Permutation-null columns of an importance frame (research.strategy.drivers_null).
 
     ``null_share_mean``, ``null_share_q95`` (mean and 95th percentile of the share under
     permutation of the driver's rows), ``p_value`` ((1 + #{null >= observed}) / (B + 1)),
     ``p_holm`` (Holm across the drivers of this decomposition), ``null_reps`` (permutations
     used) and ``detectable`` (``p_holm < alpha``); all missing (``detectable`` NA) without a null.
     """
-    from research.drivers_null import holm
+    from research.strategy.drivers_null import holm
 
     out = frame.copy()
     if null is None:
@@ -834,7 +834,7 @@ def driver_analysis(responses: pd.DataFrame, *, outcome: str = "sat_overall",
 
     Parameters
     ----------
-    responses : canonical survey responses (``research.schema.RESPONSES``); needs the
+    responses : canonical survey responses (``research.ingestion.schema.RESPONSES``); needs the
         outcome, the source column of each driver (:data:`DRIVER_SOURCES`), the
         cluster column, the weights column if given, and for the performance
         ``sla_met`` (handling time) and each driver's own column.
@@ -847,10 +847,10 @@ def driver_analysis(responses: pd.DataFrame, *, outcome: str = "sat_overall",
     cluster : column whose values are resampled (stations); None resamples rows.
     conf_level : level of the percentile intervals; ``1 - conf_level`` is the level of the
         permutation test (Holm-adjusted across the groups).
-    permutation_reps : permutations per group for the null (research.drivers_null; 0: none,
+    permutation_reps : permutations per group for the null (research.strategy.drivers_null; 0: none,
         every driver with a performance measure is placed in the IPA).
     permutation_seed : base seed of the permutations (default
-        ``research.drivers_null.DEFAULT_PERMUTATION_SEED``).
+        ``research.strategy.drivers_null.DEFAULT_PERMUTATION_SEED``).
     progress : called with a message every 20 replicates and once per permuted group.
 
     Returns
@@ -863,11 +863,11 @@ def driver_analysis(responses: pd.DataFrame, *, outcome: str = "sat_overall",
     ``driver``, ``importance`` (R² units), ``share``, ``total_r2``, ``performance``
     (0..1; NaN for a driver without a measure or in a failed replicate)).
     """
-    from research.drivers_null import DEFAULT_PERMUTATION_SEED, permutation_null
+    from research.strategy.drivers_null import DEFAULT_PERMUTATION_SEED, permutation_null
 
     drivers = _check_drivers(drivers)
     _check_run(bootstrap_reps, conf_level, seed)
-    from research.plan import MAX_BOOTSTRAP_REPS, SEED_MAX
+    from research.config.plan import MAX_BOOTSTRAP_REPS, SEED_MAX
 
     check_whole(permutation_reps, "permutation_reps", low=0, high=MAX_BOOTSTRAP_REPS, where="key drivers")
     pseed = DEFAULT_PERMUTATION_SEED if permutation_seed is None else permutation_seed

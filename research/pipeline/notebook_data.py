@@ -10,8 +10,8 @@ The folder is ``RESEARCH_BUILD`` when that environment variable is set, else ``b
 (:func:`research.paths.build_dir`). :func:`build_status` calls it **current** when
 
 - its ``manifest.json`` exists and it carries no ``.incomplete`` marker and no run is building
-  into it (:mod:`research.buildstate`), and every file its manifest lists is there with the
-  recorded sha256 and no other file is (:func:`research.reproduce.verify_built`);
+  into it (:mod:`research.pipeline.buildstate`), and every file its manifest lists is there with the
+  recorded sha256 and no other file is (:func:`research.pipeline.reproduce.verify_built`);
 - the manifest's inputs are the committed sample exports as they are now: a ``survey`` and a
   ``workorders`` entry whose sha256 equal those of ``data/raw/survey_sample.csv`` and
   ``data/raw/workorders_sample.csv``;
@@ -43,9 +43,9 @@ import pandas as pd
 
 from research import paths
 from research.errors import InputError
-from research.ingest import IngestResult
-from research.instrument import Instrument
-from research.plan import Plan
+from research.ingestion.run import IngestResult
+from research.config.instrument import Instrument
+from research.config.plan import Plan
 
 BUILD_ENV = "RESEARCH_BUILD"
 RECOMPUTE_ENV = "RESEARCH_NOTEBOOK_RECOMPUTE"
@@ -99,9 +99,9 @@ def build_status(folder: Path | None = None, *, plan_path: Path | None = None) -
     :class:`BuildStatus`; never raises for a bad folder (the reason says what is wrong).
     """
     from research.artifacts.manifest import load_manifest, sha256_file
-    from research.buildstate import MANIFEST
-    from research.plan import plan_path as default_plan
-    from research.reproduce import BUILT_OK, verify_built
+    from research.pipeline.buildstate import MANIFEST
+    from research.config.plan import plan_path as default_plan
+    from research.pipeline.reproduce import BUILT_OK, verify_built
 
     folder = Path(folder) if folder is not None else build_folder()
     if not (folder / MANIFEST).is_file():
@@ -254,7 +254,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
 
 def _read_build(status: BuildStatus, plan: Plan, instrument: Instrument, message: str) -> NotebookData:
     from research.artifacts.bundle import make_bundle
-    from research.readers import read_ingested
+    from research.ingestion.readers import read_ingested
 
     folder = status.folder
     ing = folder / "ingest"
@@ -319,8 +319,8 @@ def load(*, recompute: bool = False, models: bool = True, folder: Path | None = 
     InputError
         A bad ``RESEARCH_NOTEBOOK_BOOT_REPS``, or bad raw exports when recomputing.
     """
-    from research.instrument import load_instrument
-    from research.plan import load_plan
+    from research.config.instrument import load_instrument
+    from research.config.plan import load_plan
 
     status = build_status(folder)
     plan, instrument = load_plan(), load_instrument()

@@ -1,0 +1,13 @@
+"""Estimators: arrays and frames in, fits out; no plan, no files, no display.
+
+- :mod:`research.stats.ordinal` -- proportional-odds logit (R ``MASS::polr``);
+- :mod:`research.stats.mixed` -- random-intercept REML from per-group sufficient
+  statistics (R ``lme4::lmer``);
+- :mod:`research.stats.sandwich` -- cluster-robust covariances (R ``sandwich``);
+- :mod:`research.stats.design_based` -- survey linearisation of calibrated
+  estimators (R ``survey``);
+- :mod:`research.stats.weights` -- raking and its diagnostics (R ``survey::rake``);
+- :mod:`research.stats.comparisons` -- group comparisons with effect sizes;
+- :mod:`research.stats.reliability` -- scale reliability (Cronbach's alpha, omega);
+- :mod:`research.stats.changepoint` -- change points in a monitored series.
+"""
