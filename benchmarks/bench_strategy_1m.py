@@ -1,9 +1,9 @@
-"""Benchmark: the STRATEGY part of stage 4 (what ``research.pipeline.reproduce.strategy_stage`` runs after
+"""Benchmark: the STRATEGY part of stage 4 (what ``research.pipeline.stages.strategy_stage`` runs after
 representativeness) on a large ingest, one sub-step per fresh process.
 
 Issue 12: ``research reproduce`` on 1,000,000 responses in at most 150 s and 4 GB; the child
 process's branch (representativeness + this part) has at most 90 s on one core and 2.5 GB.
-Sub-steps, called as ``strategy_stage`` calls them (one BLAS thread, respondent weights and
+Sub-steps, called as ``strategy_stage`` (research.pipeline.stages) calls them (one BLAS thread, respondent weights and
 raking calibration of stage 3):
 
 - ``levers``: ``research.strategy.scenarios.run_levers`` (lever effects and their one-step bootstrap,

@@ -60,23 +60,23 @@ def _sample_build_and_bundle(tmp_path_factory):
     import io
     import json
 
-    import research.artifacts.bundle as bundle_module
+    import research.pipeline.reproduce as reproduce_module
     from research.cli import main
 
     out = tmp_path_factory.mktemp("sample_build") / "build"
     printed = io.StringIO()
     bundles = []
-    make_bundle = bundle_module.make_bundle
+    run_stages = reproduce_module.run_stages
 
-    def recording_make_bundle(*args, **kwargs):
-        # the build imports make_bundle from its module when it runs, in this process, and then
-        # adds every later stage's results to the dict it returns: keep a reference, change nothing
-        bundles.append(make_bundle(*args, **kwargs))
+    def recording_run_stages(*args, **kwargs):
+        # the build runs its stages through run_stages, in this process, and gets back the bundle
+        # every stage added to: keep a reference, change nothing
+        bundles.append(run_stages(*args, **kwargs))
         return bundles[-1]
 
     with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(printed):
         mp.setenv("RESEARCH_PSEUDONYM_KEY", TEST_KEY.decode())
-        mp.setattr(bundle_module, "make_bundle", recording_make_bundle)
+        mp.setattr(reproduce_module, "run_stages", recording_run_stages)
         code = main(["reproduce", "--out", str(out)])
     assert code == 0, printed.getvalue()[-2000:]
     assert len(bundles) == 1, f"the build made {len(bundles)} bundles; sample_bundle expects one"

@@ -1,5 +1,7 @@
 """Stages 3-4 (representativeness, levers, drivers) run in a forked child alongside the fit
-(research.pipeline.reproduce.start_strategy, issue 12 point 2): its errors reach the user as in one
+(the ``beside`` stages of research.pipeline.stages.STAGES, run by
+research.pipeline.reproduce.run_stages through research.pipeline.workers.start_beside; issue 12
+point 2): its errors reach the user as in one
 process, a child that dies is reported instead of waited for, a failed fit stops the child,
 and one worker or two give the same files."""
 
@@ -12,7 +14,11 @@ import time
 import pytest
 
 from research.errors import InputError
-from research.pipeline.reproduce import _InChild, _Later, reproduce, start_strategy
+from dataclasses import replace
+
+from research.pipeline.reproduce import reproduce, run_stages
+from research.pipeline.stages import STAGES, Build
+from research.pipeline.workers import _InChild, _Later, start_beside
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="fork: POSIX only")
 
@@ -71,8 +77,7 @@ def test_cancel_stops_a_running_child():
 def test_one_worker_runs_the_stage_in_this_process_when_asked(monkeypatch):
     monkeypatch.setenv("RESEARCH_WORKERS", "1")
     calls = []
-    monkeypatch.setattr("research.pipeline.reproduce.strategy_stage", lambda *a, **k: calls.append(os.getpid()) or {"x": 1})
-    job = start_strategy(None, None, plan=None, instrument=None, say=print, steps=9)
+    job = start_beside(lambda: calls.append(os.getpid()) or {"x": 1}, "strategy")
     assert isinstance(job, _Later) and calls == []  # not before the fit: errors keep their order
     assert job.result() == {"x": 1} and calls == [os.getpid()]
 
@@ -126,7 +131,8 @@ def test_a_failed_fit_stops_the_child_at_once(fast_exports, fast_plan, tmp_path,
         children.extend(p.pid for p in multiprocessing.active_children())
         raise InputError("planted fit failure")
 
-    monkeypatch.setattr("research.pipeline.reproduce.strategy_stage", slow_stage)
+    monkeypatch.setattr("research.pipeline.reproduce.STAGES",
+                        tuple(replace(s, run=slow_stage) if s.name == "strategy" else s for s in STAGES))
     monkeypatch.setattr("research.models.run.fit_plan", broken_fit)
     t = time.perf_counter()
     with pytest.raises(InputError, match="planted fit failure"):
@@ -147,13 +153,19 @@ def test_the_stage_in_a_child_gives_what_it_gives_in_this_process(fast_exports, 
     instrument = load_instrument()
     plan = load_plan(fast_plan)
     ing = ingest(fast_exports["survey"], fast_exports["workorders"], instrument=instrument)
+    bundle = {"plan": plan, "instrument": instrument, "responses": ing.responses, "workorders": ing.workorders}
+    # the fit is replaced by a stage that makes nothing: what runs beside it is under test
+    stages = (replace(STAGES[1], run=lambda b, bundle: {}),) + tuple(s for s in STAGES if s.beside)
     parts, files = {}, {}
     for workers in ("1", "2"):
         monkeypatch.setenv("RESEARCH_WORKERS", workers)
         out = tmp_path / f"w{workers}"
         out.mkdir()
-        parts[workers] = start_strategy(ing, out, plan=plan, instrument=instrument, say=lambda m: None,
-                                        steps=9).result()
+        build = Build(survey=fast_exports["survey"], workorders=fast_exports["workorders"], root=out, plan=plan,
+                      instrument=instrument, plan_file=fast_plan, reps=None, say=lambda m: None)
+        made = run_stages(stages, build, dict(bundle))
+        parts[workers] = {k: v for k, v in made.items() if k not in bundle}
+        assert "weights" not in made and "calibration" not in made  # internal: never leave the child
         files[workers] = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*.csv"))}
     assert list(parts["1"]) == list(parts["2"])  # the same entries, in the order the bundle takes them
     assert {"respondent_weights", "levers", "drivers_importance", "station_funnel", "repeat_callers"} <= set(parts["1"])

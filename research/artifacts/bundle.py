@@ -1,7 +1,12 @@
 """The bundle: every result an artifact may read, in one dict.
 
-Keys
-----
+In ``research reproduce`` the bundle is what the stages of
+:data:`research.pipeline.stages.STAGES` write, each stage's ``writes`` naming its keys.
+:func:`make_bundle` gathers the first two stages' results from a build folder or an API call
+(the notebooks, :mod:`research.pipeline.notebook_data`).
+
+Keys of :func:`make_bundle`
+---------------------------
 ``responses``      canonical responses (research.ingestion.schema.RESPONSES)
 ``workorders``     canonical work orders, or None
 ``rejected``       rejected rows (ingest)

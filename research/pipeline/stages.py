@@ -1,0 +1,301 @@
+"""The stages of ``research reproduce``, in order, each declaring what it reads and what it writes.
+
+:data:`STAGES` is the pipeline: an ordered tuple of :class:`Stage`. Each stage
+
+- ``reads`` bundle entries made by earlier stages (or the initial ``plan`` and ``instrument``),
+- adds the bundle entries it declares in ``writes`` (a stage returning an undeclared key is a
+  programming error, refused by :func:`research.pipeline.reproduce.run_stages`),
+- writes files under the build folder, in the entries named in ``outputs``.
+
+The *bundle* is the dict every table and figure reads from (``ArtifactSpec.reads`` names its
+keys; a test checks every such key is written by a stage before ``render``). A stage marked
+``beside`` reads nothing the stage just before it writes, so it may run in a forked child while
+that stage runs (:mod:`research.pipeline.workers`): representativeness and strategy run beside
+the fit. ``internal`` entries pass between stages of one process and are never returned from a
+child (weights and calibration margins: arrays of one value per response).
+
+Stage functions take ``(build, bundle)`` -- the run's :class:`Build` settings and the bundle so
+far (read-only) -- and return the new entries. They are also the Python API's building blocks
+(:mod:`research.api`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from research.errors import InputError
+from research.safeio import write_csv
+
+Progress = Callable[[str], None]
+
+#: the bundle entries a run starts with
+INITIAL = ("plan", "instrument")
+
+#: the tables of :func:`research.models.run.fit_plan` (``fit/<key>.csv``)
+FIT_TABLES = ("estimates", "model_fit", "predictions", "marginal_effects", "brant", "station_effects",
+              "subcause_ranks", "thresholds", "threshold_curves", "comparisons", "pairwise", "association",
+              "reliability", "item_statistics", "item_correlations", "notes")
+
+#: the tables of :func:`research.representativeness.run.analyse_representativeness` (``weights/``)
+REPRESENTATIVENESS_TABLES = (
+    "response_rates", "funnel", "propensity_estimates", "propensity_fit", "respondent_weights",
+    "weight_summary", "weight_margins", "weighted_estimates", "svy_estimates", "svy_fit",
+    "svy_predictions", "svy_marginal_effects", "weighting_methods", "delta_range", "tipping_deltas")
+
+
+@dataclass(frozen=True)
+class Build:
+    """One run's settings: the raw exports, the staging folder being written, the loaded plan and
+    instrument, the plan's file, ``--reps`` (None: the plan's) and the progress callback."""
+
+    survey: Path
+    workorders: Path | None
+    root: Path
+    plan: object
+    instrument: object
+    plan_file: Path
+    reps: int | None
+    say: Progress
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step of the pipeline (see the module docstring)."""
+
+    name: str
+    reads: tuple[str, ...]
+    writes: tuple[str, ...]
+    outputs: tuple[str, ...]
+    run: Callable[[Build, Mapping], dict]
+    beside: bool = False
+    internal: tuple[str, ...] = ()
+
+
+# -- stage 1 ---------------------------------------------------------------------------------------
+
+def ingest_stage(b: Build, bundle: Mapping) -> dict:
+    """Validate, pseudonymise and derive the exports (``ingest/``); at least two stations."""
+    from research.ingestion.run import format_report, ingest, write_ingest
+    from research.artifacts.manifest import display_path
+
+    ing = ingest(b.survey, b.workorders, instrument=b.instrument, progress=b.say)
+    write_ingest(ing, b.root / "ingest")
+    print(format_report(ing.report))
+    stations = ing.responses["station"].nunique()
+    if stations < 2:  # every stage after fit compares or clusters by station
+        raise InputError(f"{b.survey}: column station (供电所): the accepted responses come from {stations} station; "
+                         "reproduce needs at least 2 (standard errors clustered by station, weights with "
+                         "stations as clusters, station comparisons). 'research fit' works on one station "
+                         "with model-based standard errors.")
+    files = [b.survey] + ([b.workorders] if b.workorders else [])
+    inputs = [{"role": f["role"], "path": display_path(Path(p)), "sha256": f["sha256"]}
+              for f, p in zip(ing.report["files"], files)]
+    return {"responses": ing.responses, "workorders": ing.workorders, "rejected": ing.rejected,
+            "ingest_report": ing.report, "inputs": inputs}
+
+
+# -- stage 2 ---------------------------------------------------------------------------------------
+
+def fit_stage(b: Build, bundle: Mapping) -> dict:
+    """Every model of the plan, thresholds, comparisons and reliability (``fit/``)."""
+    from research.models.run import fit_plan, summarize, write_results
+
+    fit = fit_plan(bundle["responses"], plan=b.plan, instrument=b.instrument, progress=b.say)
+    write_results(fit, b.root / "fit", plan=b.plan)
+    print(summarize(fit))
+    return fit
+
+
+# -- stages 3 and 4 (beside the fit) ----------------------------------------------------------------
+
+def respondent_weighting(responses, workorders, *, plan, instrument, say: Progress | None = None):
+    """Stage 3: representativeness of the responses against the work-order population.
+
+    Returns ``(rep, weights, calibration)``: the tidy frames of
+    :func:`research.representativeness.run.analyse_representativeness` (``weights/``), the
+    respondents' weights in ``responses`` order (work orders represented per response), and the
+    raking margins for design-based standard errors. ``workorders`` None: ``({}, None, None)``."""
+    if workorders is None:
+        return {}, None, None
+    from research.representativeness.run import analyse_representativeness, calibration_of, respondent_frame
+
+    rep = analyse_representativeness(responses, workorders, plan=plan, instrument=instrument, progress=say)
+    weights = rep["respondent_weights"]["weight"].to_numpy()
+    return rep, weights, calibration_of(respondent_frame(responses, plan.weighting), weights, plan.weighting)
+
+
+def representativeness_stage(b: Build, bundle: Mapping) -> dict:
+    """Response rates, weights and design-based estimates (``weights/``), with a work-order export;
+    ``weights`` and ``calibration`` (internal) are None without one."""
+    rep, weights, calibration = respondent_weighting(bundle["responses"], bundle["workorders"], plan=b.plan,
+                                                     instrument=b.instrument, say=b.say)
+    if bundle["workorders"] is None:
+        b.say("no work-order export: response rates and weights skipped")
+    else:
+        from research.representativeness.run import write_representativeness
+
+        write_representativeness(rep, b.root / "weights")
+    return {**rep, "weights": weights, "calibration": calibration}
+
+
+def lever_results(responses, *, plan, instrument, weights=None, calibration=None,
+                  say: Progress | None = None) -> dict:
+    """Levers (``levers``: improvement scenarios with bootstrap intervals, E-values, mediation) and
+    ``associations`` (resolution and repeat calls: post-treatment, never levers), weighted to the
+    work-order population when ``weights`` are given (``strategy/levers.csv``, ``associations.csv``)."""
+    from research.strategy.causal import associations
+    from research.strategy.scenarios import run_levers
+
+    return {"levers": run_levers(responses, plan=plan, instrument=instrument, weights=weights,
+                                 calibration=calibration, progress=say),
+            "associations": associations(responses, plan=plan, instrument=instrument, weights=weights,
+                                         calibration=calibration)}
+
+
+def driver_results(responses, *, plan, weights=None, say: Progress | None = None) -> dict:
+    """Key drivers of the plan's ``drivers`` section: ``importance`` and ``ipa``
+    (``strategy/drivers_*.csv``), weighted when ``weights`` are given."""
+    from research.strategy.drivers import key_drivers
+
+    ds = plan.drivers
+    data = responses if weights is None else responses.assign(_weight=weights)
+    drivers = key_drivers(data, outcome=ds.outcome, weights=None if weights is None else "_weight",
+                          bootstrap_reps=ds.bootstrap_reps, seed=ds.bootstrap_seed, cluster=ds.bootstrap_cluster,
+                          conf_level=plan.conf_level, permutation_reps=ds.permutation_reps,
+                          permutation_seed=ds.permutation_seed, progress=say)
+    return {"importance": drivers["importance"], "ipa": drivers["ipa"]}
+
+
+def strategy_stage(b: Build, bundle: Mapping) -> dict:
+    """Levers, associations, key drivers, the p-chart, the station funnel, recurrence and repeat
+    callers (``strategy/``), weighted when stage 3 made weights."""
+    from research.strategy.monitoring import p_chart, recurrence, repeat_callers
+    from research.strategy.stations import funnel
+
+    responses, workorders = bundle["responses"], bundle["workorders"]
+    folder = b.root / "strategy"
+    folder.mkdir(exist_ok=True)
+    part = lever_results(responses, plan=b.plan, instrument=b.instrument, weights=bundle["weights"],
+                         calibration=bundle["calibration"], say=b.say)
+    drivers = driver_results(responses, plan=b.plan, weights=bundle["weights"], say=b.say)
+    part["drivers_importance"], part["drivers_ipa"] = drivers["importance"], drivers["ipa"]
+    part["p_chart"] = p_chart(responses)
+    # persistent gaps between stations, risk-adjusted (the p-chart looks for sudden change)
+    part["station_funnel"] = funnel(responses, instrument=b.instrument)  # "funnel" is the survey funnel (F08)
+    files = {"levers": "levers", "associations": "associations", "drivers_importance": "drivers_importance",
+             "drivers_ipa": "drivers_ipa", "p_chart": "p_chart", "station_funnel": "station_funnel"}
+    if workorders is not None:
+        rec = recurrence(workorders)
+        part["recurrence"] = rec[rec["flagged"]].reset_index(drop=True)
+        part["recurrence_tested"] = int(len(rec))
+        # customer pseudonyms depend on the local key: recorded in the manifest, not compared
+        part["repeat_callers"] = repeat_callers(workorders, responses)
+        files.update(recurrence="recurrence_flags", repeat_callers="repeat_callers")
+    for key, name in files.items():
+        write_csv(part[key], folder / f"{name}.csv")
+    b.say(f"{len(part['levers'])} levers and {len(part['drivers_importance'])} drivers")
+    return part
+
+
+STRATEGY_ENTRIES = ("levers", "associations", "drivers_importance", "drivers_ipa", "p_chart", "station_funnel",
+                    "recurrence", "recurrence_tested", "repeat_callers")
+
+
+# -- stages 5 to 8 ---------------------------------------------------------------------------------
+
+def seeds_of(plan) -> dict:
+    """The seed of each random computation (``manifest.seeds``; each artifact's stamp names the
+    seed its own numbers used, none when it draws no random numbers)."""
+    return {"threshold_bootstrap": plan.thresholds.bootstrap_seed if plan.thresholds else 0,
+            "lever_bootstrap": plan.scenarios.bootstrap_seed if plan.scenarios else 0,
+            "driver_bootstrap": plan.drivers.bootstrap_seed,
+            "driver_permutation": plan.drivers.permutation_seed}
+
+
+def _stamp(bundle: Mapping):
+    from research.artifacts.stamp import Stamp, data_hash, git_commit
+
+    return Stamp(data_sha256=data_hash([i["sha256"] for i in bundle["inputs"]]), commit=git_commit())
+
+
+def render_stage(b: Build, bundle: Mapping) -> dict:
+    """Every table and figure of the registry (``tables/``, ``figures/``), in forked workers."""
+    from research.artifacts import registry
+    from research.artifacts.stamp import stamp_for
+    from research.pipeline.workers import render_all
+
+    stamp, seeds = _stamp(bundle), seeds_of(b.plan)
+    jobs = [("table", spec, b.root / "tables", stamp_for(stamp, spec.reads, seeds)) for spec in registry.TABLES]
+    jobs += [("figure", spec, b.root / "figures", stamp_for(stamp, spec.reads, seeds))
+             for spec in registry.FIGURES]
+    render_all(jobs, dict(bundle), say=b.say)
+    b.say(f"{len(registry.TABLES)} tables and {len(registry.FIGURES)} figures")
+    return {}
+
+
+def values_stage(b: Build, bundle: Mapping) -> dict:
+    """The named values the report and the paper cite (``values.csv``)."""
+    from research.artifacts.values import named_values
+
+    values = named_values(dict(bundle))
+    write_csv(values, b.root / "values.csv")
+    b.say(f"{len(values)} named values")
+    return {"values": values}
+
+
+def report_stage(b: Build, bundle: Mapping) -> dict:
+    """The report, zh and en, HTML and DOCX (``report/``)."""
+    from research.artifacts.report import build_report
+
+    build_report(bundle["values"], b.root, b.root / "report")
+    return {}
+
+
+def manifest_stage(b: Build, bundle: Mapping) -> dict:
+    """The manifest of every file written (``manifest.json``), with inputs, seeds, replicate counts
+    and platform."""
+    from research.artifacts.manifest import build_manifest, write_manifest
+    from research.config.plan import replicate_counts
+
+    manifest = build_manifest(b.root, inputs=bundle["inputs"], commit=_stamp(bundle).commit,
+                              seeds=seeds_of(b.plan), plan_path=b.plan_file, provenance=bundle["values"])
+    manifest["replicates"] = replicate_counts(b.plan)
+    manifest["reps_override"] = b.reps
+    write_manifest(manifest, b.root / "manifest.json")
+    b.say(f"manifest of {len(manifest['artifacts'])} artifacts")
+    return {"manifest": manifest}
+
+
+_INGESTED = ("responses", "workorders", "rejected", "ingest_report")
+
+#: the pipeline, in order
+STAGES: tuple[Stage, ...] = (
+    Stage("ingest", reads=INITIAL, writes=_INGESTED + ("inputs",), outputs=("ingest",), run=ingest_stage),
+    Stage("fit", reads=("responses",) + INITIAL, writes=FIT_TABLES, outputs=("fit",), run=fit_stage),
+    Stage("representativeness", reads=("responses", "workorders") + INITIAL,
+          writes=REPRESENTATIVENESS_TABLES + ("weights", "calibration"), outputs=("weights",),
+          run=representativeness_stage, beside=True, internal=("weights", "calibration")),
+    Stage("strategy", reads=("responses", "workorders", "weights", "calibration") + INITIAL,
+          writes=STRATEGY_ENTRIES, outputs=("strategy",), run=strategy_stage, beside=True),
+    Stage("tables and figures", reads=("*",), writes=(), outputs=("tables", "figures"), run=render_stage),
+    Stage("named values", reads=("*",), writes=("values",), outputs=("values.csv",), run=values_stage),
+    Stage("report", reads=("values",), writes=(), outputs=("report",), run=report_stage),
+    Stage("manifest", reads=("inputs", "values") + INITIAL, writes=("manifest",), outputs=("manifest.json",),
+          run=manifest_stage),
+)
+
+
+def timed(stage: Stage, number: int, b: Build, bundle: Mapping) -> dict:
+    """Run one stage with its start and end messages (``stage k/n: name ... done in s``); refuse
+    entries the stage does not declare."""
+    t = time.perf_counter()
+    b.say(f"stage {number}/{len(STAGES)}: {stage.name}")
+    out = stage.run(b, bundle)
+    extra = set(out) - set(stage.writes)
+    if extra:
+        raise RuntimeError(f"stage {stage.name} returned entries it does not declare: {sorted(extra)}")
+    b.say(f"stage {number}/{len(STAGES)}: {stage.name} done in {time.perf_counter() - t:.1f} s")
+    return out
