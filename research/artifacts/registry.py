@@ -259,32 +259,33 @@ FIGURES = (
 )
 
 #: the tables of `research bulletin` (research.bulletin), by key. Not in REGISTRY: reproduce and the
-#: report do not build them; the bulletin command does, per period.
+#: report do not build them; the bulletin command does, per period. Their ``builder`` is the key of
+#: the section that computes and shows them (research.bulletin.sections.SECTIONS).
 BULLETIN: dict[str, ArtifactSpec] = {
     "overview": ArtifactSpec(
         "B01", "table", "B01_overview", "总体情况", "Overview",
         "本期、上期与去年同期的工单量（按诉求大类）、满意率、工单及时率与重复来电占比。",
         "Work orders (by cause group), satisfied rate, resolution within target and repeat-caller share: "
         "this period, the previous period and the same period last year.",
-        (), "bulletin_overview"),
+        (), "overview"),
     "by_region": ArtifactSpec(
         "B02", "table", "B02_by_region", "分地市情况", "By region",
         "各地市本期指标及与上期相比的变化。", "Each region's indicators this period and the change "
-        "against the previous period.", (), "bulletin_by_region"),
+        "against the previous period.", (), "by_region"),
     "by_station": ArtifactSpec(
         "B03", "table", "B03_by_station", "分供电所情况", "By station",
         "各供电所本期指标及与上期相比的变化。", "Each station's indicators this period and the change "
-        "against the previous period.", (), "bulletin_by_station"),
+        "against the previous period.", (), "by_station"),
     "out_of_control": ArtifactSpec(
         "B04", "table", "B04_out_of_control", "不满意率失控供电所", "Stations out of control",
         "p控制图（按周，3σ控制限，中心线为该供电所截至本周的合并不满意率）判定为失控的供电所。",
         "Stations whose weekly dissatisfied rate lies beyond the 3-sigma limits of the p-chart (centre "
-        "line: the station's pooled rate up to this week).", (), "bulletin_out_of_control"),
+        "line: the station's pooled rate up to this week).", (), "out_of_control"),
     "recurrence": ArtifactSpec(
         "B05", "table", "B05_recurrence", "重复高发诉求", "Recurring complaints",
         "本周工单数显著高于前8周基线的供电所×诉求子类（精确条件泊松检验，α=0.001）。",
         "Station x sub-cause cells whose work orders this week exceed the 8-week baseline (exact "
-        "conditional Poisson test, alpha = 0.001).", (), "bulletin_recurrence"),
+        "conditional Poisson test, alpha = 0.001).", (), "recurrence"),
     "ranking": ArtifactSpec(
         "B06", "table", "B06_ranking", "月度督导排名（调整后满意率）", "Monthly supervision ranking "
         "(adjusted satisfied rate)",
@@ -293,12 +294,12 @@ BULLETIN: dict[str, ArtifactSpec] = {
         "Station satisfied rates adjusted for sub-cause, handling time and channel by a logit "
         "random-intercept model (Laplace, as lme4::glmer), with simulated intervals on the ranks; "
         "no ranking when the between-station variance cannot be told from zero. Flags against the "
-        "mean: risk-adjusted funnel with false-discovery-rate control.", (), "bulletin_ranking"),
+        "mean: risk-adjusted funnel with false-discovery-rate control.", (), "ranking"),
     "repeat_callers": ArtifactSpec(
         "B07", "table", "B07_repeat_callers", "重复来电客户（按不满意风险）", "Repeat callers (by risk)",
         "30天内两次及以上来电、最近一次在本期的客户（仅显示假名），按预测不满意风险排序，至多50名。",
         "Customers (pseudonyms only) with two or more work orders within 30 days, the latest in this "
-        "period, by predicted risk of dissatisfaction; at most 50.", (), "bulletin_repeat_callers"),
+        "period, by predicted risk of dissatisfaction; at most 50.", (), "repeat_callers"),
 }
 
 REGISTRY: tuple[ArtifactSpec, ...] = TABLES + FIGURES

@@ -68,10 +68,9 @@ WORDS: dict[str, tuple[str, str]] = {
                   "time, resolution within target by resolution time."),
 }
 
-#: the bulletin's tables (B01..B07), registered in research.artifacts.registry.BULLETIN
+#: the bulletin's tables (B01..B07), registered in research.artifacts.registry.BULLETIN; their
+#: order and periods are research.bulletin.sections.SECTIONS
 SPECS = BULLETIN
-
-_ORDER = tuple(SPECS)
 
 
 def word(name: str, lang: str) -> str:
@@ -229,16 +228,6 @@ def display(name: str, data: pd.DataFrame, lang: str, instrument=None, conf_leve
     if instrument is None:
         from research.config.instrument import load_instrument
         instrument = load_instrument()
-    if name == "overview":
-        return _display_overview(data, lang, instrument)
-    if name in ("by_region", "by_station"):
-        return _display_by(data, lang, name[3:])
-    if name == "out_of_control":
-        return _display_ooc(data, lang)
-    if name == "recurrence":
-        return _display_recurrence(data, lang, instrument)
-    if name == "ranking":
-        return _display_ranking(data, lang, conf_level)
-    if name == "repeat_callers":
-        return _display_repeat(data, lang, instrument)
-    raise KeyError(f"unknown bulletin table {name!r}; known: {list(SPECS)}")
+    from research.bulletin.sections import section
+
+    return section(name).show(data, lang, instrument, conf_level)

@@ -219,22 +219,12 @@ def bulletin_tables(responses: pd.DataFrame, workorders: pd.DataFrame, *, period
     if instrument is None:
         from research.config.instrument import load_instrument
         instrument = load_instrument()
-    data = _Data(responses, workorders)
-    prev = previous_period(p)
-    ly = last_year_period(p)
-    causes = list(instrument.label_sets["cause_l1"].codes)
-    out: dict[str, pd.DataFrame] = {
-        "overview": _overview(data, p, prev, ly, causes),
-        "by_region": _by(data, p, prev, "region"),
-        "by_station": _by(data, p, prev, "station"),
-    }
-    if period == "week":
-        out["out_of_control"] = _out_of_control(data, p)
-        out["recurrence"] = _recurrence(data, p)
-    if period == "month":
-        month = responses.loc[_in(data.r_surveyed, p)]
-        out["ranking"] = ranking(month, instrument=instrument, conf_level=conf_level, rhs=spec.ranking_rhs)
-    out["repeat_callers"] = _repeat_callers(data, p, spec.repeat_top)
+    from research.bulletin.sections import SECTIONS, Inputs
+
+    inputs = Inputs(data=_Data(responses, workorders), period=p, previous=previous_period(p),
+                    last_year=last_year_period(p), causes=list(instrument.label_sets["cause_l1"].codes),
+                    instrument=instrument, conf_level=conf_level, spec=spec)
+    out: dict[str, pd.DataFrame] = {s.key: s.build(inputs) for s in SECTIONS if period in s.periods}
     for frame in out.values():
         frame.attrs["period"] = period
         frame.attrs["start"] = p.start.date().isoformat()

@@ -14,7 +14,8 @@ from research.artifacts import labels
 from research.artifacts.docx_util import FIXED_TIME, normalise_zip, xml_text
 from research.artifacts.render_tables import (add_docx_table, html_figure, html_page, html_text, new_docx,
                                               write_csv)
-from research.bulletin.display import SPECS, _ORDER, display
+from research.bulletin import sections
+from research.bulletin.display import SPECS, display
 from research.bulletin.periods import _check_period, period_of
 from research.errors import InputError
 from research.safeio import atomic_write_bytes, atomic_write_text
@@ -91,7 +92,7 @@ def write_bulletin(tables: dict[str, pd.DataFrame], out_dir, *, period: str, at,
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"bulletin_{period}_{p.start.date().isoformat()}"
-    names = [n for n in _ORDER if n in tables]
+    names = [s.key for s in sections.SECTIONS if s.key in tables]
     shown = [(SPECS[name], display(name, tables[name], lang, instrument, conf_level)) for name in names]
     title = p.title(lang)
     written: dict[str, Path] = {}

@@ -1,0 +1,85 @@
+"""The bulletin's sections are declared once (research.bulletin.sections.SECTIONS; issue 13): each
+has its registered spec, its periods, its table and its display. Adding a section is one
+Section(...) line, two functions and a spec -- done here on a toy section, as
+docs/architecture.md ("How to add a bulletin section") describes."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from research.artifacts.registry import BULLETIN, ArtifactSpec
+from research.artifacts.render_tables import Display, Row, fmt_count
+from research.bulletin import bulletin_tables, write_bulletin
+from research.bulletin.periods import PERIODS
+from research.bulletin.sections import SECTIONS, Section, section
+from research.simulate import simulate
+
+WEEK_AT = "2026-03-04"
+
+
+@pytest.fixture(scope="module")
+def sim():
+    s = simulate(3000, 5)
+    return s.responses, s.workorders
+
+
+def test_every_section_has_a_registered_spec_and_every_spec_a_section():
+    assert [s.key for s in SECTIONS] == list(BULLETIN)  # same keys, in display order
+    ids = [BULLETIN[s.key].id for s in SECTIONS]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    for s in SECTIONS:
+        assert s.periods and set(s.periods) <= set(PERIODS), s.key
+
+
+def test_each_period_carries_the_sections_declared_for_it(sim):
+    r, w = sim
+    for period in PERIODS:
+        tables = bulletin_tables(r, w, period=period, at=WEEK_AT)
+        assert list(tables) == [s.key for s in SECTIONS if period in s.periods], period
+
+
+def test_an_unknown_section_is_named_in_the_error():
+    with pytest.raises(KeyError, match="unknown bulletin table 'nope'.*overview"):
+        section("nope")
+
+
+def _by_channel(i) -> pd.DataFrame:
+    """Toy section: work orders of the period by channel."""
+    created = i.data.w_created
+    inside = (created >= pd.Timestamp(i.period.start).to_datetime64()) & \
+             (created < pd.Timestamp(i.period.end).to_datetime64())
+    counts = i.data.w.loc[inside, "channel"].astype(str).value_counts().sort_index()
+    return pd.DataFrame({"channel": counts.index, "volume": counts.to_numpy()})
+
+
+def _show_by_channel(d: pd.DataFrame, lang: str, instrument, conf_level: float) -> Display:
+    headers = ["受理渠道", "工单量"] if lang == "zh" else ["Channel", "Work orders"]
+    return Display(headers, ["l", "r"], [Row([str(r.channel), fmt_count(r.volume)]) for r in d.itertuples()])
+
+
+def test_a_new_section_is_one_declaration_and_reaches_every_output(sim, tmp_path, monkeypatch):
+    r, w = sim
+    if "channel" not in w.columns:
+        pytest.skip("the simulated work orders carry no channel")
+    toy = Section("by_channel", ("week",), _by_channel, _show_by_channel)
+    spec = ArtifactSpec("B08", "table", "B08_by_channel", "分受理渠道工单量", "Work orders by channel",
+                        "本期各受理渠道的工单量。", "Work orders of the period by channel.", (), "by_channel")
+    monkeypatch.setattr("research.bulletin.sections.SECTIONS", SECTIONS + (toy,))
+    monkeypatch.setitem(BULLETIN, "by_channel", spec)
+
+    tables = bulletin_tables(r, w, period="week", at=WEEK_AT)
+    assert list(tables)[-1] == "by_channel" and tables["by_channel"]["volume"].sum() > 0
+    assert "by_channel" not in bulletin_tables(r, w, period="month", at=WEEK_AT)  # week only
+
+    written = write_bulletin(tables, tmp_path, period="week", at=WEEK_AT, lang="en")
+    assert written["csv:by_channel"].name == "bulletin_week_2026-03-02_by_channel.csv"
+    html = written["html"].read_text(encoding="utf-8")
+    assert "Work orders by channel" in html and html.index("Repeat callers") < html.index("Work orders by channel")
+    zh = write_bulletin(tables, tmp_path, period="week", at=WEEK_AT, lang="zh")
+    assert "分受理渠道工单量" in zh["html"].read_text(encoding="utf-8")
+
+
+def test_each_bulletin_spec_names_its_section_as_builder():
+    for key, spec in BULLETIN.items():
+        assert spec.builder == key and section(spec.builder).key == key
