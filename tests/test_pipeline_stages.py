@@ -76,3 +76,23 @@ def test_stages_beside_run_in_order_and_keep_internal_entries_to_themselves(tmp_
     made = run_stages((first, maker, user), _build(tmp_path), {"responses": None})
     assert made == {"responses": None, "estimates": "fit", "response_rates": "rates",
                     "levers": "weighted by [1.0]"}
+
+
+def test_a_stage_that_needs_nothing_from_the_child_runs_while_the_child_works(tmp_path, monkeypatch):
+    import time
+
+    monkeypatch.setenv("RESEARCH_WORKERS", "2")
+    marker = tmp_path / "child_done"
+
+    def slow_levers(b, bundle):
+        time.sleep(1.5)
+        marker.write_text("done")
+        return {"levers": "L"}
+
+    seen = {}
+    first = replace(STAGES[1], run=lambda b, bundle: {})
+    child = replace(STAGES[3], reads=("responses",), run=slow_levers)
+    alongside = replace(STAGES[4], run=lambda b, bundle: seen.update(alongside=marker.exists()) or {})
+    after = replace(STAGES[5], reads=("levers",), run=lambda b, bundle: seen.update(after=bundle["levers"]) or {})
+    run_stages((first, child, alongside, after), _build(tmp_path), {"responses": None})
+    assert seen == {"alongside": False, "after": "L"}  # ran before the child ended; then waited for it

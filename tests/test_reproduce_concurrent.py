@@ -155,7 +155,8 @@ def test_the_stage_in_a_child_gives_what_it_gives_in_this_process(fast_exports, 
     ing = ingest(fast_exports["survey"], fast_exports["workorders"], instrument=instrument)
     bundle = {"plan": plan, "instrument": instrument, "responses": ing.responses, "workorders": ing.workorders}
     # the fit is replaced by a stage that makes nothing: what runs beside it is under test
-    stages = (replace(STAGES[1], run=lambda b, bundle: {}),) + tuple(s for s in STAGES if s.beside)
+    stages = (replace(STAGES[1], run=lambda b, bundle: {}),) + tuple(
+        s for s in STAGES if s.beside or s.name == "monitoring")
     parts, files = {}, {}
     for workers in ("1", "2"):
         monkeypatch.setenv("RESEARCH_WORKERS", workers)

@@ -101,26 +101,39 @@ def run_stages(stages: tuple[Stage, ...], build: Build, bundle: dict) -> dict:
 
     The stages marked ``beside`` that follow a stage are started first, in a forked child
     (:func:`research.pipeline.workers.start_beside`), and run one after the other there while this
-    process runs that stage; their entries, less their ``internal`` ones, join the bundle after it.
-    If this process's stage fails, the child is stopped; the child's own error is raised here."""
+    process runs that stage and any later stage that reads none of their entries; their entries,
+    less their ``internal`` ones, join the bundle when a stage needs one (``reads`` naming it, or
+    ``"*"``) or at the end. If a stage of this process fails, running children are stopped; a
+    child's own error is raised here."""
+    pending: list[tuple[object, set[str]]] = []  # (handle, entries it will add)
+
+    def collect(needs: set[str]) -> None:
+        for item in list(pending):
+            handle, writes = item
+            if "*" in needs or writes & needs:
+                pending.remove(item)
+                bundle.update(handle.result())
+
     i = 0
-    while i < len(stages):
-        stage, group = stages[i], []
-        j = i + 1
-        while j < len(stages) and stages[j].beside:
-            group.append((j, stages[j]))
-            j += 1
-        beside = start_beside(lambda g=tuple(group): _run_group(g, build, bundle),
-                              ", ".join(s.name for _, s in group)) if group else None
-        try:
+    try:
+        while i < len(stages):
+            stage, group = stages[i], []
+            j = i + 1
+            while j < len(stages) and stages[j].beside:
+                group.append((j, stages[j]))
+                j += 1
+            collect(set(stage.reads).union(*(s.reads for _, s in group)))
+            if group:
+                handle = start_beside(lambda g=tuple(group): _run_group(g, build, bundle),
+                                      ", ".join(s.name for _, s in group))
+                pending.append((handle, {k for _, s in group for k in s.writes if k not in s.internal}))
             bundle.update(timed(stage, i + 1, build, bundle))
-        except BaseException:
-            if beside is not None:
-                beside.cancel()
-            raise
-        if beside is not None:
-            bundle.update(beside.result())
-        i = j
+            i = j
+        collect({"*"})
+    except BaseException:
+        for handle, _ in pending:
+            handle.cancel()
+        raise
     return bundle
 
 

@@ -10,8 +10,9 @@
 The *bundle* is the dict every table and figure reads from (``ArtifactSpec.reads`` names its
 keys; a test checks every such key is written by a stage before ``render``). A stage marked
 ``beside`` reads nothing the stage just before it writes, so it may run in a forked child while
-that stage runs (:mod:`research.pipeline.workers`): representativeness and strategy run beside
-the fit. ``internal`` entries pass between stages of one process and are never returned from a
+that stage runs (:mod:`research.pipeline.workers`): representativeness and strategy (levers,
+drivers) run beside the fit and the monitoring stage, and join the bundle when a stage reads
+their entries (rendering). ``internal`` entries pass between stages of one process and are never returned from a
 child (weights and calibration margins: arrays of one value per response).
 
 Stage functions take ``(build, bundle)`` -- the run's :class:`Build` settings and the bundle so
@@ -170,23 +171,34 @@ def driver_results(responses, *, plan, weights=None, say: Progress | None = None
 
 
 def strategy_stage(b: Build, bundle: Mapping) -> dict:
-    """Levers, associations, key drivers, the p-chart, the station funnel, recurrence and repeat
-    callers (``strategy/``), weighted when stage 3 made weights."""
-    from research.strategy.monitoring import p_chart, recurrence, repeat_callers
-    from research.strategy.stations import funnel
-
-    responses, workorders = bundle["responses"], bundle["workorders"]
+    """Levers, associations and key drivers (``strategy/``), weighted when stage 3 made weights."""
+    responses = bundle["responses"]
     folder = b.root / "strategy"
     folder.mkdir(exist_ok=True)
     part = lever_results(responses, plan=b.plan, instrument=b.instrument, weights=bundle["weights"],
                          calibration=bundle["calibration"], say=b.say)
     drivers = driver_results(responses, plan=b.plan, weights=bundle["weights"], say=b.say)
     part["drivers_importance"], part["drivers_ipa"] = drivers["importance"], drivers["ipa"]
-    part["p_chart"] = p_chart(responses)
-    # persistent gaps between stations, risk-adjusted (the p-chart looks for sudden change)
-    part["station_funnel"] = funnel(responses, instrument=b.instrument)  # "funnel" is the survey funnel (F08)
-    files = {"levers": "levers", "associations": "associations", "drivers_importance": "drivers_importance",
-             "drivers_ipa": "drivers_ipa", "p_chart": "p_chart", "station_funnel": "station_funnel"}
+    for key in STRATEGY_ENTRIES:
+        write_csv(part[key], folder / f"{key}.csv")
+    b.say(f"{len(part['levers'])} levers and {len(part['drivers_importance'])} drivers")
+    return part
+
+
+def monitoring_stage(b: Build, bundle: Mapping) -> dict:
+    """The p-chart, the station funnel and, with a work-order export, recurrence and repeat callers
+    (``strategy/``): unweighted, so they need nothing of stage 3."""
+    from research.strategy.monitoring import p_chart, recurrence, repeat_callers
+    from research.strategy.stations import funnel
+
+    responses, workorders = bundle["responses"], bundle["workorders"]
+    folder = b.root / "strategy"
+    folder.mkdir(exist_ok=True)
+    part = {"p_chart": p_chart(responses),
+            # persistent gaps between stations, risk-adjusted (the p-chart looks for sudden change);
+            # "funnel" alone is the survey funnel (F08)
+            "station_funnel": funnel(responses, instrument=b.instrument)}
+    files = {"p_chart": "p_chart", "station_funnel": "station_funnel"}
     if workorders is not None:
         rec = recurrence(workorders)
         part["recurrence"] = rec[rec["flagged"]].reset_index(drop=True)
@@ -196,12 +208,11 @@ def strategy_stage(b: Build, bundle: Mapping) -> dict:
         files.update(recurrence="recurrence_flags", repeat_callers="repeat_callers")
     for key, name in files.items():
         write_csv(part[key], folder / f"{name}.csv")
-    b.say(f"{len(part['levers'])} levers and {len(part['drivers_importance'])} drivers")
     return part
 
 
-STRATEGY_ENTRIES = ("levers", "associations", "drivers_importance", "drivers_ipa", "p_chart", "station_funnel",
-                    "recurrence", "recurrence_tested", "repeat_callers")
+STRATEGY_ENTRIES = ("levers", "associations", "drivers_importance", "drivers_ipa")
+MONITORING_ENTRIES = ("p_chart", "station_funnel", "recurrence", "recurrence_tested", "repeat_callers")
 
 
 # -- stages 5 to 8 ---------------------------------------------------------------------------------
@@ -278,8 +289,12 @@ STAGES: tuple[Stage, ...] = (
     Stage("representativeness", reads=("responses", "workorders") + INITIAL,
           writes=REPRESENTATIVENESS_TABLES + ("weights", "calibration"), outputs=("weights",),
           run=representativeness_stage, beside=True, internal=("weights", "calibration")),
-    Stage("strategy", reads=("responses", "workorders", "weights", "calibration") + INITIAL,
-          writes=STRATEGY_ENTRIES, outputs=("strategy",), run=strategy_stage, beside=True),
+    Stage("strategy", reads=("responses", "weights", "calibration") + INITIAL, writes=STRATEGY_ENTRIES,
+          outputs=tuple(f"strategy/{k}.csv" for k in STRATEGY_ENTRIES), run=strategy_stage, beside=True),
+    # in this process once the fit is done, while the child may still run stages 3-4
+    Stage("monitoring", reads=("responses", "workorders", "instrument"), writes=MONITORING_ENTRIES,
+          outputs=("strategy/p_chart.csv", "strategy/station_funnel.csv", "strategy/recurrence_flags.csv",
+                   "strategy/repeat_callers.csv"), run=monitoring_stage),
     Stage("tables and figures", reads=("*",), writes=(), outputs=("tables", "figures"), run=render_stage),
     Stage("named values", reads=("*",), writes=("values",), outputs=("values.csv",), run=values_stage),
     Stage("report", reads=("values",), writes=(), outputs=("report",), run=report_stage),
