@@ -132,14 +132,11 @@ def _fit_linear(spec: ModelSpec, design: Design, frame: pd.DataFrame) -> dict:
 
 def _logit_newton(X: np.ndarray, y: np.ndarray, *, maxiter: int = 100, tol: float = 1e-12) -> dict:
     """Maximum-likelihood logit by statsmodels' Newton iteration, as ``sm.Logit(y, X).fit(method=
-    "newton", maxiter=maxiter, tol=tol)`` runs it (statsmodels.base.optimizer._fit_newton).
+    "newton", maxiter=maxiter, tol=tol)`` runs it (statsmodels.base.optimizer._fit_newton), through
+    the package's one logit (:func:`research.stats.logit.fit_logit`).
 
-    Written out because statsmodels forms the Hessian as ``(L (1 - L) X') X`` with an n x p copy of
-    the design per evaluation and evaluates it, the score and the predictions several times per
-    step (the levers model, 70 columns: 6.5 s and 1.1 GB on 250,000 rows); here each step takes one
-    pass of ``X' diag(w) X`` in row blocks (:func:`research.models.design.weighted_cross`).
-    The same iteration: start at zero; step ``(H / n + 1e-10 I)^-1 (score / n)`` (statsmodels'
-    ridge on its mean Hessian); continue while some coefficient moved by more than ``tol``;
+    statsmodels' iteration: start at zero; step ``(H / n + 1e-10 I)^-1 (score / n)`` (its ridge
+    on the mean Hessian; an LU solve); continue while some coefficient moved by more than ``tol``;
     ``converged`` unless ``maxiter`` steps were taken; its (quasi-)separation check after each
     step (every fitted probability within 1e-8 of its answer). So the estimates agree with
     statsmodels' to rounding and the iteration counts are the same (tests/test_fit_scale_logit.py).
@@ -151,29 +148,18 @@ def _logit_newton(X: np.ndarray, y: np.ndarray, *, maxiter: int = 100, tol: floa
     """
     from scipy.special import log_expit
 
-    from research.models.design import weighted_cross as _weighted_cross
+    from research.stats.logit import fit_logit
 
-    n, k = X.shape
-    params = np.zeros(k)
-    old = np.full(k, np.inf)
-    mu = expit(X @ params)
-    iterations, separated = 0, False
-    ridge = np.eye(k) * 1e-10
-    while iterations < maxiter and np.any(np.abs(params - old) > tol):
-        H = _weighted_cross(X, mu * (1 - mu)) / n + ridge
-        score = X.T @ (y - mu) / n
-        old = params
-        params = old + np.linalg.solve(H, score)
-        iterations += 1
-        mu = expit(X @ params)
-        separated = separated or bool(np.allclose(mu - y, 0))
-    bread = np.linalg.inv(_weighted_cross(X, mu * (1 - mu)) / n) / n
+    n = len(y)
+    fit = fit_logit(X, y, tol=tol, max_iter=maxiter, solver="lu", ridge=1e-10)
+    params, mu = fit.params, fit.mu
+    bread = np.linalg.inv(fit.information / n) / n
     eta = X @ params
     llf = float(y @ log_expit(eta) + (1 - y) @ log_expit(-eta))
     ybar = float(y.mean())
     llnull = n * (ybar * np.log(ybar) + (1 - ybar) * np.log1p(-ybar)) if 0 < ybar < 1 else 0.0
     return {"params": params, "bread": bread, "residuals": y - mu, "llf": llf, "llnull": llnull,
-            "iterations": iterations, "converged": iterations < maxiter, "separated": separated}
+            "iterations": fit.iterations, "converged": fit.iterations < maxiter, "separated": fit.separated}
 
 
 def _fit_logit(spec: ModelSpec, design: Design, frame: pd.DataFrame) -> dict:
