@@ -28,6 +28,7 @@ model's notes. Such standard errors ignore any correlation within the station.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -249,6 +250,32 @@ def _fit_mixed(spec: ModelSpec, design: Design, frame: pd.DataFrame) -> dict:
 #: fewest complete rows a model is fitted on
 MIN_ROWS = 10
 
+def _fit_ordinal_of(spec: ModelSpec, design: Design, frame: pd.DataFrame, instrument: Instrument) -> dict:
+    scale = next(i.scale for i in instrument.items if i.name == spec.outcome)
+    return _fit_ordinal(spec, design, frame, instrument.scales[scale].codes)
+
+
+@dataclass(frozen=True)
+class Family:
+    """A model family's estimator: ``fit(spec, design, frame, instrument) -> dict`` (``y, params,
+    vcov, n_beta, df_resid, stats, se_method, cut_names`` and optionally ``extra``, as the
+    ``_fit_*`` functions return) and whether its design has an intercept column."""
+
+    fit: Callable[[ModelSpec, Design, pd.DataFrame, Instrument], dict]
+    intercept: bool = True
+
+
+#: the one dispatch table from a plan model's ``family`` to its estimator; adding a family is its
+#: estimator plus one line here (and its name in research.config.plan.FAMILIES): see
+#: docs/architecture.md, "How to add a model family", and tests/test_model_families.py
+FAMILIES: dict[str, Family] = {
+    "linear": Family(lambda spec, design, frame, instrument: _fit_linear(spec, design, frame)),
+    "logit": Family(lambda spec, design, frame, instrument: _fit_logit(spec, design, frame)),
+    "ordinal": Family(_fit_ordinal_of, intercept=False),
+    "mixed": Family(lambda spec, design, frame, instrument: _fit_mixed(spec, design, frame)),
+}
+
+
 #: the model-based standard errors a clustered model falls back to with a single cluster, by family
 MODEL_BASED = {"linear": "classical OLS standard errors, t(n - k)",
                "logit": "inverse-information standard errors, normal",
@@ -397,19 +424,12 @@ def fit_model(spec: ModelSpec, responses: pd.DataFrame, *, plan: Plan, instrumen
     if why:
         notes.append(why)
     notes += estimable(spec, frame)
+    family = FAMILIES[spec.family]
     try:
-        design = build_design(frame, spec.rhs, intercept=spec.family != "ordinal", context=formula_context())
+        design = build_design(frame, spec.rhs, intercept=family.intercept, context=formula_context())
     except NotEstimable as exc:  # a rank-deficient design: the data's doing, not the plan's
         raise NotEstimable(f"model {spec.name}: {str(exc).removeprefix('analysis plan: ')}") from None
-    if spec.family == "linear":
-        out = _fit_linear(spec, design, frame)
-    elif spec.family == "logit":
-        out = _fit_logit(spec, design, frame)
-    elif spec.family == "ordinal":
-        scale = next(i.scale for i in instrument.items if i.name == spec.outcome)
-        out = _fit_ordinal(spec, design, frame, instrument.scales[scale].codes)
-    else:
-        out = _fit_mixed(spec, design, frame)
+    out = family.fit(spec, design, frame, instrument)
     if not (np.isfinite(out["params"]).all() and np.isfinite(np.diag(out["vcov"])).all()):
         raise NotEstimable(f"model {spec.name}: the fit gives non-finite estimates or standard errors "
                            "(a singular information matrix: some level or combination is too sparse)")
