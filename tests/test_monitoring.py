@@ -89,8 +89,11 @@ def test_period_start_iso_weeks_months_days():
     assert pd.Timestamp(m[3]) == pd.Timestamp("2024-12-01")
     d = period_start(t, "D")
     assert pd.Timestamp(d[0]) == pd.Timestamp("2025-03-02")
-    with pytest.raises(ValueError):
+    with pytest.raises(InputError, match="unknown period"):
         period_start(t, "Q")
+    # the names of the one period vocabulary (research.stats.periods) give the same starts
+    for code, name in (("W", "week"), ("M", "month"), ("D", "day")):
+        np.testing.assert_array_equal(period_start(t, name), period_start(t, code))
 
 
 def test_labels_are_bilingual():

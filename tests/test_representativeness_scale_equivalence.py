@@ -314,9 +314,10 @@ def test_repeat_flag_equals_the_string_sort(sim):
 
 
 def test_subsample_start_and_chord_steps_reach_newtons_root(frames, plan, instrument, monkeypatch):
-    """Above LOGIT_SUBSAMPLE_ROWS the fit starts from a subsample's and keeps its information while
+    """Above SUBSAMPLE_ROWS (research.stats.logit) the fit starts from a subsample's and keeps its information while
     the steps shrink fast: the same root as plain Newton from zero (here forced on 7,000 rows)."""
     import research.stats.design_based as db
+    import research.stats.logit as lg
 
     pop, resp = frames
     spec = plan.weighting
@@ -326,7 +327,7 @@ def test_subsample_start_and_chord_steps_reach_newtons_root(frames, plan, instru
     y = pop["responded"].to_numpy(dtype=float)[prepared.rows]
     w = np.random.default_rng(4).lognormal(size=len(y))
     plain = [db.logit_fit(X, y, tol=1e-12), db.logit_fit(X, y, weights=w, tol=1e-12, relative=True)]
-    monkeypatch.setattr(db, "LOGIT_SUBSAMPLE_ROWS", 1000)
+    monkeypatch.setattr(lg, "SUBSAMPLE_ROWS", 1000)
     fast = [db.logit_fit(X, y, tol=1e-12), db.logit_fit(X, y, weights=w, tol=1e-12, relative=True)]
     for (b0, H0), (b1, H1) in zip(plain, fast):
         assert np.allclose(b1, b0, rtol=1e-10, atol=1e-12)

@@ -27,7 +27,6 @@ from matplotlib.figure import Figure, SubFigure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter, PercentFormatter
-from scipy.stats import norm
 
 from research.artifacts import labels
 from research.artifacts.theme import (
@@ -38,6 +37,7 @@ from research.artifacts.theme import (
     cause_color,
 )
 from research.config.instrument import Instrument, load_instrument
+from research.stats.intervals import wilson_interval
 
 #: confidence level of every interval computed here
 CONF_LEVEL = 0.95
@@ -89,25 +89,6 @@ def _sort_by_codes(frame: pd.DataFrame, ins: Instrument, *extra: str) -> pd.Data
         cols += ["_l2", "_l2c"]
     out = keys.sort_values(cols + list(extra), kind="mergesort")
     return out.drop(columns=[c for c in out.columns if c.startswith("_l")]).reset_index(drop=True)
-
-
-def wilson_interval(successes, trials, level: float = CONF_LEVEL) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval of a binomial proportion (NaN where ``trials`` is 0).
-
-    ``p ± z sqrt(p(1-p)/n + z²/4n²)`` around the centre ``(p + z²/2n)``, both over
-    ``1 + z²/n`` (Wilson 1927; R: ``binom::binom.wilson``, ``prop.test(correct = FALSE)``).
-    """
-    k = np.asarray(successes, dtype="float64")
-    n = np.asarray(trials, dtype="float64")
-    z = norm.ppf(1 - (1 - level) / 2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = k / n
-        denom = 1 + z**2 / n
-        centre = (p + z**2 / (2 * n)) / denom
-        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
-        low = np.minimum(np.clip(centre - half, 0.0, 1.0), p)  # rounding never leaves p outside
-        high = np.maximum(np.clip(centre + half, 0.0, 1.0), p)
-    return low, high
 
 
 def _rate_frame(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:

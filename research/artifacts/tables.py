@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from research.stats.intervals import wilson_interval  # noqa: F401  (also as tables.wilson_interval)
+
 #: confidence level of the descriptive intervals when the bundle carries no plan
 DEFAULT_CONF_LEVEL = 0.95
 
@@ -42,29 +44,6 @@ def _conf_level(bundle: dict) -> float:
 
 def _z(conf_level: float) -> float:
     return float(stats.norm.ppf(0.5 + conf_level / 2))
-
-
-def wilson_interval(successes, n, conf_level: float = DEFAULT_CONF_LEVEL) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval of a binomial rate (NaN where ``n == 0``).
-
-    ``(p + z²/2n ± z sqrt(p(1-p)/n + z²/4n²)) / (1 + z²/n)`` with ``p = successes / n``
-    and ``z`` the normal quantile of ``0.5 + conf_level / 2``. Same as R's
-    ``prop.test(x, n, correct = FALSE)$conf.int`` and
-    ``statsmodels.stats.proportion.proportion_confint(method="wilson")``.
-    """
-    x = np.asarray(successes, dtype=float)
-    n = np.asarray(n, dtype=float)
-    z = _z(conf_level)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = x / n
-        denom = 1 + z * z / n
-        centre = (p + z * z / (2 * n)) / denom
-        half = z / denom * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-        low, high = centre - half, centre + half
-    bad = n <= 0
-    low = np.where(bad, np.nan, np.clip(low, 0.0, 1.0))
-    high = np.where(bad, np.nan, np.clip(high, 0.0, 1.0))
-    return low, high
 
 
 def _mean_interval(values: pd.Series, conf_level: float) -> tuple[int, float, float, float, float]:

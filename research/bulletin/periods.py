@@ -11,11 +11,7 @@ import numpy as np
 import pandas as pd
 
 from research.errors import InputError
-
-
-PERIODS = ("day", "week", "month")
-
-_MON_PERIOD = {"day": "D", "week": "W", "month": "M"}
+from research.stats.periods import PERIODS, next_start, period_start
 
 
 @dataclass(frozen=True)
@@ -60,26 +56,19 @@ def _parse_at(at) -> dt.date:
 
 
 def _check_period(period) -> str:
+    """The bulletin's ``--period``: a period name (``day``, ``week``, ``month``; the one-letter
+    codes of research.stats.periods are for the monitoring functions' arguments)."""
     if period not in PERIODS:
         raise InputError(f"--period {period!r}: unknown period; use one of {', '.join(PERIODS)}")
     return period
 
 
 def period_of(period: str, at) -> Period:
-    """The period of kind ``period`` (day, week, month) holding the date ``at``."""
-    _check_period(period)
-    d = _parse_at(at)
-    if period == "day":
-        start = d
-        end = d + dt.timedelta(days=1)
-    elif period == "week":
-        start = d - dt.timedelta(days=d.weekday())
-        end = start + dt.timedelta(days=7)
-    else:
-        start = d.replace(day=1)
-        end = (start.replace(year=start.year + 1, month=1) if start.month == 12
-               else start.replace(month=start.month + 1))
-    return Period(period, pd.Timestamp(start), pd.Timestamp(end))
+    """The period of kind ``period`` (day, week, month) holding the date ``at``: its bounds are
+    research.stats.periods's (:func:`~research.stats.periods.period_start`, ``next_start``)."""
+    kind = _check_period(period)
+    start = period_start(np.array([np.datetime64(_parse_at(at), "D")]), kind)[0]
+    return Period(kind, pd.Timestamp(start), pd.Timestamp(next_start(start, kind)))
 
 
 def previous_period(p: Period) -> Period:

@@ -28,6 +28,7 @@ import pandas as pd
 
 from research.errors import InputError, NotEstimable
 from research.config.instrument import Instrument
+from research.stats.logit import weighted_cross  # noqa: F401  (moved to stats; the old name still imports)
 
 CATEGORICAL = ("cause_l1", "cause_l2", "channel", "region", "station", "resolved", "month")
 #: variables derived here rather than read from the export: name -> (source column, how)
@@ -45,26 +46,6 @@ def month_of(created_at: pd.Series) -> pd.Series:
 
 
 BOOLEAN = ("repeat", "sla_met", "satisfied")
-
-
-#: rows per block of :func:`weighted_cross` (bounds its temporaries)
-_ROW_BLOCK = 65_536
-
-
-def weighted_cross(X: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """``X' diag(w) X`` for weights ``w >= 0``: one SYRK of ``sqrt(w) X`` per block of rows, symmetrised.
-
-    The information matrices of the logit fits: half the operations of ``(X * w[:, None]).T @ X``
-    and no n x p temporary (a block of rows at a time)."""
-    from scipy.linalg import blas
-
-    p = X.shape[1]
-    out = np.zeros((p, p))
-    root = np.sqrt(w)
-    for s in range(0, len(X), _ROW_BLOCK):
-        A = X[s:s + _ROW_BLOCK] * root[s:s + _ROW_BLOCK, None]
-        out += blas.dsyrk(1.0, A.T, trans=0)
-    return np.triu(out) + np.triu(out, 1).T
 
 
 def rcs_basis(x: np.ndarray, knots: np.ndarray) -> np.ndarray:

@@ -28,6 +28,7 @@ model's notes. Such standard errors ignore any correlation within the station.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -132,14 +133,11 @@ def _fit_linear(spec: ModelSpec, design: Design, frame: pd.DataFrame) -> dict:
 
 def _logit_newton(X: np.ndarray, y: np.ndarray, *, maxiter: int = 100, tol: float = 1e-12) -> dict:
     """Maximum-likelihood logit by statsmodels' Newton iteration, as ``sm.Logit(y, X).fit(method=
-    "newton", maxiter=maxiter, tol=tol)`` runs it (statsmodels.base.optimizer._fit_newton).
+    "newton", maxiter=maxiter, tol=tol)`` runs it (statsmodels.base.optimizer._fit_newton), through
+    the package's one logit (:func:`research.stats.logit.fit_logit`).
 
-    Written out because statsmodels forms the Hessian as ``(L (1 - L) X') X`` with an n x p copy of
-    the design per evaluation and evaluates it, the score and the predictions several times per
-    step (the levers model, 70 columns: 6.5 s and 1.1 GB on 250,000 rows); here each step takes one
-    pass of ``X' diag(w) X`` in row blocks (:func:`research.models.design.weighted_cross`).
-    The same iteration: start at zero; step ``(H / n + 1e-10 I)^-1 (score / n)`` (statsmodels'
-    ridge on its mean Hessian); continue while some coefficient moved by more than ``tol``;
+    statsmodels' iteration: start at zero; step ``(H / n + 1e-10 I)^-1 (score / n)`` (its ridge
+    on the mean Hessian; an LU solve); continue while some coefficient moved by more than ``tol``;
     ``converged`` unless ``maxiter`` steps were taken; its (quasi-)separation check after each
     step (every fitted probability within 1e-8 of its answer). So the estimates agree with
     statsmodels' to rounding and the iteration counts are the same (tests/test_fit_scale_logit.py).
@@ -151,29 +149,18 @@ def _logit_newton(X: np.ndarray, y: np.ndarray, *, maxiter: int = 100, tol: floa
     """
     from scipy.special import log_expit
 
-    from research.models.design import weighted_cross as _weighted_cross
+    from research.stats.logit import fit_logit
 
-    n, k = X.shape
-    params = np.zeros(k)
-    old = np.full(k, np.inf)
-    mu = expit(X @ params)
-    iterations, separated = 0, False
-    ridge = np.eye(k) * 1e-10
-    while iterations < maxiter and np.any(np.abs(params - old) > tol):
-        H = _weighted_cross(X, mu * (1 - mu)) / n + ridge
-        score = X.T @ (y - mu) / n
-        old = params
-        params = old + np.linalg.solve(H, score)
-        iterations += 1
-        mu = expit(X @ params)
-        separated = separated or bool(np.allclose(mu - y, 0))
-    bread = np.linalg.inv(_weighted_cross(X, mu * (1 - mu)) / n) / n
+    n = len(y)
+    fit = fit_logit(X, y, tol=tol, max_iter=maxiter, solver="lu", ridge=1e-10)
+    params, mu = fit.params, fit.mu
+    bread = np.linalg.inv(fit.information / n) / n
     eta = X @ params
     llf = float(y @ log_expit(eta) + (1 - y) @ log_expit(-eta))
     ybar = float(y.mean())
     llnull = n * (ybar * np.log(ybar) + (1 - ybar) * np.log1p(-ybar)) if 0 < ybar < 1 else 0.0
     return {"params": params, "bread": bread, "residuals": y - mu, "llf": llf, "llnull": llnull,
-            "iterations": iterations, "converged": iterations < maxiter, "separated": separated}
+            "iterations": fit.iterations, "converged": fit.iterations < maxiter, "separated": fit.separated}
 
 
 def _fit_logit(spec: ModelSpec, design: Design, frame: pd.DataFrame) -> dict:
@@ -262,6 +249,32 @@ def _fit_mixed(spec: ModelSpec, design: Design, frame: pd.DataFrame) -> dict:
 
 #: fewest complete rows a model is fitted on
 MIN_ROWS = 10
+
+def _fit_ordinal_of(spec: ModelSpec, design: Design, frame: pd.DataFrame, instrument: Instrument) -> dict:
+    scale = next(i.scale for i in instrument.items if i.name == spec.outcome)
+    return _fit_ordinal(spec, design, frame, instrument.scales[scale].codes)
+
+
+@dataclass(frozen=True)
+class Family:
+    """A model family's estimator: ``fit(spec, design, frame, instrument) -> dict`` (``y, params,
+    vcov, n_beta, df_resid, stats, se_method, cut_names`` and optionally ``extra``, as the
+    ``_fit_*`` functions return) and whether its design has an intercept column."""
+
+    fit: Callable[[ModelSpec, Design, pd.DataFrame, Instrument], dict]
+    intercept: bool = True
+
+
+#: the one dispatch table from a plan model's ``family`` to its estimator; adding a family is its
+#: estimator plus one line here (and its name in research.config.plan.FAMILIES): see
+#: docs/architecture.md, "How to add a model family", and tests/test_model_families.py
+FAMILIES: dict[str, Family] = {
+    "linear": Family(lambda spec, design, frame, instrument: _fit_linear(spec, design, frame)),
+    "logit": Family(lambda spec, design, frame, instrument: _fit_logit(spec, design, frame)),
+    "ordinal": Family(_fit_ordinal_of, intercept=False),
+    "mixed": Family(lambda spec, design, frame, instrument: _fit_mixed(spec, design, frame)),
+}
+
 
 #: the model-based standard errors a clustered model falls back to with a single cluster, by family
 MODEL_BASED = {"linear": "classical OLS standard errors, t(n - k)",
@@ -411,19 +424,12 @@ def fit_model(spec: ModelSpec, responses: pd.DataFrame, *, plan: Plan, instrumen
     if why:
         notes.append(why)
     notes += estimable(spec, frame)
+    family = FAMILIES[spec.family]
     try:
-        design = build_design(frame, spec.rhs, intercept=spec.family != "ordinal", context=formula_context())
+        design = build_design(frame, spec.rhs, intercept=family.intercept, context=formula_context())
     except NotEstimable as exc:  # a rank-deficient design: the data's doing, not the plan's
         raise NotEstimable(f"model {spec.name}: {str(exc).removeprefix('analysis plan: ')}") from None
-    if spec.family == "linear":
-        out = _fit_linear(spec, design, frame)
-    elif spec.family == "logit":
-        out = _fit_logit(spec, design, frame)
-    elif spec.family == "ordinal":
-        scale = next(i.scale for i in instrument.items if i.name == spec.outcome)
-        out = _fit_ordinal(spec, design, frame, instrument.scales[scale].codes)
-    else:
-        out = _fit_mixed(spec, design, frame)
+    out = family.fit(spec, design, frame, instrument)
     if not (np.isfinite(out["params"]).all() and np.isfinite(np.diag(out["vcov"])).all()):
         raise NotEstimable(f"model {spec.name}: the fit gives non-finite estimates or standard errors "
                            "(a singular information matrix: some level or combination is too sparse)")

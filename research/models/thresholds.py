@@ -51,7 +51,7 @@ from scipy.special import expit
 from research.errors import InputError, NotEstimable, check_whole
 from research.config.instrument import Instrument
 from research.models.design import Design, build_design, formula_context, model_frame
-from research.models.design import weighted_cross as _weighted_cross
+from research.stats.logit import weighted_cross as _weighted_cross
 from research.config.plan import MAX_BOOTSTRAP_REPS, SEED_MAX, Plan
 
 CURVE_POINTS = 40
@@ -63,7 +63,7 @@ class BootstrapFailure(RuntimeError):
 
 
 def _logit_fit(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, bool]:
-    """Full-sample spline logit by Newton's method (= IRLS: the logit link is canonical).
+    """Full-sample spline logit: :func:`research.stats.logit.fit_logit` from R ``glm``'s start.
 
     The same maximum-likelihood estimate as statsmodels' ``GLM(y, X, Binomial()).fit(method="IRLS",
     tol=1e-12)``, which this replaced (tests/test_thresholds.py compares them): statsmodels solves
@@ -71,7 +71,7 @@ def _logit_fit(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, bool]:
     an n x p matrix and several n x p copies: 1.5 GB and 6 s on 250,000 rows), where a Newton step
     needs one pass of ``X' diag(w) X`` in row blocks. Starts, like IRLS, from ``mu = (y + 1/2) / 2``
     and stops after a step below 1e-10 relative to ``1 + |b|`` (quadratic convergence: what is
-    left is rounding).
+    left is rounding); Cholesky solves; at most 100 steps.
 
     Returns the coefficients and whether the fit shows (quasi-)separation (statsmodels' test:
     every fitted probability within 1e-8 of its answer). NotEstimable when the fit has no finite
@@ -79,60 +79,40 @@ def _logit_fit(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, bool]:
     """
     from scipy import linalg
 
-    y = np.asarray(y, dtype=float)
-    n, p = X.shape
-    eta = np.log((y + 0.5) / 2) - np.log1p(-(y + 0.5) / 2)  # IRLS's start, as a working response
-    w = expit(eta) * (1 - expit(eta))
-    z = eta + (y - expit(eta)) / w
-    beta = np.zeros(p)
-    separated = False
+    from research.stats.logit import fit_logit
+
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        for it in range(100):
-            if it == 0:  # the first step: weighted least squares of IRLS's working response
-                info = _weighted_cross(X, w)
-                rhs = X.T @ (w * z)
-            else:
-                mu = expit(eta)
-                info = _weighted_cross(X, mu * (1 - mu))
-                rhs = X.T @ (y - mu)
-            try:
-                factor = linalg.cho_factor(info)
-                sol = linalg.cho_solve(factor, rhs)
-            except (linalg.LinAlgError, ValueError):
-                raise NotEstimable("thresholds: the spline logit's information matrix is singular") from None
-            step = sol - beta if it == 0 else sol
-            beta = beta + step
-            if not np.isfinite(beta).all():
-                raise NotEstimable("thresholds: the spline logit gives non-finite estimates")
-            eta = X @ beta
-            separated = separated or bool(np.allclose(expit(eta) - y, 0))
-            if it > 0 and np.max(np.abs(step) / (1 + np.abs(beta))) < 1e-10:
-                return beta, separated
-    raise NotEstimable("thresholds: the spline logit did not converge (separation)")
+        try:
+            fit = fit_logit(X, np.asarray(y, dtype=float), start="glm", tol=1e-10, relative=True,
+                            max_iter=100, information=False)
+        except (linalg.LinAlgError, ValueError):
+            raise NotEstimable("thresholds: the spline logit's information matrix is singular") from None
+    if not np.isfinite(fit.params).all():
+        raise NotEstimable("thresholds: the spline logit gives non-finite estimates")
+    if not fit.converged:
+        raise NotEstimable("thresholds: the spline logit did not converge (separation)")
+    return fit.params, fit.separated
 
 
 def weighted_logit_newton(X: np.ndarray, y: np.ndarray, w: np.ndarray, start: np.ndarray,
                           tol: float = 1e-9, max_iter: int = 50) -> np.ndarray:
-    """Frequency-weighted logit by Newton's method from a warm start.
+    """Frequency-weighted logit by Newton's method from a warm start
+    (:func:`research.stats.logit.fit_logit`: least-squares steps, stop when the largest step is
+    below ``tol``).
 
-    Written by hand for the bootstrap loop: each replicate starts at the
-    full-sample estimate and converges in 2-4 Newton steps of one weighted
-    cross-product each, where statsmodels' IRLS solves a least-squares problem
-    per iteration and is about 20 times slower here. The result equals
-    statsmodels' GLM with ``freq_weights`` (checked in the tests).
+    For the bootstrap loop: each replicate starts at the full-sample estimate and converges in
+    2-4 Newton steps of one weighted cross-product each, where statsmodels' IRLS solves a
+    least-squares problem per iteration and is about 20 times slower here. The result equals
+    statsmodels' GLM with ``freq_weights`` (checked in the tests). Least squares, not solve: a
+    replicate that drew no station with some sub-cause leaves that column without information;
+    its coefficient then keeps its full-sample value. BootstrapFailure without convergence.
     """
-    beta = start.copy()
-    for _ in range(max_iter):
-        p = expit(X @ beta)
-        grad = X.T @ (w * (y - p))
-        hess = (X * (w * p * (1 - p))[:, None]).T @ X
-        # least squares, not solve: a replicate that drew no station with some sub-cause leaves
-        # that column without information; its coefficient then keeps its full-sample value
-        step = np.linalg.lstsq(hess, grad, rcond=None)[0]
-        beta += step
-        if np.max(np.abs(step)) < tol:
-            return beta
-    raise BootstrapFailure("weighted logit did not converge (separation in this replicate)")
+    from research.stats.logit import fit_logit
+
+    fit = fit_logit(X, y, w, start=start, tol=tol, max_iter=max_iter, solver="lstsq", information=False)
+    if not fit.converged:
+        raise BootstrapFailure("weighted logit did not converge (separation in this replicate)")
+    return fit.params
 
 
 def _curve_shifts(design: Design, frame: pd.DataFrame, rows: np.ndarray,

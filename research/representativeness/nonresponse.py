@@ -13,8 +13,8 @@ The work-order export holds every complaint ticket of the period with its
 - :func:`propensity_model` -- logit of completing the survey (cluster-robust
   by station), its effects as odds ratios, and each ticket's fitted propensity.
 
-Intervals of rates are Wilson score intervals (statsmodels
-``proportion_confint(method="wilson")``, as R ``prop.test(correct = FALSE)``);
+Intervals of rates are Wilson score intervals (:func:`research.stats.intervals.wilson_interval`,
+as R ``prop.test(correct = FALSE)``);
 they treat tickets as independent, which is what a response *rate* of a
 station or region describes.
 """
@@ -27,9 +27,9 @@ import numpy as np
 import pandas as pd
 from scipy import linalg, stats
 from scipy.special import expit
-from statsmodels.stats.proportion import proportion_confint
 
 from research.errors import InputError
+from research.stats.intervals import wilson_interval
 from research.stats.weights import handling_band
 
 STATUSES = ("completed", "no_answer", "refused")
@@ -73,12 +73,6 @@ def population_frame(workorders: pd.DataFrame, *, bands_hours=(4, 24, 72, 168)) 
     rep[order] = within
     out["repeat"] = rep
     return out
-
-
-def _wilson(x: np.ndarray, n: np.ndarray, conf_level: float) -> tuple[np.ndarray, np.ndarray]:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lo, hi = proportion_confint(x, np.where(n > 0, n, 1), alpha=1 - conf_level, method="wilson")
-    return np.where(n > 0, lo, np.nan), np.where(n > 0, hi, np.nan)
 
 
 def response_rates(population: pd.DataFrame, by: list[str], *, conf_level: float = 0.95) -> pd.DataFrame:
@@ -141,7 +135,7 @@ def response_rates(population: pd.DataFrame, by: list[str], *, conf_level: float
         x = out[s].to_numpy()
         with np.errstate(divide="ignore", invalid="ignore"):
             out[f"{s}_rate"] = np.where(with_status > 0, x / np.maximum(with_status, 1), np.nan)
-        out[f"{s}_conf_low"], out[f"{s}_conf_high"] = _wilson(x, with_status, conf_level)
+        out[f"{s}_conf_low"], out[f"{s}_conf_high"] = wilson_interval(x, with_status, conf_level)
     out["conf_level"] = conf_level
     return out
 
@@ -182,11 +176,11 @@ def logit_newton(X: np.ndarray, y: np.ndarray, mask: np.ndarray | None = None, *
     at them.
 
     Stops when no coefficient moves by more than ``tol`` (statsmodels' Newton rule, which this
-    replaces: the same root). Written by hand because statsmodels' ``Logit`` forms n x k
-    temporaries in every iteration, copies a masked design, and its results fit a second (null)
-    model; :func:`research.stats.design_based.logit_fit` sums the information over blocks of rows (only
-    the masked rows of each block, so 1,750,000 work orders need no copy of ``X``), keeps it while
-    the steps shrink fast, and starts a large fit from a subsample's.
+    replaces: the same root). The iteration is the package's one logit,
+    :func:`research.stats.logit.fit_logit`, as :func:`research.stats.design_based.logit_fit` runs
+    it: information summed over blocks of rows (only the masked rows of each block, so 1,750,000
+    work orders need no copy of ``X``), kept while the steps shrink fast, and a large fit started
+    from a subsample's.
 
     Raises
     ------

@@ -53,27 +53,23 @@ from research.errors import NotEstimable
 
 def logit_newton(X: np.ndarray, y: np.ndarray, start: np.ndarray | None = None,
                  tol: float = 1e-10, max_iter: int = 100) -> tuple[np.ndarray, float]:
-    """Maximum-likelihood logit by Newton's method; returns (coefficients, deviance).
+    """Maximum-likelihood logit (:func:`research.stats.logit.fit_logit`: LU steps, stop when the
+    largest step is below ``tol``); returns (coefficients, deviance).
 
     The same estimates as R ``glm(family = binomial)``; NotEstimable when it does not converge
     (separation) or the information matrix is singular.
     """
-    beta = np.zeros(X.shape[1]) if start is None else np.array(start, dtype=float)
-    for _ in range(max_iter):
+    from research.stats.logit import fit_logit
+
+    try:
         with np.errstate(over="ignore", invalid="ignore"):  # a diverging fit is caught just below
-            p = expit(X @ beta)
-            hess = (X * (p * (1 - p))[:, None]).T @ X
-        if not np.all(np.isfinite(hess)):
-            raise NotEstimable("change-point logit did not converge (separation)")
-        try:
-            step = np.linalg.solve(hess, X.T @ (y - p))
-        except np.linalg.LinAlgError:
-            raise NotEstimable("change-point logit: singular information matrix") from None
-        beta = beta + step
-        if np.max(np.abs(step)) < tol:
-            eta = X @ beta
-            return beta, float(-2 * np.sum(y * log_expit(eta) + (1 - y) * log_expit(-eta)))
-    raise NotEstimable("change-point logit did not converge (separation)")
+            fit = fit_logit(X, y, start=start, tol=tol, max_iter=max_iter, solver="lu", information=False)
+    except np.linalg.LinAlgError:
+        raise NotEstimable("change-point logit: singular information matrix") from None
+    if not fit.converged:
+        raise NotEstimable("change-point logit did not converge (separation)")
+    eta = X @ fit.params
+    return fit.params, float(-2 * np.sum(y * log_expit(eta) + (1 - y) * log_expit(-eta)))
 
 
 def full_rank_columns(X: np.ndarray) -> np.ndarray:

@@ -681,73 +681,34 @@ def svy_glm_logit_fit(X: np.ndarray, y: np.ndarray, weights, clusters, *, names:
     return SvyFit(names=list(names), params=b, vcov=vcov, df=g - p, nobs=n, n_clusters=g)
 
 
-#: rows per block of a weighted cross-product X' diag(v) X: bounds the temporaries to block x p floats
-CROSS_BLOCK_ROWS = 65_536
-#: a logit fit on more rows than this starts from the fit on every LOGIT_SUBSAMPLE_STEP-th row
-LOGIT_SUBSAMPLE_ROWS = 200_000
-LOGIT_SUBSAMPLE_STEP = 8
-
-
 def logit_fit(X: np.ndarray, y: np.ndarray, *, weights: np.ndarray | None = None, mask: np.ndarray | None = None,
               tol: float = 1e-12, max_iter: int = 100, relative: bool = False,
               start: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(Weighted) maximum-likelihood logit: the root of ``sum_i w_i x_i (y_i - p_i)`` over the rows of
-    ``mask`` (all when None), and the information ``sum_i w_i p_i (1 - p_i) x_i x_i'`` at it.
+    """(Weighted) maximum-likelihood logit over the rows of ``mask`` (all when None): the
+    coefficients and the information ``sum_i w_i p_i (1 - p_i) x_i x_i'`` at them.
 
-    Newton-Raphson whose information is kept while it works: a step that shrank at least
-    four-fold from the previous one is followed by a step with the same information (a chord
-    step: two passes over the rows instead of a cross-product), otherwise the information is
-    recomputed. Every step solves the same score equation, so the iteration ends at Newton's
-    root; it stops when no coefficient moves by more than ``tol`` (``relative``: more than
-    ``tol * (1 + |b|)``), as Newton's rule does. Above :data:`LOGIT_SUBSAMPLE_ROWS` rows the
-    iteration starts from the fit on every :data:`LOGIT_SUBSAMPLE_STEP`-th row (to 1e-8), close
-    enough that few full passes remain. Cross-products are summed over blocks of
-    :data:`CROSS_BLOCK_ROWS` rows (only the masked rows of each block): no n x p temporary and
-    no copy of ``X``. Raises RuntimeError without convergence in ``max_iter`` steps and
-    ``numpy.linalg.LinAlgError`` for a singular information.
+    :func:`research.stats.logit.fit_logit` with chord steps (the information is kept after a step
+    that shrank at least four-fold), a Cholesky solve, and, above
+    :data:`research.stats.logit.SUBSAMPLE_ROWS` rows, a start from a subsample's fit
+    (:func:`research.stats.logit.subsample_start`). Stops when no coefficient moves by more than
+    ``tol`` (``relative``: ``tol * (1 + |b|)``). Raises RuntimeError without convergence in
+    ``max_iter`` steps and ``numpy.linalg.LinAlgError`` for a singular information.
     """
+    from research.stats.logit import fit_logit, subsample_start
+
     X = np.asarray(X, dtype=float)
-    n, k = X.shape
     use = None if mask is None else np.asarray(mask, dtype=bool)
-    w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
+    w = np.ones(len(X)) if weights is None else np.asarray(weights, dtype=float)
     if use is not None:
         w = np.where(use, w, 0.0)
     yy = np.nan_to_num(np.asarray(y, dtype=float)) if use is not None else np.asarray(y, dtype=float)
-    if start is None and n > LOGIT_SUBSAMPLE_ROWS:
-        sub = slice(None, None, LOGIT_SUBSAMPLE_STEP)
-        try:
-            start, _ = logit_fit(np.ascontiguousarray(X[sub]), yy[sub], weights=w[sub], tol=1e-8,
-                                 max_iter=max_iter, relative=relative)
-        except (RuntimeError, np.linalg.LinAlgError, ValueError):
-            start = None  # a level absent from the subsample: start from zero
-    b = np.zeros(k) if start is None else np.asarray(start, dtype=float).copy()
-
-    def information(b: np.ndarray) -> np.ndarray:
-        p = expit(X @ b)
-        v = w * p * (1 - p)
-        H = np.zeros((k, k))
-        for a in range(0, n, CROSS_BLOCK_ROWS):
-            Xb, vb = X[a:a + CROSS_BLOCK_ROWS], v[a:a + CROSS_BLOCK_ROWS]
-            if use is not None:
-                mb = use[a:a + CROSS_BLOCK_ROWS]
-                Xb, vb = Xb[mb], vb[mb]
-            H += Xb.T @ (Xb * vb[:, None])
-        return (H + H.T) / 2
-
-    H, previous = None, np.inf
-    for _ in range(max_iter):
-        if H is None:
-            H = information(b)
-        grad = X.T @ (w * (yy - expit(X @ b)))
-        step = linalg.solve(H, grad, assume_a="pos")
-        b = b + step
-        size = np.abs(step) / (1 + np.abs(b)) if relative else np.abs(step)
-        if np.max(size) < tol:
-            return b, information(b)
-        if np.max(np.abs(step)) > previous / 4:  # slow: a fresh information for the next step
-            H = None
-        previous = np.max(np.abs(step))
-    raise RuntimeError(f"logit did not converge in {max_iter} iterations")
+    if start is None:
+        start = subsample_start(X, yy, w, max_iter=max_iter, relative=relative)
+    fit = fit_logit(X, yy, w, start=start, mask=use, tol=tol, max_iter=max_iter, relative=relative,
+                    chord=True)
+    if not fit.converged:
+        raise RuntimeError(f"logit did not converge in {max_iter} iterations")
+    return fit.params, fit.information
 
 
 def _group_sums(M: np.ndarray, r: np.ndarray | None, codes: np.ndarray, n_groups: int) -> np.ndarray:

@@ -45,7 +45,7 @@ from scipy import linalg, stats
 from scipy.linalg import blas
 from scipy.special import expit, log_expit
 
-from research.models.design import weighted_cross
+from research.stats.logit import weighted_cross
 
 __all__ = ["OrdinalFit", "fit_ordinal", "ordinal_scores", "ordinal_hessian",
            "cumulative_probabilities", "category_probabilities", "brant_test"]

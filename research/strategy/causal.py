@@ -233,8 +233,13 @@ def _logit_fit(Z: _Design, y: np.ndarray, w: np.ndarray) -> np.ndarray:
     rows gives a start, chord steps (the information at that start, fixed) approach the root
     with one score per step, and full Newton steps finish, the last one below 1e-9 as before.
     Newton's last step leaves the iterate within rounding of the root from any start, so the
-    estimates are the same to rounding (measured: benchmarks/bench_strategy_1m.py).
+    estimates are the same to rounding (measured: benchmarks/bench_strategy_1m.py). The Newton
+    steps are the package's one logit (:func:`research.stats.logit.fit_logit`, which takes
+    :class:`_Design` as its design); the chord phase before them is kept here because it differs
+    (a fixed pseudo-inverse from the subsample's start, stopping when the steps stop contracting).
     """
+    from research.stats.logit import fit_logit
+
     n = len(y)
     beta = np.zeros(Z.k)
     start = None
@@ -260,16 +265,12 @@ def _logit_fit(Z: _Design, y: np.ndarray, w: np.ndarray) -> np.ndarray:
             last = size
             if size < 1e-9:
                 break
-    for _ in range(50):
-        p = expit(Z.dot(beta))
-        grad = Z.tdot(w * (y - p))
-        step = np.linalg.lstsq(Z.information(w * p * (1 - p)), grad, rcond=None)[0]
-        beta += step
-        if np.max(np.abs(step)) < 1e-9:
-            if not np.isfinite(beta).all():
-                raise NotEstimable("mediation: a logit gives non-finite estimates")
-            return beta
-    raise NotEstimable("mediation: a logit did not converge (separation)")
+    fit = fit_logit(Z, y, w, start=beta, tol=1e-9, max_iter=50, solver="lstsq", information=False)
+    if not fit.converged:
+        raise NotEstimable("mediation: a logit did not converge (separation)")
+    if not np.isfinite(fit.params).all():
+        raise NotEstimable("mediation: a logit gives non-finite estimates")
+    return fit.params
 
 
 def _stacked_vcov(blocks, w: np.ndarray, clusters: np.ndarray) -> np.ndarray:

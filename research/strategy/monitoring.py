@@ -15,8 +15,9 @@ Display words (column headers, signal words) are in :data:`LABELS` (zh, en).
 
 Periods
 -------
-``period="W"`` is the ISO week: weeks start on Monday 00:00 and ``period_start`` is
-that Monday (a date at midnight, ``datetime64[us]``). ``"D"`` (calendar day) and
+The package's one period vocabulary (research.stats.periods): ``period="week"`` (or ``"W"``,
+the default) is the ISO week: weeks start on Monday 00:00 and ``period_start`` is that Monday
+(a date at midnight, ``datetime64[us]``). ``"day"`` / ``"D"`` (calendar day) and ``"month"`` /
 ``"M"`` (calendar month, ``period_start`` = the 1st) are also accepted. Datetimes are
 the naive local times of the canonical frames (China Standard Time).
 
@@ -173,6 +174,7 @@ from scipy import stats
 from threadpoolctl import threadpool_limits
 
 from research.errors import InputError
+from research.stats.periods import period_range, period_start  # period_start: also monitoring.period_start
 
 #: display words: column or value -> (zh, en)
 LABELS: dict[str, tuple[str, str]] = {
@@ -214,7 +216,6 @@ LABELS: dict[str, tuple[str, str]] = {
     "below": ("低于下控制限", "Below lower limit"),
 }
 
-PERIODS = ("D", "W", "M")
 _GRID = 20  # CUSUM lattice: k, h and the statistic are multiples of 1/20 of a complaint
 _LN2 = math.log(2.0)
 
@@ -245,44 +246,6 @@ def _datetimes(frame: pd.DataFrame, column: str, what: str) -> np.ndarray:
     if getattr(col.dt, "tz", None) is not None:
         col = col.dt.tz_localize(None)
     return col.to_numpy(dtype="datetime64[us]")
-
-
-def period_start(values, period: str = "W") -> np.ndarray:
-    """Start of the period holding each datetime.
-
-    Parameters
-    ----------
-    values : datetimes (Series or array; NaT allowed).
-    period : ``"W"`` ISO week (the Monday), ``"D"`` day, ``"M"`` calendar month (the 1st).
-
-    Returns
-    -------
-    ``datetime64[us]`` array of period starts at midnight (NaT stays NaT).
-    """
-    if period not in PERIODS:
-        raise ValueError(f"period must be one of {PERIODS}, got {period!r}")
-    arr = np.asarray(values, dtype="datetime64[us]")
-    days = arr.astype("datetime64[D]")
-    if period == "D":
-        out = days
-    elif period == "M":
-        out = days.astype("datetime64[M]").astype("datetime64[D]")
-    else:
-        nat = np.isnat(days)
-        i = days.astype(np.int64)
-        weekday = (i + 3) % 7  # 1970-01-01 was a Thursday; Monday = 0
-        out = (i - weekday).astype("datetime64[D]")
-        out[nat] = np.datetime64("NaT")
-    return out.astype("datetime64[us]")
-
-
-def _period_range(first: np.datetime64, last: np.datetime64, period: str) -> np.ndarray:
-    if period == "M":
-        months = np.arange(first.astype("datetime64[M]"), last.astype("datetime64[M]") + 1)
-        return months.astype("datetime64[D]").astype("datetime64[us]")
-    step = 7 if period == "W" else 1
-    days = np.arange(first.astype("datetime64[D]"), last.astype("datetime64[D]") + 1, step)
-    return days.astype("datetime64[us]")
 
 
 def _keys(by) -> list[str]:
@@ -588,7 +551,7 @@ def recurrence(workorders: pd.DataFrame, *, cell=("station", "cause_l2"), period
     if not valid.any():
         return empty
     codes, uniques = _cell_codes(workorders, keys, valid)
-    grid_t = _period_range(when[valid].min(), when[valid].max(), period)
+    grid_t = period_range(when[valid].min(), when[valid].max(), period)
     t_idx = np.searchsorted(grid_t, when[valid])
     n_cells, n_t = len(uniques), len(grid_t)
     x = np.bincount(codes * n_t + t_idx, minlength=n_cells * n_t).reshape(n_cells, n_t)
