@@ -27,11 +27,9 @@ from scipy import stats
 
 from research.errors import InputError
 from research.strategy.monitoring import (
-    LABELS,
     cusum_arl,
     cusum_design,
     fit_dissatisfaction_model,
-    label,
     p_chart,
     period_start,
     recurrence,
@@ -91,14 +89,6 @@ def test_period_start_iso_weeks_months_days():
     assert pd.Timestamp(d[0]) == pd.Timestamp("2025-03-02")
     with pytest.raises(ValueError):
         period_start(t, "Q")
-
-
-def test_labels_are_bilingual():
-    for name in ("rate", "ucl", "flagged", "risk", "above", "below", "customer_id"):
-        zh, en = LABELS[name]
-        assert re.search(r"[\u4e00-\u9fff]", zh) and re.search(r"[A-Za-z]", en)
-    assert label("ucl", "en") == "Upper control limit" and label("ucl") == "上控制限"
-    assert label("unknown_column", "en") == "unknown_column"
 
 
 # ---- p-chart ------------------------------------------------------------------------------

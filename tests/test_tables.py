@@ -36,6 +36,7 @@ from research.artifacts.stamp import Stamp
 from research.ingestion.run import ingest
 from research.models.run import fit_plan
 from research.representativeness.run import analyse_representativeness
+from research.artifacts.labels import with_lever_names
 from research.strategy.scenarios import run_levers
 from research.config.plan import load_plan
 from research.simulate import simulate, write_simulation
@@ -80,7 +81,7 @@ def small(tmp_path_factory, instrument):
     bundle = make_bundle(ing, fit, plan=plan, instrument=instrument)
     bundle.update(analyse_representativeness(ing.responses, ing.workorders, plan=plan, instrument=instrument))
     plan_l = dataclasses.replace(plan, scenarios=dataclasses.replace(plan.scenarios, bootstrap_reps=20))
-    bundle["levers"] = run_levers(ing.responses, plan=plan_l, instrument=instrument)
+    bundle["levers"] = with_lever_names(run_levers(ing.responses, plan=plan_l, instrument=instrument), plan_l)
     from research.strategy.drivers import key_drivers
 
     kd = key_drivers(ing.responses, bootstrap_reps=20)
