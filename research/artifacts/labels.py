@@ -11,7 +11,7 @@ import re
 
 import pandas as pd
 
-from research.artifacts.words import LANGS, MissingWord, template, word
+from research.artifacts.words import LANGS, has_word, template, word
 from research.config.instrument import Instrument
 from research.config.plan import Plan
 
@@ -63,10 +63,7 @@ def term(name: str, lang: Lang, instrument: Instrument) -> str:
         elif re.fullmatch(r"\d+\|\d+", piece):
             parts.append(word("cutpoint_term", lang, cut=piece))
         else:
-            try:
-                parts.append(word(piece, lang))
-            except MissingWord:
-                parts.append(piece)
+            parts.append(word(piece, lang) if has_word(piece) else piece)
     return " × ".join(parts)
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from research.artifacts import labels
-from research.artifacts.words import MissingWord, level_text
+from research.artifacts.words import has_word, level_text
 from research.artifacts.words import word as _word
 
 DEFAULT_CONF_LEVEL = 0.95
@@ -177,11 +177,10 @@ def _item(name: str, lang: str, bundle: dict) -> str:
 
 
 def _term(name: str, lang: str, bundle: dict) -> str:
-    try:
+    if has_word(name):
         return word(name, lang)
-    except MissingWord:
-        ins = bundle.get("instrument")
-        return _sentence(name if ins is None else labels.term(name, lang, ins), lang)
+    ins = bundle.get("instrument")
+    return _sentence(name if ins is None else labels.term(name, lang, ins), lang)
 
 
 def _variable(name: str, lang: str, bundle: dict) -> str:

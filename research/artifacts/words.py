@@ -36,7 +36,7 @@ class MissingWord(KeyError):
 #: fixed words: machine name -> (zh, en)
 WORDS: dict[str, tuple[str, str]] = {
     "cause_l1": ("诉求大类", "Cause group"),
-    "cause_l2": ("诉求子类", "Sub-cause"),
+    "cause_l2": ("诉求子类", "Complaint sub-cause"),
     "channel": ("受理渠道", "Channel"),
     "region": ("地市", "Region"),
     "station": ("供电所", "Station"),
@@ -323,7 +323,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "rank_interval_level": ("{level}排名区间", "{level} rank interval"),
     "ranking_not_computed": ("未计算排名：站点或样本过少，或模型无法拟合。",
                              "Ranking not computed: too few stations or answers, or the model failed."),
-    "ranking_not_computed_because": ("未计算排名：站点或样本过少，或模型无法拟合。",
+    "ranking_not_computed_because": ("未计算排名：站点或样本过少，或模型无法拟合。（{note}）",
                                      "Ranking not computed: too few stations or answers, or the model failed. "
                                      "({note})"),
     "indicator_n": ("{name}（n={n}）", "{name} (n = {n})"),
