@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from research.artifacts.registry import BULLETIN, ArtifactSpec
-from research.artifacts.render_tables import Display, Row, fmt_count
+from research.artifacts.table_cells import Display, Row, fmt_count
 from research.bulletin import bulletin_tables, write_bulletin
 from research.bulletin.periods import PERIODS
 from research.bulletin.sections import SECTIONS, Section, section

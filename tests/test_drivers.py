@@ -26,8 +26,7 @@ import pandas as pd
 import pytest
 
 import research.strategy.drivers as drv
-from research.strategy.drivers import (DRIVER_LABELS, DRIVERS, PERFORMANCE_LABELS, PERFORMANCE_MEASURES,
-                              QUADRANT_LABELS, QUADRANTS, driver_analysis, driver_importance,
+from research.strategy.drivers import (QUADRANTS, driver_analysis, driver_importance,
                               driver_performance, importance_performance, subset_r2)
 from research.errors import InputError
 
@@ -412,17 +411,6 @@ def test_ipa_rejects_other_data(fixture_data):
     with pytest.raises(ValueError, match="rows"):
         importance_performance(fixture_data.iloc[:1500], res["importance"],
                                replicates=res["replicates"])
-
-
-def test_labels_bilingual():
-    for mapping, keys in [(DRIVER_LABELS, DRIVERS), (QUADRANT_LABELS, QUADRANTS),
-                          (PERFORMANCE_LABELS, set(PERFORMANCE_MEASURES.values()))]:
-        for key in keys:
-            zh, en = mapping[key]
-            assert any("\u4e00" <= ch <= "\u9fff" for ch in zh), f"zh label of {key}"
-            assert en and en.isascii(), f"en label of {key}"
-    zh = [QUADRANT_LABELS[q][0] for q in QUADRANTS]
-    assert zh == ["重点改进区", "继续保持区", "次要改进区", "过度投入区"]
 
 
 # ------------------------------------------------------------------ bad input -----

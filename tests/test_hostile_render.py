@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 
 from research.artifacts import render_tables as rt
+from research.artifacts import render_text
 from research.artifacts import report
 from research.artifacts.docx_util import xml_text
 from research.artifacts.registry import get
@@ -204,7 +205,7 @@ def markdown_it_html(md: str) -> str:
     return MarkdownIt("commonmark").enable(["table", "strikethrough"]).render(md)
 
 
-_TEX_UNESCAPE = {v: k for k, v in rt._TEX_SPECIALS.items()}
+_TEX_UNESCAPE = {v: k for k, v in render_text._TEX_SPECIALS.items()}
 
 
 def tex_grid(tex: str) -> list[list[str]]:

@@ -27,11 +27,9 @@ from scipy import stats
 
 from research.errors import InputError
 from research.strategy.monitoring import (
-    LABELS,
     cusum_arl,
     cusum_design,
     fit_dissatisfaction_model,
-    label,
     p_chart,
     period_start,
     recurrence,
@@ -94,14 +92,6 @@ def test_period_start_iso_weeks_months_days():
     # the names of the one period vocabulary (research.stats.periods) give the same starts
     for code, name in (("W", "week"), ("M", "month"), ("D", "day")):
         np.testing.assert_array_equal(period_start(t, name), period_start(t, code))
-
-
-def test_labels_are_bilingual():
-    for name in ("rate", "ucl", "flagged", "risk", "above", "below", "customer_id"):
-        zh, en = LABELS[name]
-        assert re.search(r"[\u4e00-\u9fff]", zh) and re.search(r"[A-Za-z]", en)
-    assert label("ucl", "en") == "Upper control limit" and label("ucl") == "上控制限"
-    assert label("unknown_column", "en") == "unknown_column"
 
 
 # ---- p-chart ------------------------------------------------------------------------------

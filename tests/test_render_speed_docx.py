@@ -14,6 +14,7 @@ from docx.shared import Emu
 from docx.text.paragraph import Paragraph
 from lxml import etree
 
+from research.artifacts import render_docx as rdx
 from research.artifacts import render_tables as rt
 from research.artifacts.registry import TABLES, get
 from research.artifacts.stamp import Stamp
@@ -22,12 +23,12 @@ STAMP = Stamp(data_sha256="0123456789abcdef" * 4, commit="abc1234567", seed=9182
 
 
 def _api_tc_text(tc, text, *, bold=False, italic=False, align="l", indent=False):
-    rt._format_cell_paragraph(Paragraph(tc.p_lst[0], None), text, bold=bold, italic=italic, align=align,
+    rdx._format_cell_paragraph(Paragraph(tc.p_lst[0], None), text, bold=bold, italic=italic, align=align,
                               indent=indent)
 
 
 def _api_column_widths(doc, table, widths):
-    """rt._column_widths as it was: python-docx's cell.width on every cell."""
+    """rdx._column_widths as it was: python-docx's cell.width on every cell."""
     from docx.oxml import OxmlElement
     from docx.oxml.ns import qn
 
@@ -38,7 +39,7 @@ def _api_column_widths(doc, table, widths):
     mar = OxmlElement("w:tblCellMar")
     for edge in ("left", "right"):
         el = OxmlElement(f"w:{edge}")
-        el.set(qn("w:w"), str(rt.DOCX_NARROW_PADDING))
+        el.set(qn("w:w"), str(rdx.DOCX_NARROW_PADDING))
         el.set(qn("w:type"), "dxa")
         mar.append(el)
     look = tbl_pr.find(qn("w:tblLook"))
@@ -55,16 +56,16 @@ def _api_column_widths(doc, table, widths):
 
 
 def _xml(spec, disp, lang) -> bytes:
-    doc = rt.new_docx(lang)
-    rt.add_docx_table(doc, spec, disp, lang, STAMP)
+    doc = rdx.new_docx(lang)
+    rdx.add_docx_table(doc, spec, disp, lang, STAMP)
     return etree.tostring(doc.element, encoding="utf-8")
 
 
 def _both(spec, disp, lang, monkeypatch) -> tuple[bytes, bytes]:
     fast = _xml(spec, disp, lang)
     with monkeypatch.context() as mp:
-        mp.setattr(rt, "_tc_text", _api_tc_text)
-        mp.setattr(rt, "_column_widths", _api_column_widths)
+        mp.setattr(rdx, "_tc_text", _api_tc_text)
+        mp.setattr(rdx, "_column_widths", _api_column_widths)
         reference = _xml(spec, disp, lang)
     return fast, reference
 

@@ -27,6 +27,8 @@ import pandas as pd
 import pytest
 
 from research.artifacts import render_tables as rt
+from research.artifacts import table_cells
+from research.artifacts.docx_util import DOCX_EAST_ASIA_FONT, FIXED_TIME
 from research.strategy import causal
 from research.artifacts import labels, tables
 from research.artifacts.render_tables import display_table
@@ -36,6 +38,7 @@ from research.artifacts.stamp import Stamp
 from research.ingestion.run import ingest
 from research.models.run import fit_plan
 from research.representativeness.run import analyse_representativeness
+from research.artifacts.labels import with_lever_names
 from research.strategy.scenarios import run_levers
 from research.config.plan import load_plan
 from research.simulate import simulate, write_simulation
@@ -80,7 +83,7 @@ def small(tmp_path_factory, instrument):
     bundle = make_bundle(ing, fit, plan=plan, instrument=instrument)
     bundle.update(analyse_representativeness(ing.responses, ing.workorders, plan=plan, instrument=instrument))
     plan_l = dataclasses.replace(plan, scenarios=dataclasses.replace(plan.scenarios, bootstrap_reps=20))
-    bundle["levers"] = run_levers(ing.responses, plan=plan_l, instrument=instrument)
+    bundle["levers"] = with_lever_names(run_levers(ing.responses, plan=plan_l, instrument=instrument), plan_l)
     from research.strategy.drivers import key_drivers
 
     kd = key_drivers(ing.responses, bootstrap_reps=20)
@@ -271,7 +274,7 @@ def test_t04_shows_odds_ratios_with_intervals_and_holm_stars(built, small, tmp_p
     checked = {"odds": 0, "coef": 0, "cut": 0, "holm_differs": 0}
     for r in est[est["kind"].isin(["coefficient", "cutpoint"])].itertuples():
         j = 1 + models.index(r.model)
-        i = labels_.index(rt._term(r.term, lang, small))
+        i = labels_.index(table_cells._term(r.term, lang, small))
         holm = isinstance(r.p_holm, float) and not math.isnan(r.p_holm)
         p = r.p_holm if holm else r.p_value
         if r.kind == "cutpoint":
@@ -468,8 +471,8 @@ def test_docx_opens_with_chinese_headers_and_east_asian_font(small, tmp_path):
     assert paragraphs[0] == rt.title_line(spec, "zh")
     assert spec.caption("zh") in paragraphs and STAMP.text("zh") in paragraphs
     fonts = {el.get(qn("w:eastAsia")) for el in doc.element.body.iter(qn("w:rFonts"))}
-    assert fonts == {rt.DOCX_EAST_ASIA_FONT}, "every run must name the East Asian font"
-    fixed_time = rt.FIXED_TIME.replace(tzinfo=None)
+    assert fonts == {DOCX_EAST_ASIA_FONT}, "every run must name the East Asian font"
+    fixed_time = FIXED_TIME.replace(tzinfo=None)
     props = doc.core_properties
     assert props.created.replace(tzinfo=None) == props.modified.replace(tzinfo=None) == fixed_time
 

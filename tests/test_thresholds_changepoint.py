@@ -249,7 +249,7 @@ def test_an_open_breakpoint_end_reads_as_not_bounded(lang, word):
     # A NaN end of the breakpoint interval means the profile likelihood did not fall below the
     # critical value before the edge of the data: T06 and the named value say so instead of
     # "not reached" (which belongs to the 5-point-drop convention) or an empty cell.
-    from research.artifacts.render_tables import _display_thresholds
+    from research.artifacts.displays_fit import _display_thresholds
     from research.artifacts.values import _threshold_finding
 
     row = {"cause_l1": "voltage", "shape": "threshold", "change_point_p": 0.01, "slope_per_doubling": -3.0,

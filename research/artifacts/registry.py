@@ -20,6 +20,15 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from research.artifacts.words import LANGS
+
+
+def _lang_index(lang: str) -> int:
+    """0 for ``zh``, 1 for ``en`` (the order of every zh/en pair); ValueError otherwise."""
+    if lang not in LANGS:
+        raise ValueError(f"lang must be one of {list(LANGS)}, got {lang!r}")
+    return LANGS.index(lang)
+
 
 @dataclass(frozen=True)
 class ArtifactSpec:
@@ -33,16 +42,21 @@ class ArtifactSpec:
     zh_caption: str
     en_caption: str
     reads: tuple[str, ...]  # bundle keys
-    builder: str  # function name in research.artifacts.tables / .figures
+    builder: str | Callable  # function (or its name in research.artifacts.tables / .figures)
     drawer: str | None = None  # figures: drawing function in research.artifacts.figures
+    #: tables: ``display(data, lang, bundle) -> Display``; None: the one
+    #: research.artifacts.render_tables.DISPLAYS holds for the builder
+    display: Callable | None = None
 
     def title(self, lang: str) -> str:
-        return self.zh_title if lang == "zh" else self.en_title
+        return (self.zh_title, self.en_title)[_lang_index(lang)]
 
     def caption(self, lang: str) -> str:
-        return self.zh_caption if lang == "zh" else self.en_caption
+        return (self.zh_caption, self.en_caption)[_lang_index(lang)]
 
     def build_function(self) -> Callable:
+        if callable(self.builder):
+            return self.builder
         module = importlib.import_module("research.artifacts.tables" if self.kind == "table"
                                          else "research.artifacts.figures")
         return getattr(module, self.builder)

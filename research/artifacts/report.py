@@ -38,6 +38,7 @@ from research import paths
 from research.artifacts import registry
 from research.artifacts import render_tables as rt
 from research.artifacts.docx_util import save_docx, set_east_asian_font, xml_text
+from research.artifacts.words import word
 from research.errors import InputError
 from research.safeio import atomic_write_text
 
@@ -115,9 +116,7 @@ def _fill(line: str, values: dict[str, str] | None, escape) -> str:
 
 
 def _ref_label(artifact_id: str, lang: str) -> str:
-    kind = "表" if artifact_id.startswith("T") else "图"
-    return f"{kind} {artifact_id}" if lang == "zh" else \
-        f"{'Table' if artifact_id.startswith('T') else 'Figure'} {artifact_id}"
+    return word("ref_table" if artifact_id.startswith("T") else "ref_figure", lang, id=artifact_id)
 
 
 def _artifact_file(out_root: Path, spec, suffix: str) -> Path:

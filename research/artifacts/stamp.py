@@ -7,6 +7,7 @@ import subprocess
 from dataclasses import dataclass
 
 from research import paths
+from research.artifacts.words import word
 
 
 @dataclass(frozen=True)
@@ -20,11 +21,9 @@ class Stamp:
     seed: int | None = None
 
     def text(self, lang: str) -> str:
-        if lang == "zh":
-            out = f"数据 sha256 {self.data_sha256[:12]} · 代码 {self.commit}"
-            return out if self.seed is None else f"{out} · 随机种子 {self.seed}"
-        out = f"data sha256 {self.data_sha256[:12]} · code {self.commit}"
-        return out if self.seed is None else f"{out} · seed {self.seed}"
+        """The stamp line in ``lang`` (words from :mod:`research.artifacts.words`)."""
+        out = word("stamp", lang, data=self.data_sha256[:12], commit=self.commit)
+        return out if self.seed is None else word("stamp_seed", lang, stamp=out, seed=self.seed)
 
 
 #: bundle keys whose numbers come from a seeded bootstrap -> the manifest's name of that seed

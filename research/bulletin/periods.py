@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from research.errors import InputError
+from research.artifacts.words import word
 from research.stats.periods import PERIODS, next_start, period_start
 
 
@@ -30,14 +31,11 @@ class Period:
         """``周通报（2025年第14周，2025-03-31至2025-04-06）`` / ``Weekly bulletin (2025-W14, ...)``."""
         a, b = self.start.date().isoformat(), self.last_day.isoformat()
         if self.kind == "day":
-            return f"日统计（{a}）" if lang == "zh" else f"Daily statistics ({a})"
+            return word("bulletin_day", lang, a=a)
         if self.kind == "week":
             y, w, _ = self.start.date().isocalendar()
-            return (f"周通报（{y}年第{w}周，{a}至{b}）" if lang == "zh"
-                    else f"Weekly bulletin ({y}-W{w:02d}, {a} to {b})")
-        y, m = self.start.year, self.start.month
-        return (f"月督导（{y}年{m}月，{a}至{b}）" if lang == "zh"
-                else f"Monthly supervision ({y}-{m:02d}, {a} to {b})")
+            return word("bulletin_week", lang, y=y, w=w, a=a, b=b)
+        return word("bulletin_month", lang, y=self.start.year, m=self.start.month, a=a, b=b)
 
 
 def _parse_at(at) -> dt.date:

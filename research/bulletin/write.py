@@ -12,8 +12,9 @@ import pandas as pd
 
 from research.artifacts import labels
 from research.artifacts.docx_util import FIXED_TIME, normalise_zip, xml_text
-from research.artifacts.render_tables import (add_docx_table, html_figure, html_page, html_text, new_docx,
-                                              write_csv)
+from research.artifacts.render_docx import _paragraph, add_docx_table, new_docx
+from research.artifacts.render_tables import write_csv
+from research.artifacts.render_text import html_figure, html_page, html_text
 from research.bulletin import sections
 from research.bulletin.display import SPECS, display
 from research.bulletin.periods import _check_period, period_of
@@ -47,8 +48,6 @@ def _html_document(title: str, tables: list[tuple], lang: str, stamp) -> str:
 
 def _docx_document(title: str, tables: list[tuple], lang: str, stamp) -> bytes:
     """One Word document: a heading, then every table (:func:`add_docx_table`) from its Display."""
-    from research.artifacts.render_tables import _paragraph  # the package's CJK-font paragraph
-
     doc = new_docx(lang)
     _paragraph(doc, title, size=14, bold=True)
     for spec, disp in tables:

@@ -147,11 +147,14 @@ def lever_results(responses, *, plan, instrument, weights=None, calibration=None
     """Levers (``levers``: improvement scenarios with bootstrap intervals, E-values, mediation) and
     ``associations`` (resolution and repeat calls: post-treatment, never levers), weighted to the
     work-order population when ``weights`` are given (``strategy/levers.csv``, ``associations.csv``)."""
+    from research.artifacts.labels import with_lever_names
     from research.strategy.causal import associations
     from research.strategy.scenarios import run_levers
 
-    return {"levers": run_levers(responses, plan=plan, instrument=instrument, weights=weights,
-                                 calibration=calibration, progress=say),
+    levers = run_levers(responses, plan=plan, instrument=instrument, weights=weights, calibration=calibration,
+                        progress=say)
+    # the lever frame carries machine names; its zh/en name columns come from the one mapping
+    return {"levers": with_lever_names(levers, plan),
             "associations": associations(responses, plan=plan, instrument=instrument, weights=weights,
                                          calibration=calibration)}
 

@@ -94,8 +94,8 @@ reference (``tests/fixtures/r/drivers/``).
 
 Public API: :func:`key_drivers` (one bootstrap run, both results),
 :func:`driver_importance`, :func:`importance_performance`,
-:func:`driver_performance`, :func:`subset_r2`; display labels in
-:data:`DRIVER_LABELS`, :data:`QUADRANT_LABELS`, :data:`PERFORMANCE_LABELS`.
+:func:`driver_performance`, :func:`subset_r2`. Frames carry machine names only; the display
+words of drivers, quadrants and performance measures are in :mod:`research.artifacts.words`.
 """
 
 from __future__ import annotations
@@ -115,8 +115,7 @@ from research.errors import InputError, check_whole
 __all__ = ["key_drivers", "driver_analysis", "driver_importance", "importance_performance",
            "driver_performance", "subset_r2", "Driver", "DRIVERS", "DEFAULT_DRIVERS",
            "OPERATIONAL_DRIVERS", "ITEM_DRIVERS", "CALLBACK_DRIVERS", "DRIVER_SETS", "DRIVER_SOURCES",
-           "DRIVER_LABELS", "QUADRANTS", "QUADRANT_LABELS", "PERFORMANCE_MEASURES",
-           "PERFORMANCE_LABELS", "DEFAULT_SEED"]
+           "QUADRANTS", "PERFORMANCE_MEASURES", "DEFAULT_SEED"]
 
 Driver = Literal["subcause", "handling_time", "sla_met", "channel", "repeat", "resolved", "attitude",
                  "speed", "outcome_item"]
@@ -145,29 +144,10 @@ DRIVER_SOURCES: dict[str, str] = {
     "outcome_item": "sat_outcome",
 }
 
-#: driver group -> (zh, en) display label
-DRIVER_LABELS: dict[str, tuple[str, str]] = {
-    "subcause": ("诉求子类", "Complaint sub-cause"),
-    "handling_time": ("处理时长", "Handling time"),
-    "sla_met": ("时限内办结", "Handled within SLA target"),
-    "channel": ("受理渠道", "Contact channel"),
-    "repeat": ("重复来电", "Repeat calls"),
-    "resolved": ("问题解决情况", "Problem resolved"),
-    "attitude": ("服务态度满意度", "Staff attitude (item)"),
-    "speed": ("处理速度满意度", "Handling speed (item)"),
-    "outcome_item": ("处理结果满意度", "Handling outcome (item)"),
-}
 
 Quadrant = Literal["concentrate_here", "keep_up", "low_priority", "possible_overkill"]
 QUADRANTS: tuple[str, ...] = get_args(Quadrant)
 
-#: IPA quadrant -> (zh, en) display label
-QUADRANT_LABELS: dict[str, tuple[str, str]] = {
-    "concentrate_here": ("重点改进区", "Concentrate here"),
-    "keep_up": ("继续保持区", "Keep up the good work"),
-    "low_priority": ("次要改进区", "Low priority"),
-    "possible_overkill": ("过度投入区", "Possible overkill"),
-}
 
 #: driver group -> code of its performance measure (all on a 0..1 scale; "none": the driver is
 #: a composition with no favourable level, so it has no performance and no IPA quadrant)
@@ -183,16 +163,6 @@ PERFORMANCE_MEASURES: dict[str, str] = {
     "outcome_item": "item_score",
 }
 
-#: performance measure -> (zh, en) display label
-PERFORMANCE_LABELS: dict[str, tuple[str, str]] = {
-    "none": ("无（构成类因素）", "None (a composition, no favourable level)"),
-    "sla_met_rate": ("时限内办结率", "Share within SLA target"),
-    "no_repeat_rate": ("无重复来电率", "Share without repeat calls"),
-    "resolved_rate": ("问题解决率", "Share resolved"),
-    "item_score": ("单项得分（0–1）", "Item score (0-1)"),
-    "importance": ("重要性（R²）", "Importance (R²)"),
-    "performance": ("表现（0–1）", "Performance (0-1)"),
-}
 
 DEFAULT_SEED = 20261128
 RESOLVED_ORDER = ("yes", "partly", "no")

@@ -11,7 +11,7 @@ Functions (pure: DataFrames in, DataFrames out; nothing is read or written):
 
 Helpers, public because the tests and the docs use them: :func:`period_start`,
 :func:`cusum_arl`, :func:`cusum_design`, :func:`fit_dissatisfaction_model`.
-Display words (column headers, signal words) are in :data:`LABELS` (zh, en).
+Frames carry machine names only; their display words are in :mod:`research.artifacts.words`.
 
 Periods
 -------
@@ -176,56 +176,9 @@ from threadpoolctl import threadpool_limits
 from research.errors import InputError
 from research.stats.periods import period_range, period_start  # period_start: also monitoring.period_start
 
-#: display words: column or value -> (zh, en)
-LABELS: dict[str, tuple[str, str]] = {
-    "station": ("供电所", "Station"),
-    "cause_l2": ("诉求子类", "Sub-cause"),
-    "customer_id": ("客户（假名）", "Customer (pseudonym)"),
-    "period_start": ("周期起始日", "Period start"),
-    "n": ("有效回访数", "Valid answers"),
-    "dissatisfied": ("不满意数", "Dissatisfied"),
-    "rate": ("不满意率", "Dissatisfied rate"),
-    "centre": ("中心线", "Centre line"),
-    "lcl": ("下控制限", "Lower control limit"),
-    "ucl": ("上控制限", "Upper control limit"),
-    "out_of_control": ("失控", "Out of control"),
-    "signal": ("信号", "Signal"),
-    "low_n": ("样本过少", "Few answers"),
-    "count": ("工单数", "Work orders"),
-    "expected": ("期望工单数", "Expected work orders"),
-    "p_value": ("P值", "p-value"),
-    "cusum": ("CUSUM统计量", "CUSUM statistic"),
-    "k": ("参考值k", "Reference value k"),
-    "h": ("决策区间h", "Decision interval h"),
-    "flagged": ("预警", "Flagged"),
-    "episode": ("重复诉求段序号", "Episode"),
-    "n_tickets": ("工单数", "Work orders"),
-    "first_created": ("首次受理时间", "First created"),
-    "last_created": ("最近受理时间", "Last created"),
-    "span_days": ("跨度（天）", "Span (days)"),
-    "causes": ("诉求子类序列", "Sub-causes in order"),
-    "stations": ("涉及供电所", "Stations"),
-    "last_ticket_id": ("最近工单编号", "Latest ticket"),
-    "n_surveyed": ("回访数", "Surveyed"),
-    "resolved_share": ("已解决占比", "Share resolved"),
-    "last_satisfied": ("最近一次是否满意", "Last survey satisfied"),
-    "last_sat_overall": ("最近一次总体满意度", "Last overall score"),
-    "risk": ("不满意风险", "Risk of dissatisfaction"),
-    # values of ``signal``
-    "above": ("高于上控制限", "Above upper limit"),
-    "below": ("低于下控制限", "Below lower limit"),
-}
 
 _GRID = 20  # CUSUM lattice: k, h and the statistic are multiples of 1/20 of a complaint
 _LN2 = math.log(2.0)
-
-
-def label(name: str, lang: str = "zh") -> str:
-    """Display word of a column or value in ``lang`` ("zh" or "en"); the name itself if unknown."""
-    pair = LABELS.get(name)
-    if pair is None:
-        return name
-    return pair[0] if lang == "zh" else pair[1]
 
 
 # ---- input checks and periods -------------------------------------------------------------

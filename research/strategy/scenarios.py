@@ -388,7 +388,4 @@ def run_levers(responses: pd.DataFrame, *, plan, instrument, weights: np.ndarray
     else:
         out = out.assign(**{c: np.nan for c in med_cols},
                          mediation_note=med.attrs.get("not_computed", "mediation_not_estimable"))
-    names = {lv.name: lv for lv in spec.levers}
-    out.insert(2, "zh", [names[n].zh for n in out["lever"]])
-    out.insert(3, "en", [names[n].en for n in out["lever"]])
     return out
