@@ -144,7 +144,7 @@ def test_publish_refuses_a_dirty_build_unless_asked_and_records_it(sample_build,
     write_manifest(m, copy / "manifest.json")
     target = tmp_path / "paper" / "manifest.json"
     target.parent.mkdir()
-    monkeypatch.setattr("research.pipeline.reproduce.manifest_path", lambda: target)
+    monkeypatch.setattr("research.pipeline.verify.manifest_path", lambda: target)
     with pytest.raises(InputError, match="uncommitted changes"):
         publish(copy)
     assert not target.exists()
@@ -198,7 +198,7 @@ def test_reps_on_the_command_line_refuses_nonsense_with_exit_2(arg, capsys):
 
 
 def test_a_quick_look_manifest_says_why_it_differs_and_is_not_published(sample_build, tmp_path):
-    from research.pipeline.reproduce import _replicate_row
+    from research.pipeline.verify import _replicate_row
 
     out, manifest, _ = sample_build
     assert manifest["reps_override"] is None and min(manifest["replicates"].values()) > 0
