@@ -568,7 +568,7 @@ def _accepted_frame(checked: _Checked, kind: str, instrument: Instrument, key: b
             extra.result()
     for name, values in texts.items():
         frame[name] = values
-    return schema.conform(frame, "survey" if kind == "survey" else "workorders"), warnings
+    return schema.conform(frame, "survey" if kind == "survey" else "workorders", instrument), warnings
 
 
 def own_rows(own: list[tuple[pd.Series, str]], at: np.ndarray) -> list[tuple[pd.Series, str]]:
@@ -597,7 +597,7 @@ def _file_report(raw: RawTable, role: str, checked: _Checked, accepted: int,
         "reconciled": rows == accepted + len(rejected),
         "rejected_by_reason": by_reason,
         "rows_with_fault": any_reason,
-        "columns": {"mapped": checked.columns["mapped"], "ignored": checked.columns["ignored"],
+        "columns": {"mapped": checked.columns["mapped"], "ignored": _ignored_headers(raw, checked),
                     "absent_optional": checked.columns["absent_optional"]},
         "warnings": checked.warnings + warnings,
     }
@@ -605,6 +605,15 @@ def _file_report(raw: RawTable, role: str, checked: _Checked, accepted: int,
         raise RuntimeError(f"{raw.path}: ingest lost rows ({rows} read, {accepted} accepted, "
                            f"{len(rejected)} rejected)")
     return report
+
+
+def _ignored_headers(raw: RawTable, checked: _Checked) -> list[str]:
+    """The headers of the export's columns that no field of the contract names, for the report:
+    by header text, never a cell's value; a header that looks like data (a first row of data
+    read as the header: :func:`research.ingestion.readers.quotable`) is named by its position."""
+    position = {h: i + 1 for i, h in enumerate(raw.frame.columns)}
+    return [h if quotable(h) else f"(column {position[h]}: its header looks like data, not quoted)"
+            for h in checked.columns["ignored"]]
 
 
 def _stage(progress: Progress | None, message: str) -> None:
@@ -717,6 +726,8 @@ def ingest(survey: str | Path, workorders: str | Path | None = None, *,
 def _ingest(survey: str | Path, workorders: str | Path | None, *, instrument: Instrument | None,
             key: bytes | None, progress: Progress | None) -> IngestResult:
     instrument = instrument if instrument is not None else load_instrument()
+    for kind in ("survey", "workorders"):  # a contract the code cannot work with: said before any read
+        schema.canonical(instrument, kind)
     key = key if key is not None else load_key()
     files, rejected_parts, warnings = [], [], []
     wo_frame = None
