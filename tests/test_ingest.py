@@ -367,3 +367,11 @@ def test_sample_ingest_is_unchanged(tmp_path):
     written = write_ingest(result, tmp_path / "out")
     for name in ("responses", "workorders"):
         pd.testing.assert_frame_equal(pd.read_parquet(written[name]), frames[name])
+        # min/max statistics for every column but the texts (left out to write faster)
+        import pyarrow.parquet as pq
+
+        chunks = pq.ParquetFile(written[name]).metadata.row_group(0)
+        with_stats = {chunks.column(j).path_in_schema for j in range(chunks.num_columns)
+                      if chunks.column(j).is_stats_set}
+        texts = {c for c in frames[name].columns if isinstance(frames[name][c].dtype, pd.StringDtype)}
+        assert with_stats == set(frames[name].columns) - texts, name

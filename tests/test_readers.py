@@ -22,6 +22,21 @@ def test_csv_encodings_are_detected(tmp_path, encoding):
     pd.testing.assert_frame_equal(raw.frame.astype(object), frame.astype(object), check_dtype=False)
 
 
+def test_sha256_now_or_on_first_use_is_that_of_the_bytes(tmp_path):
+    """The digest ingest defers (hash_now=False: computed where a core is idle) is the file's."""
+    import hashlib
+    from concurrent.futures import ThreadPoolExecutor
+
+    path = tmp_path / "s.csv"
+    write_csv(valid_survey(12), path, "gb18030")
+    expected = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert read_export(path).sha256 == expected
+    later = read_export(path, hash_now=False)
+    with ThreadPoolExecutor(4) as pool:  # asked from several threads at once: hashed once
+        assert set(pool.map(lambda _: later.sha256, range(8))) == {expected}
+    assert later.digest._data is None  # the bytes are let go once hashed
+
+
 def test_tab_separated_and_quoted_newlines(tmp_path):
     frame = valid_survey(6)
     frame.loc[0, "客户意见"] = "第一行\n第二行, 有逗号"

@@ -39,10 +39,11 @@ import io
 import os
 import re
 import stat
+import threading
 import warnings
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -80,17 +81,39 @@ SIZE_ENV = "RESEARCH_MAX_INPUT_BYTES"
 DEFAULT_MAX_INPUT_BYTES = 4 * 2**30
 
 
+class FileDigest:
+    """The hex sha256 of a file's bytes, computed once, on first use, by whichever thread asks
+    first (the others wait); the bytes are let go once hashed. ``hashlib`` releases the GIL on
+    large data, so ingest has it computed in a thread that would otherwise wait."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data: bytes | None = data
+        self._hex: str | None = None
+        self._lock = threading.Lock()
+
+    def hexdigest(self) -> str:
+        with self._lock:
+            if self._hex is None:
+                self._hex = sha256_bytes(self._data)
+                self._data = None
+            return self._hex
+
+
 @dataclass(frozen=True)
 class RawTable:
     """A raw export: ``frame`` (all-string columns with the export's own headers),
-    where it came from and how it was decoded."""
+    where it came from and how it was decoded; ``sha256`` the hex sha256 of the file's bytes."""
 
     frame: pd.DataFrame
     path: Path
     format: str  # csv | xlsx | parquet
     encoding: str | None  # csv only: utf-8, utf-8-sig or gb18030
-    sha256: str
+    digest: FileDigest = field(repr=False, compare=False)
     size_bytes: int
+
+    @property
+    def sha256(self) -> str:
+        return self.digest.hexdigest()
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -874,7 +897,7 @@ def read_parquet(path: Path, data: bytes | None = None) -> pd.DataFrame:
 
 # ----------------------------------------------------------------------------- entry points
 
-def read_export(path: str | Path) -> RawTable:
+def read_export(path: str | Path, *, hash_now: bool = True) -> RawTable:
     """Read one export file as raw strings.
 
     Parameters
@@ -883,6 +906,10 @@ def read_export(path: str | Path) -> RawTable:
         pipe separated; LF, CRLF or CR line ends), XLSX (first sheet) or
         Parquet; a regular file of at most :func:`max_input_bytes` bytes
         (``RESEARCH_MAX_INPUT_BYTES``, default 4 GiB).
+    hash_now : compute the file's sha256 while it is parsed (in a second thread); False: on
+        first use of ``sha256`` (:class:`FileDigest`, the bytes kept until then), so that the
+        caller can have it computed where a core is idle (ingest: while the accepted rows are
+        typed). The same digest either way.
 
     Returns
     -------
@@ -902,10 +929,11 @@ def read_export(path: str | Path) -> RawTable:
     if _NON_SPACE.search(data) is None:
         raise InputError(f"{path}: the file is empty")
     fmt = detect_format(path, data[:8])
+    digest = FileDigest(data)
     encoding = None
-    # the file's sha256 is computed while it is parsed (hashlib releases the GIL on large data)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        digest = pool.submit(sha256_bytes, data)
+        if hash_now:  # computed while the file is parsed (hashlib releases the GIL on large data)
+            hashed = pool.submit(digest.hexdigest)
         if fmt == "csv":
             frame, encoding = read_csv(path, data)
         elif fmt == "xlsx":
@@ -915,9 +943,10 @@ def read_export(path: str | Path) -> RawTable:
         if frame.shape[1] > MAX_COLUMNS:
             raise InputError(f"{path}: {frame.shape[1]:,} columns, more than the {MAX_COLUMNS} an "
                              "export may have")
-        sha256 = digest.result()
-    return RawTable(frame=frame, path=path, format=fmt, encoding=encoding,
-                    sha256=sha256, size_bytes=len(data))
+        if hash_now:
+            hashed.result()
+    return RawTable(frame=frame, path=path, format=fmt, encoding=encoding, digest=digest,
+                    size_bytes=len(data))
 
 
 # ----------------------------------------------------------------------------- ingest outputs
