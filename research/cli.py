@@ -60,11 +60,11 @@ import os
 import sys
 from pathlib import Path
 
+from research import cli_parser
 # re-exported: scripts and tests import the commands, the parser and its argument types from here
 from research.cli_commands import (_progress, _read_parquet, cmd_bulletin, cmd_fit,  # noqa: F401
                                    cmd_ingest, cmd_list, cmd_publish, cmd_reproduce, cmd_simulate,
                                    cmd_verify, cmd_weight)
-from research import cli_parser
 from research.cli_parser import (COMMANDS, MAX_SIMULATE_N, SEED_MAX, _fraction, _positive_int,  # noqa: F401
                                  _reps, _seed, _shown, _simulate_n, _whole)
 from research.errors import InputError
