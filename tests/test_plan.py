@@ -93,3 +93,33 @@ def test_default_scenarios_section():
 def test_missing_plan(tmp_path):
     with pytest.raises(InputError, match="analysis plan not found"):
         load_plan(tmp_path / "none.yaml")
+
+
+def test_split_modules_keep_every_name_importable_from_plan():
+    """config/plan.py was split by job (issue 13): every spec, bound and helper scripts import from
+    research.config.plan is the very object of its new module, and __all__ lists only real names."""
+    from research.config import plan, plan_levers, plan_sections, plan_specs, replicates
+
+    assert all(hasattr(plan, name) for name in plan.__all__)
+    for name in ("Plan", "ModelSpec", "ThresholdSpec", "WeightingSpec", "Lever", "ScenarioSpec", "DriverSpec",
+                 "BulletinSpec", "VARIABLES", "PROPENSITY_VARIABLES", "MAX_BOOTSTRAP_REPS", "SEED_MAX",
+                 "BULLETIN_RANKING_RHS", "POST_TREATMENT", "MAX_HOURS"):
+        assert getattr(plan, name) is getattr(plan_specs, name), name
+    assert plan.replicate_counts is replicates.replicate_counts
+    assert plan.with_replicates is replicates.with_replicates
+    assert plan_sections.read_models and plan_levers.read_scenarios  # the sections load_plan puts together
+
+
+def test_seed_value_and_bootstrap_name_the_key_and_numpys_range(tmp_path):
+    """The seed check shared by the bootstrap and the permutation null: the same message for both."""
+    text = plan_path().read_text(encoding="utf-8")
+    cases = [("permutation: {reps: 200, seed: 20261129}", "permutation: {reps: 200, seed: -1}",
+              "drivers.permutation.seed"),
+             ("bootstrap: {reps: 200, seed: 20261128, cluster: station}",
+              "bootstrap: {reps: 200, seed: 4294967296, cluster: station}", "drivers.bootstrap.seed")]
+    for old, new, key in cases:
+        assert old in text
+        path = tmp_path / "plan.yaml"
+        path.write_text(text.replace(old, new, 1), encoding="utf-8")
+        with pytest.raises(InputError, match=rf"key '{key}': .* is outside \[0, 4294967295\] \(numpy's seed range\)"):
+            load_plan(path)

@@ -448,3 +448,22 @@ def test_committed_sample_is_reproducible(tmp_path, sim):
         assert committed.stat().st_size < 8_000_000
         assert (hashlib.sha256(committed.read_bytes()).hexdigest()
                 == hashlib.sha256(out[key].read_bytes()).hexdigest()), name
+
+
+def test_fault_counts_share_the_faults_evenly_over_the_reasons():
+    from research.simulate.exports import _fault_counts
+
+    counts = _fault_counts(0.013, 1000)  # 13 faults over 10 reasons: the first three get two
+    assert list(counts) == list(FAULT_REASONS) and sum(counts.values()) == 13
+    assert [counts[r] for r in FAULT_REASONS] == [2, 2, 2, 1, 1, 1, 1, 1, 1, 1]
+    assert set(_fault_counts(0.0, 1000).values()) == {0}
+
+
+def test_fault_rows_are_drawn_once_each_in_permutation_order():
+    from research.simulate.exports import _RowPicker
+
+    picker = _RowPicker(np.array([3, 0, 2, 1]))
+    assert picker.pick(lambda i: i != 3) == 0  # 3 is not eligible and is skipped for good
+    assert picker.pick() == 2 and picker.pick() == 1
+    with pytest.raises(ValueError, match="too many faults for the number of rows"):
+        picker.pick()

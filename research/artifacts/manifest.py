@@ -293,6 +293,22 @@ def validate_manifest(data, source: Path, *, paths_in_project: bool = True) -> d
     ``..``, unique; compare true or false). Other keys (versions, platform, seeds, provenance)
     are informative and not used by verify (``platform`` is only shown).
     """
+    _check_top(data, source)
+    project = paths.project_root() if paths_in_project else None
+    _check_inputs(data["inputs"], source, project)
+    plan = _expect(data["plan"], dict, source, "plan", "an object {path, sha256}")
+    for field in ("path", "sha256"):
+        if field not in plan:
+            raise _bad(source, f"plan.{field}", "missing")
+    _input_path(plan["path"], source, "plan.path", project)
+    _digest(plan["sha256"], source, "plan.sha256")
+    _check_instrument(data["instrument"], source)
+    _check_artifacts(data["artifacts"], source)
+    return data
+
+
+def _check_top(data, source: Path) -> None:
+    """A JSON object with every required key and ``schema`` 1, else :class:`InputError`."""
     if not isinstance(data, dict):
         raise InputError(f"{source}: not a manifest: a JSON object is expected, found a JSON "
                          f"{'array' if isinstance(data, list) else type(data).__name__}")
@@ -301,9 +317,24 @@ def validate_manifest(data, source: Path, *, paths_in_project: bool = True) -> d
             raise _bad(source, key, "missing")
     if _expect(data["schema"], int, source, "schema", "the number 1") != 1:
         raise _bad(source, "schema", "only schema 1 is understood")
-    project = paths.project_root()
+
+
+def _input_path(value, source: Path, key: str, project: Path | None) -> None:
+    """The path of an input or of the plan at ``key``: with ``project`` (``paths_in_project``),
+    relative, without ``..``, and resolving inside the project; without it, only text."""
+    if project is not None:
+        rel = relative_path(value, source, key, "the project")
+        if inside(project, rel) is None:
+            raise _bad(source, key, "leads outside the project (through a symbolic link)")
+    else:
+        _expect(value, str, source, key, "a path (text)")
+
+
+def _check_inputs(entries, source: Path, project: Path | None) -> None:
+    """``inputs``: a list of ``{role, path, sha256}``, each role of :data:`ROLES` at most once and
+    ``survey`` present; paths checked by :func:`_input_path`."""
     roles: set[str] = set()
-    for i, entry in enumerate(_expect(data["inputs"], list, source, "inputs", "a list")):
+    for i, entry in enumerate(_expect(entries, list, source, "inputs", "a list")):
         key = f"inputs[{i}]"
         _expect(entry, dict, source, key, "an object {role, path, sha256}")
         for field in ("role", "path", "sha256"):
@@ -315,33 +346,27 @@ def validate_manifest(data, source: Path, *, paths_in_project: bool = True) -> d
         if role in roles:
             raise _bad(source, f"{key}.role", "the same role is given twice")
         roles.add(role)
-        if paths_in_project:
-            rel = relative_path(entry["path"], source, f"{key}.path", "the project")
-            if inside(project, rel) is None:
-                raise _bad(source, f"{key}.path", "leads outside the project (through a symbolic link)")
-        else:
-            _expect(entry["path"], str, source, f"{key}.path", "a path (text)")
+        _input_path(entry["path"], source, f"{key}.path", project)
         _digest(entry["sha256"], source, f"{key}.sha256")
     if "survey" not in roles:
         raise _bad(source, "inputs", "no input with role survey")
-    plan = _expect(data["plan"], dict, source, "plan", "an object {path, sha256}")
-    for field in ("path", "sha256"):
-        if field not in plan:
-            raise _bad(source, f"plan.{field}", "missing")
-    if paths_in_project:
-        rel = relative_path(plan["path"], source, "plan.path", "the project")
-        if inside(project, rel) is None:
-            raise _bad(source, "plan.path", "leads outside the project (through a symbolic link)")
-    else:
-        _expect(plan["path"], str, source, "plan.path", "a path (text)")
-    _digest(plan["sha256"], source, "plan.sha256")
-    instrument = _expect(data["instrument"], dict, source, "instrument", "an object {file name: sha256}")
+
+
+def _check_instrument(instrument, source: Path) -> None:
+    """``instrument``: an object {plain file name: sha256}; a key is named by its position (a
+    hostile key could be any text)."""
+    instrument = _expect(instrument, dict, source, "instrument", "an object {file name: sha256}")
     for i, (name, digest) in enumerate(instrument.items()):
-        # the key is named by position: a hostile key could be any text
         if "/" in name or "\\" in name or "\x00" in name or name in ("", ".", ".."):
             raise _bad(source, f"instrument (entry {i + 1})", "keys must be plain file names")
         _digest(digest, source, f"instrument (entry {i + 1})")
-    artifacts = _expect(data["artifacts"], list, source, "artifacts", "a list")
+
+
+def _check_artifacts(artifacts, source: Path) -> None:
+    """``artifacts``: a non-empty list of ``{path, sha256, kind, compare}`` (path relative to the
+    build folder, without ``..``, unique; compare true or false; an optional ``tolerance`` one of
+    research.artifacts.compare.TOLERANCES)."""
+    artifacts = _expect(artifacts, list, source, "artifacts", "a list")
     if not artifacts:
         raise _bad(source, "artifacts", "empty: a build always has artifacts")
     seen: set[str] = set()
@@ -363,7 +388,6 @@ def validate_manifest(data, source: Path, *, paths_in_project: bool = True) -> d
 
             if _expect(entry["tolerance"], str, source, f"{key}.tolerance", "text") not in TOLERANCES:
                 raise _bad(source, f"{key}.tolerance", f"must be one of {', '.join(TOLERANCES)}")
-    return data
 
 
 def load_manifest(path: Path, *, paths_in_project: bool = True) -> dict:

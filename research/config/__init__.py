@@ -6,5 +6,8 @@
 - :mod:`research.config.formula` -- model formulas parsed (never evaluated) into
   canonical text;
 - :mod:`research.config.plan` -- the analysis plan (``paper/analysis_plan.yaml``),
-  validated into typed specs.
+  validated into typed specs: :mod:`~research.config.plan_specs` (the specs and bounds),
+  :mod:`~research.config.plan_fields` (single-setting checks), :mod:`~research.config.plan_sections`
+  and :mod:`~research.config.plan_levers` (the sections), :mod:`~research.config.replicates`
+  (replicate counts and ``--reps N``).
 """

@@ -5,6 +5,7 @@ numbers), and the canonical frames ingest must reproduce.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -66,79 +67,104 @@ def _comments(rng, kind: np.ndarray, sat_overall: np.ndarray, phones: np.ndarray
     return pa.array(raw, type=_STR), pa.array(masked, type=_STR)
 
 
-def _plant_faults(rng, n, faults, cols, created, l2, l2_parent, l2_by_l1, l2_zh, sat_overall, sat_labels,
-                  clock, slash, ticket, rows, day) -> dict[str, Any]:
-    """Plant faults; return the export columns in final order and the accepted rows."""
-    k = int(round(faults * n))
-    per_reason = {r: k // len(FAULT_REASONS) + (i < k % len(FAULT_REASONS))
-                  for i, r in enumerate(FAULT_REASONS)}
-    order = rng.permutation(n)
-    used = np.zeros(n, dtype=bool)
-    cursor = 0
+#: faults planted as an extra copy of a row (the others edit one cell of an existing row)
+_EXTRA_ROW_FAULTS = ("duplicate", "conflicting_duplicate", "no_workorder")
 
-    def pick(eligible=None) -> int:
-        nonlocal cursor
-        while cursor < n:
-            i = int(order[cursor])
-            cursor += 1
-            if not used[i] and (eligible is None or eligible(i)):
-                used[i] = True
+
+def _fault_counts(faults: float, n: int) -> dict[str, int]:
+    """How many rows each reason of FAULT_REASONS gets: ``round(faults * n)`` shared out evenly,
+    the first reasons taking one more when it does not divide."""
+    k = int(round(faults * n))
+    return {r: k // len(FAULT_REASONS) + (i < k % len(FAULT_REASONS)) for i, r in enumerate(FAULT_REASONS)}
+
+
+class _RowPicker:
+    """Survey rows for faults, each at most once, in the order of one random permutation."""
+
+    def __init__(self, order: np.ndarray) -> None:
+        self.order, self.used, self.cursor = order, np.zeros(len(order), dtype=bool), 0
+
+    def pick(self, eligible=None) -> int:
+        """The next unused row (index into the n survey rows) for which ``eligible(i)`` holds."""
+        n = len(self.order)
+        while self.cursor < n:
+            i = int(self.order[self.cursor])
+            self.cursor += 1
+            if not self.used[i] and (eligible is None or eligible(i)):
+                self.used[i] = True
                 return i
         raise ValueError("too many faults for the number of rows")
 
-    edits: dict[str, dict[int, str]] = {h: {} for h in cols}  # header -> {extended row: value}
-    rejected: list[tuple[int, str]] = []  # (extended row, reason)
-    extras: list[tuple[int, int]] = []  # (base row copied, insert-before position)
-    bad_base = np.zeros(n, dtype=bool)
-    t0_ok = created >= 2 * _MINUTES_PER_DAY
-    for reason in FAULT_REASONS:
-        for _ in range(per_reason[reason]):
-            if reason == "missing_required":
-                i = pick(); edits["供电所"][i] = ""
-            elif reason == "unknown_label":
-                i = pick(); edits["受理渠道"][i] = "传真"
-            elif reason == "cause_mismatch":
-                i = pick()
-                others = [g for g in range(len(l2_by_l1)) if g != l2_parent[l2[i]]]
-                g = others[rng.integers(len(others))]
-                choices = [j for j in range(len(l2_parent)) if l2_parent[j] == g]
-                edits["诉求子类"][i] = l2_zh[int(choices[rng.integers(len(choices))])].as_py()
-            elif reason == "time_order":
-                i = pick(lambda j: t0_ok[j])
-                back = created[i] - int(rng.integers(60, 48 * 60 + 1))
-                edits["办结时间"][i] = clock.format(np.array([back]), slash[i:i + 1])[0].as_py()
-            elif reason == "invalid_answer":
-                i = pick(); edits["总体满意度"][i] = ("6", "很好")[int(rng.integers(2))]
-            elif reason == "invalid_datetime":
-                i = pick(); edits["受理时间"][i] = _BAD_DATETIME
-            elif reason == "invalid_count":
-                i = pick(); edits["重复来电次数"][i] = ("-1", "两次")[int(rng.integers(2))]
-            elif reason == "duplicate":
-                i = pick()
-                extras.append((i, int(rng.integers(i + 1, n + 1))))
-                rejected.append((n + len(extras) - 1, reason))
-                continue
-            elif reason == "conflicting_duplicate":
-                i = pick()
-                extras.append((i, int(rng.integers(i + 1, n + 1))))
-                e = n + len(extras) - 1
-                cur = int(sat_overall[i])
-                options = [v for v in range(1, 6) if v != cur]
-                edits["总体满意度"][e] = sat_labels[options[rng.integers(len(options))] + 1].as_py()
-                rejected += [(i, reason), (e, reason)]
-                bad_base[i] = True
-                continue
-            else:  # no_workorder
-                i = pick()
-                extras.append((i, int(rng.integers(0, n + 1))))
-                e = n + len(extras) - 1
-                j = sum(1 for _, r in rejected if r == reason)
-                edits["工单编号"][e] = "GD" + clock.compact[int(day[rows[i]])].as_py() + f"{90000 + j:05d}"
-                rejected.append((e, reason))
-                continue
-            rejected.append((i, reason))
-            bad_base[i] = True
 
+@dataclass
+class _Planted:
+    """What planting collects: ``edits`` (header -> {extended row: new text}), ``rejected``
+    ((extended row, reason) ingest must reject), ``extras`` ((base row copied, insert-before
+    position) of the extra rows, numbered n, n + 1, ...) and ``bad_base`` (base rows rejected)."""
+
+    edits: dict[str, dict[int, str]]
+    bad_base: np.ndarray
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+    extras: list[tuple[int, int]] = field(default_factory=list)
+
+
+def _cell_fault(reason: str, rng, picker: _RowPicker, ctx: dict) -> tuple[int, str, str]:
+    """Plant one single-cell fault: pick a row, then draw its bad value (in that order: the draws
+    from ``rng`` are the simulator's contract). Returns (row, export header, new text). ``ctx``
+    holds the survey rows' columns (see :func:`_plant_faults`)."""
+    if reason == "missing_required":
+        return picker.pick(), "供电所", ""
+    if reason == "unknown_label":
+        return picker.pick(), "受理渠道", "传真"
+    if reason == "cause_mismatch":
+        i = picker.pick()
+        l2_parent = ctx["l2_parent"]
+        others = [g for g in range(len(ctx["l2_by_l1"])) if g != l2_parent[ctx["l2"][i]]]
+        g = others[rng.integers(len(others))]
+        choices = [j for j in range(len(l2_parent)) if l2_parent[j] == g]
+        return i, "诉求子类", ctx["l2_zh"][int(choices[rng.integers(len(choices))])].as_py()
+    if reason == "time_order":
+        i = picker.pick(lambda j: ctx["t0_ok"][j])  # created two days or more after the start
+        back = ctx["created"][i] - int(rng.integers(60, 48 * 60 + 1))
+        return i, "办结时间", ctx["clock"].format(np.array([back]), ctx["slash"][i:i + 1])[0].as_py()
+    if reason == "invalid_answer":
+        return picker.pick(), "总体满意度", ("6", "很好")[int(rng.integers(2))]
+    if reason == "invalid_datetime":
+        return picker.pick(), "受理时间", _BAD_DATETIME
+    if reason == "invalid_count":
+        return picker.pick(), "重复来电次数", ("-1", "两次")[int(rng.integers(2))]
+    raise ValueError(f"unknown fault reason {reason!r}")
+
+
+def _extra_row_fault(reason: str, rng, picker: _RowPicker, n: int, st: _Planted, ctx: dict) -> None:
+    """Plant one fault made of an extra row (a copy of a picked row inserted after it, or anywhere
+    for ``no_workorder``): an exact duplicate, a duplicate with another overall answer (both copies
+    rejected), or a ticket id no work order has. Records it in ``st``."""
+    i = picker.pick()
+    low = 0 if reason == "no_workorder" else i + 1
+    st.extras.append((i, int(rng.integers(low, n + 1))))
+    e = n + len(st.extras) - 1
+    if reason == "duplicate":
+        st.rejected.append((e, reason))
+    elif reason == "conflicting_duplicate":
+        cur = int(ctx["sat_overall"][i])
+        options = [v for v in range(1, 6) if v != cur]
+        st.edits["总体满意度"][e] = ctx["sat_labels"][options[rng.integers(len(options))] + 1].as_py()
+        st.rejected += [(i, reason), (e, reason)]
+        st.bad_base[i] = True
+    else:  # no_workorder
+        j = sum(1 for _, r in st.rejected if r == reason)
+        day = int(ctx["day"][ctx["rows"][i]])
+        st.edits["工单编号"][e] = "GD" + ctx["clock"].compact[day].as_py() + f"{90000 + j:05d}"
+        st.rejected.append((e, reason))
+
+
+def _export_order(cols: dict[str, pa.Array], st: _Planted, n: int) -> dict[str, Any]:
+    """The export with the faults in place: every column extended by the extra rows, edited, and
+    put in export order (each extra row just before its insert position). Returns the columns,
+    the accepted base rows in export order with their 1-based source rows, the planted faults
+    (ticket id, source row, reason; by source row) and the row counts."""
+    extras = st.extras
     src = np.concatenate([np.arange(n), np.array([s for s, _ in extras], dtype=np.int64)])
     key = np.concatenate([np.arange(n, dtype=float), np.array([b - 0.5 for _, b in extras])])
     tie = np.arange(len(src))
@@ -148,21 +174,49 @@ def _plant_faults(rng, n, faults, cols, created, l2, l2_parent, l2_by_l1, l2_zh,
     out = {}
     for h, arr in cols.items():
         ext = arr.take(pa.array(src)) if extras else arr
-        if edits[h]:
+        if st.edits[h]:
             mask = np.zeros(len(src), dtype=bool)
-            idx = sorted(edits[h])
+            idx = sorted(st.edits[h])
             mask[idx] = True
-            ext = pc.replace_with_mask(ext, pa.array(mask), pa.array([edits[h][i] for i in idx],
+            ext = pc.replace_with_mask(ext, pa.array(mask), pa.array([st.edits[h][i] for i in idx],
                                                                      type=_STR))
         out[h] = ext.take(pa.array(final))
-    accepted = np.flatnonzero(~bad_base)
+    accepted = np.flatnonzero(~st.bad_base)
     accepted = accepted[np.argsort(position[accepted], kind="stable")]
     tickets = out["工单编号"]
     planted = sorted(({"ticket_id": tickets[int(position[e])].as_py(), "source_row": int(position[e]) + 1,
-                       "reason": r} for e, r in rejected), key=lambda d: d["source_row"])
+                       "reason": r} for e, r in st.rejected), key=lambda d: d["source_row"])
     return {"columns": out, "accepted": accepted, "accepted_source_row": position[accepted] + 1,
-            "planted": planted, "per_reason": per_reason, "n_extra": len(extras),
-            "n_rows": len(src)}
+            "planted": planted, "n_extra": len(extras), "n_rows": len(src)}
+
+
+def _plant_faults(rng, n, faults, cols, created, l2, l2_parent, l2_by_l1, l2_zh, sat_overall, sat_labels,
+                  clock, slash, ticket, rows, day) -> dict[str, Any]:
+    """Plant faults; return the export columns in final order and the accepted rows.
+
+    ``round(faults * n)`` rows share the reasons of FAULT_REASONS (:func:`_fault_counts`); the
+    rows come from one permutation of the n survey rows (drawn first), each reason in turn drawing
+    its values from ``rng`` after its row. ``created``, ``l2``, ``sat_overall``, ``slash`` hold the
+    survey rows' values; ``rows`` maps them to tickets and ``day`` tickets to days."""
+    per_reason = _fault_counts(faults, n)
+    picker = _RowPicker(rng.permutation(n))
+    st = _Planted(edits={h: {} for h in cols}, bad_base=np.zeros(n, dtype=bool))
+    ctx = {"created": created, "l2": l2, "l2_parent": l2_parent, "l2_by_l1": l2_by_l1, "l2_zh": l2_zh,
+           "sat_overall": sat_overall, "sat_labels": sat_labels, "clock": clock, "slash": slash, "rows": rows,
+           "day": day, "t0_ok": created >= 2 * _MINUTES_PER_DAY}
+    for reason in FAULT_REASONS:
+        for _ in range(per_reason[reason]):
+            if reason in _EXTRA_ROW_FAULTS:
+                _extra_row_fault(reason, rng, picker, n, st, ctx)
+                continue
+            i, header, value = _cell_fault(reason, rng, picker, ctx)
+            st.edits[header][i] = value
+            st.rejected.append((i, reason))
+            st.bad_base[i] = True
+    out = _export_order(cols, st, n)
+    return {"columns": out["columns"], "accepted": out["accepted"],
+            "accepted_source_row": out["accepted_source_row"], "planted": out["planted"],
+            "per_reason": per_reason, "n_extra": out["n_extra"], "n_rows": out["n_rows"]}
 
 
 def _exports(rng, n, faults, p, ins, ct, pop, tk, rest, m) -> dict[str, Any]:

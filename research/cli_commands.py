@@ -1,0 +1,192 @@
+"""The ``research`` commands: one ``cmd_*`` function per sub-command (see :mod:`research.cli`).
+
+In: the parsed :class:`argparse.Namespace` of :func:`research.cli_parser.build_parser`. Out: the
+exit code (0, or 1 when ``verify`` finds differences); what was written is printed on standard
+output, progress on standard error. Failures raise (:class:`research.errors.InputError`,
+OSError, ...) and :func:`research.cli.main` turns them into one line and exit 2. Each command
+imports its stage lazily, so ``research --help`` starts without loading the analysis.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from research import paths
+from research.errors import InputError
+
+
+def _progress(message: str) -> None:
+    """One progress line on standard error, flushed at once."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from research.ingestion.run import format_report, ingest, timed, write_ingest
+
+    progress = timed(_progress)
+    result = ingest(args.survey, args.workorders, progress=progress)
+    out = Path(args.out) if args.out else paths.ingest_dir()
+    progress(f"writing {out}")
+    written = write_ingest(result, out)
+    print(format_report(result.report))
+    for name, path in written.items():
+        print(f"wrote {name}: {path}")
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from research.simulate import hard_case_params, simulate, write_simulation
+
+    _progress(f"simulating {args.n:,} survey responses (seed {args.seed})")
+    params = hard_case_params() if getattr(args, "hard_cases", False) else None
+    sim = simulate(args.n, args.seed, faults=args.faults, params=params)
+    written = write_simulation(sim, args.out)
+    counts = sim.truth.get("counts", {})
+    for name, path in written.items():
+        print(f"wrote {name}: {path}")
+    if counts:
+        print("counts: " + ", ".join(f"{k} {v:,}" for k, v in counts.items() if isinstance(v, int)))
+    return 0
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from research.ingestion.run import timed
+    from research.models.run import fit_plan, single_cluster_models, summarize, write_results
+    from research.config.plan import load_plan
+
+    progress = timed(_progress)
+    data = Path(args.data) if args.data else paths.ingest_dir() / "responses.parquet"
+    responses = _read_parquet(data, "responses")  # columns and types checked against research.ingestion.schema
+    plan = load_plan(args.plan)
+    progress(f"fitting {len(plan.models)} models on {len(responses):,} responses")
+    from research.pipeline.reproduce import one_blas_thread
+
+    try:
+        with one_blas_thread():  # the same sums, in the same order, as research reproduce
+            results = fit_plan(responses, plan=plan, progress=progress, thresholds=not args.no_thresholds)
+    except InputError as exc:  # the models' messages say "responses"; the user wants the file
+        text = str(exc)
+        raise InputError(f"{data}: {text.removeprefix('responses: ')}") from None
+    out = Path(args.out) if args.out else paths.build_dir() / "fit"
+    written = write_results(results, out, plan=plan)
+    for var, models in single_cluster_models(results["model_fit"]).items():
+        # one line, as for errors; the reason is in notes.csv and in each estimate's method
+        print(f"research fit: warning: a single {var} in {data.name}: standard errors of {', '.join(models)} are "
+              f"model-based, not clustered by {var} (see notes.csv in {out})", file=sys.stderr, flush=True)
+    print(summarize(results))
+    print(f"wrote {len(written)} files to {out}")
+    return 0
+
+
+def _read_parquet(path: Path, what: str):
+    from research.ingestion.readers import read_ingested
+
+    return read_ingested(path, what)
+
+
+def cmd_weight(args: argparse.Namespace) -> int:
+    from research.ingestion.run import timed
+    from research.config.instrument import load_instrument
+    from research.config.plan import load_plan
+    from research.representativeness.run import analyse_representativeness, write_representativeness
+
+    progress = timed(_progress)
+    folder = Path(args.data) if args.data else paths.ingest_dir()
+    responses = _read_parquet(folder / "responses.parquet", "responses")
+    workorders = _read_parquet(folder / "workorders.parquet", "work-order")
+    plan = load_plan(args.plan)
+    spec = plan.weighting
+    progress(f"weighting {len(responses):,} respondents to {len(workorders):,} work orders ({spec.method})")
+    results = analyse_representativeness(responses, workorders, plan=plan, instrument=load_instrument(),
+                                         progress=progress)
+    out = Path(args.out) if args.out else paths.build_dir() / "weights"
+    written = write_representativeness(results, out)
+    we = results["weighted_estimates"]
+    o = we[(we["variable"] == "satisfied") & (we["domain"] == "overall")].iloc[0]
+    ws = results["weight_summary"].iloc[0]
+    print(f"satisfied rate: weighted {100 * o['estimate']:.1f}% (95% CI {100 * o['conf_low']:.1f} to "
+          f"{100 * o['conf_high']:.1f}), unweighted {100 * o['estimate_unweighted']:.1f}%")
+    print(f"weights: {ws['description']}; design effect {ws['deff']:.2f}, effective n {ws['n_eff']:,.0f}, "
+          f"max weight {ws['max']:.2f}")
+    print(f"wrote {len(written)} files to {out}")
+    return 0
+
+
+def cmd_bulletin(args: argparse.Namespace) -> int:
+    from research.bulletin import run_bulletin
+
+    data = Path(args.data) if args.data else paths.ingest_dir()
+    out = Path(args.out) if args.out else paths.build_dir() / "bulletin"
+    _progress(f"building the {args.period} bulletin for {args.at} from {data}")
+    written = run_bulletin(data, period=args.period, at=args.at, out=out, lang=args.lang,
+                           plan_path=Path(args.plan) if args.plan else None)
+    for name, path in written.items():
+        print(f"wrote {name}: {path}")
+    return 0
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from research.ingestion.run import timed
+    from research.pipeline.reproduce import reproduce
+
+    progress = timed(_progress)
+    survey = Path(args.survey) if args.survey else paths.sample_survey()
+    workorders = Path(args.workorders) if args.workorders else None
+    if workorders is None and args.survey is None and paths.sample_workorders().exists():
+        workorders = paths.sample_workorders()
+    out = Path(args.out) if args.out else paths.build_dir()
+    manifest = reproduce(survey, workorders, out, progress=progress,
+                         plan_path=Path(args.plan) if args.plan else None, reps=args.reps)
+    print(f"{len(manifest['artifacts'])} artifacts and manifest.json in {out}")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """``research verify``: rebuild and compare (default), or ``--built DIR``: check a folder as it is.
+
+    Exit 0 when everything matches, 1 on any difference, 2 (through InputError) on a malformed
+    manifest, a folder marked incomplete or being rebuilt, or a missing input.
+    """
+    from research.ingestion.run import timed
+    from research.pipeline.reproduce import verify, verify_built
+
+    if args.built:
+        if args.manifest or args.plan or args.keep or args.reps is not None:
+            raise InputError("verify --built checks the folder's own manifest.json without rebuilding; "
+                             "--manifest, --plan, --keep and --reps do not apply to it")
+        ok, rows = verify_built(Path(args.built))
+        statuses = ("match", "differs", "missing", "extra", "leftover")
+    else:
+        ok, rows = verify(Path(args.manifest) if args.manifest else None, progress=timed(_progress),
+                          plan_path=Path(args.plan) if args.plan else None,
+                          keep=Path(args.keep) if args.keep else None, artifact=args.artifact,
+                          reps=args.reps)
+        statuses = ("match", "differs", "missing", "extra", "recorded")
+    width = max((len(r[0]) for r in rows), default=0)
+    for path, status, detail in rows:
+        print(f"{status:<9} {path:<{width}}  {detail}")
+    counts = {s: sum(1 for r in rows if r[1] == s) for s in statuses}
+    print(", ".join(f"{v} {k}" for k, v in counts.items()))
+    print("verify: every compared artifact matches" if ok else "verify: DIFFERENCES found")
+    if args.keep and not args.built:
+        print(f"verify: the rebuild is kept in {args.keep}")
+    return 0 if ok else 1
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    """``research publish``: a build's manifest and compared CSVs become the published ones in paper/."""
+    from research.pipeline.reproduce import publish
+
+    written = publish(Path(args.built) if args.built else paths.build_dir(), allow_dirty=args.allow_dirty)
+    print(f"published {len(written) - 1} result tables to paper/results/ and {written[-1]}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from research.artifacts.registry import BULLETIN, REGISTRY
+
+    for spec in (*REGISTRY, *BULLETIN.values()):
+        print(f"{spec.id}  {spec.kind:<6}  {spec.name:<32} {spec.zh_title} / {spec.en_title}")
+    return 0
