@@ -159,6 +159,12 @@ class SimParams:
     comment_blank: float = 0.70
     comment_phone: float = 0.03
     comment_idcard: float = 0.01
+    # typical cases (issue 14; off by default, the sample and the default random stream unchanged):
+    # share of dissatisfied phrase comments that also name their sub-cause's planted phrase
+    # (research.simulate.comments.CAUSE_PHRASES), and share of all phrase comments given the phrase
+    # of a random sub-cause (noise, satisfied answers included)
+    comment_cause_share: float = 0.0
+    comment_cause_noise: float = 0.0
     date_style_slash: float = 0.5
     # planted signals for the monitoring tests (none by default; the random stream is the same either way)
     # (station name, ISO-week Monday "YYYY-MM-DD", shift of the satisfaction latent for that station's
@@ -228,6 +234,10 @@ HARD_CASE_DEFAULTS: dict[str, Any] = {
 
 #: fields of SimParams that belong to the hard cases (left out of truth["params"] at their defaults)
 _HARD_FIELDS = (*HARD_CASE_DEFAULTS, "difficulty_handling_corr", "station_handling_sat")
+
+#: fields of the planted comment phrases (also left out of truth["params"] at their defaults, so the
+#: committed sample's truth file is unchanged)
+_TEXT_FIELDS = ("comment_cause_share", "comment_cause_noise")
 
 
 def hard_case_params(**overrides: Any) -> SimParams:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from research.config.instrument import load_instrument, Instrument
+from research.simulate.comments import plant_cause_phrases
 from research.simulate.exports import _canonical_frames, _exports, _survey_answers
 from research.simulate.params import SimParams, Simulation
 from research.simulate.population import _check_params, _code_tables, _draw_until_n
@@ -52,6 +53,7 @@ def simulate(n: int, seed: int, *, faults: float = 0.0, params: SimParams | None
     rng, pop, tk, m = _draw_until_n(n, seed, p, ct)
     tk["rows"] = np.flatnonzero(pop["status"] == 0)  # n rows, creation order
     rest = _survey_answers(rng, n, p, tk)
+    rest, comment_truth = plant_cause_phrases(seed, p, ct, tk, rest)
     exports = _exports(rng, n, faults, p, ins, ct, pop, tk, rest, m)
     frames = _canonical_frames(p, ins, ct, pop, tk, rest, exports, m)
     truth = _truth(n, seed, faults, p, frames["population"], frames["responses"], tk["rows"], tk["sat"],
@@ -59,6 +61,8 @@ def simulate(n: int, seed: int, *, faults: float = 0.0, params: SimParams | None
                    exports["plan"], exports["survey_export"], frames["sla_warnings"])
     if tk["planted_signals"]:
         truth["planted_signals"] = tk["planted_signals"]
+    if comment_truth is not None:
+        truth["comment_terms"] = comment_truth
     model = tk.get("model")
     if _hard_cases_on(p):
         truth["hard_cases"] = _hard_case_truth(p, ct, tk, frames, model)

@@ -9,7 +9,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-from research.simulate.params import _FIELD_DEFAULTS, _HARD_FIELDS
+from research.simulate.params import _FIELD_DEFAULTS, _HARD_FIELDS, _TEXT_FIELDS
 
 
 def _rate(x) -> float | None:
@@ -32,7 +32,7 @@ def _truth(n, seed, faults, p, population, responses, rows, sat, thr, station_na
         # unset plants are left out, so truth files from before they existed stay byte-identical
         "params": _jsonable({k: v for k, v in dataclasses.asdict(p).items()
                              if not (k.startswith("plant_") and v is None)
-                             and not (k in _HARD_FIELDS and v == _FIELD_DEFAULTS[k])}),
+                             and not (k in _HARD_FIELDS + _TEXT_FIELDS and v == _FIELD_DEFAULTS[k])}),
         "station_effects": {s: float(v) for s, v in zip(station_names, station_effect)},
         "satisfied_threshold": thr,
         "population": {
