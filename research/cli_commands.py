@@ -119,9 +119,10 @@ def cmd_bulletin(args: argparse.Namespace) -> int:
 
     data = Path(args.data) if args.data else paths.ingest_dir()
     out = Path(args.out) if args.out else paths.build_dir() / "bulletin"
-    _progress(f"building the {args.period} bulletin for {args.at} from {data}")
+    _progress(f"building the {args.period} bulletin for {args.at or 'the last whole ' + str(args.period)} "
+              f"from {data}")
     written = run_bulletin(data, period=args.period, at=args.at, out=out, lang=args.lang,
-                           plan_path=Path(args.plan) if args.plan else None)
+                           plan_path=Path(args.plan) if args.plan else None, say=_progress)
     for name, path in written.items():
         print(f"wrote {name}: {path}")
     return 0

@@ -178,7 +178,8 @@ def _add_bulletin(sub, func: Callable[[argparse.Namespace], int]) -> None:
                                    "complaints (week) and the adjusted station ranking (month). Reads "
                                    "build/ingest/ (run 'research ingest SURVEY --workorders FILE' first).")
     p.add_argument("--period", required=True, help="day, week or month")  # run_bulletin checks the value
-    p.add_argument("--at", required=True, metavar="DATE", help="a date in the period (YYYY-MM-DD)")
+    p.add_argument("--at", metavar="DATE", help="a date in the period (YYYY-MM-DD); default: the last whole "
+                   "period the data cover")
     p.add_argument("--out", metavar="DIR", help=f"output folder (default {paths.build_dir() / 'bulletin'})")
     p.add_argument("--lang", default="zh", help="zh (default) or en")
     p.add_argument("--data", metavar="DIR",

@@ -83,3 +83,48 @@ def test_a_new_section_is_one_declaration_and_reaches_every_output(sim, tmp_path
 def test_each_bulletin_spec_names_its_section_as_builder():
     for key, spec in BULLETIN.items():
         assert spec.builder == key and section(spec.builder).key == key
+
+
+@pytest.mark.parametrize("period, first, last, start", [
+    ("week", "2025-01-01", "2026-06-30", "2026-06-22"),   # Tuesday: the week before is the last whole one
+    ("week", "2025-01-01", "2026-06-28", "2026-06-22"),   # Sunday: its own week is whole
+    ("month", "2025-01-01", "2026-06-30", "2026-06-01"),  # the month's last day: whole
+    ("month", "2025-01-01", "2026-06-29", "2026-05-01"),
+    ("day", "2025-01-01", "2026-06-29", "2026-06-29"),
+])
+def test_the_default_at_is_the_last_whole_period(period, first, last, start):
+    import datetime as dt
+
+    from research.bulletin.periods import last_complete
+
+    p = last_complete(period, dt.date.fromisoformat(first), dt.date.fromisoformat(last))
+    assert p.start.date().isoformat() == start
+
+
+def test_data_shorter_than_a_whole_period_ask_for_at():
+    import datetime as dt
+
+    from research.bulletin.periods import last_complete
+    from research.errors import InputError
+
+    with pytest.raises(InputError, match="cover no whole month; give --at"):
+        last_complete("month", dt.date(2026, 6, 3), dt.date(2026, 6, 20))
+
+
+def test_the_command_without_at_builds_the_last_whole_week(tmp_path):
+    from research.cli import main
+
+    s = simulate(1500, 7)
+    folder = tmp_path / "ingest"
+    folder.mkdir()
+    s.responses.to_parquet(folder / "responses.parquet")
+    s.workorders.to_parquet(folder / "workorders.parquet")
+    code = main(["bulletin", "--period", "week", "--data", str(folder), "--out", str(tmp_path / "out"),
+                 "--lang", "en"])
+    assert code == 0
+    last = max(s.workorders["created_at"].max(), s.responses["surveyed_at"].max()).date()
+    from research.bulletin.periods import last_complete
+
+    first = min(s.workorders["created_at"].min(), s.responses["surveyed_at"].min()).date()
+    expected = last_complete("week", first, last).start.date().isoformat()
+    assert (tmp_path / "out" / f"bulletin_week_{expected}.en.html").is_file()

@@ -90,3 +90,21 @@ def last_year_period(p: Period) -> Period | None:
             return None
         return period_of("week", monday)
     return period_of("month", d.replace(year=d.year - 1))
+
+
+def last_complete(period: str, first_day: dt.date, last_day: dt.date) -> Period:
+    """The last whole ``period`` the data cover: the period holding ``last_day`` when the data reach
+    its last day, else the one before it (a week that ends on Sunday needs data up to Sunday).
+
+    Raises
+    ------
+    InputError
+        The data (``first_day`` to ``last_day``) cover no whole period of that kind.
+    """
+    p = period_of(period, last_day)
+    if p.last_day > last_day:
+        p = previous_period(p)
+    if p.start.date() < first_day:
+        raise InputError(f"--period {period}: the data ({first_day.isoformat()} to {last_day.isoformat()}) cover "
+                         f"no whole {period}; give --at a date inside the period wanted")
+    return p

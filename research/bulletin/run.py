@@ -12,7 +12,7 @@ import pandas as pd
 
 from research.artifacts import labels
 from research.bulletin.data import _RESP_COLS, _WO_COLS, _require, _times
-from research.bulletin.periods import _check_period, _parse_at
+from research.bulletin.periods import _check_period, _parse_at, last_complete
 from research.bulletin.tables import bulletin_tables
 from research.bulletin.write import write_bulletin
 from research.errors import InputError
@@ -43,15 +43,16 @@ def data_range(responses: pd.DataFrame, workorders: pd.DataFrame) -> tuple[dt.da
     return pd.Timestamp(min(days)).date(), pd.Timestamp(max(days)).date()
 
 
-def run_bulletin(data_dir: Path, *, period: str, at: str, out: Path, lang: str = "zh",
-                 plan_path: Path | None = None) -> dict[str, Path]:
+def run_bulletin(data_dir: Path, *, period: str, at: str | None = None, out: Path, lang: str = "zh",
+                 plan_path: Path | None = None, say=None) -> dict[str, Path]:
     """Read an ingest folder, check the arguments, build and write the bulletin.
 
     Parameters
     ----------
     data_dir : folder holding ``responses.parquet`` and ``workorders.parquet`` (ingest output).
     period : ``day``, ``week`` or ``month``.
-    at : ISO date (YYYY-MM-DD) inside the data's date range.
+    at : ISO date (YYYY-MM-DD) inside the data's date range; None: the last whole period the data
+        cover (:func:`research.bulletin.periods.last_complete`), named through ``say``.
     out : output folder.
     lang : ``zh`` or ``en``.
     plan_path : the analysis plan whose ``conf_level`` and ``bulletin`` section are used
@@ -66,7 +67,7 @@ def run_bulletin(data_dir: Path, *, period: str, at: str, out: Path, lang: str =
     _check_period(period)
     if lang not in labels.LANGS:
         raise InputError(f"--lang {lang!r}: use one of {', '.join(labels.LANGS)}")
-    day = _parse_at(at)
+    day = _parse_at(at) if at is not None else None
     from research.config.plan import load_plan
 
     plan = load_plan(plan_path)
@@ -82,6 +83,10 @@ def run_bulletin(data_dir: Path, *, period: str, at: str, out: Path, lang: str =
         raise InputError(str(exc)) from None
     if span is None:
         raise InputError(f"{data_dir}: the data hold no dated work orders or responses")
+    if day is None:
+        day = last_complete(period, *span).start.date()
+        if say is not None:
+            say(f"--at not given: the last whole {period} of the data, from {day.isoformat()}")
     if not span[0] <= day <= span[1]:
         raise InputError(f"--at {day.isoformat()}: outside the data's date range "
                          f"{span[0].isoformat()} to {span[1].isoformat()} ({data_dir})")
