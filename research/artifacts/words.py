@@ -133,7 +133,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "threshold_level": ("快速处理满意率减{points:g}个百分点", "{points:g} points below fast handling"),
     "coefficient_vs": ("系数（对数优势比，参照：{ref}）", "Coefficient (log-odds) against {ref}"),
     "pearson_r": ("Pearson相关系数", "Pearson r"),
-    "conf_band": ("95%置信带", "95% confidence band"),
+    "conf_band": ("{level}置信带", "{level} confidence band"),
     # representativeness (T09-T12, F08-F09)
     "handling_band": ("处理时长分段", "Handling-time band"),
     "completed": ("回访成功", "Surveys completed"),
@@ -222,6 +222,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "driver_set": ("因素组", "Set"),
     "operational": ("运营因素", "Operational drivers"),
     "items": ("满意度分项（单项重要性）", "Satisfaction items (item importance)"),
+    # the permutation null's 95th percentile is fixed by the method (research.strategy.drivers), not the plan's level
     "null_share_q95": ("置换零分布95%分位（%）", "Permutation null, 95th pct (%)"),
     "p_holm": ("Holm校正P值", "Holm-adjusted p"),
     "placed": ("已定位", "placed"),
@@ -257,6 +258,7 @@ WORDS: dict[str, tuple[str, str]] = {
                         "cannot be fitted."),
     "observed_satisfied": ("满意数", "Satisfied, observed"),
     "expected_satisfied": ("期望满意数", "Satisfied, expected"),
+    # the funnel's 95% and 99.8% limits are fixed by the method (Spiegelhalter 2005), not the plan's level
     "limits_998": ("99.8%控制限（%）", "99.8% limits (%)"),
     "z_score": ("z", "z"),
     "q_value": ("q值（BH）", "q (BH)"),
