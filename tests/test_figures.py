@@ -20,10 +20,12 @@ from matplotlib.lines import Line2D
 from matplotlib.text import Text
 
 from research.artifacts import figures
+from research.artifacts.figure_axes import figure_word
 from research.artifacts.registry import FIGURES, get
 from research.artifacts.render_figures import draw_figure, write_figure
 from research.artifacts.stamp import Stamp
 from research.artifacts.theme import CJK_FAMILY, apply_theme, font_path
+from research.stats.intervals import wilson_interval
 
 STAMP = Stamp(data_sha256="0123456789abcdef" * 4, commit="abc1234567", seed=918273)
 CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
@@ -160,7 +162,7 @@ def test_satisfaction_data(bundle, data):
 
 
 def test_wilson_interval_at_the_edges():
-    low, high = figures.wilson_interval([0, 7, 7, 3], [7, 7, 0, 10])
+    low, high = wilson_interval([0, 7, 7, 3], [7, 7, 0, 10])
     assert low[0] == 0 and 0 < high[0] < 1 and high[1] == 1 and 0 < low[1] < 1
     assert np.isnan(low[2]) and np.isnan(high[2])
     assert low[3] < 0.3 < high[3]
@@ -334,9 +336,9 @@ def test_station_funnel_labels_flagged_stations_in_both_languages(bundle, themed
         fig.savefig(io.BytesIO(), format="png", dpi=72)
         texts = [t.get_text() for t in _texts(fig)]
         assert flagged <= set(texts)
-        assert figures._word("limits_99.8", lang) in texts and figures._word("overall_rate", lang) in texts
+        assert figure_word("limits_99.8", lang) in texts and figure_word("overall_rate", lang) in texts
     empty = figures.figure_station_funnel_data({})
     assert len(empty) == 0
     fig = draw_figure(get("F11"), empty, "en", bundle, STAMP)
-    assert figures._word("funnel_not_computed", "en") in [t.get_text() for t in _texts(fig)]
+    assert figure_word("funnel_not_computed", "en") in [t.get_text() for t in _texts(fig)]
 

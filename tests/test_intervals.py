@@ -32,8 +32,8 @@ def test_edges_and_missing():
 
 
 def test_the_tables_figures_and_response_rates_use_it():
-    from research.artifacts import figures, tables
+    from research.artifacts import figure_data_fit, tables_fit
     from research.representativeness import nonresponse
 
-    assert tables.wilson_interval is wilson_interval and figures.wilson_interval is wilson_interval
+    assert tables_fit.wilson_interval is wilson_interval and figure_data_fit.wilson_interval is wilson_interval
     assert nonresponse.wilson_interval is wilson_interval

@@ -42,6 +42,7 @@ from research.artifacts.labels import with_lever_names
 from research.strategy.scenarios import run_levers
 from research.config.plan import load_plan
 from research.simulate import simulate, write_simulation
+from research.stats.intervals import wilson_interval
 
 from conftest import TEST_KEY
 
@@ -209,7 +210,7 @@ def test_t02_reconciliation_holds(built, small):
 
 def test_wilson_interval_matches_r_prop_test():
     # In R: prop.test(8, 10, correct = FALSE)$conf.int -> 0.4901625 0.9433178
-    low, high = tables.wilson_interval([8, 0, 5], [10, 5, 0], 0.95)
+    low, high = wilson_interval([8, 0, 5], [10, 5, 0], 0.95)
     assert low[0] == pytest.approx(0.4901625, abs=1e-7) and high[0] == pytest.approx(0.9433178, abs=1e-7)
     assert low[1] == 0 and 0 < high[1] < 1          # no successes: interval starts at 0
     assert math.isnan(low[2]) and math.isnan(high[2])  # n = 0: undefined

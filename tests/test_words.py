@@ -191,3 +191,21 @@ def test_lever_frame_names_come_from_the_plan(plan):
     assert list(out.columns) == ["rank", "lever", "zh", "en", "effect"]
     assert list(out["en"]) == [lv.en for lv in plan.scenarios.levers]
     assert "zh" not in frame.columns  # the computation's frame is left as it was
+
+
+def test_each_word_is_written_in_one_domain_module_only():
+    """The words are split by domain (research/artifacts/words/*.py) but stay one mapping: the
+    domain modules hold entries only, every key is in exactly one of them, and the package
+    refuses a key written twice."""
+    import types
+
+    from research.artifacts.words import bulletin, fit, notes, strategy, weights
+
+    domains = (fit, weights, strategy, bulletin, notes)
+    assert sum(len(m.WORDS) for m in domains) == len(WORDS)
+    assert set().union(*(m.WORDS for m in domains)) == set(WORDS)
+    for m in domains:  # entries, no lookup of their own
+        assert not [n for n, v in vars(m).items() if isinstance(v, types.FunctionType)], m.__name__
+    twice = types.SimpleNamespace(__name__="toy_domain", WORDS={"total": ("合计", "Total")})
+    with pytest.raises(ValueError, match=r"written twice \(again in toy_domain\): \['total'\]"):
+        words._join(fit, notes, twice)

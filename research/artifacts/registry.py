@@ -12,15 +12,21 @@ and caption, the results it reads (bundle keys, see
 
 The report refers to artifacts by id only; a test fails if the report cites an
 id that nothing produces or if a produced artifact is cited nowhere.
+
+Where a caption names the plan's confidence level it says ``{level}``, filled by
+:meth:`ArtifactSpec.caption` from the entry's ``conf_level``: bind an entry to a build's plan
+with :meth:`ArtifactSpec.for_bundle` (the renderers do). Levels fixed by a method (the funnel's
+95% and 99.8% limits, the recurrence test's alpha) are written as they are.
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from research.artifacts.words import LANGS
+from research.artifacts.levels import DEFAULT_CONF_LEVEL, conf_level
+from research.artifacts.words import LANGS, level_text
 
 
 def _lang_index(lang: str) -> int:
@@ -47,12 +53,30 @@ class ArtifactSpec:
     #: tables: ``display(data, lang, bundle) -> Display``; None: the one
     #: research.artifacts.render_tables.DISPLAYS holds for the builder
     display: Callable | None = None
+    #: the confidence level (0..1) a ``{level}`` in the title or caption shows; None: the plan's
+    #: default (:data:`research.artifacts.levels.DEFAULT_CONF_LEVEL`). Set by :meth:`for_bundle`.
+    conf_level: float | None = None
 
     def title(self, lang: str) -> str:
-        return (self.zh_title, self.en_title)[_lang_index(lang)]
+        """The title in ``lang`` (``zh`` or ``en``), ``{level}`` filled."""
+        return self._level_filled((self.zh_title, self.en_title)[_lang_index(lang)])
 
     def caption(self, lang: str) -> str:
-        return (self.zh_caption, self.en_caption)[_lang_index(lang)]
+        """The caption in ``lang`` (``zh`` or ``en``), ``{level}`` filled with this entry's level (``90%``)."""
+        return self._level_filled((self.zh_caption, self.en_caption)[_lang_index(lang)])
+
+    def _level_filled(self, text: str) -> str:
+        # str.replace, not str.format: a caption may hold other braces, and only {level} is a field
+        level = DEFAULT_CONF_LEVEL if self.conf_level is None else self.conf_level
+        return text.replace("{level}", level_text(level))
+
+    def at_level(self, level: float) -> ArtifactSpec:
+        """This entry with ``{level}`` shown as ``level`` (0..1, e.g. the plan's ``conf_level``)."""
+        return replace(self, conf_level=float(level))
+
+    def for_bundle(self, bundle: dict | None) -> ArtifactSpec:
+        """This entry at the confidence level of the bundle's plan (:func:`research.artifacts.levels.conf_level`)."""
+        return self.at_level(conf_level(bundle))
 
     def build_function(self) -> Callable:
         if callable(self.builder):
@@ -78,22 +102,22 @@ TABLES = (
                  ("ingest_report",), "table_reconciliation"),
     ArtifactSpec("T03", "table", "T03_satisfaction_by_cause", "各诉求大类与子类的满意度",
                  "Satisfaction by cause group and sub-cause",
-                 "满意率（总体满意度为“满意”或“非常满意”的比例）与平均得分，附95%置信区间（未加权）。",
-                 "Satisfied rate (share answering satisfied or very satisfied) and mean score with 95% "
+                 "满意率（总体满意度为“满意”或“非常满意”的比例）与平均得分，附{level}置信区间（未加权）。",
+                 "Satisfied rate (share answering satisfied or very satisfied) and mean score with {level} "
                  "confidence intervals (unweighted).",
                  ("responses",), "table_satisfaction_by_cause"),
     ArtifactSpec("T04", "table", "T04_models", "模型估计结果对照", "Models side by side",
-                 "Logit与有序模型为优势比exp(b)，线性与混合模型为系数，方括号内为95%置信区间（切点为对数优势尺度，"
+                 "Logit与有序模型为优势比exp(b)，线性与混合模型为系数，方括号内为{level}置信区间（切点为对数优势尺度，"
                  "括号内为标准误）；* p<0.05, ** p<0.01, *** p<0.001，诉求子类按Holm校正；下方为拟合统计量。",
-                 "Odds ratios exp(b) for the logit and ordinal models, coefficients for the others, 95% intervals "
+                 "Odds ratios exp(b) for the logit and ordinal models, coefficients for the others, {level} intervals "
                  "in brackets (cutpoints: log-odds, standard errors in parentheses); * p<0.05, ** p<0.01, "
                  "*** p<0.001, Holm-adjusted for sub-causes; fit statistics below.",
                  ("estimates", "model_fit"), "table_models"),
     ArtifactSpec("T05", "table", "T05_handling_time_effects", "处理时长翻倍的平均边际效应",
                  "Average marginal effect of doubling the handling time",
-                 "处理时长翻倍时各诉求大类工单的平均满意概率与平均得分的变化，附95%置信区间。",
+                 "处理时长翻倍时各诉求大类工单的平均满意概率与平均得分的变化，附{level}置信区间。",
                  "Change in the probability of being satisfied and in the mean score when the handling "
-                 "time of a cause group's tickets doubles, with 95% confidence intervals.",
+                 "time of a cause group's tickets doubles, with {level} confidence intervals.",
                  ("marginal_effects",), "table_handling_time_effects"),
     ArtifactSpec("T06", "table", "T06_thresholds", "各诉求大类满意率随处理时长的变化：是否存在阈值",
                  "Satisfied rate against handling time by cause group: is there a threshold?",
@@ -110,15 +134,15 @@ TABLES = (
                  "sub-causes; chi-square test of satisfied × cause group.",
                  ("comparisons", "association"), "table_group_comparisons"),
     ArtifactSpec("T08", "table", "T08_reliability", "满意度量表信度", "Reliability of the satisfaction scale",
-                 "四个满意度题项的Cronbach α（Feldt 95%置信区间）、题项-其余总分相关与删除该题后的α。",
-                 "Cronbach's alpha of the four satisfaction items (Feldt 95% interval), item-rest "
+                 "四个满意度题项的Cronbach α（Feldt {level}置信区间）、题项-其余总分相关与删除该题后的α。",
+                 "Cronbach's alpha of the four satisfaction items (Feldt {level} interval), item-rest "
                  "correlations and alpha if the item is dropped.",
                  ("reliability", "item_statistics"), "table_reliability"),
     ArtifactSpec("T09", "table", "T09_response_rates", "回访成功率", "Survey response rates",
                  "各诉求大类、子类、地市、处理时长分段与供电所的工单回访成功、未接通与拒访比例；"
-                 "回访成功率附Wilson 95%置信区间。",
+                 "回访成功率附Wilson {level}置信区间。",
                  "Shares of work orders whose survey was completed, not answered or refused, by cause group, "
-                 "sub-cause, region, handling-time band and station; Wilson 95% intervals of the response rate.",
+                 "sub-cause, region, handling-time band and station; Wilson {level} intervals of the response rate.",
                  ("response_rates",), "table_response_rates"),
     ArtifactSpec("T10", "table", "T10_weight_diagnostics", "无应答调整权重诊断", "Non-response weight diagnostics",
                  "权重为每个回访样本代表的工单数。变异系数、Kish有效样本量与设计效应（1+CV²）衡量加权的精度代价。",
@@ -138,8 +162,8 @@ TABLES = (
                  "work orders (design-based standard errors); unweighted: as in T05.",
                  ("svy_marginal_effects", "marginal_effects"), "table_weighted_effects"),
     ArtifactSpec("T13", "table", "T13_response_propensity", "回访成功倾向模型", "Response-propensity model",
-                 "以全部工单拟合的回访成功Logit模型的优势比及95%置信区间；重复来电指同一客户30天内另有工单。",
-                 "Odds ratios of completing the survey from a logit fitted on all work orders, with 95% "
+                 "以全部工单拟合的回访成功Logit模型的优势比及{level}置信区间；重复来电指同一客户30天内另有工单。",
+                 "Odds ratios of completing the survey from a logit fitted on all work orders, with {level} "
                  "intervals; a repeat caller is a customer with another ticket in the 30 days before.",
                  ("propensity_estimates",), "table_response_propensity"),
     ArtifactSpec("T14", "table", "T14_levers", "改进杠杆排序：哪项措施带来最大的满意率提升",
@@ -171,6 +195,7 @@ TABLES = (
                  "Repeat-call episodes (two or more work orders of one customer within 30 days), ordered by the "
                  "predicted probability of dissatisfaction; customers shown as pseudonyms.",
                  ("repeat_callers",), "table_repeat_callers"),
+    # alpha = 0.001: the recurrence test's fixed level (research.strategy.monitoring), not the plan's
     ArtifactSpec("T17", "table", "T17_recurrence", "同类诉求反复发生：供电所×诉求子类预警",
                  "Recurring complaints: station × sub-cause alerts",
                  "当周工单数显著高于前8周均值的供电所×诉求子类（单侧精确条件泊松检验，α=0.001），供专家团队分析。",
@@ -205,6 +230,7 @@ TABLES = (
                  "difference (points), adjusted for sub-cause, handling time, channel, station and month. Both are "
                  "partly consequences of dissatisfaction: associations, not levers.",
                  ("associations",), "table_associations"),
+    # 99.8%: the funnel's control limits, fixed by the method (Spiegelhalter 2005), not the plan's level
     ArtifactSpec("T22", "table", "T22_station_funnel", "各供电所与总体满意率的比较（风险调整漏斗图）",
                  "Stations against the overall satisfied rate (risk-adjusted funnel)",
                  "按诉求子类、处理时长与受理渠道调整后的标准化满意率；超出99.8%控制限为信号，q值为Benjamini–Hochberg"
@@ -219,8 +245,8 @@ FIGURES = (
                  "柱为各诉求子类的工单数，折线为累计占比。", "Bars: work orders per sub-cause; line: cumulative share.",
                  ("workorders", "responses"), "figure_pareto_data", "draw_pareto"),
     ArtifactSpec("F02", "figure", "F02_satisfaction_by_subcause", "各诉求子类的满意率",
-                 "Satisfied rate by sub-cause", "点为满意率，线段为95%置信区间。",
-                 "Points: satisfied rate; bars: 95% confidence intervals.",
+                 "Satisfied rate by sub-cause", "点为满意率，线段为{level}置信区间。",
+                 "Points: satisfied rate; bars: {level} confidence intervals.",
                  ("responses",), "figure_satisfaction_data", "draw_satisfaction"),
     ArtifactSpec("F03", "figure", "F03_handling_time", "各诉求大类的处理时长分布",
                  "Distribution of handling time by cause group", "对数刻度的处理时长（小时）。",
@@ -228,32 +254,32 @@ FIGURES = (
                  "draw_handling_time"),
     ArtifactSpec("F04", "figure", "F04_speed_curves", "处理时长与预测满意率（关键图）",
                  "Predicted satisfied rate against handling time (key figure)",
-                 "各诉求大类工单在不同处理时长下的平均预测满意率及95%区间；竖线为下降5个百分点的约定时长，不是变点（见表T06）。",
+                 "各诉求大类工单在不同处理时长下的平均预测满意率及{level}区间；竖线为下降5个百分点的约定时长，不是变点（见表T06）。",
                  "Average predicted satisfied rate of each cause group's tickets at each handling time, "
-                 "with 95% bands; vertical lines mark the 5-point-drop convention, not change points (T06).",
+                 "with {level} bands; vertical lines mark the 5-point-drop convention, not change points (T06).",
                  ("threshold_curves", "thresholds"), "figure_speed_curves_data", "draw_speed_curves"),
     ArtifactSpec("F05", "figure", "F05_effects_forest", "各诉求子类对满意度的影响（森林图）",
                  "Effects of sub-causes on satisfaction (forest plot)",
-                 "比例优势模型中各诉求子类相对参照类别的系数及95%置信区间。",
-                 "Proportional-odds coefficients of each sub-cause against the reference, with 95% intervals.",
+                 "比例优势模型中各诉求子类相对参照类别的系数及{level}置信区间。",
+                 "Proportional-odds coefficients of each sub-cause against the reference, with {level} intervals.",
                  ("estimates",), "figure_forest_data", "draw_forest"),
     ArtifactSpec("F06", "figure", "F06_item_correlations", "满意度题项相关热图", "Correlations of the satisfaction items",
                  "四个满意度题项两两之间的Pearson相关系数。", "Pairwise Pearson correlations of the four items.",
                  ("item_correlations",), "figure_item_correlation_data", "draw_item_correlations"),
     ArtifactSpec("F07", "figure", "F07_monthly_rate", "月度满意率", "Monthly satisfied rate",
-                 "按回访月份统计的满意率及95%置信区间。", "Satisfied rate by survey month with 95% intervals.",
+                 "按回访月份统计的满意率及{level}置信区间。", "Satisfied rate by survey month with {level} intervals.",
                  ("responses",), "figure_monthly_data", "draw_monthly"),
     ArtifactSpec("F08", "figure", "F08_response_funnel", "从工单到有效回答：回访漏斗与各子类回访成功率",
                  "From work orders to valid answers: the response funnel and response rate by sub-cause",
-                 "左：各环节数量及占工单比例；右：各诉求子类的回访成功率及Wilson 95%置信区间。",
+                 "左：各环节数量及占工单比例；右：各诉求子类的回访成功率及Wilson {level}置信区间。",
                  "Left: counts at each stage and their share of the work orders; right: response rate of "
-                 "each sub-cause with its Wilson 95% interval.",
+                 "each sub-cause with its Wilson {level} interval.",
                  ("funnel", "response_rates"), "figure_funnel_data", "draw_funnel"),
     ArtifactSpec("F09", "figure", "F09_weighted_vs_unweighted", "各诉求子类满意率：加权与未加权",
                  "Satisfied rate by sub-cause: weighted against unweighted",
-                 "空心灰点为未加权满意率，实心点为按工单总体加权的满意率，线段为95%置信区间。",
+                 "空心灰点为未加权满意率，实心点为按工单总体加权的满意率，线段为{level}置信区间。",
                  "Hollow grey points: unweighted satisfied rate; filled points: rate weighted to the work-order "
-                 "population; bars: 95% intervals.",
+                 "population; bars: {level} intervals.",
                  ("weighted_estimates",), "figure_weighted_data", "draw_weighted"),
     ArtifactSpec("F10", "figure", "F10_importance_performance", "重要性—表现分析（IPA）",
                  "Importance–performance analysis",
@@ -262,6 +288,7 @@ FIGURES = (
                  "Operational drivers with a performance measure clearing their permutation null; x: performance, "
                  "y: importance; dashed lines at the means; numbers: bootstrap probability of 'concentrate here'.",
                  ("drivers_ipa",), "figure_ipa_data", "draw_ipa"),
+    # 95% and 99.8%: the funnel's control limits, fixed by the method (Spiegelhalter 2005), not the plan's level
     ArtifactSpec("F11", "figure", "F11_station_funnel", "各供电所风险调整满意率漏斗图",
                  "Funnel plot of the stations' risk-adjusted satisfied rates",
                  "点为各供电所按诉求子类、处理时长与受理渠道调整后的满意率，横轴为回答数；实线为总体满意率，"

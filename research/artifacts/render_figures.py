@@ -137,7 +137,7 @@ def frame_figure(fig: Figure, spec: ArtifactSpec, lang: str, stamp: Stamp) -> Fi
     """Add the title on top and the footer stamp at the bottom of a drawn figure.
 
     The stamp goes into the footer strip the drawers leave (the sub-figure with gid
-    ``"footer"``, see :func:`research.artifacts.figures._new_figure`); a figure without one gets
+    ``"footer"``, see :func:`research.artifacts.figure_axes.new_figure`); a figure without one gets
     the stamp in its bottom-left corner.
     """
     fig.suptitle(spec.title(lang), fontsize=mpl.rcParams["figure.titlesize"])

@@ -154,6 +154,7 @@ def write_table(spec: ArtifactSpec, bundle: dict, out_dir, stamp: Stamp,
     for lang in langs:
         if lang not in LANGS:
             raise ValueError(f"lang must be one of {list(LANGS)}, got {lang!r}")
+    spec = spec.for_bundle(bundle)  # captions show the plan's confidence level
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     data = spec.build_function()(bundle)

@@ -140,6 +140,21 @@ def _read_bytes(path: Path, what: str) -> bytes:
 _FIGURE_RE = re.compile(r'<figure class="research-table"[^>]*>.*?</figure>', re.S)
 
 
+def _build_level(out_root: Path, bundle: dict | None) -> float:
+    """The confidence level of a build (0..1): its bundle's plan, else the plan file the fit stage
+    wrote into the build, else :data:`research.artifacts.levels.DEFAULT_CONF_LEVEL`."""
+    from research.artifacts.levels import DEFAULT_CONF_LEVEL, conf_level
+
+    if bundle is not None:
+        return conf_level(bundle)
+    used = Path(out_root) / "fit" / "analysis_plan_used.yaml"
+    if not used.is_file():
+        return DEFAULT_CONF_LEVEL
+    from research.config.plan import load_plan
+
+    return float(load_plan(used).conf_level)
+
+
 class TableSource:
     """Where the report's tables come from: the Display of each table, or the per-table files.
 
@@ -163,6 +178,15 @@ class TableSource:
         self.stamp = stamp
         self.displays = dict(displays or {})
         self._data: dict[str, pd.DataFrame] = {}
+        self._level: float | None = None
+
+    def spec(self, artifact_id: str):
+        """The registry entry of ``artifact_id`` with its captions at the build's confidence level:
+        the bundle's plan, else the plan the build used (``fit/analysis_plan_used.yaml``), else the
+        plan's default."""
+        if self._level is None:
+            self._level = _build_level(self.out_root, self.bundle)
+        return registry.get(artifact_id).at_level(self._level)
 
     def display(self, spec, lang: str) -> rt.Display | None:
         """The Display of ``spec`` in ``lang``, or None when neither ``displays`` nor a bundle has it."""
@@ -265,7 +289,7 @@ def render_html(text: str, out_root: Path, lang: str, tables: TableSource | None
     parts = []
     for kind, content in blocks:
         if kind == "embed":
-            parts.append(_html_embed(registry.get(content), out_root, lang, tables))
+            parts.append(_html_embed(tables.spec(content), out_root, lang, tables))
         else:
             parts.append(markdown.markdown(content, extensions=["tables"]))
     title = re.search(r"^#\s+(.+)$", text, flags=re.M)
@@ -294,7 +318,7 @@ def render_docx(text: str, out_root: Path, lang: str, path: Path, tables: TableS
         s = line.rstrip()
         m = EMBED_RE.fullmatch(s)
         if m:
-            spec = registry.get(m.group(1))
+            spec = tables.spec(m.group(1))
             if spec.kind == "figure":
                 doc.add_paragraph(f"{_ref_label(spec.id, lang)}  {spec.title(lang)}").runs[0].bold = True
                 png = _artifact_file(out_root, spec, f".{lang}.png")

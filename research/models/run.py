@@ -181,7 +181,7 @@ def fit_plan(responses: pd.DataFrame, *, plan: Plan | None = None, instrument: I
     for key, step, compute in (
             ("association", "association of satisfied and cause_l1",
              lambda: association(responses, row="satisfied", col="cause_l1")),
-            ("reliability", "reliability", lambda: cronbach_alpha(responses)),
+            ("reliability", "reliability", lambda: cronbach_alpha(responses, conf_level=plan.conf_level)),
             ("item_statistics", "item statistics", lambda: item_statistics(responses)),
             ("item_correlations", "item correlations", lambda: item_correlations(responses))):
         try:

@@ -1,0 +1,76 @@
+"""Words of the bulletin (B01-B07, research.bulletin) and of the monitoring columns it shows.
+"""
+
+from __future__ import annotations
+
+#: machine name -> (zh, en)
+WORDS: dict[str, tuple[str, str]] = {
+    # ---- bulletin (B01-B07)
+    "indicator": ("指标", "Indicator"),
+    "current": ("本期", "This period"),
+    "previous": ("上期", "Previous period"),
+    "last_year": ("去年同期", "Same period last year"),
+    "change_previous": ("环比变化", "Change vs previous"),
+    "change_last_year": ("同比变化", "Change vs last year"),
+    "volume": ("工单量", "Work-order volume"),
+    "volume_change": ("工单量环比", "Change in work-order volume"),
+    "sla_rate": ("工单及时率", "Resolved within target"),
+    "repeat_share": ("重复来电占比", "Repeat-caller share"),
+    "rate_change": ("环比（百分点）", "Change (points)"),
+    "adjusted_rate": ("调整后满意率", "Adjusted satisfied rate"),
+    "raw_rate": ("原始满意率", "Raw satisfied rate"),
+    "interval": ("区间", "Interval"),
+    "versus_mean": ("与均值比较", "Against the mean"),
+    "vs_below": ("低于均值（FDR校正后）", "Below the mean (after FDR)"),
+    "vs_above": ("高于均值（FDR校正后）", "Above the mean (after FDR)"),
+    "vs_none": ("无显著差异", "Not distinguishable"),
+    "rank_interval": ("排名区间", "Rank interval"),
+    "no_difference": ("本月各供电所之间无可检出的差异，不作排名；下表按地市、供电所名称列出。",
+                      "No detectable difference between stations this month: stations are not ranked; "
+                      "listed by region and name."),
+    "ranking_note": ("调整后满意率为按本月全部工单的诉求子类、处理时长与渠道构成标准化的满意率（随机截距Logit模型）；"
+                     "排名区间为{level:g}%模拟区间（2000次抽样），区间宽说明名次不可靠。",
+                     "Adjusted rate: the satisfied rate standardised to this month's whole mix of sub-causes, "
+                     "handling times and channels (random-intercept logit); rank intervals: {level:g}% from "
+                     "2,000 simulated draws; a wide interval means the position is not reliable."),
+    "flag_note": ("与均值比较：经病例组合调整的漏斗图z值，按Benjamini–Hochberg法控制错误发现率（q<0.05）。",
+                  "Against the mean: risk-adjusted funnel z-score, Benjamini–Hochberg false discovery rate "
+                  "q < 0.05 across stations."),
+    "none_out_of_control": ("本期无失控供电所。", "No station out of control in this period."),
+    "none_recurrence": ("本期无重复高发的诉求单元。", "No recurring complaint cell in this period."),
+    "none_repeat": ("本期无重复来电客户。", "No repeat callers in this period."),
+    "points_note": ("满意率、工单及时率、重复来电占比的变化以百分点计；工单量的变化以件计；"
+                    "空白表示数据未覆盖该对比期。",
+                    "Changes of rates in percentage points, of work orders in work orders; blank: "
+                    "the data do not reach that comparison period."),
+    "low_n_note": ("带*的供电所本周有效回访数少于10，控制限较宽。",
+                   "Stations marked * had fewer than 10 valid answers this week: wide limits."),
+    "yes": ("是", "Yes"),
+    "no": ("否", "No"),
+    "mean_note": ("全市（全部供电所）本月满意率 {mean}，有效回访 {n:,} 条。",
+                  "Satisfied rate of all stations this month {mean}, {n:,} valid answers."),
+    "missing": ("（未填写）", "(missing)"),
+    "generated": ("统计口径：工单量按受理时间，满意率与重复来电占比按回访时间，工单及时率按办结时间。",
+                  "Basis: work orders by creation time, satisfied rate and repeat-caller share by survey "
+                  "time, resolution within target by resolution time."),
+    "rank_interval_level": ("{level}排名区间", "{level} rank interval"),
+    "ranking_not_computed": ("未计算排名：站点或样本过少，或模型无法拟合。",
+                             "Ranking not computed: too few stations or answers, or the model failed."),
+    "ranking_not_computed_because": ("未计算排名：站点或样本过少，或模型无法拟合。（{note}）",
+                                     "Ranking not computed: too few stations or answers, or the model failed. "
+                                     "({note})"),
+    "indicator_n": ("{name}（n={n}）", "{name} (n = {n})"),
+    "bulletin_day": ("日统计（{a}）", "Daily statistics ({a})"),
+    "bulletin_week": ("周通报（{y}年第{w}周，{a}至{b}）", "Weekly bulletin ({y}-W{w:02d}, {a} to {b})"),
+    "bulletin_month": ("月督导（{y}年{m}月，{a}至{b}）", "Monthly supervision ({y}-{m:02d}, {a} to {b})"),
+    # ---- monitoring columns of the bulletin (research.strategy.monitoring frames)
+    "dissatisfied": ("不满意数", "Dissatisfied"),
+    "rate": ("不满意率", "Dissatisfied rate"),
+    "centre": ("中心线", "Centre line"),
+    "lcl": ("下控制限", "Lower control limit"),
+    "ucl": ("上控制限", "Upper control limit"),
+    "span_days": ("跨度（天）", "Span (days)"),
+    "stations": ("涉及供电所", "Stations"),
+    "n_surveyed": ("回访数", "Surveyed"),
+    "last_satisfied": ("最近一次是否满意", "Last survey satisfied"),
+}
