@@ -96,7 +96,8 @@ def lever_sensitivity(fm, responses: pd.DataFrame, levers, *, threshold: int,
     so its ratio is the natural one for a manager; the satisfied-rate ratio
     ``rr_satisfied`` (closer to 1, so a smaller, more conservative E-value) is
     given beside it. Interval: delta method on the log scale with the model's
-    covariance (clustered or design-based, as fitted), normal quantiles.
+    covariance (clustered or design-based, as fitted), normal quantiles at ``conf_level``
+    (default 0.95; :func:`research.strategy.scenarios.run_levers` passes the plan's ``conf_level``).
 
     Parameters
     ----------

@@ -239,7 +239,8 @@ def lever_mediation(responses: pd.DataFrame, levers, *, plan, instrument, thresh
     overstated.
 
     Uncertainty: delta method with the stacked cluster-robust (CR1) covariance
-    of both logits (clusters ``cluster``), normal quantiles; ``share_mediated``
+    of both logits (clusters ``cluster``), normal quantiles at ``conf_level`` (default 0.95;
+    :func:`research.strategy.scenarios.run_levers` passes the plan's ``conf_level``); ``share_mediated``
     (indirect / total) is undefined (NaN) when the total effect's interval
     includes 0.
 

@@ -204,7 +204,8 @@ def driver_analysis(responses: pd.DataFrame, *, outcome: str = "sat_overall",
     seed : seed of ``numpy.random.default_rng`` for the bootstrap.
     cluster : column whose values are resampled (stations); None resamples rows.
     conf_level : level of the percentile intervals; ``1 - conf_level`` is the level of the
-        permutation test (Holm-adjusted across the groups).
+        permutation test (Holm-adjusted across the groups). Default 0.95; the pipeline passes
+        the plan's ``conf_level``.
     permutation_reps : permutations per group for the null (research.strategy.drivers_null; 0: none,
         every driver with a performance measure is placed in the IPA).
     permutation_seed : base seed of the permutations (default

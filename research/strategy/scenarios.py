@@ -229,6 +229,8 @@ def lever_effects(fm: FittedModel, responses: pd.DataFrame, levers, *, threshold
     threshold : top-2-box threshold (satisfied = answer >= threshold).
     cluster : bootstrap clusters (a column of ``responses``).
     reps : bootstrap replicates (0: delta-method intervals only).
+    conf_level : level of the intervals (default 0.95; :func:`run_levers` passes the plan's
+        ``conf_level``).
 
     Returns
     -------

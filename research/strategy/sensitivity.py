@@ -48,6 +48,9 @@ def nonresponse_sensitivity(respondents: pd.DataFrame, population: pd.DataFrame,
     population : :func:`research.representativeness.nonresponse.population_frame` output.
     spec : the plan's weighting section (``deltas``, ``target_rate``, ``sensitivity_domains``).
     propensity : each respondent's fitted response propensity (for ``ipw``).
+    conf_level : level of every interval (default 0.95;
+        :func:`research.representativeness.run.analyse_representativeness` passes the plan's
+        ``conf_level``).
     prepared : :func:`research.representativeness.nonresponse.population_design` of ``spec.propensity_rhs``, when the
         caller has it (the response-propensity model's design; built here otherwise).
 
