@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import research.strategy.drivers as drv
+import research.strategy.drivers_bootstrap as drv_boot
 from research.strategy.drivers import (QUADRANTS, driver_analysis, driver_importance,
                               driver_performance, importance_performance, subset_r2)
 from research.errors import InputError
@@ -259,7 +259,7 @@ def test_replicate_without_a_subcause_level(level):
 def test_cluster_moments_and_row_passes_agree(fixture_data, monkeypatch):
     """The per-replicate pass over rows (many clusters) gives what the station moments give."""
     a = driver_importance(fixture_data, drivers=FIX, bootstrap_reps=25, seed=2)
-    monkeypatch.setattr(drv, "_MAX_CLUSTER_BLOCKS", 0)
+    monkeypatch.setattr(drv_boot, "_MAX_CLUSTER_BLOCKS", 0)
     b = driver_importance(fixture_data, drivers=FIX, bootstrap_reps=25, seed=2)
     for col in ["conf_low", "conf_high", "share_conf_low", "share_conf_high"]:
         np.testing.assert_allclose(a[col], b[col], rtol=0, atol=1e-10, err_msg=col)

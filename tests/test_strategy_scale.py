@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from research.strategy import causal, drivers_null
+from research.strategy import causal, causal_mediation, drivers_null
 from research.strategy import drivers as drv
 from research.models.fit import fit_model
 from research.config.plan import load_plan
@@ -76,8 +76,8 @@ def test_chord_logit_ends_at_the_newton_root(monkeypatch, extra):
     Z = causal._Design(X, extra=m if extra else None)
     newton = causal._logit_fit(Z, y, w)
     calls = []
-    monkeypatch.setattr(causal, "CHORD_ROWS", 0)
-    monkeypatch.setattr(causal, "START_ROWS", 1500)
+    monkeypatch.setattr(causal_mediation, "CHORD_ROWS", 0)
+    monkeypatch.setattr(causal_mediation, "START_ROWS", 1500)
     info = causal._Design.information
     monkeypatch.setattr(causal._Design, "information", lambda self, v: calls.append(len(v)) or info(self, v))
     chord = causal._logit_fit(Z, y, w)
@@ -88,8 +88,8 @@ def test_chord_logit_ends_at_the_newton_root(monkeypatch, extra):
 
 def test_mediation_chord_path_gives_the_same_table(sim, plan, instrument, monkeypatch):
     newton = _mediation(sim, plan, instrument)
-    monkeypatch.setattr(causal, "CHORD_ROWS", 0)
-    monkeypatch.setattr(causal, "START_ROWS", 3000)   # a start, or Newton from zero if it separates
+    monkeypatch.setattr(causal_mediation, "CHORD_ROWS", 0)
+    monkeypatch.setattr(causal_mediation, "START_ROWS", 3000)   # a start, or Newton from zero if it separates
     chord = _mediation(sim, plan, instrument)
     assert len(newton) > 0
     pd.testing.assert_frame_equal(newton, chord, check_exact=False, rtol=1e-9, atol=1e-13)

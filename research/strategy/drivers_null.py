@@ -36,7 +36,7 @@ Cost
 OLS (``sat_overall``): permuting rows of block ``j`` changes only the block's
 rows and columns of the centred cross-product matrix ``C = A' W A``, so a
 replicate costs one ``n x p_j x q`` product and the subset R² of all
-replicates are solved in one batch (research.strategy.drivers._ols_subset_r2); about
+replicates are solved in one batch (research.strategy.drivers_lmg._ols_subset_r2); about
 1 s for 5 groups x 200 replicates on 18,000 rows. Logit (``satisfied``,
 McFadden): only the subsets that contain ``j`` are refitted (warm-started), i.e.
 ``2^(k-1)`` logits per replicate; use few replicates on large data.
@@ -68,6 +68,8 @@ from collections.abc import Callable
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from research.strategy import drivers_lmg as lmg
+
 __all__ = ["permutation_null", "holm", "DEFAULT_PERMUTATION_SEED"]
 
 DEFAULT_PERMUTATION_SEED = 20261129
@@ -97,7 +99,7 @@ def permutation_null(prep, *, reps: int, seed: int,
 
     Parameters
     ----------
-    prep : ``research.strategy.drivers._Prepared`` (the complete-case design of one decomposition).
+    prep : ``research.strategy.drivers_design._Prepared`` (the complete-case design of one decomposition).
     reps : permutations per group (B >= 1).
     seed : seed of ``numpy.random.default_rng`` drawing the B permutations (shared by the groups).
     progress : called once per group.
@@ -107,11 +109,10 @@ def permutation_null(prep, *, reps: int, seed: int,
     dict of arrays: ``"share"`` (B, k) the null shares (0..1; NaN where a permuted fit
     failed), ``"importance"`` (B, k) the null importances (R² units).
     """
-    from research.strategy import drivers as drv
 
     k = len(prep.drivers)
-    subsets = drv._subset_columns(prep.groups)
-    M = drv._shapley_matrix(k)
+    subsets = lmg._subset_columns(prep.groups)
+    M = lmg._shapley_matrix(k)
     null_imp = np.full((reps, k), np.nan)
     null_share = np.full((reps, k), np.nan)
     fits = _logit_context(prep, subsets) if prep.logit else None
@@ -202,7 +203,6 @@ def _ols_null_r2(prep, subsets, j: int, perms: np.ndarray | None, *, ctx: _OlsNu
     With ``ctx`` (large data; ``perms`` None) the ``reps`` replicates' block products are drawn
     from their permutation distribution's normal approximation (:class:`_OlsNullContext`).
     """
-    from research.strategy import drivers as drv
 
     if ctx is not None:
         C, (cross, own) = ctx.C, ctx.draw(j, reps, seed)
@@ -216,7 +216,7 @@ def _ols_null_r2(prep, subsets, j: int, perms: np.ndarray | None, *, ctx: _OlsNu
     Cb[:, rest[:, None], cols[None, :]] = cross.transpose(0, 2, 1)
     Cb[:, cols[:, None], cols[None, :]] = own
     with_j = [m for m in range(len(subsets)) if m >> j & 1]
-    full = drv._ols_subset_r2(C[None], np.zeros((1, C.shape[0])), np.ones(1), subsets)[0]
+    full = lmg._ols_subset_r2(C[None], np.zeros((1, C.shape[0])), np.ones(1), subsets)[0]
     out = np.repeat(full[None], B, axis=0)
     sub_j = [subsets[m] for m in with_j]
     with threadpool_limits(limits=1, user_api="blas"):
@@ -225,7 +225,7 @@ def _ols_null_r2(prep, subsets, j: int, perms: np.ndarray | None, *, ctx: _OlsNu
             try:
                 out[lo:hi, with_j] = _subset_r2_solve(Cb[lo:hi], sub_j)
             except np.linalg.LinAlgError:   # a singular sub-matrix: the pseudo-inverse path
-                out[lo:hi, with_j] = drv._ols_subset_r2(Cb[lo:hi], np.zeros((hi - lo, C.shape[0])),
+                out[lo:hi, with_j] = lmg._ols_subset_r2(Cb[lo:hi], np.zeros((hi - lo, C.shape[0])),
                                                         np.ones(hi - lo), sub_j)
     return out
 
@@ -333,7 +333,7 @@ def _numeric_a(x: np.ndarray) -> np.ndarray:
 def _subset_r2_solve(C: np.ndarray, subsets: list[np.ndarray]) -> np.ndarray:
     """R² ``r_S' R_SS^-1 r_S`` of each subset from centred cross-products ``C`` (B, q, q), y last,
     by a direct solve (a permuted block keeps its level counts, so the sub-matrices stay
-    non-singular; research.strategy.drivers._ols_subset_r2 is the pseudo-inverse version, 4x slower)."""
+    non-singular; research.strategy.drivers_lmg._ols_subset_r2 is the pseudo-inverse version, 4x slower)."""
     d = np.sqrt(np.einsum("bii->bi", C))
     if not (d > 0).all():
         raise np.linalg.LinAlgError("a constant column")
@@ -348,17 +348,15 @@ def _subset_r2_solve(C: np.ndarray, subsets: list[np.ndarray]) -> np.ndarray:
 
 def _logit_context(prep, subsets):
     """Full-sample subset fits of the logit: McFadden R² and coefficients (warm starts)."""
-    from research.strategy import drivers as drv
 
     sd = np.sqrt((prep.w @ prep.X ** 2) / prep.w.sum())
-    r2, betas = drv._logit_subset_r2(prep, subsets, prep.w, sd, None)
+    r2, betas = lmg._logit_subset_r2(prep, subsets, prep.w, sd, None)
     return r2, betas, sd
 
 
 def _logit_null_r2(prep, subsets, cols, j: int, perms: np.ndarray, fits) -> np.ndarray:
     """McFadden subset R² (B, 2^k) with block ``cols`` permuted; subsets without group ``j``
     keep their full-sample value, the others are refitted (NaN row if a fit fails)."""
-    from research.strategy import drivers as drv
 
     r2_full, betas, sd = fits
     w, y = prep.w, prep.y
@@ -377,8 +375,8 @@ def _logit_null_r2(prep, subsets, cols, j: int, perms: np.ndarray, fits) -> np.n
                 Z = np.hstack([ones, Xb[:, subsets[m]]])
                 start = betas[m].copy()
                 start[1:][np.isin(subsets[m], cols)] = 0.0   # the permuted block starts at no effect
-                ll, _ = drv._logit_loglik(Z, y, w, start)
+                ll, _ = lmg._logit_loglik(Z, y, w, start)
                 out[b, m] = 1.0 - ll / ll0
-        except drv._FitFailure:
+        except lmg._FitFailure:
             out[b] = np.nan
     return out

@@ -32,7 +32,6 @@ computes the table. The averages and gradients come from
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 
 import numpy as np
@@ -230,6 +229,8 @@ def lever_effects(fm: FittedModel, responses: pd.DataFrame, levers, *, threshold
     threshold : top-2-box threshold (satisfied = answer >= threshold).
     cluster : bootstrap clusters (a column of ``responses``).
     reps : bootstrap replicates (0: delta-method intervals only).
+    conf_level : level of the intervals (default 0.95; :func:`run_levers` passes the plan's
+        ``conf_level``).
 
     Returns
     -------
@@ -243,7 +244,6 @@ def lever_effects(fm: FittedModel, responses: pd.DataFrame, levers, *, threshold
     ``weighted`` (population average or not), ``boot_reps``, ``boot_failed``,
     ``conf_level``.
     """
-    from research.models.thresholds import BootstrapFailure, weighted_logit_newton
     from research.config.plan import MAX_BOOTSTRAP_REPS, SEED_MAX
 
     reps = check_whole(reps, "bootstrap reps", low=0, high=MAX_BOOTSTRAP_REPS, where="scenarios")
@@ -266,48 +266,8 @@ def lever_effects(fm: FittedModel, responses: pd.DataFrame, levers, *, threshold
             progress(f"lever bootstrap skipped: a cluster bootstrap by {cluster} needs at least 2 of them")
         reps = 0
     if reps > 0:
-        survey_w = fm.extra.get("weights")
-        survey_w = np.ones(len(fm.frame)) if survey_w is None else np.asarray(survey_w, dtype=float)
-        cl_codes, cl_levels = pd.factorize(responses[cluster].astype(str).to_numpy()[fm.rows])
-        n_cl = len(cl_levels)
-        rng = np.random.default_rng(seed)
-        boot = np.full((reps, len(levers)), np.nan)
-        X, y = fm.design.X, fm.y
-        n = len(fm.frame)
-        large = n > FULL_REFIT_ROWS
-        if large:  # one-step replicates from per-station pieces; averages over a seeded subsample
-            score, info = _cluster_pieces(X, y, survey_w, fm.params, cl_codes, n_cl)
-            eval_rows, offset = None, 0.0
-            if n > BOOT_EVAL_ROWS:
-                sub_rng = np.random.default_rng([seed, 1])
-                eval_rows = np.sort(sub_rng.choice(n, BOOT_EVAL_ROWS, replace=False))
-                # the subsample's own average effects at the estimate: replicates are centred on
-                # them, so the fixed subsample shifts no interval (only its spread is estimated)
-                offset = est - np.array([e for e, _ in _effects(fm, levers, changes, threshold,
-                                                               rows=eval_rows)[1]])
-        # each lever's rebuilt design columns (they depend on the data and the lever, not on the
-        # parameters) and the replicates' design rows, built once for every replicate
-        evaluator = _BootEvaluator(fm, levers, changes, eval_rows if large else None)
-        for b in range(reps):
-            counts = np.bincount(rng.integers(0, n_cl, n_cl), minlength=n_cl).astype(float)
-            if large:
-                step = np.linalg.lstsq(np.tensordot(counts, info, axes=1), counts @ score, rcond=None)[0]
-                bb = fm.params + step
-            else:
-                w = counts[cl_codes]
-                keep = w > 0
-                try:
-                    bb = weighted_logit_newton(X[keep], y[keep], (w * survey_w)[keep], fm.params)
-                except BootstrapFailure:
-                    failed += 1
-                    continue
-            # the replicate's weights on the averaged rows only (the same products as on all rows)
-            wr = counts[evaluator.take(cl_codes)] * evaluator.take(survey_w)
-            boot[b] = evaluator.effects(bb[: fm.n_beta], wr)
-            if large:
-                boot[b] += offset
-            if progress is not None and ((b + 1) % 20 == 0 or b + 1 == reps):
-                progress(f"lever bootstrap {b + 1}/{reps}")
+        boot, failed = _bootstrap_effects(fm, responses, levers, changes, threshold, est, cluster=cluster,
+                                          reps=reps, seed=seed, progress=progress)
         a = (1 - conf_level) / 2
         ok = ~np.isnan(boot).any(axis=1)
         if ok.sum() >= 10:
@@ -325,6 +285,67 @@ def lever_effects(fm: FittedModel, responses: pd.DataFrame, levers, *, threshold
     out = out.sort_values("effect", ascending=False, kind="stable").reset_index(drop=True)
     out.insert(0, "rank", np.arange(1, len(out) + 1))
     return out
+
+
+def _bootstrap_effects(fm, responses: pd.DataFrame, levers, changes, threshold, est: np.ndarray, *,
+                       cluster: str, reps: int, seed: int, progress: Progress | None) -> tuple[np.ndarray, int]:
+    """Cluster bootstrap of the levers' average effects.
+
+    ``fm`` the lever model's fit, ``changes`` each lever's changed columns, ``est`` (k,) the
+    effects at the estimate (probability). Stations (``cluster``) are resampled ``reps`` times
+    (``numpy.random.default_rng(seed)``); each replicate refits the logit (Newton from the
+    estimate) or, above :data:`FULL_REFIT_ROWS` rows, takes one Newton step from per-station
+    score and information pieces and averages over a seeded subsample of
+    :data:`BOOT_EVAL_ROWS` rows, centred on that subsample's own effects.
+    Returns ``(boot, failed)``: (reps, k) replicate effects (NaN rows for failed refits) and
+    the number of failed refits.
+    """
+    from research.models.thresholds import BootstrapFailure, weighted_logit_newton
+
+    failed = 0
+    survey_w = fm.extra.get("weights")
+    survey_w = np.ones(len(fm.frame)) if survey_w is None else np.asarray(survey_w, dtype=float)
+    cl_codes, cl_levels = pd.factorize(responses[cluster].astype(str).to_numpy()[fm.rows])
+    n_cl = len(cl_levels)
+    rng = np.random.default_rng(seed)
+    boot = np.full((reps, len(levers)), np.nan)
+    X, y = fm.design.X, fm.y
+    n = len(fm.frame)
+    large = n > FULL_REFIT_ROWS
+    if large:  # one-step replicates from per-station pieces; averages over a seeded subsample
+        score, info = _cluster_pieces(X, y, survey_w, fm.params, cl_codes, n_cl)
+        eval_rows, offset = None, 0.0
+        if n > BOOT_EVAL_ROWS:
+            sub_rng = np.random.default_rng([seed, 1])
+            eval_rows = np.sort(sub_rng.choice(n, BOOT_EVAL_ROWS, replace=False))
+            # the subsample's own average effects at the estimate: replicates are centred on
+            # them, so the fixed subsample shifts no interval (only its spread is estimated)
+            offset = est - np.array([e for e, _ in _effects(fm, levers, changes, threshold,
+                                                           rows=eval_rows)[1]])
+    # each lever's rebuilt design columns (they depend on the data and the lever, not on the
+    # parameters) and the replicates' design rows, built once for every replicate
+    evaluator = _BootEvaluator(fm, levers, changes, eval_rows if large else None)
+    for b in range(reps):
+        counts = np.bincount(rng.integers(0, n_cl, n_cl), minlength=n_cl).astype(float)
+        if large:
+            step = np.linalg.lstsq(np.tensordot(counts, info, axes=1), counts @ score, rcond=None)[0]
+            bb = fm.params + step
+        else:
+            w = counts[cl_codes]
+            keep = w > 0
+            try:
+                bb = weighted_logit_newton(X[keep], y[keep], (w * survey_w)[keep], fm.params)
+            except BootstrapFailure:
+                failed += 1
+                continue
+        # the replicate's weights on the averaged rows only (the same products as on all rows)
+        wr = counts[evaluator.take(cl_codes)] * evaluator.take(survey_w)
+        boot[b] = evaluator.effects(bb[: fm.n_beta], wr)
+        if large:
+            boot[b] += offset
+        if progress is not None and ((b + 1) % 20 == 0 or b + 1 == reps):
+            progress(f"lever bootstrap {b + 1}/{reps}")
+    return boot, failed
 
 
 def run_levers(responses: pd.DataFrame, *, plan, instrument, weights: np.ndarray | None = None,
