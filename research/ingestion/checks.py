@@ -114,7 +114,8 @@ def _canonical_raw(raw: RawTable, fields: tuple[Field, ...], mapping: dict[str, 
     by_name = {v: k for k, v in mapping.items()}
 
     def blank_col() -> pd.Series:
-        return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([pa.repeat(pa.scalar("", pa.large_string()), n)])))
+        blank = pa.repeat(pa.scalar("", pa.large_string()), n)
+        return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([blank])))
 
     return pd.DataFrame({f.name: (raw.frame[by_name[f.name]].reset_index(drop=True)
                                   if f.name in by_name else blank_col()) for f in fields})

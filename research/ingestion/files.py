@@ -118,7 +118,8 @@ def read_regular_file(path: Path) -> bytes:
     if kind is not None:
         raise _refuse_kind(path, kind)
     limit = max_input_bytes()
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
+    flags = (os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+             | getattr(os, "O_BINARY", 0))
     try:
         fd = os.open(path, flags)
     except OSError as exc:

@@ -45,7 +45,8 @@ def _compatible(col: pd.Series, dtype: str) -> bool:
                 np.all(np.isfinite(finite) & (finite == np.round(finite)) & (np.abs(finite) < 2**53)))
         return False
     if dtype == "float64":
-        return (api.is_float_dtype(col.dtype) or api.is_integer_dtype(col.dtype)) and not api.is_bool_dtype(col.dtype)
+        return ((api.is_float_dtype(col.dtype) or api.is_integer_dtype(col.dtype))
+                and not api.is_bool_dtype(col.dtype))
     return False
 
 
