@@ -20,6 +20,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter
 
 from research.artifacts import labels
+from research.artifacts.words import word
 from research.artifacts.figure_axes import (figure_word, group_handles, group_legend, hours_axis, new_figure,
                                             percent_axis, subcause_rows)
 from research.artifacts.figure_parts import groups_in_order, instrument_of, unique
@@ -156,7 +157,7 @@ def draw_item_correlations(data: pd.DataFrame, lang: str, bundle: dict) -> Figur
     import seaborn as sns
 
     ins = instrument_of(bundle)
-    names = {it.name: (it.zh if lang == "zh" else it.en) for it in ins.items}
+    names = {it.name: word(f"item:{it.name}", lang, instrument=ins) for it in ins.items}
     items = unique(list(data["item_a"]) + list(data["item_b"]))
     grid = data.pivot(index="item_a", columns="item_b", values="r").reindex(index=items, columns=items)
     grid.index = [names.get(i, i) for i in items]

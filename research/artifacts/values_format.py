@@ -12,6 +12,7 @@ import math
 import numpy as np
 
 from research.artifacts import labels
+from research.artifacts.words import word
 
 #: the text of a value the data cannot give (zh, en)
 NO_DATA = ("无数据", "no data")
@@ -42,7 +43,7 @@ def hours_text(x: float, lang: str, missing: str = "not_reached") -> str:
     """Hours with one decimal (``3.1 hours`` / ``3.1 小时``); the label ``missing`` when not finite."""
     if x is None or not np.isfinite(x):
         return labels.text(missing, lang)
-    return f"{x:.1f} 小时" if lang == "zh" else f"{x:.1f} hours"
+    return word("hours_value", lang, x=x)
 
 
 def interval_end(x: float, lang: str) -> str:
@@ -52,9 +53,9 @@ def interval_end(x: float, lang: str) -> str:
 
 def points_text(x: float, lang: str) -> str:
     """A difference of proportions in signed percentage points: -0.034 -> ``-3.4 percentage points``."""
-    return f"{100 * x:+.1f} 个百分点" if lang == "zh" else f"{100 * x:+.1f} percentage points"
+    return word("points_signed", lang, x=100 * x)
 
 
 def gain_text(x: float, lang: str) -> str:
     """A change the prose already calls a gain ("raising ... by"): unsigned unless negative."""
-    return f"{100 * x:.1f} 个百分点" if lang == "zh" else f"{100 * x:.1f} percentage points"
+    return word("points_value", lang, x=100 * x)

@@ -14,21 +14,18 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from research.artifacts.words import word
 from research.ingestion.parse import Coded
 
-REASONS: dict[str, tuple[str, str]] = {
-    "conflicting_duplicate": ("工单编号重复且内容不一致", "ticket_id repeated with differing values"),
-    "duplicate": ("重复行", "identical copy of an earlier row"),
-    "missing_required": ("必填字段为空", "required field is blank"),
-    "invalid_datetime": ("日期时间无法识别", "unrecognised date or time"),
-    "unknown_label": ("未知标签", "label not in the instrument"),
-    "invalid_answer": ("满意度答案超出量表", "satisfaction answer outside the scale"),
-    "invalid_count": ("次数不是非负整数", "count is not a whole number >= 0"),
-    "invalid_text": ("文本含控制字符", "text holds control characters"),
-    "cause_mismatch": ("诉求子类不属于诉求大类", "sub-cause not in its cause group"),
-    "time_order": ("时间顺序错误", "times out of order"),
-    "no_workorder": ("无对应工单", "no matching work order"),
-}
+#: the reason codes, in the precedence used for a row's primary ``reason``
+REASON_CODES: tuple[str, ...] = ("conflicting_duplicate", "duplicate", "missing_required", "invalid_datetime",
+                                 "unknown_label", "invalid_answer", "invalid_count", "invalid_text",
+                                 "cause_mismatch", "time_order", "no_workorder")
+
+#: reason code -> (zh, en), from the one display mapping (research.artifacts.words, keys
+#: ``reason:<code>``); ingest_report.json carries them so that a reader of the report needs no code
+REASONS: dict[str, tuple[str, str]] = {code: (word(f"reason:{code}", "zh"), word(f"reason:{code}", "en"))
+                                       for code in REASON_CODES}
 
 # ticket_id is never masked in the ticket_id columns of the outputs: rejected
 # and accepted rows must stay traceable to the export, and ids of the contract

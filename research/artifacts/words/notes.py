@@ -6,6 +6,22 @@ from __future__ import annotations
 
 #: machine name -> (zh, en)
 WORDS: dict[str, tuple[str, str]] = {
+    # ---- rejection reasons of ingest (research.ingestion.faults.REASON_CODES; ingest_report.json, T02)
+    "reason:conflicting_duplicate": ("工单编号重复且内容不一致", "ticket_id repeated with differing values"),
+    "reason:duplicate": ("重复行", "identical copy of an earlier row"),
+    "reason:missing_required": ("必填字段为空", "required field is blank"),
+    "reason:invalid_datetime": ("日期时间无法识别", "unrecognised date or time"),
+    "reason:unknown_label": ("未知标签", "label not in the instrument"),
+    "reason:invalid_answer": ("满意度答案超出量表", "satisfaction answer outside the scale"),
+    "reason:invalid_count": ("次数不是非负整数", "count is not a whole number >= 0"),
+    "reason:invalid_text": ("文本含控制字符", "text holds control characters"),
+    "reason:cause_mismatch": ("诉求子类不属于诉求大类", "sub-cause not in its cause group"),
+    "reason:time_order": ("时间顺序错误", "times out of order"),
+    "reason:no_workorder": ("无对应工单", "no matching work order"),
+    # ---- units in the report's prose (values.csv)
+    "hours_value": ("{x:.1f} 小时", "{x:.1f} hours"),
+    "points_signed": ("{x:+.1f} 个百分点", "{x:+.1f} percentage points"),
+    "points_value": ("{x:.1f} 个百分点", "{x:.1f} percentage points"),
     # ---- small pieces of text
     "sep_enum": ("、", ", "),
     "sep_list": ("、", "; "),
