@@ -12,7 +12,7 @@ from research.config.instrument import load_instrument
 
 TEST_KEY = b"unit-test-key-0123456789abcdef"
 
-# Chinese headers of the standard survey export (DESIGN.md), in export order.
+# Chinese headers of the standard survey export (surveys/fields.yaml, docs/input_contract.md), in export order.
 SURVEY_HEADERS = {
     "ticket_id": "工单编号", "customer_id": "客户编号", "phone": "联系电话", "region": "地市",
     "station": "供电所", "channel": "受理渠道", "cause_l1": "诉求大类", "cause_l2": "诉求子类",

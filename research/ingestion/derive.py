@@ -1,4 +1,4 @@
-"""Fields derived at ingest (DESIGN.md): handling time, SLA, satisfied, repeat.
+"""Fields derived at ingest (docs/input_contract.md, "Derived at ingest"): handling time, SLA, satisfied, repeat.
 
 Pure functions: a canonical frame in, the same frame with derived columns out.
 """

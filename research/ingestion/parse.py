@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 
 from research.config.instrument import LabelSet, Scale, normalize_key
 
-# Date styles of real exports, tried in order (DESIGN.md: "2026-03-01 08:15:00",
+# Date styles of real exports, tried in order (docs/input_contract.md: "2026-03-01 08:15:00",
 # "2026/3/1 8:15", and Excel serial dates). pandas' format parser accepts
 # month, day and hour without zero padding.
 DATETIME_FORMATS = (
@@ -39,7 +39,7 @@ DATETIME_FORMATS = (
 )
 # Excel serial dates accepted: 1900-01-01 .. 2099-12-31 (day 0 = 1899-12-30,
 # which absorbs Excel's 1900 leap-year bug for all dates after February 1900).
-# The two styles of DESIGN.md and their near variants, parsed by Arrow first.
+# The two styles of docs/input_contract.md and their near variants, parsed by Arrow first.
 ARROW_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M")
 EXCEL_EPOCH = pd.Timestamp("1899-12-30")
 EXCEL_SERIAL_RANGE = (2.0, 73415.0)
@@ -339,7 +339,7 @@ def _arrow_datetimes(raw: pd.Series) -> np.ndarray:
 
 
 def parse_datetime(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """Datetimes in the export styles of DESIGN.md, or Excel serial day numbers.
+    """Datetimes in the export styles of docs/input_contract.md, or Excel serial day numbers.
 
     ``raw`` may carry surrounding white space (it is stripped here, only for
     the rows the fast path does not take).
