@@ -48,7 +48,7 @@ from research.models.predict import marginal_effects, predictions
 from research.models.tidy import tidy_estimates, tidy_fit
 
 Progress = Callable[[str], None]
-#: optional survey columns (DESIGN.md): a model using one the export lacks is skipped with a note
+#: optional survey columns (docs/input_contract.md): a model using one the export lacks is skipped with a note
 OPTIONAL_VARIABLES = ("resolved", "repeat")
 
 
