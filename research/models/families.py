@@ -91,9 +91,9 @@ def _subcause_ranks(fm: FittedModel, plan: Plan, instrument: Instrument) -> Step
 
 
 def _brant(fm: FittedModel, plan: Plan, instrument: Instrument) -> StepResult:
-    """The Brant test of proportional odds per term (:func:`research.stats.ordinal.brant_test`), with
+    """The Brant test of proportional odds per term (:func:`research.stats.brant.brant_test`), with
     a note when it could not be computed, in whole or for some terms (NaN statistics)."""
-    from research.stats.ordinal import brant_test
+    from research.stats.brant import brant_test
 
     out = brant_test(fm.design.X, fm.y, fm.extra["ordinal_fit"], names=fm.design.names)
     note = out.attrs.get("note")
