@@ -2,8 +2,10 @@
 
 :data:`FAMILIES` maps a family name (``linear``, ``logit``, ``ordinal``, ``mixed``) to a
 :class:`Family`: its estimator and what fitting, predictions, tables, survey-weighted refits
-and the plan run need to know about it. No other module branches on a family's name; each
-looks its entry up (:func:`family_of`) and calls what the entry holds. A step an entry does not
+and the plan run need to know about it. No module of research/models, research/stats or
+research/representativeness branches on a family's name (tests/test_model_families.py checks);
+each looks its entry up (:func:`family_of`) and calls what the entry holds. The plan's
+validation (research/config/plan.py) still names families where it checks a plan. A step an entry does not
 define (a family without predictions, without a survey-weighted fit) is refused with the
 model's and the family's names (:func:`require`).
 

@@ -41,9 +41,10 @@ import pandas as pd
 
 from research.errors import InputError, NotEstimable
 from research.config.instrument import Instrument, load_instrument
-from research.config.plan import ModelSpec, Plan, load_plan
+from research.config.plan import Plan, load_plan
 from research.models.families import FAMILIES, family_of
 from research.models.fit import fit_model
+from research.models.fitted import FittedModel
 from research.models.predict import marginal_effects, predictions
 from research.models.tidy import tidy_estimates, tidy_fit
 
@@ -114,12 +115,14 @@ def _fit_models(responses: pd.DataFrame, plan: Plan, instrument: Instrument,
                             "note": f"not fitted: the survey export has no {', '.join(absent)}"})
             say(f"model {spec.name}: skipped (no {', '.join(absent)} in the export)")
             continue
+        t0 = time.perf_counter()
         try:
-            tables, notes = _model_tables(spec, responses, plan, instrument, say)
+            fm = fit_model(spec, responses, plan=plan, instrument=instrument)
         except NotEstimable as exc:  # the data cannot support this model: the others still run
             skipped.append({"step": f"model {spec.name}", "note": f"not fitted: {_reason(exc, spec.name)}"})
             say(f"model {spec.name}: skipped ({_reason(exc, spec.name)})")
             continue
+        tables, notes = _model_tables(fm, plan, instrument, say, fitted_in=time.perf_counter() - t0)
         for key, table in tables.items():
             parts.setdefault(key, []).append(table)
         skipped += notes
@@ -128,15 +131,14 @@ def _fit_models(responses: pd.DataFrame, plan: Plan, instrument: Instrument,
     return {k: pd.concat(v, ignore_index=True) if v else pd.DataFrame() for k, v in parts.items()}, skipped
 
 
-def _model_tables(spec: ModelSpec, responses: pd.DataFrame, plan: Plan, instrument: Instrument,
-                  say: Progress) -> tuple[dict[str, pd.DataFrame], list[dict]]:
-    """One model fitted, with its estimates, fit statistics, predictions, marginal effects and the
-    steps of its family (:data:`research.models.families.FAMILIES`: sub-cause ranks, the Brant
-    test, station effects). Predictions are left out, with a note, for a family without them.
-    Returns ``(tables by key, notes)``; NotEstimable when the model cannot be fitted."""
+def _model_tables(fm: FittedModel, plan: Plan, instrument: Instrument, say: Progress,
+                  fitted_in: float) -> tuple[dict[str, pd.DataFrame], list[dict]]:
+    """A fitted model's estimates, fit statistics, predictions, marginal effects and the steps of
+    its family (:data:`research.models.families.FAMILIES`: sub-cause ranks, the Brant test,
+    station effects). Predictions are left out, with a note, for a family without them.
+    ``fitted_in``: seconds the fit took (for the progress line). Returns ``(tables by key, notes)``."""
+    spec = fm.spec
     threshold = instrument.satisfied_threshold
-    t0 = time.perf_counter()
-    fm = fit_model(spec, responses, plan=plan, instrument=instrument)
     t1 = time.perf_counter()
     tables = {"estimates": tidy_estimates(fm, plan.conf_level),
               "model_fit": tidy_fit(fm)}  # timings go to progress, never into results
@@ -151,7 +153,7 @@ def _model_tables(spec: ModelSpec, responses: pd.DataFrame, plan: Plan, instrume
         tables["marginal_effects"] = marginal_effects(fm, parent=instrument.parent,
                                                       multiplier=plan.time_multiplier,
                                                       threshold=threshold, conf_level=plan.conf_level)
-    timings = [f"fitted in {t1 - t0:.1f} s", f"predictions in {time.perf_counter() - t1:.1f} s"]
+    timings = [f"fitted in {fitted_in:.1f} s", f"predictions in {time.perf_counter() - t1:.1f} s"]
     for step in family.steps:
         t2 = time.perf_counter()
         step_tables, step_notes = step.run(fm, plan, instrument)
