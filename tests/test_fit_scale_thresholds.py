@@ -63,7 +63,10 @@ def test_station_refits_hand_an_unsettled_replicate_to_newton(monkeypatch):
     X, y, cl = _data()
     beta, _ = T._logit_fit(X, y)
     counts = np.bincount([0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9], minlength=12)[None, :]
-    monkeypatch.setattr(T, "CHORD_MAX_ITER", 1)  # not enough chord steps: Newton finishes it
+    from research.models import threshold_bootstrap
+
+    # not enough chord steps: Newton finishes it (patched where StationRefits reads it)
+    monkeypatch.setattr(threshold_bootstrap, "CHORD_MAX_ITER", 1)
     refits = T.StationRefits(X, y, beta, cl, 12)
     got, failed = refits.refit_all(counts)
     assert refits.newton_refits == 1 and not failed.any()

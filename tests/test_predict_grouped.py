@@ -1,7 +1,7 @@
 """Averages over groups of equal linear predictors (research.models.predict, ``_Rows.grouped``)
 give the averages over rows: the same sums in another order.
 
-Reference: the row-by-row path of the same module (itself checked against R ``predict()`` with a
+Reference: the row-by-row path of the same module (its machinery in research.models.counterfactual) (itself checked against R ``predict()`` with a
 numerical Jacobian, tests/fixtures/r/predictions). Above GROUP_ROWS rows the predictions, marginal
 effects and sub-cause ranks of every plan model (linear, ordinal, logit, mixed, the lever model
 with station and month) average over groups; here both paths run on one simulated export by
@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from research import api
-from research.models import predict
+from research.models import counterfactual, predict
 from research.simulate import simulate
 
 
@@ -34,7 +34,7 @@ def responses():
 
 def test_grouped_averages_equal_row_averages(responses, monkeypatch):
     rows = api.fit(responses, thresholds=False)
-    monkeypatch.setattr(predict, "GROUP_ROWS", 0)
+    monkeypatch.setattr(counterfactual, "GROUP_ROWS", 0)  # where _Rows.grouped reads it
     used = []
     real = predict._Rows.grouped
 
@@ -61,7 +61,7 @@ def test_rows_that_barely_repeat_are_not_grouped():
     X = np.column_stack([np.ones(1000), np.arange(1000.0), np.arange(1000.0) % 3])
     base = predict._Rows(rows=np.arange(1000), X=X, eta=X @ np.array([0.1, 0.01, 0.5]),
                          colmean=X.mean(axis=0), constant=set())
-    import research.models.predict as mod
+    import research.models.counterfactual as mod
 
     old = mod.GROUP_ROWS
     try:

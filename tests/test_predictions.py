@@ -79,13 +79,14 @@ def test_intervals_and_shapes(results):
 @pytest.mark.parametrize("stack_rows", [1_000_000, 50])
 def test_batched_counterfactual_columns_equal_one_formulaic_call_each(monkeypatch, stack_rows):
     """predictions builds every counterfactual design of a set in a few stacked formulaic calls
-    (research.models.predict._new_columns_many); the columns must be the very numbers that one
+    (research.models.counterfactual._new_columns_many); the columns must be the very numbers that one
     call per counterfactual on its own frame gives (bit for bit), for terms that are the same on
     every row (one-row template), terms that vary by row, requests sharing columns, and when the
     stacked frames are cut into chunks (stack_rows 50)."""
+    from research.models import counterfactual
     from research.models import predict as P
 
-    monkeypatch.setattr(P, "_STACK_ROWS", stack_rows)
+    monkeypatch.setattr(counterfactual, "_STACK_ROWS", stack_rows)  # where _new_columns_many reads it
     plan, ins = load_plan(), load_instrument()
     df = pd.read_csv("tests/fixtures/r/models_data.csv")
     df["repeat"] = df["repeat"].astype(bool)

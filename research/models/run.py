@@ -41,24 +41,16 @@ import pandas as pd
 
 from research.errors import InputError, NotEstimable
 from research.config.instrument import Instrument, load_instrument
-from research.models.fit import FittedModel, fit_model, tidy_estimates, tidy_fit
-from research.models.predict import marginal_effects, predictions
 from research.config.plan import Plan, load_plan
+from research.models.families import FAMILIES, family_of
+from research.models.fit import fit_model
+from research.models.fitted import FittedModel
+from research.models.predict import marginal_effects, predictions
+from research.models.tidy import tidy_estimates, tidy_fit
 
 Progress = Callable[[str], None]
-#: optional survey columns (DESIGN.md): a model using one the export lacks is skipped with a note
+#: optional survey columns (docs/input_contract.md): a model using one the export lacks is skipped with a note
 OPTIONAL_VARIABLES = ("resolved", "repeat")
-
-
-def _brant(fm: FittedModel) -> pd.DataFrame:
-    from research.stats.ordinal import brant_test
-
-    fit = fm.extra["ordinal_fit"]
-    out = brant_test(fm.design.X, fm.y, fit, names=fm.design.names)
-    note = out.attrs.get("note")
-    out = out.assign(model=fm.spec.name)[["model", *[c for c in out.columns if c != "model"]]]
-    out.attrs = {"note": note} if note else {}
-    return out
 
 
 def absent_optional(spec, responses: pd.DataFrame) -> list[str]:
@@ -88,17 +80,34 @@ def fit_plan(responses: pd.DataFrame, *, plan: Plan | None = None, instrument: I
     InputError
         No model of the plan could be fitted (each reason is named).
     """
-    from research.stats.comparisons import association, compare_groups
-    from research.stats.reliability import cronbach_alpha, item_correlations, item_statistics
-
     plan = plan if plan is not None else load_plan()
     instrument = instrument if instrument is not None else load_instrument()
     say = progress or (lambda message: None)
-    threshold = instrument.satisfied_threshold
-    parts: dict[str, list[pd.DataFrame]] = {k: [] for k in (
-        "estimates", "model_fit", "predictions", "marginal_effects", "brant", "station_effects",
-        "subcause_ranks")}
-    skipped = []
+    out, skipped = _fit_models(responses, plan, instrument, say)
+    if thresholds and plan.thresholds is not None:
+        skipped += _thresholds(responses, plan, instrument, progress, out)
+    t0 = time.perf_counter()
+    notes = skipped + [{"step": f"model {r['model']}", "note": r["notes"]} for _, r in out["model_fit"].iterrows()
+                       if r.get("notes")]
+    notes += _comparisons(responses, out)
+    notes += _scale_checks(responses, out)
+    out["notes"] = pd.DataFrame(notes, columns=["step", "note"])
+    say(f"group comparisons and reliability in {time.perf_counter() - t0:.1f} s")
+    return out
+
+
+#: result tables every plan run has (empty when no model makes them); a family step may add others
+MODEL_TABLES = ("estimates", "model_fit", "predictions", "marginal_effects", "brant", "station_effects",
+                "subcause_ranks")
+
+
+def _fit_models(responses: pd.DataFrame, plan: Plan, instrument: Instrument,
+                say: Progress) -> tuple[dict[str, pd.DataFrame], list[dict]]:
+    """Every model of the plan with its tables (:func:`_model_tables`): the tables of
+    :data:`MODEL_TABLES` (and any a family step adds), each the models' rows one after the other,
+    and the notes of models skipped. InputError when no model could be fitted."""
+    parts: dict[str, list[pd.DataFrame]] = {k: [] for k in MODEL_TABLES}
+    skipped: list[dict] = []
     for spec in plan.models:
         absent = absent_optional(spec, responses)
         if absent:  # an optional export column the export lacks: the model cannot be fitted
@@ -113,50 +122,74 @@ def fit_plan(responses: pd.DataFrame, *, plan: Plan | None = None, instrument: I
             skipped.append({"step": f"model {spec.name}", "note": f"not fitted: {_reason(exc, spec.name)}"})
             say(f"model {spec.name}: skipped ({_reason(exc, spec.name)})")
             continue
-        t1 = time.perf_counter()
-        parts["estimates"].append(tidy_estimates(fm, plan.conf_level))
-        parts["model_fit"].append(tidy_fit(fm))  # timings go to progress, never into results
-        parts["predictions"].append(predictions(fm, parent=instrument.parent, grid_hours=plan.grid_hours,
-                                                threshold=threshold, conf_level=plan.conf_level))
-        parts["marginal_effects"].append(marginal_effects(fm, parent=instrument.parent,
-                                                          multiplier=plan.time_multiplier,
-                                                          threshold=threshold, conf_level=plan.conf_level))
-        if spec.family == "logit":
-            from research.models.ranks import subcause_ranks
-
-            parts["subcause_ranks"].append(subcause_ranks(fm, parent=instrument.parent, threshold=threshold,
-                                                          conf_level=plan.conf_level))
-        t2 = time.perf_counter()
-        if spec.family == "ordinal":
-            brant = _brant(fm)
-            parts["brant"].append(brant)
-            skipped += _brant_notes(brant)
-        if spec.family == "mixed":
-            parts["station_effects"].append(fm.extra["blups"].assign(model=spec.name))
-        t3 = time.perf_counter()
-        say(f"model {spec.name}: fitted in {t1 - t0:.1f} s, predictions in {t2 - t1:.1f} s"
-            + (f", Brant test in {t3 - t2:.1f} s" if spec.family == "ordinal" else ""))
+        tables, notes = _model_tables(fm, plan, instrument, say, fitted_in=time.perf_counter() - t0)
+        for key, table in tables.items():
+            parts.setdefault(key, []).append(table)
+        skipped += notes
     if plan.models and not parts["model_fit"]:
         raise InputError(_none_fitted(skipped, len(plan.models)))
-    out = {k: pd.concat(v, ignore_index=True) if v else pd.DataFrame() for k, v in parts.items()}
+    return {k: pd.concat(v, ignore_index=True) if v else pd.DataFrame() for k, v in parts.items()}, skipped
 
-    if thresholds and plan.thresholds is not None:
-        from research.models.thresholds import tolerance_thresholds
 
-        t0 = time.perf_counter()
-        try:
-            th = tolerance_thresholds(responses, plan=plan, instrument=instrument, progress=progress)
-        except NotEstimable as exc:
-            skipped.append({"step": "thresholds", "note": f"not computed: {_reason(exc, 'thresholds')}"})
-            say(f"tolerance thresholds: skipped ({_reason(exc, 'thresholds')})")
-        else:
-            out["thresholds"], out["threshold_curves"] = th["thresholds"], th["curves"]
-            skipped += [{"step": "thresholds", "note": note} for note in th.get("notes", [])]
-            say(f"tolerance thresholds in {time.perf_counter() - t0:.1f} s")
+def _model_tables(fm: FittedModel, plan: Plan, instrument: Instrument, say: Progress,
+                  fitted_in: float) -> tuple[dict[str, pd.DataFrame], list[dict]]:
+    """A fitted model's estimates, fit statistics, predictions, marginal effects and the steps of
+    its family (:data:`research.models.families.FAMILIES`: sub-cause ranks, the Brant test,
+    station effects). Predictions are left out, with a note, for a family without them.
+    ``fitted_in``: seconds the fit took (for the progress line). Returns ``(tables by key, notes)``."""
+    spec = fm.spec
+    threshold = instrument.satisfied_threshold
+    t1 = time.perf_counter()
+    tables = {"estimates": tidy_estimates(fm, plan.conf_level),
+              "model_fit": tidy_fit(fm)}  # timings go to progress, never into results
+    notes: list[dict] = []
+    family = family_of(spec.family, spec.name)
+    if family.predict is None:
+        notes.append({"step": f"predictions {spec.name}",
+                      "note": f"not computed: the {spec.family} family defines no predictions"})
+    else:
+        tables["predictions"] = predictions(fm, parent=instrument.parent, grid_hours=plan.grid_hours,
+                                            threshold=threshold, conf_level=plan.conf_level)
+        tables["marginal_effects"] = marginal_effects(fm, parent=instrument.parent,
+                                                      multiplier=plan.time_multiplier,
+                                                      threshold=threshold, conf_level=plan.conf_level)
+    timings = [f"fitted in {fitted_in:.1f} s", f"predictions in {time.perf_counter() - t1:.1f} s"]
+    for step in family.steps:
+        t2 = time.perf_counter()
+        step_tables, step_notes = step.run(fm, plan, instrument)
+        tables.update(step_tables)
+        notes += step_notes
+        timings.append(f"{step.label} in {time.perf_counter() - t2:.1f} s")
+    say(f"model {spec.name}: " + ", ".join(timings))
+    return tables, notes
 
+
+def _thresholds(responses: pd.DataFrame, plan: Plan, instrument: Instrument, progress: Progress | None,
+                out: dict[str, pd.DataFrame]) -> list[dict]:
+    """The tolerance thresholds (:func:`research.models.thresholds.tolerance_thresholds`) into
+    ``out["thresholds"]`` and ``out["threshold_curves"]``; returns their notes (a note instead when
+    the data cannot support them)."""
+    from research.models.thresholds import tolerance_thresholds
+
+    say = progress or (lambda message: None)
     t0 = time.perf_counter()
-    notes = skipped + [{"step": f"model {r['model']}", "note": r["notes"]} for _, r in out["model_fit"].iterrows()
-                       if r.get("notes")]
+    try:
+        th = tolerance_thresholds(responses, plan=plan, instrument=instrument, progress=progress)
+    except NotEstimable as exc:
+        say(f"tolerance thresholds: skipped ({_reason(exc, 'thresholds')})")
+        return [{"step": "thresholds", "note": f"not computed: {_reason(exc, 'thresholds')}"}]
+    out["thresholds"], out["threshold_curves"] = th["thresholds"], th["curves"]
+    say(f"tolerance thresholds in {time.perf_counter() - t0:.1f} s")
+    return [{"step": "thresholds", "note": note} for note in th.get("notes", [])]
+
+
+def _comparisons(responses: pd.DataFrame, out: dict[str, pd.DataFrame]) -> list[dict]:
+    """Welch ANOVA, Kruskal-Wallis and Games-Howell pairs of the overall score across cause groups
+    and sub-causes (:func:`research.stats.comparisons.compare_groups`) into ``out["comparisons"]``
+    and ``out["pairwise"]``; returns the notes (groups left out, comparisons not computed)."""
+    from research.stats.comparisons import compare_groups
+
+    notes: list[dict] = []
     omnibus, pairwise = [], []
     for between in ("cause_l1", "cause_l2"):
         data, dropped = _comparable(responses, "sat_overall", between)
@@ -177,6 +210,16 @@ def fit_plan(responses: pd.DataFrame, *, plan: Plan | None = None, instrument: I
         pairwise.append(comp["pairwise"])
     out["comparisons"] = pd.concat(omnibus, ignore_index=True) if omnibus else pd.DataFrame()
     out["pairwise"] = pd.concat(pairwise, ignore_index=True) if pairwise else pd.DataFrame()
+    return notes
+
+
+def _scale_checks(responses: pd.DataFrame, out: dict[str, pd.DataFrame]) -> list[dict]:
+    """The association of satisfied with the cause group and the reliability of the items into
+    ``out``; returns a note for each that could not be computed (its table then empty)."""
+    from research.stats.comparisons import association
+    from research.stats.reliability import cronbach_alpha, item_correlations, item_statistics
+
+    notes: list[dict] = []
     # each of these needs two values of its variables and some variance; ValueError names the column
     for key, step, compute in (
             ("association", "association of satisfied and cause_l1",
@@ -189,9 +232,7 @@ def fit_plan(responses: pd.DataFrame, *, plan: Plan | None = None, instrument: I
         except ValueError as exc:
             out[key] = pd.DataFrame()
             notes.append({"step": step, "note": f"not computed: {exc}"})
-    out["notes"] = pd.DataFrame(notes, columns=["step", "note"])
-    say(f"group comparisons and reliability in {time.perf_counter() - t0:.1f} s")
-    return out
+    return notes
 
 
 def _reason(exc: Exception, name: str) -> str:
@@ -211,15 +252,6 @@ def _none_fitted(skipped: list[dict], n_models: int) -> str:
         reasons.setdefault(note["note"].removeprefix("not fitted: "), []).append(model)
     return (f"responses: none of the analysis plan's {n_models} models can be fitted on these data: "
             + "; ".join(f"{reason} ({', '.join(models)})" for reason, models in reasons.items()))
-
-
-def _brant_notes(brant: pd.DataFrame) -> list[dict]:
-    """The note of a Brant test that could not be computed, in whole or for some terms (NaN
-    statistics; :func:`research.stats.ordinal.brant_test` says why in ``attrs["note"]``)."""
-    if not brant["statistic"].isna().any():
-        return []
-    note = brant.attrs.get("note") or "not computable: the covariance of the binary-logit slopes is singular"
-    return [{"step": f"Brant test {brant['model'].iloc[0]}", "note": note}]
 
 
 def _comparable(responses: pd.DataFrame, dv: str, between: str) -> tuple[pd.DataFrame, list[str]]:
@@ -269,8 +301,10 @@ def single_cluster_models(model_fit: pd.DataFrame) -> dict[str, list[str]]:
     if model_fit is None or not len(model_fit) or "se_type" not in model_fit.columns:
         return {}
     cluster = model_fit.get("cluster", pd.Series("", index=model_fit.index)).fillna("").astype(str)
-    mixed = model_fit["family"].astype(str) == "mixed"
-    hit = (model_fit["se_type"].astype(str) == "model") & (cluster != "") & ~mixed \
+    # families that cluster by spec.cluster (a random-intercept group is not a fallback)
+    falls_back = model_fit["family"].astype(str).map(
+        lambda f: f in FAMILIES and FAMILIES[f].model_based is not None).astype(bool)
+    hit = (model_fit["se_type"].astype(str) == "model") & (cluster != "") & falls_back \
         & (model_fit["n_clusters"] < 2)
     out: dict[str, list[str]] = {}
     for model, var in zip(model_fit.loc[hit, "model"].astype(str), cluster[hit]):

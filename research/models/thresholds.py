@@ -46,20 +46,18 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
 
 from research.errors import InputError, NotEstimable, check_whole
 from research.config.instrument import Instrument
 from research.models.design import Design, build_design, formula_context, model_frame
-from research.stats.logit import weighted_cross as _weighted_cross
 from research.config.plan import MAX_BOOTSTRAP_REPS, SEED_MAX, Plan
-
-CURVE_POINTS = 40
-BOOT_CURVE_ROWS = 50_000
-
-
-class BootstrapFailure(RuntimeError):
-    """A bootstrap replicate whose refit did not converge; it is left out and counted."""
+# the curves and the bootstrap are modules of their own; their names stay importable from here
+from research.models.threshold_bootstrap import (ANDERSON_DEPTH, BOOT_CURVE_ROWS, CHORD_MAX_ITER,  # noqa: F401
+                                                 CHORD_MAX_MOVE, CHORD_NEWTON_TOL, CHORD_TOL, SCORE_BLOCK,
+                                                 BootstrapFailure, StationRefits, _bootstrap,
+                                                 weighted_logit_newton)
+from research.models.threshold_curves import (CURVE_POINTS, _curve_shifts, curve_patterns,  # noqa: F401
+                                              group_curves, hour_grid, threshold_from_curve, weighted_quantile)
 
 
 def _logit_fit(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -92,341 +90,6 @@ def _logit_fit(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, bool]:
     if not fit.converged:
         raise NotEstimable("thresholds: the spline logit did not converge (separation)")
     return fit.params, fit.separated
-
-
-def weighted_logit_newton(X: np.ndarray, y: np.ndarray, w: np.ndarray, start: np.ndarray,
-                          tol: float = 1e-9, max_iter: int = 50) -> np.ndarray:
-    """Frequency-weighted logit by Newton's method from a warm start
-    (:func:`research.stats.logit.fit_logit`: least-squares steps, stop when the largest step is
-    below ``tol``).
-
-    For the bootstrap loop: each replicate starts at the full-sample estimate and converges in
-    2-4 Newton steps of one weighted cross-product each, where statsmodels' IRLS solves a
-    least-squares problem per iteration and is about 20 times slower here. The result equals
-    statsmodels' GLM with ``freq_weights`` (checked in the tests). Least squares, not solve: a
-    replicate that drew no station with some sub-cause leaves that column without information;
-    its coefficient then keeps its full-sample value. BootstrapFailure without convergence.
-    """
-    from research.stats.logit import fit_logit
-
-    fit = fit_logit(X, y, w, start=start, tol=tol, max_iter=max_iter, solver="lstsq", information=False)
-    if not fit.converged:
-        raise BootstrapFailure("weighted logit did not converge (separation in this replicate)")
-    return fit.params
-
-
-def _curve_shifts(design: Design, frame: pd.DataFrame, rows: np.ndarray,
-                  hours: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """For a cause group whose time-dependent columns do not vary across its rows:
-    (column indices, their values at each grid hour (len(hours), k)). None otherwise."""
-    terms = design.columns_using({"handling_hours"})
-    used = set().union(*(design.variables_of_term[t] for t in terms)) if terms else set()
-    if not used <= {"handling_hours", "cause_l1"}:
-        return None
-    template = frame.iloc[np.repeat(rows[:1], len(hours))].assign(handling_hours=hours)
-    idx, new = design.rebuild(template, {"handling_hours"})
-    return idx, new
-
-
-def group_curves(design: Design, beta: np.ndarray, groups: dict[str, np.ndarray],
-                 shifts: dict, patterns: dict | None = None) -> dict[str, np.ndarray]:
-    """Average predicted P(satisfied) of each group's tickets at each of its grid hours.
-
-    ``patterns``: each group's distinct rows of the design without its time columns, with their
-    counts (:func:`curve_patterns`), when the caller has them: the bootstrap takes them once
-    instead of a pass over the group's rows per replicate."""
-    out = {}
-    for g, rows in groups.items():
-        idx, new = shifts[g]
-        if patterns is None:
-            Xg = design.X[rows]
-            rest = Xg @ beta - Xg[:, idx] @ beta[idx]  # linear predictor without the time columns
-            # tickets share few covariate patterns (sub-cause x channel ...): average over the distinct
-            # linear predictors with their counts (the same mean, summed in another order; the
-            # bootstrap's largest cost before, 480 million logistic evaluations on the sample)
-            u, count = np.unique(rest, return_counts=True)
-            total = len(rest)
-        else:
-            P, n = patterns[g]
-            u, inverse = np.unique(P @ beta, return_inverse=True)
-            count = np.bincount(inverse, weights=n, minlength=len(u))
-            total = n.sum()
-        add = new @ beta[idx]  # (len(hours),): the time columns at each grid hour
-        out[g] = (expit(u[None, :] + add[:, None]) @ count) / total
-    return out
-
-
-def curve_patterns(design: Design, groups: dict[str, np.ndarray], shifts: dict) -> dict:
-    """For :func:`group_curves`: each group's distinct design rows with its time columns set to
-    zero, and how many of its rows have each (as floats)."""
-    out = {}
-    for g, rows in groups.items():
-        Xg = design.X[rows]
-        Xg[:, shifts[g][0]] = 0.0
-        varying = np.flatnonzero((Xg != Xg[:1]).any(axis=0))
-        if len(varying):  # rows grouped by equal values (pandas factorises each column: no row sort)
-            ids = pd.DataFrame(Xg[:, varying]).groupby(list(range(len(varying))), sort=False).ngroup().to_numpy()
-        else:
-            ids = np.zeros(len(Xg), dtype=np.intp)
-        first = np.unique(ids, return_index=True)[1]
-        out[g] = (Xg[first], np.bincount(ids).astype(float))
-    return out
-
-
-def threshold_from_curve(hours: np.ndarray, curve: np.ndarray, drop: float) -> float:
-    """First handling time where ``curve`` <= curve[0] - drop (linear in log hours); NaN if never."""
-    target = curve[0] - drop
-    below = np.flatnonzero(curve <= target)
-    if len(below) == 0:
-        return np.nan
-    j = below[0]
-    if j == 0:
-        return float(hours[0])
-    x0, x1 = np.log(hours[j - 1]), np.log(hours[j])
-    y0, y1 = curve[j - 1], curve[j]
-    frac = (y0 - target) / (y0 - y1) if y0 != y1 else 0.0
-    return float(np.exp(x0 + frac * (x1 - x0)))
-
-
-def weighted_quantile(x_sorted: np.ndarray, w_sorted: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """``np.quantile(np.repeat(x, w), q)`` (linear interpolation) for whole frequency weights,
-    without expanding; ``x_sorted`` ascending. NaN when every weight is zero."""
-    cw = np.cumsum(w_sorted)
-    total = cw[-1] if len(cw) else 0
-    if total <= 0:
-        return np.full(len(q), np.nan)
-    pos = np.asarray(q) * (total - 1)
-    lo = np.floor(pos)
-    a = x_sorted[np.searchsorted(cw, lo, side="right")]
-    b = x_sorted[np.minimum(np.searchsorted(cw, lo + 1, side="right"), len(x_sorted) - 1)]
-    return a + (pos - lo) * (b - a)
-
-
-def hour_grid(lo: float, hi: float, max_hours: float) -> np.ndarray:
-    """CURVE_POINTS log-spaced hours from ``lo`` to ``min(hi, max_hours)`` (at least 1% apart)."""
-    hi = min(hi, max_hours)
-    return np.exp(np.linspace(np.log(lo), np.log(max(hi, lo * 1.01)), CURVE_POINTS))
-
-
-#: the bootstrap's chord iteration stops when its step falls below this (what is left is then
-#: about the contraction rate, ~0.1, times the step: far below the 1e-9 step at which
-#: weighted_logit_newton stops, whose quadratic convergence leaves only rounding)
-CHORD_TOL = 1e-11
-#: ... or when a step below weighted_logit_newton's tolerance no longer shrinks (the rounding
-#: floor of the score); a replicate whose steps stop shrinking above it, or that takes more than
-#: CHORD_MAX_ITER of them, is refitted by weighted_logit_newton
-CHORD_NEWTON_TOL = 1e-9
-CHORD_MAX_ITER = 60
-#: a coefficient this far (logit scale) from its full-sample value signals (quasi-)separation,
-#: where the likelihood is flat and where an iteration stops depends on the method: such a
-#: replicate is refitted by weighted_logit_newton, as before
-CHORD_MAX_MOVE = 10.0
-#: previous steps the Anderson acceleration of the chord iteration combines
-ANDERSON_DEPTH = 5
-#: rows per block of a station in the score passes (the block of every replicate's linear
-#: predictors, rows x replicates, stays in cache between its two products)
-SCORE_BLOCK = 2048
-
-
-class StationRefits:
-    """Frequency-weighted logit refits of every replicate of a cluster bootstrap at once.
-
-    A replicate draws stations with replacement, so its frequency weights are station
-    multiplicities ``c_g``, and its score and information are sums over the drawn stations of
-    ``c_g`` times that station's own. This keeps, once, the rows in station order (each station a
-    slice: no copy of the design per replicate) and each station's information ``H_g`` and score
-    ``s_g`` at the full-sample estimate ``b0``. Each replicate's estimate solves the estimating
-    equation :func:`weighted_logit_newton` solves (its weighted score equal to zero), by a chord
-    iteration (Ortega & Rheinboldt 1970, *Iterative Solution of Nonlinear Equations*, 7.1; Kelley
-    1995, *Iterative Methods for Linear and Nonlinear Equations*, 5.4.1) with the information of
-    ``b0``: the one-step estimate ``b1 = b0 + (sum c_g H_g)^-1 sum c_g s_g`` (no pass over the rows),
-    then steps ``(sum c_g H_g)^-1 score(b)``, Anderson-accelerated (Walker & Ni 2011, *SIAM J.
-    Numer. Anal.* 49:1715-1735; depth :data:`ANDERSON_DEPTH`). A step needs the score only, not
-    the n x p^2 Hessian of a Newton step, and the scores of all replicates come from one pass over
-    the stations' rows (matrix products of a row block with every replicate's coefficients that
-    drew its station, instead of one matrix-vector product per replicate). Linear convergence to
-    the same root as Newton's method; it stops after a step below :data:`CHORD_TOL`, so estimates
-    agree with weighted_logit_newton's to about 1e-12 (tests/test_thresholds.py).
-
-    Columns without a non-zero value in the drawn stations (a replicate that drew no station with
-    some sub-cause) keep their full-sample value, as weighted_logit_newton's least-squares step
-    leaves them. A replicate the chord does not settle (an information matrix that is not positive
-    definite, steps that stop shrinking) or settles with a coefficient more than
-    :data:`CHORD_MAX_MOVE` from its full-sample value ((quasi-)separation: the likelihood is flat
-    there) is refitted by weighted_logit_newton on its rows, so such replicates, and failures,
-    are that method's.
-    """
-
-    def __init__(self, X: np.ndarray, y: np.ndarray, beta: np.ndarray, clusters: np.ndarray, n_clusters: int):
-        order = np.argsort(clusters, kind="stable")
-        self.bounds = np.searchsorted(clusters[order], np.arange(n_clusters + 1))
-        self.X = X[order]
-        self.y = np.asarray(y, dtype=float)[order]
-        self.beta = np.asarray(beta, dtype=float)
-        p = X.shape[1]
-        self.info = np.zeros((n_clusters, p, p))
-        self.score = np.zeros((n_clusters, p))
-        self.present = np.zeros((n_clusters, p), dtype=bool)
-        for g in range(n_clusters):
-            a, b = self.bounds[g], self.bounds[g + 1]
-            if a == b:
-                continue
-            Xg = self.X[a:b]
-            mu = expit(Xg @ self.beta)
-            self.info[g] = _weighted_cross(Xg, mu * (1 - mu))
-            self.score[g] = Xg.T @ (self.y[a:b] - mu)
-            self.present[g] = (Xg != 0).any(axis=0)
-        self.passes = 0  # score passes over the rows (one per chord step of all live replicates)
-        self.newton_refits = 0
-
-    def scores(self, betas: np.ndarray, counts: np.ndarray) -> np.ndarray:
-        """Weighted scores ``sum_g c_g X_g' (y_g - expit(X_g b))`` of each row of ``betas`` (k x p)
-        with station multiplicities ``counts`` (k x G)."""
-        self.passes += 1
-        out = np.zeros_like(betas)
-        with np.errstate(over="ignore"):
-            for g in range(len(self.bounds) - 1):
-                reps = np.flatnonzero(counts[:, g])
-                if not len(reps):
-                    continue
-                coef = np.ascontiguousarray(betas[reps].T)
-                acc = np.zeros((len(reps), betas.shape[1]))
-                for s in range(self.bounds[g], self.bounds[g + 1], SCORE_BLOCK):
-                    e = min(s + SCORE_BLOCK, self.bounds[g + 1])
-                    Xb = self.X[s:e]
-                    r = Xb @ coef  # linear predictors, rows x replicates; made residuals in place
-                    np.negative(r, out=r)
-                    np.exp(r, out=r)
-                    r += 1.0
-                    np.divide(1.0, r, out=r)  # expit = 1 / (1 + exp(-eta)), 0 where exp overflows
-                    np.subtract(self.y[s:e, None], r, out=r)
-                    acc += r.T @ Xb
-                out[reps] += counts[reps, g][:, None] * acc
-        return out
-
-    def refit_all(self, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Every replicate's estimate (reps x p) and which replicates failed (no estimate)."""
-        from scipy import linalg
-
-        reps, p = len(counts), len(self.beta)
-        out = np.tile(self.beta, (reps, 1))
-        failed = np.zeros(reps, dtype=bool)
-        c = counts.astype(float)
-        active, factor, x, hist = {}, {}, {}, {}
-        newton = []
-        for r in range(reps):
-            act = self.present[counts[r] > 0].any(axis=0)
-            info = np.tensordot(c[r], self.info, axes=1)[np.ix_(act, act)]
-            try:
-                factor[r] = linalg.cho_factor(info)
-            except (linalg.LinAlgError, ValueError):
-                newton.append(r)
-                continue
-            active[r] = act
-            x[r] = self.beta[act] + linalg.cho_solve(factor[r], (c[r] @ self.score)[act])
-            hist[r] = ([], [])  # previous iterates and steps, for the Anderson acceleration
-        live = sorted(x)
-        for _ in range(CHORD_MAX_ITER):
-            if not live:
-                break
-            betas = out[live]
-            for i, r in enumerate(live):
-                betas[i, active[r]] = x[r]
-            grads = self.scores(betas, c[live])
-            still = []
-            for i, r in enumerate(live):
-                step = linalg.cho_solve(factor[r], grads[i, active[r]])
-                size = float(np.max(np.abs(step))) if len(step) else 0.0
-                xs, fs = hist[r]
-                previous = float(np.max(np.abs(fs[-1]))) if fs else np.inf
-                if not np.isfinite(size) or (size >= previous and size >= CHORD_NEWTON_TOL):
-                    newton.append(r)  # diverging or stalled above the tolerance
-                    continue
-                if size < CHORD_TOL or (size < CHORD_NEWTON_TOL and size > previous / 2):
-                    done = x[r] + step
-                    if np.max(np.abs(done - self.beta[active[r]]), initial=0.0) > CHORD_MAX_MOVE:
-                        newton.append(r)
-                    else:
-                        out[r, active[r]] = done
-                    continue
-                xs.append(x[r].copy())
-                fs.append(step)
-                if len(xs) > ANDERSON_DEPTH + 1:
-                    del xs[0], fs[0]
-                new = x[r] + step
-                if len(xs) > 1:
-                    dx = np.diff(np.array(xs), axis=0).T
-                    df = np.diff(np.array(fs), axis=0).T
-                    gamma = np.linalg.lstsq(df, step, rcond=None)[0]
-                    new = new - (dx + df) @ gamma
-                x[r] = new
-                still.append(r)
-            live = still
-        newton += live
-        for r in sorted(newton):
-            self.newton_refits += 1
-            w = np.repeat(c[r], np.diff(self.bounds))
-            keep = w > 0
-            try:
-                out[r] = weighted_logit_newton(self.X[keep], self.y[keep], w[keep], self.beta)
-            except BootstrapFailure:
-                failed[r] = True
-                out[r] = np.nan
-        return out, failed
-
-
-def _bootstrap(design, y, beta, frame, spec, groups, designs, grids, drop, reps, progress):
-    """Cluster bootstrap replicates: thresholds and curves per group, and which replicates failed.
-
-    Each replicate refits the logit (:class:`StationRefits`) and re-estimates each group's
-    reference and upper handling times from its resampled tickets; the threshold is searched on
-    that replicate's own grid, the band is evaluated on the full-sample grid."""
-    rng = np.random.default_rng(spec.bootstrap_seed)
-    # Replicate curves average over at most BOOT_CURVE_ROWS tickets per group (a fixed, seeded
-    # subsample; all tickets when fewer, as in the committed sample): on a million rows the
-    # average over 50,000 tickets differs from the full one by about 0.0005, far below the
-    # replicate-to-replicate spread, and the bootstrap runs several times faster.
-    sub_rng = np.random.default_rng([spec.bootstrap_seed, 1])
-    curve_rows = {g: (np.sort(sub_rng.choice(rows, BOOT_CURVE_ROWS, replace=False))
-                      if len(rows) > BOOT_CURVE_ROWS else rows) for g, rows in groups.items()}
-    cl = frame[spec.bootstrap_cluster].cat.codes.to_numpy()
-    n_cl = int(cl.max()) + 1
-    counts = np.stack([np.bincount(rng.integers(0, n_cl, n_cl), minlength=n_cl) for _ in range(reps)]) \
-        if reps else np.zeros((0, n_cl), dtype=int)
-    raw = frame["handling_hours"].to_numpy()
-    qs = np.array([spec.reference_quantile, spec.upper_quantile])
-    rep_grids, shifts = {}, {}
-    for g, rows in groups.items():
-        order = rows[np.argsort(raw[rows], kind="stable")]
-        raw_sorted, cl_sorted = raw[order], cl[order]
-        rep_grids[g] = np.full((reps, CURVE_POINTS), np.nan)
-        for b in range(reps):
-            lo, hi = weighted_quantile(raw_sorted, counts[b][cl_sorted], qs)
-            if np.isfinite(lo) and lo > 0:
-                rep_grids[g][b] = hour_grid(lo, hi, spec.max_hours)
-        hours = np.concatenate([grids[g], np.nan_to_num(rep_grids[g], nan=grids[g][0]).ravel()])
-        shifts[g] = _curve_shifts(designs[g], frame, rows, hours)
-    patterns = curve_patterns(design, curve_rows, shifts)
-    boot_t = {g: np.full(reps, np.nan) for g in groups}
-    boot_c = {g: np.full((reps, CURVE_POINTS), np.nan) for g in groups}
-    failed = np.zeros(reps, dtype=bool)
-    if reps:
-        betas, failed = StationRefits(design.X, y, beta, cl, n_cl).refit_all(counts)
-    for b in range(reps):
-        if failed[b]:
-            continue
-        bb = betas[b]
-        sel = np.r_[np.arange(CURVE_POINTS), CURVE_POINTS * (b + 1) + np.arange(CURVE_POINTS)]
-        cb = group_curves(design, bb, curve_rows, {g: (idx, new[sel]) for g, (idx, new) in shifts.items()},
-                          patterns=patterns)
-        for g in groups:
-            boot_c[g][b] = cb[g][:CURVE_POINTS]
-            if np.isfinite(rep_grids[g][b, 0]):
-                boot_t[g][b] = threshold_from_curve(rep_grids[g][b], cb[g][CURVE_POINTS:], drop)
-        if progress is not None and ((b + 1) % 20 == 0 or b + 1 == reps):
-            progress(f"threshold bootstrap {b + 1}/{reps}")
-
-    return boot_t, boot_c, failed
 
 
 def tolerance_thresholds(responses: pd.DataFrame, *, plan: Plan, instrument: Instrument,
@@ -463,31 +126,8 @@ def tolerance_thresholds(responses: pd.DataFrame, *, plan: Plan, instrument: Ins
     spec = plan.thresholds
     if spec is None:
         raise ValueError("the plan has no thresholds section")
-    reps = check_whole(spec.bootstrap_reps, "bootstrap reps", low=0, high=MAX_BOOTSTRAP_REPS, where="thresholds")
-    check_whole(spec.bootstrap_seed, "bootstrap seed", low=0, high=SEED_MAX, where="thresholds")
-    variables = tuple(dict.fromkeys(["satisfied", "cause_l1", "cause_l2", "handling_hours", "channel",
-                                     *(["repeat"] if "repeat" in _rhs_variables(spec.rhs) else []),
-                                     spec.bootstrap_cluster]))
-    frame, _ = model_frame(responses, variables, reference_levels=plan.reference_levels,
-                           instrument=instrument)
-    _check_estimable(frame)
-    notes = []
-    if reps and frame[spec.bootstrap_cluster].nunique() < 2:
-        notes.append(f"no bootstrap intervals: a cluster bootstrap by {spec.bootstrap_cluster} needs at least "
-                     f"2 of them, the data have {frame[spec.bootstrap_cluster].nunique()}")
-        reps = 0
-    lh = np.log2(1 + frame["handling_hours"].to_numpy())
-    knots = np.quantile(lh, spec.knots_quantiles)
-    if np.any(np.diff(knots) <= 0):
-        raise NotEstimable(f"thresholds: the spline knots (quantiles {list(spec.knots_quantiles)} of "
-                           "log2(1 + handling_hours)) are not distinct: too many equal handling times")
-    try:
-        design = build_design(frame, spec.rhs, intercept=True, context=formula_context(knots))
-    except NotEstimable as exc:  # a rank-deficient design: the data's doing
-        raise NotEstimable(f"thresholds: {exc}") from None
-    l1 = frame["cause_l1"].astype(str).to_numpy()
-    groups = {g: np.flatnonzero(l1 == g) for g in frame["cause_l1"].cat.categories if (l1 == g).any()}
-    designs, group_knots = _group_knots(design, frame, groups, lh, spec.knots_quantiles, knots, notes)
+    frame, reps, notes = _threshold_frame(responses, plan, instrument)
+    design, lh, groups, designs, group_knots = _spline_design(frame, spec, notes)
     y = frame["satisfied"].to_numpy()
     beta, separated = _logit_fit(design.X, y)
     if separated:
@@ -504,27 +144,12 @@ def tolerance_thresholds(responses: pd.DataFrame, *, plan: Plan, instrument: Ins
     point = {g: threshold_from_curve(grids[g], c, drop) for g, c in curves.items()}
     conf = plan.conf_level
     shapes = {g: group_shape(design, frame, rows, y, lh, spec, conf) for g, rows in groups.items()}
-
-    from threadpoolctl import threadpool_limits
-
-    # Small cross-products run slower with several BLAS threads competing for 2 cores
-    # (measured: 20 replicates 6-8 s with threads vs 0.24 s with one on the 20,000-row sample).
-    limit = threadpool_limits(limits=1, user_api="blas") if len(y) < 200_000 else None
-    try:
-        boots = _bootstrap(design, y, beta, frame, spec, groups, designs, grids, drop, reps, progress)
-    finally:
-        if limit is not None:
-            limit.restore_original_limits()
-    boot_t, boot_c, failed = boots
-
-    lo_q, hi_q = 100 * (1 - conf) / 2, 100 * (1 + conf) / 2
+    boot_t, boot_c, failed = _one_thread_bootstrap(design, y, beta, frame, spec, groups, designs, grids, drop,
+                                                   reps, progress)
     rows_t, rows_c = [], []
+    method = _method(spec, reps)
     for g in groups:
-        # not reached = beyond max_hours: ranks above every reached value
-        ok = ~failed
-        t = np.where(np.isnan(boot_t[g][ok]), np.finfo(float).max, boot_t[g][ok])
-        lo, hi = np.percentile(t, [lo_q, hi_q]) if ok.any() else (np.nan, np.nan)
-        lo, hi = (np.inf if v > grids[g][-1] else v for v in (lo, hi))
+        lo, hi = _percentile_interval(boot_t[g], failed, grids[g][-1], conf)
         sh = shapes[g]
         enough = sh["shape"] != "insufficient_data"
         th_point = point[g] if enough else np.nan
@@ -540,31 +165,113 @@ def tolerance_thresholds(responses: pd.DataFrame, *, plan: Plan, instrument: Ins
             "n": len(groups[g]),
             **sh,
             "knots_hours": "; ".join(f"{2 ** k - 1:.4g}" for k in group_knots[g]),
-            "method": (f"logit of satisfied, restricted cubic spline in log2(1 + hours) per cause group "
-                       f"(knots at the group's own quantiles {list(spec.knots_quantiles)}); threshold = first "
-                       f"time {spec.drop_points:g} points below the rate at the group's "
-                       f"{spec.reference_quantile:g} quantile of hours (a convention, not a change point); "
-                       f"cluster bootstrap by {spec.bootstrap_cluster}, {reps} replicates, seed "
-                       f"{spec.bootstrap_seed}, reference and upper hours re-estimated in each; percentile. "
-                       f"Change point: Davies' test (segmented::davies.test, LRT, "
-                       f"{spec.change_point_points} breakpoints) of a slope change and of a step in "
-                       "log2(1 + hours) against the log-linear logit within the group (Bonferroni over the "
-                       f"two), level {spec.change_point_alpha:g}; breakpoint by profile likelihood of the "
-                       "better-fitting kind, interval the hull of both kinds' profile intervals, critical "
-                       f"values from a parametric bootstrap ({spec.change_point_calibration_reps} replicates; "
-                       f"above {spec.change_point_calibration_max_n:,} tickets chi-square(1) and Hansen's "
-                       "for a step); slope per doubling: average "
-                       "change in percentage points, CR1 by "
-                       f"{spec.bootstrap_cluster}, t(G - 1)"),
+            "method": method,
         })
-        band = (np.percentile(boot_c[g][~failed], [lo_q, hi_q], axis=0) if (~failed).any()
-                else np.full((2, CURVE_POINTS), np.nan))
-        for j, h in enumerate(grids[g]):
-            rows_c.append({"cause_l1": g, "hours": float(h), "estimate": float(curves[g][j]),
-                           "conf_low": float(band[0, j]), "conf_high": float(band[1, j]), "conf_level": conf})
+        rows_c += _curve_rows(g, grids[g], curves[g], boot_c[g], failed, conf)
     est = pd.DataFrame({"term": design.names, "estimate": beta})
     return {"thresholds": pd.DataFrame(rows_t), "curves": pd.DataFrame(rows_c), "spline_estimates": est,
             "notes": notes}
+
+
+def _percentile_interval(boot_t: np.ndarray, failed: np.ndarray, max_hours: float,
+                         conf: float) -> tuple[float, float]:
+    """Percentile interval of a group's replicate thresholds (hours), failed replicates left out; a
+    replicate where the threshold is not reached (NaN) ranks above every reached one, and an end
+    beyond ``max_hours`` is +inf (not reached)."""
+    lo_q, hi_q = 100 * (1 - conf) / 2, 100 * (1 + conf) / 2
+    ok = ~failed
+    t = np.where(np.isnan(boot_t[ok]), np.finfo(float).max, boot_t[ok])
+    lo, hi = np.percentile(t, [lo_q, hi_q]) if ok.any() else (np.nan, np.nan)
+    lo, hi = (np.inf if v > max_hours else v for v in (lo, hi))
+    return lo, hi
+
+
+def _curve_rows(g: str, grid: np.ndarray, curve: np.ndarray, boot_c: np.ndarray, failed: np.ndarray,
+                conf: float) -> list[dict]:
+    """threshold_curves.csv rows of group ``g``: the curve at each grid hour with its pointwise
+    percentile band over the replicates that did not fail (NaN when none)."""
+    lo_q, hi_q = 100 * (1 - conf) / 2, 100 * (1 + conf) / 2
+    band = (np.percentile(boot_c[~failed], [lo_q, hi_q], axis=0) if (~failed).any()
+            else np.full((2, CURVE_POINTS), np.nan))
+    return [{"cause_l1": g, "hours": float(h), "estimate": float(curve[j]),
+             "conf_low": float(band[0, j]), "conf_high": float(band[1, j]), "conf_level": conf}
+            for j, h in enumerate(grid)]
+
+
+def _threshold_frame(responses: pd.DataFrame, plan: Plan, instrument: Instrument) -> tuple[pd.DataFrame, int, list]:
+    """The complete rows of the thresholds' variables, the bootstrap replicates to draw (0 when
+    there are fewer than 2 clusters, with a note) and the notes so far. InputError when the plan's
+    replicates or seed are out of bounds; NotEstimable when the rows cannot support the logit."""
+    spec = plan.thresholds
+    reps = check_whole(spec.bootstrap_reps, "bootstrap reps", low=0, high=MAX_BOOTSTRAP_REPS, where="thresholds")
+    check_whole(spec.bootstrap_seed, "bootstrap seed", low=0, high=SEED_MAX, where="thresholds")
+    variables = tuple(dict.fromkeys(["satisfied", "cause_l1", "cause_l2", "handling_hours", "channel",
+                                     *(["repeat"] if "repeat" in _rhs_variables(spec.rhs) else []),
+                                     spec.bootstrap_cluster]))
+    frame, _ = model_frame(responses, variables, reference_levels=plan.reference_levels,
+                           instrument=instrument)
+    _check_estimable(frame)
+    notes = []
+    if reps and frame[spec.bootstrap_cluster].nunique() < 2:
+        notes.append(f"no bootstrap intervals: a cluster bootstrap by {spec.bootstrap_cluster} needs at least "
+                     f"2 of them, the data have {frame[spec.bootstrap_cluster].nunique()}")
+        reps = 0
+    return frame, reps, notes
+
+
+def _spline_design(frame: pd.DataFrame, spec, notes: list) -> tuple:
+    """The spline logit's design with each cause group's own knots: ``(design, lh, groups, designs,
+    group_knots)``, ``lh`` = log2(1 + hours) of every row, ``groups`` the rows of each cause group,
+    ``designs`` and ``group_knots`` as :func:`_group_knots` gives them. NotEstimable when the
+    pooled knots are not distinct or the design is rank-deficient."""
+    lh = np.log2(1 + frame["handling_hours"].to_numpy())
+    knots = np.quantile(lh, spec.knots_quantiles)
+    if np.any(np.diff(knots) <= 0):
+        raise NotEstimable(f"thresholds: the spline knots (quantiles {list(spec.knots_quantiles)} of "
+                           "log2(1 + handling_hours)) are not distinct: too many equal handling times")
+    try:
+        design = build_design(frame, spec.rhs, intercept=True, context=formula_context(knots))
+    except NotEstimable as exc:  # a rank-deficient design: the data's doing
+        raise NotEstimable(f"thresholds: {exc}") from None
+    l1 = frame["cause_l1"].astype(str).to_numpy()
+    groups = {g: np.flatnonzero(l1 == g) for g in frame["cause_l1"].cat.categories if (l1 == g).any()}
+    designs, group_knots = _group_knots(design, frame, groups, lh, spec.knots_quantiles, knots, notes)
+    return design, lh, groups, designs, group_knots
+
+
+def _one_thread_bootstrap(design, y, beta, frame, spec, groups, designs, grids, drop, reps, progress):
+    """:func:`research.models.threshold_bootstrap._bootstrap` with one BLAS thread below 200,000 rows."""
+    from threadpoolctl import threadpool_limits
+
+    # Small cross-products run slower with several BLAS threads competing for 2 cores
+    # (measured: 20 replicates 6-8 s with threads vs 0.24 s with one on the 20,000-row sample).
+    limit = threadpool_limits(limits=1, user_api="blas") if len(y) < 200_000 else None
+    try:
+        return _bootstrap(design, y, beta, frame, spec, groups, designs, grids, drop, reps, progress)
+    finally:
+        if limit is not None:
+            limit.restore_original_limits()
+
+
+def _method(spec, reps: int) -> str:
+    """The ``method`` column of thresholds.csv: how the curve, threshold, interval and change point
+    were obtained."""
+    return (f"logit of satisfied, restricted cubic spline in log2(1 + hours) per cause group "
+            f"(knots at the group's own quantiles {list(spec.knots_quantiles)}); threshold = first "
+            f"time {spec.drop_points:g} points below the rate at the group's "
+            f"{spec.reference_quantile:g} quantile of hours (a convention, not a change point); "
+            f"cluster bootstrap by {spec.bootstrap_cluster}, {reps} replicates, seed "
+            f"{spec.bootstrap_seed}, reference and upper hours re-estimated in each; percentile. "
+            f"Change point: Davies' test (segmented::davies.test, LRT, "
+            f"{spec.change_point_points} breakpoints) of a slope change and of a step in "
+            "log2(1 + hours) against the log-linear logit within the group (Bonferroni over the "
+            f"two), level {spec.change_point_alpha:g}; breakpoint by profile likelihood of the "
+            "better-fitting kind, interval the hull of both kinds' profile intervals, critical "
+            f"values from a parametric bootstrap ({spec.change_point_calibration_reps} replicates; "
+            f"above {spec.change_point_calibration_max_n:,} tickets chi-square(1) and Hansen's "
+            "for a step); slope per doubling: average "
+            "change in percentage points, CR1 by "
+            f"{spec.bootstrap_cluster}, t(G - 1)")
 
 
 def _group_knots(design: Design, frame: pd.DataFrame, groups: dict[str, np.ndarray], lh: np.ndarray,

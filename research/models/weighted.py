@@ -30,23 +30,28 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from research.stats.design_based import Calibration, design_df, svy_glm_logit_fit, svy_olr_fit
-from research.errors import InputError
 from research.config.instrument import Instrument
-from research.models.design import build_design, formula_context, model_frame
-from research.models.fit import FittedModel, df_note
 from research.config.plan import ModelSpec, Plan
+from research.errors import InputError
+from research.models.design import build_design, formula_context, model_frame
+from research.models.families import FAMILIES, family_of
+from research.models.fitted import FittedModel, df_note
+from research.stats.design_based import Calibration, design_df
 
-FAMILIES = ("logit", "ordinal")
+
+def weighted_families() -> tuple[str, ...]:
+    """The families with a survey-weighted fit (a ``weighted`` in their FAMILIES entry)."""
+    return tuple(name for name, fam in FAMILIES.items() if fam.weighted is not None)
 
 
 def fit_weighted_model(spec: ModelSpec, responses: pd.DataFrame, weights, *, cluster: str, plan: Plan,
                        instrument: Instrument, calibration: Calibration | None = None) -> FittedModel:
-    """Design-based fit of one logit or ordinal model of the plan.
+    """Design-based fit of one plan model whose family has a survey-weighted fit (logit, ordinal).
 
     Parameters
     ----------
-    spec : a plan model of family ``logit`` or ``ordinal``.
+    spec : a plan model of a family with a ``weighted`` fit in
+        :data:`research.models.families.FAMILIES` (``logit``, ``ordinal``).
     responses : canonical responses (research.ingestion.schema.RESPONSES), one row per
         respondent of the design.
     weights : one positive weight per row of ``responses`` (work orders per
@@ -69,21 +74,14 @@ def fit_weighted_model(spec: ModelSpec, responses: pd.DataFrame, weights, *, clu
     Raises
     ------
     InputError
-        Another family, weights that do not match the rows, too few rows, or a
-        fit that fails.
+        A family without a survey-weighted fit, weights that do not match the rows, too few
+        rows, or a fit that fails.
     """
-    if spec.family not in FAMILIES:
-        raise InputError(f"model {spec.name}: survey-weighted fits exist for {list(FAMILIES)}, "
+    weighted = family_of(spec.family, spec.name).weighted
+    if weighted is None:
+        raise InputError(f"model {spec.name}: survey-weighted fits exist for {list(weighted_families())}, "
                          f"not {spec.family}")
-    w_all = np.asarray(weights, dtype=float)
-    if w_all.shape != (len(responses),) or not np.isfinite(w_all).all() or (w_all <= 0).any():
-        raise InputError(f"model {spec.name}: need one finite positive weight per response "
-                         f"({len(responses)}), got {w_all.shape[0] if w_all.ndim else 0}")
-    if cluster not in responses.columns:
-        raise InputError(f"model {spec.name}: cluster column {cluster!r} is absent")
-    if responses[cluster].isna().any():
-        raise InputError(f"model {spec.name}: cluster column {cluster!r} has "
-                         f"{int(responses[cluster].isna().sum())} missing values")
+    w_all = _checked_weights(spec, responses, weights, cluster)
     notes: list[str] = []
     variables = tuple(dict.fromkeys([*spec.variables(), cluster]))
     frame, rows = model_frame(responses, variables, reference_levels=plan.reference_levels,
@@ -95,43 +93,53 @@ def fit_weighted_model(spec: ModelSpec, responses: pd.DataFrame, weights, *, clu
                                        else responses[cluster])
     clusters = pd.Categorical.from_codes(codes[rows], categories=pd.Index(all_clusters).astype(str))
     w = w_all[rows]
-    design = build_design(frame, spec.rhs, intercept=spec.family == "logit", context=formula_context())
-    raw = frame[spec.outcome].to_numpy(dtype=float)
+    design = build_design(frame, spec.rhs, intercept=family_of(spec.family).intercept, context=formula_context())
     try:
-        if spec.family == "logit":
-            fit = svy_glm_logit_fit(design.X, raw, w, clusters, names=design.names, calibration=calibration,
-                                    design_rows=rows)
-            y, cut_names = raw, []
-        else:
-            scale = next(i.scale for i in instrument.items if i.name == spec.outcome)
-            levels = np.asarray(instrument.scales[scale].codes)
-            y = np.searchsorted(levels, raw.astype(int))
-            present = np.unique(y)
-            if len(present) != len(levels):
-                absent = [int(v) for v in levels if np.searchsorted(levels, v) not in present]
-                raise InputError(f"model {spec.name}: answer level(s) {absent} of {spec.outcome} "
-                                 "have no respondents; the proportional-odds fit needs every level")
-            fit = svy_olr_fit(design.X, y, w, clusters, names=design.names, levels=[str(v) for v in levels],
-                              calibration=calibration, design_rows=rows)
-            cut_names = fit.names[design.X.shape[1]:]
+        fit, y, cut_names, method = weighted(spec, design, frame, w, clusters, rows, instrument, calibration)
     except (ValueError, RuntimeError, np.linalg.LinAlgError) as exc:
         raise InputError(f"model {spec.name} (survey-weighted): {exc}") from None
+    return _weighted_result(spec, design, frame, rows, fit, y, list(cut_names), w, notes,
+                            method=_method(method, cluster, calibration), n_responses=len(responses))
+
+
+def _checked_weights(spec: ModelSpec, responses: pd.DataFrame, weights, cluster: str) -> np.ndarray:
+    """The weights as a float array, after checking them and the cluster column (InputError)."""
+    w_all = np.asarray(weights, dtype=float)
+    if w_all.shape != (len(responses),) or not np.isfinite(w_all).all() or (w_all <= 0).any():
+        raise InputError(f"model {spec.name}: need one finite positive weight per response "
+                         f"({len(responses)}), got {w_all.shape[0] if w_all.ndim else 0}")
+    if cluster not in responses.columns:
+        raise InputError(f"model {spec.name}: cluster column {cluster!r} is absent")
+    if responses[cluster].isna().any():
+        raise InputError(f"model {spec.name}: cluster column {cluster!r} has "
+                         f"{int(responses[cluster].isna().sum())} missing values")
+    return w_all
+
+
+def _method(estimator: str, cluster: str, calibration: Calibration | None) -> str:
+    """The ``method`` label of a survey-weighted fit, without its reference distribution."""
+    method = f"{estimator}; Taylor linearization, {cluster} as PSUs"
+    if calibration is not None:
+        method += ", calibrated to the weighting margins"
+    return method
+
+
+def _weighted_result(spec: ModelSpec, design, frame: pd.DataFrame, rows: np.ndarray, fit, y: np.ndarray,
+                     cut_names: list[str], w: np.ndarray, notes: list[str], *, method: str,
+                     n_responses: int) -> FittedModel:
+    """The :class:`FittedModel` of a survey-weighted fit (``fit`` a
+    :class:`research.stats.design_based.SvyFit`), with its design df
+    (:func:`research.stats.design_based.design_df`) and notes."""
     n_beta = design.X.shape[1]
     df, reference, df_why = design_df(fit.df, fit.n_clusters, len(fit.params))
     if df_why:
         notes.append(df_why)
     stats = {"nobs": fit.nobs, "n_clusters": fit.n_clusters, "sum_weights": float(w.sum()),
-             "df": df, "n_dropped": int(len(responses) - len(frame)), "notes": "; ".join(notes)}
-    method = ("survey-weighted logit, pseudo-ML (R survey::svyglm quasibinomial)" if spec.family == "logit"
-              else "survey-weighted proportional-odds logit, pseudo-ML (R survey::svyolr)")
-    method += f"; Taylor linearization, {cluster} as PSUs"
-    if calibration is not None:
-        method += ", calibrated to the weighting margins"
-    method += f"; {reference}"
+             "df": df, "n_dropped": int(n_responses - len(frame)), "notes": "; ".join(notes)}
     fm = FittedModel(spec=spec, design=design, frame=frame, rows=rows, y=y, params=fit.params,
-                     vcov=fit.vcov, names=design.names + list(cut_names),
+                     vcov=fit.vcov, names=design.names + cut_names,
                      kinds=["coefficient"] * n_beta + ["cutpoint"] * len(cut_names), n_beta=n_beta,
-                     df_resid=float(df), stats=stats, se_method=method,
+                     df_resid=float(df), stats=stats, se_method=f"{method}; {reference}",
                      extra={"weights": w, **fit.extra})
     if df_note(fm):
         fm.stats["notes"] = "; ".join(filter(None, [fm.stats["notes"], df_note(fm)]))

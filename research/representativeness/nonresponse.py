@@ -30,7 +30,7 @@ from scipy.special import expit
 
 from research.errors import InputError
 from research.stats.intervals import wilson_interval
-from research.stats.weights import handling_band
+from research.stats.bands import handling_band
 
 STATUSES = ("completed", "no_answer", "refused")
 #: window of the work-order ``repeat`` flag: an earlier ticket of the same customer within this many days

@@ -35,7 +35,8 @@ from research.errors import InputError
 from research.config.instrument import Instrument
 from research.representativeness.nonresponse import funnel, population_design, population_frame, propensity_model, response_rates
 from research.config.plan import Plan, WeightingSpec
-from research.stats.weights import RakeResult, handling_band, margin_diagnostics, poststratify, propensity_weights, rake
+from research.stats.bands import handling_band
+from research.stats.weights import RakeResult, margin_diagnostics, poststratify, propensity_weights, rake
 
 Progress = Callable[[str], None]
 
@@ -195,9 +196,6 @@ def analyse_representativeness(responses: pd.DataFrame, workorders: pd.DataFrame
     -------
     dict of tidy frames keyed by :data:`OUTPUTS`.
     """
-    from research.models.predict import marginal_effects, predictions
-    from research.models.fit import tidy_estimates
-    from research.models.weighted import fit_weighted_model
     say = progress or (lambda m: None)
     spec = plan.weighting
     conf = plan.conf_level
@@ -218,20 +216,7 @@ def analyse_representativeness(responses: pd.DataFrame, workorders: pd.DataFrame
     t0 = time.perf_counter()
     resp_prop = _on_respondents(prop, population, respondents)
     weights, res, text = make_weights(respondents, population, spec, resp_prop)
-    summary = margin_diagnostics(respondents, weights, [v for v in ("region", "cause_l1", "cause_l2",
-                                                                    "handling_band") if v in respondents])
-    summary.insert(0, "method", spec.method)
-    summary["description"] = text
-    summary["iterations"] = res.iterations if res is not None else 0
-    summary["max_margin_error"] = res.max_margin_error if res is not None else 0.0
-    summary["converged"] = res.converged if res is not None else True
-    summary["trim_cap"] = spec.trim_cap if spec.trim_cap is not None else np.nan
-    summary["population"] = len(population)
-    out["weight_summary"] = summary
-    out["weight_margins"] = (res.diagnostics() if res is not None and spec.method == "rake"
-                             else _margin_check(respondents, population, weights, spec.margins))
-    out["respondent_weights"] = pd.DataFrame({"ticket_id": respondents["ticket_id"].astype(str).to_numpy(),
-                                              "weight": weights, "propensity": resp_prop})
+    out.update(_weight_tables(respondents, population, spec, weights, res, text, resp_prop))
     say(f"weights ({text}) in {time.perf_counter() - t0:.1f} s")
 
     t0 = time.perf_counter()
@@ -253,6 +238,41 @@ def analyse_representativeness(responses: pd.DataFrame, workorders: pd.DataFrame
     del prepared  # the work orders' design (1.75M x 27 floats at scale) is not needed any more
     say(f"non-response sensitivity (weighting methods, delta adjustment) in {time.perf_counter() - t0:.1f} s")
 
+    out.update(_survey_weighted_models(responses, weights, calibration, plan, instrument, say))
+    return out
+
+
+def _weight_tables(respondents: pd.DataFrame, population: pd.DataFrame, spec: WeightingSpec,
+                   weights: np.ndarray, res: RakeResult | None, text: str,
+                   resp_prop: np.ndarray) -> dict[str, pd.DataFrame]:
+    """``weight_summary`` (diagnostics of the weights and how they were made), ``weight_margins``
+    (population against weighted counts per margin level) and ``respondent_weights``."""
+    summary = margin_diagnostics(respondents, weights, [v for v in ("region", "cause_l1", "cause_l2",
+                                                                    "handling_band") if v in respondents])
+    summary.insert(0, "method", spec.method)
+    summary["description"] = text
+    summary["iterations"] = res.iterations if res is not None else 0
+    summary["max_margin_error"] = res.max_margin_error if res is not None else 0.0
+    summary["converged"] = res.converged if res is not None else True
+    summary["trim_cap"] = spec.trim_cap if spec.trim_cap is not None else np.nan
+    summary["population"] = len(population)
+    margins = (res.diagnostics() if res is not None and spec.method == "rake"
+               else _margin_check(respondents, population, weights, spec.margins))
+    return {"weight_summary": summary, "weight_margins": margins,
+            "respondent_weights": pd.DataFrame({"ticket_id": respondents["ticket_id"].astype(str).to_numpy(),
+                                                "weight": weights, "propensity": resp_prop})}
+
+
+def _survey_weighted_models(responses: pd.DataFrame, weights: np.ndarray, calibration: Calibration | None,
+                            plan: Plan, instrument: Instrument, say: Progress) -> dict[str, pd.DataFrame]:
+    """The plan's ``weighting.models`` refitted with the weights
+    (:func:`research.models.weighted.fit_weighted_model`): ``svy_estimates``, ``svy_fit``,
+    ``svy_marginal_effects`` and ``svy_predictions``, each labelled with the weighting method."""
+    from research.models.predict import marginal_effects, predictions
+    from research.models.tidy import tidy_estimates
+    from research.models.weighted import fit_weighted_model
+
+    spec, conf = plan.weighting, plan.conf_level
     parts = {k: [] for k in ("svy_estimates", "svy_fit", "svy_marginal_effects", "svy_predictions")}
     for name in spec.models:
         t0 = time.perf_counter()
@@ -269,9 +289,7 @@ def analyse_representativeness(responses: pd.DataFrame, workorders: pd.DataFrame
             fm, parent=instrument.parent, grid_hours=plan.grid_hours,
             threshold=instrument.satisfied_threshold, conf_level=conf).assign(weighting=spec.method))
         say(f"survey-weighted model {name} in {time.perf_counter() - t0:.1f} s")
-    for k, v in parts.items():
-        out[k] = pd.concat(v, ignore_index=True) if v else pd.DataFrame()
-    return out
+    return {k: pd.concat(v, ignore_index=True) if v else pd.DataFrame() for k, v in parts.items()}
 
 
 def _margin_check(respondents: pd.DataFrame, population: pd.DataFrame, weights: np.ndarray,

@@ -352,9 +352,16 @@ def compare_groups(data: pd.DataFrame, *, dv: str = "sat_overall", between: str 
     check_option("kruskal_effect", kruskal_effect, KRUSKAL_EFFECTS)
     conf_level = check_conf_level(conf_level)
     frame, n_missing = _groups(data, dv, between)
+    return {"omnibus": _omnibus(frame, dv, between, n_missing, kruskal_effect),
+            "pairwise": _games_howell(frame, dv, between, conf_level)}
+
+
+def _omnibus(frame: pd.DataFrame, dv: str, between: str, n_missing: int,
+             kruskal_effect: KruskalEffect) -> pd.DataFrame:
+    """The ``omnibus`` table of :func:`compare_groups` (Welch ANOVA and Kruskal-Wallis) of the
+    complete rows ``frame``."""
     n = len(frame)
     k = int(frame[between].nunique())
-
     welch = pg.welch_anova(data=frame, dv=dv, between=between).iloc[0]
     kw = pg.kruskal(data=frame, dv=dv, between=between).iloc[0]
     h = float(kw["H"])
@@ -362,7 +369,7 @@ def compare_groups(data: pd.DataFrame, *, dv: str = "sat_overall", between: str 
         kw_effect = h / ((n**2 - 1) / (n + 1))
     else:
         kw_effect = (h - k + 1) / (n - k)
-    omnibus = pd.DataFrame({
+    return pd.DataFrame({
         "analysis": "compare_groups", "dv": dv, "between": between,
         "method": ["welch_anova", "kruskal"],
         "statistic": [float(welch["F"]), h],
@@ -374,6 +381,11 @@ def compare_groups(data: pd.DataFrame, *, dv: str = "sat_overall", between: str 
         "n": n, "n_groups": k, "n_missing": n_missing,
     })
 
+
+def _games_howell(frame: pd.DataFrame, dv: str, between: str, conf_level: float) -> pd.DataFrame:
+    """The ``pairwise`` table of :func:`compare_groups` (Games-Howell with Holm-adjusted Welch t
+    p-values and Hedges' g) of the complete rows ``frame``."""
+    k = int(frame[between].nunique())
     gh = pg.pairwise_gameshowell(data=frame, dv=dv, between=between, effsize="cohen")
     welch_t = pg.pairwise_tests(data=frame, dv=dv, between=between, parametric=True,
                                 correction=True, padjust="holm", effsize="none")
@@ -388,7 +400,7 @@ def compare_groups(data: pd.DataFrame, *, dv: str = "sat_overall", between: str 
     se = gh["se"].to_numpy(dtype=float)
     est = gh["diff"].to_numpy(dtype=float)
     half = _tukey_quantiles(conf_level, k, df) / np.sqrt(2) * se
-    pairwise = pd.DataFrame({
+    return pd.DataFrame({
         "dv": dv, "between": between,
         "group_a": gh["A"].to_numpy(), "group_b": gh["B"].to_numpy(),
         "mean_a": gh["mean_A"].to_numpy(dtype=float),
@@ -401,7 +413,6 @@ def compare_groups(data: pd.DataFrame, *, dv: str = "sat_overall", between: str 
         "hedges_g": gh["cohen"].to_numpy(dtype=float) * hedges_j(n_a + n_b - 2),
         "conf_low": est - half, "conf_high": est + half, "conf_level": conf_level,
     })
-    return {"omnibus": omnibus, "pairwise": pairwise}
 
 
 def _complete_pair(data: pd.DataFrame, row: str, col: str) -> tuple[pd.DataFrame, int]:

@@ -11,7 +11,8 @@ of respondents equal the population counts on each chosen margin variable
 
 Functions (pure: DataFrames in, DataFrames/arrays out):
 
-- :func:`handling_band` -- handling hours to the five handling-time bands.
+- :func:`handling_band` -- handling hours to the five handling-time bands
+  (:mod:`research.stats.bands`, importable from here).
 - :func:`rake`          -- IPF of respondents to population margins, optional cap.
 - :func:`weight_summary` -- n, sum, min, max, mean, cv, Kish n_eff, deff.
 
@@ -79,56 +80,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+# the handling-time bands are research.stats.bands; their names stay importable from here
+from research.stats.bands import BAND_EDGES_HOURS, BAND_LABELS, band_labels, handling_band  # noqa: F401
+
 __all__ = ["BAND_LABELS", "BAND_EDGES_HOURS", "band_labels", "handling_band", "rake", "RakeResult",
            "poststratify", "propensity_weights", "weight_summary", "margin_diagnostics"]
-
-#: Handling-time band labels, in order (default edges).
-BAND_LABELS = ("0-4h", "4-24h", "1-3d", "3-7d", ">7d")
-#: Band edges in hours; right-closed: [0, 4], (4, 24], (24, 72], (72, 168], (168, inf].
-BAND_EDGES_HOURS = (0.0, 4.0, 24.0, 72.0, 168.0, np.inf)
-
-
-def _num(x: float) -> str:
-    return f"{x:g}"
-
-
-def band_labels(inner_edges) -> tuple[str, ...]:
-    """Labels of the bands cut at ``inner_edges`` (hours, increasing, positive).
-
-    ``(4, 24, 72, 168)`` gives ``("0-4h", "4-24h", "1-3d", "3-7d", ">7d")``: a band
-    is written in days when its upper edge is above a day and both edges are
-    whole days, in hours otherwise.
-    """
-    edges = [0.0, *map(float, inner_edges)]
-    out = []
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        if hi > 24 and lo % 24 == 0 and hi % 24 == 0:
-            out.append(f"{_num(lo / 24)}-{_num(hi / 24)}d")
-        else:
-            out.append(f"{_num(lo)}-{_num(hi)}h")
-    top = edges[-1]
-    out.append(f">{_num(top / 24)}d" if top >= 24 and top % 24 == 0 else f">{_num(top)}h")
-    return tuple(out)
-
-
-def handling_band(hours, inner_edges=BAND_EDGES_HOURS[1:-1]) -> pd.Categorical:
-    """Handling time (hours, ``resolved_at - created_at``) to an ordered handling band.
-
-    Bands are right-closed and cut at ``inner_edges`` (hours); with the default
-    ``(4, 24, 72, 168)``: ``0-4h`` = [0, 4] h (0 h included), ``4-24h`` = (4, 24] h,
-    ``1-3d`` = (24, 72] h, ``3-7d`` = (72, 168] h, ``>7d`` = over 168 h.
-    Missing or negative hours give a missing band (NaN).
-
-    Returns an ordered ``pd.Categorical`` with categories :func:`band_labels`.
-    """
-    inner = [float(e) for e in inner_edges]
-    if not inner or any(e <= 0 for e in inner) or sorted(set(inner)) != inner:
-        raise ValueError(f"band edges must be increasing positive hours, got {inner_edges!r}")
-    labels = list(band_labels(inner))
-    h = pd.to_numeric(pd.Series(hours, copy=False), errors="coerce").astype("float64")
-    cut = pd.cut(h.to_numpy(dtype="float64", na_value=np.nan), bins=[0.0, *inner, np.inf],
-                 right=True, include_lowest=True, labels=labels)
-    return pd.Categorical(cut, categories=labels, ordered=True)
 
 
 @dataclass(frozen=True)
@@ -300,6 +256,26 @@ def rake(sample: pd.DataFrame, population: pd.DataFrame, margins: list[str], *,
         population, or a cap that no weights can satisfy for some level.
     """
     margins = list(margins)
+    _check_rake_inputs(sample, population, margins, cap)
+    n, N = len(sample), len(population)
+    coded = _coded_margins(sample, population, margins)
+    U = None if cap is None else _cap_weight(coded, cap, n, N)
+    cell, units, count, w_unit = _raking_units(coded, n, N, start)
+    w_unit, it, err = _ipf(w_unit, units, count, [(len(levels), target) for _, levels, _, target in coded],
+                           U, max_iter, tol)
+    w = w_unit if cell is None else w_unit[cell]
+    converged = err < tol and (U is None or float(w.max()) <= U * (1 + 1e-12))
+    if not converged:
+        warnings.warn(f"rake did not converge in {it} sweeps: max margin error {err:.3g} "
+                      f"(tol {tol:g})", RuntimeWarning, stacklevel=2)
+    return RakeResult(weights=w, iterations=it, max_margin_error=err, converged=converged,
+                      cap_weight=U, _margins=tuple(coded))
+
+
+def _check_rake_inputs(sample: pd.DataFrame, population: pd.DataFrame, margins: list[str],
+                       cap: float | None) -> None:
+    """ValueError for empty or duplicate margins, a margin column absent from either frame, an
+    empty sample or a cap not above 1."""
     if not margins:
         raise ValueError("rake: margins is empty")
     if len(set(margins)) != len(margins):
@@ -308,13 +284,15 @@ def rake(sample: pd.DataFrame, population: pd.DataFrame, margins: list[str], *,
         missing = [v for v in margins if v not in frame.columns]
         if missing:
             raise ValueError(f"rake: {name} has no column(s) {missing!r}")
-    n = len(sample)
-    N = len(population)
-    if n == 0:
+    if len(sample) == 0:
         raise ValueError("rake: the sample has no rows")
     if cap is not None and not cap > 1.0:
         raise ValueError(f"rake: cap must be > 1 (a multiple of the mean weight), got {cap!r}")
 
+
+def _coded_margins(sample: pd.DataFrame, population: pd.DataFrame, margins: list[str]) -> list[tuple]:
+    """``(variable, levels, sample codes, population counts)`` of each margin; ValueError when a
+    population level has no respondents (raking cannot reach it)."""
     coded = []
     for var in margins:
         levels, target = _levels_and_counts(population[var], var)
@@ -328,21 +306,31 @@ def rake(sample: pd.DataFrame, population: pd.DataFrame, margins: list[str], *,
                 f"{[int(target[k]) for k in empty]!r} but no respondents; raking cannot reach "
                 "them (collapse the level with a neighbour)")
         coded.append((var, levels, codes, target))
+    return coded
 
-    U = None
-    if cap is not None:
-        U = cap * N / n
-        for var, levels, codes, target in coded:
-            n_k = np.bincount(codes, minlength=len(levels))
-            bad = np.flatnonzero(target > U * n_k * (1 + 1e-12))
-            if bad.size:
-                k = bad[0]
-                need = target[k] / n_k[k] / (N / n)
-                raise ValueError(
-                    f"rake: cap={cap} is infeasible: variable {var!r}, level {levels[k]!r} needs "
-                    f"a mean weight of {target[k] / n_k[k]:.4g} ({need:.4g} x the mean weight) "
-                    f"but the cap allows at most {U:.4g}")
 
+def _cap_weight(coded: list[tuple], cap: float, n: int, N: int) -> float:
+    """The largest weight allowed, ``cap`` times the mean weight ``N / n``; ValueError when some
+    level's target needs a larger mean weight."""
+    U = cap * N / n
+    for var, levels, codes, target in coded:
+        n_k = np.bincount(codes, minlength=len(levels))
+        bad = np.flatnonzero(target > U * n_k * (1 + 1e-12))
+        if bad.size:
+            k = bad[0]
+            need = target[k] / n_k[k] / (N / n)
+            raise ValueError(
+                f"rake: cap={cap} is infeasible: variable {var!r}, level {levels[k]!r} needs "
+                f"a mean weight of {target[k] / n_k[k]:.4g} ({need:.4g} x the mean weight) "
+                f"but the cap allows at most {U:.4g}")
+    return U
+
+
+def _raking_units(coded: list[tuple], n: int, N: int, start) -> tuple:
+    """What the sweeps of :func:`_ipf` run on: ``(cell, units, count, w_unit)``. With equal
+    starting weights, the cells of the margins' cross (``cell`` per row, ``units`` each margin's
+    level per cell, ``count`` respondents per cell, ``w_unit`` each cell's weight); with
+    ``start``, the rows themselves (``cell`` and ``count`` None). ValueError for bad ``start``."""
     if start is None:
         # Equal starting weights: respondents sharing their level of every margin (a cell of the
         # margins' cross) get the same factors in every step, so the weights are a function of
@@ -357,21 +345,11 @@ def rake(sample: pd.DataFrame, population: pd.DataFrame, margins: list[str], *,
         first[cell[::-1]] = np.arange(n - 1, -1, -1)
         units = [codes[first] for var, levels, codes, target in coded]
         count = np.bincount(cell, minlength=n_cells).astype("float64")
-        w_unit = np.full(n_cells, N / n, dtype="float64")
-    else:
-        w_unit = np.asarray(start, dtype="float64").copy()
-        if w_unit.shape != (n,) or not np.isfinite(w_unit).all() or (w_unit <= 0).any():
-            raise ValueError(f"rake: start must hold {n} finite positive weights")
-        cell, units, count = None, [codes for var, levels, codes, target in coded], None
-    w_unit, it, err = _ipf(w_unit, units, count, [(len(levels), target) for _, levels, _, target in coded],
-                           U, max_iter, tol)
-    w = w_unit if cell is None else w_unit[cell]
-    converged = err < tol and (U is None or float(w.max()) <= U * (1 + 1e-12))
-    if not converged:
-        warnings.warn(f"rake did not converge in {it} sweeps: max margin error {err:.3g} "
-                      f"(tol {tol:g})", RuntimeWarning, stacklevel=2)
-    return RakeResult(weights=w, iterations=it, max_margin_error=err, converged=converged,
-                      cap_weight=U, _margins=tuple(coded))
+        return cell, units, count, np.full(n_cells, N / n, dtype="float64")
+    w_unit = np.asarray(start, dtype="float64").copy()
+    if w_unit.shape != (n,) or not np.isfinite(w_unit).all() or (w_unit <= 0).any():
+        raise ValueError(f"rake: start must hold {n} finite positive weights")
+    return None, [codes for var, levels, codes, target in coded], None, w_unit
 
 
 def weight_summary(weights) -> dict:
