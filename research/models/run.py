@@ -90,7 +90,7 @@ def fit_plan(responses: pd.DataFrame, *, plan: Plan | None = None, instrument: I
     notes = skipped + [{"step": f"model {r['model']}", "note": r["notes"]} for _, r in out["model_fit"].iterrows()
                        if r.get("notes")]
     notes += _comparisons(responses, out)
-    notes += _scale_checks(responses, out)
+    notes += _scale_checks(responses, out, plan.conf_level)
     out["notes"] = pd.DataFrame(notes, columns=["step", "note"])
     say(f"group comparisons and reliability in {time.perf_counter() - t0:.1f} s")
     return out
@@ -213,9 +213,10 @@ def _comparisons(responses: pd.DataFrame, out: dict[str, pd.DataFrame]) -> list[
     return notes
 
 
-def _scale_checks(responses: pd.DataFrame, out: dict[str, pd.DataFrame]) -> list[dict]:
-    """The association of satisfied with the cause group and the reliability of the items into
-    ``out``; returns a note for each that could not be computed (its table then empty)."""
+def _scale_checks(responses: pd.DataFrame, out: dict[str, pd.DataFrame], conf_level: float) -> list[dict]:
+    """The association of satisfied with the cause group and the reliability of the items (its
+    interval at ``conf_level``, the plan's) into ``out``; returns a note for each that could not be
+    computed (its table then empty)."""
     from research.stats.comparisons import association
     from research.stats.reliability import cronbach_alpha, item_correlations, item_statistics
 
@@ -224,7 +225,7 @@ def _scale_checks(responses: pd.DataFrame, out: dict[str, pd.DataFrame]) -> list
     for key, step, compute in (
             ("association", "association of satisfied and cause_l1",
              lambda: association(responses, row="satisfied", col="cause_l1")),
-            ("reliability", "reliability", lambda: cronbach_alpha(responses, conf_level=plan.conf_level)),
+            ("reliability", "reliability", lambda: cronbach_alpha(responses, conf_level=conf_level)),
             ("item_statistics", "item statistics", lambda: item_statistics(responses)),
             ("item_correlations", "item correlations", lambda: item_correlations(responses))):
         try:
