@@ -10,7 +10,7 @@ among the draws where one was found, the coverage of
 the breakpoint's 95% profile-likelihood interval (a NaN end, unbounded by the data, counts as
 open), with the chi-square(1) critical value and with the parametric-bootstrap calibrated one
 the pipeline uses (``--calibration-reps``), each with its Monte-Carlo standard error.
-The DGP is ``tests/test_thresholds_changepoint.py::simulate_group``; the suite runs a small
+The DGP is ``tests/models/test_thresholds_changepoint.py::simulate_group``; the suite runs a small
 version of this study.
 
 Usage::

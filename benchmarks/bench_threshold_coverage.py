@@ -5,7 +5,7 @@ truth is log-linear in ``log2(1 + hours)`` with a slope per cause group), the pi
 :func:`research.models.thresholds.tolerance_thresholds` (the committed plan, ``--reps``
 cluster-bootstrap replicates) is compared with the simulator's own threshold: the first time the
 true satisfied rate of the group's surveyed tickets, had each taken that long, is 5 points below
-its rate at the group's reference hours (as ``tests/test_thresholds.py::_true_curve``). An upper
+its rate at the group's reference hours (as ``tests/models/test_thresholds.py::_true_curve``). An upper
 end beyond the curve ("not reached") is open. Prints, per group, coverage with its Monte-Carlo
 standard error, the median estimate and truth, and the share of "not reached" upper ends.
 

@@ -101,7 +101,7 @@ def lay_out(fig: Figure, engine, fmt: str) -> None:
     ``savefig`` with a layout engine first draws the whole figure with drawing switched off, to
     run the engine, then draws it again for real; laid out here, the figure is saved with the
     engine off (:func:`_engine_off`) and drawn once per file. Same positions, same bytes
-    (tests/test_render_speed_figures.py compares with plain ``savefig``).
+    (tests/artifacts/test_render_speed_figures.py compares with plain ``savefig``).
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.backends.backend_svg import FigureCanvasSVG

@@ -13,7 +13,7 @@ how it is shown.
   rows a reader sees.
 
 Adding a section is one ``Section(...)`` line, its two functions and its ``BULLETIN`` spec
-(docs/architecture.md, "How to add a bulletin section"; ``tests/test_bulletin_sections.py`` does it
+(docs/architecture.md, "How to add a bulletin section"; ``tests/bulletin/test_bulletin_sections.py`` does it
 on a toy section).
 """
 

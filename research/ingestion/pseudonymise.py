@@ -39,7 +39,7 @@ _DIGEST_BYTES = 10  # 80 bits: collisions negligible for millions of customers
 # Written by hand rather than taken from a library: the formats are those of
 # Chinese ID cards and phone numbers as people type them into a utility's
 # export, and every rule (and every non-rule: dates, amounts, ticket ids) is
-# pinned down by tests (tests/test_pseudonymise.py, tests/test_hostile_personal.py).
+# pinned down by tests (tests/ingestion/test_pseudonymise.py, tests/ingestion/test_hostile_personal.py).
 #
 # The text is first NFKC-normalised, so full-width digits, letters, brackets,
 # plus signs and the ideographic space become their ASCII forms. Then the row's

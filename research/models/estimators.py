@@ -89,7 +89,7 @@ def _logit_newton(X: np.ndarray, y: np.ndarray, *, maxiter: int = 100, tol: floa
     on the mean Hessian; an LU solve); continue while some coefficient moved by more than ``tol``;
     ``converged`` unless ``maxiter`` steps were taken; its (quasi-)separation check after each
     step (every fitted probability within 1e-8 of its answer). So the estimates agree with
-    statsmodels' to rounding and the iteration counts are the same (tests/test_fit_scale_logit.py).
+    statsmodels' to rounding and the iteration counts are the same (tests/models/test_fit_scale_logit.py).
 
     Returns ``params, bread`` (the inverse information, statsmodels' ``cov_params()``), ``residuals``
     (``y - mu``: the score rows are ``X`` times them), ``llf``, ``llnull`` (the intercept-only model's

@@ -3,14 +3,14 @@
 :data:`FAMILIES` maps a family name (``linear``, ``logit``, ``ordinal``, ``mixed``) to a
 :class:`Family`: its estimator and what fitting, predictions, tables, survey-weighted refits
 and the plan run need to know about it. No module of research/models, research/stats or
-research/representativeness branches on a family's name (tests/test_model_families.py checks);
+research/representativeness branches on a family's name (tests/models/test_model_families.py checks);
 each looks its entry up (:func:`family_of`) and calls what the entry holds. The plan's
 validation (research/config/plan.py) still names families where it checks a plan. A step an entry does not
 define (a family without predictions, without a survey-weighted fit) is refused with the
 model's and the family's names (:func:`require`).
 
 Adding a family is its estimator (and, for predictions, its scale kernel) plus one entry here:
-docs/howto.md, "How to add a model family", and tests/test_model_families.py.
+docs/howto.md, "How to add a model family", and tests/models/test_model_families.py.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ test with Student's t on G - 1 df (Stata's ``vce(cluster)`` convention,
 ``clubSandwich::coef_test(test = "naive-t")``); ``se: cr2`` (linear models) gives
 clubSandwich's CR2 with Bell–McCaffrey (Satterthwaite) df per contrast. One rule
 (:func:`research.models.fitted.inference_df`) serves coefficients, predictions and marginal
-effects. Checked against R in ``tests/test_inference.py``.
+effects. Checked against R in ``tests/models/test_inference.py``.
 
 A single cluster (a one-station export): no cluster-robust covariance exists (it
 needs at least 2 clusters), so a clustered model is fitted with model-based

@@ -83,7 +83,7 @@ class StationRefits:
     the stations' rows (matrix products of a row block with every replicate's coefficients that
     drew its station, instead of one matrix-vector product per replicate). Linear convergence to
     the same root as Newton's method; it stops after a step below :data:`CHORD_TOL`, so estimates
-    agree with weighted_logit_newton's to about 1e-12 (tests/test_thresholds.py).
+    agree with weighted_logit_newton's to about 1e-12 (tests/models/test_thresholds.py).
 
     Columns without a non-zero value in the drawn stations (a replicate that drew no station with
     some sub-cause) keep their full-sample value, as weighted_logit_newton's least-squares step

@@ -64,7 +64,7 @@ def _logit_fit(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, bool]:
     """Full-sample spline logit: :func:`research.stats.logit.fit_logit` from R ``glm``'s start.
 
     The same maximum-likelihood estimate as statsmodels' ``GLM(y, X, Binomial()).fit(method="IRLS",
-    tol=1e-12)``, which this replaced (tests/test_thresholds.py compares them): statsmodels solves
+    tol=1e-12)``, which this replaced (tests/models/test_thresholds.py compares them): statsmodels solves
     each weighted least-squares step by the pseudo-inverse of the whole weighted design (an SVD of
     an n x p matrix and several n x p copies: 1.5 GB and 6 s on 250,000 rows), where a Newton step
     needs one pass of ``X' diag(w) X`` in row blocks. Starts, like IRLS, from ``mu = (y + 1/2) / 2``

@@ -3,7 +3,7 @@
 
 The K-1 binary logits ``1{Y > j}`` are fitted by Newton's method (:func:`_logit_fit`), the
 joint covariance of their slopes estimated as Brant (1990) gives it, and the equality of the
-slopes tested per term and jointly (:func:`brant_test`). Checked in ``tests/test_ordinal.py``
+slopes tested per term and jointly (:func:`brant_test`). Checked in ``tests/stats/test_ordinal.py``
 against a Brant test computed in R (``tests/fixtures/r/ordinal/``).
 """
 

@@ -112,7 +112,7 @@ def davies_test(X0: np.ndarray, z: np.ndarray, y: np.ndarray, values: np.ndarray
 
     With ``kind="step"`` the alternative is a jump at the breakpoint instead (the same process and
     bound, the signed root of the LR of the step's coefficient; no R reference: checked by
-    recovery of planted steps and the size under smooth truths, tests/test_thresholds_changepoint.py).
+    recovery of planted steps and the size under smooth truths, tests/models/test_thresholds_changepoint.py).
 
     Parameters
     ----------

@@ -169,7 +169,7 @@ def _studentized_range_cdf_pdf(q: np.ndarray, k: int, df: np.ndarray) -> tuple[n
     cancellation at large df). As scipy, ``df >= 1e5`` is taken as infinite: ``W(q)``.
     Vectorised: one call evaluates every (q, df) pair.
 
-    Accuracy (tests/test_comparisons.py): for k = 2, where ``Q = sqrt(2) |T|`` with T Student's
+    Accuracy (tests/stats/test_comparisons.py): for k = 2, where ``Q = sqrt(2) |T|`` with T Student's
     t, the cdf is within 1e-13 of ``2 F_t(q / sqrt(2)) - 1`` for df 1 to 1e7; for k up to 17,
     scipy's ``studentized_range.cdf`` (adaptive nquad, ``epsabs`` 1e-11) at the quantiles
     found here gives back ``p`` within 1e-10; rules with twice the panels (half as wide)

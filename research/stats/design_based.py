@@ -47,7 +47,7 @@ use that df). When that df is below 1 (no more clusters than parameters, where
 R gives no p-values), t with ``G - 1`` df, R's ``degf(design)`` as ``svymean``
 uses (:func:`design_df`), labelled so, never a negative df.
 
-Checked against R ``survey`` 4.1-1 in ``tests/test_design_based.py``
+Checked against R ``survey`` 4.1-1 in ``tests/stats/test_design_based.py``
 (fixtures and the generating script in ``tests/fixtures/r/design_based/``).
 """
 

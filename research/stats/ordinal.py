@@ -30,7 +30,7 @@ Hessian) for ``[beta, theta]``; with weights it is the inverse *weighted*
 information, and survey-weighted inference should use the sandwich
 (:func:`ordinal_scores` + :func:`research.stats.sandwich.cluster_robust_vcov`).
 
-Checked in ``tests/test_ordinal.py`` against ``ordinal::clm`` (estimates,
+Checked in ``tests/stats/test_ordinal.py`` against ``ordinal::clm`` (estimates,
 SEs, log-likelihood, weighted fit, ``sandwich::vcovCL`` CR1) and a Brant test
 computed in R (``tests/fixtures/r/ordinal/``).
 """

@@ -29,7 +29,7 @@ def cluster_robust_vcov(bread: np.ndarray, scores: np.ndarray, clusters: np.ndar
     This equals R ``sandwich::vcovCL(fit, cluster = ~cluster, type = "HC1")``
     for ``lm``, ``glm`` and ``ordinal::clm`` fits (sandwich's ``bread.clm`` is
     ``vcov(fit) * n`` and its ``estfun.clm`` the weighted score rows), checked
-    in ``tests/test_ordinal.py`` against ``tests/fixtures/r/ordinal/vcov_cl.csv``.
+    in ``tests/stats/test_ordinal.py`` against ``tests/fixtures/r/ordinal/vcov_cl.csv``.
 
     Parameters
     ----------
@@ -87,7 +87,7 @@ class CR2:
     Statistics* 36: 672–683), and the Satterthwaite degrees of freedom of any
     linear contrast ``c'b`` under the working model (``clubSandwich::coef_test(...,
     test = "Satterthwaite")``). Checked against clubSandwich 0.5.8 in
-    ``tests/test_inference.py`` (``tests/fixtures/r/inference/``).
+    ``tests/models/test_inference.py`` (``tests/fixtures/r/inference/``).
 
     ``V = B (sum_g X_g' A_g e_g e_g' A_g X_g) B`` with ``A_g = (I - H_gg)^(-1/2)``,
     ``H_gg = X_g B X_g'``, ``B = (X'X)^-1``, ``e`` the OLS residuals, working model

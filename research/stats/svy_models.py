@@ -2,7 +2,7 @@
 family = quasibinomial())``) and the proportional-odds logit (R ``svyolr``) on the one-stage
 cluster design of :mod:`research.stats.design_based`, with the design degrees of freedom of
 their t tests (:func:`design_df`). Checked against R ``survey`` 4.1-1 in
-``tests/test_design_based.py``.
+``tests/stats/test_design_based.py``.
 """
 
 from __future__ import annotations

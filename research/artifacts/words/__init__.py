@@ -3,7 +3,7 @@
 Result frames and CSVs carry machine names only (``outage``, ``rake``, ``concentrate_here``);
 tables, figures, the report and the bulletin turn them into words here, at display time.
 One key, one concept: two keys with the same Chinese text have the same English text and vice
-versa (``tests/test_words.py`` checks it, and that every table, figure and bulletin table in
+versa (``tests/artifacts/test_words.py`` checks it, and that every table, figure and bulletin table in
 both languages finds a word for every key it asks for).
 
 Words that are data stay in their files and are reached through :func:`word` with a

@@ -51,7 +51,7 @@ def fitted(data):
     plan, ins = load_plan(), load_instrument()
     # the R fixture has no `resolved`, `region` or creation time: models that use them (the lever
     # model) are checked elsewhere. The ordinal models' references here are clm's model-based SEs;
-    # their station-clustered CR1 (the plan's default) is checked in tests/test_inference.py.
+    # their station-clustered CR1 (the plan's default) is checked in tests/models/test_inference.py.
     return {m.name: fit_model(dataclasses.replace(m, se="model", cluster=None) if m.family == "ordinal" else m,
                               data, plan=plan, instrument=ins)
             for m in plan.models if set(m.variables()) <= set(data.columns)}
@@ -70,7 +70,7 @@ def test_coefficients_and_standard_errors_match_r(fitted, model):
         assert abs(g["estimate"] - row["estimate"]) < TOL_COEF, f"{model} {term} estimate"
         assert abs(g["std_error"] / row["std_error"] - 1) < TOL_SE, f"{model} {term} std_error"
         # p-values: the reference uses coeftest's n - k (lm) / normal (glm) df; the package uses
-        # t(G - 1) for clustered fits, checked in tests/test_inference.py against R
+        # t(G - 1) for clustered fits, checked in tests/models/test_inference.py against R
         if model == "ordinal" and row["p_value"] > 1e-12:
             assert abs(g["p_value"] / row["p_value"] - 1) < TOL_SE, f"{model} {term} p_value"
     n_coef = (got["kind"] != "variance").sum()

@@ -33,8 +33,8 @@ from research.representativeness.run import respondent_frame
 from research.strategy.sensitivity import (delta_adjusted_rate, delta_range, missing_pattern, nonresponse_sensitivity,
                                   outcome_model, tipping_deltas)
 
-ROOT = Path(__file__).resolve().parents[1]
-R_DIR = Path(__file__).parent / "fixtures" / "r" / "sensitivity"
+ROOT = Path(__file__).resolve().parents[2]
+R_DIR = Path(__file__).parents[1] / "fixtures" / "r" / "sensitivity"
 #: closed-form arithmetic (sums of a few doubles)
 CLOSED_TOL = 1e-12
 #: against R: both fit the same logit by Newton to ~1e-10; estimates and SEs agree to far better than this

@@ -15,7 +15,7 @@ from research.simulate import SimParams, simulate
 from research.stats.fightin_words import log_odds_dirichlet
 from research.strategy.typical_cases import distinguishing_terms, rising_terms, segment, typical_cases
 
-FIXTURES = Path(__file__).parent / "fixtures" / "r" / "fightin_words"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "r" / "fightin_words"
 PHONE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 IDCARD = re.compile(r"(?<!\d)\d{17}[\dXx](?!\d)")
 

@@ -37,7 +37,7 @@ from research.strategy.causal import lever_mediation
 from research.config.instrument import load_instrument
 from research.config.plan import Lever, load_plan
 
-R_DIR = Path(__file__).parent / "fixtures" / "r" / "mediation"
+R_DIR = Path(__file__).parents[1] / "fixtures" / "r" / "mediation"
 #: the lever model the R reference was computed with (make_reference.R, RHS)
 R_RHS = "cause_l2 + cause_l1:log2(1 + handling_hours) + channel + station + month"
 REL_TOL = 1e-6

@@ -22,7 +22,7 @@ from research.stats.ordinal import (OrdinalFit, brant_test, category_probabiliti
                                      ordinal_scores)
 from research.stats.sandwich import cluster_robust_vcov
 
-R_DIR = Path(__file__).parent / "fixtures" / "r"
+R_DIR = Path(__file__).parents[1] / "fixtures" / "r"
 ORD_DIR = R_DIR / "ordinal"
 CUTS = ["1|2", "2|3", "3|4", "4|5"]
 

@@ -30,10 +30,10 @@ from research.strategy.drivers import (QUADRANTS, driver_analysis, driver_import
                               driver_performance, importance_performance, subset_r2)
 from research.errors import InputError
 
-R_DIR = Path(__file__).parent / "fixtures" / "r" / "drivers"
+R_DIR = Path(__file__).parents[1] / "fixtures" / "r" / "drivers"
 # The seven driver groups of the R fixture (the former default set, items and resolution
 # included); the low-level functions are checked on it. key_drivers' operational and item
-# sets are tested in tests/test_drivers_null.py.
+# sets are tested in tests/strategy/test_drivers_null.py.
 FIX = ("subcause", "handling_time", "repeat", "resolved", "attitude", "speed", "outcome_item")
 DEFAULT_DRIVERS = FIX
 

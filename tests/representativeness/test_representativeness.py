@@ -8,7 +8,7 @@ References:
 - arithmetic identities: counts add up, raked weights reproduce the margins,
   post-stratified weights equal N_c / n_c, inverse-propensity weights sum to N;
 - R ``survey`` 4.1-1 reference values on a committed fixture are in
-  ``tests/test_representativeness_r.py``.
+  ``tests/representativeness/test_representativeness_r.py``.
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ from research.strategy.monitoring import (
 from research.ingestion.pseudonymise import pseudonymise
 from research.simulate import simulate
 
-R_DIR = Path(__file__).parent / "fixtures" / "r" / "monitoring"
+R_DIR = Path(__file__).parents[1] / "fixtures" / "r" / "monitoring"
 KEY = b"unit-test-key-0123456789abcdef"
 MONDAY = np.datetime64("2025-01-06T00:00", "us")  # a Monday
 WEEK_US = 7 * 86_400 * 1_000_000

@@ -197,7 +197,7 @@ def test_old_lever_model_with_resolved_is_biased_for_the_biggest_group(reverse):
 def thresholds(reverse, plan, instrument):
     # the shape (Davies' test) and the breakpoint's profile interval use no cluster bootstrap (0
     # replicates); the interval's critical value is chi-square(1) (0 calibration draws: the
-    # calibrated path is tested in tests/test_thresholds_changepoint.py; the planted groups here have
+    # calibrated path is tested in tests/models/test_thresholds_changepoint.py; the planted groups here have
     # more tickets than change_point.calibration_max_n, so the pipeline does not calibrate them either)
     fast = dataclasses.replace(plan, thresholds=dataclasses.replace(
         plan.thresholds, bootstrap_reps=0, change_point_calibration_reps=0))

@@ -17,7 +17,7 @@ from scipy.special import expit
 
 from research.stats.logit import DenseDesign, fit_logit, subsample_start, weighted_cross
 
-R_DIR = Path(__file__).parent / "fixtures" / "r"
+R_DIR = Path(__file__).parents[1] / "fixtures" / "r"
 
 
 def _r_logit_design() -> tuple[np.ndarray, np.ndarray, list[str]]:

@@ -24,7 +24,7 @@ from scipy import stats
 from research.stats.design_based import (linearized_variance, svy_by, svy_glm_logit, svy_mean,
                                    svy_olr)
 
-R_DIR = Path(__file__).parent / "fixtures" / "r" / "design_based"
+R_DIR = Path(__file__).parents[1] / "fixtures" / "r" / "design_based"
 CAUSES = ["service", "outage", "capability", "voltage"]   # R factor levels, service = reference
 EST_TOL = 1e-6
 SE_RTOL = 1e-4

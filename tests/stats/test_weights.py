@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from research.stats.weights import BAND_LABELS, handling_band, rake, weight_summary
 
-R_DIR = Path(__file__).parent / "fixtures" / "r" / "weights"
+R_DIR = Path(__file__).parents[1] / "fixtures" / "r" / "weights"
 MARGINS = ["region", "cause", "band"]
 TOL = 1e-10        # default raking tolerance (relative to the margin total)
 CAP_TOL = 1e-9     # tolerance used (and asserted) with a cap

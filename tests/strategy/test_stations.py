@@ -16,8 +16,8 @@ from scipy import special
 
 from research.strategy import stations as S
 
-R_DIR = Path(__file__).parent / "fixtures" / "r" / "stations"
-MODELS_DATA = Path(__file__).parent / "fixtures" / "r" / "models_data.csv"
+R_DIR = Path(__file__).parents[1] / "fixtures" / "r" / "stations"
+MODELS_DATA = Path(__file__).parents[1] / "fixtures" / "r" / "models_data.csv"
 
 #: closed formulas (limits, BH): both sides compute the same double arithmetic
 TOL_FORMULA = 1e-12

@@ -17,7 +17,7 @@ import pytest
 from research.stats.comparisons import association, compare_groups, crosstab, hedges_j
 from research.simulate import simulate
 
-FIXTURES = Path(__file__).parent / "fixtures" / "r"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "r"
 REF = FIXTURES / "comparisons"
 
 #: Everything computed in closed form or by the same algorithm in R and Python

@@ -32,7 +32,7 @@ nbformat = pytest.importorskip("nbformat")
 pytest.importorskip("nbconvert")  # jupytext --execute runs nbconvert's ExecutePreprocessor
 pytest.importorskip("ipykernel")
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_DIR = ROOT / "notebooks"
 #: kernel name the notebooks' metadata names; the test's spec points at ``sys.executable``
 KERNEL_NAME = "python3"

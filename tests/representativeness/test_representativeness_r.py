@@ -36,7 +36,7 @@ from research.representativeness.run import analyse_representativeness, calibrat
 from research.ingestion.schema import RESPONSES, WORKORDERS
 from research.stats.weights import handling_band, poststratify, propensity_weights, rake
 
-R_DIR = Path(__file__).parent / "fixtures" / "r" / "representativeness"
+R_DIR = Path(__file__).parents[1] / "fixtures" / "r" / "representativeness"
 EST_TOL = 1e-6
 SE_RTOL = 1e-4
 MARGINS = ["region", "cause_l2", "handling_band"]

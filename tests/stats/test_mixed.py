@@ -19,7 +19,7 @@ import pytest
 
 from research.stats.mixed import MixedFit, fit_random_intercept, information_criteria
 
-R_DIR = Path(__file__).parent / "fixtures" / "r"
+R_DIR = Path(__file__).parents[1] / "fixtures" / "r"
 MIXED_DIR = R_DIR / "mixed"
 
 

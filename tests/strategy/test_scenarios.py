@@ -63,7 +63,7 @@ def _true_effects(sim, params: SimParams) -> dict[str, float]:
 
 #: the g-computation machinery checked with `set` levers: in research.simulate resolution and repeat calls
 #: do not depend on satisfaction, so adjusting for them is valid here (the committed lever model may not:
-#: scenarios.post_treatment; tests/test_levers_causal.py plants the case where it would be biased)
+#: scenarios.post_treatment; tests/strategy/test_levers_causal.py plants the case where it would be biased)
 MACHINERY = ModelSpec(name="levers", family="logit", outcome="satisfied",
                       rhs="cause_l2 + cause_l1:log2(1 + handling_hours) + channel + repeat + resolved",
                       se="cluster", cluster="station", group=None, zh="", en="")

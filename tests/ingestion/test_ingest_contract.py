@@ -4,7 +4,7 @@ Each test edits a copy of the instrument (surveys/ copied to tmp_path, loaded wi
 ``load_instrument(folder)``), never the committed one: a column declared there reaches
 responses.parquet; an export column the contract does not know is listed as ignored in
 ingest_report.json and is absent from every output (issue 13, point 2).
-The committed sample's outputs are pinned in tests/test_ingest.py
+The committed sample's outputs are pinned in tests/ingestion/test_ingest.py
 (test_sample_ingest_is_unchanged).
 """
 

@@ -3,7 +3,7 @@ research.strategy.drivers.key_drivers).
 
 References:
 - Brute force: each null replicate equals the LMG share (driver_importance, itself checked
-  against base R in tests/test_drivers.py) of the data with the driver's column(s)
+  against base R in tests/strategy/test_drivers.py) of the data with the driver's column(s)
   permuted by the same permutation -- the fast cross-product update is only algebra.
 - Holm's adjustment against R ``p.adjust(c(0.01, 0.04, 0.03, 0.005), "holm")`` =
   ``0.03 0.06 0.06 0.02`` and ``p.adjust(c(0.5, NA, 0.9), "holm")`` = ``1 NA 1`` (NA not

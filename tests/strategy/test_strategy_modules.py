@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 #: old module -> {new module: names it re-exports}
 REEXPORTS = {
@@ -72,7 +72,7 @@ def test_strategy_modules_and_functions_within_limits():
 
 def test_row_pass_bootstrap_is_the_one_patched(monkeypatch):
     """The cluster-moment switch lives in drivers_bootstrap: patching it there changes the path
-    taken (tests/test_drivers.py relies on that to compare the two)."""
+    taken (tests/strategy/test_drivers.py relies on that to compare the two)."""
     import numpy as np
 
     from research.strategy import drivers_bootstrap

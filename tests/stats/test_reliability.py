@@ -21,7 +21,7 @@ from research.stats.reliability import (SAT_ITEMS, cronbach_alpha, feldt_interva
                                   item_statistics)
 from research.simulate import simulate
 
-REF = Path(__file__).parent / "fixtures" / "r" / "comparisons"
+REF = Path(__file__).parents[1] / "fixtures" / "r" / "comparisons"
 
 #: Closed-form quantities (covariances, correlations, F quantiles) computed by
 #: the same formulas in R and Python; agreement was better than 1e-13, so 1e-6

@@ -47,7 +47,7 @@ from research.stats.intervals import wilson_interval
 from conftest import TEST_KEY
 
 
-SNAPSHOTS = Path(__file__).parent / "snapshots" / "tables"
+SNAPSHOTS = Path(__file__).parents[1] / "snapshots" / "tables"
 STAMP = Stamp("0" * 64, "testcommit", 1)
 #: numbers copied from a result frame must be equal exactly (no arithmetic happens on the way)
 EXACT = dict(rtol=0, atol=0)
