@@ -72,12 +72,14 @@ def run(args: list[str]) -> dict:
     t = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "research.cli", "reproduce", *args],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    peak = [0]
+    peak = [0, 0.0, []]  # KB, seconds into the run, PSS MB of each process in the tree then
     done = threading.Event()
 
     def sample() -> None:
         while not done.wait(0.25):
-            peak[0] = max(peak[0], sum(_pss_kb(p) for p in _tree(proc.pid)))
+            each = [_pss_kb(p) for p in _tree(proc.pid)]
+            if sum(each) > peak[0]:
+                peak[:] = [sum(each), time.perf_counter() - t, [round(k / 1024) for k in each]]
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -92,7 +94,8 @@ def run(args: list[str]) -> dict:
     stages = [line for line in stderr.splitlines() if "stage" in line and (" in " in line or "done" in line)]
     return {"seconds": round(seconds, 1), "cpu_seconds": round(after.ru_utime + after.ru_stime
                                                               - before.ru_utime - before.ru_stime, 1),
-            "peak_tree_pss_mb": round(peak[0] / 1024), "peak_rss_mb_largest_process": round(after.ru_maxrss / 1024),
+            "peak_tree_pss_mb": round(peak[0] / 1024), "peak_at_seconds": round(peak[1], 1),
+            "peak_processes_pss_mb": peak[2], "peak_rss_mb_largest_process": round(after.ru_maxrss / 1024),
             "load_before": round(load, 2), "stages": stages}
 
 
@@ -100,7 +103,8 @@ def _report(name: str, result: dict, target: dict) -> None:
     for line in result["stages"]:
         print("  " + line)
     verdict = ", ".join(f"{k} {result[k]:,} (target <= {v:,})" for k, v in target.items())
-    print(f"{name}: {verdict}; CPU {result['cpu_seconds']} s; tree PSS peak {result['peak_tree_pss_mb']:,} MB; "
+    print(f"{name}: {verdict}; CPU {result['cpu_seconds']} s; tree PSS peak {result['peak_tree_pss_mb']:,} MB "
+          f"at {result.get('peak_at_seconds')} s (per process {result.get('peak_processes_pss_mb')} MB); "
           f"largest process {result['peak_rss_mb_largest_process']:,} MB; load before {result['load_before']}")
 
 

@@ -25,7 +25,8 @@ from research.pipeline.stages import (STAGES, Build, Stage, driver_results, leve
                                       respondent_weighting, timed)
 from research.pipeline.verify import (BUILT_OK, manifest_path, publish, results_dir, verify,  # noqa: F401
                                       verify_built)
-from research.pipeline.workers import one_blas_thread, render_all, render_workers, start_beside  # noqa: F401
+from research.pipeline.workers import (one_blas_thread, release_memory, render_all, render_workers,  # noqa: F401
+                                       start_beside)
 
 Progress = Callable[[str], None]
 
@@ -124,6 +125,7 @@ def run_stages(stages: tuple[Stage, ...], build: Build, bundle: dict) -> dict:
                 j += 1
             collect(set(stage.reads).union(*(s.reads for _, s in group)))
             if group:
+                release_memory()
                 handle = start_beside(lambda g=tuple(group): _run_group(g, build, bundle),
                                       ", ".join(s.name for _, s in group))
                 pending.append((handle, {k for _, s in group for k in s.writes if k not in s.internal}))
@@ -143,6 +145,7 @@ def _run_group(group: tuple[tuple[int, Stage], ...], build: Build, bundle: dict)
     own = dict(bundle)
     made: dict = {}
     for number, stage in group:
+        release_memory()
         out = timed(stage, number + 1, build, own)
         own.update(out)
         made.update({k: v for k, v in out.items() if k not in stage.internal})
