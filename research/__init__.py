@@ -36,5 +36,24 @@ import sys as _sys  # noqa: E402
 # the flat module research.ingest became research.ingestion.run (see research._moved)
 _sys.modules.setdefault("research.ingest", _sys.modules["research.ingestion.run"])
 
-__all__ = ["InputError", "Instrument", "load_instrument", "IngestResult", "ingest"]
+#: the commands as functions (research.api), reachable as research.<name> without importing the
+#: heavy modules until first use (PEP 562); research.ingest is imported above, and
+#: research.bulletin is the bulletin package made callable (research/bulletin/__init__.py)
+_API = ("fit", "weight", "levers")
+
+
+def __getattr__(name: str):
+    if name in _API:
+        from research import api
+
+        return getattr(api, name)
+    if name == "bulletin":
+        import importlib
+
+        return importlib.import_module("research.bulletin")
+    raise AttributeError(f"module 'research' has no attribute {name!r}")
+
+
+__all__ = ["InputError", "Instrument", "load_instrument", "IngestResult", "ingest", "fit", "weight", "levers",
+           "bulletin"]
 __version__ = "0.1.0"

@@ -69,3 +69,26 @@ def test_a_plan_is_a_plan_a_path_or_the_committed_one(ingested, tmp_path):
     bad.write_text("conf_level: 2\n", encoding="utf-8")
     with pytest.raises(InputError, match="conf_level"):
         api.bulletin(ingested.responses, ingested.workorders, period="week", at="2025-06-04", plan=bad)
+
+
+def test_the_commands_are_reachable_from_the_package_itself():
+    """Issue 13 point 4: research.ingest / fit / weight / levers / bulletin, as research.api's, without
+    losing the sub-packages of the same names (research.bulletin.sections, research.ingestion)."""
+    import research
+    from research import api
+
+    assert research.fit is api.fit and research.weight is api.weight and research.levers is api.levers
+    assert research.ingest.__module__ == "research.ingestion.run"
+    assert callable(research.bulletin) and research.bulletin.sections.SECTIONS  # a package that is callable
+    from research.simulate import simulate
+
+    s = simulate(1500, 7)
+    tables = research.bulletin(s.responses, s.workorders, period="week", at="2025-06-04")
+    expected = api.bulletin(s.responses, s.workorders, period="week", at="2025-06-04")
+    assert list(tables) == list(expected)
+    for key in tables:
+        pd.testing.assert_frame_equal(tables[key], expected[key])
+    import pytest
+
+    with pytest.raises(AttributeError, match="no attribute 'nonsense'"):
+        research.nonsense  # noqa: B018

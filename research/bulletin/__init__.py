@@ -73,12 +73,27 @@ Every displayed word has a Chinese and an English form (``lang="zh"`` default, `
 
 from __future__ import annotations
 
+import sys
+import types
+
 from research.bulletin.data import RANKING_RHS
 from research.bulletin.display import display
 from research.bulletin.periods import last_year_period, period_of, previous_period, Period
 from research.bulletin.run import data_range, run_bulletin
 from research.bulletin.tables import bulletin_tables, ranking
 from research.bulletin.write import write_bulletin
+
+class _CallableBulletin(types.ModuleType):
+    """``research.bulletin(responses, workorders, period=..., at=...)`` is :func:`research.api.bulletin`
+    (the Python API mirrors the command), while ``research.bulletin.<module>`` stays the package."""
+
+    def __call__(self, *args, **kwargs):
+        from research.api import bulletin
+
+        return bulletin(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableBulletin
 
 __all__ = ['Period', 'RANKING_RHS', 'bulletin_tables', 'data_range', 'display', 'last_year_period', 'period_of',
            'previous_period', 'ranking', 'run_bulletin', 'write_bulletin']

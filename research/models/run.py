@@ -144,9 +144,16 @@ def _model_tables(fm: FittedModel, plan: Plan, instrument: Instrument, say: Prog
               "model_fit": tidy_fit(fm)}  # timings go to progress, never into results
     notes: list[dict] = []
     family = family_of(spec.family, spec.name)
+    # predictions and marginal effects are per cause group and over handling time
+    lacks = [v for v, ok in (("cause_l2", "cause_l1" in fm.frame.columns or "cause_l2" in fm.frame.columns),
+                             ("handling_hours", "handling_hours" in fm.frame.columns)) if not ok]
     if family.predict is None:
         notes.append({"step": f"predictions {spec.name}",
                       "note": f"not computed: the {spec.family} family defines no predictions"})
+    elif lacks:
+        notes.append({"step": f"predictions {spec.name}",
+                      "note": f"not computed: the model has no {' or '.join(lacks)} term (predictions and "
+                              "marginal effects are by cause group and handling time)"})
     else:
         tables["predictions"] = predictions(fm, parent=instrument.parent, grid_hours=plan.grid_hours,
                                             threshold=threshold, conf_level=plan.conf_level)

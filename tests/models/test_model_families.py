@@ -152,3 +152,29 @@ def test_a_family_without_an_entry_is_named():
     spec = dataclasses.replace(_toy_spec(plan), family="probit")
     with pytest.raises(NotEstimable, match="model toy_lpm: the model family 'probit' has no entry"):
         F.fit_model(spec, _data(), plan=plan, instrument=ins)
+
+
+def test_a_model_added_to_a_copy_of_the_plan_appears_in_estimates_csv(sample_build, tmp_path):
+    """docs/howto.md, "How to add a model": one more entry under ``models:`` of a plan file is fitted
+    by ``research fit --plan`` and its coefficients are rows of ``estimates.csv``."""
+    from research import paths
+    from research.cli import main
+
+    text = (paths.project_root() / "paper" / "analysis_plan.yaml").read_text(encoding="utf-8")
+    added = ('models:\n  - name: logit_channel\n    family: logit\n    outcome: satisfied\n'
+             '    rhs: channel + log2(1 + handling_hours)\n    se: cluster\n    cluster: station\n'
+             '    zh: 渠道Logit模型\n    en: "Logit of satisfied on channel"\n')
+    assert text.count("\nmodels:\n") == 1
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(text.replace("\nmodels:\n", "\n" + added, 1), encoding="utf-8")
+    out = tmp_path / "fit"
+    code = main(["fit", "--plan", str(plan), "--data", str(sample_build[0] / "ingest" / "responses.parquet"),
+                 "--out", str(out), "--no-thresholds"])
+    assert code == 0
+    est = pd.read_csv(out / "estimates.csv")
+    mine = est[est["model"] == "logit_channel"]
+    assert len(mine) >= 3 and mine["term"].astype(str).str.startswith("channel[").any()
+    assert {"ols", "ordinal", "logit"} <= set(est["model"])  # the plan's own models are still there
+    notes = pd.read_csv(out / "notes.csv")
+    said = notes.loc[notes["step"] == "predictions logit_channel", "note"]
+    assert len(said) == 1 and "no cause_l2 term" in said.iloc[0]  # skipped with a reason, not a traceback
