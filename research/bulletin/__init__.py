@@ -27,10 +27,12 @@ Indicators (each for a period ``[start, end)``)
 - ``sla_rate``: work orders with ``resolved_at`` in the period; share with ``sla_met`` true
   among those with ``sla_met`` known;
 - ``repeat_share``: responses with ``surveyed_at`` in the period; share with ``repeat`` true
-  among those with ``repeat`` known.
+  among those with ``repeat`` known;
+- ``mean_handling_hours`` (平均处理时长): work orders with ``resolved_at`` in the period; mean
+  ``handling_hours`` among those where it is known.
 
 Changes: for volumes the difference in work orders; for rates the difference in
-percentage points (``100 * (this - other)``).
+percentage points (``100 * (this - other)``); for the mean handling time the difference in hours.
 
 Tables (keys of the dict :func:`bulletin_tables` returns)
 ---------------------------------------------------------
@@ -41,7 +43,8 @@ Tables (keys of the dict :func:`bulletin_tables` returns)
 - ``by_region``, ``by_station`` (every period): per region (station), for this period and the
   previous one: ``volume``, ``sat_valid``, ``sat_yes``, ``satisfied_rate``, ``sla_valid``,
   ``sla_yes``, ``sla_rate``, ``repeat_valid``, ``repeat_yes``, ``repeat_share``, each with a
-  ``_previous`` column, and ``volume_change`` and ``<rate>_change`` (points). The counts of
+  ``_previous`` column, and ``volume_change`` and ``<rate>_change`` (points); then
+  ``mean_handling_hours``, ``mean_handling_hours_previous`` and ``mean_handling_hours_change`` (hours). The counts of
   all rows add up to the overview totals.
 - ``out_of_control`` (week): rows of :func:`research.strategy.monitoring.p_chart` (by station, ISO
   week, by ``surveyed_at``, default centre line and limits) for the bulletin week with

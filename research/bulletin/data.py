@@ -78,12 +78,18 @@ class _Data:
         self.sat_known, self.sat_yes = _flags(responses["satisfied"])
         self.rep_known, self.rep_yes = _flags(responses["repeat"])
         self.sla_known, self.sla_yes = _flags(workorders["sla_met"])
+        # handling time of each work order (hours; NaN when unknown or the column is absent)
+        hours = (pd.to_numeric(workorders["handling_hours"], errors="coerce").to_numpy(dtype=float)
+                 if "handling_hours" in workorders.columns else np.full(len(workorders), np.nan))
+        self.hours_known = np.isfinite(hours)
+        self.hours = np.where(self.hours_known, hours, 0.0)
         self.r_first = _first_day(self.r_surveyed)
         self.w_first = _first_day(self.w_created)
 
     def counts(self, p: Period | None, key: str | None) -> pd.DataFrame:
         """Numerators and denominators of the indicators per ``key`` (None: one row ``total``)."""
-        cols = ["volume", "sat_valid", "sat_yes", "sla_valid", "sla_yes", "repeat_valid", "repeat_yes"]
+        cols = ["volume", "sat_valid", "sat_yes", "sla_valid", "sla_yes", "repeat_valid", "repeat_yes",
+                "hours_n", "hours_sum"]
         if p is None:
             return pd.DataFrame(columns=cols, dtype=float)
         wc = _in(self.w_created, p)
@@ -105,9 +111,11 @@ class _Data:
                                "repeat_valid": self.rep_known.astype(np.int64),
                                "repeat_yes": self.rep_yes.astype(np.int64)}),
             group(self.w, wr, {"sla_valid": self.sla_known.astype(np.int64),
-                               "sla_yes": self.sla_yes.astype(np.int64)}),
+                               "sla_yes": self.sla_yes.astype(np.int64),
+                               "hours_n": self.hours_known.astype(np.int64), "hours_sum": self.hours}),
         ]
-        out = pd.concat(parts, axis=1).fillna(0).astype(np.int64)
+        out = pd.concat(parts, axis=1).fillna(0)
+        out = out.astype({c: np.int64 for c in out.columns if c != "hours_sum"})
         if key is None and out.empty:
             out = pd.DataFrame(0, index=["total"], columns=cols)
         return out.reindex(columns=cols, fill_value=0)

@@ -42,6 +42,11 @@ def _signed(x, digits: int) -> str:
     return f"{0.0:.{digits}f}" if v == 0 else f"{v:+,.{digits}f}"
 
 
+def _hours(x) -> str:
+    """Hours with one decimal; blank when missing."""
+    return "" if pd.isna(x) else f"{float(x):,.1f}"
+
+
 def _pts(x) -> str:
     return _signed(x, 1)
 
@@ -59,6 +64,10 @@ def _display_overview(d: pd.DataFrame, lang: str, ins) -> Display:
             rows.append(Row([_cause("cause_l1", r.group, lang, ins), fmt_count(r.current),
                              fmt_count(r.previous), _dcount(r.change_previous), fmt_count(r.last_year),
                              _dcount(r.change_last_year)], bold=total, indent=not total, rule_before=total))
+        elif r.indicator == "mean_handling_hours":
+            name = word("indicator_n", lang, name=word(r.indicator, lang), n=fmt_count(r.denominator))
+            rows.append(Row([name, _hours(r.current), _hours(r.previous), _signed(r.change_previous, 1),
+                             _hours(r.last_year), _signed(r.change_last_year, 1)]))
         else:
             name = word("indicator_n", lang, name=word(r.indicator, lang), n=fmt_count(r.denominator))
             rows.append(Row([name, fmt_pct(r.current), fmt_pct(r.previous), _pts(r.change_previous),
@@ -72,13 +81,15 @@ def _display_by(d: pd.DataFrame, lang: str, key: str) -> Display:
     chg = word("rate_change", lang)
     head = ([word("region", lang)] + ([word("station", lang)] if key == "station" else []) +
             [word("volume", lang), word("volume_change", lang), word("valid_responses", lang),
-             word("satisfied_rate", lang), chg, word("sla_rate", lang), chg, word("repeat_share", lang), chg])
+             word("satisfied_rate", lang), chg, word("sla_rate", lang), chg, word("repeat_share", lang), chg,
+             word("mean_handling_hours", lang), word("hours_change", lang)])
     rows = []
     for r in d.itertuples(index=False):
         cells = [str(r.region)] + ([str(r.station)] if key == "station" else [])
         cells += [fmt_count(r.volume), _dcount(r.volume_change), fmt_count(r.sat_valid),
                   fmt_pct(r.satisfied_rate), _pts(r.satisfied_rate_change), fmt_pct(r.sla_rate),
-                  _pts(r.sla_rate_change), fmt_pct(r.repeat_share), _pts(r.repeat_share_change)]
+                  _pts(r.sla_rate_change), fmt_pct(r.repeat_share), _pts(r.repeat_share_change),
+                  _hours(r.mean_handling_hours), _signed(r.mean_handling_hours_change, 1)]
         rows.append(Row(cells))
     n_left = 2 if key == "station" else 1
     return Display(head, ["l"] * n_left + ["r"] * (len(head) - n_left), rows, [word("points_note", lang)])

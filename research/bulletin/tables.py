@@ -52,8 +52,14 @@ def _overview(data: _Data, p: Period, prev: Period, ly: Period | None, causes: l
         cur = totals["current"]
         rows.append(dict(indicator=ind, group="total", **vals, numerator=float(cur[num_col].iloc[0]),
                          denominator=float(cur[den_col].iloc[0])))
+    # mean handling time of the work orders resolved in the period (hours), as the SLA rate counts them
+    vals = {k: (float(_rate(totals[k]["hours_sum"].iloc[0], totals[k]["hours_n"].iloc[0]))
+                if reach_w[k] and totals[k] is not None else np.nan) for k in periods}
+    cur = totals["current"]
+    rows.append(dict(indicator="mean_handling_hours", group="total", **vals,
+                     numerator=float(cur["hours_sum"].iloc[0]), denominator=float(cur["hours_n"].iloc[0])))
     out = pd.DataFrame(rows)
-    scale = np.where(out["indicator"] == "volume", 1.0, 100.0)
+    scale = np.where(out["indicator"].isin(RATES), 100.0, 1.0)  # rates: points; volumes and hours as they are
     out["change_previous"] = (out["current"] - out["previous"]) * scale
     out["change_last_year"] = (out["current"] - out["last_year"]) * scale
     out = out[["indicator", "group", "current", "previous", "last_year", "change_previous",
@@ -72,7 +78,7 @@ def _by(data: _Data, p: Period, prev: Period, key: str) -> pd.DataFrame:
     cur = cur.reindex(idx, fill_value=0)
     before = before.reindex(idx, fill_value=0).astype(float)
     if not reach_w:
-        before[["volume", "sla_valid", "sla_yes"]] = np.nan
+        before[["volume", "sla_valid", "sla_yes", "hours_n", "hours_sum"]] = np.nan
     if not reach_r:
         before[["sat_valid", "sat_yes", "repeat_valid", "repeat_yes"]] = np.nan
     out = pd.DataFrame({key: pd.array(idx.astype(str), dtype="string")})
@@ -94,6 +100,9 @@ def _by(data: _Data, p: Period, prev: Period, key: str) -> pd.DataFrame:
         out[ind] = _rate(cur[num_col], cur[den_col])
         out[f"{ind}_previous"] = _rate(before[num_col], before[den_col])
         out[f"{ind}_change"] = 100 * (out[ind] - out[f"{ind}_previous"])
+    out["mean_handling_hours"] = _rate(cur["hours_sum"], cur["hours_n"])
+    out["mean_handling_hours_previous"] = _rate(before["hours_sum"], before["hours_n"])
+    out["mean_handling_hours_change"] = out["mean_handling_hours"] - out["mean_handling_hours_previous"]
     sort = ["region", "station"] if key == "station" else [key]
     return out.sort_values(sort, kind="stable").reset_index(drop=True)
 

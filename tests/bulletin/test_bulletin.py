@@ -400,3 +400,21 @@ def test_bulletin_plan_option_on_the_command_line(data_dir, tmp_path):
                            "--data", str(data_dir), "--out", str(tmp_path / "b"), "--plan", str(plan)],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and "bulletin.ranking_rhs" in proc.stderr
+
+
+def test_mean_handling_time_is_that_of_the_work_orders_resolved_in_the_period(sim):
+    """平均处理时长 (issue 14 point 2): by resolution time, as the SLA rate; reference: pandas on
+    the same rows. Its change is in hours, not points."""
+    r, w = sim
+    tables = bulletin_tables(r, w, period="week", at=WEEK_AT)
+    resolved = w[(w["resolved_at"] >= WEEK_START) & (w["resolved_at"] < WEEK_END)]
+    before = w[(w["resolved_at"] >= WEEK_START - pd.Timedelta(days=7)) & (w["resolved_at"] < WEEK_START)]
+    row = _ov(tables, "mean_handling_hours")
+    assert row["current"] == pytest.approx(resolved["handling_hours"].mean(), rel=1e-12)
+    assert row["denominator"] == resolved["handling_hours"].notna().sum()
+    assert row["change_previous"] == pytest.approx(resolved["handling_hours"].mean()
+                                                   - before["handling_hours"].mean(), rel=1e-12)
+    by = tables["by_station"].set_index("station")
+    station = resolved["station"].value_counts().index[0]
+    mine = resolved.loc[resolved["station"] == station, "handling_hours"]
+    assert by.loc[station, "mean_handling_hours"] == pytest.approx(mine.mean(), rel=1e-12)

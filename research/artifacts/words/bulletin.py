@@ -17,6 +17,8 @@ WORDS: dict[str, tuple[str, str]] = {
     "sla_rate": ("工单及时率", "Resolved within target"),
     "repeat_share": ("重复来电占比", "Repeat-caller share"),
     "rate_change": ("环比（百分点）", "Change (points)"),
+    "mean_handling_hours": ("平均处理时长（小时）", "Mean handling time (hours)"),
+    "hours_change": ("环比（小时）", "Change (hours)"),
     "adjusted_rate": ("调整后满意率", "Adjusted satisfied rate"),
     "raw_rate": ("原始满意率", "Raw satisfied rate"),
     "interval": ("区间", "Interval"),
@@ -39,10 +41,11 @@ WORDS: dict[str, tuple[str, str]] = {
     "none_out_of_control": ("本期无失控供电所。", "No station out of control in this period."),
     "none_recurrence": ("本期无重复高发的诉求单元。", "No recurring complaint cell in this period."),
     "none_repeat": ("本期无重复来电客户。", "No repeat callers in this period."),
-    "points_note": ("满意率、工单及时率、重复来电占比的变化以百分点计；工单量的变化以件计；"
-                    "空白表示数据未覆盖该对比期。",
-                    "Changes of rates in percentage points, of work orders in work orders; blank: "
-                    "the data do not reach that comparison period."),
+    "points_note": ("满意率、工单及时率、重复来电占比的变化以百分点计；工单量的变化以件计；平均处理时长"
+                    "（本期办结工单）的变化以小时计；空白表示数据未覆盖该对比期。",
+                    "Changes of rates in percentage points, of work orders in work orders, of the mean "
+                    "handling time (work orders resolved in the period) in hours; blank: the data do not "
+                    "reach that comparison period."),
     "low_n_note": ("带*的供电所本周有效回访数少于10，控制限较宽。",
                    "Stations marked * had fewer than 10 valid answers this week: wide limits."),
     "yes": ("是", "Yes"),
