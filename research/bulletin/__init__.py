@@ -44,8 +44,8 @@ Tables (keys of the dict :func:`bulletin_tables` returns)
   previous one: ``volume``, ``sat_valid``, ``sat_yes``, ``satisfied_rate``, ``sla_valid``,
   ``sla_yes``, ``sla_rate``, ``repeat_valid``, ``repeat_yes``, ``repeat_share``, each with a
   ``_previous`` column, and ``volume_change`` and ``<rate>_change`` (points); then
-  ``mean_handling_hours``, ``mean_handling_hours_previous`` and ``mean_handling_hours_change`` (hours). The counts of
-  all rows add up to the overview totals.
+  ``mean_handling_hours``, ``mean_handling_hours_previous`` and ``mean_handling_hours_change``
+  (hours). The counts of all rows add up to the overview totals.
 - ``out_of_control`` (week): rows of :func:`research.strategy.monitoring.p_chart` (by station, ISO
   week, by ``surveyed_at``, default centre line and limits) for the bulletin week with
   ``out_of_control`` true, the chart run on the responses surveyed up to the end of the week.
