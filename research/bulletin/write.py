@@ -15,7 +15,9 @@ from research.artifacts.docx_util import FIXED_TIME, normalise_zip, xml_text
 from research.artifacts.render_docx import _paragraph, add_docx_table, new_docx
 from research.artifacts.render_tables import write_csv
 from research.artifacts.render_text import html_figure, html_page, html_text
+from research.artifacts.words import word
 from research.bulletin import sections
+from research.bulletin.summary import summary
 from research.bulletin.display import SPECS, display
 from research.bulletin.periods import _check_period, period_of
 from research.errors import InputError
@@ -33,23 +35,28 @@ def _tables_hash(tables: dict[str, pd.DataFrame]) -> str:
 _BULLETIN_CSS = "h1 { font-size: 1.4em; }\nsection.bulletin-table { margin: 1.5em 0; }\n"
 
 
-def _html_document(title: str, tables: list[tuple], lang: str, stamp) -> str:
-    """One page: a heading, then every table's figure rendered from its Display.
+def _html_document(title: str, tables: list[tuple], lang: str, stamp, opening: str = "") -> str:
+    """One page: a heading, the opening paragraph, then every table's figure rendered from its Display.
 
     ``tables``: ``(spec, Display)`` pairs in order. Every text is escaped by
     :func:`research.artifacts.render_tables.html_text`; nothing is cut out of another page.
     """
     body = [f"<h1>{html_text(title)}</h1>"]
+    if opening:
+        body.append(f'<p class="bulletin-summary"><strong>{html_text(word("summary_title", lang))}</strong> '
+                    f"{html_text(opening)}</p>")
     for spec, disp in tables:
         body += ['<section class="bulletin-table">', html_figure(spec, disp, lang, stamp, element_id=spec.id),
                  "</section>"]
     return html_page(title, lang, body, extra_css=_BULLETIN_CSS)
 
 
-def _docx_document(title: str, tables: list[tuple], lang: str, stamp) -> bytes:
-    """One Word document: a heading, then every table (:func:`add_docx_table`) from its Display."""
+def _docx_document(title: str, tables: list[tuple], lang: str, stamp, opening: str = "") -> bytes:
+    """One Word document: a heading, the opening paragraph, then every table (:func:`add_docx_table`)."""
     doc = new_docx(lang)
     _paragraph(doc, title, size=14, bold=True)
+    if opening:
+        _paragraph(doc, f"{word('summary_title', lang)}  {opening}", size=10.5)
     for spec, disp in tables:
         add_docx_table(doc, spec, disp, lang, stamp)
     props = doc.core_properties
@@ -95,8 +102,11 @@ def write_bulletin(tables: dict[str, pd.DataFrame], out_dir, *, period: str, at,
     shown = [(SPECS[name], display(name, tables[name], lang, instrument, conf_level)) for name in names]
     title = p.title(lang)
     written: dict[str, Path] = {}
-    written["html"] = atomic_write_text(out / f"{stem}.{lang}.html", _html_document(title, shown, lang, stamp))
-    written["docx"] = atomic_write_bytes(out / f"{stem}.{lang}.docx", _docx_document(title, shown, lang, stamp))
+    opening = summary(tables, lang)
+    written["html"] = atomic_write_text(out / f"{stem}.{lang}.html",
+                                        _html_document(title, shown, lang, stamp, opening))
+    written["docx"] = atomic_write_bytes(out / f"{stem}.{lang}.docx",
+                                         _docx_document(title, shown, lang, stamp, opening))
     for name in names:
         path = out / f"{stem}_{name}.csv"
         write_csv(tables[name], path)

@@ -128,3 +128,26 @@ def test_the_command_without_at_builds_the_last_whole_week(tmp_path):
     first = min(s.workorders["created_at"].min(), s.responses["surveyed_at"].min()).date()
     expected = last_complete("week", first, last).start.date().isoformat()
     assert (tmp_path / "out" / f"bulletin_week_{expected}.en.html").is_file()
+
+
+def test_the_opening_paragraph_quotes_the_tables_and_reaches_html_and_docx(sim, tmp_path):
+    """摘要 (issue 14 point 2): each figure of the paragraph is a cell of the overview, in both
+    languages; a comparison the data do not reach is left out, not shown blank."""
+    import zipfile
+
+    from research.bulletin.summary import summary
+
+    r, w = sim
+    tables = bulletin_tables(r, w, period="week", at=WEEK_AT)
+    o = tables["overview"].set_index(["indicator", "group"])
+    zh, en = summary(tables, "zh"), summary(tables, "en")
+    volume = f"{o.loc[('volume', 'total'), 'current']:,.0f}"
+    rate = f"{100 * o.loc[('satisfied_rate', 'total'), 'current']:.1f}%"
+    assert f"本期受理工单{volume}件" in zh and volume in en and rate in zh and rate in en
+    assert zh.endswith("。") and en.endswith(".") and "nan" not in zh + en
+    written = write_bulletin(tables, tmp_path, period="week", at=WEEK_AT, lang="zh")
+    assert zh in written["html"].read_text(encoding="utf-8")
+    with zipfile.ZipFile(written["docx"]) as z:
+        assert f"本期受理工单{volume}件" in z.read("word/document.xml").decode("utf-8")
+    first = bulletin_tables(r, w, period="week", at=str(r["surveyed_at"].min().date()))
+    assert "环比" not in summary(first, "zh")  # no previous period in the data: no change quoted

@@ -1,0 +1,70 @@
+"""The bulletin's opening paragraph (摘要), generated from its own tables: what a manager reads first.
+
+:func:`summary` takes the frames of :func:`research.bulletin.tables.bulletin_tables` and returns
+one paragraph in ``zh`` or ``en``: the work orders received and their change, the satisfied rate
+and its change (points), the share resolved within target, the mean handling time, and for a week
+the stations out of control and the recurring station x sub-cause cells, for a month whether the
+stations could be ranked. Every number is a cell of the tables (nothing is computed here but
+formatting); every word comes from :mod:`research.artifacts.words`. A comparison the data do not
+reach is left out of the sentence rather than shown as blank.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from research.artifacts.words import word
+
+
+def _num(x) -> float | None:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) or pd.isna(x) else float(x)
+
+
+def _overview(tables: dict[str, pd.DataFrame], indicator: str) -> pd.Series | None:
+    o = tables.get("overview")
+    if o is None:
+        return None
+    hit = o[(o["indicator"] == indicator) & (o["group"] == "total")]
+    return hit.iloc[0] if len(hit) else None
+
+
+def _signed(x: float, digits: int) -> str:
+    v = round(x, digits)
+    return f"{0:.{digits}f}" if v == 0 else f"{v:+,.{digits}f}"
+
+
+def summary(tables: dict[str, pd.DataFrame], lang: str) -> str:
+    """The opening paragraph of one bulletin (see the module docstring); empty when the tables
+    hold no overview."""
+    parts: list[str] = []
+    vol = _overview(tables, "volume")
+    if vol is not None and _num(vol["current"]) is not None:
+        text = word("summary_volume", lang, n=f"{_num(vol['current']):,.0f}")
+        if _num(vol["change_previous"]) is not None:
+            text += word("summary_change_count", lang, change=_signed(_num(vol["change_previous"]), 0))
+        parts.append(text)
+    sat = _overview(tables, "satisfied_rate")
+    if sat is not None and _num(sat["current"]) is not None:
+        text = word("summary_satisfied", lang, rate=f"{100 * _num(sat['current']):.1f}%")
+        if _num(sat["change_previous"]) is not None:
+            text += word("summary_change_points", lang, change=_signed(_num(sat["change_previous"]), 1))
+        parts.append(text)
+    sla = _overview(tables, "sla_rate")
+    if sla is not None and _num(sla["current"]) is not None:
+        parts.append(word("summary_sla", lang, rate=f"{100 * _num(sla['current']):.1f}%"))
+    hours = _overview(tables, "mean_handling_hours")
+    if hours is not None and _num(hours["current"]) is not None:
+        parts.append(word("summary_hours", lang, hours=f"{_num(hours['current']):,.1f}"))
+    if "out_of_control" in tables:
+        parts.append(word("summary_out_of_control", lang, n=tables["out_of_control"]["station"].nunique()))
+    if "recurrence" in tables:
+        parts.append(word("summary_recurrence", lang, n=len(tables["recurrence"])))
+    if "ranking" in tables:
+        ranked = bool(tables["ranking"].attrs.get("ranked"))
+        parts.append(word("summary_ranked" if ranked else "summary_not_ranked", lang))
+    if not parts:
+        return ""
+    sep = word("sep_clause", lang)
+    return word("summary_sentence", lang, text=sep.join(parts))
