@@ -84,15 +84,22 @@ def _display_by(d: pd.DataFrame, lang: str, key: str) -> Display:
              word("satisfied_rate", lang), chg, word("sla_rate", lang), chg, word("repeat_share", lang), chg,
              word("mean_handling_hours", lang), word("hours_change", lang)])
     rows = []
+    flagged = key == "station" and "small_n" in d.columns and bool(d["small_n"].any())
     for r in d.itertuples(index=False):
-        cells = [str(r.region)] + ([str(r.station)] if key == "station" else [])
+        name = str(r.station) + ("*" if flagged and bool(r.small_n) else "") if key == "station" else ""
+        cells = [str(r.region)] + ([name] if key == "station" else [])
         cells += [fmt_count(r.volume), _dcount(r.volume_change), fmt_count(r.sat_valid),
                   fmt_pct(r.satisfied_rate), _pts(r.satisfied_rate_change), fmt_pct(r.sla_rate),
                   _pts(r.sla_rate_change), fmt_pct(r.repeat_share), _pts(r.repeat_share_change),
                   _hours(r.mean_handling_hours), _signed(r.mean_handling_hours_change, 1)]
         rows.append(Row(cells))
     n_left = 2 if key == "station" else 1
-    return Display(head, ["l"] * n_left + ["r"] * (len(head) - n_left), rows, [word("points_note", lang)])
+    notes = [word("points_note", lang)]
+    if key == "station" and "small_n" in d.columns:
+        notes.insert(0, word("sorted_note", lang))
+        if flagged:
+            notes.insert(1, word("small_n_note", lang, n=int(d.attrs.get("min_n", 0))))
+    return Display(head, ["l"] * n_left + ["r"] * (len(head) - n_left), rows, notes)
 
 
 def _empty_row(name: str, lang: str) -> list[Row]:

@@ -26,7 +26,8 @@ import pandas as pd
 
 from research.bulletin.display import (_display_by, _display_ooc, _display_overview, _display_ranking,
                                        _display_recurrence, _display_repeat)
-from research.bulletin.tables import _by, _out_of_control, _overview, _recurrence, _repeat_callers, ranking
+from research.bulletin.tables import (_by, _out_of_control, _overview, _recurrence, _repeat_callers, ranking,
+                                     stations_sorted)
 from research.bulletin.data import _Data, _in
 from research.bulletin.periods import PERIODS, Period
 
@@ -71,7 +72,7 @@ SECTIONS: tuple[Section, ...] = (
             lambda i: _by(i.data, i.period, i.previous, "region"),
             lambda d, lang, ins, level: _display_by(d, lang, "region")),
     Section("by_station", PERIODS,
-            lambda i: _by(i.data, i.period, i.previous, "station"),
+            lambda i: stations_sorted(_by(i.data, i.period, i.previous, "station"), i.spec.min_n),
             lambda d, lang, ins, level: _display_by(d, lang, "station")),
     Section("out_of_control", ("week",),
             lambda i: _out_of_control(i.data, i.period),

@@ -107,6 +107,19 @@ def _by(data: _Data, p: Period, prev: Period, key: str) -> pd.DataFrame:
     return out.sort_values(sort, kind="stable").reset_index(drop=True)
 
 
+def stations_sorted(by_station: pd.DataFrame, min_n: int) -> pd.DataFrame:
+    """The stations of the period, those with at least ``min_n`` valid answers first, by satisfied
+    rate (highest first; ties by name), then the others (``small_n`` true) by name: a rate from a
+    handful of answers is shown, flagged, but not placed in the order."""
+    out = by_station.copy()
+    out["small_n"] = out["sat_valid"].to_numpy() < min_n
+    out["_rate"] = out["satisfied_rate"].where(~out["small_n"]).fillna(-1.0)  # small n: by name only
+    out = out.sort_values(["small_n", "_rate", "station"], ascending=[True, False, True], kind="mergesort")
+    out = out.drop(columns="_rate").reset_index(drop=True)
+    out.attrs["min_n"] = int(min_n)
+    return out
+
+
 def _out_of_control(data: _Data, p: Period) -> pd.DataFrame:
     from research.strategy.monitoring import p_chart
 

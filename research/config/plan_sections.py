@@ -274,4 +274,7 @@ def read_bulletin(r: YamlFile, node) -> BulletinSpec:
     top = r.get(node, "repeat_top", w, int, default=50)
     if not 1 <= top <= 10_000:
         raise r.fail(f"{w}.repeat_top", f"must be from 1 to 10,000, got {top}")
-    return BulletinSpec(ranking_rhs=rhs, repeat_top=top)
+    min_n = r.get(node, "min_n", w, int, default=30)
+    if not 1 <= min_n <= 100_000:
+        raise r.fail(f"{w}.min_n", f"must be from 1 to 100,000, got {min_n}")
+    return BulletinSpec(ranking_rhs=rhs, repeat_top=top, min_n=min_n)

@@ -189,10 +189,14 @@ BULLETIN_RANKING_RHS = "cause_l2 + log2(1 + handling_hours) + channel"
 class BulletinSpec:
     """The bulletin (``research bulletin``): the fixed effects of the monthly station ranking's
     random-intercept logit (variables fixed before the station handles the ticket: never
-    ``station`` itself, nor post-treatment answers) and the length of the repeat-caller table."""
+    ``station`` itself, nor post-treatment answers), the length of the repeat-caller table, and
+    the fewest valid answers a station needs in the period to be sorted by its satisfied rate
+    (``min_n``; fewer: listed after the others and flagged)."""
 
     ranking_rhs: str = BULLETIN_RANKING_RHS
     repeat_top: int = 50
+    # stations with fewer valid answers in the period are listed after the others, flagged, unsorted
+    min_n: int = 30
 
 
 @dataclass(frozen=True)

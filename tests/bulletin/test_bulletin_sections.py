@@ -151,3 +151,41 @@ def test_the_opening_paragraph_quotes_the_tables_and_reaches_html_and_docx(sim, 
         assert f"本期受理工单{volume}件" in z.read("word/document.xml").decode("utf-8")
     first = bulletin_tables(r, w, period="week", at=str(r["surveyed_at"].min().date()))
     assert "环比" not in summary(first, "zh")  # no previous period in the data: no change quoted
+
+
+def test_stations_are_sorted_by_rate_and_small_ones_flagged_not_placed():
+    """Issue 14 point 2: stations sorted by a stated key (satisfied rate), those under the plan's
+    bulletin.min_n valid answers listed after, by name, flagged with * and a note."""
+    from research.bulletin.display import display
+    from research.bulletin.tables import stations_sorted
+
+    by = pd.DataFrame({"region": ["A"] * 5, "station": ["s1", "s2", "s3", "s4", "s5"],
+                       "sat_valid": [40, 2, 35, 3, 50], "satisfied_rate": [0.70, 1.0, 0.90, 0.0, 0.80]})
+    for col in ("volume", "volume_change", "satisfied_rate_change", "sla_rate", "sla_rate_change",
+                "repeat_share", "repeat_share_change", "mean_handling_hours", "mean_handling_hours_change"):
+        by[col] = 0.0
+    out = stations_sorted(by, 30)
+    assert list(out["station"]) == ["s3", "s5", "s1", "s2", "s4"]  # 0.9, 0.8, 0.7; then small, by name
+    assert list(out["small_n"]) == [False, False, False, True, True]
+    shown = display("by_station", out, "zh")
+    assert [r.cells[1] for r in shown.rows] == ["s3", "s5", "s1", "s2*", "s4*"]
+    assert any("少于30条" in n for n in shown.notes)
+    assert not display("by_station", stations_sorted(by, 1), "en").rows[1].cells[1].endswith("*")
+
+
+def test_min_n_comes_from_the_plan(tmp_path):
+    from research.config.plan import load_plan
+    from research import paths
+
+    text = (paths.project_root() / "paper" / "analysis_plan.yaml").read_text(encoding="utf-8")
+    assert load_plan().bulletin.min_n == 30
+    p = tmp_path / "plan.yaml"
+    p.write_text(text + "\nbulletin:\n  min_n: 5\n" if "\nbulletin:" not in text
+                 else text.replace("\nbulletin:\n", "\nbulletin:\n  min_n: 5\n", 1), encoding="utf-8")
+    assert load_plan(p).bulletin.min_n == 5
+    p.write_text(text.replace("\nbulletin:\n", "\nbulletin:\n  min_n: 0\n", 1) if "\nbulletin:" in text
+                 else text + "\nbulletin:\n  min_n: 0\n", encoding="utf-8")
+    from research.errors import InputError
+
+    with pytest.raises(InputError, match="min_n"):
+        load_plan(p)

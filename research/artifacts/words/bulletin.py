@@ -18,6 +18,10 @@ WORDS: dict[str, tuple[str, str]] = {
     "repeat_share": ("重复来电占比", "Repeat-caller share"),
     "rate_change": ("环比（百分点）", "Change (points)"),
     "mean_handling_hours": ("平均处理时长（小时）", "Mean handling time (hours)"),
+    "sorted_note": ("供电所按本期满意率由高到低排列。", "Stations by this period's satisfied rate, highest first."),
+    "small_n_note": ("带*的供电所本期有效回访少于{n}条，满意率仅供参考，列于末尾、不参与排序。",
+                     "Stations marked * had fewer than {n} valid responses this period: their rate is "
+                     "shown for reference, listed last and not placed in the order."),
     # the opening paragraph (research.bulletin.summary)
     "summary_title": ("摘要", "Summary"),
     "summary_sentence": ("{text}。", "{text}."),
