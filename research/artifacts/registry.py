@@ -336,6 +336,11 @@ BULLETIN: dict[str, ArtifactSpec] = {
         "random-intercept model (Laplace, as lme4::glmer), with simulated intervals on the ranks; "
         "no ranking when the between-station variance cannot be told from zero. Flags against the "
         "mean: risk-adjusted funnel with false-discovery-rate control.", (), "ranking"),
+    "red_black": ArtifactSpec(
+        "B08", "table", "B08_red_black", "月度红黑榜", "Monthly red and black lists",
+        "经病例组合调整后满意率高于（红榜）或低于（黑榜）全市均值且超出随机波动的供电所。",
+        "Stations whose case-mix-adjusted satisfied rate lies above (red) or below (black) the overall rate "
+        "beyond chance.", (), "red_black"),
     "repeat_callers": ArtifactSpec(
         "B07", "table", "B07_repeat_callers", "重复来电客户（按不满意风险）", "Repeat callers (by risk)",
         "30天内两次及以上来电、最近一次在本期的客户（仅显示假名），按预测不满意风险排序，至多50名。",

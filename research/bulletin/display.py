@@ -153,6 +153,16 @@ def _display_ranking(d: pd.DataFrame, lang: str, conf_level: float = 0.95) -> Di
     return Display(head, ["r", "r", "l", "l", "r", "r", "r", "l"], rows, notes)
 
 
+def _display_red_black(d: pd.DataFrame, lang: str) -> Display:
+    keys = ["list", "region", "station", "valid_responses", "raw_rate", "adjusted_rate"]
+    rows = [Row([word(f"list_{r.list}", lang), "" if pd.isna(r.region) else str(r.region), str(r.station),
+                 fmt_count(r.n), fmt_pct(r.raw_rate), fmt_pct(r.adjusted_rate)], bold=r.list == "black")
+            for r in d.itertuples(index=False)]
+    if not rows:
+        rows = _empty_row("no_red_black", lang)
+    return Display([word(k, lang) for k in keys], ["l", "l", "l", "r", "r", "r"], rows, [word("red_black_note", lang)])
+
+
 def _display_repeat(d: pd.DataFrame, lang: str, ins) -> Display:
     keys = ["customer_pseudonym", "n_tickets", "first_created", "last_created", "span_days", "causes",
             "stations", "n_surveyed", "last_satisfied", "risk"]

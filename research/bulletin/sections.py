@@ -20,14 +20,14 @@ on a toy section).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
 from research.bulletin.display import (_display_by, _display_ooc, _display_overview, _display_ranking,
-                                       _display_recurrence, _display_repeat)
+                                       _display_recurrence, _display_red_black, _display_repeat)
 from research.bulletin.tables import (_by, _out_of_control, _overview, _recurrence, _repeat_callers, ranking,
-                                     stations_sorted)
+                                     red_black, stations_sorted)
 from research.bulletin.data import _Data, _in
 from research.bulletin.periods import PERIODS, Period
 
@@ -46,6 +46,8 @@ class Inputs:
     instrument: object
     conf_level: float
     spec: object
+    #: the tables built so far, by key (a section may read an earlier one: the 红黑榜 reads the ranking)
+    tables: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,8 @@ SECTIONS: tuple[Section, ...] = (
             lambda d, lang, ins, level: _display_recurrence(d, lang, ins)),
     Section("ranking", ("month",), _month_ranking,
             lambda d, lang, ins, level: _display_ranking(d, lang, level)),
+    Section("red_black", ("month",), lambda i: red_black(i.tables["ranking"]),
+            lambda d, lang, ins, level: _display_red_black(d, lang)),
     Section("repeat_callers", PERIODS,
             lambda i: _repeat_callers(i.data, i.period, i.spec.repeat_top),
             lambda d, lang, ins, level: _display_repeat(d, lang, ins)),

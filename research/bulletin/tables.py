@@ -246,9 +246,37 @@ def bulletin_tables(responses: pd.DataFrame, workorders: pd.DataFrame, *, period
     inputs = Inputs(data=_Data(responses, workorders), period=p, previous=previous_period(p),
                     last_year=last_year_period(p), causes=list(instrument.label_sets["cause_l1"].codes),
                     instrument=instrument, conf_level=conf_level, spec=spec)
-    out: dict[str, pd.DataFrame] = {s.key: s.build(inputs) for s in SECTIONS if period in s.periods}
+    out: dict[str, pd.DataFrame] = {}
+    for s in SECTIONS:
+        if period in s.periods:
+            out[s.key] = inputs.tables[s.key] = s.build(inputs)
     for frame in out.values():
         frame.attrs["period"] = period
         frame.attrs["start"] = p.start.date().isoformat()
         frame.attrs["end"] = p.last_day.isoformat()
+    return out
+
+
+def red_black(ranking_table: pd.DataFrame) -> pd.DataFrame:
+    """红黑榜 of the month: the stations whose case-mix-adjusted satisfied rate lies above (``red``) or
+    below (``black``) the overall rate beyond chance -- the ranking's ``versus_mean`` (risk-adjusted
+    funnel z, Benjamini-Hochberg q < 0.05) -- and no other: a station inside the funnel is on
+    neither list however it ranks. Columns ``list`` (red / black), ``region``, ``station``, ``n``,
+    ``raw_rate``, ``adjusted_rate``, ``q_value``; red first, each by adjusted rate (red highest
+    first, black lowest first). Empty when no station separates (``attrs["note"]`` says why)."""
+    columns = ["list", "region", "station", "n", "raw_rate", "adjusted_rate", "q_value"]
+    if ranking_table is None or not len(ranking_table):
+        out = pd.DataFrame(columns=columns)
+        out.attrs["note"] = "no_ranking"
+        return out
+    vs = ranking_table["versus_mean"].astype("string").fillna("")
+    parts = []
+    for kind, flag, ascending in (("red", "above", False), ("black", "below", True)):
+        part = ranking_table.loc[(vs == flag).to_numpy()].sort_values(["adjusted_rate", "station"],
+                                                                    ascending=[ascending, True], kind="mergesort")
+        parts.append(part.assign(list=kind))
+    out = pd.concat(parts, ignore_index=True)
+    out = out[[c for c in columns if c in out.columns]].reset_index(drop=True)
+    if not len(out):
+        out.attrs["note"] = "no_separation"
     return out

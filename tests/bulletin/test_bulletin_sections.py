@@ -27,7 +27,7 @@ def sim():
 def test_every_section_has_a_registered_spec_and_every_spec_a_section():
     assert [s.key for s in SECTIONS] == list(BULLETIN)  # same keys, in display order
     ids = [BULLETIN[s.key].id for s in SECTIONS]
-    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert len(set(ids)) == len(ids) and all(i.startswith("B") for i in ids)  # ids stay as issued
     for s in SECTIONS:
         assert s.periods and set(s.periods) <= set(PERIODS), s.key
 
@@ -189,3 +189,23 @@ def test_min_n_comes_from_the_plan(tmp_path):
 
     with pytest.raises(InputError, match="min_n"):
         load_plan(p)
+
+
+def test_the_red_and_black_lists_hold_only_stations_that_separate_from_the_mean():
+    """红黑榜 (issue 14 point 2) only where the intervals separate: the ranking's versus_mean
+    (funnel, BH q < 0.05), whatever the rank; red by adjusted rate down, black up."""
+    from research.bulletin.display import display
+    from research.bulletin.tables import red_black
+
+    ranking = pd.DataFrame({"region": ["A"] * 5, "station": ["s1", "s2", "s3", "s4", "s5"],
+                            "n": [50] * 5, "raw_rate": [0.9, 0.95, 0.5, 0.6, 0.99],
+                            "adjusted_rate": [0.88, 0.93, 0.55, 0.62, 0.97], "q_value": [0.01, 0.2, 0.01, 0.03, 0.3],
+                            "versus_mean": ["above", "", "below", "below", ""]})
+    out = red_black(ranking)
+    assert list(out["list"]) == ["red", "black", "black"] and list(out["station"]) == ["s1", "s3", "s4"]
+    assert "s5" not in set(out["station"])  # top of the order, inside the funnel: on neither list
+    zh = display("red_black", out, "zh")
+    assert [r.cells[0] for r in zh.rows] == ["红榜", "黑榜", "黑榜"]
+    none = red_black(ranking.assign(versus_mean=""))
+    assert none.empty and none.attrs["note"] == "no_separation"
+    assert "不设红黑榜" in display("red_black", none, "zh").rows[0].cells[0]

@@ -22,6 +22,19 @@ WORDS: dict[str, tuple[str, str]] = {
     "small_n_note": ("带*的供电所本期有效回访少于{n}条，满意率仅供参考，列于末尾、不参与排序。",
                      "Stations marked * had fewer than {n} valid responses this period: their rate is "
                      "shown for reference, listed last and not placed in the order."),
+    "list": ("榜单", "List"),
+    "list_red": ("红榜", "Red list (above the mean)"),
+    "list_black": ("黑榜", "Black list (below the mean)"),
+    "no_red_black": ("本月没有供电所的调整后满意率与全市均值有可检出的差异，不设红黑榜。",
+                     "No station's adjusted satisfied rate differs detectably from the overall rate this month: "
+                     "no red or black list."),
+    "red_black_note": ("红黑榜只列入经病例组合调整后满意率高于（红榜）或低于（黑榜）全市均值、且超出随机波动的供电所"
+                       "（经调整的漏斗图，按Benjamini–Hochberg法控制错误发现率q<0.05）；名次靠前或靠后但与均值"
+                       "无可检出差异的供电所不上榜。",
+                       "Only stations whose case-mix-adjusted satisfied rate lies above (red) or below (black) the "
+                       "overall rate beyond chance are listed (risk-adjusted funnel, Benjamini–Hochberg false "
+                       "discovery rate q < 0.05); a station near the top or bottom of the order but not "
+                       "distinguishable from the mean is on neither list."),
     # the opening paragraph (research.bulletin.summary)
     "summary_title": ("摘要", "Summary"),
     "summary_sentence": ("{text}。", "{text}."),
