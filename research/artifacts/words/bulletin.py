@@ -1,11 +1,11 @@
-"""Words of the bulletin (B01-B07, research.bulletin) and of the monitoring columns it shows.
+"""Words of the bulletin (B01-B08, research.bulletin) and of the monitoring columns it shows.
 """
 
 from __future__ import annotations
 
 #: machine name -> (zh, en)
 WORDS: dict[str, tuple[str, str]] = {
-    # ---- bulletin (B01-B07)
+    # ---- bulletin (B01-B08)
     "indicator": ("指标", "Indicator"),
     "current": ("本期", "This period"),
     "previous": ("上期", "Previous period"),
