@@ -73,8 +73,9 @@ def _display_overview(d: pd.DataFrame, lang: str, ins) -> Display:
             rows.append(Row([name, fmt_pct(r.current), fmt_pct(r.previous), _pts(r.change_previous),
                              fmt_pct(r.last_year), _pts(r.change_last_year)],
                             rule_before=r.indicator == "satisfied_rate"))
+    # DOCX: the indicator column wide enough for "满意率（n=1,156）" and a cause group on one line
     return Display([word(k, lang) for k in keys], ["l"] + ["r"] * 5, rows,
-                   [word("points_note", lang), word("generated", lang)])
+                   [word("points_note", lang), word("generated", lang)], widths=[2.8, 1, 1, 1, 1, 1])
 
 
 def _display_by(d: pd.DataFrame, lang: str, key: str) -> Display:
@@ -99,7 +100,9 @@ def _display_by(d: pd.DataFrame, lang: str, key: str) -> Display:
         notes.insert(0, word("sorted_note", lang))
         if flagged:
             notes.insert(1, word("small_n_note", lang, n=int(d.attrs.get("min_n", 0))))
-    return Display(head, ["l"] * n_left + ["r"] * (len(head) - n_left), rows, notes)
+    # DOCX: a station name (up to 7 characters and the small-n *) on one line; the numbers share the rest
+    widths = [1.1] + ([2.8] if key == "station" else []) + [1.0] * (len(head) - n_left)
+    return Display(head, ["l"] * n_left + ["r"] * (len(head) - n_left), rows, notes, widths=widths)
 
 
 def _empty_row(name: str, lang: str) -> list[Row]:

@@ -43,6 +43,18 @@ def data_range(responses: pd.DataFrame, workorders: pd.DataFrame) -> tuple[dt.da
     return pd.Timestamp(min(days)).date(), pd.Timestamp(max(days)).date()
 
 
+def covered_until(responses: pd.DataFrame, workorders: pd.DataFrame) -> dt.date:
+    """The last day both exports cover: the earlier of the last work order created and the last
+    answer surveyed."""
+    ends = []
+    for frame, col, what in ((workorders, "created_at", "work orders"), (responses, "surveyed_at", "responses")):
+        t = _times(frame, col, what)
+        t = t[~np.isnat(t)]
+        if len(t):
+            ends.append(t.max())
+    return pd.Timestamp(min(ends)).date()
+
+
 def run_bulletin(data_dir: Path, *, period: str, at: str | None = None, out: Path, lang: str = "zh",
                  plan_path: Path | None = None, say=None) -> dict[str, Path]:
     """Read an ingest folder, check the arguments, build and write the bulletin.
@@ -51,8 +63,9 @@ def run_bulletin(data_dir: Path, *, period: str, at: str | None = None, out: Pat
     ----------
     data_dir : folder holding ``responses.parquet`` and ``workorders.parquet`` (ingest output).
     period : ``day``, ``week`` or ``month``.
-    at : ISO date (YYYY-MM-DD) inside the data's date range; None: the last whole period the data
-        cover (:func:`research.bulletin.periods.last_complete`), named through ``say``.
+    at : ISO date (YYYY-MM-DD) inside the data's date range; None: the last whole period both
+        exports cover (:func:`covered_until`, :func:`research.bulletin.periods.last_complete`), named
+        through ``say``.
     out : output folder.
     lang : ``zh`` or ``en``.
     plan_path : the analysis plan whose ``conf_level`` and ``bulletin`` section are used
@@ -84,7 +97,9 @@ def run_bulletin(data_dir: Path, *, period: str, at: str | None = None, out: Pat
     if span is None:
         raise InputError(f"{data_dir}: the data hold no dated work orders or responses")
     if day is None:
-        day = last_complete(period, *span).start.date()
+        # whole for every indicator: work orders are counted by creation, answers by survey date, so
+        # the period must end by the last day of both (the work-order export usually ends first)
+        day = last_complete(period, span[0], covered_until(responses, workorders)).start.date()
         if say is not None:
             say(f"--at not given: the last whole {period} of the data, from {day.isoformat()}")
     if not span[0] <= day <= span[1]:

@@ -122,7 +122,9 @@ def test_the_command_without_at_builds_the_last_whole_week(tmp_path):
     code = main(["bulletin", "--period", "week", "--data", str(folder), "--out", str(tmp_path / "out"),
                  "--lang", "en"])
     assert code == 0
-    last = max(s.workorders["created_at"].max(), s.responses["surveyed_at"].max()).date()
+    # the last day BOTH exports cover: work orders end before the answers that follow them
+    last = min(s.workorders["created_at"].max(), s.responses["surveyed_at"].max()).date()
+    assert s.workorders["created_at"].max() < s.responses["surveyed_at"].max()
     from research.bulletin.periods import last_complete
 
     first = min(s.workorders["created_at"].min(), s.responses["surveyed_at"].min()).date()
