@@ -153,3 +153,26 @@ def write_csv(frame: pd.DataFrame, path, encoding: str = "utf-8") -> None:
     """Write an all-string export as CSV in ``utf-8``, ``utf-8-sig`` (BOM) or ``gb18030``."""
     data = frame.to_csv(index=False).encode("gb18030" if encoding == "gb18030" else "utf-8")
     path.write_bytes(b"\xef\xbb\xbf" + data if encoding == "utf-8-sig" else data)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _published_results_untouched():
+    """No test may write the published manifest or results (paper/manifest.json, paper/results/): a
+    test of `publish` whose patch missed once overwrote them with a test build. Fails the session
+    if their bytes change."""
+    import hashlib
+
+    from research import paths
+
+    paper = paths.project_root() / "paper"
+
+    def digest() -> str:
+        h = hashlib.sha256()
+        for p in sorted([paper / "manifest.json", *(paper / "results").rglob("*")]):
+            if p.is_file():
+                h.update(p.relative_to(paper).as_posix().encode() + b"\0" + p.read_bytes())
+        return h.hexdigest()
+
+    before = digest()
+    yield
+    assert digest() == before, "a test changed paper/manifest.json or paper/results/: restore them with git"
