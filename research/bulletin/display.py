@@ -92,7 +92,9 @@ def _display_by(d: pd.DataFrame, lang: str, key: str) -> Display:
         cells += [fmt_count(r.volume), _dcount(r.volume_change), fmt_count(r.sat_valid),
                   fmt_pct(r.satisfied_rate), _pts(r.satisfied_rate_change), fmt_pct(r.sla_rate),
                   _pts(r.sla_rate_change), fmt_pct(r.repeat_share), _pts(r.repeat_share_change),
-                  _hours(r.mean_handling_hours), _signed(r.mean_handling_hours_change, 1)]
+                  # blank for a table made before the column existed
+                  _hours(getattr(r, "mean_handling_hours", np.nan)),
+                  _signed(getattr(r, "mean_handling_hours_change", np.nan), 1)]
         rows.append(Row(cells))
     n_left = 2 if key == "station" else 1
     notes = [word("points_note", lang)]
