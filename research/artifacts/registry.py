@@ -336,6 +336,11 @@ BULLETIN: dict[str, ArtifactSpec] = {
         "random-intercept model (Laplace, as lme4::glmer), with simulated intervals on the ranks; "
         "no ranking when the between-station variance cannot be told from zero. Flags against the "
         "mean: risk-adjusted funnel with false-discovery-rate control.", (), "ranking"),
+    "rising_words": ArtifactSpec(
+        "B09", "table", "B09_rising_words", "不满意意见中增多的词语", "Words rising in dissatisfied comments",
+        "不满意客户意见中本期比此前8期明显增多的词语（中文分词，带信息先验的对数优势比）。",
+        "Words in dissatisfied customers' comments markedly more frequent this period than in the 8 before "
+        "(Chinese word segmentation, log-odds with an informative prior).", (), "rising_words"),
     "red_black": ArtifactSpec(
         "B08", "table", "B08_red_black", "月度红黑榜", "Monthly red and black lists",
         "经病例组合调整后满意率高于（红榜）或低于（黑榜）全市均值且超出随机波动的供电所。",

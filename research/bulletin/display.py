@@ -158,6 +158,16 @@ def _display_ranking(d: pd.DataFrame, lang: str, conf_level: float = 0.95) -> Di
     return Display(head, ["r", "r", "l", "l", "r", "r", "r", "l"], rows, notes)
 
 
+def _display_rising(d: pd.DataFrame, lang: str) -> Display:
+    keys = ["rank", "rising_term", "rising_n_period", "rising_n_baseline", "z_score"]
+    rows = [Row([str(int(r.rank)), str(r.term), fmt_count(r.n_period), fmt_count(r.n_baseline), f"{float(r.z):.1f}"])
+            for r in d.itertuples(index=False)]
+    if not rows:
+        rows = _empty_row("none_rising", lang)
+    return Display([word(k, lang) for k in keys], ["r", "l", "r", "r", "r"], rows,
+                   [word("rising_note", lang)])
+
+
 def _display_red_black(d: pd.DataFrame, lang: str) -> Display:
     keys = ["list", "region", "station", "valid_responses", "raw_rate", "adjusted_rate"]
     rows = [Row([word(f"list_{r.list}", lang), "" if pd.isna(r.region) else str(r.region), str(r.station),

@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from research.bulletin.display import (_display_by, _display_ooc, _display_overview, _display_ranking,
-                                       _display_recurrence, _display_red_black, _display_repeat)
+                                       _display_recurrence, _display_red_black, _display_repeat,
+                                       _display_rising)
 from research.bulletin.tables import (_by, _out_of_control, _overview, _recurrence, _repeat_callers, ranking,
-                                     red_black, stations_sorted)
+                                     red_black, rising_words, stations_sorted)
 from research.bulletin.data import _Data, _in
 from research.bulletin.periods import PERIODS, Period
 
@@ -84,6 +85,8 @@ SECTIONS: tuple[Section, ...] = (
             lambda d, lang, ins, level: _display_recurrence(d, lang, ins)),
     Section("ranking", ("month",), _month_ranking,
             lambda d, lang, ins, level: _display_ranking(d, lang, level)),
+    Section("rising_words", ("week", "month"), lambda i: rising_words(i.data.r, i.period),
+            lambda d, lang, ins, level: _display_rising(d, lang)),
     Section("red_black", ("month",), lambda i: red_black(i.tables["ranking"]),
             lambda d, lang, ins, level: _display_red_black(d, lang)),
     Section("repeat_callers", PERIODS,

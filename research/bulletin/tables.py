@@ -280,3 +280,26 @@ def red_black(ranking_table: pd.DataFrame) -> pd.DataFrame:
     if not len(out):
         out.attrs["note"] = "no_separation"
     return out
+
+
+#: periods before the bulletin's own that make the baseline of the rising complaint words
+RISING_BASELINE = 8
+
+
+def rising_words(responses: pd.DataFrame, p: Period, baseline: int = RISING_BASELINE) -> pd.DataFrame:
+    """Words of dissatisfied customers' comments more frequent this period than in the ``baseline``
+    periods before (:func:`research.strategy.typical_cases.rising_terms`): the "一类问题" signal from
+    the customers' own words, beside the count-based recurrence. Without a ``comment`` column, an
+    empty frame whose ``attrs["note"]`` says so."""
+    from research.strategy.typical_cases import rising_terms
+
+    start = p.start
+    for _ in range(baseline):
+        start = previous_period(Period(p.kind, start, start)).start
+    if "comment" not in responses.columns:
+        out = pd.DataFrame(columns=["rank", "term", "n_period", "n_baseline", "delta", "se", "z"])
+        out.attrs["note"] = "no_comment_column"
+        return out
+    out = rising_terms(responses, start=p.start, end=p.end, baseline_start=start)
+    out.attrs["baseline_start"] = start.date().isoformat()
+    return out

@@ -211,3 +211,24 @@ def test_the_red_and_black_lists_hold_only_stations_that_separate_from_the_mean(
     none = red_black(ranking.assign(versus_mean=""))
     assert none.empty and none.attrs["note"] == "no_separation"
     assert "不设红黑榜" in display("red_black", none, "zh").rows[0].cells[0]
+
+
+def test_rising_words_of_a_period_against_the_eight_before():
+    """B09 (issue 14 point 3, the bulletin's "一类问题" signal from the customers' words): a word new
+    in this month's dissatisfied comments rises; a steady stream gives nothing."""
+    from research.bulletin.periods import period_of
+    from research.bulletin.tables import rising_words
+
+    days = pd.date_range("2025-05-01", "2026-02-28", freq="D")
+    base = ["抢修太慢了", "电费不合理", "态度恶劣"]
+    steady = pd.DataFrame({"surveyed_at": days, "satisfied": False, "comment": [base[i % 3] for i in range(len(days))]})
+    march = period_of("month", "2026-03-15")
+    march_days = pd.date_range("2026-03-01", "2026-03-31")
+    calm = pd.concat([steady, pd.DataFrame({"surveyed_at": march_days, "satisfied": False,
+                                            "comment": [base[(len(days) + i) % 3] for i in range(len(march_days))]})])
+    assert rising_words(calm, march).empty
+    burst = pd.concat([calm, pd.DataFrame({"surveyed_at": pd.Timestamp("2026-03-05"), "satisfied": False,
+                                           "comment": ["小区低电压空调开不了"] * 15})])
+    up = rising_words(burst, march)
+    assert "低电压" in set(up["term"]) and up.attrs["baseline_start"] == "2025-07-01"
+    assert rising_words(burst.drop(columns="comment"), march).attrs["note"] == "no_comment_column"

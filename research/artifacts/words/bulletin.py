@@ -1,11 +1,11 @@
-"""Words of the bulletin (B01-B08, research.bulletin) and of the monitoring columns it shows.
+"""Words of the bulletin (B01-B09, research.bulletin) and of the monitoring columns it shows.
 """
 
 from __future__ import annotations
 
 #: machine name -> (zh, en)
 WORDS: dict[str, tuple[str, str]] = {
-    # ---- bulletin (B01-B08)
+    # ---- bulletin (B01-B09)
     "indicator": ("指标", "Indicator"),
     "current": ("本期", "This period"),
     "previous": ("上期", "Previous period"),
@@ -22,6 +22,18 @@ WORDS: dict[str, tuple[str, str]] = {
     "small_n_note": ("带*的供电所本期有效回访少于{n}条，满意率仅供参考，列于末尾、不参与排序。",
                      "Stations marked * had fewer than {n} valid responses this period: their rate is "
                      "shown for reference, listed last and not placed in the order."),
+    "rising_term": ("词语", "Word"),
+    "rising_n_period": ("本期次数", "Times this period"),
+    "rising_n_baseline": ("此前8期次数", "Times in the 8 periods before"),
+    "none_rising": ("本期不满意客户的意见中没有明显增多的词语。",
+                    "No word rose markedly in dissatisfied customers' comments this period."),
+    "rising_note": ("不满意客户意见（已脱敏）经中文分词后，本期与此前8期相比出现次数明显增多的词语（带信息先验的对数优势比，"
+                    "Monroe等2008，z≥1.96，本期至少3次）：提示可能正在形成的一类问题，需结合典型案例核实；"
+                    "词语与不满意之间是关联而非因果。",
+                    "Words in dissatisfied customers' (masked) comments, segmented, that occur markedly more often "
+                    "this period than in the 8 periods before (log-odds with an informative prior, Monroe et al. "
+                    "2008; z >= 1.96, at least 3 times this period): a possible emerging class of problem, to be "
+                    "checked against the cases themselves; an association with dissatisfaction, not a cause."),
     "list": ("榜单", "List"),
     "list_red": ("红榜", "Red list (above the mean)"),
     "list_black": ("黑榜", "Black list (below the mean)"),
