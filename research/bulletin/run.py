@@ -30,29 +30,29 @@ def _file_sha(path: Path) -> str:
     return sha256_file(path)
 
 
-def data_range(responses: pd.DataFrame, workorders: pd.DataFrame) -> tuple[dt.date, dt.date] | None:
-    """First and last day of the data: work orders created and responses surveyed."""
-    days = []
+def _extents(responses: pd.DataFrame, workorders: pd.DataFrame) -> list[tuple[np.datetime64, np.datetime64]]:
+    """(first, last) of each export that holds a date: work orders created, responses surveyed."""
+    out = []
     for frame, col, what in ((workorders, "created_at", "work orders"), (responses, "surveyed_at", "responses")):
         t = _times(frame, col, what)
         t = t[~np.isnat(t)]
         if len(t):
-            days += [t.min(), t.max()]
-    if not days:
+            out.append((t.min(), t.max()))
+    return out
+
+
+def data_range(responses: pd.DataFrame, workorders: pd.DataFrame) -> tuple[dt.date, dt.date] | None:
+    """First and last day of the data: work orders created and responses surveyed."""
+    ext = _extents(responses, workorders)
+    if not ext:
         return None
-    return pd.Timestamp(min(days)).date(), pd.Timestamp(max(days)).date()
+    return pd.Timestamp(min(a for a, _ in ext)).date(), pd.Timestamp(max(b for _, b in ext)).date()
 
 
 def covered_until(responses: pd.DataFrame, workorders: pd.DataFrame) -> dt.date:
     """The last day both exports cover: the earlier of the last work order created and the last
     answer surveyed."""
-    ends = []
-    for frame, col, what in ((workorders, "created_at", "work orders"), (responses, "surveyed_at", "responses")):
-        t = _times(frame, col, what)
-        t = t[~np.isnat(t)]
-        if len(t):
-            ends.append(t.max())
-    return pd.Timestamp(min(ends)).date()
+    return pd.Timestamp(min(b for _, b in _extents(responses, workorders))).date()
 
 
 def run_bulletin(data_dir: Path, *, period: str, at: str | None = None, out: Path, lang: str = "zh",

@@ -16,6 +16,7 @@ import math
 import pandas as pd
 
 from research.artifacts.words import word
+from research.bulletin.display import _signed
 
 
 def _num(x) -> float | None:
@@ -28,11 +29,6 @@ def _overview(tables: dict[str, pd.DataFrame], indicator: str) -> pd.Series | No
         return None
     hit = o[(o["indicator"] == indicator) & (o["group"] == "total")]
     return hit.iloc[0] if len(hit) else None
-
-
-def _signed(x: float, digits: int) -> str:
-    v = round(x, digits)
-    return f"{0:.{digits}f}" if v == 0 else f"{v:+,.{digits}f}"
 
 
 def summary(tables: dict[str, pd.DataFrame], lang: str) -> str:

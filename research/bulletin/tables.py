@@ -293,9 +293,10 @@ def rising_words(responses: pd.DataFrame, p: Period, baseline: int = RISING_BASE
     empty frame whose ``attrs["note"]`` says so."""
     from research.strategy.typical_cases import rising_terms
 
-    start = p.start
+    first = p
     for _ in range(baseline):
-        start = previous_period(Period(p.kind, start, start)).start
+        first = previous_period(first)
+    start = first.start
     if "comment" not in responses.columns:
         out = pd.DataFrame(columns=["rank", "term", "n_period", "n_baseline", "delta", "se", "z"])
         out.attrs["note"] = "no_comment_column"
