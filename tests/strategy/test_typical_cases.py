@@ -75,7 +75,7 @@ def test_the_planted_terms_of_every_cause_group_are_recovered_and_no_others(plan
         strong_others = found[found.index.isin(every - set(own)) & (found >= 3.29)]
         assert strong_others.empty, (group, strong_others.to_dict())
     sizes = planted.responses.groupby("cause_l1").size()
-    assert sizes.idxmin() in truth  # the smallest group was among those recovered
+    assert sizes.min() < sizes.max() / 5  # the groups recovered include one a fifth the size of the largest
 
 
 def test_without_planted_phrases_nothing_cause_specific_is_found():
