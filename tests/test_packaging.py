@@ -174,3 +174,12 @@ def test_version_prints_and_exits_0(argv, capsys):
     assert lines[0] == f"research {PYPROJECT['project']['version']}"
     assert [line.split(":")[0] for line in lines[1:]] == ["instrument", "plan", "report template zh",
                                                            "report template en"]
+
+
+def test_readme_shows_the_check_command_with_the_lines_it_prints():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Outside the checkout", 1)[1].split("\n## ", 1)[0]
+    example = section.split("$ cd /tmp && research --version\n", 1)[1].split("```", 1)[0].splitlines()
+    assert example[0].startswith("research ")
+    assert [line.split(":")[0] for line in example[1:]] == [what for what, _, _ in paths.where()]
+    assert all(line.endswith("(package data)") for line in example[1:])
