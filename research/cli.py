@@ -12,7 +12,7 @@ research fit [--plan FILE] [--data responses.parquet] [--out DIR] [--no-threshol
     marginal_effects.csv and the other result tables.
 research weight [--plan FILE] [--data DIR] [--out DIR]
     Response rates, non-response weights and weighted estimates (weights/).
-research bulletin --period day|week|month --at DATE [--out DIR] [--lang zh|en] [--data DIR] [--plan FILE]
+research bulletin --period day|week|month [--at DATE] [--out DIR] [--lang zh|en] [--data DIR] [--plan FILE]
     The daily statistics / weekly bulletin / monthly supervision (HTML, DOCX, CSV).
 research reproduce [--survey FILE] [--workorders FILE] [--out DIR] [--plan FILE]
     Rebuild everything from the raw exports (default: the committed sample):
@@ -28,6 +28,10 @@ research publish [--built DIR] [--allow-dirty]
     Make a build the published one: paper/manifest.json and paper/results/.
 research list
     The registered tables and figures.
+research --version
+    The package version, then where the instrument, the default plan and the report templates
+    are read from (the checkout's copies, else those installed with the package;
+    :func:`research.paths.where`).
 
 Every failure ends with one line on standard error, ``research COMMAND:
 error: ...``, and exit code 2 (an interrupt: 130); never a traceback:
@@ -45,7 +49,8 @@ error: ...``, and exit code 2 (an interrupt: 130); never a traceback:
 ``--out`` is checked before any work starts: an existing file, or a folder
 that cannot be created or written, is refused at once.
 ``simulate --n`` is at most :data:`MAX_SIMULATE_N` and ``--seed`` is in
-``[0, 2**32 - 1]``.
+``[0, 2**32 - 1]``; ``bulletin --period`` and ``--lang`` take only the values ``--help`` lists
+(argparse's usage error, exit 2, otherwise).
 
 The parser and its argument types are in :mod:`research.cli_parser`, the commands in
 :mod:`research.cli_commands`; this module is the entry point and turns every failure into one

@@ -4,16 +4,21 @@ that check a value before any work starts (argparse reports their message as a u
 In: nothing (:func:`build_parser`) or one argument's text (the types). Out: the
 :class:`argparse.ArgumentParser` whose sub-commands carry their ``cmd_*`` function
 (:mod:`research.cli_commands`) as ``func``, or the checked value. The commands are documented in
-:mod:`research.cli`.
+:mod:`research.cli`. Options with a closed set of values declare it (``choices``), so ``--help``
+lists the values and a wrong one is argparse's one-line usage error (exit 2).
 """
 
 from __future__ import annotations
 
 import argparse
-
+import sys
+import tomllib
 from collections.abc import Callable, Mapping
+from importlib import metadata
 
 from research import paths
+from research.artifacts.words import LANGS
+from research.stats.periods import PERIODS
 
 #: largest ``simulate --n``: the simulator holds every row in memory (about 2.5 GB per million
 #: completed surveys with their work orders), so a larger request is refused before allocating
@@ -26,6 +31,12 @@ def _shown(text: str) -> str:
     """A command-line value quoted for a message, cut to 20 characters (a pasted
     file or a 5,000-digit number must not flood the terminal)."""
     return repr(text if len(text) <= 20 else text[:20] + "...")
+
+
+def _clipped(text: str) -> str:
+    """A value checked against ``choices``, cut to 20 characters so that argparse's "invalid
+    choice" message cannot flood the terminal (no choice is that long)."""
+    return text if len(text) <= 20 else text[:20] + "..."
 
 
 def _whole(text: str) -> int:
@@ -82,6 +93,48 @@ def _reps(text: str) -> int:
     return int(text)
 
 
+def package_version() -> str:
+    """The version of the package being run.
+
+    In a checkout (:func:`research.paths.in_checkout`), ``[project] version`` of its
+    ``pyproject.toml``: the installed distribution's metadata may belong to another copy (an editable
+    install of another worktree) or predate a version change. Otherwise the installed
+    distribution's version (:func:`importlib.metadata.version`); ``"unknown"`` when neither is there.
+    """
+    if paths.in_checkout():
+        try:
+            with open(paths.project_root() / "pyproject.toml", "rb") as fh:
+                version = tomllib.load(fh).get("project", {}).get("version")
+            if isinstance(version, str) and version:
+                return version
+        except (OSError, tomllib.TOMLDecodeError):
+            pass
+    try:
+        return metadata.version("research")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def version_text() -> str:
+    """``research --version``: ``research <version>``, then one line per instrument, plan and
+    report template saying which copy is used (:func:`research.paths.where`)."""
+    lines = [f"research {package_version()}"]
+    lines += [f"{what}: {path} ({source})" for what, path, source in paths.where()]
+    return "\n".join(lines) + "\n"
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: print :func:`version_text` and exit 0, read only when asked (argparse's own
+    ``version`` action takes a string fixed when the parser is built)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser._print_message(version_text(), sys.stdout)
+        parser.exit(0)
+
+
 #: the sub-commands, in the order ``research --help`` lists them
 COMMANDS = ("ingest", "simulate", "fit", "weight", "bulletin", "reproduce", "verify", "publish", "list")
 
@@ -104,6 +157,9 @@ def build_parser(commands: Mapping[str, Callable[[argparse.Namespace], int]] | N
         prog="research",
         description="Complaint work orders and satisfaction surveys: ingest, models, report.",
     )
+    parser.add_argument("--version", action=_VersionAction,
+                        help="print the version and where the instrument, the plan and the report "
+                        "templates are read from, and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     adders = {"ingest": _add_ingest, "simulate": _add_simulate, "fit": _add_fit, "weight": _add_weight,
               "bulletin": _add_bulletin, "reproduce": _add_reproduce, "verify": _add_verify,
@@ -177,11 +233,13 @@ def _add_bulletin(sub, func: Callable[[argparse.Namespace], int]) -> None:
                                    "the same period last year, with out-of-control stations and recurring "
                                    "complaints (week) and the adjusted station ranking (month). Reads "
                                    "build/ingest/ (run 'research ingest SURVEY --workorders FILE' first).")
-    p.add_argument("--period", required=True, help="day, week or month")  # run_bulletin checks the value
+    p.add_argument("--period", required=True, type=_clipped, choices=PERIODS,
+                   help="a day, an ISO week (Monday to Sunday) or a calendar month")
     p.add_argument("--at", metavar="DATE", help="a date in the period (YYYY-MM-DD); default: the last whole "
                    "period the data cover")
     p.add_argument("--out", metavar="DIR", help=f"output folder (default {paths.build_dir() / 'bulletin'})")
-    p.add_argument("--lang", default="zh", help="zh (default) or en")
+    p.add_argument("--lang", default=LANGS[0], type=_clipped, choices=LANGS,
+                   help=f"language of the bulletin (default {LANGS[0]})")
     p.add_argument("--data", metavar="DIR",
                    help=f"folder with responses.parquet and workorders.parquet (default {paths.ingest_dir()})")
     p.add_argument("--plan", metavar="FILE", help="analysis plan YAML whose conf_level and bulletin section "

@@ -46,3 +46,36 @@ def test_reps_type_accepts_plain_digits_up_to_the_plan_bound():
     for bad in ("-1", "１０", str(MAX_BOOTSTRAP_REPS + 1), "3.0"):
         with pytest.raises(argparse.ArgumentTypeError):
             cli_parser._reps(bad)
+
+
+@pytest.mark.parametrize("option, values", [("--period", "{day,week,month}"), ("--lang", "{zh,en}")])
+def test_bulletin_help_lists_the_choices(option, values):
+    text = cli_parser.build_parser()._subparsers._group_actions[0].choices["bulletin"].format_help()
+    assert f"{option} {values}" in text
+
+
+@pytest.mark.parametrize("argv, error", [
+    (["--period", "year"], "argument --period: invalid choice: 'year' (choose from 'day', 'week', 'month')"),
+    (["--period", "week", "--lang", "fr"], "argument --lang: invalid choice: 'fr' (choose from 'zh', 'en')"),
+    (["--period", "w" * 5000], "argument --period: invalid choice: '" + "w" * 20 + "...' (choose from"),
+])
+def test_a_wrong_choice_is_one_usage_error_exit_2(argv, error, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["bulletin", *argv])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("research bulletin: error: ") and error in last and len(last) < 160
+    assert "Traceback" not in err
+
+
+def test_the_choices_are_the_bulletin_s_own():
+    """The parser offers exactly what run_bulletin accepts (the periods and the languages of words/)."""
+    from research.artifacts.words import LANGS
+    from research.stats.periods import PERIODS
+
+    args = cli_parser.build_parser().parse_args(["bulletin", "--period", "month"])
+    assert args.lang == LANGS[0] == "zh"
+    bulletin = cli_parser.build_parser()._subparsers._group_actions[0].choices["bulletin"]
+    choices = {a.dest: tuple(a.choices) for a in bulletin._actions if a.choices}
+    assert choices == {"period": PERIODS, "lang": LANGS}

@@ -53,7 +53,8 @@ class ReportError(InputError):
 
 
 def template_path(lang: str) -> Path:
-    return paths.project_root() / "paper" / f"report.{lang}.md"
+    """``paper/report.<lang>.md`` of the checkout, else the copy installed with the package."""
+    return paths.report_template(lang)
 
 
 def check_template(text: str, values: pd.DataFrame, where: str) -> None:

@@ -51,8 +51,9 @@ __all__ = ["BULLETIN_RANKING_RHS", "CLUSTER_VARIABLES", "FAMILIES", "LEVER_KINDS
 
 
 def plan_path() -> Path:
-    """Default plan file: ``paper/analysis_plan.yaml``."""
-    return paths.project_root() / "paper" / "analysis_plan.yaml"
+    """Default plan file: ``paper/analysis_plan.yaml`` of the checkout (or current folder), else the
+    copy installed with the package (:func:`research.paths.default_plan`)."""
+    return paths.default_plan()
 
 
 def load_plan(path: str | Path | None = None) -> Plan:
