@@ -56,23 +56,27 @@ def _dcount(x) -> str:
 
 
 def _display_overview(d: pd.DataFrame, lang: str, ins) -> Display:
+    """B01 from the overview (one row per cause group and ``total``): work orders by cause group,
+    then the rates (in %, changes in points) and the mean handling time (hours) of the total row."""
     keys = ["indicator", "current", "previous", "change_previous", "last_year", "change_last_year"]
     rows: list[Row] = [Row([word("volume", lang)], span=True)]
     for r in d.itertuples(index=False):
-        if r.indicator == "volume":
-            total = r.group == "total"
-            rows.append(Row([_cause("cause_l1", r.group, lang, ins), fmt_count(r.current),
-                             fmt_count(r.previous), _dcount(r.change_previous), fmt_count(r.last_year),
-                             _dcount(r.change_last_year)], bold=total, indent=not total, rule_before=total))
-        elif r.indicator == "mean_handling_hours":
-            name = word("indicator_n", lang, name=word(r.indicator, lang), n=fmt_count(r.denominator))
-            rows.append(Row([name, _hours(r.current), _hours(r.previous), _signed(r.change_previous, 1),
-                             _hours(r.last_year), _signed(r.change_last_year, 1)]))
-        else:
-            name = word("indicator_n", lang, name=word(r.indicator, lang), n=fmt_count(r.denominator))
-            rows.append(Row([name, fmt_pct(r.current), fmt_pct(r.previous), _pts(r.change_previous),
-                             fmt_pct(r.last_year), _pts(r.change_last_year)],
-                            rule_before=r.indicator == "satisfied_rate"))
+        total = r.group == "total"
+        rows.append(Row([_cause("cause_l1", r.group, lang, ins), fmt_count(r.volume), fmt_count(r.volume_previous),
+                         _dcount(r.volume_change), fmt_count(r.volume_last_year), _dcount(r.volume_change_last_year)],
+                        bold=total, indent=not total, rule_before=total))
+    t = d.loc[d["group"] == "total"]
+    if len(t):
+        t = t.iloc[0]
+        for ind, den in (("satisfied_rate", "sat_valid"), ("sla_rate", "sla_valid"), ("repeat_share", "repeat_valid")):
+            name = word("indicator_n", lang, name=word(ind, lang), n=fmt_count(t[den]))
+            rows.append(Row([name, fmt_pct(t[ind]), fmt_pct(t[f"{ind}_previous"]), _pts(t[f"{ind}_change_points"]),
+                             fmt_pct(t[f"{ind}_last_year"]), _pts(t[f"{ind}_change_last_year_points"])],
+                            rule_before=ind == "satisfied_rate"))
+        h = "mean_handling_hours"
+        name = word("indicator_n", lang, name=word(h, lang), n=fmt_count(t["hours_valid"]))
+        rows.append(Row([name, _hours(t[h]), _hours(t[f"{h}_previous"]), _signed(t[f"{h}_change"], 1),
+                         _hours(t[f"{h}_last_year"]), _signed(t[f"{h}_change_last_year"], 1)]))
     # DOCX: the indicator column wide enough for "满意率（n=1,156）" and a cause group on one line
     return Display([word(k, lang) for k in keys], ["l"] + ["r"] * 5, rows,
                    [word("points_note", lang), word("generated", lang)], widths=[2.8, 1, 1, 1, 1, 1])
@@ -90,8 +94,8 @@ def _display_by(d: pd.DataFrame, lang: str, key: str) -> Display:
         name = str(r.station) + ("*" if flagged and bool(r.small_n) else "") if key == "station" else ""
         cells = [str(r.region)] + ([name] if key == "station" else [])
         cells += [fmt_count(r.volume), _dcount(r.volume_change), fmt_count(r.sat_valid),
-                  fmt_pct(r.satisfied_rate), _pts(r.satisfied_rate_change), fmt_pct(r.sla_rate),
-                  _pts(r.sla_rate_change), fmt_pct(r.repeat_share), _pts(r.repeat_share_change),
+                  fmt_pct(r.satisfied_rate), _pts(r.satisfied_rate_change_points), fmt_pct(r.sla_rate),
+                  _pts(r.sla_rate_change_points), fmt_pct(r.repeat_share), _pts(r.repeat_share_change_points),
                   # blank for a table made before the column existed
                   _hours(getattr(r, "mean_handling_hours", np.nan)),
                   _signed(getattr(r, "mean_handling_hours_change", np.nan), 1)]

@@ -141,10 +141,10 @@ def test_the_opening_paragraph_quotes_the_tables_and_reaches_html_and_docx(sim, 
 
     r, w = sim
     tables = bulletin_tables(r, w, period="week", at=WEEK_AT)
-    o = tables["overview"].set_index(["indicator", "group"])
+    o = tables["overview"].set_index("group")
     zh, en = summary(tables, "zh"), summary(tables, "en")
-    volume = f"{o.loc[('volume', 'total'), 'current']:,.0f}"
-    rate = f"{100 * o.loc[('satisfied_rate', 'total'), 'current']:.1f}%"
+    volume = f"{o.loc['total', 'volume']:,.0f}"
+    rate = f"{100 * o.loc['total', 'satisfied_rate']:.1f}%"
     assert f"本期受理工单{volume}件" in zh and volume in en and rate in zh and rate in en
     assert zh.endswith("。") and en.endswith(".") and "nan" not in zh + en
     written = write_bulletin(tables, tmp_path, period="week", at=WEEK_AT, lang="zh")
@@ -163,8 +163,8 @@ def test_stations_are_sorted_by_rate_and_small_ones_flagged_not_placed():
 
     by = pd.DataFrame({"region": ["A"] * 5, "station": ["s1", "s2", "s3", "s4", "s5"],
                        "sat_valid": [40, 2, 35, 3, 50], "satisfied_rate": [0.70, 1.0, 0.90, 0.0, 0.80]})
-    for col in ("volume", "volume_change", "satisfied_rate_change", "sla_rate", "sla_rate_change",
-                "repeat_share", "repeat_share_change", "mean_handling_hours", "mean_handling_hours_change"):
+    for col in ("volume", "volume_change", "satisfied_rate_change_points", "sla_rate", "sla_rate_change_points",
+                "repeat_share", "repeat_share_change_points", "mean_handling_hours", "mean_handling_hours_change"):
         by[col] = 0.0
     out = stations_sorted(by, 30)
     assert list(out["station"]) == ["s3", "s5", "s1", "s2", "s4"]  # 0.9, 0.8, 0.7; then small, by name
