@@ -82,12 +82,22 @@ def _display_overview(d: pd.DataFrame, lang: str, ins) -> Display:
                    [word("points_note", lang), word("generated", lang)], widths=[2.8, 1, 1, 1, 1, 1])
 
 
+def _unit_below(text: str) -> str:
+    """A header with its unit in brackets on a second line (``环比（百分点）`` -> ``环比`` / ``（百分点）``),
+    so that a narrow column breaks it there rather than inside a word."""
+    for bracket in ("（", " ("):
+        at = text.rfind(bracket)
+        if at > 0:
+            return text[:at] + "\n" + text[at:].strip()
+    return text
+
+
 def _display_by(d: pd.DataFrame, lang: str, key: str) -> Display:
-    chg = word("rate_change", lang)
+    chg = _unit_below(word("rate_change", lang))
     head = ([word("region", lang)] + ([word("station", lang)] if key == "station" else []) +
             [word("volume", lang), word("volume_change", lang), word("valid_responses", lang),
              word("satisfied_rate", lang), chg, word("sla_rate", lang), chg, word("repeat_share", lang), chg,
-             word("mean_handling_hours", lang), word("hours_change", lang)])
+             _unit_below(word("mean_handling_hours", lang)), _unit_below(word("hours_change", lang))])
     rows = []
     flagged = key == "station" and "small_n" in d.columns and bool(d["small_n"].any())
     for r in d.itertuples(index=False):
@@ -106,8 +116,9 @@ def _display_by(d: pd.DataFrame, lang: str, key: str) -> Display:
         notes.insert(0, word("sorted_note", lang))
         if flagged:
             notes.insert(1, word("small_n_note", lang, n=int(d.attrs.get("min_n", 0))))
-    # DOCX: a station name (up to 7 characters and the small-n *) on one line; the numbers share the rest
-    widths = [1.1] + ([2.8] if key == "station" else []) + [1.0] * (len(head) - n_left)
+    # DOCX (landscape, research.bulletin.write.is_wide): a station name (up to 7 characters and the
+    # small-n *) on one line; the numbers share the rest, the mean handling time a little wider
+    widths = [0.8] + ([1.8] if key == "station" else []) + [1.0] * (len(head) - n_left - 2) + [1.3, 1.0]
     return Display(head, ["l"] * n_left + ["r"] * (len(head) - n_left), rows, notes, widths=widths)
 
 

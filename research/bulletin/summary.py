@@ -39,13 +39,17 @@ def summary(tables: dict[str, pd.DataFrame], lang: str) -> str:
     t = _total(tables)
     if t is not None and _num(t["volume"]) is not None:
         text = word("summary_volume", lang, n=f"{_num(t['volume']):,.0f}")
-        if _num(t["volume_change"]) is not None:
-            text += word("summary_change_count", lang, change=_signed(_num(t["volume_change"]), 0))
+        change = _num(t["volume_change"])
+        if change is not None:  # "环比0件" reads oddly: a change that rounds to nothing is "持平"
+            text += (word("summary_change_count", lang, change=_signed(change, 0)) if round(change) != 0
+                     else word("summary_unchanged", lang))
         parts.append(text)
     if t is not None and _num(t["satisfied_rate"]) is not None:
         text = word("summary_satisfied", lang, rate=f"{100 * _num(t['satisfied_rate']):.1f}%")
-        if _num(t["satisfied_rate_change_points"]) is not None:
-            text += word("summary_change_points", lang, change=_signed(_num(t["satisfied_rate_change_points"]), 1))
+        change = _num(t["satisfied_rate_change_points"])
+        if change is not None:
+            text += (word("summary_change_points", lang, change=_signed(change, 1)) if round(change, 1) != 0
+                     else word("summary_unchanged", lang))
         parts.append(text)
     if t is not None and _num(t["sla_rate"]) is not None:
         parts.append(word("summary_sla", lang, rate=f"{100 * _num(t['sla_rate']):.1f}%"))

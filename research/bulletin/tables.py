@@ -236,8 +236,9 @@ def bulletin_tables(responses: pd.DataFrame, workorders: pd.DataFrame, *, period
     Returns
     -------
     dict, in display order: ``overview``, ``by_region``, ``by_station``, then
-    ``out_of_control`` and ``recurrence`` (week), ``ranking`` (month), ``repeat_callers``.
-    Columns are described in the module docstring.
+    ``out_of_control`` and ``recurrence`` (week), ``ranking`` (month), ``repeat_callers``; then the
+    data of the charts (``chart_trend``, ``chart_causes``, ``chart_stations``; research.bulletin.charts).
+    Columns are described in the package docstring.
 
     Raises
     ------
@@ -264,6 +265,9 @@ def bulletin_tables(responses: pd.DataFrame, workorders: pd.DataFrame, *, period
     for s in SECTIONS:
         if period in s.periods:
             out[s.key] = inputs.tables[s.key] = s.build(inputs)
+    from research.bulletin.charts import chart_tables
+
+    out.update(chart_tables(inputs, period))  # the data of the charts, after the tables
     for frame in out.values():
         frame.attrs["period"] = period
         frame.attrs["start"] = p.start.date().isoformat()
