@@ -170,7 +170,9 @@ def _display_ranking(d: pd.DataFrame, lang: str, conf_level: float = 0.95) -> Di
         note = d.attrs.get("note") or ""
         rows = [Row([word("ranking_not_computed_because" if note else "ranking_not_computed", lang, note=note)],
                     span=True)]
-    return Display(head, ["r", "r", "l", "l", "r", "r", "r", "l"], rows, notes)
+    # DOCX (portrait): a station name on one line (the default equal widths broke it over two)
+    return Display(head, ["r", "r", "l", "l", "r", "r", "r", "l"], rows, notes,
+                   widths=[0.6, 1.0, 0.7, 1.9, 0.9, 1.0, 1.0, 1.4])
 
 
 def _display_rising(d: pd.DataFrame, lang: str) -> Display:
@@ -190,7 +192,8 @@ def _display_red_black(d: pd.DataFrame, lang: str) -> Display:
             for r in d.itertuples(index=False)]
     if not rows:
         rows = _empty_row("no_red_black", lang)
-    return Display([word(k, lang) for k in keys], ["l", "l", "l", "r", "r", "r"], rows, [word("red_black_note", lang)])
+    return Display([word(k, lang) for k in keys], ["l", "l", "l", "r", "r", "r"], rows, [word("red_black_note", lang)],
+                   widths=[1.4, 0.8, 1.9, 1.0, 1.0, 1.0])
 
 
 def _display_repeat(d: pd.DataFrame, lang: str, ins) -> Display:
