@@ -36,16 +36,23 @@ percentage points (``100 * (this - other)``); for the mean handling time the dif
 
 Tables (keys of the dict :func:`bulletin_tables` returns)
 ---------------------------------------------------------
-- ``overview`` (every period): ``indicator``, ``group`` (cause code or ``total``),
-  ``current``, ``previous``, ``last_year`` (counts or shares 0..1), ``change_previous``,
-  ``change_last_year`` (work orders or points), ``numerator``, ``denominator`` (of the current
-  period; for volumes both equal the count).
+- ``overview`` (every period): one row per cause group (``group``: cause code, instrument order)
+  and a last row ``total``; one unit per column (the name says it,
+  :func:`research.bulletin.tables.column_unit`): ``volume``, ``volume_previous``,
+  ``volume_last_year``, ``volume_change``, ``volume_change_last_year`` (work orders); for each rate
+  ``satisfied_rate``, ``sla_rate``, ``repeat_share``: its counts (``sat_valid``/``sat_yes``,
+  ``sla_valid``/``sla_yes``, ``repeat_valid``/``repeat_yes``), ``<rate>``, ``<rate>_previous``,
+  ``<rate>_last_year`` (proportions 0..1), ``<rate>_change_points`` and
+  ``<rate>_change_last_year_points`` (percentage points); ``hours_valid`` (work orders with a known
+  handling time), ``mean_handling_hours``, ``..._previous``, ``..._last_year``, ``..._change``,
+  ``..._change_last_year`` (hours). Rates and hours are on the ``total`` row only.
 - ``by_region``, ``by_station`` (every period): per region (station), for this period and the
   previous one: ``volume``, ``sat_valid``, ``sat_yes``, ``satisfied_rate``, ``sla_valid``,
   ``sla_yes``, ``sla_rate``, ``repeat_valid``, ``repeat_yes``, ``repeat_share``, each with a
-  ``_previous`` column, and ``volume_change`` and ``<rate>_change`` (points); then
-  ``mean_handling_hours``, ``mean_handling_hours_previous`` and ``mean_handling_hours_change``
-  (hours). The counts of all rows add up to the overview totals.
+  ``_previous`` column, and ``volume_change`` (work orders) and ``<rate>_change_points``
+  (percentage points); then ``mean_handling_hours``, ``mean_handling_hours_previous`` and
+  ``mean_handling_hours_change`` (hours). The counts of all rows add up to the overview totals.
+  ``by_station`` also has ``small_n`` (fewer valid answers than the plan's ``bulletin.min_n``).
 - ``out_of_control`` (week): rows of :func:`research.strategy.monitoring.p_chart` (by station, ISO
   week, by ``surveyed_at``, default centre line and limits) for the bulletin week with
   ``out_of_control`` true, the chart run on the responses surveyed up to the end of the week.
@@ -69,6 +76,13 @@ Tables (keys of the dict :func:`bulletin_tables` returns)
   surveyed up to the end), restricted to episodes whose latest work order was created in
   the period, the :data:`REPEAT_TOP` highest risks. Customers appear only as the keyed
   pseudonym of the canonical frames.
+
+Charts (:mod:`research.bulletin.charts`; their data under ``chart_<key>`` in the same dict)
+----------------------------------------------------------------------------------------
+``chart_trend`` (every period): the last 12 periods' work orders and satisfied rate with its Wilson
+interval; ``chart_causes`` (every period): work orders by cause group, this and the previous period;
+``chart_stations`` (week, month): each station's satisfied rate with its Wilson interval, small-n
+flag and the overall rate.
 
 Every displayed word has a Chinese and an English form (``lang="zh"`` default, ``"en"``).
 

@@ -56,42 +56,56 @@ def _dcount(x) -> str:
 
 
 def _display_overview(d: pd.DataFrame, lang: str, ins) -> Display:
+    """B01 from the overview (one row per cause group and ``total``): work orders by cause group,
+    then the rates (in %, changes in points) and the mean handling time (hours) of the total row."""
     keys = ["indicator", "current", "previous", "change_previous", "last_year", "change_last_year"]
     rows: list[Row] = [Row([word("volume", lang)], span=True)]
     for r in d.itertuples(index=False):
-        if r.indicator == "volume":
-            total = r.group == "total"
-            rows.append(Row([_cause("cause_l1", r.group, lang, ins), fmt_count(r.current),
-                             fmt_count(r.previous), _dcount(r.change_previous), fmt_count(r.last_year),
-                             _dcount(r.change_last_year)], bold=total, indent=not total, rule_before=total))
-        elif r.indicator == "mean_handling_hours":
-            name = word("indicator_n", lang, name=word(r.indicator, lang), n=fmt_count(r.denominator))
-            rows.append(Row([name, _hours(r.current), _hours(r.previous), _signed(r.change_previous, 1),
-                             _hours(r.last_year), _signed(r.change_last_year, 1)]))
-        else:
-            name = word("indicator_n", lang, name=word(r.indicator, lang), n=fmt_count(r.denominator))
-            rows.append(Row([name, fmt_pct(r.current), fmt_pct(r.previous), _pts(r.change_previous),
-                             fmt_pct(r.last_year), _pts(r.change_last_year)],
-                            rule_before=r.indicator == "satisfied_rate"))
+        total = r.group == "total"
+        rows.append(Row([_cause("cause_l1", r.group, lang, ins), fmt_count(r.volume), fmt_count(r.volume_previous),
+                         _dcount(r.volume_change), fmt_count(r.volume_last_year), _dcount(r.volume_change_last_year)],
+                        bold=total, indent=not total, rule_before=total))
+    t = d.loc[d["group"] == "total"]
+    if len(t):
+        t = t.iloc[0]
+        for ind, den in (("satisfied_rate", "sat_valid"), ("sla_rate", "sla_valid"), ("repeat_share", "repeat_valid")):
+            name = word("indicator_n", lang, name=word(ind, lang), n=fmt_count(t[den]))
+            rows.append(Row([name, fmt_pct(t[ind]), fmt_pct(t[f"{ind}_previous"]), _pts(t[f"{ind}_change_points"]),
+                             fmt_pct(t[f"{ind}_last_year"]), _pts(t[f"{ind}_change_last_year_points"])],
+                            rule_before=ind == "satisfied_rate"))
+        h = "mean_handling_hours"
+        name = word("indicator_n", lang, name=word(h, lang), n=fmt_count(t["hours_valid"]))
+        rows.append(Row([name, _hours(t[h]), _hours(t[f"{h}_previous"]), _signed(t[f"{h}_change"], 1),
+                         _hours(t[f"{h}_last_year"]), _signed(t[f"{h}_change_last_year"], 1)]))
     # DOCX: the indicator column wide enough for "满意率（n=1,156）" and a cause group on one line
     return Display([word(k, lang) for k in keys], ["l"] + ["r"] * 5, rows,
                    [word("points_note", lang), word("generated", lang)], widths=[2.8, 1, 1, 1, 1, 1])
 
 
+def _unit_below(text: str) -> str:
+    """A header with its unit in brackets on a second line (``环比（百分点）`` -> ``环比`` / ``（百分点）``),
+    so that a narrow column breaks it there rather than inside a word."""
+    for bracket in ("（", " ("):
+        at = text.rfind(bracket)
+        if at > 0:
+            return text[:at] + "\n" + text[at:].strip()
+    return text
+
+
 def _display_by(d: pd.DataFrame, lang: str, key: str) -> Display:
-    chg = word("rate_change", lang)
+    chg = _unit_below(word("rate_change", lang))
     head = ([word("region", lang)] + ([word("station", lang)] if key == "station" else []) +
             [word("volume", lang), word("volume_change", lang), word("valid_responses", lang),
              word("satisfied_rate", lang), chg, word("sla_rate", lang), chg, word("repeat_share", lang), chg,
-             word("mean_handling_hours", lang), word("hours_change", lang)])
+             _unit_below(word("mean_handling_hours", lang)), _unit_below(word("hours_change", lang))])
     rows = []
     flagged = key == "station" and "small_n" in d.columns and bool(d["small_n"].any())
     for r in d.itertuples(index=False):
         name = str(r.station) + ("*" if flagged and bool(r.small_n) else "") if key == "station" else ""
         cells = [str(r.region)] + ([name] if key == "station" else [])
         cells += [fmt_count(r.volume), _dcount(r.volume_change), fmt_count(r.sat_valid),
-                  fmt_pct(r.satisfied_rate), _pts(r.satisfied_rate_change), fmt_pct(r.sla_rate),
-                  _pts(r.sla_rate_change), fmt_pct(r.repeat_share), _pts(r.repeat_share_change),
+                  fmt_pct(r.satisfied_rate), _pts(r.satisfied_rate_change_points), fmt_pct(r.sla_rate),
+                  _pts(r.sla_rate_change_points), fmt_pct(r.repeat_share), _pts(r.repeat_share_change_points),
                   # blank for a table made before the column existed
                   _hours(getattr(r, "mean_handling_hours", np.nan)),
                   _signed(getattr(r, "mean_handling_hours_change", np.nan), 1)]
@@ -102,8 +116,9 @@ def _display_by(d: pd.DataFrame, lang: str, key: str) -> Display:
         notes.insert(0, word("sorted_note", lang))
         if flagged:
             notes.insert(1, word("small_n_note", lang, n=int(d.attrs.get("min_n", 0))))
-    # DOCX: a station name (up to 7 characters and the small-n *) on one line; the numbers share the rest
-    widths = [1.1] + ([2.8] if key == "station" else []) + [1.0] * (len(head) - n_left)
+    # DOCX (landscape, research.bulletin.write.is_wide): a station name (up to 7 characters and the
+    # small-n *) on one line; the numbers share the rest, the mean handling time a little wider
+    widths = [0.8] + ([1.8] if key == "station" else []) + [1.0] * (len(head) - n_left - 2) + [1.3, 1.0]
     return Display(head, ["l"] * n_left + ["r"] * (len(head) - n_left), rows, notes, widths=widths)
 
 
@@ -155,7 +170,9 @@ def _display_ranking(d: pd.DataFrame, lang: str, conf_level: float = 0.95) -> Di
         note = d.attrs.get("note") or ""
         rows = [Row([word("ranking_not_computed_because" if note else "ranking_not_computed", lang, note=note)],
                     span=True)]
-    return Display(head, ["r", "r", "l", "l", "r", "r", "r", "l"], rows, notes)
+    # DOCX (portrait): a station name on one line (the default equal widths broke it over two)
+    return Display(head, ["r", "r", "l", "l", "r", "r", "r", "l"], rows, notes,
+                   widths=[0.6, 1.0, 0.7, 1.9, 0.9, 1.0, 1.0, 1.4])
 
 
 def _display_rising(d: pd.DataFrame, lang: str) -> Display:
@@ -175,7 +192,8 @@ def _display_red_black(d: pd.DataFrame, lang: str) -> Display:
             for r in d.itertuples(index=False)]
     if not rows:
         rows = _empty_row("no_red_black", lang)
-    return Display([word(k, lang) for k in keys], ["l", "l", "l", "r", "r", "r"], rows, [word("red_black_note", lang)])
+    return Display([word(k, lang) for k in keys], ["l", "l", "l", "r", "r", "r"], rows, [word("red_black_note", lang)],
+                   widths=[1.4, 0.8, 1.9, 1.0, 1.0, 1.0])
 
 
 def _display_repeat(d: pd.DataFrame, lang: str, ins) -> Display:

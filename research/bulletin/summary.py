@@ -23,11 +23,12 @@ def _num(x) -> float | None:
     return None if x is None or (isinstance(x, float) and math.isnan(x)) or pd.isna(x) else float(x)
 
 
-def _overview(tables: dict[str, pd.DataFrame], indicator: str) -> pd.Series | None:
+def _total(tables: dict[str, pd.DataFrame]) -> pd.Series | None:
+    """The ``total`` row of the overview (None without one)."""
     o = tables.get("overview")
-    if o is None:
+    if o is None or "group" not in o.columns:
         return None
-    hit = o[(o["indicator"] == indicator) & (o["group"] == "total")]
+    hit = o[o["group"] == "total"]
     return hit.iloc[0] if len(hit) else None
 
 
@@ -35,24 +36,25 @@ def summary(tables: dict[str, pd.DataFrame], lang: str) -> str:
     """The opening paragraph of one bulletin (see the module docstring); empty when the tables
     hold no overview."""
     parts: list[str] = []
-    vol = _overview(tables, "volume")
-    if vol is not None and _num(vol["current"]) is not None:
-        text = word("summary_volume", lang, n=f"{_num(vol['current']):,.0f}")
-        if _num(vol["change_previous"]) is not None:
-            text += word("summary_change_count", lang, change=_signed(_num(vol["change_previous"]), 0))
+    t = _total(tables)
+    if t is not None and _num(t["volume"]) is not None:
+        text = word("summary_volume", lang, n=f"{_num(t['volume']):,.0f}")
+        change = _num(t["volume_change"])
+        if change is not None:  # "环比0件" reads oddly: a change that rounds to nothing is "持平"
+            text += (word("summary_change_count", lang, change=_signed(change, 0)) if round(change) != 0
+                     else word("summary_unchanged", lang))
         parts.append(text)
-    sat = _overview(tables, "satisfied_rate")
-    if sat is not None and _num(sat["current"]) is not None:
-        text = word("summary_satisfied", lang, rate=f"{100 * _num(sat['current']):.1f}%")
-        if _num(sat["change_previous"]) is not None:
-            text += word("summary_change_points", lang, change=_signed(_num(sat["change_previous"]), 1))
+    if t is not None and _num(t["satisfied_rate"]) is not None:
+        text = word("summary_satisfied", lang, rate=f"{100 * _num(t['satisfied_rate']):.1f}%")
+        change = _num(t["satisfied_rate_change_points"])
+        if change is not None:
+            text += (word("summary_change_points", lang, change=_signed(change, 1)) if round(change, 1) != 0
+                     else word("summary_unchanged", lang))
         parts.append(text)
-    sla = _overview(tables, "sla_rate")
-    if sla is not None and _num(sla["current"]) is not None:
-        parts.append(word("summary_sla", lang, rate=f"{100 * _num(sla['current']):.1f}%"))
-    hours = _overview(tables, "mean_handling_hours")
-    if hours is not None and _num(hours["current"]) is not None:
-        parts.append(word("summary_hours", lang, hours=f"{_num(hours['current']):,.1f}"))
+    if t is not None and _num(t["sla_rate"]) is not None:
+        parts.append(word("summary_sla", lang, rate=f"{100 * _num(t['sla_rate']):.1f}%"))
+    if t is not None and _num(t["mean_handling_hours"]) is not None:
+        parts.append(word("summary_hours", lang, hours=f"{_num(t['mean_handling_hours']):,.1f}"))
     if "out_of_control" in tables:
         parts.append(word("summary_out_of_control", lang, n=tables["out_of_control"]["station"].nunique()))
     if "recurrence" in tables:

@@ -15,58 +15,72 @@ from research.errors import InputError
 
 
 def _overview(data: _Data, p: Period, prev: Period, ly: Period | None, causes: list[str]) -> pd.DataFrame:
+    """One row per cause group (instrument order, then any other code) and a last row ``total``;
+    every column in one unit (:func:`column_unit`). Rates and the mean handling time are of the
+    total row only (NaN on the cause rows); a comparison period the data do not reach is NaN."""
     def cause_volumes(q: Period | None) -> pd.Series:
         if q is None:
             return pd.Series(dtype=float)
         m = _in(data.w_created, q)
         return _keycol(data.w, "cause_l1")[m].value_counts()
 
-    periods = {"current": p, "previous": prev, "last_year": ly}
-    reach_w = {k: k == "current" or _reached(data.w_first, q) for k, q in periods.items()}
-    reach_r = {k: k == "current" or _reached(data.r_first, q) for k, q in periods.items()}
+    periods = {"": p, "_previous": prev, "_last_year": ly}
+    reach_w = {k: k == "" or _reached(data.w_first, q) for k, q in periods.items()}
+    reach_r = {k: k == "" or _reached(data.r_first, q) for k, q in periods.items()}
     totals = {k: data.counts(q, None) if q is not None else None for k, q in periods.items()}
     vols = {k: cause_volumes(q) for k, q in periods.items()}
-    present = set(vols["current"].index) | set(vols["previous"].index) | set(vols["last_year"].index)
-    groups = [c for c in causes if c in present] + sorted(present - set(causes))
+    present = set().union(*(set(v.index) for v in vols.values()))
+    groups = [c for c in causes if c in present] + sorted(present - set(causes)) + ["total"]
+    total = np.array([g == "total" for g in groups])
+    out = pd.DataFrame({"group": pd.array(groups, dtype="string")})
 
-    rows = []
-    for g in groups + ["total"]:
-        vals = {}
-        for k in periods:
-            if not reach_w[k] or totals[k] is None:
-                vals[k] = np.nan
-            elif g == "total":
-                vals[k] = float(totals[k]["volume"].iloc[0])
-            else:
-                vals[k] = float(vols[k].get(g, 0))
-        rows.append(dict(indicator="volume", group=g, **vals, numerator=vals["current"],
-                         denominator=vals["current"]))
+    def total_only(value) -> np.ndarray:
+        return np.where(total, float(value), np.nan)
+
+    for k in periods:  # work orders created in each period, by cause group and in total
+        ok = reach_w[k] and totals[k] is not None
+        out[f"volume{k}"] = [np.nan if not ok else float(totals[k]["volume"].iloc[0]) if g == "total"
+                             else float(vols[k].get(g, 0)) for g in groups]
+    out["volume_change"] = out["volume"] - out["volume_previous"]
+    out["volume_change_last_year"] = out["volume"] - out["volume_last_year"]
+    cur = totals[""]
     for ind in RATES:
         num_col, den_col = _RATE_COUNTS[ind]
-        reach = reach_r if ind != "sla_rate" else reach_w
-        vals = {}
-        for k in periods:
-            t = totals[k]
-            vals[k] = (float(_rate(t[num_col].iloc[0], t[den_col].iloc[0]))
-                       if reach[k] and t is not None else np.nan)
-        cur = totals["current"]
-        rows.append(dict(indicator=ind, group="total", **vals, numerator=float(cur[num_col].iloc[0]),
-                         denominator=float(cur[den_col].iloc[0])))
+        reach = reach_w if ind == "sla_rate" else reach_r
+        out[den_col] = total_only(cur[den_col].iloc[0])
+        out[num_col] = total_only(cur[num_col].iloc[0])
+        for k, t in totals.items():
+            ok = reach[k] and t is not None
+            out[f"{ind}{k}"] = total_only(_rate(t[num_col].iloc[0], t[den_col].iloc[0]) if ok else np.nan)
+        out[f"{ind}_change_points"] = 100 * (out[ind] - out[f"{ind}_previous"])
+        out[f"{ind}_change_last_year_points"] = 100 * (out[ind] - out[f"{ind}_last_year"])
     # mean handling time of the work orders resolved in the period (hours), as the SLA rate counts them
-    vals = {k: (float(_rate(totals[k]["hours_sum"].iloc[0], totals[k]["hours_n"].iloc[0]))
-                if reach_w[k] and totals[k] is not None else np.nan) for k in periods}
-    cur = totals["current"]
-    rows.append(dict(indicator="mean_handling_hours", group="total", **vals,
-                     numerator=float(cur["hours_sum"].iloc[0]), denominator=float(cur["hours_n"].iloc[0])))
-    out = pd.DataFrame(rows)
-    scale = np.where(out["indicator"].isin(RATES), 100.0, 1.0)  # rates: points; volumes and hours as they are
-    out["change_previous"] = (out["current"] - out["previous"]) * scale
-    out["change_last_year"] = (out["current"] - out["last_year"]) * scale
-    out = out[["indicator", "group", "current", "previous", "last_year", "change_previous",
-               "change_last_year", "numerator", "denominator"]]
-    out["indicator"] = out["indicator"].astype("string")
-    out["group"] = out["group"].astype("string")
-    return out
+    out["hours_valid"] = total_only(cur["hours_n"].iloc[0])
+    for k, t in totals.items():
+        ok = reach_w[k] and t is not None
+        out[f"mean_handling_hours{k}"] = total_only(_rate(t["hours_sum"].iloc[0], t["hours_n"].iloc[0])
+                                                    if ok else np.nan)
+    out["mean_handling_hours_change"] = out["mean_handling_hours"] - out["mean_handling_hours_previous"]
+    out["mean_handling_hours_change_last_year"] = out["mean_handling_hours"] - out["mean_handling_hours_last_year"]
+    counts = [c for c in out.columns if column_unit(c) == "count"]  # whole numbers, blank when NaN
+    return out.astype({c: "Int64" for c in counts})
+
+
+def column_unit(name: str) -> str | None:
+    """The unit of a numeric column of the overview, by-region and by-station tables, read from its
+    name (the CSV contract, docs/result_contract.md "Bulletin"): ``points`` (percentage points, a
+    name ending ``_points``), ``hours`` (a name holding ``_hours``), ``proportion`` (0..1: a rate or
+    share, ``<rate>``, ``<rate>_previous``, ``<rate>_last_year``), ``count`` (work orders or answers:
+    ``volume...``, ``..._valid``, ``..._yes``); None for any other column (text, flags)."""
+    if name.endswith("_points"):
+        return "points"
+    if "_hours" in name:
+        return "hours"
+    if any(name in (r, f"{r}_previous", f"{r}_last_year") for r in RATES):
+        return "proportion"
+    if name.startswith("volume") or name.endswith(("_valid", "_yes")):
+        return "count"
+    return None
 
 
 def _by(data: _Data, p: Period, prev: Period, key: str) -> pd.DataFrame:
@@ -99,7 +113,7 @@ def _by(data: _Data, p: Period, prev: Period, key: str) -> pd.DataFrame:
         out[num_col] = cur[num_col].to_numpy()
         out[ind] = _rate(cur[num_col], cur[den_col])
         out[f"{ind}_previous"] = _rate(before[num_col], before[den_col])
-        out[f"{ind}_change"] = 100 * (out[ind] - out[f"{ind}_previous"])
+        out[f"{ind}_change_points"] = 100 * (out[ind] - out[f"{ind}_previous"])
     out["mean_handling_hours"] = _rate(cur["hours_sum"], cur["hours_n"])
     out["mean_handling_hours_previous"] = _rate(before["hours_sum"], before["hours_n"])
     out["mean_handling_hours_change"] = out["mean_handling_hours"] - out["mean_handling_hours_previous"]
@@ -222,8 +236,9 @@ def bulletin_tables(responses: pd.DataFrame, workorders: pd.DataFrame, *, period
     Returns
     -------
     dict, in display order: ``overview``, ``by_region``, ``by_station``, then
-    ``out_of_control`` and ``recurrence`` (week), ``ranking`` (month), ``repeat_callers``.
-    Columns are described in the module docstring.
+    ``out_of_control`` and ``recurrence`` (week), ``ranking`` (month), ``repeat_callers``; then the
+    data of the charts (``chart_trend``, ``chart_causes``, ``chart_stations``; research.bulletin.charts).
+    Columns are described in the package docstring.
 
     Raises
     ------
@@ -250,6 +265,9 @@ def bulletin_tables(responses: pd.DataFrame, workorders: pd.DataFrame, *, period
     for s in SECTIONS:
         if period in s.periods:
             out[s.key] = inputs.tables[s.key] = s.build(inputs)
+    from research.bulletin.charts import chart_tables
+
+    out.update(chart_tables(inputs, period))  # the data of the charts, after the tables
     for frame in out.values():
         frame.attrs["period"] = period
         frame.attrs["start"] = p.start.date().isoformat()

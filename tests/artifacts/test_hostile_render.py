@@ -374,9 +374,9 @@ def test_table_csv_bytes_unchanged_on_clean_data(tmp_path):
 def _station_table() -> pd.DataFrame:
     n = len(HOSTILE)
     return pd.DataFrame({"region": ["广州"] * n, "station": list(HOSTILE.values()), "volume": np.arange(n) + 1,
-                         "volume_change": 1.0, "sat_valid": 10, "satisfied_rate": 0.5, "satisfied_rate_change": 0.1,
-                         "sla_rate": 0.9, "sla_rate_change": -0.01, "repeat_share": 0.1,
-                         "repeat_share_change": 0.0})
+                         "volume_change": 1.0, "sat_valid": 10, "satisfied_rate": 0.5, "satisfied_rate_change_points": 0.1,
+                         "sla_rate": 0.9, "sla_rate_change_points": -0.01, "repeat_share": 0.1,
+                         "repeat_share_change_points": 0.0})
 
 
 @pytest.fixture(scope="module")

@@ -38,9 +38,10 @@ def week(sim):
     return bulletin_tables(r, w, period="week", at=WEEK_AT)
 
 
-def _ov(tables, indicator, group="total"):
-    o = tables["overview"]
-    return o[(o["indicator"] == indicator) & (o["group"] == group)].iloc[0]
+def _ov(tables, column, group="total"):
+    """One cell of the overview (one row per cause group and total, one unit per column)."""
+    o = tables["overview"].set_index("group")
+    return o.loc[group, column]
 
 
 # ---------------------------------------------------------------------------- periods
@@ -66,21 +67,20 @@ def test_week_volumes_and_rates_match_direct_counts(sim, week):
     in_week = (w["created_at"] >= WEEK_START) & (w["created_at"] < WEEK_END)
     direct = w.loc[in_week, "cause_l1"].value_counts()
     o = week["overview"]
-    vol = o[o["indicator"] == "volume"].set_index("group")["current"]
+    vol = o.set_index("group")["volume"]
     assert vol["total"] == in_week.sum() > 0
     for cause, n in direct.items():
         assert vol[cause] == n
     assert list(vol.index[:-1]) == ["service", "outage", "capability", "voltage"]  # instrument order
     surveyed = (r["surveyed_at"] >= WEEK_START) & (r["surveyed_at"] < WEEK_END)
     sat = r.loc[surveyed, "satisfied"].dropna().astype(bool)
-    row = _ov(week, "satisfied_rate")
-    assert row["current"] == pytest.approx(sat.mean(), abs=1e-15)
-    assert row["denominator"] == len(sat)
+    assert _ov(week, "satisfied_rate") == pytest.approx(sat.mean(), abs=1e-15)
+    assert _ov(week, "sat_valid") == len(sat)
     resolved = (w["resolved_at"] >= WEEK_START) & (w["resolved_at"] < WEEK_END)
-    assert _ov(week, "sla_rate")["current"] == pytest.approx(
+    assert _ov(week, "sla_rate") == pytest.approx(
         w.loc[resolved, "sla_met"].dropna().astype(bool).mean(), abs=1e-15)
     rep = r.loc[surveyed, "repeat"].dropna().astype(bool)
-    assert _ov(week, "repeat_share")["current"] == pytest.approx(rep.mean(), abs=1e-15)
+    assert _ov(week, "repeat_share") == pytest.approx(rep.mean(), abs=1e-15)
 
 
 def test_previous_and_last_year_equal_other_bulletins(sim, week):
@@ -88,50 +88,51 @@ def test_previous_and_last_year_equal_other_bulletins(sim, week):
     before = bulletin_tables(r, w, period="week", at="2026-02-25")
     year_ago = bulletin_tables(r, w, period="week", at="2025-03-05")  # 2025-W10
     a, b, c = week["overview"], before["overview"], year_ago["overview"]
-    np.testing.assert_allclose(a["previous"], b["current"], rtol=0, atol=1e-15)
-    np.testing.assert_allclose(a["last_year"], c["current"], rtol=0, atol=1e-15)
-    np.testing.assert_allclose(a["change_previous"][a["indicator"] == "satisfied_rate"],
-                               100 * (a["current"] - b["current"])[a["indicator"] == "satisfied_rate"])
+    for ind in ("volume", "satisfied_rate", "sla_rate", "repeat_share", "mean_handling_hours"):
+        np.testing.assert_allclose(a[f"{ind}_previous"].astype(float), b[ind].astype(float), rtol=0, atol=1e-15)
+        np.testing.assert_allclose(a[f"{ind}_last_year"].astype(float), c[ind].astype(float), rtol=0, atol=1e-15)
+    np.testing.assert_allclose(a["satisfied_rate_change_points"], 100 * (a["satisfied_rate"] - b["satisfied_rate"]))
     # station table: the previous columns are the previous bulletin's current columns
     s, t = week["by_station"].set_index("station"), before["by_station"].set_index("station")
     np.testing.assert_allclose(s["volume_previous"], t.reindex(s.index)["volume"])
     np.testing.assert_allclose(s["satisfied_rate_previous"], t.reindex(s.index)["satisfied_rate"])
     # 2025-W10 a year earlier: the data (from 2025-01-01) do not reach 2024
-    assert c["last_year"].isna().all()
-    assert c["current"].notna().all()
+    last_year = [col for col in c.columns if col.endswith("_last_year")]
+    assert c[last_year].isna().all().all()
+    assert c["volume"].notna().all() and c["satisfied_rate"].notna().iloc[-1]
 
 
 def test_comparison_before_data_start_is_nan(sim):
     r, w = sim
     first = bulletin_tables(r, w, period="week", at="2025-01-01")  # week from 2024-12-30
     o = first["overview"]
-    assert o["previous"].isna().all() and o["last_year"].isna().all()
+    compared = [c for c in o.columns if c.endswith(("_previous", "_last_year"))]
+    assert compared and o[compared].isna().all().all()
     assert first["by_station"]["volume_previous"].isna().all()
 
 
 @pytest.mark.parametrize("key", ["by_region", "by_station"])
 def test_groups_add_up_to_overview(week, key):
     d = week[key]
-    assert d["volume"].sum() == _ov(week, "volume")["current"]
-    assert d["volume_previous"].sum() == _ov(week, "volume")["previous"]
+    assert d["volume"].sum() == _ov(week, "volume")
+    assert d["volume_previous"].sum() == _ov(week, "volume_previous")
     for ind, (num, den) in {"satisfied_rate": ("sat_yes", "sat_valid"), "sla_rate": ("sla_yes", "sla_valid"),
                             "repeat_share": ("repeat_yes", "repeat_valid")}.items():
-        row = _ov(week, ind)
-        assert d[num].sum() == row["numerator"]
-        assert d[den].sum() == row["denominator"]
-        assert d[num].sum() / d[den].sum() == pytest.approx(row["current"])
+        assert d[num].sum() == _ov(week, num)
+        assert d[den].sum() == _ov(week, den)
+        assert d[num].sum() / d[den].sum() == pytest.approx(_ov(week, ind))
 
 
 def test_day_and_month_tables(sim):
     r, w = sim
     day = bulletin_tables(r, w, period="day", at="2026-03-04")
-    assert set(day) == {"overview", "by_region", "by_station", "repeat_callers"}
+    assert set(day) == {"overview", "by_region", "by_station", "repeat_callers", "chart_trend", "chart_causes"}
     created = w["created_at"].dt.normalize() == pd.Timestamp("2026-03-04")
-    assert _ov(day, "volume")["current"] == created.sum()
+    assert _ov(day, "volume") == created.sum()
     month = bulletin_tables(r, w, period="month", at=MONTH_AT)
     assert "ranking" in month and "out_of_control" not in month
     created = (w["created_at"] >= "2026-03-01") & (w["created_at"] < "2026-04-01")
-    assert _ov(month, "volume")["current"] == created.sum()
+    assert _ov(month, "volume") == created.sum()
     rc = month["repeat_callers"]
     assert 0 < len(rc) <= 50
     assert rc["last_created"].between(pd.Timestamp("2026-03-01"), pd.Timestamp("2026-04-01")).all()
@@ -247,7 +248,8 @@ def test_files_zh_and_en(sim, week, tmp_path):
     assert "<script" not in text and 'href="http' not in text and "<link" not in text
     assert "满意率" in text and "供电服务问题" in text
     doc = docx.Document(str(written["docx"]))
-    assert len(doc.tables) == len(week)
+    n_tables = len([k for k in week if not k.startswith("chart_")])  # the charts' data are pictures
+    assert len(doc.tables) == n_tables
     assert doc.paragraphs[0].text == "周通报（2026年第10周，2026-03-02至2026-03-08）"
     assert doc.tables[0].rows[0].cells[0].text == "指标"
     for name in week:
@@ -258,19 +260,19 @@ def test_files_zh_and_en(sim, week, tmp_path):
         assert list(back.columns) == list(week[name].columns)
         assert len(back) == len(week[name])
     ov = pd.read_csv(written["csv:overview"], encoding="utf-8-sig")
-    np.testing.assert_array_equal(ov["current"].to_numpy(), week["overview"]["current"].to_numpy())
+    np.testing.assert_array_equal(ov["satisfied_rate"].to_numpy(), week["overview"]["satisfied_rate"].to_numpy())
 
     en = write_bulletin(week, tmp_path, period="week", at=WEEK_AT, lang="en")
     etext = en["html"].read_text(encoding="utf-8")
     assert "Weekly bulletin (2026-W10, 2026-03-02 to 2026-03-08)" in etext
     assert "Satisfied rate" in etext and "周通报" not in etext and "满意率" not in etext
     edoc = docx.Document(str(en["docx"]))
-    assert len(edoc.tables) == len(week) and edoc.tables[0].rows[0].cells[0].text == "Indicator"
+    assert len(edoc.tables) == n_tables and edoc.tables[0].rows[0].cells[0].text == "Indicator"
     # same tables, same bytes
     again = write_bulletin(week, tmp_path / "again", period="week", at=WEEK_AT, lang="en")
     assert again["docx"].read_bytes() == en["docx"].read_bytes()
 
-    for path in list(written.values()) + list(en.values()):
+    for path in [p for p in list(written.values()) + list(en.values()) if p.suffix != ".png"]:
         content = _docx_text(path) if path.suffix == ".docx" else path.read_text(encoding="utf-8-sig")
         assert not PHONE.search(content), path
         assert not IDCARD.search(content), path
@@ -282,7 +284,7 @@ def test_month_files_and_pii(sim, tmp_path):
     written = write_bulletin(tables, tmp_path, period="month", at=MONTH_AT)
     text = written["html"].read_text(encoding="utf-8")
     assert "月督导（2026年3月，2026-03-01至2026-03-31）" in text and "调整后满意率" in text
-    for path in written.values():
+    for path in [p for p in written.values() if p.suffix != ".png"]:  # SVG text is outlines, checked as text
         content = _docx_text(path) if path.suffix == ".docx" else path.read_text(encoding="utf-8-sig")
         assert not PHONE.search(content) and not IDCARD.search(content)
         assert "comment" not in content and "[PHONE]" not in content
@@ -409,10 +411,9 @@ def test_mean_handling_time_is_that_of_the_work_orders_resolved_in_the_period(si
     tables = bulletin_tables(r, w, period="week", at=WEEK_AT)
     resolved = w[(w["resolved_at"] >= WEEK_START) & (w["resolved_at"] < WEEK_END)]
     before = w[(w["resolved_at"] >= WEEK_START - pd.Timedelta(days=7)) & (w["resolved_at"] < WEEK_START)]
-    row = _ov(tables, "mean_handling_hours")
-    assert row["current"] == pytest.approx(resolved["handling_hours"].mean(), rel=1e-12)
-    assert row["denominator"] == resolved["handling_hours"].notna().sum()
-    assert row["change_previous"] == pytest.approx(resolved["handling_hours"].mean()
+    assert _ov(tables, "mean_handling_hours") == pytest.approx(resolved["handling_hours"].mean(), rel=1e-12)
+    assert _ov(tables, "hours_valid") == resolved["handling_hours"].notna().sum()
+    assert _ov(tables, "mean_handling_hours_change") == pytest.approx(resolved["handling_hours"].mean()
                                                    - before["handling_hours"].mean(), rel=1e-12)
     by = tables["by_station"].set_index("station")
     station = resolved["station"].value_counts().index[0]

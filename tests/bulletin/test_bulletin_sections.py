@@ -5,6 +5,7 @@ docs/architecture.md ("How to add a bulletin section") describes."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -36,7 +37,10 @@ def test_each_period_carries_the_sections_declared_for_it(sim):
     r, w = sim
     for period in PERIODS:
         tables = bulletin_tables(r, w, period=period, at=WEEK_AT)
-        assert list(tables) == [s.key for s in SECTIONS if period in s.periods], period
+        from research.bulletin.charts import CHARTS
+
+        assert list(tables) == ([s.key for s in SECTIONS if period in s.periods] +
+                                [f"chart_{c.key}" for c in CHARTS if period in c.periods]), period
 
 
 def test_an_unknown_section_is_named_in_the_error():
@@ -69,7 +73,8 @@ def test_a_new_section_is_one_declaration_and_reaches_every_output(sim, tmp_path
     monkeypatch.setitem(BULLETIN, "by_channel", spec)
 
     tables = bulletin_tables(r, w, period="week", at=WEEK_AT)
-    assert list(tables)[-1] == "by_channel" and tables["by_channel"]["volume"].sum() > 0
+    sections_built = [k for k in tables if not k.startswith("chart_")]  # the charts' data come after
+    assert sections_built[-1] == "by_channel" and tables["by_channel"]["volume"].sum() > 0
     assert "by_channel" not in bulletin_tables(r, w, period="month", at=WEEK_AT)  # week only
 
     written = write_bulletin(tables, tmp_path, period="week", at=WEEK_AT, lang="en")
@@ -141,10 +146,10 @@ def test_the_opening_paragraph_quotes_the_tables_and_reaches_html_and_docx(sim, 
 
     r, w = sim
     tables = bulletin_tables(r, w, period="week", at=WEEK_AT)
-    o = tables["overview"].set_index(["indicator", "group"])
+    o = tables["overview"].set_index("group")
     zh, en = summary(tables, "zh"), summary(tables, "en")
-    volume = f"{o.loc[('volume', 'total'), 'current']:,.0f}"
-    rate = f"{100 * o.loc[('satisfied_rate', 'total'), 'current']:.1f}%"
+    volume = f"{o.loc['total', 'volume']:,.0f}"
+    rate = f"{100 * o.loc['total', 'satisfied_rate']:.1f}%"
     assert f"本期受理工单{volume}件" in zh and volume in en and rate in zh and rate in en
     assert zh.endswith("。") and en.endswith(".") and "nan" not in zh + en
     written = write_bulletin(tables, tmp_path, period="week", at=WEEK_AT, lang="zh")
@@ -163,8 +168,8 @@ def test_stations_are_sorted_by_rate_and_small_ones_flagged_not_placed():
 
     by = pd.DataFrame({"region": ["A"] * 5, "station": ["s1", "s2", "s3", "s4", "s5"],
                        "sat_valid": [40, 2, 35, 3, 50], "satisfied_rate": [0.70, 1.0, 0.90, 0.0, 0.80]})
-    for col in ("volume", "volume_change", "satisfied_rate_change", "sla_rate", "sla_rate_change",
-                "repeat_share", "repeat_share_change", "mean_handling_hours", "mean_handling_hours_change"):
+    for col in ("volume", "volume_change", "satisfied_rate_change_points", "sla_rate", "sla_rate_change_points",
+                "repeat_share", "repeat_share_change_points", "mean_handling_hours", "mean_handling_hours_change"):
         by[col] = 0.0
     out = stations_sorted(by, 30)
     assert list(out["station"]) == ["s3", "s5", "s1", "s2", "s4"]  # 0.9, 0.8, 0.7; then small, by name
@@ -232,3 +237,117 @@ def test_rising_words_of_a_period_against_the_eight_before():
     up = rising_words(burst, march)
     assert "低电压" in set(up["term"]) and up.attrs["baseline_start"] == "2025-07-01"
     assert rising_words(burst.drop(columns="comment"), march).attrs["note"] == "no_comment_column"
+
+
+# ---------------------------------------------------------------------------- charts (issue 14 point 2)
+
+def _docx_tables_by_orientation(path) -> list[tuple[int, bool, object]]:
+    """(columns, landscape, table) of each table of a DOCX, with the orientation of its section."""
+    import docx
+    from docx.enum.section import WD_ORIENT
+    from docx.oxml.ns import qn
+    from docx.table import Table
+
+    doc = docx.Document(str(path))
+    landscape = [s.orientation == WD_ORIENT.LANDSCAPE for s in doc.sections]
+    out, k = [], 0
+    for el in doc.element.body:
+        if el.tag == qn("w:tbl"):
+            table = Table(el, doc)
+            out.append((len(table.columns), landscape[k], table))
+        elif el.tag == qn("w:p") and el.find(f"{qn('w:pPr')}/{qn('w:sectPr')}") is not None:
+            k += 1  # a paragraph holding a sectPr ends its section
+    return out
+
+
+def test_charts_are_embedded_in_html_and_docx_and_written_byte_identical(sim, tmp_path):
+    import docx
+
+    from research.bulletin.charts import CHARTS
+
+    r, w = sim
+    tables = bulletin_tables(r, w, period="week", at=WEEK_AT)
+    week_charts = [c.key for c in CHARTS if "week" in c.periods]
+    assert week_charts == ["trend", "causes", "stations"]
+    written = write_bulletin(tables, tmp_path / "a", period="week", at=WEEK_AT, lang="zh")
+    html = written["html"].read_text(encoding="utf-8")
+    assert html.count('<img alt="') == html.count("data:image/png;base64,") == 3
+    assert "图 1" in html and "近12期满意率与工单量走势" in html
+    assert len(docx.Document(str(written["docx"])).inline_shapes) == 3
+    again = write_bulletin(tables, tmp_path / "b", period="week", at=WEEK_AT, lang="zh")
+    for key in week_charts:
+        for kind in ("png", "svg"):
+            path = written[f"{kind}:{key}"]
+            assert path.name == f"bulletin_week_2026-03-02_chart_{key}.zh.{kind}"
+            assert path.read_bytes() == again[f"{kind}:{key}"].read_bytes(), path.name  # no dates, no ids
+        assert written[f"csv:chart_{key}"].is_file()
+    assert written["png:trend"].read_bytes().startswith(b"\x89PNG")
+    assert b"<dc:date>" not in written["svg:trend"].read_bytes()
+    trend = tables["chart_trend"]
+    assert len(trend) == 12 and trend["current"].tolist() == [False] * 11 + [True]
+    assert (trend["conf_low"] <= trend["satisfied_rate"]).all() and (trend["satisfied_rate"] <= trend["conf_high"]).all()
+    stations = tables["chart_stations"]
+    assert stations["small_n"].tolist() == list(tables["by_station"].loc[tables["by_station"]["sat_valid"] > 0,
+                                                                         "small_n"])
+    en = write_bulletin(tables, tmp_path / "a", period="week", at=WEEK_AT, lang="en")
+    assert "Figure 1" in en["html"].read_text(encoding="utf-8") and en["png:trend"].name.endswith(".en.png")
+
+
+def test_the_day_bulletin_leaves_out_the_station_chart(sim, tmp_path):
+    import docx
+
+    r, w = sim
+    day = bulletin_tables(r, w, period="day", at=WEEK_AT)
+    assert "chart_stations" not in day and {"chart_trend", "chart_causes"} <= set(day)
+    written = write_bulletin(day, tmp_path, period="day", at=WEEK_AT, lang="zh")
+    assert len(docx.Document(str(written["docx"])).inline_shapes) == 2
+    assert "png:stations" not in written
+
+
+def test_each_csv_column_has_one_unit(sim, tmp_path):
+    """No column mixes a proportion with a point change (the old overview did, by row): every
+    numeric column's unit is read from its name (tables.column_unit) and its values agree."""
+    from research.bulletin.tables import column_unit
+
+    r, w = sim
+    tables = bulletin_tables(r, w, period="month", at=WEEK_AT)
+    written = write_bulletin(tables, tmp_path, period="month", at=WEEK_AT, lang="zh")
+    for key in ("overview", "by_region", "by_station"):
+        back = pd.read_csv(written[f"csv:{key}"], encoding="utf-8-sig")
+        for col in back.columns:
+            if not pd.api.types.is_numeric_dtype(back[col]) or back[col].isna().all() or col == "small_n":
+                continue
+            unit = column_unit(col)
+            assert unit is not None, (key, col)
+            v = back[col].dropna()
+            if unit == "proportion":
+                assert v.between(0, 1).all(), (key, col)
+            if unit == "count":
+                assert (v == v.round()).all(), (key, col)
+            assert not col.endswith("_change") or unit in ("count", "hours"), (key, col)  # a rate change says points
+        for rate in ("satisfied_rate", "sla_rate", "repeat_share"):
+            got = back[f"{rate}_change_points"].dropna()
+            want = 100 * (back[rate] - back[f"{rate}_previous"])
+            np.testing.assert_allclose(got, want[got.index], rtol=1e-12)
+    assert column_unit("satisfied_rate") == "proportion" and column_unit("satisfied_rate_change_points") == "points"
+    assert column_unit("mean_handling_hours_change") == "hours" and column_unit("volume_change") == "count"
+
+
+def test_wide_tables_are_landscape_and_a_station_name_fits_one_line(sim, tmp_path):
+    """B02/B03 (12, 13 columns) and the repeat callers go into a landscape A4 section, the others
+    stay portrait; the station column is wider than the longest station name at the table font."""
+    from research.artifacts.render_docx import DOCX_FONT_PT, DOCX_NARROW_PADDING
+    from research.bulletin.write import LANDSCAPE_MIN_COLUMNS
+
+    r, w = sim
+    tables = bulletin_tables(r, w, period="week", at=WEEK_AT)
+    written = write_bulletin(tables, tmp_path, period="week", at=WEEK_AT, lang="zh")
+    found = _docx_tables_by_orientation(written["docx"])
+    assert len(found) == len([k for k in tables if not k.startswith("chart_")])
+    assert any(land for _, land, _ in found) and not found[0][1]  # the overview stays portrait
+    for columns, landscape, _ in found:
+        assert landscape == (columns >= LANDSCAPE_MIN_COLUMNS), columns
+    station_table = next(t for c, _, t in found if c == 13)
+    width_pt = station_table.columns[1].width.pt - 2 * DOCX_NARROW_PADDING / 20
+    longest = max(len(s) + 1 for s in tables["by_station"]["station"])  # the small-n * included
+    assert width_pt >= longest * DOCX_FONT_PT, (width_pt, longest)

@@ -54,6 +54,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "summary_change_count": ("，环比{change}件", " ({change} against the previous period)"),
     "summary_satisfied": ("满意率{rate}", "satisfied rate {rate}"),
     "summary_change_points": ("，环比{change}个百分点", " ({change} points against the previous period)"),
+    "summary_unchanged": ("，与上期持平", " (unchanged from the previous period)"),
     "summary_sla": ("工单及时率{rate}", "{rate} resolved within target"),
     "summary_hours": ("平均处理时长{hours}小时", "mean handling time {hours} hours"),
     "summary_out_of_control": ("不满意率失控供电所{n}个", "{n} stations out of control"),
@@ -110,6 +111,30 @@ WORDS: dict[str, tuple[str, str]] = {
     "bulletin_day": ("日统计（{a}）", "Daily statistics ({a})"),
     "bulletin_week": ("周通报（{y}年第{w}周，{a}至{b}）", "Weekly bulletin ({y}-W{w:02d}, {a} to {b})"),
     "bulletin_month": ("月督导（{y}年{m}月，{a}至{b}）", "Monthly supervision ({y}-{m:02d}, {a} to {b})"),
+    # the bulletin's charts (research.bulletin.charts): title chart_<key>, caption chart_<key>_caption
+    "chart_trend": ("近{n}期满意率与工单量走势", "Satisfied rate and work orders over the last {n} periods"),
+    "chart_trend_caption": ("上图：满意率（折线）及其{level}置信区间（阴影，Wilson法）；下图：受理工单量。"
+                            "本期为空心大圆点与深色柱；满意率按回访时间、工单量按受理时间统计。",
+                            "Top: satisfied rate (line) with its {level} confidence interval (band, Wilson); "
+                            "bottom: work orders received. This period: the large open dot and the dark bar; "
+                            "rates by survey time, work orders by creation time."),
+    "chart_causes": ("各诉求大类工单量：本期与上期", "Work orders by cause group: this period and the previous"),
+    "chart_causes_caption": ("灰色为上期，深色为本期；按受理时间统计。",
+                             "Grey: the previous period; dark: this period; by creation time."),
+    "chart_stations": ("各供电所本期满意率及其{level}置信区间", "Satisfied rate of each station this period "
+                       "with its {level} confidence interval"),
+    "chart_stations_caption": ("点为满意率，横线为{level}置信区间（Wilson法），虚线为全部供电所的满意率；"
+                               "顺序同分供电所表。空心灰点为有效回访少于{n}条的供电所，仅供参考、不参与排序；"
+                               "区间与虚线相交的供电所与总体无可检出差异。",
+                               "Dot: satisfied rate; line: its {level} confidence interval (Wilson); dashed: "
+                               "the rate of all stations; order as in the station table. Open grey dots: "
+                               "stations with fewer than {n} valid responses, for reference only and not "
+                               "placed in the order; a station whose interval crosses the dashed line is not "
+                               "distinguishable from the whole."),
+    "chart_week_tick": ("第{w}周", "W{w:02d}"),
+    "chart_rate_ci": ("满意率（点）及其{level}置信区间（线）", "Satisfied rate (dot) with its {level} CI (line)"),
+    "chart_small_n": ("有效回访少于{n}条（仅供参考）", "Fewer than {n} valid responses (for reference)"),
+    "chart_overall": ("全部供电所 {rate}", "All stations {rate}"),
     # ---- monitoring columns of the bulletin (research.strategy.monitoring frames)
     "dissatisfied": ("不满意数", "Dissatisfied"),
     "rate": ("不满意率", "Dissatisfied rate"),
