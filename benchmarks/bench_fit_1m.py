@@ -98,7 +98,7 @@ def child(size: str, out_dir: Path, profile: Path | None) -> dict:
 
     from research.stats import comparisons, reliability
     from research.config.instrument import load_instrument
-    from research.models import ranks, run, thresholds
+    from research.models import run, thresholds
     from research.config.plan import load_plan, plan_path
     from research.ingestion.readers import read_ingested
     from research.pipeline.reproduce import one_blas_thread
@@ -108,12 +108,15 @@ def child(size: str, out_dir: Path, profile: Path | None) -> dict:
     run.fit_model = steps.wrap("fit", run.fit_model, lambda spec, *a, **k: spec.name)
     run.predictions = steps.wrap("predictions", run.predictions, model)
     run.marginal_effects = steps.wrap("marginal_effects", run.marginal_effects, model)
-    ranks.subcause_ranks = steps.wrap("subcause_ranks", ranks.subcause_ranks, model)
-    run._brant = steps.wrap("brant", run._brant, model)
+    from research.models import families
+    for fam in families.FAMILIES.values():
+        # a family's steps (sub-cause ranks, Brant test, station effects) are frozen Step records
+        fam_steps = tuple(type(st)(st.label, steps.wrap(st.label, st.run, model)) for st in fam.steps)
+        object.__setattr__(fam, "steps", fam_steps)
     thresholds._logit_fit = steps.wrap("thresholds:spline_logit", thresholds._logit_fit)
     thresholds.group_shape = steps.wrap("thresholds:change_point", thresholds.group_shape,
                                         lambda d, frame, rows, *a, **k: str(frame["cause_l1"].iloc[rows[0]]))
-    thresholds._bootstrap = steps.wrap("thresholds:bootstrap", thresholds._bootstrap)
+    thresholds._one_thread_bootstrap = steps.wrap("thresholds:bootstrap", thresholds._one_thread_bootstrap)
     thresholds.tolerance_thresholds = steps.wrap("thresholds", thresholds.tolerance_thresholds)
     comparisons.compare_groups = steps.wrap("compare_groups", comparisons.compare_groups,
                                             lambda *a, **k: k["between"])

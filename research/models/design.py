@@ -240,19 +240,23 @@ def build_design(frame: pd.DataFrame, rhs: str, *, intercept: bool, context: dic
     try:
         # Always coded with an intercept, as R does for polr/clm: without one, the first
         # factor would get a full set of dummies; the intercept column is dropped after.
-        mm = model_matrix(rhs, frame, context=context, na_action="raise")
+        # Sparse output, then one dense C-ordered array: formulaic's dense output is a frame of
+        # one column per dummy, as large as X itself, that had to be copied into X (at 1M rows and
+        # 77 columns: 1.2 GB at the peak and 3.7 s, against 0.74 GB and 2.6 s this way). The
+        # values are the same numbers (dummies 1.0, the numeric factors and their products).
+        mm = model_matrix(rhs, frame, context=context, na_action="raise", output="sparse")
     except Exception as exc:  # formulaic raises many types for a bad formula
         raise InputError(f"analysis plan: cannot build the design of {rhs!r}: {exc}") from None
-    spec = mm.model_spec
-    columns = [c for c in mm.columns if intercept or c != "Intercept"]
+    # the spec keeps formulaic's default (pandas) output for the counterfactual rebuilds
+    spec = mm.model_spec.update(output="pandas")
+    every = list(spec.column_names)
+    keep = [j for j, c in enumerate(every) if intercept or c != "Intercept"]
+    columns = [every[j] for j in keep]
     names = [readable(c) for c in columns]
-    # column by column into one C-ordered array: np.asarray of the frame interleaves its blocks into
-    # a column-major copy that ascontiguousarray then copies again (at 1M rows and 70 columns:
-    # two extra 560 MB arrays and ~1.6 s per design); the values are the same
-    X = np.empty((len(mm), len(columns)))
-    for j, c in enumerate(columns):
-        X[:, j] = np.asarray(mm[c], dtype=float)
+    sparse = mm.tocsc()[:, keep] if len(keep) < len(every) else mm
     del mm
+    X = np.ascontiguousarray(sparse.tocsr().toarray(), dtype=float)
+    del sparse
     columns_of_term: dict[str, list[int]] = {}
     variables_of_term: dict[str, set[str]] = {}
     position = {c: i for i, c in enumerate(columns)}

@@ -165,11 +165,8 @@ def predictions(fm: FittedModel, *, parent: dict[str, str], grid_hours: np.ndarr
     has_l1 = "cause_l1" in frame.columns
     subs = list(frame["cause_l2"].cat.categories) if "cause_l2" in frame.columns else []
     sub_changes = [{"cause_l2": s, **({"cause_l1": parent[s]} if has_l1 else {})} for s in subs]
-    groups = {g: _rows(fm, rows) for g, rows in _group_rows(fm, parent).items()}
-    grid = [(g, float(h)) for g in groups for h in grid_hours]
-    # every counterfactual design of the set in a few formulaic calls
-    columns = _new_columns_many(fm, [(everyone, ch) for ch in sub_changes]
-                                + [(groups[g], {"handling_hours": h}) for g, h in grid])
+    # the sub-causes' counterfactual designs in a few formulaic calls
+    columns = _new_columns_many(fm, [(everyone, ch) for ch in sub_changes])
     per_sub = {s: _evaluate(fm, everyone, ch, threshold, columns=cols)
                for s, ch, cols in zip(subs, sub_changes, columns)}
     # kept for research.models.ranks.subcause_ranks, which asks for the same averages
@@ -191,13 +188,18 @@ def predictions(fm: FittedModel, *, parent: dict[str, str], grid_hours: np.ndarr
             grad = sum(w * per_sub[s][scale][1] for w, s in zip(wts, members))
             out.append(_row(fm, "aap_cause", scale, est, grad, conf_level, cause_l1=g, cause_l2=None,
                             hours=np.nan, n=len(frame)))
-    for (g, h), cols in zip(grid, columns[len(subs):]):
-        base = groups[g]
-        res = _evaluate(fm, base, {"handling_hours": h}, threshold, columns=cols)
-        for scale in scales:
-            est, grad = res[scale]
-            out.append(_row(fm, "grid", scale, est, grad, conf_level, cause_l1=g, cause_l2=None,
-                            hours=h, n=len(base.rows)))
+    # one cause group's rows at a time: their design rows are a copy of X's, and the groups'
+    # copies together are as large as X (600 MB at 1M rows and 77 columns)
+    for g, rows in _group_rows(fm, parent).items():
+        base = _rows(fm, rows)
+        hours = [float(h) for h in grid_hours]
+        for h, cols in zip(hours, _new_columns_many(fm, [(base, {"handling_hours": h}) for h in hours])):
+            res = _evaluate(fm, base, {"handling_hours": h}, threshold, columns=cols)
+            for scale in scales:
+                est, grad = res[scale]
+                out.append(_row(fm, "grid", scale, est, grad, conf_level, cause_l1=g, cause_l2=None,
+                                hours=h, n=len(base.rows)))
+        del base
     return pd.DataFrame(out)
 
 
@@ -216,13 +218,12 @@ def marginal_effects(fm: FittedModel, *, parent: dict[str, str], multiplier: flo
     """
     hours = fm.frame["handling_hours"].to_numpy()
     out = []
-    groups = {g: _rows(fm, rows) for g, rows in _group_rows(fm, parent).items()}
-    changes = {g: {"handling_hours": hours[base.rows] * multiplier} for g, base in groups.items()}
-    columns = dict(zip(groups, _new_columns_many(fm, [(groups[g], changes[g]) for g in groups])))
-    for g, base in groups.items():
-        rows = base.rows
+    for g, rows in _group_rows(fm, parent).items():  # one group's design rows at a time (see predictions)
+        base = _rows(fm, rows)
+        change = {"handling_hours": hours[rows] * multiplier}
         now = _evaluate(fm, base, {}, threshold)
-        moved = _evaluate(fm, base, changes[g], threshold, columns=columns[g])
+        moved = _evaluate(fm, base, change, threshold, columns=_new_columns_many(fm, [(base, change)])[0])
+        del base
         for scale in _scales(fm):
             est = moved[scale][0] - now[scale][0]
             grad = moved[scale][1] - now[scale][1]
