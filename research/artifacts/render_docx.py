@@ -306,8 +306,10 @@ def add_docx_table(doc, spec: ArtifactSpec, disp: Display, lang: str, stamp: Sta
     if disp.widths is not None:
         _column_widths(doc, table, disp.widths)
     else:
-        cm = content_widths(disp, _text_width_emu(doc) / Cm(1))
-        _column_widths(doc, table, cm, total=Emu(int(sum(Cm(w) for w in cm))))
+        available = _text_width_emu(doc)
+        cm = content_widths(disp, available / Cm(1))
+        natural = sum(Cm(w) for w in cm)  # a table narrower than the text keeps its width, centred
+        _column_widths(doc, table, cm, total=Emu(int(natural)) if natural < available - Cm(0.05) else None)
     trs = table._tbl.findall(qn("w:tr"))
     for i, row in enumerate(disp.rows):
         if row.span:
