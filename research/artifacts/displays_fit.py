@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 
 from research.artifacts.table_cells import (Display, Row, _code, _item, _missing, _model, _sentence, _term,
-                                            _variable, fmt_count, fmt_df, fmt_interval, fmt_num, fmt_p, fmt_pct,
+                                            _variable, fmt_count, fmt_df, fmt_interval, fmt_num, fmt_p, fmt_pct, fmt_points,
                                             headers, level, stars, word)
 from research.artifacts.tables import model_names
 
@@ -142,15 +142,19 @@ def _display_effects(data: pd.DataFrame, lang: str, bundle: dict) -> Display:
     rows: list[Row] = []
     group = None
     for r in data.itertuples(index=False):
+        points = r.scale == "p_satisfied"  # a difference of probabilities: in percentage points
         if (r.scale, r.model) != group:
             group = (r.scale, r.model)
-            rows.append(Row([f"{word(str(r.scale), lang)} · {_model(str(r.model), lang, bundle)}"], span=True,
+            scale = word("p_satisfied_points" if points else str(r.scale), lang)
+            rows.append(Row([f"{scale} · {_model(str(r.model), lang, bundle)}"], span=True,
                             rule_before=bool(rows)))
-        rows.append(Row([_code("cause_l1", r.cause_l1, lang, bundle), fmt_num(r.estimate),
-                         fmt_interval(r.conf_low, r.conf_high, fmt_num), fmt_p(r.p_value), fmt_count(r.n)],
+        f = fmt_points if points else fmt_num
+        rows.append(Row([_code("cause_l1", r.cause_l1, lang, bundle), f(r.estimate),
+                         fmt_interval(r.conf_low, r.conf_high, f), fmt_p(r.p_value), fmt_count(r.n)],
                         indent=True))
     keys = ["cause_l1", "estimate", "ci", "p_value", "n"]
-    return Display(headers(keys, lang, bundle), ["l", "r", "r", "r", "r"], rows)
+    notes = [word("note_effect_points", lang)] if (data["scale"] == "p_satisfied").any() else []
+    return Display(headers(keys, lang, bundle), ["l", "r", "r", "r", "r"], rows, notes)
 
 
 def _display_thresholds(data: pd.DataFrame, lang: str, bundle: dict) -> Display:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from research.artifacts.table_cells import (DIGITS, Display, Row, _code, _level_label, _missing, _model, _no_data,
-                                            _sentence, _term, fmt_count, fmt_interval, fmt_num, fmt_p, fmt_pct,
+                                            _sentence, _term, fmt_count, fmt_interval, fmt_num, fmt_p, fmt_pct, fmt_points,
                                             headers, level, word)
 
 
@@ -99,7 +99,8 @@ def _display_weighted(data: pd.DataFrame, lang: str, bundle: dict) -> Display:
 
 
 def _display_weighted_effects(data: pd.DataFrame, lang: str, bundle: dict) -> Display:
-    keys = ["cause_l1", "ame_weighted", "ci", "p_value", "ame_unweighted", "ci", "n"]
+    # average marginal effects on P(satisfied): differences of probabilities, in percentage points
+    keys = ["cause_l1", "ame_weighted_points", "ci", "p_value", "ame_unweighted_points", "ci", "n"]
     align = ["l"] + ["r"] * 6
     if data.empty:
         return _no_data(keys, lang, align, bundle)
@@ -109,12 +110,12 @@ def _display_weighted_effects(data: pd.DataFrame, lang: str, bundle: dict) -> Di
         if r.model != model:
             rows.append(Row([_model(str(r.model), lang, bundle)], span=True, rule_before=bool(rows)))
         model = r.model
-        rows.append(Row([_code("cause_l1", r.cause_l1, lang, bundle), fmt_num(r.estimate),
-                         fmt_interval(r.conf_low, r.conf_high, fmt_num), fmt_p(r.p_value),
-                         fmt_num(r.estimate_unweighted),
-                         fmt_interval(r.conf_low_unweighted, r.conf_high_unweighted, fmt_num), fmt_count(r.n)],
+        rows.append(Row([_code("cause_l1", r.cause_l1, lang, bundle), fmt_points(r.estimate),
+                         fmt_interval(r.conf_low, r.conf_high, fmt_points), fmt_p(r.p_value),
+                         fmt_points(r.estimate_unweighted),
+                         fmt_interval(r.conf_low_unweighted, r.conf_high_unweighted, fmt_points), fmt_count(r.n)],
                         indent=True))
-    return Display(headers(keys, lang, bundle), align, rows)
+    return Display(headers(keys, lang, bundle), align, rows, [word("note_effect_points", lang)])
 
 
 def _display_propensity(data: pd.DataFrame, lang: str, bundle: dict) -> Display:

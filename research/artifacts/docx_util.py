@@ -20,6 +20,9 @@ FIXED_TIME = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 #: East Asian font Word uses for Chinese text (w:eastAsia)
 DOCX_EAST_ASIA_FONT = "SimSun"
+#: page size (A4, GB/T 148) and margins of every DOCX the package writes, in cm
+PAGE_CM = (21.0, 29.7)
+MARGIN_CM = 2.5
 
 
 #: characters XML 1.0 forbids (lxml, hence python-docx, raises on them): the C0 controls other than
@@ -58,6 +61,36 @@ def set_east_asian_font(doc, font: str = DOCX_EAST_ASIA_FONT) -> None:
         fonts = rpr.makeelement(qn("w:rFonts"), {})
         rpr.append(fonts)
     fonts.set(qn("w:eastAsia"), font)
+
+
+def page_a4(doc) -> None:
+    """Every section of a python-docx ``Document`` on A4 paper (:data:`PAGE_CM`, portrait) with
+    :data:`MARGIN_CM` margins on all four sides (python-docx's template is US Letter)."""
+    from docx.shared import Cm
+
+    for sec in doc.sections:
+        sec.page_width, sec.page_height = Cm(PAGE_CM[0]), Cm(PAGE_CM[1])
+        sec.left_margin = sec.right_margin = sec.top_margin = sec.bottom_margin = Cm(MARGIN_CM)
+
+
+def keep_with_next(paragraph_element) -> None:
+    """Set ``w:keepNext`` on a paragraph (``w:p``): Word and LibreOffice keep it on the page of the
+    next paragraph (a title with its table or figure, a figure with its title below). Written
+    with lxml because a table cell's paragraphs are made that way (see ``render_docx._tc_text``)."""
+    from docx.oxml.ns import qn
+
+    p_pr = paragraph_element.find(qn("w:pPr"))
+    if p_pr is None:
+        p_pr = paragraph_element.makeelement(qn("w:pPr"), {})
+        paragraph_element.insert(0, p_pr)
+    if p_pr.find(qn("w:keepNext")) is not None:
+        return
+    el = p_pr.makeelement(qn("w:keepNext"), {})
+    first = p_pr[0] if len(p_pr) else None  # schema order: pStyle, keepNext, keepLines, ...
+    if first is not None and first.tag == qn("w:pStyle"):
+        first.addnext(el)
+    else:
+        p_pr.insert(0, el)
 
 
 def fix_core_properties(doc) -> None:

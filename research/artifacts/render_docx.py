@@ -13,7 +13,8 @@ import functools
 import io
 from collections.abc import Sequence
 
-from research.artifacts.docx_util import DOCX_EAST_ASIA_FONT, FIXED_TIME, core_property, normalise_zip, xml_text
+from research.artifacts.docx_util import (DOCX_EAST_ASIA_FONT, FIXED_TIME, core_property, keep_with_next,
+                                         normalise_zip, page_a4, xml_text)
 from research.artifacts.registry import ArtifactSpec
 from research.artifacts.stamp import Stamp
 from research.artifacts.table_cells import Display, title_line
@@ -157,6 +158,7 @@ def new_docx(lang: str):
     from docx.oxml.ns import qn
 
     doc = Document()
+    page_a4(doc)
     normal = doc.styles["Normal"]
     _set_fonts(normal, 10.5)
     lang_el = normal.element.get_or_add_rPr().find(qn("w:lang"))
@@ -172,15 +174,57 @@ def new_docx(lang: str):
 DOCX_NARROW_PADDING = 57
 
 
-def _column_widths(doc, table, widths: Sequence[float]) -> None:
-    """Fixed column widths in proportion to ``widths``, together the text width of the last section,
-    with narrower cell padding (:data:`DOCX_NARROW_PADDING`)."""
+def _text_width_emu(doc) -> int:
+    sec = doc.sections[-1]
+    return sec.page_width - sec.left_margin - sec.right_margin
+
+
+#: natural column widths (:func:`content_widths`): cm per half-width character of 9 pt text (a CJK
+#: character counts two), cell padding, the widest a header counts before it wraps, and the
+#: narrowest a text column is squeezed to (both in half-width characters)
+CM_PER_CHAR = 0.17
+CELL_PAD_CM = 0.3
+HEADER_WRAP_CHARS = 12
+MIN_TEXT_CHARS = 12
+
+
+def _chars(text: str) -> int:
+    """Width of a text in half-width characters (CJK and full-width forms count two)."""
+    return sum(2 if ord(ch) > 0x2E7F else 1 for ch in str(text))
+
+
+def content_widths(disp: Display, available_cm: float) -> list[float]:
+    """Column widths (cm) from the content of a Display: each column as wide as its widest cell
+    and its header up to :data:`HEADER_WRAP_CHARS` (headers wrap, cells of numbers should not);
+    when the sum exceeds ``available_cm``, the text (``l``) columns give way first, down to
+    :data:`MIN_TEXT_CHARS`, then every column in proportion. Spanning rows do not count."""
+    cols = []
+    for j, (head, align) in enumerate(zip(disp.headers, disp.align, strict=True)):
+        cells = [r.cells[j] for r in disp.rows if not r.span and j < len(r.cells)]
+        indent = 2 if j == 0 and any(r.indent for r in disp.rows) else 0
+        widest = max([_chars(c) + indent for c in cells] + [min(_chars(head), HEADER_WRAP_CHARS), 2])
+        cols.append(widest)
+    units = available_cm / CM_PER_CHAR - CELL_PAD_CM / CM_PER_CHAR * len(cols)
+    excess = sum(cols) - units
+    text = [j for j, a in enumerate(disp.align) if a == "l"]
+    room = sum(max(cols[j] - MIN_TEXT_CHARS, 0) for j in text)
+    if excess > 0 and room > 0:
+        cut = min(excess / room, 1.0)
+        for j in text:
+            cols[j] -= max(cols[j] - MIN_TEXT_CHARS, 0) * cut
+    if sum(cols) > units:
+        cols = [c * units / sum(cols) for c in cols]
+    return [c * CM_PER_CHAR + CELL_PAD_CM for c in cols]
+
+
+def _column_widths(doc, table, widths: Sequence[float], total: int | None = None) -> None:
+    """Fixed column widths in proportion to ``widths``, together ``total`` EMU (default: the text
+    width of the last section), with narrower cell padding (:data:`DOCX_NARROW_PADDING`)."""
     from docx.oxml import OxmlElement
     from docx.oxml.ns import qn
     from docx.shared import Emu
 
-    sec = doc.sections[-1]
-    total = sec.page_width - sec.left_margin - sec.right_margin
+    total = _text_width_emu(doc) if total is None else total
     table.autofit = False
     tbl_pr = table._tbl.tblPr
     mar = OxmlElement("w:tblCellMar")
@@ -216,20 +260,38 @@ def _column_widths(doc, table, widths: Sequence[float]) -> None:
                 tc_w.set(key, value)
 
 
-def add_docx_table(doc, spec: ArtifactSpec, disp: Display, lang: str, stamp: Stamp | None = None) -> None:
-    """Append a table to a python-docx ``Document``, cell by cell from the Display: title paragraph,
-    a three-line table with a repeated header row, then notes, caption and the stamp (none if None).
+#: a table of at most this many rows is kept on one page with its title, notes and caption
+KEEP_TOGETHER_ROWS = 15
 
-    Every text becomes a run (python-docx escapes XML), control characters dropped by
-    :func:`xml_text`; nothing is parsed back from another format. Used by :func:`render_docx`,
-    the report and the bulletin.
+
+def add_docx_table(doc, spec: ArtifactSpec, disp: Display, lang: str, stamp: Stamp | None = None, *,
+                   title: str | None = None, caption: str | None = None) -> None:
+    """Append a table to a python-docx ``Document``, cell by cell from the Display: title paragraph
+    (kept with the table), a three-line table (top and bottom rules, a rule under the header; no
+    vertical or inner rules; row groups set apart by space) with a repeated header row and column
+    widths from the content (:func:`content_widths`, or ``disp.widths`` across the text width),
+    then notes, caption and the stamp (none if None). A table of at most
+    :data:`KEEP_TOGETHER_ROWS` rows is kept on one page with its title and notes.
+
+    ``title`` / ``caption``: shown instead of ``title_line(spec, lang)`` / ``spec.caption(lang)``
+    (the report numbers its tables in order of appearance). Every text becomes a run (python-docx
+    escapes XML), control characters dropped by :func:`xml_text`; nothing is parsed back from
+    another format. Used by :func:`render_docx`, the report and the bulletin.
     """
+    from docx.enum.table import WD_TABLE_ALIGNMENT
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
     from docx.oxml import OxmlElement
     from docx.oxml.ns import qn
+    from docx.shared import Cm, Emu, Pt
+    from docx.text.paragraph import Paragraph
 
-    _paragraph(doc, title_line(spec, lang), size=10.5, bold=True, keep_next=True)
+    head = _paragraph(doc, title_line(spec, lang) if title is None else title, size=10.5, bold=True,
+                      keep_next=True)
+    head.alignment = WD_ALIGN_PARAGRAPH.CENTER  # over the centred table (Chinese convention)
+    head.paragraph_format.space_before = Pt(9)
     n = len(disp.headers)
     table = doc.add_table(rows=1 + len(disp.rows), cols=n)
+    table.alignment = WD_TABLE_ALIGNMENT.CENTER
     tbl_pr = table._tbl.tblPr
     _border(tbl_pr, {"top": ("single", 12), "bottom": ("single", 12), "left": ("nil", 0), "right": ("nil", 0),
                      "insideH": ("nil", 0), "insideV": ("nil", 0)}, "w:tblBorders")
@@ -243,6 +305,11 @@ def add_docx_table(doc, spec: ArtifactSpec, disp: Display, lang: str, stamp: Sta
         _border(cell._tc.get_or_add_tcPr(), {"bottom": ("single", 6)}, "w:tcBorders")
     if disp.widths is not None:
         _column_widths(doc, table, disp.widths)
+    else:
+        available = _text_width_emu(doc)
+        cm = content_widths(disp, available / Cm(1))
+        natural = sum(Cm(w) for w in cm)  # a table narrower than the text keeps its width, centred
+        _column_widths(doc, table, cm, total=Emu(int(natural)) if natural < available - Cm(0.05) else None)
     trs = table._tbl.findall(qn("w:tr"))
     for i, row in enumerate(disp.rows):
         if row.span:
@@ -255,12 +322,18 @@ def add_docx_table(doc, spec: ArtifactSpec, disp: Display, lang: str, stamp: Sta
             targets = trs[i + 1].findall(_W_TC)
             for j, (tc, text, a) in enumerate(zip(targets, row.cells, disp.align, strict=True)):
                 _tc_text(tc, text, bold=row.bold, align=a, indent=row.indent and j == 0)
-        if row.rule_before and i > 0:
+        if row.rule_before and i > 0:  # a new group: space above, no inner rule (three-line table)
             for tc in targets:
-                _border(tc.get_or_add_tcPr(), {"top": ("single", 4)}, "w:tcBorders")
-    for note in disp.notes:
-        _paragraph(doc, note, size=DOCX_FONT_PT)
-    _paragraph(doc, spec.caption(lang), size=DOCX_FONT_PT)
+                for p in tc.findall(_W_P):
+                    Paragraph(p, None).paragraph_format.space_before = Pt(6)
+    keep = len(disp.rows) <= KEEP_TOGETHER_ROWS
+    if keep:
+        for tr in trs:
+            for p in tr.iter(_W_P):
+                keep_with_next(p)
+    after = list(disp.notes) + [spec.caption(lang) if caption is None else caption]
+    for k, note in enumerate(after):
+        _paragraph(doc, note, size=DOCX_FONT_PT, keep_next=keep and k < len(after) - 1)
     if stamp is not None:
         _paragraph(doc, stamp.text(lang), size=8, color="777777")
 

@@ -7,8 +7,9 @@ For a figure spec ``F01_pareto`` and languages zh and en, :func:`write_figure` w
 - ``F01_pareto.zh.png`` / ``.en.png`` (300 dpi) and ``F01_pareto.zh.svg`` / ``.en.svg`` (text
   as paths, so no font needs to be installed to view them).
 
-Each figure carries its title (``spec.title(lang)``) on top and the footer stamp
-(``stamp.text(lang)``: data hash, code commit, seed) at the bottom. Same inputs and same
+Each figure carries the footer stamp (``stamp.text(lang)``: data hash, code commit, seed) at
+the bottom and no title: the document that shows it titles it, below the figure by the Chinese
+convention (the report numbers it 图1, 图2 ...; a title drawn in the picture showed it twice). Same inputs and same
 library versions give the same bytes: no dates or software versions in the files, a fixed
 SVG id salt, and the theme applied inside ``matplotlib.rc_context`` each time.
 """
@@ -134,13 +135,12 @@ def _engine_off(fig: Figure):
 
 
 def frame_figure(fig: Figure, spec: ArtifactSpec, lang: str, stamp: Stamp) -> Figure:
-    """Add the title on top and the footer stamp at the bottom of a drawn figure.
+    """Add the footer stamp at the bottom of a drawn figure (no title: see the module docstring).
 
     The stamp goes into the footer strip the drawers leave (the sub-figure with gid
     ``"footer"``, see :func:`research.artifacts.figure_axes.new_figure`); a figure without one gets
     the stamp in its bottom-left corner.
     """
-    fig.suptitle(spec.title(lang), fontsize=mpl.rcParams["figure.titlesize"])
     footer = next((sf for sf in fig.subfigs if sf.get_gid() == "footer"), None)
     target, y = (footer, 0.5) if footer is not None else (fig, 0.005)
     target.text(0.01, y, stamp.text(lang), ha="left", va="center" if footer is not None else "bottom",
@@ -149,7 +149,7 @@ def frame_figure(fig: Figure, spec: ArtifactSpec, lang: str, stamp: Stamp) -> Fi
 
 
 def draw_figure(spec: ArtifactSpec, data: pd.DataFrame, lang: str, bundle: dict, stamp: Stamp) -> Figure:
-    """The figure of ``spec`` in ``lang``, with title and footer (call inside the theme)."""
+    """The figure of ``spec`` in ``lang``, with its footer (call inside the theme)."""
     fig = spec.draw_function()(data, lang, bundle)
     return frame_figure(fig, spec, lang, stamp)
 

@@ -152,8 +152,8 @@ def render_latex(spec: ArtifactSpec, disp: Display, lang: str, stamp: Stamp) -> 
            _tex_row([_tex_header(h, a) for h, a in zip(disp.headers, disp.align, strict=True)]),
            "\\midrule"]
     for i, row in enumerate(disp.rows):
-        if row.rule_before and i > 0:
-            out.append("\\midrule")
+        if row.rule_before and i > 0:  # a new group: space, no inner rule (three-line table)
+            out.append("\\addlinespace")
         if row.span:
             out.append(f"\\multicolumn{{{n}}}{{l}}{{\\textit{{{tex_escape(row.cells[0])}}}}} \\\\")
             continue
@@ -182,7 +182,7 @@ figure.research-table td { padding: 0.2em 0.75em; vertical-align: top; }
 figure.research-table .l { text-align: left; }
 figure.research-table .r { text-align: right; }
 figure.research-table td.r { white-space: nowrap; }
-figure.research-table tr.rule td { border-top: 1px solid #9a9a9a; }
+figure.research-table tr.rule td { padding-top: 0.7em; }
 figure.research-table tr.bold td { font-weight: 600; }
 figure.research-table tr.span td { font-style: italic; color: #444; }
 figure.research-table td.indent { padding-left: 2em; }
@@ -199,11 +199,14 @@ def html_text(text) -> str:
     return html.escape(xml_text(text), quote=True).replace("\n", "<br>")
 
 
-def html_table(spec: ArtifactSpec, disp: Display, lang: str) -> list[str]:
-    """Lines of the ``<table>`` of a Display (title as ``<caption>``), every text through :func:`html_text`."""
+def html_table(spec: ArtifactSpec, disp: Display, lang: str, *, title: str | None = None) -> list[str]:
+    """Lines of the ``<table>`` of a Display (``title``, default ``title_line(spec, lang)``, as
+    ``<caption>`` above it), every text through :func:`html_text`. A three-line table: rules above
+    and below the header and below the last row (:data:`TABLE_CSS`), groups set apart by space."""
     e = html_text
     n = len(disp.headers)
-    out = ["<table>", f"<caption>{e(title_line(spec, lang))}</caption>", "<thead>", "<tr>"]
+    title = title_line(spec, lang) if title is None else title
+    out = ["<table>", f"<caption>{e(title)}</caption>", "<thead>", "<tr>"]
     out += [f'<th class="{a}" scope="col">{e(h)}</th>' for h, a in zip(disp.headers, disp.align, strict=True)]
     out += ["</tr>", "</thead>", "<tbody>"]
     for i, row in enumerate(disp.rows):
@@ -222,15 +225,16 @@ def html_table(spec: ArtifactSpec, disp: Display, lang: str) -> list[str]:
 
 
 def html_figure(spec: ArtifactSpec, disp: Display, lang: str, stamp: Stamp | None = None, *,
-                element_id: str | None = None) -> str:
+                element_id: str | None = None, title: str | None = None, caption: str | None = None) -> str:
     """A table as one ``<figure class="research-table">``: the table, then notes, caption and stamp
-    (omitted when ``stamp`` is None). ``element_id``: the figure's ``id`` attribute (none if None)."""
+    (omitted when ``stamp`` is None). ``element_id``: the figure's ``id`` attribute (none if None);
+    ``title`` / ``caption``: shown instead of ``title_line(spec, lang)`` / ``spec.caption(lang)``."""
     e = html_text
     head = f'<figure class="research-table" id="{e(element_id)}">' if element_id else \
         '<figure class="research-table">'
-    out = [head] + html_table(spec, disp, lang) + ["<figcaption>"]
+    out = [head] + html_table(spec, disp, lang, title=title) + ["<figcaption>"]
     out += [f'<p class="note">{e(note)}</p>' for note in disp.notes]
-    out.append(f'<p class="caption">{e(spec.caption(lang))}</p>')
+    out.append(f'<p class="caption">{e(spec.caption(lang) if caption is None else caption)}</p>')
     if stamp is not None:
         out.append(f'<p class="stamp">{e(stamp.text(lang))}</p>')
     out += ["</figcaption>", "</figure>"]

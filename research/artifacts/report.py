@@ -8,7 +8,15 @@ and runs on a fresh machine). Two kinds of placeholder:
   its text in the report's language;
 - ``[[T03]]`` / ``[[F04]]``: a registered artifact. On a line of its own it
   embeds the table or figure (title, body, notes, caption); inside a sentence it
-  becomes a reference ("表 T03" / "Table T03", a link in HTML).
+  becomes a reference ("表3" / "Table 3", a link in HTML).
+
+The document (:func:`layout`): tables and figures are numbered 表1, 表2 ... and 图1 ... in the
+order they appear (the registry id stays in the caption with the file name); an artifact is
+embedded once (a second embed line becomes a reference); a table of more than
+:data:`APPENDIX_ROWS` rows goes to a last part of the appendix (``## 附录`` / ``## Appendix``,
+added when the template has none), its place in the body saying so. Table titles stand above
+the table, figure titles below the figure (Chinese convention, both languages); titles are kept
+on the page of what they name. DOCX pages are A4 with 2.5 cm margins.
 
 The build fails (:class:`ReportError`) on a placeholder naming no value or an
 id that nothing produces, and on a missing or unreadable input file. Output per
@@ -37,14 +45,13 @@ import pandas as pd
 from research import paths
 from research.artifacts import registry
 from research.artifacts import render_tables as rt
-from research.artifacts.docx_util import save_docx, set_east_asian_font, xml_text
-from research.artifacts.words import word
+from research.artifacts.docx_util import keep_with_next, save_docx, xml_text
+from research.artifacts.report_layout import (APPENDIX_ROWS, EMBED_RE, REF_RE, _ref_label, _refs,  # noqa: F401
+                                              _titles, layout)
 from research.errors import InputError
 from research.safeio import atomic_write_text
 
 VALUE_RE = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
-REF_RE = re.compile(r"\[\[([A-Z]\d{2})\]\]")
-EMBED_RE = re.compile(r"\s*\[\[([A-Z]\d{2})\]\]\s*")
 LANGS = ("zh", "en")
 
 
@@ -114,10 +121,6 @@ def _fill(line: str, values: dict[str, str] | None, escape) -> str:
     if values is None:
         return line
     return VALUE_RE.sub(lambda m: escape(values[m.group(1)]), line)
-
-
-def _ref_label(artifact_id: str, lang: str) -> str:
-    return word("ref_table" if artifact_id.startswith("T") else "ref_figure", lang, id=artifact_id)
 
 
 def _artifact_file(out_root: Path, spec, suffix: str) -> Path:
@@ -199,23 +202,41 @@ class TableSource:
             self._data[spec.id] = spec.build_function()(self.bundle)
         return rt.display_table(spec, self._data[spec.id], lang, self.bundle)
 
-    def html(self, spec, lang: str) -> str:
-        """The table as a ``<figure class="research-table">`` (no id: the report's section has it)."""
+    def _page(self, spec, lang: str) -> str:
+        path = _artifact_file(self.out_root, spec, f".{lang}.html")
+        return _read_bytes(path, f"table {spec.id}").decode("utf-8", errors="replace")
+
+    def n_rows(self, spec, lang: str) -> int:
+        """Body rows of the table: of its Display, else counted in the per-table HTML file."""
         disp = self.display(spec, lang)
         if disp is not None:
-            return rt.html_figure(spec, disp, lang, self.stamp)
-        path = _artifact_file(self.out_root, spec, f".{lang}.html")
-        page = _read_bytes(path, f"table {spec.id}").decode("utf-8", errors="replace")
+            return len(disp.rows)
+        m = re.search(r"<tbody>(.*?)</tbody>", self._page(spec, lang), re.S)
+        return 0 if m is None else m.group(1).count("<tr")
+
+    def html(self, spec, lang: str, title: str | None = None, caption: str | None = None) -> str:
+        """The table as a ``<figure class="research-table">`` (no id: the report's section has it),
+        with ``title`` (default: the per-table title) and ``caption`` (default: the registry's)."""
+        disp = self.display(spec, lang)
+        if disp is not None:
+            return rt.html_figure(spec, disp, lang, self.stamp, title=title, caption=caption)
+        page = self._page(spec, lang)
         m = _FIGURE_RE.search(page)
         if m is None:
+            path = _artifact_file(self.out_root, spec, f".{lang}.html")
             raise ReportError(f"{path}: no table figure in the file; rebuild the tables")
-        return re.sub(r'^<figure class="research-table"[^>]*>', '<figure class="research-table">', m.group(0))
+        out = re.sub(r'^<figure class="research-table"[^>]*>', '<figure class="research-table">', m.group(0))
+        if title is not None:
+            out = re.sub(r"<caption>.*?</caption>", lambda _: f"<caption>{rt.html_text(title)}</caption>", out,
+                         count=1, flags=re.S)
+        return out
 
-    def add_docx(self, doc, spec, lang: str) -> None:
-        """Append the table (title, table, notes, caption) to a python-docx ``Document``."""
+    def add_docx(self, doc, spec, lang: str, title: str | None = None, caption: str | None = None) -> None:
+        """Append the table (title, table, notes, caption) to a python-docx ``Document``; ``title``
+        and ``caption`` as in :meth:`html` (from the per-table file: the title only)."""
         disp = self.display(spec, lang)
         if disp is not None:
-            rt.add_docx_table(doc, spec, disp, lang, self.stamp)
+            rt.add_docx_table(doc, spec, disp, lang, self.stamp, title=title, caption=caption)
             return
         from docx import Document
         from docx.oxml.ns import qn
@@ -228,30 +249,37 @@ class TableSource:
         except Exception:  # python-docx raises several types on a file that is not a DOCX
             raise ReportError(f"{path}: not a readable DOCX file; rebuild the tables") from None
         sect = doc.element.body.find(qn("w:sectPr"))
-        for el in list(part.element.body):
-            if el.tag != qn("w:sectPr"):
-                sect.addprevious(deepcopy(el))
+        copied = [deepcopy(el) for el in part.element.body if el.tag != qn("w:sectPr")]
+        if title is not None and copied and copied[0].tag == qn("w:p"):  # the per-table title paragraph
+            texts = copied[0].findall(f".//{qn('w:t')}")
+            for k, t in enumerate(texts):
+                t.text = xml_text(title) if k == 0 else ""
+        for el in copied:
+            sect.addprevious(el)
 
 
 # --------------------------------------------------------------------------- HTML
 
-def _html_embed(spec, out_root: Path, lang: str, tables: TableSource) -> str:
-    title = html.escape(f"{_ref_label(spec.id, lang)}  {spec.title(lang)}")
-    caption = html.escape(spec.caption(lang))
+def _html_embed(spec, out_root: Path, lang: str, tables: TableSource, numbers: dict[str, str]) -> str:
+    """A table (title above) or a figure (title below, Chinese convention) as HTML, titled once."""
+    title, caption = _titles(spec, lang, numbers)
     if spec.kind == "figure":
         png = _read_bytes(_artifact_file(out_root, spec, f".{lang}.png"), f"figure {spec.id}")
         data = base64.b64encode(png).decode("ascii")
-        return (f'<figure id="{spec.id}"><figcaption class="title">{title}</figcaption>'
-                f'<img alt="{html.escape(spec.title(lang))}" src="data:image/png;base64,{data}"/>'
-                f'<figcaption>{caption}</figcaption></figure>')
-    return f'<section class="table" id="{spec.id}">{tables.html(spec, lang)}</section>'
+        return (f'<figure class="chart" id="{spec.id}">'
+                f'<img alt="{html.escape(title)}" src="data:image/png;base64,{data}"/>'
+                f'<figcaption><p class="title">{html.escape(title)}</p>'
+                f'<p class="caption">{html.escape(caption)}</p></figcaption></figure>')
+    return f'<section class="table" id="{spec.id}">{tables.html(spec, lang, title, caption)}</section>'
 
 
+#: page style; tables take theirs from :data:`research.artifacts.render_text.TABLE_CSS` (three-line
+#: tables, numbers right-aligned, text left-aligned), centred like the figures
 STYLE = """body{font-family:'Noto Sans CJK SC','Microsoft YaHei','PingFang SC',sans-serif;max-width:60em;
-margin:2em auto;line-height:1.6;padding:0 1em}img{max-width:100%}table{border-collapse:collapse;margin:.5em 0}
-td,th{border-bottom:1px solid #ccc;padding:.2em .6em;text-align:right}th{border-bottom:2px solid #333}
-td:first-child,th:first-child{text-align:left}.title{font-weight:bold}.caption,figcaption{color:#444;
-font-size:.9em}figure{margin:1em 0}
+margin:2em auto;line-height:1.6;padding:0 1em}img{max-width:100%}section.table{text-align:center;margin:1.2em 0}
+section.table figure.research-table{text-align:left}figure.chart{margin:1.2em 0;text-align:center}
+figure.chart .title{font-weight:bold;margin:.3em 0}.caption,figcaption{color:#444;font-size:.9em}
+figure.chart .caption{text-align:left}
 """ + rt.TABLE_CSS
 
 
@@ -261,7 +289,8 @@ def render_html(text: str, out_root: Path, lang: str, tables: TableSource | None
 
     Parameters
     ----------
-    text : the template (``[[ID]]`` on its own line embeds; inside a sentence it links).
+    text : the template (``[[ID]]`` on its own line embeds; inside a sentence it links); laid
+        out by :func:`layout` (numbers, appendix).
     out_root : the build folder (figures, and tables when ``tables`` has no Display).
     lang : ``zh`` or ``en``.
     tables : where tables come from (default: the per-table files under ``out_root``).
@@ -276,21 +305,22 @@ def render_html(text: str, out_root: Path, lang: str, tables: TableSource | None
     import markdown
 
     tables = tables or TableSource(out_root)
+    lines, numbers = layout(text, lang, lambda aid: tables.n_rows(tables.spec(aid), lang))
     blocks, buf = [], []
-    for line in text.splitlines():
+    for line in lines:
         m = EMBED_RE.fullmatch(line)
         if m:
             blocks.append(("md", "\n".join(buf)))
             buf = []
             blocks.append(("embed", m.group(1)))
         else:
-            linked = REF_RE.sub(lambda mm: f'<a href="#{mm.group(1)}">{_ref_label(mm.group(1), lang)}</a>', line)
+            linked = _refs(line, lang, lambda aid: f'<a href="#{aid}">{_ref_label(aid, lang, numbers)}</a>')
             buf.append(_fill(linked, values, md_value))
     blocks.append(("md", "\n".join(buf)))
     parts = []
     for kind, content in blocks:
         if kind == "embed":
-            parts.append(_html_embed(tables.spec(content), out_root, lang, tables))
+            parts.append(_html_embed(tables.spec(content), out_root, lang, tables, numbers))
         else:
             parts.append(markdown.markdown(content, extensions=["tables"]))
     title = re.search(r"^#\s+(.+)$", text, flags=re.M)
@@ -302,42 +332,57 @@ def render_html(text: str, out_root: Path, lang: str, tables: TableSource | None
 
 # --------------------------------------------------------------------------- DOCX
 
-def render_docx(text: str, out_root: Path, lang: str, path: Path, tables: TableSource | None = None,
-                values: dict[str, str] | None = None) -> None:
-    """Template -> DOCX (headings, paragraphs, bullet lists, tables, figures), written atomically.
-
-    Parameters as :func:`render_html`; values are filled in by :func:`plain_value`; ``path``:
-    the file to write.
-    """
-    from docx import Document
+def _docx_figure(doc, spec, out_root: Path, lang: str, numbers: dict[str, str]) -> None:
+    """A figure: the picture (kept with its title), the numbered title below it, then the caption."""
+    from docx.enum.text import WD_ALIGN_PARAGRAPH
     from docx.shared import Cm
 
+    title, caption = _titles(spec, lang, numbers)
+    png = _artifact_file(out_root, spec, f".{lang}.png")
+    _read_bytes(png, f"figure {spec.id}")  # a clear message when it is missing
+    doc.add_picture(str(png), width=Cm(15))
+    picture = doc.paragraphs[-1]
+    picture.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    keep_with_next(picture._p)
+    rt._paragraph(doc, title, size=10.5, bold=True, keep_next=True).alignment = WD_ALIGN_PARAGRAPH.CENTER
+    rt._paragraph(doc, caption, size=rt.DOCX_FONT_PT)
+
+
+def _docx_text_line(doc, plain: str) -> None:
+    """One template line that is not an embed: a heading (``#`` levels, kept with what follows),
+    a bullet, or a paragraph."""
+    if plain.startswith("#"):
+        level = len(plain) - len(plain.lstrip("#"))
+        heading = doc.add_heading(plain.lstrip("#").strip(), level=min(level, 4) - 1 if level > 1 else 0)
+        keep_with_next(heading._p)
+    elif plain.startswith("- "):
+        doc.add_paragraph(plain[2:], style="List Bullet")
+    elif plain.strip():
+        doc.add_paragraph(plain)
+
+
+def render_docx(text: str, out_root: Path, lang: str, path: Path, tables: TableSource | None = None,
+                values: dict[str, str] | None = None) -> None:
+    """Template -> DOCX (A4, headings, paragraphs, bullet lists, tables, figures), written atomically.
+
+    Parameters as :func:`render_html` (laid out by :func:`layout`); values are filled in by
+    :func:`plain_value`; ``path``: the file to write.
+    """
     tables = tables or TableSource(out_root)
-    doc = Document()
-    set_east_asian_font(doc)
-    for line in text.splitlines():
+    lines, numbers = layout(text, lang, lambda aid: tables.n_rows(tables.spec(aid), lang))
+    doc = rt.new_docx(lang)  # A4, 2.5 cm margins, the package's fonts
+    for line in lines:
         s = line.rstrip()
         m = EMBED_RE.fullmatch(s)
         if m:
             spec = tables.spec(m.group(1))
             if spec.kind == "figure":
-                doc.add_paragraph(f"{_ref_label(spec.id, lang)}  {spec.title(lang)}").runs[0].bold = True
-                png = _artifact_file(out_root, spec, f".{lang}.png")
-                _read_bytes(png, f"figure {spec.id}")  # a clear message when it is missing
-                doc.add_picture(str(png), width=Cm(15))
-                doc.add_paragraph(spec.caption(lang)).runs[0].italic = True
+                _docx_figure(doc, spec, out_root, lang, numbers)
             else:
-                tables.add_docx(doc, spec, lang)
+                tables.add_docx(doc, spec, lang, *_titles(spec, lang, numbers))
             continue
-        plain = REF_RE.sub(lambda mm: _ref_label(mm.group(1), lang), s)
-        plain = xml_text(_fill(plain.replace("`", ""), values, plain_value))
-        if plain.startswith("#"):
-            level = len(plain) - len(plain.lstrip("#"))
-            doc.add_heading(plain.lstrip("#").strip(), level=min(level, 4) - 1 if level > 1 else 0)
-        elif plain.startswith("- "):
-            doc.add_paragraph(plain[2:], style="List Bullet")
-        elif plain.strip():
-            doc.add_paragraph(plain)
+        plain = _refs(s, lang, lambda aid: _ref_label(aid, lang, numbers))
+        _docx_text_line(doc, xml_text(_fill(plain.replace("`", ""), values, plain_value)))
     save_docx(doc, path)
 
 

@@ -188,9 +188,35 @@ def _variable(name: str, lang: str, bundle: dict) -> str:
     return _item(name, lang, bundle)
 
 
+#: a handling-time band as :func:`research.stats.bands.band_labels` names it: ``0-4h``, ``1-3d``, ``>7d``
+_BAND_RE = re.compile(r"(?:(\d+(?:\.\d+)?)-(\d+(?:\.\d+)?)|>(\d+(?:\.\d+)?))([hd])")
+
+
+def band_text(code, lang: str) -> str:
+    """A handling-time band code in words: ``0-4h`` -> ``0–4小时`` / ``0–4 hours``, ``1-3d`` ->
+    ``1–3天`` / ``1–3 days``, ``>7d`` -> ``7天以上`` / ``over 7 days``; any other text as it is."""
+    m = _BAND_RE.fullmatch(str(code))
+    if m is None:
+        return str(code)
+    a, b, over, unit = m.groups()
+    unit = "hours" if unit == "h" else "days"
+    return word(f"band_over_{unit}", lang, a=over) if over else word(f"band_{unit}", lang, a=a, b=b)
+
+
+def fmt_points(x, sign: bool = True) -> str:
+    """A difference of two proportions in percentage points (the unit goes in the header):
+    -0.0453 -> ``-4.5``; ``+`` shown on a positive difference when ``sign``."""
+    if _missing(x):
+        return ""
+    text = _fixed(100 * float(x), DIGITS["percent"])
+    return "+" + text if sign and float(x) > 0 and text.strip("0.") else text
+
+
 def _level_label(variable: str, level, lang: str, bundle: dict) -> str:
     if variable in ("cause_l1", "cause_l2"):
         return _code(variable, level, lang, bundle)
+    if variable == "handling_band":
+        return band_text(level, lang)
     if variable in ("overall", "all"):
         return word(str(level), lang)
     return str(level)

@@ -12,7 +12,7 @@ text used in the report; ``artifact`` the registered table or figure that
 shows the same number).
 
 The values are computed by stage, each module giving its rows in ``values.csv`` order:
-ingest and limitations here, the fit in :mod:`research.artifacts.values_fit`,
+ingest, limitations and the report's front matter (dates, issuing unit) here, the fit in :mod:`research.artifacts.values_fit`,
 representativeness in :mod:`research.artifacts.values_weights`, monitoring, levers and
 drivers in :mod:`research.artifacts.values_strategy`; the row and the wording of one value
 are in :mod:`research.artifacts.values_format`. Their names stay importable from here.
@@ -30,6 +30,7 @@ from research.artifacts.values_fit import (SUBCAUSE_RANK_VALUES, fit_values, sub
 from research.artifacts.values_format import AME_MODEL, NO_DATA, missing_row, pct, value_row
 from research.artifacts.values_strategy import MONITORING_VALUES, driver_values, lever_values, monitoring_values
 from research.artifacts.values_weights import nonresponse_sensitivity_values, representativeness_values
+from research.artifacts.words import word
 
 __all__ = ["ALWAYS", "AME_MODEL", "MONITORING_VALUES", "NO_DATA", "SUBCAUSE_RANK_VALUES", "named_values",
            "ingest_values", "limitation_values"]
@@ -46,7 +47,8 @@ ALWAYS = ("survey_rows_read", "survey_rows_rejected", "n_responses", "sat_rate_o
           "lever_best", "lever_best_points", "lever_best_low", "lever_best_high", "lever_best_per_10k",
           "lever_second", "lever_second_points", "lever_best_evalue", "lever_best_evalue_ci", "driver_top", "driver_top_share", "drivers_concentrate_here",
           "nonresponse_methods_low", "nonresponse_methods_high", "nonresponse_target", "tipping_delta_refused",
-          "tipping_delta_no_answer", "tipping_delta_all", "data_source", "n_stations")
+          "tipping_delta_no_answer", "tipping_delta_all", "data_source", "n_stations", "survey_first_date",
+          "survey_last_date", "report_issued", "report_issuer")
 
 
 
@@ -60,6 +62,7 @@ def named_values(bundle: dict) -> pd.DataFrame:
     out += lever_values(bundle)
     out += driver_values(bundle)
     out += limitation_values(bundle)
+    out += report_values(bundle)
     present = {r["name"] for r in out}
     for name in ALWAYS:  # a value the data cannot give still exists, saying so
         if name not in present:
@@ -111,6 +114,42 @@ def limitation_values(bundle: dict) -> list[dict]:
         g = int(resp["station"].nunique())
         out.append(value_row("n_stations", g, "stations", f"{g:,}", f"{g:,}", "ingest/responses.parquet",
                              "", "nunique(station)", "T09"))
+    return out
+
+
+def date_text(day, lang: str) -> str:
+    """A date as the report writes it: ``2026年3月31日`` / ``2026-03-31``."""
+    return word("date_long", lang, y=day.year, m=day.month, d=day.day)
+
+
+def report_values(bundle: dict) -> list[dict]:
+    """Named values of the report's front matter: the period covered (``survey_first_date``,
+    ``survey_last_date``: the first and last survey date of the valid responses,
+    ``ingest/responses.parquet`` column ``surveyed_at``), the issue date (``report_issued``: the
+    plan's ``report.issued``, else the last survey date, never the day of the build) and the
+    issuing unit (``report_issuer``: the plan's ``report.issuer``, else "not stated")."""
+    out = []
+    resp = bundle.get("responses")
+    days = None
+    if resp is not None and "surveyed_at" in resp.columns and resp["surveyed_at"].notna().any():
+        at = pd.to_datetime(resp["surveyed_at"])
+        days = (at.min().date(), at.max().date())
+        for name, day, col in (("survey_first_date", days[0], "min(surveyed_at)"),
+                               ("survey_last_date", days[1], "max(surveyed_at)")):
+            out.append(value_row(name, day.isoformat(), "date", date_text(day, "zh"), date_text(day, "en"),
+                                 "ingest/responses.parquet", "", col, "T01"))
+    spec = getattr(bundle.get("plan"), "report", None)
+    issued = getattr(spec, "issued", None)
+    if issued is not None or days is not None:
+        day, source = (issued, "report.issued") if issued is not None else (days[1], "max(surveyed_at)")
+        out.append(value_row("report_issued", day.isoformat(), "date", date_text(day, "zh"), date_text(day, "en"),
+                             "fit/analysis_plan_used.yaml" if issued is not None else "ingest/responses.parquet",
+                             "", source, ""))
+    issuer = getattr(spec, "issuer", None)
+    zh, en = ((issuer["zh"], issuer["en"]) if issuer else
+              (word("report_issuer_default", "zh"), word("report_issuer_default", "en")))
+    out.append(value_row("report_issuer", "configured" if issuer else "not_stated", "text", zh, en,
+                         "fit/analysis_plan_used.yaml", "", "report.issuer", ""))
     return out
 
 

@@ -9,6 +9,7 @@ whole plan is put together by :func:`research.config.plan.load_plan`.
 
 from __future__ import annotations
 
+import datetime
 import math
 
 import numpy as np
@@ -20,7 +21,7 @@ from research.config.plan_specs import (CLUSTER_VARIABLES, FAMILIES, MARGIN_VARI
                                         MAX_ITER, MAX_KNOTS, MAX_MODELS, OUTCOMES, POST_TREATMENT,
                                         PROPENSITY_VARIABLES, SE_TYPES, THRESHOLD_VARIABLES, VARIABLES,
                                         WEIGHT_METHODS, BULLETIN_RANKING_RHS, BulletinSpec, DriverSpec,
-                                        ModelSpec, ThresholdSpec, WeightingSpec)
+                                        ModelSpec, ReportSpec, ThresholdSpec, WeightingSpec)
 from research.config.yamlfile import YamlFile
 
 
@@ -278,3 +279,31 @@ def read_bulletin(r: YamlFile, node) -> BulletinSpec:
     if not 1 <= min_n <= 100_000:
         raise r.fail(f"{w}.min_n", f"must be from 1 to 100,000, got {min_n}")
     return BulletinSpec(ranking_rhs=rhs, repeat_top=top, min_n=min_n)
+
+
+def read_report(r: YamlFile, node) -> ReportSpec:
+    """The optional ``report`` section: ``issuer: {zh: ..., en: ...}`` (both, non-blank) and
+    ``issued: YYYY-MM-DD`` (a date, optional); any other key is refused (:class:`ReportSpec`)."""
+    if node is None:
+        return ReportSpec()
+    w = "report"
+    if not isinstance(node, dict):
+        raise r.fail(w, "expected a mapping")
+    unknown = sorted(str(k) for k in node if k not in ("issuer", "issued"))
+    if unknown:
+        raise r.fail(f"{w}.{unknown[0]}", "unknown key; the report section has issuer and issued")
+    issuer = r.get(node, "issuer", w, (dict, type(None)), default=None)
+    if issuer is not None:
+        extra = sorted(str(k) for k in issuer if k not in ("zh", "en"))
+        if extra:
+            raise r.fail(f"{w}.issuer.{extra[0]}", "unknown language; give zh and en")
+        issuer = {lang: r.text(issuer, lang, f"{w}.issuer") for lang in ("zh", "en")}
+    issued = r.get(node, "issued", w, (datetime.date, str, type(None)), default=None)
+    if isinstance(issued, datetime.datetime):
+        raise r.fail(f"{w}.issued", f"expected a date YYYY-MM-DD, got {issued!r}")
+    if isinstance(issued, str):
+        try:
+            issued = datetime.date.fromisoformat(issued.strip())
+        except ValueError:
+            raise r.fail(f"{w}.issued", f"expected a date YYYY-MM-DD, got {issued!r}") from None
+    return ReportSpec(issuer=issuer, issued=issued)

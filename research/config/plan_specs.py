@@ -9,6 +9,7 @@ them are in :mod:`research.config.plan_sections` and :mod:`research.config.plan_
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
@@ -200,6 +201,16 @@ class BulletinSpec:
 
 
 @dataclass(frozen=True)
+class ReportSpec:
+    """The report as a document: the issuing unit (``issuer``, zh and en; None: not stated) and the
+    issue date (``issued``; None: the last survey date in the data, so that a rebuild of the same
+    data gives the same report; never the day of the build)."""
+
+    issuer: dict[str, str] | None = None
+    issued: datetime.date | None = None
+
+
+@dataclass(frozen=True)
 class Plan:
     """The whole plan, validated; ``source`` is the YAML text as loaded (recorded with results)."""
 
@@ -215,6 +226,7 @@ class Plan:
     path: Path
     source: str
     bulletin: BulletinSpec = BulletinSpec()
+    report: ReportSpec = ReportSpec()
 
     def model(self, name: str) -> ModelSpec:
         for m in self.models:

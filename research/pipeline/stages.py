@@ -261,10 +261,11 @@ def values_stage(b: Build, bundle: Mapping) -> dict:
 
 
 def report_stage(b: Build, bundle: Mapping) -> dict:
-    """The report, zh and en, HTML and DOCX (``report/``)."""
+    """The report, zh and en, HTML and DOCX (``report/``); its tables from their Displays of the
+    bundle's data, as the per-table files (so the report can number them and count their rows)."""
     from research.artifacts.report import build_report
 
-    build_report(bundle["values"], b.root, b.root / "report")
+    build_report(bundle["values"], b.root, b.root / "report", bundle=dict(bundle))
     return {}
 
 
@@ -300,7 +301,7 @@ STAGES: tuple[Stage, ...] = (
                    "strategy/repeat_callers.csv"), run=monitoring_stage),
     Stage("tables and figures", reads=("*",), writes=(), outputs=("tables", "figures"), run=render_stage),
     Stage("named values", reads=("*",), writes=("values",), outputs=("values.csv",), run=values_stage),
-    Stage("report", reads=("values",), writes=(), outputs=("report",), run=report_stage),
+    Stage("report", reads=("*",), writes=(), outputs=("report",), run=report_stage),
     Stage("manifest", reads=("inputs", "values") + INITIAL, writes=("manifest",), outputs=("manifest.json",),
           run=manifest_stage),
 )

@@ -211,7 +211,8 @@ _TEX_UNESCAPE = {v: k for k, v in render_text._TEX_SPECIALS.items()}
 def tex_grid(tex: str) -> list[list[str]]:
     """Cells of the tabular, split on ``&`` not escaped, LaTeX escapes undone."""
     body = tex[tex.index("\\toprule") + len("\\toprule"): tex.index("\\bottomrule")]
-    lines = [ln for ln in body.strip().splitlines() if ln.strip() and ln.strip() != "\\midrule"]
+    lines = [ln for ln in body.strip().splitlines() if ln.strip() and ln.strip() not in ("\\midrule",
+                                                                                     "\\addlinespace")]
     pattern = re.compile("|".join(re.escape(k) for k in sorted(_TEX_UNESCAPE, key=len, reverse=True)))
     grid = []
     for ln in lines:

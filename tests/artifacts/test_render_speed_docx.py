@@ -27,13 +27,13 @@ def _api_tc_text(tc, text, *, bold=False, italic=False, align="l", indent=False)
                               indent=indent)
 
 
-def _api_column_widths(doc, table, widths):
+def _api_column_widths(doc, table, widths, total=None):
     """rdx._column_widths as it was: python-docx's cell.width on every cell."""
     from docx.oxml import OxmlElement
     from docx.oxml.ns import qn
 
     sec = doc.sections[-1]
-    total = sec.page_width - sec.left_margin - sec.right_margin
+    total = sec.page_width - sec.left_margin - sec.right_margin if total is None else total
     table.autofit = False
     tbl_pr = table._tbl.tblPr
     mar = OxmlElement("w:tblCellMar")

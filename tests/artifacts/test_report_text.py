@@ -57,12 +57,15 @@ def test_the_checks_catch_causal_wording():
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_headings_in_order_in_the_templates(lang):
-    """How-to-read comes before the first numbered section; limitations is the last section."""
+    """How-to-read comes right after the summary, before the first numbered section; limitations is
+    the last numbered section, before the conclusions and the appendix (issue 14)."""
     text = report.template_path(lang).read_text(encoding="utf-8")
     heads = [line.lstrip("#").strip() for line in text.splitlines() if line.startswith("## ")]
     how, lim = HEADINGS[lang]
-    assert heads[0] == how
-    assert heads[-1].endswith(lim)
+    assert heads[1] == how
+    numbered = [h for h in heads if h[:1].isdigit()]
+    assert numbered[-1].endswith(lim)
+    assert heads.index(numbered[-1]) < len(heads) - 2  # then conclusions, appendix
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])

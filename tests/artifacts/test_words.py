@@ -199,9 +199,9 @@ def test_each_word_is_written_in_one_domain_module_only():
     refuses a key written twice."""
     import types
 
-    from research.artifacts.words import bulletin, fit, notes, strategy, weights
+    from research.artifacts.words import bulletin, fit, notes, report, strategy, weights
 
-    domains = (fit, weights, strategy, bulletin, notes)
+    domains = (fit, weights, strategy, bulletin, notes, report)
     assert sum(len(m.WORDS) for m in domains) == len(WORDS)
     assert set().union(*(m.WORDS for m in domains)) == set(WORDS)
     for m in domains:  # entries, no lookup of their own

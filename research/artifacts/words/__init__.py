@@ -21,7 +21,7 @@ keyword arguments. ``{level}`` is the confidence level shown, from the plan's ``
 The fixed words are written down by domain, each in exactly one module of this package
 (:mod:`~research.artifacts.words.fit`, :mod:`~research.artifacts.words.weights`,
 :mod:`~research.artifacts.words.strategy`, :mod:`~research.artifacts.words.bulletin`,
-:mod:`~research.artifacts.words.notes`); :data:`WORDS` joins them and refuses a key written in
+:mod:`~research.artifacts.words.notes`, :mod:`~research.artifacts.words.report`); :data:`WORDS` joins them and refuses a key written in
 two places. :func:`word` (with :func:`template` and :func:`has_word`) is the one lookup.
 """
 
@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import string
 
-from research.artifacts.words import bulletin, fit, notes, strategy, weights
+from research.artifacts.words import bulletin, fit, notes, report, strategy, weights
 
 LANGS = ("zh", "en")
 
@@ -53,7 +53,7 @@ def _join(*domains) -> dict[str, tuple[str, str]]:
 
 
 #: fixed words: machine name -> (zh, en), from the domain modules of this package
-WORDS: dict[str, tuple[str, str]] = _join(fit, weights, strategy, bulletin, notes)
+WORDS: dict[str, tuple[str, str]] = _join(fit, weights, strategy, bulletin, notes, report)
 
 
 def level_text(conf_level: float) -> str:
