@@ -213,7 +213,7 @@ def _display_typical_cases(data: pd.DataFrame, lang: str, bundle: dict) -> Displ
     comments compared on the block's first row."""
     keys = ["cause_l1", "comments_compared", "distinguishing_word", "z_score", "typical_case", "cause_l2"]
     align = ["l", "r", "l", "r", "l", "l"]
-    widths = [0.95, 0.95, 0.85, 0.45, 2.3, 1.6]
+    widths = [1.05, 0.95, 1.1, 0.4, 2.1, 1.6]
     notes = [word("note_typical_cases", lang, **_typical_settings(bundle, lang)), word("note_typical_rule", lang)]
     if data.empty:
         return Display(headers(keys, lang, bundle), align, [Row([word("no_typical_cases", lang)], span=True)],

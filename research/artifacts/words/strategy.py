@@ -107,13 +107,15 @@ WORDS: dict[str, tuple[str, str]] = {
     "note_typical_cases": ("意见为客户在回访中留下的自由文本（已脱敏）。经中文分词（jieba及领域词典）后，在每个诉求大类内"
                            "比较不满意与满意客户意见中各词语的出现频率：带信息Dirichlet先验（先验总量为{prior}）的对数"
                            "优势比及其z值（Monroe、Colaresi与Quinn 2008）；每类至多列{top}个z≥1.96、且在不满意意见中至少"
-                           "出现{min_count}次的词语，按z值由高到低排列。留言的客户是自愿留言的一部分，并非随机样本。",
+                           "出现{min_count}次的词语，按z值由高到低排列；词语与意见均按客户原文列出。留言的客户是自愿留言的一部分，"
+                           "并非随机样本。",
                            "Comments are the free text customers left in the callback (masked). Segmented into words "
                            "(jieba with the domain dictionary), dissatisfied and satisfied customers' comments are "
                            "compared word by word within each cause group: log-odds with an informative Dirichlet "
                            "prior (prior total {prior}) and its z (Monroe, Colaresi & Quinn 2008); at most {top} words "
                            "a group with z >= 1.96 occurring at least {min_count} times in dissatisfied comments, highest z "
-                           "first. Customers who comment choose to, so they are not a random sample."),
+                           "first; words and comments are shown as the customers wrote them. Customers who comment choose "
+                           "to, so they are not a random sample."),
     "note_typical_rule": ("典型案例的选取规则：对该诉求大类的每条不满意意见，计算其所含词语（有或无）与该类区分词（以z值"
                           "为权重）的余弦相似度，取最高者（相同文本只取一次，同分按工单编号）；不含任何区分词的意见不入选。"
                           "典型案例供专家团队分析敏感点，不代表所有不满意客户。",
