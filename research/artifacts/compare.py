@@ -42,7 +42,9 @@ TOLERANCES: dict[str, tuple[float, str]] = {
 }
 #: artifacts (path prefixes or names) whose numbers come from closed-form computations
 _CLOSED_FORM = ("weights/response_rates", "weights/funnel", "tables/T01_", "tables/T02_", "tables/T03_",
-                "figures/F01_", "figures/F02_", "strategy/p_chart", "strategy/recurrence_flags")
+                "figures/F01_", "figures/F02_", "strategy/p_chart", "strategy/recurrence_flags",
+                # word counts and their closed-form log-odds (research.stats.fightin_words)
+                "strategy/typical_", "tables/T23_", "figures/F12_")
 #: artifacts whose numbers include bootstrap percentiles
 _BOOTSTRAP = ("fit/thresholds", "strategy/levers", "strategy/drivers_", "tables/T07_", "tables/T14_",
               "tables/T15_", "figures/F06_", "figures/F10_", "values.csv")

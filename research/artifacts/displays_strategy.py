@@ -1,5 +1,5 @@
-"""Displays of the strategy and monitoring tables T14-T18, T21 and T22 (levers, key drivers,
-repeat callers, recurrence, p-chart, associations, station funnel): data ->
+"""Displays of the strategy and monitoring tables T14-T18 and T21-T23 (levers, key drivers,
+repeat callers, recurrence, p-chart, associations, station funnel, typical cases): data ->
 :class:`~research.artifacts.table_cells.Display` in ``lang``.
 """
 
@@ -205,3 +205,41 @@ def _display_station_funnel(data: pd.DataFrame, lang: str, bundle: dict) -> Disp
     notes = [word("note_funnel", lang, k=k, target=target, n_sig=n_sig, n_fdr=n_fdr, disp=disp)]
     return Display(headers(keys, lang, bundle), align, rows, notes)
 
+
+
+def _display_typical_cases(data: pd.DataFrame, lang: str, bundle: dict) -> Display:
+    """T23: one block per cause group (a rule above it), row i holding the group's i-th distinguishing
+    word with its z beside its i-th typical case (masked comment, sub-cause); the group and its
+    comments compared on the block's first row."""
+    keys = ["cause_l1", "comments_compared", "distinguishing_word", "z_score", "typical_case", "cause_l2"]
+    align = ["l", "r", "l", "r", "l", "l"]
+    widths = [1.05, 0.95, 1.1, 0.4, 2.1, 1.6]
+    notes = [word("note_typical_cases", lang, **_typical_settings(bundle, lang)), word("note_typical_rule", lang)]
+    if data.empty:
+        return Display(headers(keys, lang, bundle), align, [Row([word("no_typical_cases", lang)], span=True)],
+                       notes, widths)
+    rows = []
+    for group, part in data.groupby("cause_l1", sort=False):
+        terms, cases = part[part["part"] == "term"], part[part["part"] == "case"]
+        first = part.iloc[0]
+        lead = [_code("cause_l1", group, lang, bundle),
+                f"{fmt_count(first['comments_dissatisfied'])} / {fmt_count(first['comments_satisfied'])}"]
+        for i in range(max(len(terms), len(cases))):
+            t = terms.iloc[i] if i < len(terms) else None
+            c = cases.iloc[i] if i < len(cases) else None
+            cells = (lead if i == 0 else ["", ""])
+            cells = cells + (["", ""] if t is None else [str(t["term"]), f"{float(t['z']):.1f}"])
+            cells = cells + (["", ""] if c is None else [f"{int(c['rank'])}. {c['comment']}",
+                                                         _code("cause_l2", c["cause_l2"], lang, bundle)])
+            rows.append(Row(cells, rule_before=bool(rows) and i == 0))
+    return Display(headers(keys, lang, bundle), align, rows, notes, widths)
+
+
+def _typical_settings(bundle: dict, lang: str) -> dict:
+    """The plan's typical-case settings as the note words them (the plan's defaults without a plan)."""
+    from research.config.plan_specs import TypicalCasesSpec
+
+    plan = bundle.get("plan")
+    spec = getattr(plan, "typical_cases", None) or TypicalCasesSpec()
+    prior = word("prior_pooled", lang) if spec.prior is None else f"{spec.prior:,g}"
+    return {"min_count": spec.min_count, "top": spec.top, "prior": prior}

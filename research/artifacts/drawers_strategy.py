@@ -1,5 +1,5 @@
-"""The drawings of figures F10 (importance-performance) and F11 (station funnel), as
-:mod:`research.artifacts.drawers_fit`.
+"""The drawings of figures F10 (importance-performance), F11 (station funnel) and F12 (typical
+cases: distinguishing words), as :mod:`research.artifacts.drawers_fit`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import LogLocator
 
 from research.artifacts.figure_axes import figure_word, group_legend, hours_axis, new_figure, percent_axis
-from research.artifacts.theme import NEUTRAL_COLOR, SERIES_COLOR
+from research.artifacts.theme import NEUTRAL_COLOR, SERIES_COLOR, cause_color
 
 
 def draw_ipa(data: pd.DataFrame, lang: str, bundle: dict) -> Figure:
@@ -97,4 +97,46 @@ def draw_station_funnel(data: pd.DataFrame, lang: str, bundle: dict) -> Figure:
     if phi > 1:
         ax.text(0.01, 0.02, figure_word("overdispersion_phi", lang, phi=phi), transform=ax.transAxes, fontsize=7,
                 color=NEUTRAL_COLOR, va="bottom")
+    return fig
+
+
+def draw_typical_terms(data: pd.DataFrame, lang: str, bundle: dict) -> Figure:
+    """One panel per cause group (two columns, a common z axis): horizontal bars of its distinguishing
+    words' z, the most distinguishing on top, in the group's colour, the value at each bar's end; a
+    dashed line at z = 1.96, the least z shown."""
+    from research.artifacts import labels
+    from research.artifacts.figure_parts import instrument_of, unique
+
+    groups = unique(data["cause_l1"])
+    if not groups:
+        fig, body = new_figure(1.2)
+        ax = body.add_subplot()
+        ax.axis("off")
+        ax.text(0.5, 0.5, figure_word("no_typical_cases", lang), ha="center", va="center", wrap=True)
+        return fig
+    ins = instrument_of(bundle)
+    ncols = 1 if len(groups) == 1 else 2
+    nrows = -(-len(groups) // ncols)
+    per_row = int(data.groupby("cause_l1")["rank"].size().max())
+    fig, body = new_figure(nrows * (0.24 * per_row + 0.75))
+    axes = np.atleast_1d(body.subplots(nrows, ncols, sharex=True, squeeze=False).ravel())
+    top = float(data["z"].max())
+    for ax, g in zip(axes, groups):
+        d = data[data["cause_l1"] == g]
+        y = np.arange(len(d))
+        ax.barh(y, d["z"], color=cause_color(g), height=0.7)
+        ax.set_yticks(y, list(d["term"].astype(str)))
+        ax.set_ylim(per_row - 0.4, -0.6)
+        ax.tick_params(axis="y", labelsize=8)
+        ax.grid(axis="y", visible=False)
+        ax.axvline(1.96, color=NEUTRAL_COLOR, linestyle="--", linewidth=0.8)
+        for yi, z in zip(y, d["z"].astype(float)):
+            ax.text(z + 0.01 * top, yi, f"{z:.1f}", va="center", fontsize=7, color=NEUTRAL_COLOR)
+        ax.set_title(labels.code("cause_l1", str(g), lang, ins), fontsize=9)
+    for ax in axes[len(groups):]:
+        ax.axis("off")
+    axes[0].set_xlim(0, top * 1.15)
+    for ax in axes[max(0, len(groups) - ncols):len(groups)]:
+        ax.set_xlabel(figure_word("z_distinguishing", lang), fontsize=8)
+        ax.tick_params(axis="x", labelbottom=True)
     return fig

@@ -1,6 +1,7 @@
-"""The data plotted in figures F10 (importance-performance) and F11 (station funnel).
+"""The data plotted in figures F10 (importance-performance), F11 (station funnel) and F12 (typical
+cases: distinguishing words).
 
-They read the frames of research.strategy (bundle keys drivers_ipa, station_funnel); without
+They read the frames of research.strategy (bundle keys drivers_ipa, station_funnel, typical_terms); without
 them they have no rows. Drawings: :mod:`research.artifacts.drawers_strategy`.
 """
 
@@ -75,3 +76,29 @@ def figure_station_funnel_data(bundle: dict) -> pd.DataFrame:
     out["phi"] = phi
     out["flagged"] = out["flagged"].astype("boolean")
     return plain_text(out[cols], ["part", "station", "signal"])
+
+
+#: distinguishing words shown per cause group in F12 (T23 and ``strategy/typical_terms.csv`` have all)
+F12_TERMS = 10
+
+
+def figure_typical_terms_data(bundle: dict) -> pd.DataFrame:
+    """Per cause group, its most distinguishing words of dissatisfied comments (research.strategy.typical_cases
+    via ``bundle["typical_terms"]``).
+
+    Returns
+    -------
+    DataFrame, cause groups in taxonomy order, each with its :data:`F12_TERMS` words of highest ``z``
+    (by ``rank``): ``cause_l1, rank, term, z`` (log-odds z, dissatisfied against satisfied comments),
+    ``n_dissatisfied, n_satisfied`` (word counts). No rows without a distinguishing word.
+    """
+    from research.artifacts.figure_parts import groups_in_order, instrument_of
+
+    cols = ["cause_l1", "rank", "term", "z", "n_dissatisfied", "n_satisfied"]
+    terms = bundle.get("typical_terms")
+    if terms is None or len(terms) == 0:
+        return pd.DataFrame(columns=cols)
+    top = terms[terms["rank"] <= F12_TERMS]
+    order = {g: i for i, g in enumerate(groups_in_order(top["cause_l1"].astype(str), instrument_of(bundle)))}
+    top = top.assign(_g=top["cause_l1"].astype(str).map(order)).sort_values(["_g", "rank"], kind="stable")
+    return plain_text(top[cols].reset_index(drop=True), ["cause_l1", "term"])

@@ -238,6 +238,15 @@ TABLES = (
                  "Satisfied rate standardised for sub-cause, handling time and channel; outside the 99.8% limits "
                  "is a signal; q: Benjamini–Hochberg (Spiegelhalter 2005). Sorted by z.",
                  ("station_funnel",), "table_station_funnel"),
+    ArtifactSpec("T23", "table", "T23_typical_cases", "典型案例分析：不满意客户意见中的区分词与典型案例",
+                 "Typical cases: the words that mark dissatisfied customers' comments, and typical comments",
+                 "各诉求大类中，不满意客户意见相对满意客户意见出现较多的词语（带信息先验的对数优势比z值，"
+                 "Monroe等2008），以及与这些词语最相近的不满意客户意见（已脱敏）。词语与不满意相关联，不是不满意的原因。",
+                 "Per cause group, the words more frequent in dissatisfied than in satisfied customers' comments "
+                 "(z of the log-odds with an informative prior, Monroe et al. 2008), and the dissatisfied comments "
+                 "(masked) closest to those words. The words are associated with dissatisfaction; they are not "
+                 "its causes.",
+                 ("typical_terms", "typical_cases"), "table_typical_cases"),
 )
 
 FIGURES = (
@@ -297,6 +306,14 @@ FIGURES = (
                  "its answers; line: the overall rate; dashed and dotted: 95% and 99.8% limits (widened for "
                  "over-dispersion when present); labelled: outside 99.8% or q < 0.05.",
                  ("station_funnel",), "figure_station_funnel_data", "draw_station_funnel"),
+    ArtifactSpec("F12", "figure", "F12_typical_terms", "各诉求大类不满意客户意见的区分词",
+                 "Words that mark dissatisfied customers' comments, by cause group",
+                 "每个诉求大类中z值最高的至多10个词语（不满意客户意见相对满意客户意见，带信息先验的对数优势比）；"
+                 "虚线为z = 1.96。词语与不满意相关联，不是不满意的原因（见表T23）。",
+                 "Per cause group, at most 10 words of highest z (dissatisfied against satisfied customers' "
+                 "comments, log-odds with an informative prior); dashed line at z = 1.96. The words are associated "
+                 "with dissatisfaction; they are not its causes (T23).",
+                 ("typical_terms",), "figure_typical_terms_data", "draw_typical_terms"),
 )
 
 #: the tables of `research bulletin` (research.bulletin), by key. Not in REGISTRY: reproduce and the

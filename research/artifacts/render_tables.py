@@ -96,6 +96,7 @@ DISPLAYS: dict[Callable, DisplayFunction] = {
     tables.table_nonresponse_delta: weights._display_nonresponse_delta,
     tables.table_associations: strategy._display_associations,
     tables.table_station_funnel: strategy._display_station_funnel,
+    tables.table_typical_cases: strategy._display_typical_cases,
 }
 
 

@@ -1,13 +1,13 @@
 """The table builders by name: the registry's ``builder`` names resolve here.
 
-One builder per registered table (T01..T22), bundle in, tidy frame out, in the module of
+One builder per registered table (T01..T23), bundle in, tidy frame out, in the module of
 its stage:
 
 - :mod:`research.artifacts.tables_fit`: T01..T08 (sample, ingest, satisfaction, models,
   handling-time effects, thresholds, comparisons, reliability);
 - :mod:`research.artifacts.tables_weights`: T09..T13, T19, T20 (representativeness);
-- :mod:`research.artifacts.tables_strategy`: T14..T18, T21, T22 (levers, drivers, monitoring,
-  associations, station funnel);
+- :mod:`research.artifacts.tables_strategy`: T14..T18, T21..T23 (levers, drivers, monitoring,
+  associations, station funnel, typical cases);
 - :mod:`research.artifacts.tables_common`: what they share (the plan's confidence level,
   instrument order).
 
@@ -24,9 +24,10 @@ from research.artifacts.tables_fit import (EFFECT_SCALES, FIT_STATISTICS, T04_EX
                                            model_names, table_group_comparisons, table_handling_time_effects,
                                            table_models, table_reconciliation, table_reliability, table_sample,
                                            table_satisfaction_by_cause, table_thresholds)
-from research.artifacts.tables_strategy import (T16_ROWS, p_chart_false_signals, table_associations,  # noqa: F401
-                                                table_key_drivers, table_levers, table_out_of_control,
-                                                table_recurrence, table_repeat_callers, table_station_funnel)
+from research.artifacts.tables_strategy import (T16_ROWS, T23_COLUMNS, p_chart_false_signals,  # noqa: F401
+                                                table_associations, table_key_drivers, table_levers,
+                                                table_out_of_control, table_recurrence, table_repeat_callers,
+                                                table_station_funnel, table_typical_cases)
 from research.artifacts.tables_weights import (RATE_VARIABLES, T11_DOMAINS, T11_VARIABLES,  # noqa: F401
                                                T19_METHODS, T20_SCENARIOS, table_nonresponse_delta,
                                                table_response_propensity, table_response_rates,

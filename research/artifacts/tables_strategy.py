@@ -1,7 +1,8 @@
-"""The data of the strategy and monitoring tables T14..T18, T21 and T22: one builder per table.
+"""The data of the strategy and monitoring tables T14..T18 and T21..T23: one builder per table.
 
 They read the frames of research.strategy (levers, drivers_importance, drivers_ipa,
-repeat_callers, recurrence, p_chart, associations, station_funnel); a frame that is absent
+repeat_callers, recurrence, p_chart, associations, station_funnel, typical_terms,
+typical_cases); a frame that is absent
 or empty gives the table's columns with no rows. Bundle in, tidy frame out, as
 :mod:`research.artifacts.tables_fit`.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from research.artifacts.tables_common import frame_or_none, order_of
+from research.artifacts.tables_common import cause_codes, frame_or_none, order_of
 
 
 def table_levers(bundle: dict) -> pd.DataFrame:
@@ -218,3 +219,46 @@ def p_chart_false_signals(bundle: dict) -> dict | None:
     return {"weeks": int(weeks), "stations": int(ef["stations"].max()),
             "expected_per_week": float(ef["expected_false"].mean()), "observed_per_week": float(ef["signals"].mean()),
             "expected_total": float(ef["expected_false"].sum()), "observed_total": int(ef["signals"].sum())}
+
+
+#: the columns of T23 (``tables/T23_typical_cases.csv``)
+T23_COLUMNS = ["cause_l1", "part", "rank", "term", "n_dissatisfied", "n_satisfied", "delta", "se", "z",
+               "comments_dissatisfied", "comments_satisfied", "ticket_id", "cause_l2", "comment", "score", "matched"]
+
+
+def table_typical_cases(bundle: dict) -> pd.DataFrame:
+    """T23 典型案例分析: per cause group, the words that distinguish dissatisfied from satisfied
+    customers' comments and the typical (masked) comments of dissatisfied customers.
+
+    From ``bundle["typical_terms"]`` and ``bundle["typical_cases"]``
+    (:func:`research.strategy.typical_cases.distinguishing_terms` and ``typical_cases``, stage 4).
+
+    Returns
+    -------
+    DataFrame, cause groups in taxonomy order, each with its ``part`` = ``term`` rows (by ``rank``:
+    ``term``, ``n_dissatisfied`` and ``n_satisfied`` word counts, ``delta`` log-odds ratio, ``se``,
+    ``z``) then its ``part`` = ``case`` rows (by ``rank``: ``ticket_id``, ``cause_l2``, ``comment``
+    as masked at ingest, ``score`` cosine similarity 0..1 to the group's words, ``matched`` the
+    group's words it holds); ``comments_dissatisfied`` and ``comments_satisfied`` (comments compared
+    in the group) on every row of the group. No rows when no group has a distinguishing word.
+    """
+    terms = frame_or_none(bundle, "typical_terms", ["cause_l1", "rank", "term", "z", "comments_dissatisfied",
+                                                    "comments_satisfied"])
+    if terms is None:
+        return pd.DataFrame(columns=T23_COLUMNS)
+    parts = [terms.assign(part="term")]
+    cases = frame_or_none(bundle, "typical_cases", ["cause_l1", "rank", "comment", "score"])
+    if cases is not None:
+        counts = terms.drop_duplicates("cause_l1").set_index("cause_l1")[["comments_dissatisfied",
+                                                                         "comments_satisfied"]]
+        parts.append(cases.join(counts, on="cause_l1").assign(part="case"))
+    out = pd.concat(parts, ignore_index=True).reindex(columns=T23_COLUMNS)
+    out["cause_l1"] = out["cause_l1"].astype(str)
+    out["_g"] = order_of(out, "cause_l1", cause_codes(bundle, "cause_l1", out["cause_l1"]))
+    out["_p"] = (out["part"] == "case").astype(int)
+    out = out.sort_values(["_g", "_p", "rank"], kind="stable")[T23_COLUMNS].reset_index(drop=True)
+    for c in ("rank", "n_dissatisfied", "n_satisfied", "comments_dissatisfied", "comments_satisfied"):
+        out[c] = out[c].astype("Int64")
+    for c in ("term", "ticket_id", "cause_l2", "comment", "matched"):
+        out[c] = out[c].astype(object).where(out[c].notna(), "")
+    return out

@@ -28,7 +28,8 @@ from research import paths
 from research.artifacts.values_fit import (SUBCAUSE_RANK_VALUES, fit_values, subcause_rank_values,
                                            threshold_finding)
 from research.artifacts.values_format import AME_MODEL, NO_DATA, missing_row, pct, value_row
-from research.artifacts.values_strategy import MONITORING_VALUES, driver_values, lever_values, monitoring_values
+from research.artifacts.values_strategy import (MONITORING_VALUES, driver_values, lever_values, monitoring_values,
+                                               typical_values)
 from research.artifacts.values_weights import nonresponse_sensitivity_values, representativeness_values
 from research.artifacts.words import word
 
@@ -54,13 +55,14 @@ ALWAYS = ("survey_rows_read", "survey_rows_rejected", "n_responses", "sat_rate_o
 
 def named_values(bundle: dict) -> pd.DataFrame:
     """All named values of the report from the bundle (see module docstring): ingest, fit,
-    monitoring, representativeness, levers, drivers and limitations in that order, then a "no
+    monitoring, representativeness, levers, drivers, typical cases and limitations in that order, then a "no
     data" row for each name of :data:`ALWAYS` the data could not give."""
     out = ingest_values(bundle) + fit_values(bundle)
     out += monitoring_values(bundle)
     out += representativeness_values(bundle)
     out += lever_values(bundle)
     out += driver_values(bundle)
+    out += typical_values(bundle)
     out += limitation_values(bundle)
     out += report_values(bundle)
     present = {r["name"] for r in out}

@@ -1,5 +1,5 @@
 """Named values of stage 4 (``strategy/*.csv``): monitoring (p-chart, station funnel,
-associations), the lever ranking and the key-driver analysis.
+associations), the lever ranking, the key-driver analysis and the typical cases.
 
 In: the bundle (:func:`research.artifacts.bundle.make_bundle`). Out: a list of
 :func:`research.artifacts.values_format.value_row` dicts, in the order ``values.csv`` lists them;
@@ -140,3 +140,48 @@ def driver_values(bundle: dict) -> list[dict]:
                              src_p, "set=operational,p_concentrate_here >= 0.5", "driver", "T15"))
     return out
 
+
+
+#: names :func:`typical_values` always gives (no data without a distinguishing word)
+TYPICAL_VALUES = ("typical_per_group", "typical_groups", "typical_top_group", "typical_top_comments", "typical_top_term",
+                  "typical_top_z", "typical_top_case")
+
+
+def typical_values(bundle: dict) -> list[dict]:
+    """Named values of the typical cases (T23, F12; ``strategy/typical_terms.csv``,
+    ``typical_cases.csv``): ``typical_per_group`` (the plan's typical cases per group), ``typical_groups`` (cause groups with a distinguishing word), and for the
+    group with the most dissatisfied comments (``typical_top_group``, its ``typical_top_comments``) its
+    most distinguishing word (``typical_top_term``), that word's z (``typical_top_z``) and its first
+    typical case (``typical_top_case``, the masked comment). Each is "no data" when absent."""
+    terms, cases = bundle.get("typical_terms"), bundle.get("typical_cases")
+    src_t, src_c, out = "strategy/typical_terms.csv", "strategy/typical_cases.csv", []
+    spec = getattr(bundle.get("plan"), "typical_cases", None)
+    if spec is not None:
+        k = int(spec.per_group)
+        out.append(value_row("typical_per_group", k, "comments", str(k), str(k), "fit/analysis_plan_used.yaml",
+                             "typical_cases", "per_group", "T23"))
+    if terms is not None and len(terms):
+        k = int(terms["cause_l1"].nunique())
+        out.append(value_row("typical_groups", k, "cause groups", str(k), str(k), src_t, "", "cause_l1", "T23"))
+        first = terms.sort_values(["comments_dissatisfied", "cause_l1", "rank"], ascending=[False, True, True],
+                                  kind="stable").iloc[0]
+        g = str(first["cause_l1"])
+        ins = bundle.get("instrument")
+        zh, en = ((labels.code("cause_l1", g, "zh", ins), labels.code("cause_l1", g, "en", ins))
+                  if ins is not None else (g, g))
+        where = f"cause_l1={g},rank=1"
+        n = int(first["comments_dissatisfied"])
+        out.append(value_row("typical_top_group", g, "code", zh, en, src_t, where, "cause_l1", "T23"))
+        out.append(value_row("typical_top_comments", n, "comments", f"{n:,}", f"{n:,}", src_t, where,
+                             "comments_dissatisfied", "T23"))
+        out.append(value_row("typical_top_term", str(first["term"]), "word", str(first["term"]), str(first["term"]),
+                             src_t, where, "term", "F12"))
+        z = float(first["z"])
+        out.append(value_row("typical_top_z", z, "z", f"{z:.1f}", f"{z:.1f}", src_t, where, "z", "F12"))
+        if cases is not None and len(cases):
+            mine = cases[(cases["cause_l1"].astype(str) == g) & (cases["rank"] == 1)]
+            if len(mine):
+                text = str(mine["comment"].iloc[0])
+                out.append(value_row("typical_top_case", text, "text", text, text, src_c, where, "comment", "T23"))
+    present = {r["name"] for r in out}
+    return out + [missing_row(n) for n in TYPICAL_VALUES if n not in present]

@@ -18,7 +18,7 @@ The work is split by job; every name below stays importable from this module:
 - :mod:`research.config.plan_fields` -- checks of single settings (formula, bound, seed,
   bootstrap) shared by the sections;
 - :mod:`research.config.plan_sections` -- models, predictions, thresholds, weighting, drivers,
-  bulletin and report, each validated into its spec;
+  bulletin, report and typical cases, each validated into its spec;
 - :mod:`research.config.plan_levers` -- the lever scenarios;
 - :mod:`research.config.replicates` -- the replicate counts and ``--reps N``.
 """
@@ -31,15 +31,14 @@ from research import paths
 from research.config.formula import MODEL_FUNCTIONS, parse_rhs
 from research.config.plan_levers import read_scenarios
 from research.config.plan_sections import (read_bulletin, read_drivers, read_models, read_predictions,
-                                           read_report, read_thresholds, read_weighting)
+                                           read_report, read_thresholds, read_typical_cases, read_weighting)
 from research.config.plan_specs import (BULLETIN_RANKING_RHS, CLUSTER_VARIABLES, FAMILIES, LEVER_KINDS,
                                         LEVER_SETTABLE, MARGIN_VARIABLES, MAX_BANDS, MAX_BOOTSTRAP_REPS,
                                         MAX_DELTA, MAX_FACTOR, MAX_GRID_POINTS, MAX_HOURS, MAX_ITER, MAX_KNOTS,
                                         MAX_LEVERS, MAX_MODELS, OUTCOMES, POST_TREATMENT, PROPENSITY_VARIABLES,
                                         SE_TYPES, SEED_MAX, THRESHOLD_VARIABLES, VARIABLES, WEIGHT_METHODS,
                                         BulletinSpec, DriverSpec, Family, Lever, ModelSpec, Plan, ReportSpec,
-                                        ScenarioSpec,
-                                        SeType, ThresholdSpec, WeightingSpec)
+                                        ScenarioSpec, SeType, ThresholdSpec, TypicalCasesSpec, WeightingSpec)
 from research.config.replicates import replicate_counts, with_replicates
 from research.config.yamlfile import YamlFile
 
@@ -48,7 +47,8 @@ __all__ = ["BULLETIN_RANKING_RHS", "CLUSTER_VARIABLES", "FAMILIES", "LEVER_KINDS
            "MAX_HOURS", "MAX_ITER", "MAX_KNOTS", "MAX_LEVERS", "MAX_MODELS", "OUTCOMES", "POST_TREATMENT",
            "PROPENSITY_VARIABLES", "SE_TYPES", "SEED_MAX", "THRESHOLD_VARIABLES", "VARIABLES", "WEIGHT_METHODS",
            "BulletinSpec", "DriverSpec", "Family", "Lever", "ModelSpec", "Plan", "ReportSpec", "ScenarioSpec", "SeType",
-           "ThresholdSpec", "WeightingSpec", "load_plan", "parse_rhs", "plan_path", "replicate_counts", "with_replicates"]
+           "ThresholdSpec", "TypicalCasesSpec", "WeightingSpec", "load_plan", "parse_rhs", "plan_path",
+           "replicate_counts", "with_replicates"]
 
 
 def plan_path() -> Path:
@@ -67,7 +67,7 @@ def load_plan(path: str | Path | None = None) -> Plan:
     Returns
     -------
     The :class:`Plan`; its sections are checked in the order conf_level, reference_levels,
-    models, predictions, thresholds, weighting, scenarios, drivers, bulletin, report (the first
+    models, predictions, thresholds, weighting, scenarios, drivers, bulletin, report, typical_cases (the first
     problem found is the one reported).
 
     Raises
@@ -91,4 +91,5 @@ def load_plan(path: str | Path | None = None) -> Plan:
                 scenarios=read_scenarios(r, r.data.get("scenarios"), models),
                 drivers=read_drivers(r, r.data.get("drivers")), path=path,
                 source=path.read_text(encoding="utf-8"), bulletin=read_bulletin(r, r.data.get("bulletin")),
-                report=read_report(r, r.data.get("report")))
+                report=read_report(r, r.data.get("report")),
+                typical_cases=read_typical_cases(r, r.data.get("typical_cases")))

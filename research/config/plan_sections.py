@@ -20,8 +20,9 @@ from research.config.plan_specs import (CLUSTER_VARIABLES, FAMILIES, MARGIN_VARI
                                         MAX_BOOTSTRAP_REPS, MAX_DELTA, MAX_FACTOR, MAX_GRID_POINTS, MAX_HOURS,
                                         MAX_ITER, MAX_KNOTS, MAX_MODELS, OUTCOMES, POST_TREATMENT,
                                         PROPENSITY_VARIABLES, SE_TYPES, THRESHOLD_VARIABLES, VARIABLES,
-                                        WEIGHT_METHODS, BULLETIN_RANKING_RHS, BulletinSpec, DriverSpec,
-                                        ModelSpec, ReportSpec, ThresholdSpec, WeightingSpec)
+                                        WEIGHT_METHODS, BULLETIN_RANKING_RHS, MAX_TYPICAL_PER_GROUP,
+                                        MAX_TYPICAL_PRIOR, MAX_TYPICAL_TOP, BulletinSpec, DriverSpec, ModelSpec,
+                                        ReportSpec, ThresholdSpec, TypicalCasesSpec, WeightingSpec)
 from research.config.yamlfile import YamlFile
 
 
@@ -307,3 +308,33 @@ def read_report(r: YamlFile, node) -> ReportSpec:
         except ValueError:
             raise r.fail(f"{w}.issued", f"expected a date YYYY-MM-DD, got {issued!r}") from None
     return ReportSpec(issuer=issuer, issued=issued)
+
+
+def read_typical_cases(r: YamlFile, node) -> TypicalCasesSpec:
+    """The ``typical_cases`` section (典型案例分析); every key has a default (:class:`TypicalCasesSpec`):
+    ``per_group`` 1..MAX_TYPICAL_PER_GROUP, ``top`` 1..MAX_TYPICAL_TOP, ``min_count`` >= 1, ``prior`` a
+    positive number or null (the pooled number of words)."""
+    node = {} if node is None else node
+    w = "typical_cases"
+    if not isinstance(node, dict):
+        raise r.fail(w, "expected a mapping")
+    known = ("per_group", "prior", "top", "min_count")
+    unknown = [str(k) for k in node if k not in known]
+    if unknown:
+        raise r.fail(f"{w}.{unknown[0]}", f"unknown key; use some of {list(known)}")
+    d = TypicalCasesSpec()
+    per_group = r.get(node, "per_group", w, int, default=d.per_group)
+    if not 1 <= per_group <= MAX_TYPICAL_PER_GROUP:
+        raise r.fail(f"{w}.per_group", f"must be from 1 to {MAX_TYPICAL_PER_GROUP}, got {per_group}")
+    top = r.get(node, "top", w, int, default=d.top)
+    if not 1 <= top <= MAX_TYPICAL_TOP:
+        raise r.fail(f"{w}.top", f"must be from 1 to {MAX_TYPICAL_TOP}, got {top}")
+    min_count = r.get(node, "min_count", w, int, default=d.min_count)
+    if not 1 <= min_count <= 100_000:
+        raise r.fail(f"{w}.min_count", f"must be from 1 to 100,000, got {min_count}")
+    prior = r.get(node, "prior", w, (int, float, type(None)), default=d.prior)
+    if prior is not None and not (math.isfinite(prior) and 0 < prior <= MAX_TYPICAL_PRIOR):
+        raise r.fail(f"{w}.prior", f"must be a positive number up to {MAX_TYPICAL_PRIOR:g} (the prior's "
+                     f"alpha_0) or null (the pooled number of words), got {prior}")
+    return TypicalCasesSpec(per_group=per_group, prior=None if prior is None else float(prior), top=top,
+                            min_count=min_count)

@@ -200,6 +200,25 @@ class BulletinSpec:
     min_n: int = 30
 
 
+#: bounds of the plan's ``typical_cases`` section
+MAX_TYPICAL_PER_GROUP = 10
+MAX_TYPICAL_TOP = 50
+MAX_TYPICAL_PRIOR = 1e9
+
+
+@dataclass(frozen=True)
+class TypicalCasesSpec:
+    """典型案例分析 (research.strategy.typical_cases, stage 4): per cause group, at most ``top``
+    distinguishing words of dissatisfied comments, each occurring at least ``min_count`` times
+    there; ``prior`` the informative Dirichlet prior's ``alpha_0`` (None: the pooled number of words,
+    research.stats.fightin_words); ``per_group`` typical (masked) comments per cause group."""
+
+    per_group: int = 3
+    prior: float | None = None
+    top: int = 10
+    min_count: int = 5
+
+
 @dataclass(frozen=True)
 class ReportSpec:
     """The report as a document: the issuing unit (``issuer``, zh and en; None: not stated) and the
@@ -227,6 +246,7 @@ class Plan:
     source: str
     bulletin: BulletinSpec = BulletinSpec()
     report: ReportSpec = ReportSpec()
+    typical_cases: TypicalCasesSpec = TypicalCasesSpec()
 
     def model(self, name: str) -> ModelSpec:
         for m in self.models:

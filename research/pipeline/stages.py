@@ -173,8 +173,22 @@ def driver_results(responses, *, plan, weights=None, say: Progress | None = None
     return {"importance": drivers["importance"], "ipa": drivers["ipa"]}
 
 
+def typical_results(responses, *, plan) -> dict:
+    """典型案例分析 with the plan's ``typical_cases`` section: ``typical_terms`` (per cause group, the
+    words distinguishing dissatisfied from satisfied comments, with z-scores) and ``typical_cases``
+    (per cause group, the dissatisfied comments, masked, closest to those words), from
+    :mod:`research.strategy.typical_cases` (``strategy/typical_terms.csv``, ``typical_cases.csv``).
+    Unweighted: they describe the comments written, not the work-order population."""
+    from research.strategy.typical_cases import distinguishing_terms, typical_cases
+
+    spec = plan.typical_cases
+    terms = distinguishing_terms(responses, prior=spec.prior, min_count=spec.min_count, top=spec.top)
+    return {"typical_terms": terms, "typical_cases": typical_cases(responses, terms, per_group=spec.per_group)}
+
+
 def strategy_stage(b: Build, bundle: Mapping) -> dict:
-    """Levers, associations and key drivers (``strategy/``), weighted when stage 3 made weights."""
+    """Levers, associations and key drivers, weighted when stage 3 made weights, and the typical
+    cases (``strategy/``)."""
     responses = bundle["responses"]
     folder = b.root / "strategy"
     folder.mkdir(exist_ok=True)
@@ -182,9 +196,13 @@ def strategy_stage(b: Build, bundle: Mapping) -> dict:
                          calibration=bundle["calibration"], say=b.say)
     drivers = driver_results(responses, plan=b.plan, weights=bundle["weights"], say=b.say)
     part["drivers_importance"], part["drivers_ipa"] = drivers["importance"], drivers["ipa"]
+    t = time.perf_counter()
+    part.update(typical_results(responses, plan=b.plan))
     for key in STRATEGY_ENTRIES:
         write_csv(part[key], folder / f"{key}.csv")
-    b.say(f"{len(part['levers'])} levers and {len(part['drivers_importance'])} drivers")
+    b.say(f"{len(part['levers'])} levers and {len(part['drivers_importance'])} drivers; typical cases: "
+          f"{len(part['typical_terms'])} words and {len(part['typical_cases'])} comments in "
+          f"{time.perf_counter() - t:.1f} s")
     return part
 
 
@@ -214,7 +232,8 @@ def monitoring_stage(b: Build, bundle: Mapping) -> dict:
     return part
 
 
-STRATEGY_ENTRIES = ("levers", "associations", "drivers_importance", "drivers_ipa")
+STRATEGY_ENTRIES = ("levers", "associations", "drivers_importance", "drivers_ipa", "typical_terms",
+                    "typical_cases")
 MONITORING_ENTRIES = ("p_chart", "station_funnel", "recurrence", "recurrence_tested", "repeat_callers")
 
 

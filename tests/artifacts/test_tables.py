@@ -68,6 +68,8 @@ EXPECTED_COLUMNS = {
             "effect_size_name", "n", "n_groups", "n_missing"],
     "T08": ["row_type", "name", "alpha", "conf_low", "conf_high", "conf_level", "mean", "sd", "item_rest_r",
             "alpha_if_dropped", "n", "n_items", "n_missing", "method"],
+    "T23": ["cause_l1", "part", "rank", "term", "n_dissatisfied", "n_satisfied", "delta", "se", "z",
+            "comments_dissatisfied", "comments_satisfied", "ticket_id", "cause_l2", "comment", "score", "matched"],
 }
 
 
@@ -100,6 +102,9 @@ def small(tmp_path_factory, instrument):
 
     bundle["associations"] = associations(ing.responses, plan=plan, instrument=instrument)
     bundle["station_funnel"] = funnel(ing.responses, instrument=instrument)
+    from research.pipeline.stages import typical_results
+
+    bundle.update(typical_results(ing.responses, plan=plan))
     return bundle
 
 

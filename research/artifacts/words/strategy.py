@@ -1,4 +1,4 @@
-"""Words of the strategy and monitoring tables and figures (T14-T18, T21, T22, F10, F11),
+"""Words of the strategy and monitoring tables and figures (T14-T18, T21-T23, F10-F12),
 with the performance measures of the key drivers.
 """
 
@@ -96,6 +96,35 @@ WORDS: dict[str, tuple[str, str]] = {
     "answers_n": ("回答数（对数刻度）", "Answers (log scale)"),
     "adjusted_satisfied_rate": ("风险调整满意率", "Risk-adjusted satisfied rate"),
     "overdispersion_phi": ("过度离散因子 φ = {phi:.2f}，控制限已放宽", "over-dispersion factor φ = {phi:.2f}; limits widened"),
+    # T23 / F12 typical cases (典型案例分析, research.strategy.typical_cases)
+    "comments_compared": ("意见数（不满意/满意）", "Comments (dissatisfied / satisfied)"),
+    "distinguishing_word": ("区分词", "Distinguishing word"),
+    "typical_case": ("典型案例（不满意客户意见，已脱敏）", "Typical case (a dissatisfied customer's comment, masked)"),
+    "no_typical_cases": ("无典型案例：客户意见过少，或没有词语在不满意与满意客户的意见之间有可检出的差异。",
+                         "No typical cases: too few comments, or no word differs detectably between dissatisfied "
+                         "and satisfied customers' comments."),
+    "prior_pooled": ("合并词数", "the pooled number of words"),
+    "note_typical_cases": ("意见为客户在回访中留下的自由文本（已脱敏）。经中文分词（jieba及领域词典）后，在每个诉求大类内"
+                           "比较不满意与满意客户意见中各词语的出现频率：带信息Dirichlet先验（先验总量为{prior}）的对数"
+                           "优势比及其z值（Monroe、Colaresi与Quinn 2008）；每类至多列{top}个z≥1.96、且在不满意意见中至少"
+                           "出现{min_count}次的词语，按z值由高到低排列；词语与意见均按客户原文列出。留言的客户是自愿留言的一部分，"
+                           "并非随机样本。",
+                           "Comments are the free text customers left in the callback (masked). Segmented into words "
+                           "(jieba with the domain dictionary), dissatisfied and satisfied customers' comments are "
+                           "compared word by word within each cause group: log-odds with an informative Dirichlet "
+                           "prior (prior total {prior}) and its z (Monroe, Colaresi & Quinn 2008); at most {top} words "
+                           "a group with z >= 1.96 occurring at least {min_count} times in dissatisfied comments, highest z "
+                           "first; words and comments are shown as the customers wrote them. Customers who comment choose "
+                           "to, so they are not a random sample."),
+    "note_typical_rule": ("典型案例的选取规则：对该诉求大类的每条不满意意见，计算其所含词语（有或无）与该类区分词（以z值"
+                          "为权重）的余弦相似度，取最高者（相同文本只取一次，同分按工单编号）；不含任何区分词的意见不入选。"
+                          "典型案例供专家团队分析敏感点，不代表所有不满意客户。",
+                          "The rule for a typical case: for each dissatisfied comment of the cause group, the cosine "
+                          "similarity between the set of its words and the group's distinguishing words weighted by "
+                          "their z; the highest are shown (one per distinct text, ties by ticket id), and a comment "
+                          "holding none of the words is never chosen. The cases are for the expert teams' analysis "
+                          "of sensitive points and do not speak for every dissatisfied customer."),
+    "z_distinguishing": ("z值（不满意意见相对满意意见）", "z (dissatisfied against satisfied comments)"),
     # ---- performance measures of the key drivers (research.strategy.drivers.PERFORMANCE_MEASURES)
     "measure_none": ("无（构成类因素）", "None (a composition, no favourable level)"),
     "measure_sla_met_rate": ("时限内办结率", "Share within SLA target"),
