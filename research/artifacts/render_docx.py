@@ -186,6 +186,9 @@ CM_PER_CHAR = 0.17
 CELL_PAD_CM = 0.3
 HEADER_WRAP_CHARS = 12
 MIN_TEXT_CHARS = 12
+#: the first column names the rows (a station, a sub-cause): squeezed no narrower than this, so that
+#: a 7-character station name (广州番禺供电所) stays on one line
+MIN_LABEL_CHARS = 16
 
 
 def _chars(text: str) -> int:
@@ -207,13 +210,17 @@ def content_widths(disp: Display, available_cm: float) -> list[float]:
     units = available_cm / CM_PER_CHAR - CELL_PAD_CM / CM_PER_CHAR * len(cols)
     excess = sum(cols) - units
     text = [j for j, a in enumerate(disp.align) if a == "l"]
-    room = sum(max(cols[j] - MIN_TEXT_CHARS, 0) for j in text)
+    floor = {j: MIN_LABEL_CHARS if j == 0 else MIN_TEXT_CHARS for j in text}
+    room = sum(max(cols[j] - floor[j], 0) for j in text)
     if excess > 0 and room > 0:
         cut = min(excess / room, 1.0)
         for j in text:
-            cols[j] -= max(cols[j] - MIN_TEXT_CHARS, 0) * cut
-    if sum(cols) > units:
-        cols = [c * units / sum(cols) for c in cols]
+            cols[j] -= max(cols[j] - floor[j], 0) * cut
+    if sum(cols) > units:  # the other columns give way in proportion, the label keeps its floor
+        label = min(cols[0], MIN_LABEL_CHARS) if 0 in floor else 0.0
+        rest = sum(cols) - label
+        scale = max(units - label, 0.0) / rest if rest > 0 else 1.0
+        cols = [c if (j == 0 and label) else c * scale for j, c in enumerate(cols)]
     return [c * CM_PER_CHAR + CELL_PAD_CM for c in cols]
 
 
