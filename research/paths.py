@@ -135,3 +135,11 @@ def where() -> list[tuple[str, Path, str]]:
     rows += [(f"report template {lang}", *locate(f"paper/report.{lang}.md")) for lang in ("zh", "en")]
     return rows
 
+
+
+def instrument_files() -> list[Path]:
+    """The files of the instrument whose content a build depends on, sorted by name: every
+    ``surveys/*.yaml`` and the word-segmentation dictionaries ``surveys/*.txt`` (terms, stop words;
+    research.strategy.typical_cases). The manifest records their sha256 (``instrument``)."""
+    folder = surveys_dir()
+    return sorted([*folder.glob("*.yaml"), *folder.glob("*.txt")], key=lambda p: p.name)

@@ -153,7 +153,7 @@ def build_manifest(out_root: Path, *, inputs: list[dict], commit: str, seeds: di
         if entry["compare"] and rel.endswith(".csv"):
             entry["tolerance"] = tolerance_for(rel)
         artifacts.append(entry)
-    instrument = {p.name: sha256_file(p) for p in sorted(paths.surveys_dir().glob("*.yaml"))}
+    instrument = {p.name: sha256_file(p) for p in paths.instrument_files()}
     prov = provenance.astype(object).where(provenance.notna(), None).to_dict(orient="records")
     return {
         "schema": 1,

@@ -16,7 +16,7 @@ The folder is ``RESEARCH_BUILD`` when that environment variable is set, else ``b
   ``workorders`` entry whose sha256 equal those of ``data/raw/survey_sample.csv`` and
   ``data/raw/workorders_sample.csv``;
 - its plan sha256 equals the current plan's (``paper/analysis_plan.yaml``) and its instrument
-  sha256s those of ``surveys/*.yaml``.
+  sha256s those of ``surveys/*.yaml`` and ``surveys/*.txt``.
 
 A folder that is absent, has no manifest, is marked incomplete, is being rebuilt, lacks a
 listed file, or whose manifest cannot be read is not **usable**: :func:`load` then recomputes.
@@ -132,7 +132,7 @@ def build_status(folder: Path | None = None, *, plan_path: Path | None = None) -
     if manifest["plan"]["sha256"] != sha256_file(plan_file):
         return BuildStatus(folder, True, False, f"built with another plan than {_shown(plan_file)} "
                            "as it is now", manifest)
-    instrument = {p.name: sha256_file(p) for p in sorted(paths.surveys_dir().glob("*.yaml"))}
+    instrument = {p.name: sha256_file(p) for p in paths.instrument_files()}
     changed = sorted(n for n in set(instrument) | set(manifest["instrument"])
                      if instrument.get(n) != manifest["instrument"].get(n))
     if changed:
