@@ -21,6 +21,11 @@ NO_DATA = ("无数据", "no data")
 AME_MODEL = "speed_by_cause"
 
 
+#: units whose values are text, not numbers: codes, station names, a word of the customers'
+#: comments, a masked comment, a date (every other unit's value parses as a number)
+TEXT_UNITS = ("code", "codes", "names", "word", "text", "date")
+
+
 def value_row(name, value, unit, zh, en, source, row, column, artifact) -> dict:
     """One row of ``values.csv``: the value, its unit, its zh/en text, and the ``source`` file,
     ``row`` (a selection such as ``model=logit, term=repeat``), ``column`` and the registered

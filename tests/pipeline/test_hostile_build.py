@@ -486,7 +486,9 @@ def test_atomic_writers_leave_no_temporary_file_and_no_formula_cell(built):
             cells = [c for row in csv.reader(fh) for c in row]
         assert not [c for c in cells if c.startswith(FORMULA_START) and not _number(c)], rel
     values = pd.read_csv(root / "values.csv", dtype=str, keep_default_na=False)
-    numeric = values[~values["unit"].isin(["code", "codes"]) & (values["value"] != "")]
+    from research.artifacts.values_format import TEXT_UNITS
+
+    numeric = values[~values["unit"].isin(TEXT_UNITS) & (values["value"] != "")]
     pd.to_numeric(numeric["value"])  # numbers (negative ones too) are never given the text prefix
     assert (numeric["value"].str.startswith("-")).any()  # the sample has a negative shift to check
 
