@@ -66,11 +66,44 @@ def set_east_asian_font(doc, font: str = DOCX_EAST_ASIA_FONT) -> None:
 def page_a4(doc) -> None:
     """Every section of a python-docx ``Document`` on A4 paper (:data:`PAGE_CM`, portrait) with
     :data:`MARGIN_CM` margins on all four sides (python-docx's template is US Letter)."""
+    for sec in doc.sections:
+        set_page(sec)
+
+
+#: a table of at least this many columns is set on a landscape A4 page in every DOCX the package
+#: writes (the report, the per-table files, the bulletins): on portrait A4 with 2.5 cm margins
+#: (16 cm of text) ten or more columns leave about 1.5 cm each, so headers wrap mid-word and
+#: numbers with their intervals break over two lines; landscape gives 24.7 cm
+WIDE_TABLE_COLUMNS = 10
+
+
+def is_wide(n_columns: int) -> bool:
+    """Whether a table of ``n_columns`` columns goes on a landscape page (:data:`WIDE_TABLE_COLUMNS`)."""
+    return n_columns >= WIDE_TABLE_COLUMNS
+
+
+def set_page(section, landscape: bool = False, margin_cm: float = MARGIN_CM) -> None:
+    """A python-docx section on A4 (:data:`PAGE_CM`), portrait or landscape (width and height
+    swapped, ``w:orient`` set, as Word needs both), with ``margin_cm`` on all four sides."""
+    from docx.enum.section import WD_ORIENT
     from docx.shared import Cm
 
-    for sec in doc.sections:
-        sec.page_width, sec.page_height = Cm(PAGE_CM[0]), Cm(PAGE_CM[1])
-        sec.left_margin = sec.right_margin = sec.top_margin = sec.bottom_margin = Cm(MARGIN_CM)
+    short, long = Cm(PAGE_CM[0]), Cm(PAGE_CM[1])
+    section.orientation = WD_ORIENT.LANDSCAPE if landscape else WD_ORIENT.PORTRAIT
+    section.page_width, section.page_height = (long, short) if landscape else (short, long)
+    for side in ("left_margin", "right_margin", "top_margin", "bottom_margin"):
+        setattr(section, side, Cm(margin_cm))
+
+
+def switch_page(doc, landscape: bool, margin_cm: float = MARGIN_CM) -> bool:
+    """Start a new section (on a new page) in ``landscape`` or portrait unless the last section
+    already is; returns whether it started one. What follows goes into that section."""
+    from docx.enum.section import WD_ORIENT, WD_SECTION
+
+    if (doc.sections[-1].orientation == WD_ORIENT.LANDSCAPE) == landscape:
+        return False
+    set_page(doc.add_section(WD_SECTION.NEW_PAGE), landscape, margin_cm)
+    return True
 
 
 def keep_with_next(paragraph_element) -> None:

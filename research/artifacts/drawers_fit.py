@@ -177,12 +177,35 @@ def draw_item_correlations(data: pd.DataFrame, lang: str, bundle: dict) -> Figur
 
 
 def draw_monthly(data: pd.DataFrame, lang: str, bundle: dict) -> Figure:
-    """Monthly satisfied rate (line and points) with its interval band (the plan's level)."""
+    """Monthly satisfied rate (line and points) with its interval band (the plan's level).
+
+    A month with ``too_few`` answers (fewer than the data's ``min_n``) is not a point of the line
+    and has no band: a hatched grey strip over the month, with its n at the foot, says it is there,
+    and the legend states the minimum; a month of one answer no longer reads as 100% nor
+    stretches the rate axis.
+    """
     fig, body = new_figure(4.0)
     ax = body.add_subplot()
     x = pd.to_datetime(data["month"], format="%Y-%m").to_numpy(dtype="datetime64[D]")
-    ax.fill_between(x, data["conf_low"], data["conf_high"], color=NEUTRAL_COLOR, alpha=0.18, linewidth=0)
-    ax.plot(x, data["satisfied_rate"], color=SERIES_COLOR, marker="o", markersize=3.5, linewidth=1.4)
+    few = data["too_few"].astype(bool).to_numpy() if "too_few" in data.columns else np.zeros(len(data), bool)
+    rate = data["satisfied_rate"].to_numpy(float)
+    kept = np.where(few, np.nan, rate)  # NaN breaks the line and the band at a month with too few answers
+    ax.fill_between(x, np.where(few, np.nan, data["conf_low"]), np.where(few, np.nan, data["conf_high"]),
+                    color=NEUTRAL_COLOR, alpha=0.18, linewidth=0)
+    ax.plot(x, kept, color=SERIES_COLOR, marker="o", markersize=3.5, linewidth=1.4, gid="monthly-rate")
+    handles = [Line2D([], [], color=SERIES_COLOR, marker="o", markersize=3.5,
+                      label=figure_word("satisfied_rate", lang)),
+               Patch(facecolor=NEUTRAL_COLOR, alpha=0.18, label=figure_word("conf_band", lang, level=plan_level_text(bundle)))]
+    if few.any():  # a hatched strip over the month and its n at the foot: no rate, no point, no scale stretched
+        half = np.timedelta64(14, "D")
+        for xi, n in zip(x[few], data["n"][few]):
+            ax.axvspan(xi - half, xi + half, facecolor="none", edgecolor=NEUTRAL_COLOR, hatch="///", linewidth=0,
+                       alpha=0.5, gid="monthly-too-few")
+            ax.text(xi, 0.03, f"n = {int(n)}", transform=mpl.transforms.blended_transform_factory(ax.transData,
+                    ax.transAxes), ha="center", va="bottom", fontsize=7, color=NEUTRAL_COLOR,
+                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 1})
+        handles.append(Patch(facecolor="none", edgecolor=NEUTRAL_COLOR, hatch="///", linewidth=0, alpha=0.5,
+                             label=figure_word("too_few_month", lang, n=int(data["min_n"].iloc[0]))))
     step = max(1, int(np.ceil(len(data) / 10)))
     ax.xaxis.set_major_locator(mdates.MonthLocator(interval=step))
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%Y-%m"))
@@ -192,8 +215,5 @@ def draw_monthly(data: pd.DataFrame, lang: str, bundle: dict) -> Figure:
     percent_axis(ax.yaxis)
     ax.set_xlabel(figure_word("month", lang))
     ax.set_ylabel(figure_word("satisfied_rate", lang))
-    handles = [Line2D([], [], color=SERIES_COLOR, marker="o", markersize=3.5,
-                      label=figure_word("satisfied_rate", lang)),
-               Patch(facecolor=NEUTRAL_COLOR, alpha=0.18, label=figure_word("conf_band", lang, level=plan_level_text(bundle)))]
     group_legend(body, handles)
     return fig

@@ -194,6 +194,17 @@ def figure_item_correlation_data(bundle: dict) -> pd.DataFrame:
     return plain_text(out, ["item_a", "item_b"])
 
 
+def monthly_min_n(bundle: dict) -> int:
+    """The fewest valid answers a month needs to be drawn as a point in F07: the plan's
+    ``bulletin.min_n`` (default 30), the same minimum below which the bulletin flags a station's
+    rate instead of ranking it -- a rate of fewer answers is too uncertain to read as a level
+    (n = 1 gives 0% or 100% with a Wilson interval of about 80 points)."""
+    from research.config.plan_specs import BulletinSpec
+
+    spec = getattr(bundle.get("plan"), "bulletin", None)
+    return int(getattr(spec, "min_n", BulletinSpec.min_n))
+
+
 def figure_monthly_data(bundle: dict) -> pd.DataFrame:
     """Satisfied rate per survey month with its Wilson interval at the plan's ``conf_level``.
 
@@ -201,10 +212,14 @@ def figure_monthly_data(bundle: dict) -> pd.DataFrame:
     -------
     DataFrame, one row per calendar month of ``surveyed_at`` with answers, in time order:
     ``month`` (``YYYY-MM``), ``n``, ``n_satisfied``, ``satisfied_rate``, ``conf_low``,
-    ``conf_high``, ``conf_level``.
+    ``conf_high``, ``conf_level``, ``min_n`` (:func:`monthly_min_n`) and ``too_few``
+    (``n < min_n``: kept here with its numbers, drawn hollow and grey without an interval).
     """
     r = bundle["responses"]
     r = r.loc[r["surveyed_at"].notna(), ["surveyed_at", "satisfied"]]
     r = r.assign(month=r["surveyed_at"].dt.strftime("%Y-%m").astype(object))
     out = _rate_frame(r, ["month"], conf_level(bundle))
-    return plain_text(out.sort_values("month", kind="mergesort").reset_index(drop=True), ["month"])
+    out = out.sort_values("month", kind="mergesort").reset_index(drop=True)
+    out["min_n"] = monthly_min_n(bundle)
+    out["too_few"] = out["n"].to_numpy() < out["min_n"].to_numpy()
+    return plain_text(out, ["month"])

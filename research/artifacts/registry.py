@@ -276,7 +276,12 @@ FIGURES = (
                  "四个满意度题项两两之间的Pearson相关系数。", "Pairwise Pearson correlations of the four items.",
                  ("item_correlations",), "figure_item_correlation_data", "draw_item_correlations"),
     ArtifactSpec("F07", "figure", "F07_monthly_rate", "月度满意率", "Monthly satisfied rate",
-                 "按回访月份统计的满意率及{level}置信区间。", "Satisfied rate by survey month with {level} intervals.",
+                 "按回访月份统计的满意率及{level}置信区间。有效回访少于分析计划最少回答数（bulletin.min_n，"
+                 "数值见图例）的月份不画满意率与区间，以灰色斜线条带标出，底部注明回答数；数据文件保留每个月份"
+                 "（too_few列）。",
+                 "Satisfied rate by survey month with {level} intervals. A month with fewer valid responses "
+                 "than the plan's minimum (bulletin.min_n, shown in the legend) has no rate or interval drawn: "
+                 "a grey hatched strip marks it, its count at the foot; the data file keeps every month (too_few).",
                  ("responses",), "figure_monthly_data", "draw_monthly"),
     ArtifactSpec("F08", "figure", "F08_response_funnel", "从工单到有效回答：回访漏斗与各子类回访成功率",
                  "From work orders to valid answers: the response funnel and response rate by sub-cause",

@@ -14,7 +14,7 @@ import io
 from collections.abc import Sequence
 
 from research.artifacts.docx_util import (DOCX_EAST_ASIA_FONT, FIXED_TIME, core_property, keep_with_next,
-                                         normalise_zip, page_a4, xml_text)
+                                         is_wide, normalise_zip, page_a4, set_page, xml_text)
 from research.artifacts.registry import ArtifactSpec
 from research.artifacts.stamp import Stamp
 from research.artifacts.table_cells import Display, title_line
@@ -347,9 +347,12 @@ def add_docx_table(doc, spec: ArtifactSpec, disp: Display, lang: str, stamp: Sta
 
 def render_docx(spec: ArtifactSpec, disp: Display, lang: str, stamp: Stamp) -> bytes:
     """A Word document: title paragraph, a three-line table with a repeated header row, then notes,
-    caption and stamp (:func:`add_docx_table`); fixed core properties and zip entry times, so the
+    caption and stamp (:func:`add_docx_table`), on a landscape A4 page when the table has at least
+    :data:`research.artifacts.docx_util.WIDE_TABLE_COLUMNS` columns; fixed core properties and zip entry times, so the
     bytes repeat."""
     doc = new_docx(lang)
+    if is_wide(len(disp.headers)):  # a wide table on a landscape page
+        set_page(doc.sections[0], landscape=True)
     add_docx_table(doc, spec, disp, lang, stamp)
     props = doc.core_properties
     props.title = core_property(title_line(spec, lang))

@@ -16,7 +16,9 @@ embedded once (a second embed line becomes a reference); a table of more than
 :data:`APPENDIX_ROWS` rows goes to a last part of the appendix (``## 附录`` / ``## Appendix``,
 added when the template has none), its place in the body saying so. Table titles stand above
 the table, figure titles below the figure (Chinese convention, both languages); titles are kept
-on the page of what they name. DOCX pages are A4 with 2.5 cm margins.
+on the page of what they name. DOCX pages are A4 with 2.5 cm margins; a table of at least
+:data:`~research.artifacts.docx_util.WIDE_TABLE_COLUMNS` columns is set on a landscape page of its
+own (a section before and after it), the rest portrait.
 
 The build fails (:class:`ReportError`) on a placeholder naming no value or an
 id that nothing produces, and on a missing or unreadable input file. Output per
@@ -45,7 +47,7 @@ import pandas as pd
 from research import paths
 from research.artifacts import registry
 from research.artifacts import render_tables as rt
-from research.artifacts.docx_util import keep_with_next, save_docx, xml_text
+from research.artifacts.docx_util import is_wide, keep_with_next, save_docx, switch_page, xml_text
 from research.artifacts.report_layout import (APPENDIX_ROWS, EMBED_RE, REF_RE, _ref_label, _refs,  # noqa: F401
                                               _titles, layout)
 from research.errors import InputError
@@ -214,6 +216,14 @@ class TableSource:
         m = re.search(r"<tbody>(.*?)</tbody>", self._page(spec, lang), re.S)
         return 0 if m is None else m.group(1).count("<tr")
 
+    def n_columns(self, spec, lang: str) -> int:
+        """Columns of the table: of its Display, else counted in the per-table HTML file's header."""
+        disp = self.display(spec, lang)
+        if disp is not None:
+            return len(disp.headers)
+        m = re.search(r"<thead>(.*?)</thead>", self._page(spec, lang), re.S)
+        return 0 if m is None else len(re.findall(r"<th[\s>]", m.group(1)))
+
     def html(self, spec, lang: str, title: str | None = None, caption: str | None = None) -> str:
         """The table as a ``<figure class="research-table">`` (no id: the report's section has it),
         with ``title`` (default: the per-table title) and ``caption`` (default: the registry's)."""
@@ -374,8 +384,10 @@ def render_docx(text: str, out_root: Path, lang: str, path: Path, tables: TableS
     for line in lines:
         s = line.rstrip()
         m = EMBED_RE.fullmatch(s)
+        spec = tables.spec(m.group(1)) if m else None
+        if s.strip():  # a wide table on a landscape page of its own, everything else portrait
+            switch_page(doc, spec is not None and spec.kind == "table" and is_wide(tables.n_columns(spec, lang)))
         if m:
-            spec = tables.spec(m.group(1))
             if spec.kind == "figure":
                 _docx_figure(doc, spec, out_root, lang, numbers)
             else:

@@ -13,7 +13,8 @@ import io
 import pandas as pd
 
 from research.artifacts import labels
-from research.artifacts.docx_util import FIXED_TIME, normalise_zip, xml_text
+from research.artifacts.docx_util import FIXED_TIME, normalise_zip, set_page, switch_page, xml_text
+from research.artifacts.docx_util import is_wide as docx_is_wide
 from research.artifacts.render_docx import _paragraph, add_docx_table, new_docx
 from research.artifacts.render_tables import write_csv
 from research.artifacts.render_text import html_figure, html_page, html_text
@@ -41,13 +42,11 @@ _BULLETIN_CSS = ("h1 { font-size: 1.4em; }\nsection.bulletin-table { margin: 1.5
                  "figure.bulletin-chart figcaption p { margin: 0.25em 0; font-size: 0.9em; }\n"
                  "figure.bulletin-chart p.title { font-weight: 600; text-align: center; font-size: 1em; }\n")
 
-#: the Word document's page: A4 (cm) with these margins (cm)
-A4_CM = (21.0, 29.7)
+#: the Word document's margins (cm) on A4; a table of at least
+#: :data:`research.artifacts.docx_util.WIDE_TABLE_COLUMNS` columns (the by-region and by-station
+#: tables, 12 and 13 columns, and the repeat callers, 10) goes into a landscape section, so a station
+#: name and the numbers each fit one line; the HTML page is wide enough as it is
 MARGIN_CM = 2.0
-#: a table with at least this many columns goes into a landscape section of the DOCX (the by-region and
-#: by-station tables, 12 and 13 columns, and the repeat callers, 10), so a station name and the numbers
-#: each fit one line; the HTML page is wide enough as it is
-LANDSCAPE_MIN_COLUMNS = 9
 
 
 @dataclass(frozen=True)
@@ -93,21 +92,9 @@ def _html_document(title: str, items: list, lang: str, stamp, opening: str = "")
     return html_page(title, lang, body, extra_css=_BULLETIN_CSS)
 
 
-def _page(section, landscape: bool) -> None:
-    """A4 with :data:`MARGIN_CM` margins, portrait or landscape."""
-    from docx.enum.section import WD_ORIENT
-    from docx.shared import Cm
-
-    short, long = Cm(A4_CM[0]), Cm(A4_CM[1])
-    section.orientation = WD_ORIENT.LANDSCAPE if landscape else WD_ORIENT.PORTRAIT
-    section.page_width, section.page_height = (long, short) if landscape else (short, long)
-    for side in ("left_margin", "right_margin", "top_margin", "bottom_margin"):
-        setattr(section, side, Cm(MARGIN_CM))
-
-
 def is_wide(disp) -> bool:
-    """Whether a table goes into a landscape section of the DOCX (:data:`LANDSCAPE_MIN_COLUMNS`)."""
-    return len(disp.headers) >= LANDSCAPE_MIN_COLUMNS
+    """Whether a table goes into a landscape section of the DOCX (:func:`research.artifacts.docx_util.is_wide`)."""
+    return docx_is_wide(len(disp.headers))
 
 
 def _docx_chart(doc, f: _Figure, lang: str) -> None:
@@ -136,19 +123,13 @@ def _docx_document(title: str, items: list, lang: str, stamp, opening: str = "")
     """One Word document on A4: a heading, the opening paragraph, then every table
     (:func:`add_docx_table`) and chart in order; a run of wide tables (:func:`is_wide`) in a
     landscape section of its own."""
-    from docx.enum.section import WD_SECTION
-
     doc = new_docx(lang)
-    _page(doc.sections[0], landscape=False)
+    set_page(doc.sections[0], landscape=False, margin_cm=MARGIN_CM)
     _paragraph(doc, title, size=14, bold=True)
     if opening:
         _paragraph(doc, f"{word('summary_title', lang)}  {opening}", size=10.5)
-    landscape = False
     for item in items:
-        wide = not isinstance(item, _Figure) and is_wide(item[1])
-        if wide != landscape:
-            _page(doc.add_section(WD_SECTION.NEW_PAGE), landscape=wide)
-            landscape = wide
+        switch_page(doc, not isinstance(item, _Figure) and is_wide(item[1]), margin_cm=MARGIN_CM)
         if isinstance(item, _Figure):
             _docx_chart(doc, item, lang)
         else:

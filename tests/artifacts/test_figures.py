@@ -248,7 +248,9 @@ def test_item_correlation_data(bundle, data):
 def test_monthly_data(bundle, data):
     d = data["F07"]
     assert list(d.columns) == ["month", "n", "n_satisfied", "satisfied_rate", "conf_low", "conf_high",
-                               "conf_level"]
+                               "conf_level", "min_n", "too_few"]
+    assert (d["min_n"] == bundle["plan"].bulletin.min_n).all()
+    assert (d["too_few"] == (d["n"] < d["min_n"])).all()
     r = bundle["responses"]
     assert d["month"].is_monotonic_increasing and d["month"].is_unique
     assert d["month"].str.fullmatch(r"\d{4}-\d{2}").all()
@@ -257,6 +259,37 @@ def test_monthly_data(bundle, data):
     _check_interval(d, "satisfied_rate")
     first = r[r["surveyed_at"].dt.strftime("%Y-%m") == d["month"].iloc[0]]["satisfied"].dropna()
     assert d["satisfied_rate"].iloc[0] == pytest.approx(first.mean(), rel=1e-12)
+
+
+def test_a_month_of_one_answer_is_flagged_and_not_drawn_as_a_point(bundle):
+    """The last month holds one (satisfied) answer: the data keeps it, flagged ``too_few``; the
+    line and the band skip it (no point at 100%); a hatched strip and the legend say why."""
+    import matplotlib as mpl
+
+    from research.artifacts.drawers_fit import draw_monthly
+    from research.artifacts.figure_data_fit import figure_monthly_data
+    from research.artifacts.theme import apply_theme
+
+    r = bundle["responses"]
+    last = r["surveyed_at"].max()
+    one = r[r["satisfied"].notna()].iloc[[0]].assign(surveyed_at=last + pd.DateOffset(months=2), satisfied=True)
+    d = figure_monthly_data({**bundle, "responses": pd.concat([r, one], ignore_index=True)})
+    assert d["n"].iloc[-1] == 1 and d["satisfied_rate"].iloc[-1] == 1.0
+    assert d["too_few"].iloc[-1] and (d["too_few"] == (d["n"] < d["min_n"])).all() and not d["too_few"].all()
+    with mpl.rc_context():
+        apply_theme()
+        fig = draw_monthly(d, "en", bundle)
+        ax = fig.subfigs[0].axes[0]
+        line = next(ln for ln in ax.get_lines() if ln.get_gid() == "monthly-rate")
+        y = np.asarray(line.get_ydata(), float)
+        few = d["too_few"].to_numpy(bool)
+        assert len(y) == len(d) and np.isnan(y[few]).all() and np.isfinite(y[~few]).all()
+        assert [a for a in ax.patches if a.get_gid() == "monthly-too-few"]
+        assert sum(t.get_text().startswith("n = ") for t in ax.texts) == few.sum()
+        legend = [t.get_text() for lg in fig.subfigs[0].legends for t in lg.get_texts()]
+        assert any(f"fewer than {d['min_n'].iloc[0]} " in t for t in legend), legend
+        assert ax.get_ylim()[1] < 1.0  # the 100% of one answer does not stretch the axis
+        fig.clear()
 
 
 # ---------------------------------------------------------------------------- files

@@ -105,7 +105,8 @@ def test_pages_are_a4_with_25mm_margins(built):
     files += sorted((built / "tables").glob("*.docx"))
     for path in files:
         for sec in _docx(path).sections:
-            assert abs(sec.page_width - Cm(21)) < Cm(0.01) and abs(sec.page_height - Cm(29.7)) < Cm(0.01), path
+            short, long = sorted((sec.page_width, sec.page_height))
+            assert abs(short - Cm(21)) < Cm(0.01) and abs(long - Cm(29.7)) < Cm(0.01), path
             assert abs(sec.left_margin - Cm(2.5)) < Cm(0.01) and abs(sec.top_margin - Cm(2.5)) < Cm(0.01), path
 
 
@@ -194,3 +195,34 @@ def test_chinese_references_take_no_spaces():
 
 
 
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_wide_tables_sit_on_landscape_pages_the_rest_portrait(built, lang):
+    """T06 (12 columns) is alone in a landscape section of the report, every other table and all
+    text portrait; its per-table DOCX is landscape, a narrow table's portrait."""
+    from docx.enum.section import WD_ORIENT
+
+    from research.artifacts.docx_util import WIDE_TABLE_COLUMNS
+
+    doc = _docx(built / "report" / f"report.{lang}.docx")
+    # each section's tables (a section ends at the paragraph carrying its w:sectPr, the last at the body's)
+    sections, current = [], []
+    for el in doc.element.body:
+        if el.tag == f"{W}tbl":
+            current.append(len(el.findall(f"{W}tblGrid/{W}gridCol")))
+        elif el.find(f"{W}pPr/{W}sectPr") is not None:
+            sections.append(current)
+            current = []
+    sections.append(current)
+    orient = [sec.orientation == WD_ORIENT.LANDSCAPE for sec in doc.sections]
+    assert len(orient) == len(sections) and not orient[0] and any(orient)
+    for land, cols, sec in zip(orient, sections, doc.sections, strict=True):
+        assert land == any(c >= WIDE_TABLE_COLUMNS for c in cols), (cols, land)
+        assert not land or all(c >= WIDE_TABLE_COLUMNS for c in cols), cols
+        assert (sec.page_width > sec.page_height) == land
+    assert any(12 in cols for land, cols in zip(orient, sections) if land)  # T06
+    wide = _docx(built / "tables" / f"T06_thresholds.{lang}.docx").sections[0]
+    narrow = _docx(built / "tables" / f"T01_sample.{lang}.docx").sections[0]
+    assert wide.orientation == WD_ORIENT.LANDSCAPE and wide.page_width > wide.page_height
+    assert narrow.orientation == WD_ORIENT.PORTRAIT and narrow.page_width < narrow.page_height

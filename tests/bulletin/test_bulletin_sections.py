@@ -337,7 +337,7 @@ def test_wide_tables_are_landscape_and_a_station_name_fits_one_line(sim, tmp_pat
     """B02/B03 (12, 13 columns) and the repeat callers go into a landscape A4 section, the others
     stay portrait; the station column is wider than the longest station name at the table font."""
     from research.artifacts.render_docx import DOCX_FONT_PT, DOCX_NARROW_PADDING
-    from research.bulletin.write import LANDSCAPE_MIN_COLUMNS
+    from research.artifacts.docx_util import WIDE_TABLE_COLUMNS
 
     r, w = sim
     tables = bulletin_tables(r, w, period="week", at=WEEK_AT)
@@ -346,7 +346,7 @@ def test_wide_tables_are_landscape_and_a_station_name_fits_one_line(sim, tmp_pat
     assert len(found) == len([k for k in tables if not k.startswith("chart_")])
     assert any(land for _, land, _ in found) and not found[0][1]  # the overview stays portrait
     for columns, landscape, _ in found:
-        assert landscape == (columns >= LANDSCAPE_MIN_COLUMNS), columns
+        assert landscape == (columns >= WIDE_TABLE_COLUMNS), columns
     station_table = next(t for c, _, t in found if c == 13)
     width_pt = station_table.columns[1].width.pt - 2 * DOCX_NARROW_PADDING / 20
     longest = max(len(s) + 1 for s in tables["by_station"]["station"])  # the small-n * included

@@ -38,6 +38,7 @@ WORDS: dict[str, tuple[str, str]] = {
     "reason": ("原因", "Reason"),
     "alpha": ("Cronbach α", "Cronbach's alpha"),
     "month": ("月份", "Month"),
+    "too_few_month": ("有效回访少于{n}条的月份（不画满意率）", "Month with fewer than {n} valid responses (rate not drawn)"),
     "not_reached": ("未达到", "not reached"),
     "not_bounded": ("数据未界定", "not bounded by the data"),
     "repeat": ("重复来电", "Repeat caller"),
