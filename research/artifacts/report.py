@@ -371,6 +371,25 @@ def _docx_text_line(doc, plain: str) -> None:
         doc.add_paragraph(plain)
 
 
+def _landscape_lines(lines: list[str], tables: TableSource, lang: str) -> list[bool]:
+    """For each laid-out line, whether it goes on a landscape page: the embed of a wide table
+    (:func:`research.artifacts.docx_util.is_wide`), and a heading whose next non-blank line is one
+    (so that the heading opens the table's page instead of ending the page before it)."""
+    flags = []
+    for line in lines:
+        m = EMBED_RE.fullmatch(line.rstrip())
+        spec = tables.spec(m.group(1)) if m else None
+        flags.append(spec is not None and spec.kind == "table" and is_wide(tables.n_columns(spec, lang)))
+    following = False
+    for i in range(len(lines) - 1, -1, -1):
+        if not lines[i].strip():
+            continue
+        if lines[i].lstrip().startswith("#") and following:
+            flags[i] = True
+        following = flags[i]
+    return flags
+
+
 def render_docx(text: str, out_root: Path, lang: str, path: Path, tables: TableSource | None = None,
                 values: dict[str, str] | None = None) -> None:
     """Template -> DOCX (A4, headings, paragraphs, bullet lists, tables, figures), written atomically.
@@ -381,12 +400,13 @@ def render_docx(text: str, out_root: Path, lang: str, path: Path, tables: TableS
     tables = tables or TableSource(out_root)
     lines, numbers = layout(text, lang, lambda aid: tables.n_rows(tables.spec(aid), lang))
     doc = rt.new_docx(lang)  # A4, 2.5 cm margins, the package's fonts
-    for line in lines:
+    wide = _landscape_lines(lines, tables, lang)
+    for line, landscape in zip(lines, wide):
         s = line.rstrip()
         m = EMBED_RE.fullmatch(s)
         spec = tables.spec(m.group(1)) if m else None
         if s.strip():  # a wide table on a landscape page of its own, everything else portrait
-            switch_page(doc, spec is not None and spec.kind == "table" and is_wide(tables.n_columns(spec, lang)))
+            switch_page(doc, landscape)
         if m:
             if spec.kind == "figure":
                 _docx_figure(doc, spec, out_root, lang, numbers)

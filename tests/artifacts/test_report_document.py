@@ -226,3 +226,24 @@ def test_wide_tables_sit_on_landscape_pages_the_rest_portrait(built, lang):
     narrow = _docx(built / "tables" / f"T01_sample.{lang}.docx").sections[0]
     assert wide.orientation == WD_ORIENT.LANDSCAPE and wide.page_width > wide.page_height
     assert narrow.orientation == WD_ORIENT.PORTRAIT and narrow.page_width < narrow.page_height
+
+
+def test_a_heading_right_before_a_wide_table_opens_its_landscape_page():
+    """research.artifacts.report._landscape_lines: a heading whose next non-blank line embeds a wide
+    table goes on the table's landscape page (it ended the portrait page before it); a heading
+    followed by text, and the text, stay portrait."""
+    from types import SimpleNamespace
+
+    from research.artifacts.report import _landscape_lines
+
+    class Tables:
+        def spec(self, aid):
+            return SimpleNamespace(kind="figure" if aid.startswith("F") else "table", id=aid)
+
+        def n_columns(self, spec, lang):
+            return 12 if spec.id == "T06" else 4
+
+    lines = ["## 5 处理要多快", "", "正文。", "", "### 5.1 阈值", "", "[[T06]]", "", "## 6 稳健性", "", "[[T01]]",
+             "", "[[F04]]"]
+    assert _landscape_lines(lines, Tables(), "zh") == [False, False, False, False, True, False, True, False,
+                                                       False, False, False, False, False]
