@@ -31,7 +31,7 @@ from research.ingestion.run import IngestResult
 from research.config.instrument import Instrument, load_instrument
 from research.config.plan import Plan, load_plan
 
-__all__ = ["ingest", "fit", "weight", "levers", "drivers", "bulletin", "reproduce"]
+__all__ = ["ingest", "fit", "weight", "levers", "drivers", "typical_cases", "bulletin", "reproduce"]
 
 
 def _plan(plan: Plan | str | Path | None) -> Plan:
@@ -123,6 +123,22 @@ def drivers(responses: pd.DataFrame, workorders: pd.DataFrame | None = None, *,
     with one_blas_thread():
         _, weights, _ = respondent_weighting(responses, workorders, plan=plan, instrument=_instrument(instrument))
         return driver_results(responses, plan=plan, weights=weights)
+
+
+def typical_cases(responses: pd.DataFrame, *, plan: Plan | str | Path | None = None) -> dict[str, pd.DataFrame]:
+    """典型案例分析 of ``reproduce`` (stage 4), with the plan's ``typical_cases`` section: per cause
+    group the words that set dissatisfied customers' (masked) comments apart from satisfied ones
+    (weighted log-odds with an informative Dirichlet prior, z-scores) and the dissatisfied comments
+    closest to those words. Unweighted (they describe the comments written).
+
+    Returns
+    -------
+    ``{"typical_terms": ..., "typical_cases": ...}`` as ``strategy/typical_terms.csv`` and
+    ``typical_cases.csv``.
+    """
+    from research.pipeline.stages import typical_results
+
+    return typical_results(responses, plan=_plan(plan))
 
 
 def bulletin(responses: pd.DataFrame, workorders: pd.DataFrame, *, period: str, at,

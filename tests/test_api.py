@@ -53,6 +53,14 @@ def test_weight_and_levers_give_the_builds_tables(ingested, sample_build):
         pd.testing.assert_frame_equal(_csv(lev[key]), built, rtol=1e-7)
 
 
+def test_typical_cases_give_the_builds_tables(ingested, sample_build):
+    got = api.typical_cases(ingested.responses)
+    for key in ("typical_terms", "typical_cases"):
+        built = pd.read_csv(sample_build[0] / "strategy" / f"{key}.csv")
+        assert len(built) > 0, key
+        pd.testing.assert_frame_equal(_csv(got[key]), built, rtol=1e-12)
+
+
 def test_bulletin_gives_the_commands_tables(ingested, tmp_path):
     from research.bulletin import run_bulletin
     from research.ingestion.run import write_ingest
