@@ -2,9 +2,11 @@
 
 Commands
 --------
-research ingest SURVEY [--workorders FILE] [--out DIR]
+research ingest SURVEY [--workorders FILE] [--out DIR | --dataset DIR [--replace]]
     Validate, pseudonymise and derive; write responses.parquet,
-    workorders.parquet, rejected.csv and ingest_report.json.
+    workorders.parquet, rejected.csv and ingest_report.json; with --dataset, append
+    the accepted rows to a Parquet dataset partitioned by month instead
+    (:mod:`research.ingestion.dataset`; an export already in it is refused unless --replace).
 research simulate --n N --seed S --out DIR [--faults F]
     Write a synthetic survey export, work-order export and truth.json.
 research fit [--plan FILE] [--data responses.parquet] [--out DIR] [--no-thresholds]

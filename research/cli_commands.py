@@ -26,6 +26,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from research.ingestion.run import format_report, ingest, timed, write_ingest
 
     progress = timed(_progress)
+    if getattr(args, "dataset", None) or getattr(args, "replace", False):
+        return _ingest_dataset(args, progress)
     result = ingest(args.survey, args.workorders, progress=progress)
     out = Path(args.out) if args.out else paths.ingest_dir()
     progress(f"writing {out}")
@@ -33,6 +35,28 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     print(format_report(result.report))
     for name, path in written.items():
         print(f"wrote {name}: {path}")
+    return 0
+
+
+def _ingest_dataset(args: argparse.Namespace, progress) -> int:
+    """``research ingest --dataset DIR [--replace]``: ingest, then append to the dataset
+    (:func:`research.ingestion.dataset.ingest_into_dataset`)."""
+    from research.ingestion.dataset import ingest_into_dataset
+    from research.ingestion.run import format_report
+
+    if not args.dataset:
+        raise InputError("--replace needs --dataset DIR (it replaces an export's rows in a dataset)")
+    if args.out:
+        raise InputError("give --out DIR (one ingest folder) or --dataset DIR (append to a dataset), "
+                         "not both")
+    result, entry = ingest_into_dataset(args.dataset, args.survey, args.workorders,
+                                        replace=args.replace, progress=progress)
+    print(format_report(result.report))
+    for f in entry["files"]:
+        print(f"appended {f['table']}: {f['accepted']:,} rows, months {', '.join(f['months']) or '-'}, "
+              f"{len(f['parts'])} part(s)")
+    print(f"wrote ledger entry {entry['id']}: {Path(args.dataset) / 'ledger.json'}; report and rejected "
+          f"rows in {Path(args.dataset) / entry['report']}")
     return 0
 
 

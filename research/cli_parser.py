@@ -177,6 +177,11 @@ def _add_ingest(sub, func: Callable[[argparse.Namespace], int]) -> None:
     p.add_argument("survey", help="survey export: CSV (UTF-8, UTF-8 BOM, GB18030), XLSX or Parquet")
     p.add_argument("--workorders", metavar="FILE", help="work-order export (the surveyed population)")
     p.add_argument("--out", metavar="DIR", help=f"output folder (default {paths.ingest_dir()})")
+    p.add_argument("--dataset", metavar="DIR",
+                   help="append the accepted rows to the Parquet dataset in DIR (partitioned by month; "
+                   "DIR/ledger.json lists the exports it holds) instead of writing --out")
+    p.add_argument("--replace", action="store_true",
+                   help="with --dataset: ingest again an export already in the dataset, replacing its rows")
     p.set_defaults(func=func)
 
 

@@ -15,7 +15,9 @@
   :mod:`~research.ingestion.checks` (row checks), :mod:`~research.ingestion.duplicates`,
   :mod:`~research.ingestion.rows` (accepted and rejected rows),
   :mod:`~research.ingestion.report` (the per-file report), :mod:`~research.ingestion.faults`
-  (reason codes) and :mod:`~research.ingestion.threads`.
+  (reason codes) and :mod:`~research.ingestion.threads`;
+- :mod:`research.ingestion.dataset` -- several ingests appended to one Parquet dataset
+  partitioned by month, with a ledger (``research ingest --dataset``), and read back.
 
 The public names of :mod:`research.ingestion.run` are re-exported here; the old
 flat module name ``research.ingest`` is :mod:`research.ingestion.run` itself.

@@ -172,8 +172,12 @@ def forget_locks_in_child() -> None:
 
 
 @contextlib.contextmanager
-def build_lock(root: Path) -> Iterator[None]:
+def build_lock(root: Path, command: str = "research reproduce",
+               hint: str = "choose another --out") -> Iterator[None]:
     """Hold the exclusive build lock of ``root`` for the ``with`` block.
+
+    ``command`` and ``hint`` word the refusal (``research ingest --dataset`` locks a dataset
+    folder with the same lock).
 
     Raises
     ------
@@ -188,8 +192,8 @@ def build_lock(root: Path) -> Iterator[None]:
                          "link or not a file?") from None
     try:
         if not _try_lock(fd):
-            raise InputError(f"{root}: another 'research reproduce' (pid {_holder_pid(fd)}) is building into "
-                             "this folder; wait for it to finish or choose another --out")
+            raise InputError(f"{root}: another '{command}' (pid {_holder_pid(fd)}) is building into "
+                             f"this folder; wait for it to finish or {hint}")
         _HELD.add(fd)
         try:
             os.ftruncate(fd, 0)

@@ -1,0 +1,387 @@
+"""A dataset, not a file: ingested exports appended to a Parquet dataset partitioned by month.
+
+``research ingest SURVEY --workorders FILE --dataset DIR`` runs :func:`research.ingestion.run.ingest`
+unchanged (validation, reject reasons, pseudonyms, reconciliation), then appends its accepted rows
+to ``DIR`` (:func:`ingest_into_dataset`); :func:`read_dataset` reads them back as
+:func:`research.ingestion.ingested.read_ingested` reads ``responses.parquet``. Layout (docs/architecture.md,
+*A dataset of ingested exports*)::
+
+    DIR/ledger.json                                   what the dataset holds (written last)
+    DIR/responses/month=YYYY-MM/part-<sha8>-<digest8>.parquet
+    DIR/workorders/month=YYYY-MM/part-<sha8>-<digest8>.parquet
+    DIR/reports/<sha8>/ingest_report.json, rejected.csv
+
+``month`` is the month of ``created_at`` (hive partitioning, written with :mod:`pyarrow.dataset`);
+``sha8`` is the first 8 hex digits of the export file's sha256, ``digest8`` those of the part's own
+bytes. The ledger is the truth: a reader reads exactly the parts it lists, so a part written by
+an ingest that failed or was killed before its ledger was written is never read (and is removed by
+the next ingest into ``DIR``). The ledger holds, per ingest (an *entry*: the survey export and its
+work-order export), each file's name, role, sha256, rows read / accepted / rejected, the months
+and parts it wrote, and the pseudonym key's id (:func:`research.ingestion.pseudonymise.key_id`);
+no time (the same exports give the same ledger).
+
+Rules: a file whose sha256 is in the ledger is refused, unless ``replace``, which removes the
+entries holding it (their parts and report) and writes the new entry in the place of the first;
+an ingest with another pseudonym key than the dataset's is refused (its ids would not join).
+The folder is locked while written (:func:`research.pipeline.buildstate.build_lock`).
+
+Not yet done (issue 15 point 1): the export is still held in memory while ingested (streaming in
+chunks is the next step); no ``region`` partition; a ticket id in two exports is not detected as a
+duplicate across files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import stat
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+from research.errors import InputError
+from research.ingestion.run import _UNIQUE_COLUMNS, IngestResult, Progress, _stage, ingest
+
+LEDGER = "ledger.json"
+#: ledger format version
+FORMAT = 1
+#: dataset table -> the canonical schema its rows follow (research.ingestion.schema)
+TABLES = {"responses": "survey", "workorders": "workorders"}
+#: export role (the ingest report's ``role``) -> the table its accepted rows go to
+ROLE_TABLE = {"survey": "responses", "workorders": "workorders"}
+_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+_COMMAND = "research ingest --dataset"
+
+
+# --- the folder and its ledger ---------------------------------------------------------------------
+
+def check_dataset_dir(root: Path) -> None:
+    """Refuse an unusable dataset folder before any work starts; create it when absent.
+
+    Raises
+    ------
+    InputError
+        ``root`` is an existing file, cannot be created or written, or is a non-empty folder
+        without a ledger (not a dataset: its files are not ours to add to).
+    """
+    root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise InputError(f"{root}: --dataset must be a folder, but this path is an existing file")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{root}: cannot create the --dataset folder ({exc.strerror})") from None
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise InputError(f"{root}: the --dataset folder is not writable (permission denied)")
+    ours = {".research.lock"}
+    if not (root / LEDGER).exists() and any(p.name not in ours and not p.name.startswith(".staging-")
+                                             for p in root.iterdir()):
+        raise InputError(f"{root}: not a dataset (no {LEDGER}) and not empty; give a new or empty "
+                         "folder, or the folder of an existing dataset")
+
+
+def read_ledger(root: Path) -> dict:
+    """The ledger of the dataset in ``root``: ``{"format", "pseudonym_key_id", "entries"}``
+    (an empty ledger when the folder holds none yet).
+
+    Raises
+    ------
+    InputError
+        The ledger is unreadable, not JSON, or not of this format.
+    """
+    path = Path(root) / LEDGER
+    if not path.exists():
+        return {"format": FORMAT, "pseudonym_key_id": None, "entries": []}
+    try:
+        ledger = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path}: cannot read the dataset's ledger ({type(exc).__name__})") from None
+    if not isinstance(ledger, dict) or ledger.get("format") != FORMAT or not isinstance(
+            ledger.get("entries"), list):
+        raise InputError(f"{path}: not a ledger of format {FORMAT} (written by 'research ingest --dataset')")
+    return ledger
+
+
+def _write_ledger(root: Path, ledger: dict) -> None:
+    from research.safeio import atomic_write_text
+
+    atomic_write_text(Path(root) / LEDGER, json.dumps(ledger, ensure_ascii=False, indent=1) + "\n")
+
+
+def _describe(entry: dict) -> str:
+    """One ledger entry in words, for a refusal."""
+    files = ", ".join(f"{f['role']} {f['file']} (sha256 {f['sha256'][:12]}, {f['accepted']:,} accepted)"
+                      for f in entry["files"])
+    return f"ledger entry {entry['id']}: {files}"
+
+
+def _file_sha256(path: Path) -> str | None:
+    """The sha256 of a regular file, read in chunks; None for anything else (ingest then says what
+    is wrong with it)."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
+        with open(path, "rb") as fh:
+            return hashlib.file_digest(fh, "sha256").hexdigest()
+    except OSError:
+        return None
+
+
+def _refuse_or_replace(ledger: dict, files: dict[str, tuple[Path, str | None]], key_id: str,
+                       replace: bool) -> list[int]:
+    """The indices of the ledger entries this ingest replaces (empty unless ``replace``).
+
+    ``files`` : role -> (path, sha256 or None when not known yet).
+
+    Raises
+    ------
+    InputError
+        The key is not the dataset's; or a file is already in the ledger and not ``replace``.
+    """
+    if ledger["pseudonym_key_id"] not in (None, key_id):
+        raise InputError(f"the pseudonym key in force (id {key_id}) is not the dataset's (id "
+                         f"{ledger['pseudonym_key_id']}): customer ids would not join across exports; "
+                         "ingest with the dataset's key (RESEARCH_PSEUDONYM_KEY or the key file)")
+    hit = []
+    for path, sha in files.values():
+        for i, entry in enumerate(ledger["entries"]):
+            if sha is not None and any(f["sha256"] == sha for f in entry["files"]):
+                if not replace:
+                    raise InputError(f"{path}: already in the dataset ({_describe(entry)}); "
+                                     "use --replace to ingest it again in place of that entry")
+                hit.append(i)
+    return sorted(set(hit))
+
+
+# --- writing ---------------------------------------------------------------------------------------
+
+def _month_table(frame: pd.DataFrame) -> pa.Table:
+    """``frame`` as an Arrow table (pandas metadata kept) with a ``month`` column (``YYYY-MM``
+    of ``created_at``) to partition by."""
+    if frame["created_at"].isna().any():  # cannot happen: created_at is required at ingest
+        raise RuntimeError("accepted rows without created_at")
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    return table.append_column("month", pa.array(frame["created_at"].dt.strftime("%Y-%m").to_numpy(),
+                                                 pa.string()))
+
+
+def _write_parts(frame: pd.DataFrame, folder: Path, sha8: str) -> list[str]:
+    """Write ``frame`` under ``folder`` (a staging copy of a table) partitioned by month; each
+    part is named ``part-<sha8>-<digest8>.parquet`` by its own bytes. Returns the parts' paths
+    relative to ``folder``'s parent (``responses/month=.../part-....parquet``), sorted."""
+    dictionary = [c for c in frame.columns if c not in _UNIQUE_COLUMNS]  # as write_ingest encodes
+    options = ds.ParquetFileFormat().make_write_options(use_dictionary=dictionary)
+    ds.write_dataset(_month_table(frame), folder, format="parquet", file_options=options,
+                     partitioning=ds.partitioning(pa.schema([("month", pa.string())]), flavor="hive"),
+                     basename_template=f"part-{sha8}-tmp{{i}}.parquet",
+                     existing_data_behavior="overwrite_or_ignore")
+    parts = []
+    for written in sorted(folder.rglob("*.parquet")):
+        with open(written, "rb") as fh:
+            digest = hashlib.file_digest(fh, "sha256").hexdigest()[:8]
+        named = written.with_name(f"part-{sha8}-{digest}.parquet")
+        os.replace(written, named)
+        parts.append(named.relative_to(folder.parent).as_posix())
+    return sorted(parts)
+
+
+def _stage_entry(staging: Path, result: IngestResult, key_id: str) -> dict:
+    """Write the parts and the reports of one ingest into ``staging``; returns its ledger entry."""
+    from research.safeio import atomic_write_text, write_csv
+
+    sha8 = result.report["files"][0]["sha256"][:8]
+    frames = {"survey": result.responses, "workorders": result.workorders}
+    files = []
+    for f in result.report["files"]:
+        table = ROLE_TABLE[f["role"]]
+        parts = _write_parts(frames[f["role"]], staging / table, sha8)
+        months = sorted({p.split("/")[1].removeprefix("month=") for p in parts})
+        files.append({"role": f["role"], "file": f["file"], "sha256": f["sha256"],
+                      "rows_read": f["rows_read"], "accepted": f["accepted"], "rejected": f["rejected"],
+                      "table": table, "months": months, "parts": parts})
+    reports = staging / "reports" / sha8
+    reports.mkdir(parents=True)
+    write_csv(result.rejected, reports / "rejected.csv", bom=True)
+    atomic_write_text(reports / "ingest_report.json",
+                      json.dumps(result.report, ensure_ascii=False, indent=2) + "\n")
+    return {"id": sha8, "pseudonym_key_id": key_id, "report": f"reports/{sha8}", "files": files}
+
+
+def _referenced(ledger: dict) -> set[str]:
+    return {p for e in ledger["entries"] for f in e["files"] for p in f["parts"]}
+
+
+def _commit(root: Path, staging: Path, old: dict, new: dict, entry: dict) -> None:
+    """Move the staged parts and report of ``entry`` into ``root``, then write the ledger ``new``
+    (the commit point). On a failure before the ledger is written, the moved parts are removed and
+    a replaced report folder put back: the dataset is as it was."""
+    moved, kept = [], _referenced(old)
+    report, aside = root / entry["report"], staging / "replaced-report"
+    report_moved = False
+    try:
+        for f in entry["files"]:
+            for part in f["parts"]:
+                (root / part).parent.mkdir(parents=True, exist_ok=True)
+                if part not in kept:
+                    moved.append(part)
+                os.replace(staging / part, root / part)
+        if report.exists():
+            os.replace(report, aside)
+        report.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging / entry["report"], report)
+        report_moved = True
+        _write_ledger(root, new)
+    except BaseException:
+        for part in moved:
+            (root / part).unlink(missing_ok=True)
+        if report_moved:
+            shutil.rmtree(report, ignore_errors=True)
+        if aside.exists():
+            os.replace(aside, report)
+        _sweep(root, old)  # month folders made for the moved parts
+        raise
+
+
+def _sweep(root: Path, ledger: dict) -> None:
+    """Remove the parts the ledger does not list (replaced, or left by a killed ingest), the
+    reports of no entry, and month folders left empty. Call under the lock."""
+    keep = _referenced(ledger)
+    for table in TABLES:
+        for part in sorted((root / table).glob("month=*/*.parquet")):
+            if part.relative_to(root).as_posix() not in keep:
+                part.unlink()
+        for month in sorted((root / table).glob("month=*")):
+            if month.is_dir() and not any(month.iterdir()):
+                month.rmdir()
+    reports = {e["report"] for e in ledger["entries"]}
+    for folder in sorted((root / "reports").glob("*")):
+        if folder.relative_to(root).as_posix() not in reports:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def ingest_into_dataset(root: str | Path, survey: str | Path, workorders: str | Path | None = None, *,
+                        replace: bool = False, key: bytes | None = None,
+                        progress: Progress | None = None, **options) -> tuple[IngestResult, dict]:
+    """Ingest one survey export (and its work orders) and append the accepted rows to the dataset.
+
+    Parameters
+    ----------
+    root : the dataset folder (created when absent).
+    survey, workorders : the exports, as for :func:`research.ingestion.run.ingest`.
+    replace : ingest again a file already in the dataset, in place of its ledger entry.
+    key : pseudonymisation key; default :func:`research.ingestion.pseudonymise.load_key`.
+    progress : called with a short message as each step starts.
+    options : passed to :func:`research.ingestion.run.ingest` (``instrument``).
+
+    Returns
+    -------
+    (the ingest's result, its ledger entry).
+
+    Raises
+    ------
+    InputError
+        An unusable folder (:func:`check_dataset_dir`), a damaged ledger, another key than the
+        dataset's, a file already ingested (without ``replace``), another ingest writing into
+        the folder, or any fault :func:`research.ingestion.run.ingest` raises. The dataset is
+        then as it was.
+    """
+    from research.ingestion.pseudonymise import key_id, load_key
+    from research.pipeline.buildstate import build_lock, new_staging, remove_leftovers
+
+    root = Path(root)
+    check_dataset_dir(root)
+    key = key if key is not None else load_key()
+    kid = key_id(key)
+    given = {"survey": Path(survey)} | ({"workorders": Path(workorders)} if workorders is not None else {})
+    with build_lock(root, _COMMAND, "choose another --dataset"):
+        remove_leftovers(root)
+        ledger = read_ledger(root)
+        _refuse_or_replace(ledger, {r: (p, _file_sha256(p)) for r, p in given.items()}, kid, replace)
+        result = ingest(survey, workorders, key=key, progress=progress, **options)
+        # the digests ingest took of the bytes it read decide (the files may have changed since)
+        shas = {f["role"]: (given[f["role"]], f["sha256"]) for f in result.report["files"]}
+        replaced = _refuse_or_replace(ledger, shas, kid, replace)
+        entry_id = result.report["files"][0]["sha256"][:8]
+        clash = [e for i, e in enumerate(ledger["entries"]) if e["id"] == entry_id and i not in replaced]
+        if clash:  # two exports whose sha256 share their first 8 digits: 1 in 4 billion per pair
+            raise InputError(f"{survey}: its sha256 begins with the same 8 digits as that of "
+                             f"{_describe(clash[0])}; ingest it into another dataset")
+        _stage(progress, f"appending to the dataset {root}")
+        staging = new_staging(root)
+        try:
+            entry = _stage_entry(staging, result, kid)
+            entries = [e for i, e in enumerate(ledger["entries"]) if i not in replaced]
+            entries.insert(replaced[0] if replaced else len(entries), entry)
+            new = {"format": FORMAT, "pseudonym_key_id": kid, "entries": entries}
+            _commit(root, staging, ledger, new, entry)
+            _sweep(root, new)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return result, entry
+
+
+# --- reading ---------------------------------------------------------------------------------------
+
+def read_dataset(root: str | Path, table: str, months: list[str] | None = None) -> pd.DataFrame:
+    """The rows of one table of a dataset, as one frame.
+
+    Parameters
+    ----------
+    root : the dataset folder (written by :func:`ingest_into_dataset`).
+    table : ``"responses"`` or ``"workorders"``.
+    months : only these months of ``created_at`` (``"YYYY-MM"``); default all.
+
+    Returns
+    -------
+    The union of the parts the ledger lists, with the columns and dtypes
+    :func:`research.ingestion.ingested.read_ingested` gives for ``responses.parquet`` /
+    ``workorders.parquet``; rows by ledger entry (in ledger order), then ``source_row``; a fresh
+    0..n-1 index. An empty frame of those columns when the dataset holds no such rows.
+
+    Raises
+    ------
+    InputError
+        No dataset in ``root``, a damaged ledger or part, an unknown table or a malformed month.
+    """
+    from research.ingestion import schema
+    from research.ingestion.ingested import check_ingested
+
+    root = Path(root)
+    if table not in TABLES:
+        raise InputError(f"table {table!r}: expected one of {', '.join(TABLES)}")
+    bad = [m for m in (months or []) if not (isinstance(m, str) and _MONTH.match(m))]
+    if bad:
+        raise InputError(f"month {bad[0]!r}: expected YYYY-MM")
+    if not (root / LEDGER).is_file():
+        raise InputError(f"{root}: not a dataset (no {LEDGER}); run 'research ingest SURVEY "
+                         "--dataset DIR' first")
+    ledger = read_ledger(root)
+    wanted = None if months is None else {f"month={m}" for m in months}
+    pieces = []
+    for entry in ledger["entries"]:
+        parts = [root / p for f in entry["files"] if f["table"] == table for p in f["parts"]
+                 if wanted is None or p.split("/")[1] in wanted]
+        if parts:
+            pieces.append(_read_parts(parts, root).sort_by("source_row"))
+    if not pieces:
+        return schema.conform(pd.DataFrame(columns=list(schema.SCHEMAS[TABLES[table]])), TABLES[table])
+    frame = pa.concat_tables(pieces).to_pandas()
+    return check_ingested(frame, TABLES[table], root / table, table)
+
+
+def _read_parts(parts: list[Path], root: Path) -> pa.Table:
+    """The parts as one Arrow table, in the order given (their ``month`` folder is not a column)."""
+    missing = [p for p in parts if not p.is_file()]
+    if missing:
+        raise InputError(f"{missing[0]}: a part the ledger of {root} lists is missing; the dataset "
+                         "was changed by hand? ingest its export again with --replace")
+    try:
+        return ds.dataset([str(p) for p in parts], format="parquet").to_table()
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"{root}: cannot read a part of the dataset ({type(exc).__name__}); "
+                         "damaged file?") from None

@@ -1,0 +1,266 @@
+"""The month-partitioned dataset of ingested exports (research.ingestion.dataset, issue 15 point 1).
+
+One small simulation (2,000 surveys), its exports split in two by year of creation; the two halves
+are ingested into a dataset once per module and compared with one ingest of the whole exports.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.dataset as ds
+import pytest
+
+from research.cli import main
+from research.errors import InputError
+from research.ingestion import dataset as dset
+from research.ingestion.dataset import ingest_into_dataset, read_dataset
+from research.ingestion.ingested import read_ingested
+from research.ingestion.run import ingest, write_ingest
+from tests.conftest import TEST_KEY
+
+HALVES = ("2025", "2026")
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory):
+    """{"all"|"2025"|"2026": (survey.csv, workorders.csv)} of one simulation, and the raw exports."""
+    from research.simulate import simulate
+
+    sim = simulate(2000, 11)
+    folder = tmp_path_factory.mktemp("exports")
+    files = {}
+    for half in ("all",) + HALVES:
+        pair = []
+        for name, frame, encoding in (("survey", sim.survey_export, "utf-8-sig"),
+                                      ("workorders", sim.workorders_export, "gb18030")):
+            part = frame if half == "all" else frame[frame["受理时间"].str[:4] == half]
+            path = folder / f"{name}_{half}.csv"
+            path.write_bytes(part.to_csv(index=False, lineterminator="\n").encode(encoding))
+            pair.append(path)
+        files[half] = tuple(pair)
+    return files, sim
+
+
+@pytest.fixture(scope="module")
+def built(exports, tmp_path_factory):
+    """A dataset of the two halves, and one ingest of the whole exports."""
+    files, _ = exports
+    root = tmp_path_factory.mktemp("ds") / "dataset"
+    for half in HALVES:
+        ingest_into_dataset(root, *files[half], key=TEST_KEY)
+    whole = ingest(*files["all"], key=TEST_KEY)
+    return root, whole
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and p.name != ".research.lock"}
+
+
+def _copy(root: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy)
+    return copy
+
+
+@pytest.mark.parametrize("table, attr", [("responses", "responses"), ("workorders", "workorders")])
+def test_union_of_two_exports_equals_one_ingest_of_both(built, tmp_path, table, attr):
+    root, whole = built
+    got = read_dataset(root, table)
+    expected = getattr(whole, attr)
+    assert len(got) == len(expected) > 500
+    # the same columns and dtypes as read_ingested gives for ingest's own file
+    written = write_ingest(whole, tmp_path / "ingest")
+    reread = read_ingested(written[attr], attr)
+    assert list(got.columns) == list(reread.columns)
+    assert got.dtypes.to_dict() == reread.dtypes.to_dict()
+    # the same rows, but for source_row (the row of each half's own file)
+    def key(f):
+        return f.drop(columns="source_row").sort_values("ticket_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(key(got), key(reread))
+
+
+def test_rows_by_ledger_entry_then_source_row(built):
+    root, _ = built
+    got = read_dataset(root, "responses")
+    year = got["created_at"].dt.year
+    first = (year == 2025).sum()
+    assert (year.iloc[:first] == 2025).all() and (year.iloc[first:] == 2026).all()
+    for block in (got.iloc[:first], got.iloc[first:]):
+        assert block["source_row"].is_monotonic_increasing and block["source_row"].is_unique
+    assert got.index.equals(pd.RangeIndex(len(got)))
+
+
+def test_one_partition_per_month_holding_only_its_month(built):
+    root, _ = built
+    ledger = dset.read_ledger(root)
+    for table in ("responses", "workorders"):
+        rows = read_dataset(root, table)
+        months = set(rows["created_at"].dt.strftime("%Y-%m"))
+        assert {p.name.removeprefix("month=") for p in (root / table).iterdir()} == months
+        assert len(months) == 18  # 2025-01 .. 2026-06
+        parted = ds.dataset(root / table, format="parquet", partitioning="hive").to_table().to_pandas()
+        assert (parted["created_at"].dt.strftime("%Y-%m") == parted["month"].astype(str)).all()
+    assert [sorted(f["months"])[0][:4] for e in ledger["entries"] for f in e["files"]] == \
+        ["2025", "2025", "2026", "2026"]
+    march = read_dataset(root, "responses", months=["2026-03"])
+    assert len(march) and (march["created_at"].dt.strftime("%Y-%m") == "2026-03").all()
+    all_rows = read_dataset(root, "responses")
+    assert len(march) == (all_rows["created_at"].dt.strftime("%Y-%m") == "2026-03").sum()
+
+
+def test_ledger_records_each_export_and_no_time(built, exports):
+    import hashlib
+
+    root, _ = built
+    files, _ = exports
+    ledger = dset.read_ledger(root)
+    first = ledger["entries"][0]
+    survey = first["files"][0]
+    assert survey["sha256"] == hashlib.sha256(files["2025"][0].read_bytes()).hexdigest()
+    assert survey["rows_read"] == survey["accepted"] + survey["rejected"]
+    assert first["id"] == survey["sha256"][:8] and (root / first["report"] / "ingest_report.json").is_file()
+    assert (root / first["report"] / "rejected.csv").is_file()
+    assert all(p.startswith(f"responses/month=") and f"part-{first['id']}-" in p for p in survey["parts"])
+    from research.ingestion.pseudonymise import key_id
+
+    assert ledger["pseudonym_key_id"] == key_id(TEST_KEY)
+    def keys(node):
+        if isinstance(node, dict):
+            return set(node) | {k for v in node.values() for k in keys(v)}
+        return {k for v in node for k in keys(v)} if isinstance(node, list) else set()
+
+    assert keys(ledger) == {"format", "pseudonym_key_id", "entries", "id", "report", "files", "role",
+                            "file", "sha256", "rows_read", "accepted", "rejected", "table", "months",
+                            "parts"}  # no time: the same exports give the same ledger
+
+
+def test_reingest_refused_with_exit_2_naming_file_and_entry(built, exports, tmp_path, capsys):
+    root, _ = built
+    files, _ = exports
+    copy = _copy(root, tmp_path)
+    before = _snapshot(copy)
+    code = main(["ingest", str(files["2026"][0]), "--workorders", str(files["2026"][1]),
+                 "--dataset", str(copy)])
+    err = capsys.readouterr().err
+    entry = dset.read_ledger(copy)["entries"][1]["id"]
+    assert code == 2 and "already in the dataset" in err and f"ledger entry {entry}" in err
+    assert str(files["2026"][0]) in err and "--replace" in err and "Traceback" not in err
+    # a work-order export already in the dataset is refused too, with another survey
+    with pytest.raises(InputError, match="workorders_2025.csv: already in the dataset"):
+        ingest_into_dataset(copy, files["all"][0], files["2025"][1], key=TEST_KEY)
+    assert _snapshot(copy) == before
+
+
+def test_replace_gives_the_same_dataset_never_doubled(built, exports, tmp_path):
+    root, _ = built
+    files, _ = exports
+    copy = _copy(root, tmp_path)
+    before = _snapshot(copy)
+    assert main(["ingest", str(files["2025"][0]), "--workorders", str(files["2025"][1]),
+                 "--dataset", str(copy), "--replace"]) == 0
+    assert _snapshot(copy) == before  # parts named by their bytes, the ledger in the same order
+    pd.testing.assert_frame_equal(read_dataset(copy, "responses"), read_dataset(root, "responses"))
+
+
+def test_replace_with_other_rows_removes_the_old_parts(built, exports, tmp_path):
+    root, _ = built
+    files, _ = exports
+    copy = _copy(root, tmp_path)
+    survey = files["2026"][0]
+    changed = tmp_path / "survey_2026.csv"
+    lines = survey.read_bytes().split(b"\n")
+    changed.write_bytes(b"\n".join(lines[:200]) + b"\n")  # the same file, cut: another sha256
+    with pytest.raises(InputError, match="workorders_2026.csv: already in the dataset"):
+        ingest_into_dataset(copy, changed, files["2026"][1], key=TEST_KEY)
+    ingest_into_dataset(copy, changed, files["2026"][1], key=TEST_KEY, replace=True)
+    ledger = dset.read_ledger(copy)
+    assert len(ledger["entries"]) == 2 and ledger["entries"][1]["files"][0]["accepted"] == 199
+    listed = {p for e in ledger["entries"] for f in e["files"] for p in f["parts"]}
+    on_disk = {p.relative_to(copy).as_posix() for p in copy.rglob("*.parquet")}
+    assert on_disk == listed
+    assert sorted(p.name for p in (copy / "reports").iterdir()) == sorted(e["id"] for e in ledger["entries"])
+    got = read_dataset(copy, "responses")
+    assert len(got) == len(read_dataset(root, "responses", months=[f"2025-{m:02d}" for m in range(1, 13)])) + 199
+
+
+def test_another_key_is_refused(built, exports, tmp_path):
+    root, _ = built
+    files, _ = exports
+    copy = _copy(root, tmp_path)
+    before = _snapshot(copy)
+    with pytest.raises(InputError, match="not the dataset's"):
+        ingest_into_dataset(copy, *files["all"], key=b"another-key-0123456789abcdef")
+    assert _snapshot(copy) == before
+
+
+def test_a_failure_leaves_the_dataset_as_it_was(built, exports, tmp_path, monkeypatch):
+    root, _ = built
+    files, _ = exports
+    copy = _copy(root, tmp_path)
+    before = _snapshot(copy)
+
+    def fail(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(dset, "_write_ledger", fail)
+    with pytest.raises(OSError):
+        ingest_into_dataset(copy, *files["2025"], key=TEST_KEY, replace=True)
+    with pytest.raises(OSError):
+        ingest_into_dataset(copy, *files["all"], key=TEST_KEY)  # a new entry
+    assert _snapshot(copy) == before
+    assert not [p for p in copy.iterdir() if p.name.startswith(".staging-")]
+
+
+def test_bad_dataset_folder_is_input_error_exit_2(exports, tmp_path, capsys):
+    files, _ = exports
+    survey = str(files["2025"][0])
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    assert main(["ingest", survey, "--dataset", str(a_file)]) == 2
+    assert "must be a folder" in capsys.readouterr().err
+    foreign = tmp_path / "documents"
+    foreign.mkdir()
+    (foreign / "note.txt").write_text("mine")
+    assert main(["ingest", survey, "--dataset", str(foreign)]) == 2
+    assert "not a dataset" in capsys.readouterr().err
+    assert main(["ingest", survey, "--replace"]) == 2
+    assert "--replace needs --dataset" in capsys.readouterr().err
+    if os.geteuid() != 0:  # root writes anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir()
+        locked.chmod(0o500)
+        try:
+            assert main(["ingest", survey, "--dataset", str(locked)]) == 2
+            assert "not writable" in capsys.readouterr().err
+        finally:
+            locked.chmod(0o700)
+    with pytest.raises(InputError, match="not a dataset"):
+        read_dataset(tmp_path, "responses")
+    with pytest.raises(InputError, match="YYYY-MM"):
+        read_dataset(tmp_path, "responses", months=["2026-13"])
+
+
+def test_no_personal_data_in_the_dataset(built, exports):
+    import re
+
+    root, _ = built
+    _, sim = exports
+    secrets = set()
+    for frame in (sim.survey_export, sim.workorders_export):
+        secrets |= set(frame["客户编号"].dropna()) | set(frame["联系电话"].dropna())
+    secrets |= set(re.findall(r"\d{17}[\dX]|1[3-9]\d{9}", " ".join(sim.survey_export["客户意见"].dropna())))
+    assert len(secrets) > 1000
+    for path in root.rglob("*"):
+        if not path.is_file() or path.name == ".research.lock":
+            continue
+        if path.suffix == ".parquet":
+            text = pd.read_parquet(path).astype(str).to_csv()
+        else:
+            text = path.read_text(encoding="utf-8-sig")
+        leaked = set(re.findall(r"[0-9X]{10,18}", text)) & secrets
+        assert not leaked, f"{path} leaks {sorted(leaked)[:3]}"
