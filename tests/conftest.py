@@ -103,6 +103,45 @@ def sample_bundle(_sample_build_and_bundle):
     return _sample_build_and_bundle[3]
 
 
+@pytest.fixture(scope="session")
+def sample_stamp(sample_build, sample_bundle):
+    """The stamp the session's build drew on one artifact: a function of its registry spec
+    returning the :class:`research.artifacts.stamp.Stamp` (data hash, commit, seed) of
+    research.pipeline.stages.render_stage, so that a test can write that artifact again as the
+    build did."""
+    from research.artifacts.stamp import Stamp, data_hash, stamp_for
+
+    _, manifest, _ = sample_build
+    base = Stamp(data_hash([i["sha256"] for i in sample_bundle["inputs"]]), manifest["git_commit"])
+    return lambda spec: stamp_for(base, spec.reads, manifest["seeds"])
+
+
+@pytest.fixture(scope="session")
+def sample_figure_files(sample_build, sample_stamp):
+    """The files the session's build wrote for one figure, and the stamp it wrote them with.
+
+    A function of the figure's id returning (``{"csv", "<lang>.png", "<lang>.svg"}`` -> path in the
+    build's ``figures/``, as :func:`research.artifacts.render_figures.write_figure` returns them;
+    the build's stamp of that figure). Tests that need a figure written once compare with these
+    instead of writing it themselves (a figure costs seconds): the build wrote them in a forked
+    rendering worker (research.pipeline.stages.render_stage). Read only.
+    """
+    from research.artifacts.registry import get
+
+    out = sample_build[0]
+
+    def files(fid: str):
+        spec = get(fid)
+        found = {"csv": out / "figures" / f"{spec.name}.csv"}
+        for lang in ("zh", "en"):
+            for ext in ("png", "svg"):
+                found[f"{lang}.{ext}"] = out / "figures" / f"{spec.name}.{lang}.{ext}"
+        assert all(p.is_file() for p in found.values()), found
+        return found, sample_stamp(spec)
+
+    return files
+
+
 def valid_survey(n: int = 40, seed: int = 1) -> pd.DataFrame:
     """A valid survey export (Chinese headers and labels, all strings) of ``n`` rows."""
     ins = load_instrument()

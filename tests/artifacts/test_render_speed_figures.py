@@ -21,7 +21,6 @@ from research.artifacts.render_figures import (
     SVG_METADATA,
     draw_figure,
     png_bytes,
-    write_figure,
 )
 from research.artifacts.stamp import Stamp
 from research.artifacts.theme import PNG_DPI, apply_theme
@@ -29,11 +28,11 @@ from research.artifacts.theme import PNG_DPI, apply_theme
 STAMP = Stamp(data_sha256="0123456789abcdef" * 4, commit="abc1234567", seed=918273)
 
 
-def _plain_savefig(spec, bundle, data, lang) -> tuple[bytes, bytes]:
+def _plain_savefig(spec, bundle, data, lang, stamp: Stamp = STAMP) -> tuple[bytes, bytes]:
     """PNG and SVG of one figure as write_figure wrote them before: savefig with the engine on."""
     with mpl.rc_context():
         apply_theme()
-        fig = draw_figure(spec, data, lang, bundle, STAMP)
+        fig = draw_figure(spec, data, lang, bundle, stamp)
         assert fig.get_layout_engine() is not None
         png, svg = io.BytesIO(), io.BytesIO()
         fig.savefig(png, format="png", dpi=PNG_DPI, metadata=PNG_METADATA)
@@ -48,12 +47,12 @@ def _pixels(data: bytes) -> np.ndarray:
 
 
 @pytest.mark.parametrize("fid", ["F01", "F04", "F06", "F10", "F11"])
-def test_write_figure_draws_what_plain_savefig_draws(fid, sample_bundle, tmp_path):
+def test_write_figure_draws_what_plain_savefig_draws(fid, sample_bundle, sample_figure_files):
     spec = get(fid)
-    written = write_figure(spec, sample_bundle, tmp_path, STAMP)
+    written, stamp = sample_figure_files(fid)  # write_figure's files, as the session's build wrote them
     data = spec.build_function()(sample_bundle)
     for lang in ("zh", "en"):
-        png, svg = _plain_savefig(spec, sample_bundle, data, lang)
+        png, svg = _plain_savefig(spec, sample_bundle, data, lang, stamp)
         assert written[f"{lang}.svg"].read_bytes() == svg, f"{fid} {lang}: SVG differs from plain savefig"
         new = written[f"{lang}.png"].read_bytes()
         assert np.array_equal(_pixels(new), _pixels(png)), f"{fid} {lang}: PNG pixels differ from plain savefig"

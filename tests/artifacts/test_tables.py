@@ -443,16 +443,18 @@ def test_csv_is_bom_utf8_full_precision_round_trip(built, small, tmp_path):
                                       err_msg=f"{col} lost precision in the CSV")
 
 
-def test_every_format_is_byte_identical_when_written_twice(small, tmp_path):
-    first, second = tmp_path / "a", tmp_path / "b"
-    start = time.monotonic()
-    files_a = rt.write_all_tables(small, first, STAMP)
-    # let the wall clock move on, so that any timestamp written into a file would differ
-    time.sleep(max(0.0, 2.1 - (time.monotonic() - start)))
-    files_b = rt.write_all_tables(small, second, STAMP)
-    assert len(files_a) == len(TABLES)
-    names = sorted(p.name for f in files_a.values() for p in f.values())
-    assert names == sorted(p.name for f in files_b.values() for p in f.values())
+def test_every_format_is_byte_identical_when_written_twice(sample_build, sample_bundle, sample_stamp, tmp_path):
+    # the first write is the session's build's (tables/, in its rendering workers, before its report
+    # and manifest stages); the second is this process's, from the same bundle with the same stamps
+    first, second = sample_build[0] / "tables", tmp_path
+    written = max(p.stat().st_mtime for p in first.iterdir())
+    # the wall clock has moved on by 2 s (a DOCX's zip times step by 2 s) since the build wrote the
+    # tables, so that any timestamp written into a file would differ (a wait only if it has not)
+    time.sleep(max(0.0, written + 2.1 - time.time()))
+    files_b = {spec.id: rt.write_table(spec, sample_bundle, second, sample_stamp(spec)) for spec in TABLES}
+    assert len(files_b) == len(TABLES)
+    names = sorted(p.name for f in files_b.values() for p in f.values())
+    assert names == sorted(p.name for p in first.iterdir())
     assert {n.rsplit(".", 1)[-1] for n in names} == {"csv", "html", "md", "docx", "tex"}
     differ = [n for n in names if (first / n).read_bytes() != (second / n).read_bytes()]
     assert not differ, f"not byte-identical when written twice: {differ}"

@@ -25,6 +25,20 @@ def sim():
     return s.responses, s.workorders
 
 
+@pytest.fixture(scope="module")
+def week(sim):
+    """The week bulletin's tables at WEEK_AT, built once for the module (read only)."""
+    r, w = sim
+    return bulletin_tables(r, w, period="week", at=WEEK_AT)
+
+
+@pytest.fixture(scope="module")
+def week_zh(week, tmp_path_factory):
+    """The files of the Chinese week bulletin of ``week``, written once for the module (read only):
+    its charts are most of a bulletin's writing time."""
+    return write_bulletin(week, tmp_path_factory.mktemp("week_zh"), period="week", at=WEEK_AT, lang="zh")
+
+
 def test_every_section_has_a_registered_spec_and_every_spec_a_section():
     assert [s.key for s in SECTIONS] == list(BULLETIN)  # same keys, in display order
     ids = [BULLETIN[s.key].id for s in SECTIONS]
@@ -137,7 +151,7 @@ def test_the_command_without_at_builds_the_last_whole_week(tmp_path):
     assert (tmp_path / "out" / f"bulletin_week_{expected}.en.html").is_file()
 
 
-def test_the_opening_paragraph_quotes_the_tables_and_reaches_html_and_docx(sim, tmp_path):
+def test_the_opening_paragraph_quotes_the_tables_and_reaches_html_and_docx(sim, week, week_zh):
     """摘要 (issue 14 point 2): each figure of the paragraph is a cell of the overview, in both
     languages; a comparison the data do not reach is left out, not shown blank."""
     import zipfile
@@ -145,14 +159,14 @@ def test_the_opening_paragraph_quotes_the_tables_and_reaches_html_and_docx(sim, 
     from research.bulletin.summary import summary
 
     r, w = sim
-    tables = bulletin_tables(r, w, period="week", at=WEEK_AT)
+    tables = week
     o = tables["overview"].set_index("group")
     zh, en = summary(tables, "zh"), summary(tables, "en")
     volume = f"{o.loc['total', 'volume']:,.0f}"
     rate = f"{100 * o.loc['total', 'satisfied_rate']:.1f}%"
     assert f"本期受理工单{volume}件" in zh and volume in en and rate in zh and rate in en
     assert zh.endswith("。") and en.endswith(".") and "nan" not in zh + en
-    written = write_bulletin(tables, tmp_path, period="week", at=WEEK_AT, lang="zh")
+    written = week_zh
     assert zh in written["html"].read_text(encoding="utf-8")
     with zipfile.ZipFile(written["docx"]) as z:
         assert f"本期受理工单{volume}件" in z.read("word/document.xml").decode("utf-8")
@@ -260,16 +274,15 @@ def _docx_tables_by_orientation(path) -> list[tuple[int, bool, object]]:
     return out
 
 
-def test_charts_are_embedded_in_html_and_docx_and_written_byte_identical(sim, tmp_path):
+def test_charts_are_embedded_in_html_and_docx_and_written_byte_identical(week, week_zh, tmp_path):
     import docx
 
     from research.bulletin.charts import CHARTS
 
-    r, w = sim
-    tables = bulletin_tables(r, w, period="week", at=WEEK_AT)
+    tables = week
     week_charts = [c.key for c in CHARTS if "week" in c.periods]
     assert week_charts == ["trend", "causes", "stations"]
-    written = write_bulletin(tables, tmp_path / "a", period="week", at=WEEK_AT, lang="zh")
+    written = week_zh
     html = written["html"].read_text(encoding="utf-8")
     assert html.count('<img alt="') == html.count("data:image/png;base64,") == 3
     assert "图 1" in html and "近12期满意率与工单量走势" in html
@@ -333,15 +346,13 @@ def test_each_csv_column_has_one_unit(sim, tmp_path):
     assert column_unit("mean_handling_hours_change") == "hours" and column_unit("volume_change") == "count"
 
 
-def test_wide_tables_are_landscape_and_a_station_name_fits_one_line(sim, tmp_path):
+def test_wide_tables_are_landscape_and_a_station_name_fits_one_line(week, week_zh):
     """B02/B03 (12, 13 columns) and the repeat callers go into a landscape A4 section, the others
     stay portrait; the station column is wider than the longest station name at the table font."""
     from research.artifacts.render_docx import DOCX_FONT_PT, DOCX_NARROW_PADDING
     from research.artifacts.docx_util import WIDE_TABLE_COLUMNS
 
-    r, w = sim
-    tables = bulletin_tables(r, w, period="week", at=WEEK_AT)
-    written = write_bulletin(tables, tmp_path, period="week", at=WEEK_AT, lang="zh")
+    tables, written = week, week_zh
     found = _docx_tables_by_orientation(written["docx"])
     assert len(found) == len([k for k in tables if not k.startswith("chart_")])
     assert any(land for _, land, _ in found) and not found[0][1]  # the overview stays portrait

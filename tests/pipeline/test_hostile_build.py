@@ -155,20 +155,36 @@ def test_out_pointing_at_an_existing_file_exits_2(tmp_path, exports):
 
 # --- killed runs -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("delays", [(2.0, 5.0, 9.0)])
-def test_sigkill_mid_run_leaves_the_previous_build_or_a_marked_folder(built, tmp_path, exports, fast_plan, delays):
+def _kill_when_stage_starts(command: list[str], stage: str) -> subprocess.Popen:
+    """Start ``command`` (a reproduce), read its progress lines on standard error and SIGKILL it as
+    soon as the line saying ``stage`` starts appears: a kill at a known point of the run, not after
+    a guessed sleep (the lines come from research.pipeline.stages.timed)."""
+    started = re.compile(rf"\] stage \d+/\d+: {re.escape(stage)}$")
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    seen = []
+    for line in proc.stderr:
+        seen.append(line.rstrip())
+        if started.search(seen[-1]):
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.stderr.close()
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, f"the run ended before stage {stage} started: {seen[-5:]}"
+    return proc
+
+
+# killed as ingest starts (the staging folder is made, nothing in it yet), as fit starts (ingest
+# written into staging) and as representativeness starts (its forked child running beside fit)
+@pytest.mark.parametrize("stages", [("ingest", "fit", "representativeness")])
+def test_sigkill_mid_run_leaves_the_previous_build_or_a_marked_folder(built, tmp_path, exports, fast_plan, stages):
     root, _ = built
     copy = _copy(built, tmp_path)
     previous = (copy / "manifest.json").read_bytes()
-    for delay in delays:
-        proc = subprocess.Popen([*CLI, "reproduce", "--survey", str(exports["survey"]), "--workorders",
-                                 str(exports["workorders"]), "--out", str(copy), "--plan", str(fast_plan)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        assert proc.returncode == -signal.SIGKILL, f"the run ended before the kill at {delay} s"
-        assert len(buildstate.staging_folders(copy)) <= 1  # each run removes the leftovers of the last
+    for stage in stages:
+        _kill_when_stage_starts([*CLI, "reproduce", "--survey", str(exports["survey"]), "--workorders",
+                                 str(exports["workorders"]), "--out", str(copy), "--plan", str(fast_plan)], stage)
+        # killed after it made its staging folder, which stays; each run removed the leftovers of the last
+        assert len(buildstate.staging_folders(copy)) == 1
         if buildstate.is_incomplete(copy):
             with pytest.raises(InputError, match="incomplete"):
                 verify_built(copy)

@@ -673,13 +673,16 @@ def test_expected_false_signals_exact_and_matches_a_null_simulation():
 
     rng = np.random.default_rng(7)
     weeks = pd.date_range("2025-01-06", periods=150, freq="7D")
-    rows = []
-    for s in range(30):
-        n = 5 + 3 * s  # 5 .. 92 answers a week
-        for w in weeks:
-            d = rng.binomial(n, 0.2)
-            rows += [(f"S{s:02d}", w + pd.Timedelta(hours=9), i < d) for i in range(n)]
-    resp = pd.DataFrame(rows, columns=["station", "surveyed_at", "dissatisfied"])
+    # station s has 5 + 3 s answers a week (5 .. 92), D of them dissatisfied, D ~ Binomial(n, 0.2);
+    # one row per answer, built with arrays (the frame a loop over stations, weeks and answers built,
+    # draws in the same order, without its 2.7 s)
+    n = np.repeat(5 + 3 * np.arange(30), len(weeks))  # per (station, week), station by station
+    d = rng.binomial(n, 0.2)
+    cell = np.repeat(np.arange(len(n)), n)
+    i = np.arange(len(cell)) - np.repeat(np.cumsum(n) - n, n)  # the answer's number within its week
+    resp = pd.DataFrame({"station": np.array([f"S{s:02d}" for s in range(30)])[cell // len(weeks)],
+                         "surveyed_at": (weeks + pd.Timedelta(hours=9))[cell % len(weeks)],
+                         "dissatisfied": i < d[cell]})
     resp["satisfied"] = (~resp["dissatisfied"]).astype("boolean")
     chart = p_chart(resp, centre=0.2)
     e = expected_false_signals(chart)
