@@ -20,7 +20,7 @@ from research.ingestion import dataset as dset
 from research.ingestion.dataset import ingest_into_dataset, read_dataset
 from research.ingestion.ingested import read_ingested
 from research.ingestion.run import ingest, write_ingest
-from tests.conftest import TEST_KEY
+from conftest import TEST_KEY
 
 HALVES = ("2025", "2026")
 
