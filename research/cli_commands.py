@@ -141,12 +141,14 @@ def cmd_weight(args: argparse.Namespace) -> int:
 def cmd_bulletin(args: argparse.Namespace) -> int:
     from research.bulletin import run_bulletin
 
-    data = Path(args.data) if args.data else paths.ingest_dir()
+    dataset = getattr(args, "dataset", None)
+    data = Path(dataset) if dataset else Path(args.data) if args.data else paths.ingest_dir()
     out = Path(args.out) if args.out else paths.build_dir() / "bulletin"
     _progress(f"building the {args.period} bulletin for {args.at or 'the last whole ' + str(args.period)} "
-              f"from {data}")
+              f"from {'the dataset ' if dataset else ''}{data}")
     written = run_bulletin(data, period=args.period, at=args.at, out=out, lang=args.lang,
-                           plan_path=Path(args.plan) if args.plan else None, say=_progress)
+                           plan_path=Path(args.plan) if args.plan else None, say=_progress,
+                           dataset=bool(dataset))
     for name, path in written.items():
         print(f"wrote {name}: {path}")
     return 0

@@ -245,8 +245,12 @@ def _add_bulletin(sub, func: Callable[[argparse.Namespace], int]) -> None:
     p.add_argument("--out", metavar="DIR", help=f"output folder (default {paths.build_dir() / 'bulletin'})")
     p.add_argument("--lang", default=LANGS[0], type=_clipped, choices=LANGS,
                    help=f"language of the bulletin (default {LANGS[0]})")
-    p.add_argument("--data", metavar="DIR",
-                   help=f"folder with responses.parquet and workorders.parquet (default {paths.ingest_dir()})")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--data", metavar="DIR",
+                       help=f"folder with responses.parquet and workorders.parquet (default {paths.ingest_dir()})")
+    where.add_argument("--dataset", metavar="DIR",
+                       help="a dataset folder of 'research ingest --dataset DIR': the bulletin reads every "
+                            "ingest in it")
     p.add_argument("--plan", metavar="FILE", help="analysis plan YAML whose conf_level and bulletin section "
                    "(ranking fixed effects, repeat-caller rows) are used (default paper/analysis_plan.yaml)")
     p.set_defaults(func=func)

@@ -55,13 +55,31 @@ def covered_until(responses: pd.DataFrame, workorders: pd.DataFrame) -> dt.date:
     return pd.Timestamp(min(b for _, b in _extents(responses, workorders))).date()
 
 
+def _inputs(data_dir: Path, dataset: bool) -> tuple[pd.DataFrame, pd.DataFrame, Path, Path, list[str]]:
+    """Responses, work orders, where each came from (for messages) and the sha256s that stamp the
+    bulletin: the two Parquet files of an ingest folder, or (``dataset``) the union of a dataset
+    folder's ingests (:func:`research.ingestion.dataset.read_dataset`), stamped by its exports' sha256s
+    in ledger order."""
+    if not dataset:
+        r_path, w_path = data_dir / "responses.parquet", data_dir / "workorders.parquet"
+        return (_read(r_path, "responses"), _read(w_path, "work orders"), r_path, w_path,
+                [_file_sha(r_path), _file_sha(w_path)])
+    from research.ingestion.dataset import read_dataset, read_ledger
+
+    ledger = read_ledger(data_dir)
+    shas = [f["sha256"] for entry in ledger["entries"] for f in entry["files"]]
+    return (read_dataset(data_dir, "responses"), read_dataset(data_dir, "workorders"),
+            data_dir / "responses", data_dir / "workorders", shas)
+
+
 def run_bulletin(data_dir: Path, *, period: str, at: str | None = None, out: Path, lang: str = "zh",
-                 plan_path: Path | None = None, say=None) -> dict[str, Path]:
-    """Read an ingest folder, check the arguments, build and write the bulletin.
+                 plan_path: Path | None = None, say=None, dataset: bool = False) -> dict[str, Path]:
+    """Read an ingest folder (or a dataset folder), check the arguments, build and write the bulletin.
 
     Parameters
     ----------
-    data_dir : folder holding ``responses.parquet`` and ``workorders.parquet`` (ingest output).
+    data_dir : folder holding ``responses.parquet`` and ``workorders.parquet`` (ingest output), or
+        with ``dataset`` a dataset folder of ``research ingest --dataset`` (every ingest in it).
     period : ``day``, ``week`` or ``month``.
     at : ISO date (YYYY-MM-DD) inside the data's date range; None: the last whole period both
         exports cover (:func:`covered_until`, :func:`research.bulletin.periods.last_complete`), named
@@ -85,9 +103,7 @@ def run_bulletin(data_dir: Path, *, period: str, at: str | None = None, out: Pat
 
     plan = load_plan(plan_path)
     data_dir = Path(data_dir)
-    r_path, w_path = data_dir / "responses.parquet", data_dir / "workorders.parquet"
-    responses = _read(r_path, "responses")
-    workorders = _read(w_path, "work orders")
+    responses, workorders, r_path, w_path, shas = _inputs(data_dir, dataset)
     try:
         _require(responses, _RESP_COLS, str(r_path))
         _require(workorders, _WO_COLS, str(w_path))
@@ -108,5 +124,5 @@ def run_bulletin(data_dir: Path, *, period: str, at: str | None = None, out: Pat
     tables = bulletin_tables(responses, workorders, period=period, at=day, conf_level=plan.conf_level,
                              spec=plan.bulletin)
     from research.artifacts.stamp import Stamp, data_hash, git_commit
-    stamp = Stamp(data_hash([_file_sha(r_path), _file_sha(w_path)]), git_commit())
+    stamp = Stamp(data_hash(shas), git_commit())
     return write_bulletin(tables, out, period=period, at=day, lang=lang, stamp=stamp, conf_level=plan.conf_level)

@@ -264,3 +264,35 @@ def test_no_personal_data_in_the_dataset(built, exports):
             text = path.read_text(encoding="utf-8-sig")
         leaked = set(re.findall(r"[0-9X]{10,18}", text)) & secrets
         assert not leaked, f"{path} leaks {sorted(leaked)[:3]}"
+
+
+def test_the_bulletin_reads_a_dataset_as_it_reads_one_ingest_of_both_files(built, tmp_path):
+    """`research bulletin --dataset DIR` (issue 15 point 5, first command): the two halves' dataset
+    gives the same tables, byte for byte, as an ingest folder of the whole exports."""
+    from research.bulletin.run import run_bulletin
+
+    root, whole = built
+    write_ingest(whole, tmp_path / "ingest")
+    at = "2025-11-12"
+    a = run_bulletin(tmp_path / "ingest", period="month", at=at, out=tmp_path / "a", lang="en")
+    b = run_bulletin(root, period="month", at=at, out=tmp_path / "b", lang="en", dataset=True)
+    csvs = sorted(k for k in a if str(a[k]).endswith(".csv"))
+    assert csvs and csvs == sorted(k for k in b if str(b[k]).endswith(".csv"))
+    for k in csvs:
+        assert a[k].read_bytes() == b[k].read_bytes(), k
+
+
+def test_bulletin_dataset_and_data_are_one_or_the_other_and_a_bad_folder_is_exit_2(built, tmp_path):
+    import subprocess
+    import sys
+
+    root, _ = built
+    cli = [sys.executable, "-m", "research.cli", "bulletin", "--period", "week"]
+    both = subprocess.run([*cli, "--dataset", str(root), "--data", str(tmp_path)], capture_output=True, text=True)
+    assert both.returncode == 2 and "not allowed with argument" in both.stderr
+    empty = tmp_path / "nothing"
+    empty.mkdir()
+    bad = subprocess.run([*cli, "--dataset", str(empty), "--out", str(tmp_path / "o")], capture_output=True,
+                         text=True)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert len([line for line in bad.stderr.splitlines() if "error" in line]) == 1, bad.stderr
