@@ -62,7 +62,6 @@ line (every name of those modules stays importable from here).
 from __future__ import annotations
 
 import argparse
-import errno
 import os
 import sys
 from pathlib import Path
@@ -74,6 +73,7 @@ from research.cli_commands import (_progress, _read_parquet, cmd_bulletin, cmd_f
                                    cmd_verify, cmd_weight)
 from research.cli_parser import (COMMANDS, MAX_SIMULATE_N, SEED_MAX, _fraction, _positive_int,  # noqa: F401
                                  _reps, _seed, _shown, _simulate_n, _whole)
+from research.safeio import os_reason, writable_folder
 from research.errors import InputError
 
 __all__ = ["MAX_SIMULATE_N", "SEED_MAX", "build_parser", "cmd_bulletin", "cmd_fit", "cmd_ingest", "cmd_list",
@@ -81,42 +81,16 @@ __all__ = ["MAX_SIMULATE_N", "SEED_MAX", "build_parser", "cmd_bulletin", "cmd_fi
 
 
 def _check_out(out: Path) -> None:
-    """Refuse an unusable ``--out`` before any work starts.
-
-    Parameters
-    ----------
-    out : the folder given with ``--out``.
-
-    Raises
-    ------
-    InputError
-        ``out`` is an existing file (or other non-folder), it cannot be created (a path
-        through a file, a read-only file system, no permission), or it is not writable.
-        The folder is created when it does not exist.
-    """
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out}: --out must be a folder, but this path is an existing file")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"{out}: cannot create the --out folder ({_os_reason(exc)})") from None
-    if not os.access(out, os.W_OK | os.X_OK):
-        raise InputError(f"{out}: the --out folder is not writable (permission denied)")
-
-
-def _os_reason(exc: OSError) -> str:
-    """The system's reason for an OSError (``strerror`` and the errno name), never its free text."""
-    name = errno.errorcode.get(exc.errno or -1)
-    if exc.strerror:
-        return f"{exc.strerror} [{name}]" if name else exc.strerror
-    return f"operating-system error {type(exc).__name__}" + (f" [{name}]" if name else "")
+    """Refuse an unusable ``--out`` before any work starts (:func:`research.safeio.writable_folder`:
+    an existing file, a folder that cannot be created or written; created when absent)."""
+    writable_folder(out, "--out")
 
 
 def _os_message(exc: OSError) -> str:
     """One line for an OSError that reached :func:`main`: the file(s) and the reason."""
     files = [str(f) for f in (exc.filename, exc.filename2) if f is not None]
     where = " -> ".join(files) if files else "an input or output file (the system did not say which)"
-    return f"{where}: {_os_reason(exc)}"
+    return f"{where}: {os_reason(exc)}"
 
 
 def _one_line(message: str) -> str:

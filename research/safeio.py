@@ -22,6 +22,7 @@ pulling in a dependency.
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -128,3 +129,35 @@ def write_csv(frame: pd.DataFrame, path: str | Path, *, bom: bool = False,
     text cells neutralised; returns the path."""
     data = csv_text(frame, float_format=float_format).encode("utf-8")
     return atomic_write_bytes(path, (b"\xef\xbb\xbf" + data) if bom else data)
+
+
+def os_reason(exc: OSError) -> str:
+    """The system's reason for an OSError (``strerror`` and the errno name), never its free text."""
+    name = errno.errorcode.get(exc.errno or -1)
+    if exc.strerror:
+        return f"{exc.strerror} [{name}]" if name else exc.strerror
+    return f"operating-system error {type(exc).__name__}" + (f" [{name}]" if name else "")
+
+
+def writable_folder(folder: str | Path, option: str) -> Path:
+    """Make sure ``folder`` (given with the command-line ``option``, e.g. ``--out``) is a folder this
+    process can write, creating it when absent; returns it as a Path.
+
+    Raises
+    ------
+    InputError
+        An existing file (or other non-folder), a folder that cannot be created (a path through a
+        file, a read-only file system, no permission) or that is not writable.
+    """
+    from research.errors import InputError
+
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{folder}: {option} must be a folder, but this path is an existing file")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{folder}: cannot create the {option} folder ({os_reason(exc)})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"{folder}: the {option} folder is not writable (permission denied)")
+    return folder

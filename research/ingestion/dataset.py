@@ -44,6 +44,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 
+from research.safeio import writable_folder
 from research.errors import InputError
 from research.ingestion.run import _UNIQUE_COLUMNS, IngestResult, Progress, _stage, ingest
 
@@ -69,15 +70,7 @@ def check_dataset_dir(root: Path) -> None:
         ``root`` is an existing file, cannot be created or written, or is a non-empty folder
         without a ledger (not a dataset: its files are not ours to add to).
     """
-    root = Path(root)
-    if root.exists() and not root.is_dir():
-        raise InputError(f"{root}: --dataset must be a folder, but this path is an existing file")
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"{root}: cannot create the --dataset folder ({exc.strerror})") from None
-    if not os.access(root, os.W_OK | os.X_OK):
-        raise InputError(f"{root}: the --dataset folder is not writable (permission denied)")
+    root = writable_folder(root, "--dataset")
     ours = {".research.lock"}
     if not (root / LEDGER).exists() and any(p.name not in ours and not p.name.startswith(".staging-")
                                              for p in root.iterdir()):
