@@ -207,7 +207,8 @@ class Design:
         return idx, np.asarray(mm, dtype=float)
 
 
-def build_design(frame: pd.DataFrame, rhs: str, *, intercept: bool, context: dict | None = None) -> Design:
+def build_design(frame: pd.DataFrame, rhs: str, *, intercept: bool, context: dict | None = None,
+                 check_rank: bool = True) -> Design:
     """Design matrix of ``rhs`` on a model frame.
 
     Parameters
@@ -218,6 +219,8 @@ def build_design(frame: pd.DataFrame, rhs: str, *, intercept: bool, context: dic
     intercept : keep the intercept column (False for ordinal models, whose
         cutpoints play its part; the coding is still the one with an intercept).
     context : functions the formula calls (:func:`formula_context`).
+    check_rank : refuse a rank-deficient design (False: the caller checks the rank of the
+        cross-products it builds itself, as :mod:`research.models.aggregate` does).
 
     Raises
     ------
@@ -266,6 +269,14 @@ def build_design(frame: pd.DataFrame, rhs: str, *, intercept: bool, context: dic
             continue
         columns_of_term[key] = [position[c] for c in cols]
         variables_of_term[key] = {v for v in frame.columns if re.search(rf"\b{v}\b", key)}
+    if check_rank:
+        _check_rank(X, names, rhs)
+    return Design(X=X, names=names, spec=spec, context=context, columns_of_term=columns_of_term,
+                  variables_of_term=variables_of_term)
+
+
+def _check_rank(X: np.ndarray, names: list[str], rhs: str) -> None:
+    """NotEstimable naming the empty columns when ``X`` is rank deficient."""
     xtx = X.T @ X
     scale = np.sqrt(np.clip(np.diag(xtx), 1e-300, None))
     rank = np.linalg.matrix_rank(xtx / np.outer(scale, scale), tol=1e-10)
@@ -273,5 +284,3 @@ def build_design(frame: pd.DataFrame, rhs: str, *, intercept: bool, context: dic
         zero = [names[j] for j in range(X.shape[1]) if not X[:, j].any()]
         raise NotEstimable(f"analysis plan: the design of {rhs!r} is rank deficient (rank {rank} of "
                            f"{X.shape[1]} columns)" + (f"; columns without any row: {zero}" if zero else ""))
-    return Design(X=X, names=names, spec=spec, context=context, columns_of_term=columns_of_term,
-                  variables_of_term=variables_of_term)

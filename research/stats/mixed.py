@@ -133,6 +133,19 @@ class _Stats:
         self.W = (W + W.T) / 2.0
         self.zbar = zbar
 
+    @classmethod
+    def from_sums(cls, counts: np.ndarray, zsum: np.ndarray, cross: np.ndarray) -> "_Stats":
+        """From per-group row counts (G,), per-group sums of ``z = [x, y]`` (G, p + 1) and the
+        total ``sum z z'`` (p + 1, p + 1): the within-group cross-product is
+        ``sum z z' - sum_g n_g zbar_g zbar_g'`` (what an engine's sums give; research.models.aggregate)."""
+        st = cls.__new__(cls)
+        st.counts = np.asarray(counts, dtype=float)
+        st.n, st.p = int(st.counts.sum()), zsum.shape[1] - 1
+        st.zbar = zsum / st.counts[:, None]
+        W = cross - (st.zbar.T * st.counts) @ st.zbar
+        st.W = (W + W.T) / 2.0
+        return st
+
     def crossprod(self, gamma: float) -> tuple[np.ndarray, np.ndarray]:
         """M(gamma) = [X y]' V*^{-1} [X y] and the weights a_g = n_g / (1 + n_g gamma)."""
         a = self.counts / (1.0 + self.counts * gamma)
@@ -227,9 +240,14 @@ def fit_random_intercept(X: np.ndarray, y: np.ndarray, groups: np.ndarray, *,
     ``weights`` is given.
     """
     X, y, codes, labels = _check_inputs(X, y, groups, weights)
-    n, p = X.shape
+    return fit_from_stats(_Stats(X, y, codes, labels.shape[0]), labels)
+
+
+def fit_from_stats(st: "_Stats", labels: np.ndarray) -> MixedFit:
+    """The REML fit of :func:`fit_random_intercept` from its sufficient statistics (``st``, built
+    from rows or by :meth:`_Stats.from_sums` from per-group sums) and the sorted group labels."""
+    n, p = st.n, st.p
     G = labels.shape[0]
-    st = _Stats(X, y, codes, G)
     M0, _ = st.crossprod(0.0)
     _check_rank(M0[:p, :p])
     if st.W[p, p] + (st.zbar[:, p] ** 2 * st.counts).sum() <= 0:

@@ -70,7 +70,16 @@ def cluster_robust_vcov(bread: np.ndarray, scores: np.ndarray, clusters: np.ndar
     if weights.shape != (n,):
         raise ValueError(f"row_weights must have length {n}, got shape {weights.shape}")
     onehot = sparse.csr_matrix((weights, (codes, np.arange(n))), shape=(g, n))
-    sums = np.asarray(onehot @ scores)
+    return cr1_from_sums(bread, np.asarray(onehot @ scores), n_rows=n, n_params=k)
+
+
+def cr1_from_sums(bread: np.ndarray, sums: np.ndarray, *, n_rows: int, n_params: int) -> np.ndarray:
+    """CR1 from the clusters' score sums ``sums`` (G, K) and the row count: the formula of
+    :func:`cluster_robust_vcov`, for callers that have the sums and not the rows (an engine's
+    per-cluster totals, research.models.aggregate)."""
+    g, n, k = sums.shape[0], int(n_rows), int(n_params)
+    if g < 2:
+        raise ValueError(f"cluster-robust covariance needs at least 2 clusters, got {g}")
     meat = sums.T @ sums
     adj = g / (g - 1) * (n - 1) / (n - k)
     v = adj * (bread @ meat @ bread)

@@ -1,0 +1,120 @@
+"""The engine interface: where the rows live, and the two questions the estimators ask of them.
+
+Every model of the plan can be fitted from sums over rows (issue 15; docs/architecture.md,
+"Engines"). The estimators of :mod:`research.models.aggregate` never see a row: they ask an
+engine
+
+1. :meth:`Engine.prepare`: the distinct combinations (*groups*) of a list of key variables over
+   the complete cases of a model, with their row counts, and to keep, per row, its group and a
+   few numeric values (the numeric basis of the formula, e.g. ``log2(1 + handling_hours)``);
+2. :meth:`Engine.sums`: per group, the sums of row expressions (:mod:`research.engines.expr`)
+   that may read the row's values and constants of its group (a small parameter table that the
+   engine joins to the rows: the current coefficients, for instance).
+
+Three implementations: :class:`research.engines.pandas_engine.PandasEngine` (numpy, in memory),
+:class:`research.engines.duckdb_engine.DuckDBEngine` (embedded, out of core) and
+:class:`research.engines.spark_engine.SparkEngine` (a Spark session, local or a cluster). The
+engines do the distribution; nothing here splits work by hand.
+
+Sources: a pandas frame of canonical responses (:class:`FrameSource`) or a dataset folder written
+by ``research ingest --dataset`` (:class:`DatasetSource`). Variables are the input contract's
+column names; ``month`` (``YYYY-MM`` of ``created_at``) is derived by every engine the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from research.engines.expr import Expr
+
+#: variables an engine reads from a source by name (the input contract's canonical columns)
+SOURCE_VARIABLES = ("cause_l1", "cause_l2", "channel", "repeat", "handling_hours", "region", "station",
+                    "resolved", "sla_met", "satisfied", "sat_overall", "sat_speed", "sat_attitude",
+                    "sat_outcome", "created_at")
+#: variables derived from another column: name -> source column
+DERIVED_VARIABLES = {"month": "created_at"}
+
+
+def column_name(variable: str) -> str:
+    """The engine's column of a variable: ``v_<variable>`` (never the source's own name, so that
+    a derived ``month`` cannot be confused with a dataset's ``month=`` partition column)."""
+    if variable not in SOURCE_VARIABLES and variable not in DERIVED_VARIABLES:
+        raise ValueError(f"not a variable an engine reads: {variable!r}")
+    return f"v_{variable}"
+
+
+@dataclass(frozen=True)
+class FrameSource:
+    """Canonical responses in memory (``research.ingestion.ingested.read_ingested``)."""
+
+    frame: pd.DataFrame
+
+    def describe(self) -> str:
+        return f"a frame of {len(self.frame):,} rows"
+
+
+@dataclass(frozen=True)
+class DatasetSource:
+    """A dataset folder of ``research ingest --dataset``: its ``table`` (``responses``)."""
+
+    folder: Path
+    table: str = "responses"
+
+    def files(self) -> list[Path]:
+        """The table's Parquet parts, sorted (the ledger lists them; the folder is the truth)."""
+        return sorted((Path(self.folder) / self.table).rglob("*.parquet"))
+
+    def describe(self) -> str:
+        return f"dataset {self.folder} ({self.table})"
+
+
+Source = FrameSource | DatasetSource
+
+
+@dataclass
+class Prepared:
+    """What :meth:`Engine.prepare` returns.
+
+    ``groups``: one row per distinct key combination, sorted by the keys, with the variables'
+    values (column names = variable names), ``n`` (rows) and ``gid`` (0, 1, ... in that order).
+    ``values``: names of the numeric value columns kept per row. ``handle``: the engine's own.
+    """
+
+    groups: pd.DataFrame
+    keys: tuple[str, ...]
+    values: tuple[str, ...]
+    handle: object = field(repr=False, default=None)
+    #: rows of the source, complete or not
+    total_rows: int = 0
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.groups["n"].sum())
+
+
+class Engine:
+    """The interface (see the module docstring). Subclasses implement the three methods."""
+
+    name = "abstract"
+
+    def prepare(self, source: Source, keys: tuple[str, ...], values: dict[str, Expr],
+                numeric: tuple[str, ...] = ("handling_hours",)) -> Prepared:
+        """Groups of ``keys`` over the rows where every key and every ``numeric`` variable is
+        present, and per row its group and ``values`` (expressions of ``col("v_<numeric>")``)."""
+        raise NotImplementedError
+
+    def sums(self, prepared: Prepared, measures: dict[str, Expr],
+             params: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Per group (``gid``, every group, in order), the sum of each measure over its rows.
+
+        ``measures`` read the value columns and the columns of ``params`` (one row per ``gid``,
+        every group; its columns other than ``gid`` are floats). Returns a frame indexed by
+        ``gid`` 0..G-1 with one float column per measure.
+        """
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release what the engine holds (connections, temporary tables, sessions)."""

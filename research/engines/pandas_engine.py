@@ -1,0 +1,96 @@
+"""The in-memory engine: numpy arrays and ``np.bincount`` sums, the reference for the other two.
+
+A :class:`research.engines.base.DatasetSource` is read whole with
+:func:`research.ingestion.dataset.read_dataset`; a frame is used as given.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from research.engines.base import DatasetSource, Engine, Prepared, Source, column_name
+from research.engines.expr import Expr
+
+#: variables that are flags (their key values are Python booleans)
+FLAGS = ("repeat", "sla_met", "satisfied")
+#: variables that are answer codes (their key values are floats, as the estimators use them)
+ANSWERS = ("sat_overall", "sat_speed", "sat_attitude", "sat_outcome")
+
+
+def normalise_keys(groups: pd.DataFrame, keys: tuple[str, ...]) -> pd.DataFrame:
+    """Key columns as every engine reports them: flags as ``bool``, answers as ``float``, the rest
+    as ``str``; sorted by the keys; ``gid`` 0.. in that order. The one ordering of groups, so
+    that every engine numbers the groups alike."""
+    out = groups.copy()
+    for k in keys:
+        if k in FLAGS:
+            out[k] = out[k].astype(bool)
+        elif k in ANSWERS:
+            out[k] = out[k].astype(float)
+        else:
+            out[k] = out[k].astype(str)
+    out = out.sort_values(list(keys), kind="mergesort").reset_index(drop=True)
+    out["n"] = out["n"].astype(np.int64)
+    out["gid"] = np.arange(len(out), dtype=np.int64)
+    return out
+
+
+def frame_of(source: Source) -> pd.DataFrame:
+    """The source's responses in memory."""
+    if isinstance(source, DatasetSource):
+        from research.ingestion.dataset import read_dataset
+
+        return read_dataset(source.folder, source.table)
+    return source.frame
+
+
+def variable_of(frame: pd.DataFrame, variable: str) -> pd.Series:
+    """A variable's column, ``month`` derived from ``created_at``."""
+    if variable == "month" and "month" not in frame.columns:
+        from research.models.design import month_of
+
+        return month_of(frame["created_at"])
+    return frame[variable]
+
+
+class PandasEngine(Engine):
+    """numpy in memory; see :mod:`research.engines.base`."""
+
+    name = "pandas"
+
+    def prepare(self, source: Source, keys: tuple[str, ...], values: dict[str, Expr],
+                numeric: tuple[str, ...] = ("handling_hours",)) -> Prepared:
+        frame = frame_of(source)
+        cols = {v: variable_of(frame, v) for v in (*keys, *numeric)}
+        keep = np.logical_and.reduce([c.notna().to_numpy() for c in cols.values()])
+        kf = pd.DataFrame({k: cols[k].to_numpy()[keep] for k in keys})
+        grouped = kf.groupby(list(keys), sort=True)
+        counts = grouped.size().reset_index(name="n")
+        groups = normalise_keys(counts, keys)
+        # ngroup numbers groups in the sorted order of the raw keys; map it to the normalised order
+        raw = grouped.ngroup().to_numpy()
+        order = normalise_keys(counts.assign(_raw=np.arange(len(counts))), keys)["_raw"].to_numpy()
+        to_gid = np.empty(len(order), dtype=np.int64)
+        to_gid[order] = np.arange(len(order))
+        arrays = {column_name(v): cols[v].to_numpy(dtype=float)[keep] for v in numeric}
+        kept = {name: np.broadcast_to(np.asarray(e.numpy(arrays), dtype=float), (int(keep.sum()),)).copy()
+                for name, e in values.items()}
+        return Prepared(groups=groups.drop(columns="_raw", errors="ignore"), keys=tuple(keys),
+                        values=tuple(values), handle={"gid": to_gid[raw], "values": kept},
+                        total_rows=len(frame))
+
+    def sums(self, prepared: Prepared, measures: dict[str, Expr],
+             params: pd.DataFrame | None = None) -> pd.DataFrame:
+        gid = prepared.handle["gid"]
+        n_groups = len(prepared.groups)
+        cols = dict(prepared.handle["values"])
+        if params is not None:
+            p = params.set_index("gid").reindex(np.arange(n_groups))
+            for c in p.columns:
+                cols[c] = p[c].to_numpy(dtype=float)[gid]
+        out = {}
+        for name, e in measures.items():
+            v = np.broadcast_to(np.asarray(e.numpy(cols), dtype=float), gid.shape)
+            out[name] = np.bincount(gid, weights=v, minlength=n_groups)
+        return pd.DataFrame(out, index=pd.RangeIndex(n_groups, name="gid"))

@@ -1,0 +1,92 @@
+"""The cluster engine: Spark SQL through pyspark (a local session or a cluster's master).
+
+The master comes from configuration: the ``master`` argument, else the environment variable
+``RESEARCH_SPARK_MASTER``, else ``local[2]``. A dataset folder is read with
+``spark.read.parquet`` (hive partitions discovered by Spark); the rows a model needs are cached
+(``CACHE TABLE``) and every Newton iteration is one ``GROUP BY``; small tables (groups, the
+current coefficients) are broadcast. Spark distributes; nothing here splits work by hand.
+Needs a Java runtime (17 or newer): :func:`java_available` says whether one is found.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pandas as pd
+
+from research.engines.base import DatasetSource, FrameSource, Source
+from research.engines.sql_engine import SQLEngine
+
+DEFAULT_MASTER = "local[2]"
+
+
+def java_available() -> bool:
+    """A ``java`` on the PATH or under ``JAVA_HOME``."""
+    home = os.environ.get("JAVA_HOME")
+    return bool(shutil.which("java") or (home and os.path.exists(os.path.join(home, "bin", "java"))))
+
+
+class SparkEngine(SQLEngine):
+    """Spark; see :mod:`research.engines.base`."""
+
+    name = "spark"
+    quote = "`"
+
+    def __init__(self, *, master: str | None = None, session=None):
+        if session is None:
+            from pyspark.sql import SparkSession
+
+            master = master or os.environ.get("RESEARCH_SPARK_MASTER") or DEFAULT_MASTER
+            session = (SparkSession.builder.master(master).appName("research")
+                       .config("spark.ui.enabled", "false")
+                       .config("spark.ui.showConsoleProgress", "false")
+                       .config("spark.sql.shuffle.partitions", os.environ.get("RESEARCH_SPARK_PARTITIONS", "4"))
+                       .config("spark.sql.session.timeZone", "UTC")
+                       .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+                       .getOrCreate())
+            session.sparkContext.setLogLevel("ERROR")
+        self.spark = session
+        self._cached: list[str] = []
+
+    def _register(self, name: str, source: Source | pd.DataFrame) -> None:
+        if isinstance(source, DatasetSource):
+            df = self.spark.read.parquet(str(source.folder / source.table))
+        else:
+            frame = source.frame if isinstance(source, FrameSource) else source
+            df = self.spark.createDataFrame(_spark_ready(frame))
+        df.createOrReplaceTempView(name)
+
+    def _query(self, sql: str) -> pd.DataFrame:
+        return self.spark.sql(sql).toPandas()
+
+    def _execute(self, sql: str) -> None:
+        self.spark.sql(sql)
+
+    def _materialise(self, name: str, sql: str) -> None:
+        self.spark.sql(sql).createOrReplaceTempView(name)
+        self.spark.sql(f"CACHE TABLE {name}")
+        self._cached.append(name)
+
+    def _month_sql(self, column: str) -> str:
+        return f"date_format({column}, 'yyyy-MM')"
+
+    def close(self) -> None:
+        for name in self._cached:
+            self.spark.sql(f"UNCACHE TABLE IF EXISTS {name}")
+        self._cached.clear()
+
+
+def _spark_ready(frame: pd.DataFrame) -> pd.DataFrame:
+    """pandas' nullable and Arrow-backed columns as plain object/float columns Spark can infer
+    (missing values as None)."""
+    out = {}
+    for c in frame.columns:
+        s = frame[c]
+        if pd.api.types.is_datetime64_any_dtype(s):
+            out[c] = s.astype("datetime64[us]")
+        elif pd.api.types.is_float_dtype(s) and not isinstance(s.dtype, pd.ArrowDtype):
+            out[c] = s.astype(float)
+        else:
+            out[c] = s.astype(object).where(s.notna(), None)
+    return pd.DataFrame(out)

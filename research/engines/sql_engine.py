@@ -1,0 +1,100 @@
+"""What the two SQL engines (DuckDB, Spark) share: the queries of :meth:`Engine.prepare` and
+:meth:`Engine.sums`, written once; each engine runs them in its own session and supplies its
+dialect's few differences (the month of a timestamp, the sum function).
+
+Every identifier in these queries is the package's own (``v_<variable>`` from the input
+contract's fixed list, ``gid``, measure names checked against
+:data:`research.engines.expr.NAME`); values from the data travel in registered tables, never in
+the query text.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from research.engines.base import Engine, Prepared, Source, column_name
+from research.engines.expr import NAME, Expr
+from research.engines.pandas_engine import ANSWERS, FLAGS, normalise_keys
+
+
+def _checked(name: str) -> str:
+    if not NAME.match(name):
+        raise ValueError(f"not an engine column name: {name!r}")
+    return name
+
+
+class SQLEngine(Engine):
+    """Shared queries; subclasses implement :meth:`_register`, :meth:`_query`, :meth:`_execute`,
+    :meth:`_month_sql` and set :attr:`sum_function`."""
+
+    sum_function = "SUM"
+    #: the dialect's identifier quote
+    quote = '"'
+
+    def _quoted(self, name: str) -> str:
+        return f"{self.quote}{_checked(name)}{self.quote}"
+
+    # --- dialect / session hooks --------------------------------------------------------
+    def _register(self, name: str, source: Source | pd.DataFrame) -> None:
+        """Make ``source`` (a Source, or a small frame) a view or table called ``name``."""
+        raise NotImplementedError
+
+    def _query(self, sql: str) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def _execute(self, sql: str) -> None:
+        raise NotImplementedError
+
+    def _materialise(self, name: str, sql: str) -> None:
+        """Keep the result of ``sql`` as table ``name`` for the many passes that follow."""
+        raise NotImplementedError
+
+    def _month_sql(self, column: str) -> str:
+        raise NotImplementedError
+
+    # --- the interface --------------------------------------------------------------------
+    def _variable_sql(self, variable: str) -> str:
+        if variable == "month":
+            return self._month_sql(self._quoted("created_at"))
+        raw = self._quoted(variable)
+        if variable in FLAGS:
+            return f"CAST({raw} AS BOOLEAN)"
+        if variable in ANSWERS or variable == "handling_hours":
+            return f"CAST({raw} AS DOUBLE)"
+        return f"CAST({raw} AS STRING)"
+
+    def prepare(self, source: Source, keys: tuple[str, ...], values: dict[str, Expr],
+                numeric: tuple[str, ...] = ("handling_hours",)) -> Prepared:
+        self._count = getattr(self, "_count", 0) + 1
+        tag = f"p{self._count}"
+        self._register(f"{tag}_raw", source)
+        variables = (*keys, *numeric)
+        select = ", ".join(f"{self._variable_sql(v)} AS {self._quoted(column_name(v))}" for v in variables)
+        present = " AND ".join(f"{self._quoted(column_name(v))} IS NOT NULL" for v in variables)
+        self._execute(f"CREATE OR REPLACE TEMPORARY VIEW {tag}_src AS SELECT * FROM "
+                      f"(SELECT {select} FROM {tag}_raw) WHERE {present}")
+        key_cols = ", ".join(self._quoted(column_name(k)) for k in keys)
+        counts = self._query(f"SELECT {key_cols}, COUNT(*) AS n FROM {tag}_src GROUP BY {key_cols}")
+        counts = counts.rename(columns={column_name(k): k for k in keys})
+        groups = normalise_keys(counts, keys)
+        self._register(f"{tag}_grp", groups.rename(columns={k: column_name(k) for k in keys}))
+        on = " AND ".join(f"s.{self._quoted(column_name(k))} = g.{self._quoted(column_name(k))}" for k in keys)
+        vals = "".join(f", {e.sql()} AS {self._quoted(name)}" for name, e in values.items())
+        self._materialise(f"{tag}_mf", f"SELECT g.gid AS gid{vals} FROM {tag}_src s JOIN {tag}_grp g ON {on}")
+        total = int(self._query(f"SELECT COUNT(*) AS n FROM {tag}_raw")["n"].iloc[0])
+        return Prepared(groups=groups, keys=tuple(keys), values=tuple(values), handle=tag, total_rows=total)
+
+    def sums(self, prepared: Prepared, measures: dict[str, Expr],
+             params: pd.DataFrame | None = None) -> pd.DataFrame:
+        tag = prepared.handle
+        n_groups = len(prepared.groups)
+        cols = ", ".join(f"{self.sum_function}({e.sql()}) AS {self._quoted(name)}" for name, e in measures.items())
+        if params is not None:
+            self._register(f"{tag}_par", params)
+            frm = f"{tag}_mf m JOIN {tag}_par q ON m.gid = q.gid"
+        else:
+            frm = f"{tag}_mf m"
+        out = self._query(f"SELECT m.gid AS gid, {cols} FROM {frm} GROUP BY m.gid")
+        out = out.set_index("gid").sort_index().reindex(range(n_groups), fill_value=0.0)
+        out.index = pd.RangeIndex(n_groups, name="gid")
+        return out.astype(float)
