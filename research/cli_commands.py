@@ -81,8 +81,17 @@ def cmd_fit(args: argparse.Namespace) -> int:
     from research.config.plan import load_plan
 
     progress = timed(_progress)
-    data = Path(args.data) if args.data else paths.ingest_dir() / "responses.parquet"
-    responses = _read_parquet(data, "responses")  # columns and types checked against research.ingestion.schema
+    engine = _fit_engine(args)
+    if engine != "pandas":
+        return _fit_on_engine(args, engine, progress)
+    if getattr(args, "dataset", None):
+        from research.ingestion.dataset import read_dataset
+
+        data = Path(args.dataset)
+        responses = read_dataset(data, "responses")
+    else:
+        data = Path(args.data) if args.data else paths.ingest_dir() / "responses.parquet"
+        responses = _read_parquet(data, "responses")  # columns and types checked against research.ingestion.schema
     plan = load_plan(args.plan)
     progress(f"fitting {len(plan.models)} models on {len(responses):,} responses")
     from research.pipeline.reproduce import one_blas_thread
@@ -100,6 +109,66 @@ def cmd_fit(args: argparse.Namespace) -> int:
         print(f"research fit: warning: a single {var} in {data.name}: standard errors of {', '.join(models)} are "
               f"model-based, not clustered by {var} (see notes.csv in {out})", file=sys.stderr, flush=True)
     print(summarize(results))
+    print(f"wrote {len(written)} files to {out}")
+    return 0
+
+
+def _fit_engine(args: argparse.Namespace) -> str:
+    """The engine of ``research fit``: ``--engine``, or for ``auto`` the size rule of
+    :func:`research.engines.choose_engine` (rows from the dataset's ledger or the Parquet footer)."""
+    from research.engines import choose_engine
+
+    requested = getattr(args, "engine", "auto") or "auto"
+    if requested != "auto":
+        return requested
+    if getattr(args, "dataset", None):
+        return choose_engine("auto", n_rows=None, dataset=True)
+    import pyarrow.parquet as pq
+
+    data = Path(args.data) if args.data else paths.ingest_dir() / "responses.parquet"
+    try:
+        rows = pq.ParquetFile(data).metadata.num_rows
+    except (OSError, ValueError):  # absent or unreadable: the pandas path reads it and says why
+        rows = None
+    return choose_engine("auto", n_rows=rows, dataset=False)
+
+
+def _fit_on_engine(args: argparse.Namespace, name: str, progress) -> int:
+    """``research fit --engine duckdb|spark``: the models from sums (research.models.run_engine)."""
+    import json
+
+    from research.config.instrument import load_instrument
+    from research.config.plan import load_plan
+    from research.engines import DatasetSource, FrameSource, open_engine
+    from research.models.run import write_results
+    from research.models.run_engine import fit_plan_on
+    from research.safeio import atomic_write_text
+
+    if name == "spark":
+        from research.engines.spark_engine import java_available
+
+        if not java_available():
+            raise InputError("--engine spark needs a Java runtime (17 or newer): none on the PATH or in JAVA_HOME")
+    if getattr(args, "dataset", None):
+        source, where = DatasetSource(Path(args.dataset)), Path(args.dataset)
+        source.files()  # InputError now for a folder that is not a dataset
+    else:
+        where = Path(args.data) if args.data else paths.ingest_dir() / "responses.parquet"
+        source = FrameSource(_read_parquet(where, "responses"))
+    plan = load_plan(args.plan)
+    progress(f"fitting {len(plan.models)} models on {source.describe()} with the {name} engine")
+    engine = open_engine(name)
+    try:
+        results = fit_plan_on(engine, source, plan=plan, instrument=load_instrument(), progress=progress)
+    finally:
+        engine.close()
+    out = Path(args.out) if args.out else paths.build_dir() / "fit"
+    written = write_results(results, out, plan=plan)
+    written["engine"] = atomic_write_text(out / "engine.json", json.dumps(
+        {"engine": name, "source": "dataset" if getattr(args, "dataset", None) else "responses.parquet",
+         "models": results["model_fit"]["model"].tolist(), "from_sums": True}, indent=2) + "\n")
+    mf = results["model_fit"]
+    print(f"fitted {len(mf)} models with the {name} engine on {int(mf['nobs'].max()):,} responses from {where}")
     print(f"wrote {len(written)} files to {out}")
     return 0
 

@@ -208,8 +208,16 @@ def _add_fit(sub, func: Callable[[argparse.Namespace], int]) -> None:
                        description="Fit every model of the analysis plan on validated responses and "
                        "write the tidy result tables as CSV.")
     p.add_argument("--plan", metavar="FILE", help="analysis plan YAML (default paper/analysis_plan.yaml)")
-    p.add_argument("--data", metavar="FILE",
-                   help=f"responses.parquet from ingest (default {paths.ingest_dir() / 'responses.parquet'})")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--data", metavar="FILE",
+                       help=f"responses.parquet from ingest (default {paths.ingest_dir() / 'responses.parquet'})")
+    where.add_argument("--dataset", metavar="DIR",
+                       help="a dataset folder of 'research ingest --dataset DIR': every ingest in it")
+    p.add_argument("--engine", default="auto", choices=("auto", "pandas", "duckdb", "spark"),
+                   help="where the sums are computed: pandas (in memory; every table), duckdb (out of core; "
+                        "the models' estimates from sums), spark (a Spark session: the master from "
+                        "RESEARCH_SPARK_MASTER, default local[2]; needs Java 17+); auto (default): duckdb for a "
+                        "dataset or more than 2,000,000 responses, pandas otherwise")
     p.add_argument("--out", metavar="DIR", help=f"output folder (default {paths.build_dir() / 'fit'})")
     p.add_argument("--no-thresholds", action="store_true",
                    help="skip the tolerance-threshold analysis and its bootstrap")

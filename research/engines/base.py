@@ -64,8 +64,26 @@ class DatasetSource:
     table: str = "responses"
 
     def files(self) -> list[Path]:
-        """The table's Parquet parts, sorted (the ledger lists them; the folder is the truth)."""
-        return sorted((Path(self.folder) / self.table).rglob("*.parquet"))
+        """The table's Parquet parts the ledger lists, in ledger order (a part on disk that the
+        ledger does not list is not part of the dataset). InputError: no ledger, no parts."""
+        from research.errors import InputError
+        from research.ingestion.dataset import LEDGER, read_ledger
+
+        root = Path(self.folder)
+        if not (root / LEDGER).is_file():
+            raise InputError(f"{root}: not a dataset (no {LEDGER}; write one with 'research ingest ... --dataset')")
+        parts = [root / p for e in read_ledger(root)["entries"] for f in e["files"] if f["table"] == self.table
+                 for p in f["parts"]]
+        if not parts:
+            raise InputError(f"{root}: the dataset holds no {self.table} yet")
+        return parts
+
+    def rows(self) -> int:
+        """Accepted rows of the table, from the ledger."""
+        from research.ingestion.dataset import read_ledger
+
+        return sum(int(f["accepted"]) for e in read_ledger(Path(self.folder))["entries"] for f in e["files"]
+                   if f["table"] == self.table)
 
     def describe(self) -> str:
         return f"dataset {self.folder} ({self.table})"

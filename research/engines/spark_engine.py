@@ -51,7 +51,8 @@ class SparkEngine(SQLEngine):
 
     def _register(self, name: str, source: Source | pd.DataFrame) -> None:
         if isinstance(source, DatasetSource):
-            df = self.spark.read.parquet(str(source.folder / source.table))
+            df = (self.spark.read.option("basePath", str(source.folder / source.table))
+                  .parquet(*[str(f) for f in source.files()]))
         else:
             frame = source.frame if isinstance(source, FrameSource) else source
             df = self.spark.createDataFrame(_spark_ready(frame))
