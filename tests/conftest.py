@@ -142,6 +142,35 @@ def sample_figure_files(sample_build, sample_stamp):
     return files
 
 
+@pytest.fixture(scope="session")
+def sample_dataset(tmp_path_factory):
+    """The committed sample ingested into a dataset folder (``research ingest --dataset``), once."""
+    from research import paths
+    from research.ingestion.dataset import ingest_into_dataset
+
+    root = tmp_path_factory.mktemp("sample_dataset") / "ds"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RESEARCH_PSEUDONYM_KEY", TEST_KEY.decode())
+        ingest_into_dataset(root, paths.sample_survey(), paths.sample_workorders())
+    return root
+
+
+@pytest.fixture(scope="session")
+def spark_engine():
+    """One Spark session (local[2]) for the suite, started by the first test that asks for it;
+    skipped, with the reason shown, where no Java runtime is found."""
+    from research.engines.spark_engine import java_available
+
+    if not java_available():
+        pytest.skip("no Java runtime (17+) on this machine: the Spark engine's tests cannot run")
+    from research.engines import open_engine
+
+    engine = open_engine("spark", master="local[2]")
+    yield engine
+    engine.close()
+    engine.spark.stop()
+
+
 def valid_survey(n: int = 40, seed: int = 1) -> pd.DataFrame:
     """A valid survey export (Chinese headers and labels, all strings) of ``n`` rows."""
     ins = load_instrument()

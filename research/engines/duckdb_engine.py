@@ -37,7 +37,7 @@ class DuckDBEngine(SQLEngine):
         self.con.execute("SET enable_progress_bar = false")
         self._frames: dict[str, object] = {}
 
-    def _register(self, name: str, source: Source | pd.DataFrame) -> None:
+    def _register(self, name: str, source: Source | pd.DataFrame, columns: list[str] | None = None) -> None:
         import pyarrow as pa
 
         if isinstance(source, DatasetSource):
@@ -47,6 +47,8 @@ class DuckDBEngine(SQLEngine):
             self.con.read_parquet(files, hive_partitioning=True).create_view(name, replace=True)
             return
         frame = source.frame if isinstance(source, FrameSource) else source
+        if columns is not None:
+            frame = frame.loc[:, list(dict.fromkeys(columns))]
         table = pa.Table.from_pandas(frame, preserve_index=False)
         self._frames[name] = table  # kept alive while registered
         self.con.register(name, table)

@@ -32,6 +32,7 @@ class SparkEngine(SQLEngine):
 
     name = "spark"
     quote = "`"
+    broadcast_hint = "/*+ BROADCAST(q) */ "
 
     def __init__(self, *, master: str | None = None, session=None):
         if session is None:
@@ -49,12 +50,14 @@ class SparkEngine(SQLEngine):
         self.spark = session
         self._cached: list[str] = []
 
-    def _register(self, name: str, source: Source | pd.DataFrame) -> None:
+    def _register(self, name: str, source: Source | pd.DataFrame, columns: list[str] | None = None) -> None:
         if isinstance(source, DatasetSource):
             df = (self.spark.read.option("basePath", str(source.folder / source.table))
                   .parquet(*[str(f) for f in source.files()]))
         else:
             frame = source.frame if isinstance(source, FrameSource) else source
+            if columns is not None:
+                frame = frame.loc[:, list(dict.fromkeys(columns))]
             df = self.spark.createDataFrame(_spark_ready(frame))
         df.createOrReplaceTempView(name)
 

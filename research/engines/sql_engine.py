@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from research.engines.base import Engine, Prepared, Source, column_name
+from research.engines.base import DERIVED_VARIABLES, Engine, Prepared, Source, column_name
 from research.engines.expr import NAME, Expr
 from research.engines.pandas_engine import ANSWERS, FLAGS, normalise_keys
 
@@ -30,13 +30,16 @@ class SQLEngine(Engine):
     sum_function = "SUM"
     #: the dialect's identifier quote
     quote = '"'
+    #: a hint that the parameter table is small (Spark: broadcast it rather than shuffle the rows)
+    broadcast_hint = ""
 
     def _quoted(self, name: str) -> str:
         return f"{self.quote}{_checked(name)}{self.quote}"
 
     # --- dialect / session hooks --------------------------------------------------------
-    def _register(self, name: str, source: Source | pd.DataFrame) -> None:
-        """Make ``source`` (a Source, or a small frame) a view or table called ``name``."""
+    def _register(self, name: str, source: Source | pd.DataFrame, columns: list[str] | None = None) -> None:
+        """Make ``source`` (a Source, or a small frame) a view or table called ``name``; of a
+        frame source only ``columns`` (all when None) are handed over."""
         raise NotImplementedError
 
     def _query(self, sql: str) -> pd.DataFrame:
@@ -67,8 +70,8 @@ class SQLEngine(Engine):
                 numeric: tuple[str, ...] = ("handling_hours",)) -> Prepared:
         self._count = getattr(self, "_count", 0) + 1
         tag = f"p{self._count}"
-        self._register(f"{tag}_raw", source)
         variables = (*keys, *numeric)
+        self._register(f"{tag}_raw", source, [DERIVED_VARIABLES.get(v, v) for v in variables])
         select = ", ".join(f"{self._variable_sql(v)} AS {self._quoted(column_name(v))}" for v in variables)
         present = " AND ".join(f"{self._quoted(column_name(v))} IS NOT NULL" for v in variables)
         self._execute(f"CREATE OR REPLACE TEMPORARY VIEW {tag}_src AS SELECT * FROM "
@@ -94,7 +97,7 @@ class SQLEngine(Engine):
             frm = f"{tag}_mf m JOIN {tag}_par q ON m.gid = q.gid"
         else:
             frm = f"{tag}_mf m"
-        out = self._query(f"SELECT m.gid AS gid, {cols} FROM {frm} GROUP BY m.gid")
+        out = self._query(f"SELECT {self.broadcast_hint}m.gid AS gid, {cols} FROM {frm} GROUP BY m.gid")
         out = out.set_index("gid").sort_index().reindex(range(n_groups), fill_value=0.0)
         out.index = pd.RangeIndex(n_groups, name="gid")
         return out.astype(float)

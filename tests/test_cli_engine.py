@@ -1,0 +1,50 @@
+"""``research fit --engine ... --dataset DIR`` (issue 15): the models' estimates from sums, through
+the command line, against the estimates of the sample build's pandas path (the published route).
+"""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from research.cli import main
+
+
+def test_fit_a_dataset_with_duckdb_gives_the_pandas_estimates(sample_dataset, sample_build, tmp_path, capsys):
+    out = tmp_path / "fit"
+    assert main(["fit", "--dataset", str(sample_dataset), "--engine", "duckdb", "--out", str(out)]) == 0
+    printed = capsys.readouterr()
+    assert "with the duckdb engine" in printed.out
+    a = pd.read_csv(out / "estimates.csv")
+    b = pd.read_csv(sample_build[0] / "fit" / "estimates.csv")
+    b = b[b["model"].isin(a["model"].unique())]
+    assert len(a) == len(b) > 150
+    m = a.merge(b, on=["model", "term", "kind"], suffixes=("", "_ref"), validate="one_to_one")
+    assert len(m) == len(a)
+    for col in ("estimate", "std_error", "p_value", "conf_low", "conf_high"):
+        np.testing.assert_allclose(m[col], m[f"{col}_ref"], rtol=1e-8, atol=1e-13, err_msg=col)
+    assert json.loads((out / "engine.json").read_text())["engine"] == "duckdb"
+    notes = pd.read_csv(out / "notes.csv")
+    assert notes["note"].str.contains("were not computed").any()  # says what this path leaves out
+
+
+def test_auto_picks_duckdb_for_a_dataset(sample_dataset, tmp_path, capsys):
+    assert main(["fit", "--dataset", str(sample_dataset), "--out", str(tmp_path / "f")]) == 0
+    assert "with the duckdb engine" in capsys.readouterr().out
+
+
+def test_fit_refuses_bad_engine_requests(sample_dataset, tmp_path, capsys, monkeypatch):
+    import research.engines.spark_engine as spark
+
+    code = None
+    with pytest.raises(SystemExit) as exc:
+        main(["fit", "--data", "x.parquet", "--dataset", str(sample_dataset)])
+    assert exc.value.code == 2  # argparse: --data and --dataset are exclusive
+    monkeypatch.setattr(spark, "java_available", lambda: False)
+    code = main(["fit", "--dataset", str(sample_dataset), "--engine", "spark", "--out", str(tmp_path / "s")])
+    assert code == 2 and "Java runtime" in capsys.readouterr().err
+    (tmp_path / "plain").mkdir()
+    code = main(["fit", "--dataset", str(tmp_path / "plain"), "--engine", "duckdb", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and "not a dataset" in err and "Traceback" not in err
