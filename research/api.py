@@ -31,7 +31,7 @@ from research.ingestion.run import IngestResult
 from research.config.instrument import Instrument, load_instrument
 from research.config.plan import Plan, load_plan
 
-__all__ = ["ingest", "fit", "weight", "levers", "drivers", "typical_cases", "bulletin", "reproduce"]
+__all__ = ["ingest", "fit", "fit_on_engine", "weight", "levers", "drivers", "typical_cases", "bulletin", "reproduce"]
 
 
 def _plan(plan: Plan | str | Path | None) -> Plan:
@@ -73,6 +73,34 @@ def fit(responses: pd.DataFrame, *, plan: Plan | str | Path | None = None, thres
 
     with one_blas_thread():
         return fit_plan(responses, plan=_plan(plan), instrument=_instrument(instrument), thresholds=thresholds)
+
+
+def fit_on_engine(data: pd.DataFrame | str | Path, *, engine: str = "duckdb",
+                  plan: Plan | str | Path | None = None, instrument: Instrument | None = None,
+                  **config) -> dict[str, pd.DataFrame]:
+    """``research fit --engine ENGINE``: the plan's models from sums computed by an engine.
+
+    ``data``: canonical responses in memory, or the folder of a dataset (``research ingest
+    --dataset``), which DuckDB and Spark read out of core. ``engine``: ``pandas``, ``duckdb`` or
+    ``spark`` (``config``: DuckDB's ``threads``/``memory_limit``, Spark's ``master``).
+
+    Returns ``estimates``, ``model_fit``, ``station_effects`` and ``notes``, equal to
+    :func:`fit`'s to 1e-9 relative (docs/architecture.md, "Engines"); predictions and the other
+    row-level tables are not computed on this path.
+
+    Example::
+
+        api.fit_on_engine("build/dataset", engine="duckdb")["estimates"]
+    """
+    from research.engines import DatasetSource, FrameSource, open_engine
+    from research.models.run_engine import fit_plan_on
+
+    source = FrameSource(data) if isinstance(data, pd.DataFrame) else DatasetSource(Path(data))
+    eng = open_engine(engine, **config)
+    try:
+        return fit_plan_on(eng, source, plan=_plan(plan), instrument=_instrument(instrument))
+    finally:
+        eng.close()
 
 
 def weight(responses: pd.DataFrame, workorders: pd.DataFrame, *, plan: Plan | str | Path | None = None,

@@ -43,6 +43,16 @@ def test_fit_gives_the_builds_estimates(ingested, sample_build):
     assert "thresholds" not in fit or fit["thresholds"].empty
 
 
+def test_fit_on_engine_gives_the_builds_estimates_from_sums(ingested, sample_build):
+    fit = api.fit_on_engine(ingested.responses, engine="duckdb", threads=2)
+    built = pd.read_csv(sample_build[0] / "fit" / "estimates.csv")
+    got = _csv(fit["estimates"])
+    assert list(got["term"]) == list(built["term"])
+    cols = ["estimate", "std_error", "conf_low", "conf_high"]
+    pd.testing.assert_frame_equal(got[cols], built[cols], rtol=1e-9)
+    assert got.loc[got["kind"] != "variance", "method"].str.contains("engine duckdb").all()
+
+
 def test_weight_and_levers_give_the_builds_tables(ingested, sample_build):
     rep = api.weight(ingested.responses, ingested.workorders)
     built = pd.read_csv(sample_build[0] / "weights" / "weight_summary.csv")
