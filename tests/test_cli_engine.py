@@ -24,6 +24,11 @@ def test_fit_a_dataset_with_duckdb_gives_the_pandas_estimates(sample_dataset, sa
     assert len(m) == len(a)
     for col in ("estimate", "std_error", "p_value", "conf_low", "conf_high"):
         np.testing.assert_allclose(m[col], m[f"{col}_ref"], rtol=1e-8, atol=1e-13, err_msg=col)
+    p = pd.read_csv(out / "predictions.csv")
+    q = pd.read_csv(sample_build[0] / "fit" / "predictions.csv")
+    assert p.shape == q.shape
+    np.testing.assert_allclose(p["estimate"], q["estimate"], rtol=1e-8)
+    np.testing.assert_allclose(p["std_error"], q["std_error"], rtol=1e-8)
     assert json.loads((out / "engine.json").read_text())["engine"] == "duckdb"
     notes = pd.read_csv(out / "notes.csv")
     assert notes["note"].str.contains("were not computed").any()  # says what this path leaves out

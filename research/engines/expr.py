@@ -96,6 +96,15 @@ class Expr:
             return f"(EXP(LEAST({x}, CAST(0.0 AS DOUBLE))) / (CAST(1.0 AS DOUBLE) + EXP(-ABS({x}))))"
         raise ValueError(f"unknown operator {op!r}")  # unreachable: the constructors check
 
+    def replace(self, columns: dict[str, "Expr"]) -> "Expr":
+        """The same tree with the columns named in ``columns`` replaced by those expressions
+        (``G(2h)`` from ``G(h)``: the basis of a counterfactual handling time)."""
+        if self.op == "col":
+            return columns.get(self.args[0], self)
+        if self.op == "num":
+            return self
+        return Expr(self.op, tuple(x.replace(columns) for x in self.args))
+
     def columns(self) -> set[str]:
         """Names of the columns the expression reads."""
         if self.op == "col":

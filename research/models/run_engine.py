@@ -2,10 +2,10 @@
 
 :func:`fit_plan_on` fits every model of the plan with :func:`research.models.aggregate.fit_model_on`
 and returns the tables of :func:`research.models.run.fit_plan` that sums give: ``estimates``,
-``model_fit``, ``station_effects`` (the mixed model's BLUPs) and ``notes``; the others
-(predictions, marginal effects, Brant tests, sub-cause ranks, thresholds, group comparisons) need
-the rows and are not written by this path yet: a note says so, naming the pandas engine as the way
-to get them. Same estimates and standard errors as the pandas path to 1e-9 relative
+``model_fit``, ``predictions``, ``marginal_effects`` (:mod:`research.models.aggregate.predict`),
+``station_effects`` (the mixed model's BLUPs) and ``notes``; the others (Brant tests, sub-cause
+ranks, thresholds, group comparisons) need the rows and are not written by this path yet: a note
+says so, naming the pandas engine as the way to get them. Same estimates and standard errors as the pandas path to 1e-9 relative
 (tests/models/test_aggregate.py).
 """
 
@@ -22,7 +22,7 @@ from research.engines.base import Engine, Source
 from research.errors import InputError, NotEstimable
 
 #: the tables of research.models.run.fit_plan that this path does not compute (they need rows)
-ROW_TABLES = ("predictions", "marginal_effects", "brant", "subcause_ranks", "thresholds")
+ROW_TABLES = ("brant", "subcause_ranks", "thresholds")
 
 
 def fit_plan_on(engine: Engine, source: Source, *, plan: Plan, instrument: Instrument,
@@ -34,7 +34,9 @@ def fit_plan_on(engine: Engine, source: Source, *, plan: Plan, instrument: Instr
     from research.models.tidy import tidy_estimates, tidy_fit
 
     say = progress or (lambda message: None)
-    estimates, fits, effects, notes = [], [], [], []
+    from research.models.aggregate.predict import marginal_effects_from_sums, predictions_from_sums
+
+    estimates, fits, effects, preds, slopes, notes = [], [], [], [], [], []
     for spec in plan.models:
         t0 = time.perf_counter()
         try:
@@ -47,6 +49,16 @@ def fit_plan_on(engine: Engine, source: Source, *, plan: Plan, instrument: Instr
         fits.append(tidy_fit(fm))
         if "blups" in fm.extra:
             effects.append(fm.extra["blups"].assign(model=spec.name))
+        if _predictable(fm):
+            preds.append(predictions_from_sums(fm, parent=instrument.parent, grid_hours=plan.grid_hours,
+                                               threshold=instrument.satisfied_threshold, conf_level=plan.conf_level,
+                                               reference_levels=plan.reference_levels, instrument=instrument))
+            slopes.append(marginal_effects_from_sums(fm, parent=instrument.parent, multiplier=plan.time_multiplier,
+                                                     threshold=instrument.satisfied_threshold,
+                                                     conf_level=plan.conf_level))
+        else:
+            notes.append({"step": f"predictions {spec.name}", "note": "not computed: the family defines no "
+                          "predictions, or the model has no cause or handling-time term"})
         if fm.stats.get("notes"):
             notes.append({"step": f"model {spec.name}", "note": fm.stats["notes"]})
         say(f"model {spec.name} ({spec.family}, {fm.stats['nobs']:,} rows, {len(fm.frame):,} groups) "
@@ -59,5 +71,16 @@ def fit_plan_on(engine: Engine, source: Source, *, plan: Plan, instrument: Instr
         "(use --engine pandas on data that fit in memory)")})
     return {"estimates": pd.concat(estimates, ignore_index=True),
             "model_fit": pd.concat(fits, ignore_index=True),
+            "predictions": pd.concat(preds, ignore_index=True) if preds else pd.DataFrame(),
+            "marginal_effects": pd.concat(slopes, ignore_index=True) if slopes else pd.DataFrame(),
             "station_effects": pd.concat(effects, ignore_index=True) if effects else pd.DataFrame(),
             "notes": pd.DataFrame(notes, columns=["step", "note"])}
+
+
+def _predictable(fm) -> bool:
+    """As research.models.run: a family with predictions, and cause and handling-time terms."""
+    from research.models.families import family_of
+
+    cols = fm.frame.columns
+    return (family_of(fm.spec.family, fm.spec.name).predict is not None
+            and ("cause_l1" in cols or "cause_l2" in cols) and "handling_hours" in cols)

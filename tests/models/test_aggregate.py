@@ -125,3 +125,38 @@ def test_spark_fits_the_logit_from_a_dataset(spark_engine, sample_dataset, row_f
     spec = next(m for m in plan.models if m.name == "logit")
     fm = fit_model_on(spark_engine, DatasetSource(sample_dataset), spec, plan=plan, instrument=instrument)
     _same_fit(fm, row_fits["logit"])
+
+
+def _same_table(a: pd.DataFrame, b: pd.DataFrame, labels: list[str]):
+    assert a.shape == b.shape
+    pd.testing.assert_frame_equal(a[labels].reset_index(drop=True), b[labels].reset_index(drop=True),
+                                  check_dtype=False)
+    for col in ("estimate", "std_error", "conf_low", "conf_high"):
+        np.testing.assert_allclose(a[col], b[col], rtol=1e-9, atol=1e-13, err_msg=col)
+
+
+@pytest.mark.parametrize("engine_name,models", [("pandas", None), ("duckdb", ("ordinal", "levers"))])
+def test_predictions_and_marginal_effects_from_sums(engine_name, models, responses, row_fits, plan, instrument):
+    """Every row of predictions.csv and marginal_effects.csv (sub-cause and cause-group averages, the
+    handling-time grid, the effect of doubling the time), against the row-level tables."""
+    from research.models.aggregate.predict import marginal_effects_from_sums, predictions_from_sums
+    from research.models.predict import marginal_effects, predictions
+
+    common = dict(parent=instrument.parent, threshold=instrument.satisfied_threshold)
+    engine = open_engine(engine_name)
+    try:
+        for spec in plan.models:
+            if models and spec.name not in models:
+                continue
+            fm = fit_model_on(engine, FrameSource(responses), spec, plan=plan, instrument=instrument)
+            ref = row_fits[spec.name]
+            got = predictions_from_sums(fm, grid_hours=plan.grid_hours, conf_level=plan.conf_level,
+                                        reference_levels=plan.reference_levels, instrument=instrument, **common)
+            want = predictions(ref, grid_hours=plan.grid_hours, conf_level=plan.conf_level, **common)
+            assert len(want) > 100
+            _same_table(got, want, ["quantity", "scale", "cause_l1", "cause_l2", "hours", "n", "df"])
+            got = marginal_effects_from_sums(fm, multiplier=plan.time_multiplier, conf_level=plan.conf_level, **common)
+            want = marginal_effects(ref, multiplier=plan.time_multiplier, conf_level=plan.conf_level, **common)
+            _same_table(got, want, ["term", "scale", "cause_l1", "n", "df"])
+    finally:
+        engine.close()

@@ -111,11 +111,14 @@ def _probes(basis: list[Expr]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def cell_design(groups: pd.DataFrame, *, rhs: str, intercept: bool, variables: tuple[str, ...],
-                formula_variables: tuple[str, ...], reference_levels: dict, instrument, knots=None) -> CellDesign:
+                formula_variables: tuple[str, ...], reference_levels: dict, instrument, knots=None,
+                typed: pd.DataFrame | None = None) -> CellDesign:
     """The decomposition of the module docstring for the groups of :meth:`Engine.prepare`.
 
     ``variables``: the model's variables (its model frame); ``formula_variables``: the names a
-    formula may use (for the parser). Raises NotEstimable as
+    formula may use (for the parser); ``typed``: the categories to code with (a counterfactual
+    copy of the groups, "every ticket given sub-cause s", keeps the fitted model's coding; default:
+    the groups' own, as a model frame of them types them). Raises NotEstimable as
     :func:`research.models.design.build_design` does (a rank-deficient design at the probes).
     """
     from research.models.design import build_design, formula_context, model_frame
@@ -126,11 +129,22 @@ def cell_design(groups: pd.DataFrame, *, rhs: str, intercept: bool, variables: t
     uses_hours = "handling_hours" in variables
     notes: list[str] = []
     # the groups typed once (categories, reference levels and their notes from every group)
-    typed, _ = model_frame(groups.assign(handling_hours=1.0) if uses_hours else groups, variables,
-                           reference_levels=reference_levels, instrument=instrument, notes=notes)
+    if typed is None:
+        typed, _ = model_frame(groups.assign(handling_hours=1.0) if uses_hours else groups, variables,
+                               reference_levels=reference_levels, instrument=instrument, notes=notes)
+    # the design depends on the formula's own variables only: build it once per distinct
+    # combination of those (the outcome and a cluster outside the formula only split groups)
+    formula = parse_rhs(rhs, source="model formula", variables=formula_variables, functions=FUNCTIONS)
+    used = [v for v in variables if v in formula.variables() and v != "handling_hours"]
+    if used:
+        inverse = groups.groupby(used, sort=False, dropna=False).ngroup().to_numpy()
+        firsts = np.unique(inverse, return_index=True)[1]
+    else:
+        inverse, firsts = np.zeros(len(groups), dtype=np.int64), np.arange(min(len(groups), 1))
+    distinct = groups.iloc[firsts]
     blocks, names = [], None
-    for start in range(0, len(groups), BLOCK_GROUPS):
-        part = groups.iloc[start:start + BLOCK_GROUPS]
+    for start in range(0, len(distinct), BLOCK_GROUPS):
+        part = distinct.iloc[start:start + BLOCK_GROUPS]
         rep = part.loc[part.index.repeat(len(hours)), [v for v in variables if v != "handling_hours"]]
         if uses_hours:
             rep = rep.assign(handling_hours=np.tile(hours, len(part)))
@@ -150,5 +164,5 @@ def cell_design(groups: pd.DataFrame, *, rhs: str, intercept: bool, variables: t
         if np.max(np.abs(C - rounded), initial=0.0) < 1e-7:
             C = rounded  # dummies and flags: exactly 0 and 1, as in the row-level design
         blocks.append(C)
-    C = np.concatenate(blocks) if blocks else np.zeros((0, 0, len(basis) + 1))
+    C = np.concatenate(blocks)[inverse] if blocks else np.zeros((0, 0, len(basis) + 1))
     return CellDesign(C=C, names=names or [], basis=basis, frame=typed, notes=notes)

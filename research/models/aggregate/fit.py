@@ -16,7 +16,8 @@ import pandas as pd
 from research.config.formula import NUMERIC_VARIABLES
 from research.config.instrument import Instrument
 from research.config.plan import ModelSpec, Plan
-from research.engines.base import Engine, Source
+from research.engines.base import Engine, Source, column_name
+from research.engines.expr import col
 from research.errors import NotEstimable
 from research.models.aggregate.cells import cell_design, numeric_basis
 from research.models.aggregate.families import Cells, fit_linear, fit_logit, fit_mixed
@@ -71,7 +72,10 @@ def fit_model_on(engine: Engine, source: Source, spec: ModelSpec, *, plan: Plan,
     numeric = tuple(v for v in variables if v in NUMERIC_VARIABLES)
     keys = tuple(v for v in variables if v not in NUMERIC_VARIABLES)
     basis = numeric_basis(spec.rhs, variables=_formula_variables())
-    prepared = engine.prepare(source, keys, {f"g{m + 1}": e for m, e in enumerate(basis)}, numeric)
+    values = {f"g{m + 1}": e for m, e in enumerate(basis)}
+    if numeric:  # the hours themselves, for counterfactual hours (research.models.aggregate.predict)
+        values["h"] = col(column_name("handling_hours"))
+    prepared = engine.prepare(source, keys, values, numeric)
     groups = prepared.groups
     family = family_of(spec.family, spec.name)
     if len(groups) == 0:
@@ -102,7 +106,8 @@ def fit_model_on(engine: Engine, source: Source, spec: ModelSpec, *, plan: Plan,
                      params=out["params"], vcov=out["vcov"], names=names, kinds=kinds, n_beta=out["n_beta"],
                      df_resid=out["df_resid"], stats=out["stats"],
                      se_method=f"{out['se_method']} [engine {engine.name}, from sums]",
-                     extra={**out.get("extra", {}), "engine": engine.name})
+                     extra={**out.get("extra", {}), "engine": engine.name, "cells": cells, "cell_design": cd,
+                            "groups": groups})
     if df_note(fm):
         notes.append(df_note(fm))
     fm.stats["notes"] = "; ".join(notes)
