@@ -217,7 +217,7 @@ def cmd_bulletin(args: argparse.Namespace) -> int:
               f"from {'the dataset ' if dataset else ''}{data}")
     written = run_bulletin(data, period=args.period, at=args.at, out=out, lang=args.lang,
                            plan_path=Path(args.plan) if args.plan else None, say=_progress,
-                           dataset=bool(dataset))
+                           dataset=bool(dataset), engine=getattr(args, "engine", "auto"))
     for name, path in written.items():
         print(f"wrote {name}: {path}")
     return 0

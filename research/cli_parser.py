@@ -259,6 +259,10 @@ def _add_bulletin(sub, func: Callable[[argparse.Namespace], int]) -> None:
     where.add_argument("--dataset", metavar="DIR",
                        help="a dataset folder of 'research ingest --dataset DIR': the bulletin reads every "
                             "ingest in it")
+    p.add_argument("--engine", default="auto", type=_clipped, choices=("auto", "pandas", "duckdb"),
+                   help="pandas: every row in memory; duckdb (a --dataset only): DuckDB reads the rows of the "
+                        "period's time windows and aggregates the rest, the same files with bounded memory; "
+                        "auto (default): duckdb for a --dataset, pandas otherwise")
     p.add_argument("--plan", metavar="FILE", help="analysis plan YAML whose conf_level and bulletin section "
                    "(ranking fixed effects, repeat-caller rows) are used (default paper/analysis_plan.yaml)")
     p.set_defaults(func=func)

@@ -78,4 +78,6 @@ def test_the_choices_are_the_bulletin_s_own():
     assert args.lang == LANGS[0] == "zh"
     bulletin = cli_parser.build_parser()._subparsers._group_actions[0].choices["bulletin"]
     choices = {a.dest: tuple(a.choices) for a in bulletin._actions if a.choices}
-    assert choices == {"period": PERIODS, "lang": LANGS}
+    from research.bulletin.run import ENGINES
+
+    assert choices == {"period": PERIODS, "lang": LANGS, "engine": ENGINES}

@@ -4,6 +4,9 @@ per-period selections and flags of responses and work orders (:class:`_Data`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -64,14 +67,38 @@ def _keycol(frame: pd.DataFrame, key: str, lang_missing: str = "(missing)") -> p
     return frame[key].astype("string").fillna(lang_missing)
 
 
-class _Data:
-    """Arrays computed once from the canonical frames."""
+@dataclass(frozen=True)
+class History:
+    """What the bulletin of one period reads from the whole history when its frames hold only the
+    rows of its time windows (``research.bulletin.window``, a dataset read by DuckDB); each is what
+    :class:`_Data` computes from the rows when they are all there.
 
-    def __init__(self, responses: pd.DataFrame, workorders: pd.DataFrame):
+    - ``r_first``, ``w_first``: the first day surveyed / created (None: no dated row);
+    - ``station_regions``: rows (work orders and responses) per ``station`` and ``region``
+      (``(missing)`` for a missing value), sorted by both: the frame ``groupby(...).size()`` gives;
+    - ``pchart_centre``: per station, its pooled dissatisfied rate over the responses surveyed
+      before the end of the period (the week p-chart's ``centre="group"``), None outside a week;
+    - ``repeat``: a function of the period giving the work orders, responses and risk that
+      :func:`research.strategy.monitoring.repeat_callers` is called with (:meth:`_Data.repeat_inputs`).
+    """
+
+    r_first: np.datetime64 | None
+    w_first: np.datetime64 | None
+    station_regions: pd.DataFrame
+    pchart_centre: pd.Series | None
+    repeat: Callable[[Period], tuple]
+
+
+class _Data:
+    """Arrays computed once from the canonical frames; with ``history`` (the frames hold only the
+    rows of the period's windows) the whole-history values come from it instead."""
+
+    def __init__(self, responses: pd.DataFrame, workorders: pd.DataFrame, history: History | None = None):
         _require(responses, _RESP_COLS, "responses")
         _require(workorders, _WO_COLS, "work orders")
         self.r = responses
         self.w = workorders
+        self.history = history
         self.r_surveyed = _times(responses, "surveyed_at", "responses")
         self.w_created = _times(workorders, "created_at", "work orders")
         self.w_resolved = _times(workorders, "resolved_at", "work orders")
@@ -83,8 +110,33 @@ class _Data:
                  if "handling_hours" in workorders.columns else np.full(len(workorders), np.nan))
         self.hours_known = np.isfinite(hours)
         self.hours = np.where(self.hours_known, hours, 0.0)
-        self.r_first = _first_day(self.r_surveyed)
-        self.w_first = _first_day(self.w_created)
+        self.r_first = _first_day(self.r_surveyed) if history is None else history.r_first
+        self.w_first = _first_day(self.w_created) if history is None else history.w_first
+
+    def station_regions(self) -> pd.DataFrame:
+        """Rows per ``station`` and ``region`` over the work orders and responses (the counts
+        the by-station table's region, the most frequent, is read from; :class:`History`)."""
+        if self.history is not None:
+            return self.history.station_regions
+        st = pd.concat([_keycol(self.w, "station"), _keycol(self.r, "station")], ignore_index=True)
+        rg = pd.concat([_keycol(self.w, "region"), _keycol(self.r, "region")], ignore_index=True)
+        pair = pd.DataFrame({"station": st, "region": rg})
+        return pair.groupby(["station", "region"]).size().reset_index(name="n")
+
+    def pchart_centre(self):
+        """The week p-chart's centre line: ``"group"`` (each station's pooled rate over the rows
+        given) or, from :class:`History`, those rates computed over the whole history."""
+        if self.history is None or self.history.pchart_centre is None:
+            return "group"
+        return self.history.pchart_centre
+
+    def repeat_inputs(self, p: Period) -> tuple[pd.DataFrame, pd.DataFrame, object]:
+        """(work orders, responses, risk) for the repeat callers of ``p``: the work orders created
+        and the responses surveyed before its end, and the default risk model (None)."""
+        if self.history is not None:
+            return self.history.repeat(p)
+        end = np.datetime64(p.end, "us")
+        return self.w.loc[self.w_created < end], self.r.loc[self.r_surveyed < end], None
 
     def counts(self, p: Period | None, key: str | None) -> pd.DataFrame:
         """Numerators and denominators of the indicators per ``key`` (None: one row ``total``)."""

@@ -17,6 +17,9 @@ from research.bulletin.tables import bulletin_tables
 from research.bulletin.write import write_bulletin
 from research.errors import InputError
 
+#: the engines of ``research bulletin --engine``
+ENGINES = ("auto", "pandas", "duckdb")
+
 
 def _read(path: Path, what: str) -> pd.DataFrame:
     from research.ingestion.readers import read_ingested
@@ -43,7 +46,11 @@ def _extents(responses: pd.DataFrame, workorders: pd.DataFrame) -> list[tuple[np
 
 def data_range(responses: pd.DataFrame, workorders: pd.DataFrame) -> tuple[dt.date, dt.date] | None:
     """First and last day of the data: work orders created and responses surveyed."""
-    ext = _extents(responses, workorders)
+    return _span(_extents(responses, workorders))
+
+
+def _span(ext) -> tuple[dt.date, dt.date] | None:
+    """First and last day of a list of (first, last) moments; None for an empty list."""
     if not ext:
         return None
     return pd.Timestamp(min(a for a, _ in ext)).date(), pd.Timestamp(max(b for _, b in ext)).date()
@@ -64,16 +71,23 @@ def _inputs(data_dir: Path, dataset: bool) -> tuple[pd.DataFrame, pd.DataFrame, 
         r_path, w_path = data_dir / "responses.parquet", data_dir / "workorders.parquet"
         return (_read(r_path, "responses"), _read(w_path, "work orders"), r_path, w_path,
                 [_file_sha(r_path), _file_sha(w_path)])
-    from research.ingestion.dataset import read_dataset, read_ledger
+    from research.ingestion.dataset import read_dataset
 
-    ledger = read_ledger(data_dir)
-    shas = [f["sha256"] for entry in ledger["entries"] for f in entry["files"]]
+    shas = _dataset_shas(data_dir)
     return (read_dataset(data_dir, "responses"), read_dataset(data_dir, "workorders"),
             data_dir / "responses", data_dir / "workorders", shas)
 
 
+def _dataset_shas(data_dir: Path) -> list[str]:
+    """The sha256s of a dataset's exports in ledger order (they stamp the bulletin)."""
+    from research.ingestion.dataset import read_ledger
+
+    return [f["sha256"] for entry in read_ledger(data_dir)["entries"] for f in entry["files"]]
+
+
 def run_bulletin(data_dir: Path, *, period: str, at: str | None = None, out: Path, lang: str = "zh",
-                 plan_path: Path | None = None, say=None, dataset: bool = False) -> dict[str, Path]:
+                 plan_path: Path | None = None, say=None, dataset: bool = False,
+                 engine: str = "auto") -> dict[str, Path]:
     """Read an ingest folder (or a dataset folder), check the arguments, build and write the bulletin.
 
     Parameters
@@ -88,21 +102,54 @@ def run_bulletin(data_dir: Path, *, period: str, at: str | None = None, out: Pat
     lang : ``zh`` or ``en``.
     plan_path : the analysis plan whose ``conf_level`` and ``bulletin`` section are used
         (default ``paper/analysis_plan.yaml``).
+    engine : ``pandas`` (every row in memory), ``duckdb`` (a dataset folder only: DuckDB reads the
+        dates' range and the rows of the period's time windows, :mod:`research.bulletin.window`;
+        the same files, byte for byte) or ``auto`` (duckdb for a dataset, pandas otherwise).
 
     Raises
     ------
     InputError
-        A missing or unreadable file, an unknown period or language, a date that does not
-        parse or lies outside the data, a bad plan.
+        A missing or unreadable file, an unknown period, language or engine, a date that does not
+        parse or lies outside the data, a bad plan, ``duckdb`` without a dataset.
     """
     _check_period(period)
     if lang not in labels.LANGS:
         raise InputError(f"--lang {lang!r}: use one of {', '.join(labels.LANGS)}")
+    if engine not in ENGINES:
+        raise InputError(f"--engine {engine!r}: use one of {', '.join(ENGINES)}")
+    if engine == "duckdb" and not dataset:
+        raise InputError("--engine duckdb reads a dataset folder: give --dataset DIR (or --engine pandas)")
     day = _parse_at(at) if at is not None else None
     from research.config.plan import load_plan
 
     plan = load_plan(plan_path)
     data_dir = Path(data_dir)
+    build = _duckdb_tables if dataset and engine != "pandas" else _pandas_tables
+    tables, day, shas = build(data_dir, dataset, period, day, plan, say)
+    from research.artifacts.stamp import Stamp, data_hash, git_commit
+    stamp = Stamp(data_hash(shas), git_commit())
+    return write_bulletin(tables, out, period=period, at=day, lang=lang, stamp=stamp, conf_level=plan.conf_level)
+
+
+def _day(period: str, day: dt.date | None, span, covered, data_dir: Path, say) -> dt.date:
+    """The bulletin's date: ``day`` checked against the data's ``span`` (first, last day), or
+    without one the start of the last whole period up to ``covered`` (named through ``say``)."""
+    if span is None:
+        raise InputError(f"{data_dir}: the data hold no dated work orders or responses")
+    if day is None:
+        # whole for every indicator: work orders are counted by creation, answers by survey date, so
+        # the period must end by the last day of both (the work-order export usually ends first)
+        day = last_complete(period, span[0], covered()).start.date()
+        if say is not None:
+            say(f"--at not given: the last whole {period} of the data, from {day.isoformat()}")
+    if not span[0] <= day <= span[1]:
+        raise InputError(f"--at {day.isoformat()}: outside the data's date range "
+                         f"{span[0].isoformat()} to {span[1].isoformat()} ({data_dir})")
+    return day
+
+
+def _pandas_tables(data_dir: Path, dataset: bool, period: str, day, plan, say):
+    """(tables, date, sha256s) from every row in memory (today's path)."""
     responses, workorders, r_path, w_path, shas = _inputs(data_dir, dataset)
     try:
         _require(responses, _RESP_COLS, str(r_path))
@@ -110,19 +157,24 @@ def run_bulletin(data_dir: Path, *, period: str, at: str | None = None, out: Pat
         span = data_range(responses, workorders)
     except InputError as exc:
         raise InputError(str(exc)) from None
-    if span is None:
-        raise InputError(f"{data_dir}: the data hold no dated work orders or responses")
-    if day is None:
-        # whole for every indicator: work orders are counted by creation, answers by survey date, so
-        # the period must end by the last day of both (the work-order export usually ends first)
-        day = last_complete(period, span[0], covered_until(responses, workorders)).start.date()
-        if say is not None:
-            say(f"--at not given: the last whole {period} of the data, from {day.isoformat()}")
-    if not span[0] <= day <= span[1]:
-        raise InputError(f"--at {day.isoformat()}: outside the data's date range "
-                         f"{span[0].isoformat()} to {span[1].isoformat()} ({data_dir})")
+    day = _day(period, day, span, lambda: covered_until(responses, workorders), data_dir, say)
     tables = bulletin_tables(responses, workorders, period=period, at=day, conf_level=plan.conf_level,
                              spec=plan.bulletin)
-    from research.artifacts.stamp import Stamp, data_hash, git_commit
-    stamp = Stamp(data_hash(shas), git_commit())
-    return write_bulletin(tables, out, period=period, at=day, lang=lang, stamp=stamp, conf_level=plan.conf_level)
+    return tables, day, shas
+
+
+def _duckdb_tables(data_dir: Path, dataset: bool, period: str, day, plan, say):
+    """(tables, date, sha256s) of a dataset folder through DuckDB: the range from ``MIN``/``MAX``,
+    then only the rows of the period's windows (:mod:`research.bulletin.window`)."""
+    from research.bulletin.periods import period_of
+    from research.bulletin.window import extents, open_reader, window_inputs
+    with open_reader(data_dir) as reader:  # InputError: not a dataset
+        shas = _dataset_shas(data_dir)
+        _require(reader.templates["responses"], _RESP_COLS, str(data_dir / "responses"))
+        _require(reader.templates["workorders"], _WO_COLS, str(data_dir / "workorders"))
+        ext = extents(reader)
+        day = _day(period, day, _span(ext), lambda: pd.Timestamp(min(b for _, b in ext)).date(), data_dir, say)
+        responses, workorders, history = window_inputs(reader, period_of(period, day), plan.bulletin.ranking_rhs)
+        tables = bulletin_tables(responses, workorders, period=period, at=day, conf_level=plan.conf_level,
+                                 spec=plan.bulletin, history=history)
+    return tables, day, shas

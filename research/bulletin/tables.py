@@ -97,10 +97,7 @@ def _by(data: _Data, p: Period, prev: Period, key: str) -> pd.DataFrame:
         before[["sat_valid", "sat_yes", "repeat_valid", "repeat_yes"]] = np.nan
     out = pd.DataFrame({key: pd.array(idx.astype(str), dtype="string")})
     if key == "station":  # the region each station belongs to (most frequent in the data)
-        st = pd.concat([_keycol(data.w, "station"), _keycol(data.r, "station")], ignore_index=True)
-        rg = pd.concat([_keycol(data.w, "region"), _keycol(data.r, "region")], ignore_index=True)
-        pair = pd.DataFrame({"station": st, "region": rg})
-        region_of = (pair.groupby(["station", "region"]).size().reset_index(name="n")
+        region_of = (data.station_regions()
                      .sort_values(["station", "n"], ascending=[True, False])
                      .drop_duplicates("station").set_index("station")["region"])
         out.insert(0, "region", pd.array(region_of.reindex(idx).to_numpy(), dtype="string"))
@@ -138,7 +135,8 @@ def _out_of_control(data: _Data, p: Period) -> pd.DataFrame:
     from research.strategy.monitoring import p_chart
 
     upto = data.r_surveyed < np.datetime64(p.end, "us")
-    chart = p_chart(data.r.loc[upto], by="station", period="W", date_col="surveyed_at")
+    chart = p_chart(data.r.loc[upto], by="station", period="W", date_col="surveyed_at",
+                    centre=data.pchart_centre())
     keep = (chart["period_start"] == p.start) & chart["out_of_control"].astype(bool)
     return chart.loc[keep].sort_values(["rate", "station"], ascending=[False, True]).reset_index(drop=True)
 
@@ -206,11 +204,9 @@ def ranking(responses: pd.DataFrame, *, instrument=None, conf_level: float = 0.9
 def _repeat_callers(data: _Data, p: Period, top: int = REPEAT_TOP) -> pd.DataFrame:
     from research.strategy.monitoring import repeat_callers
 
-    end = np.datetime64(p.end, "us")
-    wo = data.w.loc[data.w_created < end]
-    resp = data.r.loc[data.r_surveyed < end]
+    wo, resp, risk = data.repeat_inputs(p)
     try:
-        rc = repeat_callers(wo, resp)
+        rc = repeat_callers(wo, resp, risk=risk)
     except InputError:  # too few answers for the default risk model
         rc = repeat_callers(wo, None)
     last = rc["last_created"].to_numpy(dtype="datetime64[us]")
@@ -219,7 +215,8 @@ def _repeat_callers(data: _Data, p: Period, top: int = REPEAT_TOP) -> pd.DataFra
 
 
 def bulletin_tables(responses: pd.DataFrame, workorders: pd.DataFrame, *, period: str, at,
-                    instrument=None, conf_level: float = 0.95, spec=None) -> dict[str, pd.DataFrame]:
+                    instrument=None, conf_level: float = 0.95, spec=None,
+                    history=None) -> dict[str, pd.DataFrame]:
     """The tables of the bulletin for the ``period`` (day, week, month) holding the date ``at``.
 
     Parameters
@@ -232,6 +229,9 @@ def bulletin_tables(responses: pd.DataFrame, workorders: pd.DataFrame, *, period
     conf_level : level of the ranking intervals (the plan's ``conf_level``).
     spec : the plan's :class:`research.config.plan.BulletinSpec` (ranking fixed effects, repeat-caller
         table length); default its defaults.
+    history : None when the frames hold every row; a :class:`research.bulletin.data.History` when
+        they hold only the rows of the period's time windows
+        (:func:`research.bulletin.window.window_inputs`).
 
     Returns
     -------
@@ -258,7 +258,7 @@ def bulletin_tables(responses: pd.DataFrame, workorders: pd.DataFrame, *, period
         instrument = load_instrument()
     from research.bulletin.sections import SECTIONS, Inputs
 
-    inputs = Inputs(data=_Data(responses, workorders), period=p, previous=previous_period(p),
+    inputs = Inputs(data=_Data(responses, workorders, history), period=p, previous=previous_period(p),
                     last_year=last_year_period(p), causes=list(instrument.label_sets["cause_l1"].codes),
                     instrument=instrument, conf_level=conf_level, spec=spec)
     out: dict[str, pd.DataFrame] = {}

@@ -1,0 +1,110 @@
+"""The bulletin of a dataset through DuckDB (``--engine duckdb``, research.bulletin.window): only the
+rows of the period's windows are read, and every table and file equals the pandas path's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from research.bulletin import bulletin_tables, period_of
+from research.bulletin.run import _extents, run_bulletin
+from research.bulletin.window import extents, open_reader, window_inputs, windows
+from research.config.plan import BulletinSpec
+
+RHS = BulletinSpec().ranking_rhs
+
+#: (period, --at): the sample runs 2025-01-01 to 2026-06-30
+CASES = [
+    ("week", "2025-03-26"),  # an out-of-control station and a recurrence flag, 12 weeks into the data
+    ("week", "2025-01-05"),  # the first (partial) ISO week: nothing before it
+    ("month", "2026-03-15"),  # the station ranking
+    ("month", "2025-01-20"),  # the first month
+    ("day", "2025-01-01"),  # the first day
+    ("day", "2025-06-10"),  # repeat callers whose episode began before the 12-day window
+]
+
+
+@pytest.fixture(scope="module")
+def frames(sample_dataset):
+    from research.ingestion.dataset import read_dataset
+
+    return read_dataset(sample_dataset, "responses"), read_dataset(sample_dataset, "workorders")
+
+
+@pytest.fixture(scope="module")
+def reader(sample_dataset):
+    with open_reader(sample_dataset) as r:
+        yield r
+
+
+def _csv(frame: pd.DataFrame) -> str:
+    return frame.to_csv(index=False, float_format="%.17g")
+
+
+@pytest.mark.parametrize(("period", "at"), CASES)
+def test_windowed_tables_equal_the_whole_datas(frames, reader, period, at):
+    r, w = frames
+    whole = bulletin_tables(r, w, period=period, at=at)
+    p = period_of(period, at)
+    rw, ww, history = window_inputs(reader, p, RHS)
+    assert len(rw) < len(r) and len(ww) < len(w)  # fewer rows ...
+    assert "sat_speed" not in rw.columns and "survey_status" not in ww.columns  # ... and columns
+    assert rw.dtypes.equals(r.dtypes[rw.columns]) and ww.dtypes.equals(w.dtypes[ww.columns])
+    windowed = bulletin_tables(rw, ww, period=period, at=at, history=history)
+    assert list(windowed) == list(whole)
+    for key, frame in whole.items():
+        assert _csv(windowed[key]) == _csv(frame), key
+        assert windowed[key].dtypes.equals(frame.dtypes), key
+        assert windowed[key].attrs == frame.attrs, key
+    if (period, at) == ("week", "2025-03-26"):  # the whole-history parts are exercised
+        assert len(whole["out_of_control"]) and len(whole["recurrence"])
+    if (period, at) == ("day", "2025-06-10"):
+        assert (whole["repeat_callers"]["first_created"] < windows(p)[0]).any()
+    if period == "month" and at == "2026-03-15":
+        assert len(whole["ranking"])
+
+
+def test_the_range_comes_from_min_and_max(frames, reader):
+    r, w = frames
+    assert extents(reader) == [(pd.Timestamp(a), pd.Timestamp(b)) for a, b in _extents(r, w)]
+
+
+def test_windows_hold_the_trend_the_baselines_and_last_year():
+    start, end, ly = windows(period_of("week", "2026-03-04"))
+    assert (start, end) == (pd.Timestamp("2025-12-15"), pd.Timestamp("2026-03-09"))  # 12 ISO weeks
+    assert ly.start == pd.Timestamp("2025-03-03")
+    start, end, ly = windows(period_of("day", "2025-06-10"))
+    assert (start, end, ly.start) == (pd.Timestamp("2025-05-30"), pd.Timestamp("2025-06-11"),
+                                      pd.Timestamp("2024-06-10"))
+
+
+@pytest.mark.parametrize(("period", "at"), [("week", "2025-03-26"), ("day", None)])
+def test_every_file_equals_the_pandas_paths(sample_dataset, tmp_path, period, at):
+    a = run_bulletin(sample_dataset, period=period, at=at, out=tmp_path / "p", lang="en", dataset=True,
+                     engine="pandas")
+    b = run_bulletin(sample_dataset, period=period, at=at, out=tmp_path / "d", lang="en", dataset=True,
+                     engine="duckdb")
+    assert sorted(a) == sorted(b)
+    suffixes = {Path(p).suffix for p in a.values()}
+    assert {".csv", ".html", ".docx"} <= suffixes
+    for key in a:
+        assert Path(a[key]).read_bytes() == Path(b[key]).read_bytes(), key
+
+
+def test_engine_on_the_command_line(sample_dataset, tmp_path, capsys):
+    from research.cli import main
+
+    out = tmp_path / "o"
+    assert main(["bulletin", "--period", "day", "--at", "2025-01-01", "--dataset", str(sample_dataset),
+                 "--engine", "duckdb", "--lang", "en", "--out", str(out)]) == 0
+    assert any(p.suffix == ".csv" for p in out.iterdir())
+    capsys.readouterr()
+    assert main(["bulletin", "--period", "day", "--data", str(tmp_path), "--engine", "duckdb",
+                 "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "--dataset" in err and "Traceback" not in err
+    assert main(["bulletin", "--period", "day", "--dataset", str(tmp_path), "--engine", "duckdb",
+                 "--out", str(tmp_path / "y")]) == 2
+    assert "not a dataset" in capsys.readouterr().err
