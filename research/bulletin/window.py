@@ -137,6 +137,28 @@ def pchart_centre(reader, end: pd.Timestamp) -> pd.Series:
     return pd.Series(rate, index=got["station"].astype(str).to_numpy(), dtype=float)
 
 
+#: above this many complete responses the default risk model is fitted from sums through DuckDB
+#: (research.models.aggregate.risk; coefficients equal to about 1e-9, not to the last bit); below,
+#: on the rows, as the pandas path does (byte-identical bulletins)
+RISK_FROM_SUMS_ABOVE = 2_000_000
+
+
+def _risk_from_sums(reader, where: str, end):
+    """The default risk model fitted by DuckDB from sums over the responses ``where`` keeps."""
+    from research.engines.base import TableSource
+    from research.engines.duckdb_engine import DuckDBEngine
+    from research.models.aggregate.risk import fit_dissatisfaction_from_sums
+
+    reader.con.execute("CREATE OR REPLACE TEMPORARY TABLE risk_rows AS SELECT satisfied, cause_l2, handling_hours, "
+                       f"repeat FROM responses WHERE {where} AND handling_hours >= 0", [end])
+    engine = DuckDBEngine(connection=reader.con)
+    try:
+        return fit_dissatisfaction_from_sums(engine, TableSource("risk_rows"))
+    finally:
+        engine.close()
+        reader.con.execute("DROP TABLE IF EXISTS risk_rows")
+
+
 def repeat_inputs(reader, p: Period) -> tuple[pd.DataFrame, pd.DataFrame, object]:
     """(work orders, responses, risk) for the repeat callers of ``p``: every work order created
     before its end of the customers with one in ``p`` (episodes are per customer, so theirs are
@@ -155,9 +177,14 @@ def repeat_inputs(reader, p: Period) -> tuple[pd.DataFrame, pd.DataFrame, object
                        [end, end, start, end])
 
     def risk(latest: pd.DataFrame) -> np.ndarray:
-        rows = reader.rows("responses", list(_RISK_COLS), "surveyed_at < ? AND satisfied IS NOT NULL AND "
-                           "cause_l2 IS NOT NULL AND handling_hours IS NOT NULL AND repeat IS NOT NULL", [end])
-        model = fit_dissatisfaction_model(rows)  # InputError: too few answers, as on the pandas path
+        where = ("surveyed_at < ? AND satisfied IS NOT NULL AND cause_l2 IS NOT NULL AND handling_hours IS NOT NULL "
+                 "AND repeat IS NOT NULL")
+        count = int(reader.query(f"SELECT COUNT(*) AS n FROM responses WHERE {where}", [end])["n"].iloc[0])
+        if count > RISK_FROM_SUMS_ABOVE:  # a national dataset: the model from sums, rows stay in DuckDB
+            model = _risk_from_sums(reader, where, end)
+        else:
+            rows = reader.rows("responses", list(_RISK_COLS), where, [end])
+            model = fit_dissatisfaction_model(rows)  # InputError: too few answers, as on the pandas path
         return model.predict(latest["cause_l2"], latest["handling_hours"], True)
 
     return wo, resp, risk

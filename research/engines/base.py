@@ -89,7 +89,18 @@ class DatasetSource:
         return f"dataset {self.folder} ({self.table})"
 
 
-Source = FrameSource | DatasetSource
+@dataclass(frozen=True)
+class TableSource:
+    """A table or view already in the engine's own session (a DuckDB engine opened on a
+    connection that holds it: the bulletin's filtered rows). ``name`` is the package's own."""
+
+    name: str
+
+    def describe(self) -> str:
+        return f"table {self.name}"
+
+
+Source = FrameSource | DatasetSource | TableSource
 
 
 @dataclass

@@ -15,8 +15,8 @@ import tempfile
 
 import pandas as pd
 
-from research.engines.base import DatasetSource, FrameSource, Source
-from research.engines.sql_engine import SQLEngine
+from research.engines.base import DatasetSource, FrameSource, Source, TableSource
+from research.engines.sql_engine import SQLEngine, _checked
 
 #: DuckDB's memory limit unless configured: well under the 6 GB the scale benchmark allows
 MEMORY_LIMIT = "3GB"
@@ -28,18 +28,27 @@ class DuckDBEngine(SQLEngine):
     name = "duckdb"
     sum_function = "fsum"
 
-    def __init__(self, *, threads: int | None = None, memory_limit: str = MEMORY_LIMIT):
+    def __init__(self, *, threads: int | None = None, memory_limit: str = MEMORY_LIMIT, connection=None):
+        """A new DuckDB session; or, with ``connection``, the caller's (whose tables a
+        :class:`research.engines.base.TableSource` names; not closed by :meth:`close`)."""
         import duckdb
 
+        self._frames: dict[str, object] = {}
+        self._own = connection is None
+        if connection is not None:
+            self.con, self._tmp = connection, None
+            return
         self._tmp = tempfile.mkdtemp(prefix="research-duckdb-")
         self.con = duckdb.connect(config={"temp_directory": self._tmp, "memory_limit": memory_limit,
                                           **({"threads": int(threads)} if threads else {})})
         self.con.execute("SET enable_progress_bar = false")
-        self._frames: dict[str, object] = {}
 
     def _register(self, name: str, source: Source | pd.DataFrame, columns: list[str] | None = None) -> None:
         import pyarrow as pa
 
+        if isinstance(source, TableSource):
+            self.con.execute(f"CREATE OR REPLACE TEMPORARY VIEW {name} AS SELECT * FROM {_checked(source.name)}")
+            return
         if isinstance(source, DatasetSource):
             files = [str(f) for f in source.files()]
             if not files:
@@ -66,6 +75,7 @@ class DuckDBEngine(SQLEngine):
         return f"strftime({column}, '%Y-%m')"
 
     def close(self) -> None:
-        self.con.close()
+        if self._own:
+            self.con.close()
+            shutil.rmtree(self._tmp, ignore_errors=True)
         self._frames.clear()
-        shutil.rmtree(self._tmp, ignore_errors=True)

@@ -108,3 +108,24 @@ def test_engine_on_the_command_line(sample_dataset, tmp_path, capsys):
     assert main(["bulletin", "--period", "day", "--dataset", str(tmp_path), "--engine", "duckdb",
                  "--out", str(tmp_path / "y")]) == 2
     assert "not a dataset" in capsys.readouterr().err
+
+
+def test_risk_model_from_sums_above_its_size(frames, reader, monkeypatch):
+    """A national dataset's repeat-caller risk model is fitted by DuckDB from sums
+    (research.models.aggregate.risk): forced here on the sample, the risks equal the row fit's to 1e-9."""
+    import numpy as np
+
+    import research.bulletin.window as window
+
+    r, w = frames
+    p = period_of("day", "2025-06-10")
+    whole = bulletin_tables(r, w, period="day", at="2025-06-10")
+    monkeypatch.setattr(window, "RISK_FROM_SUMS_ABOVE", 0)
+    rw, ww, history = window_inputs(reader, p, RHS)
+    windowed = bulletin_tables(rw, ww, period="day", at="2025-06-10", history=history)
+    key = next(k for k, f in whole.items() if "risk" in f.columns)
+    a, b = windowed[key], whole[key]
+    assert len(b) > 0 and list(a.columns) == list(b.columns)
+    np.testing.assert_allclose(a["risk"].to_numpy(float), b["risk"].to_numpy(float), rtol=1e-9)
+    other = [c for c in b.columns if c != "risk"]
+    assert _csv(a[other]) == _csv(b[other])

@@ -160,3 +160,20 @@ def test_predictions_and_marginal_effects_from_sums(engine_name, models, respons
             _same_table(got, want, ["term", "scale", "cause_l1", "n", "df"])
     finally:
         engine.close()
+
+
+@pytest.mark.parametrize("engine_name", ["pandas", "duckdb"])
+def test_repeat_callers_risk_model_from_sums(engine_name, responses):
+    """The bulletin's default risk model (research.models.aggregate.risk) against its row-level fit
+    (statsmodels Newton, itself R glm's: research.strategy.monitoring_repeat)."""
+    from research.models.aggregate.risk import fit_dissatisfaction_from_sums
+    from research.strategy.monitoring_repeat import fit_dissatisfaction_model
+
+    ref = fit_dissatisfaction_model(responses)
+    engine = open_engine(engine_name)
+    try:
+        got = fit_dissatisfaction_from_sums(engine, FrameSource(responses))
+    finally:
+        engine.close()
+    assert got.levels == ref.levels and list(got.coef.index) == list(ref.coef.index) and got.nobs == ref.nobs
+    np.testing.assert_allclose(got.coef.to_numpy(), ref.coef.to_numpy(), rtol=1e-9)
