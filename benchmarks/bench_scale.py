@@ -284,7 +284,7 @@ def main() -> int:
                                      text=True).stdout.strip()}
 
     def record(row: dict) -> None:
-        rows.append({**row, "load_before": round(os.getloadavg()[0], 2)})
+        rows.append({**row, "load_at_end": round(os.getloadavg()[0], 2)})
         print(f"{row['mode']} {row['stage']}: " + ", ".join(f"{k} {v:.1f}" if isinstance(v, float) else f"{k} {v}"
                                                             for k, v in row.items() if k not in ("mode", "stage")),
               flush=True)
