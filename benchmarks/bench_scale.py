@@ -195,7 +195,8 @@ class Scale:
             if calls[-1]["code"] or calls[-1]["stopped"]:
                 break
         total = {"seconds": sum(c["seconds"] for c in calls), "peak_mb": max(c["peak_mb"] for c in calls),
-                 "code": max(c["code"] for c in calls), "stopped": next((c["stopped"] for c in calls if c["stopped"]), None)}
+                 "code": max(c["code"] for c in calls),
+                 "stopped": next((c["stopped"] for c in calls if c["stopped"]), None)}
         return self.stage("ingest", total, calls=len(calls), first_call_seconds=calls[0]["seconds"],
                           last_call_seconds=calls[-1]["seconds"], workorders=_workorders(self.exports),
                           disk_mb=_size_mb(self.work))
