@@ -167,7 +167,7 @@ class Scale:
 
     def stage(self, name: str, result: dict, **extra) -> dict:
         row = {"mode": self.mode, "stage": name, "rows": self.n, **extra, **result}
-        if result.get("seconds") is not None:
+        if result.get("seconds") is not None and not result.get("code") and not result.get("stopped"):
             row["seconds_per_million"] = result["seconds"] / (self.n / ONE_MILLION)
         self.record(row)
         return row
