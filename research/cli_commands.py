@@ -63,6 +63,8 @@ def _ingest_dataset(args: argparse.Namespace, progress) -> int:
 def cmd_simulate(args: argparse.Namespace) -> int:
     from research.simulate import hard_case_params, simulate, write_simulation
 
+    if getattr(args, "chunk_rows", None):
+        return _simulate_chunked(args)
     _progress(f"simulating {args.n:,} survey responses (seed {args.seed})")
     params = hard_case_params() if getattr(args, "hard_cases", False) else None
     sim = simulate(args.n, args.seed, faults=args.faults, params=params)
@@ -72,6 +74,33 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print(f"wrote {name}: {path}")
     if counts:
         print("counts: " + ", ".join(f"{k} {v:,}" for k, v in counts.items() if isinstance(v, int)))
+    return 0
+
+
+def _simulate_chunked(args: argparse.Namespace) -> int:
+    """``research simulate --chunk-rows R``: the export as chunks (research.simulate.chunks)."""
+    from research.safeio import writable_folder
+    from research.simulate.chunks import chunk_sizes, write_chunked
+
+    if getattr(args, "hard_cases", False):
+        raise InputError("--chunk-rows cannot be combined with --hard-cases (their truth does not add up "
+                         "over chunks)")
+    try:
+        count = len(chunk_sizes(args.n, args.chunk_rows))
+    except ValueError as exc:
+        raise InputError(f"--chunk-rows: {exc}") from None
+    out = writable_folder(args.out, "--out")
+    if any(out.glob("chunk_*")) or (out / "chunks.json").exists():
+        raise InputError(f"--out {out} already holds a chunked export (chunk_* or chunks.json); give an "
+                         "empty or new folder")
+    _progress(f"simulating {args.n:,} survey responses (seed {args.seed}) as {count:,} chunk(s) of at most "
+              f"{args.chunk_rows:,}")
+    manifest = write_chunked(args.n, args.seed, out, args.chunk_rows, faults=args.faults, progress=_progress)
+    for chunk in manifest["chunks"]:
+        print(f"wrote {chunk['folder']}: {out / chunk['folder']} ({chunk['counts']['survey_rows']:,} survey "
+              f"rows, {chunk['counts']['workorders']:,} work orders)")
+    print(f"wrote chunks: {out / 'chunks.json'}")
+    print("totals: " + ", ".join(f"{k} {v:,}" for k, v in manifest["totals"].items()))
     return 0
 
 

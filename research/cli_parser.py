@@ -199,6 +199,13 @@ def _add_simulate(sub, func: Callable[[argparse.Namespace], int]) -> None:
     p.add_argument("--hard-cases", action="store_true",
                    help="switch on every hard case of the simulator at its documented strength "
                    "(research.simulate.HARD_CASE_DEFAULTS; truth in truth.json['hard_cases'])")
+    p.add_argument("--chunk-rows", metavar="R", type=_positive_int,
+                   help="write a large export as ceil(N/R) chunks of at most R completed surveys, one at a "
+                   "time (memory: one chunk, about 3.2 GB per million): DIR/chunk_0000/{survey.csv,"
+                   "workorders.csv,truth.json}, ..., then DIR/chunks.json. Each chunk covers the whole "
+                   "period with its own seed from (--seed, chunk); station effects are shared; ticket ids "
+                   "(GD + chunk letters + date + sequence) and customer ids are unique across chunks, so "
+                   "repeat callers never span two chunks (research.simulate.chunks). Not with --hard-cases.")
     p.set_defaults(func=func)
 
 

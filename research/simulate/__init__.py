@@ -130,6 +130,13 @@ export, spread round-robin over :data:`FAULT_REASONS`, each on distinct rows
 1-based ``source_row`` and ``reason`` of every rejected row. The canonical
 ``responses`` frame holds exactly the rows ingest must accept.
 
+Chunked exports
+---------------
+A national-scale export (tens of millions of surveys) is written in chunks with memory bounded by one
+chunk: :mod:`research.simulate.chunks` (``write_chunked``, ``simulate_chunk``; CLI ``research simulate
+--chunk-rows R``). Each chunk is this DGP over the whole period with its own seed from (seed, chunk),
+the station effects shared by every chunk, and ticket and customer ids unique across chunks.
+
 Public API: :class:`SimParams`, :class:`Simulation`, :func:`simulate`,
 :func:`write_simulation`, :func:`hard_case_params`, :data:`HARD_CASE_DEFAULTS`,
 :func:`potential_satisfied`.

@@ -155,7 +155,7 @@ def _extra_row_fault(reason: str, rng, picker: _RowPicker, n: int, st: _Planted,
     else:  # no_workorder
         j = sum(1 for _, r in st.rejected if r == reason)
         day = int(ctx["day"][ctx["rows"][i]])
-        st.edits["工单编号"][e] = "GD" + ctx["clock"].compact[day].as_py() + f"{90000 + j:05d}"
+        st.edits["工单编号"][e] = ctx["prefix"] + ctx["clock"].compact[day].as_py() + f"{90000 + j:05d}"
         st.rejected.append((e, reason))
 
 
@@ -191,7 +191,7 @@ def _export_order(cols: dict[str, pa.Array], st: _Planted, n: int) -> dict[str, 
 
 
 def _plant_faults(rng, n, faults, cols, created, l2, l2_parent, l2_by_l1, l2_zh, sat_overall, sat_labels,
-                  clock, slash, ticket, rows, day) -> dict[str, Any]:
+                  clock, slash, ticket, rows, day, prefix="GD") -> dict[str, Any]:
     """Plant faults; return the export columns in final order and the accepted rows.
 
     ``round(faults * n)`` rows share the reasons of FAULT_REASONS (:func:`_fault_counts`); the
@@ -203,7 +203,7 @@ def _plant_faults(rng, n, faults, cols, created, l2, l2_parent, l2_by_l1, l2_zh,
     st = _Planted(edits={h: {} for h in cols}, bad_base=np.zeros(n, dtype=bool))
     ctx = {"created": created, "l2": l2, "l2_parent": l2_parent, "l2_by_l1": l2_by_l1, "l2_zh": l2_zh,
            "sat_overall": sat_overall, "sat_labels": sat_labels, "clock": clock, "slash": slash, "rows": rows,
-           "day": day, "t0_ok": created >= 2 * _MINUTES_PER_DAY}
+           "day": day, "t0_ok": created >= 2 * _MINUTES_PER_DAY, "prefix": prefix}
     for reason in FAULT_REASONS:
         for _ in range(per_reason[reason]):
             if reason in _EXTRA_ROW_FAULTS:
@@ -232,7 +232,8 @@ def _exports(rng, n, faults, p, ins, ct, pop, tk, rest, m) -> dict[str, Any]:
     if seq.max() >= 90000:
         raise ValueError("more than 89999 tickets on one day: ticket ids would overflow")
     seq_table = _strings(f"{i:05d}" for i in range(int(seq.max()) + 1))
-    ticket = _join(pa.scalar("GD", type=_STR), _take(clock.compact, day), _take(seq_table, seq))
+    prefix = ct["chunk"].ticket_prefix if "chunk" in ct else "GD"  # chunks: GD + the chunk's letters
+    ticket = _join(pa.scalar(prefix, type=_STR), _take(clock.compact, day), _take(seq_table, seq))
     cust_str = pa.array(tk["cust_ids"][tk["cust"]]).cast(_STR)
     phone_str = pa.array(tk["phones"][tk["cust"]]).cast(_STR)
     zh = {k: ins.label_sets[k].zh() for k in ("channel", "cause_l1", "cause_l2", "resolved", "survey_status")}
@@ -270,7 +271,7 @@ def _exports(rng, n, faults, p, ins, ct, pop, tk, rest, m) -> dict[str, Any]:
         cols[header] = _take(sat_labels, np.where(answers[item] < 0, answers[item] + 2, answers[item] + 1))
     cols["客户意见"] = rest["comment_raw"]
     plan = _plant_faults(rng, n, faults, cols, created[rows], l2[rows], l2_parent, ct["l2_by_l1"], l2_zh,
-                         answers["sat_overall"], sat_labels, clock, slash_s, ticket, rows, day)
+                         answers["sat_overall"], sat_labels, clock, slash_s, ticket, rows, day, prefix)
     del cols
     columns = plan.pop("columns")
     survey_export = pd.DataFrame({h: _to_str_series(columns[h]) for h in SURVEY_HEADERS})

@@ -215,6 +215,8 @@ def _draw_tickets(rng, p: SimParams, ct: dict, pop: dict, m: int, side) -> dict[
     tk["cust_ids"] = rng.choice(9_000_000_000, size=pool, replace=False) + 1_000_000_000
     tk["phones"] = (10_000_000_000 + rng.integers(3, 10, pool) * 1_000_000_000
                     + rng.integers(0, 1_000_000_000, pool))
+    if "chunk" in ct:  # a chunk of a chunked export: customer ids from the chunk's own block
+        tk["cust_ids"] = ct["chunk"].customer_ids(pool)
     cust = rng.integers(0, pool, m)
     follow = np.flatnonzero(rng.random(m) < p.follow_up_share)
     window = max(1, int(round(m / ct["period_days"] * p.follow_up_window_days)))
@@ -229,6 +231,8 @@ def _draw_tickets(rng, p: SimParams, ct: dict, pop: dict, m: int, side) -> dict[
     res_table = np.array([p.resolved_probs.get(c, p.resolved_probs_default) for c in ct["l2_codes"]])
     tk["resolved"] = _cat_from_u(tk["u_resolved"], res_table, l2)
     tk["station_effect"] = rng.normal(0.0, p.station_sd, len(ct["station_names"]))
+    if "chunk" in ct:  # every chunk of a chunked export shares one draw of the station effects
+        tk["station_effect"] = ct["chunk"].station_effect.copy()
     tk["eps"] = rng.logistic(0.0, 1.0, m)
     tk["noise"] = rng.normal(0.0, p.item_noise_sd, (3, m))
     _satisfaction(p, ct, pop, tk, hours, side)

@@ -45,11 +45,20 @@ def simulate(n: int, seed: int, *, faults: float = 0.0, params: SimParams | None
         raise ValueError(f"n must be a whole number >= 1, got {n!r}")
     if not 0.0 <= faults < 0.5:
         raise ValueError(f"faults must be in [0, 0.5), got {faults!r}")
-    n = int(n)
     p = params or SimParams()
     ins = instrument or load_instrument()
     _check_params(p, ins)
+    return _simulate(int(n), seed, faults, p, ins)
+
+
+def _simulate(n: int, seed: int, faults: float, p: SimParams, ins: Instrument, chunk=None) -> Simulation:
+    """:func:`simulate` with checked arguments. ``chunk`` (a :class:`research.simulate.chunks.ChunkTag`,
+    only from :mod:`research.simulate.chunks`) renames the ticket and customer ids into the chunk's own
+    block and replaces the station effects by the ones shared by every chunk; every draw is made as
+    without it, so ``None`` is exactly today's simulation."""
     ct = _code_tables(p, ins)
+    if chunk is not None:
+        ct["chunk"] = chunk
     rng, pop, tk, m = _draw_until_n(n, seed, p, ct)
     tk["rows"] = np.flatnonzero(pop["status"] == 0)  # n rows, creation order
     rest = _survey_answers(rng, n, p, tk)
