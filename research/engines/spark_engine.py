@@ -1,7 +1,8 @@
 """The cluster engine: Spark SQL through pyspark (a local session or a cluster's master).
 
 The master comes from configuration: the ``master`` argument, else the environment variable
-``RESEARCH_SPARK_MASTER``, else ``local[2]``. A dataset folder is read with
+``RESEARCH_SPARK_MASTER``, else ``local[2]``; a local session's memory from
+``RESEARCH_SPARK_DRIVER_MEMORY`` (default ``2g``; the driver is the executor in local mode). A dataset folder is read with
 ``spark.read.parquet`` (hive partitions discovered by Spark); the rows a model needs are cached
 (``CACHE TABLE``) and every Newton iteration is one ``GROUP BY``; small tables (groups, the
 current coefficients) are broadcast. Spark distributes; nothing here splits work by hand.
@@ -42,6 +43,7 @@ class SparkEngine(SQLEngine):
             session = (SparkSession.builder.master(master).appName("research")
                        .config("spark.ui.enabled", "false")
                        .config("spark.ui.showConsoleProgress", "false")
+                       .config("spark.driver.memory", os.environ.get("RESEARCH_SPARK_DRIVER_MEMORY", "2g"))
                        .config("spark.sql.shuffle.partitions", os.environ.get("RESEARCH_SPARK_PARTITIONS", "4"))
                        .config("spark.sql.session.timeZone", "UTC")
                        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
