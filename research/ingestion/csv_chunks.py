@@ -165,11 +165,11 @@ def _bodies(plan: CsvPlan, rows: int) -> Iterator[tuple[bytes, int]]:
             while True:
                 view = np.frombuffer(pending, dtype=np.uint8)[scanned:]
                 cut, found, in_view = _cut(view, quotes, rows - ends, max(0, skip - scanned))
+                del view  # the buffer is resized below: no view of it may remain
                 if cut is None:
                     quotes, ends, scanned = quotes + in_view, ends + found, len(pending)
                     break
                 piece = bytes(pending[:scanned + cut])
-                del view
                 del pending[:scanned + cut]
                 quotes, scanned, ends, skip = 0, 0, 0, 0
                 yield piece, piece.count(b"\n")
@@ -181,11 +181,11 @@ def _cut(view: np.ndarray, quotes_before: int, wanted: int, skip: int) -> tuple[
     """In ``view`` (``quotes_before`` quotes since the chunk began): the offset just after the
     ``wanted``-th LF outside quotes from ``skip`` on (None when there are fewer), the LFs
     outside quotes found, and the quotes it holds."""
-    is_quote = view == 34
-    quotes = np.cumsum(is_quote, dtype=np.int64)
+    quotes = np.flatnonzero(view == 34)
     lf = np.flatnonzero(view == 10)
     lf = lf[lf >= skip]
-    outside = lf[(quotes[lf] + quotes_before) % 2 == 0]
-    if len(outside) >= wanted:
-        return int(outside[wanted - 1]) + 1, wanted, 0
-    return None, len(outside), int(quotes[-1]) if len(quotes) else 0
+    if len(quotes) or quotes_before % 2:  # the quotes before each LF: even outside a quoted field
+        lf = lf[(np.searchsorted(quotes, lf) + quotes_before) % 2 == 0]
+    if len(lf) >= wanted:
+        return int(lf[wanted - 1]) + 1, wanted, 0
+    return None, len(lf), len(quotes)

@@ -3,8 +3,8 @@
 :class:`PartWriter` is the ``sink`` of :func:`research.ingestion.streaming.ingest_chunks` for
 ``research ingest --dataset``: each chunk's accepted rows are written under a staging copy of
 their table, hive-partitioned ``month=YYYY-MM/region=<region>/`` (``month`` of ``created_at``;
-``region`` as ingest wrote it, URI-escaped by Arrow, ``__HIVE_DEFAULT_PARTITION__`` when blank)
-with :mod:`pyarrow.dataset`. Neither partition column is stored in the files (as Hive, Spark and
+``region`` as ingest wrote it, URI-escaped as Arrow's hive partitioning does,
+``__HIVE_DEFAULT_PARTITION__`` when blank), one file per chunk, month and region. Neither partition column is stored in the files (as Hive, Spark and
 DuckDB expect of a partitioned table): :func:`read_parts` puts ``region`` back from the folder
 names, at its place among the canonical columns. When all chunks are written, :meth:`finish`
 names each part ``part-<sha8>-<digest8>.parquet`` by its own bytes (so a part rewritten with the
@@ -16,15 +16,29 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from urllib.parse import quote
+
+import numpy as np
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from research.errors import InputError
 from research.ingestion.run import _UNIQUE_COLUMNS
 
 PARTITIONS = ("month", "region")
+_NULL = "__HIVE_DEFAULT_PARTITION__"  # Hive's (and Arrow's) folder name for a blank value
+
+
+def _differs(values: pa.Array) -> np.ndarray:
+    """For rows 1.., whether each value differs from the one before (nulls equal to nulls)."""
+    now, before = values[1:], values[:-1]
+    same = pc.fill_null(pc.equal(now, before), False)
+    both_null = pc.and_(pc.is_null(now), pc.is_null(before))
+    return pc.invert(pc.or_(same, both_null)).to_numpy(zero_copy_only=False)
 
 
 def _partitioning(region_type: pa.DataType = pa.large_string()) -> ds.Partitioning:
@@ -40,21 +54,39 @@ class PartWriter:
         self.rows = {table: 0 for table in tables.values()}
 
     def __call__(self, role: str, frame: pd.DataFrame) -> None:
-        """Write one chunk's accepted rows of the export of ``role``."""
+        """Write one chunk's accepted rows of the export of ``role``: one file per month and
+        region, the rows in their order within it.
+
+        The chunk is sorted by (month, region) and each run of rows written with
+        :func:`pyarrow.parquet.write_table`: :func:`pyarrow.dataset.write_dataset` took 2-5 s
+        for 1,000,000 rows partitioned so (1M rows, 2-core machine), five times a plain write.
+        The folder names are as Arrow's hive partitioning writes and reads them (each value
+        URI-escaped; a blank region ``__HIVE_DEFAULT_PARTITION__``)."""
         if not len(frame):
             return
         if frame["created_at"].isna().any():  # cannot happen: created_at is required at ingest
             raise RuntimeError("accepted rows without created_at")
         table = pa.Table.from_pandas(frame, preserve_index=False)
-        table = table.append_column("month", pa.array(frame["created_at"].dt.strftime("%Y-%m").to_numpy(),
-                                                      pa.string()))
-        dictionary = [c for c in frame.columns if c not in _UNIQUE_COLUMNS]  # as write_ingest encodes
-        options = ds.ParquetFileFormat().make_write_options(use_dictionary=dictionary)
+        month = pc.strftime(table.column("created_at"), format="%Y-%m").combine_chunks()
+        region = table.column("region").combine_chunks()
+        keys = pa.table({"month": month, "region": region, "row": pa.array(np.arange(len(frame)))})
+        order = pc.sort_indices(keys, sort_keys=[("month", "ascending", "at_end"),
+                                                ("region", "ascending", "at_end"),
+                                                ("row", "ascending", "at_end")])
+        table = table.drop_columns(["region"]).take(order)
+        month, region = month.take(order), region.take(order)
+        starts = np.flatnonzero(np.r_[True, pc.not_equal(month[1:], month[:-1]).to_numpy(zero_copy_only=False)
+                                      | _differs(region)])
+        dictionary = [c for c in table.column_names if c not in _UNIQUE_COLUMNS]  # as write_ingest
         self.chunks += 1
-        ds.write_dataset(table, self.staging / self.tables[role], format="parquet", file_options=options,
-                         partitioning=_partitioning(table.schema.field("region").type),
-                         basename_template=f"chunk{self.chunks:06d}-{{i}}.parquet",
-                         existing_data_behavior="overwrite_or_ignore", max_partitions=1_000_000)
+        folder = self.staging / self.tables[role]
+        for start, stop in zip(starts, [*starts[1:], len(frame)]):
+            value = region[int(start)].as_py()
+            where = folder / f"month={month[int(start)].as_py()}" / (
+                f"region={quote(value, safe='') if value is not None else _NULL}")
+            where.mkdir(parents=True, exist_ok=True)
+            pq.write_table(table.slice(int(start), int(stop - start)),
+                           where / f"chunk{self.chunks:06d}.parquet", use_dictionary=dictionary)
         self.rows[self.tables[role]] += len(frame)
 
     def finish(self, table: str, sha8: str) -> list[str]:

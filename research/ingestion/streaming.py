@@ -131,11 +131,11 @@ def file_tickets(export: _Export, instrument: Instrument, progress: Progress | N
     for raw, before in export.chunks():
         mapping, _ = map_headers(raw, fields, export.role)
         ticket = _canonical_raw(raw, [f for f in fields if f.name == "ticket_id"], mapping)["ticket_id"]
-        parts.append(pa.array(parse_text(ticket)).cast(pa.large_string()))
+        parts.extend(pa.chunked_array(pa.array(parse_text(ticket))).cast(pa.large_string()).chunks)
         _say(progress, f"{export.path.name}: ticket ids of rows {before + 1:,}-{before + len(raw.frame):,}")
     if not parts:
         raise InputError(f"{export.path}: has a header but no data rows")
-    return pa.concat_arrays(parts)
+    return pa.chunked_array(parts, pa.large_string()).combine_chunks()
 
 
 def _say(progress: Progress | None, message: str) -> None:

@@ -119,6 +119,28 @@ def test_dataset_parts_by_month_and_region_read_back_as_ingested(planted, tmp_pa
     assert len({p.split("/")[2] for p in entry["files"][0]["parts"]}) == whole.responses["region"].nunique()
 
 
+def test_any_region_text_makes_a_folder_read_back_as_written(planted, tmp_path):
+    from research.ingestion.dataset_parts import PartWriter, read_parts
+
+    _, _, whole = planted
+    frame = whole.responses.head(60).copy()
+    frame.loc[0:9, "region"] = None
+    frame.loc[10:19, "region"] = "东区/西区"
+    frame.loc[20:29, "region"] = "50% = half"
+    frame.loc[30:39, "region"] = ".."
+    writer = PartWriter(tmp_path, {"survey": "responses"})
+    writer("survey", frame.iloc[:35].reset_index(drop=True))
+    writer("survey", frame.iloc[35:].reset_index(drop=True))
+    parts = writer.finish("responses", "abcdef01")
+    assert all(p.count("/") == 3 for p in parts) and any("__HIVE_DEFAULT_PARTITION__" in p for p in parts)
+    read = read_parts([tmp_path / p for p in parts], tmp_path, "responses", list(frame.columns))
+    got = read.to_pandas().sort_values("source_row").reset_index(drop=True)
+    assert list(got.columns) == list(frame.columns)
+    assert [None if pd.isna(v) else v for v in got["region"]] == [
+        None if pd.isna(v) else v for v in frame["region"]]
+    assert got["ticket_id"].tolist() == frame["ticket_id"].tolist()
+
+
 @pytest.mark.parametrize("value", ["0", "99", "many", "-5"])
 def test_a_bad_chunk_size_is_refused(monkeypatch, value):
     monkeypatch.setenv("RESEARCH_INGEST_CHUNK_ROWS", value)
