@@ -36,7 +36,7 @@ Usage::
 
     python benchmarks/bench_ingest.py [--n 1000000] [--cache DIR] [--repeats 3]
                                       [--encodings utf-8 gb18030] [--json OUT]
-    python benchmarks/bench_ingest.py --dataset-exports DIR [--chunk-rows 500000 100000]
+    python benchmarks/bench_ingest.py --dataset-exports DIR [--chunk-rows 200000 500000]
                                       [--cache DIR] [--repeats 1]
 
 With ``--dataset-exports DIR`` (a survey.csv and a workorders.csv, e.g. of ``research simulate``)
@@ -219,7 +219,7 @@ def main() -> int:
     parser.add_argument("--dataset-exports", type=Path, metavar="DIR",
                         help="instead: in-memory ingest of DIR/survey.csv and DIR/workorders.csv "
                              "against the streaming ingest into a dataset (issue 15 point 1)")
-    parser.add_argument("--chunk-rows", type=int, nargs="+", default=[500_000, 100_000])
+    parser.add_argument("--chunk-rows", type=int, nargs="+", default=[200_000, 500_000])
     args = parser.parse_args()
     if args.dataset_exports:
         runs = measure_dataset(args.dataset_exports, args.chunk_rows, args.cache, args.repeats)

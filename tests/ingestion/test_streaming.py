@@ -147,4 +147,4 @@ def test_a_bad_chunk_size_is_refused(monkeypatch, value):
     with pytest.raises(InputError, match="chunk rows"):
         chunk_rows_in_force()
     monkeypatch.delenv("RESEARCH_INGEST_CHUNK_ROWS")
-    assert chunk_rows_in_force() == 500_000 and chunk_rows_in_force(3000) == 3000
+    assert chunk_rows_in_force() == 200_000 and chunk_rows_in_force(3000) == 3000
