@@ -96,6 +96,20 @@ def test_chunked_csv_reads_as_the_whole_file_and_faults_keep_their_lines(planted
     assert "line 10,001" in str(chunk_error.value) or "line 10001" in str(chunk_error.value)
 
 
+def test_a_gb18030_byte_that_does_not_decode_is_refused_as_the_whole_file_refuses_it(planted, tmp_path):
+    _, workorders, _ = planted
+    lines = workorders.read_bytes().split(b"\n")
+    lines[7000] = lines[7000] + b"\x81"  # a lead byte with no trail byte, in the third chunk
+    broken = tmp_path / "broken.csv"
+    broken.write_bytes(b"\n".join(lines))
+    with pytest.raises(InputError) as whole_error:
+        read_export(broken)
+    with pytest.raises(InputError) as chunk_error:
+        list(csv_chunks(plan_csv(broken), CHUNK))
+    assert str(chunk_error.value) == str(whole_error.value) and "undecodable byte at offset" in str(
+        chunk_error.value)
+
+
 def test_files_not_streamed_are_read_whole(tmp_path):
     lone_cr = tmp_path / "mac.csv"
     lone_cr.write_bytes(paths.sample_survey().read_bytes().replace(b"\n", b"\r"))
