@@ -67,7 +67,8 @@ class PartWriter:
         if frame["created_at"].isna().any():  # cannot happen: created_at is required at ingest
             raise RuntimeError("accepted rows without created_at")
         table = pa.Table.from_pandas(frame, preserve_index=False)
-        month = pc.strftime(table.column("created_at"), format="%Y-%m").combine_chunks()
+        # months since 1970 (numpy; Arrow's strftime took 0.3 s per 200,000 rows), named once each
+        month = pa.array(frame["created_at"].to_numpy().astype("datetime64[M]").astype(np.int64))
         region = table.column("region").combine_chunks()
         keys = pa.table({"month": month, "region": region, "row": pa.array(np.arange(len(frame)))})
         order = pc.sort_indices(keys, sort_keys=[("month", "ascending", "at_end"),
@@ -82,7 +83,8 @@ class PartWriter:
         folder = self.staging / self.tables[role]
         for start, stop in zip(starts, [*starts[1:], len(frame)]):
             value = region[int(start)].as_py()
-            where = folder / f"month={month[int(start)].as_py()}" / (
+            name = np.datetime_as_string(np.datetime64(month[int(start)].as_py(), "M"), unit="M")
+            where = folder / f"month={name}" / (
                 f"region={quote(value, safe='') if value is not None else _NULL}")
             where.mkdir(parents=True, exist_ok=True)
             pq.write_table(table.slice(int(start), int(stop - start)),
