@@ -12,8 +12,6 @@ codes are :data:`research.ingestion.faults.REASONS`.
 
 from __future__ import annotations
 
-from functools import partial
-
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -24,10 +22,8 @@ from research.ingestion.faults import _TRACE_FIELD, REASONS, _Checked
 from research.ingestion.parse import (Coded, has_control_chars, label_codes, parse_answer,
                                       parse_count, parse_datetimes, parse_text,
                                       replace_control_chars, text_codes)
-from research.ingestion.forked import in_child
-from research.ingestion.pseudonymise import prepare_masks, pseudonym_values
+from research.ingestion.pseudonymise import pseudonym_values
 from research.ingestion.readers import RawTable, describe_headers, quotable
-from research.ingestion.rows import _OWN_MASK, _is_free_text
 from research.ingestion.threads import _second_thread
 
 #: the fault of a value its parser found invalid, by kind of field
@@ -94,10 +90,9 @@ def _check(raw: RawTable, kind: str, instrument: Instrument, key: bytes | None =
     and the warnings (control characters replaced, columns ignored or absent).
 
     The datetime columns are parsed in a second thread while this one parses
-    the others, and the customer ids are hashed in a forked child process
-    (:mod:`research.ingestion.forked`): Arrow's ``strptime`` and most of the
-    datetime path run without the GIL, the hashing and the text parsing with
-    it, so only a second process overlaps those two. Faults are flagged afterwards,
+    the others and hashes the customer ids: Arrow's ``strptime`` and most of
+    the datetime path run without the GIL, the hashing and the label lookups
+    with it, so on two cores the two overlap. Faults are flagged afterwards,
     field by field in the order of the instrument, as when parsed one by one.
     """
     fields = instrument.fields[kind]
@@ -105,11 +100,11 @@ def _check(raw: RawTable, kind: str, instrument: Instrument, key: bytes | None =
     raw_canon = _canonical_raw(raw, fields, mapping)
     warnings = []
     text_faults = _control_chars(raw_canon, fields, raw.path.name, warnings)
-    results, pseudonyms, prepared = _parse_fields(raw_canon, fields, instrument, key)
+    results, pseudonyms = _parse_fields(raw_canon, fields, instrument, key)
     parsed, faults, details = _flag_faults(len(raw.frame), fields, results, text_faults, instrument)
     warnings.extend(_column_warnings(raw.path.name, columns))
     return _Checked(parsed=parsed, raw=raw_canon, faults=faults, details=details,
-                    columns=columns, warnings=warnings, pseudonyms=pseudonyms, prepared=prepared)
+                    columns=columns, warnings=warnings, pseudonyms=pseudonyms)
 
 
 def _canonical_raw(raw: RawTable, fields: tuple[Field, ...], mapping: dict[str, str]) -> pd.DataFrame:
@@ -166,62 +161,43 @@ def _read_field(f: Field, col: pd.Series, instrument: Instrument) -> tuple[pd.Se
 
 
 def _parse_fields(raw_canon: pd.DataFrame, fields: tuple[Field, ...], instrument: Instrument,
-                  key: bytes | None) -> tuple[dict[str, tuple], dict[str, pa.Array], dict]:
-    """Every field read (all but a dropped phone that is not required), in two threads and
-    a forked process (:mod:`research.ingestion.forked`).
+                  key: bytes | None) -> tuple[dict[str, tuple], dict[str, pa.Array]]:
+    """Every field read (all but a dropped phone that is not required), in two threads.
 
     Returns
     -------
     results : field name -> (parsed values, mask of invalid values or None).
     pseudonyms : field name -> pseudonym of each distinct value of its Coded column, for
         the fields to pseudonymise (only with ``key``).
-    prepared : free-text field -> its masking's work per distinct text
-        (:func:`research.ingestion.pseudonymise.prepare_masks`).
     """
     # a dropped phone is never output nor checked (its raw value masks the row's texts)
     wanted = [f for f in fields
               if not (f.personal == "drop" and not (f.required and not f.missing_ok))]
     results: dict[str, tuple] = {}
     pseudonyms: dict[str, pa.Array] = {}
-    # the customer ids coded and hashed (Python, with the GIL) in a forked child, started before
-    # the second thread is: the fork copies one thread (research.ingestion.forked)
-    hashed = {f.name: in_child(partial(_hashed_codes, raw_canon[f.name], key)) for f in wanted
-              if key is not None and f.kind == "text" and f.personal == "pseudonymise"
-              and f.name != _TRACE_FIELD}
     with _second_thread() as pool:
         # the other thread: the datetime columns, parsed as one (parse_datetimes), then labels,
-        # answers and counts; this one: the texts. Each column is taken from the frame here, so
-        # that the other thread never indexes the frame
+        # answers and counts; this one: the texts, and the hashing of the customer ids. Each
+        # column is taken from the frame here, so that the other thread never indexes the frame
         stamps = [f.name for f in wanted if f.kind == "datetime"]
         dated = pool.submit(parse_datetimes, [raw_canon[name] for name in stamps])
         later = {f.name: pool.submit(_read_field, f, raw_canon[f.name], instrument)
                  for f in wanted if f.kind in ("label", "answer", "count")}
         for f in wanted:
-            if f.kind == "text" and f.name not in hashed:
+            if f.kind == "text":
                 results[f.name] = _read_field(f, raw_canon[f.name], instrument)
+                if (key is not None and f.personal == "pseudonymise"
+                        and isinstance(results[f.name][0], Coded)):
+                    pseudonyms[f.name] = pseudonym_values(results[f.name][0], key)
         # the labels, answers and counts the other thread has not started yet are read here
         # (last first), so that neither thread waits for the other at the end
         for f in reversed([f for f in wanted if f.name in later]):
             if later[f.name].cancel():
                 results[f.name] = _read_field(f, raw_canon[f.name], instrument)
-        # while the child hashes, the work per distinct free text of the masking is done here
-        prepared = prepare_masks({f.name: results[f.name][0] for f in wanted if _is_free_text(f)
-                                  and isinstance(results[f.name][0], Coded)},
-                                 own=any(f.personal in _OWN_MASK for f in fields))
-        for name, child in hashed.items():
-            coded, pseudonyms[name] = child.result()
-            results[name] = (coded, None)
         results.update(zip(stamps, dated.result()))
         results.update((name, future.result()) for name, future in later.items()
                        if name not in results)
-    return results, pseudonyms, prepared
-
-
-def _hashed_codes(col: pd.Series, key: bytes) -> tuple[Coded, pa.Array]:
-    """A text column to pseudonymise, read as :func:`_read_field` reads it (:func:`text_codes`),
-    and the pseudonym of each of its distinct values (:func:`pseudonym_values`)."""
-    coded = text_codes(col)
-    return coded, pseudonym_values(coded, key)
+    return results, pseudonyms
 
 
 def _flag_faults(n: int, fields: tuple[Field, ...], results: dict[str, tuple],

@@ -48,6 +48,3 @@ class _Checked:
     warnings: list[str]
     # field -> pseudonym of each distinct value of its Coded column (made with the key in _check)
     pseudonyms: dict[str, pa.Array] = field(default_factory=dict)
-    # free-text field -> the masking's work per distinct text of its Coded column, done in
-    # _check (research.ingestion.pseudonymise.prepare_masks)
-    prepared: dict = field(default_factory=dict)

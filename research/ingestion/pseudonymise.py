@@ -19,7 +19,6 @@ import re
 import secrets
 import unicodedata
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -336,65 +335,26 @@ def mask_series(values: pd.Series, *, also: list[tuple[pd.Series, str]] = ()) ->
 
 
 def mask_columns(columns: dict[str, Coded], *, also: list[tuple[pd.Series, str]] = (),
-                 at: np.ndarray | None = None,
-                 prepared: dict[str, Prepared] | None = None) -> dict[str, pa.Array]:
+                 at: np.ndarray | None = None) -> dict[str, pa.Array]:
     """:func:`mask_coded` of several columns of the same rows (``also`` and ``at`` as there).
 
     The prefilter runs once over the distinct texts of all of them: Arrow
     compiles its Unicode regex anew on each call (~3 ms), which outweighed
     the scan itself for the 16 short columns of the rejected rows.
-    ``prepared``: :func:`prepare_masks` of columns with the same distinct
-    values (the same columns before rows were selected), with ``own`` as
-    ``bool(also)``; the work per distinct text is then taken from there.
     """
-    if prepared is not None:
-        return {name: mask_coded(coded, also=also, at=at, prepared=prepared[name])
-                for name, coded in columns.items()}
-    return {name: mask_coded(coded, also=also, at=at, hit=part)
-            for name, (coded, part) in _prefiltered(columns, bool(also)).items()}
-
-
-def _prefiltered(columns: dict[str, Coded], own: bool) -> dict[str, tuple[Coded, np.ndarray]]:
-    """Each column with the prefilter's answer for each of its distinct texts (one regex call)."""
     arrays = [coded.values for coded in columns.values()]
     if not arrays:
         return {}
-    found = pc.match_substring_regex(pa.concat_arrays(arrays), _OWN_PREFILTER if own else _NUMBER_PREFILTER)
+    found = pc.match_substring_regex(pa.concat_arrays(arrays),
+                                     _OWN_PREFILTER if also else _NUMBER_PREFILTER)
     found = pc.fill_null(found, False).to_numpy(zero_copy_only=False)
     ends = np.cumsum([len(a) for a in arrays])
-    return {name: (coded, part) for (name, coded), part in zip(columns.items(), np.split(found, ends[:-1]))}
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """The work :func:`mask_coded` does per distinct text of a column whatever its rows: the
-    prefilter's answer (``hit``, per distinct value), and for each text it let through the
-    text (``found``), its :func:`_normalise` (``normal``) and its mask without any row's own
-    values (``generic``)."""
-
-    hit: np.ndarray
-    found: list[str]
-    normal: list[tuple[str, list[int] | None]]
-    generic: list[str]
-
-
-def prepare_masks(columns: dict[str, Coded], own: bool) -> dict[str, Prepared]:
-    """:class:`Prepared` of each column (``own``: whether the rows' own values will be masked
-    too, which widens the prefilter). Pure: done before the accepted rows are known (ingest
-    does it while the customer ids are hashed in another process) for every distinct text."""
-    out = {}
-    with _no_gc():
-        for name, (coded, hit) in _prefiltered(columns, own).items():
-            found = coded.values.take(pa.array(np.flatnonzero(hit))).to_pylist()
-            normal = [_normalise(t) for t in found]
-            out[name] = Prepared(hit, found, normal,
-                                 [_masked(t, *n, ()) for t, n in zip(found, normal)])
-    return out
+    return {name: mask_coded(coded, also=also, at=at, hit=part)
+            for (name, coded), part in zip(columns.items(), np.split(found, ends[:-1]))}
 
 
 def mask_coded(texts: Coded, *, also: list[tuple[pd.Series, str]] = (),
-               at: np.ndarray | None = None, hit: np.ndarray | None = None,
-               prepared: Prepared | None = None) -> pa.Array:
+               at: np.ndarray | None = None, hit: np.ndarray | None = None) -> pa.Array:
     """:func:`mask_series` of a :class:`research.ingestion.parse.Coded` column, as an Arrow array.
 
     Each distinct text that can hold a number is masked once; ``also`` as in
@@ -402,22 +362,17 @@ def mask_coded(texts: Coded, *, also: list[tuple[pd.Series, str]] = (),
     ``texts`` or, when ``at`` is given, with the rows ``at`` names (row ``i``
     of ``texts`` is row ``at[i]`` of each ``also`` Series). ``hit``: the
     prefilter's answer for each distinct text, when the caller ran it
-    (:func:`mask_columns`); ``prepared``: that and more (:func:`prepare_masks`).
+    (:func:`mask_columns`).
     """
     values = texts.values
-    if prepared is not None:
-        hit = prepared.hit
-    elif hit is None:
+    if hit is None:
         hit = pc.match_substring_regex(values, _OWN_PREFILTER if also else _NUMBER_PREFILTER)
         hit = pc.fill_null(hit, False).to_numpy(zero_copy_only=False)
     hit = np.flatnonzero(hit)
     if len(hit) == 0:
         return texts.arrow()
-    if prepared is not None:
-        found, normal = prepared.found, prepared.normal
-    else:
-        found = values.take(pa.array(hit)).to_pylist()
-        normal = [_normalise(t) for t in found]
+    found = values.take(pa.array(hit)).to_pylist()
+    normal = [_normalise(t) for t in found]
     needed = np.ones(len(hit), dtype=bool)  # distinct texts some row shows without its own values
     changed, replaced = [], []
     if also:
@@ -445,8 +400,7 @@ def mask_coded(texts: Coded, *, also: list[tuple[pd.Series, str]] = (),
     flags = np.zeros(len(values), dtype=bool)
     flags[hit[use]] = True
     with _no_gc():
-        generic = ([prepared.generic[j] for j in use.tolist()] if prepared is not None else
-                   [_masked(found[j], *normal[j], ()) for j in use.tolist()])
+        generic = [_masked(found[j], *normal[j], ()) for j in use.tolist()]
     masked = texts.with_values(pc.replace_with_mask(values, pa.array(flags),
                                                     pa.array(generic, pa.large_string()))).arrow()
     if changed:

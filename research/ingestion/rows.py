@@ -220,8 +220,7 @@ def _accepted_frame(checked: _Checked, kind: str, instrument: Instrument, key: b
         if all(isinstance(checked.parsed[name], Coded) for name in free):
             selected = {name: checked.parsed[name].select(keep) for name in free}
             texts = {name: pd.Series(pd.arrays.ArrowStringArray(values), index=index, copy=False)
-                     for name, values in mask_columns(selected, also=own, at=at, prepared=(
-                         checked.prepared if set(checked.prepared) == set(free) else None)).items()}
+                     for name, values in mask_columns(selected, also=own, at=at).items()}
         else:
             texts = {name: column(name, checked.parsed[name]) for name in free}
         if meanwhile is not None:

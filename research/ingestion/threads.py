@@ -42,20 +42,14 @@ def _second_thread() -> ThreadPoolExecutor | _InOrder:
     """One worker thread for the work that runs without the GIL (Arrow kernels, the Parquet
     encoder) while this thread does the Python work; in this thread, in order, when only one
     core is usable or ``RESEARCH_WORKERS=1`` (as for ``reproduce``). The results are the same."""
-    if one_worker():
-        return _InOrder()
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest")
-
-
-def one_worker() -> bool:
-    """True when ingest runs everything in order in one thread and one process:
-    ``RESEARCH_WORKERS=1``, or unset with a single usable core."""
     text = os.environ.get("RESEARCH_WORKERS", "").strip()
     if text and (not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 64):
         raise InputError(f"RESEARCH_WORKERS={text[:20]!r}: a whole number from 1 to 64 is expected")
     cores = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
              else os.cpu_count() or 1)
-    return text == "1" or (not text and cores < 2)
+    if text == "1" or (not text and cores < 2):
+        return _InOrder()
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest")
 
 
 _POOL_LOCK = threading.Lock()

@@ -2,9 +2,7 @@
 
 Ingest parses the datetime columns as one (``parse_datetimes``), runs the
 masking prefilter once over several columns (``mask_columns``), hashes the
-customer ids in a forked child while the datetimes are parsed (``pseudonym_values``,
-``research.ingestion.forked``), does the masking's work per distinct text
-before the rows are selected (``prepare_masks``), computes
+customer ids while the datetimes are parsed (``pseudonym_values``), computes
 SLA deadlines on numpy arrays, and does GIL-free work in a second thread.
 Each is compared here with the path it replaces, on values chosen to hit
 every branch; ``RESEARCH_WORKERS=1`` (one thread) and the default must write
@@ -14,7 +12,6 @@ the same bytes.
 from __future__ import annotations
 
 import hashlib
-import os
 
 import numpy as np
 import pandas as pd
@@ -26,9 +23,7 @@ from research.ingestion import sla
 from research.errors import InputError
 from research.ingestion.run import ingest, write_ingest
 from research.ingestion.parse import Coded, parse_datetime, parse_datetimes
-from research.ingestion import forked
-from research.ingestion.pseudonymise import (mask_columns, mask_series, prepare_masks, pseudonym_values,
-                                             pseudonymise_coded)
+from research.ingestion.pseudonymise import mask_columns, mask_series, pseudonym_values, pseudonymise_coded
 
 DATES = ["2025-01-02 08:05:09", "2025/1/2 8:05", " 2025-03-04 10:00:00 ", "2025-02-30 10:00:00",
          "2025/2/30 9:00", "2025-02-03 00:00:00", "2025/02/01 00:00", "45000", "45000.5", "1",
@@ -85,42 +80,6 @@ def test_masking_columns_together_is_masking_each():
         alone = mask_series(frame[name][keep].reset_index(drop=True), also=shifted)
         assert together[name].to_pylist() == _listed(alone), name
     assert mask_columns({}) == {}
-    # the work per distinct text done before the rows were selected (prepare_masks)
-    for also in ((), own):
-        whole = {name: Coded.encode(frame[name]) for name in frame.columns}
-        prepared = prepare_masks(whole, own=bool(also))
-        selected = {name: c.select(keep) for name, c in whole.items()}
-        with_prepared = mask_columns(selected, also=also, at=at if also else None, prepared=prepared)
-        plain = mask_columns(selected, also=also, at=at if also else None)
-        assert {k: v.to_pylist() for k, v in with_prepared.items()} == {
-            k: v.to_pylist() for k, v in plain.items()}
-        assert any(p.generic != p.found for p in prepared.values())  # something was masked
-
-
-def test_a_forked_child_or_this_process_give_the_same_result(monkeypatch):
-    parent = os.getpid()
-    values = Coded.encode(_strings([f"C{i % 37}" for i in range(500)]))
-
-    def hashed():
-        return values, pseudonym_values(values, TEST_KEY)
-
-    def dies_in_child():
-        if os.getpid() != parent:
-            os._exit(9)  # a child killed before it answered
-        return hashed()
-
-    monkeypatch.setenv("RESEARCH_WORKERS", "2")
-    expected = hashed()[1].to_pylist()
-    child = forked.in_child(hashed)
-    assert isinstance(child, forked._Child)
-    assert child.result()[1].to_pylist() == expected
-    assert forked.in_child(dies_in_child).result()[1].to_pylist() == expected  # computed here
-    monkeypatch.setenv("RESEARCH_WORKERS", "1")
-    assert isinstance(forked.in_child(hashed), forked._Here)
-    monkeypatch.setenv("RESEARCH_WORKERS", "2")
-    monkeypatch.delattr(os, "fork")  # not POSIX: computed here
-    assert isinstance(forked.in_child(hashed), forked._Here)
-    assert forked.in_child(hashed).result()[1].to_pylist() == expected
 
 
 def test_pseudonyms_made_once_serve_any_selection():
