@@ -36,6 +36,12 @@ Usage::
 
     python benchmarks/bench_ingest.py [--n 1000000] [--cache DIR] [--repeats 3]
                                       [--encodings utf-8 gb18030] [--json OUT]
+    python benchmarks/bench_ingest.py --dataset-exports DIR [--chunk-rows 200000 500000]
+                                      [--cache DIR] [--repeats 1]
+
+With ``--dataset-exports DIR`` (a survey.csv and a workorders.csv, e.g. of ``research simulate``)
+it measures instead the streaming ingest into a dataset (issue 15 point 1) against the in-memory
+ingest of the same two files: time and peak memory (:func:`measure_dataset`).
 """
 
 from __future__ import annotations
@@ -83,6 +89,48 @@ print(json.dumps({"seconds": t3 - t1, "ingest_seconds": t2 - t1, "write_seconds"
                   "rows_read": result.report["rows_read"], "accepted": result.report["accepted"],
                   "rejected": result.report["rejected"]}))
 """
+
+
+STREAM = r"""
+import json, os, resource, shutil, sys, time
+os.environ.setdefault("RESEARCH_PSEUDONYM_KEY", "benchmark-key-0123456789")
+survey, workorders, out, rows = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+shutil.rmtree(out, ignore_errors=True)
+c0, t0 = time.process_time(), time.perf_counter()
+if rows == "memory":
+    from research.ingestion.run import ingest, write_ingest
+    result = ingest(survey, workorders)
+    write_ingest(result, out)
+else:
+    from research.ingestion.dataset import ingest_into_dataset
+    result, _ = ingest_into_dataset(out, survey, workorders, chunk_rows=int(rows))
+t1, c1 = time.perf_counter(), time.process_time()
+print(json.dumps({"seconds": t1 - t0, "cpu_seconds": c1 - c0,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "child_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+                  "rows_read": result.report["rows_read"], "accepted": result.report["accepted"]}))
+"""
+
+
+def measure_dataset(exports: Path, chunk_rows: list[int], out: Path, repeats: int) -> dict:
+    """In-memory ingest (with its write) of ``exports``/survey.csv and workorders.csv against the
+    streaming ingest into a new dataset (``research ingest --dataset``) with each chunk size:
+    wall and CPU seconds, peak resident memory of the process and of its forked children
+    (``ru_maxrss``: a child's counts the pages it shares with the parent). Minimum of ``repeats``."""
+    runs: dict[str, list[dict]] = {}
+    for _ in range(repeats):
+        for rows in ["memory", *map(str, chunk_rows)]:
+            run = _child(STREAM, str(exports / "survey.csv"), str(exports / "workorders.csv"),
+                         str(out / f"stream_{rows}"), rows)
+            run["load_before"] = _load()
+            runs.setdefault(rows, []).append(run)
+    for rows, done in runs.items():
+        best = min(done, key=lambda r: r["seconds"])
+        print(f"{'in memory' if rows == 'memory' else f'chunks of {int(rows):,}':>18}: "
+              f"{best['rows_read']:,} rows read, {best['accepted']:,} accepted; {best['seconds']:.1f} s "
+              f"(cpu {best['cpu_seconds']:.1f} s); peak {max(r['peak_rss_mb'] for r in done):,.0f} MB "
+              f"(forked child {max(r['child_peak_rss_mb'] for r in done):,.0f} MB)", flush=True)
+    return runs
 
 
 def make_inputs(n: int, cache: Path, encodings: list[str]) -> dict[str, Path]:
@@ -168,7 +216,17 @@ def main() -> int:
     parser.add_argument("--encodings", nargs="+", default=["utf-8", "gb18030"],
                         choices=["utf-8", "gb18030"])
     parser.add_argument("--json", type=Path, help="write the results here as JSON")
+    parser.add_argument("--dataset-exports", type=Path, metavar="DIR",
+                        help="instead: in-memory ingest of DIR/survey.csv and DIR/workorders.csv "
+                             "against the streaming ingest into a dataset (issue 15 point 1)")
+    parser.add_argument("--chunk-rows", type=int, nargs="+", default=[200_000, 500_000])
     args = parser.parse_args()
+    if args.dataset_exports:
+        runs = measure_dataset(args.dataset_exports, args.chunk_rows, args.cache, args.repeats)
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps({"dataset": runs}, indent=2) + "\n", encoding="utf-8")
+        return 0
     files = make_inputs(args.n, args.cache, args.encodings)
     results = {"n": args.n, "repeats": args.repeats,
                "target": {"ratio": TARGET_RATIO, "peak_rss_mb": TARGET_PEAK_MB},

@@ -178,7 +178,8 @@ def _add_ingest(sub, func: Callable[[argparse.Namespace], int]) -> None:
     p.add_argument("--workorders", metavar="FILE", help="work-order export (the surveyed population)")
     p.add_argument("--out", metavar="DIR", help=f"output folder (default {paths.ingest_dir()})")
     p.add_argument("--dataset", metavar="DIR",
-                   help="append the accepted rows to the Parquet dataset in DIR (partitioned by month; "
+                   help="append the accepted rows to the Parquet dataset in DIR (streamed in chunks of "
+                   "RESEARCH_INGEST_CHUNK_ROWS rows, default 200,000; partitioned by month and region; "
                    "DIR/ledger.json lists the exports it holds) instead of writing --out")
     p.add_argument("--replace", action="store_true",
                    help="with --dataset: ingest again an export already in the dataset, replacing its rows")

@@ -1,33 +1,35 @@
-"""A dataset, not a file: ingested exports appended to a Parquet dataset partitioned by month.
+"""A dataset, not a file: ingested exports appended to a Parquet dataset partitioned by month and region.
 
-``research ingest SURVEY --workorders FILE --dataset DIR`` runs :func:`research.ingestion.run.ingest`
-unchanged (validation, reject reasons, pseudonyms, reconciliation), then appends its accepted rows
-to ``DIR`` (:func:`ingest_into_dataset`); :func:`read_dataset` reads them back as
-:func:`research.ingestion.ingested.read_ingested` reads ``responses.parquet``. Layout (docs/architecture.md,
-*A dataset of ingested exports*)::
+``research ingest SURVEY --workorders FILE --dataset DIR`` ingests the exports in chunks of rows
+(:func:`research.ingestion.streaming.ingest_chunks`: the same validation, reject reasons,
+pseudonyms and reconciliation as :func:`research.ingestion.run.ingest`, with bounded memory) and
+appends the accepted rows to ``DIR`` as they come (:func:`ingest_into_dataset`);
+:func:`read_dataset` reads them back as :func:`research.ingestion.ingested.read_ingested` reads
+``responses.parquet``. Layout (docs/architecture.md, *Layout of a dataset*)::
 
-    DIR/ledger.json                                   what the dataset holds (written last)
-    DIR/responses/month=YYYY-MM/part-<sha8>-<digest8>.parquet
-    DIR/workorders/month=YYYY-MM/part-<sha8>-<digest8>.parquet
+    DIR/ledger.json                                                   what the dataset holds (written last)
+    DIR/responses/month=YYYY-MM/region=<region>/part-<sha8>-<digest8>.parquet
+    DIR/workorders/month=YYYY-MM/region=<region>/part-<sha8>-<digest8>.parquet
     DIR/reports/<sha8>/ingest_report.json, rejected.csv
 
-``month`` is the month of ``created_at`` (hive partitioning, written with :mod:`pyarrow.dataset`);
-``sha8`` is the first 8 hex digits of the export file's sha256, ``digest8`` those of the part's own
-bytes. The ledger is the truth: a reader reads exactly the parts it lists, so a part written by
-an ingest that failed or was killed before its ledger was written is never read (and is removed by
-the next ingest into ``DIR``). The ledger holds, per ingest (an *entry*: the survey export and its
+``month`` is the month of ``created_at``, ``region`` the region as ingested (hive partitioning,
+written with :mod:`pyarrow.dataset`, :mod:`research.ingestion.dataset_parts`); ``sha8`` is the
+first 8 hex digits of the survey export's sha256, ``digest8`` those of the part's own bytes. The
+ledger is the truth: a reader reads exactly the parts it lists, so a part written by an ingest
+that failed or was killed before its ledger was written is never read (and is removed by the next
+ingest into ``DIR``). The ledger holds, per ingest (an *entry*: the survey export and its
 work-order export), each file's name, role, sha256, rows read / accepted / rejected, the months
-and parts it wrote, and the pseudonym key's id (:func:`research.ingestion.pseudonymise.key_id`);
-no time (the same exports give the same ledger).
+and parts it wrote, the pseudonym key's id (:func:`research.ingestion.pseudonymise.key_id`), the
+instrument (its folder's name and a fingerprint of its ``*.yaml``) and the package's version; no
+time (the same exports give the same ledger).
 
 Rules: a file whose sha256 is in the ledger is refused, unless ``replace``, which removes the
 entries holding it (their parts and report) and writes the new entry in the place of the first;
-an ingest with another pseudonym key than the dataset's is refused (its ids would not join).
-The folder is locked while written (:func:`research.pipeline.buildstate.build_lock`).
-
-Not yet done (issue 15 point 1): the export is still held in memory while ingested (streaming in
-chunks is the next step); no ``region`` partition; a ticket id in two exports is not detected as a
-duplicate across files.
+an ingest with another pseudonym key than the dataset's is refused (its ids would not join); an
+export holding ticket ids that the dataset already holds from another entry (same table) is
+refused before anything is written, naming that entry and how many ids (never the ids): a ticket
+is ingested from one export only. The folder is locked while written
+(:func:`research.pipeline.buildstate.build_lock`).
 """
 
 from __future__ import annotations
@@ -42,15 +44,16 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.dataset as ds
 
 from research.safeio import writable_folder
 from research.errors import InputError
-from research.ingestion.run import _UNIQUE_COLUMNS, IngestResult, Progress, _stage, ingest
+from research.ingestion.dataset_parts import (PartWriter, instrument_fingerprint,  # noqa: F401 - used by tests
+                                              month_of, read_parts)
+from research.ingestion.run import IngestResult, Progress, _stage
 
 LEDGER = "ledger.json"
-#: ledger format version
-FORMAT = 1
+#: ledger format version (2: parts partitioned by month and region; instrument and version recorded)
+FORMAT = 2
 #: dataset table -> the canonical schema its rows follow (research.ingestion.schema)
 TABLES = {"responses": "survey", "workorders": "workorders"}
 #: export role (the ingest report's ``role``) -> the table its accepted rows go to
@@ -94,6 +97,9 @@ def read_ledger(root: Path) -> dict:
         ledger = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"{path}: cannot read the dataset's ledger ({type(exc).__name__})") from None
+    if isinstance(ledger, dict) and ledger.get("format") == 1:
+        raise InputError(f"{path}: a dataset of an earlier layout (format 1: parts by month only); "
+                         "ingest its exports again into a new dataset folder")
     if not isinstance(ledger, dict) or ledger.get("format") != FORMAT or not isinstance(
             ledger.get("entries"), list):
         raise InputError(f"{path}: not a ledger of format {FORMAT} (written by 'research ingest --dataset')")
@@ -153,56 +159,58 @@ def _refuse_or_replace(ledger: dict, files: dict[str, tuple[Path, str | None]], 
 
 # --- writing ---------------------------------------------------------------------------------------
 
-def _month_table(frame: pd.DataFrame) -> pa.Table:
-    """``frame`` as an Arrow table (pandas metadata kept) with a ``month`` column (``YYYY-MM``
-    of ``created_at``) to partition by."""
-    if frame["created_at"].isna().any():  # cannot happen: created_at is required at ingest
-        raise RuntimeError("accepted rows without created_at")
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    return table.append_column("month", pa.array(frame["created_at"].dt.strftime("%Y-%m").to_numpy(),
-                                                 pa.string()))
+def _refuse_known_tickets(root: Path, ledger: dict, replaced: list[int], tickets: dict[str, pa.Array],
+                         paths: dict[str, Path]) -> None:
+    """Refuse an export holding ticket ids that another ledger entry (not replaced) holds in the same
+    table; ``tickets``: role -> the ticket id of every row of that export.
+
+    Raises
+    ------
+    InputError
+        Naming the export, the entry and how many of its ids are already in the dataset.
+    """
+    import pyarrow.compute as pc
+
+    for role, ids in tickets.items():
+        table = ROLE_TABLE[role]
+        ids = pc.drop_null(ids)
+        for i, entry in enumerate(ledger["entries"]):
+            parts = [root / p for f in entry["files"] if f["table"] == table and i not in replaced
+                     for p in f["parts"]]
+            if not parts or not len(ids):
+                continue
+            known = read_parts(parts, root, table, ["ticket_id"]).column("ticket_id")
+            found = pc.is_in(ids, value_set=pc.unique(known).cast(ids.type))
+            count = int(pc.sum(pc.cast(found, pa.int64())).as_py() or 0)
+            if count:
+                raise InputError(f"{paths[role]}: {count:,} of its ticket ids are already in the dataset "
+                                 f"({_describe(entry)}); a ticket is ingested from one export only: "
+                                 "remove those rows from the export, or ingest it into another dataset")
 
 
-def _write_parts(frame: pd.DataFrame, folder: Path, sha8: str) -> list[str]:
-    """Write ``frame`` under ``folder`` (a staging copy of a table) partitioned by month; each
-    part is named ``part-<sha8>-<digest8>.parquet`` by its own bytes. Returns the parts' paths
-    relative to ``folder``'s parent (``responses/month=.../part-....parquet``), sorted."""
-    dictionary = [c for c in frame.columns if c not in _UNIQUE_COLUMNS]  # as write_ingest encodes
-    options = ds.ParquetFileFormat().make_write_options(use_dictionary=dictionary)
-    ds.write_dataset(_month_table(frame), folder, format="parquet", file_options=options,
-                     partitioning=ds.partitioning(pa.schema([("month", pa.string())]), flavor="hive"),
-                     basename_template=f"part-{sha8}-tmp{{i}}.parquet",
-                     existing_data_behavior="overwrite_or_ignore")
-    parts = []
-    for written in sorted(folder.rglob("*.parquet")):
-        with open(written, "rb") as fh:
-            digest = hashlib.file_digest(fh, "sha256").hexdigest()[:8]
-        named = written.with_name(f"part-{sha8}-{digest}.parquet")
-        os.replace(written, named)
-        parts.append(named.relative_to(folder.parent).as_posix())
-    return sorted(parts)
-
-
-def _stage_entry(staging: Path, result: IngestResult, key_id: str) -> dict:
-    """Write the parts and the reports of one ingest into ``staging``; returns its ledger entry."""
+def _stage_entry(staging: Path, report: dict, rejected: pd.DataFrame, writer: PartWriter, key_id: str,
+                 instrument) -> dict:
+    """Name the parts written into ``staging`` and write the reports of one ingest there; returns
+    its ledger entry."""
+    from research import __version__
     from research.safeio import atomic_write_text, write_csv
 
-    sha8 = result.report["files"][0]["sha256"][:8]
-    frames = {"survey": result.responses, "workorders": result.workorders}
+    sha8 = report["files"][0]["sha256"][:8]
     files = []
-    for f in result.report["files"]:
+    for f in report["files"]:
         table = ROLE_TABLE[f["role"]]
-        parts = _write_parts(frames[f["role"]], staging / table, sha8)
-        months = sorted({p.split("/")[1].removeprefix("month=") for p in parts})
+        parts = writer.finish(table, sha8)
         files.append({"role": f["role"], "file": f["file"], "sha256": f["sha256"],
                       "rows_read": f["rows_read"], "accepted": f["accepted"], "rejected": f["rejected"],
-                      "table": table, "months": months, "parts": parts})
+                      "table": table, "months": sorted({month_of(p) for p in parts}), "parts": parts})
     reports = staging / "reports" / sha8
     reports.mkdir(parents=True)
-    write_csv(result.rejected, reports / "rejected.csv", bom=True)
-    atomic_write_text(reports / "ingest_report.json",
-                      json.dumps(result.report, ensure_ascii=False, indent=2) + "\n")
-    return {"id": sha8, "pseudonym_key_id": key_id, "report": f"reports/{sha8}", "files": files}
+    write_csv(rejected, reports / "rejected.csv", bom=True)
+    atomic_write_text(reports / "ingest_report.json", json.dumps(report, ensure_ascii=False, indent=2) + "\n")
+    return {"id": sha8, "pseudonym_key_id": key_id, "report": f"reports/{sha8}",
+            "instrument": {"dir": instrument.source_dir.name,
+                           "fingerprint": instrument_fingerprint(instrument.source_dir)},
+            "package_version": __version__, "files": files}
 
 
 def _referenced(ledger: dict) -> set[str]:
@@ -245,12 +253,12 @@ def _sweep(root: Path, ledger: dict) -> None:
     reports of no entry, and month folders left empty. Call under the lock."""
     keep = _referenced(ledger)
     for table in TABLES:
-        for part in sorted((root / table).glob("month=*/*.parquet")):
+        for part in sorted((root / table).glob("month=*/**/*.parquet")):
             if part.relative_to(root).as_posix() not in keep:
                 part.unlink()
-        for month in sorted((root / table).glob("month=*")):
-            if month.is_dir() and not any(month.iterdir()):
-                month.rmdir()
+        for folder in sorted((root / table).glob("month=*/**/"), key=lambda p: -len(p.parts)):
+            if folder.is_dir() and not any(folder.iterdir()):  # region, then month folders
+                folder.rmdir()
     reports = {e["report"] for e in ledger["entries"]}
     for folder in sorted((root / "reports").glob("*")):
         if folder.relative_to(root).as_posix() not in reports:
@@ -258,9 +266,10 @@ def _sweep(root: Path, ledger: dict) -> None:
 
 
 def ingest_into_dataset(root: str | Path, survey: str | Path, workorders: str | Path | None = None, *,
-                        replace: bool = False, key: bytes | None = None,
-                        progress: Progress | None = None, **options) -> tuple[IngestResult, dict]:
-    """Ingest one survey export (and its work orders) and append the accepted rows to the dataset.
+                        replace: bool = False, key: bytes | None = None, chunk_rows: int | None = None,
+                        progress: Progress | None = None, instrument=None) -> tuple[IngestResult, dict]:
+    """Ingest one survey export (and its work orders) in chunks and append the accepted rows to the
+    dataset as they come.
 
     Parameters
     ----------
@@ -268,46 +277,57 @@ def ingest_into_dataset(root: str | Path, survey: str | Path, workorders: str | 
     survey, workorders : the exports, as for :func:`research.ingestion.run.ingest`.
     replace : ingest again a file already in the dataset, in place of its ledger entry.
     key : pseudonymisation key; default :func:`research.ingestion.pseudonymise.load_key`.
-    progress : called with a short message as each step starts.
-    options : passed to :func:`research.ingestion.run.ingest` (``instrument``).
+    chunk_rows : rows per chunk (:func:`research.ingestion.streaming.chunk_rows_in_force`).
+    progress : called with a short message as each step (and chunk) starts.
+    instrument : default :func:`research.config.instrument.load_instrument`.
 
     Returns
     -------
-    (the ingest's result, its ledger entry).
+    (the ingest's report and rejected rows as an :class:`IngestResult` whose ``responses`` and
+    ``workorders`` are None -- the accepted rows are in the dataset --, its ledger entry).
 
     Raises
     ------
     InputError
         An unusable folder (:func:`check_dataset_dir`), a damaged ledger, another key than the
-        dataset's, a file already ingested (without ``replace``), another ingest writing into
-        the folder, or any fault :func:`research.ingestion.run.ingest` raises. The dataset is
-        then as it was.
+        dataset's, a file already ingested (without ``replace``), ticket ids another entry holds,
+        another ingest writing into the folder, or any fault :func:`research.ingestion.run.ingest`
+        raises. The dataset is then as it was.
     """
+    from research.config.instrument import load_instrument
     from research.ingestion.pseudonymise import key_id, load_key
+    from research.ingestion.streaming import chunk_rows_in_force, ingest_chunks
     from research.pipeline.buildstate import build_lock, new_staging, remove_leftovers
 
     root = Path(root)
     check_dataset_dir(root)
+    chunk_rows = chunk_rows_in_force(chunk_rows)
+    instrument = instrument if instrument is not None else load_instrument()
     key = key if key is not None else load_key()
     kid = key_id(key)
     given = {"survey": Path(survey)} | ({"workorders": Path(workorders)} if workorders is not None else {})
     with build_lock(root, _COMMAND, "choose another --dataset"):
         remove_leftovers(root)
         ledger = read_ledger(root)
-        _refuse_or_replace(ledger, {r: (p, _file_sha256(p)) for r, p in given.items()}, kid, replace)
-        result = ingest(survey, workorders, key=key, progress=progress, **options)
-        # the digests ingest took of the bytes it read decide (the files may have changed since)
-        shas = {f["role"]: (given[f["role"]], f["sha256"]) for f in result.report["files"]}
-        replaced = _refuse_or_replace(ledger, shas, kid, replace)
-        entry_id = result.report["files"][0]["sha256"][:8]
-        clash = [e for i, e in enumerate(ledger["entries"]) if e["id"] == entry_id and i not in replaced]
-        if clash:  # two exports whose sha256 share their first 8 digits: 1 in 4 billion per pair
-            raise InputError(f"{survey}: its sha256 begins with the same 8 digits as that of "
-                             f"{_describe(clash[0])}; ingest it into another dataset")
-        _stage(progress, f"appending to the dataset {root}")
+        before = _refuse_or_replace(ledger, {r: (p, _file_sha256(p)) for r, p in given.items()}, kid,
+                                    replace)
         staging = new_staging(root)
         try:
-            entry = _stage_entry(staging, result, kid)
+            writer = PartWriter(staging, ROLE_TABLE)
+            report, rejected = ingest_chunks(
+                survey, workorders, sink=writer, instrument=instrument, key=key, chunk_rows=chunk_rows,
+                progress=progress,
+                before_writing=lambda tickets: _refuse_known_tickets(root, ledger, before, tickets, given))
+            # the digests ingest took of the bytes it read decide (the files may have changed since)
+            shas = {f["role"]: (given[f["role"]], f["sha256"]) for f in report["files"]}
+            replaced = _refuse_or_replace(ledger, shas, kid, replace)
+            entry_id = report["files"][0]["sha256"][:8]
+            clash = [e for i, e in enumerate(ledger["entries"]) if e["id"] == entry_id and i not in replaced]
+            if clash:  # two exports whose sha256 share their first 8 digits: 1 in 4 billion per pair
+                raise InputError(f"{survey}: its sha256 begins with the same 8 digits as that of "
+                                 f"{_describe(clash[0])}; ingest it into another dataset")
+            _stage(progress, f"appending to the dataset {root}")
+            entry = _stage_entry(staging, report, rejected, writer, kid, instrument)
             entries = [e for i, e in enumerate(ledger["entries"]) if i not in replaced]
             entries.insert(replaced[0] if replaced else len(entries), entry)
             new = {"format": FORMAT, "pseudonym_key_id": kid, "entries": entries}
@@ -315,7 +335,7 @@ def ingest_into_dataset(root: str | Path, survey: str | Path, workorders: str | 
             _sweep(root, new)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-    return result, entry
+    return IngestResult(responses=None, workorders=None, rejected=rejected, report=report), entry
 
 
 # --- reading ---------------------------------------------------------------------------------------
@@ -354,27 +374,15 @@ def read_dataset(root: str | Path, table: str, months: list[str] | None = None) 
         raise InputError(f"{root}: not a dataset (no {LEDGER}); run 'research ingest SURVEY "
                          "--dataset DIR' first")
     ledger = read_ledger(root)
-    wanted = None if months is None else {f"month={m}" for m in months}
+    wanted = None if months is None else set(months)
+    columns = list(schema.SCHEMAS[TABLES[table]])
     pieces = []
     for entry in ledger["entries"]:
         parts = [root / p for f in entry["files"] if f["table"] == table for p in f["parts"]
-                 if wanted is None or p.split("/")[1] in wanted]
+                 if wanted is None or month_of(p) in wanted]
         if parts:
-            pieces.append(_read_parts(parts, root).sort_by("source_row"))
+            pieces.append(read_parts(parts, root, table, columns).sort_by("source_row"))
     if not pieces:
         return schema.conform(pd.DataFrame(columns=list(schema.SCHEMAS[TABLES[table]])), TABLES[table])
     frame = pa.concat_tables(pieces).to_pandas()
     return check_ingested(frame, TABLES[table], root / table, table)
-
-
-def _read_parts(parts: list[Path], root: Path) -> pa.Table:
-    """The parts as one Arrow table, in the order given (their ``month`` folder is not a column)."""
-    missing = [p for p in parts if not p.is_file()]
-    if missing:
-        raise InputError(f"{missing[0]}: a part the ledger of {root} lists is missing; the dataset "
-                         "was changed by hand? ingest its export again with --replace")
-    try:
-        return ds.dataset([str(p) for p in parts], format="parquet").to_table()
-    except (pa.ArrowException, OSError) as exc:
-        raise InputError(f"{root}: cannot read a part of the dataset ({type(exc).__name__}); "
-                         "damaged file?") from None

@@ -136,7 +136,28 @@ def test_ledger_records_each_export_and_no_time(built, exports):
 
     assert keys(ledger) == {"format", "pseudonym_key_id", "entries", "id", "report", "files", "role",
                             "file", "sha256", "rows_read", "accepted", "rejected", "table", "months",
-                            "parts"}  # no time: the same exports give the same ledger
+                            "parts", "instrument", "dir", "fingerprint", "package_version"}
+    # no time: the same exports give the same ledger; the instrument and the package's version
+    from research import __version__
+    from research.config.instrument import load_instrument
+
+    instrument = load_instrument()
+    assert first["package_version"] == __version__
+    assert first["instrument"] == {"dir": instrument.source_dir.name,
+                                   "fingerprint": dset.instrument_fingerprint(instrument.source_dir)}
+    assert len(first["instrument"]["fingerprint"]) == 16
+
+
+def test_instrument_fingerprint_changes_with_any_yaml(tmp_path):
+    from research.config.instrument import load_instrument
+
+    copy = tmp_path / "surveys"
+    shutil.copytree(load_instrument().source_dir, copy)
+    before = dset.instrument_fingerprint(copy)
+    assert before == dset.instrument_fingerprint(copy)
+    yaml = sorted(copy.glob("*.yaml"))[0]
+    yaml.write_bytes(yaml.read_bytes() + b"\n# a comment\n")
+    assert dset.instrument_fingerprint(copy) != before
 
 
 def test_reingest_refused_with_exit_2_naming_file_and_entry(built, exports, tmp_path, capsys):
@@ -210,10 +231,37 @@ def test_a_failure_leaves_the_dataset_as_it_was(built, exports, tmp_path, monkey
     monkeypatch.setattr(dset, "_write_ledger", fail)
     with pytest.raises(OSError):
         ingest_into_dataset(copy, *files["2025"], key=TEST_KEY, replace=True)
-    with pytest.raises(OSError):
-        ingest_into_dataset(copy, *files["all"], key=TEST_KEY)  # a new entry
     assert _snapshot(copy) == before
     assert not [p for p in copy.iterdir() if p.name.startswith(".staging-")]
+    # a new entry failing at the ledger: into a dataset of the first half only
+    monkeypatch.undo()
+    half = tmp_path / "half"
+    ingest_into_dataset(half, *files["2025"], key=TEST_KEY)
+    before = _snapshot(half)
+    monkeypatch.setattr(dset, "_write_ledger", fail)
+    with pytest.raises(OSError):
+        ingest_into_dataset(half, *files["2026"], key=TEST_KEY, chunk_rows=300)
+    assert _snapshot(half) == before
+    assert not [p for p in half.iterdir() if p.name.startswith(".staging-")]
+
+
+def test_ticket_ids_of_another_entry_are_refused_with_exit_2_counted_never_quoted(built, exports,
+                                                                                    tmp_path, capsys):
+    root, _ = built
+    files, sim = exports
+    copy = _copy(root, tmp_path)
+    before = _snapshot(copy)
+    # the whole exports hold both halves' tickets: refused before anything is written
+    assert main(["ingest", str(files["all"][0]), "--workorders", str(files["all"][1]),
+                 "--dataset", str(copy)]) == 2
+    err = capsys.readouterr().err
+    ledger = dset.read_ledger(copy)
+    wo_2025 = ledger["entries"][0]["files"][1]
+    assert f"{wo_2025['accepted']:,} of its ticket ids are already in the dataset" in err
+    assert f"ledger entry {ledger['entries'][0]['id']}" in err and "workorders_all.csv" in err
+    tickets = set(sim.workorders_export["工单编号"])
+    assert not [t for t in tickets if t in err]  # counted, never quoted
+    assert _snapshot(copy) == before
 
 
 def test_bad_dataset_folder_is_input_error_exit_2(exports, tmp_path, capsys):
