@@ -47,7 +47,6 @@ class DatasetReader:
 
     def __init__(self, folder: str | Path, *, memory_limit: str = MEMORY_LIMIT, threads: int | None = None):
         import duckdb
-        import pyarrow.parquet as pq
 
         from research.engines.base import DatasetSource
         from research.ingestion.dataset import read_ledger
@@ -67,8 +66,9 @@ class DatasetReader:
             self.con.register(f"{table}_entries", order)
             (self.con.read_parquet(files, hive_partitioning=True, union_by_name=True, filename=True)
              .create_view(table))
-            # the dtypes read_dataset gives: those the parts were written with (their pandas metadata)
-            self.templates[table] = pq.read_schema(files[0]).empty_table().to_pandas()
+            # the columns and dtypes read_dataset gives: the canonical ones (the parts lack the
+            # partition column region, which DuckDB reads back from the folder names)
+            self.templates[table] = _template(table)
 
     def __enter__(self) -> DatasetReader:
         return self
@@ -99,6 +99,14 @@ class DatasetReader:
     def close(self) -> None:
         self.con.close()
         shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+def _template(table: str) -> pd.DataFrame:
+    """An empty frame of ``table``'s canonical columns and dtypes (what read_dataset returns)."""
+    from research.ingestion import schema
+    from research.ingestion.dataset import TABLES as KINDS
+
+    return schema.conform(pd.DataFrame(columns=list(schema.SCHEMAS[KINDS[table]])), KINDS[table])
 
 
 def _typed(arrow, template: pd.DataFrame) -> pd.DataFrame:
