@@ -34,9 +34,15 @@ def test_fit_a_dataset_with_duckdb_gives_the_pandas_estimates(sample_dataset, sa
     assert notes["note"].str.contains("were not computed").any()  # says what this path leaves out
 
 
-def test_auto_picks_duckdb_for_a_dataset(sample_dataset, tmp_path, capsys):
-    assert main(["fit", "--dataset", str(sample_dataset), "--out", str(tmp_path / "f")]) == 0
-    assert "with the duckdb engine" in capsys.readouterr().out
+def test_auto_picks_duckdb_for_a_dataset_and_pandas_for_a_small_file(sample_dataset, sample_build):
+    import argparse
+
+    from research.cli_commands import _fit_engine
+
+    assert _fit_engine(argparse.Namespace(engine="auto", dataset=str(sample_dataset), data=None)) == "duckdb"
+    small = str(sample_build[0] / "ingest" / "responses.parquet")
+    assert _fit_engine(argparse.Namespace(engine="auto", dataset=None, data=small)) == "pandas"
+    assert _fit_engine(argparse.Namespace(engine="spark", dataset=None, data=small)) == "spark"
 
 
 def test_fit_refuses_bad_engine_requests(sample_dataset, tmp_path, capsys, monkeypatch):

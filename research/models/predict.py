@@ -224,15 +224,25 @@ def marginal_effects(fm: FittedModel, *, parent: dict[str, str], multiplier: flo
         now = _evaluate(fm, base, {}, threshold)
         moved = _evaluate(fm, base, change, threshold, columns=_new_columns_many(fm, [(base, change)])[0])
         del base
-        for scale in _scales(fm):
-            est = moved[scale][0] - now[scale][0]
-            grad = moved[scale][1] - now[scale][1]
-            se = float(np.sqrt(max(grad @ fm.vcov @ grad, 0.0)))
-            z = est / se if se > 0 else np.nan
-            df, dist = _reference(fm, grad)
-            q = dist.ppf(0.5 + conf_level / 2)
-            out.append({"model": fm.spec.name, "term": f"handling_hours x{multiplier:g}", "scale": scale,
-                        "cause_l1": g, "estimate": est, "std_error": se, "statistic": z,
-                        "p_value": float(2 * dist.sf(abs(z))), "conf_low": est - q * se,
-                        "conf_high": est + q * se, "conf_level": conf_level, "n": len(rows), "df": df})
+        out += effect_rows(fm, g, now, moved, multiplier=multiplier, conf_level=conf_level, n=len(rows))
     return pd.DataFrame(out)
+
+
+def effect_rows(fm: FittedModel, group: str, now: dict, moved: dict, *, multiplier: float, conf_level: float,
+                n: int) -> list[dict]:
+    """The rows of :func:`marginal_effects` for one cause group from the averages (estimate,
+    gradient per scale) at the observed and at the multiplied handling times; shared with
+    :func:`research.models.aggregate.predict.marginal_effects_from_sums`."""
+    out = []
+    for scale in _scales(fm):
+        est = moved[scale][0] - now[scale][0]
+        grad = moved[scale][1] - now[scale][1]
+        se = float(np.sqrt(max(grad @ fm.vcov @ grad, 0.0)))
+        z = est / se if se > 0 else np.nan
+        df, dist = _reference(fm, grad)
+        q = dist.ppf(0.5 + conf_level / 2)
+        out.append({"model": fm.spec.name, "term": f"handling_hours x{multiplier:g}", "scale": scale,
+                    "cause_l1": group, "estimate": est, "std_error": se, "statistic": z,
+                    "p_value": float(2 * dist.sf(abs(z))), "conf_low": est - q * se,
+                    "conf_high": est + q * se, "conf_level": conf_level, "n": n, "df": df})
+    return out

@@ -192,8 +192,7 @@ def marginal_effects_from_sums(fm: FittedModel, *, parent: dict[str, str], multi
                                conf_level: float = 0.95) -> pd.DataFrame:
     """:func:`research.models.predict.marginal_effects` (same rows) of a model fitted from sums:
     two engine passes, at the tickets' hours and at ``multiplier`` times them."""
-    from research.models.families import family_of
-    from research.models.predict import _reference
+    from research.models.predict import effect_rows
 
     cells, cd, groups = fm.extra["cells"], fm.extra["cell_design"], fm.extra["groups"]
     params = basis_coefficients(cells.C, fm.beta, cells.gid)
@@ -210,15 +209,5 @@ def marginal_effects_from_sums(fm: FittedModel, *, parent: dict[str, str], multi
         n = float(cells.n_g[rows].sum())
         now = _combine(fm, passes["now"], cells.C, rows, n, threshold)
         moved = _combine(fm, passes["moved"], cells.C, rows, n, threshold)
-        for scale in family_of(fm.spec.family, fm.spec.name).scales:
-            est = moved[scale][0] - now[scale][0]
-            grad = moved[scale][1] - now[scale][1]
-            se = float(np.sqrt(max(grad @ fm.vcov @ grad, 0.0)))
-            z = est / se if se > 0 else np.nan
-            df, dist = _reference(fm, grad)
-            q = dist.ppf(0.5 + conf_level / 2)
-            out.append({"model": fm.spec.name, "term": f"handling_hours x{multiplier:g}", "scale": scale,
-                        "cause_l1": g, "estimate": est, "std_error": se, "statistic": z,
-                        "p_value": float(2 * dist.sf(abs(z))), "conf_low": est - q * se,
-                        "conf_high": est + q * se, "conf_level": conf_level, "n": int(n), "df": df})
+        out += effect_rows(fm, g, now, moved, multiplier=multiplier, conf_level=conf_level, n=int(n))
     return pd.DataFrame(out)
