@@ -71,7 +71,7 @@ class SparkEngine(SQLEngine):
 
     def _materialise(self, name: str, sql: str) -> None:
         self.spark.sql(sql).createOrReplaceTempView(name)
-        self.spark.sql(f"CACHE TABLE {name}")
+        self.spark.sql(f"CACHE LAZY TABLE {name}")  # filled by the first pass over it: one job less
         self._cached.append(name)
 
     def _month_sql(self, column: str) -> str:
