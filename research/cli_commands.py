@@ -26,7 +26,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from research.ingestion.run import format_report, ingest, timed, write_ingest
 
     progress = timed(_progress)
-    if getattr(args, "dataset", None) or getattr(args, "replace", False):
+    if getattr(args, "dataset", None) or getattr(args, "replace", False) or getattr(args, "chunk_rows", None):
         return _ingest_dataset(args, progress)
     result = ingest(args.survey, args.workorders, progress=progress)
     out = Path(args.out) if args.out else paths.ingest_dir()
@@ -45,12 +45,13 @@ def _ingest_dataset(args: argparse.Namespace, progress) -> int:
     from research.ingestion.run import format_report
 
     if not args.dataset:
-        raise InputError("--replace needs --dataset DIR (it replaces an export's rows in a dataset)")
+        flag = "--replace" if args.replace else "--chunk-rows"
+        raise InputError(f"{flag} needs --dataset DIR (it is about appending an export to a dataset)")
     if args.out:
         raise InputError("give --out DIR (one ingest folder) or --dataset DIR (append to a dataset), "
                          "not both")
-    result, entry = ingest_into_dataset(args.dataset, args.survey, args.workorders,
-                                        replace=args.replace, progress=progress)
+    result, entry = ingest_into_dataset(args.dataset, args.survey, args.workorders, replace=args.replace,
+                                        progress=progress, chunk_rows=getattr(args, "chunk_rows", None))
     print(format_report(result.report))
     for f in entry["files"]:
         print(f"appended {f['table']}: {f['accepted']:,} rows, months {', '.join(f['months']) or '-'}, "

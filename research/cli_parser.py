@@ -60,8 +60,9 @@ def _simulate_n(text: str) -> int:
     """``simulate --n``: a whole number in [1, :data:`MAX_SIMULATE_N`]."""
     value = _positive_int(text)
     if value > MAX_SIMULATE_N:
-        raise argparse.ArgumentTypeError(f"at most {MAX_SIMULATE_N:,} surveys (the simulator keeps every row "
-                                         f"in memory), got {value:,}")
+        raise argparse.ArgumentTypeError(f"at most {MAX_SIMULATE_N:,} surveys in one run, got {value:,} "
+                                         "(larger exports: several runs with other seeds; --chunk-rows bounds "
+                                         "the memory of one)")
     return value
 
 
@@ -183,6 +184,9 @@ def _add_ingest(sub, func: Callable[[argparse.Namespace], int]) -> None:
                    "DIR/ledger.json lists the exports it holds) instead of writing --out")
     p.add_argument("--replace", action="store_true",
                    help="with --dataset: ingest again an export already in the dataset, replacing its rows")
+    p.add_argument("--chunk-rows", metavar="N", type=_positive_int,
+                   help="with --dataset: rows per chunk (100 to 100,000,000; default RESEARCH_INGEST_CHUNK_ROWS "
+                   "or 200,000): memory is bounded by one chunk")
     p.set_defaults(func=func)
 
 

@@ -162,3 +162,26 @@ def test_a_bad_chunk_size_is_refused(monkeypatch, value):
         chunk_rows_in_force()
     monkeypatch.delenv("RESEARCH_INGEST_CHUNK_ROWS")
     assert chunk_rows_in_force() == 200_000 and chunk_rows_in_force(3000) == 3000
+
+
+def test_chunk_rows_on_the_command_line(tmp_path, capsys, monkeypatch):
+    """`research ingest --dataset DIR --chunk-rows N` streams in chunks of N rows (the same dataset
+    as the default chunks: the ledger's row counts); without --dataset it is refused (exit 2)."""
+    import json
+
+    from conftest import TEST_KEY
+
+    from research import paths
+    from research.cli import main
+
+    monkeypatch.setenv("RESEARCH_PSEUDONYM_KEY", TEST_KEY.decode())
+    survey, workorders = str(paths.sample_survey()), str(paths.sample_workorders())
+    assert main(["ingest", survey, "--workorders", workorders, "--dataset", str(tmp_path / "a"),
+                 "--chunk-rows", "7000"]) == 0
+    assert main(["ingest", survey, "--workorders", workorders, "--dataset", str(tmp_path / "b")]) == 0
+    counts = [[(f["table"], f["accepted"], f["rejected"]) for e in json.loads((tmp_path / d / "ledger.json").read_text())
+               ["entries"] for f in e["files"]] for d in ("a", "b")]
+    assert counts[0] == counts[1] and counts[0][0][1] > 19_000
+    capsys.readouterr()
+    assert main(["ingest", survey, "--chunk-rows", "7000", "--out", str(tmp_path / "c")]) == 2
+    assert "--chunk-rows needs --dataset" in capsys.readouterr().err
