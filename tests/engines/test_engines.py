@@ -2,7 +2,8 @@
 
 Reference: the pandas engine's numpy sums (np.bincount in row order) are the reference; DuckDB
 and Spark must give the same groups in the same order and the same sums to 1e-12 relative.
-Spark runs in local[2] mode and is skipped, with the reason shown, where no Java runtime is found.
+Spark's sums are checked on a dataset folder in tests/models/test_aggregate.py (one Spark session
+for the suite: its jobs cost about a second each).
 """
 
 import numpy as np
@@ -11,7 +12,6 @@ import pytest
 
 from research.engines import DatasetSource, FrameSource, choose_engine, open_engine
 from research.engines.expr import col, fn, num
-from research.engines.spark_engine import java_available
 
 KEYS = ("cause_l2", "channel", "repeat", "station", "month", "satisfied")
 
@@ -73,11 +73,6 @@ def test_duckdb_engine_equals_pandas(reference):
         _agree(reference, _sums(eng, FrameSource(_frame())))
     finally:
         eng.close()
-
-
-@pytest.mark.skipif(not java_available(), reason="no Java runtime (17+) on this machine: Spark cannot start")
-def test_spark_engine_equals_pandas(reference, spark_engine):
-    _agree(reference, _sums(spark_engine, FrameSource(_frame())))
 
 
 def test_expressions_never_carry_text_into_sql():

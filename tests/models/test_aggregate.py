@@ -122,9 +122,26 @@ def test_duckdb_reads_a_dataset_folder_as_the_frame(sample_dataset, responses, r
 
 
 def test_spark_fits_the_logit_from_a_dataset(spark_engine, sample_dataset, row_fits, plan, instrument):
+    """Spark (local[2]) from a dataset folder: the logit's estimates and SEs, and, on the same
+    prepared groups, sums at extreme arguments (the ordinal fit's +-1e300 outer cutpoints) equal to
+    numpy's."""
+    from research.engines.expr import col, fn
+
     spec = next(m for m in plan.models if m.name == "logit")
     fm = fit_model_on(spark_engine, DatasetSource(sample_dataset), spec, plan=plan, instrument=instrument)
     _same_fit(fm, row_fits["logit"])
+    cells = fm.extra["cells"]
+    params = pd.DataFrame({"gid": cells.gid, "a0": np.linspace(-3, 3, len(cells.gid)), "a1": 0.25})
+    e = col("a0") + col("a1") * col("g1")
+    measures = {"far": fn("log_expit", e - 1e300), "near": fn("log_expit", -e + 1e300), "w": fn("expit", e) * col("g1")}
+    got = spark_engine.sums(cells.prepared, measures, params)
+    pandas = open_engine("pandas")
+    prepared = pandas.prepare(DatasetSource(sample_dataset), cells.prepared.keys,
+                              {"g1": fn("log2", 1 + col("v_handling_hours"))})
+    want = pandas.sums(prepared, measures, params)
+    pd.testing.assert_frame_equal(prepared.groups, cells.prepared.groups)
+    assert (got["far"] < -1e299).all() and (got["near"] == 0).all()
+    np.testing.assert_allclose(got.to_numpy(), want.to_numpy(), rtol=1e-12)
 
 
 def _same_table(a: pd.DataFrame, b: pd.DataFrame, labels: list[str]):
@@ -135,10 +152,12 @@ def _same_table(a: pd.DataFrame, b: pd.DataFrame, labels: list[str]):
         np.testing.assert_allclose(a[col], b[col], rtol=1e-9, atol=1e-13, err_msg=col)
 
 
-@pytest.mark.parametrize("engine_name,models", [("pandas", None), ("duckdb", ("ordinal", "levers"))])
+@pytest.mark.parametrize("engine_name,models", [("pandas", ("ols", "logit", "mixed", "speed_by_cause")),
+                                                ("duckdb", ("ordinal", "levers"))])
 def test_predictions_and_marginal_effects_from_sums(engine_name, models, responses, row_fits, plan, instrument):
     """Every row of predictions.csv and marginal_effects.csv (sub-cause and cause-group averages, the
-    handling-time grid, the effect of doubling the time), against the row-level tables."""
+    handling-time grid, the effect of doubling the time), against the row-level tables: each plan
+    model once, through one engine or the other."""
     from research.models.aggregate.predict import marginal_effects_from_sums, predictions_from_sums
     from research.models.predict import marginal_effects, predictions
 
