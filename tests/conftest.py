@@ -142,6 +142,23 @@ def sample_figure_files(sample_build, sample_stamp):
     return files
 
 
+def plan_with_models(folder, names: tuple[str, ...]):
+    """The committed plan cut to the models ``names`` (the weighting section names the first of
+    them; the sections that name other models are left out), written to ``folder/plan.yaml``."""
+    import yaml
+
+    from research import paths
+
+    plan = yaml.safe_load(paths.default_plan().read_text(encoding="utf-8"))
+    plan["models"] = [m for m in plan["models"] if m["name"] in names]
+    plan["weighting"]["models"] = [names[0]]
+    for section in ("levers", "scenarios", "drivers"):
+        plan.pop(section, None)
+    path = folder / "plan.yaml"
+    path.write_text(yaml.safe_dump(plan, allow_unicode=True), encoding="utf-8")
+    return path
+
+
 @pytest.fixture(scope="session")
 def sample_dataset(tmp_path_factory):
     """The committed sample ingested into a dataset folder (``research ingest --dataset``), once."""

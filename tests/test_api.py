@@ -45,15 +45,10 @@ def test_fit_gives_the_builds_estimates(ingested, sample_build):
 
 def test_fit_on_engine_gives_the_builds_estimates_from_sums(ingested, sample_build, tmp_path):
     """Two models through the API (every model through DuckDB: tests/models/test_aggregate.py)."""
-    import yaml
+    from conftest import plan_with_models
 
-    plan = yaml.safe_load(paths.default_plan().read_text(encoding="utf-8"))
-    plan["models"] = [m for m in plan["models"] if m["name"] in ("logit", "mixed")]
-    plan["weighting"]["models"] = ["logit"]  # sections that name a model name one that is left
-    for section in ("levers", "scenarios", "drivers"):
-        plan.pop(section, None)
-    (tmp_path / "plan.yaml").write_text(yaml.safe_dump(plan, allow_unicode=True), encoding="utf-8")
-    fit = api.fit_on_engine(ingested.responses, engine="duckdb", threads=2, plan=tmp_path / "plan.yaml")
+    plan = plan_with_models(tmp_path, ("logit", "mixed"))
+    fit = api.fit_on_engine(ingested.responses, engine="duckdb", threads=2, plan=plan)
     built = pd.read_csv(sample_build[0] / "fit" / "estimates.csv")
     built = built[built["model"].isin(["logit", "mixed"])].reset_index(drop=True)
     got = _csv(fit["estimates"])

@@ -14,19 +14,12 @@ from research.cli import main
 def test_fit_a_dataset_with_duckdb_gives_the_pandas_estimates(sample_dataset, sample_build, tmp_path, capsys):
     """Two of the plan's models through the command line (every model through DuckDB is compared in
     tests/models/test_aggregate.py)."""
-    import yaml
+    from conftest import plan_with_models
 
-    from research import paths
-
-    plan = yaml.safe_load(paths.default_plan().read_text(encoding="utf-8"))
-    plan["models"] = [m for m in plan["models"] if m["name"] in ("ols", "ordinal")]
-    plan["weighting"]["models"] = ["ordinal"]  # sections that name a model name one that is left
-    for section in ("levers", "scenarios", "drivers"):
-        plan.pop(section, None)
-    (tmp_path / "plan.yaml").write_text(yaml.safe_dump(plan, allow_unicode=True), encoding="utf-8")
+    plan = plan_with_models(tmp_path, ("ordinal", "ols"))
     out = tmp_path / "fit"
     assert main(["fit", "--dataset", str(sample_dataset), "--engine", "duckdb", "--out", str(out),
-                 "--plan", str(tmp_path / "plan.yaml")]) == 0
+                 "--plan", str(plan)]) == 0
     printed = capsys.readouterr()
     assert "with the duckdb engine" in printed.out
     a = pd.read_csv(out / "estimates.csv")

@@ -171,23 +171,8 @@ def predictions(fm: FittedModel, *, parent: dict[str, str], grid_hours: np.ndarr
                for s, ch, cols in zip(subs, sub_changes, columns)}
     # kept for research.models.ranks.subcause_ranks, which asks for the same averages
     fm.extra.setdefault(_AAP_CACHE, {})[_aap_key(threshold, sub_changes)] = per_sub
-    out = []
     counts = _subcause_counts(fm) if subs else pd.Series(dtype=float)
-    for scale in scales:
-        for s in subs:
-            est, grad = per_sub[s][scale]
-            out.append(_row(fm, "aap_subcause", scale, est, grad, conf_level, cause_l1=parent[s],
-                            cause_l2=s, hours=np.nan, n=len(frame)))
-        for g in dict.fromkeys(parent[s] for s in subs):
-            members = [s for s in subs if parent[s] == g]
-            wts = np.array([counts.get(s, 0) for s in members], dtype=float)
-            if wts.sum() == 0:
-                continue
-            wts /= wts.sum()
-            est = float(sum(w * per_sub[s][scale][0] for w, s in zip(wts, members)))
-            grad = sum(w * per_sub[s][scale][1] for w, s in zip(wts, members))
-            out.append(_row(fm, "aap_cause", scale, est, grad, conf_level, cause_l1=g, cause_l2=None,
-                            hours=np.nan, n=len(frame)))
+    out = average_rows(fm, per_sub, counts, parent=parent, scales=scales, conf_level=conf_level, n=len(frame))
     # one cause group's rows at a time: their design rows are a copy of X's, and the groups'
     # copies together are as large as X (600 MB at 1M rows and 77 columns)
     for g, rows in _group_rows(fm, parent).items():
@@ -226,6 +211,32 @@ def marginal_effects(fm: FittedModel, *, parent: dict[str, str], multiplier: flo
         del base
         out += effect_rows(fm, g, now, moved, multiplier=multiplier, conf_level=conf_level, n=len(rows))
     return pd.DataFrame(out)
+
+
+def average_rows(fm: FittedModel, per_sub: dict, counts: pd.Series, *, parent: dict[str, str], scales,
+                 conf_level: float, n: int) -> list[dict]:
+    """The ``aap_subcause`` and ``aap_cause`` rows of :func:`predictions` from the per-sub-cause
+    averages (``per_sub[s][scale] = (estimate, gradient)``) and the tickets per sub-cause
+    (``counts``, the cause group's weights); shared with
+    :func:`research.models.aggregate.predict.predictions_from_sums`."""
+    subs = list(per_sub)
+    out = []
+    for scale in scales:
+        for s in subs:
+            est, grad = per_sub[s][scale]
+            out.append(_row(fm, "aap_subcause", scale, est, grad, conf_level, cause_l1=parent[s],
+                            cause_l2=s, hours=np.nan, n=n))
+        for g in dict.fromkeys(parent[s] for s in subs):
+            members = [s for s in subs if parent[s] == g]
+            wts = np.array([counts.get(s, 0) for s in members], dtype=float)
+            if wts.sum() == 0:
+                continue
+            wts /= wts.sum()
+            est = float(sum(w * per_sub[s][scale][0] for w, s in zip(wts, members)))
+            grad = sum(w * per_sub[s][scale][1] for w, s in zip(wts, members))
+            out.append(_row(fm, "aap_cause", scale, est, grad, conf_level, cause_l1=g, cause_l2=None,
+                            hours=np.nan, n=n))
+    return out
 
 
 def effect_rows(fm: FittedModel, group: str, now: dict, moved: dict, *, multiplier: float, conf_level: float,

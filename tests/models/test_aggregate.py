@@ -196,3 +196,25 @@ def test_repeat_callers_risk_model_from_sums(engine_name, responses):
         engine.close()
     assert got.levels == ref.levels and list(got.coef.index) == list(ref.coef.index) and got.nobs == ref.nobs
     np.testing.assert_allclose(got.coef.to_numpy(), ref.coef.to_numpy(), rtol=1e-9)
+
+
+def test_spline_basis_as_engine_expressions_equals_the_design_basis():
+    """``rcs(...)`` in a formula becomes engine expressions (research.models.aggregate.cells) equal
+    to research.models.design.rcs_basis, the basis checked against R Hmisc::rcspline.eval, and
+    the same numbers in DuckDB's SQL; the hours inside and beyond the outer knots included."""
+    import duckdb
+
+    from research.models.aggregate.cells import numeric_basis
+    from research.models.design import rcs_basis
+
+    knots = np.array([0.8, 2.5, 4.9, 8.1])
+    hours = np.array([0.0, 0.3, 1.0, 4.0, 20.0, 90.0, 400.0, 3000.0])
+    basis = numeric_basis("cause_l2 + cause_l1:rcs(log2(1 + handling_hours))",
+                          variables=("cause_l1", "cause_l2", "handling_hours"), knots=knots)
+    assert len(basis) == 3
+    got = np.column_stack([e.numpy({"v_handling_hours": hours}) for e in basis])
+    np.testing.assert_allclose(got, rcs_basis(np.log2(1 + hours), knots), rtol=1e-12, atol=1e-12)
+    con = duckdb.connect()
+    con.register("t", pd.DataFrame({"v_handling_hours": hours}))
+    sql = con.sql("SELECT " + ", ".join(f"{e.sql()} AS b{i}" for i, e in enumerate(basis)) + " FROM t").df()
+    np.testing.assert_allclose(sql.to_numpy(), got, rtol=1e-12, atol=1e-12)

@@ -94,10 +94,17 @@ def _row_basis(cd, hours_factor: float | None) -> list[Expr]:
     return [num(1.0)] + [b.replace({"v_handling_hours": h}) for b in cd.basis]
 
 
-def _cause_group(groups: pd.DataFrame, parent: dict[str, str]) -> np.ndarray:
+def _cause_groups(groups: pd.DataFrame, parent: dict[str, str]):
+    """``(cause group, indices of its groups)`` in taxonomy order, those with groups only (as
+    :func:`research.models.predict._group_rows` gives rows)."""
     if "cause_l1" in groups.columns:
-        return groups["cause_l1"].astype(str).to_numpy()
-    return groups["cause_l2"].astype(str).map(parent).to_numpy()
+        cause = groups["cause_l1"].astype(str).to_numpy()
+    else:
+        cause = groups["cause_l2"].astype(str).map(parent).to_numpy()
+    for g in dict.fromkeys(parent.values()):
+        rows = np.flatnonzero(cause == g)
+        if len(rows):
+            yield g, rows
 
 
 def _eta_at(basis: list[Expr]) -> Expr:
@@ -122,7 +129,7 @@ def predictions_from_sums(fm: FittedModel, *, parent: dict[str, str], grid_hours
     :func:`research.models.aggregate.fit_model_on`."""
     from research.models.aggregate.cells import cell_design
     from research.models.families import family_of
-    from research.models.predict import _row
+    from research.models.predict import average_rows
 
     cells, cd, groups = fm.extra["cells"], fm.extra["cell_design"], fm.extra["groups"]
     M, n_g, n = cells.M, cells.n_g, cells.n
@@ -140,22 +147,7 @@ def predictions_from_sums(fm: FittedModel, *, parent: dict[str, str], grid_hours
                           basis_coefficients(Cs, fm.beta, cells.gid))
         per_sub[s] = _combine(fm, sums, Cs, every, n, threshold)
     counts = pd.Series(n_g).groupby(groups["cause_l2"].astype(str).to_numpy()).sum() if subs else pd.Series(dtype=float)
-    out = []
-    for scale in scales:
-        for s in subs:
-            est, grad = per_sub[s][scale]
-            out.append(_row(fm, "aap_subcause", scale, est, grad, conf_level, cause_l1=parent[s], cause_l2=s,
-                            hours=np.nan, n=n))
-        for g in dict.fromkeys(parent[s] for s in subs):
-            members = [s for s in subs if parent[s] == g]
-            wts = np.array([counts.get(s, 0) for s in members], dtype=float)
-            if wts.sum() == 0:
-                continue
-            wts /= wts.sum()
-            est = float(sum(w * per_sub[s][scale][0] for w, s in zip(wts, members)))
-            grad = sum(w * per_sub[s][scale][1] for w, s in zip(wts, members))
-            out.append(_row(fm, "aap_cause", scale, est, grad, conf_level, cause_l1=g, cause_l2=None,
-                            hours=np.nan, n=n))
+    out = average_rows(fm, per_sub, counts, parent=parent, scales=scales, conf_level=conf_level, n=n)
     out += _grid(fm, parent, grid_hours, threshold, conf_level, scales)
     return pd.DataFrame(out)
 
@@ -168,12 +160,8 @@ def _grid(fm, parent, grid_hours, threshold, conf_level, scales) -> list[dict]:
     cells, cd, groups = fm.extra["cells"], fm.extra["cell_design"], fm.extra["groups"]
     M, n_g = cells.M, cells.n_g
     a = np.einsum("gjm,j->gm", cells.C, fm.beta)
-    cause = _cause_group(groups, parent)
     out = []
-    for g in dict.fromkeys(parent.values()):
-        rows = np.flatnonzero(cause == g)
-        if not len(rows):
-            continue
+    for g, rows in _cause_groups(groups, parent):
         for h in (float(v) for v in grid_hours):
             at = {column_name("handling_hours"): np.array([h])}
             G = [1.0] + [float(np.asarray(b.numpy(at)).ravel()[0]) for b in cd.basis]
@@ -200,12 +188,8 @@ def marginal_effects_from_sums(fm: FittedModel, *, parent: dict[str, str], multi
     for key, factor in (("now", None), ("moved", float(multiplier))):
         basis = _row_basis(cd, factor)
         passes[key] = cells.sums(_measures(fm, _eta_at(basis), basis, threshold), params)
-    cause = _cause_group(groups, parent)
     out = []
-    for g in dict.fromkeys(parent.values()):
-        rows = np.flatnonzero(cause == g)
-        if not len(rows):
-            continue
+    for g, rows in _cause_groups(groups, parent):
         n = float(cells.n_g[rows].sum())
         now = _combine(fm, passes["now"], cells.C, rows, n, threshold)
         moved = _combine(fm, passes["moved"], cells.C, rows, n, threshold)
