@@ -93,3 +93,18 @@ def test_missing_instrument_file(tmp_path):
     (folder / "sla.yaml").unlink()
     with pytest.raises(InputError, match="sla.yaml: instrument file not found"):
         load_instrument(folder)
+
+
+def test_the_fast_yaml_loader_reads_every_committed_yaml_file_as_the_python_loader_does():
+    """yamlfile.SAFE_LOADER (libyaml) must give the data PyYAML's pure-Python SafeLoader gives,
+    for every YAML file the package ships (instrument and plan)."""
+    import yaml
+
+    from research.config.yamlfile import SAFE_LOADER
+    from research.paths import default_plan, surveys_dir
+
+    files = sorted(surveys_dir().glob("*.yaml")) + [default_plan()]
+    assert len(files) >= 6
+    for f in files:
+        text = f.read_text(encoding="utf-8")
+        assert yaml.load(text, Loader=SAFE_LOADER) == yaml.load(text, Loader=yaml.SafeLoader), f.name
