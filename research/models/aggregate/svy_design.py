@@ -101,7 +101,7 @@ def weight_scheme(spec, weight_cells: pd.DataFrame) -> WeightScheme:
     if not len(w) or not np.isfinite(w).all() or (w <= 0).any():
         raise InputError("weight cells: weights must be finite and positive")
     table = weight_cells.assign(**{c: weight_cells[c].astype(str) for c in by})
-    if table.duplicated(list(by)).any() or (not by and len(table) != 1):
+    if (table.duplicated(list(by)).any() if by else len(table) != 1):
         raise InputError(f"weight cells: more than one weight for a cell of {list(by) or 'the design'}")
     margins = {"rake": tuple((m,) for m in spec.margins), "poststratify": (tuple(spec.poststrata),),
                "none": ()}[spec.method]
