@@ -30,10 +30,13 @@ import pandas as pd
 
 from research.engines.expr import Expr
 
-#: variables an engine reads from a source by name (the input contract's canonical columns)
+#: variables an engine reads from a source by name (the input contract's canonical columns, and
+#: ``responded``, the work orders' survey outcome of
+#: :func:`research.representativeness.nonresponse.population_frame`, in a source that has it:
+#: research.models.aggregate.propensity derives it)
 SOURCE_VARIABLES = ("cause_l1", "cause_l2", "channel", "repeat", "handling_hours", "region", "station",
                     "resolved", "sla_met", "satisfied", "sat_overall", "sat_speed", "sat_attitude",
-                    "sat_outcome", "created_at")
+                    "sat_outcome", "created_at", "responded")
 #: variables derived from another column: name -> source column
 DERIVED_VARIABLES = {"month": "created_at"}
 

@@ -13,7 +13,7 @@ from research.engines.base import DatasetSource, Engine, Prepared, Source, colum
 from research.engines.expr import Expr
 
 #: variables that are flags (their key values are Python booleans)
-FLAGS = ("repeat", "sla_met", "satisfied")
+FLAGS = ("repeat", "sla_met", "satisfied", "responded")
 #: variables that are answer codes (their key values are floats, as the estimators use them)
 ANSWERS = ("sat_overall", "sat_speed", "sat_attitude", "sat_outcome")
 

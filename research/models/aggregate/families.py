@@ -18,10 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy import linalg
 
 from research.engines.base import Engine, Prepared
-from research.engines.expr import col, fn
+from research.engines.expr import Expr, col, fn
 from research.errors import NotEstimable
 from research.models.aggregate.algebra import (basis_coefficients, cross, eta, first, moment_measures,
                                                per_cluster, second, vec)
@@ -30,7 +31,12 @@ from research.models.aggregate.algebra import (basis_coefficients, cross, eta, f
 @dataclass
 class Cells:
     """A model's groups on an engine: ``C`` (G, p, M), the groups' outcome ``y`` (G,), row counts
-    ``n_g`` (G,), cluster codes (G,) and their number, and the rows ``n``."""
+    ``n_g`` (G,), cluster codes (G,) and their number, and the rows ``n``.
+
+    A weighted model (the survey-weighted fits of :mod:`research.models.aggregate.svy`) has a row
+    weight ``weight``, an expression of the row (its handling band) and of per-group constants
+    ``weight_columns`` (name -> (G,) array, joined to every pass), and ``w_g`` (G,), the groups'
+    weight totals; unweighted: None."""
 
     engine: Engine
     prepared: Prepared
@@ -39,6 +45,9 @@ class Cells:
     n_g: np.ndarray
     cluster: np.ndarray | None
     n_clusters: int
+    weight: Expr | None = None
+    weight_columns: dict | None = None
+    w_g: np.ndarray | None = None
 
     @property
     def M(self) -> int:
@@ -52,7 +61,18 @@ class Cells:
     def gid(self) -> np.ndarray:
         return self.prepared.groups["gid"].to_numpy()
 
+    def weighted(self, e: Expr) -> Expr:
+        """``e`` times the row weight (``e`` itself for an unweighted model)."""
+        return e if self.weight is None else e * self.weight
+
+    @property
+    def weights_of_groups(self) -> np.ndarray:
+        """The groups' weight totals (their row counts for an unweighted model)."""
+        return self.n_g if self.w_g is None else self.w_g
+
     def sums(self, measures, params=None):
+        if self.weight_columns:
+            params = (pd.DataFrame({"gid": self.gid}) if params is None else params).assign(**self.weight_columns)
         return self.engine.sums(self.prepared, measures, params)
 
 
@@ -97,9 +117,10 @@ def _logit_pass(cells: Cells, b: np.ndarray, *, loglik: bool = False):
     M = cells.M
     e = eta(M)
     p = fn("expit", e)
-    measures = {**moment_measures("w", p * (1 - p), M), **moment_measures("r", col("y") - p, M, second=False)}
+    measures = {**moment_measures("w", cells.weighted(p * (1 - p)), M),
+                **moment_measures("r", cells.weighted(col("y") - p), M, second=False)}
     if loglik:
-        measures["ll"] = col("y") * fn("log_expit", e) + (1 - col("y")) * fn("log_expit", -e)
+        measures["ll"] = cells.weighted(col("y") * fn("log_expit", e) + (1 - col("y")) * fn("log_expit", -e))
     return cells.sums(measures, basis_coefficients(cells.C, b, cells.gid, y=cells.y))
 
 

@@ -23,7 +23,8 @@ from research.models.aggregate.families import Cells, _cr1
 FAR = 1e300
 
 
-def _params(cells: Cells, beta: np.ndarray, theta: np.ndarray):
+def ordinal_params(cells: Cells, beta: np.ndarray, theta: np.ndarray):
+    """The parameter table of a pass: the groups' basis coefficients and their cutpoint bounds."""
     from research.stats.ordinal import _log_gap
 
     y = cells.y.astype(int)
@@ -32,22 +33,32 @@ def _params(cells: Cells, beta: np.ndarray, theta: np.ndarray):
     return basis_coefficients(cells.C, beta, cells.gid, hi=hi, lo=lo, lq=_log_gap(theta)[y])
 
 
-def _measures(M: int, full: bool) -> dict:
+def score_pieces(M: int):
+    """Per row at the parameter table's coefficients and cutpoints: ``(ga, gb, d)``, the derivatives
+    of the row's log-likelihood in ``theta_y`` (``ga``), ``-theta_{y-1}`` (``gb``) and ``-eta``
+    (``d = ga - gb``), and the expressions the Hessian needs (``la, lb, lmb, lq``)."""
     e = eta(M)
     a, b, lq = col("hi") - e, col("lo") - e, col("lq")
     la, lmb = fn("log_expit", a), fn("log_expit", -b)
-    out = {"ll": la + lmb + lq}
-    if not full:
-        return out
     lma, lb = fn("log_expit", -a), fn("log_expit", b)
     ga, gb = fn("exp", lma - lmb - lq), fn("exp", lb - la - lq)
+    return ga, gb, ga - gb, (la, lb, lmb, lq)
+
+
+def _measures(M: int, full: bool, weighted=lambda e: e) -> dict:
+    """The sums of one evaluation (``weighted``: a row's terms times its weight, as
+    :meth:`Cells.weighted`; the identity for an unweighted fit)."""
+    ga, gb, d, (la, lb, lmb, lq) = score_pieces(M)
+    out = {"ll": weighted(la + lmb + lq)}
+    if not full:
+        return out
     ha, hb = ga * (1 - 2 * fn("exp", la)), gb * (1 - 2 * fn("exp", lb))
-    d = ga - gb
-    out.update({"ga": ga, "gb": gb, "tta": ha - ga * ga, "ttb": -hb - gb * gb, "off": ga * gb})
-    out.update(moment_measures("d", d, M, second=False))
-    out.update(moment_measures("c", (ha - hb) - d * d, M))
-    out.update(moment_measures("ba", ha - ga * d, M, second=False))
-    out.update(moment_measures("bb", gb * d - hb, M, second=False))
+    out.update({"ga": weighted(ga), "gb": weighted(gb), "tta": weighted(ha - ga * ga),
+                "ttb": weighted(-hb - gb * gb), "off": weighted(ga * gb)})
+    out.update(moment_measures("d", weighted(d), M, second=False))
+    out.update(moment_measures("c", weighted((ha - hb) - d * d), M))
+    out.update(moment_measures("ba", weighted(ha - ga * d), M, second=False))
+    out.update(moment_measures("bb", weighted(gb * d - hb), M, second=False))
     return out
 
 
@@ -94,16 +105,16 @@ def fit_ordinal(cells: Cells, K: int, se: str, *, tol: float = 1e-10, max_iter: 
     """``fit_ordinal``'s loop (gradient test, negligible-step polish, step halving) on sums."""
     from research.stats.ordinal import _inv_neg, _solve_neg
 
-    M, y, n_g = cells.M, cells.y.astype(int), cells.n_g
+    M, y = cells.M, cells.y.astype(int)
     p = cells.C.shape[1]
-    counts = np.bincount(y, weights=n_g, minlength=K)
+    counts = np.bincount(y, weights=cells.weights_of_groups, minlength=K)
     if (counts[:K] == 0).any():
         raise NotEstimable(f"answer level(s) {list(np.flatnonzero(counts == 0))} (0-based) have no rows")
     cum = np.cumsum(counts)[:K - 1] / counts.sum()
     beta, theta = np.zeros(p), np.log(cum) - np.log1p(-cum)
 
     def evaluate(b, th, full=True):
-        return cells.sums(_measures(M, full), _params(cells, b, th))
+        return cells.sums(_measures(M, full, cells.weighted), ordinal_params(cells, b, th))
 
     s = evaluate(beta, theta)
     ll = float(s["ll"].sum())

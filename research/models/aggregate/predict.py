@@ -50,21 +50,26 @@ def _scale_exprs(fm: FittedModel, e: Expr, threshold: int) -> dict[str, tuple]:
             "p_satisfied": (1.0, -1.0, F[t], f[t], {t: f[t]})}
 
 
-def _measures(fm: FittedModel, e: Expr, basis: list[Expr], threshold: int) -> dict[str, Expr]:
-    """Per-row expressions to sum: ``A``, ``B G_m`` (``basis``: the row's G at its hours) and f_j."""
+def _measures(fm: FittedModel, e: Expr, basis: list[Expr], threshold: int, *,
+              weighted: bool = True) -> dict[str, Expr]:
+    """Per-row expressions to sum: ``A``, ``B G_m`` (``basis``: the row's G at its hours) and f_j,
+    each times the row's weight for a weighted model (:meth:`Cells.weighted`) unless ``weighted``
+    is False."""
+    weighted = fm.extra["cells"].weighted if weighted else (lambda x: x)
     out = {}
     for k, (scale, (_, _, A, B, cuts)) in enumerate(_scale_exprs(fm, e, threshold).items()):
-        out[f"s{k}_a"] = A
+        out[f"s{k}_a"] = weighted(A)
         for m, g in enumerate(basis):
-            out[f"s{k}_b{m}"] = B * g if m else B
+            out[f"s{k}_b{m}"] = weighted(B * g if m else B)
         for j, fj in cuts.items():
-            out[f"s{k}_f{j}"] = fj
+            out[f"s{k}_f{j}"] = weighted(fj)
     return out
 
 
 def _combine(fm: FittedModel, sums: pd.DataFrame, C: np.ndarray, rows: np.ndarray, n: float,
              threshold: int) -> dict[str, tuple[float, np.ndarray]]:
-    """Estimates and gradients from per-group sums, over the groups ``rows`` (indices)."""
+    """Estimates and gradients from per-group sums, over the groups ``rows`` (indices); ``n`` their
+    rows (their weight total for a weighted model): the means' divisor."""
     M = C.shape[2]
     out = {}
     for k, (scale, (const, sign, _, _, cuts)) in enumerate(_scale_exprs(fm, num(0.0), threshold).items()):
@@ -132,7 +137,8 @@ def predictions_from_sums(fm: FittedModel, *, parent: dict[str, str], grid_hours
     from research.models.predict import average_rows
 
     cells, cd, groups = fm.extra["cells"], fm.extra["cell_design"], fm.extra["groups"]
-    M, n_g, n = cells.M, cells.n_g, cells.n
+    M, n = cells.M, cells.n
+    wt = cells.weights_of_groups  # a weighted model's means are weighted: its weight totals
     scales = family_of(fm.spec.family, fm.spec.name).scales
     frame = cd.frame
     subs = list(frame["cause_l2"].cat.categories) if "cause_l2" in frame.columns else []
@@ -145,8 +151,8 @@ def predictions_from_sums(fm: FittedModel, *, parent: dict[str, str], grid_hours
                          **_context(fm)).C
         sums = cells.sums(_measures(fm, eta(M), _row_basis(cd, None), threshold),
                           basis_coefficients(Cs, fm.beta, cells.gid))
-        per_sub[s] = _combine(fm, sums, Cs, every, n, threshold)
-    counts = pd.Series(n_g).groupby(groups["cause_l2"].astype(str).to_numpy()).sum() if subs else pd.Series(dtype=float)
+        per_sub[s] = _combine(fm, sums, Cs, every, float(wt.sum()), threshold)
+    counts = pd.Series(wt).groupby(groups["cause_l2"].astype(str).to_numpy()).sum() if subs else pd.Series(dtype=float)
     out = average_rows(fm, per_sub, counts, parent=parent, scales=scales, conf_level=conf_level, n=n)
     out += _grid(fm, parent, grid_hours, threshold, conf_level, scales)
     return pd.DataFrame(out)
@@ -158,7 +164,7 @@ def _grid(fm, parent, grid_hours, threshold, conf_level, scales) -> list[dict]:
     from research.models.predict import _row
 
     cells, cd, groups = fm.extra["cells"], fm.extra["cell_design"], fm.extra["groups"]
-    M, n_g = cells.M, cells.n_g
+    M, n_g, wt = cells.M, cells.n_g, cells.weights_of_groups
     a = np.einsum("gjm,j->gm", cells.C, fm.beta)
     out = []
     for g, rows in _cause_groups(groups, parent):
@@ -167,8 +173,9 @@ def _grid(fm, parent, grid_hours, threshold, conf_level, scales) -> list[dict]:
             G = [1.0] + [float(np.asarray(b.numpy(at)).ravel()[0]) for b in cd.basis]
             columns = {**{f"a{m}": a[:, m] for m in range(M)},
                        **{f"g{m}": np.full(len(groups), G[m]) for m in range(1, M)}}
-            sums = _numpy_sums(_measures(fm, eta(M), _row_basis(cd, None), threshold), columns, n_g)
-            res = _combine(fm, sums, cells.C, rows, float(n_g[rows].sum()), threshold)
+            # a group's rows are alike here: its weight total wt stands for their weights
+            sums = _numpy_sums(_measures(fm, eta(M), _row_basis(cd, None), threshold, weighted=False), columns, wt)
+            res = _combine(fm, sums, cells.C, rows, float(wt[rows].sum()), threshold)
             for scale in scales:
                 est, grad = res[scale]
                 out.append(_row(fm, "grid", scale, est, grad, conf_level, cause_l1=g, cause_l2=None, hours=h,
@@ -189,9 +196,11 @@ def marginal_effects_from_sums(fm: FittedModel, *, parent: dict[str, str], multi
         basis = _row_basis(cd, factor)
         passes[key] = cells.sums(_measures(fm, _eta_at(basis), basis, threshold), params)
     out = []
+    wt = cells.weights_of_groups
     for g, rows in _cause_groups(groups, parent):
-        n = float(cells.n_g[rows].sum())
-        now = _combine(fm, passes["now"], cells.C, rows, n, threshold)
-        moved = _combine(fm, passes["moved"], cells.C, rows, n, threshold)
-        out += effect_rows(fm, g, now, moved, multiplier=multiplier, conf_level=conf_level, n=int(n))
+        total = float(wt[rows].sum())
+        now = _combine(fm, passes["now"], cells.C, rows, total, threshold)
+        moved = _combine(fm, passes["moved"], cells.C, rows, total, threshold)
+        out += effect_rows(fm, g, now, moved, multiplier=multiplier, conf_level=conf_level,
+                           n=int(cells.n_g[rows].sum()))
     return pd.DataFrame(out)
