@@ -107,3 +107,60 @@ def test_ranks_with_a_small_subcause(responses, plan, instrument):
     assert small["rank_high"] - small["rank_low"] >= 3
     _same(got, want["subcause_ranks"], ["model", "cause_l2", "rank", "rank_low", "rank_high", "draws", "seed"],
           ["estimate", "std_error"])
+
+
+def _row_spline(frame, plan, instrument):
+    """The row path's thresholds design, knots, estimate and per-station pieces."""
+    from research.models import thresholds as T
+    from research.models.threshold_bootstrap import StationRefits
+
+    rows, _, notes = T._threshold_frame(frame, plan, instrument)
+    design, _, _, _, knots = T._spline_design(rows, plan.thresholds, notes)
+    y = rows["satisfied"].to_numpy()
+    beta, _ = T._logit_fit(design.X, y)
+    cl = rows[plan.thresholds.bootstrap_cluster].cat.codes.to_numpy()
+    labels = np.asarray(rows[plan.thresholds.bootstrap_cluster].cat.categories.astype(str))
+    return design, knots, beta, StationRefits(design.X, y, beta, cl, len(labels)), labels
+
+
+@pytest.mark.parametrize("few", [None, 40])
+def test_threshold_logit_and_one_step_replicates_from_station_sums(few, responses, plan, instrument):
+    """The spline logit (each cause group's own knots) from sums, each station's score and information,
+    and the bootstrap's one-step replicates equal the row path's (StationRefits' first iterate) to
+    1e-9; ``few``: one cause group cut to that many tickets of one station (a replicate that does
+    not draw it has no information on the group's spline columns, which keep their full-sample
+    value)."""
+    from scipy import linalg
+
+    from research.models.aggregate.families import fit_logit
+    from research.models.aggregate.thresholds import one_step_replicates, spline_cells, station_pieces
+
+    frame = responses
+    if few:
+        small = responses["cause_l1"].value_counts().index[-1]
+        in_group = responses["cause_l1"].to_numpy() == small
+        station = responses.loc[in_group, "station"].value_counts().index[0]
+        keep = np.flatnonzero(in_group & (responses["station"].to_numpy() == station))[:few]
+        frame = responses.drop(index=responses.index[np.setdiff1d(np.flatnonzero(in_group), keep)])
+    design, knots, beta, refits, labels = _row_spline(frame, plan, instrument)
+    cells, names, got_labels = spline_cells(open_engine("pandas"), FrameSource(frame), plan=plan,
+                                            instrument=instrument, knots=knots)
+    assert names == design.names
+    np.testing.assert_allclose(fit_logit(cells, "model")["params"], beta, rtol=1e-9, atol=1e-10)
+    order = [list(got_labels).index(s) for s in labels]
+    score, info = (a[order] for a in station_pieces(cells, beta))
+    np.testing.assert_allclose(score, refits.score, rtol=1e-9, atol=1e-9 * np.abs(refits.score).max())
+    np.testing.assert_allclose(info, refits.info, rtol=1e-9, atol=1e-12)
+    rng = np.random.default_rng(plan.thresholds.bootstrap_seed)
+    counts = np.stack([np.bincount(rng.integers(0, len(labels), len(labels)), minlength=len(labels))
+                       for _ in range(40)])
+    got = one_step_replicates(beta, score, info, counts)
+    kept = 0
+    for r, c in enumerate(counts.astype(float)):  # StationRefits.refit_all's first iterate, on the rows
+        act = refits.present[c > 0].any(axis=0)
+        H = np.tensordot(c, refits.info, axes=1)[np.ix_(act, act)]
+        want = beta.copy()
+        want[act] = beta[act] + linalg.cho_solve(linalg.cho_factor(H), (c @ refits.score)[act])
+        np.testing.assert_allclose(got[r], want, rtol=1e-9, atol=1e-9)
+        kept += int((~act).sum())
+    assert (kept > 0) == bool(few)
