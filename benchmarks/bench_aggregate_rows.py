@@ -137,11 +137,13 @@ def main() -> None:
         print(json.dumps(thresholds_one_step(args.responses)))
         return
     if args.child:
-        print(json.dumps(child(args.child, args.responses if args.child == "rows" else args.dataset)))
+        print(json.dumps(child(args.child, args.responses if args.child == "rows" else args.dataset), default=str))
         return
     for path in ("duckdb", "rows"):
         done = subprocess.run([sys.executable, __file__, "--responses", args.responses, "--dataset", args.dataset,
-                               "--child", path], capture_output=True, text=True, check=True)
+                               "--child", path], capture_output=True, text=True)
+        if done.returncode:
+            raise SystemExit(done.stderr[-3000:])
         print(done.stdout.strip().splitlines()[-1], flush=True)
 
 
