@@ -3,10 +3,13 @@
 :func:`fit_plan_on` fits every model of the plan with :func:`research.models.aggregate.fit_model_on`
 and returns the tables of :func:`research.models.run.fit_plan` that sums give: ``estimates``,
 ``model_fit``, ``predictions``, ``marginal_effects`` (:mod:`research.models.aggregate.predict`),
-``station_effects`` (the mixed model's BLUPs) and ``notes``; the others (Brant tests, sub-cause
-ranks, thresholds, group comparisons) need the rows and are not written by this path yet: a note
-says so, naming the pandas engine as the way to get them. Same estimates and standard errors as the pandas path to 1e-9 relative
-(tests/models/test_aggregate.py).
+``station_effects`` (the mixed model's BLUPs), the family steps of the row path
+(:data:`research.models.families.FAMILIES`) from sums: ``brant`` (:mod:`research.models.aggregate.brant`)
+and ``subcause_ranks`` (:mod:`research.models.aggregate.ranks`), and ``notes``; the tables of
+:data:`ROW_TABLES` (thresholds, group comparisons) need the rows and are not written by this path
+yet: a note says so, naming the pandas engine as the way to get them. Same estimates, standard
+errors, tests and ranks as the pandas path to 1e-9 relative (tests/models/test_aggregate.py,
+tests/models/test_aggregate_rows.py).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from research.engines.base import Engine, Source
 from research.errors import InputError, NotEstimable
 
 #: the tables of research.models.run.fit_plan that this path does not compute (they need rows)
-ROW_TABLES = ("brant", "subcause_ranks", "thresholds")
+ROW_TABLES = ("thresholds",)
 
 
 def fit_plan_on(engine: Engine, source: Source, *, plan: Plan, instrument: Instrument,
@@ -37,6 +40,7 @@ def fit_plan_on(engine: Engine, source: Source, *, plan: Plan, instrument: Instr
     from research.models.aggregate.predict import marginal_effects_from_sums, predictions_from_sums
 
     estimates, fits, effects, preds, slopes, notes = [], [], [], [], [], []
+    steps: dict[str, list[pd.DataFrame]] = {"brant": [], "subcause_ranks": []}
     for spec in plan.models:
         t0 = time.perf_counter()
         try:
@@ -61,6 +65,9 @@ def fit_plan_on(engine: Engine, source: Source, *, plan: Plan, instrument: Instr
                           "predictions, or the model has no cause or handling-time term"})
         if fm.stats.get("notes"):
             notes.append({"step": f"model {spec.name}", "note": fm.stats["notes"]})
+        for key, table, more in _family_steps(fm, plan, instrument):
+            steps.setdefault(key, []).append(table)
+            notes += more
         say(f"model {spec.name} ({spec.family}, {fm.stats['nobs']:,} rows, {len(fm.frame):,} groups) "
             f"by {engine.name} in {time.perf_counter() - t0:.1f} s")
     if not estimates:
@@ -74,7 +81,25 @@ def fit_plan_on(engine: Engine, source: Source, *, plan: Plan, instrument: Instr
             "predictions": pd.concat(preds, ignore_index=True) if preds else pd.DataFrame(),
             "marginal_effects": pd.concat(slopes, ignore_index=True) if slopes else pd.DataFrame(),
             "station_effects": pd.concat(effects, ignore_index=True) if effects else pd.DataFrame(),
+            **{key: pd.concat(parts, ignore_index=True) if parts else pd.DataFrame() for key, parts in steps.items()},
             "notes": pd.DataFrame(notes, columns=["step", "note"])}
+
+
+def _family_steps(fm, plan: Plan, instrument: Instrument):
+    """The row path's family steps (:data:`research.models.families.FAMILIES`) from sums:
+    ``(table key, table, notes)`` for each; the station effects come with the fit (its BLUPs)."""
+    from research.models.aggregate.brant import brant_step
+    from research.models.aggregate.ranks import subcause_ranks_from_sums
+    from research.models.families import family_of
+
+    for step in family_of(fm.spec.family, fm.spec.name).steps:
+        if step.label == "Brant test":
+            tables, notes = brant_step(fm)
+            yield "brant", tables["brant"], notes
+        elif step.label == "sub-cause ranks":
+            yield "subcause_ranks", subcause_ranks_from_sums(
+                fm, parent=instrument.parent, threshold=instrument.satisfied_threshold,
+                reference_levels=plan.reference_levels, instrument=instrument, conf_level=plan.conf_level), []
 
 
 def _predictable(fm) -> bool:

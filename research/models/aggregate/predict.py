@@ -132,30 +132,50 @@ def predictions_from_sums(fm: FittedModel, *, parent: dict[str, str], grid_hours
                           conf_level: float, reference_levels: dict, instrument) -> pd.DataFrame:
     """:func:`research.models.predict.predictions` (same rows, same order) of a model of
     :func:`research.models.aggregate.fit_model_on`."""
-    from research.models.aggregate.cells import cell_design
     from research.models.families import family_of
     from research.models.predict import average_rows
 
-    cells, cd, groups = fm.extra["cells"], fm.extra["cell_design"], fm.extra["groups"]
-    M, n = cells.M, cells.n
+    cells, groups = fm.extra["cells"], fm.extra["groups"]
+    n = cells.n
     wt = cells.weights_of_groups  # a weighted model's means are weighted: its weight totals
     scales = family_of(fm.spec.family, fm.spec.name).scales
-    frame = cd.frame
-    subs = list(frame["cause_l2"].cat.categories) if "cause_l2" in frame.columns else []
-    has_l1 = "cause_l1" in frame.columns
-    every = np.arange(len(groups))
-    per_sub = {}
-    for s in subs:
-        changed = groups.assign(cause_l2=s, **({"cause_l1": parent[s]} if has_l1 else {}))
-        Cs = cell_design(changed, reference_levels=reference_levels, instrument=instrument, typed=frame,
-                         **_context(fm)).C
-        sums = cells.sums(_measures(fm, eta(M), _row_basis(cd, None), threshold),
-                          basis_coefficients(Cs, fm.beta, cells.gid))
-        per_sub[s] = _combine(fm, sums, Cs, every, float(wt.sum()), threshold)
+    per_sub = subcause_averages(fm, parent=parent, threshold=threshold, reference_levels=reference_levels,
+                                instrument=instrument)
+    subs = list(per_sub)
     counts = pd.Series(wt).groupby(groups["cause_l2"].astype(str).to_numpy()).sum() if subs else pd.Series(dtype=float)
     out = average_rows(fm, per_sub, counts, parent=parent, scales=scales, conf_level=conf_level, n=n)
     out += _grid(fm, parent, grid_hours, threshold, conf_level, scales)
     return pd.DataFrame(out)
+
+
+def subcause_averages(fm: FittedModel, *, parent: dict[str, str], threshold: int, reference_levels: dict,
+                      instrument) -> dict[str, dict[str, tuple[float, np.ndarray]]]:
+    """Every ticket given sub-cause ``s``, averaged: ``{s: {scale: (estimate, gradient)}}`` for each
+    sub-cause of the model (empty without ``cause_l2``), one engine pass per sub-cause; kept in
+    ``fm.extra`` under the row path's key (:data:`research.models.predict._AAP_CACHE`), so
+    :func:`research.models.ranks.subcause_ranks` finds them as it finds the row path's."""
+    from research.models.aggregate.cells import cell_design
+    from research.models.predict import _AAP_CACHE, _aap_key
+
+    cells, cd, groups = fm.extra["cells"], fm.extra["cell_design"], fm.extra["groups"]
+    frame = cd.frame
+    subs = [str(s) for s in frame["cause_l2"].cat.categories] if "cause_l2" in frame.columns else []
+    has_l1 = "cause_l1" in frame.columns
+    changes = [{"cause_l2": s, **({"cause_l1": parent[s]} if has_l1 else {})} for s in subs]
+    key = _aap_key(threshold, changes)
+    done = fm.extra.get(_AAP_CACHE, {}).get(key)
+    if done is not None and list(done) == subs:
+        return done
+    every = np.arange(len(groups))
+    per_sub = {}
+    for s, change in zip(subs, changes):
+        Cs = cell_design(groups.assign(**change), reference_levels=reference_levels, instrument=instrument,
+                         typed=frame, **_context(fm)).C
+        sums = cells.sums(_measures(fm, eta(cells.M), _row_basis(cd, None), threshold),
+                          basis_coefficients(Cs, fm.beta, cells.gid))
+        per_sub[s] = _combine(fm, sums, Cs, every, float(cells.weights_of_groups.sum()), threshold)
+    fm.extra.setdefault(_AAP_CACHE, {})[key] = per_sub
+    return per_sub
 
 
 def _grid(fm, parent, grid_hours, threshold, conf_level, scales) -> list[dict]:
