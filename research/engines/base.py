@@ -33,7 +33,7 @@ from research.engines.expr import Expr
 #: variables an engine reads from a source by name (the input contract's canonical columns)
 SOURCE_VARIABLES = ("cause_l1", "cause_l2", "channel", "repeat", "handling_hours", "region", "station",
                     "resolved", "sla_met", "satisfied", "sat_overall", "sat_speed", "sat_attitude",
-                    "sat_outcome", "created_at")
+                    "sat_outcome", "created_at", "survey_status")
 #: variables derived from another column: name -> source column
 DERIVED_VARIABLES = {"month": "created_at"}
 
