@@ -42,6 +42,7 @@ STEPS = (
     ("research.representativeness.run", "propensity_model"), ("research.representativeness.run", "make_weights"),
     ("research.representativeness.run", "margin_diagnostics"), ("research.representativeness.run", "_margin_check"),
     ("research.representativeness.run", "calibration_of"), ("research.representativeness.run", "_weighted_estimates"),
+    ("research.representativeness.run", "rows_weighted_estimates"),
     ("research.strategy.sensitivity", "weighting_methods"), ("research.strategy.sensitivity", "outcome_model"),
     ("research.strategy.sensitivity", "delta_range"), ("research.strategy.sensitivity", "tipping_deltas"),
     ("research.models.weighted", "fit_weighted_model"), ("research.models.predict", "marginal_effects"),

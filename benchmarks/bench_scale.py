@@ -12,7 +12,12 @@ descendants are summed, ``/proc/<pid>/smaps_rollup``; the sampler of bench_repro
   kept (does an ingest slow down as the dataset grows?);
 - ``bulletin``: ``research bulletin --dataset D --period week``;
 - ``fit``: ``research fit --dataset D --engine duckdb`` when the CLI has those options (the engines of
-  issue 15), else skipped with the reason printed.
+  issue 15), else skipped with the reason printed;
+- ``weight``: ``research weight --dataset D --engine duckdb`` (response rates, raking and design-based
+  estimates from per-group counts; research.representativeness.at_scale) when the CLI has
+  ``weight --dataset``, else skipped. Its in-memory twin, ``research weight --data``, also fits the
+  propensity model, the sensitivity tables and the survey-weighted models (the dataset path does not
+  yet), so its ratio compares more work with less.
 
 ``--compare-1m`` also runs the in-memory path at 1,000,000 surveys (one unchunked ``research simulate``,
 ``research ingest`` without ``--dataset``, ``research bulletin --data``, ``research fit --data``), and
@@ -28,7 +33,7 @@ ratio). The JSON (``--json``) is rewritten after every stage, so a long run keep
 Usage::
 
     python benchmarks/bench_scale.py [--rows 20000000] [--chunk-rows 1000000] [--workorders-per-survey 1.75]
-        [--cache DIR] [--work DIR] [--stages generate ingest bulletin fit] [--compare-1m] [--json FILE]
+        [--cache DIR] [--work DIR] [--stages generate ingest bulletin fit weight] [--compare-1m] [--json FILE]
 """
 
 from __future__ import annotations
@@ -49,7 +54,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_reproduce import _pss_kb, _tree  # noqa: E402  (the peak-PSS sampler of the process tree)
 
-STAGES = ("generate", "ingest", "bulletin", "fit")
+STAGES = ("generate", "ingest", "bulletin", "fit", "weight")
 ONE_MILLION = 1_000_000
 
 
@@ -220,6 +225,20 @@ class Scale:
             cmd = _cli("fit", "--data", str(self.work / "ingest" / "responses.parquet"), *extra)
         return self.stage("fit", run_tree(cmd + ["--out", str(self.work / "fit")], self.log, *self.limits))
 
+    def weight(self) -> dict:
+        if self.chunked:
+            help_text = subprocess.run(_cli("weight", "--help"), capture_output=True, text=True, cwd=ROOT,
+                                       env=_env()).stdout
+            if "--dataset" not in help_text:
+                return self.stage("weight", {"seconds": None, "peak_mb": None, "code": None, "stopped": None},
+                                  note="skipped: 'research weight' has no --dataset option yet")
+            cmd = _cli("weight", "--dataset", str(self.work / "dataset"), "--engine", "duckdb")
+            note = "tables from counts (no propensity, sensitivity or svy models)"
+        else:
+            cmd, note = _cli("weight", "--data", str(self.work / "ingest")), "every table (propensity, svy models)"
+        return self.stage("weight", run_tree(cmd + ["--out", str(self.work / "weights")], self.log, *self.limits),
+                          note=note)
+
     def run(self, stages: list[str]) -> None:
         for name in stages:
             if name != "generate" and not _ready(self.exports, self.chunked):
@@ -245,7 +264,8 @@ def table(rows: list[dict]) -> str:
         spm, b = r.get("seconds_per_million"), base.get(r["stage"])
         ratio = spm / b if (r["mode"] == "dataset" and spm is not None and b) else None
         r["ratio_to_memory_1m"] = ratio
-        note = r.get("note") or r.get("stopped") or ("exit %s" % r["code"] if r.get("code") else "")
+        note = "; ".join(x for x in (r.get("note"), r.get("stopped"), "exit %s" % r["code"] if r.get("code") else "")
+                         if x)
         if r["stage"] == "ingest" and r.get("calls"):
             note = (note + " " if note else "") + (f"{r['calls']} calls, first {r['first_call_seconds']:.1f} s, "
                                                    f"last {r['last_call_seconds']:.1f} s; "

@@ -216,6 +216,8 @@ def cmd_weight(args: argparse.Namespace) -> int:
     from research.representativeness.run import analyse_representativeness, write_representativeness
 
     progress = timed(_progress)
+    if getattr(args, "dataset", None) or getattr(args, "engine", "auto") in ("duckdb", "spark"):
+        return _weight_on_engine(args, progress)
     folder = Path(args.data) if args.data else paths.ingest_dir()
     responses = _read_parquet(folder / "responses.parquet", "responses")
     workorders = _read_parquet(folder / "workorders.parquet", "work-order")
@@ -226,6 +228,13 @@ def cmd_weight(args: argparse.Namespace) -> int:
                                          progress=progress)
     out = Path(args.out) if args.out else paths.build_dir() / "weights"
     written = write_representativeness(results, out)
+    _print_weights(results)
+    print(f"wrote {len(written)} files to {out}")
+    return 0
+
+
+def _print_weights(results: dict) -> None:
+    """The weighted and unweighted satisfied rate and the weights' summary, two lines."""
     we = results["weighted_estimates"]
     o = we[(we["variable"] == "satisfied") & (we["domain"] == "overall")].iloc[0]
     ws = results["weight_summary"].iloc[0]
@@ -233,7 +242,24 @@ def cmd_weight(args: argparse.Namespace) -> int:
           f"{100 * o['conf_high']:.1f}), unweighted {100 * o['estimate_unweighted']:.1f}%")
     print(f"weights: {ws['description']}; design effect {ws['deff']:.2f}, effective n {ws['n_eff']:,.0f}, "
           f"max weight {ws['max']:.2f}")
-    print(f"wrote {len(written)} files to {out}")
+
+
+def _weight_on_engine(args: argparse.Namespace, progress) -> int:
+    """``research weight --dataset DIR`` (or ``--engine duckdb|spark``): the tables from counts
+    (research.representativeness.at_scale)."""
+    from research.config.plan import load_plan
+    from research.representativeness.at_scale import weigh_on_engine
+
+    plan = load_plan(args.plan)
+    name = "duckdb" if args.engine == "auto" else args.engine
+    dataset = Path(args.dataset) if getattr(args, "dataset", None) else None
+    out = Path(args.out) if args.out else paths.build_dir() / "weights"
+    results, written = weigh_on_engine(name, plan, out, dataset=dataset,
+                                       folder=None if dataset else Path(args.data) if args.data else paths.ingest_dir(),
+                                       progress=progress)
+    _print_weights(results)
+    print(f"wrote {len(written)} files to {out} (from counts by the {name} engine: {len(results['weight_cells']):,} "
+          "weight cells instead of respondent weights; see notes.csv)")
     return 0
 
 

@@ -244,8 +244,16 @@ def _add_weight(sub, func: Callable[[argparse.Namespace], int]) -> None:
                                    "weighted estimates; reads build/ingest/ (run 'research ingest SURVEY "
                                    "--workorders FILE' first).")
     p.add_argument("--plan", metavar="FILE", help="analysis plan YAML (default paper/analysis_plan.yaml)")
-    p.add_argument("--data", metavar="DIR",
-                   help=f"folder with responses.parquet and workorders.parquet (default {paths.ingest_dir()})")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--data", metavar="DIR",
+                       help=f"folder with responses.parquet and workorders.parquet (default {paths.ingest_dir()})")
+    where.add_argument("--dataset", metavar="DIR",
+                       help="a dataset folder of 'research ingest --dataset DIR': its responses and work orders, "
+                            "counted by group through the engine (weighting methods rake, poststratify, none)")
+    p.add_argument("--engine", default="auto", choices=("auto", "pandas", "duckdb", "spark"),
+                   help="where the rows are counted: auto (default) is duckdb for --dataset and the row-level "
+                        "pandas path (every table) for --data; pandas, duckdb or spark count the groups (the "
+                        "tables that need only counts; weight_cells instead of respondent_weights)")
     p.add_argument("--out", metavar="DIR", help=f"output folder (default {paths.build_dir() / 'weights'})")
     p.set_defaults(func=func)
 

@@ -33,10 +33,11 @@ from research.engines.expr import Expr
 #: variables an engine reads from a source by name (the input contract's canonical columns, and
 #: ``responded``, the work orders' survey outcome of
 #: :func:`research.representativeness.nonresponse.population_frame`, in a source that has it:
-#: research.models.aggregate.propensity derives it)
+#: research.models.aggregate.propensity derives it; and ``survey_status``, the work orders' own
+#: column that representativeness.at_scale counts by)
 SOURCE_VARIABLES = ("cause_l1", "cause_l2", "channel", "repeat", "handling_hours", "region", "station",
                     "resolved", "sla_met", "satisfied", "sat_overall", "sat_speed", "sat_attitude",
-                    "sat_outcome", "created_at", "responded")
+                    "sat_outcome", "created_at", "responded", "survey_status")
 #: variables derived from another column: name -> source column
 DERIVED_VARIABLES = {"month": "created_at"}
 

@@ -30,12 +30,16 @@ _BINARY = {"add": "+", "sub": "-", "mul": "*", "div": "/"}
 _UNARY = ("neg", "exp", "ln", "log2", "sqrt", "abs", "log_expit", "expit", "relu", "cube")
 #: functions of two arguments
 _PAIR = ("least", "greatest")
+#: comparisons -> SQL operator; their value is 1.0 where the comparison holds, 0.0 elsewhere (the
+#: indicators of the handling-time bands, :mod:`research.representativeness.at_scale`)
+_COMPARE = {"le": "<=", "lt": "<", "ge": ">=", "gt": ">"}
 
 
 @dataclass(frozen=True)
 class Expr:
     """A node: ``op`` is ``col`` (``args = (name,)``), ``num`` (``args = (float,)``), a binary
-    operator of :data:`_BINARY`, or a function of :data:`_UNARY` / :data:`_PAIR`."""
+    operator of :data:`_BINARY`, a function of :data:`_UNARY` / :data:`_PAIR`, or a comparison of
+    :data:`_COMPARE` (1.0 or 0.0)."""
 
     op: str
     args: tuple
@@ -65,6 +69,10 @@ class Expr:
         if op in _PAIR:
             x, y = a[0].numpy(columns), a[1].numpy(columns)
             return (np.minimum if op == "least" else np.maximum)(x, y)
+        if op in _COMPARE:
+            x, y = a[0].numpy(columns), a[1].numpy(columns)
+            cmp = {"le": np.less_equal, "lt": np.less, "ge": np.greater_equal, "gt": np.greater}[op]
+            return np.asarray(cmp(x, y), dtype=float)
         x = a[0].numpy(columns)
         return {"neg": np.negative, "exp": np.exp, "ln": np.log, "log2": np.log2, "sqrt": np.sqrt,
                 "abs": np.abs, "log_expit": log_expit, "expit": expit,
@@ -81,6 +89,8 @@ class Expr:
             return f"({a[0].sql()} {_BINARY[op]} {a[1].sql()})"
         if op in _PAIR:
             return f"{op.upper()}({a[0].sql()}, {a[1].sql()})"
+        if op in _COMPARE:
+            return f"CAST(({a[0].sql()} {_COMPARE[op]} {a[1].sql()}) AS DOUBLE)"
         x = a[0].sql()
         if op == "neg":
             return f"(-{x})"
@@ -135,7 +145,7 @@ def lift(value) -> Expr:
 
 
 def fn(name: str, *args) -> Expr:
-    """A function of :data:`_UNARY` (one argument) or :data:`_PAIR` (two)."""
-    if (name in _UNARY and len(args) == 1) or (name in _PAIR and len(args) == 2):
+    """A function of :data:`_UNARY` (one argument), :data:`_PAIR` or :data:`_COMPARE` (two)."""
+    if (name in _UNARY and len(args) == 1) or (name in (*_PAIR, *_COMPARE) and len(args) == 2):
         return Expr(name, tuple(lift(a) for a in args))
     raise ValueError(f"unknown function {name!r} of {len(args)} argument(s)")

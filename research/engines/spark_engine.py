@@ -56,6 +56,13 @@ class SparkEngine(SQLEngine):
         if isinstance(source, DatasetSource):
             df = (self.spark.read.option("basePath", str(source.folder / source.table))
                   .parquet(*[str(f) for f in source.files()]))
+            if "region" in df.columns:
+                # the partition folders are URI-escaped UTF-8 (region=%E4%B8%9C...); Spark unescapes
+                # each %XX to one character (Latin-1), so 东莞 would read as 'ä¸\x9cè\x8e\x9e': its
+                # code points are the UTF-8 bytes, decoded here as UTF-8
+                from pyspark.sql import functions as F
+
+                df = df.withColumn("region", F.decode(F.encode(F.col("region"), "ISO-8859-1"), "UTF-8"))
         else:
             frame = source.frame if isinstance(source, FrameSource) else source
             if columns is not None:

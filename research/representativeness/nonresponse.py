@@ -75,13 +75,16 @@ def population_frame(workorders: pd.DataFrame, *, bands_hours=(4, 24, 72, 168)) 
     return out
 
 
-def response_rates(population: pd.DataFrame, by: list[str], *, conf_level: float = 0.95) -> pd.DataFrame:
+def response_rates(population: pd.DataFrame, by: list[str], *, conf_level: float = 0.95,
+                   count=None) -> pd.DataFrame:
     """Shares of completed, no-answer and refused surveys, overall and by each variable of ``by``.
 
     Parameters
     ----------
     population : work orders (needs ``survey_status`` and the ``by`` columns).
     by : variables, each tabulated on its own (not crossed).
+    count : optional, work orders per row (rows that are groups of an engine's ``GROUP BY``,
+        :mod:`research.representativeness.at_scale`); None: one each.
 
     Returns
     -------
@@ -118,10 +121,11 @@ def response_rates(population: pd.DataFrame, by: list[str], *, conf_level: float
             if (codes < 0).any():  # a missing level counts in "(missing)", never dropped
                 codes = np.where(codes < 0, len(uniques), codes)
                 uniques.append("(missing)")
-        table = np.bincount(codes * n_kind + kind, minlength=len(uniques) * n_kind).reshape(len(uniques), n_kind)
+        table = np.bincount(codes * n_kind + kind, weights=count,
+                            minlength=len(uniques) * n_kind).reshape(len(uniques), n_kind)
         present = dict(zip(uniques, range(len(uniques))))
         levels = [o for o in order if o in present] + [u for u in uniques if u not in order]
-        counts = pd.DataFrame(table[[present[v] for v in levels]].astype(np.int64),
+        counts = pd.DataFrame(np.round(table[[present[v] for v in levels]]).astype(np.int64),
                               columns=[*STATUSES, "missing_status"])
         counts.insert(0, "level", levels)
         counts.insert(0, "variable", var)
@@ -152,7 +156,13 @@ def funnel(workorders: pd.DataFrame | None, responses: pd.DataFrame) -> pd.DataF
     """
     n_wo = np.nan if workorders is None else float(len(workorders))
     n_done = np.nan if workorders is None else float((workorders["survey_status"] == "completed").sum())
-    counts = [n_wo, n_done, float(len(responses)), float(responses["sat_overall"].notna().sum())]
+    return funnel_of_counts(n_wo, n_done, float(len(responses)), float(responses["sat_overall"].notna().sum()))
+
+
+def funnel_of_counts(work_orders: float, completed: float, accepted: float, valid: float) -> pd.DataFrame:
+    """:func:`funnel` from its four counts (NaN work orders and completed: no work-order export)."""
+    n_wo = work_orders
+    counts = [work_orders, completed, accepted, valid]
     stages = ["work_orders", "completed", "accepted", "valid"]
     prev = [np.nan, *counts[:-1]]
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -77,7 +77,8 @@ def calibration_of(respondents: pd.DataFrame, weights: np.ndarray, spec: Weighti
 
 
 def make_weights(respondents: pd.DataFrame, population: pd.DataFrame, spec: WeightingSpec,
-                 propensity: np.ndarray | None = None) -> tuple[np.ndarray, RakeResult | None, str]:
+                 propensity: np.ndarray | None = None, *, count=None,
+                 population_count=None) -> tuple[np.ndarray, RakeResult | None, str]:
     """Non-response weights of the respondents (work orders per respondent; they sum to N).
 
     Parameters
@@ -86,6 +87,9 @@ def make_weights(respondents: pd.DataFrame, population: pd.DataFrame, spec: Weig
     population : :func:`research.representativeness.nonresponse.population_frame` output.
     spec : the plan's weighting section (method, margins, strata, cap, tol).
     propensity : for ``ipw``: each respondent's fitted response propensity.
+    count, population_count : optional multiplicities: each row of ``respondents``
+        (``population``) stands for that many respondents (work orders); the weights are
+        those of the expanded rows, one per row (:mod:`research.representativeness.at_scale`).
 
     Returns
     -------
@@ -97,20 +101,23 @@ def make_weights(respondents: pd.DataFrame, population: pd.DataFrame, spec: Weig
         A margin value missing, a respondent level absent from the work orders,
         a population level without respondents, an infeasible cap.
     """
-    n, N = len(respondents), len(population)
+    n = len(respondents) if count is None else int(np.sum(count))
+    N = len(population) if population_count is None else int(np.sum(population_count))
+    counts = {"count": count, "population_count": population_count}
     try:
         if spec.method == "none":
-            return np.full(n, N / n), None, "equal weights N/n (no non-response adjustment)"
+            return np.full(len(respondents), N / n), None, "equal weights N/n (no non-response adjustment)"
         if spec.method == "rake":
             _check_margins(respondents, spec.margins, "survey responses")
             _check_margins(population, spec.margins, "work orders")
             res = rake(respondents, population, list(spec.margins), cap=spec.trim_cap,
-                       max_iter=spec.max_iter, tol=spec.tol)
+                       max_iter=spec.max_iter, tol=spec.tol, **counts)
             text = f"raking to {', '.join(spec.margins)}"
         elif spec.method == "poststratify":
             _check_margins(respondents, spec.poststrata, "survey responses")
             _check_margins(population, spec.poststrata, "work orders")
-            res = poststratify(respondents, population, list(spec.poststrata), cap=spec.trim_cap, tol=spec.tol)
+            res = poststratify(respondents, population, list(spec.poststrata), cap=spec.trim_cap, tol=spec.tol,
+                               **counts)
             text = f"post-stratification on {' × '.join(spec.poststrata)}"
         else:
             if propensity is None or np.isnan(propensity).any():
@@ -162,19 +169,43 @@ def _on_respondents(values: np.ndarray, population: pd.DataFrame, respondents: p
     return np.where(pos >= 0, np.asarray(values, dtype=float)[first][pos], np.nan)
 
 
-def _weighted_estimates(data: pd.DataFrame, domains: tuple[str, ...], cluster: str,
-                        conf_level: float, calibration: Calibration | None) -> pd.DataFrame:
+def estimates_of(data: pd.DataFrame, variable: str, domains: tuple[str, ...], cluster: str,
+                 conf_level: float, calibration: Calibration | None, count: str | None = None) -> list[pd.DataFrame]:
+    """The rows of ``weighted_estimates`` of one outcome: :func:`svy_by` overall and by each domain
+    (none when the outcome has no value). ``data``: :func:`coded_domains` output with ``weight``
+    (and ``count``, respondents per row, when given: the rows are groups)."""
+    if data[variable].notna().sum() == 0:
+        return []
     data = data.assign(overall=pd.Categorical.from_codes(np.zeros(len(data), dtype=np.int8), categories=["overall"]))
     parts = []
-    for variable in ESTIMATE_VARIABLES:
-        if data[variable].notna().sum() == 0:
-            continue
-        for d in ("overall", *domains):
-            t = svy_by(data, y=variable, by=d, weights="weight", cluster=cluster, conf_level=conf_level,
-                       calibration=calibration)
-            t = t.rename(columns={d: "level"})
-            t.insert(0, "domain", d)
-            parts.append(t)
+    for d in ("overall", *domains):
+        t = svy_by(data, y=variable, by=d, weights="weight", cluster=cluster, conf_level=conf_level,
+                   calibration=calibration, count=count)
+        t = t.rename(columns={d: "level"})
+        t.insert(0, "domain", d)
+        parts.append(t)
+    return parts
+
+
+def rows_weighted_estimates(respondents: pd.DataFrame, weights: np.ndarray, spec: WeightingSpec,
+                            conf_level: float) -> tuple[pd.DataFrame, Calibration | None]:
+    """``weighted_estimates`` of the respondents (:func:`respondent_frame`, one row each) with their
+    ``weights``, and the calibration behind the weights (:func:`calibration_of`). InputError for a
+    respondent without a cluster."""
+    if respondents[spec.cluster].isna().any():
+        raise InputError(f"survey responses: {int(respondents[spec.cluster].isna().sum())} row(s) have no "
+                         f"{spec.cluster}; the design needs a cluster for every respondent")
+    data = coded_domains(respondents[list(dict.fromkeys([spec.cluster, *spec.domains, *ESTIMATE_VARIABLES]))],
+                         spec.domains, spec.cluster).assign(weight=weights)
+    calibration = calibration_of(respondents, weights, spec)
+    parts = [t for variable in ESTIMATE_VARIABLES
+             for t in estimates_of(data, variable, spec.domains, spec.cluster, conf_level, calibration)]
+    return finish_estimates(parts), calibration
+
+
+def finish_estimates(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """``weighted_estimates`` from its parts (:func:`estimates_of`): the level as text, the
+    difference weighted - unweighted and the ratio of the variances."""
     out = pd.concat(parts, ignore_index=True)
     out["level"] = out["level"].astype(str)
     out["difference"] = out["estimate"] - out["estimate_unweighted"]
@@ -220,13 +251,7 @@ def analyse_representativeness(responses: pd.DataFrame, workorders: pd.DataFrame
     say(f"weights ({text}) in {time.perf_counter() - t0:.1f} s")
 
     t0 = time.perf_counter()
-    if respondents[spec.cluster].isna().any():
-        raise InputError(f"survey responses: {int(respondents[spec.cluster].isna().sum())} row(s) have no "
-                         f"{spec.cluster}; the design needs a cluster for every respondent")
-    data = coded_domains(respondents[list(dict.fromkeys([spec.cluster, *spec.domains, *ESTIMATE_VARIABLES]))],
-                         spec.domains, spec.cluster).assign(weight=weights)
-    calibration = calibration_of(respondents, weights, spec)
-    out["weighted_estimates"] = _weighted_estimates(data, spec.domains, spec.cluster, conf, calibration)
+    out["weighted_estimates"], calibration = rows_weighted_estimates(respondents, weights, spec, conf)
     say(f"weighted vs unweighted estimates in {time.perf_counter() - t0:.1f} s")
 
     t0 = time.perf_counter()
@@ -242,23 +267,35 @@ def analyse_representativeness(responses: pd.DataFrame, workorders: pd.DataFrame
     return out
 
 
-def _weight_tables(respondents: pd.DataFrame, population: pd.DataFrame, spec: WeightingSpec,
-                   weights: np.ndarray, res: RakeResult | None, text: str,
-                   resp_prop: np.ndarray) -> dict[str, pd.DataFrame]:
-    """``weight_summary`` (diagnostics of the weights and how they were made), ``weight_margins``
-    (population against weighted counts per margin level) and ``respondent_weights``."""
-    summary = margin_diagnostics(respondents, weights, [v for v in ("region", "cause_l1", "cause_l2",
-                                                                    "handling_band") if v in respondents])
+#: variables of the weights' diagnostics per level (``weight_summary``)
+SUMMARY_VARIABLES = ("region", "cause_l1", "cause_l2", "handling_band")
+
+
+def weight_tables(respondents: pd.DataFrame, population: pd.DataFrame, spec: WeightingSpec,
+                  weights: np.ndarray, res: RakeResult | None, text: str, *, count=None,
+                  population_count=None) -> dict[str, pd.DataFrame]:
+    """``weight_summary`` (diagnostics of the weights and how they were made) and ``weight_margins``
+    (population against weighted counts per margin level). ``count``, ``population_count``:
+    respondents (work orders) per row, when the rows are groups (None: one each)."""
+    summary = margin_diagnostics(respondents, weights, [v for v in SUMMARY_VARIABLES if v in respondents],
+                                 count=count)
     summary.insert(0, "method", spec.method)
     summary["description"] = text
     summary["iterations"] = res.iterations if res is not None else 0
     summary["max_margin_error"] = res.max_margin_error if res is not None else 0.0
     summary["converged"] = res.converged if res is not None else True
     summary["trim_cap"] = spec.trim_cap if spec.trim_cap is not None else np.nan
-    summary["population"] = len(population)
+    summary["population"] = len(population) if population_count is None else int(np.sum(population_count))
     margins = (res.diagnostics() if res is not None and spec.method == "rake"
-               else _margin_check(respondents, population, weights, spec.margins))
-    return {"weight_summary": summary, "weight_margins": margins,
+               else _margin_check(respondents, population, weights, spec.margins, count, population_count))
+    return {"weight_summary": summary, "weight_margins": margins}
+
+
+def _weight_tables(respondents: pd.DataFrame, population: pd.DataFrame, spec: WeightingSpec,
+                   weights: np.ndarray, res: RakeResult | None, text: str,
+                   resp_prop: np.ndarray) -> dict[str, pd.DataFrame]:
+    """:func:`weight_tables` and ``respondent_weights`` (one row per respondent)."""
+    return {**weight_tables(respondents, population, spec, weights, res, text),
             "respondent_weights": pd.DataFrame({"ticket_id": respondents["ticket_id"].astype(str).to_numpy(),
                                                 "weight": weights, "propensity": resp_prop})}
 
@@ -293,18 +330,24 @@ def _survey_weighted_models(responses: pd.DataFrame, weights: np.ndarray, calibr
 
 
 def _margin_check(respondents: pd.DataFrame, population: pd.DataFrame, weights: np.ndarray,
-                  margins: tuple[str, ...]) -> pd.DataFrame:
-    """Population vs weighted counts per margin level, for weights not made by raking to them."""
+                  margins: tuple[str, ...], count=None, population_count=None) -> pd.DataFrame:
+    """Population vs weighted counts per margin level, for weights not made by raking to them;
+    levels by decreasing population count, ties by level. ``count``, ``population_count``:
+    multiplicities of the rows (None: one each)."""
     rows = []
-    w = pd.Series(weights, index=respondents.index)
+    c = np.ones(len(respondents)) if count is None else np.asarray(count, dtype=float)
+    pc = np.ones(len(population)) if population_count is None else np.asarray(population_count, dtype=float)
+    wc = pd.Series(np.asarray(weights, dtype=float) * c)
     for var in margins:
-        pop = population[var].astype("string").value_counts()
-        got = w.groupby(respondents[var].astype("string")).sum()
-        n_k = respondents[var].astype("string").value_counts()
+        pop = pd.Series(pc).groupby(population[var].astype("string").to_numpy()).sum()
+        pop = pop.sort_values(ascending=False, kind="stable")
+        by = respondents[var].astype("string").to_numpy()
+        got = wc.groupby(by).sum()
+        n_k = pd.Series(c).groupby(by).sum()
         total = float(pop.sum())
         for lev in pop.index:
             g = float(got.get(lev, 0.0))
-            rows.append((var, lev, int(n_k.get(lev, 0)), float(pop[lev]), g, g - float(pop[lev]),
+            rows.append((var, lev, int(round(n_k.get(lev, 0))), float(pop[lev]), g, g - float(pop[lev]),
                          (g - float(pop[lev])) / total))
     return pd.DataFrame(rows, columns=["variable", "level", "n_sample", "population", "weighted", "error",
                                        "rel_error"])

@@ -38,7 +38,15 @@ class Calibration:
     the design: every respondent, also those an estimator drops for a missing
     value, whose influence is 0 as in R), ``weights`` (the calibrated weights of
     those rows), ``clusters``/``n_clusters`` (the design's cluster codes and
-    count), ``raking`` (True: raking; False: post-stratification).
+    count), ``raking`` (True: raking; False: post-stratification), ``counts`` (None: every row
+    of the design is one respondent; else the rows are groups of that many respondents sharing
+    their cluster, margin levels and weight, as an engine's ``GROUP BY`` gives them).
+
+    With ``counts``, an influence value handed to :meth:`residuals`, :meth:`cell_sums`,
+    :meth:`variance` or :meth:`domain_variances` is a group's *total* (the sum over its
+    respondents); the level means of ``z / w`` are over respondents (``sum(n z / w) / sum(n)``
+    per level in terms of the respondents' values), so every result equals that of the expanded
+    rows up to rounding.
     """
 
     margins: tuple
@@ -46,14 +54,15 @@ class Calibration:
     clusters: np.ndarray
     n_clusters: int
     raking: bool = True
+    counts: np.ndarray | None = None
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, margins: Sequence[str], weights, cluster: str, *,
-                   raking: bool = True) -> "Calibration":
+                   raking: bool = True, count=None) -> "Calibration":
         """Calibration over the rows of ``frame`` (the whole design), margins as column names.
 
         For post-stratification (``raking=False``) the cells are the cross of the
-        ``margins`` columns.
+        ``margins`` columns. ``count``: respondents per row (see the class docstring).
         """
         codes = [pd.factorize(frame[m].astype("string"), use_na_sentinel=True)[0] for m in margins]
         if any((c < 0).any() for c in codes):
@@ -65,8 +74,9 @@ class Calibration:
             codes = [cell]
         cl, g = _cluster_codes(frame[cluster])
         w = np.asarray(weights, dtype=float)
+        counts = None if count is None else np.asarray(count, dtype=float)
         return cls(margins=tuple(np.asarray(c, dtype=np.intp) for c in codes), weights=w, clusters=cl,
-                   n_clusters=g, raking=raking)
+                   n_clusters=g, raking=raking, counts=counts)
 
     def _level_space(self):
         """Margin indicator matrices, their cross-counts and level counts (built once, cached).
@@ -78,11 +88,13 @@ class Calibration:
             from scipy import sparse
 
             n = len(self.weights)
-            ind = []
+            ind, counted = [], []
             for codes in self.margins:
                 levels = int(codes.max()) + 1
                 ind.append(sparse.csr_matrix((np.ones(n), (codes, np.arange(n))), shape=(levels, n)))
-            cross = [[(a @ b.T).toarray() for b in ind] for a in ind]  # (L_a, L_b) cross-counts
+                counted.append(ind[-1] if self.counts is None else
+                               sparse.csr_matrix((self.counts, (codes, np.arange(n))), shape=(levels, n)))
+            cross = [[(a @ b.T).toarray() for b in ind] for a in counted]  # (L_a, L_b) cross-counts
             counts = [np.diag(cross[m][m])[:, None] for m in range(len(ind))]
             cached = (ind, cross, counts)
             object.__setattr__(self, "_cache", cached)  # frozen dataclass: cache outside the fields
@@ -114,6 +126,8 @@ class Calibration:
         ind, cross, counts = self._level_space()
         sums = [S @ (x / w) for S in ind]  # (L_m, k) level sums of x0 / w
         c = self._projection(sums, cross, counts)
+        if self.counts is not None:  # a group's total: its respondents' residuals summed
+            w = w * self.counts[:, None]
         for m, codes in enumerate(self.margins):
             x -= w * c[m][codes]
         return x
@@ -243,8 +257,9 @@ class _Cells:
         first[cell[::-1]] = np.arange(len(cell) - 1, -1, -1)  # a row of every cell
         cell_cluster = np.asarray(cal.clusters)[first]
         cell_levels = [np.asarray(c)[first] for c in cal.margins]
-        n_cell = np.bincount(cell, minlength=n_cells).astype(float)
-        w_cell = np.bincount(cell, weights=cal.weights, minlength=n_cells)
+        n_cell = np.bincount(cell, weights=cal.counts, minlength=n_cells).astype(float)
+        w_cell = np.bincount(cell, weights=cal.weights if cal.counts is None else cal.weights * cal.counts,
+                             minlength=n_cells)
         at = np.arange(n_cells)
         to_level = tuple(sparse.csr_matrix((np.ones(n_cells), (lv, at)), shape=(size, n_cells))
                          for lv, size in zip(cell_levels, sizes))

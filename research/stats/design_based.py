@@ -148,15 +148,17 @@ def svy_mean(data: pd.DataFrame, *, y: str, weights: str, cluster: str,
 
 
 def _domain_means(yv: np.ndarray, w: np.ndarray, dom: np.ndarray, n_dom: int,
-                  codes: np.ndarray, g: int, calibration: Calibration | None = None):
+                  codes: np.ndarray, g: int, calibration: Calibration | None = None, count=None):
     """Domain means and linearization SEs; rows with dom < 0 or missing y have influence 0.
 
     One pass over the rows: each row lies in one domain, so the (G x D) matrix of
-    cluster-by-domain influence totals is a single bincount.
+    cluster-by-domain influence totals is a single bincount. ``count``: respondents per row
+    (None: one); a row's weight and influence then count that many times (its influence is the
+    group's total, as :class:`Calibration` takes it).
     """
     ok = (dom >= 0) & ~np.isnan(yv)
     d_ok = dom[ok]
-    w_ok = w[ok]
+    w_ok = w[ok] if count is None else w[ok] * count[ok]
     y_ok = yv[ok]
     W = np.bincount(d_ok, weights=w_ok, minlength=n_dom)
     WY = np.bincount(d_ok, weights=w_ok * y_ok, minlength=n_dom)
@@ -174,7 +176,8 @@ def _domain_means(yv: np.ndarray, w: np.ndarray, dom: np.ndarray, n_dom: int,
 
 
 def svy_by(data: pd.DataFrame, *, y: str, by: str | Sequence[str], weights: str, cluster: str,
-           conf_level: float = 0.95, calibration: Calibration | None = None) -> pd.DataFrame:
+           conf_level: float = 0.95, calibration: Calibration | None = None,
+           count: str | None = None) -> pd.DataFrame:
     """Domain means (R ``svyby(~y, ~by, des, svymean, na.rm = TRUE)``) and their unweighted twins.
 
     For domain ``d`` (indicator ``I_di``, rows with ``y`` observed)::
@@ -197,6 +200,11 @@ def svy_by(data: pd.DataFrame, *, y: str, by: str | Sequence[str], weights: str,
     domain of their own). Domains are ordered as ``groupby(sort=True)`` orders
     them (category order for categoricals).
 
+    ``count`` (a column name, optional): each row of ``data`` stands for that many respondents
+    with its values (the groups of an engine's ``GROUP BY``; a ``calibration`` is then built with
+    the same counts); every sum above, ``n`` and ``n_missing`` count them, so the result equals
+    that of the expanded rows up to rounding.
+
     Returns one row per domain: the ``by`` columns, ``variable, estimate,
     std_error, conf_low, conf_high, conf_level, n, n_missing,
     estimate_unweighted, std_error_unweighted, conf_low_unweighted,
@@ -209,17 +217,21 @@ def svy_by(data: pd.DataFrame, *, y: str, by: str | Sequence[str], weights: str,
     yv = _numeric_column(data, y)
     w = _weights(data, weights)
     codes, g = _cluster_codes(data[cluster])
+    mult = None if count is None else _numeric_column(data, count)
     grouped = data[by_cols].groupby(by_cols, sort=True, observed=True, dropna=True)
     dom = grouped.ngroup().to_numpy()
     dom = np.where(pd.isna(dom), -1, dom).astype(np.intp)
     n_dom = grouped.ngroups
     keys = grouped.size().reset_index()[by_cols] if n_dom else pd.DataFrame(columns=by_cols)
-    est, se = _domain_means(yv, w, dom, n_dom, codes, g, calibration)
-    est_u, se_u = _domain_means(yv, np.ones_like(w), dom, n_dom, codes, g)
+    est, se = _domain_means(yv, w, dom, n_dom, codes, g, calibration, mult)
+    est_u, se_u = _domain_means(yv, np.ones_like(w), dom, n_dom, codes, g, count=mult)
     in_dom = dom >= 0
     miss = np.isnan(yv)
-    n = np.bincount(dom[in_dom & ~miss], minlength=n_dom)
-    n_missing = np.bincount(dom[in_dom & miss], minlength=n_dom)
+    n = np.bincount(dom[in_dom & ~miss], weights=None if mult is None else mult[in_dom & ~miss], minlength=n_dom)
+    n_missing = np.bincount(dom[in_dom & miss], weights=None if mult is None else mult[in_dom & miss],
+                            minlength=n_dom)
+    if mult is not None:
+        n, n_missing = np.round(n).astype(np.int64), np.round(n_missing).astype(np.int64)
     q = _z(conf_level)
     out = keys.reset_index(drop=True).copy()
     out["variable"] = y

@@ -14,7 +14,13 @@ Functions (pure: DataFrames in, DataFrames/arrays out):
 - :func:`handling_band` -- handling hours to the five handling-time bands
   (:mod:`research.stats.bands`, importable from here).
 - :func:`rake`          -- IPF of respondents to population margins, optional cap.
-- :func:`weight_summary` -- n, sum, min, max, mean, cv, Kish n_eff, deff.
+- :func:`poststratify`  -- raking to the one margin of the strata's cells.
+- :func:`weight_summary`, :func:`margin_diagnostics` -- n, sum, min, max, mean, cv, Kish
+  n_eff, deff, overall and per level (:mod:`research.stats.weight_diagnostics`).
+
+Every function takes optional multiplicities (``count``: each row stands for that many
+respondents, or work orders, with its values), so that the groups of an engine's ``GROUP BY``
+give the weights of the expanded rows (:mod:`research.representativeness.at_scale`).
 
 Why written by hand
 -------------------
@@ -82,6 +88,8 @@ import pandas as pd
 
 # the handling-time bands are research.stats.bands; their names stay importable from here
 from research.stats.bands import BAND_EDGES_HOURS, BAND_LABELS, band_labels, handling_band  # noqa: F401
+# the summaries of weights are research.stats.weight_diagnostics; their names stay importable from here
+from research.stats.weight_diagnostics import margin_diagnostics, weight_summary  # noqa: F401
 
 __all__ = ["BAND_LABELS", "BAND_EDGES_HOURS", "band_labels", "handling_band", "rake", "RakeResult",
            "poststratify", "propensity_weights", "weight_summary", "margin_diagnostics"]
@@ -113,6 +121,8 @@ class RakeResult:
     converged: bool
     cap_weight: float | None = None
     _margins: tuple = field(default=(), repr=False)
+    #: respondents per row of ``sample`` when it was given collapsed (:func:`rake`'s ``count``)
+    _count: np.ndarray | None = field(default=None, repr=False)
 
     def diagnostics(self) -> pd.DataFrame:
         """Tidy frame, one row per margin variable and level.
@@ -122,9 +132,10 @@ class RakeResult:
         (weighted - population, in work orders), ``rel_error`` (error / margin total).
         """
         rows = []
+        c = self._count
         for var, levels, codes, target in self._margins:
-            got = np.bincount(codes, weights=self.weights, minlength=len(levels))
-            n_k = np.bincount(codes, minlength=len(levels))
+            got = np.bincount(codes, weights=self.weights if c is None else self.weights * c, minlength=len(levels))
+            n_k = np.bincount(codes, weights=c, minlength=len(levels)).astype(np.int64)
             total = target.sum()
             for k, lev in enumerate(levels):
                 rows.append((var, lev, int(n_k[k]), float(target[k]), float(got[k]),
@@ -133,11 +144,12 @@ class RakeResult:
                                            "weighted", "error", "rel_error"])
 
 
-def _levels_and_counts(pop: pd.Series, var: str) -> tuple[pd.Index, np.ndarray]:
+def _levels_and_counts(pop: pd.Series, var: str, count=None) -> tuple[pd.Index, np.ndarray]:
     if pop.isna().any():
         raise ValueError(f"population column {var!r} has {int(pop.isna().sum())} missing "
                          "value(s); recode them to a level before raking")
-    counts = pop.value_counts(sort=False)
+    counts = (pop.value_counts(sort=False) if count is None
+              else pd.Series(np.asarray(count, dtype=float), index=pop.index).groupby(pop, observed=True).sum())
     counts = counts[counts > 0]
     if isinstance(pop.dtype, pd.CategoricalDtype):
         order = [c for c in pop.cat.categories if c in counts.index]
@@ -219,7 +231,7 @@ def _capped_factor(w, codes, target, k_levels, U, max_rounds=10_000, count=None)
 
 def rake(sample: pd.DataFrame, population: pd.DataFrame, margins: list[str], *,
          max_iter: int = 1000, tol: float = 1e-10, cap: float | None = None,
-         start=None) -> RakeResult:
+         start=None, count=None, population_count=None) -> RakeResult:
     """Rake the respondents (rows of ``sample``) to the population margin counts.
 
     Parameters
@@ -242,6 +254,12 @@ def rake(sample: pd.DataFrame, population: pd.DataFrame, margins: list[str], *,
     start : array, optional
         Starting weights (positive, one per sample row; e.g. inverse response
         propensities). Default: equal weights ``N / n``.
+    count, population_count : arrays, optional
+        Multiplicities: each row of ``sample`` (``population``) stands for that many
+        respondents (work orders) with its values, e.g. the groups of an engine's
+        ``GROUP BY`` (:mod:`research.representativeness.at_scale`). None: every row once.
+        The weights are the same as those of the expanded rows (one weight per row of
+        ``sample``; ``n`` and ``N`` are the sums of the counts).
 
     Returns
     -------
@@ -257,11 +275,15 @@ def rake(sample: pd.DataFrame, population: pd.DataFrame, margins: list[str], *,
     """
     margins = list(margins)
     _check_rake_inputs(sample, population, margins, cap)
-    n, N = len(sample), len(population)
-    coded = _coded_margins(sample, population, margins)
-    U = None if cap is None else _cap_weight(coded, cap, n, N)
-    cell, units, count, w_unit = _raking_units(coded, n, N, start)
-    w_unit, it, err = _ipf(w_unit, units, count, [(len(levels), target) for _, levels, _, target in coded],
+    count = None if count is None else _multiplicity(count, len(sample), "count")
+    population_count = None if population_count is None else _multiplicity(population_count, len(population),
+                                                                            "population_count")
+    n = len(sample) if count is None else int(count.sum())
+    N = len(population) if population_count is None else int(population_count.sum())
+    coded = _coded_margins(sample, population, margins, count, population_count)
+    U = None if cap is None else _cap_weight(coded, cap, n, N, count)
+    cell, units, unit_count, w_unit = _raking_units(coded, len(sample), n, N, start, count)
+    w_unit, it, err = _ipf(w_unit, units, unit_count, [(len(levels), target) for _, levels, _, target in coded],
                            U, max_iter, tol)
     w = w_unit if cell is None else w_unit[cell]
     converged = err < tol and (U is None or float(w.max()) <= U * (1 + 1e-12))
@@ -269,7 +291,15 @@ def rake(sample: pd.DataFrame, population: pd.DataFrame, margins: list[str], *,
         warnings.warn(f"rake did not converge in {it} sweeps: max margin error {err:.3g} "
                       f"(tol {tol:g})", RuntimeWarning, stacklevel=2)
     return RakeResult(weights=w, iterations=it, max_margin_error=err, converged=converged,
-                      cap_weight=U, _margins=tuple(coded))
+                      cap_weight=U, _margins=tuple(coded), _count=count)
+
+
+def _multiplicity(count, rows: int, what: str) -> np.ndarray:
+    """``count`` as floats, one positive whole number per row; ValueError otherwise."""
+    c = np.asarray(count, dtype="float64")
+    if c.shape != (rows,) or not np.isfinite(c).all() or (c <= 0).any() or (c != np.round(c)).any():
+        raise ValueError(f"{what} must hold {rows} positive whole numbers (rows per group)")
+    return c
 
 
 def _check_rake_inputs(sample: pd.DataFrame, population: pd.DataFrame, margins: list[str],
@@ -290,14 +320,15 @@ def _check_rake_inputs(sample: pd.DataFrame, population: pd.DataFrame, margins: 
         raise ValueError(f"rake: cap must be > 1 (a multiple of the mean weight), got {cap!r}")
 
 
-def _coded_margins(sample: pd.DataFrame, population: pd.DataFrame, margins: list[str]) -> list[tuple]:
+def _coded_margins(sample: pd.DataFrame, population: pd.DataFrame, margins: list[str], count=None,
+                   population_count=None) -> list[tuple]:
     """``(variable, levels, sample codes, population counts)`` of each margin; ValueError when a
     population level has no respondents (raking cannot reach it)."""
     coded = []
     for var in margins:
-        levels, target = _levels_and_counts(population[var], var)
+        levels, target = _levels_and_counts(population[var], var, population_count)
         codes = _codes(sample[var], levels, var)
-        n_k = np.bincount(codes, minlength=len(levels))
+        n_k = np.bincount(codes, weights=count, minlength=len(levels))
         empty = np.flatnonzero(n_k == 0)
         if empty.size:
             lv = [levels[k] for k in empty]
@@ -309,12 +340,12 @@ def _coded_margins(sample: pd.DataFrame, population: pd.DataFrame, margins: list
     return coded
 
 
-def _cap_weight(coded: list[tuple], cap: float, n: int, N: int) -> float:
+def _cap_weight(coded: list[tuple], cap: float, n: int, N: int, count=None) -> float:
     """The largest weight allowed, ``cap`` times the mean weight ``N / n``; ValueError when some
     level's target needs a larger mean weight."""
     U = cap * N / n
     for var, levels, codes, target in coded:
-        n_k = np.bincount(codes, minlength=len(levels))
+        n_k = np.bincount(codes, weights=count, minlength=len(levels))
         bad = np.flatnonzero(target > U * n_k * (1 + 1e-12))
         if bad.size:
             k = bad[0]
@@ -326,64 +357,43 @@ def _cap_weight(coded: list[tuple], cap: float, n: int, N: int) -> float:
     return U
 
 
-def _raking_units(coded: list[tuple], n: int, N: int, start) -> tuple:
+def _raking_units(coded: list[tuple], rows: int, n: int, N: int, start, count=None) -> tuple:
     """What the sweeps of :func:`_ipf` run on: ``(cell, units, count, w_unit)``. With equal
     starting weights, the cells of the margins' cross (``cell`` per row, ``units`` each margin's
     level per cell, ``count`` respondents per cell, ``w_unit`` each cell's weight); with
-    ``start``, the rows themselves (``cell`` and ``count`` None). ValueError for bad ``start``."""
+    ``start``, the rows themselves (``cell`` None, ``count`` the rows' multiplicities or None).
+    ``rows`` rows of the sample stand for ``n`` respondents. ValueError for bad ``start``."""
     if start is None:
         # Equal starting weights: respondents sharing their level of every margin (a cell of the
         # margins' cross) get the same factors in every step, so the weights are a function of
         # the cell. The sweeps run on the cell table (each cell once, with its count of
         # respondents) and the weights are mapped back to the rows: the same fixed point and the
         # same steps, summed over a few hundred cells instead of every row.
-        cell = np.zeros(n, dtype=np.int64)
+        cell = np.zeros(rows, dtype=np.int64)
         for var, levels, codes, target in coded:
             cell = pd.factorize(cell * len(levels) + codes)[0].astype(np.int64)
         n_cells = int(cell.max()) + 1
         first = np.empty(n_cells, dtype=np.intp)
-        first[cell[::-1]] = np.arange(n - 1, -1, -1)
+        first[cell[::-1]] = np.arange(rows - 1, -1, -1)
         units = [codes[first] for var, levels, codes, target in coded]
-        count = np.bincount(cell, minlength=n_cells).astype("float64")
-        return cell, units, count, np.full(n_cells, N / n, dtype="float64")
+        per_cell = np.bincount(cell, weights=count, minlength=n_cells).astype("float64")
+        return cell, units, per_cell, np.full(n_cells, N / n, dtype="float64")
     w_unit = np.asarray(start, dtype="float64").copy()
-    if w_unit.shape != (n,) or not np.isfinite(w_unit).all() or (w_unit <= 0).any():
-        raise ValueError(f"rake: start must hold {n} finite positive weights")
-    return None, [codes for var, levels, codes, target in coded], None, w_unit
-
-
-def weight_summary(weights) -> dict:
-    """Summary of a weight vector.
-
-    Returns a dict with ``n`` (count), ``sum``, ``min``, ``max``, ``mean`` (in the
-    weights' unit, work orders per respondent for raking weights), ``cv``
-    (population coefficient of variation, sd with divisor n over mean,
-    dimensionless), ``n_eff`` = (sum w)^2 / sum w^2 (Kish effective sample size,
-    respondents) and ``deff`` = n / n_eff (design effect due to unequal weighting;
-    equals 1 + cv^2 exactly).
-    """
-    w = np.asarray(weights, dtype="float64")
-    if w.ndim != 1 or w.size == 0:
-        raise ValueError("weight_summary: need a non-empty 1-d array of weights")
-    if not np.all(np.isfinite(w)):
-        raise ValueError("weight_summary: weights must be finite")
-    n = int(w.size)
-    s = float(w.sum())
-    mean = s / n
-    cv = float(w.std(ddof=0) / mean) if mean != 0 else float("nan")
-    n_eff = s * s / float(np.dot(w, w))
-    return {"n": n, "sum": s, "min": float(w.min()), "max": float(w.max()), "mean": mean,
-            "cv": cv, "n_eff": n_eff, "deff": n / n_eff}
+    if w_unit.shape != (rows,) or not np.isfinite(w_unit).all() or (w_unit <= 0).any():
+        raise ValueError(f"rake: start must hold {rows} finite positive weights")
+    return None, [codes for var, levels, codes, target in coded], count, w_unit
 
 
 def poststratify(sample: pd.DataFrame, population: pd.DataFrame, strata: list[str], *,
-                 cap: float | None = None, tol: float = 1e-10) -> RakeResult:
+                 cap: float | None = None, tol: float = 1e-10, count=None,
+                 population_count=None) -> RakeResult:
     """Post-stratification on the full cross of ``strata`` (R ``survey::postStratify``).
 
     Every respondent of cell ``c`` gets ``N_c / n_c`` (population work orders per
     respondent of the cell); this is raking to the single margin "cell". With a
     ``cap`` the excess is redistributed within the cell (see :func:`rake`). An
     empty cell with population rows raises ValueError naming it (collapse cells).
+    ``count``, ``population_count``: multiplicities of the rows, as in :func:`rake`.
     """
     strata = list(strata)
     if not strata:
@@ -415,8 +425,8 @@ def poststratify(sample: pd.DataFrame, population: pd.DataFrame, strata: list[st
     rank = pd.Index(order).get_indexer(label)
     code = np.where(na, -1, rank[cells])
     cat = pd.Categorical.from_codes(code, categories=pd.Index(order, dtype=object))
-    res = rake(pd.DataFrame({"cell": cat[:n_s]}), pd.DataFrame({"cell": cat[n_s:]}), ["cell"], cap=cap, tol=tol)
-    return res
+    return rake(pd.DataFrame({"cell": cat[:n_s]}), pd.DataFrame({"cell": cat[n_s:]}), ["cell"], cap=cap, tol=tol,
+                count=count, population_count=population_count)
 
 
 def propensity_weights(propensity, population_size: int, *, cap: float | None = None,
@@ -437,33 +447,3 @@ def propensity_weights(propensity, population_size: int, *, cap: float | None = 
     one = pd.DataFrame({"all": np.zeros(n, dtype=np.int8)})
     pop = pd.DataFrame({"all": np.zeros(int(population_size), dtype=np.int8)})
     return rake(one, pop, ["all"], cap=cap, tol=tol, start=1.0 / p)
-
-
-def margin_diagnostics(frame: pd.DataFrame, weights, variables: list[str]) -> pd.DataFrame:
-    """Weight summary within every level of every variable (one row per variable and level).
-
-    ``frame`` holds the respondents (one row per weight). Columns: ``variable``,
-    ``level``, then :func:`weight_summary`'s ``n, sum, min, max, mean, cv,
-    n_eff, deff`` of the weights of that level's respondents, plus ``variable =
-    "all"`` / ``level = "all"`` first for the whole sample.
-    """
-    w = np.asarray(weights, dtype="float64")
-    rows = [{"variable": "all", "level": "all", **weight_summary(w)}]
-    for var in variables:
-        col = frame[var]
-        if isinstance(col.dtype, pd.CategoricalDtype):
-            levels, codes = list(col.cat.categories), np.asarray(col.cat.codes)
-        else:
-            codes, uniques = pd.factorize(col, use_na_sentinel=True)
-            uniques = np.asarray(uniques, dtype=object).tolist()
-            by_text = sorted(range(len(uniques)), key=lambda j: str(uniques[j]))
-            levels = [uniques[j] for j in by_text]
-            rank = np.empty(len(uniques), dtype=np.intp)
-            rank[by_text] = np.arange(len(uniques))
-            codes = np.where(codes < 0, -1, rank[np.maximum(codes, 0)]) if len(uniques) else codes
-        order = np.argsort(codes, kind="stable")  # each level's rows together, in row order
-        bounds = np.searchsorted(codes[order], np.arange(len(levels) + 1))
-        for k, lev in enumerate(levels):
-            if bounds[k + 1] > bounds[k]:
-                rows.append({"variable": var, "level": str(lev), **weight_summary(w[order[bounds[k]:bounds[k + 1]]])})
-    return pd.DataFrame(rows)
