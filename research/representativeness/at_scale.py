@@ -25,10 +25,14 @@ the responses once per outcome with the outcome as a key; an outcome's missing c
 is the group's count less its answered counts. At national scale that is a few hundred thousand
 groups (stations x sub-causes x bands x answer levels) whatever the number of rows.
 
+The response-propensity logit of the work orders and the survey-weighted models come from the
+engine's sums too (:mod:`research.models.aggregate.propensity`, :mod:`research.models.aggregate.svy`,
+the weights of ``weight_cells`` joined to the groups; Spark: no propensity model yet).
+
 Not on this path: ``respondent_weights`` (one row per respondent: 20 million rows at scale;
-``weight_cells`` gives the weight of every cell instead, which is every respondent's weight), the
-response-propensity model and what needs it (``ipw`` weights, the sensitivity tables) and the
-survey-weighted models: ``notes`` says so.
+``weight_cells`` gives the weight of every cell instead, which is every respondent's weight),
+``ipw`` weights and the sensitivity tables (weights and rates per respondent of the propensity
+model and the hours): ``notes`` says so.
 """
 
 from __future__ import annotations
@@ -177,7 +181,8 @@ def count_rows(engine: Engine, responses: Source, workorders: Source, spec: Weig
 
 
 def analyse_at_scale(engine: Engine, responses: Source, workorders: Source, *, plan: Plan,
-                     progress: Progress | None = None) -> dict[str, pd.DataFrame]:
+                     progress: Progress | None = None, instrument=None,
+                     models: bool = True) -> dict[str, pd.DataFrame]:
     """The weight stage's tables from per-group counts (see the module docstring):
     :func:`count_rows` through ``engine``, then :func:`tables_from_counts`.
 
@@ -202,7 +207,40 @@ def analyse_at_scale(engine: Engine, responses: Source, workorders: Source, *, p
         a handling time, and what :func:`research.representativeness.run.make_weights` refuses.
     """
     _check_method(plan.weighting)
-    return tables_from_counts(count_rows(engine, responses, workorders, plan.weighting, progress), plan, progress)
+    out = tables_from_counts(count_rows(engine, responses, workorders, plan.weighting, progress), plan, progress)
+    if models:
+        out.update(_models_from_sums(engine, responses, workorders, plan, instrument, out, progress))
+    return out
+
+
+def _models_from_sums(engine: Engine, responses: Source, workorders: Source, plan: Plan, instrument,
+                      out: dict[str, pd.DataFrame], progress: Progress | None) -> dict[str, pd.DataFrame]:
+    """The response-propensity logit on the work orders
+    (:func:`research.models.aggregate.propensity.propensity_on`) and the survey-weighted models with
+    the weights of ``out["weight_cells"]`` (:func:`research.models.aggregate.svy.svy_models_on`), both
+    from the engine's sums; ``notes`` rewritten to say what is still not computed. Spark has no
+    propensity model from sums yet (its ticket-history window): noted, not computed."""
+    from research.config.instrument import load_instrument
+    from research.models.aggregate.propensity import propensity_on
+    from research.models.aggregate.svy import svy_models_on
+
+    say = progress or (lambda m: None)
+    instrument = instrument if instrument is not None else load_instrument()
+    cal_vars, _, _ = _variables(plan.weighting)
+    cells = out["weight_cells"]
+    cells = (cells[[*cal_vars, "weight"]] if cal_vars else cells[["weight"]].iloc[:1]).reset_index(drop=True)
+    got: dict[str, pd.DataFrame] = {}
+    left = [k for k in NOT_AT_SCALE if k != "respondent_weights"]
+    if engine.name != "spark":
+        t0 = time.perf_counter()
+        got["propensity_estimates"], got["propensity_fit"] = propensity_on(engine, workorders, plan=plan,
+                                                                           instrument=instrument)
+        say(f"response-propensity model from sums in {time.perf_counter() - t0:.1f} s")
+    got.update(svy_models_on(engine, responses, plan=plan, instrument=instrument, weight_cells=cells,
+                             progress=say))
+    left = [k for k in left if k not in got]
+    got["notes"] = _notes(engine.name, left)
+    return got
 
 
 def tables_from_counts(counts: Counts, plan: Plan, progress: Progress | None = None) -> dict[str, pd.DataFrame]:
@@ -253,7 +291,7 @@ def _cells(units: pd.DataFrame, weights: np.ndarray, variables: tuple[str, ...])
     return cells
 
 
-def _notes(engine: str) -> pd.DataFrame:
+def _notes(engine: str, left: list[str] | None = None) -> pd.DataFrame:
     """What the dataset path computed and how, and what it left out."""
     return pd.DataFrame([
         {"step": "engine", "note": f"counts by group through the {engine} engine; the tables equal those of "
@@ -261,7 +299,8 @@ def _notes(engine: str) -> pd.DataFrame:
         {"step": "respondent_weights", "note": "not written: one row per respondent does not scale; every "
                                                "respondent of a cell of weight_cells has that cell's weight"},
         {"step": "not computed", "note": "needs the response-propensity model or the rows: "
-                                         + ", ".join(k for k in NOT_AT_SCALE if k != "respondent_weights")},
+                                         + ", ".join(left if left is not None else
+                                                     [k for k in NOT_AT_SCALE if k != "respondent_weights"])},
     ], columns=["step", "note"])
 
 
