@@ -14,10 +14,10 @@ descendants are summed, ``/proc/<pid>/smaps_rollup``; the sampler of bench_repro
 - ``fit``: ``research fit --dataset D --engine duckdb`` when the CLI has those options (the engines of
   issue 15), else skipped with the reason printed;
 - ``weight``: ``research weight --dataset D --engine duckdb`` (response rates, raking and design-based
-  estimates from per-group counts; research.representativeness.at_scale) when the CLI has
-  ``weight --dataset``, else skipped. Its in-memory twin, ``research weight --data``, also fits the
-  propensity model, the sensitivity tables and the survey-weighted models (the dataset path does not
-  yet), so its ratio compares more work with less.
+  estimates from per-group counts, the response-propensity model and the survey-weighted models from
+  sums; research.representativeness.at_scale) when the CLI has ``weight --dataset``, else skipped.
+  Its in-memory twin, ``research weight --data``, also computes the sensitivity tables (ipw weights,
+  delta adjustment: the dataset path does not), so its ratio compares a little more work with less.
 
 ``--compare-1m`` also runs the in-memory path at 1,000,000 surveys (one unchunked ``research simulate``,
 ``research ingest`` without ``--dataset``, ``research bulletin --data``, ``research fit --data``), and
