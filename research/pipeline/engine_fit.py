@@ -83,7 +83,8 @@ def fit_with_engine(responses: pd.DataFrame, *, engine: str, dataset: Path | Non
 
 def _by_model(rows: pd.DataFrame, sums: pd.DataFrame, fitted: list[str]) -> pd.DataFrame:
     """``rows`` with the rows of each model in ``fitted`` replaced by that model's rows of
-    ``sums``, models in the row path's order (the plan's)."""
+    ``sums`` where ``sums`` has any (else the row path's stay), models in the row path's order
+    (the plan's)."""
     if rows.empty and sums.empty:
         return rows
     if rows.empty:
@@ -92,8 +93,9 @@ def _by_model(rows: pd.DataFrame, sums: pd.DataFrame, fitted: list[str]) -> pd.D
         return rows
     pieces = []
     for model in pd.unique(rows["model"]):
-        own = sums[sums["model"] == model] if model in fitted else rows[rows["model"] == model]
-        pieces.append(own.reindex(columns=rows.columns) if model in fitted else own)
+        own = sums[sums["model"] == model]
+        pieces.append(own.reindex(columns=rows.columns) if model in fitted and len(own)
+                      else rows[rows["model"] == model])
     return pd.concat(pieces, ignore_index=True)
 
 

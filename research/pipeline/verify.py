@@ -86,13 +86,7 @@ def verify(manifest_file: Path | None = None, *, progress: Progress | None = Non
     expected = load_manifest(manifest_file)
     inputs = {i["role"]: i for i in expected["inputs"]}
     dataset = _dataset_dir(expected, manifest_file)
-    rows = _dataset_rows(expected, dataset) if dataset is not None else []
-    for role, entry in inputs.items() if dataset is None else ():
-        path = _input_path(entry)
-        if not path.is_file():
-            raise InputError(f"{manifest_file}: input {role} ({entry['path']}) not found in the project")
-        got = sha256_file(path)
-        rows.append((f"input:{entry['path']}", "match" if got == entry["sha256"] else "differs", role))
+    rows = _dataset_rows(expected, dataset) if dataset is not None else _export_rows(inputs, manifest_file)
     from research.config.plan import plan_path as default_plan
 
     plan_file = Path(plan_path) if plan_path else default_plan()
@@ -136,6 +130,19 @@ def _replicate_row(expected: dict, actual: dict) -> tuple[str, str, str]:
     same = expected["replicates"] == actual["replicates"]
     return ("replicates", "match" if same else "differs",
             f"manifest built with {says(expected)}" + ("" if same else f"; rebuilt with {says(actual)}"))
+
+
+def _export_rows(inputs: dict, manifest_file: Path) -> list[tuple[str, str, str]]:
+    """One row per export the manifest names: ``match`` when its sha256 is the recorded one.
+    InputError when an export is absent."""
+    rows = []
+    for role, entry in inputs.items():
+        path = _input_path(entry)
+        if not path.is_file():
+            raise InputError(f"{manifest_file}: input {role} ({entry['path']}) not found in the project")
+        got = sha256_file(path)
+        rows.append((f"input:{entry['path']}", "match" if got == entry["sha256"] else "differs", role))
+    return rows
 
 
 def engine_of(manifest: dict) -> str:
