@@ -299,7 +299,7 @@ def validate_manifest(data, source: Path, *, paths_in_project: bool = True) -> d
     ``..``, unique; compare true or false; an optional ``engine``). A build from a dataset
     (``reproduce --dataset``) has ``dataset`` ``{path, format, ledger_sha256}`` and its inputs are
     the ledger's files ``{role, file, sha256, entry, ...}`` (roles may repeat, one per ingest); an
-    optional ``engine`` ``{name, requested}`` names the engine of the fit (absent: pandas). Other
+    optional ``engine`` ``{name}`` names the engine of the fit (absent: pandas). Other
     keys (versions, platform, seeds, provenance) are informative and not used by verify
     (``platform`` is only shown).
     """
@@ -395,10 +395,10 @@ def _check_dataset(dataset, entries, source: Path, project: Path | None) -> None
 
 
 def _check_engine(engine, source: Path) -> None:
-    """``engine``: ``{name, requested}``, ``name`` one of research.engines.ENGINES."""
+    """``engine``: ``{name}``, one of research.engines.ENGINES."""
     from research.engines import ENGINES
 
-    engine = _expect(engine, dict, source, "engine", "an object {name, requested}")
+    engine = _expect(engine, dict, source, "engine", "an object {name}")
     if _expect(engine.get("name"), str, source, "engine.name", "text") not in ENGINES:
         raise _bad(source, "engine.name", f"must be one of {', '.join(ENGINES)}")
 

@@ -133,8 +133,7 @@ def fit_stage(b: Build, bundle: Mapping) -> dict:
                                       instrument=b.instrument, say=b.say)
     write_results(fit, b.root / "fit", plan=b.plan)
     print(summarize(fit))
-    return {**fit, "engine": {"name": name, "requested": b.engine,
-                              "artifacts": {f"fit/{t}.csv": name for t in tables}}}
+    return {**fit, "engine": {"name": name, "artifacts": {f"fit/{t}.csv": name for t in tables}}}
 
 
 # -- stages 3 and 4 (beside the fit) ----------------------------------------------------------------
@@ -325,7 +324,8 @@ def manifest_stage(b: Build, bundle: Mapping) -> dict:
     manifest = build_manifest(b.root, inputs=bundle["inputs"], commit=_stamp(bundle).commit,
                               seeds=seeds_of(b.plan), plan_path=b.plan_file, provenance=bundle["values"],
                               engines=engine["artifacts"])
-    manifest["engine"] = {"name": engine["name"], "requested": engine["requested"]}
+    # what computed the numbers, not how it was asked (auto or by name): the same build, the same manifest
+    manifest["engine"] = {"name": engine["name"]}
     if b.dataset is not None:
         from research.pipeline.dataset_input import dataset_inputs
 

@@ -46,9 +46,9 @@ def test_dataset_build_records_the_ledger_and_the_engine(dataset_build, sample_b
     # the ledger's files are the exports the session's build read: the same sha256 per role
     exports = {i["role"]: i["sha256"] for i in sample_build[1]["inputs"]}
     assert {i["role"]: i["sha256"] for i in m["inputs"]} == exports
-    assert m["engine"] == {"name": "duckdb", "requested": "duckdb"}
+    assert m["engine"] == {"name": "duckdb"}
     assert {a["path"] for a in m["artifacts"] if a.get("engine") == "duckdb"} == ENGINE_FILES
-    assert sample_build[1]["engine"] == {"name": "pandas", "requested": "auto"}  # auto on the sample
+    assert sample_build[1]["engine"] == {"name": "pandas"}  # --engine auto on the sample
     assert not any("engine" in a for a in sample_build[1]["artifacts"])
     validate_manifest(m, dataset_build[0] / "manifest.json", paths_in_project=False)
     bad = {**m, "engine": {"name": "polars"}}
