@@ -5,9 +5,11 @@ and marginal effects through an engine, the row-only tables from the rows.
 published numbers: every table, the Brant tests, sub-cause ranks, thresholds, comparisons and
 reliability need the rows) and :func:`research.models.run_engine.fit_plan_on` (the models from
 per-group sums, docs/architecture.md, *Engines*), and takes :data:`ENGINE_TABLES` of each model the
-engine fitted from the engine. The two agree to about 1e-11 relative on the sample
-(tests/pipeline/test_reproduce_engine.py), so a build with ``--engine duckdb`` verifies against the
-pandas manifest within its tolerances.
+engine fitted from the engine. The two agree to at most 3.4e-10 relative on the sample (most cells
+to 1e-11; tests/pipeline/test_reproduce_engine.py checks 1e-9), so a build with ``--engine duckdb``
+verifies against the pandas manifest within its tolerances. The row path still fits every model
+(its Brant tests and sub-cause ranks need the row-level fit), so the engine adds time on data that
+fit in memory.
 
 The engine's ``method`` text of an estimate names the same estimator as the row path's, with the
 engine appended; the build's manifest records the engine per artifact instead, so the row path's
