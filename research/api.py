@@ -187,14 +187,23 @@ def bulletin(responses: pd.DataFrame, workorders: pd.DataFrame, *, period: str, 
 
 
 def reproduce(survey: str | Path | None = None, workorders: str | Path | None = None,
-              out: str | Path | None = None, *, plan: str | Path | None = None, reps: int | None = None) -> dict:
+              out: str | Path | None = None, *, plan: str | Path | None = None, reps: int | None = None,
+              dataset: str | Path | None = None, engine: str = "auto") -> dict:
     """``research reproduce``: every stage into ``out`` (default ``build/``) from the exports
-    (default the committed sample). Returns the manifest."""
+    (default the committed sample) or from ``dataset`` (a folder of ``research ingest --dataset``),
+    the fit's models through ``engine`` (``auto``, ``pandas``, ``duckdb``, ``spark``). Returns the
+    manifest.
+
+    Example::
+
+        api.reproduce(dataset="build/dataset", engine="duckdb", out="build/duckdb")["engine"]
+    """
     from research import paths
     from research.pipeline.reproduce import reproduce as run
 
-    if survey is None:
+    if survey is None and dataset is None:
         survey, workorders = paths.sample_survey(), workorders or paths.sample_workorders()
-    return run(Path(survey), Path(workorders) if workorders is not None else None,
+    return run(Path(survey) if survey is not None else None, Path(workorders) if workorders is not None else None,
                Path(out) if out is not None else paths.build_dir(),
-               plan_path=Path(plan) if plan is not None else None, reps=reps)
+               plan_path=Path(plan) if plan is not None else None, reps=reps,
+               dataset=Path(dataset) if dataset is not None else None, engine=engine)

@@ -284,14 +284,22 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     from research.pipeline.reproduce import reproduce
 
     progress = timed(_progress)
-    survey = Path(args.survey) if args.survey else paths.sample_survey()
-    workorders = Path(args.workorders) if args.workorders else None
-    if workorders is None and args.survey is None and paths.sample_workorders().exists():
-        workorders = paths.sample_workorders()
+    dataset = Path(args.dataset) if getattr(args, "dataset", None) else None
+    if dataset is not None:
+        if args.survey or args.workorders:
+            raise InputError("--dataset DIR replaces the exports: give --dataset or --survey/--workorders, not both")
+        survey = workorders = None
+    else:
+        survey = Path(args.survey) if args.survey else paths.sample_survey()
+        workorders = Path(args.workorders) if args.workorders else None
+        if workorders is None and args.survey is None and paths.sample_workorders().exists():
+            workorders = paths.sample_workorders()
     out = Path(args.out) if args.out else paths.build_dir()
     manifest = reproduce(survey, workorders, out, progress=progress,
-                         plan_path=Path(args.plan) if args.plan else None, reps=args.reps)
-    print(f"{len(manifest['artifacts'])} artifacts and manifest.json in {out}")
+                         plan_path=Path(args.plan) if args.plan else None, reps=args.reps, dataset=dataset,
+                         engine=getattr(args, "engine", "auto") or "auto")
+    print(f"{len(manifest['artifacts'])} artifacts and manifest.json in {out} (engine {manifest['engine']['name']}"
+          + (f", from the dataset {dataset}" if dataset is not None else "") + ")")
     return 0
 
 
@@ -305,16 +313,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from research.pipeline.reproduce import verify, verify_built
 
     if args.built:
-        if args.manifest or args.plan or args.keep or args.reps is not None:
+        if args.manifest or args.plan or args.keep or args.reps is not None or getattr(args, "engine", None):
             raise InputError("verify --built checks the folder's own manifest.json without rebuilding; "
-                             "--manifest, --plan, --keep and --reps do not apply to it")
+                             "--manifest, --plan, --keep, --reps and --engine do not apply to it")
         ok, rows = verify_built(Path(args.built))
         statuses = ("match", "differs", "missing", "extra", "leftover")
     else:
         ok, rows = verify(Path(args.manifest) if args.manifest else None, progress=timed(_progress),
                           plan_path=Path(args.plan) if args.plan else None,
                           keep=Path(args.keep) if args.keep else None, artifact=args.artifact,
-                          reps=args.reps)
+                          reps=args.reps, engine=getattr(args, "engine", None))
         statuses = ("match", "differs", "missing", "extra", "recorded")
     width = max((len(r[0]) for r in rows), default=0)
     for path, status, detail in rows:

@@ -25,6 +25,8 @@ from research.stats.periods import PERIODS
 MAX_SIMULATE_N = 20_000_000
 #: seeds numpy's generators accept from the command line (they refuse negative seeds)
 SEED_MAX = 2**32 - 1
+#: ``--engine`` of reproduce and verify (research.engines.ENGINES and the size rule ``auto``)
+ENGINE_CHOICES = ("auto", "pandas", "duckdb", "spark")
 
 
 def _shown(text: str) -> str:
@@ -298,6 +300,15 @@ def _add_reproduce(sub, func: Callable[[argparse.Namespace], int]) -> None:
     p.add_argument("--out", metavar="DIR", help=f"output root (default {paths.build_dir()}); its entries "
                    "ingest/ fit/ weights/ strategy/ tables/ figures/ report/ values.csv manifest.json are "
                    "replaced, anything else in it is left alone")
+    p.add_argument("--dataset", metavar="DIR",
+                   help="read a dataset folder of 'research ingest --dataset DIR' instead of the exports: "
+                   "every ingest in it, its ledger's files recorded as the manifest's inputs (not with "
+                   "--survey or --workorders)")
+    p.add_argument("--engine", default="auto", type=_clipped, choices=ENGINE_CHOICES,
+                   help="where the fit's models, predictions and marginal effects are computed: pandas (in "
+                   "memory, the published numbers), duckdb or spark (from sums; Brant tests, sub-cause ranks "
+                   "and thresholds still from the rows); auto (default): duckdb for a --dataset or more than "
+                   "2,000,000 responses, pandas otherwise. Recorded in the manifest")
     p.add_argument("--plan", metavar="FILE", help="analysis plan YAML (default paper/analysis_plan.yaml)")
     p.add_argument("--reps", metavar="N", type=_reps,
                    help="a quick look: every bootstrap, permutation and calibration draws N replicates "
@@ -326,6 +337,9 @@ def _add_verify(sub, func: Callable[[argparse.Namespace], int]) -> None:
                    "a path such as fit/estimates.csv")
     p.add_argument("--reps", metavar="N", type=_reps,
                    help="rebuild with N replicates everywhere (to check a manifest built with reproduce --reps N)")
+    p.add_argument("--engine", type=_clipped, choices=ENGINE_CHOICES,
+                   help="rebuild with this engine (default: the manifest's, pandas when it names none); "
+                   "another engine's numbers are compared within the manifest's tolerances")
     p.set_defaults(func=func)
 
 

@@ -125,7 +125,7 @@ def artifact_kind(rel: str) -> str:
 
 
 def build_manifest(out_root: Path, *, inputs: list[dict], commit: str, seeds: dict, plan_path: Path,
-                   provenance: pd.DataFrame) -> dict:
+                   provenance: pd.DataFrame, engines: dict[str, str] | None = None) -> dict:
     """Manifest of the files under the entries a build owns in ``out_root``.
 
     Parameters
@@ -134,8 +134,12 @@ def build_manifest(out_root: Path, *, inputs: list[dict], commit: str, seeds: di
         Only the owned entries (:data:`research.pipeline.buildstate.OWNED`: ``ingest/``, ``fit/``, ...,
         ``values.csv``) are listed, never the manifest itself nor anything else in the folder
         (``bulletin/``, a user's note, the lock file).
-    inputs : ``[{"role": ..., "path": ..., "sha256": ...}]``.
+    inputs : ``[{"role": ..., "path": ..., "sha256": ...}]`` (from a dataset: one per ledger file,
+        ``file`` instead of ``path``, :func:`research.pipeline.dataset_input.dataset_inputs`).
     commit, seeds, plan_path, provenance : recorded as they are (the plan by path and sha256).
+    engines : artifact path -> the engine that computed it, for those another engine than the row
+        path (pandas) computed (``reproduce --engine duckdb``: the fit's models); recorded as the
+        artifact's ``engine``.
 
     Returns
     -------
@@ -152,6 +156,8 @@ def build_manifest(out_root: Path, *, inputs: list[dict], commit: str, seeds: di
                  "compare": compared(rel)}
         if entry["compare"] and rel.endswith(".csv"):
             entry["tolerance"] = tolerance_for(rel)
+        if (engines or {}).get(rel):
+            entry["engine"] = engines[rel]
         artifacts.append(entry)
     instrument = {p.name: sha256_file(p) for p in paths.instrument_files()}
     prov = provenance.astype(object).where(provenance.notna(), None).to_dict(orient="records")
@@ -290,12 +296,21 @@ def validate_manifest(data, source: Path, *, paths_in_project: bool = True) -> d
     (role ``survey`` or ``workorders``, each at most once, ``survey`` present); ``plan``
     ``{path, sha256}`` (path relative inside the project); ``instrument`` ``{file name: sha256}``;
     ``artifacts`` a non-empty list of ``{path, sha256, kind, compare}`` (path relative, without
-    ``..``, unique; compare true or false). Other keys (versions, platform, seeds, provenance)
-    are informative and not used by verify (``platform`` is only shown).
+    ``..``, unique; compare true or false; an optional ``engine``). A build from a dataset
+    (``reproduce --dataset``) has ``dataset`` ``{path, format, ledger_sha256}`` and its inputs are
+    the ledger's files ``{role, file, sha256, entry, ...}`` (roles may repeat, one per ingest); an
+    optional ``engine`` ``{name}`` names the engine of the fit (absent: pandas). Other
+    keys (versions, platform, seeds, provenance) are informative and not used by verify
+    (``platform`` is only shown).
     """
     _check_top(data, source)
     project = paths.project_root() if paths_in_project else None
-    _check_inputs(data["inputs"], source, project)
+    if "dataset" in data:
+        _check_dataset(data["dataset"], data["inputs"], source, project)
+    else:
+        _check_inputs(data["inputs"], source, project)
+    if "engine" in data:
+        _check_engine(data["engine"], source)
     plan = _expect(data["plan"], dict, source, "plan", "an object {path, sha256}")
     for field in ("path", "sha256"):
         if field not in plan:
@@ -352,6 +367,42 @@ def _check_inputs(entries, source: Path, project: Path | None) -> None:
         raise _bad(source, "inputs", "no input with role survey")
 
 
+def _check_dataset(dataset, entries, source: Path, project: Path | None) -> None:
+    """``dataset`` ``{path, format, ledger_sha256}`` (path as an input's) and ``inputs`` a non-empty
+    list of ledger files ``{role, file, sha256, entry}``, a ``survey`` among them."""
+    dataset = _expect(dataset, dict, source, "dataset", "an object {path, format, ledger_sha256}")
+    for field in ("path", "format", "ledger_sha256"):
+        if field not in dataset:
+            raise _bad(source, f"dataset.{field}", "missing")
+    _input_path(dataset["path"], source, "dataset.path", project)
+    _expect(dataset["format"], int, source, "dataset.format", "a whole number")
+    _digest(dataset["ledger_sha256"], source, "dataset.ledger_sha256")
+    if not _expect(entries, list, source, "inputs", "a list"):
+        raise _bad(source, "inputs", "empty: a dataset build has the ledger's files as inputs")
+    for i, entry in enumerate(entries):
+        key = f"inputs[{i}]"
+        _expect(entry, dict, source, key, "an object {role, file, sha256, entry}")
+        for field in ("role", "file", "sha256", "entry"):
+            if field not in entry:
+                raise _bad(source, f"{key}.{field}", "missing")
+        if _expect(entry["role"], str, source, f"{key}.role", "text") not in ROLES:
+            raise _bad(source, f"{key}.role", f"must be one of {', '.join(ROLES)}")
+        _expect(entry["file"], str, source, f"{key}.file", "a file name (text)")
+        _expect(entry["entry"], str, source, f"{key}.entry", "a ledger entry id (text)")
+        _digest(entry["sha256"], source, f"{key}.sha256")
+    if not any(e["role"] == "survey" for e in entries):
+        raise _bad(source, "inputs", "no input with role survey")
+
+
+def _check_engine(engine, source: Path) -> None:
+    """``engine``: ``{name}``, one of research.engines.ENGINES."""
+    from research.engines import ENGINES
+
+    engine = _expect(engine, dict, source, "engine", "an object {name}")
+    if _expect(engine.get("name"), str, source, "engine.name", "text") not in ENGINES:
+        raise _bad(source, "engine.name", f"must be one of {', '.join(ENGINES)}")
+
+
 def _check_instrument(instrument, source: Path) -> None:
     """``instrument``: an object {plain file name: sha256}; a key is named by its position (a
     hostile key could be any text)."""
@@ -383,6 +434,8 @@ def _check_artifacts(artifacts, source: Path) -> None:
         _digest(entry["sha256"], source, f"{key}.sha256")
         _expect(entry["kind"], str, source, f"{key}.kind", "text")
         _expect(entry["compare"], bool, source, f"{key}.compare", "true or false")
+        if "engine" in entry:
+            _expect(entry["engine"], str, source, f"{key}.engine", "text")
         if "tolerance" in entry:
             from research.artifacts.compare import TOLERANCES
 

@@ -31,13 +31,23 @@ from research.pipeline.workers import (one_blas_thread, release_memory, render_a
 Progress = Callable[[str], None]
 
 
-def reproduce(survey: Path, workorders: Path | None, out_root: Path, *, progress: Progress | None = None,
-              plan_path: Path | None = None, reps: int | None = None) -> dict:
+def reproduce(survey: Path | None, workorders: Path | None, out_root: Path, *, progress: Progress | None = None,
+              plan_path: Path | None = None, reps: int | None = None, dataset: Path | None = None,
+              engine: str = "auto") -> dict:
     """Rebuild every artifact into ``out_root``; returns the manifest (also written there).
 
     Parameters
     ----------
-    survey, workorders : the raw exports (``workorders`` None: no representativeness stage).
+    survey, workorders : the raw exports (``workorders`` None: no representativeness stage); both
+        None with ``dataset``.
+    dataset : a dataset folder of ``research ingest --dataset`` read instead of the exports: the
+        ingest stage takes its rows, rejected rows and reports as ingested, and the manifest's
+        inputs are its ledger's files (:mod:`research.pipeline.dataset_input`).
+    engine : where the fit's models, predictions and marginal effects are computed: ``pandas``
+        (the row path, the published numbers), ``duckdb`` or ``spark`` (from sums,
+        :mod:`research.pipeline.engine_fit`; the row-only tables still from the rows), or ``auto``
+        (:func:`research.engines.choose_engine`: duckdb for a dataset or over 2,000,000 responses,
+        else pandas). Recorded in the manifest (``engine``, and each artifact the engine computed).
     out_root : the output root, created if absent. Layout: ``ingest/``, ``fit/``, ``weights/``
         (with a work-order export), ``strategy/``, ``tables/``, ``figures/``, ``values.csv``,
         ``report/``, ``manifest.json``. These owned entries are replaced as a whole (an old
@@ -58,6 +68,18 @@ def reproduce(survey: Path, workorders: Path | None, out_root: Path, *, progress
     """
     say = progress or (lambda m: None)
     out_root = Path(out_root)
+    if dataset is not None:
+        from research.pipeline.dataset_input import dataset_inputs
+
+        if survey is not None or workorders is not None:
+            raise InputError("give the exports (--survey, --workorders) or --dataset DIR, not both")
+        dataset_inputs(Path(dataset))  # InputError now for a missing, malformed or old dataset
+    elif survey is None:
+        raise InputError("no survey export given (--survey FILE) and no --dataset DIR")
+    from research.engines import ENGINES
+
+    if engine != "auto" and engine not in ENGINES:
+        raise InputError(f"--engine {str(engine)[:20]!r}: one of auto, {', '.join(ENGINES)}")
     buildstate.check_root(out_root)
     try:
         out_root.mkdir(parents=True, exist_ok=True)
@@ -69,7 +91,8 @@ def reproduce(survey: Path, workorders: Path | None, out_root: Path, *, progress
         staging = buildstate.new_staging(out_root)
         try:
             with one_blas_thread():
-                manifest = _build(survey, workorders, staging, say=say, plan_path=plan_path, reps=reps)
+                manifest = _build(survey, workorders, staging, say=say, plan_path=plan_path, reps=reps,
+                                  dataset=dataset, engine=engine)
             say(f"moving the outputs into {out_root}")
             buildstate.publish(staging, out_root)
         except BaseException:
@@ -78,8 +101,9 @@ def reproduce(survey: Path, workorders: Path | None, out_root: Path, *, progress
     return manifest
 
 
-def _build(survey: Path, workorders: Path | None, out_root: Path, *, say: Progress,
-           plan_path: Path | None, reps: int | None = None) -> dict:
+def _build(survey: Path | None, workorders: Path | None, out_root: Path, *, say: Progress,
+           plan_path: Path | None, reps: int | None = None, dataset: Path | None = None,
+           engine: str = "auto") -> dict:
     """Load the plan and instrument and run every stage into the fresh folder ``out_root`` (the
     staging folder); returns the manifest, written there last."""
     from research.config.instrument import load_instrument
@@ -91,8 +115,9 @@ def _build(survey: Path, workorders: Path | None, out_root: Path, *, say: Progre
         plan = with_replicates(plan, reps)
         say(f"every bootstrap, permutation and calibration draws {reps} replicates (--reps {reps}): "
             "a quick look, not the published numbers")
-    build = Build(survey=Path(survey), workorders=Path(workorders) if workorders else None, root=out_root,
-                  plan=plan, instrument=instrument, plan_file=plan_file, reps=reps, say=say)
+    build = Build(survey=Path(survey) if survey else None, workorders=Path(workorders) if workorders else None,
+                  root=out_root, plan=plan, instrument=instrument, plan_file=plan_file, reps=reps, say=say,
+                  dataset=Path(dataset) if dataset is not None else None, engine=engine)
     return run_stages(STAGES, build, {"plan": plan, "instrument": instrument})["manifest"]
 
 

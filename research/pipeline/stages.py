@@ -49,10 +49,12 @@ REPRESENTATIVENESS_TABLES = (
 
 @dataclass(frozen=True)
 class Build:
-    """One run's settings: the raw exports, the staging folder being written, the loaded plan and
-    instrument, the plan's file, ``--reps`` (None: the plan's) and the progress callback."""
+    """One run's settings: the raw exports (or ``dataset``, a folder of ``research ingest
+    --dataset``, and ``survey`` None), the staging folder being written, the loaded plan and
+    instrument, the plan's file, ``--reps`` (None: the plan's), the progress callback and the
+    engine asked for (``--engine``: ``auto``, ``pandas``, ``duckdb`` or ``spark``)."""
 
-    survey: Path
+    survey: Path | None
     workorders: Path | None
     root: Path
     plan: object
@@ -60,6 +62,8 @@ class Build:
     plan_file: Path
     reps: int | None
     say: Progress
+    dataset: Path | None = None
+    engine: str = "pandas"
 
 
 @dataclass(frozen=True)
@@ -78,22 +82,32 @@ class Stage:
 # -- stage 1 ---------------------------------------------------------------------------------------
 
 def ingest_stage(b: Build, bundle: Mapping) -> dict:
-    """Validate, pseudonymise and derive the exports (``ingest/``); at least two stations."""
-    from research.ingestion.run import format_report, ingest, write_ingest
+    """Validate, pseudonymise and derive the exports (``ingest/``); at least two stations. With a
+    dataset (``b.dataset``): its canonical rows, rejected rows and reports as ingested
+    (:mod:`research.pipeline.dataset_input`); the inputs are then its ledger's files."""
+    from research.ingestion.run import IngestResult, format_report, ingest, write_ingest
     from research.artifacts.manifest import display_path
 
-    ing = ingest(b.survey, b.workorders, instrument=b.instrument, progress=b.say)
+    if b.dataset is not None:
+        from research.pipeline.dataset_input import dataset_inputs, read_ingested_dataset
+
+        ing = IngestResult(**read_ingested_dataset(b.dataset, instrument=b.instrument, say=b.say))
+    else:
+        ing = ingest(b.survey, b.workorders, instrument=b.instrument, progress=b.say)
     write_ingest(ing, b.root / "ingest")
     print(format_report(ing.report))
     stations = ing.responses["station"].nunique()
     if stations < 2:  # every stage after fit compares or clusters by station
-        raise InputError(f"{b.survey}: column station (供电所): the accepted responses come from {stations} station; "
+        raise InputError(f"{b.survey or b.dataset}: column station (供电所): the accepted responses come from {stations} station; "
                          "reproduce needs at least 2 (standard errors clustered by station, weights with "
                          "stations as clusters, station comparisons). 'research fit' works on one station "
                          "with model-based standard errors.")
-    files = [b.survey] + ([b.workorders] if b.workorders else [])
-    inputs = [{"role": f["role"], "path": display_path(Path(p)), "sha256": f["sha256"]}
-              for f, p in zip(ing.report["files"], files)]
+    if b.dataset is not None:
+        inputs = dataset_inputs(b.dataset)[0]
+    else:
+        files = [b.survey] + ([b.workorders] if b.workorders else [])
+        inputs = [{"role": f["role"], "path": display_path(Path(p)), "sha256": f["sha256"]}
+                  for f, p in zip(ing.report["files"], files)]
     return {"responses": ing.responses, "workorders": ing.workorders, "rejected": ing.rejected,
             "ingest_report": ing.report, "inputs": inputs}
 
@@ -101,13 +115,25 @@ def ingest_stage(b: Build, bundle: Mapping) -> dict:
 # -- stage 2 ---------------------------------------------------------------------------------------
 
 def fit_stage(b: Build, bundle: Mapping) -> dict:
-    """Every model of the plan, thresholds, comparisons and reliability (``fit/``)."""
+    """Every model of the plan, thresholds, comparisons and reliability (``fit/``); ``engine``: the
+    engine in force (``b.engine``, ``auto`` by :func:`research.engines.choose_engine`'s rule) and the
+    fit tables it computed (:mod:`research.pipeline.engine_fit`; none with pandas)."""
+    from research.engines import choose_engine
     from research.models.run import fit_plan, summarize, write_results
 
-    fit = fit_plan(bundle["responses"], plan=b.plan, instrument=b.instrument, progress=b.say)
+    name = choose_engine(b.engine, n_rows=len(bundle["responses"]), dataset=b.dataset is not None)
+    if name == "pandas":
+        fit, tables = fit_plan(bundle["responses"], plan=b.plan, instrument=b.instrument, progress=b.say), []
+    else:
+        from research.pipeline.engine_fit import fit_with_engine
+
+        b.say(f"engine {name}" + (f" (--engine auto: {'a dataset' if b.dataset else 'over 2,000,000 rows'})"
+                                  if b.engine == "auto" else ""))
+        fit, tables = fit_with_engine(bundle["responses"], engine=name, dataset=b.dataset, plan=b.plan,
+                                      instrument=b.instrument, say=b.say)
     write_results(fit, b.root / "fit", plan=b.plan)
     print(summarize(fit))
-    return fit
+    return {**fit, "engine": {"name": name, "artifacts": {f"fit/{t}.csv": name for t in tables}}}
 
 
 # -- stages 3 and 4 (beside the fit) ----------------------------------------------------------------
@@ -294,8 +320,16 @@ def manifest_stage(b: Build, bundle: Mapping) -> dict:
     from research.artifacts.manifest import build_manifest, write_manifest
     from research.config.plan import replicate_counts
 
+    engine = bundle["engine"]
     manifest = build_manifest(b.root, inputs=bundle["inputs"], commit=_stamp(bundle).commit,
-                              seeds=seeds_of(b.plan), plan_path=b.plan_file, provenance=bundle["values"])
+                              seeds=seeds_of(b.plan), plan_path=b.plan_file, provenance=bundle["values"],
+                              engines=engine["artifacts"])
+    # what computed the numbers, not how it was asked (auto or by name): the same build, the same manifest
+    manifest["engine"] = {"name": engine["name"]}
+    if b.dataset is not None:
+        from research.pipeline.dataset_input import dataset_inputs
+
+        manifest["dataset"] = dataset_inputs(b.dataset)[1]
     manifest["replicates"] = replicate_counts(b.plan)
     manifest["reps_override"] = b.reps
     write_manifest(manifest, b.root / "manifest.json")
@@ -308,7 +342,7 @@ _INGESTED = ("responses", "workorders", "rejected", "ingest_report")
 #: the pipeline, in order
 STAGES: tuple[Stage, ...] = (
     Stage("ingest", reads=INITIAL, writes=_INGESTED + ("inputs",), outputs=("ingest",), run=ingest_stage),
-    Stage("fit", reads=("responses",) + INITIAL, writes=FIT_TABLES, outputs=("fit",), run=fit_stage),
+    Stage("fit", reads=("responses",) + INITIAL, writes=FIT_TABLES + ("engine",), outputs=("fit",), run=fit_stage),
     Stage("representativeness", reads=("responses", "workorders") + INITIAL,
           writes=REPRESENTATIVENESS_TABLES + ("weights", "calibration"), outputs=("weights",),
           run=representativeness_stage, beside=True, internal=("weights", "calibration")),
@@ -321,7 +355,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("tables and figures", reads=("*",), writes=(), outputs=("tables", "figures"), run=render_stage),
     Stage("named values", reads=("*",), writes=("values",), outputs=("values.csv",), run=values_stage),
     Stage("report", reads=("*",), writes=(), outputs=("report",), run=report_stage),
-    Stage("manifest", reads=("inputs", "values") + INITIAL, writes=("manifest",), outputs=("manifest.json",),
+    Stage("manifest", reads=("inputs", "values", "engine") + INITIAL, writes=("manifest",), outputs=("manifest.json",),
           run=manifest_stage),
 )
 

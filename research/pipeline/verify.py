@@ -41,7 +41,8 @@ def _input_path(entry: dict) -> Path:
 
 def verify(manifest_file: Path | None = None, *, progress: Progress | None = None,
            keep: Path | None = None, plan_path: Path | None = None,
-           artifact: str | None = None, reps: int | None = None) -> tuple[bool, list[tuple[str, str, str]]]:
+           artifact: str | None = None, reps: int | None = None,
+           engine: str | None = None) -> tuple[bool, list[tuple[str, str, str]]]:
     """Rebuild from the inputs a manifest names and compare with it.
 
     Parameters
@@ -57,6 +58,14 @@ def verify(manifest_file: Path | None = None, *, progress: Progress | None = Non
     reps : rebuild with every replicate count set to this (as ``reproduce --reps``); default the
         plan's. A row ``replicates`` compares the counts the manifest records with the rebuild's,
         so a quick-look manifest checked against a full rebuild (or the reverse) says why it differs.
+    engine : rebuild with this engine (``auto``, ``pandas``, ``duckdb``, ``spark``); default the
+        manifest's (``engine.name``; pandas for a manifest that names none). A row ``engine`` says
+        which engine built the manifest and which rebuilt it (``recorded`` when they differ: the
+        numbers are then compared within the tolerances like any others).
+
+    A manifest of a build from a dataset (``reproduce --dataset``) is rebuilt from that dataset
+    (its ``dataset.path``, inside the project); each ledger file it records is compared with the
+    dataset's ledger now (rows ``input:<dataset>/<file>``).
 
     A compared CSV whose bytes differ is compared cell by cell with its published copy,
     ``results/<path>`` beside the manifest (written by ``research publish``), within the
@@ -76,13 +85,8 @@ def verify(manifest_file: Path | None = None, *, progress: Progress | None = Non
     manifest_file = Path(manifest_file) if manifest_file else manifest_path()
     expected = load_manifest(manifest_file)
     inputs = {i["role"]: i for i in expected["inputs"]}
-    rows = []
-    for role, entry in inputs.items():
-        path = _input_path(entry)
-        if not path.is_file():
-            raise InputError(f"{manifest_file}: input {role} ({entry['path']}) not found in the project")
-        got = sha256_file(path)
-        rows.append((f"input:{entry['path']}", "match" if got == entry["sha256"] else "differs", role))
+    dataset = _dataset_dir(expected, manifest_file)
+    rows = _dataset_rows(expected, dataset) if dataset is not None else _export_rows(inputs, manifest_file)
     from research.config.plan import plan_path as default_plan
 
     plan_file = Path(plan_path) if plan_path else default_plan()
@@ -94,10 +98,12 @@ def verify(manifest_file: Path | None = None, *, progress: Progress | None = Non
 
     with tempfile.TemporaryDirectory(prefix="research-verify-") as tmp:
         out = Path(keep) if keep else Path(tmp)
-        actual = reproduce(_input_path(inputs["survey"]),
-                           _input_path(inputs["workorders"]) if "workorders" in inputs else None,
-                           out, progress=progress, plan_path=plan_file, reps=reps)
+        exports = (None, None) if dataset is not None else (
+            _input_path(inputs["survey"]), _input_path(inputs["workorders"]) if "workorders" in inputs else None)
+        actual = reproduce(*exports, out, progress=progress, plan_path=plan_file, reps=reps, dataset=dataset,
+                           engine=engine or engine_of(expected))
         rows.append(_replicate_row(expected, actual))
+        rows.append(_engine_row(expected, actual))
         rows.append(("platform", "recorded", f"manifest built on {describe_platform(expected.get('platform'))}; "
                      f"rebuilt on {describe_platform(actual.get('platform'))}"))
         found = compare_manifests(expected, actual, plan=False)
@@ -124,6 +130,62 @@ def _replicate_row(expected: dict, actual: dict) -> tuple[str, str, str]:
     same = expected["replicates"] == actual["replicates"]
     return ("replicates", "match" if same else "differs",
             f"manifest built with {says(expected)}" + ("" if same else f"; rebuilt with {says(actual)}"))
+
+
+def _export_rows(inputs: dict, manifest_file: Path) -> list[tuple[str, str, str]]:
+    """One row per export the manifest names: ``match`` when its sha256 is the recorded one.
+    InputError when an export is absent."""
+    rows = []
+    for role, entry in inputs.items():
+        path = _input_path(entry)
+        if not path.is_file():
+            raise InputError(f"{manifest_file}: input {role} ({entry['path']}) not found in the project")
+        got = sha256_file(path)
+        rows.append((f"input:{entry['path']}", "match" if got == entry["sha256"] else "differs", role))
+    return rows
+
+
+def engine_of(manifest: dict) -> str:
+    """The engine a manifest's fit used: ``engine.name``, pandas for a manifest naming none (every
+    build before engines were recorded used the row path)."""
+    return (manifest.get("engine") or {}).get("name", "pandas")
+
+
+def _engine_row(expected: dict, actual: dict) -> tuple[str, str, str]:
+    """``("engine", match|recorded, detail)``: the engine of the manifest against the rebuild's."""
+    was, now = engine_of(expected), engine_of(actual)
+    said = "" if expected.get("engine") else " (not recorded: the row path)"
+    if was == now:
+        return ("engine", "match", f"manifest and rebuild by the {was} engine{said}")
+    return ("engine", "recorded", f"manifest built by the {was} engine{said}; rebuilt by {now}: its numbers are "
+            "compared within the manifest's tolerances")
+
+
+def _dataset_dir(expected: dict, manifest_file: Path) -> Path | None:
+    """The dataset folder of a manifest built from one (inside the project), else None."""
+    if "dataset" not in expected:
+        return None
+    path = inside(paths.project_root(), expected["dataset"]["path"])
+    if path is None or not path.is_dir():
+        raise InputError(f"{manifest_file}: dataset {expected['dataset']['path']} not found in the project")
+    return path
+
+
+def _dataset_rows(expected: dict, dataset: Path) -> list[tuple[str, str, str]]:
+    """One row per ledger file the manifest records: ``match`` when the dataset's ledger holds it with
+    the same sha256 in the same entry; ``differs`` for a file changed, gone, or added since."""
+    from research.pipeline.dataset_input import dataset_inputs
+
+    now = {(i["entry"], i["role"]): i for i in dataset_inputs(dataset)[0]}
+    rows = []
+    for entry in expected["inputs"]:
+        got = now.pop((entry["entry"], entry["role"]), None)
+        status = "match" if got is not None and got["sha256"] == entry["sha256"] else "differs"
+        rows.append((f"input:{expected['dataset']['path']}/{entry['file']}", status,
+                     f"{entry['role']}, ledger entry {entry['entry']}" + ("" if got else ": not in the dataset now")))
+    rows += [(f"input:{expected['dataset']['path']}/{i['file']}", "differs",
+              f"{i['role']}, ledger entry {i['entry']}: in the dataset, not in the manifest") for i in now.values()]
+    return rows
 
 
 def results_dir(manifest_file: Path) -> Path:

@@ -446,7 +446,8 @@ def test_verify_never_loads_the_plan_a_manifest_names(tmp_path, monkeypatch):
     write_manifest(m, path)
     used = {}
 
-    def fake_reproduce(survey, workorders, out, *, progress=None, plan_path=None, reps=None):
+    def fake_reproduce(survey, workorders, out, *, progress=None, plan_path=None, reps=None, dataset=None,
+                       engine=None):
         used["plan"] = plan_path
         return _valid_manifest()
 

@@ -121,15 +121,15 @@ def test_verify_accepts_last_digit_differences_and_names_a_changed_digit(sample_
     assert not ok
     assert rows[-1][0] == rel and rows[-1][1] == "differs"
     assert value.decode() in rows[-1][2] and digit.decode() in rows[-1][2]
-    # --artifact filters the report; inputs, plan and replicate counts are always reported
-    assert [r[0] for r in rows if not r[0].startswith("input:") and r[0] not in ("replicates", "platform")] == [rel]
+    # --artifact filters the report; inputs, plan, replicate counts and the engine are always reported
+    assert [r[0] for r in rows if not r[0].startswith("input:") and r[0] not in ("replicates", "platform", "engine")] == [rel]
 
 
 def test_verify_artifact_id_selects_its_files_and_an_unknown_id_is_refused(sample_build, tmp_path, monkeypatch):
     build, manifest, target = _published(sample_build, tmp_path)
     monkeypatch.setattr("research.pipeline.reproduce.reproduce", lambda *a, **k: sample_build[1])
     ok, rows = verify(target, keep=build, artifact="T04")
-    names = {r[0] for r in rows if not r[0].startswith("input:") and r[0] not in ("replicates", "platform")}
+    names = {r[0] for r in rows if not r[0].startswith("input:") and r[0] not in ("replicates", "platform", "engine")}
     assert ok and names and all(n.split("/")[-1].startswith("T04_") for n in names)
     with pytest.raises(InputError, match="no artifact"):
         verify(target, keep=build, artifact="T99")
