@@ -97,13 +97,20 @@ def _brant(fm: FittedModel, plan: Plan, instrument: Instrument) -> StepResult:
     a note when it could not be computed, in whole or for some terms (NaN statistics)."""
     from research.stats.brant import brant_test
 
-    out = brant_test(fm.design.X, fm.y, fm.extra["ordinal_fit"], names=fm.design.names)
+    return brant_table(fm.spec.name, brant_test(fm.design.X, fm.y, fm.extra["ordinal_fit"],
+                                                names=fm.design.names))
+
+
+def brant_table(model: str, out: pd.DataFrame) -> StepResult:
+    """The ``brant`` table of a Brant test's rows (``model`` first) and its notes: one when it could
+    not be computed, in whole or for some terms (NaN statistics). Shared by the row path and the
+    sums path (:mod:`research.models.aggregate.brant`)."""
     note = out.attrs.get("note")
-    out = out.assign(model=fm.spec.name)[["model", *[c for c in out.columns if c != "model"]]]
+    out = out.assign(model=model)[["model", *[c for c in out.columns if c != "model"]]]
     out.attrs = {"note": note} if note else {}
     notes = []
     if out["statistic"].isna().any():
-        notes.append({"step": f"Brant test {fm.spec.name}", "note": note or
+        notes.append({"step": f"Brant test {model}", "note": note or
                       "not computable: the covariance of the binary-logit slopes is singular"})
     return {"brant": out}, notes
 

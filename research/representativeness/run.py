@@ -306,7 +306,6 @@ def _survey_weighted_models(responses: pd.DataFrame, weights: np.ndarray, calibr
     (:func:`research.models.weighted.fit_weighted_model`): ``svy_estimates``, ``svy_fit``,
     ``svy_marginal_effects`` and ``svy_predictions``, each labelled with the weighting method."""
     from research.models.predict import marginal_effects, predictions
-    from research.models.tidy import tidy_estimates
     from research.models.weighted import fit_weighted_model
 
     spec, conf = plan.weighting, plan.conf_level
@@ -316,17 +315,27 @@ def _survey_weighted_models(responses: pd.DataFrame, weights: np.ndarray, calibr
         m = plan.model(name)
         fm = fit_weighted_model(m, responses, weights, cluster=spec.cluster, plan=plan, instrument=instrument,
                                 calibration=calibration)
-        parts["svy_estimates"].append(tidy_estimates(fm, conf).assign(weighting=spec.method))
-        parts["svy_fit"].append(pd.DataFrame([{"model": name, "family": m.family, "formula": m.formula,
-                                               **fm.stats, "method": fm.se_method, "weighting": spec.method}]))
-        parts["svy_marginal_effects"].append(marginal_effects(
+        add_svy_parts(parts, fm, plan, marginal_effects(
             fm, parent=instrument.parent, multiplier=plan.time_multiplier,
-            threshold=instrument.satisfied_threshold, conf_level=conf).assign(weighting=spec.method))
-        parts["svy_predictions"].append(predictions(
+            threshold=instrument.satisfied_threshold, conf_level=conf), predictions(
             fm, parent=instrument.parent, grid_hours=plan.grid_hours,
-            threshold=instrument.satisfied_threshold, conf_level=conf).assign(weighting=spec.method))
+            threshold=instrument.satisfied_threshold, conf_level=conf))
         say(f"survey-weighted model {name} in {time.perf_counter() - t0:.1f} s")
     return {k: pd.concat(v, ignore_index=True) if v else pd.DataFrame() for k, v in parts.items()}
+
+
+def add_svy_parts(parts: dict[str, list], fm, plan: Plan, effects: pd.DataFrame, preds: pd.DataFrame) -> None:
+    """Append one survey-weighted model's rows to ``parts`` (``svy_estimates``, ``svy_fit``,
+    ``svy_marginal_effects``, ``svy_predictions``), each labelled with the weighting method: the
+    rows of the row path and of the sums path (:mod:`research.models.aggregate.svy`) alike."""
+    from research.models.tidy import tidy_estimates
+
+    m, method = fm.spec, plan.weighting.method
+    parts["svy_estimates"].append(tidy_estimates(fm, plan.conf_level).assign(weighting=method))
+    parts["svy_fit"].append(pd.DataFrame([{"model": m.name, "family": m.family, "formula": m.formula,
+                                           **fm.stats, "method": fm.se_method, "weighting": method}]))
+    parts["svy_marginal_effects"].append(effects.assign(weighting=method))
+    parts["svy_predictions"].append(preds.assign(weighting=method))
 
 
 def _margin_check(respondents: pd.DataFrame, population: pd.DataFrame, weights: np.ndarray,

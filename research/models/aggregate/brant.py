@@ -182,12 +182,6 @@ def brant_from_sums(fm) -> pd.DataFrame:
 def brant_step(fm) -> tuple[dict[str, pd.DataFrame], list[dict]]:
     """The ``brant`` table and notes of the row path's family step (:func:`research.models.families._brant`)
     from sums."""
-    out = brant_from_sums(fm)
-    note = out.attrs.get("note")
-    out = out.assign(model=fm.spec.name)[["model", *[c for c in out.columns if c != "model"]]]
-    out.attrs = {"note": note} if note else {}
-    notes = []
-    if out["statistic"].isna().any():
-        notes.append({"step": f"Brant test {fm.spec.name}", "note": note or
-                      "not computable: the covariance of the binary-logit slopes is singular"})
-    return {"brant": out}, notes
+    from research.models.families import brant_table
+
+    return brant_table(fm.spec.name, brant_from_sums(fm))

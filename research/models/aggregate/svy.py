@@ -76,7 +76,7 @@ def svy_models_on(engine: Engine, source: Source, *, plan: Plan, instrument: Ins
         cluster or weighting variable, a cell without a weight, a model that cannot be fitted.
     """
     from research.models.aggregate.predict import marginal_effects_from_sums, predictions_from_sums
-    from research.models.tidy import tidy_estimates
+    from research.representativeness.run import add_svy_parts
 
     say = progress or (lambda m: None)
     spec, conf = plan.weighting, plan.conf_level
@@ -87,16 +87,11 @@ def svy_models_on(engine: Engine, source: Source, *, plan: Plan, instrument: Ins
         t0 = time.perf_counter()
         m = plan.model(name)
         fm = fit_weighted_on(engine, source, m, plan=plan, instrument=instrument, scheme=scheme, design=design)
-        parts["svy_estimates"].append(tidy_estimates(fm, conf).assign(weighting=spec.method))
-        parts["svy_fit"].append(pd.DataFrame([{"model": name, "family": m.family, "formula": m.formula,
-                                               **fm.stats, "method": fm.se_method, "weighting": spec.method}]))
-        parts["svy_marginal_effects"].append(marginal_effects_from_sums(
+        add_svy_parts(parts, fm, plan, marginal_effects_from_sums(
             fm, parent=instrument.parent, multiplier=plan.time_multiplier,
-            threshold=instrument.satisfied_threshold, conf_level=conf).assign(weighting=spec.method))
-        parts["svy_predictions"].append(predictions_from_sums(
+            threshold=instrument.satisfied_threshold, conf_level=conf), predictions_from_sums(
             fm, parent=instrument.parent, grid_hours=plan.grid_hours, threshold=instrument.satisfied_threshold,
-            conf_level=conf, reference_levels=plan.reference_levels, instrument=instrument)
-            .assign(weighting=spec.method))
+            conf_level=conf, reference_levels=plan.reference_levels, instrument=instrument))
         say(f"survey-weighted model {name} from sums ({engine.name}) in {time.perf_counter() - t0:.1f} s")
     return {k: pd.concat(v, ignore_index=True) if v else pd.DataFrame() for k, v in parts.items()}
 
