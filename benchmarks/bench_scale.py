@@ -233,7 +233,7 @@ class Scale:
                 return self.stage("weight", {"seconds": None, "peak_mb": None, "code": None, "stopped": None},
                                   note="skipped: 'research weight' has no --dataset option yet")
             cmd = _cli("weight", "--dataset", str(self.work / "dataset"), "--engine", "duckdb")
-            note = "tables from counts (no propensity, sensitivity or svy models)"
+            note = "tables from counts, propensity and svy models from sums (no sensitivity tables)"
         else:
             cmd, note = _cli("weight", "--data", str(self.work / "ingest")), "every table (propensity, svy models)"
         return self.stage("weight", run_tree(cmd + ["--out", str(self.work / "weights")], self.log, *self.limits),
