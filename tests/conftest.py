@@ -32,27 +32,6 @@ def pytest_configure(config):
     os.environ["RESEARCH_PSEUDONYM_KEY"] = TEST_KEY.decode()
 
 
-#: session fixtures too dear to build twice: one ``research reproduce`` of the sample (about 40 s)
-#: and one Spark session (about 10 s and a JVM of 2 GB)
-SHARED_FIXTURES = frozenset({"_sample_build_and_bundle", "spark_engine"})
-#: the pytest-xdist group of the test files that use one of them
-SHARED_GROUP = "shared-session-fixtures"
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    """Groups for pytest-xdist's ``--dist loadgroup`` (``-n``, pyproject.toml's addopts): a test
-    file runs whole on one worker (its module fixtures are built once), and every file that uses a
-    fixture of :data:`SHARED_FIXTURES` runs on the same worker, so the session builds each once.
-    Without pytest-xdist (``-p no:xdist``) nothing is marked."""
-    if not config.pluginmanager.hasplugin("xdist"):
-        return
-    shared = {item.path for item in items if SHARED_FIXTURES & set(getattr(item, "fixturenames", ()))}
-    for item in items:
-        group = SHARED_GROUP if item.path in shared else item.nodeid.split("::")[0]
-        item.add_marker(pytest.mark.xdist_group(group))
-
-
 @pytest.fixture(autouse=True)
 def _fixed_key(monkeypatch):
     """Every test pseudonymises with the same key, from the environment, never a key file."""
