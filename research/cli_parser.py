@@ -281,9 +281,11 @@ def _add_bulletin(sub, func: Callable[[argparse.Namespace], int]) -> None:
     where.add_argument("--dataset", metavar="DIR",
                        help="a dataset folder of 'research ingest --dataset DIR': the bulletin reads every "
                             "ingest in it")
-    p.add_argument("--engine", default="auto", type=_clipped, choices=("auto", "pandas", "duckdb"),
+    p.add_argument("--engine", default="auto", type=_clipped, choices=("auto", "pandas", "duckdb", "spark"),
                    help="pandas: every row in memory; duckdb (a --dataset only): DuckDB reads the rows of the "
                         "period's time windows and aggregates the rest, the same files with bounded memory; "
+                        "spark (a --dataset only, a Java runtime 17+): the same through Spark, master from "
+                        "RESEARCH_SPARK_MASTER (default local[2]); "
                         "auto (default): duckdb for a --dataset, pandas otherwise")
     p.add_argument("--plan", metavar="FILE", help="analysis plan YAML whose conf_level and bulletin section "
                    "(ranking fixed effects, repeat-caller rows) are used (default paper/analysis_plan.yaml)")

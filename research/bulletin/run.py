@@ -18,7 +18,7 @@ from research.bulletin.write import write_bulletin
 from research.errors import InputError
 
 #: the engines of ``research bulletin --engine``
-ENGINES = ("auto", "pandas", "duckdb")
+ENGINES = ("auto", "pandas", "duckdb", "spark")
 
 
 def _read(path: Path, what: str) -> pd.DataFrame:
@@ -104,28 +104,38 @@ def run_bulletin(data_dir: Path, *, period: str, at: str | None = None, out: Pat
         (default ``paper/analysis_plan.yaml``).
     engine : ``pandas`` (every row in memory), ``duckdb`` (a dataset folder only: DuckDB reads the
         dates' range and the rows of the period's time windows, :mod:`research.bulletin.window`;
-        the same files, byte for byte) or ``auto`` (duckdb for a dataset, pandas otherwise).
+        the same files, byte for byte), ``spark`` (a dataset folder only: the same windows read by
+        Spark, :mod:`research.engines.spark_window`; the same files) or ``auto`` (duckdb for a
+        dataset, pandas otherwise).
 
     Raises
     ------
     InputError
         A missing or unreadable file, an unknown period, language or engine, a date that does not
-        parse or lies outside the data, a bad plan, ``duckdb`` without a dataset.
+        parse or lies outside the data, a bad plan, ``duckdb`` or ``spark`` without a dataset, or
+        ``spark`` without a Java runtime.
     """
     _check_period(period)
     if lang not in labels.LANGS:
         raise InputError(f"--lang {lang!r}: use one of {', '.join(labels.LANGS)}")
     if engine not in ENGINES:
         raise InputError(f"--engine {engine!r}: use one of {', '.join(ENGINES)}")
-    if engine == "duckdb" and not dataset:
-        raise InputError("--engine duckdb reads a dataset folder: give --dataset DIR (or --engine pandas)")
+    if engine in ("duckdb", "spark") and not dataset:
+        raise InputError(f"--engine {engine} reads a dataset folder: give --dataset DIR (or --engine pandas)")
+    if engine == "spark":
+        from research.engines.spark_engine import java_available
+
+        if not java_available():
+            raise InputError("--engine spark needs a Java runtime (17 or newer) on the PATH or in JAVA_HOME")
     day = _parse_at(at) if at is not None else None
     from research.config.plan import load_plan
 
     plan = load_plan(plan_path)
     data_dir = Path(data_dir)
-    build = _duckdb_tables if dataset and engine != "pandas" else _pandas_tables
-    tables, day, shas = build(data_dir, dataset, period, day, plan, say)
+    if dataset and engine != "pandas":
+        tables, day, shas = _window_tables(data_dir, period, day, plan, say, "spark" if engine == "spark" else "duckdb")
+    else:
+        tables, day, shas = _pandas_tables(data_dir, dataset, period, day, plan, say)
     from research.artifacts.stamp import Stamp, data_hash, git_commit
     stamp = Stamp(data_hash(shas), git_commit())
     return write_bulletin(tables, out, period=period, at=day, lang=lang, stamp=stamp, conf_level=plan.conf_level)
@@ -163,12 +173,12 @@ def _pandas_tables(data_dir: Path, dataset: bool, period: str, day, plan, say):
     return tables, day, shas
 
 
-def _duckdb_tables(data_dir: Path, dataset: bool, period: str, day, plan, say):
-    """(tables, date, sha256s) of a dataset folder through DuckDB: the range from ``MIN``/``MAX``,
-    then only the rows of the period's windows (:mod:`research.bulletin.window`)."""
+def _window_tables(data_dir: Path, period: str, day, plan, say, engine: str):
+    """(tables, date, sha256s) of a dataset folder through DuckDB or Spark (``engine``): the range
+    from ``MIN``/``MAX``, then only the rows of the period's windows (:mod:`research.bulletin.window`)."""
     from research.bulletin.periods import period_of
     from research.bulletin.window import extents, open_reader, window_inputs
-    with open_reader(data_dir) as reader:  # InputError: not a dataset
+    with open_reader(data_dir, engine) as reader:  # InputError: not a dataset
         shas = _dataset_shas(data_dir)
         _require(reader.templates["responses"], _RESP_COLS, str(data_dir / "responses"))
         _require(reader.templates["workorders"], _WO_COLS, str(data_dir / "workorders"))

@@ -46,7 +46,8 @@ def extents(reader) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
     reads them from rows: work orders created, then responses surveyed."""
     out = []
     for table, col in (("workorders", "created_at"), ("responses", "surveyed_at")):
-        got = reader.query(f'SELECT min("{col}") AS a, max("{col}") AS b FROM {table}')
+        q = reader.ident(col)
+        got = reader.query(f"SELECT min({q}) AS a, max({q}) AS b FROM {table}")
         if pd.notna(got["a"].iloc[0]):
             out.append((pd.Timestamp(got["a"].iloc[0]), pd.Timestamp(got["b"].iloc[0])))
     return out
@@ -72,8 +73,9 @@ def windows(p: Period) -> tuple[pd.Timestamp, pd.Timestamp, Period | None]:
     return first.start, p.end, last_year_period(p)
 
 
-def _between(col: str, spans: list[tuple]) -> tuple[str, list]:
-    sql = " OR ".join(f'("{col}" >= ? AND "{col}" < ?)' for _ in spans)
+def _between(reader, col: str, spans: list[tuple]) -> tuple[str, list]:
+    q = reader.ident(col)
+    sql = " OR ".join(f"({q} >= ? AND {q} < ?)" for _ in spans)
     return f"({sql})", [v for span in spans for v in span]
 
 
@@ -95,23 +97,24 @@ def window_frames(reader, p: Period, rhs: str) -> tuple[pd.DataFrame, pd.DataFra
     the bulletin reads."""
     start, end, ly = windows(p)
     spans = [(start, end)] + ([(ly.start, ly.end)] if ly is not None else [])
-    r_sql, r_par = _between("surveyed_at", spans)
-    responses = reader.rows("responses", _response_columns(p.kind, rhs), r_sql, r_par)
+    r_sql, r_par = _between(reader, "surveyed_at", spans)
+    # every row kept was created before the end (created <= resolved <= surveyed, checked at ingest)
+    responses = reader.rows("responses", _response_columns(p.kind, rhs), r_sql, r_par, created_before=end)
     created = spans
     if p.kind == "week":  # the last work order with a cell before the window: see the module docstring
         got = reader.query('SELECT max(created_at) AS t FROM workorders WHERE created_at < ? '
                            'AND station IS NOT NULL AND cause_l2 IS NOT NULL', [start])["t"].iloc[0]
         if pd.notna(got):
             created = [(pd.Timestamp(got), end)] + spans[1:]
-    c_sql, c_par = _between("created_at", created)
-    s_sql, s_par = _between("resolved_at", spans)
+    c_sql, c_par = _between(reader, "created_at", created)
+    s_sql, s_par = _between(reader, "resolved_at", spans)
     workorders = reader.rows("workorders", [*_WO_COLS, "cause_l2", "handling_hours"],
-                             f"{c_sql} OR {s_sql}", c_par + s_par)
+                             f"{c_sql} OR {s_sql}", c_par + s_par, created_before=end)
     return responses, workorders
 
 
 def _first(reader, table: str, col: str) -> np.datetime64 | None:
-    got = reader.query(f'SELECT CAST(min("{col}") AS DATE) AS d FROM {table}')["d"].iloc[0]
+    got = reader.query(f"SELECT CAST(min({reader.ident(col)}) AS DATE) AS d FROM {table}")["d"].iloc[0]
     return None if pd.isna(got) else np.datetime64(pd.Timestamp(got).date(), "D")
 
 
@@ -137,26 +140,22 @@ def pchart_centre(reader, end: pd.Timestamp) -> pd.Series:
     return pd.Series(rate, index=got["station"].astype(str).to_numpy(), dtype=float)
 
 
-#: above this many complete responses the default risk model is fitted from sums through DuckDB
-#: (research.models.aggregate.risk; coefficients equal to about 1e-9, not to the last bit); below,
-#: on the rows, as the pandas path does (byte-identical bulletins)
+#: above this many complete responses the default risk model is fitted from sums through the
+#: reader's engine, DuckDB or Spark (research.models.aggregate.risk; coefficients equal to about
+#: 1e-9, not to the last bit); below, on the rows, as the pandas path does (byte-identical bulletins)
 RISK_FROM_SUMS_ABOVE = 2_000_000
 
 
 def _risk_from_sums(reader, where: str, end):
-    """The default risk model fitted by DuckDB from sums over the responses ``where`` keeps."""
+    """The default risk model fitted from sums over the responses ``where`` keeps, by the reader's
+    engine (DuckDB or Spark) on a table of those rows in its own session."""
     from research.engines.base import TableSource
-    from research.engines.duckdb_engine import DuckDBEngine
     from research.models.aggregate.risk import fit_dissatisfaction_from_sums
 
-    reader.con.execute("CREATE OR REPLACE TEMPORARY TABLE risk_rows AS SELECT satisfied, cause_l2, handling_hours, "
-                       f"repeat FROM responses WHERE {where} AND handling_hours >= 0", [end])
-    engine = DuckDBEngine(connection=reader.con)
-    try:
+    sql = ("SELECT satisfied, cause_l2, handling_hours, repeat FROM responses "
+           f"WHERE {where} AND handling_hours >= 0")
+    with reader.table("risk_rows", sql, [end]) as engine:
         return fit_dissatisfaction_from_sums(engine, TableSource("risk_rows"))
-    finally:
-        engine.close()
-        reader.con.execute("DROP TABLE IF EXISTS risk_rows")
 
 
 def repeat_inputs(reader, p: Period) -> tuple[pd.DataFrame, pd.DataFrame, object]:
@@ -171,10 +170,10 @@ def repeat_inputs(reader, p: Period) -> tuple[pd.DataFrame, pd.DataFrame, object
     end, start = p.end, p.start
     wo_sql = ("created_at < ? AND customer_id IN (SELECT customer_id FROM workorders "
               "WHERE created_at >= ? AND created_at < ?)")
-    wo = reader.rows("workorders", list(_REPEAT_WO_COLS), wo_sql, [end, start, end])
+    wo = reader.rows("workorders", list(_REPEAT_WO_COLS), wo_sql, [end, start, end], created_before=end)
     resp = reader.rows("responses", list(_OUTCOME_COLS),
                        f"surveyed_at < ? AND ticket_id IN (SELECT ticket_id FROM workorders WHERE {wo_sql})",
-                       [end, end, start, end])
+                       [end, end, start, end], created_before=end)
 
     def risk(latest: pd.DataFrame) -> np.ndarray:
         where = ("surveyed_at < ? AND satisfied IS NOT NULL AND cause_l2 IS NOT NULL AND handling_hours IS NOT NULL "
@@ -183,7 +182,7 @@ def repeat_inputs(reader, p: Period) -> tuple[pd.DataFrame, pd.DataFrame, object
         if count > RISK_FROM_SUMS_ABOVE:  # a national dataset: the model from sums, rows stay in DuckDB
             model = _risk_from_sums(reader, where, end)
         else:
-            rows = reader.rows("responses", list(_RISK_COLS), where, [end])
+            rows = reader.rows("responses", list(_RISK_COLS), where, [end], created_before=end)
             model = fit_dissatisfaction_model(rows)  # InputError: too few answers, as on the pandas path
         return model.predict(latest["cause_l2"], latest["handling_hours"], True)
 
@@ -203,8 +202,13 @@ def window_inputs(reader, p: Period, rhs: str) -> tuple[pd.DataFrame, pd.DataFra
     return responses, workorders, history
 
 
-def open_reader(folder: Path):
-    """A :class:`research.engines.window.DatasetReader` of the dataset ``folder``."""
+def open_reader(folder: Path, engine: str = "duckdb"):
+    """A reader of the dataset ``folder``: :class:`research.engines.window.DatasetReader` (DuckDB)
+    or, for ``engine="spark"``, :class:`research.engines.spark_window.SparkDatasetReader`."""
+    if engine == "spark":
+        from research.engines.spark_window import SparkDatasetReader
+
+        return SparkDatasetReader(folder)
     from research.engines.window import DatasetReader
 
     return DatasetReader(folder)

@@ -16,8 +16,8 @@ import shutil
 
 import pandas as pd
 
-from research.engines.base import DatasetSource, FrameSource, Source
-from research.engines.sql_engine import SQLEngine
+from research.engines.base import DatasetSource, FrameSource, Source, TableSource
+from research.engines.sql_engine import SQLEngine, _checked
 
 DEFAULT_MASTER = "local[2]"
 
@@ -53,7 +53,9 @@ class SparkEngine(SQLEngine):
         self._cached: list[str] = []
 
     def _register(self, name: str, source: Source | pd.DataFrame, columns: list[str] | None = None) -> None:
-        if isinstance(source, DatasetSource):
+        if isinstance(source, TableSource):  # a view of this session (the bulletin's filtered rows)
+            df = self.spark.table(_checked(source.name))
+        elif isinstance(source, DatasetSource):
             df = (self.spark.read.option("basePath", str(source.folder / source.table))
                   .parquet(*[str(f) for f in source.files()]))
             if "region" in df.columns:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -84,10 +85,18 @@ class DatasetReader:
         """The result of an aggregate query over the views ``responses`` / ``workorders``."""
         return self.con.execute(sql, params or []).df()
 
-    def rows(self, table: str, columns: list[str], where: str = "TRUE", params: list | None = None) -> pd.DataFrame:
+    @staticmethod
+    def ident(name: str) -> str:
+        """``name`` (a column of the input contract) quoted for this dialect's SQL."""
+        return _ident(name)
+
+    def rows(self, table: str, columns: list[str], where: str = "TRUE", params: list | None = None,
+             *, created_before=None) -> pd.DataFrame:
         """The ``columns`` of the rows of ``table`` that ``where`` (SQL over the view ``t``, with
         ``?`` parameters) keeps: in read_dataset's order (ledger entry, then ``source_row``), with
-        its dtypes, a fresh 0..n-1 index."""
+        its dtypes, a fresh 0..n-1 index. ``created_before`` (a timestamp every kept row was
+        created before) lets an engine skip later ``month=`` parts; DuckDB skips them by the parts'
+        row-group statistics already, so it is not used here."""
         template = self.templates[table]
         cols = [c for c in dict.fromkeys(columns) if c in template.columns]
         select = ", ".join(f"t.{_ident(c)}" for c in cols)
@@ -95,6 +104,21 @@ class DatasetReader:
                f"WHERE {where} ORDER BY e.entry, t.source_row")
         arrow = self.con.sql(sql, params=params or []).to_arrow_table()
         return _typed(arrow, template[cols])
+
+    @contextmanager
+    def table(self, name: str, sql: str, params: list | None = None):
+        """A temporary table ``name`` holding the result of ``sql`` over the views, for as long as
+        the ``with`` block runs, and a :class:`~research.engines.duckdb_engine.DuckDBEngine` on this
+        session that reads it (``TableSource(name)``)."""
+        from research.engines.duckdb_engine import DuckDBEngine
+
+        self.con.execute(f"CREATE OR REPLACE TEMPORARY TABLE {_ident(name)} AS {sql}", params or [])
+        engine = DuckDBEngine(connection=self.con)
+        try:
+            yield engine
+        finally:
+            engine.close()
+            self.con.execute(f"DROP TABLE IF EXISTS {_ident(name)}")
 
     def close(self) -> None:
         self.con.close()
