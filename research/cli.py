@@ -2,26 +2,29 @@
 
 Commands
 --------
-research ingest SURVEY [--workorders FILE] [--out DIR | --dataset DIR [--replace]]
+research ingest SURVEY [--workorders FILE] [--out DIR | --dataset DIR [--replace] [--chunk-rows N]]
     Validate, pseudonymise and derive; write responses.parquet,
     workorders.parquet, rejected.csv and ingest_report.json; with --dataset, append
-    the accepted rows to a Parquet dataset partitioned by month instead
+    the accepted rows to a Parquet dataset partitioned by month and region instead, streamed
     (:mod:`research.ingestion.dataset`; an export already in it is refused unless --replace).
-research simulate --n N --seed S --out DIR [--faults F]
+research simulate --n N --seed S --out DIR [--faults F] [--chunk-rows R]
     Write a synthetic survey export, work-order export and truth.json.
-research fit [--plan FILE] [--data responses.parquet] [--out DIR] [--no-thresholds]
+research fit [--plan FILE] [--data responses.parquet | --dataset DIR] [--engine E] [--out DIR] [--no-thresholds]
     Fit the analysis plan; write estimates.csv, model_fit.csv, predictions.csv,
-    marginal_effects.csv and the other result tables.
-research weight [--plan FILE] [--data DIR] [--out DIR]
-    Response rates, non-response weights and weighted estimates (weights/).
-research bulletin --period day|week|month [--at DATE] [--out DIR] [--lang zh|en] [--data DIR] [--plan FILE]
+    marginal_effects.csv and the other result tables (E: auto, pandas, duckdb,
+    spark; with DuckDB or Spark from per-group sums, research.engines).
+research weight [--plan FILE] [--data DIR | --dataset DIR] [--engine E] [--out DIR]
+    Response rates, non-response weights and weighted estimates (weights/); with
+    --dataset from counts and sums (research.representativeness.at_scale).
+research bulletin --period day|week|month [--at DATE] [--out DIR] [--lang zh|en] [--data DIR | --dataset DIR]
+                  [--engine E] [--plan FILE]
     The daily statistics / weekly bulletin / monthly supervision (HTML, DOCX, CSV).
-research reproduce [--survey FILE] [--workorders FILE] [--out DIR] [--plan FILE]
-    Rebuild everything from the raw exports (default: the committed sample):
+research reproduce [--survey FILE] [--workorders FILE | --dataset DIR] [--engine E] [--out DIR] [--plan FILE] [--reps N]
+    Rebuild everything from the raw exports (default: the committed sample) or a dataset:
     ingest, fit, representativeness, levers and drivers, tables, figures,
     named values, report, manifest. Builds into a staging folder under a lock
     and moves the outputs into place only when every stage succeeded.
-research verify [--manifest FILE] [--plan FILE] [--keep DIR] [--artifact ID] | verify --built DIR
+research verify [--manifest FILE] [--plan FILE] [--keep DIR] [--artifact ID] [--engine E] | verify --built DIR
     Rebuild into a temporary folder and compare with the committed manifest;
     or (--built) check a build folder against its own manifest.json. Compared
     CSVs that differ in bytes are compared cell by cell with paper/results/
