@@ -113,8 +113,6 @@ def test_engine_on_the_command_line(sample_dataset, tmp_path, capsys):
 def test_risk_model_from_sums_above_its_size(frames, reader, monkeypatch):
     """A national dataset's repeat-caller risk model is fitted by DuckDB from sums
     (research.models.aggregate.risk): forced here on the sample, the risks equal the row fit's to 1e-9."""
-    import numpy as np
-
     import research.bulletin.window as window
 
     r, w = frames
@@ -123,6 +121,13 @@ def test_risk_model_from_sums_above_its_size(frames, reader, monkeypatch):
     monkeypatch.setattr(window, "RISK_FROM_SUMS_ABOVE", 0)
     rw, ww, history = window_inputs(reader, p, RHS)
     windowed = bulletin_tables(rw, ww, period="day", at="2025-06-10", history=history)
+    _same_risks(windowed, whole)
+
+
+def _same_risks(windowed: dict, whole: dict) -> None:
+    """The repeat-caller table of ``windowed`` equals ``whole``'s: risks to 1e-9, the rest as text."""
+    import numpy as np
+
     key = next(k for k, f in whole.items() if "risk" in f.columns)
     a, b = windowed[key], whole[key]
     assert len(b) > 0 and list(a.columns) == list(b.columns)
@@ -139,8 +144,6 @@ def test_spark_gives_the_duckdb_paths_tables_and_risks_from_sums(spark_engine, s
     pandas path's); the repeat callers' risk model forced through the Spark engine's sums equals the
     row fit's to 1e-9 (as test_risk_model_from_sums_above_its_size for DuckDB). Skipped, with the
     reason, without a Java runtime (the spark_engine fixture)."""
-    import numpy as np
-
     import research.bulletin.window as window
     from research.bulletin.run import _window_tables
     from research.engines.spark_window import SparkDatasetReader
@@ -157,9 +160,4 @@ def test_spark_gives_the_duckdb_paths_tables_and_risks_from_sums(spark_engine, s
     with SparkDatasetReader(sample_dataset, engine=spark_engine) as reader:
         rw, ww, history = window_inputs(reader, period_of("day", "2025-06-10"), RHS)
         windowed = bulletin_tables(rw, ww, period="day", at="2025-06-10", history=history)
-    key = next(k for k, f in whole.items() if "risk" in f.columns)
-    got, want = windowed[key], whole[key]
-    assert len(want) > 0 and list(got.columns) == list(want.columns)
-    np.testing.assert_allclose(got["risk"].to_numpy(float), want["risk"].to_numpy(float), rtol=1e-9)
-    other = [c for c in want.columns if c != "risk"]
-    assert _csv(got[other]) == _csv(want[other])
+    _same_risks(windowed, whole)
