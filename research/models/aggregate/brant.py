@@ -39,17 +39,10 @@ from research.stats.ordinal import _inv_neg, _solve_neg
 #: as research.stats.brant._logit_fit
 TOL, MAX_ITER, HALVINGS = 1e-12, 100, 40
 
-#: a positive difference of a probability from 1e-10 or from 1 - 1e-10 is at least about 1e-26
-#: (the spacing of doubles there), so ``least(1, relu(d) * 1e30)`` is 1 exactly when ``d > 0``
-_INDICATOR_SCALE = 1e30
-
-
 def _outside(p: Expr) -> Expr:
     """1 for a row whose fitted probability ``p`` is below 1e-10 or above 1 - 1e-10, else 0 (the
-    engines have no comparison operator: see :data:`_INDICATOR_SCALE`)."""
-    low = fn("least", num(1.0), fn("relu", num(_SEPARATED) - p) * _INDICATOR_SCALE)
-    high = fn("least", num(1.0), fn("relu", p - num(1.0 - _SEPARATED)) * _INDICATOR_SCALE)
-    return low + high
+    row path's separation rule, ``research.stats.brant._SEPARATED``), by the engines' comparisons."""
+    return fn("lt", p, _SEPARATED) + fn("gt", p, 1.0 - _SEPARATED)
 
 
 def _eta(j: int, M: int) -> Expr:

@@ -42,26 +42,15 @@ from research.errors import InputError
 
 #: the margin computed from the hours (not an engine key)
 BAND = "handling_band"
-#: 2^-900 and 2^900: ``min(relu(x), 2^-900) * 2^900`` is exactly 1 for x >= 2^-900 and 0 for x <= 0
-#: (powers of two: the product is exact); a band edge's neighbours differ from it by far more
-_TINY, _HUGE = 2.0 ** -900, 2.0 ** 900
-
-
-def above(x: Expr, edge: float) -> Expr:
-    """Exactly 1.0 where ``x > edge``, else 0.0 (for finite ``x`` with ``x - edge`` either at most 0
-    or above 1e-270: true of hours against positive band edges)."""
-    return fn("least", fn("relu", x - float(edge)), _TINY) * _HUGE
-
-
 def band_indicators(bands_hours) -> list[Expr]:
     """One expression per band of :func:`research.stats.bands.handling_band` (right-closed at
     ``bands_hours``, the first band from 0 h inclusive): exactly 1.0 on the rows of the band, else
     0.0; every indicator is 0 on negative hours (which have no band). They read the prepared value
-    column ``h``, the row's hours (:meth:`research.engines.base.Engine.prepare`)."""
-    h = col("h")
-    nonneg = 1.0 - above(-h, 0.0)
-    ups = [above(h, e) for e in bands_hours]
-    return [nonneg - ups[0], *(ups[j - 1] - ups[j] for j in range(1, len(ups))), ups[-1]]
+    column ``h``, the row's hours (:meth:`research.engines.base.Engine.prepare`): the indicators of
+    :func:`research.representativeness.at_scale.band_measures`, in band order."""
+    from research.representativeness.at_scale import band_measures
+
+    return list(band_measures(bands_hours).values())
 
 
 @dataclass(frozen=True)
