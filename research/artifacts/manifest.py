@@ -240,6 +240,13 @@ def _expect(value, kind: type, source: Path, key: str, what: str):
     return value
 
 
+def _require(obj: dict, fields: tuple[str, ...], source: Path, key: str) -> None:
+    """The malformed-manifest error for the first of ``fields`` missing from the object at ``key``."""
+    for field in fields:
+        if field not in obj:
+            raise _bad(source, f"{key}.{field}", "missing")
+
+
 def _digest(value, source: Path, key: str) -> str:
     _expect(value, str, source, key, "a sha256 (64 hex digits)")
     if not _HEX64.fullmatch(value):
@@ -312,9 +319,7 @@ def validate_manifest(data, source: Path, *, paths_in_project: bool = True) -> d
     if "engine" in data:
         _check_engine(data["engine"], source)
     plan = _expect(data["plan"], dict, source, "plan", "an object {path, sha256}")
-    for field in ("path", "sha256"):
-        if field not in plan:
-            raise _bad(source, f"plan.{field}", "missing")
+    _require(plan, ("path", "sha256"), source, "plan")
     _input_path(plan["path"], source, "plan.path", project)
     _digest(plan["sha256"], source, "plan.sha256")
     _check_instrument(data["instrument"], source)
@@ -352,9 +357,7 @@ def _check_inputs(entries, source: Path, project: Path | None) -> None:
     for i, entry in enumerate(_expect(entries, list, source, "inputs", "a list")):
         key = f"inputs[{i}]"
         _expect(entry, dict, source, key, "an object {role, path, sha256}")
-        for field in ("role", "path", "sha256"):
-            if field not in entry:
-                raise _bad(source, f"{key}.{field}", "missing")
+        _require(entry, ("role", "path", "sha256"), source, key)
         role = _expect(entry["role"], str, source, f"{key}.role", "text")
         if role not in ROLES:
             raise _bad(source, f"{key}.role", f"must be one of {', '.join(ROLES)}")
@@ -371,9 +374,7 @@ def _check_dataset(dataset, entries, source: Path, project: Path | None) -> None
     """``dataset`` ``{path, format, ledger_sha256}`` (path as an input's) and ``inputs`` a non-empty
     list of ledger files ``{role, file, sha256, entry}``, a ``survey`` among them."""
     dataset = _expect(dataset, dict, source, "dataset", "an object {path, format, ledger_sha256}")
-    for field in ("path", "format", "ledger_sha256"):
-        if field not in dataset:
-            raise _bad(source, f"dataset.{field}", "missing")
+    _require(dataset, ("path", "format", "ledger_sha256"), source, "dataset")
     _input_path(dataset["path"], source, "dataset.path", project)
     _expect(dataset["format"], int, source, "dataset.format", "a whole number")
     _digest(dataset["ledger_sha256"], source, "dataset.ledger_sha256")
@@ -382,9 +383,7 @@ def _check_dataset(dataset, entries, source: Path, project: Path | None) -> None
     for i, entry in enumerate(entries):
         key = f"inputs[{i}]"
         _expect(entry, dict, source, key, "an object {role, file, sha256, entry}")
-        for field in ("role", "file", "sha256", "entry"):
-            if field not in entry:
-                raise _bad(source, f"{key}.{field}", "missing")
+        _require(entry, ("role", "file", "sha256", "entry"), source, key)
         if _expect(entry["role"], str, source, f"{key}.role", "text") not in ROLES:
             raise _bad(source, f"{key}.role", f"must be one of {', '.join(ROLES)}")
         _expect(entry["file"], str, source, f"{key}.file", "a file name (text)")
@@ -424,9 +423,7 @@ def _check_artifacts(artifacts, source: Path) -> None:
     for i, entry in enumerate(artifacts):
         key = f"artifacts[{i}]"
         _expect(entry, dict, source, key, "an object {path, sha256, kind, compare}")
-        for field in ("path", "sha256", "kind", "compare"):
-            if field not in entry:
-                raise _bad(source, f"{key}.{field}", "missing")
+        _require(entry, ("path", "sha256", "kind", "compare"), source, key)
         path = relative_path(entry["path"], source, f"{key}.path", "the build folder")
         if path in seen:
             raise _bad(source, f"{key}.path", "the same artifact is listed twice")

@@ -44,7 +44,10 @@ def _check(spec: ModelSpec, groups: pd.DataFrame, typed: pd.DataFrame) -> list[s
     if groups[spec.outcome].nunique() < 2:
         raise NotEstimable(f"model {spec.name}: the outcome {spec.outcome} takes a single value in its "
                            f"{n:,} complete rows: there is nothing to model")
-    for name in (spec.cluster if spec.se in CLUSTERED else None, spec.group if spec.family == "mixed" else None):
+    from research.models.families import family_of
+
+    grouped = family_of(spec.family, spec.name).grouped  # as models.fit.estimable asks (not the family's name)
+    for name in (spec.cluster if spec.se in CLUSTERED else None, spec.group if grouped else None):
         if name is not None and groups[name].nunique() < 2:
             raise NotEstimable(f"model {spec.name}: needs at least 2 levels of {name}; the data have "
                                f"{groups[name].nunique()} (the pandas engine falls back to model-based "
