@@ -32,6 +32,31 @@ def pytest_configure(config):
     os.environ["RESEARCH_PSEUDONYM_KEY"] = TEST_KEY.decode()
 
 
+def pytest_xdist_make_scheduler(config, log):
+    """Under ``--dist loadfile`` (the README's test command), the test files that start a Spark
+    session (they ask for the ``spark_engine`` fixture) run on one worker, so the suite starts
+    one JVM instead of one per worker (about 15 s of a core each, and the first queries' warm-up).
+    Every other file is its own unit, as loadfile makes it. pytest-xdist's own grouping,
+    ``xdist_group`` marks with ``--dist loadgroup``, does not reach its scheduler under pytest 9.
+    """
+    if config.getoption("dist", None) != "loadfile":
+        return None
+    from pathlib import Path
+
+    from xdist.scheduler import LoadFileScheduling
+
+    root = Path(str(config.rootpath))
+    spark = {p.relative_to(root).as_posix() for p in Path(__file__).parent.rglob("test_*.py")
+             if "spark_engine" in p.read_text(encoding="utf-8")}
+
+    class OneSparkWorker(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "spark_engine tests" if path in spark else path
+
+    return OneSparkWorker(config, log)
+
+
 @pytest.fixture(autouse=True)
 def _fixed_key(monkeypatch):
     """Every test pseudonymises with the same key, from the environment, never a key file."""
@@ -53,9 +78,35 @@ def plan():
 
 
 @pytest.fixture(scope="session")
-def _sample_build_and_bundle(tmp_path_factory):
+def _sample_build_and_bundle(tmp_path_factory, worker_id):
     """One ``research reproduce`` of the committed sample, through the CLI: (output folder,
-    manifest dict, printed standard output, the build's bundle)."""
+    manifest dict, printed standard output, the build's bundle).
+
+    Under pytest-xdist the workers share one build: the first worker that asks builds it in the
+    run's common temporary folder, holding a lock, and pickles the result beside it; the others
+    wait for the lock and read the pickle (a build costs about 40 s of both cores; each worker
+    building its own cost CI one of them). Each worker then has its own copy of the bundle."""
+    import fcntl
+    import pickle
+
+    if worker_id == "master":  # not under xdist (pytest -n 0)
+        return _sample_build_into(tmp_path_factory.mktemp("sample_build") / "build")
+    shared = tmp_path_factory.getbasetemp().parent / "shared_sample_build"
+    shared.mkdir(exist_ok=True)
+    done = shared / "result.pickle"
+    with open(shared / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        if not done.exists():
+            result = _sample_build_into(shared / "build")
+            tmp = done.with_suffix(".tmp")
+            tmp.write_bytes(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+            tmp.replace(done)
+            return result
+    return pickle.loads(done.read_bytes())
+
+
+def _sample_build_into(out):
+    """``research reproduce --out out`` of the committed sample (see _sample_build_and_bundle)."""
     import contextlib
     import io
     import json
@@ -63,7 +114,6 @@ def _sample_build_and_bundle(tmp_path_factory):
     import research.pipeline.reproduce as reproduce_module
     from research.cli import main
 
-    out = tmp_path_factory.mktemp("sample_build") / "build"
     printed = io.StringIO()
     bundles = []
     run_stages = reproduce_module.run_stages
