@@ -1,10 +1,13 @@
 """The in-memory engine: numpy arrays and ``np.bincount`` sums, the reference for the other two.
 
 A :class:`research.engines.base.DatasetSource` is read whole with
-:func:`research.ingestion.dataset.read_dataset`; a frame is used as given.
+:func:`research.ingestion.dataset.read_dataset`, once per engine (until its ledger changes); a
+frame is used as given.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -59,9 +62,32 @@ class PandasEngine(Engine):
 
     name = "pandas"
 
+    def __init__(self) -> None:
+        # a dataset's table read once for all the engine's passes (the weight stage makes seven),
+        # again only when the dataset's ledger has changed since
+        self._read: dict[tuple, pd.DataFrame] = {}
+
+    def _frame(self, source: Source) -> pd.DataFrame:
+        if not isinstance(source, DatasetSource):
+            return source.frame
+        from research.ingestion.dataset import LEDGER
+
+        try:
+            ledger = (Path(source.folder) / LEDGER).stat()
+        except OSError:  # not a dataset: read_dataset says so
+            return frame_of(source)
+        key = (str(Path(source.folder).resolve()), source.table, ledger.st_mtime_ns, ledger.st_size)
+        if key not in self._read:
+            self._read = {k: v for k, v in self._read.items() if k[:2] != key[:2]}
+            self._read[key] = frame_of(source)
+        return self._read[key]
+
+    def close(self) -> None:
+        self._read.clear()
+
     def prepare(self, source: Source, keys: tuple[str, ...], values: dict[str, Expr],
                 numeric: tuple[str, ...] = ("handling_hours",)) -> Prepared:
-        frame = frame_of(source)
+        frame = self._frame(source)
         cols = {v: variable_of(frame, v) for v in (*keys, *numeric)}
         keep = np.logical_and.reduce([c.notna().to_numpy() for c in cols.values()])
         kf = pd.DataFrame({k: cols[k].to_numpy()[keep] for k in keys})

@@ -104,3 +104,31 @@ def test_dataset_source_needs_a_ledger(tmp_path):
     pd.DataFrame({"a": [1]}).to_parquet(tmp_path / "responses" / "stray.parquet")
     with pytest.raises(InputError, match="not a dataset"):
         DatasetSource(tmp_path).files()
+
+
+def test_pandas_engine_reads_a_dataset_once_until_its_ledger_changes(sample_dataset, monkeypatch, tmp_path):
+    """The weight stage makes seven passes through an engine: the pandas engine reads the dataset's
+    table once for all of them, and again when the ledger says the dataset changed."""
+    import os
+    import shutil
+
+    import research.ingestion.dataset as dataset
+
+    folder = tmp_path / "ds"
+    shutil.copytree(sample_dataset, folder)
+    reads = []
+    real = dataset.read_dataset
+    monkeypatch.setattr(dataset, "read_dataset", lambda *a, **k: reads.append(a) or real(*a, **k))
+    engine = open_engine("pandas")
+    keys, values = ("cause_l1",), {"h": col("v_handling_hours")}
+    first = [engine.prepare(DatasetSource(folder), keys, values) for _ in range(3)]
+    assert len(reads) == 1
+    assert all(p.groups.equals(first[0].groups) for p in first)
+    engine.prepare(DatasetSource(folder, "workorders"), ("cause_l1",), {})
+    assert len(reads) == 2  # another table is another read
+    ledger = folder / dataset.LEDGER
+    stat = ledger.stat()
+    os.utime(ledger, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    engine.prepare(DatasetSource(folder), keys, values)
+    assert len(reads) == 3
+    engine.close()
