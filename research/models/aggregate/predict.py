@@ -148,10 +148,16 @@ def predictions_from_sums(fm: FittedModel, *, parent: dict[str, str], grid_hours
     return pd.DataFrame(out)
 
 
+#: sub-causes whose averages one engine pass sums (each adds its coefficient columns to every row
+#: of the pandas engine's pass: M floats per row)
+SUBCAUSES_PER_PASS = 6
+
+
 def subcause_averages(fm: FittedModel, *, parent: dict[str, str], threshold: int, reference_levels: dict,
                       instrument) -> dict[str, dict[str, tuple[float, np.ndarray]]]:
     """Every ticket given sub-cause ``s``, averaged: ``{s: {scale: (estimate, gradient)}}`` for each
-    sub-cause of the model (empty without ``cause_l2``), one engine pass per sub-cause; kept in
+    sub-cause of the model (empty without ``cause_l2``), one engine pass per
+    :data:`SUBCAUSES_PER_PASS` sub-causes; kept in
     ``fm.extra`` under the row path's key (:data:`research.models.predict._AAP_CACHE`), so
     :func:`research.models.ranks.subcause_ranks` finds them as it finds the row path's."""
     from research.models.aggregate.cells import cell_design
@@ -167,13 +173,24 @@ def subcause_averages(fm: FittedModel, *, parent: dict[str, str], threshold: int
     if done is not None and list(done) == subs:
         return done
     every = np.arange(len(groups))
+    measures = _measures(fm, eta(cells.M), _row_basis(cd, None), threshold)
     per_sub = {}
-    for s, change in zip(subs, changes):
-        Cs = cell_design(groups.assign(**change), reference_levels=reference_levels, instrument=instrument,
-                         typed=frame, **_context(fm)).C
-        sums = cells.sums(_measures(fm, eta(cells.M), _row_basis(cd, None), threshold),
-                          basis_coefficients(Cs, fm.beta, cells.gid))
-        per_sub[s] = _combine(fm, sums, Cs, every, float(cells.weights_of_groups.sum()), threshold)
+    for start in range(0, len(subs), SUBCAUSES_PER_PASS):
+        batch, tables, asked = list(zip(subs, changes))[start:start + SUBCAUSES_PER_PASS], [], {}
+        designs = []
+        for i, (s, change) in enumerate(batch):
+            Cs = cell_design(groups.assign(**change), reference_levels=reference_levels, instrument=instrument,
+                             typed=frame, **_context(fm)).C
+            designs.append(Cs)
+            # sub-cause i's coefficients and measures under names of its own, so that one pass sums them all
+            own = {f"a{m}": f"p{i}_a{m}" for m in range(cells.M)}
+            tables.append(basis_coefficients(Cs, fm.beta, cells.gid).rename(columns=own).set_index("gid"))
+            renamed = {a: col(b) for a, b in own.items()}
+            asked.update({f"p{i}_{name}": e.replace(renamed) for name, e in measures.items()})
+        sums = cells.sums(asked, pd.concat(tables, axis=1).reset_index())
+        for i, ((s, _), Cs) in enumerate(zip(batch, designs)):
+            mine = sums[[f"p{i}_{name}" for name in measures]].set_axis(list(measures), axis=1)
+            per_sub[s] = _combine(fm, mine, Cs, every, float(cells.weights_of_groups.sum()), threshold)
     fm.extra.setdefault(_AAP_CACHE, {})[key] = per_sub
     return per_sub
 
