@@ -56,15 +56,7 @@ class SparkEngine(SQLEngine):
         if isinstance(source, TableSource):  # a view of this session (the bulletin's filtered rows)
             df = self.spark.table(_checked(source.name))
         elif isinstance(source, DatasetSource):
-            df = (self.spark.read.option("basePath", str(source.folder / source.table))
-                  .parquet(*[str(f) for f in source.files()]))
-            if "region" in df.columns:
-                # the partition folders are URI-escaped UTF-8 (region=%E4%B8%9C...); Spark unescapes
-                # each %XX to one character (Latin-1), so 东莞 would read as 'ä¸\x9cè\x8e\x9e': its
-                # code points are the UTF-8 bytes, decoded here as UTF-8
-                from pyspark.sql import functions as F
-
-                df = df.withColumn("region", F.decode(F.encode(F.col("region"), "ISO-8859-1"), "UTF-8"))
+            df = read_table(self.spark, source)
         else:
             frame = source.frame if isinstance(source, FrameSource) else source
             if columns is not None:
@@ -90,6 +82,36 @@ class SparkEngine(SQLEngine):
         for name in self._cached:
             self.spark.sql(f"UNCACHE TABLE IF EXISTS {name}")
         self._cached.clear()
+
+
+_INFERENCE = "spark.sql.sources.partitionColumnTypeInference.enabled"
+
+
+def read_table(spark, source: DatasetSource, *, entry: bool = False):
+    """A dataset table as a Spark DataFrame: one ``spark.read.parquet`` of the ledger's parts
+    (``basePath`` the table's folder, so ``month`` and ``region`` come from the folder names, as
+    strings: a region "0755" stays "0755"). With ``entry``, each row's ledger entry id
+    (``_entry_id``, the ``<sha8>`` of its part's name ``part-<sha8>-<digest8>.parquet``).
+
+    The partition folders are URI-escaped UTF-8 (``region=%E4%B8%9C...``); Spark unescapes each
+    ``%XX`` to one character (Latin-1), so 东莞 would read as 'ä¸\x9cè\x8e\x9e': its code points
+    are the UTF-8 bytes, decoded here as UTF-8."""
+    from pyspark.sql import functions as F
+
+    inference = spark.conf.get(_INFERENCE, "true")
+    spark.conf.set(_INFERENCE, "false")
+    try:
+        df = spark.read.option("basePath", str(source.folder / source.table)).parquet(*[str(f) for f in source.files()])
+        extra = [F.regexp_extract(F.col("_metadata.file_name"), r"^part-([0-9a-f]+)-", 1).alias("_entry_id")] \
+            if entry else []
+        if "region" in df.columns:
+            region = F.decode(F.encode(F.col("region"), "ISO-8859-1"), "UTF-8").alias("region")
+            df = df.select(*[c for c in df.columns if c != "region"], region, *extra)
+        elif extra:
+            df = df.select(*df.columns, *extra)
+    finally:
+        spark.conf.set(_INFERENCE, inference)
+    return df
 
 
 def _spark_ready(frame: pd.DataFrame) -> pd.DataFrame:

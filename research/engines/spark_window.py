@@ -22,9 +22,6 @@ import pandas as pd
 
 from research.engines.window import TABLES, _template, _typed
 
-_INFERENCE = "spark.sql.sources.partitionColumnTypeInference.enabled"
-
-
 class SparkDatasetReader:
     """A Spark session's views ``responses`` and ``workorders`` of one dataset folder (each row
     with its part's ledger entry, ``_entry``). ``engine``: a
@@ -43,11 +40,12 @@ class SparkDatasetReader:
 
         from research.engines import open_engine
         from research.engines.base import DatasetSource
+        from research.engines.spark_engine import read_table
         from research.ingestion.dataset import read_ledger
 
         self.folder = Path(folder)
-        files = {table: [str(f) for f in DatasetSource(self.folder, table).files()]  # InputError: none
-                 for table in TABLES}
+        for table in TABLES:
+            DatasetSource(self.folder, table).files()  # InputError (a table without parts) before Spark starts
         entries = read_ledger(self.folder)["entries"]
         self._own = engine is None
         self.engine = open_engine("spark") if engine is None else engine
@@ -55,21 +53,10 @@ class SparkDatasetReader:
         ids = spark.createDataFrame(pd.DataFrame({"_entry_id": [str(e["id"]) for e in entries],
                                                   "_entry": list(range(len(entries)))}))
         self.templates: dict[str, pd.DataFrame] = {}
-        inference = spark.conf.get(_INFERENCE, "true")
-        spark.conf.set(_INFERENCE, "false")  # month and region stay strings (a region "0755" too)
-        try:
-            for table in TABLES:
-                df = spark.read.option("basePath", str(self.folder / table)).parquet(*files[table])
-                entry = F.regexp_extract(F.col("_metadata.file_name"), r"^part-([0-9a-f]+)-", 1)
-                # Spark unescapes a folder name byte by byte (%E5 -> U+00E5): the region's UTF-8
-                # bytes come back as Latin-1 characters; re-encoding them gives the region as ingested
-                region = F.expr("decode(encode(region, 'ISO-8859-1'), 'UTF-8')")
-                df = df.select(*[c for c in df.columns if c != "region"], region.alias("region"),
-                               entry.alias("_entry_id"))
-                df.join(F.broadcast(ids), "_entry_id").drop("_entry_id").createOrReplaceTempView(table)
-                self.templates[table] = _template(table)
-        finally:
-            spark.conf.set(_INFERENCE, inference)
+        for table in TABLES:
+            df = read_table(spark, DatasetSource(self.folder, table), entry=True)
+            df.join(F.broadcast(ids), "_entry_id").drop("_entry_id").createOrReplaceTempView(table)
+            self.templates[table] = _template(table)
 
     def __enter__(self) -> SparkDatasetReader:
         return self

@@ -27,7 +27,7 @@ groups (stations x sub-causes x bands x answer levels) whatever the number of ro
 
 The response-propensity logit of the work orders and the survey-weighted models come from the
 engine's sums too (:mod:`research.models.aggregate.propensity`, :mod:`research.models.aggregate.svy`,
-the weights of ``weight_cells`` joined to the groups; Spark: no propensity model yet).
+the weights of ``weight_cells`` joined to the groups).
 
 Not on this path: ``respondent_weights`` (one row per respondent: 20 million rows at scale;
 ``weight_cells`` gives the weight of every cell instead, which is every respondent's weight),
@@ -218,8 +218,7 @@ def _models_from_sums(engine: Engine, responses: Source, workorders: Source, pla
     """The response-propensity logit on the work orders
     (:func:`research.models.aggregate.propensity.propensity_on`) and the survey-weighted models with
     the weights of ``out["weight_cells"]`` (:func:`research.models.aggregate.svy.svy_models_on`), both
-    from the engine's sums; ``notes`` rewritten to say what is still not computed. Spark has no
-    propensity model from sums yet (its ticket-history window): noted, not computed."""
+    from the engine's sums; ``notes`` rewritten to say what is still not computed."""
     from research.config.instrument import load_instrument
     from research.models.aggregate.propensity import propensity_on
     from research.models.aggregate.svy import svy_models_on
@@ -231,11 +230,10 @@ def _models_from_sums(engine: Engine, responses: Source, workorders: Source, pla
     cells = (cells[[*cal_vars, "weight"]] if cal_vars else cells[["weight"]].iloc[:1]).reset_index(drop=True)
     got: dict[str, pd.DataFrame] = {}
     left = [k for k in NOT_AT_SCALE if k != "respondent_weights"]
-    if engine.name != "spark":
-        t0 = time.perf_counter()
-        got["propensity_estimates"], got["propensity_fit"] = propensity_on(engine, workorders, plan=plan,
-                                                                           instrument=instrument)
-        say(f"response-propensity model from sums in {time.perf_counter() - t0:.1f} s")
+    t0 = time.perf_counter()
+    got["propensity_estimates"], got["propensity_fit"] = propensity_on(engine, workorders, plan=plan,
+                                                                       instrument=instrument)
+    say(f"response-propensity model from sums in {time.perf_counter() - t0:.1f} s")
     got.update(svy_models_on(engine, responses, plan=plan, instrument=instrument, weight_cells=cells,
                              progress=say))
     left = [k for k in left if k not in got]

@@ -14,7 +14,7 @@ them: ``responded`` (``survey_status == "completed"``) and ``repeat`` (the same 
 has an earlier ticket created at most :data:`~research.representativeness.nonresponse.REPEAT_WINDOW_DAYS`
 days before: the previous ticket of the customer in the order of creation time, ties in the order
 of the rows, NaT last). In DuckDB this is one window over the work orders (``LAG`` by customer,
-sorted out of core); in memory it is ``population_frame`` itself. Spark: not yet (InputError).
+sorted out of core), and the same SQL in Spark; in memory it is ``population_frame`` itself.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def propensity_on(engine: Engine, workorders: Source, *, plan: Plan,
 
     Parameters
     ----------
-    engine : a pandas or DuckDB engine (:mod:`research.engines`).
+    engine : a pandas, DuckDB or Spark engine (:mod:`research.engines`).
     workorders : canonical work orders: a dataset folder's ``workorders`` table
         (``DatasetSource(folder, "workorders")``) or a frame.
     plan : ``weighting.propensity_rhs`` (the formula), ``weighting.cluster``, reference levels,
@@ -53,7 +53,7 @@ def propensity_on(engine: Engine, workorders: Source, *, plan: Plan,
 
     Raises
     ------
-    InputError : too few complete work orders, a single outcome, a fit that fails, Spark.
+    InputError : too few complete work orders, a single outcome, a fit that fails.
     """
     from research.models.aggregate.cells import cell_design, numeric_basis
     from research.models.aggregate.families import Cells, fit_logit
@@ -126,10 +126,54 @@ def population_source(engine: Engine, workorders: Source) -> Source:
         from research.engines.pandas_engine import frame_of
 
         return FrameSource(population_frame(frame_of(workorders)))
+    if engine.name == "spark":
+        return _spark_population(engine, workorders)
     if engine.name != "duckdb":
         raise InputError(f"response propensity from sums: the {engine.name} engine is not supported yet "
-                         "(use --engine duckdb or pandas)")
+                         "(use --engine duckdb, spark or pandas)")
     return _duckdb_population(engine, workorders)
+
+
+#: ``responded`` and ``repeat`` (the previous ticket of the customer, in the order of creation time,
+#: ties in the order of the rows: ledger entry, then source_row) as SQL of either dialect: ``{q}``
+#: the identifier quote, ``{micros}`` the dialect's microseconds since the epoch, ``{window}`` the
+#: window in microseconds (the casts: Spark reads the Parquet timestamps as TIMESTAMP_NTZ, which
+#: unix_micros does not take; a no-op in DuckDB)
+_POPULATION_SQL = (
+    "SELECT *, COALESCE(survey_status = 'completed', FALSE) AS responded, "
+    "COALESCE(customer_id IS NOT NULL AND {micros}(CAST(created_at AS TIMESTAMP)) - {micros}(CAST(LAG(created_at) "
+    "OVER (PARTITION BY customer_id ORDER BY created_at ASC NULLS LAST, _part, _row) AS TIMESTAMP)) <= "
+    "{window}, FALSE) AS {q}repeat{q} FROM {raw}")
+
+
+def _spark_population(engine, workorders: Source) -> TableSource:
+    """A Spark view of the work orders with ``responded`` and ``repeat``: the DuckDB view's window
+    (:func:`_duckdb_population`), each part's ledger entry read from its file name
+    (``part-<entry id>-...``, as :class:`research.engines.spark_window.SparkDatasetReader` does)."""
+    from pyspark.sql import functions as F
+
+    from research.engines.spark_engine import read_table
+    from research.ingestion.dataset import read_ledger
+    from research.representativeness.nonresponse import REPEAT_WINDOW_DAYS
+
+    engine._count = getattr(engine, "_count", 0) + 1
+    raw, view = f"wo{engine._count}_raw", f"wo{engine._count}_pop"
+    spark = engine.spark
+    if isinstance(workorders, DatasetSource):
+        entries = read_ledger(Path(workorders.folder))["entries"]
+        ids = spark.createDataFrame(pd.DataFrame({"_entry_id": [str(e["id"]) for e in entries],
+                                                  "_part": list(range(len(entries)))}))
+        (read_table(spark, workorders, entry=True).join(F.broadcast(ids), "_entry_id").drop("_entry_id")
+         .withColumn("_row", F.col("source_row")).createOrReplaceTempView(raw))
+    elif isinstance(workorders, FrameSource):
+        frame = workorders.frame
+        engine._register(raw, frame.assign(_part=0, _row=np.arange(len(frame))))
+    else:
+        raise InputError("response propensity from sums: the work orders must be a dataset or a frame")
+    window = REPEAT_WINDOW_DAYS * 86_400 * 1_000_000
+    spark.sql(_POPULATION_SQL.format(micros="unix_micros", window=window, q="`", raw=raw)
+              ).createOrReplaceTempView(view)
+    return TableSource(view)
 
 
 def _duckdb_population(engine, workorders: Source) -> TableSource:
@@ -151,12 +195,8 @@ def _duckdb_population(engine, workorders: Source) -> TableSource:
     else:
         raise InputError("response propensity from sums: the work orders must be a dataset or a frame")
     window = REPEAT_WINDOW_DAYS * 86_400 * 1_000_000  # microseconds
-    engine.con.execute(
-        f"CREATE OR REPLACE TEMPORARY VIEW {view} AS SELECT *, "
-        "COALESCE(survey_status = 'completed', FALSE) AS responded, "
-        "COALESCE(customer_id IS NOT NULL AND epoch_us(created_at) - epoch_us(LAG(created_at) OVER ("
-        "PARTITION BY customer_id ORDER BY created_at ASC NULLS LAST, _part, _row)) <= "
-        f"{window}, FALSE) AS \"repeat\" FROM {raw}")
+    engine.con.execute(f"CREATE OR REPLACE TEMPORARY VIEW {view} AS "
+                       + _POPULATION_SQL.format(micros="epoch_us", window=window, q='"', raw=raw))
     return TableSource(view)
 
 
