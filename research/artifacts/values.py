@@ -97,14 +97,17 @@ def ingest_values(bundle: dict) -> list[dict]:
 
 
 def limitation_values(bundle: dict) -> list[dict]:
-    """Named values of the limitations section: ``data_source`` (whether the survey export is the
-    committed synthetic sample, by its sha256, so the report says plainly that its numbers come
+    """Named values of the limitations section: ``data_source`` (whether every survey export of the
+    build is the committed synthetic sample, by its sha256, so the report says plainly that its numbers come
     from simulated data) and ``n_stations`` (the number of stations, the clusters of every
     clustered interval, whose t reference has G - 1 degrees of freedom)."""
     out = []
-    sv = next(f for f in bundle["ingest_report"]["files"] if f["role"] == "survey")
+    # every survey file of the build (a dataset of several ingests has one per ingest) must be the
+    # sample for the report to call its data the sample
+    surveys = [f.get("sha256") for f in bundle["ingest_report"]["files"] if f["role"] == "survey"]
     sample = paths.sample_survey()
-    is_sample = sample.is_file() and hashlib.sha256(sample.read_bytes()).hexdigest() == sv.get("sha256")
+    is_sample = bool(surveys) and sample.is_file() and \
+        set(surveys) == {hashlib.sha256(sample.read_bytes()).hexdigest()}
     zh, en = (("随仓库提交的合成样本：由模拟器生成的模拟数据，不是真实客户的回访，数字只用于演示方法",
                "the committed synthetic sample: simulated data written by the simulator, not real "
                "customers' answers, so its numbers only demonstrate the method")

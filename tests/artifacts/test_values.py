@@ -66,3 +66,24 @@ def test_former_private_names_still_import_from_values():
     assert values._nonresponse_sensitivity is values_weights.nonresponse_sensitivity_values
     assert values.SUBCAUSE_RANK_VALUES is values_fit.SUBCAUSE_RANK_VALUES
     assert all(hasattr(values, name) for name in values.__all__)
+
+
+def test_data_source_is_the_sample_only_when_every_survey_file_is(bundle):
+    """A dataset of several ingests lists one survey file per ingest: the report calls its data the
+    committed synthetic sample only when each of them is the sample (by sha256)."""
+    import hashlib
+
+    from research import paths
+
+    sample = hashlib.sha256(paths.sample_survey().read_bytes()).hexdigest()
+
+    def source(shas):
+        report = {**bundle["ingest_report"], "files": [{"role": "survey", "sha256": s} for s in shas]}
+        row = next(v for v in values.limitation_values({**bundle, "ingest_report": report})
+                   if v["name"] == "data_source")
+        return row["value"]
+
+    assert source([sample]) == "sample"
+    assert source([sample, sample]) == "sample"
+    assert source([sample, "0" * 64]) == "supplied"
+    assert source(["0" * 64, sample]) == "supplied"
