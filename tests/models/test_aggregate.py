@@ -58,7 +58,8 @@ def test_every_plan_model_from_sums_equals_the_row_fit(engine_name, responses, r
         for spec in plan.models:
             fm = fit_model_on(engine, FrameSource(responses), spec, plan=plan, instrument=instrument)
             _same_fit(fm, row_fits[spec.name])
-            assert f"engine {engine_name}" in fm.se_method
+            # the row path's method text (the cluster or group variable named), then the engine
+            assert fm.se_method == f"{row_fits[spec.name].se_method} [engine {engine_name}, from sums]"
     finally:
         engine.close()
 

@@ -48,6 +48,13 @@ class Cells:
     weight: Expr | None = None
     weight_columns: dict | None = None
     w_g: np.ndarray | None = None
+    #: the variable the clusters are the levels of (the method text names it, as the row path's)
+    cluster_name: str | None = None
+
+    @property
+    def by(self) -> str:
+        """`` by <cluster variable>`` for the method text (empty when not named)."""
+        return f" by {self.cluster_name}" if self.cluster_name else ""
 
     @property
     def M(self) -> int:
@@ -101,7 +108,7 @@ def fit_linear(cells: Cells, se: str) -> dict:
     if se == "cluster":
         vcov = _cr1(cells, bread, per_cluster(cells.C, first(s2, "r", M), cells.cluster, cells.n_clusters), k)
         df = float(cells.n_clusters - 1)
-        method = f"OLS; CR1 cluster-robust (R sandwich::vcovCL HC1); t(G - 1 = {df:g})"
+        method = f"OLS; CR1 cluster-robust{cells.by} (R sandwich::vcovCL HC1); t(G - 1 = {df:g})"
     else:
         vcov, df, method = rss / (n - k) * bread, float(n - k), "OLS; classical; t(n - k)"
     ybar = float(cells.n_g @ y) / n
@@ -158,7 +165,7 @@ def fit_logit(cells: Cells, se: str, *, tol: float = 1e-12, max_iter: int = 100)
     if se == "cluster":
         vcov = _cr1(cells, bread, per_cluster(C, first(s, "r", M), cells.cluster, cells.n_clusters), k)
         df = float(cells.n_clusters - 1)
-        method = f"logit ML; CR1 cluster-robust (R sandwich::vcovCL HC1); t(G - 1 = {df:g})"
+        method = f"logit ML; CR1 cluster-robust{cells.by} (R sandwich::vcovCL HC1); t(G - 1 = {df:g})"
     stats_ = {"nobs": n, "loglik": ll, "df": k, "aic": -2 * ll + 2 * k, "bic": -2 * ll + np.log(n) * k,
               "pseudo_r2_mcfadden": float(1 - ll / llnull), "iterations": it, "converged": converged}
     if not converged:
@@ -168,9 +175,10 @@ def fit_logit(cells: Cells, se: str, *, tol: float = 1e-12, max_iter: int = 100)
                 cut_names=[], extra={})
 
 
-def fit_mixed(cells: Cells, group_codes: np.ndarray, labels: np.ndarray) -> dict:
-    """REML random intercept from per-group sums: ``sum z z'`` over all rows and ``sum z`` per
-    group of the random intercept (``z = [x, y]``)."""
+def fit_mixed(cells: Cells, group_codes: np.ndarray, labels: np.ndarray, group: str = "group") -> dict:
+    """REML random intercept per ``group`` (the variable's name, for the method text) from
+    per-group sums: ``sum z z'`` over all rows and ``sum z`` per group of the random intercept
+    (``z = [x, y]``)."""
     from research.stats.mixed import _Stats, fit_from_stats, information_criteria
 
     M, C, y, n_g = cells.M, cells.C, cells.y, cells.n_g
@@ -200,5 +208,5 @@ def fit_mixed(cells: Cells, group_codes: np.ndarray, labels: np.ndarray) -> dict
     blups = pd.DataFrame({"group": fit.groups, "blup": fit.blup, "blup_se": fit.blup_se})
     return dict(y=y, params=np.asarray(fit.beta), vcov=np.asarray(fit.vcov), n_beta=len(fit.beta),
                 df_resid=None, stats=stats_, cut_names=[],
-                se_method="linear mixed model, REML (R lme4::lmer); random intercept; normal",
+                se_method=f"linear mixed model, REML (R lme4::lmer); random intercept per {group}; normal",
                 extra={"mixed_fit": fit, "blups": blups})

@@ -91,7 +91,8 @@ def fit_model_on(engine: Engine, source: Source, spec: ModelSpec, *, plan: Plan,
     codes, n_clusters = (pd.factorize(groups[cluster_name])[0], int(groups[cluster_name].nunique())) \
         if cluster_name else (None, 0)
     cells = Cells(engine=engine, prepared=prepared, C=cd.C, y=_outcome(groups, spec, instrument),
-                  n_g=groups["n"].to_numpy(dtype=float), cluster=codes, n_clusters=n_clusters)
+                  n_g=groups["n"].to_numpy(dtype=float), cluster=codes, n_clusters=n_clusters,
+                  cluster_name=cluster_name)
     out = _dispatch(spec, cells, groups, instrument)
     if not (np.isfinite(out["params"]).all() and np.isfinite(np.diag(out["vcov"])).all()):
         raise NotEstimable(f"model {spec.name}: the fit gives non-finite estimates or standard errors")
@@ -139,7 +140,7 @@ def _dispatch(spec: ModelSpec, cells: Cells, groups: pd.DataFrame, instrument: I
     elif spec.family == "mixed":
         labels = np.unique(groups[spec.group].astype(str).to_numpy())
         codes = np.searchsorted(labels, groups[spec.group].astype(str).to_numpy())
-        out = fit_mixed(cells, codes, labels)
+        out = fit_mixed(cells, codes, labels, spec.group)
     else:
         raise NotEstimable(f"model {spec.name}: family {spec.family} has no aggregate fit")
     return out

@@ -151,8 +151,8 @@ def fit_ordinal(cells: Cells, K: int, se: str, *, tol: float = 1e-10, max_iter: 
     if se == "cluster":
         vcov = _cr1(cells, vcov, _cluster_scores(cells, s, K), len(params))
         df = float(cells.n_clusters - 1)
-        method = (f"proportional-odds logit ML; CR1 cluster-robust (R sandwich::vcovCL HC1 on ordinal::clm); "
-                  f"t(G - 1 = {df:g})")
+        method = (f"proportional-odds logit ML; CR1 cluster-robust{cells.by} (R sandwich::vcovCL HC1 on "
+                  f"ordinal::clm); t(G - 1 = {df:g})")
     n, k = cells.n, len(params)
     stats_ = {"nobs": n, "loglik": ll, "df": k, "aic": -2 * ll + 2 * k, "bic": -2 * ll + np.log(n) * k,
               "iterations": it, "converged": converged, "gradient_max": float(np.abs(g).max())}
