@@ -140,6 +140,25 @@ def test_nothing_to_compare_gives_the_row_paths_notes(complete_rows, responses, 
     assert notes == want_notes
 
 
+def test_count_keeps_missing_values_as_groups(responses):
+    """Engine.count: a missing cause, flag or answer is a group of its own; every row counted once;
+    DuckDB's counts, keys and dtypes are pandas'."""
+    frame = _holes(responses)
+    frame.iloc[::101, frame.columns.get_loc("satisfied")] = pd.NA
+    keys = ("cause_l2", "satisfied", DV, "sat_speed")
+    want = open_engine("pandas").count(FrameSource(frame), keys)
+    engine = open_engine("duckdb")
+    try:
+        got = engine.count(FrameSource(frame), keys)
+    finally:
+        engine.close()
+    pd.testing.assert_frame_equal(got, want)
+    assert want["n"].sum() == len(frame) and all(want[k].isna().any() for k in keys)
+    assert pd.isna(want["cause_l2"].iloc[-1]) and not pd.isna(want["cause_l2"].iloc[0])  # missing sorts last
+    direct = frame.groupby(list(keys), dropna=False).size()
+    assert len(direct) == len(want)
+
+
 def test_fit_dataset_with_duckdb_writes_the_six_tables(sample_dataset, row_tables, tmp_path, capsys):
     """``research fit --dataset DIR --engine duckdb`` (one model): the six CSVs, equal to the row
     path's, and the engine note no longer says the comparisons were not computed."""
