@@ -20,9 +20,9 @@ from research.models.run_engine import COUNT_TABLES
 from research.stats.reliability import SAT_ITEMS
 
 #: the Games-Howell p of both paths is scipy's studentized_range.sf, an adaptive integral accurate to
-#: about 1e-11 absolute: inputs equal to 2e-15 (the T and df columns) give p-values equal to 4e-12
-#: absolute on the sample, so tiny p-values (1e-11 and below) agree only to that
-P_ABSOLUTE = 1e-11
+#: about 1e-10 absolute: inputs equal to 2e-15 (the T and df columns) give p-values equal to 4e-12
+#: absolute on the sample (1.1e-10 on a million rows), so small p-values agree only to that
+P_ABSOLUTE = 1e-10
 
 
 def _row_path(frame: pd.DataFrame, conf_level: float):

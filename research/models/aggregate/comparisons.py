@@ -30,7 +30,8 @@ studentized-range quantiles; scipy computes the Welch t p-values from the summar
 chi-square (``power_divergence``, as pingouin), pingouin the Holm adjustment (``multicomp``).
 The rest is re-derived from weighted sums (each function names its R reference) because
 pingouin computes it only from rows. Equal to the row path to 1e-9 relative
-(tests/models/test_aggregate_comparisons.py).
+(tests/models/test_aggregate_comparisons.py), the Games-Howell p-values to scipy's integration
+error (about 1e-10 absolute; docs/architecture.md, "Engines").
 """
 
 from __future__ import annotations
