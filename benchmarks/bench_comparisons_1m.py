@@ -58,7 +58,8 @@ def child(path: str, source: str, pickle_to: str) -> dict:
         from research.stats.reliability import SAT_ITEMS
 
         engine = open_engine("duckdb")
-        joint = engine.count(DatasetSource(Path(source)), tuple(dict.fromkeys((*BETWEEN, *ASSOCIATION, DV, *SAT_ITEMS))))
+        keys = tuple(dict.fromkeys((*BETWEEN, *ASSOCIATION, DV, *SAT_ITEMS)))
+        joint = engine.count(DatasetSource(Path(source)), keys)
         engine.close()
         counts = counts_of(joint)  # what count_on does, with the joint table's size kept for the record
         out["rows"], out["count_seconds"] = counts.total, round(time.perf_counter() - t0, 2)
@@ -116,10 +117,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for path, source in (("duckdb", args.dataset), ("rows", args.responses)):
             target = str(Path(tmp) / f"{path}.pkl")
-            done = subprocess.run(["/usr/bin/time", "-v", sys.executable, __file__, "--child", path, "--source", source,
-                                   "--pickle", target], check=True, capture_output=True, text=True)
+            command = [sys.executable, __file__, "--child", path, "--source", source, "--pickle", target]
+            done = subprocess.run(["/usr/bin/time", "-v", *command], check=True, capture_output=True, text=True)
             result = json.loads(done.stdout.strip().splitlines()[-1])
-            for line in done.stderr.splitlines():  # /usr/bin/time -v: the whole process, interpreter start included
+            for line in done.stderr.splitlines():  # /usr/bin/time -v: the whole process, start included
                 if "Maximum resident set size" in line:
                     result["time_v_max_rss_mb"] = round(int(line.split(":")[-1]) / 1024)
                 elif "Elapsed (wall clock)" in line:

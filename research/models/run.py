@@ -220,8 +220,8 @@ def left_out_notes(between: str, dropped: list[str], alike: list[str]) -> list[d
     step = f"comparisons by {between}"
     notes = [{"step": step, "note": f"groups with fewer than 2 answers left out: {dropped}"}] if dropped else []
     if alike:
-        notes.append({"step": step, "note": f"groups whose answers are all the same (no variance, so the Welch and "
-                                            f"Games-Howell weights are undefined) left out: {alike}"})
+        notes.append({"step": step, "note": "groups whose answers are all the same (no variance, so the Welch "
+                                            f"and Games-Howell weights are undefined) left out: {alike}"})
     return notes
 
 

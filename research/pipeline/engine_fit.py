@@ -9,8 +9,8 @@ and scale checks from counts: docs/architecture.md, *Engines*), and takes :data:
 each model the engine fitted, and :data:`COUNT_TABLES`, from the engine. The two agree to at most
 3.4e-10 relative on the sample (most cells to 1e-11; the Games-Howell p-values to 4e-12 absolute,
 scipy's ``studentized_range.sf`` integration error, about 1e-10 at a million rows;
-tests/pipeline/test_reproduce_engine.py checks 1e-9), so a build with ``--engine duckdb`` verifies against the pandas manifest within its
-tolerances. The row path still fits every model
+tests/pipeline/test_reproduce_engine.py checks 1e-9), so a build with ``--engine duckdb``
+verifies against the pandas manifest within its tolerances. The row path still fits every model
 (its Brant tests and sub-cause ranks need the row-level fit), so the engine adds time on data that
 fit in memory.
 

@@ -205,7 +205,8 @@ def _omnibus(frame: pd.DataFrame, dv: str, between: str, n_missing: int,
     k = int(frame[between].nunique())
     welch = pg.welch_anova(data=frame, dv=dv, between=between).iloc[0]
     kw = pg.kruskal(data=frame, dv=dv, between=between).iloc[0]
-    return omnibus_frame(dv, between, welch=(welch["F"], welch["ddof1"], welch["ddof2"], welch["p_unc"], welch["np2"]),
+    return omnibus_frame(dv, between,
+                         welch=(welch["F"], welch["ddof1"], welch["ddof2"], welch["p_unc"], welch["np2"]),
                          kruskal=(kw["H"], kw["ddof1"], kw["p_unc"]), n=n, k=k, n_missing=n_missing,
                          kruskal_effect=kruskal_effect)
 

@@ -190,7 +190,8 @@ def omnibus_from_counts(answered: pd.DataFrame, between: str, *, n_missing: int,
                          n_missing=n_missing, kruskal_effect=kruskal_effect)
 
 
-def pairwise_from_counts(answered: pd.DataFrame, between: str, *, conf_level: float = GH_CONF_LEVEL) -> pd.DataFrame:
+def pairwise_from_counts(answered: pd.DataFrame, between: str, *,
+                         conf_level: float = GH_CONF_LEVEL) -> pd.DataFrame:
     """The ``pairwise`` table of :func:`research.stats.comparisons.compare_groups` from the counts
     of the groups compared (at least 2), pairs in pingouin's order (upper triangle of the sorted
     groups). Games-Howell (R ``rstatix::games_howell_test``; pingouin's ``pairwise_gameshowell``
@@ -204,7 +205,8 @@ def pairwise_from_counts(answered: pd.DataFrame, between: str, *, conf_level: fl
     diff = mean[a] - mean[b]
     df = (v[a] + v[b]) ** 2 / (v[a] ** 2 / (n[a] - 1) + v[b] ** 2 / (n[b] - 1))
     t = diff / se
-    _, p_t = st.ttest_ind_from_stats(mean[a], np.sqrt(var[a]), n[a], mean[b], np.sqrt(var[b]), n[b], equal_var=False)
+    _, p_t = st.ttest_ind_from_stats(mean[a], np.sqrt(var[a]), n[a], mean[b], np.sqrt(var[b]), n[b],
+                                     equal_var=False)
     _, p_holm = pg.multicomp(np.asarray(p_t, dtype=float), method="holm")
     pooled = np.sqrt(((n[a] - 1) * var[a] + (n[b] - 1) * var[b]) / (n[a] + n[b] - 2))
     pairs = {"group_a": labels[a], "group_b": labels[b], "n_a": n[a], "n_b": n[b],
