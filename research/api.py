@@ -84,9 +84,12 @@ def fit_on_engine(data: pd.DataFrame | str | Path, *, engine: str = "duckdb",
     --dataset``), which DuckDB and Spark read out of core. ``engine``: ``pandas``, ``duckdb`` or
     ``spark`` (``config``: DuckDB's ``threads``/``memory_limit``, Spark's ``master``).
 
-    Returns ``estimates``, ``model_fit``, ``station_effects`` and ``notes``, equal to
-    :func:`fit`'s to 1e-9 relative (docs/architecture.md, "Engines"); predictions and the other
-    row-level tables are not computed on this path.
+    Returns the tables of :func:`research.models.run_engine.fit_plan_on`: ``estimates``,
+    ``model_fit``, ``predictions``, ``marginal_effects``, ``station_effects``, ``brant``,
+    ``subcause_ranks``, the group comparisons and scale checks from counts (``comparisons``,
+    ``pairwise``, ``association``, ``reliability``, ``item_statistics``, ``item_correlations``)
+    and ``notes``, equal to :func:`fit`'s to 1e-9 relative (docs/architecture.md, "Engines"); the
+    thresholds need the rows and are not computed on this path.
 
     Example::
 

@@ -11,6 +11,9 @@ engine
    that may read the row's values and constants of its group (a small parameter table that the
    engine joins to the rows: the current coefficients, for instance).
 
+and, for tables that need only how many rows share each combination of a few categorical
+variables, :meth:`Engine.count` (missing values included, nothing kept per row).
+
 Three implementations: :class:`research.engines.pandas_engine.PandasEngine` (numpy, in memory),
 :class:`research.engines.duckdb_engine.DuckDBEngine` (embedded, out of core) and
 :class:`research.engines.spark_engine.SparkEngine` (a Spark session, local or a cluster). The
@@ -147,6 +150,15 @@ class Engine:
         every group; its columns other than ``gid`` are floats). Returns a frame indexed by
         ``gid`` 0..G-1 with one float column per measure.
         """
+        raise NotImplementedError
+
+    def count(self, source: Source, keys: tuple[str, ...]) -> pd.DataFrame:
+        """Rows of ``source`` by each combination of ``keys`` that occurs, a missing value counting
+        as a value of its own (unlike :meth:`prepare`, which keeps the complete cases): one row
+        per combination, the keys as :func:`research.engines.pandas_engine.normalise_counts`
+        reports them (missing values NA, sorted last) and ``n``; the counts add up to every row
+        of the source. One pass, nothing kept per row (the comparisons and reliability of
+        :mod:`research.models.aggregate.comparisons`)."""
         raise NotImplementedError
 
     def close(self) -> None:

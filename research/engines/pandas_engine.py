@@ -39,6 +39,22 @@ def normalise_keys(groups: pd.DataFrame, keys: tuple[str, ...]) -> pd.DataFrame:
     return out
 
 
+def normalise_counts(groups: pd.DataFrame, keys: tuple[str, ...]) -> pd.DataFrame:
+    """The keys of :meth:`research.engines.base.Engine.count`, as every engine reports them: flags
+    ``boolean``, answers ``float``, the rest ``string`` (a missing value NA, NaN for answers);
+    sorted by the keys, missing values last; ``n`` int64."""
+    out = groups.copy()
+    for k in keys:
+        if k in FLAGS:
+            out[k] = out[k].astype("boolean")
+        elif k in ANSWERS:
+            out[k] = out[k].astype(float)
+        else:
+            out[k] = out[k].astype("string")
+    out["n"] = out["n"].astype(np.int64)
+    return out.sort_values(list(keys), kind="mergesort", na_position="last").reset_index(drop=True)
+
+
 def frame_of(source: Source) -> pd.DataFrame:
     """The source's responses in memory."""
     if isinstance(source, DatasetSource):
@@ -105,6 +121,12 @@ class PandasEngine(Engine):
         return Prepared(groups=groups.drop(columns="_raw", errors="ignore"), keys=tuple(keys),
                         values=tuple(values), handle={"gid": to_gid[raw], "values": kept},
                         total_rows=len(frame))
+
+    def count(self, source: Source, keys: tuple[str, ...]) -> pd.DataFrame:
+        frame = frame_of(source)
+        kf = pd.DataFrame({k: variable_of(frame, k).to_numpy() for k in keys})
+        counts = kf.groupby(list(keys), sort=False, dropna=False).size().reset_index(name="n")
+        return normalise_counts(counts, tuple(keys))
 
     def sums(self, prepared: Prepared, measures: dict[str, Expr],
              params: pd.DataFrame | None = None) -> pd.DataFrame:

@@ -14,7 +14,7 @@ import pandas as pd
 
 from research.engines.base import DERIVED_VARIABLES, Engine, Prepared, Source, column_name
 from research.engines.expr import NAME, Expr
-from research.engines.pandas_engine import ANSWERS, FLAGS, normalise_keys
+from research.engines.pandas_engine import ANSWERS, FLAGS, normalise_counts, normalise_keys
 
 
 def _checked(name: str) -> str:
@@ -86,6 +86,17 @@ class SQLEngine(Engine):
         self._materialise(f"{tag}_mf", f"SELECT g.gid AS gid{vals} FROM {tag}_src s JOIN {tag}_grp g ON {on}")
         total = int(self._query(f"SELECT COUNT(*) AS n FROM {tag}_raw")["n"].iloc[0])
         return Prepared(groups=groups, keys=tuple(keys), values=tuple(values), handle=tag, total_rows=total)
+
+    def count(self, source: Source, keys: tuple[str, ...]) -> pd.DataFrame:
+        self._count = getattr(self, "_count", 0) + 1
+        tag = f"c{self._count}"
+        self._register(f"{tag}_raw", source, [DERIVED_VARIABLES.get(v, v) for v in keys])
+        select = ", ".join(f"{self._variable_sql(v)} AS {self._quoted(column_name(v))}" for v in keys)
+        key_cols = ", ".join(self._quoted(column_name(k)) for k in keys)
+        # GROUP BY puts the rows whose key is NULL together: the missing value's own group
+        counts = self._query(f"SELECT {key_cols}, COUNT(*) AS n FROM (SELECT {select} FROM {tag}_raw) AS r "
+                             f"GROUP BY {key_cols}")
+        return normalise_counts(counts.rename(columns={column_name(k): k for k in keys}), tuple(keys))
 
     def sums(self, prepared: Prepared, measures: dict[str, Expr],
              params: pd.DataFrame | None = None) -> pd.DataFrame:

@@ -200,14 +200,8 @@ def _comparisons(responses: pd.DataFrame, out: dict[str, pd.DataFrame]) -> list[
     omnibus, pairwise = [], []
     for between in ("cause_l1", "cause_l2"):
         data, dropped = _comparable(responses, "sat_overall", between)
-        if dropped:
-            notes.append({"step": f"comparisons by {between}",
-                          "note": f"groups with fewer than 2 answers left out: {dropped}"})
         data, alike = _varied(data, "sat_overall", between)
-        if alike:
-            notes.append({"step": f"comparisons by {between}",
-                          "note": f"groups whose answers are all the same (no variance, so the Welch and "
-                                  f"Games-Howell weights are undefined) left out: {alike}"})
+        notes += left_out_notes(between, dropped, alike)
         try:
             comp = compare_groups(data, dv="sat_overall", between=between)
         except ValueError as exc:  # e.g. a single group in the data: nothing to compare
@@ -220,6 +214,22 @@ def _comparisons(responses: pd.DataFrame, out: dict[str, pd.DataFrame]) -> list[
     return notes
 
 
+def left_out_notes(between: str, dropped: list[str], alike: list[str]) -> list[dict]:
+    """The notes of the groups :func:`_comparisons` leaves out of the comparisons by ``between``:
+    ``dropped`` (fewer than 2 answers, :func:`_comparable`), ``alike`` (no variance, :func:`_varied`)."""
+    step = f"comparisons by {between}"
+    notes = [{"step": step, "note": f"groups with fewer than 2 answers left out: {dropped}"}] if dropped else []
+    if alike:
+        notes.append({"step": step, "note": "groups whose answers are all the same (no variance, so the Welch "
+                                            f"and Games-Howell weights are undefined) left out: {alike}"})
+    return notes
+
+
+#: the steps of :func:`_scale_checks`, by table (the step's name in ``notes``)
+SCALE_STEPS = {"association": "association of satisfied and cause_l1", "reliability": "reliability",
+               "item_statistics": "item statistics", "item_correlations": "item correlations"}
+
+
 def _scale_checks(responses: pd.DataFrame, out: dict[str, pd.DataFrame], conf_level: float) -> list[dict]:
     """The association of satisfied with the cause group and the reliability of the items (its
     interval at ``conf_level``, the plan's) into ``out``; returns a note for each that could not be
@@ -229,17 +239,16 @@ def _scale_checks(responses: pd.DataFrame, out: dict[str, pd.DataFrame], conf_le
 
     notes: list[dict] = []
     # each of these needs two values of its variables and some variance; ValueError names the column
-    for key, step, compute in (
-            ("association", "association of satisfied and cause_l1",
-             lambda: association(responses, row="satisfied", col="cause_l1")),
-            ("reliability", "reliability", lambda: cronbach_alpha(responses, conf_level=conf_level)),
-            ("item_statistics", "item statistics", lambda: item_statistics(responses)),
-            ("item_correlations", "item correlations", lambda: item_correlations(responses))):
+    for key, compute in (
+            ("association", lambda: association(responses, row="satisfied", col="cause_l1")),
+            ("reliability", lambda: cronbach_alpha(responses, conf_level=conf_level)),
+            ("item_statistics", lambda: item_statistics(responses)),
+            ("item_correlations", lambda: item_correlations(responses))):
         try:
             out[key] = compute()
         except ValueError as exc:
             out[key] = pd.DataFrame()
-            notes.append({"step": step, "note": f"not computed: {exc}"})
+            notes.append({"step": SCALE_STEPS[key], "note": f"not computed: {exc}"})
     return notes
 
 

@@ -5,11 +5,14 @@ and returns the tables of :func:`research.models.run.fit_plan` that sums give: `
 ``model_fit``, ``predictions``, ``marginal_effects`` (:mod:`research.models.aggregate.predict`),
 ``station_effects`` (the mixed model's BLUPs), the family steps of the row path
 (:data:`research.models.families.FAMILIES`) from sums: ``brant`` (:mod:`research.models.aggregate.brant`)
-and ``subcause_ranks`` (:mod:`research.models.aggregate.ranks`), and ``notes``; the tables of
-:data:`ROW_TABLES` (thresholds, group comparisons) need the rows and are not written by this path
-yet: a note says so, naming the pandas engine as the way to get them. Same estimates, standard
-errors, tests and ranks as the pandas path to 1e-9 relative (tests/models/test_aggregate.py,
-tests/models/test_aggregate_rows.py).
+and ``subcause_ranks`` (:mod:`research.models.aggregate.ranks`), the group comparisons and scale
+checks from counts (``comparisons``, ``pairwise``, ``association``, ``reliability``,
+``item_statistics``, ``item_correlations``: :mod:`research.models.aggregate.comparisons`), and
+``notes``; the tables of :data:`ROW_TABLES` (the thresholds) need the rows and are not written by
+this path yet: a note says so, naming the pandas engine as the way to get them. Same estimates,
+standard errors, tests, ranks and comparisons as the pandas path to 1e-9 relative
+(tests/models/test_aggregate.py, tests/models/test_aggregate_rows.py,
+tests/models/test_aggregate_comparisons.py).
 """
 
 from __future__ import annotations
@@ -26,6 +29,9 @@ from research.errors import InputError, NotEstimable
 
 #: the tables of research.models.run.fit_plan that this path does not compute (they need rows)
 ROW_TABLES = ("thresholds",)
+#: the tables of research.models.run.fit_plan that this path computes from counts
+#: (research.models.aggregate.comparisons)
+COUNT_TABLES = ("comparisons", "pairwise", "association", "reliability", "item_statistics", "item_correlations")
 
 
 def fit_plan_on(engine: Engine, source: Source, *, plan: Plan, instrument: Instrument,
@@ -72,9 +78,11 @@ def fit_plan_on(engine: Engine, source: Source, *, plan: Plan, instrument: Instr
             f"by {engine.name} in {time.perf_counter() - t0:.1f} s")
     if not estimates:
         raise InputError("no model of the plan could be fitted: " + "; ".join(n["note"] for n in notes))
+    compared, more = _compared(engine, source, plan, say)
+    notes += more
     notes.append({"step": "engine", "note": (
-        f"fitted by the {engine.name} engine from sums over groups of rows; "
-        f"{', '.join(ROW_TABLES)} and group comparisons need the rows themselves and were not computed "
+        f"fitted by the {engine.name} engine from sums over groups of rows, group comparisons and "
+        f"reliability from counts; {', '.join(ROW_TABLES)} need the rows themselves and were not computed "
         "(use --engine pandas on data that fit in memory)")})
     return {"estimates": pd.concat(estimates, ignore_index=True),
             "model_fit": pd.concat(fits, ignore_index=True),
@@ -82,7 +90,18 @@ def fit_plan_on(engine: Engine, source: Source, *, plan: Plan, instrument: Instr
             "marginal_effects": pd.concat(slopes, ignore_index=True) if slopes else pd.DataFrame(),
             "station_effects": pd.concat(effects, ignore_index=True) if effects else pd.DataFrame(),
             **{key: pd.concat(parts, ignore_index=True) if parts else pd.DataFrame() for key, parts in steps.items()},
-            "notes": pd.DataFrame(notes, columns=["step", "note"])}
+            **compared, "notes": pd.DataFrame(notes, columns=["step", "note"])}
+
+
+def _compared(engine: Engine, source: Source, plan: Plan, say) -> tuple[dict[str, pd.DataFrame], list[dict]]:
+    """The group comparisons and scale checks of :func:`research.models.run.fit_plan` from the
+    engine's counts (:mod:`research.models.aggregate.comparisons`), with their notes."""
+    from research.models.aggregate.comparisons import count_on, tables_from_counts
+
+    t0 = time.perf_counter()
+    tables, notes = tables_from_counts(count_on(engine, source), plan.conf_level)
+    say(f"group comparisons and reliability from counts by {engine.name} in {time.perf_counter() - t0:.1f} s")
+    return tables, notes
 
 
 def _family_steps(fm, plan: Plan, instrument: Instrument):

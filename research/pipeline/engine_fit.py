@@ -1,12 +1,15 @@
 """The fit stage of ``research reproduce --engine duckdb|spark``: the plan's models, predictions
-and marginal effects through an engine, the row-only tables from the rows.
+and marginal effects, group comparisons and reliability through an engine, the row-only tables
+from the rows.
 
 :func:`fit_with_engine` runs :func:`research.models.run.fit_plan` (the row path, today's and the
-published numbers: every table, the Brant tests, sub-cause ranks, thresholds, comparisons and
-reliability need the rows) and :func:`research.models.run_engine.fit_plan_on` (the models from
-per-group sums, docs/architecture.md, *Engines*), and takes :data:`ENGINE_TABLES` of each model the
-engine fitted from the engine. The two agree to at most 3.4e-10 relative on the sample (most cells
-to 1e-11; tests/pipeline/test_reproduce_engine.py checks 1e-9), so a build with ``--engine duckdb``
+published numbers: every table; the Brant tests, sub-cause ranks and thresholds need the rows here)
+and :func:`research.models.run_engine.fit_plan_on` (the models from per-group sums, the comparisons
+and scale checks from counts: docs/architecture.md, *Engines*), and takes :data:`ENGINE_TABLES` of
+each model the engine fitted, and :data:`COUNT_TABLES`, from the engine. The two agree to at most
+3.4e-10 relative on the sample (most cells to 1e-11; the Games-Howell p-values to 4e-12 absolute,
+scipy's ``studentized_range.sf`` integration error, about 1e-10 at a million rows;
+tests/pipeline/test_reproduce_engine.py checks 1e-9), so a build with ``--engine duckdb``
 verifies against the pandas manifest within its tolerances. The row path still fits every model
 (its Brant tests and sub-cause ranks need the row-level fit), so the engine adds time on data that
 fit in memory.
@@ -25,6 +28,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
+
+from research.models.run_engine import COUNT_TABLES  # the tables an engine computes from counts, whole
 
 Progress = Callable[[str], None]
 
@@ -71,16 +76,18 @@ def fit_with_engine(responses: pd.DataFrame, *, engine: str, dataset: Path | Non
     for key in ENGINE_TABLES:
         out[key] = _by_model(rows.get(key, pd.DataFrame()), sums.get(key, pd.DataFrame()), fitted)
     out["estimates"] = _row_method(rows["estimates"], out["estimates"])
+    for key in COUNT_TABLES:  # the same notes as the row path's (tables_from_counts follows its rules)
+        out[key] = sums[key]
     missed = [m for m in rows["model_fit"]["model"] if m not in fitted]
     if missed:
         extra = [{"step": f"model {m}", "note": f"not fitted by the {engine} engine: its tables come from the rows"}
                  for m in missed]
         out["notes"] = pd.concat([rows["notes"], pd.DataFrame(extra, columns=["step", "note"])], ignore_index=True)
-    row_only = [k for k in out if k not in ENGINE_TABLES and k != "notes"]
-    say(f"{', '.join(ENGINE_TABLES)} of {len(fitted)} models by {engine} in {time.perf_counter() - t0:.1f} s"
-        + (f" (models {', '.join(missed)} from the rows)" if missed else "")
+    row_only = [k for k in out if k not in ENGINE_TABLES + COUNT_TABLES and k != "notes"]
+    say(f"{', '.join(ENGINE_TABLES)} of {len(fitted)} models and {', '.join(COUNT_TABLES)} by {engine} in "
+        f"{time.perf_counter() - t0:.1f} s" + (f" (models {', '.join(missed)} from the rows)" if missed else "")
         + f"; {', '.join(row_only)} from the rows (pandas)")
-    return out, list(ENGINE_TABLES) if fitted else []
+    return out, (list(ENGINE_TABLES) if fitted else []) + list(COUNT_TABLES)
 
 
 def _by_model(rows: pd.DataFrame, sums: pd.DataFrame, fitted: list[str]) -> pd.DataFrame:

@@ -23,32 +23,11 @@ import numpy as np
 import pandas as pd
 import pingouin as pg
 from scipy import special
-from scipy.stats import studentized_range
+
+from research.stats.studentized_range import tukey_quantiles
 
 KruskalEffect = Literal["epsilon_squared", "eta_squared_h"]
 KRUSKAL_EFFECTS: tuple[str, ...] = get_args(KruskalEffect)
-
-#: scipy.stats.studentized_range treats df at or above this as infinite (its cdf switches to the
-#: one-dimensional integral); the quantiles here do the same, so that they agree with scipy's
-_SCIPY_INFINITE_DF = 1e5
-#: Composite Gauss-Legendre rules of the studentized-range integrals (see :func:`_studentized_range_cdf_pdf`):
-#: points per panel; panels of the inner integral over z in [-_Z_LIMIT, _Z_LIMIT]; at least
-#: _S_PANELS panels, none wider than _S_PANEL_WIDTH, for the outer integral over x = log(s^2);
-#: the outer range leaves out _S_TAIL of the probability of s at each end.
-_GL_ORDER = 8
-_Z_LIMIT = 8.5
-_Z_PANELS = 34
-_S_PANELS = 12
-_S_PANEL_WIDTH = 0.5
-_S_TAIL = 1e-18
-#: the quantile's Newton iteration stops after a step below this, relative (quadratic convergence:
-#: the error left is of the order of its square)
-_QUANTILE_STEP = 1e-8
-#: distinct df from which the quantiles start from an interpolant through this many exact ones
-_START_NODES = 8
-_QUANTILE_MAX_ITER = 100
-#: largest (quantiles x outer nodes x inner nodes) array evaluated at once
-_CHUNK_ELEMENTS = 2_000_000
 
 
 # ------------------------------------------------------------------ checks ----
@@ -102,14 +81,25 @@ def _groups(data: pd.DataFrame, dv: str, between: str) -> tuple[pd.DataFrame, in
         frame[between] = pd.Categorical(frame[between], categories=g.cat.categories)
     sizes = frame.groupby(between, observed=True, sort=True)[dv].size()
     if len(sizes) < 2:
-        raise ValueError(f"column {between!r} has {len(sizes)} group(s) with a non-missing "
-                         f"{dv!r}; at least 2 are needed to compare groups")
+        raise ValueError(too_few_groups(between, len(sizes), dv))
     small = sizes[sizes < 2]
     if len(small):
         raise ValueError(f"column {between!r}: group(s) {', '.join(map(repr, small.index))} "
                          f"have fewer than 2 non-missing values of {dv!r}; a group variance "
                          f"needs at least 2")
     return frame, int(len(data) - keep.sum())
+
+
+def too_few_groups(between: str, n_groups: int, dv: str) -> str:
+    """The message when fewer than 2 groups of ``between`` have a non-missing ``dv``."""
+    return (f"column {between!r} has {n_groups} group(s) with a non-missing {dv!r}; at least 2 are "
+            "needed to compare groups")
+
+
+def too_few_values(column: str, n_values: int) -> str:
+    """The message when ``column`` has fewer than 2 distinct values among complete rows."""
+    return (f"column {column!r} has {n_values} distinct non-missing value(s) among complete rows; "
+            "at least 2 are needed")
 
 
 # ------------------------------------------------------------- helpers -------
@@ -121,155 +111,6 @@ def hedges_j(df: np.ndarray | float) -> np.ndarray:
     """
     m = np.asarray(df, dtype=float)
     return np.exp(special.gammaln(m / 2) - 0.5 * np.log(m / 2) - special.gammaln((m - 1) / 2))
-
-
-def _gauss_legendre(lo: np.ndarray, hi: np.ndarray, panels: int) -> tuple[np.ndarray, np.ndarray]:
-    """Nodes and weights (each (len(lo), panels * _GL_ORDER)) of a composite Gauss-Legendre rule with
-    ``panels`` equal panels on each interval [lo[i], hi[i]]."""
-    x, w = np.polynomial.legendre.leggauss(_GL_ORDER)
-    lo, hi = np.asarray(lo, dtype=float)[:, None], np.asarray(hi, dtype=float)[:, None]
-    half = (hi - lo) / (2 * panels)
-    mids = lo + half * (2 * np.arange(panels) + 1)
-    nodes = (mids[:, :, None] + half[:, :, None] * x).reshape(len(lo), -1)
-    weights = np.broadcast_to(half[:, :, None] * w, (len(lo), panels, _GL_ORDER)).reshape(len(lo), -1)
-    return nodes, weights
-
-
-_Z, _ZW = (a[0] for a in _gauss_legendre(np.array([-_Z_LIMIT]), np.array([_Z_LIMIT]), _Z_PANELS))
-_PHI_Z = special.ndtr(_Z)
-_DENSITY_Z = np.exp(-_Z**2 / 2) / np.sqrt(2 * np.pi) * _ZW
-
-
-def _range_cdf_pdf(w: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """cdf and pdf at ``w`` (any shape, >= 0) of the range of ``k`` independent standard normals.
-
-    ``W(w) = k * integral phi(z) (Phi(z + w) - Phi(z))^(k-1) dz`` and its derivative
-    ``k (k - 1) * integral phi(z) phi(z + w) (Phi(z + w) - Phi(z))^(k-2) dz`` (Hartley 1942;
-    Lund & Lund 1983), by the composite Gauss-Legendre rule on [-_Z_LIMIT, _Z_LIMIT] (phi is
-    below 1e-16 outside it).
-    """
-    w = np.asarray(w, dtype=float)[..., None]
-    upper = w + _Z
-    d = np.clip(special.ndtr(upper) - _PHI_Z, 0.0, None)
-    d_k2 = d ** (k - 2)
-    cdf = k * np.sum(_DENSITY_Z * d_k2 * d, axis=-1)
-    pdf = k * (k - 1) * np.sum(_DENSITY_Z * np.exp(-upper**2 / 2) / np.sqrt(2 * np.pi) * d_k2, axis=-1)
-    return cdf, pdf
-
-
-def _studentized_range_cdf_pdf(q: np.ndarray, k: int, df: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """cdf and pdf of the studentized range for ``k`` groups at ``q`` with ``df`` (arrays of one shape).
-
-    ``P(Q <= q) = E[W(q s)]``, ``s^2`` a chi-square with ``df`` df over ``df`` and ``W`` the cdf
-    of the range of ``k`` standard normals (:func:`_range_cdf_pdf`); the pdf is ``E[s W'(q s)]``.
-    The expectation over ``s`` is a composite Gauss-Legendre rule in ``x = log(s^2)``: ``s^2 df / 2``
-    is Gamma(df / 2), so x has density proportional to ``exp(-(df / 2) (e^x - 1 - x))``, a smooth
-    bump of width about sqrt(2 / df), taken between its 1e-18 and 1 - 1e-18 quantiles and
-    normalised by the rule's own sum (no gamma function constant, which would lose digits to
-    cancellation at large df). As scipy, ``df >= 1e5`` is taken as infinite: ``W(q)``.
-    Vectorised: one call evaluates every (q, df) pair.
-
-    Accuracy (tests/stats/test_comparisons.py): for k = 2, where ``Q = sqrt(2) |T|`` with T Student's
-    t, the cdf is within 1e-13 of ``2 F_t(q / sqrt(2)) - 1`` for df 1 to 1e7; for k up to 17,
-    scipy's ``studentized_range.cdf`` (adaptive nquad, ``epsabs`` 1e-11) at the quantiles
-    found here gives back ``p`` within 1e-10; rules with twice the panels (half as wide)
-    change the cdf by less than 4e-13 for k 2..17, df 1..1e5, q 0..60 (measured when the rules
-    were chosen).
-    """
-    q = np.asarray(q, dtype=float)
-    df = np.asarray(df, dtype=float)
-    cdf, pdf = np.empty(len(q)), np.empty(len(q))
-    infinite = df >= _SCIPY_INFINITE_DF
-    if infinite.any():
-        cdf[infinite], pdf[infinite] = _range_cdf_pdf(q[infinite], k)
-    finite = np.flatnonzero(~infinite)
-    if not len(finite):
-        return cdf, pdf
-    a = df[finite] / 2
-    lo = np.log(special.gammaincinv(a, _S_TAIL) / a)
-    hi = np.log(special.gammainccinv(a, _S_TAIL) / a)
-    # small df have a long left tail in x and need more panels: df with equal counts go together
-    panels = np.maximum(_S_PANELS, np.ceil((hi - lo) / _S_PANEL_WIDTH).astype(int))
-    for n_panels in np.unique(panels):
-        group = np.flatnonzero(panels == n_panels)
-        x, wx = _gauss_legendre(lo[group], hi[group], int(n_panels))
-        dens = np.exp(-a[group, None] * (np.expm1(x) - x)) * wx
-        dens /= dens.sum(axis=1, keepdims=True)
-        s = np.exp(x / 2)
-        step = max(1, _CHUNK_ELEMENTS // (x.shape[1] * len(_Z)))
-        for start in range(0, len(group), step):
-            part = slice(start, start + step)
-            at = finite[group[part]]
-            W, dW = _range_cdf_pdf(q[at, None] * s[part], k)
-            cdf[at] = np.sum(dens[part] * W, axis=1)
-            pdf[at] = np.sum(dens[part] * s[part] * dW, axis=1)
-    return cdf, pdf
-
-
-def _studentized_range_ppf(p: float, k: int, df: np.ndarray) -> np.ndarray:
-    """Quantile ``p`` of the studentized range for ``k`` groups at every ``df`` (vectorised).
-
-    Safeguarded Newton on :func:`_studentized_range_cdf_pdf`, all df at once: a step that
-    leaves the bracket known so far bisects it (or doubles ``q`` while there is no upper end).
-    Newton converges quadratically, so a step below ``_QUANTILE_STEP`` relative leaves an error
-    of order its square (below 1e-14) and is the last. Starting values: the infinite-df
-    quantile; with more than ``_START_NODES`` distinct df, first the quantiles at
-    ``_START_NODES`` Chebyshev nodes in 1 / df (q is smooth in 1 / df), and every other df
-    starts from their interpolant, typically within 1e-9, so that one step finishes it. A df
-    that has not converged after ``_QUANTILE_MAX_ITER`` steps falls back to
-    ``scipy.stats.studentized_range.ppf``.
-    """
-    df = np.asarray(df, dtype=float)
-
-    def solve(q, dfs):
-        lo, hi = np.zeros(len(q)), np.full(len(q), np.inf)
-        active = np.ones(len(q), dtype=bool)
-        for _ in range(_QUANTILE_MAX_ITER):
-            idx = np.flatnonzero(active)
-            if not len(idx):
-                break
-            F, f = _studentized_range_cdf_pdf(q[idx], k, dfs[idx])
-            below = F < p
-            lo[idx] = np.where(below, np.maximum(lo[idx], q[idx]), lo[idx])
-            hi[idx] = np.where(below, hi[idx], np.minimum(hi[idx], q[idx]))
-            with np.errstate(divide="ignore", invalid="ignore"):
-                newton = q[idx] - (F - p) / f
-            done = np.isfinite(newton) & (np.abs(newton - q[idx]) <= _QUANTILE_STEP * np.abs(q[idx]))
-            bad = ~np.isfinite(newton) | (newton <= lo[idx]) | (newton >= hi[idx])
-            q[idx] = np.where(done | ~bad, newton,
-                              np.where(np.isfinite(hi[idx]), (lo[idx] + hi[idx]) / 2, 2 * q[idx]))
-            active[idx[done]] = False
-        if active.any():  # not expected; scipy's exact (slow) quantile
-            q[active] = studentized_range.ppf(p, k, dfs[active])
-        return q
-
-    q_inf = solve(np.array([3.0]), np.array([np.inf]))[0]
-    start = np.full(len(df), q_inf)
-    finite = df < _SCIPY_INFINITE_DF
-    if finite.sum() > _START_NODES:
-        x = 1.0 / df[finite]
-        lo, hi = x.min(), x.max()
-        j = np.arange(_START_NODES)
-        nodes = (lo + hi) / 2 + (hi - lo) / 2 * np.cos((2 * j + 1) * np.pi / (2 * _START_NODES))
-        at_nodes = solve(np.full(_START_NODES, q_inf), 1.0 / nodes)
-        fit = np.polynomial.chebyshev.Chebyshev.fit(nodes, at_nodes, _START_NODES - 1, domain=[lo, hi])
-        guess = fit(x)
-        start[finite] = np.where(np.isfinite(guess) & (guess > 0), guess, q_inf)
-    return solve(start, df)
-
-
-def _tukey_quantiles(conf_level: float, k: int, df: np.ndarray) -> np.ndarray:
-    """Upper quantile ``q`` of the studentized range for ``k`` groups at each ``df``.
-
-    :func:`_studentized_range_ppf`, once per distinct df, all at once. It agrees with
-    ``scipy.stats.studentized_range.ppf`` within 1e-10 relative (scipy's own cdf tolerance;
-    5e-12 on the committed sample's 142 pairs) and with R's ``qtukey`` as closely as scipy
-    does, in about 0.1 s for 136 df instead of about 0.5 s per df (scipy inverts its adaptive
-    two-dimensional integral with brentq, one df at a time, about 14 integrals each).
-    """
-    df = np.asarray(df, dtype=float)
-    uniq, inverse = np.unique(df, return_inverse=True)
-    return _studentized_range_ppf(conf_level, k, uniq)[inverse]
 
 
 # ------------------------------------------------------------ analyses -------
@@ -364,7 +205,20 @@ def _omnibus(frame: pd.DataFrame, dv: str, between: str, n_missing: int,
     k = int(frame[between].nunique())
     welch = pg.welch_anova(data=frame, dv=dv, between=between).iloc[0]
     kw = pg.kruskal(data=frame, dv=dv, between=between).iloc[0]
-    h = float(kw["H"])
+    return omnibus_frame(dv, between,
+                         welch=(welch["F"], welch["ddof1"], welch["ddof2"], welch["p_unc"], welch["np2"]),
+                         kruskal=(kw["H"], kw["ddof1"], kw["p_unc"]), n=n, k=k, n_missing=n_missing,
+                         kruskal_effect=kruskal_effect)
+
+
+def omnibus_frame(dv: str, between: str, *, welch: tuple, kruskal: tuple, n: int, k: int, n_missing: int,
+                  kruskal_effect: KruskalEffect) -> pd.DataFrame:
+    """The ``omnibus`` table of :func:`compare_groups` from the tests' results: ``welch`` =
+    (F, df1, df2, p, eta squared), ``kruskal`` = (H, df, p); ``n`` rows used in ``k`` groups,
+    ``n_missing`` rows dropped. Shared by the row path and the counts path
+    (:mod:`research.models.aggregate.comparisons`)."""
+    f, df1, df2, p_f, np2 = (float(v) for v in welch)
+    h, df_h, p_h = (float(v) for v in kruskal)
     if kruskal_effect == "epsilon_squared":
         kw_effect = h / ((n**2 - 1) / (n + 1))
     else:
@@ -372,11 +226,8 @@ def _omnibus(frame: pd.DataFrame, dv: str, between: str, n_missing: int,
     return pd.DataFrame({
         "analysis": "compare_groups", "dv": dv, "between": between,
         "method": ["welch_anova", "kruskal"],
-        "statistic": [float(welch["F"]), h],
-        "df1": [float(welch["ddof1"]), float(kw["ddof1"])],
-        "df2": [float(welch["ddof2"]), np.nan],
-        "p_value": [float(welch["p_unc"]), float(kw["p_unc"])],
-        "effect_size": [float(welch["np2"]), kw_effect],
+        "statistic": [f, h], "df1": [df1, df_h], "df2": [df2, np.nan],
+        "p_value": [p_f, p_h], "effect_size": [np2, kw_effect],
         "effect_size_name": ["eta_squared", kruskal_effect],
         "n": n, "n_groups": k, "n_missing": n_missing,
     })
@@ -394,23 +245,32 @@ def _games_howell(frame: pd.DataFrame, dv: str, between: str, conf_level: float)
     if key_gh != key_t:  # both enumerate pairs in groupby order; guard against a change
         welch_t = welch_t.set_index(["A", "B"]).loc[gh.set_index(["A", "B"]).index].reset_index()
     sizes = frame.groupby(between, observed=True, sort=True)[dv].size()
-    n_a = sizes.loc[gh["A"]].to_numpy()
-    n_b = sizes.loc[gh["B"]].to_numpy()
-    df = gh["df"].to_numpy(dtype=float)
-    se = gh["se"].to_numpy(dtype=float)
-    est = gh["diff"].to_numpy(dtype=float)
-    half = _tukey_quantiles(conf_level, k, df) / np.sqrt(2) * se
+    pairs = {"group_a": gh["A"].to_numpy(), "group_b": gh["B"].to_numpy(),
+             "n_a": sizes.loc[gh["A"]].to_numpy(), "n_b": sizes.loc[gh["B"]].to_numpy()}
+    pairs.update({key: gh[col].to_numpy(dtype=float) for key, col in (
+        ("mean_a", "mean_A"), ("mean_b", "mean_B"), ("estimate", "diff"), ("std_error", "se"),
+        ("statistic", "T"), ("df", "df"), ("p_value", "pval"), ("cohen_d", "cohen"))})
+    pairs["p_holm"] = welch_t["p_corr"].to_numpy(dtype=float)
+    return games_howell_frame(dv, between, pairs, k=k, conf_level=conf_level)
+
+
+def games_howell_frame(dv: str, between: str, pairs: dict[str, np.ndarray], *, k: int,
+                       conf_level: float) -> pd.DataFrame:
+    """The ``pairwise`` table of :func:`compare_groups` from per-pair arrays ``pairs``: ``group_a``,
+    ``group_b``, ``n_a``, ``n_b``, ``mean_a``, ``mean_b``, ``estimate``, ``std_error``, ``statistic``,
+    ``df``, ``p_value``, ``p_holm`` and ``cohen_d`` (pooled-SD d); adds Hedges' g (:func:`hedges_j`)
+    and the Games-Howell interval (:func:`research.stats.studentized_range.tukey_quantiles`, ``k``
+    groups). Shared by the row path and the counts path (:mod:`research.models.aggregate.comparisons`)."""
+    n_a, n_b = np.asarray(pairs["n_a"]), np.asarray(pairs["n_b"])
+    est, se = pairs["estimate"], pairs["std_error"]
+    half = tukey_quantiles(conf_level, k, pairs["df"]) / np.sqrt(2) * se
     return pd.DataFrame({
-        "dv": dv, "between": between,
-        "group_a": gh["A"].to_numpy(), "group_b": gh["B"].to_numpy(),
-        "mean_a": gh["mean_A"].to_numpy(dtype=float),
-        "mean_b": gh["mean_B"].to_numpy(dtype=float),
+        "dv": dv, "between": between, "group_a": pairs["group_a"], "group_b": pairs["group_b"],
+        "mean_a": pairs["mean_a"], "mean_b": pairs["mean_b"],
         "n_a": n_a.astype("int64"), "n_b": n_b.astype("int64"),
-        "estimate": est, "std_error": se,
-        "statistic": gh["T"].to_numpy(dtype=float), "df": df,
-        "p_value": gh["pval"].to_numpy(dtype=float),
-        "p_holm": welch_t["p_corr"].to_numpy(dtype=float),
-        "hedges_g": gh["cohen"].to_numpy(dtype=float) * hedges_j(n_a + n_b - 2),
+        "estimate": est, "std_error": se, "statistic": pairs["statistic"], "df": pairs["df"],
+        "p_value": pairs["p_value"], "p_holm": pairs["p_holm"],
+        "hedges_g": pairs["cohen_d"] * hedges_j(n_a + n_b - 2),
         "conf_low": est - half, "conf_high": est + half, "conf_level": conf_level,
     })
 
@@ -423,8 +283,7 @@ def _complete_pair(data: pd.DataFrame, row: str, col: str) -> tuple[pd.DataFrame
     frame = pd.DataFrame({"row": data[row].to_numpy()[keep], "col": data[col].to_numpy()[keep]})
     for name, src in (("row", row), ("col", col)):
         if frame[name].nunique() < 2:
-            raise ValueError(f"column {src!r} has {frame[name].nunique()} distinct non-missing "
-                             f"value(s) among complete rows; at least 2 are needed")
+            raise ValueError(too_few_values(src, frame[name].nunique()))
     return frame, int(len(data) - keep.sum())
 
 
@@ -489,10 +348,18 @@ def association(data: pd.DataFrame, *, row: str = "satisfied",
     frame = frame.astype({"row": str, "col": str})
     _, _, stats = pg.chi2_independence(frame, x="row", y="col", correction=False)
     pearson = stats.loc[stats["test"] == "pearson"].iloc[0]
+    return association_frame(row, col, (pearson["chi2"], pearson["dof"], pearson["pval"], pearson["cramer"]),
+                             n=len(frame), n_rows=int(frame["row"].nunique()),
+                             n_cols=int(frame["col"].nunique()), n_missing=n_missing)
+
+
+def association_frame(row: str, col: str, pearson: tuple, *, n: int, n_rows: int, n_cols: int,
+                      n_missing: int) -> pd.DataFrame:
+    """The table of :func:`association` from ``pearson`` = (X², df, p, Cramér's V); shared by the
+    row path and the counts path (:mod:`research.models.aggregate.comparisons`)."""
+    chi2, dof, p_value, cramer = (float(v) for v in pearson)
     return pd.DataFrame({
         "analysis": ["association"], "row": row, "col": col, "method": "pearson_chi2",
-        "statistic": float(pearson["chi2"]), "df": float(pearson["dof"]),
-        "p_value": float(pearson["pval"]), "cramers_v": float(pearson["cramer"]),
-        "n": len(frame), "n_rows": int(frame["row"].nunique()),
-        "n_cols": int(frame["col"].nunique()), "n_missing": n_missing,
+        "statistic": chi2, "df": dof, "p_value": p_value, "cramers_v": cramer,
+        "n": n, "n_rows": n_rows, "n_cols": n_cols, "n_missing": n_missing,
     })

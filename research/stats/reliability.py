@@ -36,17 +36,26 @@ def _items(data: pd.DataFrame, items: Sequence[str], *, listwise: bool) -> pd.Da
     if listwise:
         frame = frame.dropna(how="any").reset_index(drop=True)
         if len(frame) < 2:
-            raise ValueError(f"items {', '.join(map(repr, items))} have {len(frame)} complete "
-                             f"row(s); at least 2 are needed")
+            raise ValueError(too_few_rows(items, len(frame)))
     return frame
+
+
+def too_few_rows(items: Sequence[str], n: int) -> str:
+    """The message when the items have fewer than 2 listwise-complete rows (``n``)."""
+    return f"items {', '.join(map(repr, items))} have {n} complete row(s); at least 2 are needed"
+
+
+def no_variance(items: Sequence[str], n: int) -> str:
+    """The message when the items' sum score is the same on all ``n`` complete rows."""
+    return (f"items {', '.join(map(repr, items))}: the sum score has no variance over the {n} complete rows "
+            "(every row answers alike); alpha is undefined")
 
 
 def _check_variance(frame: pd.DataFrame) -> None:
     """ValueError when the items' sum has no variance (every respondent gave the same answers):
     alpha divides by that variance, so it is undefined, not a number to report."""
     if float(frame.sum(axis=1).var(ddof=1)) == 0.0:
-        raise ValueError(f"items {', '.join(map(repr, frame.columns))}: the sum score has no variance over "
-                         f"the {len(frame)} complete rows (every row answers alike); alpha is undefined")
+        raise ValueError(no_variance(list(frame.columns), len(frame)))
 
 
 def _alpha(frame: pd.DataFrame) -> float:
@@ -106,10 +115,18 @@ def cronbach_alpha(data: pd.DataFrame, *, items: Sequence[str] = SAT_ITEMS,
     _check_variance(frame)
     n, k = frame.shape
     alpha = _alpha(frame)
+    return reliability_frame(alpha, n=n, k=k, n_missing=len(data) - n, conf_level=conf_level, scale=scale)
+
+
+def reliability_frame(alpha: float, *, n: int, k: int, n_missing: int, conf_level: float,
+                      scale: str) -> pd.DataFrame:
+    """The table of :func:`cronbach_alpha` from alpha of ``k`` items on ``n`` complete rows, with
+    Feldt's interval; shared by the row path and the counts path
+    (:mod:`research.models.aggregate.comparisons`)."""
     low, high = feldt_interval(alpha, n, k, conf_level)
     return pd.DataFrame({"scale": [scale], "alpha": alpha, "conf_low": low, "conf_high": high,
                          "conf_level": conf_level, "n": n, "n_items": k,
-                         "n_missing": len(data) - n, "method": "feldt"})
+                         "n_missing": n_missing, "method": "feldt"})
 
 
 def item_statistics(data: pd.DataFrame, *, items: Sequence[str] = SAT_ITEMS) -> pd.DataFrame:

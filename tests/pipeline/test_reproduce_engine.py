@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -14,9 +15,11 @@ from research.artifacts.manifest import compare_manifests, validate_manifest
 from research.cli import main
 from research.errors import InputError
 
-#: the fit tables the engine computes (research.pipeline.engine_fit.ENGINE_TABLES)
+#: the fit tables the engine computes (research.pipeline.engine_fit.ENGINE_TABLES and, from counts,
+#: research.models.run_engine.COUNT_TABLES)
 ENGINE_FILES = {f"fit/{t}.csv" for t in ("estimates", "model_fit", "predictions", "marginal_effects",
-                                         "station_effects")}
+                                         "station_effects", "comparisons", "pairwise", "association",
+                                         "reliability", "item_statistics", "item_correlations")}
 
 
 @pytest.fixture(scope="module")
@@ -165,3 +168,13 @@ def test_spark_engine_fit_stage(spark_engine, sample_bundle, tmp_path, monkeypat
             <= 1e-9 * a.loc[ols, "estimate"].abs().clip(lower=1)).all()
     assert b.loc[~ols].equals(a.loc[~ols])
     assert out["predictions"].equals(rows["predictions"])
+    # the comparisons and scale checks from Spark's counts: the session build's (the row path's)
+    for key in run_engine.COUNT_TABLES:
+        a, b = sample_bundle[key], out[key]
+        assert list(a.columns) == list(b.columns) and a.shape == b.shape, key
+        for col in a.columns:
+            if pd.api.types.is_float_dtype(a[col]):  # Games-Howell p: scipy's integral, 1e-10 absolute
+                atol = 1e-10 if (key, col) == ("pairwise", "p_value") else 0.0
+                np.testing.assert_allclose(b[col].to_numpy(float), a[col].to_numpy(float), rtol=1e-9, atol=atol)
+            else:
+                assert b[col].astype(str).tolist() == a[col].astype(str).tolist(), (key, col)

@@ -166,7 +166,7 @@ def test_studentized_range_k2_is_exact():
     as infinite, as scipy does)."""
     from scipy import stats
 
-    from research.stats.comparisons import _studentized_range_cdf_pdf, _studentized_range_ppf
+    from research.stats.studentized_range import _studentized_range_cdf_pdf, _studentized_range_ppf
 
     df = np.array([1, 1.5, 2.5, 5, 10, 30, 100, 354.6, 2000, 6473.6, 20000, 99999, 1e5, 1e7])
     t_df = np.where(df >= 1e5, np.inf, df)
@@ -187,10 +187,10 @@ def test_studentized_range_quantiles_agree_with_scipy(k):
     within 1e-9 relative where its cdf is accurate (df below its 1e5 switch to infinity)."""
     from scipy.stats import studentized_range
 
-    from research.stats.comparisons import _tukey_quantiles
+    from research.stats.studentized_range import tukey_quantiles
 
     df = np.array([1.5, 7.0, 354.6, 895.3, 6473.6, 2e5])
-    q = _tukey_quantiles(0.95, k, df)
+    q = tukey_quantiles(0.95, k, df)
     _close(studentized_range.cdf(q, k, df), 0.95, f"scipy cdf at the k={k} quantiles", rtol=0, atol=1e-10)
     pick = [1, 3]  # scipy's ppf costs about 0.5 s a value
     _close(q[pick], studentized_range.ppf(0.95, k, df[pick]), f"k={k} quantile vs scipy ppf", rtol=1e-9)
@@ -200,12 +200,12 @@ def test_many_df_start_from_an_interpolant_and_still_converge():
     """With more distinct df than interpolation nodes (17 groups give 136 pairs) every quantile is
     still solved to the end: equal to the quantile solved for that df alone, and repeated df
     share one value."""
-    from research.stats.comparisons import _START_NODES, _tukey_quantiles
+    from research.stats.studentized_range import _START_NODES, tukey_quantiles
 
     rng = np.random.default_rng(5)
     df = np.concatenate([rng.uniform(300, 7000, 3 * _START_NODES), [1000.0, 1000.0, 2.0, 3e5]])
-    q = _tukey_quantiles(0.95, 17, df)
-    alone = np.array([_tukey_quantiles(0.95, 17, df[[i]])[0] for i in range(len(df))])
+    q = tukey_quantiles(0.95, 17, df)
+    alone = np.array([tukey_quantiles(0.95, 17, df[[i]])[0] for i in range(len(df))])
     _close(q, alone, "quantiles solved together vs one by one", rtol=1e-13)
     assert q[-4] == q[-3]
 
