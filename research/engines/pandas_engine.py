@@ -123,7 +123,7 @@ class PandasEngine(Engine):
                         total_rows=len(frame))
 
     def count(self, source: Source, keys: tuple[str, ...]) -> pd.DataFrame:
-        frame = frame_of(source)
+        frame = self._frame(source)
         kf = pd.DataFrame({k: variable_of(frame, k).to_numpy() for k in keys})
         counts = kf.groupby(list(keys), sort=False, dropna=False).size().reset_index(name="n")
         return normalise_counts(counts, tuple(keys))
