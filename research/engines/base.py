@@ -38,6 +38,10 @@ from research.engines.expr import Expr
 SOURCE_VARIABLES = ("cause_l1", "cause_l2", "channel", "repeat", "handling_hours", "region", "station",
                     "resolved", "sla_met", "satisfied", "sat_overall", "sat_speed", "sat_attitude",
                     "sat_outcome", "created_at", "responded", "survey_status")
+#: columns the non-response sensitivity's sources derive (representativeness.at_scale_sensitivity): the
+#: answer and missing-data pattern codes, and a response's own cluster (``r_``) and a domain as text
+#: (``d_``) beside its work order's columns
+SENSITIVITY_VARIABLES = ("y_code", "pattern_code", *(f"{p}_{v}" for p in ("r", "d") for v in SOURCE_VARIABLES))
 #: variables derived from another column: name -> source column
 DERIVED_VARIABLES = {"month": "created_at"}
 
@@ -45,7 +49,7 @@ DERIVED_VARIABLES = {"month": "created_at"}
 def column_name(variable: str) -> str:
     """The engine's column of a variable: ``v_<variable>`` (never the source's own name, so that
     a derived ``month`` cannot be confused with a dataset's ``month=`` partition column)."""
-    if variable not in SOURCE_VARIABLES and variable not in DERIVED_VARIABLES:
+    if variable not in SOURCE_VARIABLES and variable not in DERIVED_VARIABLES and variable not in SENSITIVITY_VARIABLES:
         raise ValueError(f"not a variable an engine reads: {variable!r}")
     return f"v_{variable}"
 

@@ -138,7 +138,8 @@ def _variables(spec: WeightingSpec) -> tuple[tuple[str, ...], tuple[str, ...], t
     variables, so one count serves rake, poststratify and none alike."""
     cal = spec.poststrata if spec.method == "poststratify" else spec.margins
     both = [*spec.margins, *spec.poststrata]
-    resp = tuple(v for v in dict.fromkeys([spec.cluster, *both, *spec.domains, *SUMMARY_VARIABLES]) if v != BAND)
+    resp = tuple(v for v in dict.fromkeys([spec.cluster, *both, *spec.domains, *spec.sensitivity_domains,
+                                           *SUMMARY_VARIABLES]) if v != BAND)
     pop = tuple(v for v in dict.fromkeys([*RATE_VARIABLES, *both]) if v != BAND) + ("survey_status",)
     return tuple(cal), resp, pop
 

@@ -76,6 +76,16 @@ def calibration_of(respondents: pd.DataFrame, weights: np.ndarray, spec: Weighti
     return None
 
 
+#: the description of inverse-propensity weights (``weight_summary``, ``weighting_methods``)
+IPW_TEXT = "inverse response propensity"
+
+
+def no_propensity(bad: int) -> InputError:
+    """The error of ipw weights for ``bad`` respondents without a fitted response propensity."""
+    return InputError(f"ipw weights: {bad} respondent(s) have no fitted response propensity "
+                      "(their ticket is not in the work orders or a covariate is missing)")
+
+
 def make_weights(respondents: pd.DataFrame, population: pd.DataFrame, spec: WeightingSpec,
                  propensity: np.ndarray | None = None, *, count=None,
                  population_count=None) -> tuple[np.ndarray, RakeResult | None, str]:
@@ -121,11 +131,9 @@ def make_weights(respondents: pd.DataFrame, population: pd.DataFrame, spec: Weig
             text = f"post-stratification on {' × '.join(spec.poststrata)}"
         else:
             if propensity is None or np.isnan(propensity).any():
-                bad = n if propensity is None else int(np.isnan(propensity).sum())
-                raise InputError(f"ipw weights: {bad} respondent(s) have no fitted response propensity "
-                                 "(their ticket is not in the work orders or a covariate is missing)")
+                raise no_propensity(n if propensity is None else int(np.isnan(propensity).sum()))
             res = propensity_weights(propensity, N, cap=spec.trim_cap, tol=spec.tol)
-            text = "inverse response propensity"
+            text = IPW_TEXT
     except ValueError as exc:
         raise InputError(f"weighting ({spec.method}): {exc}") from None
     if spec.trim_cap is not None:
