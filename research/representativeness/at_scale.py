@@ -25,14 +25,18 @@ the responses once per outcome with the outcome as a key; an outcome's missing c
 is the group's count less its answered counts. At national scale that is a few hundred thousand
 groups (stations x sub-causes x bands x answer levels) whatever the number of rows.
 
-The response-propensity logit of the work orders and the survey-weighted models come from the
-engine's sums too (:mod:`research.models.aggregate.propensity`, :mod:`research.models.aggregate.svy`,
-the weights of ``weight_cells`` joined to the groups; Spark: no propensity model yet).
+The response-propensity logit of the work orders, the non-response sensitivity tables
+(``weighting_methods`` with ipw, ``delta_range``, ``tipping_deltas``:
+:mod:`.at_scale_sensitivity`, :mod:`.at_scale_methods`) and the survey-weighted models come from
+the engine's sums too (:mod:`research.models.aggregate.propensity`,
+:mod:`research.models.aggregate.svy`, the weights of ``weight_cells`` joined to the groups).
+Spark: no propensity model yet, so neither the sensitivity tables; with a ``trim_cap`` the
+sensitivity tables are not computed (the cap makes each ipw weight a capped function of its row).
 
 Not on this path: ``respondent_weights`` (one row per respondent: 20 million rows at scale;
-``weight_cells`` gives the weight of every cell instead, which is every respondent's weight),
-``ipw`` weights and the sensitivity tables (weights and rates per respondent of the propensity
-model and the hours): ``notes`` says so.
+``weight_cells`` gives the weight of every cell instead, which is every respondent's weight) and
+``ipw`` as the plan's weighting method (refused with exit 2: the weights are per row, so
+``weight_cells`` and the survey-weighted models' cell weights do not hold them): ``notes`` says so.
 """
 
 from __future__ import annotations
@@ -208,22 +212,27 @@ def analyse_at_scale(engine: Engine, responses: Source, workorders: Source, *, p
         a handling time, and what :func:`research.representativeness.run.make_weights` refuses.
     """
     _check_method(plan.weighting)
-    out = tables_from_counts(count_rows(engine, responses, workorders, plan.weighting, progress), plan, progress)
+    counts = count_rows(engine, responses, workorders, plan.weighting, progress)
+    out = tables_from_counts(counts, plan, progress)
     if models:
-        out.update(_models_from_sums(engine, responses, workorders, plan, instrument, out, progress))
+        out.update(_models_from_sums(engine, responses, workorders, plan, instrument, out, progress, counts))
     return out
 
 
 def _models_from_sums(engine: Engine, responses: Source, workorders: Source, plan: Plan, instrument,
-                      out: dict[str, pd.DataFrame], progress: Progress | None) -> dict[str, pd.DataFrame]:
-    """The response-propensity logit on the work orders
-    (:func:`research.models.aggregate.propensity.propensity_on`) and the survey-weighted models with
-    the weights of ``out["weight_cells"]`` (:func:`research.models.aggregate.svy.svy_models_on`), both
-    from the engine's sums; ``notes`` rewritten to say what is still not computed. Spark has no
-    propensity model from sums yet (its ticket-history window): noted, not computed."""
+                      out: dict[str, pd.DataFrame], progress: Progress | None,
+                      counts: Counts | None = None) -> dict[str, pd.DataFrame]:
+    """The response-propensity logit on the work orders, the non-response sensitivity tables
+    (:func:`research.representativeness.at_scale_sensitivity.sensitivity_on`, with the same
+    propensity fit, when ``counts`` are given) and the survey-weighted models with the weights of
+    ``out["weight_cells"]`` (:func:`research.models.aggregate.svy.svy_models_on`), all from the
+    engine's sums; ``notes`` rewritten to say what is still not computed. Spark has no propensity
+    model from sums yet (its ticket-history window): noted, not computed; nor a sensitivity
+    analysis with a ``trim_cap`` (ipw weights capped row by row)."""
     from research.config.instrument import load_instrument
     from research.models.aggregate.propensity import propensity_on
     from research.models.aggregate.svy import svy_models_on
+    from research.representativeness.at_scale_sensitivity import sensitivity_on
 
     say = progress or (lambda m: None)
     instrument = instrument if instrument is not None else load_instrument()
@@ -234,13 +243,20 @@ def _models_from_sums(engine: Engine, responses: Source, workorders: Source, pla
     left = [k for k in NOT_AT_SCALE if k != "respondent_weights"]
     if engine.name != "spark":
         t0 = time.perf_counter()
-        got["propensity_estimates"], got["propensity_fit"] = propensity_on(engine, workorders, plan=plan,
-                                                                           instrument=instrument)
-        say(f"response-propensity model from sums in {time.perf_counter() - t0:.1f} s")
+        if counts is not None and plan.weighting.trim_cap is None:
+            got.update(sensitivity_on(engine, responses, workorders, plan=plan, instrument=instrument,
+                                      counts=counts))
+            say(f"response-propensity model and non-response sensitivity from sums in "
+                f"{time.perf_counter() - t0:.1f} s")
+        else:
+            got["propensity_estimates"], got["propensity_fit"] = propensity_on(engine, workorders, plan=plan,
+                                                                               instrument=instrument)
+            say(f"response-propensity model from sums in {time.perf_counter() - t0:.1f} s")
     got.update(svy_models_on(engine, responses, plan=plan, instrument=instrument, weight_cells=cells,
                              progress=say))
     left = [k for k in left if k not in got]
-    got["notes"] = _notes(engine.name, left)
+    got["notes"] = _notes(engine.name, left, "not on the Spark engine (the response-propensity model is not)"
+                          if engine.name == "spark" else "a trim_cap caps the ipw weights row by row")
     return got
 
 
@@ -292,17 +308,18 @@ def _cells(units: pd.DataFrame, weights: np.ndarray, variables: tuple[str, ...])
     return cells
 
 
-def _notes(engine: str, left: list[str] | None = None) -> pd.DataFrame:
-    """What the dataset path computed and how, and what it left out."""
-    return pd.DataFrame([
+def _notes(engine: str, left: list[str] | None = None,
+           why: str = "they need the model passes (analyse_at_scale with models=True)") -> pd.DataFrame:
+    """What the dataset path computed and how, and what it left out (``left``, and ``why``)."""
+    left = left if left is not None else [k for k in NOT_AT_SCALE if k != "respondent_weights"]
+    rows = [
         {"step": "engine", "note": f"counts by group through the {engine} engine; the tables equal those of "
                                    "'research weight --data' on the same rows (sums of the same terms)"},
         {"step": "respondent_weights", "note": "not written: one row per respondent does not scale; every "
-                                               "respondent of a cell of weight_cells has that cell's weight"},
-        {"step": "not computed", "note": "needs the response-propensity model or the rows: "
-                                         + ", ".join(left if left is not None else
-                                                     [k for k in NOT_AT_SCALE if k != "respondent_weights"])},
-    ], columns=["step", "note"])
+                                               "respondent of a cell of weight_cells has that cell's weight"}]
+    if left:
+        rows.append({"step": "not computed", "note": ", ".join(left) + (f": {why}" if why else "")})
+    return pd.DataFrame(rows, columns=["step", "note"])
 
 
 def weigh_on_engine(name: str, plan: Plan, out, *, dataset=None, folder=None,

@@ -142,8 +142,9 @@ def sources(engine: Engine, responses: Source, workorders: Source, spec,
 
 def sensitivity_on(engine: Engine, responses: Source, workorders: Source, *, plan: Plan, instrument,
                    counts) -> dict[str, pd.DataFrame]:
-    """``weighting_methods``, ``delta_range`` and ``tipping_deltas`` (see the module docstring) of
-    the rows behind ``counts`` (:func:`research.representativeness.at_scale.count_rows`, which
+    """``weighting_methods``, ``delta_range`` and ``tipping_deltas`` (see the module docstring) and
+    the response-propensity model's ``propensity_estimates``, ``propensity_fit`` (whose fit the
+    ipw weights use) of the rows behind ``counts`` (:func:`research.representativeness.at_scale.count_rows`, which
     must have counted by the sensitivity domains too).
 
     Raises
@@ -173,7 +174,9 @@ def sensitivity_on(engine: Engine, responses: Source, workorders: Source, *, pla
     from research.representativeness.at_scale_methods import weighting_methods_on
 
     methods = weighting_methods_on(engine, respondents, prop, counts, plan, covariates)
-    return {"weighting_methods": with_outcome_model(methods, dr, plan.conf_level), "delta_range": dr,
+    est, fit = prop.tables(plan)
+    return {"propensity_estimates": est, "propensity_fit": fit,
+            "weighting_methods": with_outcome_model(methods, dr, plan.conf_level), "delta_range": dr,
             "tipping_deltas": tip}
 
 

@@ -38,9 +38,7 @@ VARIABLES = ("cause_l1", "cause_l2", "channel", "region", "station", "repeat", "
 def propensity_on(engine: Engine, workorders: Source, *, plan: Plan,
                   instrument: Instrument) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(propensity_estimates, propensity_fit)`` of :func:`fit_propensity`'s fit."""
-    fit = fit_propensity(engine, workorders, plan=plan, instrument=instrument)
-    return _tables(fit.out, fit.names, plan.weighting.propensity_rhs, plan.weighting.cluster, fit.n,
-                   fit.n_responded, fit.n_clusters, fit.total, plan.conf_level)
+    return fit_propensity(engine, workorders, plan=plan, instrument=instrument).tables(plan)
 
 
 @dataclass
@@ -58,6 +56,11 @@ class PropensityFit:
     n_responded: int
     n_clusters: int
     total: int
+
+    def tables(self, plan: Plan) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """``(propensity_estimates, propensity_fit)``."""
+        return _tables(self.out, self.names, plan.weighting.propensity_rhs, plan.weighting.cluster, self.n,
+                       self.n_responded, self.n_clusters, self.total, plan.conf_level)
 
     def coefficients(self, variables: list[str]) -> pd.DataFrame:
         """Per distinct combination of ``variables`` (the formula's categorical variables), the
