@@ -227,12 +227,12 @@ def _models_from_sums(engine: Engine, responses: Source, workorders: Source, pla
     propensity fit, when ``counts`` are given) and the survey-weighted models with the weights of
     ``out["weight_cells"]`` (:func:`research.models.aggregate.svy.svy_models_on`), all from the
     engine's sums; ``notes`` rewritten to say what is still not computed. Spark has no propensity
-    model from sums yet (its ticket-history window): noted, not computed; nor a sensitivity
-    analysis with a ``trim_cap`` (ipw weights capped row by row)."""
+    model from sums yet (its ticket-history window): noted, not computed; nor the sensitivity
+    tables with a plan that :func:`.at_scale_sensitivity.not_from_sums` names."""
     from research.config.instrument import load_instrument
     from research.models.aggregate.propensity import propensity_on
     from research.models.aggregate.svy import svy_models_on
-    from research.representativeness.at_scale_sensitivity import sensitivity_on
+    from research.representativeness.at_scale_sensitivity import not_from_sums, sensitivity_on
 
     say = progress or (lambda m: None)
     instrument = instrument if instrument is not None else load_instrument()
@@ -243,7 +243,8 @@ def _models_from_sums(engine: Engine, responses: Source, workorders: Source, pla
     left = [k for k in NOT_AT_SCALE if k != "respondent_weights"]
     if engine.name != "spark":
         t0 = time.perf_counter()
-        if counts is not None and plan.weighting.trim_cap is None:
+        why = not_from_sums(plan.weighting)
+        if counts is not None and not why:
             got.update(sensitivity_on(engine, responses, workorders, plan=plan, instrument=instrument,
                                       counts=counts))
             say(f"response-propensity model and non-response sensitivity from sums in "
@@ -256,7 +257,7 @@ def _models_from_sums(engine: Engine, responses: Source, workorders: Source, pla
                              progress=say))
     left = [k for k in left if k not in got]
     got["notes"] = _notes(engine.name, left, "not on the Spark engine (the response-propensity model is not)"
-                          if engine.name == "spark" else "a trim_cap caps the ipw weights row by row")
+                          if engine.name == "spark" else not_from_sums(plan.weighting))
     return got
 
 

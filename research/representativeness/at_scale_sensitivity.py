@@ -32,8 +32,7 @@ its hours (:mod:`research.models.aggregate.cells`). So
 
 The numbers equal the row path's to rounding (tests/representativeness/test_at_scale_sensitivity.py:
 1e-9 relative, counts and text exactly). Spark has no propensity model from sums (its
-ticket-history window): not computed there. A ``trim_cap`` would make ipw weights a capped
-function of each row: not computed with one (``notes`` says so).
+ticket-history window): not computed there.
 """
 
 from __future__ import annotations
@@ -75,7 +74,7 @@ def _frames(workorders: Source, responses: Source, spec, covariates: tuple[str, 
     from research.representativeness.nonresponse import population_frame
     from research.strategy.sensitivity_delta import population_outcome
 
-    pop = population_frame(frame_of(workorders))
+    pop = population_frame(frame_of(workorders), bands_hours=spec.bands_hours)
     resp = frame_of(responses)
     y = population_outcome(resp, pop, Y)
     status = pop["survey_status"].astype("string")
@@ -140,6 +139,19 @@ def sources(engine: Engine, responses: Source, workorders: Source, spec,
     return TableSource(f"{pop}_y"), TableSource(f"{pop}_r")
 
 
+def not_from_sums(spec) -> str:
+    """Why the plan's weighting section ``spec`` keeps the sensitivity tables off the sums path
+    ('' when it does not): a ``trim_cap`` (each ipw weight capped row by row), the handling band as
+    a sensitivity domain (not a key of these passes) or the cluster as one (the row path orders its
+    levels by first appearance among the responses, which groups do not keep)."""
+    if spec.trim_cap is not None:
+        return "a trim_cap caps the ipw weights row by row"
+    odd = [d for d in spec.sensitivity_domains if d in (spec.cluster, "handling_band")]
+    if odd:
+        return f"sensitivity_domains {', '.join(odd)} (the handling band or the cluster) are not domains of the sums"
+    return ""
+
+
 def sensitivity_on(engine: Engine, responses: Source, workorders: Source, *, plan: Plan, instrument,
                    counts) -> dict[str, pd.DataFrame]:
     """``weighting_methods``, ``delta_range`` and ``tipping_deltas`` (see the module docstring) and
@@ -158,6 +170,8 @@ def sensitivity_on(engine: Engine, responses: Source, workorders: Source, *, pla
     from research.strategy.sensitivity import with_outcome_model
 
     spec = plan.weighting
+    if not_from_sums(spec):
+        raise InputError(f"non-response sensitivity from sums: {not_from_sums(spec)}")
     if not 0 < spec.target_rate < 1:
         raise InputError(f"non-response sensitivity: target rate must be in (0, 1), got {spec.target_rate}")
     if engine.name not in ("pandas", "duckdb"):
