@@ -254,8 +254,9 @@ def _add_weight(sub, func: Callable[[argparse.Namespace], int]) -> None:
                             "counted by group through the engine (weighting methods rake, poststratify, none)")
     p.add_argument("--engine", default="auto", choices=("auto", "pandas", "duckdb", "spark"),
                    help="where the rows are counted: auto (default) is duckdb for --dataset and the row-level "
-                        "pandas path (every table) for --data; pandas, duckdb or spark count the groups (the "
-                        "tables that need only counts; weight_cells instead of respondent_weights)")
+                        "pandas path (every table) for --data; pandas, duckdb or spark count the groups and "
+                        "sum over them (every table but respondent_weights: weight_cells instead; spark: no "
+                        "propensity model nor sensitivity tables)")
     p.add_argument("--out", metavar="DIR", help=f"output folder (default {paths.build_dir() / 'weights'})")
     p.set_defaults(func=func)
 
