@@ -74,12 +74,16 @@ COUNT = "n_respondents"
 
 
 def _check_method(spec: WeightingSpec) -> None:
-    """InputError for a weighting method that counts cannot give (``ipw``)."""
+    """InputError for a weighting method that counts cannot give (``ipw``: its weights ``k / p_i`` vary
+    with each respondent's hours, so ``weight_cells`` cannot hold them, ``weight_summary`` would need
+    each level's smallest and largest weight, which the engines' sums do not give, and the
+    survey-weighted models from sums take cell weights; its rows of ``weighting_methods`` are
+    computed from sums all the same, :mod:`.at_scale_methods`)."""
     if spec.method not in METHODS:
-        raise InputError(f"weighting method {spec.method!r} is not available from counts (it needs the "
-                         "response-propensity model of every work order's handling hours); set the plan's "
-                         f"weighting.method to one of {', '.join(METHODS)}, or run 'research weight --data DIR' "
-                         "on an ingest folder")
+        raise InputError(f"weighting method {spec.method!r} is not available from counts (its weights are per "
+                         "respondent, a function of the hours: no table of weight cells holds them); set the "
+                         f"plan's weighting.method to one of {', '.join(METHODS)} (weighting_methods.csv still "
+                         "has the ipw rows), or run 'research weight --data DIR' on an ingest folder")
 
 
 def band_measures(bands_hours) -> dict[str, Expr]:
@@ -246,7 +250,7 @@ def _models_from_sums(engine: Engine, responses: Source, workorders: Source, pla
         why = not_from_sums(plan.weighting)
         if counts is not None and not why:
             got.update(sensitivity_on(engine, responses, workorders, plan=plan, instrument=instrument,
-                                      counts=counts))
+                                      counts=counts, progress=say))
             say(f"response-propensity model and non-response sensitivity from sums in "
                 f"{time.perf_counter() - t0:.1f} s")
         else:

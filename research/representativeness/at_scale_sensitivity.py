@@ -37,7 +37,7 @@ ticket-history window): not computed there.
 
 from __future__ import annotations
 
-from dataclasses import replace
+import time
 
 import numpy as np
 import pandas as pd
@@ -153,7 +153,7 @@ def not_from_sums(spec) -> str:
 
 
 def sensitivity_on(engine: Engine, responses: Source, workorders: Source, *, plan: Plan, instrument,
-                   counts) -> dict[str, pd.DataFrame]:
+                   counts, progress=None) -> dict[str, pd.DataFrame]:
     """``weighting_methods``, ``delta_range`` and ``tipping_deltas`` (see the module docstring) and
     the response-propensity model's ``propensity_estimates``, ``propensity_fit`` (whose fit the
     ipw weights use) of the rows behind ``counts`` (:func:`research.representativeness.at_scale.count_rows`, which
@@ -177,17 +177,29 @@ def sensitivity_on(engine: Engine, responses: Source, workorders: Source, *, pla
     if engine.name not in ("pandas", "duckdb"):
         raise InputError(f"non-response sensitivity from sums: not on the {engine.name} engine (the "
                          "response-propensity model is not)")
+    from research.representativeness.at_scale_methods import weighting_methods_on
+
+    say, t0 = progress or (lambda m: None), time.perf_counter()
+
+    def step(what: str) -> None:
+        nonlocal t0
+        say(f"{what} from sums in {time.perf_counter() - t0:.1f} s")
+        t0 = time.perf_counter()
+
     covariates = tuple(dict.fromkeys([*(v for v in VARIABLES if _uses(spec.propensity_rhs, v)), spec.cluster]))
     population, respondents = sources(engine, responses, workorders, spec, covariates)
     prop = fit_propensity(engine, workorders, plan=plan, instrument=instrument, source=population)
+    step(f"response-propensity model ({prop.out['stats']['iterations']} Newton steps)")
     model = OutcomeSums(engine, population, plan, instrument, covariates)
+    step("non-response outcome model")
     grid = sorted(set(float(d) for d in spec.deltas) | {0.0})
     dr = delta_table(model.delta_sums(grid), model.n_clusters, model.labels(), model.pattern_counts(), grid,
                      plan.conf_level)
+    step(f"delta_range ({len(grid)} deltas, one pass)")
     tip = model.tipping(spec.target_rate, (min(grid), max(grid)))
-    from research.representativeness.at_scale_methods import weighting_methods_on
-
+    step(f"tipping_deltas ({model.passes} passes)")
     methods = weighting_methods_on(engine, respondents, prop, counts, plan, covariates)
+    step("weighting_methods")
     est, fit = prop.tables(plan)
     return {"propensity_estimates": est, "propensity_fit": fit,
             "weighting_methods": with_outcome_model(methods, dr, plan.conf_level), "delta_range": dr,
@@ -305,7 +317,8 @@ class OutcomeSums:
                     N, n_sh = float(self.n[in_d].sum()), float(self.n[in_d & sh].sum())
                     items.append((s, v, k, scen, var, lev, fixed, N, n_sh, fixed / N, (fixed + n_sh) / N))
         rate = self._rates(items)
-        mar = rate({i: 0.0 for i in range(len(items))})
+        shifted = [np.isin(self.pcode, [PATTERNS.index(p) for p in sh]) for sh in SCENARIOS.values()]
+        mar = [(it[6] + float(self.q0[(self.doms[it[1]][2] == it[2]) & shifted[it[0]]].sum())) / it[7] for it in items]
         live = [i for i, it in enumerate(items) if it[8] > 0 and it[9] < target < it[10]]
         ends = [rate({i: x for i in live}) for x in (-TIPPING_BRACKET, TIPPING_BRACKET)]
         live = [i for i in live if (ends[0][i] - target) * (ends[1][i] - target) < 0]
@@ -321,6 +334,7 @@ class OutcomeSums:
         from research.models.aggregate.algebra import eta
 
         e = eta(self.C.shape[2])
+        self.passes = 0
         shifted = [np.isin(self.pcode, [PATTERNS.index(p) for p in sh]) for sh in SCENARIOS.values()]
 
         def rate(pending: dict) -> dict:
@@ -333,6 +347,7 @@ class OutcomeSums:
                 columns[f"t{s}_{v}"][self.doms[v][2] == k] = delta
             names = sorted({f"t{items[i][0]}_{items[i][1]}" for i in pending})
             sums = self._pass({f"e{c[1:]}": fn("expit", e + col(c)) for c in names}, **columns)
+            self.passes += 1
             out = {}
             for i in pending:
                 s, v, k, *_, fixed, N, _, _, _ = items[i]
