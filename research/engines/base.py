@@ -41,7 +41,8 @@ SOURCE_VARIABLES = ("cause_l1", "cause_l2", "channel", "repeat", "handling_hours
 #: columns the non-response sensitivity's sources derive (representativeness.at_scale_sensitivity): the
 #: answer and missing-data pattern codes, and a response's own cluster (``r_``) and a domain as text
 #: (``d_``) beside its work order's columns
-SENSITIVITY_VARIABLES = ("y_code", "pattern_code", *(f"{p}_{v}" for p in ("r", "d") for v in SOURCE_VARIABLES))
+SENSITIVITY_VARIABLES = ("y_code", "pattern_code", "r_handling_band",
+                         *(f"{p}_{v}" for p in ("r", "d") for v in SOURCE_VARIABLES))
 #: variables derived from another column: name -> source column
 DERIVED_VARIABLES = {"month": "created_at"}
 
@@ -151,6 +152,14 @@ class Engine:
         every group; its columns other than ``gid`` are floats). Returns a frame indexed by
         ``gid`` 0..G-1 with one float column per measure.
         """
+        raise NotImplementedError
+
+    def extremes(self, prepared: Prepared, measures: dict[str, Expr],
+                 params: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Per group, the smallest and the largest value of each measure over its rows (columns
+        ``<name>_min``, ``<name>_max``; as :meth:`sums` reads measures and ``params``): the
+        smallest and largest inverse-propensity weight of a level
+        (:mod:`research.representativeness.at_scale_ipw`)."""
         raise NotImplementedError
 
     def close(self) -> None:

@@ -33,10 +33,16 @@ the engine's sums too (:mod:`research.models.aggregate.propensity`,
 Spark: no propensity model yet, so neither the sensitivity tables; with a ``trim_cap`` the
 sensitivity tables are not computed (the cap makes each ipw weight a capped function of its row).
 
+``ipw`` as the plan's method (:mod:`.at_scale_ipw`): the weights ``k / p_i`` vary with every
+respondent's hours, so they are engine expressions rather than cell weights: ``weight_summary``,
+``weight_margins`` and ``weighted_estimates`` come from sums (and the smallest and largest weight
+per level from :meth:`research.engines.base.Engine.extremes`); ``weight_cells`` is not written
+(``notes`` gives ``k``; ``b`` is in ``propensity_estimates``), nor the survey-weighted models
+(they take cell weights). Not with Spark, a ``trim_cap``, or the band or the cluster as a domain
+(exit 2 before any pass).
+
 Not on this path: ``respondent_weights`` (one row per respondent: 20 million rows at scale;
-``weight_cells`` gives the weight of every cell instead, which is every respondent's weight) and
-``ipw`` as the plan's weighting method (refused with exit 2: the weights are per row, so
-``weight_cells`` and the survey-weighted models' cell weights do not hold them): ``notes`` says so.
+``weight_cells`` gives the weight of every cell instead, which is every respondent's weight).
 """
 
 from __future__ import annotations
@@ -61,7 +67,8 @@ from research.stats.design_based import Calibration
 
 Progress = Callable[[str], None]
 
-#: weighting methods whose weights are functions of categorical cells (computable from counts)
+#: weighting methods whose weights are functions of categorical cells (computable from counts; ``ipw``
+#: comes from the engine's sums, :mod:`.at_scale_ipw`)
 METHODS = ("rake", "poststratify", "none")
 #: the tables the dataset path writes (plus ``notes``)
 OUTPUTS_AT_SCALE = ("funnel", "response_rates", "weight_summary", "weight_margins", "weight_cells",
@@ -73,17 +80,18 @@ BAND = "handling_band"
 COUNT = "n_respondents"
 
 
-def _check_method(spec: WeightingSpec) -> None:
-    """InputError for a weighting method that counts cannot give (``ipw``: its weights ``k / p_i`` vary
-    with each respondent's hours, so ``weight_cells`` cannot hold them, ``weight_summary`` would need
-    each level's smallest and largest weight, which the engines' sums do not give, and the
-    survey-weighted models from sums take cell weights; its rows of ``weighting_methods`` are
-    computed from sums all the same, :mod:`.at_scale_methods`)."""
-    if spec.method not in METHODS:
-        raise InputError(f"weighting method {spec.method!r} is not available from counts (its weights are per "
-                         "respondent, a function of the hours: no table of weight cells holds them); set the "
-                         f"plan's weighting.method to one of {', '.join(METHODS)} (weighting_methods.csv still "
-                         "has the ipw rows), or run 'research weight --data DIR' on an ingest folder")
+def _check_method(spec: WeightingSpec, engine: str = "") -> None:
+    """InputError for a weighting method this path cannot give: ``ipw`` where
+    :func:`.at_scale_ipw.not_with_ipw` says why (Spark, a ``trim_cap``, the band or the cluster as a
+    domain; its rows of ``weighting_methods`` do not depend on the method), an unknown method."""
+    from research.representativeness.at_scale_ipw import not_with_ipw
+
+    why = not_with_ipw(spec, engine) if spec.method == "ipw" else ""
+    if why or spec.method not in (*METHODS, "ipw"):
+        raise InputError(f"weighting method {spec.method!r} is not available from sums here"
+                         f"{': ' + why if why else ''}; set the plan's weighting.method to one of "
+                         f"{', '.join(METHODS)} (weighting_methods.csv still has the ipw rows), or run "
+                         "'research weight --data DIR' on an ingest folder")
 
 
 def band_measures(bands_hours) -> dict[str, Expr]:
@@ -200,22 +208,23 @@ def analyse_at_scale(engine: Engine, responses: Source, workorders: Source, *, p
     engine : where the rows are counted (:func:`research.engines.open_engine`).
     responses, workorders : the two tables (e.g. ``DatasetSource(folder)`` and
         ``DatasetSource(folder, "workorders")``).
-    plan : its ``weighting`` section (method ``rake``, ``poststratify`` or ``none``).
+    plan : its ``weighting`` section (method ``rake``, ``poststratify``, ``none`` or ``ipw``).
 
     Returns
     -------
     ``funnel``, ``response_rates``, ``weight_summary``, ``weight_margins``, ``weight_cells`` (the
-    weight of every cell of the calibration variables), ``weighted_estimates`` (as
+    weight of every cell of the calibration variables; not with ipw), ``weighted_estimates`` (as
     :func:`research.representativeness.run.analyse_representativeness` on the same rows) and
-    ``notes`` (``step``, ``note``).
+    ``notes`` (``step``, ``note``); with ``models``, the propensity model, the sensitivity tables
+    and (not with ipw) the survey-weighted models.
 
     Raises
     ------
     InputError
-        ``ipw`` (it needs the response-propensity model; before any pass), rows without a key or
-        a handling time, and what :func:`research.representativeness.run.make_weights` refuses.
+        ``ipw`` where :func:`.at_scale_ipw.not_with_ipw` says why (before any pass), rows without
+        a key or a handling time, and what :func:`research.representativeness.run.make_weights` refuses.
     """
-    _check_method(plan.weighting)
+    _check_method(plan.weighting, engine.name)
     counts = count_rows(engine, responses, workorders, plan.weighting, progress)
     out = tables_from_counts(counts, plan, progress)
     if models:
@@ -234,34 +243,39 @@ def _models_from_sums(engine: Engine, responses: Source, workorders: Source, pla
     model from sums yet (its ticket-history window): noted, not computed; nor the sensitivity
     tables with a plan that :func:`.at_scale_sensitivity.not_from_sums` names."""
     from research.config.instrument import load_instrument
-    from research.models.aggregate.propensity import propensity_on
     from research.models.aggregate.svy import svy_models_on
-    from research.representativeness.at_scale_sensitivity import not_from_sums, sensitivity_on
+    from research.representativeness.at_scale_sensitivity import not_from_sums, open_sums, sensitivity_on
 
     say = progress or (lambda m: None)
     instrument = instrument if instrument is not None else load_instrument()
-    cal_vars, _, _ = _variables(plan.weighting)
-    cells = out["weight_cells"]
-    cells = (cells[[*cal_vars, "weight"]] if cal_vars else cells[["weight"]].iloc[:1]).reset_index(drop=True)
+    spec = plan.weighting
     got: dict[str, pd.DataFrame] = {}
     left = [k for k in NOT_AT_SCALE if k != "respondent_weights"]
+    why = "not on the Spark engine (the response-propensity model is not)" if engine.name == "spark" else ""
     if engine.name != "spark":
         t0 = time.perf_counter()
-        why = not_from_sums(plan.weighting)
+        opened = open_sums(engine, responses, workorders, plan=plan, instrument=instrument)
+        got["propensity_estimates"], got["propensity_fit"] = opened.prop.tables(plan)
+        say(f"response-propensity model from sums in {time.perf_counter() - t0:.1f} s")
+        if spec.method == "ipw":
+            from research.representativeness.at_scale_ipw import ipw_tables
+
+            got.update(ipw_tables(engine, opened.respondents, opened.prop, counts, plan, opened.covariates, say))
+        why = not_from_sums(spec)
         if counts is not None and not why:
             got.update(sensitivity_on(engine, responses, workorders, plan=plan, instrument=instrument,
-                                      counts=counts, progress=say))
-            say(f"response-propensity model and non-response sensitivity from sums in "
-                f"{time.perf_counter() - t0:.1f} s")
-        else:
-            got["propensity_estimates"], got["propensity_fit"] = propensity_on(engine, workorders, plan=plan,
-                                                                               instrument=instrument)
-            say(f"response-propensity model from sums in {time.perf_counter() - t0:.1f} s")
-    got.update(svy_models_on(engine, responses, plan=plan, instrument=instrument, weight_cells=cells,
-                             progress=say))
-    left = [k for k in left if k not in got]
-    got["notes"] = _notes(engine.name, left, "not on the Spark engine (the response-propensity model is not)"
-                          if engine.name == "spark" else not_from_sums(plan.weighting))
+                                      counts=counts, progress=say, opened=opened))
+    if spec.method != "ipw":
+        cal_vars, _, _ = _variables(spec)
+        cells = out["weight_cells"]
+        cells = (cells[[*cal_vars, "weight"]] if cal_vars else cells[["weight"]].iloc[:1]).reset_index(drop=True)
+        got.update(svy_models_on(engine, responses, plan=plan, instrument=instrument, weight_cells=cells,
+                                 progress=say))
+    svy = [k for k in left if k.startswith("svy_") and k not in got]
+    left = [k for k in left if k not in got and k not in svy]
+    missing = [(left, why)] + ([(svy, "the survey-weighted models from sums take cell weights; ipw weights are per "
+                                      "respondent")] if svy else [])
+    got["notes"] = _notes(engine.name, missing, ipw=got.pop("ipw_scale", None))
     return got
 
 
@@ -281,6 +295,9 @@ def tables_from_counts(counts: Counts, plan: Plan, progress: Progress | None = N
     out["funnel"] = funnel_of_counts(float(counts.work_orders), done, float(counts.responses),
                                      float(sat.loc[sat["sat_overall"].notna(), "n"].sum()))
     out["response_rates"] = response_rates(pop, list(RATE_VARIABLES), conf_level=conf, count=n_pop)
+    if spec.method == "ipw":  # per-respondent weights: from the engine's sums (analyse_at_scale)
+        out["notes"] = _notes(counts.engine)
+        return out
     weights, res, text = make_weights(base, pop, spec, count=n_base, population_count=n_pop)
     out.update(weight_tables(base, pop, spec, weights, res, text, count=n_base, population_count=n_pop))
     out["weight_cells"] = cells = _cells(base, weights, cal_vars)
@@ -313,17 +330,26 @@ def _cells(units: pd.DataFrame, weights: np.ndarray, variables: tuple[str, ...])
     return cells
 
 
-def _notes(engine: str, left: list[str] | None = None,
-           why: str = "they need the model passes (analyse_at_scale with models=True)") -> pd.DataFrame:
-    """What the dataset path computed and how, and what it left out (``left``, and ``why``)."""
-    left = left if left is not None else [k for k in NOT_AT_SCALE if k != "respondent_weights"]
+def _notes(engine: str, missing: list[tuple[list[str], str]] | None = None,
+           ipw: pd.DataFrame | None = None) -> pd.DataFrame:
+    """What the dataset path computed and how, and what it left out (``missing``: the tables left
+    out and why, default every model table: they need the model passes); ``ipw``: the ipw
+    weights' scale (:func:`.at_scale_ipw.ipw_tables`), when they are the method."""
+    if missing is None:
+        missing = [([k for k in NOT_AT_SCALE if k != "respondent_weights"],
+                    "they need the model passes (analyse_at_scale with models=True)")]
     rows = [
         {"step": "engine", "note": f"counts by group through the {engine} engine; the tables equal those of "
                                    "'research weight --data' on the same rows (sums of the same terms)"},
         {"step": "respondent_weights", "note": "not written: one row per respondent does not scale; every "
                                                "respondent of a cell of weight_cells has that cell's weight"}]
-    if left:
-        rows.append({"step": "not computed", "note": ", ".join(left) + (f": {why}" if why else "")})
+    if ipw is not None:
+        rows[1]["note"] = "not written: one row per respondent does not scale"
+        rows.append({"step": "weight_cells", "note": "not written: an ipw weight varies with the respondent's hours; "
+                     f"it is k / expit(x'b), b in propensity_estimates.csv, k = {float(ipw['k'].iloc[0])!r} "
+                     "(work orders per unit of 1/p)"})
+    rows += [{"step": "not computed", "note": ", ".join(left) + (f": {why}" if why else "")}
+             for left, why in missing if left]
     return pd.DataFrame(rows, columns=["step", "note"])
 
 
@@ -333,7 +359,7 @@ def weigh_on_engine(name: str, plan: Plan, out, *, dataset=None, folder=None,
     :func:`analyse_at_scale` through the engine ``name``, its tables written to ``out`` as CSV with
     ``engine.json``. Returns (the tables, the paths written by name).
 
-    InputError: a method other than :data:`METHODS` (before any engine starts), a folder that is
+    InputError: a method other than :data:`METHODS` or a usable ipw (before any engine starts), a folder that is
     not a dataset or holds no work orders, Spark without a Java runtime."""
     import json
     from pathlib import Path
@@ -342,7 +368,7 @@ def weigh_on_engine(name: str, plan: Plan, out, *, dataset=None, folder=None,
     from research.representativeness.run import write_representativeness
     from research.safeio import atomic_write_text
 
-    _check_method(plan.weighting)
+    _check_method(plan.weighting, name)
     if name == "spark":
         from research.engines.spark_engine import java_available
 

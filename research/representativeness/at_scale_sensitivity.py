@@ -38,6 +38,7 @@ ticket-history window): not computed there.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -60,6 +61,22 @@ def _checked(name: str) -> str:
     from research.engines.sql_engine import _checked as check
 
     return check(name)
+
+
+def respondent_variables(spec) -> tuple[str, ...]:
+    """The response's own variables the ipw tables group by (``r_<variable>`` as text): margins,
+    strata, domains and the weight summary's variables, the band and the cluster apart."""
+    from research.representativeness.run import SUMMARY_VARIABLES
+
+    return tuple(v for v in dict.fromkeys([*spec.margins, *spec.poststrata, *spec.domains, *SUMMARY_VARIABLES])
+                 if v not in ("handling_band", spec.cluster))
+
+
+def _band_sql(column: str, bands_hours) -> str:
+    """The band code of :func:`research.stats.bands.handling_band` (-1: no band) of an hours column."""
+    edges = [float(e) for e in bands_hours]
+    steps = " ".join(f"WHEN {column} <= {e!r} THEN {j}" for j, e in enumerate(edges))
+    return f"CASE WHEN {column} IS NULL OR {column} < 0 THEN -1 {steps} ELSE {len(edges)} END"
 
 
 def _y_code(values: pd.Series) -> np.ndarray:
@@ -90,10 +107,19 @@ def _frames(workorders: Source, responses: Source, spec, covariates: tuple[str, 
     ids = pd.Index(pop["ticket_id"].astype("string"))
     first = pop.loc[~ids.duplicated(keep="first"), ["ticket_id", *covariates]]
     first = first.assign(ticket_id=first["ticket_id"].astype("string"))
+    from research.representativeness.run import ESTIMATE_VARIABLES
+    from research.stats.bands import handling_band
+
     left = pd.DataFrame({"ticket_id": resp["ticket_id"].astype("string"),
                          f"r_{spec.cluster}": resp[spec.cluster], "y_code": _y_code(resp[Y]),
                          **{f"d_{d}": resp[d].astype("string").fillna("").to_numpy(dtype=object)
-                            for d in spec.sensitivity_domains}})
+                            for d in spec.sensitivity_domains},
+                         **{f"r_{v}": resp[v].astype("string").fillna("").to_numpy(dtype=object)
+                            for v in respondent_variables(spec)},
+                         "r_handling_band": np.asarray(handling_band(resp["handling_hours"], spec.bands_hours).codes,
+                                                       dtype=np.int64),
+                         **{f"r_{v}": pd.to_numeric(resp[v].astype("Float64"), errors="coerce").to_numpy(
+                             dtype=float, na_value=-1.0) for v in ESTIMATE_VARIABLES}})
     return FrameSource(population), FrameSource(left.merge(first, on="ticket_id", how="left", sort=False))
 
 
@@ -106,8 +132,10 @@ def sources(engine: Engine, responses: Source, workorders: Source, spec,
     ticket; ticket ids are unique in a dataset and an ingest), ``pattern_code`` (the index in
     :data:`PATTERNS`, :data:`BAD` for an answer without a completed status) and ``d_<domain>``
     (the sensitivity domains as text, '' when missing). The respondents: ``r_<cluster>``,
-    ``d_<domain>`` and ``y_code`` of the response and the ``covariates`` of its ticket's work order
-    (missing without one). pandas: frames; DuckDB: views of the engine's session."""
+    ``d_<domain>``, ``y_code``, ``r_<variable>`` (:func:`respondent_variables`, text),
+    ``r_handling_band`` (the band's code of the response's hours, -1 none) and ``r_<outcome>``
+    (each outcome of ``weighted_estimates`` as a number, -1 unanswered) of the response, and the
+    ``covariates`` of its ticket's work order (missing without one). pandas: frames; DuckDB: views of the engine's session."""
     if engine.name == "pandas":
         return _frames(workorders, responses, spec, covariates)
     from research.models.aggregate.propensity import _duckdb_population
@@ -118,7 +146,10 @@ def sources(engine: Engine, responses: Source, workorders: Source, spec,
         engine.con.read_parquet([str(f) for f in responses.files()], hive_partitioning=True).create_view(
             resp, replace=True)
     elif isinstance(responses, FrameSource):
-        engine._register(resp, responses, ["ticket_id", spec.cluster, Y, *spec.sensitivity_domains])
+        from research.representativeness.run import ESTIMATE_VARIABLES
+
+        engine._register(resp, responses, ["ticket_id", spec.cluster, "handling_hours", *ESTIMATE_VARIABLES,
+                                           *spec.sensitivity_domains, *respondent_variables(spec)])
     else:
         raise InputError("non-response sensitivity from sums: the responses must be a dataset or a frame")
     q = engine._quoted
@@ -133,6 +164,11 @@ def sources(engine: Engine, responses: Source, workorders: Source, spec,
     engine.con.execute(f"CREATE OR REPLACE TEMPORARY VIEW {pop}_y AS SELECT p.*, {yc} AS y_code, {pattern} AS "
                        f"pattern_code{doms} FROM {pop} p LEFT JOIN {resp} r ON {on}")
     rdoms = "".join(f", COALESCE(CAST(r.{q(d)} AS VARCHAR), '') AS {q('d_' + d)}" for d in spec.sensitivity_domains)
+    from research.representativeness.run import ESTIMATE_VARIABLES
+
+    rdoms += "".join(f", COALESCE(CAST(r.{q(v)} AS VARCHAR), '') AS {q('r_' + v)}" for v in respondent_variables(spec))
+    rdoms += f", {_band_sql('r.' + q('handling_hours'), spec.bands_hours)} AS {q('r_handling_band')}"
+    rdoms += "".join(f", COALESCE(CAST(r.{q(v)} AS DOUBLE), -1.0) AS {q('r_' + v)}" for v in ESTIMATE_VARIABLES)
     cov = "".join(f", p.{q(v)}" for v in covariates)
     engine.con.execute(f"CREATE OR REPLACE TEMPORARY VIEW {pop}_r AS SELECT r.{q(spec.cluster)} AS "
                        f"{q('r_' + spec.cluster)}, {yc} AS y_code{rdoms}{cov} FROM {resp} r LEFT JOIN {pop} p ON {on}")
@@ -152,12 +188,39 @@ def not_from_sums(spec) -> str:
     return ""
 
 
+@dataclass
+class Opened:
+    """What the sums passes share (:func:`open_sums`): the two sources of :func:`sources`, the
+    propensity fit on the work orders and the propensity formula's variables with the cluster."""
+
+    population: Source
+    respondents: Source
+    prop: object
+    covariates: tuple[str, ...]
+
+
+def open_sums(engine: Engine, responses: Source, workorders: Source, *, plan: Plan, instrument) -> Opened:
+    """The sources and the response-propensity fit (InputError for an engine without it: Spark)."""
+    from research.models.aggregate.propensity import VARIABLES, fit_propensity
+    from research.representativeness.nonresponse import _uses
+
+    spec = plan.weighting
+    if engine.name not in ("pandas", "duckdb"):
+        raise InputError(f"non-response sensitivity from sums: not on the {engine.name} engine (the "
+                         "response-propensity model is not)")
+    covariates = tuple(dict.fromkeys([*(v for v in VARIABLES if _uses(spec.propensity_rhs, v)), spec.cluster]))
+    population, respondents = sources(engine, responses, workorders, spec, covariates)
+    prop = fit_propensity(engine, workorders, plan=plan, instrument=instrument, source=population)
+    return Opened(population, respondents, prop, covariates)
+
+
 def sensitivity_on(engine: Engine, responses: Source, workorders: Source, *, plan: Plan, instrument,
-                   counts, progress=None) -> dict[str, pd.DataFrame]:
+                   counts, progress=None, opened: Opened | None = None) -> dict[str, pd.DataFrame]:
     """``weighting_methods``, ``delta_range`` and ``tipping_deltas`` (see the module docstring) and
     the response-propensity model's ``propensity_estimates``, ``propensity_fit`` (whose fit the
-    ipw weights use) of the rows behind ``counts`` (:func:`research.representativeness.at_scale.count_rows`, which
-    must have counted by the sensitivity domains too).
+    ipw weights use) of the rows behind ``counts`` (:func:`research.representativeness.at_scale.count_rows`,
+    which must have counted by the sensitivity domains too). ``opened``: :func:`open_sums`' when
+    the caller has it.
 
     Raises
     ------
@@ -165,8 +228,7 @@ def sensitivity_on(engine: Engine, responses: Source, workorders: Source, *, pla
         As the row path: an answered ticket whose survey status is not completed, an outcome model
         the respondents cannot support, a target outside (0, 1); Spark (no propensity model).
     """
-    from research.models.aggregate.propensity import VARIABLES, fit_propensity
-    from research.representativeness.nonresponse import _uses
+    from research.representativeness.at_scale_methods import weighting_methods_on
     from research.strategy.sensitivity import with_outcome_model
 
     spec = plan.weighting
@@ -174,11 +236,6 @@ def sensitivity_on(engine: Engine, responses: Source, workorders: Source, *, pla
         raise InputError(f"non-response sensitivity from sums: {not_from_sums(spec)}")
     if not 0 < spec.target_rate < 1:
         raise InputError(f"non-response sensitivity: target rate must be in (0, 1), got {spec.target_rate}")
-    if engine.name not in ("pandas", "duckdb"):
-        raise InputError(f"non-response sensitivity from sums: not on the {engine.name} engine (the "
-                         "response-propensity model is not)")
-    from research.representativeness.at_scale_methods import weighting_methods_on
-
     say, t0 = progress or (lambda m: None), time.perf_counter()
 
     def step(what: str) -> None:
@@ -186,11 +243,10 @@ def sensitivity_on(engine: Engine, responses: Source, workorders: Source, *, pla
         say(f"{what} from sums in {time.perf_counter() - t0:.1f} s")
         t0 = time.perf_counter()
 
-    covariates = tuple(dict.fromkeys([*(v for v in VARIABLES if _uses(spec.propensity_rhs, v)), spec.cluster]))
-    population, respondents = sources(engine, responses, workorders, spec, covariates)
-    prop = fit_propensity(engine, workorders, plan=plan, instrument=instrument, source=population)
-    step(f"response-propensity model ({prop.out['stats']['iterations']} Newton steps)")
-    model = OutcomeSums(engine, population, plan, instrument, covariates)
+    if opened is None:
+        opened = open_sums(engine, responses, workorders, plan=plan, instrument=instrument)
+        step(f"response-propensity model ({opened.prop.out['stats']['iterations']} Newton steps)")
+    model = OutcomeSums(engine, opened.population, plan, instrument, opened.covariates)
     step("non-response outcome model")
     grid = sorted(set(float(d) for d in spec.deltas) | {0.0})
     dr = delta_table(model.delta_sums(grid), model.n_clusters, model.labels(), model.pattern_counts(), grid,
@@ -198,9 +254,9 @@ def sensitivity_on(engine: Engine, responses: Source, workorders: Source, *, pla
     step(f"delta_range ({len(grid)} deltas, one pass)")
     tip = model.tipping(spec.target_rate, (min(grid), max(grid)))
     step(f"tipping_deltas ({model.passes} passes)")
-    methods = weighting_methods_on(engine, respondents, prop, counts, plan, covariates)
+    methods = weighting_methods_on(engine, opened.respondents, opened.prop, counts, plan, opened.covariates)
     step("weighting_methods")
-    est, fit = prop.tables(plan)
+    est, fit = opened.prop.tables(plan)
     return {"propensity_estimates": est, "propensity_fit": fit,
             "weighting_methods": with_outcome_model(methods, dr, plan.conf_level), "delta_range": dr,
             "tipping_deltas": tip}

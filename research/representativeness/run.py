@@ -281,12 +281,15 @@ SUMMARY_VARIABLES = ("region", "cause_l1", "cause_l2", "handling_band")
 
 def weight_tables(respondents: pd.DataFrame, population: pd.DataFrame, spec: WeightingSpec,
                   weights: np.ndarray, res: RakeResult | None, text: str, *, count=None,
-                  population_count=None) -> dict[str, pd.DataFrame]:
+                  population_count=None, summary: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
     """``weight_summary`` (diagnostics of the weights and how they were made) and ``weight_margins``
     (population against weighted counts per margin level). ``count``, ``population_count``:
-    respondents (work orders) per row, when the rows are groups (None: one each)."""
-    summary = margin_diagnostics(respondents, weights, [v for v in SUMMARY_VARIABLES if v in respondents],
-                                 count=count)
+    respondents (work orders) per row, when the rows are groups (None: one each); ``summary``: the
+    weights' :func:`margin_diagnostics` when the caller has them (groups whose weights vary within:
+    :mod:`research.representativeness.at_scale_ipw`)."""
+    if summary is None:
+        summary = margin_diagnostics(respondents, weights, [v for v in SUMMARY_VARIABLES if v in respondents],
+                                     count=count)
     summary.insert(0, "method", spec.method)
     summary["description"] = text
     summary["iterations"] = res.iterations if res is not None else 0

@@ -136,19 +136,20 @@ def test_spark_counts_the_work_orders_of_the_dataset_as_pandas(spark_engine, sam
     pd.testing.assert_frame_equal(got, counts.population)
 
 
-def test_ipw_is_refused_from_counts_with_one_message(sample_dataset, tmp_path, capsys):
+def test_capped_ipw_is_refused_from_sums_with_one_message(sample_dataset, tmp_path, capsys):
     import yaml
 
     from research import paths
 
     raw = yaml.safe_load(paths.default_plan().read_text(encoding="utf-8"))
     raw["weighting"]["method"] = "ipw"
+    raw["weighting"]["trim_cap"] = 3.0  # ipw from sums, but not capped row by row
     (tmp_path / "plan.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     code = main(["weight", "--dataset", str(sample_dataset), "--plan", str(tmp_path / "plan.yaml"),
                  "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
-    assert len(err) == 1 and "'ipw'" in err[0] and "rake, poststratify, none" in err[0], err
+    assert len(err) == 1 and "'ipw'" in err[0] and "trim_cap" in err[0] and "rake, poststratify, none" in err[0], err
     assert not list((tmp_path / "out").glob("*.csv"))  # refused before any engine pass
 
 

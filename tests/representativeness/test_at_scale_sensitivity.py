@@ -183,5 +183,46 @@ def test_plans_the_sums_do_not_cover_are_named(plan, rows, instrument):
     with pytest.raises(InputError, match="trim_cap"):
         sensitivity_on(open_engine("pandas"), FrameSource(rows[0]), FrameSource(rows[1]),
                        plan=dataclasses.replace(plan, weighting=capped), instrument=instrument, counts=None)
-    note = _notes("duckdb", list(TABLES), not_from_sums(capped)).set_index("step")["note"]
+    note = _notes("duckdb", [(list(TABLES), not_from_sums(capped))]).set_index("step")["note"]
     assert note["not computed"] == "weighting_methods, delta_range, tipping_deltas: " + not_from_sums(capped)
+
+
+def _ipw_rows(responses, workorders, plan, instrument):
+    """analyse_representativeness's weight tables with ipw weights (its steps, without the
+    survey-weighted models that the sums path does not fit with ipw)."""
+    from research.representativeness.run import make_weights, rows_weighted_estimates, weight_tables
+
+    spec = plan.weighting
+    population = population_frame(workorders, bands_hours=spec.bands_hours)
+    respondents = respondent_frame(responses, spec)
+    _, _, prop = propensity_model(population, spec.propensity_rhs, cluster=spec.cluster,
+                                  reference_levels=plan.reference_levels, instrument=instrument)
+    propensity = _on_respondents(prop, population, respondents)
+    weights, res, text = make_weights(respondents, population, spec, propensity)
+    out = weight_tables(respondents, population, spec, weights, res, text)
+    out["weighted_estimates"], _ = rows_weighted_estimates(respondents, weights, spec, plan.conf_level)
+    return out, weights, propensity
+
+
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
+def test_ipw_as_the_method_from_sums_equals_the_row_path(engine, rows, sample_dataset, plan, instrument, reference):
+    from research.representativeness.at_scale import analyse_at_scale
+
+    ipw = dataclasses.replace(plan, weighting=dataclasses.replace(plan.weighting, method="ipw"))
+    ref, weights, propensity = _ipw_rows(*rows, ipw, instrument)
+    sources = ((FrameSource(rows[0]), FrameSource(rows[1])) if engine == "pandas"
+               else (DatasetSource(sample_dataset), DatasetSource(sample_dataset, "workorders")))
+    e = open_engine(engine)
+    try:
+        got = analyse_at_scale(e, *sources, plan=ipw, instrument=instrument)
+    finally:
+        e.close()
+    _same(ref, got, ("weight_summary", "weight_margins", "weighted_estimates"))
+    _same(reference, got)  # the sensitivity tables and the propensity model do not depend on the method
+    summary = got["weight_summary"].iloc[0]
+    assert summary["max"] == pytest.approx(weights.max(), rel=1e-12) and summary["cv"] > 0.1
+    assert "weight_cells" not in got and not any(k.startswith("svy_") for k in got)
+    notes = got["notes"].set_index("step")["note"]
+    assert "k = " in notes["weight_cells"] and "svy_estimates" in notes["not computed"]
+    k = float(notes["weight_cells"].split("k = ")[1].split(" ")[0])
+    np.testing.assert_allclose(weights, k / propensity, rtol=1e-12)  # the note's k gives every weight
