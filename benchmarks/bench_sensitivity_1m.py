@@ -11,6 +11,11 @@ under ``/usr/bin/time -v`` for its peak memory).
   :func:`research.representativeness.at_scale_sensitivity.sensitivity_on` (the propensity fit
   included).
 
+With ``--ipw`` both paths make instead the plan's weight tables with ipw as the method
+(``weight_summary``, ``weight_margins``, ``weighted_estimates``: the row path's ``make_weights``,
+``weight_tables``, ``rows_weighted_estimates`` after the propensity model;
+:func:`research.representativeness.at_scale_ipw.ipw_tables` after the counts and the propensity fit).
+
 Each step's wall seconds are printed and written, with the tables, to ``--out`` (``timings.json``,
 ``<table>.csv``); compare two ``--out`` folders with ``--compare A B`` (1e-9 relative, verify's rule).
 
@@ -29,9 +34,10 @@ import time
 from pathlib import Path
 
 TABLES = ("weighting_methods", "delta_range", "tipping_deltas")
+IPW_TABLES = ("weight_summary", "weight_margins", "weighted_estimates")
 
 
-def _rows(data: Path, plan, instrument, clock) -> dict:
+def _rows(data: Path, plan, instrument, clock, ipw: bool = False) -> dict:
     from research.ingestion.readers import read_ingested
     from research.representativeness.nonresponse import population_design, population_frame, propensity_model
     from research.representativeness.run import _on_respondents, respondent_frame
@@ -48,13 +54,24 @@ def _rows(data: Path, plan, instrument, clock) -> dict:
     _, _, prop = clock("propensity_model", lambda: propensity_model(
         population, spec.propensity_rhs, cluster=spec.cluster, reference_levels=plan.reference_levels,
         instrument=instrument, conf_level=plan.conf_level, prepared=prepared))
+    if ipw:
+        from research.representativeness.run import make_weights, rows_weighted_estimates, weight_tables
+
+        def tables():
+            weights, res, text = make_weights(respondents, population, spec, _on_respondents(prop, population,
+                                                                                             respondents))
+            out = weight_tables(respondents, population, spec, weights, res, text)
+            out["weighted_estimates"], _ = rows_weighted_estimates(respondents, weights, spec, plan.conf_level)
+            return out
+
+        return clock("ipw tables", tables)
     return clock("nonresponse_sensitivity", lambda: nonresponse_sensitivity(
         respondents, population, spec, _on_respondents(prop, population, respondents),
         reference_levels=plan.reference_levels, instrument=instrument, conf_level=plan.conf_level,
         prepared=prepared))
 
 
-def _dataset(folder: Path, engine_name: str, plan, instrument, clock) -> dict:
+def _dataset(folder: Path, engine_name: str, plan, instrument, clock, ipw: bool = False) -> dict:
     from research.engines import DatasetSource, open_engine
     from research.representativeness.at_scale import count_rows
     from research.representativeness.at_scale_sensitivity import sensitivity_on
@@ -63,6 +80,14 @@ def _dataset(folder: Path, engine_name: str, plan, instrument, clock) -> dict:
     engine = open_engine(engine_name)
     try:
         counts = clock("count_rows", lambda: count_rows(engine, responses, workorders, plan.weighting))
+        if ipw:
+            from research.representativeness.at_scale_ipw import ipw_tables
+            from research.representativeness.at_scale_sensitivity import open_sums
+
+            opened = clock("propensity fit", lambda: open_sums(engine, responses, workorders, plan=plan,
+                                                                instrument=instrument))
+            return clock("ipw tables", lambda: ipw_tables(engine, opened.respondents, opened.prop, counts, plan,
+                                                          opened.covariates))
         return clock("sensitivity_on", lambda: sensitivity_on(engine, responses, workorders, plan=plan,
                                                               instrument=instrument, counts=counts))
     finally:
@@ -73,7 +98,7 @@ def _compare(a: Path, b: Path) -> int:
     from research.artifacts.compare import compare_csv
 
     bad = 0
-    for name in TABLES:
+    for name in (n for n in TABLES + IPW_TABLES if (a / f"{n}.csv").exists()):
         result = compare_csv((a / f"{name}.csv").read_bytes(), (b / f"{name}.csv").read_bytes(), rel_tol=1e-9)
         print(f"{name}: {'same' if result.ok else result.problem or result.diffs[:3]}")
         bad += not result.ok
@@ -88,6 +113,7 @@ def main() -> int:
     parser.add_argument("--engine", default="duckdb", choices=("duckdb", "pandas"))
     parser.add_argument("--out", type=Path)
     parser.add_argument("--compare", type=Path, nargs=2, metavar=("A", "B"))
+    parser.add_argument("--ipw", action="store_true", help="the weight tables with ipw as the method instead")
     args = parser.parse_args()
     if args.compare:
         return _compare(*args.compare)
@@ -95,7 +121,11 @@ def main() -> int:
     from research.config.instrument import load_instrument
     from research.config.plan import load_plan
 
+    import dataclasses
+
     plan, instrument = load_plan(paths.default_plan()), load_instrument()
+    if args.ipw:
+        plan = dataclasses.replace(plan, weighting=dataclasses.replace(plan.weighting, method="ipw"))
     timings: dict[str, float] = {}
 
     def clock(step, f):
@@ -107,14 +137,15 @@ def main() -> int:
 
     t0 = time.perf_counter()
     if args.path == "rows":
-        out = _rows(args.data, plan, instrument, clock)
+        out = _rows(args.data, plan, instrument, clock, args.ipw)
     else:
-        out = _dataset(args.dataset, args.engine, plan, instrument, clock)
+        out = _dataset(args.dataset, args.engine, plan, instrument, clock, args.ipw)
     timings["total"] = round(time.perf_counter() - t0, 2)
     args.out.mkdir(parents=True, exist_ok=True)
-    for name in TABLES:
+    for name in IPW_TABLES if args.ipw else TABLES:
         out[name].to_csv(args.out / f"{name}.csv", index=False)
-    (args.out / "timings.json").write_text(json.dumps({"path": args.path, "engine": args.engine, **timings},
+    (args.out / "timings.json").write_text(json.dumps({"path": args.path, "engine": args.engine, "ipw": args.ipw,
+                                                       **timings},
                                                       indent=2) + "\n", encoding="utf-8")
     print(f"total: {timings['total']:.1f} s")
     return 0
