@@ -251,7 +251,8 @@ def _add_weight(sub, func: Callable[[argparse.Namespace], int]) -> None:
                        help=f"folder with responses.parquet and workorders.parquet (default {paths.ingest_dir()})")
     where.add_argument("--dataset", metavar="DIR",
                        help="a dataset folder of 'research ingest --dataset DIR': its responses and work orders, "
-                            "counted by group through the engine (weighting methods rake, poststratify, none)")
+                            "counted and summed by group through the engine (weighting methods rake, poststratify, none, "
+                            "and ipw but for its weight cells and survey-weighted models)")
     p.add_argument("--engine", default="auto", choices=("auto", "pandas", "duckdb", "spark"),
                    help="where the rows are counted: auto (default) is duckdb for --dataset and the row-level "
                         "pandas path (every table) for --data; pandas, duckdb or spark count the groups and "

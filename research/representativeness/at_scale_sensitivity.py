@@ -172,7 +172,14 @@ def sources(engine: Engine, responses: Source, workorders: Source, spec,
     cov = "".join(f", p.{q(v)}" for v in covariates)
     engine.con.execute(f"CREATE OR REPLACE TEMPORARY VIEW {pop}_r AS SELECT r.{q(spec.cluster)} AS "
                        f"{q('r_' + spec.cluster)}, {yc} AS y_code{rdoms}{cov} FROM {resp} r LEFT JOIN {pop} p ON {on}")
-    return TableSource(f"{pop}_y"), TableSource(f"{pop}_r")
+    # kept once as tables (DuckDB spills them), not re-derived by every prepare: the work orders'
+    # ticket-history window and both joins would otherwise run again for each of the passes' groupings
+    keep = [*covariates, "responded", "handling_hours", "y_code", "pattern_code",
+            *(f"d_{d}" for d in spec.sensitivity_domains)]
+    engine.con.execute(f"CREATE OR REPLACE TEMPORARY TABLE {pop}_yt AS SELECT "
+                       f"{', '.join(q(c) for c in dict.fromkeys(keep))} FROM {pop}_y")
+    engine.con.execute(f"CREATE OR REPLACE TEMPORARY TABLE {pop}_rt AS SELECT * FROM {pop}_r")
+    return TableSource(f"{pop}_yt"), TableSource(f"{pop}_rt")
 
 
 def not_from_sums(spec) -> str:
