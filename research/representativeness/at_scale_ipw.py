@@ -134,7 +134,7 @@ def ipw_tables(engine: Engine, respondents: Source, prop, counts, plan, covariat
                           "handling_band": pd.Categorical.from_codes(g["r_handling_band"].astype(int).to_numpy(),
                                                                      categories=list(labels), ordered=True)})
     units[COUNT] = n
-    summary = _summary(sums, keys, units, n, k * s1, k * k * s["s2"].to_numpy(), k * ext["w_min"].to_numpy(),
+    summary = _summary(sums, prepared, params, units, n, k * s1, k * k * s["s2"].to_numpy(), k * ext["w_min"].to_numpy(),
                        k * ext["w_max"].to_numpy(), [v for v in SUMMARY_VARIABLES if v in units], k)
     pop = counts.population
     out = weight_tables(units, pop, spec, res.weights, res, IPW_TEXT, count=n, population_count=pop["n"].to_numpy(),
@@ -145,7 +145,7 @@ def ipw_tables(engine: Engine, respondents: Source, prop, counts, plan, covariat
     return out
 
 
-def _summary(sums: IpwSums, keys, units, n, sw, sw2, lo, hi, variables, k) -> pd.DataFrame:
+def _summary(sums: IpwSums, prepared, params, units, n, sw, sw2, lo, hi, variables, k) -> pd.DataFrame:
     """``weight_summary``'s rows (:func:`research.stats.weight_diagnostics.margin_diagnostics`'s
     levels and columns) from the groups' sums; the squared deviations from each level's mean by
     one more pass (the level means as parameters)."""
@@ -156,7 +156,6 @@ def _summary(sums: IpwSums, keys, units, n, sw, sw2, lo, hi, variables, k) -> pd
         levels, codes = _level_codes(units[var])
         parts += [(var, str(lev), codes == j) for j, lev in enumerate(levels) if (codes == j).any()]
     means = [float(sw[m].sum()) / float(n[m].sum()) for _, _, m in parts]
-    prepared, params = sums.prepare(keys)
     measures, columns = {}, {}
     for v, var in enumerate(["all", *variables]):
         mean = np.zeros(len(units))

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from research.engines.base import Engine, Source
-from research.engines.expr import fn
+from research.engines.expr import col
 from research.errors import InputError
 from research.strategy.sensitivity_weighting import (WEIGHTING_METHODS, finish_methods, method_rows,
                                                      unavailable_rows)
@@ -83,33 +83,20 @@ def _unit_weights(units: pd.DataFrame, base: pd.DataFrame, weights: np.ndarray, 
 
 
 def _ipw_rows(engine: Engine, respondents: Source, prop, n_work_orders: int, plan, covariates, data):
-    """The ``ipw`` rows: one pass over the respondents for their ``sum 1/p``, ``sum 1/p^2`` per group."""
-    from research.models.aggregate.algebra import eta
-    from research.models.aggregate.cells import numeric_basis
-    from research.models.aggregate.fit import _formula_variables
-    from research.representativeness.run import IPW_TEXT, coded_domains, no_propensity
+    """The ``ipw`` rows: one pass over the respondents for their ``sum 1/p``, ``sum 1/p^2`` per group
+    (:class:`.at_scale_ipw.IpwSums`); the row path's reason when a respondent has no propensity."""
+    from research.representativeness.at_scale_ipw import IpwSums
+    from research.representativeness.run import IPW_TEXT, coded_domains
 
     spec, conf = plan.weighting, plan.conf_level
     domains = tuple(spec.sensitivity_domains)
-    cov = [v for v in covariates if v != "handling_hours"]
-    basis = numeric_basis(spec.propensity_rhs, variables=_formula_variables())
     r_keys = (f"r_{spec.cluster}", *(f"d_{d}" for d in domains), "y_code")
-    prepared = engine.prepare(respondents, (*cov, *r_keys), {f"g{m + 1}": e for m, e in enumerate(basis)},
-                              ("handling_hours",) if "handling_hours" in covariates else ())
-    bad = prepared.total_rows - prepared.n_rows
-    if bad:
-        return [unavailable_rows("ipw", data, domains, no_propensity(bad))]
-    groups = prepared.groups
-    params = groups[["gid", *cov]].merge(prop.coefficients(cov), on=cov, how="left", sort=False)
-    params = params.drop(columns=cov).sort_values("gid")
-    if params.isna().any().any():  # pragma: no cover - a respondent's work order is one of the population's
-        raise RuntimeError("ipw: a respondent's covariates are not among the work orders'")
-    inv = 1 + fn("exp", -eta(prop.C.shape[2]))  # 1 / expit(eta)
-    s = engine.sums(prepared, {"s1": inv, "s2": inv * inv}, params)
-    k = n_work_orders / float(s["s1"].sum())
-    per = groups[list(r_keys)].assign(n=groups["n"].to_numpy(dtype=float), s1=s["s1"].to_numpy(),
-                                      s2=s["s2"].to_numpy())
-    per = per.groupby(list(r_keys), sort=True, observed=True).sum().reset_index()
+    try:
+        per = IpwSums(engine, respondents, prop, plan, covariates).by(r_keys, {"s1": col("w"),
+                                                                             "s2": col("w") * col("w")})
+    except InputError as exc:  # respondents without a propensity: the row path's message
+        return [unavailable_rows("ipw", data, domains, exc)]
+    k = n_work_orders / float(per["s1"].sum())
     y = per["y_code"].astype(int).to_numpy()
     frame = pd.DataFrame({spec.cluster: per[f"r_{spec.cluster}"].to_numpy(),
                           **{d: per[f"d_{d}"].replace("", np.nan).to_numpy(dtype=object) for d in domains}})
