@@ -252,7 +252,7 @@ def _add_weight(sub, func: Callable[[argparse.Namespace], int]) -> None:
     where.add_argument("--dataset", metavar="DIR",
                        help="a dataset folder of 'research ingest --dataset DIR': its responses and work orders, "
                             "counted and summed by group through the engine (weighting methods rake, poststratify, none, "
-                            "and ipw but for its weight cells and survey-weighted models)")
+                            "and ipw, without weight cells: its weights vary with each respondent's hours)")
     p.add_argument("--engine", default="auto", choices=("auto", "pandas", "duckdb", "spark"),
                    help="where the rows are counted: auto (default) is duckdb for --dataset and the row-level "
                         "pandas path (every table) for --data; pandas, duckdb or spark count the groups and "

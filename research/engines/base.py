@@ -40,9 +40,9 @@ SOURCE_VARIABLES = ("cause_l1", "cause_l2", "channel", "repeat", "handling_hours
                     "sat_outcome", "created_at", "responded", "survey_status")
 #: columns the non-response sensitivity's sources derive (representativeness.at_scale_sensitivity): the
 #: answer and missing-data pattern codes, and a response's own cluster (``r_``) and a domain as text
-#: (``d_``) beside its work order's columns
+#: (``d_``) beside its work order's columns; a work order's covariates (``w_``) beside its response's
 SENSITIVITY_VARIABLES = ("y_code", "pattern_code", "r_handling_band",
-                         *(f"{p}_{v}" for p in ("r", "d") for v in SOURCE_VARIABLES))
+                         *(f"{p}_{v}" for p in ("r", "d", "w") for v in SOURCE_VARIABLES))
 #: variables derived from another column: name -> source column
 DERIVED_VARIABLES = {"month": "created_at"}
 

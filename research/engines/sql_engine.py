@@ -60,9 +60,10 @@ class SQLEngine(Engine):
         if variable == "month":
             return self._month_sql(self._quoted("created_at"))
         raw = self._quoted(variable)
-        if variable in FLAGS:
+        kind = variable[2:] if variable.startswith("w_") else variable  # a work order's own beside a response's
+        if kind in FLAGS:
             return f"CAST({raw} AS BOOLEAN)"
-        if variable in ANSWERS or variable == "handling_hours":
+        if kind in ANSWERS or kind == "handling_hours":
             return f"CAST({raw} AS DOUBLE)"
         return f"CAST({raw} AS STRING)"
 

@@ -37,8 +37,9 @@ sensitivity tables are not computed (the cap makes each ipw weight a capped func
 respondent's hours, so they are engine expressions rather than cell weights: ``weight_summary``,
 ``weight_margins`` and ``weighted_estimates`` come from sums (and the smallest and largest weight
 per level from :meth:`research.engines.base.Engine.extremes`); ``weight_cells`` is not written
-(``notes`` gives ``k``; ``b`` is in ``propensity_estimates``), nor the survey-weighted models
-(they take cell weights). Not with Spark, a ``trim_cap``, or the band or the cluster as a domain
+(``notes`` gives ``k``; ``b`` is in ``propensity_estimates``); the survey-weighted models weight
+every row by the same expression (:func:`research.models.aggregate.svy.svy_models_on` with
+``ipw``). Not with Spark, a ``trim_cap``, or the band or the cluster as a domain
 (exit 2 before any pass).
 
 Not on this path: ``respondent_weights`` (one row per respondent: 20 million rows at scale;
@@ -216,7 +217,7 @@ def analyse_at_scale(engine: Engine, responses: Source, workorders: Source, *, p
     weight of every cell of the calibration variables; not with ipw), ``weighted_estimates`` (as
     :func:`research.representativeness.run.analyse_representativeness` on the same rows) and
     ``notes`` (``step``, ``note``); with ``models``, the propensity model, the sensitivity tables
-    and (not with ipw) the survey-weighted models.
+    and the survey-weighted models.
 
     Raises
     ------
@@ -265,17 +266,20 @@ def _models_from_sums(engine: Engine, responses: Source, workorders: Source, pla
         if counts is not None and not why:
             got.update(sensitivity_on(engine, responses, workorders, plan=plan, instrument=instrument,
                                       counts=counts, progress=say, opened=opened))
-    if spec.method != "ipw":
+    if spec.method == "ipw":
+        from research.representativeness.at_scale_ipw import IpwWeight, model_source
+
+        weight = IpwWeight(opened.prop, plan, opened.covariates, float(got["ipw_scale"]["k"].iloc[0]))
+        got.update(svy_models_on(engine, model_source(engine, responses, opened), plan=plan, instrument=instrument,
+                                 weight_cells=None, progress=say, ipw=weight))
+    else:
         cal_vars, _, _ = _variables(spec)
         cells = out["weight_cells"]
         cells = (cells[[*cal_vars, "weight"]] if cal_vars else cells[["weight"]].iloc[:1]).reset_index(drop=True)
         got.update(svy_models_on(engine, responses, plan=plan, instrument=instrument, weight_cells=cells,
                                  progress=say))
-    svy = [k for k in left if k.startswith("svy_") and k not in got]
-    left = [k for k in left if k not in got and k not in svy]
-    missing = [(left, why)] + ([(svy, "the survey-weighted models from sums take cell weights; ipw weights are per "
-                                      "respondent")] if svy else [])
-    got["notes"] = _notes(engine.name, missing, ipw=got.pop("ipw_scale", None))
+    left = [k for k in left if k not in got]
+    got["notes"] = _notes(engine.name, [(left, why)], ipw=got.pop("ipw_scale", None))
     return got
 
 

@@ -1,5 +1,6 @@
 """Inverse-propensity weighting (the plan's ``weighting.method: ipw``) from an engine's sums:
-``weight_summary``, ``weight_margins`` and ``weighted_estimates`` of ``research weight --dataset``
+``weight_summary``, ``weight_margins``, ``weighted_estimates`` (and the weights of the survey-weighted
+models, :class:`IpwWeight`) of ``research weight --dataset``
 (issue 15; docs/architecture.md, "Engines").
 
 A respondent's weight is ``w_i = k / p_i = k (1 + exp(-x_i'b))``: ``b`` the response-propensity fit
@@ -23,8 +24,10 @@ variables (:func:`.at_scale_sensitivity.sources`):
 ``weight_cells.csv`` is not written: the weight varies with every respondent's hours, so no table
 of cells holds it (a table per distinct covariate pattern would be per respondent at scale). The
 weights are ``k / expit(x'b)`` with ``b`` in ``propensity_estimates.csv`` and ``k`` in
-``notes.csv``. The survey-weighted models (``svy_*``) take cell weights
-(:mod:`research.models.aggregate.svy_design`) and are not computed with ipw (``notes.csv``).
+``notes.csv``. The survey-weighted models (``svy_*``) read the responses with their tickets'
+covariates beside them (:func:`model_source`, the ``w_`` columns) and weight every row by
+:class:`IpwWeight`'s expression (:func:`research.models.aggregate.svy.svy_models_on` with ``ipw``;
+fixed weights: the design's cells are the clusters, no calibration).
 Not available: Spark (no propensity model), a ``trim_cap`` (a cap makes each weight a capped
 function of its row), the handling band or the cluster among the ``domains``.
 """
@@ -195,3 +198,72 @@ def _estimates(sums: IpwSums, spec, conf_level: float, k: float) -> pd.DataFrame
                                                                        **{COUNT: count})
         parts += estimates_of(data, y, tuple(spec.domains), spec.cluster, conf_level, None, count=COUNT)
     return finish_estimates(parts)
+
+
+def model_source(engine: Engine, responses: Source, opened) -> Source:
+    """The responses (every column, for the survey-weighted models) with their ticket's work-order
+    covariates beside them as ``w_<variable>`` (the ipw weight's inputs; missing without a work
+    order): a frame for pandas, a view of the engine's session for DuckDB (the responses joined to
+    the work orders' table of :func:`.at_scale_sensitivity.sources`)."""
+    from research.engines.base import DatasetSource, FrameSource, TableSource
+    from research.engines.pandas_engine import frame_of
+
+    cov = [v for v in opened.covariates]
+    if engine.name == "pandas":
+        pop = frame_of(opened.population)
+        ids = pd.Index(pop["ticket_id"].astype("string"))
+        first = pop.loc[~ids.duplicated(keep="first"), ["ticket_id", *cov]]
+        first = first.rename(columns={v: f"w_{v}" for v in cov}).assign(ticket_id=first["ticket_id"].astype("string"))
+        resp = frame_of(responses)
+        return FrameSource(resp.assign(ticket_id=resp["ticket_id"].astype("string")).merge(
+            first, on="ticket_id", how="left", sort=False))
+    table = opened.population.name
+    name = f"{table}_m"
+    if isinstance(responses, DatasetSource):
+        engine.con.read_parquet([str(f) for f in responses.files()], hive_partitioning=True).create_view(
+            f"{name}_resp", replace=True)
+    else:
+        engine._register(f"{name}_resp", responses)
+    q = engine._quoted
+    covs = ", ".join(f"p.{q(v)} AS {q('w_' + v)}" for v in cov)
+    engine.con.execute(f"CREATE OR REPLACE TEMPORARY VIEW {name} AS SELECT r.*, {covs} FROM {name}_resp r "
+                       f"LEFT JOIN {table} p ON CAST(p.ticket_id AS VARCHAR) = CAST(r.ticket_id AS VARCHAR)")
+    return TableSource(name)
+
+
+class IpwWeight:
+    """A survey-weighted model's ipw weight from sums (:func:`research.models.aggregate.svy.svy_models_on`):
+    ``k (1 + exp(-x'b))`` of the ``w_`` covariates of :func:`model_source`; ``keys`` (the
+    categorical covariates), ``values`` (the basis of the work order's hours), ``numeric``, and per
+    group the coefficients ``ia0, ia1, ...`` (:meth:`columns`)."""
+
+    def __init__(self, prop, plan, covariates: tuple[str, ...], k: float):
+        from research.engines.base import column_name
+        from research.models.aggregate.cells import numeric_basis
+        from research.models.aggregate.fit import _formula_variables
+
+        self.prop, self.k = prop, k
+        self.cov = [v for v in covariates if v != "handling_hours"]
+        self.keys = tuple(f"w_{v}" for v in self.cov)
+        basis = numeric_basis(plan.weighting.propensity_rhs, variables=_formula_variables())
+        hours = {column_name("handling_hours"): col(column_name("w_handling_hours"))}
+        self.values = {f"wg{m + 1}": e.replace(hours) for m, e in enumerate(basis)}
+        self.numeric = ("w_handling_hours",) if "handling_hours" in covariates else ()
+        self.M = prop.C.shape[2]
+
+    def expression(self, scale: float = 1.0) -> Expr:
+        """``k / scale * (1 + exp(-eta))``, eta from the ``ia<m>`` columns and the ``wg<m>`` values."""
+        eta = col("ia0")
+        for m in range(1, self.M):
+            eta = eta + col(f"ia{m}") * col(f"wg{m}")
+        return (self.k / scale) * (1 + fn("exp", -eta))
+
+    def columns(self, groups: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Per group (in order), the coefficients ``ia<m>`` of its covariates."""
+        coefs = self.prop.coefficients(self.cov)
+        coefs = coefs.assign(**{v: coefs[v].astype(str) for v in self.cov}).rename(
+            columns={v: f"w_{v}" for v in self.cov})
+        got = groups[list(self.keys)].astype(str).merge(coefs, on=list(self.keys), how="left", sort=False)
+        if got[[f"a{m}" for m in range(self.M)]].isna().any().any():  # pragma: no cover - every ticket's covariates
+            raise RuntimeError("ipw: a respondent's covariates are not among the work orders'")
+        return {f"ia{m}": got[f"a{m}"].to_numpy(dtype=float) for m in range(self.M)}

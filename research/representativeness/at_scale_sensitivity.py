@@ -174,7 +174,7 @@ def sources(engine: Engine, responses: Source, workorders: Source, spec,
                        f"{q('r_' + spec.cluster)}, {yc} AS y_code{rdoms}{cov} FROM {resp} r LEFT JOIN {pop} p ON {on}")
     # kept once as tables (DuckDB spills them), not re-derived by every prepare: the work orders'
     # ticket-history window and both joins would otherwise run again for each of the passes' groupings
-    keep = [*covariates, "responded", "handling_hours", "y_code", "pattern_code",
+    keep = ["ticket_id", *covariates, "responded", "handling_hours", "y_code", "pattern_code",
             *(f"d_{d}" for d in spec.sensitivity_domains)]
     engine.con.execute(f"CREATE OR REPLACE TEMPORARY TABLE {pop}_yt AS SELECT "
                        f"{', '.join(q(c) for c in dict.fromkeys(keep))} FROM {pop}_y")
