@@ -16,7 +16,8 @@ With ``--ipw`` both paths make instead the plan's weight tables with ipw as the 
 ``weight_tables``, ``rows_weighted_estimates`` after the propensity model;
 :func:`research.representativeness.at_scale_ipw.ipw_tables` after the counts and the propensity fit).
 
-Each step's wall seconds are printed and written, with the tables, to ``--out`` (``timings.json``,
+Both run under ``research.pipeline.reproduce.one_blas_thread()``, as the CLI runs the stage. Each
+step's wall seconds are printed and written, with the tables, to ``--out`` (``timings.json``,
 ``<table>.csv``); compare two ``--out`` folders with ``--compare A B`` (1e-9 relative, verify's rule).
 
 Usage::
@@ -135,11 +136,14 @@ def main() -> int:
         print(f"{step}: {timings[step]:.1f} s", flush=True)
         return value
 
+    from research.pipeline.reproduce import one_blas_thread
+
     t0 = time.perf_counter()
-    if args.path == "rows":
-        out = _rows(args.data, plan, instrument, clock, args.ipw)
-    else:
-        out = _dataset(args.dataset, args.engine, plan, instrument, clock, args.ipw)
+    with one_blas_thread():  # as the CLI and reproduce run the stage
+        if args.path == "rows":
+            out = _rows(args.data, plan, instrument, clock, args.ipw)
+        else:
+            out = _dataset(args.dataset, args.engine, plan, instrument, clock, args.ipw)
     timings["total"] = round(time.perf_counter() - t0, 2)
     args.out.mkdir(parents=True, exist_ok=True)
     for name in IPW_TABLES if args.ipw else TABLES:

@@ -42,7 +42,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
 
 from research.config.plan import Plan
 from research.engines.base import DatasetSource, Engine, FrameSource, Source, TableSource
@@ -55,12 +54,6 @@ from research.strategy.sensitivity_delta import (PATTERNS, SCENARIOS, SHIFTABLE,
 Y = "satisfied"
 #: a pattern code for a ticket answered although its survey status is not ``completed`` (refused)
 BAD = 9
-
-
-def _checked(name: str) -> str:
-    from research.engines.sql_engine import _checked as check
-
-    return check(name)
 
 
 def respondent_variables(spec) -> tuple[str, ...]:

@@ -9,7 +9,9 @@ Hard cases: a domain with no non-respondents (its tipping deltas are not reached
 stay at the MAR rate), a station with a single work order (a one-row cluster), a target no delta
 can reach (every tipping delta NaN, as the row path says), ipw not available (a respondent whose
 ticket has no work order: the row path's message), and an answered ticket whose survey was not
-completed (the row path's InputError). The command itself (DuckDB over the dataset folder) is
+completed (the row path's InputError). With ``weighting.method: ipw`` every table but
+``respondent_weights`` (weight summary, margins, weighted estimates, the survey-weighted models)
+against analyse_representativeness. The command itself (DuckDB over the dataset folder) is
 compared with the session's build in tests/representativeness/test_at_scale.py.
 """
 
@@ -183,6 +185,14 @@ def test_plans_the_sums_do_not_cover_are_named(plan, rows, instrument):
     with pytest.raises(InputError, match="trim_cap"):
         sensitivity_on(open_engine("pandas"), FrameSource(rows[0]), FrameSource(rows[1]),
                        plan=dataclasses.replace(plan, weighting=capped), instrument=instrument, counts=None)
+    from research.representativeness.at_scale import _check_method
+
+    ipw = dataclasses.replace(spec, method="ipw")
+    _check_method(ipw, "duckdb")  # ipw from sums
+    for bad, what in ((ipw, "spark"), (dataclasses.replace(ipw, trim_cap=2.0), "duckdb"),
+                      (dataclasses.replace(ipw, domains=("station",)), "pandas")):
+        with pytest.raises(InputError, match="'ipw' is not available from sums here: .*rake, poststratify, none"):
+            _check_method(bad, what)
     note = _notes("duckdb", [(list(TABLES), not_from_sums(capped))]).set_index("step")["note"]
     assert note["not computed"] == "weighting_methods, delta_range, tipping_deltas: " + not_from_sums(capped)
 
