@@ -258,8 +258,9 @@ def _weight_on_engine(args: argparse.Namespace, progress) -> int:
                                        folder=None if dataset else Path(args.data) if args.data else paths.ingest_dir(),
                                        progress=progress)
     _print_weights(results)
-    print(f"wrote {len(written)} files to {out} (from counts by the {name} engine: {len(results['weight_cells']):,} "
-          "weight cells instead of respondent weights; see notes.csv)")
+    cells = (f"{len(results['weight_cells']):,} weight cells instead of respondent weights" if "weight_cells" in results
+             else "ipw weights per respondent: no weight cells")
+    print(f"wrote {len(written)} files to {out} (from counts by the {name} engine: {cells}; see notes.csv)")
     return 0
 
 

@@ -251,11 +251,13 @@ def _add_weight(sub, func: Callable[[argparse.Namespace], int]) -> None:
                        help=f"folder with responses.parquet and workorders.parquet (default {paths.ingest_dir()})")
     where.add_argument("--dataset", metavar="DIR",
                        help="a dataset folder of 'research ingest --dataset DIR': its responses and work orders, "
-                            "counted by group through the engine (weighting methods rake, poststratify, none)")
+                            "counted and summed by group through the engine (weighting methods rake, poststratify, none, "
+                            "and ipw, without weight cells: its weights vary with each respondent's hours)")
     p.add_argument("--engine", default="auto", choices=("auto", "pandas", "duckdb", "spark"),
                    help="where the rows are counted: auto (default) is duckdb for --dataset and the row-level "
-                        "pandas path (every table) for --data; pandas, duckdb or spark count the groups (the "
-                        "tables that need only counts; weight_cells instead of respondent_weights)")
+                        "pandas path (every table) for --data; pandas, duckdb or spark count the groups and "
+                        "sum over them (every table but respondent_weights: weight_cells instead; spark: no "
+                        "propensity model nor sensitivity tables)")
     p.add_argument("--out", metavar="DIR", help=f"output folder (default {paths.build_dir() / 'weights'})")
     p.set_defaults(func=func)
 

@@ -41,6 +41,11 @@ from research.engines.expr import Expr
 SOURCE_VARIABLES = ("cause_l1", "cause_l2", "channel", "repeat", "handling_hours", "region", "station",
                     "resolved", "sla_met", "satisfied", "sat_overall", "sat_speed", "sat_attitude",
                     "sat_outcome", "created_at", "responded", "survey_status")
+#: columns the non-response sensitivity's sources derive (representativeness.at_scale_sensitivity): the
+#: answer and missing-data pattern codes, and a response's own cluster (``r_``) and a domain as text
+#: (``d_``) beside its work order's columns; a work order's covariates (``w_``) beside its response's
+SENSITIVITY_VARIABLES = ("y_code", "pattern_code", "r_handling_band",
+                         *(f"{p}_{v}" for p in ("r", "d", "w") for v in SOURCE_VARIABLES))
 #: variables derived from another column: name -> source column
 DERIVED_VARIABLES = {"month": "created_at"}
 
@@ -48,7 +53,7 @@ DERIVED_VARIABLES = {"month": "created_at"}
 def column_name(variable: str) -> str:
     """The engine's column of a variable: ``v_<variable>`` (never the source's own name, so that
     a derived ``month`` cannot be confused with a dataset's ``month=`` partition column)."""
-    if variable not in SOURCE_VARIABLES and variable not in DERIVED_VARIABLES:
+    if variable not in SOURCE_VARIABLES and variable not in DERIVED_VARIABLES and variable not in SENSITIVITY_VARIABLES:
         raise ValueError(f"not a variable an engine reads: {variable!r}")
     return f"v_{variable}"
 
@@ -159,6 +164,14 @@ class Engine:
         reports them (missing values NA, sorted last) and ``n``; the counts add up to every row
         of the source. One pass, nothing kept per row (the comparisons and reliability of
         :mod:`research.models.aggregate.comparisons`)."""
+        raise NotImplementedError
+
+    def extremes(self, prepared: Prepared, measures: dict[str, Expr],
+                 params: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Per group, the smallest and the largest value of each measure over its rows (columns
+        ``<name>_min``, ``<name>_max``; as :meth:`sums` reads measures and ``params``): the
+        smallest and largest inverse-propensity weight of a level
+        (:mod:`research.representativeness.at_scale_ipw`)."""
         raise NotImplementedError
 
     def close(self) -> None:

@@ -128,15 +128,34 @@ class PandasEngine(Engine):
         counts = kf.groupby(list(keys), sort=False, dropna=False).size().reset_index(name="n")
         return normalise_counts(counts, tuple(keys))
 
+    def _columns(self, prepared: Prepared, params: pd.DataFrame | None) -> dict[str, np.ndarray]:
+        gid = prepared.handle["gid"]
+        cols = dict(prepared.handle["values"])
+        if params is not None:
+            p = params.set_index("gid").reindex(np.arange(len(prepared.groups)))
+            for c in p.columns:
+                cols[c] = p[c].to_numpy(dtype=float)[gid]
+        return cols
+
+    def extremes(self, prepared: Prepared, measures: dict[str, Expr],
+                 params: pd.DataFrame | None = None) -> pd.DataFrame:
+        gid = prepared.handle["gid"]
+        n_groups = len(prepared.groups)
+        cols = self._columns(prepared, params)
+        out = {}
+        for name, e in measures.items():
+            v = np.broadcast_to(np.asarray(e.numpy(cols), dtype=float), gid.shape)
+            lo, hi = np.full(n_groups, np.inf), np.full(n_groups, -np.inf)
+            np.minimum.at(lo, gid, v)
+            np.maximum.at(hi, gid, v)
+            out[f"{name}_min"], out[f"{name}_max"] = lo, hi
+        return pd.DataFrame(out, index=pd.RangeIndex(n_groups, name="gid"))
+
     def sums(self, prepared: Prepared, measures: dict[str, Expr],
              params: pd.DataFrame | None = None) -> pd.DataFrame:
         gid = prepared.handle["gid"]
         n_groups = len(prepared.groups)
-        cols = dict(prepared.handle["values"])
-        if params is not None:
-            p = params.set_index("gid").reindex(np.arange(n_groups))
-            for c in p.columns:
-                cols[c] = p[c].to_numpy(dtype=float)[gid]
+        cols = self._columns(prepared, params)
         out = {}
         for name, e in measures.items():
             v = np.broadcast_to(np.asarray(e.numpy(cols), dtype=float), gid.shape)

@@ -60,9 +60,10 @@ class SQLEngine(Engine):
         if variable == "month":
             return self._month_sql(self._quoted("created_at"))
         raw = self._quoted(variable)
-        if variable in FLAGS:
+        kind = variable[2:] if variable.startswith("w_") else variable  # a work order's own beside a response's
+        if kind in FLAGS:
             return f"CAST({raw} AS BOOLEAN)"
-        if variable in ANSWERS or variable == "handling_hours":
+        if kind in ANSWERS or kind == "handling_hours":
             return f"CAST({raw} AS DOUBLE)"
         return f"CAST({raw} AS STRING)"
 
@@ -100,9 +101,19 @@ class SQLEngine(Engine):
 
     def sums(self, prepared: Prepared, measures: dict[str, Expr],
              params: pd.DataFrame | None = None) -> pd.DataFrame:
+        cols = ", ".join(f"{self.sum_function}({e.sql()}) AS {self._quoted(name)}" for name, e in measures.items())
+        return self._per_group(prepared, cols, params)
+
+    def extremes(self, prepared: Prepared, measures: dict[str, Expr],
+                 params: pd.DataFrame | None = None) -> pd.DataFrame:
+        cols = ", ".join(f"{f}({e.sql()}) AS {self._quoted(f'{name}_{f.lower()}')}" for name, e in measures.items()
+                         for f in ("MIN", "MAX"))
+        return self._per_group(prepared, cols, params)
+
+    def _per_group(self, prepared: Prepared, cols: str, params: pd.DataFrame | None) -> pd.DataFrame:
+        """``cols`` (aggregates of the prepared rows) per group, every group in ``gid`` order."""
         tag = prepared.handle
         n_groups = len(prepared.groups)
-        cols = ", ".join(f"{self.sum_function}({e.sql()}) AS {self._quoted(name)}" for name, e in measures.items())
         if params is not None:
             self._register(f"{tag}_par", params)
             frm = f"{tag}_mf m JOIN {tag}_par q ON m.gid = q.gid"

@@ -25,14 +25,26 @@ the responses once per outcome with the outcome as a key; an outcome's missing c
 is the group's count less its answered counts. At national scale that is a few hundred thousand
 groups (stations x sub-causes x bands x answer levels) whatever the number of rows.
 
-The response-propensity logit of the work orders and the survey-weighted models come from the
-engine's sums too (:mod:`research.models.aggregate.propensity`, :mod:`research.models.aggregate.svy`,
-the weights of ``weight_cells`` joined to the groups).
+The response-propensity logit of the work orders, the non-response sensitivity tables
+(``weighting_methods`` with ipw, ``delta_range``, ``tipping_deltas``:
+:mod:`.at_scale_sensitivity`, :mod:`.at_scale_methods`) and the survey-weighted models come from
+the engine's sums too (:mod:`research.models.aggregate.propensity`,
+:mod:`research.models.aggregate.svy`, the weights of ``weight_cells`` joined to the groups).
+Spark: the propensity model, not yet the sensitivity tables (their join of the respondents with
+their tickets' covariates is DuckDB's and pandas'); with a ``trim_cap`` the sensitivity tables are
+not computed (the cap makes each ipw weight a capped function of its row).
+
+``ipw`` as the plan's method (:mod:`.at_scale_ipw`): the weights ``k / p_i`` vary with every
+respondent's hours, so they are engine expressions rather than cell weights: ``weight_summary``,
+``weight_margins`` and ``weighted_estimates`` come from sums (and the smallest and largest weight
+per level from :meth:`research.engines.base.Engine.extremes`); ``weight_cells`` is not written
+(``notes`` gives ``k``; ``b`` is in ``propensity_estimates``); the survey-weighted models weight
+every row by the same expression (:func:`research.models.aggregate.svy.svy_models_on` with
+``ipw``). Not with Spark, a ``trim_cap``, or the band or the cluster as a domain
+(exit 2 before any pass).
 
 Not on this path: ``respondent_weights`` (one row per respondent: 20 million rows at scale;
-``weight_cells`` gives the weight of every cell instead, which is every respondent's weight),
-``ipw`` weights and the sensitivity tables (weights and rates per respondent of the propensity
-model and the hours): ``notes`` says so.
+``weight_cells`` gives the weight of every cell instead, which is every respondent's weight).
 """
 
 from __future__ import annotations
@@ -57,7 +69,8 @@ from research.stats.design_based import Calibration
 
 Progress = Callable[[str], None]
 
-#: weighting methods whose weights are functions of categorical cells (computable from counts)
+#: weighting methods whose weights are functions of categorical cells (computable from counts; ``ipw``
+#: comes from the engine's sums, :mod:`.at_scale_ipw`)
 METHODS = ("rake", "poststratify", "none")
 #: the tables the dataset path writes (plus ``notes``)
 OUTPUTS_AT_SCALE = ("funnel", "response_rates", "weight_summary", "weight_margins", "weight_cells",
@@ -69,13 +82,18 @@ BAND = "handling_band"
 COUNT = "n_respondents"
 
 
-def _check_method(spec: WeightingSpec) -> None:
-    """InputError for a weighting method that counts cannot give (``ipw``)."""
-    if spec.method not in METHODS:
-        raise InputError(f"weighting method {spec.method!r} is not available from counts (it needs the "
-                         "response-propensity model of every work order's handling hours); set the plan's "
-                         f"weighting.method to one of {', '.join(METHODS)}, or run 'research weight --data DIR' "
-                         "on an ingest folder")
+def _check_method(spec: WeightingSpec, engine: str = "") -> None:
+    """InputError for a weighting method this path cannot give: ``ipw`` where
+    :func:`.at_scale_ipw.not_with_ipw` says why (Spark, a ``trim_cap``, the band or the cluster as a
+    domain; its rows of ``weighting_methods`` do not depend on the method), an unknown method."""
+    from research.representativeness.at_scale_ipw import not_with_ipw
+
+    why = not_with_ipw(spec, engine) if spec.method == "ipw" else ""
+    if why or spec.method not in (*METHODS, "ipw"):
+        raise InputError(f"weighting method {spec.method!r} is not available from sums here"
+                         f"{': ' + why if why else ''}; set the plan's weighting.method to one of "
+                         f"{', '.join(METHODS)} (weighting_methods.csv still has the ipw rows), or run "
+                         "'research weight --data DIR' on an ingest folder")
 
 
 def band_measures(bands_hours) -> dict[str, Expr]:
@@ -138,7 +156,8 @@ def _variables(spec: WeightingSpec) -> tuple[tuple[str, ...], tuple[str, ...], t
     variables, so one count serves rake, poststratify and none alike."""
     cal = spec.poststrata if spec.method == "poststratify" else spec.margins
     both = [*spec.margins, *spec.poststrata]
-    resp = tuple(v for v in dict.fromkeys([spec.cluster, *both, *spec.domains, *SUMMARY_VARIABLES]) if v != BAND)
+    resp = tuple(v for v in dict.fromkeys([spec.cluster, *both, *spec.domains, *spec.sensitivity_domains,
+                                           *SUMMARY_VARIABLES]) if v != BAND)
     pop = tuple(v for v in dict.fromkeys([*RATE_VARIABLES, *both]) if v != BAND) + ("survey_status",)
     return tuple(cal), resp, pop
 
@@ -191,53 +210,87 @@ def analyse_at_scale(engine: Engine, responses: Source, workorders: Source, *, p
     engine : where the rows are counted (:func:`research.engines.open_engine`).
     responses, workorders : the two tables (e.g. ``DatasetSource(folder)`` and
         ``DatasetSource(folder, "workorders")``).
-    plan : its ``weighting`` section (method ``rake``, ``poststratify`` or ``none``).
+    plan : its ``weighting`` section (method ``rake``, ``poststratify``, ``none`` or ``ipw``).
 
     Returns
     -------
     ``funnel``, ``response_rates``, ``weight_summary``, ``weight_margins``, ``weight_cells`` (the
-    weight of every cell of the calibration variables), ``weighted_estimates`` (as
+    weight of every cell of the calibration variables; not with ipw), ``weighted_estimates`` (as
     :func:`research.representativeness.run.analyse_representativeness` on the same rows) and
-    ``notes`` (``step``, ``note``).
+    ``notes`` (``step``, ``note``); with ``models``, the propensity model, the sensitivity tables
+    and the survey-weighted models.
 
     Raises
     ------
     InputError
-        ``ipw`` (it needs the response-propensity model; before any pass), rows without a key or
-        a handling time, and what :func:`research.representativeness.run.make_weights` refuses.
+        ``ipw`` where :func:`.at_scale_ipw.not_with_ipw` says why (before any pass), rows without
+        a key or a handling time, and what :func:`research.representativeness.run.make_weights` refuses.
     """
-    _check_method(plan.weighting)
-    out = tables_from_counts(count_rows(engine, responses, workorders, plan.weighting, progress), plan, progress)
+    _check_method(plan.weighting, engine.name)
+    counts = count_rows(engine, responses, workorders, plan.weighting, progress)
+    out = tables_from_counts(counts, plan, progress)
     if models:
-        out.update(_models_from_sums(engine, responses, workorders, plan, instrument, out, progress))
+        out.update(_models_from_sums(engine, responses, workorders, plan, instrument, out, progress, counts))
     return out
 
 
 def _models_from_sums(engine: Engine, responses: Source, workorders: Source, plan: Plan, instrument,
-                      out: dict[str, pd.DataFrame], progress: Progress | None) -> dict[str, pd.DataFrame]:
-    """The response-propensity logit on the work orders
-    (:func:`research.models.aggregate.propensity.propensity_on`) and the survey-weighted models with
-    the weights of ``out["weight_cells"]`` (:func:`research.models.aggregate.svy.svy_models_on`), both
-    from the engine's sums; ``notes`` rewritten to say what is still not computed."""
+                      out: dict[str, pd.DataFrame], progress: Progress | None,
+                      counts: Counts | None = None) -> dict[str, pd.DataFrame]:
+    """The response-propensity logit on the work orders, the non-response sensitivity tables
+    (:func:`research.representativeness.at_scale_sensitivity.sensitivity_on`, with the same
+    propensity fit, when ``counts`` are given) and the survey-weighted models with the weights of
+    ``out["weight_cells"]`` (:func:`research.models.aggregate.svy.svy_models_on`), all from the
+    engine's sums; ``notes`` rewritten to say what is still not computed. Spark: the propensity
+    model only (the sensitivity tables' join of respondents and tickets is not written for it):
+    noted; nor the sensitivity tables with a plan that :func:`.at_scale_sensitivity.not_from_sums`
+    names."""
     from research.config.instrument import load_instrument
-    from research.models.aggregate.propensity import propensity_on
     from research.models.aggregate.svy import svy_models_on
+    from research.representativeness.at_scale_sensitivity import not_from_sums, open_sums, sensitivity_on
 
     say = progress or (lambda m: None)
     instrument = instrument if instrument is not None else load_instrument()
-    cal_vars, _, _ = _variables(plan.weighting)
-    cells = out["weight_cells"]
-    cells = (cells[[*cal_vars, "weight"]] if cal_vars else cells[["weight"]].iloc[:1]).reset_index(drop=True)
+    spec = plan.weighting
     got: dict[str, pd.DataFrame] = {}
     left = [k for k in NOT_AT_SCALE if k != "respondent_weights"]
-    t0 = time.perf_counter()
-    got["propensity_estimates"], got["propensity_fit"] = propensity_on(engine, workorders, plan=plan,
-                                                                       instrument=instrument)
-    say(f"response-propensity model from sums in {time.perf_counter() - t0:.1f} s")
-    got.update(svy_models_on(engine, responses, plan=plan, instrument=instrument, weight_cells=cells,
-                             progress=say))
+    why = ""
+    if engine.name == "spark":  # ipw as the method was refused before any pass (not_with_ipw)
+        from research.models.aggregate.propensity import propensity_on
+
+        t0 = time.perf_counter()
+        got["propensity_estimates"], got["propensity_fit"] = propensity_on(engine, workorders, plan=plan,
+                                                                           instrument=instrument)
+        say(f"response-propensity model from sums in {time.perf_counter() - t0:.1f} s")
+        why = ("not on the Spark engine yet (the respondents joined with their tickets' covariates is "
+               "written for DuckDB and pandas)")
+    else:
+        t0 = time.perf_counter()
+        opened = open_sums(engine, responses, workorders, plan=plan, instrument=instrument)
+        got["propensity_estimates"], got["propensity_fit"] = opened.prop.tables(plan)
+        say(f"response-propensity model from sums in {time.perf_counter() - t0:.1f} s")
+        if spec.method == "ipw":
+            from research.representativeness.at_scale_ipw import ipw_tables
+
+            got.update(ipw_tables(engine, opened.respondents, opened.prop, counts, plan, opened.covariates, say))
+        why = not_from_sums(spec)
+        if counts is not None and not why:
+            got.update(sensitivity_on(engine, responses, workorders, plan=plan, instrument=instrument,
+                                      counts=counts, progress=say, opened=opened))
+    if spec.method == "ipw":
+        from research.representativeness.at_scale_ipw import IpwWeight, model_source
+
+        weight = IpwWeight(opened.prop, plan, opened.covariates, float(got["ipw_scale"]["k"].iloc[0]))
+        got.update(svy_models_on(engine, model_source(engine, responses, opened), plan=plan, instrument=instrument,
+                                 weight_cells=None, progress=say, ipw=weight))
+    else:
+        cal_vars, _, _ = _variables(spec)
+        cells = out["weight_cells"]
+        cells = (cells[[*cal_vars, "weight"]] if cal_vars else cells[["weight"]].iloc[:1]).reset_index(drop=True)
+        got.update(svy_models_on(engine, responses, plan=plan, instrument=instrument, weight_cells=cells,
+                                 progress=say))
     left = [k for k in left if k not in got]
-    got["notes"] = _notes(engine.name, left)
+    got["notes"] = _notes(engine.name, [(left, why)], ipw=got.pop("ipw_scale", None))
     return got
 
 
@@ -257,6 +310,9 @@ def tables_from_counts(counts: Counts, plan: Plan, progress: Progress | None = N
     out["funnel"] = funnel_of_counts(float(counts.work_orders), done, float(counts.responses),
                                      float(sat.loc[sat["sat_overall"].notna(), "n"].sum()))
     out["response_rates"] = response_rates(pop, list(RATE_VARIABLES), conf_level=conf, count=n_pop)
+    if spec.method == "ipw":  # per-respondent weights: from the engine's sums (analyse_at_scale)
+        out["notes"] = _notes(counts.engine)
+        return out
     weights, res, text = make_weights(base, pop, spec, count=n_base, population_count=n_pop)
     out.update(weight_tables(base, pop, spec, weights, res, text, count=n_base, population_count=n_pop))
     out["weight_cells"] = cells = _cells(base, weights, cal_vars)
@@ -289,17 +345,27 @@ def _cells(units: pd.DataFrame, weights: np.ndarray, variables: tuple[str, ...])
     return cells
 
 
-def _notes(engine: str, left: list[str] | None = None) -> pd.DataFrame:
-    """What the dataset path computed and how, and what it left out."""
-    return pd.DataFrame([
+def _notes(engine: str, missing: list[tuple[list[str], str]] | None = None,
+           ipw: pd.DataFrame | None = None) -> pd.DataFrame:
+    """What the dataset path computed and how, and what it left out (``missing``: the tables left
+    out and why, default every model table: they need the model passes); ``ipw``: the ipw
+    weights' scale (:func:`.at_scale_ipw.ipw_tables`), when they are the method."""
+    if missing is None:
+        missing = [([k for k in NOT_AT_SCALE if k != "respondent_weights"],
+                    "they need the model passes (analyse_at_scale with models=True)")]
+    rows = [
         {"step": "engine", "note": f"counts by group through the {engine} engine; the tables equal those of "
                                    "'research weight --data' on the same rows (sums of the same terms)"},
         {"step": "respondent_weights", "note": "not written: one row per respondent does not scale; every "
-                                               "respondent of a cell of weight_cells has that cell's weight"},
-        {"step": "not computed", "note": "needs the response-propensity model or the rows: "
-                                         + ", ".join(left if left is not None else
-                                                     [k for k in NOT_AT_SCALE if k != "respondent_weights"])},
-    ], columns=["step", "note"])
+                                               "respondent of a cell of weight_cells has that cell's weight"}]
+    if ipw is not None:
+        rows[1]["note"] = "not written: one row per respondent does not scale"
+        rows.append({"step": "weight_cells", "note": "not written: an ipw weight varies with the respondent's hours; "
+                     f"it is k / expit(x'b), b in propensity_estimates.csv, k = {float(ipw['k'].iloc[0])!r} "
+                     "(work orders per unit of 1/p)"})
+    rows += [{"step": "not computed", "note": ", ".join(left) + (f": {why}" if why else "")}
+             for left, why in missing if left]
+    return pd.DataFrame(rows, columns=["step", "note"])
 
 
 def weigh_on_engine(name: str, plan: Plan, out, *, dataset=None, folder=None,
@@ -308,7 +374,7 @@ def weigh_on_engine(name: str, plan: Plan, out, *, dataset=None, folder=None,
     :func:`analyse_at_scale` through the engine ``name``, its tables written to ``out`` as CSV with
     ``engine.json``. Returns (the tables, the paths written by name).
 
-    InputError: a method other than :data:`METHODS` (before any engine starts), a folder that is
+    InputError: a method other than :data:`METHODS` or a usable ipw (before any engine starts), a folder that is
     not a dataset or holds no work orders, Spark without a Java runtime."""
     import json
     from pathlib import Path
@@ -317,7 +383,7 @@ def weigh_on_engine(name: str, plan: Plan, out, *, dataset=None, folder=None,
     from research.representativeness.run import write_representativeness
     from research.safeio import atomic_write_text
 
-    _check_method(plan.weighting)
+    _check_method(plan.weighting, name)
     if name == "spark":
         from research.engines.spark_engine import java_available
 

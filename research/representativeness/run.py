@@ -76,6 +76,16 @@ def calibration_of(respondents: pd.DataFrame, weights: np.ndarray, spec: Weighti
     return None
 
 
+#: the description of inverse-propensity weights (``weight_summary``, ``weighting_methods``)
+IPW_TEXT = "inverse response propensity"
+
+
+def no_propensity(bad: int) -> InputError:
+    """The error of ipw weights for ``bad`` respondents without a fitted response propensity."""
+    return InputError(f"ipw weights: {bad} respondent(s) have no fitted response propensity "
+                      "(their ticket is not in the work orders or a covariate is missing)")
+
+
 def make_weights(respondents: pd.DataFrame, population: pd.DataFrame, spec: WeightingSpec,
                  propensity: np.ndarray | None = None, *, count=None,
                  population_count=None) -> tuple[np.ndarray, RakeResult | None, str]:
@@ -121,11 +131,9 @@ def make_weights(respondents: pd.DataFrame, population: pd.DataFrame, spec: Weig
             text = f"post-stratification on {' × '.join(spec.poststrata)}"
         else:
             if propensity is None or np.isnan(propensity).any():
-                bad = n if propensity is None else int(np.isnan(propensity).sum())
-                raise InputError(f"ipw weights: {bad} respondent(s) have no fitted response propensity "
-                                 "(their ticket is not in the work orders or a covariate is missing)")
+                raise no_propensity(n if propensity is None else int(np.isnan(propensity).sum()))
             res = propensity_weights(propensity, N, cap=spec.trim_cap, tol=spec.tol)
-            text = "inverse response propensity"
+            text = IPW_TEXT
     except ValueError as exc:
         raise InputError(f"weighting ({spec.method}): {exc}") from None
     if spec.trim_cap is not None:
@@ -273,12 +281,15 @@ SUMMARY_VARIABLES = ("region", "cause_l1", "cause_l2", "handling_band")
 
 def weight_tables(respondents: pd.DataFrame, population: pd.DataFrame, spec: WeightingSpec,
                   weights: np.ndarray, res: RakeResult | None, text: str, *, count=None,
-                  population_count=None) -> dict[str, pd.DataFrame]:
+                  population_count=None, summary: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
     """``weight_summary`` (diagnostics of the weights and how they were made) and ``weight_margins``
     (population against weighted counts per margin level). ``count``, ``population_count``:
-    respondents (work orders) per row, when the rows are groups (None: one each)."""
-    summary = margin_diagnostics(respondents, weights, [v for v in SUMMARY_VARIABLES if v in respondents],
-                                 count=count)
+    respondents (work orders) per row, when the rows are groups (None: one each); ``summary``: the
+    weights' :func:`margin_diagnostics` when the caller has them (groups whose weights vary within:
+    :mod:`research.representativeness.at_scale_ipw`)."""
+    if summary is None:
+        summary = margin_diagnostics(respondents, weights, [v for v in SUMMARY_VARIABLES if v in respondents],
+                                     count=count)
     summary.insert(0, "method", spec.method)
     summary["description"] = text
     summary["iterations"] = res.iterations if res is not None else 0

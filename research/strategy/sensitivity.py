@@ -73,12 +73,18 @@ def nonresponse_sensitivity(respondents: pd.DataFrame, population: pd.DataFrame,
                      setup=st)
     tip = tipping_deltas(population, y, model, target=spec.target_rate, domains=domains, cluster=spec.cluster,
                          plausible=(min(grid), max(grid)), setup=st)
+    return {"weighting_methods": with_outcome_model(methods, dr, conf_level), "delta_range": dr,
+            "tipping_deltas": tip}
+
+
+def with_outcome_model(methods: pd.DataFrame, dr: pd.DataFrame, conf_level: float) -> pd.DataFrame:
+    """``weighting_methods`` with the delta = 0 rows of the ``all`` scenario of ``dr`` (:func:`delta_range`)
+    added as method ``outcome_model`` (the MAR regression estimator)."""
     mar = dr[(dr["scenario"] == "all") & (dr["delta"] == 0.0)]
-    methods = pd.concat([methods, pd.DataFrame({
+    return pd.concat([methods, pd.DataFrame({
         "method": "outcome_model", "domain": mar["domain"].to_numpy(), "level": mar["level"].to_numpy(),
         "estimate": mar["estimate"].to_numpy(), "std_error": mar["std_error"].to_numpy(),
         "conf_low": mar["conf_low"].to_numpy(), "conf_high": mar["conf_high"].to_numpy(),
         "conf_level": conf_level, "n": mar["n_observed"].to_numpy(), "n_eff": np.nan,
         "description": "respondents' logit on the work-order covariates averaged over all work orders "
                        "(MAR regression estimator; delta = 0)"})], ignore_index=True)
-    return {"weighting_methods": methods, "delta_range": dr, "tipping_deltas": tip}

@@ -365,10 +365,17 @@ def delta_range(population: pd.DataFrame, y: np.ndarray, model: OutcomeModel, de
     ``n_no_answer``, ``n_item_missing`` (kept at delta = 0), ``method``.
     """
     st = setup if setup is not None else _setup(population, y, model, domains, cluster)
-    g = st.g
+    return delta_table(_DeltaSums(model, st), st.g, _labels(st.doms), _pattern_counts(st.pcode, st.doms), deltas,
+                       conf_level)
+
+
+def delta_table(sums, g: int, labels: tuple[list[str], list[str]], counts: pd.DataFrame, deltas: Sequence[float],
+                conf_level: float) -> pd.DataFrame:
+    """:func:`delta_range`'s frame from the sums (:class:`_DeltaSums` or the engine's twin in
+    :mod:`research.representativeness.at_scale_sensitivity`), ``g`` clusters, the domain labels
+    (:func:`_labels`) and the pattern counts (:func:`_pattern_counts`)."""
     q = stats.t.ppf(0.5 + conf_level / 2, g - 1)
-    dvars, dlevels = _labels(st.doms)
-    sums = _DeltaSums(model, st)
+    dvars, dlevels = labels
     parts = []
     for scen, shifted in SCENARIOS.items():
         for delta in deltas:
@@ -380,20 +387,22 @@ def delta_range(population: pd.DataFrame, y: np.ndarray, model: OutcomeModel, de
     out = pd.concat(parts, ignore_index=True)
     out["conf_level"] = conf_level
     out["df"] = g - 1
-    cnt = _pattern_counts(st.pcode, st.doms)
-    out = out.merge(cnt, on=["domain", "level"], how="left", sort=False)
+    out = out.merge(counts, on=["domain", "level"], how="left", sort=False)
     out["method"] = ("delta adjustment (pattern mixture): respondents' logit applied to non-respondents, "
                      "log-odds shifted by delta; cluster sandwich SE, t(G - 1)")
     return out
 
 
-def _pattern_counts(pcode, doms) -> pd.DataFrame:
+def _pattern_counts(pcode, doms, count=None) -> pd.DataFrame:
+    """Work orders per domain level and pattern; ``count``: rows per entry (groups), None: one."""
     rows = []
     n_pat = len(PATTERNS)
     for var, levels, dom in doms:
         k = len(levels)
         ok = dom >= 0
-        table = np.bincount(dom[ok] * n_pat + pcode[ok], minlength=k * n_pat).reshape(k, n_pat)
+        table = np.bincount(dom[ok] * n_pat + pcode[ok], weights=None if count is None else count[ok],
+                            minlength=k * n_pat).reshape(k, n_pat)
+        table = np.rint(table).astype(np.int64)
         for j, lev in enumerate(levels):
             c = dict(zip(PATTERNS, table[j].tolist()))
             rows.append({"domain": var, "level": lev, "n": int(table[j].sum()), "n_observed": c["observed"],
@@ -449,13 +458,18 @@ def tipping_deltas(population: pd.DataFrame, y: np.ndarray, model: OutcomeModel,
                 a, b = -TIPPING_BRACKET, TIPPING_BRACKET
                 if (rate(a) - target) * (rate(b) - target) < 0:
                     tip = float(optimize.brentq(lambda d: rate(d) - target, a, b, xtol=1e-10))
-            rows.append({"scenario": scen, "domain": var, "level": lev, "target": target, "estimate_mar": mar,
-                         "side": "above" if mar >= target else "below", "tipping_delta": tip,
-                         "tipping_odds_ratio": np.exp(tip) if np.isfinite(tip) else np.nan,
-                         "within_plausible": bool(np.isfinite(tip) and plausible[0] <= tip <= plausible[1]),
-                         "rate_if_all_dissatisfied": lo, "rate_if_all_satisfied": hi,
-                         "n_shifted": int(sd.sum()), "n": int(N)})
+            rows.append(tipping_row(scen, var, lev, target, mar, tip, lo, hi, plausible, int(sd.sum()), int(N)))
     return pd.DataFrame(rows)
+
+
+def tipping_row(scen: str, var: str, lev: str, target: float, mar: float, tip: float, lo: float, hi: float,
+                plausible: tuple[float, float], n_shifted: int, n: int) -> dict:
+    """One row of :func:`tipping_deltas` (also the engine path's)."""
+    return {"scenario": scen, "domain": var, "level": lev, "target": target, "estimate_mar": mar,
+            "side": "above" if mar >= target else "below", "tipping_delta": tip,
+            "tipping_odds_ratio": np.exp(tip) if np.isfinite(tip) else np.nan,
+            "within_plausible": bool(np.isfinite(tip) and plausible[0] <= tip <= plausible[1]),
+            "rate_if_all_dissatisfied": lo, "rate_if_all_satisfied": hi, "n_shifted": n_shifted, "n": n}
 
 
 def population_outcome(respondents: pd.DataFrame, population: pd.DataFrame, y: str = "satisfied") -> np.ndarray:

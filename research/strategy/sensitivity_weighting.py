@@ -69,36 +69,62 @@ def weighting_methods(respondents: pd.DataFrame, population: pd.DataFrame, spec:
     data = coded_domains(respondents[list(dict.fromkeys([spec.cluster, *domains]))], domains, spec.cluster)
     data["overall"] = pd.Categorical.from_codes(np.zeros(len(data), dtype=np.int8), categories=["overall"])
     yv = pd.to_numeric(respondents[y].astype("Float64"), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    ok = ~np.isnan(yv)
     parts = []
     for method in methods:
         s = replace(spec, method=method)
         try:
             weights, _, text = make_weights(respondents, population, s, propensity)
         except InputError as exc:
-            rows = [{"method": method, "domain": d, "level": str(lev), "description": f"not available: {exc}"}
-                    for d in ("overall", *domains) for lev in sorted(data[d].dropna().astype(str).unique())]
-            parts.append(pd.DataFrame(rows))
+            parts.append(unavailable_rows(method, data, domains, exc))
             continue
-        calibration = calibration_of(respondents, weights, s)
-        d_w = data.assign(_w=weights, _y=yv)
-        for d in ("overall", *domains):
-            t = svy_by(d_w, y="_y", by=d, weights="_w", cluster=spec.cluster, conf_level=conf_level,
-                       calibration=calibration)
-            # Kish n_eff of each level's answered rows: (sum w)^2 / sum w^2 per category code
-            codes = np.asarray(d_w[d].cat.codes)
-            use = ok & (codes >= 0)
-            k = len(d_w[d].cat.categories)
-            s1 = np.bincount(codes[use], weights=weights[use], minlength=k)
-            s2 = np.bincount(codes[use], weights=weights[use] ** 2, minlength=k)
-            at = d_w[d].cat.categories.get_indexer(pd.Index(t[d].astype(object)))
-            with np.errstate(divide="ignore", invalid="ignore"):
-                n_eff = np.where(s2[at] > 0, s1[at] ** 2 / s2[at], np.nan)
-            parts.append(pd.DataFrame({
-                "method": method, "domain": d, "level": t[d].astype(str).to_numpy(),
-                "estimate": t["estimate"].to_numpy(), "std_error": t["std_error"].to_numpy(),
-                "conf_low": t["conf_low"].to_numpy(), "conf_high": t["conf_high"].to_numpy(),
-                "conf_level": conf_level, "n": t["n"].to_numpy(), "n_eff": n_eff, "description": text}))
+        parts += method_rows(method, data, yv, weights, calibration_of(respondents, weights, s), text,
+                             domains=domains, cluster=spec.cluster, conf_level=conf_level)
+    return finish_methods(parts)
+
+
+def unavailable_rows(method: str, data: pd.DataFrame, domains: Sequence[str], exc: Exception) -> pd.DataFrame:
+    """The rows of a method whose weights could not be made: every domain level of ``data`` (the
+    coded respondents, or their groups) with the reason and no estimate."""
+    rows = [{"method": method, "domain": d, "level": str(lev), "description": f"not available: {exc}"}
+            for d in ("overall", *domains) for lev in sorted(data[d].dropna().astype(str).unique())]
+    return pd.DataFrame(rows)
+
+
+def method_rows(method: str, data: pd.DataFrame, yv: np.ndarray, weights: np.ndarray, calibration, text: str, *,
+                domains: Sequence[str], cluster: str, conf_level: float, count: np.ndarray | None = None,
+                squares: np.ndarray | None = None) -> list[pd.DataFrame]:
+    """One method's rows of :func:`weighting_methods`: ``svy_by`` of ``yv`` overall and by each
+    domain with ``weights`` and the Kish n_eff of each level's answered rows. ``data``: the coded
+    domains and cluster plus ``overall``. ``count``: respondents per row when the rows are groups
+    (:mod:`research.representativeness.at_scale_sensitivity`; ``weights`` then the group's mean
+    weight), ``squares``: the groups' sums of squared weights (default ``count * weights**2``)."""
+    ok = ~np.isnan(yv)
+    d_w = data.assign(_w=weights, _y=yv) if count is None else data.assign(_w=weights, _y=yv, _n=count)
+    w1 = weights if count is None else weights * count
+    w2 = weights ** 2 if count is None else (weights ** 2 * count if squares is None else squares)
+    parts = []
+    for d in ("overall", *domains):
+        t = svy_by(d_w, y="_y", by=d, weights="_w", cluster=cluster, conf_level=conf_level,
+                   calibration=calibration, count=None if count is None else "_n")
+        # Kish n_eff of each level's answered rows: (sum w)^2 / sum w^2 per category code
+        codes = np.asarray(d_w[d].cat.codes)
+        use = ok & (codes >= 0)
+        k = len(d_w[d].cat.categories)
+        s1 = np.bincount(codes[use], weights=w1[use], minlength=k)
+        s2 = np.bincount(codes[use], weights=w2[use], minlength=k)
+        at = d_w[d].cat.categories.get_indexer(pd.Index(t[d].astype(object)))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            n_eff = np.where(s2[at] > 0, s1[at] ** 2 / s2[at], np.nan)
+        parts.append(pd.DataFrame({
+            "method": method, "domain": d, "level": t[d].astype(str).to_numpy(),
+            "estimate": t["estimate"].to_numpy(), "std_error": t["std_error"].to_numpy(),
+            "conf_low": t["conf_low"].to_numpy(), "conf_high": t["conf_high"].to_numpy(),
+            "conf_level": conf_level, "n": t["n"].to_numpy(), "n_eff": n_eff, "description": text}))
+    return parts
+
+
+def finish_methods(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """``weighting_methods`` from its parts, in its columns."""
     cols = ["method", "domain", "level", "estimate", "std_error", "conf_low", "conf_high", "conf_level", "n",
             "n_eff", "description"]
     out = pd.concat(parts, ignore_index=True)

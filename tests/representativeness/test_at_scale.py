@@ -27,9 +27,10 @@ from research.representativeness.run import (RATE_VARIABLES, make_weights, respo
 from research.stats.bands import handling_band
 
 TABLES = ("funnel", "response_rates", "weight_summary", "weight_margins", "weighted_estimates")
-#: from the engine's sums (research.models.aggregate.propensity, .svy): the command writes them too
+#: from the engine's sums (research.models.aggregate.propensity, .svy, representativeness.at_scale_sensitivity):
+#: the command writes them too
 MODEL_TABLES = ("propensity_estimates", "propensity_fit", "svy_estimates", "svy_fit", "svy_marginal_effects",
-                "svy_predictions")
+                "svy_predictions", "weighting_methods", "delta_range", "tipping_deltas")
 #: (method, trim_cap): the cap 2.2 binds on the sample (the largest weight is 2.2 x the mean)
 VARIANTS = [("rake", None), ("rake", 2.2), ("poststratify", None), ("none", None)]
 
@@ -118,8 +119,7 @@ def test_weight_dataset_writes_what_the_build_wrote(sample_dataset, sample_build
         _same((built / f"{name}.csv").read_bytes(), (tmp_path / f"{name}.csv").read_bytes(), name)
     notes = pd.read_csv(tmp_path / "notes.csv")
     assert "respondent_weights" in set(notes["step"]) and not (tmp_path / "respondent_weights.csv").exists()
-    left = notes.loc[notes["step"] == "not computed", "note"].str.cat()
-    assert "weighting_methods" in left and "svy_estimates" not in left and "propensity" not in left.split(": ")[1]
+    assert "not computed" not in set(notes["step"])  # every table of the row path but respondent_weights
     cells = pd.read_csv(tmp_path / "weight_cells.csv")
     w = pd.read_csv(built / "respondent_weights.csv")["weight"]
     assert cells["weighted"].sum() == pytest.approx(w.sum(), rel=1e-12)
@@ -136,19 +136,20 @@ def test_spark_counts_the_work_orders_of_the_dataset_as_pandas(spark_engine, sam
     pd.testing.assert_frame_equal(got, counts.population)
 
 
-def test_ipw_is_refused_from_counts_with_one_message(sample_dataset, tmp_path, capsys):
+def test_capped_ipw_is_refused_from_sums_with_one_message(sample_dataset, tmp_path, capsys):
     import yaml
 
     from research import paths
 
     raw = yaml.safe_load(paths.default_plan().read_text(encoding="utf-8"))
     raw["weighting"]["method"] = "ipw"
+    raw["weighting"]["trim_cap"] = 3.0  # ipw from sums, but not capped row by row
     (tmp_path / "plan.yaml").write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     code = main(["weight", "--dataset", str(sample_dataset), "--plan", str(tmp_path / "plan.yaml"),
                  "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
-    assert len(err) == 1 and "'ipw'" in err[0] and "rake, poststratify, none" in err[0], err
+    assert len(err) == 1 and "'ipw'" in err[0] and "trim_cap" in err[0] and "rake, poststratify, none" in err[0], err
     assert not list((tmp_path / "out").glob("*.csv"))  # refused before any engine pass
 
 

@@ -19,6 +19,7 @@ sorted out of core), and the same SQL in Spark; in memory it is ``population_fra
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +37,45 @@ VARIABLES = ("cause_l1", "cause_l2", "channel", "region", "station", "repeat", "
 
 def propensity_on(engine: Engine, workorders: Source, *, plan: Plan,
                   instrument: Instrument) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """``(propensity_estimates, propensity_fit)`` of the work orders in ``workorders``.
+    """``(propensity_estimates, propensity_fit)`` of :func:`fit_propensity`'s fit."""
+    return fit_propensity(engine, workorders, plan=plan, instrument=instrument).tables(plan)
+
+
+@dataclass
+class PropensityFit:
+    """The aggregate logit's result ``out`` (``params``, ``vcov``, ``stats``), the design's column
+    ``names``, the work orders' ``groups`` (:meth:`Engine.prepare`) with their cell design ``C``
+    (groups, p, M), the complete work orders ``n``, those that responded, the clusters and the
+    source's rows."""
+
+    out: dict
+    names: list
+    groups: pd.DataFrame
+    C: np.ndarray
+    n: int
+    n_responded: int
+    n_clusters: int
+    total: int
+
+    def tables(self, plan: Plan) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """``(propensity_estimates, propensity_fit)``."""
+        return _tables(self.out, self.names, plan.weighting.propensity_rhs, plan.weighting.cluster, self.n,
+                       self.n_responded, self.n_clusters, self.total, plan.conf_level)
+
+    def coefficients(self, variables: list[str]) -> pd.DataFrame:
+        """Per distinct combination of ``variables`` (the formula's categorical variables), the
+        coefficients ``a0, a1, ...`` of the linear predictor on the numeric basis ``(1, g1, ...)``:
+        ``C[g]' beta``, the same for every group of the combination."""
+        from research.models.aggregate.algebra import basis_coefficients
+
+        a = basis_coefficients(self.C, self.out["params"], self.groups["gid"].to_numpy())
+        table = pd.concat([self.groups[variables].reset_index(drop=True), a.drop(columns="gid")], axis=1)
+        return table.drop_duplicates(variables).reset_index(drop=True)
+
+
+def fit_propensity(engine: Engine, workorders: Source, *, plan: Plan,
+                   instrument: Instrument, source: Source | None = None) -> "PropensityFit":
+    """The response-propensity logit of the work orders in ``workorders`` from sums.
 
     Parameters
     ----------
@@ -46,10 +85,14 @@ def propensity_on(engine: Engine, workorders: Source, *, plan: Plan,
     plan : ``weighting.propensity_rhs`` (the formula), ``weighting.cluster``, reference levels,
         ``conf_level``.
 
+    source : the work orders with ``responded`` and ``repeat`` (:func:`population_source`, or a
+        source holding those columns and more), when the caller has it.
+
     Returns
     -------
-    The two frames of :func:`research.representativeness.nonresponse.propensity_model` (same
-    columns and rows; estimates on the log-odds scale with odds ratios, normal-based intervals).
+    :class:`PropensityFit`; :func:`propensity_on` makes of it the two frames of
+    :func:`research.representativeness.nonresponse.propensity_model` (same columns and rows;
+    estimates on the log-odds scale with odds ratios, normal-based intervals).
 
     Raises
     ------
@@ -67,7 +110,7 @@ def propensity_on(engine: Engine, workorders: Source, *, plan: Plan,
     basis = numeric_basis(rhs, variables=_formula_variables())
     values = {f"g{m + 1}": e for m, e in enumerate(basis)}
     keys = (*(v for v in variables if v != "handling_hours"), "responded")
-    source = population_source(engine, workorders)
+    source = source if source is not None else population_source(engine, workorders)
     prepared = engine.prepare(source, keys, values, ("handling_hours",) if hours else ())
     groups = prepared.groups
     n = prepared.n_rows
@@ -88,8 +131,8 @@ def propensity_on(engine: Engine, workorders: Source, *, plan: Plan,
         raise InputError(f"response propensity: {exc}") from None
     if not out["stats"]["converged"]:
         raise InputError("response propensity: logit did not converge in 100 Newton steps (perfect separation?)")
-    return _tables(out, cd.names, rhs, cluster, n, int(round(float(cells.n_g @ y))), len(uniques),
-                   prepared.total_rows, plan.conf_level)
+    return PropensityFit(out, list(cd.names), groups, cd.C, n, int(round(float(cells.n_g @ y))), len(uniques),
+                         prepared.total_rows)
 
 
 def _tables(out: dict, names: list[str], rhs: str, cluster: str, n: int, n_responded: int, G: int,

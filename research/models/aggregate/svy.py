@@ -21,6 +21,11 @@ How, from sums (:mod:`research.models.aggregate.svy_design` for the design and t
    weighted information) the influence totals whose calibrated cluster totals give the covariance.
 
 Predictions and marginal effects are :mod:`research.models.aggregate.predict`'s, weighted.
+
+Inverse-propensity weights (``ipw``) are no function of cells: each row's weight is an expression
+of its ticket's work-order covariates and hours (:class:`research.representativeness.at_scale_ipw.IpwWeight`),
+the design's cells are the clusters (fixed weights, no calibration), and the score sums of step 4
+are weighted row by row (the weight is the one "band indicator").
 tests/models/test_aggregate_svy.py checks every table against the row path to 1e-9 relative.
 """
 
@@ -51,7 +56,7 @@ TABLES = ("svy_estimates", "svy_fit", "svy_marginal_effects", "svy_predictions")
 
 
 def svy_models_on(engine: Engine, source: Source, *, plan: Plan, instrument: Instrument,
-                  weight_cells: pd.DataFrame, progress=None) -> dict[str, pd.DataFrame]:
+                  weight_cells: pd.DataFrame | None, progress=None, ipw=None) -> dict[str, pd.DataFrame]:
     """The plan's ``weighting.models`` refitted with the non-response weights, from sums.
 
     Parameters
@@ -64,6 +69,10 @@ def svy_models_on(engine: Engine, source: Source, *, plan: Plan, instrument: Ins
         :func:`research.stats.bands.handling_band` labels it) and ``weight`` (work orders per
         respondent); one row and no variable for equal weights.
     progress : called with a line per model and its time.
+    ipw : for ``weighting.method: ipw``, the weight of every row
+        (:class:`research.representativeness.at_scale_ipw.IpwWeight`: ``k / p`` of the ``w_``
+        covariates of ``source``, :func:`research.representativeness.at_scale_ipw.model_source`);
+        ``weight_cells`` is then None and the design has no calibration (fixed weights).
 
     Returns
     -------
@@ -80,13 +89,19 @@ def svy_models_on(engine: Engine, source: Source, *, plan: Plan, instrument: Ins
 
     say = progress or (lambda m: None)
     spec, conf = plan.weighting, plan.conf_level
-    scheme = SD.weight_scheme(spec, weight_cells)
+    if ipw is not None:  # fixed weights of each row: the design's cells are the clusters
+        from dataclasses import replace
+
+        scheme = SD.weight_scheme(replace(spec, method="none"), pd.DataFrame({"weight": [1.0]}))
+    else:
+        scheme = SD.weight_scheme(spec, weight_cells)
     design = SD.design_cells(engine, source, scheme, spec.cluster)
     parts = {k: [] for k in TABLES}
     for name in spec.models:
         t0 = time.perf_counter()
         m = plan.model(name)
-        fm = fit_weighted_on(engine, source, m, plan=plan, instrument=instrument, scheme=scheme, design=design)
+        fm = fit_weighted_on(engine, source, m, plan=plan, instrument=instrument, scheme=scheme, design=design,
+                             ipw=ipw)
         add_svy_parts(parts, fm, plan, marginal_effects_from_sums(
             fm, parent=instrument.parent, multiplier=plan.time_multiplier,
             threshold=instrument.satisfied_threshold, conf_level=conf), predictions_from_sums(
@@ -97,7 +112,7 @@ def svy_models_on(engine: Engine, source: Source, *, plan: Plan, instrument: Ins
 
 
 def fit_weighted_on(engine: Engine, source: Source, spec: ModelSpec, *, plan: Plan, instrument: Instrument,
-                    scheme: SD.WeightScheme, design: SD.DesignCells) -> FittedModel:
+                    scheme: SD.WeightScheme, design: SD.DesignCells, ipw=None) -> FittedModel:
     """One survey-weighted model from sums (the module docstring): the :class:`FittedModel` of
     :func:`research.models.weighted.fit_weighted_model`, with ``extra`` holding the aggregate
     path's cells (for :mod:`research.models.aggregate.predict`). InputError as the row path."""
@@ -106,14 +121,14 @@ def fit_weighted_on(engine: Engine, source: Source, spec: ModelSpec, *, plan: Pl
 
     if family_of(spec.family, spec.name).weighted is None:
         raise InputError(f"model {spec.name}: no survey-weighted fit for the {spec.family} family")
-    cells, cd, rows, prepared = _weighted_cells(engine, source, spec, plan, instrument, scheme, design)
+    cells, cd, rows, prepared, ind = _weighted_cells(engine, source, spec, plan, instrument, scheme, design, ipw)
     try:
         if spec.family == "logit":
-            out, scores = _logit(cells, rows, scheme.indicators)
+            out, scores = _logit(cells, rows, ind)
             cut_names, estimator = [], "survey-weighted logit, pseudo-ML (R survey::svyglm quasibinomial)"
             df = design.n_clusters - out["n_beta"]
         else:
-            out, scores, cut_names = _ordinal(cells, rows, scheme.indicators, spec, instrument)
+            out, scores, cut_names = _ordinal(cells, rows, ind, spec, instrument)
             estimator = "survey-weighted proportional-odds logit, pseudo-ML (R survey::svyolr)"
             df = design.n_clusters - 1 - out["n_beta"]
     except NotEstimable as exc:
@@ -128,27 +143,34 @@ def fit_weighted_on(engine: Engine, source: Source, spec: ModelSpec, *, plan: Pl
                    sum_weights=float(rows["n"].to_numpy() @ rows["w"].to_numpy()), n_total=prepared.total_rows)
 
 
-def _weighted_cells(engine, source, spec, plan, instrument, scheme, design):
-    """The model's groups on the engine with their weights: ``(Cells, CellDesign, band rows, Prepared)``.
-    ``band rows``: one row per group and band holding rows (:func:`svy_design.band_rows`) with its
-    weight ``w`` (raw) and ``wn`` (the weight the fit uses)."""
+def _weighted_cells(engine, source, spec, plan, instrument, scheme, design, ipw=None):
+    """The model's groups on the engine with their weights: ``(Cells, CellDesign, band rows, Prepared,
+    indicators)``. ``band rows``: one row per group and band holding rows (:func:`svy_design.band_rows`)
+    with its weight ``w`` (raw; with ``ipw`` the group's mean weight) and ``wn`` (the weight the fit
+    uses; with ``ipw`` 1, the row's weight being the one indicator the score sums multiply by)."""
     from research.models.families import family_of
 
     variables = tuple(spec.variables())
     uses_hours = any(v in NUMERIC_VARIABLES for v in variables)
     keys = tuple(dict.fromkeys([*(v for v in variables if v not in NUMERIC_VARIABLES), design.cluster_name,
-                                *scheme.keys]))
+                                *scheme.keys, *(ipw.keys if ipw is not None else ())]))
     basis = numeric_basis(spec.rhs, variables=_formula_variables())
     values = {f"g{m + 1}": e for m, e in enumerate(basis)}
     if uses_hours or scheme.bands:
         values["h"] = col(column_name("handling_hours"))
-    prepared = engine.prepare(source, keys, values, ("handling_hours",) if uses_hours or scheme.bands else ())
+    numeric = ("handling_hours",) if uses_hours or scheme.bands else ()
+    if ipw is not None:
+        values.update(ipw.values)
+        numeric = (*numeric, *ipw.numeric)
+    prepared = engine.prepare(source, keys, values, numeric)
     groups = prepared.groups
     if prepared.n_rows < 10:
         raise InputError(f"model {spec.name}: only {prepared.n_rows} complete rows")
     cd = cell_design(groups, rhs=spec.rhs, intercept=family_of(spec.family).intercept, variables=variables,
                      formula_variables=_formula_variables(), reference_levels=plan.reference_levels,
                      instrument=instrument)
+    if ipw is not None:
+        return _ipw_cells(engine, prepared, cd, spec, instrument, ipw)
     rows = SD.band_rows(engine, prepared, scheme)
     rows["w"] = SD.weights_of(rows, scheme)
     n_b = max(len(scheme.indicators), 1)
@@ -162,15 +184,34 @@ def _weighted_cells(engine, source, spec, plan, instrument, scheme, design):
                   n_g=groups["n"].to_numpy(dtype=float), cluster=None, n_clusters=0,
                   weight=SD.weight_expression(scheme), weight_columns={f"wb{b}": wgb[:, b] for b in range(n_b)},
                   w_g=w_g)
-    return cells, cd, rows, prepared
+    return cells, cd, rows, prepared, scheme.indicators
+
+
+def _ipw_cells(engine, prepared, cd, spec, instrument, ipw):
+    """:func:`_weighted_cells` with ipw weights: each row's weight is an expression (its work
+    order's covariates' coefficients per group, the hours' basis per row), one pass for the
+    groups' weight totals; svyglm's normalisation to mean 1 folded into the expression."""
+    groups = prepared.groups
+    columns = ipw.columns(groups)
+    n = groups["n"].to_numpy(dtype=float)
+    total = engine.sums(prepared, {"w": ipw.expression()}, pd.DataFrame({"gid": groups["gid"], **columns}))
+    total = total["w"].to_numpy()
+    scale = float(total.sum()) / float(n.sum()) if spec.family == "logit" else 1.0
+    rows = groups.assign(band=0, w=total / n, wn=1.0)
+    weight = ipw.expression(scale)
+    cells = Cells(engine=engine, prepared=prepared, C=cd.C, y=_outcome(groups, spec, instrument), n_g=n,
+                  cluster=None, n_clusters=0, weight=weight, weight_columns=columns, w_g=total / scale)
+    return cells, cd, rows, prepared, [weight]
 
 
 def _band_sums(cells: Cells, rows: pd.DataFrame, pieces: dict, params: pd.DataFrame,
                ind: list) -> dict[str, np.ndarray]:
     """Per row of ``rows`` (a group and band), the sum of each piece over the band's rows of the group
-    (unweighted; ``ind`` the bands' indicators): one engine pass."""
-    measures = {f"{k}_{b}": e * i if len(ind) > 1 else e for k, e in pieces.items() for b, i in enumerate(ind)}
-    s = cells.engine.sums(cells.prepared, measures, params)
+    (unweighted; ``ind`` the bands' indicators; with ipw the rows' weights): one engine pass."""
+    # a band's indicator, or the row's weight (ipw); a lone constant indicator is left out
+    measures = {f"{k}_{b}": e * i if len(ind) > 1 or i.op != "num" else e for k, e in pieces.items()
+                for b, i in enumerate(ind)}
+    s = cells.sums(measures, params)
     g, b = rows["gid"].to_numpy(), rows["band"].to_numpy()
     return {k: np.column_stack([s[f"{k}_{j}"].to_numpy() for j in range(len(ind))])[g, b] for k in pieces}
 
