@@ -11,6 +11,7 @@ has Arrow allocate from jemalloc while an ingest runs. See README.md,
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -53,11 +54,18 @@ def _second_thread() -> ThreadPoolExecutor | _InOrder:
 
 
 _POOL_LOCK = threading.Lock()
-_POOL_USERS = [0, None]  # ingests under way, the default pool they replaced
+_POOL_USERS = [0, None, None]  # ingests under way, the default pool and switch interval they replaced
+
+#: seconds a thread holding the GIL runs before it hands it to a thread that asks (Python's
+#: default is 0.005): ingest's second thread runs Arrow kernels without the GIL but needs it
+#: between two kernels, while this thread runs Python loops (hashing ids, masking texts) that keep
+#: it; with the default, each handover can cost the second thread up to 5 ms
+SWITCH_INTERVAL = 0.0002
 
 @contextmanager
 def arrow_pool():
-    """Arrow allocates from jemalloc while an ingest runs (when this pyarrow has it).
+    """Arrow allocates from jemalloc (when this pyarrow has it), and the GIL changes hands after
+    :data:`SWITCH_INTERVAL` seconds, while an ingest runs.
 
     pyarrow's default pool (mimalloc) takes its memory in transparent huge
     pages, which the kernel zeroes 2 MB at a time, again after each purge: on
@@ -69,12 +77,14 @@ def arrow_pool():
     try:
         pool = pa.jemalloc_memory_pool()
     except (NotImplementedError, pa.ArrowNotImplementedError):
-        yield
-        return
+        pool = None
     with _POOL_LOCK:
         if _POOL_USERS[0] == 0:
             _POOL_USERS[1] = pa.default_memory_pool()
-            pa.set_memory_pool(pool)
+            _POOL_USERS[2] = sys.getswitchinterval()
+            if pool is not None:
+                pa.set_memory_pool(pool)
+            sys.setswitchinterval(min(SWITCH_INTERVAL, _POOL_USERS[2]))
         _POOL_USERS[0] += 1
     try:
         yield
@@ -83,4 +93,5 @@ def arrow_pool():
             _POOL_USERS[0] -= 1
             if _POOL_USERS[0] == 0:
                 pa.set_memory_pool(_POOL_USERS[1])
-                _POOL_USERS[1] = None
+                sys.setswitchinterval(_POOL_USERS[2])
+                _POOL_USERS[1] = _POOL_USERS[2] = None

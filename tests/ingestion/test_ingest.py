@@ -167,16 +167,28 @@ def test_cause_mismatch_as_the_row_by_row_rule(pairs, instrument):
     assert _cause_mismatch(Coded.encode(l1), Coded.encode(l2), instrument).tolist() == want.tolist()
 
 
-def test_arrow_pool_is_put_back_after_an_ingest_and_after_a_fault(tmp_path):
+def test_arrow_pool_is_put_back_after_an_ingest_and_after_a_fault(tmp_path, monkeypatch):
+    import sys
+
     import pyarrow as pa
 
+    import research.ingestion.checks as checks
+    import research.ingestion.threads as threads
+
     before = pa.default_memory_pool().backend_name
+    switch = sys.getswitchinterval()
+    seen = []
+    monkeypatch.setattr(checks, "_second_thread", lambda real=checks._second_thread: (
+        seen.append(sys.getswitchinterval()), real())[1])
     run(tmp_path, valid_survey(5))
-    assert pa.default_memory_pool().backend_name == before
+    assert pa.default_memory_pool().backend_name == before and sys.getswitchinterval() == switch
     (tmp_path / "empty.csv").write_bytes(b"")
     with pytest.raises(InputError):
         ingest(tmp_path / "empty.csv", key=TEST_KEY)
-    assert pa.default_memory_pool().backend_name == before
+    assert pa.default_memory_pool().backend_name == before and sys.getswitchinterval() == switch
+    # while the ingest ran, the GIL changed hands sooner (threads.SWITCH_INTERVAL)
+    # (Python keeps it in whole microseconds)
+    assert seen and all(abs(s - threads.SWITCH_INTERVAL) < 1e-6 for s in seen) and switch > 1e-3
 
 
 def test_no_workorder_and_workorders_ingested(tmp_path):
