@@ -137,14 +137,18 @@ class PandasEngine(Engine):
                 cols[c] = p[c].to_numpy(dtype=float)[gid]
         return cols
 
+    def _per_row(self, prepared: Prepared, measures: dict[str, Expr], params: pd.DataFrame | None):
+        """Each measure's value on every row (name -> array), for :meth:`sums` and :meth:`extremes`."""
+        gid = prepared.handle["gid"]
+        cols = self._columns(prepared, params)
+        for name, e in measures.items():
+            yield name, np.broadcast_to(np.asarray(e.numpy(cols), dtype=float), gid.shape)
+
     def extremes(self, prepared: Prepared, measures: dict[str, Expr],
                  params: pd.DataFrame | None = None) -> pd.DataFrame:
-        gid = prepared.handle["gid"]
-        n_groups = len(prepared.groups)
-        cols = self._columns(prepared, params)
+        gid, n_groups = prepared.handle["gid"], len(prepared.groups)
         out = {}
-        for name, e in measures.items():
-            v = np.broadcast_to(np.asarray(e.numpy(cols), dtype=float), gid.shape)
+        for name, v in self._per_row(prepared, measures, params):
             lo, hi = np.full(n_groups, np.inf), np.full(n_groups, -np.inf)
             np.minimum.at(lo, gid, v)
             np.maximum.at(hi, gid, v)
@@ -153,11 +157,7 @@ class PandasEngine(Engine):
 
     def sums(self, prepared: Prepared, measures: dict[str, Expr],
              params: pd.DataFrame | None = None) -> pd.DataFrame:
-        gid = prepared.handle["gid"]
-        n_groups = len(prepared.groups)
-        cols = self._columns(prepared, params)
-        out = {}
-        for name, e in measures.items():
-            v = np.broadcast_to(np.asarray(e.numpy(cols), dtype=float), gid.shape)
-            out[name] = np.bincount(gid, weights=v, minlength=n_groups)
+        gid, n_groups = prepared.handle["gid"], len(prepared.groups)
+        out = {name: np.bincount(gid, weights=v, minlength=n_groups)
+               for name, v in self._per_row(prepared, measures, params)}
         return pd.DataFrame(out, index=pd.RangeIndex(n_groups, name="gid"))
