@@ -188,8 +188,9 @@ def test_plans_the_sums_do_not_cover_are_named(plan, rows, instrument):
     from research.representativeness.at_scale import _check_method
 
     ipw = dataclasses.replace(spec, method="ipw")
-    _check_method(ipw, "duckdb")  # ipw from sums
-    for bad, what in ((ipw, "spark"), (dataclasses.replace(ipw, trim_cap=2.0), "duckdb"),
+    for name in ("duckdb", "spark", "pandas"):
+        _check_method(ipw, name)  # ipw from sums, on every engine
+    for bad, what in ((dataclasses.replace(ipw, trim_cap=2.0), "duckdb"),
                       (dataclasses.replace(ipw, domains=("station",)), "pandas")):
         with pytest.raises(InputError, match="'ipw' is not available from sums here: .*rake, poststratify, none"):
             _check_method(bad, what)
