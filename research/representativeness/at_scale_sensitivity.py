@@ -31,9 +31,9 @@ its hours (:mod:`research.models.aggregate.cells`). So
   a per-group constant of the pass).
 
 The numbers equal the row path's to rounding (tests/representativeness/test_at_scale_sensitivity.py:
-1e-9 relative, counts and text exactly; through Spark too, equal to pandas' to 1e-9). The two
-joins of :func:`sources` are written for each engine: frames for pandas, views of the engine's
-session for DuckDB and Spark (the same SQL).
+1e-9 relative, counts and text exactly; Spark's equal the pandas engine's to 1e-9:
+tests/representativeness/test_at_scale.py). The two joins of :func:`sources` are written for
+each engine: frames for pandas, views of the engine's session for DuckDB and Spark (the same SQL).
 """
 
 from __future__ import annotations

@@ -169,8 +169,8 @@ def test_rows_without_a_handling_time_are_refused(rows, plan):
                  "survey responses")
 
 
-def test_spark_sensitivity_and_ipw_tables_equal_the_pandas_engines(spark_engine, sample_dataset, rows, counts,
-                                                                    plan, instrument):
+def test_spark_sensitivity_and_ipw_tables_equal_the_pandas_engine(spark_engine, sample_dataset, rows, counts,
+                                                                   plan, instrument):
     """The Spark joins (the work orders with their ticket's answer and pattern, the respondents with
     their ticket's covariates) over the dataset folder: the propensity fit, the three sensitivity
     tables and, with ipw as the method, weight_summary, weight_margins and weighted_estimates equal
