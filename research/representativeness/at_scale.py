@@ -82,13 +82,13 @@ BAND = "handling_band"
 COUNT = "n_respondents"
 
 
-def _check_method(spec: WeightingSpec, engine: str = "") -> None:
+def _check_method(spec: WeightingSpec) -> None:
     """InputError for a weighting method this path cannot give: ``ipw`` where
     :func:`.at_scale_ipw.not_with_ipw` says why (a ``trim_cap``, the band or the cluster as a
     domain; its rows of ``weighting_methods`` do not depend on the method), an unknown method."""
     from research.representativeness.at_scale_ipw import not_with_ipw
 
-    why = not_with_ipw(spec, engine) if spec.method == "ipw" else ""
+    why = not_with_ipw(spec) if spec.method == "ipw" else ""
     if why or spec.method not in (*METHODS, "ipw"):
         raise InputError(f"weighting method {spec.method!r} is not available from sums here"
                          f"{': ' + why if why else ''}; set the plan's weighting.method to one of "
@@ -226,7 +226,7 @@ def analyse_at_scale(engine: Engine, responses: Source, workorders: Source, *, p
         ``ipw`` where :func:`.at_scale_ipw.not_with_ipw` says why (before any pass), rows without
         a key or a handling time, and what :func:`research.representativeness.run.make_weights` refuses.
     """
-    _check_method(plan.weighting, engine.name)
+    _check_method(plan.weighting)
     counts = count_rows(engine, responses, workorders, plan.weighting, progress)
     out = tables_from_counts(counts, plan, progress)
     if models:
@@ -371,7 +371,7 @@ def weigh_on_engine(name: str, plan: Plan, out, *, dataset=None, folder=None,
     from research.representativeness.run import write_representativeness
     from research.safeio import atomic_write_text
 
-    _check_method(plan.weighting, name)
+    _check_method(plan.weighting)
     if name == "spark":
         from research.engines.spark_engine import java_available
 

@@ -45,7 +45,7 @@ from research.errors import InputError
 COUNT = "n_respondents"
 
 
-def not_with_ipw(spec, engine: str = "") -> str:
+def not_with_ipw(spec) -> str:
     """Why ipw cannot be the method from sums ('' when it can; the same on every engine)."""
     if spec.trim_cap is not None:
         return "a trim_cap caps each ipw weight row by row"
@@ -113,7 +113,7 @@ def ipw_tables(engine: Engine, respondents: Source, prop, counts, plan, covariat
 
     say = progress or (lambda m: None)
     spec = plan.weighting
-    why = not_with_ipw(spec, engine.name)
+    why = not_with_ipw(spec)
     if why:
         raise InputError(f"weighting method 'ipw' from sums: {why}")
     sums = IpwSums(engine, respondents, prop, plan, covariates)
