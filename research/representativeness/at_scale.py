@@ -30,9 +30,9 @@ The response-propensity logit of the work orders, the non-response sensitivity t
 :mod:`.at_scale_sensitivity`, :mod:`.at_scale_methods`) and the survey-weighted models come from
 the engine's sums too (:mod:`research.models.aggregate.propensity`,
 :mod:`research.models.aggregate.svy`, the weights of ``weight_cells`` joined to the groups).
-Spark: the propensity model, not yet the sensitivity tables (their join of the respondents with
-their tickets' covariates is DuckDB's and pandas'); with a ``trim_cap`` the sensitivity tables are
-not computed (the cap makes each ipw weight a capped function of its row).
+The same on every engine (pandas, DuckDB, Spark: the joins of the respondents and the work
+orders are written for each, :func:`.at_scale_sensitivity.sources`); with a ``trim_cap`` the
+sensitivity tables are not computed (the cap makes each ipw weight a capped function of its row).
 
 ``ipw`` as the plan's method (:mod:`.at_scale_ipw`): the weights ``k / p_i`` vary with every
 respondent's hours, so they are engine expressions rather than cell weights: ``weight_summary``,
@@ -40,8 +40,8 @@ respondent's hours, so they are engine expressions rather than cell weights: ``w
 per level from :meth:`research.engines.base.Engine.extremes`); ``weight_cells`` is not written
 (``notes`` gives ``k``; ``b`` is in ``propensity_estimates``); the survey-weighted models weight
 every row by the same expression (:func:`research.models.aggregate.svy.svy_models_on` with
-``ipw``). Not with Spark, a ``trim_cap``, or the band or the cluster as a domain
-(exit 2 before any pass).
+``ipw``). Not with a ``trim_cap``, or the band or the cluster as a domain (exit 2 before any
+pass).
 
 Not on this path: ``respondent_weights`` (one row per respondent: 20 million rows at scale;
 ``weight_cells`` gives the weight of every cell instead, which is every respondent's weight).
@@ -82,13 +82,13 @@ BAND = "handling_band"
 COUNT = "n_respondents"
 
 
-def _check_method(spec: WeightingSpec, engine: str = "") -> None:
+def _check_method(spec: WeightingSpec) -> None:
     """InputError for a weighting method this path cannot give: ``ipw`` where
-    :func:`.at_scale_ipw.not_with_ipw` says why (Spark, a ``trim_cap``, the band or the cluster as a
+    :func:`.at_scale_ipw.not_with_ipw` says why (a ``trim_cap``, the band or the cluster as a
     domain; its rows of ``weighting_methods`` do not depend on the method), an unknown method."""
     from research.representativeness.at_scale_ipw import not_with_ipw
 
-    why = not_with_ipw(spec, engine) if spec.method == "ipw" else ""
+    why = not_with_ipw(spec) if spec.method == "ipw" else ""
     if why or spec.method not in (*METHODS, "ipw"):
         raise InputError(f"weighting method {spec.method!r} is not available from sums here"
                          f"{': ' + why if why else ''}; set the plan's weighting.method to one of "
@@ -226,7 +226,7 @@ def analyse_at_scale(engine: Engine, responses: Source, workorders: Source, *, p
         ``ipw`` where :func:`.at_scale_ipw.not_with_ipw` says why (before any pass), rows without
         a key or a handling time, and what :func:`research.representativeness.run.make_weights` refuses.
     """
-    _check_method(plan.weighting, engine.name)
+    _check_method(plan.weighting)
     counts = count_rows(engine, responses, workorders, plan.weighting, progress)
     out = tables_from_counts(counts, plan, progress)
     if models:
@@ -241,9 +241,8 @@ def _models_from_sums(engine: Engine, responses: Source, workorders: Source, pla
     (:func:`research.representativeness.at_scale_sensitivity.sensitivity_on`, with the same
     propensity fit, when ``counts`` are given) and the survey-weighted models with the weights of
     ``out["weight_cells"]`` (:func:`research.models.aggregate.svy.svy_models_on`), all from the
-    engine's sums; ``notes`` rewritten to say what is still not computed. Spark: the propensity
-    model only (the sensitivity tables' join of respondents and tickets is not written for it):
-    noted; nor the sensitivity tables with a plan that :func:`.at_scale_sensitivity.not_from_sums`
+    engine's sums, the same on every engine; ``notes`` rewritten to say what is still not
+    computed: the sensitivity tables with a plan that :func:`.at_scale_sensitivity.not_from_sums`
     names."""
     from research.config.instrument import load_instrument
     from research.models.aggregate.svy import svy_models_on
@@ -254,29 +253,18 @@ def _models_from_sums(engine: Engine, responses: Source, workorders: Source, pla
     spec = plan.weighting
     got: dict[str, pd.DataFrame] = {}
     left = [k for k in NOT_AT_SCALE if k != "respondent_weights"]
-    why = ""
-    if engine.name == "spark":  # ipw as the method was refused before any pass (not_with_ipw)
-        from research.models.aggregate.propensity import propensity_on
+    t0 = time.perf_counter()
+    opened = open_sums(engine, responses, workorders, plan=plan, instrument=instrument)
+    got["propensity_estimates"], got["propensity_fit"] = opened.prop.tables(plan)
+    say(f"response-propensity model from sums in {time.perf_counter() - t0:.1f} s")
+    if spec.method == "ipw":
+        from research.representativeness.at_scale_ipw import ipw_tables
 
-        t0 = time.perf_counter()
-        got["propensity_estimates"], got["propensity_fit"] = propensity_on(engine, workorders, plan=plan,
-                                                                           instrument=instrument)
-        say(f"response-propensity model from sums in {time.perf_counter() - t0:.1f} s")
-        why = ("not on the Spark engine yet (the respondents joined with their tickets' covariates is "
-               "written for DuckDB and pandas)")
-    else:
-        t0 = time.perf_counter()
-        opened = open_sums(engine, responses, workorders, plan=plan, instrument=instrument)
-        got["propensity_estimates"], got["propensity_fit"] = opened.prop.tables(plan)
-        say(f"response-propensity model from sums in {time.perf_counter() - t0:.1f} s")
-        if spec.method == "ipw":
-            from research.representativeness.at_scale_ipw import ipw_tables
-
-            got.update(ipw_tables(engine, opened.respondents, opened.prop, counts, plan, opened.covariates, say))
-        why = not_from_sums(spec)
-        if counts is not None and not why:
-            got.update(sensitivity_on(engine, responses, workorders, plan=plan, instrument=instrument,
-                                      counts=counts, progress=say, opened=opened))
+        got.update(ipw_tables(engine, opened.respondents, opened.prop, counts, plan, opened.covariates, say))
+    why = not_from_sums(spec)
+    if counts is not None and not why:
+        got.update(sensitivity_on(engine, responses, workorders, plan=plan, instrument=instrument,
+                                  counts=counts, progress=say, opened=opened))
     if spec.method == "ipw":
         from research.representativeness.at_scale_ipw import IpwWeight, model_source
 
@@ -383,7 +371,7 @@ def weigh_on_engine(name: str, plan: Plan, out, *, dataset=None, folder=None,
     from research.representativeness.run import write_representativeness
     from research.safeio import atomic_write_text
 
-    _check_method(plan.weighting, name)
+    _check_method(plan.weighting)
     if name == "spark":
         from research.engines.spark_engine import java_available
 

@@ -28,9 +28,8 @@ weights are ``k / expit(x'b)`` with ``b`` in ``propensity_estimates.csv`` and ``
 covariates beside them (:func:`model_source`, the ``w_`` columns) and weight every row by
 :class:`IpwWeight`'s expression (:func:`research.models.aggregate.svy.svy_models_on` with ``ipw``;
 fixed weights: the design's cells are the clusters, no calibration).
-Not available: Spark (the join of the respondents with their tickets is written for DuckDB and
-pandas), a ``trim_cap`` (a cap makes each weight a capped function of its row), the handling band
-or the cluster among the ``domains``.
+The same on every engine (pandas, DuckDB, Spark). Not available: a ``trim_cap`` (a cap makes
+each weight a capped function of its row), the handling band or the cluster among the ``domains``.
 """
 
 from __future__ import annotations
@@ -46,11 +45,8 @@ from research.errors import InputError
 COUNT = "n_respondents"
 
 
-def not_with_ipw(spec, engine: str) -> str:
-    """Why ipw cannot be the method from sums here ('' when it can)."""
-    if engine == "spark":
-        return ("the Spark engine does not yet join the respondents with their tickets' covariates "
-                "(the ipw weights' expression)")
+def not_with_ipw(spec) -> str:
+    """Why ipw cannot be the method from sums ('' when it can; the same on every engine)."""
     if spec.trim_cap is not None:
         return "a trim_cap caps each ipw weight row by row"
     odd = [d for d in spec.domains if d in (spec.cluster, "handling_band")]
@@ -117,7 +113,7 @@ def ipw_tables(engine: Engine, respondents: Source, prop, counts, plan, covariat
 
     say = progress or (lambda m: None)
     spec = plan.weighting
-    why = not_with_ipw(spec, engine.name)
+    why = not_with_ipw(spec)
     if why:
         raise InputError(f"weighting method 'ipw' from sums: {why}")
     sums = IpwSums(engine, respondents, prop, plan, covariates)
@@ -205,9 +201,9 @@ def _estimates(sums: IpwSums, spec, conf_level: float, k: float) -> pd.DataFrame
 def model_source(engine: Engine, responses: Source, opened) -> Source:
     """The responses (every column, for the survey-weighted models) with their ticket's work-order
     covariates beside them as ``w_<variable>`` (the ipw weight's inputs; missing without a work
-    order): a frame for pandas, a view of the engine's session for DuckDB (the responses joined to
-    the work orders' table of :func:`.at_scale_sensitivity.sources`)."""
-    from research.engines.base import DatasetSource, FrameSource, TableSource
+    order): a frame for pandas, a view of the engine's session for DuckDB and Spark (the responses
+    joined to the work orders' table of :func:`.at_scale_sensitivity.sources`)."""
+    from research.engines.base import FrameSource, TableSource
     from research.engines.pandas_engine import frame_of
 
     cov = [v for v in opened.covariates]
@@ -221,15 +217,11 @@ def model_source(engine: Engine, responses: Source, opened) -> Source:
             first, on="ticket_id", how="left", sort=False))
     table = opened.population.name
     name = f"{table}_m"
-    if isinstance(responses, DatasetSource):
-        engine.con.read_parquet([str(f) for f in responses.files()], hive_partitioning=True).create_view(
-            f"{name}_resp", replace=True)
-    else:
-        engine._register(f"{name}_resp", responses)
+    engine._register(f"{name}_resp", responses)  # DuckDB's read_parquet, Spark's read_table, or the frame
     q = engine._quoted
     covs = ", ".join(f"p.{q(v)} AS {q('w_' + v)}" for v in cov)
-    engine.con.execute(f"CREATE OR REPLACE TEMPORARY VIEW {name} AS SELECT r.*, {covs} FROM {name}_resp r "
-                       f"LEFT JOIN {table} p ON CAST(p.ticket_id AS VARCHAR) = CAST(r.ticket_id AS VARCHAR)")
+    engine._execute(f"CREATE OR REPLACE TEMPORARY VIEW {name} AS SELECT r.*, {covs} FROM {name}_resp r "
+                    f"LEFT JOIN {table} p ON CAST(p.ticket_id AS STRING) = CAST(r.ticket_id AS STRING)")
     return TableSource(name)
 
 

@@ -31,8 +31,9 @@ its hours (:mod:`research.models.aggregate.cells`). So
   a per-group constant of the pass).
 
 The numbers equal the row path's to rounding (tests/representativeness/test_at_scale_sensitivity.py:
-1e-9 relative, counts and text exactly). Not on Spark yet: the two joins of :func:`sources` are
-DuckDB's and pandas' (Spark has the propensity model, :mod:`research.models.aggregate.propensity`).
+1e-9 relative, counts and text exactly; Spark's equal the pandas engine's to 1e-9:
+tests/representativeness/test_at_scale.py). The two joins of :func:`sources` are written for
+each engine: frames for pandas, views of the engine's session for DuckDB and Spark (the same SQL).
 """
 
 from __future__ import annotations
@@ -128,23 +129,21 @@ def sources(engine: Engine, responses: Source, workorders: Source, spec,
     ``d_<domain>``, ``y_code``, ``r_<variable>`` (:func:`respondent_variables`, text),
     ``r_handling_band`` (the band's code of the response's hours, -1 none) and ``r_<outcome>``
     (each outcome of ``weighted_estimates`` as a number, -1 unanswered) of the response, and the
-    ``covariates`` of its ticket's work order (missing without one). pandas: frames; DuckDB: views of the engine's session."""
+    ``covariates`` of its ticket's work order (missing without one). pandas: frames; DuckDB and Spark:
+    tables of the engine's session (the same SQL; DuckDB keeps them as temporary tables, Spark as
+    cached views: :meth:`research.engines.sql_engine.SQLEngine._materialise`)."""
     if engine.name == "pandas":
         return _frames(workorders, responses, spec, covariates)
-    from research.models.aggregate.propensity import _duckdb_population
+    from research.models.aggregate.propensity import population_source
+    from research.representativeness.run import ESTIMATE_VARIABLES
 
-    pop = _duckdb_population(engine, workorders).name
+    pop = population_source(engine, workorders).name
     resp = f"{pop}_resp"
-    if isinstance(responses, DatasetSource):
-        engine.con.read_parquet([str(f) for f in responses.files()], hive_partitioning=True).create_view(
-            resp, replace=True)
-    elif isinstance(responses, FrameSource):
-        from research.representativeness.run import ESTIMATE_VARIABLES
-
-        engine._register(resp, responses, ["ticket_id", spec.cluster, "handling_hours", *ESTIMATE_VARIABLES,
-                                           *spec.sensitivity_domains, *respondent_variables(spec)])
-    else:
+    if not isinstance(responses, (DatasetSource, FrameSource)):
         raise InputError("non-response sensitivity from sums: the responses must be a dataset or a frame")
+    # a dataset: DuckDB's read_parquet, Spark's read_table (region folders decoded); a frame: its columns
+    engine._register(resp, responses, ["ticket_id", spec.cluster, "handling_hours", *ESTIMATE_VARIABLES,
+                                       *spec.sensitivity_domains, *respondent_variables(spec)])
     q = engine._quoted
     y = f"CAST(r.{q(Y)} AS BOOLEAN)"
     yc = f"CASE WHEN {y} IS NULL THEN -1 WHEN {y} THEN 1 ELSE 0 END"
@@ -152,26 +151,24 @@ def sources(engine: Engine, responses: Source, workorders: Source, spec,
     pattern = (f"CASE WHEN {y} IS NOT NULL AND NOT COALESCE({done}, FALSE) THEN {BAD} "
                f"WHEN {done} AND {y} IS NOT NULL THEN 0 WHEN {done} THEN 1 "
                "WHEN p.survey_status = 'no_answer' THEN 2 WHEN p.survey_status = 'refused' THEN 3 ELSE 4 END")
-    doms = "".join(f", COALESCE(CAST(p.{q(d)} AS VARCHAR), '') AS {q('d_' + d)}" for d in spec.sensitivity_domains)
-    on = "CAST(p.ticket_id AS VARCHAR) = CAST(r.ticket_id AS VARCHAR)"
-    engine.con.execute(f"CREATE OR REPLACE TEMPORARY VIEW {pop}_y AS SELECT p.*, {yc} AS y_code, {pattern} AS "
-                       f"pattern_code{doms} FROM {pop} p LEFT JOIN {resp} r ON {on}")
-    rdoms = "".join(f", COALESCE(CAST(r.{q(d)} AS VARCHAR), '') AS {q('d_' + d)}" for d in spec.sensitivity_domains)
-    from research.representativeness.run import ESTIMATE_VARIABLES
-
-    rdoms += "".join(f", COALESCE(CAST(r.{q(v)} AS VARCHAR), '') AS {q('r_' + v)}" for v in respondent_variables(spec))
+    # STRING: both dialects' text type (DuckDB's alias of VARCHAR; Spark wants a length with VARCHAR)
+    doms = "".join(f", COALESCE(CAST(p.{q(d)} AS STRING), '') AS {q('d_' + d)}" for d in spec.sensitivity_domains)
+    on = "CAST(p.ticket_id AS STRING) = CAST(r.ticket_id AS STRING)"
+    engine._execute(f"CREATE OR REPLACE TEMPORARY VIEW {pop}_y AS SELECT p.*, {yc} AS y_code, {pattern} AS "
+                    f"pattern_code{doms} FROM {pop} p LEFT JOIN {resp} r ON {on}")
+    # kept once (DuckDB: a temporary table it spills; Spark: a cached view), not re-derived by every
+    # prepare: the work orders' ticket-history window and both joins would otherwise run again for
+    # each of the passes' groupings; the respondents join this table, so the window runs once
+    keep = ["ticket_id", *covariates, "responded", "handling_hours", "y_code", "pattern_code",
+            *(f"d_{d}" for d in spec.sensitivity_domains)]
+    engine._materialise(f"{pop}_yt", f"SELECT {', '.join(q(c) for c in dict.fromkeys(keep))} FROM {pop}_y")
+    rdoms = "".join(f", COALESCE(CAST(r.{q(d)} AS STRING), '') AS {q('d_' + d)}" for d in spec.sensitivity_domains)
+    rdoms += "".join(f", COALESCE(CAST(r.{q(v)} AS STRING), '') AS {q('r_' + v)}" for v in respondent_variables(spec))
     rdoms += f", {_band_sql('r.' + q('handling_hours'), spec.bands_hours)} AS {q('r_handling_band')}"
     rdoms += "".join(f", COALESCE(CAST(r.{q(v)} AS DOUBLE), -1.0) AS {q('r_' + v)}" for v in ESTIMATE_VARIABLES)
     cov = "".join(f", p.{q(v)}" for v in covariates)
-    engine.con.execute(f"CREATE OR REPLACE TEMPORARY VIEW {pop}_r AS SELECT r.{q(spec.cluster)} AS "
-                       f"{q('r_' + spec.cluster)}, {yc} AS y_code{rdoms}{cov} FROM {resp} r LEFT JOIN {pop} p ON {on}")
-    # kept once as tables (DuckDB spills them), not re-derived by every prepare: the work orders'
-    # ticket-history window and both joins would otherwise run again for each of the passes' groupings
-    keep = ["ticket_id", *covariates, "responded", "handling_hours", "y_code", "pattern_code",
-            *(f"d_{d}" for d in spec.sensitivity_domains)]
-    engine.con.execute(f"CREATE OR REPLACE TEMPORARY TABLE {pop}_yt AS SELECT "
-                       f"{', '.join(q(c) for c in dict.fromkeys(keep))} FROM {pop}_y")
-    engine.con.execute(f"CREATE OR REPLACE TEMPORARY TABLE {pop}_rt AS SELECT * FROM {pop}_r")
+    engine._materialise(f"{pop}_rt", f"SELECT r.{q(spec.cluster)} AS {q('r_' + spec.cluster)}, {yc} AS y_code"
+                                     f"{rdoms}{cov} FROM {resp} r LEFT JOIN {pop}_yt p ON {on}")
     return TableSource(f"{pop}_yt"), TableSource(f"{pop}_rt")
 
 
@@ -200,16 +197,12 @@ class Opened:
 
 
 def open_sums(engine: Engine, responses: Source, workorders: Source, *, plan: Plan, instrument) -> Opened:
-    """The sources and the response-propensity fit (InputError on Spark: the two joins of
-    :func:`sources` are written for DuckDB and pandas)."""
+    """The sources of :func:`sources` and the response-propensity fit on the work orders' source
+    (pandas, DuckDB or Spark)."""
     from research.models.aggregate.propensity import VARIABLES, fit_propensity
     from research.representativeness.nonresponse import _uses
 
     spec = plan.weighting
-    if engine.name not in ("pandas", "duckdb"):
-        raise InputError(f"non-response sensitivity from sums: not on the {engine.name} engine yet (the "
-                         "join of the respondents with their tickets' covariates is written for DuckDB "
-                         "and pandas)")
     covariates = tuple(dict.fromkeys([*(v for v in VARIABLES if _uses(spec.propensity_rhs, v)), spec.cluster]))
     population, respondents = sources(engine, responses, workorders, spec, covariates)
     prop = fit_propensity(engine, workorders, plan=plan, instrument=instrument, source=population)
@@ -228,7 +221,7 @@ def sensitivity_on(engine: Engine, responses: Source, workorders: Source, *, pla
     ------
     InputError
         As the row path: an answered ticket whose survey status is not completed, an outcome model
-        the respondents cannot support, a target outside (0, 1); Spark (the joins).
+        the respondents cannot support, a target outside (0, 1).
     """
     from research.representativeness.at_scale_methods import weighting_methods_on
     from research.strategy.sensitivity import with_outcome_model
