@@ -46,13 +46,11 @@ COUNT = "n_respondents"
 
 
 def not_with_ipw(spec) -> str:
-    """Why ipw cannot be the method from sums ('' when it can; the same on every engine)."""
-    if spec.trim_cap is not None:
-        return "a trim_cap caps each ipw weight row by row"
-    odd = [d for d in spec.domains if d in (spec.cluster, "handling_band")]
-    if odd:
-        return f"domains {', '.join(odd)} (the handling band or the cluster) are not domains of the sums"
-    return ""
+    """Why ipw cannot be the method from sums ('' when it can; the same on every engine): the
+    sensitivity tables' reasons (:func:`.at_scale_sensitivity.not_from_sums`) for the ``domains``."""
+    from research.representativeness.at_scale_sensitivity import not_from_sums
+
+    return not_from_sums(spec, "domains")
 
 
 class IpwSums:

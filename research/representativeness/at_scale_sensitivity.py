@@ -172,16 +172,18 @@ def sources(engine: Engine, responses: Source, workorders: Source, spec,
     return TableSource(f"{pop}_yt"), TableSource(f"{pop}_rt")
 
 
-def not_from_sums(spec) -> str:
-    """Why the plan's weighting section ``spec`` keeps the sensitivity tables off the sums path
-    ('' when it does not): a ``trim_cap`` (each ipw weight capped row by row), the handling band as
-    a sensitivity domain (not a key of these passes) or the cluster as one (the row path orders its
-    levels by first appearance among the responses, which groups do not keep)."""
+def not_from_sums(spec, domains: str = "sensitivity_domains") -> str:
+    """Why the plan's weighting section ``spec`` keeps ipw weights off the sums path ('' when it
+    does not): a ``trim_cap`` (each ipw weight capped row by row), the handling band among the
+    ``domains`` field's variables (not a key of these passes) or the cluster (the row path orders
+    its levels by first appearance among the responses, which groups do not keep). ``domains``:
+    ``sensitivity_domains`` for the sensitivity tables, ``domains`` for ipw as the method
+    (:func:`research.representativeness.at_scale_ipw.not_with_ipw`)."""
     if spec.trim_cap is not None:
-        return "a trim_cap caps the ipw weights row by row"
-    odd = [d for d in spec.sensitivity_domains if d in (spec.cluster, "handling_band")]
+        return "a trim_cap caps each ipw weight row by row"
+    odd = [d for d in getattr(spec, domains) if d in (spec.cluster, "handling_band")]
     if odd:
-        return f"sensitivity_domains {', '.join(odd)} (the handling band or the cluster) are not domains of the sums"
+        return f"{domains} {', '.join(odd)} (the handling band or the cluster) are not domains of the sums"
     return ""
 
 
