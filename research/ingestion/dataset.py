@@ -159,10 +159,33 @@ def _refuse_or_replace(ledger: dict, files: dict[str, tuple[Path, str | None]], 
 
 # --- writing ---------------------------------------------------------------------------------------
 
+def _ticket_range(ids: pa.Array) -> list[str] | None:
+    """The smallest and largest ticket id of an export's rows (``[min, max]``, Arrow's order of
+    UTF-8 bytes, which is Python's order of the strings), None without any."""
+    import pyarrow.compute as pc
+
+    ids = pc.drop_null(ids)
+    if not len(ids):
+        return None
+    low, high = pc.min_max(ids).values()
+    return [low.as_py(), high.as_py()]
+
+
+def _apart(stored, low: str, high: str) -> bool:
+    """True when a ledger file's ``ticket_range`` cannot hold any id from ``low`` to ``high``
+    (a range that is missing or not two strings proves nothing: the parts are read)."""
+    if not (isinstance(stored, list) and len(stored) == 2 and all(isinstance(v, str) for v in stored)):
+        return False
+    return stored[1] < low or stored[0] > high
+
+
 def _refuse_known_tickets(root: Path, ledger: dict, replaced: list[int], tickets: dict[str, pa.Array],
-                         paths: dict[str, Path]) -> None:
+                         paths: dict[str, Path], ranges: dict[str, list[str] | None] | None = None) -> None:
     """Refuse an export holding ticket ids that another ledger entry (not replaced) holds in the same
-    table; ``tickets``: role -> the ticket id of every row of that export.
+    table; ``tickets``: role -> the ticket id of every row of that export. Each ledger file records
+    the range of its export's ticket ids (``ticket_range``); an entry whose range does not meet
+    the export's is not read (exports of different periods: ids of different dates), so an append
+    does not read the whole dataset's ids. ``ranges`` (role -> range) is filled for the new entry.
 
     Raises
     ------
@@ -174,9 +197,12 @@ def _refuse_known_tickets(root: Path, ledger: dict, replaced: list[int], tickets
     for role, ids in tickets.items():
         table = ROLE_TABLE[role]
         ids = pc.drop_null(ids)
+        span = _ticket_range(ids)
+        if ranges is not None:
+            ranges[role] = span
         for i, entry in enumerate(ledger["entries"]):
             parts = [root / p for f in entry["files"] if f["table"] == table and i not in replaced
-                     for p in f["parts"]]
+                     and not (span and _apart(f.get("ticket_range"), *span)) for p in f["parts"]]
             if not parts or not len(ids):
                 continue
             known = read_parts(parts, root, table, ["ticket_id"]).column("ticket_id")
@@ -189,7 +215,7 @@ def _refuse_known_tickets(root: Path, ledger: dict, replaced: list[int], tickets
 
 
 def _stage_entry(staging: Path, report: dict, rejected: pd.DataFrame, writer: PartWriter, key_id: str,
-                 instrument) -> dict:
+                 instrument, ranges: dict[str, list[str] | None] | None = None) -> dict:
     """Name the parts written into ``staging`` and write the reports of one ingest there; returns
     its ledger entry."""
     from research import __version__
@@ -202,7 +228,8 @@ def _stage_entry(staging: Path, report: dict, rejected: pd.DataFrame, writer: Pa
         parts = writer.finish(table, sha8)
         files.append({"role": f["role"], "file": f["file"], "sha256": f["sha256"],
                       "rows_read": f["rows_read"], "accepted": f["accepted"], "rejected": f["rejected"],
-                      "table": table, "months": sorted({month_of(p) for p in parts}), "parts": parts})
+                      "table": table, "months": sorted({month_of(p) for p in parts}), "parts": parts,
+                      **({"ticket_range": ranges[f["role"]]} if (ranges or {}).get(f["role"]) else {})})
     reports = staging / "reports" / sha8
     reports.mkdir(parents=True)
     write_csv(rejected, reports / "rejected.csv", bom=True)
@@ -314,10 +341,11 @@ def ingest_into_dataset(root: str | Path, survey: str | Path, workorders: str | 
         staging = new_staging(root)
         try:
             writer = PartWriter(staging, ROLE_TABLE)
+            ranges: dict[str, list[str] | None] = {}
             report, rejected = ingest_chunks(
                 survey, workorders, sink=writer, instrument=instrument, key=key, chunk_rows=chunk_rows,
                 progress=progress,
-                before_writing=lambda tickets: _refuse_known_tickets(root, ledger, before, tickets, given))
+                before_writing=lambda tickets: _refuse_known_tickets(root, ledger, before, tickets, given, ranges))
             # the digests ingest took of the bytes it read decide (the files may have changed since)
             shas = {f["role"]: (given[f["role"]], f["sha256"]) for f in report["files"]}
             replaced = _refuse_or_replace(ledger, shas, kid, replace)
@@ -327,7 +355,7 @@ def ingest_into_dataset(root: str | Path, survey: str | Path, workorders: str | 
                 raise InputError(f"{survey}: its sha256 begins with the same 8 digits as that of "
                                  f"{_describe(clash[0])}; ingest it into another dataset")
             _stage(progress, f"appending to the dataset {root}")
-            entry = _stage_entry(staging, report, rejected, writer, kid, instrument)
+            entry = _stage_entry(staging, report, rejected, writer, kid, instrument, ranges)
             entries = [e for i, e in enumerate(ledger["entries"]) if i not in replaced]
             entries.insert(replaced[0] if replaced else len(entries), entry)
             new = {"format": FORMAT, "pseudonym_key_id": kid, "entries": entries}

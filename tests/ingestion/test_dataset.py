@@ -136,7 +136,7 @@ def test_ledger_records_each_export_and_no_time(built, exports):
 
     assert keys(ledger) == {"format", "pseudonym_key_id", "entries", "id", "report", "files", "role",
                             "file", "sha256", "rows_read", "accepted", "rejected", "table", "months",
-                            "parts", "instrument", "dir", "fingerprint", "package_version"}
+                            "parts", "instrument", "dir", "fingerprint", "package_version", "ticket_range"}
     # no time: the same exports give the same ledger; the instrument and the package's version
     from research import __version__
     from research.config.instrument import load_instrument
@@ -262,6 +262,37 @@ def test_ticket_ids_of_another_entry_are_refused_with_exit_2_counted_never_quote
     tickets = set(sim.workorders_export["工单编号"])
     assert not [t for t in tickets if t in err]  # counted, never quoted
     assert _snapshot(copy) == before
+
+
+def test_an_append_reads_only_the_entries_whose_ticket_range_meets_its_own(exports, tmp_path, monkeypatch):
+    """The 2026 half's ticket ids (GD...2026...) lie after every id of the 2025 entry, whose ledger
+    files record their range: appending it reads no earlier entry's ids. The whole exports meet
+    that range, so they are read and refused; and a ledger without ranges (written before them)
+    is read as before."""
+    import json
+
+    files, _ = exports
+    root = tmp_path / "ds"
+    ingest_into_dataset(root, *files["2025"], key=TEST_KEY)
+    ranges = [f["ticket_range"] for f in dset.read_ledger(root)["entries"][0]["files"]]
+    assert all(len(r) == 2 and r[0] <= r[1] and "2025" in r[1] for r in ranges)
+    reads = []
+    real = dset.read_parts
+    monkeypatch.setattr(dset, "read_parts", lambda *a, **k: reads.append(a[2]) or real(*a, **k))
+    legacy = tmp_path / "legacy"
+    shutil.copytree(root, legacy)
+    ingest_into_dataset(root, *files["2026"], key=TEST_KEY)
+    assert reads == []
+    with pytest.raises(InputError, match="of its ticket ids are already in the dataset"):
+        ingest_into_dataset(root, *files["all"], key=TEST_KEY)
+    assert reads  # the entries it meets were read
+    ledger = json.loads((legacy / dset.LEDGER).read_text(encoding="utf-8"))
+    for f in ledger["entries"][0]["files"]:
+        del f["ticket_range"]
+    (legacy / dset.LEDGER).write_text(json.dumps(ledger), encoding="utf-8")
+    reads.clear()
+    ingest_into_dataset(legacy, *files["2026"], key=TEST_KEY)
+    assert sorted(reads) == ["responses", "workorders"]
 
 
 def test_bad_dataset_folder_is_input_error_exit_2(exports, tmp_path, capsys):
