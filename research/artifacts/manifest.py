@@ -83,6 +83,9 @@ def platform_info() -> dict:
     blas = [{k: str(lib.get(k)) for k in ("internal_api", "version", "architecture", "num_threads")
              if lib.get(k) is not None}
             for lib in threadpool_info() if lib.get("user_api") == "blas"]
+    # threadpoolctl lists the libraries in the order the process loaded them (numpy's and scipy's
+    # OpenBLAS), which depends on what it imported first: sorted, two builds record the same list
+    blas.sort(key=lambda b: sorted(b.items()))
     return {"machine": platform.machine(), "system": platform.system(), "processor": processor_name(),
             "blas": blas}
 

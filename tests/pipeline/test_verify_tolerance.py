@@ -250,3 +250,19 @@ def test_the_manifest_records_its_platform_and_verify_shows_both(sample_build, t
     assert ok and row[1] == "recorded"
     assert "kernel NEOVERSEN1" in row[2] and describe_platform(info) in row[2] and len(row[2]) < 600
     assert describe_platform(None) == "not recorded" and describe_platform(["x"]) == "not recorded"
+
+
+def test_the_platforms_blas_list_does_not_depend_on_the_order_libraries_were_loaded(monkeypatch):
+    """threadpoolctl lists BLAS libraries in load order (numpy's, scipy's OpenBLAS), which differs
+    between processes that imported in another order; two builds must record the same list."""
+    import threadpoolctl
+
+    from research.artifacts.manifest import platform_info
+
+    libs = [{"user_api": "blas", "internal_api": "openblas", "version": v, "architecture": "SkylakeX",
+             "num_threads": 1} for v in ("0.3.30", "0.3.31.188.0")]
+    seen = []
+    for order in (libs, libs[::-1]):
+        monkeypatch.setattr(threadpoolctl, "threadpool_info", lambda order=order: list(order))
+        seen.append(platform_info()["blas"])
+    assert seen[0] == seen[1] and [b["version"] for b in seen[0]] == ["0.3.30", "0.3.31.188.0"]
