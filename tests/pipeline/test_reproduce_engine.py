@@ -178,3 +178,41 @@ def test_spark_engine_fit_stage(spark_engine, sample_bundle, tmp_path, monkeypat
                 np.testing.assert_allclose(b[col].to_numpy(float), a[col].to_numpy(float), rtol=1e-9, atol=atol)
             else:
                 assert b[col].astype(str).tolist() == a[col].astype(str).tolist(), (key, col)
+
+
+def test_verify_of_a_dataset_manifest_rebuilds_from_that_dataset(dataset_build, sample_dataset, monkeypatch,
+                                                                   tmp_path):
+    """A manifest of ``reproduce --dataset``: verify rebuilds from its dataset (inside the project)
+    with the manifest's engine and compares each ledger file it records with the dataset's ledger
+    now; a ledger that changed since says so and fails. The rebuild is the module's build, copied."""
+    import research.pipeline.reproduce as reproduce_module
+    from research import paths
+    from research.pipeline.verify import verify
+
+    project = tmp_path / "project"
+    shutil.copytree(sample_dataset, project / "ds")
+    manifest = {**dataset_build[1], "dataset": {**dataset_build[1]["dataset"], "path": "ds"}}
+    (project / "paper").mkdir()
+    target = project / "paper" / "manifest.json"
+    target.write_text(json.dumps(manifest), encoding="utf-8")
+    plan = paths.default_plan()
+    monkeypatch.setattr(paths, "project_root", lambda: project)
+    asked = {}
+
+    def rebuilt(survey, workorders, out, **kwargs):
+        asked.update(kwargs, exports=(survey, workorders))
+        shutil.copytree(dataset_build[0], out, dirs_exist_ok=True)
+        return dataset_build[1]
+
+    monkeypatch.setattr(reproduce_module, "reproduce", rebuilt)
+    ok, rows = verify(target, keep=tmp_path / "rebuild", plan_path=plan)
+    assert asked["dataset"] == project / "ds" and asked["exports"] == (None, None) and asked["engine"] == "duckdb"
+    ledger_rows = [r for r in rows if r[0].startswith("input:ds/")]
+    assert len(ledger_rows) == len(manifest["inputs"]) and {r[1] for r in ledger_rows} == {"match"}
+    assert ok, [r for r in rows if r[1] not in ("match", "recorded")][:5]
+    # the dataset's ledger no longer holds the survey file the manifest records
+    ledger = json.loads((project / "ds" / "ledger.json").read_text(encoding="utf-8"))
+    ledger["entries"][0]["files"][0]["sha256"] = "0" * 64
+    (project / "ds" / "ledger.json").write_text(json.dumps(ledger), encoding="utf-8")
+    ok, rows = verify(target, keep=tmp_path / "rebuild2", plan_path=plan)
+    assert not ok and any(r[0].startswith("input:ds/") and r[1] == "differs" for r in rows)
