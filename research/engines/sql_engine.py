@@ -78,14 +78,19 @@ class SQLEngine(Engine):
         self._execute(f"CREATE OR REPLACE TEMPORARY VIEW {tag}_src AS SELECT * FROM "
                       f"(SELECT {select} FROM {tag}_raw) WHERE {present}")
         key_cols = ", ".join(self._quoted(column_name(k)) for k in keys)
-        counts = self._query(f"SELECT {key_cols}, COUNT(*) AS n FROM {tag}_src GROUP BY {key_cols}")
-        counts = counts.rename(columns={column_name(k): k for k in keys})
+        # one pass counts the complete rows by group and, with them, every row (total_rows): the
+        # rows with a missing key or value fall in groups flagged incomplete
+        counts = self._query(
+            f"SELECT {key_cols}, complete_, COUNT(*) AS n FROM (SELECT *, CASE WHEN {present} THEN 1 ELSE 0 "
+            f"END AS complete_ FROM (SELECT {select} FROM {tag}_raw) AS r0) AS r GROUP BY {key_cols}, complete_")
+        total = int(counts["n"].sum())
+        counts = (counts[counts["complete_"] == 1].drop(columns="complete_").reset_index(drop=True)
+                  .rename(columns={column_name(k): k for k in keys}))
         groups = normalise_keys(counts, keys)
         self._register(f"{tag}_grp", groups.rename(columns={k: column_name(k) for k in keys}))
         on = " AND ".join(f"s.{self._quoted(column_name(k))} = g.{self._quoted(column_name(k))}" for k in keys)
         vals = "".join(f", {e.sql()} AS {self._quoted(name)}" for name, e in values.items())
         self._materialise(f"{tag}_mf", f"SELECT g.gid AS gid{vals} FROM {tag}_src s JOIN {tag}_grp g ON {on}")
-        total = int(self._query(f"SELECT COUNT(*) AS n FROM {tag}_raw")["n"].iloc[0])
         return Prepared(groups=groups, keys=tuple(keys), values=tuple(values), handle=tag, total_rows=total)
 
     def count(self, source: Source, keys: tuple[str, ...]) -> pd.DataFrame:
