@@ -162,19 +162,18 @@ def _tables(out: dict, names: list[str], rhs: str, cluster: str, n: int, n_respo
 def population_source(engine: Engine, workorders: Source) -> Source:
     """The work orders with ``responded`` and ``repeat`` as
     :func:`research.representativeness.nonresponse.population_frame` defines them (module
-    docstring): a frame for the pandas engine, a view of the engine's session for DuckDB."""
+    docstring): a frame for the pandas engine, a view of the engine's session for DuckDB and Spark."""
     from research.representativeness.nonresponse import population_frame
 
     if engine.name == "pandas":
         from research.engines.pandas_engine import frame_of
 
         return FrameSource(population_frame(frame_of(workorders)))
-    if engine.name == "spark":
-        return _spark_population(engine, workorders)
-    if engine.name != "duckdb":
+    readers = {"duckdb": (_duckdb_parts, "epoch_us"), "spark": (_spark_parts, "unix_micros")}
+    if engine.name not in readers:
         raise InputError(f"response propensity from sums: the {engine.name} engine is not supported yet "
                          "(use --engine duckdb, spark or pandas)")
-    return _duckdb_population(engine, workorders)
+    return _sql_population(engine, workorders, *readers[engine.name])
 
 
 #: ``responded`` and ``repeat`` (the previous ticket of the customer, in the order of creation time,
@@ -189,58 +188,52 @@ _POPULATION_SQL = (
     "{window}, FALSE) AS {q}repeat{q} FROM {raw}")
 
 
-def _spark_population(engine, workorders: Source) -> TableSource:
-    """A Spark view of the work orders with ``responded`` and ``repeat``: the DuckDB view's window
-    (:func:`_duckdb_population`), each part's ledger entry read from its file name
-    (``part-<entry id>-...``, as :class:`research.engines.spark_window.SparkDatasetReader` does)."""
-    from pyspark.sql import functions as F
-
-    from research.engines.spark_engine import read_table
-    from research.ingestion.dataset import read_ledger
-    from research.representativeness.nonresponse import REPEAT_WINDOW_DAYS
-
-    engine._count = getattr(engine, "_count", 0) + 1
-    raw, view = f"wo{engine._count}_raw", f"wo{engine._count}_pop"
-    spark = engine.spark
-    if isinstance(workorders, DatasetSource):
-        entries = read_ledger(Path(workorders.folder))["entries"]
-        ids = spark.createDataFrame(pd.DataFrame({"_entry_id": [str(e["id"]) for e in entries],
-                                                  "_part": list(range(len(entries)))}))
-        (read_table(spark, workorders, entry=True).join(F.broadcast(ids), "_entry_id").drop("_entry_id")
-         .withColumn("_row", F.col("source_row")).createOrReplaceTempView(raw))
-    elif isinstance(workorders, FrameSource):
-        frame = workorders.frame
-        engine._register(raw, frame.assign(_part=0, _row=np.arange(len(frame))))
-    else:
-        raise InputError("response propensity from sums: the work orders must be a dataset or a frame")
-    window = REPEAT_WINDOW_DAYS * 86_400 * 1_000_000
-    spark.sql(_POPULATION_SQL.format(micros="unix_micros", window=window, q="`", raw=raw)
-              ).createOrReplaceTempView(view)
-    return TableSource(view)
-
-
-def _duckdb_population(engine, workorders: Source) -> TableSource:
-    """A DuckDB view of the work orders with ``responded`` and ``repeat`` (one window by customer)."""
+def _sql_population(engine, workorders: Source, parts, micros: str) -> TableSource:
+    """A view of the work orders with ``responded`` and ``repeat`` (:data:`_POPULATION_SQL`, one
+    window by customer) in a DuckDB or Spark session: ``parts(engine, workorders, name)`` makes
+    the view ``name`` of a dataset's rows with their ledger entry ``_part`` and ``_row``; a frame
+    is one entry in its own order; ``micros`` the dialect's microseconds since the epoch."""
     from research.representativeness.nonresponse import REPEAT_WINDOW_DAYS
 
     engine._count = getattr(engine, "_count", 0) + 1
     raw, view = f"wo{engine._count}_raw", f"wo{engine._count}_pop"
     if isinstance(workorders, DatasetSource):
-        order = _ledger_order(workorders)
-        engine.con.read_parquet([str(f) for f in workorders.files()], hive_partitioning=True,
-                                filename=True).create_view(f"{raw}_parts", replace=True)
-        engine._register(f"{raw}_order", order)
-        engine.con.execute(f"CREATE OR REPLACE TEMPORARY VIEW {raw} AS SELECT p.*, o.part AS _part, "
-                           f"p.source_row AS _row FROM {raw}_parts p JOIN {raw}_order o ON p.filename = o.filename")
+        parts(engine, workorders, raw)
     elif isinstance(workorders, FrameSource):
         frame = workorders.frame
         engine._register(raw, frame.assign(_part=0, _row=np.arange(len(frame))))
     else:
         raise InputError("response propensity from sums: the work orders must be a dataset or a frame")
     window = REPEAT_WINDOW_DAYS * 86_400 * 1_000_000  # microseconds
-    engine.con.execute(f"CREATE OR REPLACE TEMPORARY VIEW {view} AS "
-                       + _POPULATION_SQL.format(micros="epoch_us", window=window, q='"', raw=raw))
+    engine._execute(f"CREATE OR REPLACE TEMPORARY VIEW {view} AS "
+                    + _POPULATION_SQL.format(micros=micros, window=window, q=engine.quote, raw=raw))
     return TableSource(view)
+
+
+def _spark_parts(engine, workorders: DatasetSource, raw: str) -> None:
+    """The dataset's rows in Spark, each part's ledger entry read from its file name
+    (``part-<entry id>-...``, as :class:`research.engines.spark_window.SparkDatasetReader` does)."""
+    from pyspark.sql import functions as F
+
+    from research.engines.spark_engine import read_table
+    from research.ingestion.dataset import read_ledger
+
+    spark = engine.spark
+    entries = read_ledger(Path(workorders.folder))["entries"]
+    ids = spark.createDataFrame(pd.DataFrame({"_entry_id": [str(e["id"]) for e in entries],
+                                              "_part": list(range(len(entries)))}))
+    (read_table(spark, workorders, entry=True).join(F.broadcast(ids), "_entry_id").drop("_entry_id")
+     .withColumn("_row", F.col("source_row")).createOrReplaceTempView(raw))
+
+
+def _duckdb_parts(engine, workorders: DatasetSource, raw: str) -> None:
+    """The dataset's rows in DuckDB, each part's ledger entry from its file name's place in the
+    ledger (:func:`_ledger_order`)."""
+    engine.con.read_parquet([str(f) for f in workorders.files()], hive_partitioning=True,
+                            filename=True).create_view(f"{raw}_parts", replace=True)
+    engine._register(f"{raw}_order", _ledger_order(workorders))
+    engine.con.execute(f"CREATE OR REPLACE TEMPORARY VIEW {raw} AS SELECT p.*, o.part AS _part, "
+                       f"p.source_row AS _row FROM {raw}_parts p JOIN {raw}_order o ON p.filename = o.filename")
 
 
 def _ledger_order(workorders: DatasetSource) -> pd.DataFrame:
