@@ -148,12 +148,18 @@ class Engine:
         raise NotImplementedError
 
     def sums(self, prepared: Prepared, measures: dict[str, Expr],
-             params: pd.DataFrame | None = None) -> pd.DataFrame:
+             params: pd.DataFrame | None = None, lets: list[dict[str, Expr]] | None = None) -> pd.DataFrame:
         """Per group (``gid``, every group, in order), the sum of each measure over its rows.
 
         ``measures`` read the value columns and the columns of ``params`` (one row per ``gid``,
         every group; its columns other than ``gid`` are floats). Returns a frame indexed by
         ``gid`` 0..G-1 with one float column per measure.
+
+        ``lets``: named row expressions computed once per row before the measures, in stages (a
+        stage reads the columns and the names of the stages before it); the measures read them
+        as columns. Many measures of one probability then compute it once (in SQL, one
+        subquery per stage: the change-point fits' hundreds of measures,
+        research.models.aggregate.changepoint).
         """
         raise NotImplementedError
 
@@ -172,6 +178,18 @@ class Engine:
         ``<name>_min``, ``<name>_max``; as :meth:`sums` reads measures and ``params``): the
         smallest and largest inverse-propensity weight of a level
         (:mod:`research.representativeness.at_scale_ipw`)."""
+        raise NotImplementedError
+
+    def level_rows(self, source: Source, variables: tuple[str, ...], level_of: str,
+                   level: str) -> tuple[pd.DataFrame, int]:
+        """The complete rows (every variable of ``variables`` present) whose ``level_of`` (one of
+        them, as text) is ``level``: their ``variables`` (typed as :meth:`prepare` types its keys:
+        flags ``bool``, answers and ``handling_hours`` ``float``, the rest ``str``) in the order
+        :func:`research.ingestion.dataset.read_dataset` reads them (ledger entry, then
+        ``source_row``; a frame's own order), and how many complete rows come before the first of
+        them in that order (0 when none is kept). Every kept row comes back: callers bound the
+        level's size first (from :meth:`prepare`'s counts). The change-point calibration of small
+        groups (research.models.aggregate.changepoint) draws answers per row, in this order."""
         raise NotImplementedError
 
     def close(self) -> None:

@@ -39,6 +39,18 @@ def normalise_keys(groups: pd.DataFrame, keys: tuple[str, ...]) -> pd.DataFrame:
     return out
 
 
+def typed_rows(rows: pd.DataFrame, variables: tuple[str, ...]) -> pd.DataFrame:
+    """Rows of :meth:`research.engines.base.Engine.level_rows` typed as :func:`normalise_keys`
+    types keys (flags ``bool``, answers and ``handling_hours`` ``float``, the rest ``str``), in
+    their order, a fresh index."""
+    out = pd.DataFrame(index=pd.RangeIndex(len(rows)))
+    for v in variables:
+        c = rows[v].reset_index(drop=True)
+        out[v] = (c.astype(bool) if v in FLAGS else c.astype(float) if v in (*ANSWERS, "handling_hours")
+                  else c.astype(str))
+    return out
+
+
 def normalise_counts(groups: pd.DataFrame, keys: tuple[str, ...]) -> pd.DataFrame:
     """The keys of :meth:`research.engines.base.Engine.count`, as every engine reports them: flags
     ``boolean``, answers ``float``, the rest ``string`` (a missing value NA, NaN for answers);
@@ -122,6 +134,17 @@ class PandasEngine(Engine):
                         values=tuple(values), handle={"gid": to_gid[raw], "values": kept},
                         total_rows=len(frame))
 
+    def level_rows(self, source: Source, variables: tuple[str, ...], level_of: str,
+                   level: str) -> tuple[pd.DataFrame, int]:
+        frame = self._frame(source)
+        cols = {v: variable_of(frame, v) for v in variables}
+        keep = np.logical_and.reduce([c.notna().to_numpy() for c in cols.values()])
+        complete = np.flatnonzero(keep)
+        at = complete[cols[level_of].to_numpy()[complete].astype(str) == level]
+        rows = pd.DataFrame({v: cols[v].to_numpy()[at] for v in variables})
+        rows = typed_rows(rows, variables)
+        return rows, int(np.searchsorted(complete, at[0])) if len(at) else 0
+
     def count(self, source: Source, keys: tuple[str, ...]) -> pd.DataFrame:
         frame = self._frame(source)
         kf = pd.DataFrame({k: variable_of(frame, k).to_numpy() for k in keys})
@@ -137,10 +160,13 @@ class PandasEngine(Engine):
                 cols[c] = p[c].to_numpy(dtype=float)[gid]
         return cols
 
-    def _per_row(self, prepared: Prepared, measures: dict[str, Expr], params: pd.DataFrame | None):
+    def _per_row(self, prepared: Prepared, measures: dict[str, Expr], params: pd.DataFrame | None, lets=None):
         """Each measure's value on every row (name -> array), for :meth:`sums` and :meth:`extremes`."""
         gid = prepared.handle["gid"]
         cols = self._columns(prepared, params)
+        for stage in lets or []:
+            cols.update({name: np.broadcast_to(np.asarray(e.numpy(cols), dtype=float), gid.shape)
+                         for name, e in stage.items()})
         for name, e in measures.items():
             yield name, np.broadcast_to(np.asarray(e.numpy(cols), dtype=float), gid.shape)
 
@@ -156,8 +182,8 @@ class PandasEngine(Engine):
         return pd.DataFrame(out, index=pd.RangeIndex(n_groups, name="gid"))
 
     def sums(self, prepared: Prepared, measures: dict[str, Expr],
-             params: pd.DataFrame | None = None) -> pd.DataFrame:
+             params: pd.DataFrame | None = None, lets: list[dict[str, Expr]] | None = None) -> pd.DataFrame:
         gid, n_groups = prepared.handle["gid"], len(prepared.groups)
         out = {name: np.bincount(gid, weights=v, minlength=n_groups)
-               for name, v in self._per_row(prepared, measures, params)}
+               for name, v in self._per_row(prepared, measures, params, lets)}
         return pd.DataFrame(out, index=pd.RangeIndex(n_groups, name="gid"))
