@@ -1,0 +1,478 @@
+"""The thresholds' change-point analysis per cause group through an engine (issue 15):
+:func:`group_shapes_on`, the columns :func:`research.models.thresholds.group_shape` gives
+(``shape``, Davies' p-values, the breakpoint and its interval, the slope per doubling) for every
+cause group, without the rows in memory.
+
+Per cause group the row path fits, on the group's rows, the log-linear logit ``X0 = [non-time
+columns of the thresholds design that vary within the group, z = log2(1 + hours)]`` (the null),
+then ``2 x change_point.points`` logits with a hinge ``relu(z - psi)`` or a step ``1(z > psi)`` in
+front (Davies' test), and when a change point is found ``2 x 60`` more (the profile likelihood of
+the breakpoint). Every one of them is a logit whose score and information are sums over rows:
+
+- the non-time columns depend only on a row's cell keys (``cause_l2``, ``channel``[, ``repeat``]),
+  so a row's design is ``C[cell] @ (1, z, c(z))`` with ``c`` the hinge or step term: one
+  :meth:`Engine.prepare` with keys (satisfied, cause_l1, cause_l2, channel[, repeat], cluster) and
+  ``z`` per row, and per-cell weighted moments of ``(1, z, c)`` give ``X' W X`` and ``X' (y - p)``
+  (:mod:`research.models.aggregate.algebra`). The full-rank subset of the non-time columns is
+  :func:`research.stats.changepoint.full_rank_columns` of the distinct cell rows scaled by
+  ``sqrt(n_cell)`` (the Gram matrix of the rows, so the same pivoted QR up to rounding; checked
+  against the rows on the committed sample, tests/models/test_aggregate_changepoint.py);
+- the fits are **batched**: one engine pass serves every model still iterating, of every cause
+  group. A pass has measure *slots*; the parameter table gives each cell its own group's
+  coefficients and breakpoint in each slot (so a slot holds a different model in every cause
+  group). Each model runs :func:`research.stats.logit.fit_logit`'s iteration as
+  :func:`research.stats.changepoint.logit_newton` runs it (start 0 for the null, ``(0, b0)`` for an
+  alternative; LU solve; stop after a step of at most 1e-10; at most 100 steps; a singular or
+  non-finite information or no convergence leaves that breakpoint out, as NotEstimable does on the
+  rows), then one more pass at its estimate for the log-likelihood (the deviance). Models that
+  converged drop out of later passes;
+- the slope per doubling (:func:`research.stats.changepoint.slope_per_doubling`) from the null's
+  last pass: ``sum expit(eta + g) - expit(eta)``, the gradient's per-cell sums and the clusters'
+  score totals (cells carry the cluster) for CR1;
+- each cause group's ``reference_quantile`` and ``upper_quantile`` of ``z`` (the breakpoints' range)
+  exactly, as ``np.quantile`` (linear) gives them, from counts and extremes (:func:`group_quantiles`),
+  unless the caller passes them (``bounds``).
+
+Groups of at most ``change_point.calibration_max_n`` tickets need the parametric-bootstrap
+calibration, which redraws every row's answer in the row path's order, seeded by the group's first
+row's position among the complete rows: their rows are fetched (:meth:`Engine.level_rows`, in
+read_dataset's order; bounded by that size) and the row path's own
+:func:`research.models.thresholds.shape_of_rows` runs on them. The numbers equal the row path's to
+1e-9 relative (tests/models/test_aggregate_changepoint.py, pandas, DuckDB and Spark).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from research.engines.base import Engine, Source, column_name
+from research.engines.expr import Expr, col, fn, num
+from research.errors import NotEstimable
+from research.models.aggregate.algebra import per_cluster, vec
+
+#: the Newton iteration of research.stats.changepoint.logit_newton
+TOL, MAX_ITER = 1e-10, 100
+#: profile grid points (research.models.thresholds.group_shape)
+PROFILE_POINTS = 60
+#: thresholds per target and pass of :func:`group_quantiles`
+BINS = 32
+#: a value no handling time reaches (masks rows out of a min / max)
+_BIG = 1e300
+
+
+@dataclass
+class _Group:
+    """One cause group's cells: their indices into the prepared groups, their keys, the non-time
+    design columns (``X_other``) and those of full rank ``Xo`` (cells, q), answers, counts and
+    cluster codes of its cells."""
+
+    level: str
+    cells: np.ndarray
+    keys: pd.DataFrame
+    X_other: np.ndarray
+    Xo: np.ndarray
+    y: np.ndarray
+    n_g: np.ndarray
+    cluster: np.ndarray
+    n_clusters: int
+
+    @property
+    def n(self) -> int:
+        return int(self.n_g.sum())
+
+
+@dataclass
+class _Model:
+    """One logit of a group: kind ``null`` (basis 1, z), ``hinge`` or ``step`` (1, z, c) at ``psi``;
+    ``b`` in the row path's column order (``[c,] Xo..., z``)."""
+
+    group: int
+    kind: str
+    psi: float
+    b: np.ndarray
+    it: int = 0
+    state: str = "run"  # run -> final (one pass for the log-likelihood) -> done | failed
+    dev: float = np.nan
+    info: np.ndarray | None = None
+    sums: dict = field(default_factory=dict)
+
+
+def group_shapes_on(engine: Engine, source: Source, *, plan, instrument,
+                    bounds: dict[str, tuple[float, float]] | None = None) -> dict[str, dict]:
+    """Every cause group's :func:`research.models.thresholds.group_shape` columns, through ``engine``.
+
+    Parameters
+    ----------
+    engine, source : where the responses are (any engine; a frame or a dataset folder).
+    plan : its ``thresholds`` section (formula, cluster, change point, minimum sizes).
+    bounds : optional ``{cause_l1 level: (lo, hi)}``, the group's ``reference_quantile`` and
+        ``upper_quantile`` of ``log2(1 + hours)`` when the caller has them already; default
+        computed here (:func:`group_quantiles`, a few passes).
+
+    Returns
+    -------
+    ``{cause_l1 level: dict}`` in the order of the cause groups (the row path's), each with the
+    columns of :func:`research.models.thresholds.group_shape` (hours; percentage points).
+    """
+    from research.models.thresholds import empty_shape, enough_data
+
+    spec = plan.thresholds
+    prepared, groups = _cells(engine, source, plan, instrument)
+    out, large = {}, []
+    for i, g in enumerate(groups):
+        out[g.level] = empty_shape(int(g.n_g[g.y == 0].sum()))
+        if not enough_data(g.n, out[g.level]["n_dissatisfied"], int(g.n_g[g.y == 1].sum()), spec):
+            continue
+        if g.n <= spec.change_point_calibration_max_n:
+            out[g.level] = _small_group(engine, source, g, spec, plan.conf_level)
+        else:
+            large.append(i)
+    if large:
+        if bounds is None:
+            q = group_quantiles(engine, prepared, [groups[i].cells for i in large],
+                                [spec.reference_quantile, spec.upper_quantile])
+            bounds = {groups[i].level: tuple(q[j]) for j, i in enumerate(large)}
+        _large_groups(engine, prepared, groups, large, bounds, spec, plan.conf_level, out)
+    return out
+
+
+def _cells(engine: Engine, source: Source, plan, instrument) -> tuple:
+    """The prepared cells (``g1 = z``) and each cause group's :class:`_Group`, in the row path's
+    order of the cause groups."""
+    from research.models.aggregate.cells import cell_design
+    from research.models.aggregate.fit import _formula_variables
+    from research.models.aggregate.thresholds import _variables
+    from research.stats.changepoint import full_rank_columns
+
+    spec = plan.thresholds
+    variables = _variables(spec)
+    keys = tuple(v for v in variables if v != "handling_hours")
+    prepared = engine.prepare(source, keys, {"g1": fn("log2", 1 + col(column_name("handling_hours")))},
+                              ("handling_hours",))
+    cells = prepared.groups
+    # the non-time columns do not depend on the knots: any distinct ones build the design
+    cd = cell_design(cells, rhs=spec.rhs, intercept=True, variables=variables,
+                     formula_variables=_formula_variables(), reference_levels=plan.reference_levels,
+                     instrument=instrument, knots=np.linspace(0.5, 5.0, len(spec.knots_quantiles)))
+    other = np.flatnonzero(~np.any(cd.C[:, :, 1:] != 0, axis=(0, 2)))
+    X_other = cd.C[:, other, 0]
+    y = cells["satisfied"].to_numpy(dtype=float)
+    n_g = cells["n"].to_numpy(dtype=float)
+    level = cells["cause_l1"].astype(str).to_numpy()
+    cluster = cells[spec.bootstrap_cluster].astype(str).to_numpy()
+    out = []
+    for lv in cd.frame["cause_l1"].cat.categories:
+        at = np.flatnonzero(level == lv)
+        if not len(at):
+            continue
+        Xa = X_other[at]
+        Xo = Xa[:, full_rank_columns(Xa * np.sqrt(n_g[at])[:, None])]
+        codes, labels = pd.factorize(cluster[at])
+        out.append(_Group(str(lv), at, cells.iloc[at][list(keys)].reset_index(drop=True), Xa, Xo, y[at], n_g[at],
+                          codes, len(labels)))
+    return prepared, out
+
+
+def _small_group(engine: Engine, source: Source, g: _Group, spec, conf_level: float) -> dict:
+    """A group of at most ``calibration_max_n`` tickets: its rows fetched in the row path's order,
+    then :func:`research.models.thresholds.shape_of_rows` on them."""
+    from research.models.aggregate.thresholds import _variables
+    from research.models.thresholds import shape_of_rows
+    from research.stats.changepoint import full_rank_columns
+
+    if g.n > spec.change_point_calibration_max_n:
+        raise NotEstimable(f"thresholds: cause group {g.level} has {g.n:,} tickets, more than the "
+                           f"{spec.change_point_calibration_max_n:,} whose rows may be fetched for the calibration")
+    variables = _variables(spec)
+    rows, first = engine.level_rows(source, variables, "cause_l1", g.level)
+    keys = list(g.keys.columns)
+    at = rows[keys].merge(g.keys.assign(_cell=np.arange(len(g.keys))), on=keys, how="left",
+                          validate="many_to_one")["_cell"].to_numpy()
+    Xo = g.X_other[at]
+    Xo = Xo[:, full_rank_columns(Xo)]  # the rows' own choice, as the row path makes it
+    z = np.log2(1 + rows["handling_hours"].to_numpy())
+    y = rows["satisfied"].to_numpy()
+    return shape_of_rows(np.column_stack([Xo, z]), z, y, g.cluster[at], first, spec, conf_level)
+
+
+def linear_quantile(lower: float, upper: float, n: int, q: float) -> float:
+    """``np.quantile(x, q)`` (method "linear") from the order statistics ``x_(k)``, ``x_(k+1)``
+    (0-based, ``k = floor((n - 1) q)``; both the largest when ``k = n - 1``) of ``n`` values: numpy's own
+    arithmetic (its virtual index, ``gamma`` and two-sided lerp), so the result is bit-equal."""
+    h = (n - 1) * q
+    if h >= n - 1:
+        return float(upper)
+    t = h - np.floor(h)
+    d = upper - lower
+    return float(upper - d * (1 - t)) if t >= 0.5 else float(lower + d * t)
+
+
+def _ranks(n: int, q: float) -> tuple[int, int]:
+    """The 0-based order statistics :func:`linear_quantile` needs."""
+    h = (n - 1) * q
+    k = n - 1 if h >= n - 1 else int(np.floor(h))
+    return k, min(k + 1, n - 1)
+
+
+def group_quantiles(engine: Engine, prepared, levels: list[np.ndarray], qs) -> np.ndarray:
+    """Exact quantiles of the prepared value ``g1`` over the rows of each level (``levels``: the gids
+    of each, disjoint), ``np.quantile``'s linear method: (len(levels), len(qs)).
+
+    Each quantile needs two order statistics. They are bracketed by counts: a pass counts the rows
+    at or below :data:`BINS` thresholds spread over each target's current range, the bracket
+    ``(a, b]`` that holds the rank is kept, and a pass of extremes gives the smallest and largest
+    value inside it; a rank at either end of the bracket, or a bracket of one value (ties), is the
+    answer; otherwise the next pass spreads the thresholds over that smaller range. About two
+    passes per factor of :data:`BINS` fewer rows in the bracket; nothing but counts and two values
+    per target leaves the engine. Written here because the engine interface has no quantile (an
+    engine's own ``quantile_cont`` / ``percentile`` would tie the result to that engine's arithmetic)."""
+    G = len(prepared.groups)
+    n_g = prepared.groups["n"].to_numpy(dtype=float)
+    owner = np.full(G, -1)
+    for i, gids in enumerate(levels):
+        owner[gids] = i
+    ns = [int(n_g[g].sum()) for g in levels]
+    targets = [(i, k) for i in range(len(levels)) for q in qs for k in _ranks(ns[i], q)]
+    slots = max(sum(1 for t in targets if t[0] == i) for i in range(len(levels)))
+    slot_of = [sum(1 for t in targets[:j] if t[0] == targets[j][0]) for j in range(len(targets))]
+    z = col("g1")
+    ext = engine.extremes(prepared, {"z": z})
+    lo_all = np.array([ext["z_min"].to_numpy()[g].min() for g in levels])
+    hi_all = np.array([ext["z_max"].to_numpy()[g].max() for g in levels])
+    a = np.full(len(targets), -np.inf)
+    b = np.array([hi_all[i] for i, _ in targets])
+    ca = np.zeros(len(targets))
+    cb = np.array([float(ns[i]) for i, _ in targets])
+    lo = np.array([lo_all[i] for i, _ in targets])
+    hi = b.copy()
+    value = np.full(len(targets), np.nan)
+    while np.isnan(value).any():
+        open_ = np.flatnonzero(np.isnan(value))
+        thr = lo[:, None] + (hi - lo)[:, None] * (np.arange(1, BINS) / BINS)[None, :]
+        params = _per_target(G, owner, targets, slot_of, open_, slots, {f"t{j}": thr[:, j] for j in range(BINS - 1)})
+        s = engine.sums(prepared, {f"c{s_}_{j}": fn("le", z, col(f"s{s_}t{j}")) for s_ in range(slots)
+                                   for j in range(BINS - 1)}, params)
+        for t in open_:
+            i, k = targets[t]
+            c = np.array([s[f"c{slot_of[t]}_{j}"].to_numpy()[levels[i]].sum() for j in range(BINS - 1)])
+            below = np.flatnonzero(c <= k)
+            above = np.flatnonzero(c > k)
+            if len(below):
+                a[t], ca[t] = thr[t, below[-1]], c[below[-1]]
+            if len(above):
+                b[t], cb[t] = thr[t, above[0]], c[above[0]]
+        params = _per_target(G, owner, targets, slot_of, open_, slots, {"a": a, "b": b})
+        inside = {s_: fn("gt", z, col(f"s{s_}a")) * fn("le", z, col(f"s{s_}b")) for s_ in range(slots)}
+        e = engine.extremes(prepared, {**{f"lo{s_}": z * w + _BIG * (1 - w) for s_, w in inside.items()},
+                                       **{f"hi{s_}": z * w - _BIG * (1 - w) for s_, w in inside.items()}}, params)
+        for t in open_:
+            i, k = targets[t]
+            lo[t] = e[f"lo{slot_of[t]}_min"].to_numpy()[levels[i]].min()
+            hi[t] = e[f"hi{slot_of[t]}_max"].to_numpy()[levels[i]].max()
+            if ca[t] == k or lo[t] == hi[t]:
+                value[t] = lo[t]
+            elif cb[t] - 1 == k:
+                value[t] = hi[t]
+    out = np.empty((len(levels), len(qs)))
+    for i in range(len(levels)):
+        for j, q in enumerate(qs):
+            k1, k2 = _ranks(ns[i], q)
+            v = {k: value[t] for t, (l_, k) in enumerate(targets) if l_ == i}
+            out[i, j] = linear_quantile(v[k1], v[k2], ns[i], q)
+    return out
+
+
+def _per_target(G: int, owner: np.ndarray, targets, slot_of, open_, slots: int, columns: dict) -> pd.DataFrame:
+    """A parameter table giving every gid of a level its targets' values in their slots
+    (``s<slot><name>``; 0 elsewhere)."""
+    table = {f"s{s_}{name}": np.zeros(G) for s_ in range(slots) for name in columns}
+    for t in open_:
+        i, _ = targets[t]
+        for name, v in columns.items():
+            table[f"s{slot_of[t]}{name}"][owner == i] = v[t]
+    return pd.DataFrame({"gid": np.arange(G), **table})
+
+
+def _measures(kind: str, slot: str) -> tuple[list[dict[str, Expr]], dict[str, Expr]]:
+    """One slot's row expressions (four stages of lets: the change term ``c``, ``eta``, ``p`` and the
+    log-likelihood, ``w = p (1 - p)`` and ``r = y - p``) and measures: ``w G_m G_l`` and ``r G_m``
+    over the basis ``G = (1, z[, c])`` (``c`` the hinge or step term at the slot's breakpoint, a
+    parameter), the log-likelihood, and for the null the slope's sums (``p1 = expit(eta + g)``,
+    ``g`` the coefficient of z)."""
+    z, y = col("g1"), col("y")
+    G = [None, z]
+    stage0 = {}
+    if kind != "null":
+        psi = col(f"{slot}psi")
+        stage0[f"{slot}c"] = fn("relu", z - psi) if kind == "hinge" else fn("gt", z, psi)
+        G.append(col(f"{slot}c"))
+    eta = col(f"{slot}a0")
+    for m in range(1, len(G)):
+        eta = eta + col(f"{slot}a{m}") * G[m]
+    e, p = col(f"{slot}e"), col(f"{slot}p")
+    stage2 = {f"{slot}p": fn("expit", e), f"{slot}l": y * fn("log_expit", e) + (1 - y) * fn("log_expit", -e)}
+    stage3 = {f"{slot}w": p * (1 - p), f"{slot}r": y - p}
+    if kind == "null":
+        stage2[f"{slot}q"] = fn("expit", e + col(f"{slot}a1"))
+        stage3[f"{slot}v"] = col(f"{slot}q") * (1 - col(f"{slot}q"))
+    w, r = col(f"{slot}w"), col(f"{slot}r")
+    out = {f"{slot}w{m}{l}": w if m == 0 and l == 0 else (w * G[l] if m == 0 else w * G[m] * G[l])
+           for m in range(len(G)) for l in range(m, len(G))}
+    out.update({f"{slot}r{m}": r if m == 0 else r * G[m] for m in range(len(G))})
+    out[f"{slot}ll"] = col(f"{slot}l")
+    if kind == "null":
+        out.update({f"{slot}d": col(f"{slot}q") - p, f"{slot}v1": col(f"{slot}v"), f"{slot}v1z": col(f"{slot}v") * z})
+    return [stage0, {f"{slot}e": eta}, stage2, stage3], out
+
+
+def _design(g: _Group, kind: str) -> np.ndarray:
+    """The group's cell design (cells, p, M) of a model in the row path's column order."""
+    q = g.Xo.shape[1]
+    alt = kind != "null"
+    C = np.zeros((len(g.cells), q + 1 + alt, 2 + alt))
+    C[:, alt:alt + q, 0] = g.Xo
+    C[:, alt + q, 1] = 1.0
+    if alt:
+        C[:, 0, 2] = 1.0
+    return C
+
+
+def _second(s: dict, slot: str, M: int) -> np.ndarray:
+    out = np.empty((len(s[f"{slot}w00"]), M, M))
+    for m in range(M):
+        for l in range(m, M):
+            out[:, m, l] = out[:, l, m] = s[f"{slot}w{m}{l}"]
+    return out
+
+
+def _run(engine: Engine, prepared, groups: list[_Group], models: list[_Model]) -> None:
+    """Iterate every model to its estimate and deviance (or failure), all in the same passes."""
+    G = len(prepared.groups)
+    designs = {(i, k): _design(groups[i], k) for i in {m.group for m in models} for k in ("null", "hinge", "step")}
+    y = np.zeros(G)
+    for g in groups:
+        y[g.cells] = g.y
+    while True:
+        live = [m for m in models if m.state in ("run", "final")]
+        if not live:
+            return
+        slot_of, used, params, measures, lets = {}, {}, {"gid": np.arange(G), "y": y}, {}, [{}, {}, {}, {}]
+        for m in live:  # a slot per kind and position within the group
+            j = used[(m.group, m.kind)] = used.get((m.group, m.kind), -1) + 1
+            slot = slot_of[id(m)] = f"{m.kind[0]}{j}"
+            if f"{slot}ll" not in measures:
+                stages, more = _measures(m.kind, slot)
+                measures.update(more)
+                for into, stage in zip(lets, stages):
+                    into.update(stage)
+                M = 2 if m.kind == "null" else 3
+                params.update({f"{slot}a{i}": np.zeros(G) for i in range(M)}, **{f"{slot}psi": np.zeros(G)})
+            cells, C = groups[m.group].cells, designs[(m.group, m.kind)]
+            a = np.einsum("gjm,j->gm", C, m.b)
+            for i in range(a.shape[1]):
+                params[f"{slot}a{i}"][cells] = a[:, i]
+            params[f"{slot}psi"][cells] = m.psi if m.kind != "null" else 0.0
+        s = engine.sums(prepared, measures, pd.DataFrame(params), lets=[stage for stage in lets if stage])
+        for m in live:
+            cells, C = groups[m.group].cells, designs[(m.group, m.kind)]
+            slot = slot_of[id(m)]
+            _step(m, C, {k: s[k].to_numpy()[cells] for k in s.columns if k.startswith(slot)
+                         and k[len(slot)] in "wrldv"}, slot)
+
+
+def _step(m: _Model, C: np.ndarray, s: dict, slot: str) -> None:
+    """One Newton step of ``m`` from its pass's sums (or, converged, its deviance)."""
+    M = C.shape[2]
+    # dense: a group's design has a dozen columns (algebra.cross's sparse products pay off for many)
+    CS = np.matmul(C, _second(s, slot, M))
+    H = np.tensordot(CS, C, axes=([0, 2], [0, 2]))
+    H = (H + H.T) / 2
+    if m.state == "final":
+        m.dev, m.info, m.sums, m.state = -2 * float(s[f"{slot}ll"].sum()), H, s, "done"
+        return
+    if m.it >= MAX_ITER or not np.isfinite(H).all():
+        m.state = "failed"
+        return
+    score = vec(C, np.column_stack([s[f"{slot}r{i}"] for i in range(M)]))
+    try:
+        step = np.linalg.solve(H, score)
+    except np.linalg.LinAlgError:
+        m.state = "failed"
+        return
+    if not np.isfinite(step).all():
+        m.state = "failed"
+        return
+    m.b = m.b + step
+    m.it += 1
+    if np.max(np.abs(step), initial=0.0) <= TOL:
+        m.state = "final"
+
+
+def _large_groups(engine: Engine, prepared, groups: list[_Group], large: list[int], bounds: dict, spec,
+                  conf_level: float, out: dict) -> None:
+    """The groups above ``calibration_max_n`` tickets from sums: null fits, Davies' two processes,
+    the profiles of the groups where a change point is found, the slope per doubling (``out``
+    filled in place, as :func:`research.models.thresholds.shape_of_rows` would)."""
+    from research.models.thresholds import shape_columns
+    from research.stats.changepoint import (KINDS, change_point_decision, davies_bound, hansen_cut, profile_interval,
+                                            with_breakpoint)
+
+    todo = [i for i in large if bounds[groups[i].level][1] > bounds[groups[i].level][0]]
+    null = {i: _Model(i, "null", 0.0, np.zeros(groups[i].Xo.shape[1] + 1)) for i in todo}
+    _run(engine, prepared, groups, list(null.values()))
+    todo = [i for i in todo if null[i].state == "done"]
+    values = {i: np.linspace(*bounds[groups[i].level], spec.change_point_points) for i in todo}
+    alt = {(i, k): [_Model(i, k, float(v), np.r_[0.0, null[i].b]) for v in values[i]] for i in todo for k in KINDS}
+    _run(engine, prepared, groups, [m for ms in alt.values() for m in ms])
+    decision = {}
+    for i in todo:
+        try:
+            dv = {k: davies_bound(*_process(null[i], alt[(i, k)])) for k in KINDS}
+        except NotEstimable:
+            continue
+        decision[i] = change_point_decision(dv, spec.change_point_alpha)
+    found = [i for i in decision if decision[i]["found"]]
+    grid = {i: np.linspace(*bounds[groups[i].level], PROFILE_POINTS) for i in found}
+    prof = {(i, k): [_Model(i, k, float(v), np.r_[0.0, null[i].b]) for v in grid[i]] for i in found for k in KINDS}
+    _run(engine, prepared, groups, [m for ms in prof.values() for m in ms])
+    chi2 = float(stats.chi2.ppf(conf_level, 1))
+    for i in decision:
+        cp = decision[i]
+        if cp["found"]:
+            bp = {}
+            for k in KINDS:
+                dev = np.array([m.dev if m.state == "done" else np.inf for m in prof[(i, k)]])
+                coef = np.array([m.b[0] if m.state == "done" else np.nan for m in prof[(i, k)]])
+                if not np.isfinite(dev).any():
+                    break
+                bp[k] = profile_interval(grid[i], dev, coef, hansen_cut(conf_level) if k == "step" else chi2)
+            if len(bp) < len(KINDS):
+                continue  # NotEstimable on the rows: no change-point logit could be fitted
+            with_breakpoint(cp, bp)
+        out[groups[i].level] = shape_columns(out[groups[i].level], cp, _slope(groups[i], null[i], conf_level), 0)
+
+
+def _process(null: _Model, models: list[_Model]) -> tuple[list, list]:
+    """Davies' signed roots of the LR statistic at the breakpoints whose logit was fitted."""
+    proc = [np.sqrt(max(null.dev - m.dev, 0.0)) * np.sign(m.b[0]) for m in models if m.state == "done"]
+    return proc, [m.psi for m in models if m.state == "done"]
+
+
+def _slope(g: _Group, null: _Model, conf_level: float) -> dict:
+    """:func:`research.stats.changepoint.slope_per_doubling` from the null's last pass."""
+    from research.stats.changepoint import slope_interval
+
+    s, n = null.sums, g.n
+    est = 100 * float(s["n0d"].sum()) / n
+    grad1 = np.r_[g.Xo.T @ s["n0v1"], s["n0v1z"].sum() + s["n0v1"].sum()]
+    grad0 = np.r_[g.Xo.T @ s["n0w00"], s["n0w01"].sum()]
+    grad = 100 * (grad1 / n - grad0 / n)
+    bread = np.linalg.inv(null.info)
+    C = _design(g, "null")
+    present, codes = np.unique(g.cluster, return_inverse=True)
+    score = per_cluster(C, np.column_stack([s["n0r0"], s["n0r1"]]), codes, len(present))
+    return slope_interval(est, grad, bread, score, n, conf_level)
