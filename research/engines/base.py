@@ -158,8 +158,14 @@ class Engine:
         ``lets``: named row expressions computed once per row before the measures, in stages (a
         stage reads the columns and the names of the stages before it); the measures read them
         as columns. Many measures of one probability then compute it once (in SQL, one
-        subquery per stage: the change-point fits' hundreds of measures,
-        research.models.aggregate.changepoint).
+        subquery per stage).
+
+        Several models in one pass: ``params`` with an integer column ``slot`` may hold several
+        rows per gid (one per slot), and need not name every gid. Each row of a group is then
+        summed once per slot its gid has, with that slot's parameters, and the result has one
+        row per row of ``params``, in its order, with columns ``gid``, ``slot`` and the measures
+        (0 for a gid without rows). The change-point fits, research.models.aggregate.changepoint:
+        every model of every cause group in one pass, each over its own group's rows.
         """
         raise NotImplementedError
 

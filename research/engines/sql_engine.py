@@ -151,14 +151,16 @@ class SQLEngine(Engine):
     def _per_group(self, prepared: Prepared, cols: str, params: pd.DataFrame | None,
                    lets: list[dict[str, Expr]] | None = None) -> pd.DataFrame:
         """``cols`` (aggregates of the prepared rows) per group, every group in ``gid`` order;
-        ``lets`` computed first, one subquery per stage."""
+        ``lets`` computed first, one subquery per stage; per (gid, slot) when ``params`` has slots."""
         tag = prepared.handle
         n_groups = len(prepared.groups)
+        slots = params is not None and "slot" in params.columns
         if params is not None:
             self._register(f"{tag}_par", params)
             frm = f"{tag}_mf m JOIN {tag}_par q ON m.gid = q.gid"
         else:
             frm = f"{tag}_mf m"
+        by = "m.gid" + (", m.slot" if lets and slots else ", q.slot" if slots else "")
         if lets:
             extra = "".join(f", q.{self._quoted(c)}" for c in (params.columns if params is not None else []) if c != "gid")
             inner = f"SELECT {self.broadcast_hint}m.*{extra} FROM {frm}"
@@ -166,7 +168,11 @@ class SQLEngine(Engine):
                 named = ", ".join(f"{e.sql()} AS {self._quoted(name)}" for name, e in stage.items())
                 inner = f"SELECT *, {named} FROM ({inner}) AS s{i}"
             frm = f"({inner}) AS m"
-        out = self._query(f"SELECT {'' if lets else self.broadcast_hint}m.gid AS gid, {cols} FROM {frm} GROUP BY m.gid")
+        hint = "" if lets else self.broadcast_hint
+        out = self._query(f"SELECT {hint}{by.replace('m.gid', 'm.gid AS gid')}, {cols} FROM {frm} GROUP BY {by}")
+        if slots:
+            out = params[["gid", "slot"]].merge(out, on=["gid", "slot"], how="left").fillna(0.0)
+            return out.astype({c: float for c in out.columns if c not in ("gid", "slot")})
         out = out.set_index("gid").sort_index().reindex(range(n_groups), fill_value=0.0)
         out.index = pd.RangeIndex(n_groups, name="gid")
         return out.astype(float)

@@ -297,36 +297,26 @@ def _per_target(G: int, owner: np.ndarray, targets, slot_of, open_, slots: int, 
     return pd.DataFrame({"gid": np.arange(G), **table})
 
 
-def _measures(kind: str, slot: str) -> tuple[list[dict[str, Expr]], dict[str, Expr]]:
-    """One slot's row expressions (four stages of lets: the change term ``c``, ``eta``, ``p`` and the
-    log-likelihood, ``w = p (1 - p)`` and ``r = y - p``) and measures: ``w G_m G_l`` and ``r G_m``
-    over the basis ``G = (1, z[, c])`` (``c`` the hinge or step term at the slot's breakpoint, a
-    parameter), the log-likelihood, and for the null the slope's sums (``p1 = expit(eta + g)``,
-    ``g`` the coefficient of z)."""
-    z, y = col("g1"), col("y")
-    G = [None, z]
-    stage0 = {}
-    if kind != "null":
-        psi = col(f"{slot}psi")
-        stage0[f"{slot}c"] = fn("relu", z - psi) if kind == "hinge" else fn("gt", z, psi)
-        G.append(col(f"{slot}c"))
-    eta = col(f"{slot}a0")
-    for m in range(1, len(G)):
-        eta = eta + col(f"{slot}a{m}") * G[m]
-    e, p = col(f"{slot}e"), col(f"{slot}p")
-    stage2 = {f"{slot}p": fn("expit", e), f"{slot}l": y * fn("log_expit", e) + (1 - y) * fn("log_expit", -e)}
-    stage3 = {f"{slot}w": p * (1 - p), f"{slot}r": y - p}
-    if kind == "null":
-        stage2[f"{slot}q"] = fn("expit", e + col(f"{slot}a1"))
-        stage3[f"{slot}v"] = col(f"{slot}q") * (1 - col(f"{slot}q"))
-    w, r = col(f"{slot}w"), col(f"{slot}r")
-    out = {f"{slot}w{m}{l}": w if m == 0 and l == 0 else (w * G[l] if m == 0 else w * G[m] * G[l])
-           for m in range(len(G)) for l in range(m, len(G))}
-    out.update({f"{slot}r{m}": r if m == 0 else r * G[m] for m in range(len(G))})
-    out[f"{slot}ll"] = col(f"{slot}l")
-    if kind == "null":
-        out.update({f"{slot}d": col(f"{slot}q") - p, f"{slot}v1": col(f"{slot}v"), f"{slot}v1z": col(f"{slot}v") * z})
-    return [stage0, {f"{slot}e": eta}, stage2, stage3], out
+def _model_sums() -> tuple[list[dict[str, Expr]], dict[str, Expr]]:
+    """The row expressions of one model (its slot's parameters ``a0, a1, a2``, ``psi`` and ``h``, 1
+    for a hinge, 0 for a step) in four stages of lets: the change term ``c`` (``relu(z - psi)`` or
+    ``1(z > psi)``; exactly one of them), ``eta``, ``p`` and the log-likelihood, ``w = p (1 - p)`` and
+    ``r = y - p``; and its measures: ``w G_m G_l`` and ``r G_m`` over the basis ``G = (1, z, c)``, the
+    log-likelihood, and the slope's sums (``p1 = expit(eta + a1)``: the null's coefficient of z).
+    The null is a model with ``a2 = 0`` (its ``c`` moments are not used)."""
+    z, y, h, psi = col("g1"), col("y"), col("h"), col("psi")
+    c, e, p, q, w, r, v = (col(n) for n in ("c", "e", "p", "q", "w", "r", "v"))
+    lets = [{"c": h * fn("relu", z - psi) + (1 - h) * fn("gt", z, psi)},
+            {"e": col("a0") + col("a1") * z + col("a2") * c},
+            {"p": fn("expit", e), "l": y * fn("log_expit", e) + (1 - y) * fn("log_expit", -e),
+             "q": fn("expit", e + col("a1"))},
+            {"w": p * (1 - p), "r": y - p, "v": q * (1 - q)}]
+    G = [None, z, c]
+    out = {f"w{m}{l}": w if m == 0 and l == 0 else (w * G[l] if m == 0 else w * G[m] * G[l])
+           for m in range(3) for l in range(m, 3)}
+    out.update({f"r{m}": r if m == 0 else r * G[m] for m in range(3)})
+    out.update({"ll": col("l"), "d": q - p, "v1": v, "v1z": v * z})
+    return lets, out
 
 
 def _design(g: _Group, kind: str) -> np.ndarray:
@@ -341,65 +331,58 @@ def _design(g: _Group, kind: str) -> np.ndarray:
     return C
 
 
-def _second(s: dict, slot: str, M: int) -> np.ndarray:
-    out = np.empty((len(s[f"{slot}w00"]), M, M))
+def _second(s: dict, M: int) -> np.ndarray:
+    out = np.empty((len(s["w00"]), M, M))
     for m in range(M):
         for l in range(m, M):
-            out[:, m, l] = out[:, l, m] = s[f"{slot}w{m}{l}"]
+            out[:, m, l] = out[:, l, m] = s[f"w{m}{l}"]
     return out
 
 
 def _run(engine: Engine, prepared, groups: list[_Group], models: list[_Model]) -> None:
-    """Iterate every model to its estimate and deviance (or failure), all in the same passes."""
-    G = len(prepared.groups)
+    """Iterate every model to its estimate and deviance (or failure), all in the same passes: one
+    slot per model, over its own group's cells."""
     designs = {(i, k): _design(groups[i], k) for i in {m.group for m in models} for k in ("null", "hinge", "step")}
-    y = np.zeros(G)
-    for g in groups:
-        y[g.cells] = g.y
+    lets, measures = _model_sums()
     while True:
         live = [m for m in models if m.state in ("run", "final")]
         if not live:
             return
-        slot_of, used, params, measures, lets = {}, {}, {"gid": np.arange(G), "y": y}, {}, [{}, {}, {}, {}]
-        for m in live:  # a slot per kind and position within the group
-            j = used[(m.group, m.kind)] = used.get((m.group, m.kind), -1) + 1
-            slot = slot_of[id(m)] = f"{m.kind[0]}{j}"
-            if f"{slot}ll" not in measures:
-                stages, more = _measures(m.kind, slot)
-                measures.update(more)
-                for into, stage in zip(lets, stages):
-                    into.update(stage)
-                M = 2 if m.kind == "null" else 3
-                params.update({f"{slot}a{i}": np.zeros(G) for i in range(M)}, **{f"{slot}psi": np.zeros(G)})
-            cells, C = groups[m.group].cells, designs[(m.group, m.kind)]
-            a = np.einsum("gjm,j->gm", C, m.b)
-            for i in range(a.shape[1]):
-                params[f"{slot}a{i}"][cells] = a[:, i]
-            params[f"{slot}psi"][cells] = m.psi if m.kind != "null" else 0.0
-        s = engine.sums(prepared, measures, pd.DataFrame(params), lets=[stage for stage in lets if stage])
+        cols: dict[str, list] = {k: [] for k in ("gid", "slot", "y", "a0", "a1", "a2", "psi", "h")}
+        for j, m in enumerate(live):
+            g = groups[m.group]
+            a = np.einsum("gjm,j->gm", designs[(m.group, m.kind)], m.b)
+            k = len(g.cells)
+            for name, v in (("gid", g.cells), ("slot", np.full(k, j)), ("y", g.y), ("a0", a[:, 0]), ("a1", a[:, 1]),
+                            ("a2", a[:, 2] if a.shape[1] > 2 else np.zeros(k)), ("psi", np.full(k, m.psi)),
+                            ("h", np.full(k, float(m.kind != "step")))):
+                cols[name].append(v)
+        params = pd.DataFrame({k: np.concatenate(v) for k, v in cols.items()})
+        s = engine.sums(prepared, measures, params, lets=lets)
+        arrays = {k: s[k].to_numpy() for k in measures}
+        start = 0
         for m in live:
-            cells, C = groups[m.group].cells, designs[(m.group, m.kind)]
-            slot = slot_of[id(m)]
-            _step(m, C, {k: s[k].to_numpy()[cells] for k in s.columns if k.startswith(slot)
-                         and k[len(slot)] in "wrldv"}, slot)
+            k = len(groups[m.group].cells)
+            _step(m, designs[(m.group, m.kind)], {name: v[start:start + k] for name, v in arrays.items()})
+            start += k
 
 
-def _step(m: _Model, C: np.ndarray, s: dict, slot: str) -> None:
-    """One Newton step of ``m`` from its pass's sums (or, converged, its deviance)."""
+def _step(m: _Model, C: np.ndarray, s: dict) -> None:
+    """One Newton step of ``m`` from its pass's sums over its group's cells (or, converged, its
+    deviance and last sums)."""
     M = C.shape[2]
     # dense: a group's design has a dozen columns (algebra.cross's sparse products pay off for many)
-    CS = np.matmul(C, _second(s, slot, M))
-    H = np.tensordot(CS, C, axes=([0, 2], [0, 2]))
+    H = np.tensordot(np.matmul(C, _second(s, M)), C, axes=([0, 2], [0, 2]))
     H = (H + H.T) / 2
     if m.state == "final":
-        m.dev, m.info, m.sums, m.state = -2 * float(s[f"{slot}ll"].sum()), H, s, "done"
+        m.dev, m.info, m.state = -2 * float(s["ll"].sum()), H, "done"
+        m.sums = s
         return
     if m.it >= MAX_ITER or not np.isfinite(H).all():
         m.state = "failed"
         return
-    score = vec(C, np.column_stack([s[f"{slot}r{i}"] for i in range(M)]))
     try:
-        step = np.linalg.solve(H, score)
+        step = np.linalg.solve(H, vec(C, np.column_stack([s[f"r{i}"] for i in range(M)])))
     except np.linalg.LinAlgError:
         m.state = "failed"
         return
@@ -467,12 +450,12 @@ def _slope(g: _Group, null: _Model, conf_level: float) -> dict:
     from research.stats.changepoint import slope_interval
 
     s, n = null.sums, g.n
-    est = 100 * float(s["n0d"].sum()) / n
-    grad1 = np.r_[g.Xo.T @ s["n0v1"], s["n0v1z"].sum() + s["n0v1"].sum()]
-    grad0 = np.r_[g.Xo.T @ s["n0w00"], s["n0w01"].sum()]
+    est = 100 * float(s["d"].sum()) / n
+    grad1 = np.r_[g.Xo.T @ s["v1"], s["v1z"].sum() + s["v1"].sum()]
+    grad0 = np.r_[g.Xo.T @ s["w00"], s["w01"].sum()]
     grad = 100 * (grad1 / n - grad0 / n)
     bread = np.linalg.inv(null.info)
     C = _design(g, "null")
     present, codes = np.unique(g.cluster, return_inverse=True)
-    score = per_cluster(C, np.column_stack([s["n0r0"], s["n0r1"]]), codes, len(present))
+    score = per_cluster(C, np.column_stack([s["r0"], s["r1"]]), codes, len(present))
     return slope_interval(est, grad, bread, score, n, conf_level)
