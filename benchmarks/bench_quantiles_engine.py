@@ -15,10 +15,12 @@ from ``getrusage``, DuckDB's memory included since it runs in the process):
   the rows fetched are counted.
 
 The parent compares the two children's arrays (largest relative difference, bit-equal share) and
-checks that both number the stations alike. Usage::
+checks that both number the stations alike. ``--engine-only`` runs the engine child alone (data
+too large for the row path: the 20M dataset). Usage::
 
     python benchmarks/bench_quantiles_engine.py --responses /tmp/ds1m/ingest/responses.parquet \\
         --dataset /tmp/ds1m/ds --reps 200 --json benchmarks/results/quantiles_engine_1m.json
+    python benchmarks/bench_quantiles_engine.py --dataset /tmp/scale20m/work4/dataset_20000000 --engine-only
 """
 
 from __future__ import annotations
@@ -128,7 +130,7 @@ def child_engine(args, out: dict, arrays: dict) -> None:
     out["rows"], out["prepared_groups"], out["peak_mb_after_prepare"] = p.n_rows, len(p.groups), _peak_mb()
     # levels and clusters as the row path numbers them (cause groups in the instrument's order, written
     # by the rows child; stations sorted, checked by the parent against the rows child's categories)
-    names = json.loads(args.groups)
+    names = json.loads(args.groups) if args.groups else sorted(p.groups["cause_l1"].astype(str).unique())
     level = pd.Index(names).get_indexer(p.groups["cause_l1"].astype(str))
     stations = np.sort(p.groups[spec.bootstrap_cluster].astype(str).unique())
     cluster = pd.Index(stations).get_indexer(p.groups[spec.bootstrap_cluster].astype(str))
@@ -154,8 +156,8 @@ def child_engine(args, out: dict, arrays: dict) -> None:
 
 def run_child(kind: str, args, groups: list[str] | None, folder: Path) -> tuple[dict, dict]:
     cmd = [sys.executable, __file__, "--child", kind, "--reps", str(args.reps), "--out", str(folder / kind)]
-    cmd += ["--responses", args.responses] if kind == "rows" else ["--dataset", args.dataset,
-                                                                  "--groups", json.dumps(groups)]
+    cmd += ["--responses", args.responses] if kind == "rows" else ["--dataset", args.dataset]
+    cmd += ["--groups", json.dumps(groups)] if groups else []
     load = os.getloadavg()[0]
     t = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -186,6 +188,8 @@ def main() -> int:
     ap.add_argument("--dataset", help="the same rows as a dataset folder (the engine path)")
     ap.add_argument("--engine", default="duckdb")
     ap.add_argument("--reps", type=int, default=200)
+    ap.add_argument("--engine-only", action="store_true",
+                    help="only the engine child (data too large for the row path; no comparison)")
     ap.add_argument("--json", help="add the results to this JSON file")
     ap.add_argument("--label", default="", help="key of the results in --json")
     ap.add_argument("--child", help=argparse.SUPPRESS)
@@ -198,15 +202,17 @@ def main() -> int:
         Path(args.out).with_suffix(".json").write_text(json.dumps(out))
         np.savez(Path(args.out).with_suffix(".npz"), **arrays)
         return 0
-    if not (args.responses and args.dataset):
-        ap.error("give --responses FILE and --dataset DIR (the same rows)")
+    if not args.dataset or not (args.responses or args.engine_only):
+        ap.error("give --responses FILE and --dataset DIR (the same rows), or --dataset DIR --engine-only")
     with tempfile.TemporaryDirectory() as tmp:
-        rows, ra = run_child("rows", args, None, Path(tmp))
-        eng, ea = run_child(args.engine, args, rows["groups"], Path(tmp))
-    result = {"reps": args.reps, "rows": rows, args.engine: eng, "same_stations": rows["stations"] == eng["stations"],
-              "agreement": compare(ra, ea)}
-    for k in ("stations",):
-        rows.pop(k), eng.pop(k)
+        if args.engine_only:
+            eng, _ = run_child(args.engine, args, None, Path(tmp))
+            result = {"reps": args.reps, args.engine: eng, "stations": len(eng.pop("stations"))}
+        else:
+            rows, ra = run_child("rows", args, None, Path(tmp))
+            eng, ea = run_child(args.engine, args, rows["groups"], Path(tmp))
+            result = {"reps": args.reps, "rows": rows, args.engine: eng, "stations": len(rows["stations"]),
+                      "same_stations": rows.pop("stations") == eng.pop("stations"), "agreement": compare(ra, ea)}
     print(json.dumps(result, indent=2))
     if args.json:
         path = Path(args.json)

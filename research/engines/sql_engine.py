@@ -24,6 +24,26 @@ def _checked(name: str) -> str:
     return name
 
 
+#: at most this many value intervals in the filter that :meth:`SQLEngine._in_windows_sql` puts before its joins
+UNION_INTERVALS = 32
+
+
+def _union(lo: np.ndarray, hi: np.ndarray) -> list[tuple[float, float]]:
+    """Closed intervals covering every ``[lo_i, hi_i]`` (finite floats): the overlapping ones
+    merged, then the two nearest merged until at most :data:`UNION_INTERVALS` are left (a cover,
+    not the exact union: the joins that follow check each window's own bounds)."""
+    merged: list[list[float]] = []
+    for a, b in sorted(zip(lo.tolist(), hi.tolist())):
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    while len(merged) > UNION_INTERVALS:
+        i = int(np.argmin([merged[k + 1][0] - merged[k][1] for k in range(len(merged) - 1)]))
+        merged[i:i + 2] = [[merged[i][0], merged[i + 1][1]]]
+    return [(float(a), float(b)) for a, b in merged]
+
+
 class SQLEngine(Engine):
     """Shared queries; subclasses implement :meth:`_register`, :meth:`_query`, :meth:`_execute`,
     :meth:`_month_sql` and set :attr:`sum_function`."""
@@ -154,9 +174,15 @@ class SQLEngine(Engine):
                           "qbins": windows["bins"].to_numpy(dtype=np.int64) if "bins" in windows
                           else np.ones(n, dtype=np.int64)})
         self._register(f"{tag}_qw", w)
+        # the rows outside every window are dropped before the joins, by a filter on the value alone
+        # (the windows' union, numbers rendered by repr as research.engines.expr renders them): the
+        # narrow windows of the later passes then join a few rows instead of every row
+        inside = " OR ".join(f"(qv >= CAST({a!r} AS DOUBLE) AND qv <= CAST({b!r} AS DOUBLE))"
+                             for a, b in _union(w["qlo"].to_numpy(), w["qhi"].to_numpy()))
         return (f"SELECT {self._broadcast('c', 'w')}r.gid AS gid, w.qwin AS qwin, c.qcell AS qcell, r.qv AS qv, "
                 f"w.qlo AS qlo, w.qwidth AS qwidth, w.qbins AS qbins "
-                f"FROM (SELECT m.gid AS gid, {value.sql()} AS qv FROM {tag}_mf m) AS r "
+                f"FROM (SELECT * FROM (SELECT m.gid AS gid, {value.sql()} AS qv FROM {tag}_mf m) AS r0 "
+                f"WHERE {inside or 'FALSE'}) AS r "
                 f"JOIN {tag}_qc c ON r.gid = c.gid JOIN {tag}_qw w ON c.qkey = w.qkey AND r.qv >= w.qlo AND r.qv <= w.qhi")
 
     def histogram(self, prepared: Prepared, value: Expr, key: np.ndarray, cell: np.ndarray,
