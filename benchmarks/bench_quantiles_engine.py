@@ -86,6 +86,7 @@ def child_rows(args, out: dict, arrays: dict) -> None:
             reps[i, b] = weighted_quantile(raw_sorted, counts[b][cl_sorted], qs)
     arrays["reps"] = reps
     out["replicate_seconds"] = round(time.perf_counter() - t, 3)
+    out["peak_mb_after_replicates"] = _peak_mb()
 
 
 class _Spy:
