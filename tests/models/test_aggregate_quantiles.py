@@ -156,6 +156,7 @@ def test_hard_cases_on_a_small_frame(engine_name, fetch_rows):
         engine.close()
 
 
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # ln of a negative or zero hour, on purpose
 def test_bad_arguments_and_values_without_a_rank():
     """A value that is NaN on some rows, quantiles outside [0, 1], a level array of the wrong length and
     negative counts are refused with one ValueError each; a level left out (negative) is not counted."""

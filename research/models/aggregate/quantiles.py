@@ -237,8 +237,9 @@ def _level_extremes(engine: Engine, prepared: Prepared, value: Expr, level: np.n
     ext = engine.extremes(prepared, {"v": value})
     keep = level >= 0
     lo, hi = np.full(n_levels, np.inf), np.full(n_levels, -np.inf)
-    np.minimum.at(lo, level[keep], ext["v_min"].to_numpy(dtype=float)[keep])
-    np.maximum.at(hi, level[keep], ext["v_max"].to_numpy(dtype=float)[keep])
+    with np.errstate(invalid="ignore"):  # a NaN value: refused just below
+        np.minimum.at(lo, level[keep], ext["v_min"].to_numpy(dtype=float)[keep])
+        np.maximum.at(hi, level[keep], ext["v_max"].to_numpy(dtype=float)[keep])
     n = np.bincount(level[keep], weights=prepared.groups["n"].to_numpy()[keep], minlength=n_levels).astype(np.int64)
     if not (np.isfinite(lo[n > 0]).all() and np.isfinite(hi[n > 0]).all()):
         raise ValueError("quantiles: the value is not finite on every row (NaN or infinite values have no rank)")
