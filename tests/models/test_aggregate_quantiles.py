@@ -81,7 +81,7 @@ def _equal(got, want, engine):
 def test_thresholds_quantiles_on_the_sample_equal_the_row_path(engine_name, row_path, sample_dataset):
     """Pooled and per-group knots, reference and upper hours and the replicates' weighted quantiles
     from the sample dataset equal the row path's, with the histogram passes doing the locating (64
-    rows per fetch): fewer rows fetched than a fifth of the rows, and many fewer for the pooled
+    rows per fetch): fewer rows fetched than a twentieth of the rows, and many fewer for the pooled
     knots."""
     spec = row_path["spec"]
     engine = Spy(open_engine(engine_name))
@@ -100,7 +100,7 @@ def test_thresholds_quantiles_on_the_sample_equal_the_row_path(engine_name, row_
         _equal(group_quantiles(engine, p, H, level, row_path["qs"], **small), row_path["hours"], engine_name)
         engine.fetched = 0
         got = replicate_quantiles(engine, p, H, level, cluster, row_path["counts"], row_path["qs"], **small)
-        assert engine.fetched < row_path["rows"] / 5
+        assert engine.fetched < row_path["rows"] / 20  # measured: 223 of 19,304
         _equal(got, row_path["reps"], engine_name)
     finally:
         engine.close()
