@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from research.engines.expr import Expr
@@ -172,6 +173,28 @@ class Engine:
         ``<name>_min``, ``<name>_max``; as :meth:`sums` reads measures and ``params``): the
         smallest and largest inverse-propensity weight of a level
         (:mod:`research.representativeness.at_scale_ipw`)."""
+        raise NotImplementedError
+
+    def histogram(self, prepared: Prepared, value: Expr, key: np.ndarray, cell: np.ndarray,
+                  windows: pd.DataFrame) -> pd.DataFrame:
+        """Counts of ``value`` over equal-width bins of value windows, by cell: what the exact
+        quantiles of :mod:`research.models.aggregate.quantiles` locate their order statistics with.
+
+        ``key`` and ``cell`` (ints, one per ``gid``): which windows a group's rows may fall in and
+        which cell they count for (a group whose key is negative is left out). ``windows``: one
+        row per window, columns ``win`` (int id), ``key``, ``lo``, ``hi`` (floats, ``lo < hi``),
+        ``width`` (float > 0) and ``bins`` (int); the windows of one key are disjoint. A row of
+        key ``k`` with ``lo <= value <= hi`` for a window of key ``k`` falls in it, in bin
+        ``min(max(floor((value - lo) / width), 0), bins - 1)`` (a non-decreasing function of the
+        value: a bin is a value interval). Returns one row per (``win``, ``cell``, ``bin``) that
+        holds rows: those three, ``n`` (rows, int) and ``vmin``, ``vmax`` (the smallest and the
+        largest value in it)."""
+        raise NotImplementedError
+
+    def window_values(self, prepared: Prepared, value: Expr, key: np.ndarray, windows: pd.DataFrame) -> pd.DataFrame:
+        """The rows that fall in ``windows`` (as :meth:`histogram` reads ``key`` and ``windows``;
+        ``width`` and ``bins`` are not needed): ``gid``, ``win`` and ``value`` of each, in no
+        particular order. The caller keeps the windows small: every such row is returned."""
         raise NotImplementedError
 
     def close(self) -> None:
