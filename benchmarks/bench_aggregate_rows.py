@@ -13,7 +13,11 @@ child's ``ru_maxrss`` after the fit and after the steps (the fit's own peak incl
 ``--thresholds``: on ``--responses`` (in memory), the thresholds table and curve bands with each
 bootstrap replicate's coefficients exact (the row path: StationRefits iterated to convergence)
 and one-step (:func:`research.models.aggregate.thresholds.one_step_replicates` from the same
-per-station totals, what the engine route gives), and how far the intervals move.
+per-station totals, what the engine route gives), and how far the intervals move. With
+``--seeds K`` also the exact intervals of K other bootstrap seeds (the plan's seed + 1, + 2, ...):
+how far an interval end moves from one seed to another is the bootstrap's own Monte Carlo error,
+the yardstick for the one-step change (``seed_end_move_of_width``: per other seed, the largest
+move of an end as a share of the interval's width).
 
 Usage::
 
@@ -83,7 +87,7 @@ def child(path: str, source: str) -> dict:
     return out
 
 
-def thresholds_one_step(responses: str) -> dict:
+def thresholds_one_step(responses: str, seeds: int = 0) -> dict:
     """Thresholds and bands with exact and with one-step replicates (see the module docstring)."""
     import numpy as np
     import pandas as pd
@@ -123,7 +127,29 @@ def thresholds_one_step(responses: str) -> dict:
     ca, cb = exact["curves"], approx["curves"]
     out["largest_band_move"] = float(np.nanmax(np.abs(np.r_[(ca["conf_low"] - cb["conf_low"]).to_numpy(float),
                                                               (ca["conf_high"] - cb["conf_high"]).to_numpy(float)])))
+    out["one_step_end_move_of_width"] = _end_moves(a, b, width)
+    from dataclasses import replace
+
+    out["seed_end_move_of_width"], out["seed_band_move"] = [], []
+    for k in range(1, seeds + 1):
+        other = replace(plan, thresholds=replace(plan.thresholds, bootstrap_seed=plan.thresholds.bootstrap_seed + k))
+        o = tolerance_thresholds(frame, plan=other, instrument=inst)
+        out["seed_end_move_of_width"].append(_end_moves(a, o["thresholds"], width))
+        co = o["curves"]
+        out["seed_band_move"].append(float(np.nanmax(np.abs(np.r_[
+            (ca["conf_low"] - co["conf_low"]).to_numpy(float), (ca["conf_high"] - co["conf_high"]).to_numpy(float)]))))
+        print(json.dumps(out), flush=True)
     return out
+
+
+def _end_moves(a, b, width) -> dict:
+    """Per cause group, the larger move of the two interval ends from ``a`` to ``b`` as a share of
+    ``a``'s width."""
+    import numpy as np
+
+    moves = np.fmax(np.abs((a["conf_low"] - b["conf_low"]).to_numpy(float)),
+                    np.abs((a["conf_high"] - b["conf_high"]).to_numpy(float))) / width
+    return dict(zip(a["cause_l1"].astype(str), moves.round(5).tolist()))
 
 
 def main() -> None:
@@ -131,10 +157,11 @@ def main() -> None:
     parser.add_argument("--responses", required=True)
     parser.add_argument("--dataset")
     parser.add_argument("--thresholds", action="store_true")
+    parser.add_argument("--seeds", type=int, default=0, help="with --thresholds: exact intervals of this many other seeds")
     parser.add_argument("--child", choices=["rows", "duckdb"])
     args = parser.parse_args()
     if args.thresholds:
-        print(json.dumps(thresholds_one_step(args.responses)))
+        print(json.dumps(thresholds_one_step(args.responses, args.seeds)))
         return
     if args.child:
         print(json.dumps(child(args.child, args.responses if args.child == "rows" else args.dataset), default=str))

@@ -29,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from research.engines.expr import Expr
@@ -196,6 +197,28 @@ class Engine:
         them in that order (0 when none is kept). Every kept row comes back: callers bound the
         level's size first (from :meth:`prepare`'s counts). The change-point calibration of small
         groups (research.models.aggregate.changepoint) draws answers per row, in this order."""
+        raise NotImplementedError
+
+    def histogram(self, prepared: Prepared, value: Expr, key: np.ndarray, cell: np.ndarray,
+                  windows: pd.DataFrame) -> pd.DataFrame:
+        """Counts of ``value`` over equal-width bins of value windows, by cell: what the exact
+        quantiles of :mod:`research.models.aggregate.quantiles` locate their order statistics with.
+
+        ``key`` and ``cell`` (ints, one per ``gid``): which windows a group's rows may fall in and
+        which cell they count for (a group whose key is negative is left out). ``windows``: one
+        row per window, columns ``win`` (int id), ``key``, ``lo``, ``hi`` (floats, ``lo < hi``),
+        ``width`` (float > 0) and ``bins`` (int); the windows of one key are disjoint. A row of
+        key ``k`` with ``lo <= value <= hi`` for a window of key ``k`` falls in it, in bin
+        ``min(max(floor((value - lo) / width), 0), bins - 1)`` (a non-decreasing function of the
+        value: a bin is a value interval). Returns one row per (``win``, ``cell``, ``bin``) that
+        holds rows: those three, ``n`` (rows, int) and ``vmin``, ``vmax`` (the smallest and the
+        largest value in it)."""
+        raise NotImplementedError
+
+    def window_values(self, prepared: Prepared, value: Expr, key: np.ndarray, windows: pd.DataFrame) -> pd.DataFrame:
+        """The rows that fall in ``windows`` (as :meth:`histogram` reads ``key`` and ``windows``;
+        ``width`` and ``bins`` are not needed): ``gid``, ``win`` and ``value`` of each, in no
+        particular order. The caller keeps the windows small: every such row is returned."""
         raise NotImplementedError
 
     def close(self) -> None:

@@ -227,3 +227,34 @@ class PandasEngine(Engine):
         out = {name: np.bincount(gid, weights=v, minlength=n_groups)
                for name, v in self._per_row(prepared, measures, params, lets)}
         return pd.DataFrame(out, index=pd.RangeIndex(n_groups, name="gid"))
+
+    def _in_windows(self, prepared: Prepared, value: Expr, key: np.ndarray, windows: pd.DataFrame):
+        """Per window of ``windows``: its id, its row, and the rows (indices) and values of the
+        prepared rows that fall in it (see :meth:`Engine.histogram`)."""
+        gid = prepared.handle["gid"]
+        v = np.broadcast_to(np.asarray(value.numpy(prepared.handle["values"]), dtype=float), gid.shape)
+        row_key = np.asarray(key, dtype=np.int64)[gid]
+        for w in windows.itertuples(index=False):
+            rows = np.flatnonzero((row_key == w.key) & (v >= w.lo) & (v <= w.hi))
+            yield w, rows, v[rows]
+
+    def histogram(self, prepared: Prepared, value: Expr, key: np.ndarray, cell: np.ndarray,
+                  windows: pd.DataFrame) -> pd.DataFrame:
+        cells = np.asarray(cell, dtype=np.int64)[prepared.handle["gid"]]
+        parts = []
+        for w, rows, v in self._in_windows(prepared, value, key, windows):
+            b = np.clip(np.floor((v - w.lo) / w.width), 0, w.bins - 1).astype(np.int64)
+            part = (pd.DataFrame({"cell": cells[rows], "bin": b, "v": v}).groupby(["cell", "bin"], sort=True)["v"]
+                    .agg(n="size", vmin="min", vmax="max").reset_index())
+            parts.append(part.assign(win=int(w.win)))
+        out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+            {"cell": [], "bin": [], "n": [], "vmin": [], "vmax": [], "win": []})
+        return out.astype({"win": np.int64, "cell": np.int64, "bin": np.int64, "n": np.int64,
+                           "vmin": float, "vmax": float})[["win", "cell", "bin", "n", "vmin", "vmax"]]
+
+    def window_values(self, prepared: Prepared, value: Expr, key: np.ndarray, windows: pd.DataFrame) -> pd.DataFrame:
+        gid = prepared.handle["gid"]
+        parts = [pd.DataFrame({"gid": gid[rows], "win": np.int64(w.win), "value": v})
+                 for w, rows, v in self._in_windows(prepared, value, key, windows)]
+        out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({"gid": [], "win": [], "value": []})
+        return out.astype({"gid": np.int64, "win": np.int64, "value": float})

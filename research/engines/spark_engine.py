@@ -52,6 +52,9 @@ class SparkEngine(SQLEngine):
         self.spark = session
         self._cached: list[str] = []
 
+    def _broadcast(self, *aliases: str) -> str:
+        return f"/*+ BROADCAST({', '.join(aliases)}) */ "
+
     def _register(self, name: str, source: Source | pd.DataFrame, columns: list[str] | None = None) -> None:
         if isinstance(source, TableSource):  # a view of this session (the bulletin's filtered rows)
             df = self.spark.table(_checked(source.name))

@@ -24,6 +24,28 @@ def _checked(name: str) -> str:
     return name
 
 
+#: at most this many value intervals in the filter that :meth:`SQLEngine._in_windows_sql` puts before its joins
+UNION_INTERVALS = 32
+
+
+def _union(lo: np.ndarray, hi: np.ndarray) -> list[tuple[float, float]]:
+    """Closed intervals covering every ``[lo_i, hi_i]`` (finite floats): the overlapping ones
+    merged, then the two nearest merged until at most :data:`UNION_INTERVALS` are left (a cover,
+    not the exact union: the joins that follow check each window's own bounds)."""
+    merged: list[list[float]] = []
+    for a, b in sorted(zip(lo.tolist(), hi.tolist())):
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    while len(merged) > UNION_INTERVALS:
+        i = int(np.argmin([merged[k + 1][0] - merged[k][1] for k in range(len(merged) - 1)]))
+        merged[i:i + 2] = [[merged[i][0], merged[i + 1][1]]]
+    # widened by 1e-12 relative: the filter only has to let every window's rows through, whatever
+    # the last bit of a literal parsed by the engine (DuckDB's and Spark's round-trip repr exactly)
+    return [(float(a) - abs(a) * 1e-12, float(b) + abs(b) * 1e-12) for a, b in merged]
+
+
 class SQLEngine(Engine):
     """Shared queries; subclasses implement :meth:`_register`, :meth:`_query`, :meth:`_execute`,
     :meth:`_month_sql` and set :attr:`sum_function`."""
@@ -33,6 +55,10 @@ class SQLEngine(Engine):
     quote = '"'
     #: a hint that the parameter table is small (Spark: broadcast it rather than shuffle the rows)
     broadcast_hint = ""
+
+    def _broadcast(self, *aliases: str) -> str:
+        """A hint that the small tables ``aliases`` of a join be broadcast (Spark); none here."""
+        return ""
 
     def _quoted(self, name: str) -> str:
         return f"{self.quote}{_checked(name)}{self.quote}"
@@ -176,3 +202,49 @@ class SQLEngine(Engine):
         out = out.set_index("gid").sort_index().reindex(range(n_groups), fill_value=0.0)
         out.index = pd.RangeIndex(n_groups, name="gid")
         return out.astype(float)
+
+    def _in_windows_sql(self, prepared: Prepared, value: Expr, key: np.ndarray, cell: np.ndarray | None,
+                        windows: pd.DataFrame) -> str:
+        """A query of the prepared rows that fall in ``windows`` (:meth:`Engine.histogram`): ``gid``,
+        ``qwin``, ``qcell``, ``qv`` (the value) and the window's ``qlo``, ``qwidth``, ``qbins``. The
+        groups' keys and cells and the windows travel as two registered tables, joined on the key
+        with the window's bounds as the join's condition (comparisons: exact in every engine)."""
+        tag = prepared.handle
+        key = np.asarray(key, dtype=np.int64)
+        keep = np.flatnonzero(key >= 0)
+        cells = np.zeros(len(key), dtype=np.int64) if cell is None else np.asarray(cell, dtype=np.int64)
+        self._register(f"{tag}_qc", pd.DataFrame({"gid": keep.astype(np.int64), "qkey": key[keep],
+                                                   "qcell": cells[keep]}))
+        n = len(windows)
+        w = pd.DataFrame({"qwin": windows["win"].to_numpy(dtype=np.int64),
+                          "qkey": windows["key"].to_numpy(dtype=np.int64),
+                          "qlo": windows["lo"].to_numpy(dtype=float), "qhi": windows["hi"].to_numpy(dtype=float),
+                          "qwidth": windows["width"].to_numpy(dtype=float) if "width" in windows else np.ones(n),
+                          "qbins": windows["bins"].to_numpy(dtype=np.int64) if "bins" in windows
+                          else np.ones(n, dtype=np.int64)})
+        self._register(f"{tag}_qw", w)
+        # the rows outside every window are dropped before the joins, by a filter on the value alone
+        # (the windows' union, numbers rendered by repr as research.engines.expr renders them): the
+        # narrow windows of the later passes then join a few rows instead of every row
+        inside = " OR ".join(f"(qv >= CAST({a!r} AS DOUBLE) AND qv <= CAST({b!r} AS DOUBLE))"
+                             for a, b in _union(w["qlo"].to_numpy(), w["qhi"].to_numpy()))
+        return (f"SELECT {self._broadcast('c', 'w')}r.gid AS gid, w.qwin AS qwin, c.qcell AS qcell, r.qv AS qv, "
+                f"w.qlo AS qlo, w.qwidth AS qwidth, w.qbins AS qbins "
+                f"FROM (SELECT * FROM (SELECT m.gid AS gid, {value.sql()} AS qv FROM {tag}_mf m) AS r0 "
+                f"WHERE {inside or 'FALSE'}) AS r "
+                f"JOIN {tag}_qc c ON r.gid = c.gid JOIN {tag}_qw w ON c.qkey = w.qkey AND r.qv >= w.qlo AND r.qv <= w.qhi")
+
+    def histogram(self, prepared: Prepared, value: Expr, key: np.ndarray, cell: np.ndarray,
+                  windows: pd.DataFrame) -> pd.DataFrame:
+        rows = self._in_windows_sql(prepared, value, key, cell, windows)
+        binned = "LEAST(GREATEST(CAST(FLOOR((qv - qlo) / qwidth) AS BIGINT), CAST(0 AS BIGINT)), qbins - 1)"
+        out = self._query(f"SELECT qwin, qcell, qbin, COUNT(*) AS n, MIN(qv) AS vmin, MAX(qv) AS vmax FROM "
+                          f"(SELECT qwin, qcell, qv, {binned} AS qbin FROM ({rows}) AS j) AS b GROUP BY qwin, qcell, qbin")
+        out = out.rename(columns={"qwin": "win", "qcell": "cell", "qbin": "bin"})
+        return out.astype({"win": np.int64, "cell": np.int64, "bin": np.int64, "n": np.int64,
+                           "vmin": float, "vmax": float})[["win", "cell", "bin", "n", "vmin", "vmax"]]
+
+    def window_values(self, prepared: Prepared, value: Expr, key: np.ndarray, windows: pd.DataFrame) -> pd.DataFrame:
+        rows = self._in_windows_sql(prepared, value, key, None, windows)
+        out = self._query(f"SELECT gid, qwin AS win, qv AS value FROM ({rows}) AS j")
+        return out.astype({"gid": np.int64, "win": np.int64, "value": float})[["gid", "win", "value"]]

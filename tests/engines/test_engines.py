@@ -181,3 +181,31 @@ def test_level_rows_in_dataset_order_with_the_first_position(sample_dataset):
                 assert (rows["station"].to_numpy() == complete["station"].astype(str).to_numpy()[at]).all()
         finally:
             eng.close()
+
+
+def test_histogram_and_window_values_agree_between_engines():
+    """Engine.histogram and Engine.window_values (the exact quantiles' passes) give pandas' numbers on
+    DuckDB: the same bins, counts, smallest and largest values by (window, cell); only the rows of
+    the windows' keys within their closed bounds (both ends included); a group whose key is negative
+    is left out."""
+    frame = _frame()
+    out = {}
+    for name in ("pandas", "duckdb"):
+        engine = open_engine(name)
+        p = engine.prepare(FrameSource(frame), ("channel", "station"), {"h": col("v_handling_hours")})
+        key = np.where(p.groups["channel"].to_numpy() == "app", 0, 1)
+        key[0] = -1
+        cell = pd.factorize(p.groups["station"])[0]
+        lo, hi = np.sort(frame["handling_hours"].dropna().to_numpy())[[100, 900]]
+        windows = pd.DataFrame({"win": [0, 1, 2], "key": [0, 1, 1], "lo": [lo, lo, hi * 2], "hi": [hi, hi, hi * 3],
+                                "width": [(hi - lo) / 7, (hi - lo) / 50, hi / 3], "bins": [7, 50, 3]})
+        hist = engine.histogram(p, col("h"), key, cell, windows).sort_values(["win", "cell", "bin"])
+        rows = engine.window_values(p, col("h"), key, windows).sort_values(["win", "gid", "value"])
+        out[name] = (hist.reset_index(drop=True), rows.reset_index(drop=True), key, p.groups)
+        engine.close()
+    (h0, r0, key, groups), (h1, r1, _, _) = out["pandas"], out["duckdb"]
+    pd.testing.assert_frame_equal(h1, h0)
+    pd.testing.assert_frame_equal(r1, r0)
+    assert set(h0["bin"][h0["win"] == 0]) == set(range(7)) and h0["bin"].max() <= 49
+    assert r0["value"].min() == lo and (r0["value"] <= hi * 3).all() and 0 not in set(r0["gid"])
+    assert h0.groupby("win")["n"].sum().to_dict() == r0.groupby("win").size().to_dict()

@@ -18,7 +18,7 @@ import pytest
 
 from research.engines import DatasetSource, FrameSource, open_engine
 from research.ingestion.dataset import read_dataset
-from research.models.aggregate.changepoint import group_quantiles, group_shapes_on, linear_quantile
+from research.models.aggregate.changepoint import group_shapes_on
 
 TEXT = ("shape", "change_point_kind")
 WHOLE = ("n_dissatisfied", "breakpoint_calibration_reps")
@@ -127,37 +127,3 @@ def test_full_rank_columns_of_cells_are_those_of_the_rows(responses, plan, instr
         kept = full_rank_columns(Xo)
         assert 0 < len(kept) < len(other)
         np.testing.assert_array_equal(g.Xo, g.X_other[:, kept])
-
-
-def test_group_quantiles_are_numpys_with_ties():
-    """Exact np.quantile per level through DuckDB, bit-equal, with many tied values (hours rounded
-    to the hour) and a level of one value."""
-    import pandas as pd
-
-    from research.engines.expr import col, fn
-
-    rng = np.random.default_rng(5)
-    n = 4000
-    hours = np.round(rng.exponential(20, n))
-    level = rng.choice(["a", "b", "c"], n)
-    hours[level == "c"] = 3.0
-    frame = pd.DataFrame({"cause_l1": level, "handling_hours": hours})
-    engine = open_engine("duckdb")
-    try:
-        prepared = engine.prepare(FrameSource(frame), ("cause_l1",), {"g1": fn("log2", 1 + col("v_handling_hours"))})
-        qs = [0.05, 0.35, 0.5, 0.95, 1.0]
-        got = group_quantiles(engine, prepared, [np.array([i]) for i in range(3)], qs)
-    finally:
-        engine.close()
-    z = np.log2(1 + hours)
-    want = np.array([np.quantile(z[level == lv], qs) for lv in ("a", "b", "c")])
-    np.testing.assert_array_equal(got, want)
-
-
-def test_linear_quantile_is_numpys_arithmetic():
-    rng = np.random.default_rng(2)
-    for n in (1, 2, 7, 100, 1001):
-        x = np.sort(rng.normal(size=n))
-        for q in (0.0, 0.05, 0.35, 0.5, 0.65, 0.95, 1.0, 1 / 3):
-            k = min(int(np.floor((n - 1) * q)), n - 1)
-            assert linear_quantile(x[k], x[min(k + 1, n - 1)], n, q) == np.quantile(x, q)

@@ -30,7 +30,7 @@ the breakpoint). Every one of them is a logit whose score and information are su
   last pass: ``sum expit(eta + g) - expit(eta)``, the gradient's per-cell sums and the clusters'
   score totals (cells carry the cluster) for CR1;
 - each cause group's ``reference_quantile`` and ``upper_quantile`` of ``z`` (the breakpoints' range)
-  exactly, as ``np.quantile`` (linear) gives them, from counts and extremes (:func:`group_quantiles`),
+  exactly, as ``np.quantile`` gives them (:func:`research.models.aggregate.quantiles.group_quantiles`),
   unless the caller passes them (``bounds``).
 
 Groups of at most ``change_point.calibration_max_n`` tickets need the parametric-bootstrap
@@ -50,7 +50,7 @@ import pandas as pd
 from scipy import stats
 
 from research.engines.base import Engine, Source, column_name
-from research.engines.expr import Expr, col, fn, num
+from research.engines.expr import Expr, col, fn
 from research.errors import NotEstimable
 from research.models.aggregate.algebra import per_cluster, vec
 
@@ -58,10 +58,6 @@ from research.models.aggregate.algebra import per_cluster, vec
 TOL, MAX_ITER = 1e-10, 100
 #: profile grid points (research.models.thresholds.group_shape)
 PROFILE_POINTS = 60
-#: thresholds per target and pass of :func:`group_quantiles`
-BINS = 32
-#: a value no handling time reaches (masks rows out of a min / max)
-_BIG = 1e300
 
 
 @dataclass
@@ -111,7 +107,7 @@ def group_shapes_on(engine: Engine, source: Source, *, plan, instrument,
     plan : its ``thresholds`` section (formula, cluster, change point, minimum sizes).
     bounds : optional ``{cause_l1 level: (lo, hi)}``, the group's ``reference_quantile`` and
         ``upper_quantile`` of ``log2(1 + hours)`` when the caller has them already; default
-        computed here (:func:`group_quantiles`, a few passes).
+        computed here (:func:`research.models.aggregate.quantiles.group_quantiles`, a few passes).
 
     Returns
     -------
@@ -133,9 +129,13 @@ def group_shapes_on(engine: Engine, source: Source, *, plan, instrument,
             large.append(i)
     if large:
         if bounds is None:
-            q = group_quantiles(engine, prepared, [groups[i].cells for i in large],
-                                [spec.reference_quantile, spec.upper_quantile])
-            bounds = {groups[i].level: tuple(q[j]) for j, i in enumerate(large)}
+            from research.models.aggregate.quantiles import group_quantiles
+
+            level = np.full(len(prepared.groups), -1)
+            for j, i in enumerate(large):
+                level[groups[i].cells] = j
+            q = group_quantiles(engine, prepared, col("g1"), level, [spec.reference_quantile, spec.upper_quantile])
+            bounds = {groups[i].level: (float(q[j, 0]), float(q[j, 1])) for j, i in enumerate(large)}
         _large_groups(engine, prepared, groups, large, bounds, spec, plan.conf_level, out)
     return out
 
@@ -197,104 +197,6 @@ def _small_group(engine: Engine, source: Source, g: _Group, spec, conf_level: fl
     z = np.log2(1 + rows["handling_hours"].to_numpy())
     y = rows["satisfied"].to_numpy()
     return shape_of_rows(np.column_stack([Xo, z]), z, y, g.cluster[at], first, spec, conf_level)
-
-
-def linear_quantile(lower: float, upper: float, n: int, q: float) -> float:
-    """``np.quantile(x, q)`` (method "linear") from the order statistics ``x_(k)``, ``x_(k+1)``
-    (0-based, ``k = floor((n - 1) q)``; both the largest when ``k = n - 1``) of ``n`` values: numpy's own
-    arithmetic (its virtual index, ``gamma`` and two-sided lerp), so the result is bit-equal."""
-    h = (n - 1) * q
-    if h >= n - 1:
-        return float(upper)
-    t = h - np.floor(h)
-    d = upper - lower
-    return float(upper - d * (1 - t)) if t >= 0.5 else float(lower + d * t)
-
-
-def _ranks(n: int, q: float) -> tuple[int, int]:
-    """The 0-based order statistics :func:`linear_quantile` needs."""
-    h = (n - 1) * q
-    k = n - 1 if h >= n - 1 else int(np.floor(h))
-    return k, min(k + 1, n - 1)
-
-
-def group_quantiles(engine: Engine, prepared, levels: list[np.ndarray], qs) -> np.ndarray:
-    """Exact quantiles of the prepared value ``g1`` over the rows of each level (``levels``: the gids
-    of each, disjoint), ``np.quantile``'s linear method: (len(levels), len(qs)).
-
-    Each quantile needs two order statistics. They are bracketed by counts: a pass counts the rows
-    at or below :data:`BINS` thresholds spread over each target's current range, the bracket
-    ``(a, b]`` that holds the rank is kept, and a pass of extremes gives the smallest and largest
-    value inside it; a rank at either end of the bracket, or a bracket of one value (ties), is the
-    answer; otherwise the next pass spreads the thresholds over that smaller range. About two
-    passes per factor of :data:`BINS` fewer rows in the bracket; nothing but counts and two values
-    per target leaves the engine. Written here because the engine interface has no quantile (an
-    engine's own ``quantile_cont`` / ``percentile`` would tie the result to that engine's arithmetic)."""
-    G = len(prepared.groups)
-    n_g = prepared.groups["n"].to_numpy(dtype=float)
-    owner = np.full(G, -1)
-    for i, gids in enumerate(levels):
-        owner[gids] = i
-    ns = [int(n_g[g].sum()) for g in levels]
-    targets = [(i, k) for i in range(len(levels)) for q in qs for k in _ranks(ns[i], q)]
-    slots = max(sum(1 for t in targets if t[0] == i) for i in range(len(levels)))
-    slot_of = [sum(1 for t in targets[:j] if t[0] == targets[j][0]) for j in range(len(targets))]
-    z = col("g1")
-    ext = engine.extremes(prepared, {"z": z})
-    lo_all = np.array([ext["z_min"].to_numpy()[g].min() for g in levels])
-    hi_all = np.array([ext["z_max"].to_numpy()[g].max() for g in levels])
-    a = np.full(len(targets), -np.inf)
-    b = np.array([hi_all[i] for i, _ in targets])
-    ca = np.zeros(len(targets))
-    cb = np.array([float(ns[i]) for i, _ in targets])
-    lo = np.array([lo_all[i] for i, _ in targets])
-    hi = b.copy()
-    value = np.full(len(targets), np.nan)
-    while np.isnan(value).any():
-        open_ = np.flatnonzero(np.isnan(value))
-        thr = lo[:, None] + (hi - lo)[:, None] * (np.arange(1, BINS) / BINS)[None, :]
-        params = _per_target(G, owner, targets, slot_of, open_, slots, {f"t{j}": thr[:, j] for j in range(BINS - 1)})
-        s = engine.sums(prepared, {f"c{s_}_{j}": fn("le", z, col(f"s{s_}t{j}")) for s_ in range(slots)
-                                   for j in range(BINS - 1)}, params)
-        for t in open_:
-            i, k = targets[t]
-            c = np.array([s[f"c{slot_of[t]}_{j}"].to_numpy()[levels[i]].sum() for j in range(BINS - 1)])
-            below = np.flatnonzero(c <= k)
-            above = np.flatnonzero(c > k)
-            if len(below):
-                a[t], ca[t] = thr[t, below[-1]], c[below[-1]]
-            if len(above):
-                b[t], cb[t] = thr[t, above[0]], c[above[0]]
-        params = _per_target(G, owner, targets, slot_of, open_, slots, {"a": a, "b": b})
-        inside = {s_: fn("gt", z, col(f"s{s_}a")) * fn("le", z, col(f"s{s_}b")) for s_ in range(slots)}
-        e = engine.extremes(prepared, {**{f"lo{s_}": z * w + _BIG * (1 - w) for s_, w in inside.items()},
-                                       **{f"hi{s_}": z * w - _BIG * (1 - w) for s_, w in inside.items()}}, params)
-        for t in open_:
-            i, k = targets[t]
-            lo[t] = e[f"lo{slot_of[t]}_min"].to_numpy()[levels[i]].min()
-            hi[t] = e[f"hi{slot_of[t]}_max"].to_numpy()[levels[i]].max()
-            if ca[t] == k or lo[t] == hi[t]:
-                value[t] = lo[t]
-            elif cb[t] - 1 == k:
-                value[t] = hi[t]
-    out = np.empty((len(levels), len(qs)))
-    for i in range(len(levels)):
-        for j, q in enumerate(qs):
-            k1, k2 = _ranks(ns[i], q)
-            v = {k: value[t] for t, (l_, k) in enumerate(targets) if l_ == i}
-            out[i, j] = linear_quantile(v[k1], v[k2], ns[i], q)
-    return out
-
-
-def _per_target(G: int, owner: np.ndarray, targets, slot_of, open_, slots: int, columns: dict) -> pd.DataFrame:
-    """A parameter table giving every gid of a level its targets' values in their slots
-    (``s<slot><name>``; 0 elsewhere)."""
-    table = {f"s{s_}{name}": np.zeros(G) for s_ in range(slots) for name in columns}
-    for t in open_:
-        i, _ = targets[t]
-        for name, v in columns.items():
-            table[f"s{slot_of[t]}{name}"][owner == i] = v[t]
-    return pd.DataFrame({"gid": np.arange(G), **table})
 
 
 def _model_sums(null: bool) -> tuple[list[dict[str, Expr]], dict[str, Expr]]:

@@ -35,9 +35,10 @@ pass over the groups per step for all replicates, as StationRefits does on the r
 step.
 
 **Not yet from sums** (they read rows; :data:`research.models.run_engine.ROW_TABLES`): the
-quantiles (the knots, each cause group's reference and upper hours and their per-replicate
-re-estimates), the change-point analysis of :func:`research.models.thresholds.group_shape`, and
-so the thresholds table itself. The knots are therefore an input here.
+change-point analysis of :func:`research.models.thresholds.group_shape`, and so the thresholds
+table itself. The quantiles (the knots, each cause group's reference and upper hours and their
+per-replicate re-estimates) come exactly from an engine through
+:mod:`research.models.aggregate.quantiles`, not yet called here: the knots are an input.
 """
 
 from __future__ import annotations
