@@ -162,7 +162,7 @@ class Engine:
         subquery per stage).
 
         Several models in one pass: ``params`` with an integer column ``slot`` may hold several
-        rows per gid (one per slot), and need not name every gid. Each row of a group is then
+        rows per gid (at most one per slot), and need not name every gid. Each row of a group is then
         summed once per slot its gid has, with that slot's parameters, and the result has one
         row per row of ``params``, in its order, with columns ``gid``, ``slot`` and the measures
         (0 for a gid without rows). The change-point fits, research.models.aggregate.changepoint:

@@ -18,14 +18,15 @@ the breakpoint). Every one of them is a logit whose score and information are su
   ``sqrt(n_cell)`` (the Gram matrix of the rows, so the same pivoted QR up to rounding; checked
   against the rows on the committed sample, tests/models/test_aggregate_changepoint.py);
 - the fits are **batched**: one engine pass serves every model still iterating, of every cause
-  group. A pass has measure *slots*; the parameter table gives each cell its own group's
-  coefficients and breakpoint in each slot (so a slot holds a different model in every cause
-  group). Each model runs :func:`research.stats.logit.fit_logit`'s iteration as
-  :func:`research.stats.changepoint.logit_newton` runs it (start 0 for the null, ``(0, b0)`` for an
-  alternative; LU solve; stop after a step of at most 1e-10; at most 100 steps; a singular or
-  non-finite information or no convergence leaves that breakpoint out, as NotEstimable does on the
-  rows), then one more pass at its estimate for the log-likelihood (the deviance). Models that
-  converged drop out of later passes;
+  group. Each model is a *slot* of the parameter table (:meth:`Engine.sums` with a ``slot``
+  column): its own group's cells with their coefficients on ``(1, z, c)``, its breakpoint and
+  kind, so the engine sums each row once per model of its group. Each model runs
+  :func:`research.stats.logit.fit_logit`'s iteration as :func:`research.stats.changepoint.logit_newton`
+  runs it (start 0 for the null, ``(0, b0)`` for an alternative; LU solve; stop after a step of at
+  most 1e-10; at most 100 steps; a singular or non-finite information or no convergence leaves
+  that breakpoint out, as NotEstimable does on the rows); models that converged drop out of later
+  passes. The null takes one more pass at its estimate (deviance, information, the slope's sums);
+  an alternative keeps the deviance of the pass of its last step (see :func:`_step`);
 - the slope per doubling (:func:`research.stats.changepoint.slope_per_doubling`) from the null's
   last pass: ``sum expit(eta + g) - expit(eta)``, the gradient's per-cell sums and the clusters'
   score totals (cells carry the cluster) for CR1;
@@ -91,7 +92,7 @@ class _Model:
     psi: float
     b: np.ndarray
     it: int = 0
-    state: str = "run"  # run -> final (one pass for the log-likelihood) -> done | failed
+    state: str = "run"  # run -> [final: the null's pass at its estimate ->] done | failed
     dev: float = np.nan
     info: np.ndarray | None = None
     sums: dict = field(default_factory=dict)
