@@ -72,7 +72,7 @@ def child(path: str, source: str, alpha: float | None, max_n: int | None) -> dic
         from research.models.aggregate.changepoint import group_shapes_on
 
         engine = open_engine(path)
-        calls = {"sums": 0, "extremes": 0, "level_rows": 0}
+        calls = {"sums": 0, "extremes": 0, "histogram": 0, "window_values": 0, "level_rows": 0}
         for name in calls:  # count the engine's passes
             method = getattr(engine, name)
 
