@@ -17,10 +17,10 @@ from research.engines.expr import Expr
 
 #: variables that are flags (their key values are Python booleans)
 FLAGS = ("repeat", "sla_met", "satisfied", "responded")
-#: slots evaluated together by :meth:`PandasEngine.sums` (bounds its (slots, rows) temporaries)
-SLOT_BLOCK = 16
 #: variables that are answer codes (their key values are floats, as the estimators use them)
 ANSWERS = ("sat_overall", "sat_speed", "sat_attitude", "sat_outcome")
+#: slots evaluated together by :meth:`PandasEngine.sums` (bounds its (slots, rows) temporaries)
+SLOT_BLOCK = 16
 
 
 def normalise_keys(groups: pd.DataFrame, keys: tuple[str, ...]) -> pd.DataFrame:
