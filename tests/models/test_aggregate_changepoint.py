@@ -127,3 +127,14 @@ def test_full_rank_columns_of_cells_are_those_of_the_rows(responses, plan, instr
         kept = full_rank_columns(Xo)
         assert 0 < len(kept) < len(other)
         np.testing.assert_array_equal(g.Xo, g.X_other[:, kept])
+
+
+def test_a_group_above_the_calibration_bound_is_not_fetched(plan):
+    """The rows of a group above calibration_max_n are never fetched: NotEstimable, saying why."""
+    from research.errors import NotEstimable
+    from research.models.aggregate.changepoint import _Group, _small_group
+
+    g = _Group("outage", np.arange(2), None, np.ones((2, 1)), np.ones((2, 1)), np.array([0.0, 1.0]),
+               np.array([4000.0, 3000.0]), np.zeros(2, dtype=int), 1)
+    with pytest.raises(NotEstimable, match="7,000 tickets, more than the 5,000"):
+        _small_group(None, None, g, plan.thresholds, 0.95)

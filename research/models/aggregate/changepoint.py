@@ -123,6 +123,8 @@ def group_shapes_on(engine: Engine, source: Source, *, plan, instrument,
     from research.models.thresholds import empty_shape, enough_data
 
     spec = plan.thresholds
+    if spec is None:
+        raise ValueError("the plan has no thresholds section")
     prepared, groups = _cells(engine, source, plan, instrument)
     out, large = {}, []
     for i, g in enumerate(groups):
@@ -142,6 +144,9 @@ def group_shapes_on(engine: Engine, source: Source, *, plan, instrument,
                 level[groups[i].cells] = j
             q = group_quantiles(engine, prepared, col("g1"), level, [spec.reference_quantile, spec.upper_quantile])
             bounds = {groups[i].level: (float(q[j, 0]), float(q[j, 1])) for j, i in enumerate(large)}
+        missing = [groups[i].level for i in large if groups[i].level not in bounds]
+        if missing:
+            raise ValueError(f"change points: no breakpoint range (bounds) for cause group(s) {', '.join(missing)}")
         _large_groups(engine, prepared, groups, large, bounds, spec, plan.conf_level, out)
     return out
 
