@@ -149,12 +149,24 @@ class Engine:
         raise NotImplementedError
 
     def sums(self, prepared: Prepared, measures: dict[str, Expr],
-             params: pd.DataFrame | None = None) -> pd.DataFrame:
+             params: pd.DataFrame | None = None, lets: list[dict[str, Expr]] | None = None) -> pd.DataFrame:
         """Per group (``gid``, every group, in order), the sum of each measure over its rows.
 
         ``measures`` read the value columns and the columns of ``params`` (one row per ``gid``,
         every group; its columns other than ``gid`` are floats). Returns a frame indexed by
         ``gid`` 0..G-1 with one float column per measure.
+
+        ``lets``: named row expressions computed once per row before the measures, in stages (a
+        stage reads the columns and the names of the stages before it); the measures read them
+        as columns. Many measures of one probability then compute it once (in SQL, one
+        subquery per stage).
+
+        Several models in one pass: ``params`` with an integer column ``slot`` may hold several
+        rows per gid (at most one per slot), and need not name every gid. Each row of a group is then
+        summed once per slot its gid has, with that slot's parameters, and the result has one
+        row per row of ``params``, in its order, with columns ``gid``, ``slot`` and the measures
+        (0 for a gid without rows). The change-point fits, research.models.aggregate.changepoint:
+        every model of every cause group in one pass, each over its own group's rows.
         """
         raise NotImplementedError
 
@@ -173,6 +185,18 @@ class Engine:
         ``<name>_min``, ``<name>_max``; as :meth:`sums` reads measures and ``params``): the
         smallest and largest inverse-propensity weight of a level
         (:mod:`research.representativeness.at_scale_ipw`)."""
+        raise NotImplementedError
+
+    def level_rows(self, source: Source, variables: tuple[str, ...], level_of: str,
+                   level: str) -> tuple[pd.DataFrame, int]:
+        """The complete rows (every variable of ``variables`` present) whose ``level_of`` (one of
+        them, as text) is ``level``: their ``variables`` (typed as :meth:`prepare` types its keys:
+        flags ``bool``, answers and ``handling_hours`` ``float``, the rest ``str``) in the order
+        :func:`research.ingestion.dataset.read_dataset` reads them (ledger entry, then
+        ``source_row``; a frame's own order), and how many complete rows come before the first of
+        them in that order (0 when none is kept). Every kept row comes back: callers bound the
+        level's size first (from :meth:`prepare`'s counts). The change-point calibration of small
+        groups (research.models.aggregate.changepoint) draws answers per row, in this order."""
         raise NotImplementedError
 
     def histogram(self, prepared: Prepared, value: Expr, key: np.ndarray, cell: np.ndarray,

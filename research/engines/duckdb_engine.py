@@ -62,6 +62,16 @@ class DuckDBEngine(SQLEngine):
         self._frames[name] = table  # kept alive while registered
         self.con.register(name, table)
 
+    def _ordered(self, name: str, source: Source, columns: list[str]) -> None:
+        if not isinstance(source, DatasetSource):
+            raise TypeError(f"rows in order: a dataset or a frame, not {source.describe()}")
+        files = [str(f) for f in source.files()]
+        entry = _ledger_entries(source)
+        self.con.read_parquet(files, hive_partitioning=True, filename=True).create_view(f"{name}_parts", replace=True)
+        self._register(f"{name}_order", pd.DataFrame({"filename": files, "part_": [entry[f] for f in files]}))
+        self.con.execute(f"CREATE OR REPLACE TEMPORARY VIEW {name} AS SELECT p.*, o.part_ AS _part, "
+                         f"p.source_row AS _row FROM {name}_parts p JOIN {name}_order o ON p.filename = o.filename")
+
     def _query(self, sql: str) -> pd.DataFrame:
         return self.con.sql(sql).df()
 
@@ -79,3 +89,15 @@ class DuckDBEngine(SQLEngine):
             self.con.close()
             shutil.rmtree(self._tmp, ignore_errors=True)
         self._frames.clear()
+
+
+def _ledger_entries(source: DatasetSource) -> dict[str, int]:
+    """Each part of the table (its path) -> the position of its ledger entry: read_dataset reads
+    the entries in ledger order, each entry's rows (over all its parts) by ``source_row``."""
+    from pathlib import Path
+
+    from research.ingestion.dataset import read_ledger
+
+    root = Path(source.folder)
+    return {str(root / p): i for i, e in enumerate(read_ledger(root)["entries"]) for f in e["files"]
+            if f["table"] == source.table for p in f["parts"]}

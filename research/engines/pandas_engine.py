@@ -19,6 +19,8 @@ from research.engines.expr import Expr
 FLAGS = ("repeat", "sla_met", "satisfied", "responded")
 #: variables that are answer codes (their key values are floats, as the estimators use them)
 ANSWERS = ("sat_overall", "sat_speed", "sat_attitude", "sat_outcome")
+#: slots evaluated together by :meth:`PandasEngine.sums` (bounds its (slots, rows) temporaries)
+SLOT_BLOCK = 16
 
 
 def normalise_keys(groups: pd.DataFrame, keys: tuple[str, ...]) -> pd.DataFrame:
@@ -36,6 +38,18 @@ def normalise_keys(groups: pd.DataFrame, keys: tuple[str, ...]) -> pd.DataFrame:
     out = out.sort_values(list(keys), kind="mergesort").reset_index(drop=True)
     out["n"] = out["n"].astype(np.int64)
     out["gid"] = np.arange(len(out), dtype=np.int64)
+    return out
+
+
+def typed_rows(rows: pd.DataFrame, variables: tuple[str, ...]) -> pd.DataFrame:
+    """Rows of :meth:`research.engines.base.Engine.level_rows` typed as :func:`normalise_keys`
+    types keys (flags ``bool``, answers and ``handling_hours`` ``float``, the rest ``str``), in
+    their order, a fresh index."""
+    out = pd.DataFrame(index=pd.RangeIndex(len(rows)))
+    for v in variables:
+        c = rows[v].reset_index(drop=True)
+        out[v] = (c.astype(bool) if v in FLAGS else c.astype(float) if v in (*ANSWERS, "handling_hours")
+                  else c.astype(str))
     return out
 
 
@@ -122,6 +136,17 @@ class PandasEngine(Engine):
                         values=tuple(values), handle={"gid": to_gid[raw], "values": kept},
                         total_rows=len(frame))
 
+    def level_rows(self, source: Source, variables: tuple[str, ...], level_of: str,
+                   level: str) -> tuple[pd.DataFrame, int]:
+        frame = self._frame(source)
+        cols = {v: variable_of(frame, v) for v in variables}
+        keep = np.logical_and.reduce([c.notna().to_numpy() for c in cols.values()])
+        complete = np.flatnonzero(keep)
+        at = complete[cols[level_of].to_numpy()[complete].astype(str) == level]
+        rows = pd.DataFrame({v: cols[v].to_numpy()[at] for v in variables})
+        rows = typed_rows(rows, variables)
+        return rows, int(np.searchsorted(complete, at[0])) if len(at) else 0
+
     def count(self, source: Source, keys: tuple[str, ...]) -> pd.DataFrame:
         frame = self._frame(source)
         kf = pd.DataFrame({k: variable_of(frame, k).to_numpy() for k in keys})
@@ -137,10 +162,13 @@ class PandasEngine(Engine):
                 cols[c] = p[c].to_numpy(dtype=float)[gid]
         return cols
 
-    def _per_row(self, prepared: Prepared, measures: dict[str, Expr], params: pd.DataFrame | None):
+    def _per_row(self, prepared: Prepared, measures: dict[str, Expr], params: pd.DataFrame | None, lets=None):
         """Each measure's value on every row (name -> array), for :meth:`sums` and :meth:`extremes`."""
         gid = prepared.handle["gid"]
         cols = self._columns(prepared, params)
+        for stage in lets or []:
+            cols.update({name: np.broadcast_to(np.asarray(e.numpy(cols), dtype=float), gid.shape)
+                         for name, e in stage.items()})
         for name, e in measures.items():
             yield name, np.broadcast_to(np.asarray(e.numpy(cols), dtype=float), gid.shape)
 
@@ -155,11 +183,49 @@ class PandasEngine(Engine):
             out[f"{name}_min"], out[f"{name}_max"] = lo, hi
         return pd.DataFrame(out, index=pd.RangeIndex(n_groups, name="gid"))
 
+    def _slot_sums(self, prepared: Prepared, measures: dict[str, Expr], params: pd.DataFrame, lets) -> pd.DataFrame:
+        """:meth:`sums` with a ``slot`` column: each slot over the rows of its gids. Slots with the same
+        gids (the models of one cause group) are evaluated together, :data:`SLOT_BLOCK` at a time, as
+        (slots, rows) arrays, and summed per gid by one sparse product."""
+        from scipy import sparse
+
+        gid = prepared.handle["gid"]
+        slot = params["slot"].to_numpy()
+        starts = np.flatnonzero(np.r_[True, slot[1:] != slot[:-1]])
+        ends = np.r_[starts[1:], len(slot)]
+        gid_p = params["gid"].to_numpy(dtype=np.int64)
+        numeric = [c for c in params.columns if c not in ("gid", "slot")]
+        values = {c: params[c].to_numpy(dtype=float) for c in numeric}
+        out = {name: np.zeros(len(params)) for name in measures}
+        runs: dict[bytes, list] = {}  # slots (contiguous runs of params) by their gids
+        for a, b in zip(starts, ends):
+            runs.setdefault(gid_p[a:b].tobytes(), []).append(a)
+        for key, firsts in runs.items():
+            gids = np.frombuffer(key, dtype=np.int64)
+            pos = np.full(len(prepared.groups), -1)
+            pos[gids] = np.arange(len(gids))
+            at = np.flatnonzero(pos[gid] >= 0)
+            local = pos[gid[at]]
+            onehot = sparse.csr_matrix((np.ones(len(at)), (local, np.arange(len(at)))), shape=(len(gids), len(at)))
+            for k in range(0, len(firsts), SLOT_BLOCK):
+                block = np.asarray(firsts[k:k + SLOT_BLOCK])
+                idx = block[:, None] + np.arange(len(gids))[None, :]  # (slots, gids) rows of params
+                cols = {c: v[at][None, :] for c, v in prepared.handle["values"].items()}
+                cols.update({c: values[c][idx][:, local] for c in numeric})
+                for stage in lets or []:
+                    cols.update({name: np.asarray(e.numpy(cols), dtype=float) for name, e in stage.items()})
+                for name, e in measures.items():
+                    v = np.broadcast_to(np.asarray(e.numpy(cols), dtype=float), (len(block), len(at)))
+                    out[name][idx] = (onehot @ v.T).T
+        return pd.DataFrame({"gid": gid_p, "slot": slot, **out})
+
     def sums(self, prepared: Prepared, measures: dict[str, Expr],
-             params: pd.DataFrame | None = None) -> pd.DataFrame:
+             params: pd.DataFrame | None = None, lets: list[dict[str, Expr]] | None = None) -> pd.DataFrame:
+        if params is not None and "slot" in params.columns:
+            return self._slot_sums(prepared, measures, params, lets)
         gid, n_groups = prepared.handle["gid"], len(prepared.groups)
         out = {name: np.bincount(gid, weights=v, minlength=n_groups)
-               for name, v in self._per_row(prepared, measures, params)}
+               for name, v in self._per_row(prepared, measures, params, lets)}
         return pd.DataFrame(out, index=pd.RangeIndex(n_groups, name="gid"))
 
     def _in_windows(self, prepared: Prepared, value: Expr, key: np.ndarray, windows: pd.DataFrame):

@@ -67,6 +67,19 @@ class SparkEngine(SQLEngine):
             df = self.spark.createDataFrame(_spark_ready(frame))
         df.createOrReplaceTempView(name)
 
+    def _ordered(self, name: str, source: Source, columns: list[str]) -> None:
+        from pyspark.sql import functions as F
+
+        from research.ingestion.dataset import read_ledger
+
+        if not isinstance(source, DatasetSource):
+            raise TypeError(f"rows in order: a dataset or a frame, not {source.describe()}")
+        entries = read_ledger(source.folder)["entries"]
+        ids = self.spark.createDataFrame(pd.DataFrame({"_entry_id": [str(e["id"]) for e in entries],
+                                                       "_part": list(range(len(entries)))}))
+        (read_table(self.spark, source, entry=True).join(F.broadcast(ids), "_entry_id").drop("_entry_id")
+         .withColumn("_row", F.col("source_row")).createOrReplaceTempView(name))
+
     def _query(self, sql: str) -> pd.DataFrame:
         return self.spark.sql(sql).toPandas()
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from research.engines.base import DERIVED_VARIABLES, Engine, Prepared, Source, column_name
+from research.engines.base import DERIVED_VARIABLES, Engine, FrameSource, Prepared, Source, column_name
 from research.engines.expr import NAME, Expr
 from research.engines.pandas_engine import ANSWERS, FLAGS, normalise_counts, normalise_keys
 
@@ -120,6 +120,38 @@ class SQLEngine(Engine):
         self._materialise(f"{tag}_mf", f"SELECT g.gid AS gid{vals} FROM {tag}_src s JOIN {tag}_grp g ON {on}")
         return Prepared(groups=groups, keys=tuple(keys), values=tuple(values), handle=tag, total_rows=total)
 
+    def _ordered(self, name: str, source: Source, columns: list[str]) -> None:
+        """Make ``source`` a view ``name`` with, beside its ``columns``, each row's place in
+        read_dataset's order: ``_part`` (ledger entry; 0 for a frame) and ``_row`` (``source_row``;
+        a frame's position)."""
+        raise NotImplementedError
+
+    def level_rows(self, source: Source, variables: tuple[str, ...], level_of: str,
+                   level: str) -> tuple[pd.DataFrame, int]:
+        from research.engines.pandas_engine import typed_rows
+
+        self._count = getattr(self, "_count", 0) + 1
+        tag = f"l{self._count}"
+        if isinstance(source, FrameSource):
+            frame = source.frame.loc[:, list(dict.fromkeys(DERIVED_VARIABLES.get(v, v) for v in variables))]
+            self._register(f"{tag}_raw", frame.assign(_part=0, _row=np.arange(len(frame))))
+        else:
+            self._ordered(f"{tag}_raw", source, [DERIVED_VARIABLES.get(v, v) for v in variables])
+        select = ", ".join(f"{self._variable_sql(v)} AS {self._quoted(column_name(v))}" for v in variables)
+        present = " AND ".join(f"{self._quoted(column_name(v))} IS NOT NULL" for v in variables)
+        self._execute(f"CREATE OR REPLACE TEMPORARY VIEW {tag}_src AS SELECT * FROM (SELECT {select}, _part, _row "
+                      f"FROM {tag}_raw) AS r WHERE {present}")
+        self._register(f"{tag}_lvl", pd.DataFrame({"level_": [str(level)]}))  # the value travels in a table
+        rows = self._query(f"SELECT s.* FROM {tag}_src s JOIN {tag}_lvl l ON s.{self._quoted(column_name(level_of))} "
+                           f"= l.level_ ORDER BY s._part, s._row")
+        before = 0
+        if len(rows):
+            part, row = int(rows["_part"].iloc[0]), int(rows["_row"].iloc[0])  # integers of our own query
+            before = int(self._query(f"SELECT COUNT(*) AS n FROM {tag}_src WHERE _part < {part} OR "
+                                     f"(_part = {part} AND _row < {row})")["n"].iloc[0])
+        rows = rows.rename(columns={column_name(v): v for v in variables})
+        return typed_rows(rows, variables), before
+
     def count(self, source: Source, keys: tuple[str, ...]) -> pd.DataFrame:
         self._count = getattr(self, "_count", 0) + 1
         tag = f"c{self._count}"
@@ -132,9 +164,9 @@ class SQLEngine(Engine):
         return normalise_counts(counts.rename(columns={column_name(k): k for k in keys}), tuple(keys))
 
     def sums(self, prepared: Prepared, measures: dict[str, Expr],
-             params: pd.DataFrame | None = None) -> pd.DataFrame:
+             params: pd.DataFrame | None = None, lets: list[dict[str, Expr]] | None = None) -> pd.DataFrame:
         cols = ", ".join(f"{self.sum_function}({e.sql()}) AS {self._quoted(name)}" for name, e in measures.items())
-        return self._per_group(prepared, cols, params)
+        return self._per_group(prepared, cols, params, lets)
 
     def extremes(self, prepared: Prepared, measures: dict[str, Expr],
                  params: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -142,16 +174,31 @@ class SQLEngine(Engine):
                          for f in ("MIN", "MAX"))
         return self._per_group(prepared, cols, params)
 
-    def _per_group(self, prepared: Prepared, cols: str, params: pd.DataFrame | None) -> pd.DataFrame:
-        """``cols`` (aggregates of the prepared rows) per group, every group in ``gid`` order."""
+    def _per_group(self, prepared: Prepared, cols: str, params: pd.DataFrame | None,
+                   lets: list[dict[str, Expr]] | None = None) -> pd.DataFrame:
+        """``cols`` (aggregates of the prepared rows) per group, every group in ``gid`` order;
+        ``lets`` computed first, one subquery per stage; per (gid, slot) when ``params`` has slots."""
         tag = prepared.handle
         n_groups = len(prepared.groups)
+        slots = params is not None and "slot" in params.columns
         if params is not None:
             self._register(f"{tag}_par", params)
             frm = f"{tag}_mf m JOIN {tag}_par q ON m.gid = q.gid"
         else:
             frm = f"{tag}_mf m"
-        out = self._query(f"SELECT {self.broadcast_hint}m.gid AS gid, {cols} FROM {frm} GROUP BY m.gid")
+        by = "m.gid" + (", m.slot" if lets and slots else ", q.slot" if slots else "")
+        if lets:
+            extra = "".join(f", q.{self._quoted(c)}" for c in (params.columns if params is not None else []) if c != "gid")
+            inner = f"SELECT {self.broadcast_hint}m.*{extra} FROM {frm}"
+            for i, stage in enumerate(lets):
+                named = ", ".join(f"{e.sql()} AS {self._quoted(name)}" for name, e in stage.items())
+                inner = f"SELECT *, {named} FROM ({inner}) AS s{i}"
+            frm = f"({inner}) AS m"
+        hint = "" if lets else self.broadcast_hint
+        out = self._query(f"SELECT {hint}{by.replace('m.gid', 'm.gid AS gid')}, {cols} FROM {frm} GROUP BY {by}")
+        if slots:
+            out = params[["gid", "slot"]].merge(out, on=["gid", "slot"], how="left").fillna(0.0)
+            return out.astype({c: float for c in out.columns if c not in ("gid", "slot")})
         out = out.set_index("gid").sort_index().reindex(range(n_groups), fill_value=0.0)
         out.index = pd.RangeIndex(n_groups, name="gid")
         return out.astype(float)

@@ -325,35 +325,65 @@ def group_shape(design: Design, frame: pd.DataFrame, rows: np.ndarray, y: np.nda
     bootstrap (``change_point.calibration_reps`` replicates) for groups of at most
     ``change_point.calibration_max_n`` tickets, else chi-square(1) and Hansen's 7.35 (at 95%).
     """
-    from research.stats.changepoint import find_change_point, full_rank_columns, slope_per_doubling
+    from research.stats.changepoint import full_rank_columns
 
-    out = {"shape": "insufficient_data", "n_dissatisfied": int((y[rows] == 0).sum()), "change_point_p": np.nan,
-           "change_point_kind": "", "change_point_p_slope": np.nan, "change_point_p_step": np.nan,
-           "breakpoint_hours": np.nan, "breakpoint_low": np.nan, "breakpoint_high": np.nan,
-           "breakpoint_cut_slope": np.nan, "breakpoint_cut_step": np.nan, "breakpoint_calibration_reps": 0,
-           "slope_per_doubling": np.nan, "slope_low": np.nan, "slope_high": np.nan}
-    if len(rows) < spec.min_tickets or out["n_dissatisfied"] < spec.min_dissatisfied \
-            or (y[rows] == 1).sum() < spec.min_dissatisfied:
-        return out
     time_cols = {i for t in design.columns_using({"handling_hours"}) for i in design.columns_of_term[t]}
     other = [j for j in range(design.X.shape[1]) if j not in time_cols]
     Xo = design.X[np.ix_(rows, other)]
     Xo = Xo[:, full_rank_columns(Xo)]
     z = lh[rows]
-    X0 = np.column_stack([Xo, z])
-    yy = y[rows].astype(float)
+    return shape_of_rows(np.column_stack([Xo, z]), z, y[rows], frame[spec.bootstrap_cluster].cat.codes.to_numpy()[rows],
+                         int(rows[0]), spec, conf_level)
+
+
+def shape_of_rows(X0: np.ndarray, z: np.ndarray, y: np.ndarray, cluster: np.ndarray, first_row: int, spec,
+                  conf_level: float) -> dict:
+    """:func:`group_shape` from one cause group's rows: its null design ``X0`` (the non-time columns
+    of full rank, then ``z``), ``z = log2(1 + hours)``, ``y`` (0/1), cluster codes and the position
+    of its first row among the complete rows (a seed of the calibration). Also the engine route's
+    for groups small enough to fetch (research.models.aggregate.changepoint)."""
+    from research.stats.changepoint import find_change_point, slope_per_doubling
+
+    out = empty_shape(int((y == 0).sum()))
+    if not enough_data(len(y), out["n_dissatisfied"], int((y == 1).sum()), spec):
+        return out
+    yy = y.astype(float)
     lo, hi = np.quantile(z, [spec.reference_quantile, spec.upper_quantile])
     if not hi > lo:
         return out
-    cal = spec.change_point_calibration_reps if len(rows) <= spec.change_point_calibration_max_n else 0
+    cal = calibration_reps(len(y), spec)
     try:
         cp = find_change_point(X0, z, yy, np.linspace(lo, hi, spec.change_point_points), np.linspace(lo, hi, 60),
                                conf_level, spec.change_point_alpha, calibration_reps=cal,
-                               seed=[spec.bootstrap_seed, int(rows[0]), len(rows)])
-        slope = slope_per_doubling(X0, X0.shape[1] - 1, yy,
-                                   frame[spec.bootstrap_cluster].cat.codes.to_numpy()[rows], conf_level)
+                               seed=[spec.bootstrap_seed, first_row, len(y)])
+        slope = slope_per_doubling(X0, X0.shape[1] - 1, yy, cluster, conf_level)
     except NotEstimable:
         return out
+    return shape_columns(out, cp, slope, cal)
+
+
+def empty_shape(n_dissatisfied: int) -> dict:
+    """:func:`group_shape`'s columns of a group with insufficient data."""
+    return {"shape": "insufficient_data", "n_dissatisfied": n_dissatisfied, "change_point_p": np.nan,
+            "change_point_kind": "", "change_point_p_slope": np.nan, "change_point_p_step": np.nan,
+            "breakpoint_hours": np.nan, "breakpoint_low": np.nan, "breakpoint_high": np.nan,
+            "breakpoint_cut_slope": np.nan, "breakpoint_cut_step": np.nan, "breakpoint_calibration_reps": 0,
+            "slope_per_doubling": np.nan, "slope_low": np.nan, "slope_high": np.nan}
+
+
+def enough_data(n: int, n_dissatisfied: int, n_satisfied: int, spec) -> bool:
+    """At least ``min_tickets`` tickets and ``min_dissatisfied`` answers of each kind."""
+    return not (n < spec.min_tickets or n_dissatisfied < spec.min_dissatisfied or n_satisfied < spec.min_dissatisfied)
+
+
+def calibration_reps(n: int, spec) -> int:
+    """The parametric-bootstrap replicates of a group of ``n`` tickets (0 above the plan's bound)."""
+    return spec.change_point_calibration_reps if n <= spec.change_point_calibration_max_n else 0
+
+
+def shape_columns(out: dict, cp: dict, slope: dict, cal: int) -> dict:
+    """``out`` (:func:`empty_shape`) filled from :func:`research.stats.changepoint.find_change_point`'s
+    ``cp`` and :func:`~research.stats.changepoint.slope_per_doubling`'s ``slope``, in place."""
     out.update(change_point_p=cp["p_value"], change_point_p_slope=cp["p_slope"], change_point_p_step=cp["p_step"],
                slope_per_doubling=slope["estimate"], slope_low=slope["conf_low"], slope_high=slope["conf_high"])
     if cp["found"]:

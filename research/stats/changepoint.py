@@ -137,6 +137,14 @@ def davies_test(X0: np.ndarray, z: np.ndarray, y: np.ndarray, values: np.ndarray
             continue
         proc.append(np.sqrt(max(dev0 - dev1, 0.0)) * np.sign(b1[0]))
         kept.append(psi)
+    return davies_bound(proc, kept)
+
+
+def davies_bound(proc, kept) -> dict:
+    """Davies' upper bound from the signed roots ``proc`` of the LR statistic at the fitted
+    breakpoints ``kept`` (:func:`davies_test`'s result; also the engine route's,
+    research.models.aggregate.changepoint, which fits the same logits from sums). NotEstimable
+    with fewer than 2 of them."""
     if len(proc) < 2:
         raise NotEstimable("change-point test: fewer than 2 breakpoints could be fitted")
     proc = np.asarray(proc)
@@ -222,6 +230,13 @@ def profile_breakpoint(X0: np.ndarray, z: np.ndarray, y: np.ndarray, grid: np.nd
         cut = calibrated_lr_cut(X0, z, y, grid, float(grid[j]), conf_level, calibration_reps, seed, kind)
     elif cut is None:
         cut = float(stats.chi2.ppf(conf_level, 1))
+    return profile_interval(grid, dev, coef, cut)
+
+
+def profile_interval(grid: np.ndarray, dev: np.ndarray, coef: np.ndarray, cut: float) -> dict:
+    """:func:`profile_breakpoint`'s result from the profile deviances ``dev`` and changes ``coef``
+    over ``grid`` (inf / NaN where not fitted; at least one finite) and the critical value ``cut``."""
+    j = int(np.argmin(dev))
     excess = dev - dev[j] - cut  # <= 0 inside the interval
 
     def end(direction: int) -> float:
@@ -255,12 +270,18 @@ def slope_per_doubling(X0: np.ndarray, z_col: int, y: np.ndarray, cluster: np.nd
     grad = 100 * ((X1 * (p1 * (1 - p1))[:, None]).mean(0) - (X0 * (p0 * (1 - p0))[:, None]).mean(0))
     bread = np.linalg.inv((X0 * (p0 * (1 - p0))[:, None]).T @ X0)
     codes, cl = np.unique(cluster, return_inverse=True)
-    g = len(codes)
-    n, k = X0.shape
+    score = np.zeros((len(codes), X0.shape[1]))
+    np.add.at(score, cl, X0 * (y - p0)[:, None])
+    return slope_interval(est, grad, bread, score, len(y), conf_level)
+
+
+def slope_interval(est: float, grad: np.ndarray, bread: np.ndarray, score: np.ndarray, n: int,
+                   conf_level: float) -> dict:
+    """:func:`slope_per_doubling`'s result from its estimate, gradient (k,), bread (the inverse
+    information, k x k), the clusters' scores (G, k, the clusters that hold rows) and the rows ``n``."""
+    g, k = score.shape
     if g < 2:
         return {"estimate": est, "std_error": np.nan, "conf_low": np.nan, "conf_high": np.nan, "df": np.nan}
-    score = np.zeros((g, k))
-    np.add.at(score, cl, X0 * (y - p0)[:, None])
     meat = score.T @ score * (g / (g - 1)) * ((n - 1) / (n - k))
     vcov = bread @ meat @ bread
     se = float(np.sqrt(grad @ vcov @ grad))
@@ -296,21 +317,33 @@ def find_change_point(X0: np.ndarray, z: np.ndarray, y: np.ndarray, values: np.n
     ``found``; a NaN end of a found interval: not bounded by the data on that side). Raises
     NotEstimable when a test cannot be computed.
     """
-    dv = {kind: davies_test(X0, z, y, values, kind=kind) for kind in KINDS}
-    p = min(1.0, len(KINDS) * min(d["p_value"] for d in dv.values()))
-    kind = max(KINDS, key=lambda k: dv[k]["statistic"])
-    out = {"p_value": p, "p_slope": dv["hinge"]["p_value"], "p_step": dv["step"]["p_value"], "kind": kind,
-           "found": p < alpha, "psi": np.nan, "conf_low": np.nan, "conf_high": np.nan,
-           "cut_slope": np.nan, "cut_step": np.nan}
+    out = change_point_decision({kind: davies_test(X0, z, y, values, kind=kind) for kind in KINDS}, alpha)
     if out["found"]:
         bp = {}
         for k in KINDS:  # without calibration, chi-square(1) is far too small for a step: Hansen's value
             bp[k] = profile_breakpoint(X0, z, y, grid, conf_level, calibration_reps=calibration_reps,
                                        seed=[*np.atleast_1d(seed).tolist(), KINDS.index(k)], kind=k,
                                        cut=hansen_cut(conf_level) if k == "step" else None)
-        lows = [bp[k]["conf_low"] for k in KINDS]
-        highs = [bp[k]["conf_high"] for k in KINDS]
-        out.update(psi=bp[kind]["psi"], cut_slope=bp["hinge"]["cut"], cut_step=bp["step"]["cut"],
-                   conf_low=np.nan if np.isnan(lows).any() else float(min(lows)),
-                   conf_high=np.nan if np.isnan(highs).any() else float(max(highs)))
+        with_breakpoint(out, bp)
+    return out
+
+
+def change_point_decision(dv: dict, alpha: float) -> dict:
+    """:func:`find_change_point`'s decision from the two kinds' :func:`davies_test` results ``dv``
+    (breakpoint columns NaN: :func:`with_breakpoint` fills them when ``found``)."""
+    p = min(1.0, len(KINDS) * min(d["p_value"] for d in dv.values()))
+    kind = max(KINDS, key=lambda k: dv[k]["statistic"])
+    return {"p_value": p, "p_slope": dv["hinge"]["p_value"], "p_step": dv["step"]["p_value"], "kind": kind,
+            "found": p < alpha, "psi": np.nan, "conf_low": np.nan, "conf_high": np.nan,
+            "cut_slope": np.nan, "cut_step": np.nan}
+
+
+def with_breakpoint(out: dict, bp: dict) -> dict:
+    """``out`` (:func:`change_point_decision`) with the breakpoint of its kind and the hull of the
+    two kinds' profile intervals ``bp`` (kind -> :func:`profile_breakpoint` result), in place."""
+    lows = [bp[k]["conf_low"] for k in KINDS]
+    highs = [bp[k]["conf_high"] for k in KINDS]
+    out.update(psi=bp[out["kind"]]["psi"], cut_slope=bp["hinge"]["cut"], cut_step=bp["step"]["cut"],
+               conf_low=np.nan if np.isnan(lows).any() else float(min(lows)),
+               conf_high=np.nan if np.isnan(highs).any() else float(max(highs)))
     return out

@@ -134,6 +134,55 @@ def test_pandas_engine_reads_a_dataset_once_until_its_ledger_changes(sample_data
     engine.close()
 
 
+def test_sums_per_slot_and_lets_agree_with_plain_sums():
+    """Sums with a slot column (several parameter rows per gid, some gids left out) and lets equal,
+    slot by slot, the plain sums with that slot's parameters, in pandas and DuckDB."""
+    frame = _frame()
+    measures = {"w": col("p") * (1 - col("p")), "wz": col("p") * (1 - col("p")) * col("g1"), "n": num(1.0)}
+    lets = [{"e": col("a0") + col("a1") * col("g1")}, {"p": fn("expit", col("e"))}]
+    inline = {k: v.replace({"p": fn("expit", col("a0") + col("a1") * col("g1"))}) for k, v in measures.items()}
+    for name in ("pandas", "duckdb"):
+        eng = open_engine(name)
+        try:
+            p = eng.prepare(FrameSource(frame), KEYS, {"g1": fn("log2", 1 + col("v_handling_hours"))})
+            G = len(p.groups)
+            some = np.arange(0, G, 3)
+            params = pd.concat([pd.DataFrame({"gid": some, "slot": s, "a0": 0.1 * s - 1.0, "a1": 0.2 + s})
+                                for s in range(3)], ignore_index=True)
+            got = eng.sums(p, measures, params, lets=lets)
+            assert got[["gid", "slot"]].equals(params[["gid", "slot"]])
+            for s in range(3):
+                plain = eng.sums(p, inline, pd.DataFrame({"gid": np.arange(G), "a0": 0.1 * s - 1.0, "a1": 0.2 + s}))
+                part = got[got["slot"] == s]
+                np.testing.assert_allclose(part[list(measures)].to_numpy(), plain.loc[some, list(measures)].to_numpy(),
+                                           rtol=1e-12, atol=0)
+        finally:
+            eng.close()
+
+
+def test_level_rows_in_dataset_order_with_the_first_position(sample_dataset):
+    """A level's complete rows in read_dataset's order, typed as keys, and how many complete rows
+    come before the first: pandas and DuckDB, on a dataset and on the same rows as a frame."""
+    from research.ingestion.dataset import read_dataset
+
+    variables = ("satisfied", "cause_l1", "channel", "station", "handling_hours")
+    responses = read_dataset(sample_dataset, "responses")
+    complete = responses[list(variables)].dropna().reset_index(drop=True)
+    at = np.flatnonzero(complete["cause_l1"].to_numpy() == "capability")
+    for name in ("pandas", "duckdb"):
+        eng = open_engine(name)
+        try:
+            for source in (DatasetSource(sample_dataset), FrameSource(responses)):
+                rows, first = eng.level_rows(source, variables, "cause_l1", "capability")
+                assert first == at[0] > 0 and len(rows) == len(at)
+                assert rows["satisfied"].dtype == bool and rows["handling_hours"].dtype == float
+                np.testing.assert_array_equal(rows["handling_hours"].to_numpy(),
+                                              complete["handling_hours"].to_numpy()[at])
+                assert (rows["station"].to_numpy() == complete["station"].astype(str).to_numpy()[at]).all()
+        finally:
+            eng.close()
+
+
 def test_histogram_and_window_values_agree_between_engines():
     """Engine.histogram and Engine.window_values (the exact quantiles' passes) give pandas' numbers on
     DuckDB: the same bins, counts, smallest and largest values by (window, cell); only the rows of

@@ -35,10 +35,11 @@ pass over the groups per step for all replicates, as StationRefits does on the r
 step.
 
 **Not yet from sums** (they read rows; :data:`research.models.run_engine.ROW_TABLES`): the
-change-point analysis of :func:`research.models.thresholds.group_shape`, and so the thresholds
-table itself. The quantiles (the knots, each cause group's reference and upper hours and their
-per-replicate re-estimates) come exactly from an engine through
-:mod:`research.models.aggregate.quantiles`, not yet called here: the knots are an input.
+thresholds table itself. Its change-point columns (:func:`research.models.thresholds.group_shape`)
+come from an engine through :func:`research.models.aggregate.changepoint.group_shapes_on`, and
+the quantiles (the knots, each cause group's reference and upper hours and their per-replicate
+re-estimates) exactly through :mod:`research.models.aggregate.quantiles`; neither is called here
+yet: the knots are an input.
 """
 
 from __future__ import annotations
