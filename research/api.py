@@ -77,7 +77,7 @@ def fit(responses: pd.DataFrame, *, plan: Plan | str | Path | None = None, thres
 
 def fit_on_engine(data: pd.DataFrame | str | Path, *, engine: str = "duckdb",
                   plan: Plan | str | Path | None = None, instrument: Instrument | None = None,
-                  **config) -> dict[str, pd.DataFrame]:
+                  thresholds: bool = True, **config) -> dict[str, pd.DataFrame]:
     """``research fit --engine ENGINE``: the plan's models from sums computed by an engine.
 
     ``data``: canonical responses in memory, or the folder of a dataset (``research ingest
@@ -88,8 +88,10 @@ def fit_on_engine(data: pd.DataFrame | str | Path, *, engine: str = "duckdb",
     ``model_fit``, ``predictions``, ``marginal_effects``, ``station_effects``, ``brant``,
     ``subcause_ranks``, the group comparisons and scale checks from counts (``comparisons``,
     ``pairwise``, ``association``, ``reliability``, ``item_statistics``, ``item_correlations``)
-    and ``notes``, equal to :func:`fit`'s to 1e-9 relative (docs/architecture.md, "Engines"); the
-    thresholds need the rows and are not computed on this path.
+    the tolerance thresholds (``thresholds``, ``threshold_curves``; without them when
+    ``thresholds`` is False) and ``notes``, equal to :func:`fit`'s to 1e-9 relative
+    (docs/architecture.md, "Engines") except the thresholds' intervals and bands, from one-step
+    bootstrap replicates (their ``method`` says so).
 
     Example::
 
@@ -101,7 +103,7 @@ def fit_on_engine(data: pd.DataFrame | str | Path, *, engine: str = "duckdb",
     source = FrameSource(data) if isinstance(data, pd.DataFrame) else DatasetSource(Path(data))
     eng = open_engine(engine, **config)
     try:
-        return fit_plan_on(eng, source, plan=_plan(plan), instrument=_instrument(instrument))
+        return fit_plan_on(eng, source, plan=_plan(plan), instrument=_instrument(instrument), thresholds=thresholds)
     finally:
         eng.close()
 

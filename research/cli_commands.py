@@ -189,14 +189,17 @@ def _fit_on_engine(args: argparse.Namespace, name: str, progress) -> int:
     progress(f"fitting {len(plan.models)} models on {source.describe()} with the {name} engine")
     engine = open_engine(name)
     try:
-        results = fit_plan_on(engine, source, plan=plan, instrument=load_instrument(), progress=progress)
+        results = fit_plan_on(engine, source, plan=plan, instrument=load_instrument(), progress=progress,
+                              thresholds=not getattr(args, "no_thresholds", False))
     finally:
         engine.close()
     out = Path(args.out) if args.out else paths.build_dir() / "fit"
     written = write_results(results, out, plan=plan)
+    tables = sorted(k for k, t in results.items() if k != "notes" and len(t))
     written["engine"] = atomic_write_text(out / "engine.json", json.dumps(
         {"engine": name, "source": "dataset" if getattr(args, "dataset", None) else "responses.parquet",
-         "models": results["model_fit"]["model"].tolist(), "from_sums": True}, indent=2) + "\n")
+         "models": results["model_fit"]["model"].tolist(), "from_sums": True, "tables": tables,
+         "thresholds_bootstrap": "one-step" if "thresholds" in tables else None}, indent=2) + "\n")
     mf = results["model_fit"]
     print(f"fitted {len(mf)} models with the {name} engine on {int(mf['nobs'].max()):,} responses from {where}")
     print(f"wrote {len(written)} files to {out}")

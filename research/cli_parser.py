@@ -229,7 +229,8 @@ def _add_fit(sub, func: Callable[[argparse.Namespace], int]) -> None:
                        help="a dataset folder of 'research ingest --dataset DIR': every ingest in it")
     p.add_argument("--engine", default="auto", choices=("auto", "pandas", "duckdb", "spark"),
                    help="where the sums are computed: pandas (in memory; every table), duckdb (out of core; "
-                        "the models' estimates from sums), spark (a Spark session: the master from "
+                        "every table from sums and counts, the thresholds' bootstrap replicates one-step), spark (a Spark "
+                        "session: the master from "
                         "RESEARCH_SPARK_MASTER, default local[2]; needs Java 17+); auto (default): duckdb for a "
                         "dataset or more than 2,000,000 responses, pandas otherwise")
     p.add_argument("--out", metavar="DIR", help=f"output folder (default {paths.build_dir() / 'fit'})")

@@ -192,9 +192,10 @@ def sample_figure_files(sample_build, sample_stamp):
     return files
 
 
-def plan_with_models(folder, names: tuple[str, ...]):
+def plan_with_models(folder, names: tuple[str, ...], thresholds: bool = False):
     """The committed plan cut to the models ``names`` (the weighting section names the first of
-    them; the sections that name other models are left out), written to ``folder/plan.yaml``."""
+    them; the sections that name other models are left out; the thresholds too unless
+    ``thresholds``: their bootstrap is the slow part of a fit), written to ``folder/plan.yaml``."""
     import yaml
 
     from research import paths
@@ -202,7 +203,7 @@ def plan_with_models(folder, names: tuple[str, ...]):
     plan = yaml.safe_load(paths.default_plan().read_text(encoding="utf-8"))
     plan["models"] = [m for m in plan["models"] if m["name"] in names]
     plan["weighting"]["models"] = [names[0]]
-    for section in ("levers", "scenarios", "drivers"):
+    for section in ("levers", "scenarios", "drivers", *(() if thresholds else ("thresholds",))):
         plan.pop(section, None)
     path = folder / "plan.yaml"
     path.write_text(yaml.safe_dump(plan, allow_unicode=True), encoding="utf-8")

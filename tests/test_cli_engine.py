@@ -38,7 +38,9 @@ def test_fit_a_dataset_with_duckdb_gives_the_pandas_estimates(sample_dataset, sa
     np.testing.assert_allclose(p["std_error"], q["std_error"], rtol=1e-8)
     assert json.loads((out / "engine.json").read_text())["engine"] == "duckdb"
     notes = pd.read_csv(out / "notes.csv")
-    assert notes["note"].str.contains("were not computed").any()  # says what this path leaves out
+    assert notes["note"].str.contains("from sums").any()  # says how this path computed them
+    listed = json.loads((out / "engine.json").read_text())
+    assert "estimates" in listed["tables"] and "thresholds" not in listed["tables"]  # the cut plan has none
 
 
 def test_auto_picks_duckdb_for_a_dataset_and_pandas_for_a_small_file(sample_dataset, sample_build):

@@ -7,12 +7,14 @@ and returns the tables of :func:`research.models.run.fit_plan` that sums give: `
 (:data:`research.models.families.FAMILIES`) from sums: ``brant`` (:mod:`research.models.aggregate.brant`)
 and ``subcause_ranks`` (:mod:`research.models.aggregate.ranks`), the group comparisons and scale
 checks from counts (``comparisons``, ``pairwise``, ``association``, ``reliability``,
-``item_statistics``, ``item_correlations``: :mod:`research.models.aggregate.comparisons`), and
-``notes``; the tables of :data:`ROW_TABLES` (the thresholds) need the rows and are not written by
-this path yet: a note says so, naming the pandas engine as the way to get them. Same estimates,
-standard errors, tests, ranks and comparisons as the pandas path to 1e-9 relative
+``item_statistics``, ``item_correlations``: :mod:`research.models.aggregate.comparisons`), the
+tolerance thresholds (``thresholds``, ``threshold_curves``:
+:mod:`research.models.aggregate.threshold_table`, whose bootstrap replicates are one-step: the
+interval ends and bands differ from the row path's by less than the bootstrap's Monte Carlo error,
+and its ``method`` says so) and ``notes``. Same estimates, standard errors, tests, ranks,
+comparisons, point thresholds, curves and change points as the pandas path to 1e-9 relative
 (tests/models/test_aggregate.py, tests/models/test_aggregate_rows.py,
-tests/models/test_aggregate_comparisons.py).
+tests/models/test_aggregate_comparisons.py, tests/models/test_aggregate_threshold_table.py).
 """
 
 from __future__ import annotations
@@ -27,16 +29,19 @@ from research.config.plan import Plan
 from research.engines.base import Engine, Source
 from research.errors import InputError, NotEstimable
 
-#: the tables of research.models.run.fit_plan that this path does not compute (they need rows)
-ROW_TABLES = ("thresholds",)
+#: the tables of research.models.run.fit_plan that this path does not compute (they need rows):
+#: none since the thresholds are computed through the engine (kept for callers that read it)
+ROW_TABLES: tuple[str, ...] = ()
 #: the tables of research.models.run.fit_plan that this path computes from counts
 #: (research.models.aggregate.comparisons)
 COUNT_TABLES = ("comparisons", "pairwise", "association", "reliability", "item_statistics", "item_correlations")
 
 
 def fit_plan_on(engine: Engine, source: Source, *, plan: Plan, instrument: Instrument,
-                progress: Callable[[str], None] | None = None) -> dict[str, pd.DataFrame]:
-    """Every model of ``plan`` on ``source`` through ``engine`` (see the module docstring).
+                progress: Callable[[str], None] | None = None, thresholds: bool = True) -> dict[str, pd.DataFrame]:
+    """Every model of ``plan`` on ``source`` through ``engine`` (see the module docstring);
+    ``thresholds``: also the tolerance thresholds (when the plan has them), as
+    :func:`research.models.run.fit_plan`'s.
 
     Raises InputError when no model could be fitted (each reason named)."""
     from research.models.aggregate import fit_model_on
@@ -80,17 +85,38 @@ def fit_plan_on(engine: Engine, source: Source, *, plan: Plan, instrument: Instr
         raise InputError("no model of the plan could be fitted: " + "; ".join(n["note"] for n in notes))
     compared, more = _compared(engine, source, plan, say)
     notes += more
+    threshold_tables = {}
+    if thresholds and plan.thresholds is not None:
+        threshold_tables, more = _thresholds(engine, source, plan, instrument, say)
+        notes += more
     notes.append({"step": "engine", "note": (
         f"fitted by the {engine.name} engine from sums over groups of rows, group comparisons and "
-        f"reliability from counts; {', '.join(ROW_TABLES)} need the rows themselves and were not computed "
-        "(use --engine pandas on data that fit in memory)")})
+        "reliability from counts" + ("; thresholds' bootstrap replicates one-step from per-station totals"
+                                     if threshold_tables else ""))})
     return {"estimates": pd.concat(estimates, ignore_index=True),
             "model_fit": pd.concat(fits, ignore_index=True),
             "predictions": pd.concat(preds, ignore_index=True) if preds else pd.DataFrame(),
             "marginal_effects": pd.concat(slopes, ignore_index=True) if slopes else pd.DataFrame(),
             "station_effects": pd.concat(effects, ignore_index=True) if effects else pd.DataFrame(),
             **{key: pd.concat(parts, ignore_index=True) if parts else pd.DataFrame() for key, parts in steps.items()},
-            **compared, "notes": pd.DataFrame(notes, columns=["step", "note"])}
+            **compared, **threshold_tables, "notes": pd.DataFrame(notes, columns=["step", "note"])}
+
+
+def _thresholds(engine: Engine, source: Source, plan: Plan, instrument: Instrument, say):
+    """The tolerance thresholds through the engine (``thresholds``, ``threshold_curves``) and their
+    notes; a note instead when they cannot be estimated (as :func:`research.models.run._thresholds`)."""
+    from research.models.aggregate.threshold_table import thresholds_on
+    from research.models.run import _reason
+
+    t0 = time.perf_counter()
+    try:
+        th = thresholds_on(engine, source, plan=plan, instrument=instrument, progress=say)
+    except NotEstimable as exc:
+        say(f"tolerance thresholds: skipped ({_reason(exc, 'thresholds')})")
+        return {}, [{"step": "thresholds", "note": f"not computed: {_reason(exc, 'thresholds')}"}]
+    say(f"tolerance thresholds by {engine.name} in {time.perf_counter() - t0:.1f} s")
+    return ({"thresholds": th["thresholds"], "threshold_curves": th["curves"]},
+            [{"step": "thresholds", "note": note} for note in th["notes"]])
 
 
 def _compared(engine: Engine, source: Source, plan: Plan, say) -> tuple[dict[str, pd.DataFrame], list[dict]]:

@@ -169,8 +169,8 @@ def test_fit_dataset_with_duckdb_writes_the_six_tables(sample_dataset, row_table
 
     data = yaml.safe_load(paths.default_plan().read_text(encoding="utf-8"))
     data["models"] = [m for m in data["models"] if m["name"] == "ols"]  # one pass: the cheapest model
-    for section in ("levers", "scenarios", "drivers", "weighting"):  # sections naming other models
-        data.pop(section, None)
+    for section in ("levers", "scenarios", "drivers", "weighting", "thresholds"):  # sections naming other
+        data.pop(section, None)  # models; the thresholds through an engine: test_aggregate_threshold_table.py
     (tmp_path / "plan.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     out = tmp_path / "fit"
     assert main(["fit", "--dataset", str(sample_dataset), "--engine", "duckdb", "--out", str(out),
@@ -180,4 +180,4 @@ def test_fit_dataset_with_duckdb_writes_the_six_tables(sample_dataset, row_table
     got = {key: pd.read_csv(out / f"{key}.csv") for key in COUNT_TABLES}
     _same(got, {key: pd.read_csv(pd.io.common.StringIO(table.to_csv(index=False))) for key, table in want.items()})
     note = pd.read_csv(out / "notes.csv").set_index("step").loc["engine", "note"]
-    assert "group comparisons and reliability from counts" in note and "thresholds need the rows" in note
+    assert "group comparisons and reliability from counts" in note and "thresholds" not in note

@@ -20,26 +20,14 @@ What is here:
 **Where the engine route changes the computation, and by how much.** On the rows each replicate
 is iterated to its own maximum likelihood estimate; from sums it is the one-step estimate, because
 later steps need each replicate's score at its own coefficients, a pass over the rows per
-replicate. That is not a negligible change here (unlike the levers, research.strategy.scenarios):
-on the committed sample (200 replicates, seed of the plan) the one-step coefficients are up to 3.2
-(logit scale) from the converged ones, for columns of rare cells; the point thresholds do not
-change (they come from the full-sample fit), the curve bands move by at most 0.011 (proportion
+replicate. On the committed sample (200 replicates, seed of the plan) the one-step coefficients are
+up to 3.2 (logit scale) from the converged ones, for columns of rare cells; the point thresholds do
+not change (they come from the full-sample fit), the curve bands move by at most 0.011 (proportion
 satisfied) and the thresholds' interval ends by up to 15% of the interval's width (voltage: upper
-end 112 h exact, 125 h one-step; service 25.1 h and 25.6 h). Measured by
-``benchmarks/bench_aggregate_rows.py --thresholds``. On 1,000,000 rows (the 1M simulated dataset,
-``benchmarks/results/thresholds_one_step_1m.json``) the change is smaller but still visible: interval
-ends move by up to 3.6% of the width (capability: upper end 100.9 h exact, 99.4 h one-step; voltage
-lower end 36.7 h and 36.6 h), bands by up to 0.0014, point thresholds identical. So the engine route
-does not use it for published intervals yet: a replicate's further chord steps (its score at its own coefficients, one
-pass over the groups per step for all replicates, as StationRefits does on the rows) are the next
-step.
-
-**Not yet from sums** (they read rows; :data:`research.models.run_engine.ROW_TABLES`): the
-thresholds table itself. Its change-point columns (:func:`research.models.thresholds.group_shape`)
-come from an engine through :func:`research.models.aggregate.changepoint.group_shapes_on`, and
-the quantiles (the knots, each cause group's reference and upper hours and their per-replicate
-re-estimates) exactly through :mod:`research.models.aggregate.quantiles`; neither is called here
-yet: the knots are an input.
+end 112 h exact, 125 h one-step). On 1,000,000 rows the ends move by 0.9-3.6% of the width and the
+bands by at most 0.0014, 3-5 times less than a change of the bootstrap's seed moves them
+(``benchmarks/results/thresholds_one_step_1m.json``). :mod:`research.models.aggregate.threshold_table`
+assembles the thresholds table from these pieces, the engine's quantiles and the change points.
 """
 
 from __future__ import annotations
@@ -48,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from research.engines.base import Engine, Source, column_name
-from research.engines.expr import col, fn
+from research.engines.expr import Expr, col, fn
 from research.models.aggregate.algebra import cross, first, moment_measures, second
 from research.models.aggregate.cells import _rcs_exprs, cell_design
 
@@ -59,6 +47,18 @@ def _variables(spec) -> tuple[str, ...]:
     return tuple(dict.fromkeys(["satisfied", "cause_l1", "cause_l2", "handling_hours", "channel",
                                 *(["repeat"] if "repeat" in _rhs_variables(spec.rhs) else []),
                                 spec.bootstrap_cluster]))
+
+
+def basis_values(knots: dict[str, np.ndarray]) -> dict[str, Expr]:
+    """The union basis of :func:`spline_cells` as engine expressions of a row's hours: ``g1`` =
+    ``z = log2(1 + hours)``, then each cause group's two spline functions (``g2, g3`` for the first
+    group of ``knots``, ``g4, g5`` for the second, ...)."""
+    z = fn("log2", 1 + col(column_name("handling_hours")))
+    values = {"g1": z}
+    for i, k in enumerate(knots.values()):
+        parts = _rcs_exprs(z, k)[1:]
+        values.update({f"g{2 + 2 * i + q}": e for q, e in enumerate(parts)})
+    return values
 
 
 def spline_cells(engine: Engine, source: Source, *, plan, instrument, knots: dict[str, np.ndarray]):
@@ -75,11 +75,7 @@ def spline_cells(engine: Engine, source: Source, *, plan, instrument, knots: dic
 
     spec = plan.thresholds
     variables = _variables(spec)
-    z = fn("log2", 1 + col(column_name("handling_hours")))
-    values = {"g1": z}
-    for i, k in enumerate(knots.values()):
-        parts = _rcs_exprs(z, k)[1:]
-        values.update({f"g{2 + 2 * i + q}": e for q, e in enumerate(parts)})
+    values = basis_values(knots)
     keys = tuple(v for v in variables if v != "handling_hours")
     prepared = engine.prepare(source, keys, values, ("handling_hours",))
     groups = prepared.groups
