@@ -142,13 +142,24 @@ def tolerance_thresholds(responses: pd.DataFrame, *, plan: Plan, instrument: Ins
     drop = spec.drop_points / 100
     curves = group_curves(design, beta, groups, shifts)
     point = {g: threshold_from_curve(grids[g], c, drop) for g, c in curves.items()}
-    conf = plan.conf_level
-    shapes = {g: group_shape(design, frame, rows, y, lh, spec, conf) for g, rows in groups.items()}
+    shapes = {g: group_shape(design, frame, rows, y, lh, spec, plan.conf_level) for g, rows in groups.items()}
     boot_t, boot_c, failed = _one_thread_bootstrap(design, y, beta, frame, spec, groups, designs, grids, drop,
                                                    reps, progress)
+    return threshold_tables(groups={g: len(rows) for g, rows in groups.items()}, grids=grids, curves=curves,
+                            point=point, shapes=shapes, boot=(boot_t, boot_c, failed), knots=group_knots,
+                            spec=spec, conf=plan.conf_level, reps=reps, method=_method(spec, reps),
+                            names=design.names, beta=beta, notes=notes)
+
+
+def threshold_tables(*, groups: dict[str, int], grids, curves, point, shapes, boot, knots, spec, conf: float,
+                     reps: int, method: str, names, beta, notes: list) -> dict:
+    """:func:`tolerance_thresholds`' return value from its pieces, per cause group (``groups``: its
+    tickets): grid, curve, point threshold, shape columns, the bootstrap's ``(thresholds, curves,
+    failed)`` and knots (log2(1 + hours)); the engine route (research.models.aggregate.threshold_table)
+    builds the same tables from its own pieces."""
+    boot_t, boot_c, failed = boot
     rows_t, rows_c = [], []
-    method = _method(spec, reps)
-    for g in groups:
+    for g, n in groups.items():
         lo, hi = _percentile_interval(boot_t[g], failed, grids[g][-1], conf)
         sh = shapes[g]
         enough = sh["shape"] != "insufficient_data"
@@ -162,13 +173,13 @@ def tolerance_thresholds(responses: pd.DataFrame, *, plan: Plan, instrument: Ins
             "reference_rate": float(curves[g][0]),
             "drop_points": spec.drop_points, "boot_reps": reps,
             "boot_not_reached": int(np.isnan(boot_t[g][~failed]).sum()), "boot_failed": int(failed.sum()),
-            "n": len(groups[g]),
+            "n": int(n),
             **sh,
-            "knots_hours": "; ".join(f"{2 ** k - 1:.4g}" for k in group_knots[g]),
+            "knots_hours": "; ".join(f"{2 ** k - 1:.4g}" for k in knots[g]),
             "method": method,
         })
         rows_c += _curve_rows(g, grids[g], curves[g], boot_c[g], failed, conf)
-    est = pd.DataFrame({"term": design.names, "estimate": beta})
+    est = pd.DataFrame({"term": names, "estimate": beta})
     return {"thresholds": pd.DataFrame(rows_t), "curves": pd.DataFrame(rows_c), "spline_estimates": est,
             "notes": notes}
 

@@ -65,7 +65,7 @@ def thresholds_on(engine: Engine, source: Source, *, plan: Plan, instrument: Ins
     module docstring for what changes. Raises as the row path (NotEstimable, InputError)."""
     from research.models.aggregate.families import fit_logit
     from research.models.aggregate.thresholds import one_step_replicates, spline_cells, station_pieces
-    from research.models.thresholds import _method
+    from research.models.thresholds import _method, threshold_tables
 
     say = progress or (lambda message: None)
     spec = plan.thresholds
@@ -109,9 +109,10 @@ def thresholds_on(engine: Engine, source: Source, *, plan: Plan, instrument: Ins
         notes.append(f"thresholds: {int(failed.sum())} bootstrap replicate(s) without a positive definite "
                      "information in their drawn stations were left out (the row path refits them on the rows)")
     say(f"thresholds: {reps} one-step bootstrap replicates")
-    method = _method(spec, reps) + ONE_STEP.format(engine=engine.name)
-    return _tables(levels, grids, curves, point, shapes, boot_t, boot_c, failed, parts, knots, spec, plan,
-                   reps, method, names, beta, notes)
+    return threshold_tables(groups={g: parts[g][0].sum() for g in levels}, grids=grids, curves=curves,
+                            point=point, shapes=shapes, boot=(boot_t, boot_c, failed), knots=knots, spec=spec,
+                            conf=plan.conf_level, reps=reps, method=_method(spec, reps) + ONE_STEP.format(
+                                engine=engine.name), names=names, beta=beta, notes=notes)
 
 
 def _prepared(engine: Engine, source: Source, plan: Plan, instrument: Instrument):
@@ -258,35 +259,3 @@ def _bootstrap(engine: Engine, prep, cells, labels, clusters: list[str], cluster
                 grid = hour_grid(lo, hi, spec.max_hours)
                 boot_t[g][b] = threshold_from_curve(grid, _curve(parts[g], betas[b], grid), drop)
     return boot_t, boot_c, failed
-
-
-def _tables(levels, grids, curves, point, shapes, boot_t, boot_c, failed, parts, knots, spec, plan, reps,
-            method, names, beta, notes) -> dict:
-    """The row path's tables (:func:`research.models.thresholds.tolerance_thresholds`' rows)."""
-    from research.models.thresholds import _curve_rows, _percentile_interval
-
-    conf = plan.conf_level
-    rows_t, rows_c = [], []
-    for g in levels:
-        lo, hi = _percentile_interval(boot_t[g], failed, grids[g][-1], conf)
-        sh = shapes[g]
-        enough = sh["shape"] != "insufficient_data"
-        th_point = point[g] if enough else np.nan
-        rows_t.append({
-            "cause_l1": g, "threshold_hours": th_point,
-            "conf_low": float(lo) if np.isfinite(lo) and enough else np.nan,
-            "conf_high": float(hi) if np.isfinite(hi) and enough else np.nan, "conf_level": conf,
-            "reached": bool(np.isfinite(th_point)), "upper_reached": bool(np.isfinite(hi) and enough),
-            "reference_hours": float(grids[g][0]), "max_hours": float(grids[g][-1]),
-            "reference_rate": float(curves[g][0]),
-            "drop_points": spec.drop_points, "boot_reps": reps,
-            "boot_not_reached": int(np.isnan(boot_t[g][~failed]).sum()), "boot_failed": int(failed.sum()),
-            "n": int(parts[g][0].sum()),
-            **sh,
-            "knots_hours": "; ".join(f"{2 ** k - 1:.4g}" for k in knots[g]),
-            "method": method,
-        })
-        rows_c += _curve_rows(g, grids[g], curves[g], boot_c[g], failed, conf)
-    est = pd.DataFrame({"term": names, "estimate": beta})
-    return {"thresholds": pd.DataFrame(rows_t), "curves": pd.DataFrame(rows_c), "spline_estimates": est,
-            "notes": notes}
