@@ -20,7 +20,6 @@ sorted out of core), and the same SQL in Spark; in memory it is ``population_fra
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -169,11 +168,11 @@ def population_source(engine: Engine, workorders: Source) -> Source:
         from research.engines.pandas_engine import frame_of
 
         return FrameSource(population_frame(frame_of(workorders)))
-    readers = {"duckdb": (_duckdb_parts, "epoch_us"), "spark": (_spark_parts, "unix_micros")}
-    if engine.name not in readers:
+    micros = {"duckdb": "epoch_us", "spark": "unix_micros"}
+    if engine.name not in micros:
         raise InputError(f"response propensity from sums: the {engine.name} engine is not supported yet "
                          "(use --engine duckdb, spark or pandas)")
-    return _sql_population(engine, workorders, *readers[engine.name])
+    return _sql_population(engine, workorders, micros[engine.name])
 
 
 #: ``responded`` and ``repeat`` (the previous ticket of the customer, in the order of creation time,
@@ -188,17 +187,17 @@ _POPULATION_SQL = (
     "{window}, FALSE) AS {q}repeat{q} FROM {raw}")
 
 
-def _sql_population(engine, workorders: Source, parts, micros: str) -> TableSource:
+def _sql_population(engine, workorders: Source, micros: str) -> TableSource:
     """A view of the work orders with ``responded`` and ``repeat`` (:data:`_POPULATION_SQL`, one
-    window by customer) in a DuckDB or Spark session: ``parts(engine, workorders, name)`` makes
-    the view ``name`` of a dataset's rows with their ledger entry ``_part`` and ``_row``; a frame
-    is one entry in its own order; ``micros`` the dialect's microseconds since the epoch."""
+    window by customer) in a DuckDB or Spark session: a dataset's rows with their ledger entry
+    ``_part`` and ``_row`` (the engine's ``_ordered``, as its ``level_rows`` reads them); a frame is
+    one entry in its own order; ``micros`` the dialect's microseconds since the epoch."""
     from research.representativeness.nonresponse import REPEAT_WINDOW_DAYS
 
     engine._count = getattr(engine, "_count", 0) + 1
     raw, view = f"wo{engine._count}_raw", f"wo{engine._count}_pop"
     if isinstance(workorders, DatasetSource):
-        parts(engine, workorders, raw)
+        engine._ordered(raw, workorders, [])
     elif isinstance(workorders, FrameSource):
         frame = workorders.frame
         engine._register(raw, frame.assign(_part=0, _row=np.arange(len(frame))))
@@ -208,40 +207,3 @@ def _sql_population(engine, workorders: Source, parts, micros: str) -> TableSour
     engine._execute(f"CREATE OR REPLACE TEMPORARY VIEW {view} AS "
                     + _POPULATION_SQL.format(micros=micros, window=window, q=engine.quote, raw=raw))
     return TableSource(view)
-
-
-def _spark_parts(engine, workorders: DatasetSource, raw: str) -> None:
-    """The dataset's rows in Spark, each part's ledger entry read from its file name
-    (``part-<entry id>-...``, as :class:`research.engines.spark_window.SparkDatasetReader` does)."""
-    from pyspark.sql import functions as F
-
-    from research.engines.spark_engine import read_table
-    from research.ingestion.dataset import read_ledger
-
-    spark = engine.spark
-    entries = read_ledger(Path(workorders.folder))["entries"]
-    ids = spark.createDataFrame(pd.DataFrame({"_entry_id": [str(e["id"]) for e in entries],
-                                              "_part": list(range(len(entries)))}))
-    (read_table(spark, workorders, entry=True).join(F.broadcast(ids), "_entry_id").drop("_entry_id")
-     .withColumn("_row", F.col("source_row")).createOrReplaceTempView(raw))
-
-
-def _duckdb_parts(engine, workorders: DatasetSource, raw: str) -> None:
-    """The dataset's rows in DuckDB, each part's ledger entry from its file name's place in the
-    ledger (:func:`_ledger_order`)."""
-    engine.con.read_parquet([str(f) for f in workorders.files()], hive_partitioning=True,
-                            filename=True).create_view(f"{raw}_parts", replace=True)
-    engine._register(f"{raw}_order", _ledger_order(workorders))
-    engine.con.execute(f"CREATE OR REPLACE TEMPORARY VIEW {raw} AS SELECT p.*, o.part AS _part, "
-                       f"p.source_row AS _row FROM {raw}_parts p JOIN {raw}_order o ON p.filename = o.filename")
-
-
-def _ledger_order(workorders: DatasetSource) -> pd.DataFrame:
-    """``filename`` -> ``part`` (the ledger entry's position): the order in which
-    :func:`research.ingestion.dataset.read_dataset` reads the rows (entries, then source_row)."""
-    from research.ingestion.dataset import read_ledger
-
-    root = Path(workorders.folder)
-    rows = [(str(root / p), i) for i, e in enumerate(read_ledger(root)["entries"]) for f in e["files"]
-            if f["table"] == workorders.table for p in f["parts"]]
-    return pd.DataFrame(rows, columns=["filename", "part"])
