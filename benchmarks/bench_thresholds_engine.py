@@ -96,9 +96,9 @@ def main() -> None:
         cmd = [sys.executable, __file__, "--dataset", args.dataset, "--engine", args.engine, "--child", kind]
         if args.responses:
             cmd += ["--responses", args.responses]
-        done = subprocess.run(cmd, capture_output=True, text=True)
+        done = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)  # progress on stderr, as it goes
         if done.returncode:
-            raise SystemExit(done.stderr[-3000:])
+            raise SystemExit(f"the {kind} child failed (its messages above)")
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(json.dumps({k: v for k, v in results[-1].items() if k != "table"}), flush=True)
     out = {"results": results}
