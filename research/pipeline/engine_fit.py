@@ -68,7 +68,8 @@ def fit_with_engine(responses: pd.DataFrame, *, engine: str, dataset: Path | Non
     eng = open_engine(engine)
     try:
         source = DatasetSource(Path(dataset)) if dataset is not None else FrameSource(responses)
-        sums = fit_plan_on(eng, source, plan=plan, instrument=instrument, progress=say)
+        # the thresholds stay the row path's (exact replicates; the engine's are one-step): not computed twice
+        sums = fit_plan_on(eng, source, plan=plan, instrument=instrument, progress=say, thresholds=False)
     finally:
         eng.close()
     fitted = list(sums["model_fit"]["model"])
