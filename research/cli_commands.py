@@ -199,11 +199,21 @@ def _fit_on_engine(args: argparse.Namespace, name: str, progress) -> int:
     written["engine"] = atomic_write_text(out / "engine.json", json.dumps(
         {"engine": name, "source": "dataset" if getattr(args, "dataset", None) else "responses.parquet",
          "models": results["model_fit"]["model"].tolist(), "from_sums": True, "tables": tables,
-         "thresholds_bootstrap": "one-step" if "thresholds" in tables else None}, indent=2) + "\n")
+         "thresholds_bootstrap": _bootstrap_kind(results)}, indent=2) + "\n")
     mf = results["model_fit"]
     print(f"fitted {len(mf)} models with the {name} engine on {int(mf['nobs'].max()):,} responses from {where}")
     print(f"wrote {len(written)} files to {out}")
     return 0
+
+
+def _bootstrap_kind(results: dict) -> str | None:
+    """engine.json's ``thresholds_bootstrap``: ``one-step`` (replicates from per-station totals),
+    ``exact`` (small data: the rows fetched, research.models.aggregate.threshold_table), None without
+    thresholds."""
+    table = results.get("thresholds")
+    if table is None or not len(table):
+        return None
+    return "one-step" if table["method"].str.contains("one-step").any() else "exact"
 
 
 def _read_parquet(path: Path, what: str):

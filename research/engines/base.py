@@ -188,9 +188,9 @@ class Engine:
         raise NotImplementedError
 
     def level_rows(self, source: Source, variables: tuple[str, ...], level_of: str,
-                   level: str) -> tuple[pd.DataFrame, int]:
+                   level: str | None) -> tuple[pd.DataFrame, int]:
         """The complete rows (every variable of ``variables`` present) whose ``level_of`` (one of
-        them, as text) is ``level``: their ``variables`` (typed as :meth:`prepare` types its keys:
+        them, as text) is ``level`` (every complete row when ``level`` is None): their ``variables`` (typed as :meth:`prepare` types its keys:
         flags ``bool``, answers and ``handling_hours`` ``float``, the rest ``str``) in the order
         :func:`research.ingestion.dataset.read_dataset` reads them (ledger entry, then
         ``source_row``; a frame's own order), and how many complete rows come before the first of

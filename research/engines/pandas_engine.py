@@ -137,12 +137,12 @@ class PandasEngine(Engine):
                         total_rows=len(frame))
 
     def level_rows(self, source: Source, variables: tuple[str, ...], level_of: str,
-                   level: str) -> tuple[pd.DataFrame, int]:
+                   level: str | None) -> tuple[pd.DataFrame, int]:
         frame = self._frame(source)
         cols = {v: variable_of(frame, v) for v in variables}
         keep = np.logical_and.reduce([c.notna().to_numpy() for c in cols.values()])
         complete = np.flatnonzero(keep)
-        at = complete[cols[level_of].to_numpy()[complete].astype(str) == level]
+        at = complete if level is None else complete[cols[level_of].to_numpy()[complete].astype(str) == level]
         rows = pd.DataFrame({v: cols[v].to_numpy()[at] for v in variables})
         rows = typed_rows(rows, variables)
         return rows, int(np.searchsorted(complete, at[0])) if len(at) else 0

@@ -127,7 +127,7 @@ class SQLEngine(Engine):
         raise NotImplementedError
 
     def level_rows(self, source: Source, variables: tuple[str, ...], level_of: str,
-                   level: str) -> tuple[pd.DataFrame, int]:
+                   level: str | None) -> tuple[pd.DataFrame, int]:
         from research.engines.pandas_engine import typed_rows
 
         self._count = getattr(self, "_count", 0) + 1
@@ -141,9 +141,12 @@ class SQLEngine(Engine):
         present = " AND ".join(f"{self._quoted(column_name(v))} IS NOT NULL" for v in variables)
         self._execute(f"CREATE OR REPLACE TEMPORARY VIEW {tag}_src AS SELECT * FROM (SELECT {select}, _part, _row "
                       f"FROM {tag}_raw) AS r WHERE {present}")
-        self._register(f"{tag}_lvl", pd.DataFrame({"level_": [str(level)]}))  # the value travels in a table
-        rows = self._query(f"SELECT s.* FROM {tag}_src s JOIN {tag}_lvl l ON s.{self._quoted(column_name(level_of))} "
-                           f"= l.level_ ORDER BY s._part, s._row")
+        if level is None:
+            rows = self._query(f"SELECT s.* FROM {tag}_src s ORDER BY s._part, s._row")
+        else:
+            self._register(f"{tag}_lvl", pd.DataFrame({"level_": [str(level)]}))  # the value travels in a table
+            rows = self._query(f"SELECT s.* FROM {tag}_src s JOIN {tag}_lvl l ON "
+                               f"s.{self._quoted(column_name(level_of))} = l.level_ ORDER BY s._part, s._row")
         before = 0
         if len(rows):
             part, row = int(rows["_part"].iloc[0]), int(rows["_row"].iloc[0])  # integers of our own query

@@ -1,19 +1,17 @@
 """The tolerance thresholds through an engine (research.models.aggregate.threshold_table, issue 15).
 
 Reference: the row path, research.models.thresholds.tolerance_thresholds, itself checked against R
-(segmented::davies.test, Hmisc::rcspline.eval, glm) in tests/models/test_thresholds*.py. The engine
-route differs from it in one documented place, the bootstrap replicates' coefficients (one-step
-from per-station totals instead of iterated to each replicate's maximum), so:
+(segmented::davies.test, Hmisc::rcspline.eval, glm) in tests/models/test_thresholds*.py.
 
-- with the row path's replicates made one-step too (StationRefits.refit_all replaced by
-  one_step_replicates), every column of thresholds.csv and threshold_curves.csv agrees to 1e-9
-  relative: the draws, the replicates' re-estimated hours, curves and percentile intervals are the
-  same computation;
-- against the exact row path, everything but the intervals and bands agrees to 1e-9 (point
+- Small data (at most EXACT_ROWS complete rows, as the committed sample): ``research fit --dataset
+  --engine duckdb`` fetches the rows and gives the row path's tables, intervals included.
+- The route from sums (``exact_rows=0``, what data above EXACT_ROWS take) differs from the row path
+  in one documented place, the replicates' coefficients (one-step from per-station totals instead of
+  iterated to each replicate's maximum), so: with the row path's replicates made one-step too
+  (StationRefits.refit_all replaced by one_step_replicates), every column agrees to 1e-9 relative
+  (the draws, the replicates' re-estimated hours, curves and percentile intervals are the same
+  computation); against the exact row path everything but the intervals and bands agrees (point
   thresholds, reference hours and rates, knots, change points, slopes).
-
-One ``research fit --dataset DIR --engine duckdb`` run (one cheap model and the thresholds) gives
-the files all tests read.
 """
 
 import json
@@ -83,37 +81,52 @@ def _same(a: pd.DataFrame, b: pd.DataFrame, columns) -> None:
             assert x.astype(str).tolist() == y.astype(str).tolist(), c
 
 
-def test_engine_thresholds_equal_the_row_path_with_one_step_replicates(engine_fit, row_paths):
+@pytest.fixture(scope="module")
+def from_sums(sample_dataset, engine_fit, instrument):
+    """The route from sums on the sample dataset through DuckDB (exact_rows=0)."""
+    from research.config.plan import load_plan
+    from research.engines import DatasetSource, open_engine
+    from research.models.aggregate.threshold_table import thresholds_on
+
+    engine = open_engine("duckdb")
+    try:
+        return thresholds_on(engine, DatasetSource(sample_dataset), plan=load_plan(engine_fit[1]),
+                             instrument=instrument, exact_rows=0)
+    finally:
+        engine.close()
+
+
+def test_small_data_through_the_cli_give_the_row_paths_tables(engine_fit, row_paths):
+    """The sample (19,304 complete rows) is below EXACT_ROWS: the rows are fetched, the row path runs."""
     out, _ = engine_fit
     got = pd.read_csv(out / "thresholds.csv", keep_default_na=False, na_values=[""])
-    want = row_paths[1]["thresholds"]
+    want = row_paths[0]["thresholds"]
     assert list(got["cause_l1"]) == list(want["cause_l1"]) and len(got) == 4
-    _same(got, want, [c for c in want.columns if c != "method"])
-    assert (got["method"] == want["method"] + ONE_STEP.format(engine="duckdb")).all()
-    curves = pd.read_csv(out / "threshold_curves.csv")
-    _same(curves, row_paths[1]["curves"], list(row_paths[1]["curves"].columns))
-
-
-def test_only_the_bootstrap_columns_differ_from_the_exact_row_path(engine_fit, row_paths):
-    """Point thresholds, reference hours and rates, knots, change points and slopes are the exact
-    row path's; the intervals differ (on the sample by up to 15% of a width), and say so."""
-    out, _ = engine_fit
-    got = pd.read_csv(out / "thresholds.csv", keep_default_na=False, na_values=[""])
-    exact = row_paths[0]["thresholds"]
-    _same(got, exact, [c for c in exact.columns if c not in BOOT | {"method"}])
-    assert not np.allclose(got["conf_high"], exact["conf_high"], rtol=1e-6)  # the one-step change is visible
-    curves = pd.read_csv(out / "threshold_curves.csv")
-    _same(curves, row_paths[0]["curves"], ["cause_l1", "hours", "estimate"])
-    assert got["method"].str.contains("one-step").all()
-
-
-def test_engine_json_and_notes_say_what_the_engine_computed(engine_fit):
-    out, _ = engine_fit
+    _same(got, want, list(want.columns))
+    _same(pd.read_csv(out / "threshold_curves.csv"), row_paths[0]["curves"], list(row_paths[0]["curves"].columns))
     listed = json.loads((out / "engine.json").read_text())
     assert {"thresholds", "threshold_curves", "estimates"} <= set(listed["tables"])
-    assert listed["thresholds_bootstrap"] == "one-step"
+    assert listed["thresholds_bootstrap"] == "exact"
     notes = pd.read_csv(out / "notes.csv")
-    assert notes["note"].str.contains("one-step").any()
+    assert notes["note"].str.contains("fetched through the duckdb engine").any()
+
+
+def test_from_sums_equals_the_row_path_with_one_step_replicates(from_sums, row_paths):
+    got, want = from_sums["thresholds"], row_paths[1]["thresholds"]
+    _same(got, want, [c for c in want.columns if c != "method"])
+    assert (got["method"] == want["method"] + ONE_STEP.format(engine="duckdb")).all()
+    _same(from_sums["curves"], row_paths[1]["curves"], list(row_paths[1]["curves"].columns))
+    _same(from_sums["spline_estimates"], row_paths[1]["spline_estimates"], ["term", "estimate"])
+
+
+def test_from_sums_only_the_bootstrap_columns_differ_from_the_exact_row_path(from_sums, row_paths):
+    """Point thresholds, reference hours and rates, knots, change points and slopes are the exact
+    row path's; the intervals differ (on the sample by up to 15% of a width), and say so."""
+    got, exact = from_sums["thresholds"], row_paths[0]["thresholds"]
+    _same(got, exact, [c for c in exact.columns if c not in BOOT | {"method"}])
+    assert not np.allclose(got["conf_high"], exact["conf_high"], rtol=1e-6)  # the one-step change is visible
+    _same(from_sums["curves"], row_paths[0]["curves"], ["cause_l1", "hours", "estimate"])
+    assert got["method"].str.contains("one-step").all()
 
 
 def _one_step_row_path(responses, plan, instrument):
@@ -142,7 +155,7 @@ def test_hard_cases_a_small_group_and_a_single_station(sample_dataset, plan, ins
     engine = open_engine("pandas")
     try:
         for frame, why in ((small, "small group"), (one_station, "one station")):
-            got = thresholds_on(engine, FrameSource(frame), plan=plan, instrument=instrument)
+            got = thresholds_on(engine, FrameSource(frame), plan=plan, instrument=instrument, exact_rows=0)
             want = _one_step_row_path(frame, plan, instrument)
             _same(got["thresholds"], want["thresholds"], [c for c in want["thresholds"].columns if c != "method"])
             _same(got["curves"], want["curves"], list(want["curves"].columns))

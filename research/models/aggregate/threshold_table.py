@@ -15,7 +15,10 @@ What is computed how, and where the engine route changes a number:
   row path averages over the distinct linear predictors with their counts: the same mean).
 - **Change points and slope per doubling**: :func:`research.models.aggregate.changepoint.group_shapes_on`
   (batched logits from sums; groups small enough for the calibration from their rows).
-- **Bootstrap replicates (the one change)**: the same station draws as the row path (the plan's
+- **Small data**: with at most :data:`EXACT_ROWS` complete rows (the committed sample has 19,304)
+  the rows of the thresholds' variables are fetched through the engine and the row path runs on
+  them, so nothing below changes anything: the same tables as ``research fit --data``.
+- **Bootstrap replicates (the one change, above EXACT_ROWS)**: the same station draws as the row path (the plan's
   seed, stations in the row path's order), each replicate's reference and upper hours re-estimated
   exactly (weighted quantiles through the engine), but each replicate's coefficients are the
   **one-step** estimate from per-station totals (:func:`research.models.aggregate.thresholds.one_step_replicates`;
@@ -52,17 +55,23 @@ from research.engines.expr import col, fn
 from research.errors import InputError, NotEstimable, check_whole
 from research.models.threshold_curves import CURVE_POINTS, hour_grid, threshold_from_curve
 
+#: at most this many complete rows, the rows themselves are fetched through the engine and the row
+#: path runs on them (exact replicates, as research.strategy's lever bootstrap below 200,000 rows)
+EXACT_ROWS = 200_000
 #: appended to the row path's method text (research.models.thresholds._method)
 ONE_STEP = ("; replicates' coefficients one-step from per-station totals (Andrews 2002), computed by the "
             "{engine} engine")
 
 
 def thresholds_on(engine: Engine, source: Source, *, plan: Plan, instrument: Instrument,
-                  progress: Callable[[str], None] | None = None) -> dict:
+                  progress: Callable[[str], None] | None = None, exact_rows: int = EXACT_ROWS) -> dict:
     """:func:`research.models.thresholds.tolerance_thresholds` through ``engine`` on ``source``.
 
     Returns the same dict (``thresholds``, ``curves``, ``spline_estimates``, ``notes``); see the
-    module docstring for what changes. Raises as the row path (NotEstimable, InputError)."""
+    module docstring for what changes. With at most ``exact_rows`` complete rows, the thresholds'
+    columns of those rows are fetched through the engine (:meth:`Engine.level_rows`, in the
+    dataset's order) and the row path runs on them: the same numbers as ``research fit --data``,
+    exact replicates included (a note says so). Raises as the row path (NotEstimable, InputError)."""
     from research.models.aggregate.families import fit_logit
     from research.models.aggregate.thresholds import one_step_replicates, spline_cells, station_pieces
     from research.models.thresholds import _method, threshold_tables
@@ -74,6 +83,8 @@ def thresholds_on(engine: Engine, source: Source, *, plan: Plan, instrument: Ins
     reps = check_whole(spec.bootstrap_reps, "bootstrap reps", low=0, high=MAX_BOOTSTRAP_REPS, where="thresholds")
     check_whole(spec.bootstrap_seed, "bootstrap seed", low=0, high=SEED_MAX, where="thresholds")
     prep, levels, group_of_gid, clusters, cluster_of_gid = _prepared(engine, source, plan, instrument)
+    if prep.n_rows <= exact_rows:
+        return _on_rows(engine, source, plan, instrument, prep.n_rows, exact_rows, progress)
     notes = []
     if reps and len(clusters) < 2:
         notes.append(f"no bootstrap intervals: a cluster bootstrap by {spec.bootstrap_cluster} needs at least "
@@ -113,6 +124,19 @@ def thresholds_on(engine: Engine, source: Source, *, plan: Plan, instrument: Ins
                             point=point, shapes=shapes, boot=(boot_t, boot_c, failed), knots=knots, spec=spec,
                             conf=plan.conf_level, reps=reps, method=_method(spec, reps) + ONE_STEP.format(
                                 engine=engine.name), names=names, beta=beta, notes=notes)
+
+
+def _on_rows(engine: Engine, source: Source, plan: Plan, instrument: Instrument, n: int, bound: int,
+             progress) -> dict:
+    """The row path on the complete rows of the thresholds' variables, fetched through ``engine``."""
+    from research.models.aggregate.thresholds import _variables
+    from research.models.thresholds import tolerance_thresholds
+
+    rows, _ = engine.level_rows(source, _variables(plan.thresholds), "cause_l1", None)
+    out = tolerance_thresholds(rows, plan=plan, instrument=instrument, progress=progress)
+    out["notes"] = [*out["notes"], f"thresholds: {n:,} complete rows (at most {bound:,}) fetched through the "
+                    f"{engine.name} engine; computed on the rows, with exact bootstrap replicates"]
+    return out
 
 
 def _prepared(engine: Engine, source: Source, plan: Plan, instrument: Instrument):
