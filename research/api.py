@@ -90,8 +90,8 @@ def fit_on_engine(data: pd.DataFrame | str | Path, *, engine: str = "duckdb",
     ``pairwise``, ``association``, ``reliability``, ``item_statistics``, ``item_correlations``)
     the tolerance thresholds (``thresholds``, ``threshold_curves``; without them when
     ``thresholds`` is False) and ``notes``, equal to :func:`fit`'s to 1e-9 relative
-    (docs/architecture.md, "Engines") except the thresholds' intervals and bands, from one-step
-    bootstrap replicates (their ``method`` says so).
+    (docs/architecture.md, "Engines") except, above 200,000 complete rows, the thresholds'
+    intervals and bands, from one-step bootstrap replicates (their ``method`` says so).
 
     Example::
 

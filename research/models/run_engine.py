@@ -9,9 +9,9 @@ and ``subcause_ranks`` (:mod:`research.models.aggregate.ranks`), the group compa
 checks from counts (``comparisons``, ``pairwise``, ``association``, ``reliability``,
 ``item_statistics``, ``item_correlations``: :mod:`research.models.aggregate.comparisons`), the
 tolerance thresholds (``thresholds``, ``threshold_curves``:
-:mod:`research.models.aggregate.threshold_table`, whose bootstrap replicates are one-step: the
-interval ends and bands differ from the row path's by less than the bootstrap's Monte Carlo error,
-and its ``method`` says so) and ``notes``. Same estimates, standard errors, tests, ranks,
+:mod:`research.models.aggregate.threshold_table`: the row path's on up to 200,000 complete rows,
+fetched; above, bootstrap replicates one-step, whose interval ends and bands differ from the row
+path's by less than the bootstrap's Monte Carlo error, and its ``method`` says so) and ``notes``. Same estimates, standard errors, tests, ranks,
 comparisons, point thresholds, curves and change points as the pandas path to 1e-9 relative
 (tests/models/test_aggregate.py, tests/models/test_aggregate_rows.py,
 tests/models/test_aggregate_comparisons.py, tests/models/test_aggregate_threshold_table.py).
