@@ -99,8 +99,14 @@ def _check(raw: RawTable, kind: str, instrument: Instrument, key: bytes | None =
     mapping, columns = map_headers(raw, fields, kind)
     raw_canon = _canonical_raw(raw, fields, mapping)
     warnings = []
-    text_faults = _control_chars(raw_canon, fields, raw.path.name, warnings)
-    results, pseudonyms = _parse_fields(raw_canon, fields, instrument, key)
+    with _second_thread() as pool:
+        # the datetimes are parsed from the start, while this thread looks for control characters:
+        # those are replaced only in free text (``personal: mask``), never a datetime field's
+        stamps = [f.name for f in _wanted(fields) if f.kind == "datetime"]
+        early = all(f.personal != "mask" for f in fields if f.name in stamps)
+        dated = pool.submit(parse_datetimes, [raw_canon[name] for name in stamps]) if early else None
+        text_faults = _control_chars(raw_canon, fields, raw.path.name, warnings)
+        results, pseudonyms = _parse_fields(raw_canon, fields, instrument, key, pool=pool, dated=dated)
     parsed, faults, details = _flag_faults(len(raw.frame), fields, results, text_faults, instrument)
     warnings.extend(_column_warnings(raw.path.name, columns))
     return _Checked(parsed=parsed, raw=raw_canon, faults=faults, details=details,
@@ -160,9 +166,19 @@ def _read_field(f: Field, col: pd.Series, instrument: Instrument) -> tuple[pd.Se
     return None, None
 
 
+def _wanted(fields: tuple[Field, ...]) -> list[Field]:
+    """The fields read: all but a dropped phone that is not required (a dropped phone is never
+    output nor checked; its raw value masks the row's texts)."""
+    return [f for f in fields if not (f.personal == "drop" and not (f.required and not f.missing_ok))]
+
+
 def _parse_fields(raw_canon: pd.DataFrame, fields: tuple[Field, ...], instrument: Instrument,
-                  key: bytes | None) -> tuple[dict[str, tuple], dict[str, pa.Array]]:
-    """Every field read (all but a dropped phone that is not required), in two threads.
+                  key: bytes | None, *, pool=None, dated=None) -> tuple[dict[str, tuple], dict[str, pa.Array]]:
+    """Every field read (:func:`_wanted`), in two threads.
+
+    ``pool`` (:func:`research.ingestion.threads._second_thread`) and ``dated`` (the future of
+    :func:`research.ingestion.parse.parse_datetimes` of the datetime fields, in their order),
+    when the caller started the datetimes already; else both are made here.
 
     Returns
     -------
@@ -170,33 +186,34 @@ def _parse_fields(raw_canon: pd.DataFrame, fields: tuple[Field, ...], instrument
     pseudonyms : field name -> pseudonym of each distinct value of its Coded column, for
         the fields to pseudonymise (only with ``key``).
     """
-    # a dropped phone is never output nor checked (its raw value masks the row's texts)
-    wanted = [f for f in fields
-              if not (f.personal == "drop" and not (f.required and not f.missing_ok))]
+    if pool is None:
+        with _second_thread() as pool:
+            return _parse_fields(raw_canon, fields, instrument, key, pool=pool, dated=dated)
+    wanted = _wanted(fields)
     results: dict[str, tuple] = {}
     pseudonyms: dict[str, pa.Array] = {}
-    with _second_thread() as pool:
-        # the other thread: the datetime columns, parsed as one (parse_datetimes), then labels,
-        # answers and counts; this one: the texts, and the hashing of the customer ids. Each
-        # column is taken from the frame here, so that the other thread never indexes the frame
-        stamps = [f.name for f in wanted if f.kind == "datetime"]
+    # the other thread: the datetime columns, parsed as one (parse_datetimes), then labels,
+    # answers and counts; this one: the texts, and the hashing of the customer ids. Each
+    # column is taken from the frame here, so that the other thread never indexes the frame
+    stamps = [f.name for f in wanted if f.kind == "datetime"]
+    if dated is None:
         dated = pool.submit(parse_datetimes, [raw_canon[name] for name in stamps])
-        later = {f.name: pool.submit(_read_field, f, raw_canon[f.name], instrument)
-                 for f in wanted if f.kind in ("label", "answer", "count")}
-        for f in wanted:
-            if f.kind == "text":
-                results[f.name] = _read_field(f, raw_canon[f.name], instrument)
-                if (key is not None and f.personal == "pseudonymise"
-                        and isinstance(results[f.name][0], Coded)):
-                    pseudonyms[f.name] = pseudonym_values(results[f.name][0], key)
-        # the labels, answers and counts the other thread has not started yet are read here
-        # (last first), so that neither thread waits for the other at the end
-        for f in reversed([f for f in wanted if f.name in later]):
-            if later[f.name].cancel():
-                results[f.name] = _read_field(f, raw_canon[f.name], instrument)
-        results.update(zip(stamps, dated.result()))
-        results.update((name, future.result()) for name, future in later.items()
-                       if name not in results)
+    later = {f.name: pool.submit(_read_field, f, raw_canon[f.name], instrument)
+             for f in wanted if f.kind in ("label", "answer", "count")}
+    for f in wanted:
+        if f.kind == "text":
+            results[f.name] = _read_field(f, raw_canon[f.name], instrument)
+            if (key is not None and f.personal == "pseudonymise"
+                    and isinstance(results[f.name][0], Coded)):
+                pseudonyms[f.name] = pseudonym_values(results[f.name][0], key)
+    # the labels, answers and counts the other thread has not started yet are read here
+    # (last first), so that neither thread waits for the other at the end
+    for f in reversed([f for f in wanted if f.name in later]):
+        if later[f.name].cancel():
+            results[f.name] = _read_field(f, raw_canon[f.name], instrument)
+    results.update(zip(stamps, dated.result()))
+    results.update((name, future.result()) for name, future in later.items()
+                   if name not in results)
     return results, pseudonyms
 
 
