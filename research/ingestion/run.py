@@ -35,9 +35,11 @@ module runs them (:func:`ingest`) and writes the outputs (:func:`write_ingest`).
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -58,12 +60,44 @@ from research.ingestion.readers import RawTable, read_export
 from research.ingestion.report import (_file_report, _ignored_headers,  # noqa: F401
                                        _overall_report, format_report)
 from research.ingestion.rows import (_OWN_MASK, _accepted_frame, _blank,  # noqa: F401
-                                     _is_free_text, _personal_values, _rejected_frame, _select,
-                                     own_rows)
+                                     _is_free_text, _personal_values, _rejected_frame,
+                                     _rejected_rows, _rejected_table, _select, own_rows)
 from research.ingestion.threads import (_POOL_LOCK, _POOL_USERS, _InOrder,  # noqa: F401
                                         _second_thread, arrow_pool)
 
 Progress = Callable[[str], None]
+
+
+class _Later:
+    """A value made by ``make()`` when first read (see :class:`_MadeWhenRead`)."""
+
+    def __init__(self, make: Callable[[], object]) -> None:
+        self.make = make
+
+
+_LATER_LOCK = threading.Lock()
+
+
+class _MadeWhenRead:
+    """A dataclass field that may be given as a :class:`_Later`: made on first read, then kept
+    (so two threads reading it at once make it once). Reading it always gives the value."""
+
+    def __set_name__(self, owner, name: str) -> None:
+        self._slot = "_" + name
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            raise AttributeError(self._slot)  # the field has no default
+        value = obj.__dict__[self._slot]
+        if isinstance(value, _Later):
+            with _LATER_LOCK:
+                value = obj.__dict__[self._slot]
+                if isinstance(value, _Later):
+                    value = obj.__dict__[self._slot] = value.make()
+        return value
+
+    def __set__(self, obj, value) -> None:
+        obj.__dict__[self._slot] = value
 
 
 @dataclass
@@ -76,13 +110,16 @@ class IngestResult:
         ``source_row`` (1-based data row), ``reason`` (primary code),
         ``reasons`` (all codes, ``;``-separated), ``detail`` (which column
         held which value), then the raw values under canonical column names
-        (customer_id pseudonymised, phone dropped, comment masked).
+        (customer_id pseudonymised, phone dropped, comment masked). :func:`ingest` gives it
+        as a :class:`_Later`: the rows are taken at once, their masking is done when
+        ``rejected`` is first read -- by :func:`write_ingest`, while a second thread encodes
+        the responses' Parquet (the report's counts do not need it).
     report : the ingest report (JSON-serialisable dict).
     """
 
     responses: pd.DataFrame
     workorders: pd.DataFrame | None
-    rejected: pd.DataFrame
+    rejected: pd.DataFrame = _MadeWhenRead()
     report: dict = field(default_factory=dict)
 
 
@@ -145,18 +182,23 @@ def _ingest(survey: str | Path, workorders: str | Path | None, *, instrument: In
         if odd:
             files[0]["warnings"].append(f"{odd} accepted survey rows belong to work orders whose "
                                         "survey status is not 'completed'")
-    parts = [p for p in rejected_parts if len(p)]
-    rejected = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
-        columns=["file", "source_row", "reason", "reasons", "detail"])
-    return IngestResult(responses=responses, workorders=wo_frame, rejected=rejected,
+    return IngestResult(responses=responses, workorders=wo_frame, rejected=_Later(
+                            partial(_all_rejected, rejected_parts)),
                         report=_overall_report(files, responses, key, instrument))
 
 
+def _all_rejected(parts: list[_Later]) -> pd.DataFrame:
+    """The rejected rows of every file (survey first), made from each file's :class:`_Later`."""
+    frames = [frame for frame in (part.make() for part in parts) if len(frame)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["file", "source_row", "reason", "reasons", "detail"])
+
+
 def _workorders(path: str | Path, instrument: Instrument, key: bytes,
-                progress: Progress | None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+                progress: Progress | None) -> tuple[pd.DataFrame, _Later, dict]:
     """The work-order export read and checked: (accepted work orders, rejected rows, file report)."""
     _stage(progress, f"reading work orders {Path(path).name}")
-    raw = read_export(path, hash_now=False)  # hashed while the rows are typed
+    raw = read_export(path)
     _stage(progress, f"validating {len(raw.frame):,} work orders")
     checked = _check(raw, "workorders", instrument, key)
     _flag_duplicates(checked)
@@ -164,12 +206,12 @@ def _workorders(path: str | Path, instrument: Instrument, key: bytes,
 
 
 def _survey(path: str | Path, wo_ids: pa.Array | None, instrument: Instrument, key: bytes,
-            progress: Progress | None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+            progress: Progress | None) -> tuple[pd.DataFrame, _Later, dict]:
     """The survey export read and checked: (accepted responses, rejected rows, file report).
     With ``wo_ids`` (the accepted work orders' ticket ids), a row whose ticket id is not
     among them is rejected as ``no_workorder``."""
     _stage(progress, f"reading survey {Path(path).name}")
-    raw = read_export(path, hash_now=False)  # hashed while the rows are typed
+    raw = read_export(path)
     _stage(progress, f"validating {len(raw.frame):,} survey rows")
     checked = _check(raw, "survey", instrument, key)
     _flag_duplicates(checked)
@@ -184,17 +226,20 @@ def _survey(path: str | Path, wo_ids: pa.Array | None, instrument: Instrument, k
 
 
 def _accept_and_reject(raw: RawTable, checked: _Checked, kind: str, instrument: Instrument,
-                       key: bytes) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """(accepted frame, rejected frame, file report) of one checked export. The rejected rows
-    are made while the accepted ones are typed in the other thread, and the export is hashed
-    in that thread once they are (:func:`research.ingestion.rows._accepted_frame`)."""
+                       key: bytes) -> tuple[pd.DataFrame, _Later, dict]:
+    """(accepted frame, rejected frame to make, file report) of one checked export. The rejected
+    rows are taken while the accepted ones are typed in the other thread
+    (:func:`research.ingestion.rows._accepted_frame`); their frame
+    (:func:`research.ingestion.rows._rejected_table`) is made when first read."""
     fields = instrument.fields[kind]
     made = {}
     accepted, warnings = _accepted_frame(checked, kind, instrument, key, fields, meanwhile=lambda: (
-        made.update(rej=_rejected_frame(checked, kind, instrument, key, fields))),
-        alongside=raw.digest.hexdigest)
-    rejected = made["rej"]
-    return accepted, rejected, _file_report(raw, kind, checked, len(accepted), rejected, warnings)
+        made.update(rej=_rejected_rows(checked))))
+    rows = made["rej"]
+    # the report counts the rejected rows by primary reason: their frame is not needed for it
+    report = _file_report(raw, kind, checked, len(accepted), pd.DataFrame({"reason": rows.primary}),
+                          warnings)
+    return accepted, _Later(partial(_rejected_table, rows, kind, key, fields)), report
 
 
 #: output columns whose values are (nearly) all different: written without a Parquet dictionary
