@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from research.config.instrument import Field, Instrument, normalize_key
 from research.errors import InputError
+from research.ingestion.duplicates import _add_duplicates, duplicate_masks
 from research.ingestion.faults import _TRACE_FIELD, REASONS, _Checked
 from research.ingestion.parse import (Coded, has_control_chars, label_codes, parse_answer,
                                       parse_count, parse_datetimes, parse_text,
@@ -72,7 +73,8 @@ def map_headers(raw: RawTable, fields: tuple[Field, ...], role: str) -> tuple[di
     return mapping, {"mapped": mapping, "ignored": ignored, "absent_optional": absent}
 
 
-def _check(raw: RawTable, kind: str, instrument: Instrument, key: bytes | None = None) -> _Checked:
+def _check(raw: RawTable, kind: str, instrument: Instrument, key: bytes | None = None, *,
+           duplicates: bool = False) -> _Checked:
     """Parse every column and mark every row fault except duplicates and work-order matches.
 
     Parameters
@@ -82,6 +84,9 @@ def _check(raw: RawTable, kind: str, instrument: Instrument, key: bytes | None =
     instrument : the contract (fields, label sets, scales, cause groups).
     key : with it, the pseudonym of each distinct customer id is made here too
         (:attr:`_Checked.pseudonyms`).
+    duplicates : rows sharing a ticket id are flagged too, as
+        :func:`research.ingestion.duplicates._flag_duplicates` after this would: found by this
+        thread while the other still parses, their faults added after the others.
 
     Returns
     -------
@@ -106,8 +111,15 @@ def _check(raw: RawTable, kind: str, instrument: Instrument, key: bytes | None =
         early = all(f.personal != "mask" for f in fields if f.name in stamps)
         dated = pool.submit(parse_datetimes, [raw_canon[name] for name in stamps]) if early else None
         text_faults = _control_chars(raw_canon, fields, raw.path.name, warnings)
-        results, pseudonyms = _parse_fields(raw_canon, fields, instrument, key, pool=pool, dated=dated)
+        repeats = []
+
+        def find_repeats(results: dict[str, tuple]) -> None:
+            repeats.extend(duplicate_masks(results[_TRACE_FIELD][0], raw_canon))
+
+        results, pseudonyms = _parse_fields(raw_canon, fields, instrument, key, pool=pool, dated=dated,
+                                            after_texts=find_repeats if duplicates else None)
     parsed, faults, details = _flag_faults(len(raw.frame), fields, results, text_faults, instrument)
+    _add_duplicates(faults, details, repeats)
     warnings.extend(_column_warnings(raw.path.name, columns))
     return _Checked(parsed=parsed, raw=raw_canon, faults=faults, details=details,
                     columns=columns, warnings=warnings, pseudonyms=pseudonyms)
@@ -173,12 +185,14 @@ def _wanted(fields: tuple[Field, ...]) -> list[Field]:
 
 
 def _parse_fields(raw_canon: pd.DataFrame, fields: tuple[Field, ...], instrument: Instrument,
-                  key: bytes | None, *, pool=None, dated=None) -> tuple[dict[str, tuple], dict[str, pa.Array]]:
+                  key: bytes | None, *, pool=None, dated=None, after_texts=None
+                  ) -> tuple[dict[str, tuple], dict[str, pa.Array]]:
     """Every field read (:func:`_wanted`), in two threads.
 
     ``pool`` (:func:`research.ingestion.threads._second_thread`) and ``dated`` (the future of
     :func:`research.ingestion.parse.parse_datetimes` of the datetime fields, in their order),
-    when the caller started the datetimes already; else both are made here.
+    when the caller started the datetimes already; else both are made here. ``after_texts``,
+    if given, is called in this thread with the results so far once the text fields are read.
 
     Returns
     -------
@@ -188,7 +202,8 @@ def _parse_fields(raw_canon: pd.DataFrame, fields: tuple[Field, ...], instrument
     """
     if pool is None:
         with _second_thread() as pool:
-            return _parse_fields(raw_canon, fields, instrument, key, pool=pool, dated=dated)
+            return _parse_fields(raw_canon, fields, instrument, key, pool=pool, dated=dated,
+                                 after_texts=after_texts)
     wanted = _wanted(fields)
     results: dict[str, tuple] = {}
     pseudonyms: dict[str, pa.Array] = {}
@@ -206,6 +221,8 @@ def _parse_fields(raw_canon: pd.DataFrame, fields: tuple[Field, ...], instrument
             if (key is not None and f.personal == "pseudonymise"
                     and isinstance(results[f.name][0], Coded)):
                 pseudonyms[f.name] = pseudonym_values(results[f.name][0], key)
+    if after_texts is not None:
+        after_texts(results)
     # the labels, answers and counts the other thread has not started yet are read here
     # (last first), so that neither thread waits for the other at the end
     for f in reversed([f for f in wanted if f.name in later]):

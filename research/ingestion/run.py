@@ -200,8 +200,7 @@ def _workorders(path: str | Path, instrument: Instrument, key: bytes,
     _stage(progress, f"reading work orders {Path(path).name}")
     raw = read_export(path)
     _stage(progress, f"validating {len(raw.frame):,} work orders")
-    checked = _check(raw, "workorders", instrument, key)
-    _flag_duplicates(checked)
+    checked = _check(raw, "workorders", instrument, key, duplicates=True)
     return _accept_and_reject(raw, checked, "workorders", instrument, key)
 
 
@@ -213,8 +212,7 @@ def _survey(path: str | Path, wo_ids: pa.Array | None, instrument: Instrument, k
     _stage(progress, f"reading survey {Path(path).name}")
     raw = read_export(path)
     _stage(progress, f"validating {len(raw.frame):,} survey rows")
-    checked = _check(raw, "survey", instrument, key)
-    _flag_duplicates(checked)
+    checked = _check(raw, "survey", instrument, key, duplicates=True)
     if wo_ids is not None:
         ticket = checked.parsed["ticket_id"]
         orphan = _orphans(ticket, wo_ids)
