@@ -3,7 +3,9 @@
 Ingest parses the datetime columns as one (``parse_datetimes``), runs the
 masking prefilter once over several columns (``mask_columns``), hashes the
 customer ids while the datetimes are parsed (``pseudonym_values``), computes
-SLA deadlines on numpy arrays, and does GIL-free work in a second thread.
+SLA deadlines on numpy arrays, finds repeated ticket ids during the check,
+hashes the file while it reads it, makes the rejected rows' frame when it is
+first read, and does GIL-free work in a second thread.
 Each is compared here with the path it replaces, on values chosen to hit
 every branch; ``RESEARCH_WORKERS=1`` (one thread) and the default must write
 the same bytes.
@@ -172,3 +174,70 @@ def test_parquet_failing_in_the_second_thread_leaves_the_folder_marked(tmp_path,
         write_ingest(result, tmp_path / "out")
     assert buildstate.is_incomplete(tmp_path / "out")
     assert not (tmp_path / "out" / "ingest_report.json").exists()
+
+
+def _faulty_survey(tmp_path):
+    frame = valid_survey(60)
+    frame.loc[3, "受理时间"] = "2025-02-30 10:00:00"
+    frame.loc[6, "受理渠道"] = "信鸽"
+    frame.loc[7, "客户意见"] = "我的电话13912345678，户号" + frame.loc[7, "客户编号"]
+    frame.loc[8, "客户编号"] = ""
+    frame.loc[10] = frame.loc[11]  # an identical copy
+    frame.loc[12, "工单编号"] = frame.loc[13, "工单编号"]  # a ticket id shared by differing rows
+    write_csv(frame, tmp_path / "s.csv")
+    return tmp_path / "s.csv"
+
+
+def test_duplicates_found_during_the_check_are_those_flagged_after_it(tmp_path, instrument):
+    from research.ingestion.checks import _check
+    from research.ingestion.duplicates import _flag_duplicates
+    from research.ingestion.readers import read_export
+
+    raw = read_export(_faulty_survey(tmp_path))
+    after = _check(raw, "survey", instrument, TEST_KEY)
+    _flag_duplicates(after)
+    during = _check(raw, "survey", instrument, TEST_KEY, duplicates=True)
+    assert during.faults["duplicate"].sum() == 1 and during.faults["conflicting_duplicate"].sum() == 2
+    assert {r: m.tolist() for r, m in during.faults.items()} == {r: m.tolist() for r, m in after.faults.items()}
+    assert [(r, c, m.tolist()) for r, c, m in during.details] == [(r, c, m.tolist()) for r, c, m in after.details]
+
+
+def test_rejected_rows_made_when_read_are_those_made_at_once(tmp_path, instrument):
+    from research.ingestion.checks import _check
+    from research.ingestion.readers import read_export
+    from research.ingestion.rows import _rejected_frame
+    from research.ingestion.run import IngestResult, _Later
+
+    survey = _faulty_survey(tmp_path)
+    result = ingest(survey, key=TEST_KEY)
+    assert isinstance(result.__dict__["_rejected"], _Later)  # not made yet
+    checked = _check(read_export(survey), "survey", instrument, TEST_KEY, duplicates=True)
+    expected = _rejected_frame(checked, "survey", instrument, TEST_KEY, instrument.fields["survey"])
+    pd.testing.assert_frame_equal(result.rejected, expected)
+    assert result.rejected is result.rejected  # made once, then kept
+    counts = result.rejected["reason"].value_counts().to_dict()
+    assert {r: c for r, c in result.report["files"][0]["rejected_by_reason"].items() if c} == counts
+    made = []
+    later = IngestResult(responses=None, workorders=None, rejected=_Later(lambda: made.append(1) or expected))
+    assert later.rejected is expected and later.rejected is expected and made == [1]
+    assert IngestResult(None, None, expected).rejected is expected
+
+
+@pytest.mark.parametrize("block", [7, 1 << 24])
+def test_a_file_hashed_while_read_is_the_file_and_its_sha256(tmp_path, monkeypatch, block):
+    from research.ingestion import files
+
+    monkeypatch.setattr(files, "READ_BLOCK", block)
+    data = bytes(range(256)) * 40 + b"tail"
+    (tmp_path / "f.csv").write_bytes(data)
+    read, digest = files.read_hashed(tmp_path / "f.csv")
+    assert bytes(read) == data and digest.hexdigest() == hashlib.sha256(data).hexdigest()
+    # a file that grew after it was looked at is read to its end, or refused past the limit
+    with open(tmp_path / "f.csv", "rb") as fh:
+        read, digest = files._read_and_hash(fh, 1 << 20, 10)
+    assert bytes(read) == data and digest.hexdigest() == hashlib.sha256(data).hexdigest()
+    with open(tmp_path / "f.csv", "rb") as fh:
+        assert len(files._read_and_hash(fh, 100, 10)[0]) == 101
+    monkeypatch.setenv(files.SIZE_ENV, "100")
+    with pytest.raises(InputError, match="more than the 100"):
+        files.read_hashed(tmp_path / "f.csv")
