@@ -110,11 +110,11 @@ def _ints(values: list[int | None], index: np.ndarray, like: pd.Series) -> pd.Se
     """Broadcast per-distinct integers (None = missing) back to rows, as Int64."""
     data = np.array([0 if v is None else v for v in values], dtype=np.int64)[index]
     mask = np.array([v is None for v in values], dtype=bool)[index]
-    return pd.Series(pd.arrays.IntegerArray(data, mask), index=like.index)
+    return pd.Series(pd.arrays.IntegerArray(data, mask), index=like.index, copy=False)
 
 
 def _flags(values: list[bool], index: np.ndarray, like: pd.Series) -> pd.Series:
-    return pd.Series(np.array(values, dtype=bool)[index], index=like.index)
+    return pd.Series(np.array(values, dtype=bool)[index], index=like.index, copy=False)
 
 
 def _blank_as_null(arr: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -391,7 +391,7 @@ def parse_datetime(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     if outside.any():
         values[outside] = np.datetime64("NaT")
         invalid |= outside
-    return pd.Series(values, index=raw.index), pd.Series(invalid, index=raw.index)
+    return pd.Series(values, index=raw.index, copy=False), pd.Series(invalid, index=raw.index, copy=False)
 
 
 def parse_datetimes(columns: list[pd.Series]) -> list[tuple[pd.Series, pd.Series]]:
@@ -410,8 +410,8 @@ def parse_datetimes(columns: list[pd.Series]) -> list[tuple[pd.Series, pd.Series
     out, start = [], 0
     for c in columns:
         stop = start + len(c)
-        out.append((pd.Series(values[start:stop], index=c.index),
-                    pd.Series(invalid[start:stop], index=c.index)))
+        out.append((pd.Series(values[start:stop], index=c.index, copy=False),
+                    pd.Series(invalid[start:stop], index=c.index, copy=False)))
         start = stop
     return out
 
@@ -453,9 +453,9 @@ def has_control_chars(raw: pd.Series) -> pd.Series:
     """
     arr = as_arrow(raw)
     if not _may_hold_control_chars(arr):
-        return pd.Series(np.zeros(len(raw), dtype=bool), index=raw.index)
+        return pd.Series(np.zeros(len(raw), dtype=bool), index=raw.index, copy=False)
     found = pc.fill_null(pc.match_substring_regex(arr, CONTROL_CHARS), False)
-    return pd.Series(found.to_numpy(zero_copy_only=False).astype(bool), index=raw.index)
+    return pd.Series(found.to_numpy(zero_copy_only=False).astype(bool), index=raw.index, copy=False)
 
 
 def replace_control_chars(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
