@@ -41,13 +41,6 @@ class FileDigest:
         self._hex: str | None = None
         self._lock = threading.Lock()
 
-    @classmethod
-    def known(cls, hexdigest: str) -> FileDigest:
-        """A digest computed already (:func:`read_hashed`)."""
-        digest = cls(b"")
-        digest._data, digest._hex = None, hexdigest
-        return digest
-
     def hexdigest(self) -> str:
         with self._lock:
             if self._hex is None:
@@ -116,55 +109,6 @@ def read_regular_file(path: Path) -> bytes:
     InputError
         Not found, not readable, not a regular file, or too large.
     """
-    return _read_checked(path, lambda fh, limit, size: fh.read(limit + 1))
-
-
-def read_hashed(path: Path) -> tuple[bytearray, FileDigest]:
-    """:func:`read_regular_file` (the same checks and errors), the file's sha256 computed while
-    it is read: (its bytes, as a ``bytearray``; their digest, already computed).
-
-    The file is read in blocks of :data:`READ_BLOCK` bytes into one buffer, each block hashed by
-    a second thread while the next is read (both release the GIL): on a 2-core machine the
-    230 MB of a 1M-row export are read and hashed in about the time of the read alone, where
-    hashing them later took 0.13 s of a core that the ingest has work for.
-    """
-    return _read_checked(path, _read_and_hash)
-
-
-#: bytes read (and hashed) at a time by :func:`read_hashed`
-READ_BLOCK = 1 << 24
-
-
-def _read_and_hash(fh, limit: int, size: int) -> tuple[bytearray, FileDigest]:
-    """At most ``limit + 1`` bytes of the open file ``fh`` (``size``: its size when opened), read
-    into one buffer, hashed block by block in a second thread as they come (:func:`read_hashed`)."""
-    from research.ingestion.threads import _second_thread
-
-    buf = bytearray(min(size, limit) + 1)  # one byte more: a file that grew is seen to
-    hasher = hashlib.sha256()
-    done = 0
-    with memoryview(buf) as view:
-        with _second_thread() as pool:  # (in order, in this thread, with RESEARCH_WORKERS=1)
-            while done < len(buf):
-                n = fh.readinto(view[done:done + READ_BLOCK])
-                if not n:
-                    break
-                pool.submit(hasher.update, view[done:done + n])  # in order: one worker
-                done += n
-        # every block is hashed here, and no view of the buffer is left
-    if done == len(buf) and done <= limit:  # grew since it was looked at: the rest, up to the limit
-        rest = fh.read(limit + 1 - done)
-        hasher.update(rest)
-        buf += rest
-    else:
-        del buf[done:]
-    return buf, FileDigest.known(hasher.hexdigest())
-
-
-def _read_checked(path: Path, read):
-    """``read(file object, limit, size)`` of ``path`` opened after the checks of
-    :func:`read_regular_file`; its result must be (or start with) the bytes read, which are
-    refused when longer than the limit."""
     try:
         kind = _not_regular(os.stat(path).st_mode)
     except FileNotFoundError:
@@ -188,15 +132,14 @@ def _read_checked(path: Path, read):
         if info.st_size > limit:
             raise _refuse_size(path, info.st_size, limit)
         with os.fdopen(os.dup(fd), "rb") as fh:
-            result = read(fh, limit, info.st_size)
+            data = fh.read(limit + 1)
     except OSError as exc:
         raise InputError(f"{path}: cannot be read ({exc.strerror})") from None
     finally:
         os.close(fd)
-    data = result[0] if isinstance(result, tuple) else result
     if len(data) > limit:
         raise _refuse_size(path, len(data), limit)
-    return result
+    return data
 
 
 def detect_format(path: Path, head: bytes) -> str:

@@ -40,6 +40,7 @@ and :mod:`research.ingestion.ingested` (reading ingest's own outputs back).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,8 +59,8 @@ from research.ingestion.excel_reader import (  # noqa: F401
     _sheet_name, _sheet_parser_class, read_xlsx)
 from research.ingestion.files import (  # noqa: F401
     DEFAULT_MAX_INPUT_BYTES, MAX_CELL_CHARS, MAX_CELLS, MAX_COLUMNS, SIZE_ENV, FileDigest,
-    _not_regular, _refuse_kind, _refuse_size, detect_format, max_input_bytes, read_hashed,
-    read_regular_file, sha256_bytes)
+    _not_regular, _refuse_kind, _refuse_size, detect_format, max_input_bytes, read_regular_file,
+    sha256_bytes)
 from research.ingestion.headers import (  # noqa: F401
     _CONTROL, _DIGIT_RUN, _column, _unique_headers, describe_headers, quotable)
 from research.ingestion.ingested import (  # noqa: F401
@@ -94,8 +95,10 @@ def read_export(path: str | Path, *, hash_now: bool = True) -> RawTable:
         pipe separated; LF, CRLF or CR line ends), XLSX (first sheet) or
         Parquet; a regular file of at most :func:`max_input_bytes` bytes
         (``RESEARCH_MAX_INPUT_BYTES``, default 4 GiB).
-    hash_now : kept for callers of earlier versions; no effect: the file's sha256 is computed
-        while it is read, in a second thread (:func:`research.ingestion.files.read_hashed`).
+    hash_now : compute the file's sha256 while it is parsed (in a second thread); False: on
+        first use of ``sha256`` (:class:`FileDigest`, the bytes kept until then), so that the
+        caller can have it computed where a core is idle (ingest: while the accepted rows are
+        typed). The same digest either way.
 
     Returns
     -------
@@ -111,19 +114,25 @@ def read_export(path: str | Path, *, hash_now: bool = True) -> RawTable:
         docstring.
     """
     path = Path(path)
-    data, digest = read_hashed(path)  # hashed while it is read
+    data = read_regular_file(path)
     if _NON_SPACE.search(data) is None:
         raise InputError(f"{path}: the file is empty")
     fmt = detect_format(path, data[:8])
+    digest = FileDigest(data)
     encoding = None
-    if fmt == "csv":
-        frame, encoding = read_csv(path, data)
-    elif fmt == "xlsx":
-        frame = read_xlsx(path, data)
-    else:
-        frame = read_parquet(path, data)
-    if frame.shape[1] > MAX_COLUMNS:
-        raise InputError(f"{path}: {frame.shape[1]:,} columns, more than the {MAX_COLUMNS} an "
-                         "export may have")
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        if hash_now:  # computed while the file is parsed (hashlib releases the GIL on large data)
+            hashed = pool.submit(digest.hexdigest)
+        if fmt == "csv":
+            frame, encoding = read_csv(path, data)
+        elif fmt == "xlsx":
+            frame = read_xlsx(path, data)
+        else:
+            frame = read_parquet(path, data)
+        if frame.shape[1] > MAX_COLUMNS:
+            raise InputError(f"{path}: {frame.shape[1]:,} columns, more than the {MAX_COLUMNS} an "
+                             "export may have")
+        if hash_now:
+            hashed.result()
     return RawTable(frame=frame, path=path, format=fmt, encoding=encoding, digest=digest,
                     size_bytes=len(data))

@@ -189,8 +189,8 @@ def _rejected_table(rej: _Rejects, role: str, key: bytes, fields: tuple[Field, .
 
 
 def _accepted_frame(checked: _Checked, kind: str, instrument: Instrument, key: bytes,
-                    fields: tuple[Field, ...], meanwhile: Callable[[], object] | None = None
-                    ) -> tuple[pd.DataFrame, list[str]]:
+                    fields: tuple[Field, ...], meanwhile: Callable[[], object] | None = None,
+                    alongside: Callable[[], object] | None = None) -> tuple[pd.DataFrame, list[str]]:
     """Accepted rows, typed and derived; free text and names masked, customer ids pseudonymised.
 
     Comment, station and region (:func:`_is_free_text`) go through
@@ -201,7 +201,9 @@ def _accepted_frame(checked: _Checked, kind: str, instrument: Instrument, key: b
     takes the other columns' accepted rows and derives the fields from them
     (Arrow and numpy, mostly without it); ``meanwhile``, if given, is called
     in this thread after the masking, while that thread may still be at work
-    (ingest takes the rejected rows there).
+    (ingest takes the rejected rows there); ``alongside``, if given, is called in
+    that thread once the typed columns are done (ingest hashes the export there:
+    the masking takes longer than the typing, so that thread would otherwise wait).
     """
     keep = np.ones(len(checked.raw), dtype=bool)
     for mask in checked.faults.values():
@@ -247,6 +249,7 @@ def _accepted_frame(checked: _Checked, kind: str, instrument: Instrument, key: b
 
     with _second_thread() as pool:
         later = pool.submit(typed)
+        extra = pool.submit(alongside) if alongside is not None else None
         if all(isinstance(checked.parsed[name], Coded) for name in free):
             selected = {name: checked.parsed[name].select(keep) for name in free}
             texts = {name: pd.Series(pd.arrays.ArrowStringArray(values), index=index, copy=False)
@@ -256,6 +259,8 @@ def _accepted_frame(checked: _Checked, kind: str, instrument: Instrument, key: b
         if meanwhile is not None:
             meanwhile()
         frame, warnings = later.result()
+        if extra is not None:
+            extra.result()
     for name, values in texts.items():
         frame[name] = values
     return schema.conform(frame, "survey" if kind == "survey" else "workorders", instrument), warnings

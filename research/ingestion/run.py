@@ -198,7 +198,7 @@ def _workorders(path: str | Path, instrument: Instrument, key: bytes,
                 progress: Progress | None) -> tuple[pd.DataFrame, _Later, dict]:
     """The work-order export read and checked: (accepted work orders, rejected rows, file report)."""
     _stage(progress, f"reading work orders {Path(path).name}")
-    raw = read_export(path)
+    raw = read_export(path, hash_now=False)  # hashed while the rows are typed
     _stage(progress, f"validating {len(raw.frame):,} work orders")
     checked = _check(raw, "workorders", instrument, key, duplicates=True)
     return _accept_and_reject(raw, checked, "workorders", instrument, key)
@@ -210,7 +210,7 @@ def _survey(path: str | Path, wo_ids: pa.Array | None, instrument: Instrument, k
     With ``wo_ids`` (the accepted work orders' ticket ids), a row whose ticket id is not
     among them is rejected as ``no_workorder``."""
     _stage(progress, f"reading survey {Path(path).name}")
-    raw = read_export(path)
+    raw = read_export(path, hash_now=False)  # hashed while the rows are typed
     _stage(progress, f"validating {len(raw.frame):,} survey rows")
     checked = _check(raw, "survey", instrument, key, duplicates=True)
     if wo_ids is not None:
@@ -226,13 +226,13 @@ def _survey(path: str | Path, wo_ids: pa.Array | None, instrument: Instrument, k
 def _accept_and_reject(raw: RawTable, checked: _Checked, kind: str, instrument: Instrument,
                        key: bytes) -> tuple[pd.DataFrame, _Later, dict]:
     """(accepted frame, rejected frame to make, file report) of one checked export. The rejected
-    rows are taken while the accepted ones are typed in the other thread
-    (:func:`research.ingestion.rows._accepted_frame`); their frame
-    (:func:`research.ingestion.rows._rejected_table`) is made when first read."""
+    rows are taken while the accepted ones are typed in the other thread, and the export is
+    hashed in that thread once they are (:func:`research.ingestion.rows._accepted_frame`);
+    their frame (:func:`research.ingestion.rows._rejected_table`) is made when first read."""
     fields = instrument.fields[kind]
     made = {}
     accepted, warnings = _accepted_frame(checked, kind, instrument, key, fields, meanwhile=lambda: (
-        made.update(rej=_rejected_rows(checked))))
+        made.update(rej=_rejected_rows(checked))), alongside=raw.digest.hexdigest)
     rows = made["rej"]
     # the report counts the rejected rows by primary reason: their frame is not needed for it
     report = _file_report(raw, kind, checked, len(accepted), pd.DataFrame({"reason": rows.primary}),

@@ -4,8 +4,7 @@ Ingest parses the datetime columns as one (``parse_datetimes``), runs the
 masking prefilter once over several columns (``mask_columns``), hashes the
 customer ids while the datetimes are parsed (``pseudonym_values``), computes
 SLA deadlines on numpy arrays, finds repeated ticket ids during the check,
-hashes the file while it reads it, makes the rejected rows' frame when it is
-first read, and does GIL-free work in a second thread.
+makes the rejected rows' frame when it is first read, and does GIL-free work in a second thread.
 Each is compared here with the path it replaces, on values chosen to hit
 every branch; ``RESEARCH_WORKERS=1`` (one thread) and the default must write
 the same bytes.
@@ -221,23 +220,3 @@ def test_rejected_rows_made_when_read_are_those_made_at_once(tmp_path, instrumen
     later = IngestResult(responses=None, workorders=None, rejected=_Later(lambda: made.append(1) or expected))
     assert later.rejected is expected and later.rejected is expected and made == [1]
     assert IngestResult(None, None, expected).rejected is expected
-
-
-@pytest.mark.parametrize("block", [7, 1 << 24])
-def test_a_file_hashed_while_read_is_the_file_and_its_sha256(tmp_path, monkeypatch, block):
-    from research.ingestion import files
-
-    monkeypatch.setattr(files, "READ_BLOCK", block)
-    data = bytes(range(256)) * 40 + b"tail"
-    (tmp_path / "f.csv").write_bytes(data)
-    read, digest = files.read_hashed(tmp_path / "f.csv")
-    assert bytes(read) == data and digest.hexdigest() == hashlib.sha256(data).hexdigest()
-    # a file that grew after it was looked at is read to its end, or refused past the limit
-    with open(tmp_path / "f.csv", "rb") as fh:
-        read, digest = files._read_and_hash(fh, 1 << 20, 10)
-    assert bytes(read) == data and digest.hexdigest() == hashlib.sha256(data).hexdigest()
-    with open(tmp_path / "f.csv", "rb") as fh:
-        assert len(files._read_and_hash(fh, 100, 10)[0]) == 101
-    monkeypatch.setenv(files.SIZE_ENV, "100")
-    with pytest.raises(InputError, match="more than the 100"):
-        files.read_hashed(tmp_path / "f.csv")
