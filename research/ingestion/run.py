@@ -38,7 +38,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -56,6 +56,7 @@ from research.ingestion.duplicates import (_flag_duplicates, _orphans,  # noqa: 
                                            _repeated_by_hash, repeated)
 from research.ingestion.faults import _TRACE_FIELD, REASONS, _Checked  # noqa: F401
 from research.ingestion.pseudonymise import load_key
+from research.ingestion.files import FileDigest
 from research.ingestion.readers import RawTable, read_export
 from research.ingestion.report import (_file_report, _ignored_headers,  # noqa: F401
                                        _overall_report, format_report)
@@ -80,14 +81,20 @@ _LATER_LOCK = threading.Lock()
 
 class _MadeWhenRead:
     """A dataclass field that may be given as a :class:`_Later`: made on first read, then kept
-    (so two threads reading it at once make it once). Reading it always gives the value."""
+    (so two threads reading it at once make it once). Reading it always gives the value.
+    ``default``: a :class:`_Later` that makes the field's default, or None for no default."""
+
+    def __init__(self, default: _Later | None = None) -> None:
+        self._default = default
 
     def __set_name__(self, owner, name: str) -> None:
         self._slot = "_" + name
 
     def __get__(self, obj, objtype=None):
         if obj is None:
-            raise AttributeError(self._slot)  # the field has no default
+            if self._default is None:
+                raise AttributeError(self._slot)  # the field has no default
+            return self._default
         value = obj.__dict__[self._slot]
         if isinstance(value, _Later):
             with _LATER_LOCK:
@@ -114,13 +121,16 @@ class IngestResult:
         as a :class:`_Later`: the rows are taken at once, their masking is done when
         ``rejected`` is first read -- by :func:`write_ingest`, while a second thread encodes
         the responses' Parquet (the report's counts do not need it).
-    report : the ingest report (JSON-serialisable dict).
+    report : the ingest report (JSON-serialisable dict). :func:`ingest` gives it as a
+        :class:`_Later` too: the files' sha256 (``report["files"][i]["sha256"]``) are computed
+        when it is first read -- by :func:`write_ingest` in the same way -- and each file's
+        bytes are kept until then.
     """
 
     responses: pd.DataFrame
     workorders: pd.DataFrame | None
     rejected: pd.DataFrame = _MadeWhenRead()
-    report: dict = field(default_factory=dict)
+    report: dict = _MadeWhenRead(default=_Later(dict))
 
 
 def _stage(progress: Progress | None, message: str) -> None:
@@ -164,17 +174,19 @@ def _ingest(survey: str | Path, workorders: str | Path | None, *, instrument: In
     for kind in ("survey", "workorders"):  # a contract the code cannot work with: said before any read
         schema.canonical(instrument, kind)
     key = key if key is not None else load_key()
-    files, rejected_parts = [], []
+    files, rejected_parts, digests = [], [], []
     wo_frame = None
     wo_ids = None
     if workorders is not None:
-        wo_frame, rej, report = _workorders(workorders, instrument, key, progress)
+        wo_frame, rej, report, digest = _workorders(workorders, instrument, key, progress)
         files.append(report)
         rejected_parts.append(rej)
+        digests.append(digest)
         wo_ids = pc.unique(pa.chunked_array(pa.array(wo_frame["ticket_id"])))
-    responses, rej, report = _survey(survey, wo_ids, instrument, key, progress)
+    responses, rej, report, digest = _survey(survey, wo_ids, instrument, key, progress)
     files.insert(0, report)
     rejected_parts.insert(0, rej)
+    digests.insert(0, digest)
     if wo_frame is not None:
         status = responses[["ticket_id"]].merge(wo_frame[["ticket_id", "survey_status"]],
                                                 on="ticket_id", how="left")["survey_status"]
@@ -183,8 +195,16 @@ def _ingest(survey: str | Path, workorders: str | Path | None, *, instrument: In
             files[0]["warnings"].append(f"{odd} accepted survey rows belong to work orders whose "
                                         "survey status is not 'completed'")
     return IngestResult(responses=responses, workorders=wo_frame, rejected=_Later(
-                            partial(_all_rejected, rejected_parts)),
-                        report=_overall_report(files, responses, key, instrument))
+                            partial(_all_rejected, rejected_parts)), report=_Later(
+                            partial(_hashed, _overall_report(files, responses, key, instrument), digests)))
+
+
+def _hashed(report: dict, digests: list) -> dict:
+    """``report`` with each file's sha256 (``digests``: the files' :class:`research.ingestion.files.FileDigest`,
+    survey first) computed and put in its place."""
+    for file, digest in zip(report["files"], digests):
+        file["sha256"] = digest.hexdigest()
+    return report
 
 
 def _all_rejected(parts: list[_Later]) -> pd.DataFrame:
@@ -195,22 +215,24 @@ def _all_rejected(parts: list[_Later]) -> pd.DataFrame:
 
 
 def _workorders(path: str | Path, instrument: Instrument, key: bytes,
-                progress: Progress | None) -> tuple[pd.DataFrame, _Later, dict]:
-    """The work-order export read and checked: (accepted work orders, rejected rows, file report)."""
+                progress: Progress | None) -> tuple[pd.DataFrame, _Later, dict, FileDigest]:
+    """The work-order export read and checked: (accepted work orders, rejected rows, file report
+    without its sha256, the file's digest)."""
     _stage(progress, f"reading work orders {Path(path).name}")
-    raw = read_export(path, hash_now=False)  # hashed while the rows are typed
+    raw = read_export(path, hash_now=False)  # hashed when the report is first read
     _stage(progress, f"validating {len(raw.frame):,} work orders")
     checked = _check(raw, "workorders", instrument, key, duplicates=True)
     return _accept_and_reject(raw, checked, "workorders", instrument, key)
 
 
 def _survey(path: str | Path, wo_ids: pa.Array | None, instrument: Instrument, key: bytes,
-            progress: Progress | None) -> tuple[pd.DataFrame, _Later, dict]:
-    """The survey export read and checked: (accepted responses, rejected rows, file report).
+            progress: Progress | None) -> tuple[pd.DataFrame, _Later, dict, FileDigest]:
+    """The survey export read and checked: (accepted responses, rejected rows, file report
+    without its sha256, the file's digest).
     With ``wo_ids`` (the accepted work orders' ticket ids), a row whose ticket id is not
     among them is rejected as ``no_workorder``."""
     _stage(progress, f"reading survey {Path(path).name}")
-    raw = read_export(path, hash_now=False)  # hashed while the rows are typed
+    raw = read_export(path, hash_now=False)  # hashed when the report is first read
     _stage(progress, f"validating {len(raw.frame):,} survey rows")
     checked = _check(raw, "survey", instrument, key, duplicates=True)
     if wo_ids is not None:
@@ -224,20 +246,21 @@ def _survey(path: str | Path, wo_ids: pa.Array | None, instrument: Instrument, k
 
 
 def _accept_and_reject(raw: RawTable, checked: _Checked, kind: str, instrument: Instrument,
-                       key: bytes) -> tuple[pd.DataFrame, _Later, dict]:
-    """(accepted frame, rejected frame to make, file report) of one checked export. The rejected
-    rows are taken while the accepted ones are typed in the other thread, and the export is
-    hashed in that thread once they are (:func:`research.ingestion.rows._accepted_frame`);
-    their frame (:func:`research.ingestion.rows._rejected_table`) is made when first read."""
+                       key: bytes) -> tuple[pd.DataFrame, _Later, dict, FileDigest]:
+    """(accepted frame, rejected frame to make, file report without its sha256, the file's
+    digest) of one checked export. The rejected rows are taken while the accepted ones are typed
+    in the other thread (:func:`research.ingestion.rows._accepted_frame`); their frame
+    (:func:`research.ingestion.rows._rejected_table`) is made, and the file hashed, when first
+    read (:class:`IngestResult`)."""
     fields = instrument.fields[kind]
     made = {}
     accepted, warnings = _accepted_frame(checked, kind, instrument, key, fields, meanwhile=lambda: (
-        made.update(rej=_rejected_rows(checked))), alongside=raw.digest.hexdigest)
+        made.update(rej=_rejected_rows(checked))))
     rows = made["rej"]
     # the report counts the rejected rows by primary reason: their frame is not needed for it
     report = _file_report(raw, kind, checked, len(accepted), pd.DataFrame({"reason": rows.primary}),
-                          warnings)
-    return accepted, _Later(partial(_rejected_table, rows, kind, key, fields)), report
+                          warnings, hashed=False)
+    return accepted, _Later(partial(_rejected_table, rows, kind, key, fields)), report, raw.digest
 
 
 #: output columns whose values are (nearly) all different: written without a Parquet dictionary
@@ -285,11 +308,12 @@ def write_ingest(result: IngestResult, out_dir: str | Path) -> dict[str, Path]:
         elif (out / "workorders.parquet").exists():
             (out / "workorders.parquet").unlink()  # stale from an earlier run with work orders
         rejected = write_csv(result.rejected, out / "rejected.csv", bom=True)
+        report = result.report  # (the files are hashed here, while the responses are encoded)
         written["responses"] = responses.result()
         if result.workorders is not None:
             written["workorders"] = workorders
         written["rejected"] = rejected
-        text = json.dumps(result.report, ensure_ascii=False, indent=2, sort_keys=False)
+        text = json.dumps(report, ensure_ascii=False, indent=2, sort_keys=False)
         written["report"] = atomic_write_text(out / "ingest_report.json", text + "\n")
     return written
 

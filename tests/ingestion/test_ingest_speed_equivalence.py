@@ -4,7 +4,7 @@ Ingest parses the datetime columns as one (``parse_datetimes``), runs the
 masking prefilter once over several columns (``mask_columns``), hashes the
 customer ids while the datetimes are parsed (``pseudonym_values``), computes
 SLA deadlines on numpy arrays, finds repeated ticket ids during the check,
-makes the rejected rows' frame when it is first read, and does GIL-free work in a second thread.
+makes the rejected rows' frame and hashes the file when the result is first read, and does GIL-free work in a second thread.
 Each is compared here with the path it replaces, on values chosen to hit
 every branch; ``RESEARCH_WORKERS=1`` (one thread) and the default must write
 the same bytes.
@@ -201,7 +201,7 @@ def test_duplicates_found_during_the_check_are_those_flagged_after_it(tmp_path, 
     assert [(r, c, m.tolist()) for r, c, m in during.details] == [(r, c, m.tolist()) for r, c, m in after.details]
 
 
-def test_rejected_rows_made_when_read_are_those_made_at_once(tmp_path, instrument):
+def test_rejected_rows_and_sha256_made_when_read_are_those_made_at_once(tmp_path, instrument):
     from research.ingestion.checks import _check
     from research.ingestion.readers import read_export
     from research.ingestion.rows import _rejected_frame
@@ -214,6 +214,8 @@ def test_rejected_rows_made_when_read_are_those_made_at_once(tmp_path, instrumen
     expected = _rejected_frame(checked, "survey", instrument, TEST_KEY, instrument.fields["survey"])
     pd.testing.assert_frame_equal(result.rejected, expected)
     assert result.rejected is result.rejected  # made once, then kept
+    assert isinstance(result.__dict__["_report"], _Later)  # the file not hashed yet
+    assert result.report["files"][0]["sha256"] == hashlib.sha256(survey.read_bytes()).hexdigest()
     counts = result.rejected["reason"].value_counts().to_dict()
     assert {r: c for r, c in result.report["files"][0]["rejected_by_reason"].items() if c} == counts
     made = []
