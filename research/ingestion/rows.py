@@ -200,10 +200,10 @@ def _accepted_frame(checked: _Checked, kind: str, instrument: Instrument, key: b
     The free texts are masked (Python, with the GIL) while a second thread
     takes the other columns' accepted rows and derives the fields from them
     (Arrow and numpy, mostly without it); ``meanwhile``, if given, is called
-    in this thread after the masking, while that thread may still be at work
-    (ingest takes the rejected rows there); ``alongside``, if given, is called in
-    that thread once the typed columns are done (ingest hashes the export there:
-    the masking takes longer than the typing, so that thread would otherwise wait).
+    in this thread after the masking, while that thread may still be at work;
+    ``alongside``, if given, is called in that thread once the typed columns are
+    done (ingest takes the rejected rows there: the masking takes longer than the
+    typing, so that thread would otherwise wait).
     """
     keep = np.ones(len(checked.raw), dtype=bool)
     for mask in checked.faults.values():

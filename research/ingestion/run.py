@@ -248,13 +248,14 @@ def _survey(path: str | Path, wo_ids: pa.Array | None, instrument: Instrument, k
 def _accept_and_reject(raw: RawTable, checked: _Checked, kind: str, instrument: Instrument,
                        key: bytes) -> tuple[pd.DataFrame, _Later, dict, FileDigest]:
     """(accepted frame, rejected frame to make, file report without its sha256, the file's
-    digest) of one checked export. The rejected rows are taken while the accepted ones are typed
-    in the other thread (:func:`research.ingestion.rows._accepted_frame`); their frame
+    digest) of one checked export. The rejected rows are taken by the other thread once it has
+    typed the accepted ones, while this one masks their free text
+    (:func:`research.ingestion.rows._accepted_frame`); their frame
     (:func:`research.ingestion.rows._rejected_table`) is made, and the file hashed, when first
     read (:class:`IngestResult`)."""
     fields = instrument.fields[kind]
     made = {}
-    accepted, warnings = _accepted_frame(checked, kind, instrument, key, fields, meanwhile=lambda: (
+    accepted, warnings = _accepted_frame(checked, kind, instrument, key, fields, alongside=lambda: (
         made.update(rej=_rejected_rows(checked))))
     rows = made["rej"]
     # the report counts the rejected rows by primary reason: their frame is not needed for it
