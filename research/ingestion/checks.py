@@ -18,13 +18,14 @@ import pyarrow as pa
 
 from research.config.instrument import Field, Instrument, normalize_key
 from research.errors import InputError
+from research.ingestion.duplicates import _add_duplicates, duplicate_masks
 from research.ingestion.faults import _TRACE_FIELD, REASONS, _Checked
 from research.ingestion.parse import (Coded, has_control_chars, label_codes, parse_answer,
                                       parse_count, parse_datetimes, parse_text,
                                       replace_control_chars, text_codes)
 from research.ingestion.pseudonymise import pseudonym_values
 from research.ingestion.readers import RawTable, describe_headers, quotable
-from research.ingestion.threads import _second_thread
+from research.ingestion.threads import _Queue, _second_thread
 
 #: the fault of a value its parser found invalid, by kind of field
 _BAD_REASON = {"label": "unknown_label", "answer": "invalid_answer", "count": "invalid_count",
@@ -72,7 +73,8 @@ def map_headers(raw: RawTable, fields: tuple[Field, ...], role: str) -> tuple[di
     return mapping, {"mapped": mapping, "ignored": ignored, "absent_optional": absent}
 
 
-def _check(raw: RawTable, kind: str, instrument: Instrument, key: bytes | None = None) -> _Checked:
+def _check(raw: RawTable, kind: str, instrument: Instrument, key: bytes | None = None, *,
+           duplicates: bool = False) -> _Checked:
     """Parse every column and mark every row fault except duplicates and work-order matches.
 
     Parameters
@@ -82,6 +84,9 @@ def _check(raw: RawTable, kind: str, instrument: Instrument, key: bytes | None =
     instrument : the contract (fields, label sets, scales, cause groups).
     key : with it, the pseudonym of each distinct customer id is made here too
         (:attr:`_Checked.pseudonyms`).
+    duplicates : rows sharing a ticket id are flagged too, as
+        :func:`research.ingestion.duplicates._flag_duplicates` after this would: found by this
+        thread while the other still parses, their faults added after the others.
 
     Returns
     -------
@@ -99,9 +104,26 @@ def _check(raw: RawTable, kind: str, instrument: Instrument, key: bytes | None =
     mapping, columns = map_headers(raw, fields, kind)
     raw_canon = _canonical_raw(raw, fields, mapping)
     warnings = []
-    text_faults = _control_chars(raw_canon, fields, raw.path.name, warnings)
-    results, pseudonyms = _parse_fields(raw_canon, fields, instrument, key)
+    with _second_thread() as pool:
+        queue = _Queue(pool)
+        # the datetimes are parsed from the start; control characters are replaced only in free
+        # text (``personal: mask``), never a datetime field's
+        stamps = [f.name for f in _wanted(fields) if f.kind == "datetime"]
+        early = all(f.personal != "mask" for f in fields if f.name in stamps)
+        dated = pool.submit(parse_datetimes, [raw_canon[name] for name in stamps]) if early else None
+        flags = _control_chars(raw_canon, fields, raw.path.name, warnings, queue=queue)
+        repeats = []
+
+        def queue_repeats(name: str, values) -> None:
+            if duplicates and name == _TRACE_FIELD:  # rows sharing a ticket id, in the queue too
+                repeats.append(queue.submit(duplicate_masks, values, raw_canon))
+
+        results, pseudonyms = _parse_fields(raw_canon, fields, instrument, key, pool=pool, dated=dated,
+                                            queue=queue, on_text=queue_repeats)
+        text_faults = {name: queue.result(job) for name, job in flags.items()}
+        repeats = [mask for job in repeats for mask in queue.result(job)]
     parsed, faults, details = _flag_faults(len(raw.frame), fields, results, text_faults, instrument)
+    _add_duplicates(faults, details, repeats)
     warnings.extend(_column_warnings(raw.path.name, columns))
     return _Checked(parsed=parsed, raw=raw_canon, faults=faults, details=details,
                     columns=columns, warnings=warnings, pseudonyms=pseudonyms)
@@ -122,7 +144,7 @@ def _canonical_raw(raw: RawTable, fields: tuple[Field, ...], mapping: dict[str, 
 
 
 def _control_chars(raw_canon: pd.DataFrame, fields: tuple[Field, ...], file_name: str,
-                   warnings: list[str]) -> dict[str, np.ndarray]:
+                   warnings: list[str], queue: _Queue | None = None) -> dict[str, np.ndarray]:
     """Control characters, before anything is parsed.
 
     Free text (the comment, ``personal: mask``) may hold any character but control
@@ -130,7 +152,8 @@ def _control_chars(raw_canon: pd.DataFrame, fields: tuple[Field, ...], file_name
     so no output (DOCX, CSV) is broken by them, and a warning naming ``file_name`` and
     the count is appended to ``warnings``. In ids, names and labels a control
     character is a row fault: returns field name -> bool per row for those (a dropped
-    phone is not read).
+    phone is not read); with ``queue`` (:class:`research.ingestion.threads._Queue`), field
+    name -> the number of the queued job that finds them.
     """
     text_faults: dict[str, np.ndarray] = {}
     for f in fields:
@@ -140,7 +163,8 @@ def _control_chars(raw_canon: pd.DataFrame, fields: tuple[Field, ...], file_name
                 warnings.append(f"{file_name}: control characters replaced by spaces in "
                                 f"{int(scrubbed.sum()):,} {f.name} value(s)")
         elif f.kind in ("text", "label") and f.personal != "drop":
-            text_faults[f.name] = has_control_chars(raw_canon[f.name])
+            col = raw_canon[f.name]
+            text_faults[f.name] = queue.submit(has_control_chars, col) if queue else has_control_chars(col)
     return text_faults
 
 
@@ -160,9 +184,23 @@ def _read_field(f: Field, col: pd.Series, instrument: Instrument) -> tuple[pd.Se
     return None, None
 
 
+def _wanted(fields: tuple[Field, ...]) -> list[Field]:
+    """The fields read: all but a dropped phone that is not required (a dropped phone is never
+    output nor checked; its raw value masks the row's texts)."""
+    return [f for f in fields if not (f.personal == "drop" and not (f.required and not f.missing_ok))]
+
+
 def _parse_fields(raw_canon: pd.DataFrame, fields: tuple[Field, ...], instrument: Instrument,
-                  key: bytes | None) -> tuple[dict[str, tuple], dict[str, pa.Array]]:
-    """Every field read (all but a dropped phone that is not required), in two threads.
+                  key: bytes | None, *, pool=None, dated=None, queue: _Queue | None = None,
+                  on_text=None) -> tuple[dict[str, tuple], dict[str, pa.Array]]:
+    """Every field read (:func:`_wanted`), in two threads.
+
+    ``pool`` (:func:`research.ingestion.threads._second_thread`) and ``dated`` (the future of
+    :func:`research.ingestion.parse.parse_datetimes` of the datetime fields, in their order),
+    when the caller started the datetimes already; else both are made here. ``queue``: the
+    caller's jobs for the other thread (:class:`research.ingestion.threads._Queue`), which this
+    thread takes back with the labels' at the end; ``on_text(name, values)``, if given, is
+    called in this thread as each text field is read.
 
     Returns
     -------
@@ -170,33 +208,36 @@ def _parse_fields(raw_canon: pd.DataFrame, fields: tuple[Field, ...], instrument
     pseudonyms : field name -> pseudonym of each distinct value of its Coded column, for
         the fields to pseudonymise (only with ``key``).
     """
-    # a dropped phone is never output nor checked (its raw value masks the row's texts)
-    wanted = [f for f in fields
-              if not (f.personal == "drop" and not (f.required and not f.missing_ok))]
+    if pool is None:
+        with _second_thread() as pool:
+            return _parse_fields(raw_canon, fields, instrument, key, pool=pool, dated=dated,
+                                 queue=queue, on_text=on_text)
+    queue = queue if queue is not None else _Queue(pool)
+    wanted = _wanted(fields)
     results: dict[str, tuple] = {}
     pseudonyms: dict[str, pa.Array] = {}
-    with _second_thread() as pool:
-        # the other thread: the datetime columns, parsed as one (parse_datetimes), then labels,
-        # answers and counts; this one: the texts, and the hashing of the customer ids. Each
-        # column is taken from the frame here, so that the other thread never indexes the frame
-        stamps = [f.name for f in wanted if f.kind == "datetime"]
+    # the other thread: the datetime columns, parsed as one (parse_datetimes), then the queue
+    # (the caller's jobs, the labels, answers and counts, ...); this one: the texts, and the
+    # hashing of the customer ids. Each column is taken from the frame here, so that the other
+    # thread never indexes the frame
+    stamps = [f.name for f in wanted if f.kind == "datetime"]
+    if dated is None:
         dated = pool.submit(parse_datetimes, [raw_canon[name] for name in stamps])
-        later = {f.name: pool.submit(_read_field, f, raw_canon[f.name], instrument)
-                 for f in wanted if f.kind in ("label", "answer", "count")}
-        for f in wanted:
-            if f.kind == "text":
-                results[f.name] = _read_field(f, raw_canon[f.name], instrument)
-                if (key is not None and f.personal == "pseudonymise"
-                        and isinstance(results[f.name][0], Coded)):
-                    pseudonyms[f.name] = pseudonym_values(results[f.name][0], key)
-        # the labels, answers and counts the other thread has not started yet are read here
-        # (last first), so that neither thread waits for the other at the end
-        for f in reversed([f for f in wanted if f.name in later]):
-            if later[f.name].cancel():
-                results[f.name] = _read_field(f, raw_canon[f.name], instrument)
-        results.update(zip(stamps, dated.result()))
-        results.update((name, future.result()) for name, future in later.items()
-                       if name not in results)
+    later = {f.name: queue.submit(_read_field, f, raw_canon[f.name], instrument)
+             for f in wanted if f.kind in ("label", "answer", "count")}
+    for f in wanted:
+        if f.kind == "text":
+            results[f.name] = _read_field(f, raw_canon[f.name], instrument)
+            if on_text is not None:
+                on_text(f.name, results[f.name][0])
+            if (key is not None and f.personal == "pseudonymise"
+                    and isinstance(results[f.name][0], Coded)):
+                pseudonyms[f.name] = pseudonym_values(results[f.name][0], key)
+    # the jobs the other thread has not started yet are done here (last queued first), so that
+    # neither thread waits for the other at the end
+    queue.finish()
+    results.update(zip(stamps, dated.result()))
+    results.update((name, queue.result(job)) for name, job in later.items())
     return results, pseudonyms
 
 

@@ -19,14 +19,30 @@ from research.ingestion.rows import _select
 
 def _flag_duplicates(checked: _Checked) -> None:
     """Rows sharing a ticket_id: identical copies -> ``duplicate`` (first kept);
-    differing copies -> all ``conflicting_duplicate``."""
-    ticket = checked.parsed["ticket_id"]
+    differing copies -> all ``conflicting_duplicate`` (:func:`duplicate_masks`)."""
+    _add_duplicates(checked.faults, checked.details,
+                    duplicate_masks(checked.parsed["ticket_id"], checked.raw))
+
+
+def _add_duplicates(faults: dict[str, np.ndarray], details: list,
+                    masks: list[tuple[str, np.ndarray]]) -> None:
+    """The faults of :func:`duplicate_masks` added to a check's ``faults`` and ``details``."""
+    for reason, mask in masks:
+        faults[reason] |= mask
+        details.append((reason, "ticket_id", mask))
+
+
+def duplicate_masks(ticket: pd.Series, raw: pd.DataFrame) -> list[tuple[str, np.ndarray]]:
+    """(reason, rows) of the rows sharing a ticket id (``ticket``: parsed; ``raw``: the raw
+    values, control characters in free text replaced): ``conflicting_duplicate`` (copies that
+    differ: all of them), then ``duplicate`` (identical copies of an earlier row); a reason
+    with no row is left out."""
     shared = repeated(as_arrow(ticket))
     if not shared.any():
-        return
+        return []
     # few rows: surrounding spaces do not make a copy differ. Taken by Arrow chunk by chunk
     # (:func:`_select`): ``raw.loc[shared]`` gathers each whole column into one first
-    sub = _select(checked.raw, shared).apply(strip)
+    sub = _select(raw, shared).apply(strip)
     signature = pd.util.hash_pandas_object(sub, index=False)
     tickets = as_arrow(ticket).filter(pa.array(shared)).to_numpy(zero_copy_only=False)
     groups = pd.DataFrame({"ticket": tickets, "sig": signature.to_numpy()}, index=np.flatnonzero(shared))
@@ -36,10 +52,8 @@ def _flag_duplicates(checked: _Checked) -> None:
     later_copy = np.zeros(len(ticket), dtype=bool)
     same = groups.loc[~differs.to_numpy()]
     later_copy[same.index[same["ticket"].duplicated(keep="first").to_numpy()]] = True
-    for reason, mask in (("conflicting_duplicate", conflicting), ("duplicate", later_copy)):
-        if mask.any():
-            checked.faults[reason] |= mask
-            checked.details.append((reason, "ticket_id", mask))
+    return [(reason, mask) for reason, mask in (("conflicting_duplicate", conflicting),
+                                                ("duplicate", later_copy)) if mask.any()]
 
 
 

@@ -34,7 +34,7 @@ DEFAULT_MAX_INPUT_BYTES = 4 * 2**30
 class FileDigest:
     """The hex sha256 of a file's bytes, computed once, on first use, by whichever thread asks
     first (the others wait); the bytes are let go once hashed. ``hashlib`` releases the GIL on
-    large data, so ingest has it computed in a thread that would otherwise wait."""
+    large data, so ingest has it computed where a core would otherwise wait."""
 
     def __init__(self, data: bytes) -> None:
         self._data: bytes | None = data

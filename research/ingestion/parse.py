@@ -110,11 +110,11 @@ def _ints(values: list[int | None], index: np.ndarray, like: pd.Series) -> pd.Se
     """Broadcast per-distinct integers (None = missing) back to rows, as Int64."""
     data = np.array([0 if v is None else v for v in values], dtype=np.int64)[index]
     mask = np.array([v is None for v in values], dtype=bool)[index]
-    return pd.Series(pd.arrays.IntegerArray(data, mask), index=like.index)
+    return pd.Series(pd.arrays.IntegerArray(data, mask), index=like.index, copy=False)
 
 
 def _flags(values: list[bool], index: np.ndarray, like: pd.Series) -> pd.Series:
-    return pd.Series(np.array(values, dtype=bool)[index], index=like.index)
+    return pd.Series(np.array(values, dtype=bool)[index], index=like.index, copy=False)
 
 
 def _blank_as_null(arr: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -263,9 +263,10 @@ _FIELDS = (("Y", pc.year), ("m", pc.month), ("d", pc.day), ("H", pc.hour), ("M",
            ("S", pc.second))
 
 
-def _rendered(parsed: pa.Array) -> tuple[pa.Array, pa.Array]:
-    """``parsed`` written in the two export styles as they usually come: zero-padded ISO
-    (``2025-01-02 08:05:09``) and slashes without padding but the minutes' (``2025/1/2 8:05``)."""
+def _rendered(parsed: pa.Array, slashes: bool) -> pa.Array:
+    """``parsed`` written in one of the two export styles as they usually come: zero-padded ISO
+    (``2025-01-02 08:05:09``) or, with ``slashes``, slashes without padding but the minutes'
+    (``2025/1/2 8:05``)."""
     def text(field, pad: bool = False):
         out = pc.cast(pc.cast(field(parsed), pa.int64()), pa.large_string())
         return pc.utf8_lpad(out, 2, "0") if pad else out
@@ -273,23 +274,30 @@ def _rendered(parsed: pa.Array) -> tuple[pa.Array, pa.Array]:
     def join(*parts, sep: str):
         return pc.binary_join_element_wise(*parts, pa.scalar(sep, pa.large_string()))
 
-    iso = join(join(text(pc.year), text(pc.month, True), text(pc.day, True), sep="-"),
-               join(text(pc.hour, True), text(pc.minute, True), text(pc.second, True), sep=":"), sep=" ")
-    slash = join(join(text(pc.year), text(pc.month), text(pc.day), sep="/"),
-                 join(text(pc.hour), text(pc.minute, True), sep=":"), sep=" ")
-    return iso, slash
+    if slashes:
+        return join(join(text(pc.year), text(pc.month), text(pc.day), sep="/"),
+                    join(text(pc.hour), text(pc.minute, True), sep=":"), sep=" ")
+    return join(join(text(pc.year), text(pc.month, True), text(pc.day, True), sep="-"),
+                join(text(pc.hour, True), text(pc.minute, True), text(pc.second, True), sep=":"), sep=" ")
 
 
 def _written_as_parsed(text: pa.Array, parsed: pa.Array) -> np.ndarray:
     """True where ``text`` has a strict style of :data:`_STRICT_STYLES` and its fields are those
     of ``parsed`` (so Arrow did not roll an impossible date or second over).
 
-    Most texts are ``parsed`` as :func:`_rendered` writes it, a comparison of strings; the
-    others are taken apart by the patterns and compared field by field.
+    Most texts are ``parsed`` as :func:`_rendered` writes it, a comparison of strings: a text
+    holding a ``/`` with the slashed style's, any other with ISO's (the slashed style's string
+    always holds a ``/``, ISO's never: a text cannot be the other style's string, so each row
+    is rendered once); the others are taken apart by the patterns and compared field by field.
     """
-    iso, slash = _rendered(parsed)
-    same = (pc.fill_null(pc.equal(text, iso), False).to_numpy(zero_copy_only=False)
-            | pc.fill_null(pc.equal(text, slash), False).to_numpy(zero_copy_only=False))
+    slashed = pc.fill_null(pc.match_substring(text, "/"), False).to_numpy(zero_copy_only=False)
+    same = np.zeros(len(text), dtype=bool)
+    for slashes in (False, True):
+        rows = np.flatnonzero(slashed == slashes)
+        if len(rows):
+            taken = pa.array(rows)
+            same[rows] = pc.fill_null(pc.equal(text.take(taken), _rendered(parsed.take(taken), slashes)),
+                                      False).to_numpy(zero_copy_only=False)
     for pattern in _STRICT_STYLES:
         if same.all():
             break
@@ -383,7 +391,7 @@ def parse_datetime(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     if outside.any():
         values[outside] = np.datetime64("NaT")
         invalid |= outside
-    return pd.Series(values, index=raw.index), pd.Series(invalid, index=raw.index)
+    return pd.Series(values, index=raw.index, copy=False), pd.Series(invalid, index=raw.index, copy=False)
 
 
 def parse_datetimes(columns: list[pd.Series]) -> list[tuple[pd.Series, pd.Series]]:
@@ -402,8 +410,8 @@ def parse_datetimes(columns: list[pd.Series]) -> list[tuple[pd.Series, pd.Series
     out, start = [], 0
     for c in columns:
         stop = start + len(c)
-        out.append((pd.Series(values[start:stop], index=c.index),
-                    pd.Series(invalid[start:stop], index=c.index)))
+        out.append((pd.Series(values[start:stop], index=c.index, copy=False),
+                    pd.Series(invalid[start:stop], index=c.index, copy=False)))
         start = stop
     return out
 
@@ -445,9 +453,9 @@ def has_control_chars(raw: pd.Series) -> pd.Series:
     """
     arr = as_arrow(raw)
     if not _may_hold_control_chars(arr):
-        return pd.Series(np.zeros(len(raw), dtype=bool), index=raw.index)
+        return pd.Series(np.zeros(len(raw), dtype=bool), index=raw.index, copy=False)
     found = pc.fill_null(pc.match_substring_regex(arr, CONTROL_CHARS), False)
-    return pd.Series(found.to_numpy(zero_copy_only=False).astype(bool), index=raw.index)
+    return pd.Series(found.to_numpy(zero_copy_only=False).astype(bool), index=raw.index, copy=False)
 
 
 def replace_control_chars(raw: pd.Series) -> tuple[pd.Series, pd.Series]:

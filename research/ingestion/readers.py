@@ -97,8 +97,8 @@ def read_export(path: str | Path, *, hash_now: bool = True) -> RawTable:
         (``RESEARCH_MAX_INPUT_BYTES``, default 4 GiB).
     hash_now : compute the file's sha256 while it is parsed (in a second thread); False: on
         first use of ``sha256`` (:class:`FileDigest`, the bytes kept until then), so that the
-        caller can have it computed where a core is idle (ingest: while the accepted rows are
-        typed). The same digest either way.
+        caller can have it computed where a core is idle (ingest: when its report is first
+        read, by the write, beside the Parquet encoder). The same digest either way.
 
     Returns
     -------

@@ -15,7 +15,7 @@ from research.ingestion.pseudonymise import key_id
 from research.ingestion.readers import RawTable, quotable
 
 def _file_report(raw: RawTable, role: str, checked: _Checked, accepted: int,
-                 rejected: pd.DataFrame, warnings: list[str]) -> dict:
+                 rejected: pd.DataFrame, warnings: list[str], hashed: bool = True) -> dict:
     """The report of one export file.
 
     Parameters
@@ -25,6 +25,8 @@ def _file_report(raw: RawTable, role: str, checked: _Checked, accepted: int,
     accepted : how many of its rows were accepted.
     rejected : its rejected rows (:func:`research.ingestion.rows._rejected_frame`).
     warnings : warnings beyond the checks' (from deriving the fields).
+    hashed : False: ``sha256`` is None, for the caller to fill in later (the file is not
+        hashed here).
 
     Returns
     -------
@@ -49,7 +51,7 @@ def _file_report(raw: RawTable, role: str, checked: _Checked, accepted: int,
         "format": raw.format,
         "encoding": raw.encoding,
         "size_bytes": raw.size_bytes,
-        "sha256": raw.sha256,
+        "sha256": raw.sha256 if hashed else None,
         "rows_read": rows,
         "accepted": accepted,
         "rejected": len(rejected),

@@ -9,6 +9,7 @@ README.md, *Ingest: nothing lost, nothing personal*.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -91,20 +92,52 @@ def _rejected_frame(checked: _Checked, role: str, instrument: Instrument, key: b
     ``phone`` (dropped). Values quoted in ``detail`` are the same masked or
     pseudonymised values (a phone is quoted as ``[PHONE]``), and headers quoted
     there are masked too; blank values are quoted as they are.
+
+    In two steps: the rejected rows taken (:func:`_rejected_rows`, cheap) and their frame made
+    (:func:`_rejected_table`, the masking); ingest makes the frame only when it is first used.
     """
+    return _rejected_table(_rejected_rows(checked), role, key, fields)
+
+
+@dataclass
+class _Rejects:
+    """The rejected rows of a checked export, taken from it (:func:`_rejected_rows`): what
+    :func:`_rejected_table` needs, and no row of the export besides (row ``k`` here is row
+    ``idx[k]`` of the export)."""
+
+    idx: np.ndarray  # rows of the export (0-based)
+    primary: list[str]  # primary reason of each
+    reasons: list[str]  # all reasons of each, ';'-separated
+    raw: pd.DataFrame  # their raw values, as strings, under canonical names
+    details: list[tuple[str, str, np.ndarray]]  # (reason, column, bool per rejected row)
+    mapped: dict[str, str]  # export header -> canonical name
+
+    def __len__(self) -> int:
+        return len(self.idx)
+
+
+def _rejected_rows(checked: _Checked) -> _Rejects:
+    """The rejected rows of ``checked``: reasons and raw values (:class:`_Rejects`)."""
     any_fault = np.zeros(len(checked.raw), dtype=bool)
     for mask in checked.faults.values():
         any_fault |= mask
     idx = np.flatnonzero(any_fault)
-    if len(idx) == 0:
-        return pd.DataFrame()
     codes = list(REASONS)
     flags = np.column_stack([checked.faults[r][idx] for r in codes])
     # rows as Python lists: iterating numpy rows makes a numpy scalar of each flag
     reasons = [";".join(c for c, on in zip(codes, row) if on) for row in flags.tolist()]
-    primary = [codes[i] for i in flags.argmax(axis=1).tolist()]
+    primary = [codes[i] for i in flags.argmax(axis=1).tolist()] if len(idx) else []
+    raw = _select(checked.raw, any_fault).astype("string") if len(idx) else pd.DataFrame()
+    details = [(reason, column, mask[idx]) for reason, column, mask in checked.details]
+    return _Rejects(idx=idx, primary=primary, reasons=reasons, raw=raw, details=details,
+                    mapped=checked.columns["mapped"])
 
-    raw = _select(checked.raw, any_fault).astype("string")
+
+def _rejected_table(rej: _Rejects, role: str, key: bytes, fields: tuple[Field, ...]) -> pd.DataFrame:
+    """The frame of :func:`_rejected_frame` from the rejected rows taken (:func:`_rejected_rows`)."""
+    if len(rej) == 0:
+        return pd.DataFrame()
+    raw = rej.raw
     own = _personal_values(raw, fields)
     blank = {f.name: _blank(raw[f.name]) for f in fields}
     shown: dict[str, pd.Series] = {}  # each column as it may appear in an output
@@ -121,7 +154,7 @@ def _rejected_frame(checked: _Checked, role: str, instrument: Instrument, key: b
     for name, masked in mask_columns(texts, also=own).items():
         shown[name] = pd.Series(pd.arrays.ArrowStringArray(masked), index=raw.index, name=name)
 
-    header_of = {v: k for k, v in checked.columns["mapped"].items()}
+    header_of = {v: k for k, v in rej.mapped.items()}
     zh_of = {f.name: f.zh for f in fields}
     detail_parts: dict[int, list[str]] = {}
     as_listed: dict[tuple[str, str], list] = {}  # a column's values as Python objects, once
@@ -131,9 +164,9 @@ def _rejected_frame(checked: _Checked, role: str, instrument: Instrument, key: b
             as_listed[kind, column] = (raw if kind == "raw" else shown)[column].tolist()
         return as_listed[kind, column]
 
-    for reason, column, mask in checked.details:
+    for reason, column, mask in rej.details:
         header = mask_text(str(header_of.get(column, zh_of.get(column, column))))
-        for k in np.flatnonzero(mask[idx]).tolist():  # k: position among the rejected rows
+        for k in np.flatnonzero(mask).tolist():  # k: position among the rejected rows
             if column not in shown:  # not a field of the export: nothing to quote
                 value = ""
             elif blank[column][k]:  # blank or white space: quoted as it is
@@ -146,10 +179,10 @@ def _rejected_frame(checked: _Checked, role: str, instrument: Instrument, key: b
                for f in fields if f.personal != "drop"}
     front = pd.DataFrame({
         "file": role,
-        "source_row": idx + 1,
-        "reason": primary,
-        "reasons": reasons,
-        "detail": ["; ".join(detail_parts.get(k, [])) for k in range(len(idx))],
+        "source_row": rej.idx + 1,
+        "reason": rej.primary,
+        "reasons": rej.reasons,
+        "detail": ["; ".join(detail_parts.get(k, [])) for k in range(len(rej))],
     })
     return pd.concat([front, pd.DataFrame(columns)], axis=1)
 
@@ -167,10 +200,10 @@ def _accepted_frame(checked: _Checked, kind: str, instrument: Instrument, key: b
     The free texts are masked (Python, with the GIL) while a second thread
     takes the other columns' accepted rows and derives the fields from them
     (Arrow and numpy, mostly without it); ``meanwhile``, if given, is called
-    in this thread after the masking, while that thread may still be at work
-    (ingest makes the rejected frame there); ``alongside``, if given, is called in
-    that thread once the typed columns are done (ingest hashes the export there:
-    the masking takes longer than the typing, so that thread would otherwise wait).
+    in this thread after the masking, while that thread may still be at work;
+    ``alongside``, if given, is called in that thread once the typed columns are
+    done (ingest takes the rejected rows there: the masking takes longer than the
+    typing, so that thread would otherwise wait).
     """
     keep = np.ones(len(checked.raw), dtype=bool)
     for mask in checked.faults.values():

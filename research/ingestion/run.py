@@ -35,9 +35,11 @@ module runs them (:func:`ingest`) and writes the outputs (:func:`write_ingest`).
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -54,16 +56,55 @@ from research.ingestion.duplicates import (_flag_duplicates, _orphans,  # noqa: 
                                            _repeated_by_hash, repeated)
 from research.ingestion.faults import _TRACE_FIELD, REASONS, _Checked  # noqa: F401
 from research.ingestion.pseudonymise import load_key
+from research.ingestion.files import FileDigest
 from research.ingestion.readers import RawTable, read_export
 from research.ingestion.report import (_file_report, _ignored_headers,  # noqa: F401
                                        _overall_report, format_report)
 from research.ingestion.rows import (_OWN_MASK, _accepted_frame, _blank,  # noqa: F401
-                                     _is_free_text, _personal_values, _rejected_frame, _select,
-                                     own_rows)
+                                     _is_free_text, _personal_values, _rejected_frame,
+                                     _rejected_rows, _rejected_table, _select, own_rows)
 from research.ingestion.threads import (_POOL_LOCK, _POOL_USERS, _InOrder,  # noqa: F401
                                         _second_thread, arrow_pool)
 
 Progress = Callable[[str], None]
+
+
+class _Later:
+    """A value made by ``make()`` when first read (see :class:`_MadeWhenRead`)."""
+
+    def __init__(self, make: Callable[[], object]) -> None:
+        self.make = make
+
+
+_LATER_LOCK = threading.Lock()
+
+
+class _MadeWhenRead:
+    """A dataclass field that may be given as a :class:`_Later`: made on first read, then kept
+    (so two threads reading it at once make it once). Reading it always gives the value.
+    ``default``: a :class:`_Later` that makes the field's default, or None for no default."""
+
+    def __init__(self, default: _Later | None = None) -> None:
+        self._default = default
+
+    def __set_name__(self, owner, name: str) -> None:
+        self._slot = "_" + name
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            if self._default is None:
+                raise AttributeError(self._slot)  # the field has no default
+            return self._default
+        value = obj.__dict__[self._slot]
+        if isinstance(value, _Later):
+            with _LATER_LOCK:
+                value = obj.__dict__[self._slot]
+                if isinstance(value, _Later):
+                    value = obj.__dict__[self._slot] = value.make()
+        return value
+
+    def __set__(self, obj, value) -> None:
+        obj.__dict__[self._slot] = value
 
 
 @dataclass
@@ -76,14 +117,20 @@ class IngestResult:
         ``source_row`` (1-based data row), ``reason`` (primary code),
         ``reasons`` (all codes, ``;``-separated), ``detail`` (which column
         held which value), then the raw values under canonical column names
-        (customer_id pseudonymised, phone dropped, comment masked).
-    report : the ingest report (JSON-serialisable dict).
+        (customer_id pseudonymised, phone dropped, comment masked). :func:`ingest` gives it
+        as a :class:`_Later`: the rows are taken at once, their masking is done when
+        ``rejected`` is first read -- by :func:`write_ingest`, while a second thread encodes
+        the responses' Parquet (the report's counts do not need it).
+    report : the ingest report (JSON-serialisable dict). :func:`ingest` gives it as a
+        :class:`_Later` too: the files' sha256 (``report["files"][i]["sha256"]``) are computed
+        when it is first read -- by :func:`write_ingest` in the same way -- and each file's
+        bytes are kept until then.
     """
 
     responses: pd.DataFrame
     workorders: pd.DataFrame | None
-    rejected: pd.DataFrame
-    report: dict = field(default_factory=dict)
+    rejected: pd.DataFrame = _MadeWhenRead()
+    report: dict = _MadeWhenRead(default=_Later(dict))
 
 
 def _stage(progress: Progress | None, message: str) -> None:
@@ -127,17 +174,19 @@ def _ingest(survey: str | Path, workorders: str | Path | None, *, instrument: In
     for kind in ("survey", "workorders"):  # a contract the code cannot work with: said before any read
         schema.canonical(instrument, kind)
     key = key if key is not None else load_key()
-    files, rejected_parts = [], []
+    files, rejected_parts, digests = [], [], []
     wo_frame = None
     wo_ids = None
     if workorders is not None:
-        wo_frame, rej, report = _workorders(workorders, instrument, key, progress)
+        wo_frame, rej, report, digest = _workorders(workorders, instrument, key, progress)
         files.append(report)
         rejected_parts.append(rej)
+        digests.append(digest)
         wo_ids = pc.unique(pa.chunked_array(pa.array(wo_frame["ticket_id"])))
-    responses, rej, report = _survey(survey, wo_ids, instrument, key, progress)
+    responses, rej, report, digest = _survey(survey, wo_ids, instrument, key, progress)
     files.insert(0, report)
     rejected_parts.insert(0, rej)
+    digests.insert(0, digest)
     if wo_frame is not None:
         status = responses[["ticket_id"]].merge(wo_frame[["ticket_id", "survey_status"]],
                                                 on="ticket_id", how="left")["survey_status"]
@@ -145,34 +194,47 @@ def _ingest(survey: str | Path, workorders: str | Path | None, *, instrument: In
         if odd:
             files[0]["warnings"].append(f"{odd} accepted survey rows belong to work orders whose "
                                         "survey status is not 'completed'")
-    parts = [p for p in rejected_parts if len(p)]
-    rejected = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+    return IngestResult(responses=responses, workorders=wo_frame, rejected=_Later(
+                            partial(_all_rejected, rejected_parts)), report=_Later(
+                            partial(_hashed, _overall_report(files, responses, key, instrument), digests)))
+
+
+def _hashed(report: dict, digests: list) -> dict:
+    """``report`` with each file's sha256 (``digests``: the files' :class:`research.ingestion.files.FileDigest`,
+    survey first) computed and put in its place."""
+    for file, digest in zip(report["files"], digests):
+        file["sha256"] = digest.hexdigest()
+    return report
+
+
+def _all_rejected(parts: list[_Later]) -> pd.DataFrame:
+    """The rejected rows of every file (survey first), made from each file's :class:`_Later`."""
+    frames = [frame for frame in (part.make() for part in parts) if len(frame)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["file", "source_row", "reason", "reasons", "detail"])
-    return IngestResult(responses=responses, workorders=wo_frame, rejected=rejected,
-                        report=_overall_report(files, responses, key, instrument))
 
 
 def _workorders(path: str | Path, instrument: Instrument, key: bytes,
-                progress: Progress | None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """The work-order export read and checked: (accepted work orders, rejected rows, file report)."""
+                progress: Progress | None) -> tuple[pd.DataFrame, _Later, dict, FileDigest]:
+    """The work-order export read and checked: (accepted work orders, rejected rows, file report
+    without its sha256, the file's digest)."""
     _stage(progress, f"reading work orders {Path(path).name}")
-    raw = read_export(path, hash_now=False)  # hashed while the rows are typed
+    raw = read_export(path, hash_now=False)  # hashed when the report is first read
     _stage(progress, f"validating {len(raw.frame):,} work orders")
-    checked = _check(raw, "workorders", instrument, key)
-    _flag_duplicates(checked)
+    checked = _check(raw, "workorders", instrument, key, duplicates=True)
     return _accept_and_reject(raw, checked, "workorders", instrument, key)
 
 
 def _survey(path: str | Path, wo_ids: pa.Array | None, instrument: Instrument, key: bytes,
-            progress: Progress | None) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """The survey export read and checked: (accepted responses, rejected rows, file report).
+            progress: Progress | None) -> tuple[pd.DataFrame, _Later, dict, FileDigest]:
+    """The survey export read and checked: (accepted responses, rejected rows, file report
+    without its sha256, the file's digest).
     With ``wo_ids`` (the accepted work orders' ticket ids), a row whose ticket id is not
     among them is rejected as ``no_workorder``."""
     _stage(progress, f"reading survey {Path(path).name}")
-    raw = read_export(path, hash_now=False)  # hashed while the rows are typed
+    raw = read_export(path, hash_now=False)  # hashed when the report is first read
     _stage(progress, f"validating {len(raw.frame):,} survey rows")
-    checked = _check(raw, "survey", instrument, key)
-    _flag_duplicates(checked)
+    checked = _check(raw, "survey", instrument, key, duplicates=True)
     if wo_ids is not None:
         ticket = checked.parsed["ticket_id"]
         orphan = _orphans(ticket, wo_ids)
@@ -184,17 +246,22 @@ def _survey(path: str | Path, wo_ids: pa.Array | None, instrument: Instrument, k
 
 
 def _accept_and_reject(raw: RawTable, checked: _Checked, kind: str, instrument: Instrument,
-                       key: bytes) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """(accepted frame, rejected frame, file report) of one checked export. The rejected rows
-    are made while the accepted ones are typed in the other thread, and the export is hashed
-    in that thread once they are (:func:`research.ingestion.rows._accepted_frame`)."""
+                       key: bytes) -> tuple[pd.DataFrame, _Later, dict, FileDigest]:
+    """(accepted frame, rejected frame to make, file report without its sha256, the file's
+    digest) of one checked export. The rejected rows are taken by the other thread once it has
+    typed the accepted ones, while this one masks their free text
+    (:func:`research.ingestion.rows._accepted_frame`); their frame
+    (:func:`research.ingestion.rows._rejected_table`) is made, and the file hashed, when first
+    read (:class:`IngestResult`)."""
     fields = instrument.fields[kind]
     made = {}
-    accepted, warnings = _accepted_frame(checked, kind, instrument, key, fields, meanwhile=lambda: (
-        made.update(rej=_rejected_frame(checked, kind, instrument, key, fields))),
-        alongside=raw.digest.hexdigest)
-    rejected = made["rej"]
-    return accepted, rejected, _file_report(raw, kind, checked, len(accepted), rejected, warnings)
+    accepted, warnings = _accepted_frame(checked, kind, instrument, key, fields, alongside=lambda: (
+        made.update(rej=_rejected_rows(checked))))
+    rows = made["rej"]
+    # the report counts the rejected rows by primary reason: their frame is not needed for it
+    report = _file_report(raw, kind, checked, len(accepted), pd.DataFrame({"reason": rows.primary}),
+                          warnings, hashed=False)
+    return accepted, _Later(partial(_rejected_table, rows, kind, key, fields)), report, raw.digest
 
 
 #: output columns whose values are (nearly) all different: written without a Parquet dictionary
@@ -242,11 +309,12 @@ def write_ingest(result: IngestResult, out_dir: str | Path) -> dict[str, Path]:
         elif (out / "workorders.parquet").exists():
             (out / "workorders.parquet").unlink()  # stale from an earlier run with work orders
         rejected = write_csv(result.rejected, out / "rejected.csv", bom=True)
+        report = result.report  # (the files are hashed here, while the responses are encoded)
         written["responses"] = responses.result()
         if result.workorders is not None:
             written["workorders"] = workorders
         written["rejected"] = rejected
-        text = json.dumps(result.report, ensure_ascii=False, indent=2, sort_keys=False)
+        text = json.dumps(report, ensure_ascii=False, indent=2, sort_keys=False)
         written["report"] = atomic_write_text(out / "ingest_report.json", text + "\n")
     return written
 

@@ -53,6 +53,34 @@ def _second_thread() -> ThreadPoolExecutor | _InOrder:
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest")
 
 
+class _Queue:
+    """Jobs handed to the second thread (``pool``, :func:`_second_thread`) that this thread takes
+    back, the last queued first, once it has done its own work (:meth:`finish`): a job the
+    other thread has not started is run here, so that neither thread waits for the other at
+    the end. :meth:`result` gives a job's result (or raises its error) wherever it ran."""
+
+    def __init__(self, pool: ThreadPoolExecutor | _InOrder) -> None:
+        self._pool = pool
+        self._jobs: list[tuple[Future, Callable, tuple]] = []
+        self._taken: dict[int, object] = {}
+
+    def submit(self, fn: Callable, /, *args) -> int:
+        """Queue ``fn(*args)``; returns the job's number, for :meth:`result`."""
+        self._jobs.append((self._pool.submit(fn, *args), fn, args))
+        return len(self._jobs) - 1
+
+    def finish(self) -> None:
+        """Run here, last queued first, every job the other thread has not started."""
+        for job in reversed(range(len(self._jobs))):
+            future, fn, args = self._jobs[job]
+            if future.cancel():
+                self._taken[job] = fn(*args)
+
+    def result(self, job: int):
+        """The result of job number ``job`` (waits for the other thread if it runs it)."""
+        return self._taken[job] if job in self._taken else self._jobs[job][0].result()
+
+
 _POOL_LOCK = threading.Lock()
 _POOL_USERS = [0, None, None]  # ingests under way, the default pool and switch interval they replaced
 

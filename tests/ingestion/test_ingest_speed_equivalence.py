@@ -3,7 +3,8 @@
 Ingest parses the datetime columns as one (``parse_datetimes``), runs the
 masking prefilter once over several columns (``mask_columns``), hashes the
 customer ids while the datetimes are parsed (``pseudonym_values``), computes
-SLA deadlines on numpy arrays, and does GIL-free work in a second thread.
+SLA deadlines on numpy arrays, finds repeated ticket ids during the check,
+makes the rejected rows' frame and hashes the file when the result is first read, and does GIL-free work in a second thread.
 Each is compared here with the path it replaces, on values chosen to hit
 every branch; ``RESEARCH_WORKERS=1`` (one thread) and the default must write
 the same bytes.
@@ -172,3 +173,52 @@ def test_parquet_failing_in_the_second_thread_leaves_the_folder_marked(tmp_path,
         write_ingest(result, tmp_path / "out")
     assert buildstate.is_incomplete(tmp_path / "out")
     assert not (tmp_path / "out" / "ingest_report.json").exists()
+
+
+def _faulty_survey(tmp_path):
+    frame = valid_survey(60)
+    frame.loc[3, "受理时间"] = "2025-02-30 10:00:00"
+    frame.loc[6, "受理渠道"] = "信鸽"
+    frame.loc[7, "客户意见"] = "我的电话13912345678，户号" + frame.loc[7, "客户编号"]
+    frame.loc[8, "客户编号"] = ""
+    frame.loc[10] = frame.loc[11]  # an identical copy
+    frame.loc[12, "工单编号"] = frame.loc[13, "工单编号"]  # a ticket id shared by differing rows
+    write_csv(frame, tmp_path / "s.csv")
+    return tmp_path / "s.csv"
+
+
+def test_duplicates_found_during_the_check_are_those_flagged_after_it(tmp_path, instrument):
+    from research.ingestion.checks import _check
+    from research.ingestion.duplicates import _flag_duplicates
+    from research.ingestion.readers import read_export
+
+    raw = read_export(_faulty_survey(tmp_path))
+    after = _check(raw, "survey", instrument, TEST_KEY)
+    _flag_duplicates(after)
+    during = _check(raw, "survey", instrument, TEST_KEY, duplicates=True)
+    assert during.faults["duplicate"].sum() == 1 and during.faults["conflicting_duplicate"].sum() == 2
+    assert {r: m.tolist() for r, m in during.faults.items()} == {r: m.tolist() for r, m in after.faults.items()}
+    assert [(r, c, m.tolist()) for r, c, m in during.details] == [(r, c, m.tolist()) for r, c, m in after.details]
+
+
+def test_rejected_rows_and_sha256_made_when_read_are_those_made_at_once(tmp_path, instrument):
+    from research.ingestion.checks import _check
+    from research.ingestion.readers import read_export
+    from research.ingestion.rows import _rejected_frame
+    from research.ingestion.run import IngestResult, _Later
+
+    survey = _faulty_survey(tmp_path)
+    result = ingest(survey, key=TEST_KEY)
+    assert isinstance(result.__dict__["_rejected"], _Later)  # not made yet
+    checked = _check(read_export(survey), "survey", instrument, TEST_KEY, duplicates=True)
+    expected = _rejected_frame(checked, "survey", instrument, TEST_KEY, instrument.fields["survey"])
+    pd.testing.assert_frame_equal(result.rejected, expected)
+    assert result.rejected is result.rejected  # made once, then kept
+    assert isinstance(result.__dict__["_report"], _Later)  # the file not hashed yet
+    assert result.report["files"][0]["sha256"] == hashlib.sha256(survey.read_bytes()).hexdigest()
+    counts = result.rejected["reason"].value_counts().to_dict()
+    assert {r: c for r, c in result.report["files"][0]["rejected_by_reason"].items() if c} == counts
+    made = []
+    later = IngestResult(responses=None, workorders=None, rejected=_Later(lambda: made.append(1) or expected))
+    assert later.rejected is expected and later.rejected is expected and made == [1]
+    assert IngestResult(None, None, expected).rejected is expected
