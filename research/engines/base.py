@@ -138,7 +138,8 @@ class Prepared:
 
 
 class Engine:
-    """The interface (see the module docstring). Subclasses implement the three methods."""
+    """The interface (see the module docstring). Subclasses implement its methods: prepare, sums, count,
+    extremes, level_rows, histogram, window_values and close."""
 
     name = "abstract"
 
