@@ -210,10 +210,11 @@ def _bootstrap_kind(results: dict) -> str | None:
     """engine.json's ``thresholds_bootstrap``: ``one-step`` (replicates from per-station totals),
     ``exact`` (small data: the rows fetched, research.models.aggregate.threshold_table), None without
     thresholds."""
-    table = results.get("thresholds")
-    if table is None or not len(table):
+    from research.models.run_engine import _one_step
+
+    if not len(results.get("thresholds", ())):
         return None
-    return "one-step" if table["method"].str.contains("one-step").any() else "exact"
+    return "one-step" if _one_step(results) else "exact"
 
 
 def _read_parquet(path: Path, what: str):

@@ -92,7 +92,7 @@ def fit_plan_on(engine: Engine, source: Source, *, plan: Plan, instrument: Instr
     notes.append({"step": "engine", "note": (
         f"fitted by the {engine.name} engine from sums over groups of rows, group comparisons and "
         "reliability from counts" + ("; thresholds' bootstrap replicates one-step from per-station totals"
-                                     if threshold_tables else ""))})
+                                     if _one_step(threshold_tables) else ""))})
     return {"estimates": pd.concat(estimates, ignore_index=True),
             "model_fit": pd.concat(fits, ignore_index=True),
             "predictions": pd.concat(preds, ignore_index=True) if preds else pd.DataFrame(),
@@ -100,6 +100,13 @@ def fit_plan_on(engine: Engine, source: Source, *, plan: Plan, instrument: Instr
             "station_effects": pd.concat(effects, ignore_index=True) if effects else pd.DataFrame(),
             **{key: pd.concat(parts, ignore_index=True) if parts else pd.DataFrame() for key, parts in steps.items()},
             **compared, **threshold_tables, "notes": pd.DataFrame(notes, columns=["step", "note"])}
+
+
+def _one_step(tables: dict) -> bool:
+    """Whether the thresholds' replicates were one-step (data above the exact bound; their method
+    says so), not refitted on rows fetched through the engine."""
+    table = tables.get("thresholds")
+    return table is not None and bool(len(table)) and bool(table["method"].str.contains("one-step").any())
 
 
 def _thresholds(engine: Engine, source: Source, plan: Plan, instrument: Instrument, say):

@@ -109,6 +109,7 @@ def test_small_data_through_the_cli_give_the_row_paths_tables(engine_fit, row_pa
     assert listed["thresholds_bootstrap"] == "exact"
     notes = pd.read_csv(out / "notes.csv")
     assert notes["note"].str.contains("fetched through the duckdb engine").any()
+    assert not notes["note"].str.contains("one-step").any()  # small data: exact replicates, said so
 
 
 def test_from_sums_equals_the_row_path_with_one_step_replicates(from_sums, row_paths):

@@ -90,7 +90,7 @@ def thresholds_on(engine: Engine, source: Source, *, plan: Plan, instrument: Ins
         notes.append(f"no bootstrap intervals: a cluster bootstrap by {spec.bootstrap_cluster} needs at least "
                      f"2 of them, the data have {len(clusters)}")
         reps = 0
-    knots = _knots(engine, prep, levels, group_of_gid, spec, notes)
+    knots, bounds = _knots(engine, prep, levels, group_of_gid, spec, notes)
     hours_q = _quantiles(engine, prep, col("h"), group_of_gid, len(levels), [spec.reference_quantile,
                                                                             spec.upper_quantile])
     grids = {g: hour_grid(*hours_q[i], spec.max_hours) for i, g in enumerate(levels)}
@@ -111,7 +111,7 @@ def thresholds_on(engine: Engine, source: Source, *, plan: Plan, instrument: Ins
     point = {g: threshold_from_curve(grids[g], curves[g], drop) for g in levels}
     from research.models.aggregate.changepoint import group_shapes_on
 
-    shapes = group_shapes_on(engine, source, plan=plan, instrument=instrument)
+    shapes = group_shapes_on(engine, source, plan=plan, instrument=instrument, bounds=bounds)
     say("thresholds: change points from sums")
     boot_t, boot_c, failed = _bootstrap(engine, prep, cells, labels, clusters, cluster_of_gid, group_of_gid,
                                         levels, parts, grids, beta, spec, reps, drop,
@@ -183,15 +183,20 @@ def _quantiles(engine: Engine, prep, value, group_of_gid: np.ndarray, n_levels: 
     return np.asarray(group_quantiles(engine, prep, value, group_of_gid, np.asarray(qs, dtype=float)))
 
 
-def _knots(engine: Engine, prep, levels: list[str], group_of_gid: np.ndarray, spec, notes: list) -> dict:
+def _knots(engine: Engine, prep, levels: list[str], group_of_gid: np.ndarray, spec, notes: list) -> tuple:
     """Each cause group's knots on ``z`` (its own quantiles; the pooled ones, with a note, when its
-    own coincide), as :func:`research.models.thresholds._spline_design` and ``_group_knots``."""
+    own coincide), as :func:`research.models.thresholds._spline_design` and ``_group_knots``; and,
+    from the same quantile passes, each group's ``reference_quantile`` and ``upper_quantile`` of
+    ``z`` (the change points' breakpoint range, ``group_shapes_on``'s ``bounds``)."""
     qs = spec.knots_quantiles
     pooled = _quantiles(engine, prep, col("z"), np.zeros_like(group_of_gid), 1, qs)[0]
     if np.any(np.diff(pooled) <= 0):
         raise NotEstimable(f"thresholds: the spline knots (quantiles {list(qs)} of "
                            "log2(1 + handling_hours)) are not distinct: too many equal handling times")
-    own = _quantiles(engine, prep, col("z"), group_of_gid, len(levels), qs)
+    both = _quantiles(engine, prep, col("z"), group_of_gid, len(levels),
+                      [*qs, spec.reference_quantile, spec.upper_quantile])
+    own, ends = both[:, :len(qs)], both[:, len(qs):]
+    bounds = {g: (float(ends[i, 0]), float(ends[i, 1])) for i, g in enumerate(levels)}
     knots = {}
     for i, g in enumerate(levels):
         k = own[i]
@@ -200,7 +205,7 @@ def _knots(engine: Engine, prep, levels: list[str], group_of_gid: np.ndarray, sp
                          "not distinct; the pooled knots are used for it")
             k = pooled
         knots[g] = k
-    return knots
+    return knots, bounds
 
 
 def _separated(cells, beta: np.ndarray) -> bool:
