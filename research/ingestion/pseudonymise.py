@@ -306,6 +306,39 @@ def _masked(text: str, normal: str, origin: list[int] | None,
     return "".join(out)
 
 
+def _masked_many(texts: list[str], normals: list[tuple[str, list[int] | None]]) -> list[str]:
+    """``[_masked(t, *n, ()) for t, n in zip(texts, normals)]``, the texts without own values
+    masked in one regex scan where that gives the same.
+
+    Texts whose normal form has one character per character (``origin`` None: most of them)
+    are joined with :data:`_TAKEN` between them and scanned once: no rule matches it or
+    lets a match run over it, and the look-arounds see it as they see the end of a text, so
+    the matches are each text's own. Each match is replaced in the joined original text (the
+    same length) and the result split again. Cost: one Python step per match instead of
+    several calls per text (1M rows: about 40,000 comments with a number). Texts holding
+    :data:`_TAKEN` themselves, and those NFKC changes in length, are masked one by one.
+    """
+    out: list[str | None] = [None] * len(texts)
+    batch = []
+    for i, (text, (normal, origin)) in enumerate(zip(texts, normals)):
+        if origin is None and _TAKEN not in normal:
+            batch.append(i)
+        else:
+            out[i] = _masked(text, normal, origin, ())
+    if batch:
+        joined = _TAKEN.join([normals[i][0] for i in batch])
+        original = _TAKEN.join([texts[i] for i in batch])
+        parts, done = [], 0
+        for m in _NUMBER_RE.finditer(joined):
+            parts.append(original[done:m.start()])
+            parts.append(_NUMBER_MASK[m.lastgroup])
+            done = m.end()
+        parts.append(original[done:])
+        for i, masked in zip(batch, "".join(parts).split(_TAKEN), strict=True):
+            out[i] = masked
+    return out
+
+
 def mask_series(values: pd.Series, *, also: list[tuple[pd.Series, str]] = ()) -> pd.Series:
     """Mask personal numbers in a text column (free text or names) with :func:`mask_text`.
 
@@ -400,7 +433,8 @@ def mask_coded(texts: Coded, *, also: list[tuple[pd.Series, str]] = (),
     flags = np.zeros(len(values), dtype=bool)
     flags[hit[use]] = True
     with _no_gc():
-        generic = [_masked(found[j], *normal[j], ()) for j in use.tolist()]
+        use = use.tolist()
+        generic = _masked_many([found[j] for j in use], [normal[j] for j in use])
     masked = texts.with_values(pc.replace_with_mask(values, pa.array(flags),
                                                     pa.array(generic, pa.large_string()))).arrow()
     if changed:

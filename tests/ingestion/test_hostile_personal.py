@@ -215,13 +215,18 @@ def test_full_width_own_customer_id_is_masked():
 
 def test_each_distinct_text_is_masked_once(monkeypatch):
     calls = []
-    real = pseudo._masked
+    real, real_many = pseudo._masked, pseudo._masked_many
 
     def counting(text, *args):
         calls.append(text)
         return real(text, *args)
 
+    def counting_many(texts, normals):  # the texts masked in one scan
+        calls.extend(texts)
+        return real_many(texts, normals)
+
     monkeypatch.setattr(pseudo, "_masked", counting)
+    monkeypatch.setattr(pseudo, "_masked_many", counting_many)
     stations = pd.Series(["张三13912345678"] * 5000 + ["李四02012345678"] * 5000 + ["站1"] * 5000,
                          dtype="string")
     ids = pd.Series([f"{3000000000 + i}" for i in range(15000)], dtype="string")

@@ -136,3 +136,23 @@ def test_mask_series_agrees_with_the_row_by_row_reference(rows, with_own):
     also = [(pd.Series([r[1] for r in rows], dtype="string"), MASK_CUSTOMER),
             (pd.Series([r[2] for r in rows], dtype="string"), MASK_PHONE)] if with_own else []
     pd.testing.assert_series_equal(mask_series(texts, also=also), _reference_mask_series(texts, also))
+
+
+_pieces = st.sampled_from(["13912345678", "+86 139 1234 5678", "0086-10-12345678", "(010)1234-5678",
+                           "020 12345678", "110105194912310021", "11010519491231002X", "1234567890123456",
+                           "075512345678", "１３９１２３４５６７８", "\uffff", "\u3000", "-", " ", "+", "(", ")",
+                           "电话", "号", "ｘ", "ﬁ", "①", "2026-03-01 08:15:00", "A"])
+_glued = st.lists(st.one_of(_pieces, st.text(alphabet="0123456789 -+()\uffff", max_size=6)),
+                  max_size=6).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(texts=st.lists(_glued, max_size=30))
+def test_masking_many_texts_in_one_scan_masks_each_as_alone(texts):
+    """:func:`_masked_many` joins the texts for one regex scan: each result must be that text masked
+    alone (:func:`_masked`), whatever sits at the ends of its neighbours (digits, separators, the
+    joining character itself, full-width and NFKC-expanding characters)."""
+    from research.ingestion import pseudonymise as p
+
+    normals = [p._normalise(t) for t in texts]
+    assert p._masked_many(texts, normals) == [p._masked(t, *n, ()) for t, n in zip(texts, normals)]
