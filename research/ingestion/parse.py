@@ -346,6 +346,28 @@ def _arrow_datetimes(raw: pd.Series) -> np.ndarray:
     return values
 
 
+# a written second of 60 or 61 (with or without a fraction), at the end of the value
+_LEAP_SECOND = r":6[01](?:[.,]\d*)?\s*$"
+
+
+def _leap_seconds(raw: pd.Series, values: np.ndarray) -> np.ndarray:
+    """True where ``raw`` was written with a second of 60 or 61.
+
+    Python's ``strptime`` (the strict path) and Arrow's both read such a value as
+    the next minute (``23:59:60`` as ``00:00:00`` of the next day); an export never
+    has a leap second (China's clocks do not show them), so it is a fault, not a
+    time. Only values read with a whole second of 0 or 1 can be one: their texts are
+    looked at (about 1 row in 30).
+    """
+    seconds = values.astype("datetime64[s]").astype(np.int64) % 60
+    rows = np.flatnonzero(~np.isnat(values) & (seconds <= 1))
+    out = np.zeros(len(values), dtype=bool)
+    if len(rows):
+        found = pc.match_substring_regex(as_arrow(raw).take(pa.array(rows)), _LEAP_SECOND)
+        out[rows] = pc.fill_null(found, False).to_numpy(zero_copy_only=False)
+    return out
+
+
 def parse_datetime(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Datetimes in the export styles of docs/input_contract.md, or Excel serial day numbers.
 
@@ -386,6 +408,10 @@ def parse_datetime(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
             left[at] = False
     invalid = np.zeros(len(values), dtype=bool)
     invalid[rows[left]] = True
+    leap = _leap_seconds(raw, values)
+    if leap.any():
+        values[leap] = np.datetime64("NaT")
+        invalid |= leap
     lo, hi = DATETIME_RANGE
     outside = ~np.isnat(values) & ((values < lo) | (values >= hi))
     if outside.any():

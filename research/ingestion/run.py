@@ -10,7 +10,8 @@ Row faults (reason codes, in the precedence used for the primary ``reason``):
 ``conflicting_duplicate``         rows share a ticket_id but differ: all are rejected
 ``duplicate``                     identical copy of an earlier row (the first is kept)
 ``missing_required``              a required field is blank
-``invalid_datetime``              a date not in a known style nor an Excel serial, or outside 1900-2200
+``invalid_datetime``              a date not in a known style nor an Excel serial, an impossible date
+                                  or a second of 60 or 61, or outside 1900-2200
 ``unknown_label``                 a label not in the instrument (channel, cause, ...)
 ``invalid_answer``                a satisfaction answer outside the scale, not a missing code
 ``invalid_count``                 repeat_calls not a whole number in 0..10,000

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 from research.ingestion.parse import parse_answer, parse_count, parse_datetime, parse_label
@@ -37,6 +39,19 @@ def test_impossible_calendar_dates_are_invalid_not_rolled_over():
     assert values.iloc[1] == pd.Timestamp("2024-02-29 08:00")  # leap year
     assert values.iloc[3] == pd.Timestamp("2025-05-01")
     assert values.iloc[4] == pd.Timestamp("2025-03-03 23:59")
+
+
+def test_a_second_of_60_or_61_is_invalid_not_the_next_minute():
+    """Python's strptime and Arrow's read ``23:59:60`` as midnight of the next day; no export
+    clock shows a leap second, so the value is a fault (invalid_datetime), whatever its style."""
+    values, bad = parse_datetime(s("2025-01-15 23:59:60", "2025-01-15 23:59:61", "2025-01-15T23:59:60",
+                                   "2025/1/15 23:59:60", "2025-01-15 23:59:60.5", " 2025-01-01 23:59:60 ",
+                                   "2025-01-15 23:59:59", "2025-01-16 00:00:00", "2025-01-16 00:00:01",
+                                   "2025/1/16 0:00", "45000"))
+    assert bad.tolist() == [True] * 6 + [False] * 5
+    assert values.iloc[:6].isna().all()
+    assert values.iloc[7] == values.iloc[9] == pd.Timestamp("2025-01-16")
+    assert values.iloc[8] == pd.Timestamp("2025-01-16 00:00:01")
 
 
 def test_surrounding_spaces_and_blank_datetimes():
@@ -149,6 +164,11 @@ def _reference_parse_datetime(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
             left[at] = False
     invalid = np.zeros(len(values), dtype=bool)
     invalid[rows[left]] = True
+    # a second of 60 or 61, told from the text alone, one value at a time (Python's re)
+    leap = np.array([isinstance(t, str) and re.search(r":6[01](?:[.,]\d*)?\s*$", t) is not None
+                     for t in raw.tolist()], dtype=bool)
+    values[leap] = np.datetime64("NaT")
+    invalid |= leap
     lo, hi = parse.DATETIME_RANGE
     outside = ~np.isnat(values) & ((values < lo) | (values >= hi))
     values[outside] = np.datetime64("NaT")
