@@ -321,7 +321,7 @@ def _written_as_parsed(text: pa.Array, parsed: pa.Array) -> np.ndarray:
     return same
 
 
-def _arrow_datetimes(raw: pd.Series) -> np.ndarray:
+def _arrow_datetimes(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Fast path: parse the two common styles with Arrow's strptime (C++).
 
     Arrow rolls impossible dates over (2025-02-30 becomes 2025-03-02), which
@@ -329,11 +329,19 @@ def _arrow_datetimes(raw: pd.Series) -> np.ndarray:
     its text has a strict style and the same fields (:func:`_written_as_parsed`),
     and is left NaT otherwise so that the strict pandas path decides it.
     Values with surrounding spaces also fall through to that path.
+
+    Returns the values (NaT where not taken) and, per row, whether a style without
+    seconds took it (``2025/1/2 8:05``: it cannot hold a leap second, :func:`_leap_seconds`).
     """
     arr = as_arrow(raw)
     out = None
+    no_seconds = np.zeros(len(raw), dtype=bool)
     for fmt in ARROW_FORMATS:
         parsed = pc.strptime(arr, format=fmt, unit="us", error_is_null=True)
+        if "%S" not in fmt:
+            no_seconds |= pc.is_valid(parsed).to_numpy(zero_copy_only=False)
+            if out is not None:
+                no_seconds &= pc.is_null(out).to_numpy(zero_copy_only=False)
         out = parsed if out is None else pc.coalesce(out, parsed)
     values = out.to_numpy(zero_copy_only=False).astype("datetime64[us]")
     maybe_rolled = np.flatnonzero(pc.fill_null(pc.less_equal(pc.day(out), 3), False)
@@ -343,27 +351,29 @@ def _arrow_datetimes(raw: pd.Series) -> np.ndarray:
         text = arr.take(taken).combine_chunks()
         parsed = out.take(taken).combine_chunks()
         values[maybe_rolled[~_written_as_parsed(text, parsed)]] = np.datetime64("NaT")
-    return values
+    return values, no_seconds & ~np.isnat(values)
 
 
-# a written second of 60 or 61 (with or without a fraction), at the end of the value
-_LEAP_SECOND = r":6[01](?:[.,]\d*)?\s*$"
-
-
-def _leap_seconds(raw: pd.Series, values: np.ndarray) -> np.ndarray:
+def _leap_seconds(raw: pd.Series, values: np.ndarray, no_seconds: np.ndarray) -> np.ndarray:
     """True where ``raw`` was written with a second of 60 or 61.
 
     Python's ``strptime`` (the strict path) and Arrow's both read such a value as
     the next minute (``23:59:60`` as ``00:00:00`` of the next day); an export never
     has a leap second (China's clocks do not show them), so it is a fault, not a
-    time. Only values read with a whole second of 0 or 1 can be one: their texts are
-    looked at (about 1 row in 30).
+    time. Only values read with a whole second of 0 or 1, in a style with seconds
+    (``no_seconds`` False), can be one; of those, the ones whose text holds ``:60``
+    or ``:61`` are (minutes and seconds of real times stop at 59).
     """
-    seconds = values.astype("datetime64[s]").astype(np.int64) % 60
-    rows = np.flatnonzero(~np.isnat(values) & (seconds <= 1))
+    # the microseconds into the minute: under 2 s for a second of 0 or 1 (NaT's are left out)
+    into_minute = values.view(np.int64) % 60_000_000
+    rows = np.flatnonzero(~np.isnat(values) & (into_minute < 2_000_000) & ~no_seconds)
     out = np.zeros(len(values), dtype=bool)
+    if len(rows):  # one substring pass over them, a second over the few holding ":6"
+        text = as_arrow(raw).take(pa.array(rows))
+        rows = rows[pc.fill_null(pc.match_substring(text, ":6"), False).to_numpy(zero_copy_only=False)]
     if len(rows):
-        found = pc.match_substring_regex(as_arrow(raw).take(pa.array(rows)), _LEAP_SECOND)
+        text = as_arrow(raw).take(pa.array(rows))
+        found = pc.or_(pc.match_substring(text, ":60"), pc.match_substring(text, ":61"))
         out[rows] = pc.fill_null(found, False).to_numpy(zero_copy_only=False)
     return out
 
@@ -377,7 +387,7 @@ def parse_datetime(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
     Returns (``datetime64[us]`` values, NaT for blank or invalid; mask of
     invalid non-blank values).
     """
-    values = _arrow_datetimes(raw)
+    values, no_seconds = _arrow_datetimes(raw)
     todo = np.isnat(values)
     todo[todo] = pc.fill_null(pc.not_equal(as_arrow(raw).filter(pa.array(todo)), ""),
                               False).to_numpy(zero_copy_only=False)
@@ -408,7 +418,7 @@ def parse_datetime(raw: pd.Series) -> tuple[pd.Series, pd.Series]:
             left[at] = False
     invalid = np.zeros(len(values), dtype=bool)
     invalid[rows[left]] = True
-    leap = _leap_seconds(raw, values)
+    leap = _leap_seconds(raw, values, no_seconds)
     if leap.any():
         values[leap] = np.datetime64("NaT")
         invalid |= leap

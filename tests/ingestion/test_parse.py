@@ -47,11 +47,13 @@ def test_a_second_of_60_or_61_is_invalid_not_the_next_minute():
     values, bad = parse_datetime(s("2025-01-15 23:59:60", "2025-01-15 23:59:61", "2025-01-15T23:59:60",
                                    "2025/1/15 23:59:60", "2025-01-15 23:59:60.5", " 2025-01-01 23:59:60 ",
                                    "2025-01-15 23:59:59", "2025-01-16 00:00:00", "2025-01-16 00:00:01",
-                                   "2025/1/16 0:00", "45000"))
-    assert bad.tolist() == [True] * 6 + [False] * 5
+                                   "2025/1/16 0:00", "45000", "2025-01-15 10:6:00", "2025-01-15 10:6:1"))
+    assert bad.tolist() == [True] * 6 + [False] * 7
     assert values.iloc[:6].isna().all()
     assert values.iloc[7] == values.iloc[9] == pd.Timestamp("2025-01-16")
     assert values.iloc[8] == pd.Timestamp("2025-01-16 00:00:01")
+    # a minute written with one digit holds ":6" but no second of 60
+    assert values.iloc[11] == pd.Timestamp("2025-01-15 10:06") and values.iloc[12] == pd.Timestamp("2025-01-15 10:06:01")
 
 
 def test_surrounding_spaces_and_blank_datetimes():
