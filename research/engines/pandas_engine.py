@@ -21,6 +21,9 @@ FLAGS = ("repeat", "sla_met", "satisfied", "responded")
 ANSWERS = ("sat_overall", "sat_speed", "sat_attitude", "sat_outcome")
 #: slots evaluated together by :meth:`PandasEngine.sums` (bounds its (slots, rows) temporaries)
 SLOT_BLOCK = 16
+#: ... and at most this many (slot, row) values per temporary array (16 MB of floats): at 1M rows a
+#: block of 16 slots made temporaries of 128 MB each, several per expression
+SLOT_BLOCK_VALUES = 2_000_000
 
 
 def normalise_keys(groups: pd.DataFrame, keys: tuple[str, ...]) -> pd.DataFrame:
@@ -185,8 +188,9 @@ class PandasEngine(Engine):
 
     def _slot_sums(self, prepared: Prepared, measures: dict[str, Expr], params: pd.DataFrame, lets) -> pd.DataFrame:
         """:meth:`sums` with a ``slot`` column: each slot over the rows of its gids. Slots with the same
-        gids (the models of one cause group) are evaluated together, :data:`SLOT_BLOCK` at a time, as
-        (slots, rows) arrays, and summed per gid by one sparse product."""
+        gids (the models of one cause group) are evaluated together, :data:`SLOT_BLOCK` at a time (fewer
+        when their rows are many: :data:`SLOT_BLOCK_VALUES`), as (slots, rows) arrays, and summed per
+        gid by one sparse product; each slot's sums are the same whatever the block."""
         from scipy import sparse
 
         gid = prepared.handle["gid"]
@@ -207,8 +211,9 @@ class PandasEngine(Engine):
             at = np.flatnonzero(pos[gid] >= 0)
             local = pos[gid[at]]
             onehot = sparse.csr_matrix((np.ones(len(at)), (local, np.arange(len(at)))), shape=(len(gids), len(at)))
-            for k in range(0, len(firsts), SLOT_BLOCK):
-                block = np.asarray(firsts[k:k + SLOT_BLOCK])
+            step = max(1, min(SLOT_BLOCK, SLOT_BLOCK_VALUES // max(len(at), 1)))
+            for k in range(0, len(firsts), step):
+                block = np.asarray(firsts[k:k + step])
                 idx = block[:, None] + np.arange(len(gids))[None, :]  # (slots, gids) rows of params
                 cols = {c: v[at][None, :] for c, v in prepared.handle["values"].items()}
                 cols.update({c: values[c][idx][:, local] for c in numeric})

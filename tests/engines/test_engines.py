@@ -209,3 +209,23 @@ def test_histogram_and_window_values_agree_between_engines():
     assert set(h0["bin"][h0["win"] == 0]) == set(range(7)) and h0["bin"].max() <= 49
     assert r0["value"].min() == lo and (r0["value"] <= hi * 3).all() and 0 not in set(r0["gid"])
     assert h0.groupby("win")["n"].sum().to_dict() == r0.groupby("win").size().to_dict()
+
+
+def test_pandas_slot_sums_are_the_same_whatever_the_block(monkeypatch):
+    """The pandas engine evaluates slots in blocks bounded by SLOT_BLOCK_VALUES (memory at 1M rows):
+    one slot per block gives bit for bit the sums of the default blocks of 16."""
+    from research.engines import pandas_engine
+
+    frame = _frame()
+    measures = {"w": col("p") * (1 - col("p")), "n": num(1.0)}
+    lets = [{"p": fn("expit", col("a0") + col("a1") * col("g1"))}]
+    eng = open_engine("pandas")
+    p = eng.prepare(FrameSource(frame), KEYS, {"g1": fn("log2", 1 + col("v_handling_hours"))})
+    some = np.arange(0, len(p.groups), 2)
+    params = pd.concat([pd.DataFrame({"gid": some, "slot": s, "a0": 0.1 * s - 1.0, "a1": 0.2 + s})
+                        for s in range(20)], ignore_index=True)
+    default = eng.sums(p, measures, params, lets=lets)
+    monkeypatch.setattr(pandas_engine, "SLOT_BLOCK_VALUES", 1)  # one slot per block
+    one = eng.sums(p, measures, params, lets=lets)
+    pd.testing.assert_frame_equal(one, default, check_exact=True)
+    eng.close()
