@@ -28,8 +28,19 @@ WORKORDER_HEADERS = {k: SURVEY_HEADERS[k] for k in (
 
 def pytest_configure(config):
     """Module- and session-scoped fixtures run before the per-test key fixture: set the key
-    for the whole run too, so no test writes a key file into the checkout."""
+    for the whole run too, so no test writes a key file into the checkout.
+
+    One BLAS thread per test process, as the pipeline itself runs
+    (research.pipeline.workers.one_blas_thread): the suite's products are small, and with one
+    pytest-xdist worker per core, each worker's OpenBLAS threads spinning beside the other worker
+    cost CPU for nothing (measured on 2 cores: 8 model and weighting files 64 s -> 57 s, CPU 112 s ->
+    97 s). The variable reaches the xdist workers and every subprocess, started after this hook (a
+    value set outside is kept); the limit, the BLAS already loaded in this process."""
     os.environ["RESEARCH_PSEUDONYM_KEY"] = TEST_KEY.decode()
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=int(os.environ["OPENBLAS_NUM_THREADS"]), user_api="blas")
 
 
 #: the fixtures that start the session's Spark engine (see pytest_xdist_make_scheduler)
