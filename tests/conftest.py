@@ -28,14 +28,30 @@ WORKORDER_HEADERS = {k: SURVEY_HEADERS[k] for k in (
 
 def pytest_configure(config):
     """Module- and session-scoped fixtures run before the per-test key fixture: set the key
-    for the whole run too, so no test writes a key file into the checkout."""
+    for the whole run too, so no test writes a key file into the checkout.
+
+    One BLAS thread per test process, as the pipeline itself runs
+    (research.pipeline.workers.one_blas_thread): the suite's products are small, and with one
+    pytest-xdist worker per core, each worker's OpenBLAS threads spinning beside the other worker
+    cost CPU for nothing (measured on 2 cores: 8 model and weighting files 64 s -> 57 s, CPU 112 s ->
+    97 s). The variable reaches the xdist workers and every subprocess, started after this hook (a
+    value set outside is kept); the limit, the BLAS already loaded in this process."""
     os.environ["RESEARCH_PSEUDONYM_KEY"] = TEST_KEY.decode()
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=int(os.environ["OPENBLAS_NUM_THREADS"]), user_api="blas")
+
+
+#: the fixtures that start the session's Spark engine (see pytest_xdist_make_scheduler)
+SPARK_FIXTURES = ("spark_engine", "spark_ipw_sums")
 
 
 def pytest_xdist_make_scheduler(config, log):
     """Under ``--dist loadfile`` (the README's test command), the test files that start a Spark
-    session (they ask for the ``spark_engine`` fixture) run on one worker, so the suite starts
-    one JVM instead of one per worker (about 15 s of a core each, and the first queries' warm-up).
+    session (they ask for the ``spark_engine`` fixture, or ``spark_ipw_sums`` built on it) run on
+    one worker, so the suite starts one JVM instead of one per worker (about 15 s of a core each,
+    and the first queries' warm-up).
     Every other file is its own unit, as loadfile makes it. pytest-xdist's own grouping,
     ``xdist_group`` marks with ``--dist loadgroup``, does not reach its scheduler under pytest 9.
     """
@@ -47,7 +63,7 @@ def pytest_xdist_make_scheduler(config, log):
 
     root = Path(str(config.rootpath))
     spark = {p.relative_to(root).as_posix() for p in Path(__file__).parent.rglob("test_*.py")
-             if "spark_engine" in p.read_text(encoding="utf-8")}
+             if any(name in p.read_text(encoding="utf-8") for name in SPARK_FIXTURES)}
 
     class OneSparkWorker(LoadFileScheduling):
         def _split_scope(self, nodeid: str) -> str:
@@ -237,6 +253,28 @@ def spark_engine():
     yield engine
     engine.close()
     engine.spark.stop()
+
+
+@pytest.fixture(scope="session")
+def spark_ipw_sums(spark_engine, sample_dataset, plan, instrument):
+    """(the plan with ipw as the weighting method and no trimming, the
+    :func:`research.representativeness.at_scale_sensitivity.open_sums` of the sample's dataset through
+    the session's Spark engine with that plan): the work orders' ticket-history window, the
+    respondents' join and the response-propensity fit from Spark's sums (its Newton passes).
+
+    One Spark run for the session (about 10 s of Spark jobs): tests/representativeness/test_at_scale.py
+    computes the sensitivity and ipw tables on it, tests/models/test_aggregate_svy.py compares its
+    propensity fit (the formula and cluster only: the method does not enter it) with the row model.
+    Read only (its sources are cached views of the Spark session)."""
+    import dataclasses
+
+    from research.engines import DatasetSource
+    from research.representativeness.at_scale_sensitivity import open_sums
+
+    ipw = dataclasses.replace(plan, weighting=dataclasses.replace(plan.weighting, method="ipw", trim_cap=None))
+    opened = open_sums(spark_engine, DatasetSource(sample_dataset), DatasetSource(sample_dataset, "workorders"),
+                       plan=ipw, instrument=instrument)
+    return ipw, opened
 
 
 def valid_survey(n: int = 40, seed: int = 1) -> pd.DataFrame:

@@ -36,6 +36,26 @@ def row_fits(responses, plan, instrument):
     return {spec.name: fit_model(spec, responses, plan=plan, instrument=instrument) for spec in plan.models}
 
 
+@pytest.fixture(scope="module")
+def sums_fit(responses, plan, instrument):
+    """A plan model fitted from the sums of the pandas or DuckDB engine on the sample's responses,
+    once for the module: a function of (engine name, model name). The engines stay open until the
+    module ends (predictions and marginal effects from sums run passes through the fitting engine)."""
+    engines = {name: open_engine(name) for name in ("pandas", "duckdb")}
+    fits = {}
+
+    def fit(engine_name: str, model: str):
+        if (engine_name, model) not in fits:
+            spec = next(m for m in plan.models if m.name == model)
+            fits[engine_name, model] = fit_model_on(engines[engine_name], FrameSource(responses), spec, plan=plan,
+                                                    instrument=instrument)
+        return fits[engine_name, model]
+
+    yield fit
+    for engine in engines.values():
+        engine.close()
+
+
 def _same_fit(fm, ref):
     assert fm.names == ref.names and fm.kinds == ref.kinds
     np.testing.assert_allclose(fm.params, ref.params, rtol=1e-9, atol=1e-12)
@@ -52,21 +72,17 @@ def _same_fit(fm, ref):
 
 
 @pytest.mark.parametrize("engine_name", ["pandas", "duckdb"])
-def test_every_plan_model_from_sums_equals_the_row_fit(engine_name, responses, row_fits, plan, instrument):
-    engine = open_engine(engine_name)
-    try:
-        for spec in plan.models:
-            fm = fit_model_on(engine, FrameSource(responses), spec, plan=plan, instrument=instrument)
-            _same_fit(fm, row_fits[spec.name])
-            # the row path's method text (the cluster or group variable named), then the engine
-            assert fm.se_method == f"{row_fits[spec.name].se_method} [engine {engine_name}, from sums]"
-    finally:
-        engine.close()
+def test_every_plan_model_from_sums_equals_the_row_fit(engine_name, row_fits, sums_fit, plan):
+    for spec in plan.models:
+        fm = sums_fit(engine_name, spec.name)
+        _same_fit(fm, row_fits[spec.name])
+        # the row path's method text (the cluster or group variable named), then the engine
+        assert fm.se_method == f"{row_fits[spec.name].se_method} [engine {engine_name}, from sums]"
 
 
-def test_mixed_model_station_effects_from_sums(responses, row_fits, plan, instrument):
+def test_mixed_model_station_effects_from_sums(row_fits, sums_fit, plan):
     spec = next(m for m in plan.models if m.family == "mixed")
-    fm = fit_model_on(open_engine("pandas"), FrameSource(responses), spec, plan=plan, instrument=instrument)
+    fm = sums_fit("pandas", spec.name)
     a, b = fm.extra["blups"], row_fits[spec.name].extra["blups"]
     assert a["group"].tolist() == b["group"].tolist()
     np.testing.assert_allclose(a["blup"], b["blup"], rtol=1e-8, atol=1e-12)
@@ -155,31 +171,28 @@ def _same_table(a: pd.DataFrame, b: pd.DataFrame, labels: list[str]):
 
 @pytest.mark.parametrize("engine_name,models", [("pandas", ("ols", "logit", "mixed", "speed_by_cause")),
                                                 ("duckdb", ("ordinal", "levers"))])
-def test_predictions_and_marginal_effects_from_sums(engine_name, models, responses, row_fits, plan, instrument):
+def test_predictions_and_marginal_effects_from_sums(engine_name, models, row_fits, sums_fit, plan, instrument):
     """Every row of predictions.csv and marginal_effects.csv (sub-cause and cause-group averages, the
     handling-time grid, the effect of doubling the time), against the row-level tables: each plan
-    model once, through one engine or the other."""
+    model once, through one engine or the other (the module's fits from sums, checked above)."""
     from research.models.aggregate.predict import marginal_effects_from_sums, predictions_from_sums
     from research.models.predict import marginal_effects, predictions
 
     common = dict(parent=instrument.parent, threshold=instrument.satisfied_threshold)
-    engine = open_engine(engine_name)
-    try:
-        for spec in plan.models:
-            if models and spec.name not in models:
-                continue
-            fm = fit_model_on(engine, FrameSource(responses), spec, plan=plan, instrument=instrument)
-            ref = row_fits[spec.name]
-            got = predictions_from_sums(fm, grid_hours=plan.grid_hours, conf_level=plan.conf_level,
-                                        reference_levels=plan.reference_levels, instrument=instrument, **common)
-            want = predictions(ref, grid_hours=plan.grid_hours, conf_level=plan.conf_level, **common)
-            assert len(want) > 100
-            _same_table(got, want, ["quantity", "scale", "cause_l1", "cause_l2", "hours", "n", "df"])
-            got = marginal_effects_from_sums(fm, multiplier=plan.time_multiplier, conf_level=plan.conf_level, **common)
-            want = marginal_effects(ref, multiplier=plan.time_multiplier, conf_level=plan.conf_level, **common)
-            _same_table(got, want, ["term", "scale", "cause_l1", "n", "df"])
-    finally:
-        engine.close()
+    assert set(models) <= {spec.name for spec in plan.models}
+    for spec in plan.models:
+        if models and spec.name not in models:
+            continue
+        fm = sums_fit(engine_name, spec.name)
+        ref = row_fits[spec.name]
+        got = predictions_from_sums(fm, grid_hours=plan.grid_hours, conf_level=plan.conf_level,
+                                    reference_levels=plan.reference_levels, instrument=instrument, **common)
+        want = predictions(ref, grid_hours=plan.grid_hours, conf_level=plan.conf_level, **common)
+        assert len(want) > 100
+        _same_table(got, want, ["quantity", "scale", "cause_l1", "cause_l2", "hours", "n", "df"])
+        got = marginal_effects_from_sums(fm, multiplier=plan.time_multiplier, conf_level=plan.conf_level, **common)
+        want = marginal_effects(ref, multiplier=plan.time_multiplier, conf_level=plan.conf_level, **common)
+        _same_table(got, want, ["term", "scale", "cause_l1", "n", "df"])
 
 
 @pytest.mark.parametrize("engine_name", ["pandas", "duckdb"])

@@ -104,23 +104,29 @@ def test_one_respondent_station_and_raking_cell(data, plan, instrument):
 def test_propensity_from_sums_equals_the_row_model(engine_name, data, sample_dataset, plan, instrument):
     engine = open_engine(engine_name)
     try:
-        _same_propensity(engine, data, sample_dataset, plan, instrument)
+        got = propensity_on(engine, DatasetSource(sample_dataset, "workorders"), plan=plan, instrument=instrument)
+        _same_propensity(got, data, plan, instrument)
     finally:
         engine.close()
 
 
-def test_spark_propensity_from_sums_equals_the_row_model(spark_engine, data, sample_dataset, plan, instrument):
-    """Spark's ticket-history window (each part's ledger entry from its file name) and Newton passes."""
-    _same_propensity(spark_engine, data, sample_dataset, plan, instrument)
+def test_spark_propensity_from_sums_equals_the_row_model(spark_ipw_sums, data, plan, instrument):
+    """Spark's ticket-history window (each part's ledger entry from its file name) and Newton passes:
+    the session's Spark fit of the dataset's work orders (conftest.spark_ipw_sums, fit_propensity on
+    population_source's view, as propensity_on fits it; ipw as the method there, which the fit does
+    not read: the formula and the cluster are the plan's)."""
+    ipw, opened = spark_ipw_sums
+    spec = plan.weighting
+    assert (ipw.weighting.propensity_rhs, ipw.weighting.cluster) == (spec.propensity_rhs, spec.cluster)
+    _same_propensity(opened.prop.tables(plan), data, plan, instrument)
 
 
-def _same_propensity(engine, data, sample_dataset, plan, instrument):
+def _same_propensity(got, data, plan, instrument):
     spec = plan.weighting
     population = population_frame(data[1], bands_hours=spec.bands_hours)
     est, fit, _ = propensity_model(population, spec.propensity_rhs, cluster=spec.cluster,
                                    reference_levels=plan.reference_levels, instrument=instrument,
                                    conf_level=plan.conf_level)
-    got = propensity_on(engine, DatasetSource(sample_dataset, "workorders"), plan=plan, instrument=instrument)
     _same_tables(dict(zip(("e", "f"), got)), {"e": est, "f": fit})
     assert population["repeat"].sum() > 0  # the ticket-history flag is exercised
 

@@ -157,14 +157,19 @@ def test_publish_refuses_a_dirty_build_unless_asked_and_records_it(sample_build,
 def test_the_pipeline_runs_with_one_blas_thread():
     # issue 12: sums in a fixed order. Inside research.pipeline.reproduce.one_blas_thread every BLAS library
     # threadpoolctl sees runs one thread, and the previous limits come back afterwards.
-    from threadpoolctl import threadpool_info
+    # The suite runs one BLAS thread (conftest.pytest_configure): two here, so that the limit and
+    # its undoing show; scipy's OpenBLAS loaded first, so that the same libraries are listed throughout.
+    import scipy.linalg  # noqa: F401
+    from threadpoolctl import threadpool_info, threadpool_limits
 
     from research.pipeline.reproduce import one_blas_thread
 
-    before = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
-    with one_blas_thread():
-        inside = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
-    after = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+        with one_blas_thread():
+            inside = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+        after = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+    assert before and set(before) == {2}
     assert inside and set(inside) == {1}
     assert after == before
 

@@ -169,27 +169,30 @@ def test_rows_without_a_handling_time_are_refused(rows, plan):
                  "survey responses")
 
 
-def test_spark_sensitivity_and_ipw_tables_equal_the_pandas_engine(spark_engine, sample_dataset, rows, counts,
-                                                                   plan, instrument):
+def test_spark_sensitivity_and_ipw_tables_equal_the_pandas_engine(spark_engine, spark_ipw_sums, sample_dataset,
+                                                                   rows, counts, plan, instrument):
     """The Spark joins (the work orders with their ticket's answer and pattern, the respondents with
     their ticket's covariates) over the dataset folder: the propensity fit, the three sensitivity
     tables and, with ipw as the method, weight_summary, weight_margins and weighted_estimates equal
     the pandas engine's on the same rows to 1e-9 (pandas' equal the row path's:
     test_at_scale_sensitivity.py). The counts are pandas' (Spark's are compared above): one Spark
-    run of the joins and the passes, about 30 s."""
+    run of the joins and the passes, about 30 s; the joins and the propensity fit are the session's
+    (conftest.spark_ipw_sums, which test_aggregate_svy.py's Spark propensity test reads too)."""
     from research.representativeness.at_scale_ipw import ipw_tables
     from research.representativeness.at_scale_sensitivity import open_sums, sensitivity_on
 
-    ipw = _variant(plan, "ipw", None)
+    ipw, spark_opened = spark_ipw_sums
+    assert ipw == _variant(plan, "ipw", None)
 
-    def tables(engine, responses, workorders):
-        opened = open_sums(engine, responses, workorders, plan=ipw, instrument=instrument)
+    def tables(engine, responses, workorders, opened):
         out = sensitivity_on(engine, responses, workorders, plan=ipw, instrument=instrument, counts=counts,
                              opened=opened)
         return {**out, **ipw_tables(engine, opened.respondents, opened.prop, counts, ipw, opened.covariates)}
 
-    ref = tables(open_engine("pandas"), FrameSource(rows[0]), FrameSource(rows[1]))
-    got = tables(spark_engine, DatasetSource(sample_dataset), DatasetSource(sample_dataset, "workorders"))
+    pandas = open_engine("pandas")
+    responses, workorders = FrameSource(rows[0]), FrameSource(rows[1])
+    ref = tables(pandas, responses, workorders, open_sums(pandas, responses, workorders, plan=ipw, instrument=instrument))
+    got = tables(spark_engine, DatasetSource(sample_dataset), DatasetSource(sample_dataset, "workorders"), spark_opened)
     names = ("propensity_estimates", "propensity_fit", "weighting_methods", "delta_range", "tipping_deltas",
              "weight_summary", "weight_margins", "weighted_estimates", "ipw_scale")
     assert set(names) <= set(got)
