@@ -7,7 +7,8 @@
   :mod:`~research.ingestion.parquet_reader`, :mod:`~research.ingestion.typed_cells`;
   :mod:`~research.ingestion.ingested` reads ingest's own outputs back;
 - :mod:`research.ingestion.schema` -- the canonical columns and types of the outputs;
-- :mod:`research.ingestion.parse` -- text, dates, labels and answers parsed column-wise;
+- :mod:`research.ingestion.parse` -- text, dates, labels and answers parsed column-wise (the
+  dates in :mod:`~research.ingestion.datetimes`; :mod:`~research.ingestion.arrow_text`);
 - :mod:`research.ingestion.pseudonymise` -- keyed pseudonyms and masking of personal data;
 - :mod:`research.ingestion.sla` and :mod:`research.ingestion.derive` -- handling time,
   SLA deadlines and the derived fields;
