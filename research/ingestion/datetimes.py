@@ -28,10 +28,10 @@ DATETIME_FORMATS = (
     "%Y-%m-%d",
     "%Y/%m/%d",
 )
-# Excel serial dates accepted: 1900-01-01 .. 2099-12-31 (day 0 = 1899-12-30,
-# which absorbs Excel's 1900 leap-year bug for all dates after February 1900).
 # The two styles of docs/input_contract.md and their near variants, parsed by Arrow first.
 ARROW_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M")
+# Excel serial dates accepted: 1900-01-01 .. 2100-12-31 (day 0 = 1899-12-30,
+# which absorbs Excel's 1900 leap-year bug for all dates after February 1900).
 EXCEL_EPOCH = pd.Timestamp("1899-12-30")
 EXCEL_SERIAL_RANGE = (2.0, 73415.0)
 # Datetimes accepted: 1900-01-01 .. 2200-12-31. Anything else (year 1, year
