@@ -126,10 +126,9 @@ def _arrow_datetimes(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     no_seconds = np.zeros(len(raw), dtype=bool)
     for fmt in ARROW_FORMATS:
         parsed = pc.strptime(arr, format=fmt, unit="us", error_is_null=True)
-        if "%S" not in fmt:
-            no_seconds |= pc.is_valid(parsed).to_numpy(zero_copy_only=False)
-            if out is not None:
-                no_seconds &= pc.is_null(out).to_numpy(zero_copy_only=False)
+        if "%S" not in fmt:  # the rows this style takes (not taken by an earlier one)
+            taken = pc.is_valid(parsed) if out is None else pc.and_(pc.is_valid(parsed), pc.is_null(out))
+            no_seconds |= taken.to_numpy(zero_copy_only=False)
         out = parsed if out is None else pc.coalesce(out, parsed)
     values = out.to_numpy(zero_copy_only=False).astype("datetime64[us]")
     maybe_rolled = np.flatnonzero(pc.fill_null(pc.less_equal(pc.day(out), 3), False)

@@ -241,3 +241,15 @@ def test_coded_text_and_labels_hold_what_the_row_parsers_give(instrument):
     want, want_bad = parse_label(labels, instrument.label_sets["channel"])
     pd.testing.assert_series_equal(codes.series(labels.index), want)
     assert bad.tolist() == want_bad.tolist()
+
+
+def test_rows_read_in_a_style_without_seconds_are_told_apart(monkeypatch):
+    """_arrow_datetimes says which rows a style without seconds took (they cannot hold a leap
+    second), each style counted for the rows it took, also with two such styles in a row."""
+    from research.ingestion import datetimes
+
+    monkeypatch.setattr(datetimes, "ARROW_FORMATS", ("%Y/%m/%d %H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"))
+    values, no_seconds = datetimes._arrow_datetimes(s("2025/1/15 8:05", "2025-01-15 08:05",
+                                                      "2025-01-15 08:05:00", "", "昨天"))
+    assert no_seconds.tolist() == [True, True, False, False, False]
+    assert values[0] == values[1] == values[2]
