@@ -316,7 +316,7 @@ def _masked_many(texts: list[str], normals: list[tuple[str, list[int] | None]]) 
     the matches are each text's own. Each match is replaced in the joined original text (the
     same length) and the result split again. Cost: one Python step per match instead of
     several calls per text (1M rows: about 40,000 comments with a number). Texts holding
-    :data:`_TAKEN` themselves, and those NFKC changes in length, are masked one by one.
+    :data:`_TAKEN` themselves, and those whose NFKC form differs in length, are masked one by one.
     """
     out: list[str | None] = [None] * len(texts)
     batch = []

@@ -189,7 +189,7 @@ def _rejected_table(rej: _Rejects, role: str, key: bytes, fields: tuple[Field, .
 
 
 def _accepted_frame(checked: _Checked, kind: str, instrument: Instrument, key: bytes,
-                    fields: tuple[Field, ...], meanwhile: Callable[[], object] | None = None,
+                    fields: tuple[Field, ...],
                     alongside: Callable[[], object] | None = None) -> tuple[pd.DataFrame, list[str]]:
     """Accepted rows, typed and derived; free text and names masked, customer ids pseudonymised.
 
@@ -199,11 +199,10 @@ def _accepted_frame(checked: _Checked, kind: str, instrument: Instrument, key: b
 
     The free texts are masked (Python, with the GIL) while a second thread
     takes the other columns' accepted rows and derives the fields from them
-    (Arrow and numpy, mostly without it); ``meanwhile``, if given, is called
-    in this thread after the masking, while that thread may still be at work;
-    ``alongside``, if given, is called in that thread once the typed columns are
-    done (ingest takes the rejected rows there: the masking takes longer than the
-    typing, so that thread would otherwise wait).
+    (Arrow and numpy, mostly without it); ``alongside``, if given, is called in
+    that thread once the typed columns are done (ingest takes the rejected rows
+    there: the masking takes longer than the typing, so that thread would
+    otherwise wait).
     """
     keep = np.ones(len(checked.raw), dtype=bool)
     for mask in checked.faults.values():
@@ -256,8 +255,6 @@ def _accepted_frame(checked: _Checked, kind: str, instrument: Instrument, key: b
                      for name, values in mask_columns(selected, also=own, at=at).items()}
         else:
             texts = {name: column(name, checked.parsed[name]) for name in free}
-        if meanwhile is not None:
-            meanwhile()
         frame, warnings = later.result()
         if extra is not None:
             extra.result()
