@@ -253,3 +253,73 @@ def test_rows_read_in_a_style_without_seconds_are_told_apart(monkeypatch):
                                                       "2025-01-15 08:05:00", "", "昨天"))
     assert no_seconds.tolist() == [True, True, False, False, False]
     assert values[0] == values[1] == values[2]
+
+
+def _layout_texts(n: int, seed: int) -> list[str]:
+    """Texts of exactly the widths of the fixed layouts (13-16 and 19 bytes) that are, or nearly
+    are, one of them: every width of month, day and hour, impossible days and times, a wrong
+    separator, a letter or a full-width digit for a digit, years 0000-9999."""
+    import random
+
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        y = rng.choice([rng.randint(1900, 2200), rng.randint(0, 9999), 2024, 2025, 2100])
+        m, d = rng.randint(0, 13), rng.randint(0, 32)
+        h, mi, sec = rng.randint(0, 25), rng.randint(0, 61), rng.randint(0, 61)
+        if rng.random() < 0.5:
+            text = f"{y:04d}-{m:02d}-{d:02d} {h:02d}:{mi:02d}:{sec:02d}"
+        else:
+            text = f"{y:04d}/{rng.choice([str(m), f'{m:02d}'])}/{rng.choice([str(d), f'{d:02d}'])} " \
+                   f"{rng.choice([str(h), f'{h:02d}'])}:{mi:02d}"
+        roll = rng.random()
+        if roll < 0.1:  # one character replaced: a separator, a letter, a full-width digit
+            at = rng.randrange(len(text))
+            text = text[:at] + rng.choice("-/: T.x0９") + text[at + 1:]
+        out.append(text)
+    return out
+
+
+def test_fixed_layouts_read_exactly_the_real_dates_python_reads():
+    """The fixed-layout path (datetimes._fixed_datetimes) against Python's datetime.strptime,
+    one text at a time: a text is taken exactly when it has one of the layouts (ASCII digits,
+    the separators where they belong) and strptime reads it as a real date and time with a
+    second under 60, and then to strptime's value; every other text is left NaT."""
+    import datetime as dt
+
+    import numpy as np
+    import pyarrow as pa
+
+    from research.ingestion import datetimes
+
+    shapes = [(re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}", re.ASCII), "%Y-%m-%d %H:%M:%S"),
+              (re.compile(r"\d{4}/\d{1,2}/\d{1,2} \d{1,2}:\d{2}", re.ASCII), "%Y/%m/%d %H:%M")]
+
+    def expected(text: str):
+        for shape, fmt in shapes:
+            if shape.fullmatch(text):
+                if text[-2:] in ("60", "61") and fmt.endswith("%S"):
+                    return None  # strptime reads a leap second; the fixed path leaves it
+                try:
+                    return np.datetime64(dt.datetime.strptime(text, fmt), "us")
+                except ValueError:
+                    return None
+        return None
+
+    texts = ["2025-02-29 10:00:00", "2024-02-29 10:00:00", "2025/2/29 8:00", "2024/2/29 8:00",
+             "2025/12/31 23:59", "2025/1/1 0:00", "0000-01-01 00:00:00", "9999-12-31 23:59:59",
+             "2025-01-15 23:59:60", "2025-01-15 24:00:00", "2025/1/15 8:60", "2025-01-15T08:00:00",
+             "２025-01-15 08:00", "2025/1/15  8:05", "2025/01/15 08:05"] + _layout_texts(30_000, seed=11)
+    # two chunks, the second a slice (its offsets do not start at 0)
+    values = datetimes._fixed_datetimes(pa.chunked_array([
+        pa.array(texts[:9], pa.large_string()), pa.array(["x", *texts[9:]], pa.large_string()).slice(1)]))
+    small = datetimes._fixed_datetimes(pa.chunked_array([pa.array(texts[:9], pa.string())]))
+    assert np.array_equal(small, values[:9], equal_nan=True)  # 32-bit offsets too
+    want = np.array([expected(t) or np.datetime64("NaT") for t in texts], dtype="datetime64[us]")
+    assert np.array_equal(values, want, equal_nan=True)
+    assert (~np.isnat(want)).sum() > 15_000 and np.isnat(want).sum() > 5_000  # both kinds are tried
+    # every layout takes some text
+    taken = [t for t, v in zip(texts, values) if not np.isnat(v)]
+    for layout in datetimes.FIXED_LAYOUTS:
+        shape = "".join(r"\d" if ch in "YmdHMS" else re.escape(ch) for ch in layout)
+        assert any(re.fullmatch(shape, t, re.ASCII) for t in taken), layout
