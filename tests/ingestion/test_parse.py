@@ -323,3 +323,28 @@ def test_fixed_layouts_read_exactly_the_real_dates_python_reads():
     for layout in datetimes.FIXED_LAYOUTS:
         shape = "".join(r"\d" if ch in "YmdHMS" else re.escape(ch) for ch in layout)
         assert any(re.fullmatch(shape, t, re.ASCII) for t in taken), layout
+
+
+def test_datetimes_of_any_text_agree_with_the_strict_reference():
+    """Any text, not only date-like ones (hypothesis: digits, separators, spaces, full-width and
+    other characters, in the layouts' widths and beside them): the same values and flags as the
+    reference of the earlier path, and never an exception."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    alphabet = st.sampled_from(list("0123456789-/: T.\u3000９\x00é")) | st.characters()
+    layout_like = st.builds(lambda y, m, d, h, mi, s, sep: f"{y:04d}{sep}{m}{sep}{d} {h}:{mi:02d}:{s:02d}",
+                            st.integers(0, 9999), st.integers(0, 13), st.integers(0, 32),
+                            st.integers(0, 25), st.integers(0, 61), st.integers(0, 61), st.sampled_from("-/"))
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.lists(st.text(alphabet, max_size=20) | layout_like | layout_like.map(lambda t: t[:-3]),
+                    min_size=1, max_size=40))
+    def check(texts):
+        raw = pd.Series(texts, dtype="string")
+        values, bad = parse_datetime(raw)
+        want_values, want_bad = _reference_parse_datetime(raw)
+        pd.testing.assert_series_equal(values, want_values)
+        pd.testing.assert_series_equal(bad, want_bad)
+
+    check()
