@@ -84,6 +84,16 @@ def _overall_report(files: list[dict], responses: pd.DataFrame, key: bytes,
     accepted responses' count, missing overall answers and unweighted satisfied rate, the
     reason codes in zh and en, the pseudonym key's id and the instrument folder's name."""
     missing_overall = int(responses["sat_overall"].isna().sum())
+    rate = (float(responses["satisfied"].mean())
+            if len(responses) and missing_overall < len(responses) else None)
+    return report_of(files, len(responses), missing_overall, rate, key, instrument)
+
+
+def report_of(files: list[dict], rows: int, sat_overall_missing: int, satisfied_rate: float | None,
+              key: bytes, instrument: Instrument) -> dict:
+    """The ingest report from its parts (:func:`_overall_report` of the frames, or of the
+    streaming ingest's tallies, :func:`research.ingestion.stream_report.overall_report`): the
+    same keys in the same order either way."""
     return {
         "files": files,
         "rows_read": sum(f["rows_read"] for f in files),
@@ -91,10 +101,9 @@ def _overall_report(files: list[dict], responses: pd.DataFrame, key: bytes,
         "rejected": sum(f["rejected"] for f in files),
         "reconciled": all(f["reconciled"] for f in files),
         "responses": {
-            "rows": len(responses),
-            "sat_overall_missing": missing_overall,
-            "satisfied_rate_unweighted": (float(responses["satisfied"].mean())
-                                          if len(responses) and missing_overall < len(responses) else None),
+            "rows": rows,
+            "sat_overall_missing": sat_overall_missing,
+            "satisfied_rate_unweighted": satisfied_rate,
         },
         "reasons": {code: {"zh": zh, "en": en} for code, (zh, en) in REASONS.items()},
         "pseudonym_key_id": key_id(key),

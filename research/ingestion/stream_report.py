@@ -21,8 +21,7 @@ import pyarrow.compute as pc
 
 from research.config.instrument import Instrument
 from research.ingestion.faults import REASONS
-from research.ingestion.pseudonymise import key_id
-from research.ingestion.report import _ignored_headers
+from research.ingestion.report import _ignored_headers, report_of
 
 _CONTROL = re.compile(r"^(?P<file>.*): control characters replaced by spaces in (?P<n>[\d,]+) "
                       r"(?P<field>\S+) value\(s\)$")
@@ -146,20 +145,6 @@ def odd_status(workorders: pd.DataFrame | None) -> pa.Array | None:
 def overall_report(files: list[dict], survey: FileTally, key: bytes, instrument: Instrument) -> dict:
     """:func:`research.ingestion.report._overall_report` from the survey's tally."""
     rows = survey.accepted
-    return {
-        "files": files,
-        "rows_read": sum(f["rows_read"] for f in files),
-        "accepted": sum(f["accepted"] for f in files),
-        "rejected": sum(f["rejected"] for f in files),
-        "reconciled": all(f["reconciled"] for f in files),
-        "responses": {
-            "rows": rows,
-            "sat_overall_missing": survey.sat_missing,
-            "satisfied_rate_unweighted": (float(np.float64(survey.satisfied) / survey.answered)
-                                          if rows and survey.sat_missing < rows and survey.answered
-                                          else None),
-        },
-        "reasons": {code: {"zh": zh, "en": en} for code, (zh, en) in REASONS.items()},
-        "pseudonym_key_id": key_id(key),
-        "instrument_dir": instrument.source_dir.name,
-    }
+    rate = (float(np.float64(survey.satisfied) / survey.answered)
+            if rows and survey.sat_missing < rows and survey.answered else None)
+    return report_of(files, rows, survey.sat_missing, rate, key, instrument)
