@@ -373,6 +373,35 @@ def test_file_above_the_size_limit_is_refused(tmp_path, capsys, monkeypatch):
     assert_one_clean_error(code, err, path, "more than the 1,000 an input may have", "RESEARCH_MAX_INPUT_BYTES")
 
 
+# ----------------------------------------------------------------------------- NUL bytes
+
+def test_nul_byte_in_the_first_64_kb_refuses_the_file_and_one_further_on_is_a_cell_fault(tmp_path, capsys):
+    """docs/input_contract.md: a NUL in the first 64 KB is binary content (the file is refused);
+    one further on is a control character of its cell: the row is rejected as invalid_text when
+    it is in an id, and becomes a space (with a warning) in the comment."""
+    frame = planted(900)
+    path = tmp_path / "s.csv"
+    write_csv(frame, path)
+    lines = path.read_bytes().split(b"\n")
+    assert sum(len(line) + 1 for line in lines[:700]) > 65536  # row 700 starts beyond 64 KB
+    early = list(lines)
+    early[3] = early[3].replace(b",", b"\x00,", 1)
+    path.write_bytes(b"\n".join(early))
+    code, _, err = ingest_cli(capsys, path, tmp_path)
+    assert_one_clean_error(code, err, path, "binary content (NUL bytes)")
+
+    late = list(lines)
+    late[700] = late[700].replace(b",", b"\x00,", 1)  # in the ticket id of data row 700
+    late[800] = late[800] + b"\x00"  # at the end of the comment of data row 800
+    path.write_bytes(b"\n".join(late))
+    code, _, err = ingest_cli(capsys, path, tmp_path)
+    assert code == 0, err
+    f = assert_exact(tmp_path, 900, accepted=899)
+    assert any("control characters replaced" in w for w in f["warnings"])
+    rej = rejected(tmp_path)
+    assert rej["reason"].tolist() == ["invalid_text"] and rej["source_row"].tolist() == ["700"]
+
+
 # ----------------------------------------------------------------------------- values out of range
 
 @pytest.mark.parametrize("value", ["9999-12-31 23:59:59", "0001-01-01 00:00:00", "1899-12-31 08:00:00",
