@@ -37,14 +37,18 @@ SLA_UNITS = ("hours", "working_days")
 EXPORT_KINDS = ("survey", "workorders")
 ExportKind = Literal["survey", "workorders"]
 
-_FOLD_RE = re.compile(r"[\s_\-]+")
+# white space, underscores, hyphens, and the invisible format characters that copied text
+# carries (soft hyphen, zero-width space and joiners, word joiner, and the byte-order mark,
+# which a spreadsheet keeps in a header it moved away from the start of the file)
+_FOLD_RE = re.compile(r"[\s_\-\u00ad\u200b-\u200d\u2060\ufeff]+")
 
 
 def normalize_key(text: str) -> str:
     """Fold a header or an answer label for matching.
 
     NFKC (full-width letters, digits and spaces become half-width), case-folded,
-    with white space, underscores and hyphens removed.
+    with white space, underscores, hyphens and invisible format characters (zero-width
+    space and joiners, word joiner, soft hyphen, byte-order mark) removed.
 
     >>> normalize_key(" Ｔｉｃｋｅｔ_ID ")
     'ticketid'

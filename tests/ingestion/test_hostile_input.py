@@ -373,6 +373,26 @@ def test_file_above_the_size_limit_is_refused(tmp_path, capsys, monkeypatch):
     assert_one_clean_error(code, err, path, "more than the 1,000 an input may have", "RESEARCH_MAX_INPUT_BYTES")
 
 
+# ----------------------------------------------------------------------------- invisible characters
+
+def test_a_byte_order_mark_moved_with_its_column_and_zero_width_spaces_still_match(tmp_path, capsys):
+    """A spreadsheet that did not read the BOM keeps it in the first header; moving that column
+    takes it along. Headers and labels are matched with invisible format characters removed
+    (docs/input_contract.md, Headers); the values themselves are not changed."""
+    frame = planted(20)
+    columns = list(frame.columns)
+    frame = frame[columns[1:4] + [columns[0]] + columns[4:]]
+    frame = frame.rename(columns={columns[0]: "\ufeff" + columns[0], "受理渠道": "受理\u200b渠道"})
+    frame.loc[4, "受理\u200b渠道"] = frame.loc[4, "受理\u200b渠道"][:1] + "\u200b" + frame.loc[4, "受理\u200b渠道"][1:]
+    path = tmp_path / "s.csv"
+    write_csv(frame, path)
+    code, _, err = ingest_cli(capsys, path, tmp_path)
+    assert code == 0, err
+    f = assert_exact(tmp_path, 20, accepted=20)
+    assert f["columns"]["mapped"]["\ufeff" + columns[0]] == "ticket_id"
+    assert f["columns"]["mapped"]["受理\u200b渠道"] == "channel"
+
+
 # ----------------------------------------------------------------------------- NUL bytes
 
 def test_nul_byte_in_the_first_64_kb_refuses_the_file_and_one_further_on_is_a_cell_fault(tmp_path, capsys):
