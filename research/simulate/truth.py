@@ -58,7 +58,9 @@ def _truth(n, seed, faults, p, population, responses, rows, sat, thr, station_na
                 g: _rate(resp_sat[responses["cause_l1"] == g])
                 for g in population["cause_l1"].cat.categories},
         },
-        "bias_naive_minus_population": _rate(resp_sat) - float(sat_ok.mean()),
+        # None when no accepted response has an observed sat_overall (a tiny n): no naive rate
+        "bias_naive_minus_population": (None if _rate(resp_sat) is None
+                                        else _rate(resp_sat) - float(sat_ok.mean())),
         "counts": {
             "workorders": len(population),
             "completed": int(counts_status.get("completed", 0)),

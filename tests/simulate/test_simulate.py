@@ -467,3 +467,19 @@ def test_fault_rows_are_drawn_once_each_in_permutation_order():
     assert picker.pick() == 2 and picker.pick() == 1
     with pytest.raises(ValueError, match="too many faults for the number of rows"):
         picker.pick()
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_a_single_survey_is_simulated_with_or_without_a_naive_rate(seed):
+    """n = 1: with seed 1 the one respondent's overall answer is missing, so there is no naive
+    satisfied rate and no bias to state (None, not an error); with seed 2 it is observed."""
+    from research.simulate import simulate
+
+    truth = simulate(1, seed).truth
+    rate = truth["naive"]["satisfied_rate"]
+    if rate is None:
+        assert seed == 1 and truth["bias_naive_minus_population"] is None
+    else:
+        assert truth["bias_naive_minus_population"] == pytest.approx(
+            rate - truth["population"]["satisfied_rate"])
+    assert truth["counts"]["survey_rows_before_faults"] == 1
