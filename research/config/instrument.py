@@ -252,6 +252,7 @@ def _load_questionnaire(path: Path) -> tuple[dict[str, Scale], tuple[Item, ...],
         items.append(Item(name=r.text(n, "name", where), scale=scale,
                           zh=r.text(n, "zh", where), en=r.text(n, "en", where)))
     threshold = r.get(r.data, "satisfied_threshold", "", int)
+    r.refuse_unknown()
     return scales, tuple(items), threshold
 
 
@@ -276,6 +277,7 @@ def _load_taxonomy(path: Path) -> tuple[LabelSet, LabelSet, dict[str, str]]:
             subs.append(lab)
     lookup = _lookup(r, "causes[*].subcauses", [(s, lab.code) for lab in subs for s in lab.spellings()])
     l2 = LabelSet(name="cause_l2", labels=tuple(subs), lookup=lookup)
+    r.refuse_unknown()
     return l1, l2, parent
 
 
@@ -284,6 +286,7 @@ def _load_labels(path: Path) -> dict[str, LabelSet]:
     out = {}
     for name in ("channel", "resolved", "survey_status"):
         out[name] = _label_set(r, name, r.seq(r.data, name, ""), name)
+    r.refuse_unknown()
     return out
 
 
@@ -324,6 +327,7 @@ def _load_fields(path: Path, label_sets: dict[str, LabelSet],
         if len(set(names)) != len(names):
             raise r.fail(kind, "a column is declared twice")
         out[kind] = tuple(fields)
+    r.refuse_unknown()
     return out
 
 
@@ -350,6 +354,7 @@ def _load_sla(path: Path, subcauses: tuple[str, ...]) -> tuple[SlaTarget, dict[s
         if code not in subcauses:
             raise r.fail(f"targets.{code}", f"unknown sub-cause; known: {list(subcauses)}")
         targets[code] = _read_sla(r, node, f"targets.{code}")
+    r.refuse_unknown()
     return default, targets
 
 

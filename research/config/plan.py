@@ -32,7 +32,7 @@ from research.config.formula import MODEL_FUNCTIONS, parse_rhs
 from research.config.plan_levers import read_scenarios
 from research.config.plan_sections import (read_bulletin, read_drivers, read_models, read_predictions,
                                            read_report, read_thresholds, read_typical_cases, read_weighting)
-from research.config.plan_specs import (BULLETIN_RANKING_RHS, CLUSTER_VARIABLES, FAMILIES, LEVER_KINDS,
+from research.config.plan_specs import (BULLETIN_RANKING_RHS, CATEGORICAL_VARIABLES, CLUSTER_VARIABLES, FAMILIES, LEVER_KINDS,
                                         LEVER_SETTABLE, MARGIN_VARIABLES, MAX_BANDS, MAX_BOOTSTRAP_REPS,
                                         MAX_DELTA, MAX_FACTOR, MAX_GRID_POINTS, MAX_HOURS, MAX_ITER, MAX_KNOTS,
                                         MAX_LEVERS, MAX_MODELS, OUTCOMES, POST_TREATMENT, PROPENSITY_VARIABLES,
@@ -73,8 +73,8 @@ def load_plan(path: str | Path | None = None) -> Plan:
     Raises
     ------
     InputError
-        Missing file, invalid YAML, or a key that is missing, mistyped or
-        inconsistent; the message names the file and the key.
+        Missing file, invalid YAML, or a key that is missing, mistyped, inconsistent or
+        unknown (a misspelt key is refused, not ignored); the message names the file and the key.
     """
     path = Path(path) if path is not None else plan_path()
     r = YamlFile(path, what="analysis plan")
@@ -83,13 +83,24 @@ def load_plan(path: str | Path | None = None) -> Plan:
         raise r.fail("conf_level", f"must be in [0.5, 1), got {conf}")
     refs = r.get(r.data, "reference_levels", "", dict, default={})
     refs = {str(k): str(v) for k, v in refs.items()}
+    unknown = [k for k in refs if k not in CATEGORICAL_VARIABLES]
+    if unknown:
+        raise r.fail(f"reference_levels.{unknown[0]}",
+                     f"not a categorical variable; use some of {list(CATEGORICAL_VARIABLES)}")
+    r.get(r.data, "version", "", (int, float, str, type(None)), default=None)  # for people: not used
     models = read_models(r)
     grid, mult = read_predictions(r)
-    return Plan(conf_level=conf, reference_levels=refs, models=models, grid_hours=grid, time_multiplier=mult,
-                thresholds=read_thresholds(r, r.data.get("thresholds")),
-                weighting=read_weighting(r, r.data.get("weighting"), models),
-                scenarios=read_scenarios(r, r.data.get("scenarios"), models),
-                drivers=read_drivers(r, r.data.get("drivers")), path=path,
-                source=path.read_text(encoding="utf-8"), bulletin=read_bulletin(r, r.data.get("bulletin")),
-                report=read_report(r, r.data.get("report")),
-                typical_cases=read_typical_cases(r, r.data.get("typical_cases")))
+
+    def section(name: str):
+        return r.get(r.data, name, "", default=None)  # each reader checks its section's type
+
+    plan = Plan(conf_level=conf, reference_levels=refs, models=models, grid_hours=grid, time_multiplier=mult,
+                thresholds=read_thresholds(r, section("thresholds")),
+                weighting=read_weighting(r, section("weighting"), models),
+                scenarios=read_scenarios(r, section("scenarios"), models),
+                drivers=read_drivers(r, section("drivers")), path=path,
+                source=path.read_text(encoding="utf-8"), bulletin=read_bulletin(r, section("bulletin")),
+                report=read_report(r, section("report")),
+                typical_cases=read_typical_cases(r, section("typical_cases")))
+    r.refuse_unknown()  # a misspelt key is an error, not a default used in silence
+    return plan

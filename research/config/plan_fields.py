@@ -37,6 +37,7 @@ def formula(r: YamlFile, node, key: str, where: str, variables: tuple[str, ...],
     if not isinstance(node, dict):
         raise r.fail(where, "expected a mapping")
     key_path = f"{where}.{key}" if where else key
+    r.asked(node, key)
     if key not in node:
         if default is None:
             raise r.fail(key_path, "missing")

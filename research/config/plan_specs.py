@@ -26,6 +26,9 @@ SE_TYPES: tuple[str, ...] = get_args(SeType)
 #: variables a formula may use, and the outcomes each family accepts
 VARIABLES = ("cause_l1", "cause_l2", "channel", "repeat", "handling_hours", "region", "station",
              "resolved", "sla_met", "month")
+#: the categorical ones among them (a model frame makes them pandas Categoricals, reference first):
+#: the variables ``reference_levels`` may name
+CATEGORICAL_VARIABLES = ("cause_l1", "cause_l2", "channel", "region", "station", "resolved", "month")
 OUTCOMES = {"linear": ("sat_overall", "sat_speed", "sat_attitude", "sat_outcome"),
             "mixed": ("sat_overall", "sat_speed", "sat_attitude", "sat_outcome"),
             "ordinal": ("sat_overall", "sat_speed", "sat_attitude", "sat_outcome"),

@@ -24,6 +24,7 @@ class YamlFile:
 
     def __init__(self, path: Path, what: str = "instrument file"):
         self.path = path
+        self._asked: dict[int, set[str]] = {}  # id of a mapping -> the keys a reader asked it for
         if not path.is_file():
             raise InputError(f"{path}: {what} not found")
         try:
@@ -40,6 +41,7 @@ class YamlFile:
             default: Any = ..., ) -> Any:
         if not isinstance(node, dict):
             raise self.fail(where, "expected a mapping")
+        self.asked(node, key)
         if key not in node:
             if default is ...:
                 raise self.fail(f"{where}.{key}" if where else key, "missing")
@@ -64,6 +66,37 @@ class YamlFile:
     def seq(self, node: Any, key: str, where: str, default: Any = ...) -> list:
         value = self.get(node, key, where, (list, type(None)), default)
         return [] if value is None else list(value)
+
+
+    def asked(self, node: dict, key: str) -> None:
+        """Note that a reader asked ``node`` for ``key`` (:meth:`get` does; a reader that takes a
+        value otherwise calls this), so that :meth:`refuse_unknown` knows the key."""
+        self._asked.setdefault(id(node), set()).add(key)
+
+    def refuse_unknown(self) -> None:
+        """Raise for the first key (in file order) of a mapping that no reader asked for with
+        :meth:`get`: a misspelt key would otherwise be ignored, and its default used in silence.
+
+        Only mappings a reader asked for keys are checked; a mapping read whole (its keys are
+        data, such as the names of the scales or a map from variables to levels) is its
+        reader's to check, and the mappings among its values are checked in turn. Call once
+        every section has been read."""
+        def walk(node: Any, where: str) -> None:
+            if isinstance(node, list):
+                for i, item in enumerate(node):
+                    walk(item, f"{where}[{i}]")
+                return
+            if not isinstance(node, dict):
+                return
+            asked = self._asked.get(id(node))
+            for key, value in node.items():
+                path = f"{where}.{key}" if where else str(key)
+                if asked is not None and key not in asked:
+                    raise self.fail(path, f"unknown key (misspelt, or not used here); the keys read "
+                                          f"here are {sorted(asked)}")
+                walk(value, path)
+
+        walk(self.data, "")
 
 
 def _kind_name(kind: type | tuple) -> str:

@@ -28,9 +28,10 @@ import pandas as pd
 
 from research.errors import InputError, NotEstimable
 from research.config.instrument import Instrument
+from research.config.plan_specs import CATEGORICAL_VARIABLES
 from research.stats.logit import weighted_cross  # noqa: F401  (moved to stats; the old name still imports)
 
-CATEGORICAL = ("cause_l1", "cause_l2", "channel", "region", "station", "resolved", "month")
+CATEGORICAL = CATEGORICAL_VARIABLES  # the plan's list (research.config.plan_specs)
 #: variables derived here rather than read from the export: name -> (source column, how)
 DERIVED = {"month": "created_at"}
 

@@ -72,6 +72,11 @@ BREAKAGES = [
     ("questionnaire.yaml", "satisfied_threshold: 4", "satisfied_threshold: 9",
      "questionnaire.yaml", "satisfied_threshold"),
     ("taxonomy.yaml", "causes:", "causes: [\n", "taxonomy.yaml", "YAML"),
+    # a misspelt key is refused: "personl: drop" would otherwise keep a phone column undropped
+    ("fields.yaml", "required: false, personal: drop", "required: false, personl: drop",
+     "fields.yaml", "survey[2].personl"),
+    ("questionnaire.yaml", "    levels:", "    level:", "questionnaire.yaml", "levels"),
+    ("sla.yaml", "  basis: source", "  bases: source", "sla.yaml", "default.bas"),
 ]
 
 

@@ -49,6 +49,12 @@ BREAKAGES = [
     ("kind: scale_hours, cause_l1: outage, factor: 0.5", "kind: set, variable: channel, value: app, cause_l1: outage",
      "scenarios.levers[5].variable"),
     ("kind: within_sla, cause_l1: outage", "kind: faster, cause_l1: outage", "scenarios.levers[0].kind"),
+    # a misspelt key is refused, not ignored with its default used instead
+    ("conf_level: 0.95", "conf_level: 0.95\nthreshold: {min_tickets: 5}", "threshold"),
+    ("  min_tickets: 300", "  min_ticket: 300", "thresholds.min_ticket"),
+    ("reps: 200, seed: 20261126,", "rep: 200, seed: 20261126,", "thresholds.bootstrap.rep"),
+    ("kind: within_sla, cause_l1: outage", "kind: within_sla, cause_l1: outage, factor: 0.5",
+     "scenarios.levers[0].factor"),
 ]
 
 
@@ -123,3 +129,23 @@ def test_seed_value_and_bootstrap_name_the_key_and_numpys_range(tmp_path):
         path.write_text(text.replace(old, new, 1), encoding="utf-8")
         with pytest.raises(InputError, match=rf"key '{key}': .* is outside \[0, 4294967295\] \(numpy's seed range\)"):
             load_plan(path)
+
+
+def test_a_misspelt_or_unused_key_is_refused_and_the_keys_read_there_are_listed(tmp_path):
+    """A key no reader asks for (a misspelling, or a setting the lever's kind does not use) is an
+    error naming its path, never a default used in silence (research.config.yamlfile.refuse_unknown)."""
+    text = plan_path().read_text(encoding="utf-8")
+    path = tmp_path / "plan.yaml"
+    path.write_text(text.replace("  min_tickets: 300", "  min_ticket: 300", 1), encoding="utf-8")
+    with pytest.raises(InputError, match=r"key 'thresholds.min_ticket': unknown key .*'min_tickets'"):
+        load_plan(path)
+
+
+def test_reference_levels_name_categorical_variables_only(tmp_path):
+    text = plan_path().read_text(encoding="utf-8")
+    path = tmp_path / "plan.yaml"
+    assert "reference_levels:\n" in text
+    path.write_text(text.replace("reference_levels:\n", "reference_levels:\n  cause_l3: outage\n", 1),
+                    encoding="utf-8")
+    with pytest.raises(InputError, match=r"reference_levels.cause_l3': not a categorical variable"):
+        load_plan(path)
