@@ -82,6 +82,9 @@ def load_plan(path: str | Path | None = None) -> Plan:
     if not 0.5 <= conf < 1:
         raise r.fail("conf_level", f"must be in [0.5, 1), got {conf}")
     refs = r.get(r.data, "reference_levels", "", dict, default={})
+    for k, v in refs.items():
+        if isinstance(v, bool) or not isinstance(v, (str, int, float)):
+            raise r.fail(f"reference_levels.{k}", f"expected a level as text, got {type(v).__name__}")
     refs = {str(k): str(v) for k, v in refs.items()}
     unknown = [k for k in refs if k not in CATEGORICAL_VARIABLES]
     if unknown:

@@ -19,6 +19,26 @@ from research.errors import InputError
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+#: values (mappings, lists and scalars, aliases counted each time they are used) a plan or an
+#: instrument file may hold: the committed ones hold at most 481; an alias bomb (a few lines that
+#: expand to a billion values) would otherwise hang whatever walks or prints the value
+MAX_VALUES = 200_000
+
+
+def _expanded_size(node: Any, limit: int) -> int:
+    """The number of values of ``node`` with aliases expanded, counting stops above ``limit``."""
+    count, stack = 0, [node]
+    while stack and count <= limit:
+        item = stack.pop()
+        count += 1
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return count
+
+
 class YamlFile:
     """Read one YAML file and check keys, naming the file and key path on error."""
 
@@ -33,6 +53,9 @@ class YamlFile:
             raise InputError(f"{path}: not valid UTF-8 YAML: {exc}") from None
         if not isinstance(self.data, dict):
             raise InputError(f"{path}: expected a mapping at the top level")
+        if _expanded_size(self.data, MAX_VALUES) > MAX_VALUES:
+            raise InputError(f"{path}: holds more than {MAX_VALUES:,} values once its YAML aliases "
+                             "are expanded (an alias bomb?); write the values out")
 
     def fail(self, where: str, problem: str) -> InputError:
         return InputError(f"{self.path}: key '{where}': {problem}")
@@ -81,7 +104,12 @@ class YamlFile:
         data, such as the names of the scales or a map from variables to levels) is its
         reader's to check, and the mappings among its values are checked in turn. Call once
         every section has been read."""
+        seen: set[int] = set()  # a node that YAML aliases in several places is walked once
+
         def walk(node: Any, where: str) -> None:
+            if id(node) in seen:
+                return
+            seen.add(id(node))
             if isinstance(node, list):
                 for i, item in enumerate(node):
                     walk(item, f"{where}[{i}]")

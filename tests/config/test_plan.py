@@ -149,3 +149,16 @@ def test_reference_levels_name_categorical_variables_only(tmp_path):
                     encoding="utf-8")
     with pytest.raises(InputError, match=r"reference_levels.cause_l3': not a categorical variable"):
         load_plan(path)
+
+
+def test_a_yaml_alias_bomb_is_refused_before_anything_walks_or_prints_it(tmp_path):
+    """Nine lines of YAML aliases that expand to 10^9 values, as the value of a key whose type is
+    wrong: the error message used to print the value and never ended. The file is now refused
+    for its expanded size (yamlfile.MAX_VALUES) before any key is read."""
+    chain = "[&a [" + ",".join(["x"] * 10) + "]" + "".join(
+        f", &b{i} [" + ",".join([f"*{'a' if i == 0 else 'b' + str(i - 1)}"] * 10) + "]" for i in range(8)) + "]"
+    text = plan_path().read_text(encoding="utf-8")
+    path = tmp_path / "plan.yaml"
+    path.write_text(text.replace("conf_level: 0.95", "conf_level: " + chain, 1), encoding="utf-8")
+    with pytest.raises(InputError, match="alias bomb"):
+        load_plan(path)
