@@ -69,6 +69,19 @@ class FrameSource:
         return f"a frame of {len(self.frame):,} rows"
 
 
+def _parquet_ends(path: Path) -> bool:
+    """True when ``path`` starts and ends with Parquet's magic bytes ``PAR1`` (a whole file: not
+    truncated, not another format). Two reads of 4 bytes: the engines would otherwise fail inside
+    their own readers, with their own messages."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+            fh.seek(-4, 2)
+            return head == b"PAR1" and fh.read(4) == b"PAR1"
+    except OSError:
+        return False
+
+
 @dataclass(frozen=True)
 class DatasetSource:
     """A dataset folder of ``research ingest --dataset``: its ``table`` (``responses``)."""
@@ -89,6 +102,17 @@ class DatasetSource:
                  for p in f["parts"]]
         if not parts:
             raise InputError(f"{root}: the dataset holds no {self.table} yet")
+        real = root.resolve()
+        for part in parts:  # as research.ingestion.dataset_parts.read_parts says it for the pandas path
+            if real not in part.resolve().parents:
+                raise InputError(f"{part}: a part the ledger of {root} lists leads outside the dataset "
+                                 "folder (a symbolic link); ingest its export again with --replace")
+            if not part.is_file():
+                raise InputError(f"{part}: a part the ledger of {root} lists is missing; the dataset "
+                                 "was changed by hand? ingest its export again with --replace")
+            if not _parquet_ends(part):
+                raise InputError(f"{part}: a part the ledger of {root} lists is not a whole Parquet file "
+                                 "(damaged or replaced); ingest its export again with --replace")
         return parts
 
     def rows(self) -> int:

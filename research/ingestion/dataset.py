@@ -37,7 +37,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import stat
 from pathlib import Path
@@ -49,6 +48,7 @@ from research.safeio import writable_folder
 from research.errors import InputError
 from research.ingestion.dataset_parts import (PartWriter, instrument_fingerprint,  # noqa: F401 - used by tests
                                               month_of, read_parts)
+from research.ingestion.ledger_check import _MONTH, ROLE_TABLE, check_ledger
 from research.ingestion.run import IngestResult, Progress, _stage
 
 LEDGER = "ledger.json"
@@ -57,8 +57,6 @@ FORMAT = 2
 #: dataset table -> the canonical schema its rows follow (research.ingestion.schema)
 TABLES = {"responses": "survey", "workorders": "workorders"}
 #: export role (the ingest report's ``role``) -> the table its accepted rows go to
-ROLE_TABLE = {"survey": "responses", "workorders": "workorders"}
-_MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _COMMAND = "research ingest --dataset"
 
 
@@ -88,7 +86,9 @@ def read_ledger(root: Path) -> dict:
     Raises
     ------
     InputError
-        The ledger is unreadable, not JSON, or not of this format.
+        The ledger is unreadable, not JSON, not of this format, or not as ingest writes it
+        (:func:`research.ingestion.ledger_check.check_ledger`: parts outside the folder or listed
+        twice, an entry of another pseudonym key, ...).
     """
     path = Path(root) / LEDGER
     if not path.exists():
@@ -103,6 +103,7 @@ def read_ledger(root: Path) -> dict:
     if not isinstance(ledger, dict) or ledger.get("format") != FORMAT or not isinstance(
             ledger.get("entries"), list):
         raise InputError(f"{path}: not a ledger of format {FORMAT} (written by 'research ingest --dataset')")
+    check_ledger(path, ledger)
     return ledger
 
 

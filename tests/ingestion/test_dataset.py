@@ -381,3 +381,65 @@ def test_bulletin_dataset_and_data_are_one_or_the_other_and_a_bad_folder_is_exit
                          text=True)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert len([line for line in bad.stderr.splitlines() if "error" in line]) == 1, bad.stderr
+
+
+# ----------------------------------------------------------------------------- a ledger changed by hand
+
+def _edit_ledger(copy: Path, edit) -> None:
+    import json
+
+    ledger = json.loads((copy / dset.LEDGER).read_text(encoding="utf-8"))
+    edit(ledger)
+    (copy / dset.LEDGER).write_text(json.dumps(ledger), encoding="utf-8")
+
+
+def _first_parts(ledger: dict) -> list:
+    return ledger["entries"][0]["files"][0]["parts"]
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda d: _first_parts(d).__setitem__(0, "../../../etc/passwd"), r"parts\[0\]: goes up"),
+    (lambda d: _first_parts(d).__setitem__(0, "/etc/passwd"), r"parts\[0\]: is an absolute path"),
+    (lambda d: _first_parts(d).append(_first_parts(d)[0]), "the same part is listed twice"),
+    (lambda d: d["entries"].append(dict(d["entries"][0])), r"entries\[2\].id: the same entry"),
+    (lambda d: d["entries"][0].__setitem__("pseudonym_key_id", "ffffffff"), "not the dataset's pseudonym key"),
+    (lambda d: d["entries"][0]["files"][0].__setitem__("accepted", -5), "accepted: must be a whole number"),
+    (lambda d: d["entries"][0]["files"][0].__setitem__("role", "other"), "role: must be one of"),
+])
+def test_a_ledger_changed_by_hand_is_refused_naming_the_key(built, tmp_path, edit, message):
+    """A ledger must not make a command read outside the folder, count rows twice or mix pseudonym
+    keys (research.ingestion.ledger_check): each such edit is an InputError naming the key."""
+    root, _ = built
+    copy = _copy(root, tmp_path)
+    _edit_ledger(copy, edit)
+    with pytest.raises(InputError, match=message):
+        dset.read_ledger(copy)
+
+
+def test_the_engines_refuse_a_missing_damaged_or_escaping_part(built, tmp_path, capsys):
+    """What DuckDB and Spark read (engines.base.DatasetSource.files) is checked as the pandas path
+    checks it: a missing part, a part that is not a whole Parquet file, or a symbolic link out of
+    the folder is an InputError naming the part; `research fit --dataset` exits 2 without a traceback."""
+    import json
+
+    from research.engines.base import DatasetSource
+
+    root, _ = built
+    copy = _copy(root, tmp_path)
+    part = copy / json.loads((copy / dset.LEDGER).read_text(encoding="utf-8"))["entries"][0]["files"][0]["parts"][0]
+    data = part.read_bytes()
+    part.write_bytes(data[: len(data) // 2])  # truncated
+    with pytest.raises(InputError, match="not a whole Parquet file"):
+        DatasetSource(copy).files()
+    code = main(["fit", "--dataset", str(copy), "--out", str(tmp_path / "fit"), "--no-thresholds"])
+    err = capsys.readouterr().err
+    assert code == 2 and "not a whole Parquet file" in err and "internal error" not in err
+    outside = tmp_path / "outside.parquet"
+    outside.write_bytes(data)
+    part.unlink()
+    part.symlink_to(outside)
+    with pytest.raises(InputError, match="leads outside the dataset folder"):
+        DatasetSource(copy).files()
+    part.unlink()
+    with pytest.raises(InputError, match="is missing"):
+        DatasetSource(copy).files()
