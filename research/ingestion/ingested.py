@@ -66,8 +66,8 @@ def check_ingested(frame: pd.DataFrame, kind: str, path: Path, what: str) -> pd.
     Raises
     ------
     InputError
-        A canonical column absent, or holding values of another type; the
-        message names the file and the column.
+        A canonical column absent, holding values of another type, or (an answer) a value that is
+        not a code of its scale; the message names the file and the column.
     """
     from research.ingestion import schema
 
@@ -93,7 +93,26 @@ def check_ingested(frame: pd.DataFrame, kind: str, path: Path, what: str) -> pd.
             out[name] = col.astype(dtype)
         except (TypeError, ValueError, OverflowError):
             raise bad from None
+    _check_answers(out, kind, path, what)
     return out
+
+
+def _check_answers(frame: pd.DataFrame, kind: str, path: Path, what: str) -> None:
+    """Refuse an answer column (``sat_overall``, ...) holding a value that is not a code of its scale
+    (``research ingest`` writes only those, or <NA>): the models index the scale by it."""
+    from research.config.instrument import load_instrument
+
+    instrument = load_instrument()
+    for f in instrument.fields.get(kind, ()):
+        if f.kind != "answer" or f.name not in frame.columns:
+            continue
+        codes = sorted(int(level.code) for level in instrument.scales[f.domain].levels)
+        values = frame[f.name]
+        outside = (values.notna() & ~values.isin(codes)).to_numpy(dtype=bool)
+        if outside.any():
+            raise InputError(f"{path}: column {f.name!r} of the {what} file holds {int(outside.sum()):,} "
+                             f"value(s) outside its scale {codes} (first at row {int(outside.argmax()) + 1}); "
+                             "'research ingest' writes only the scale's codes: run it again")
 
 
 def read_ingested(path: Path, what: str, kind: str | None = None) -> pd.DataFrame:

@@ -203,6 +203,9 @@ def rows_weighted_estimates(respondents: pd.DataFrame, weights: np.ndarray, spec
     if respondents[spec.cluster].isna().any():
         raise InputError(f"survey responses: {int(respondents[spec.cluster].isna().sum())} row(s) have no "
                          f"{spec.cluster}; the design needs a cluster for every respondent")
+    if respondents[spec.cluster].nunique() < 2:
+        raise InputError(f"survey responses: every respondent is in one {spec.cluster}; design-based "
+                         f"standard errors need at least 2 clusters (weighting.cluster of the plan)")
     data = coded_domains(respondents[list(dict.fromkeys([spec.cluster, *spec.domains, *ESTIMATE_VARIABLES]))],
                          spec.domains, spec.cluster).assign(weight=weights)
     calibration = calibration_of(respondents, weights, spec)

@@ -651,3 +651,40 @@ def test_a_worker_outliving_a_killed_run_does_not_hold_the_lock(tmp_path, worker
                     pass
     finally:
         os.kill(child, signal.SIGKILL)
+
+
+def test_an_ingest_output_edited_by_hand_is_refused_before_any_model(tmp_path, capsys):
+    """responses.parquet written by something else than ingest: an answer outside its scale made
+    `research fit` fail with an internal IndexError (the ordinal model indexes the scale by it),
+    and one station for every respondent made `research weight` fail with a ValueError (on the
+    sample; found by fuzzing). Both are now an InputError naming the file or the column."""
+    import pandas as pd
+
+    from research.ingestion.run import ingest, write_ingest
+
+    survey = valid_survey(40)
+    write_csv(survey, tmp_path / "s.csv", "utf-8-sig")
+    write_csv(workorders_for(survey), tmp_path / "w.csv", "gb18030")
+    out = tmp_path / "ing"
+    write_ingest(ingest(tmp_path / "s.csv", tmp_path / "w.csv"), out)
+    responses = pd.read_parquet(out / "responses.parquet")
+    edited = responses.copy()
+    edited.loc[edited.index[3], "sat_overall"] = 99
+    edited.to_parquet(out / "responses.parquet", index=False)
+    with pytest.raises(InputError, match=r"'sat_overall' .* 1 value\(s\) outside its scale \[1, 2, 3, 4, 5\] "
+                                         r"\(first at row 4\)"):
+        read_ingested(out / "responses.parquet", "responses")
+    assert main(["fit", "--data", str(out / "responses.parquet"), "--out", str(tmp_path / "fit")]) == 2
+    assert "outside its scale" in _one_error_line(capsys.readouterr().err, "fit")
+
+    # (the 40 rows are too few for the propensity model; the design's check is the estimates' own)
+    import numpy as np
+
+    from research.config.plan import load_plan
+    from research.representativeness.run import respondent_frame, rows_weighted_estimates
+
+    spec = load_plan().weighting
+    one = respondent_frame(responses.assign(station=responses["station"].iloc[0]), spec)
+    with pytest.raises(InputError, match="every respondent is in one station; design-based standard "
+                                         "errors need at least 2 clusters"):
+        rows_weighted_estimates(one, np.ones(len(one)), spec, 0.95)
