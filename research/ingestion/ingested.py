@@ -66,8 +66,8 @@ def check_ingested(frame: pd.DataFrame, kind: str, path: Path, what: str) -> pd.
     Raises
     ------
     InputError
-        A canonical column absent, holding values of another type, or (an answer) a value that is
-        not a code of its scale; the message names the file and the column.
+        A canonical column absent, holding values of another type, (an answer) a value that is
+        not a code of its scale, or a ticket id repeated; the message names the file and the column.
     """
     from research.ingestion import schema
 
@@ -94,6 +94,12 @@ def check_ingested(frame: pd.DataFrame, kind: str, path: Path, what: str) -> pd.
         except (TypeError, ValueError, OverflowError):
             raise bad from None
     _check_answers(out, kind, path, what)
+    if "ticket_id" in out.columns:
+        repeated = out["ticket_id"].duplicated(keep="first").to_numpy(dtype=bool)
+        if repeated.any():  # ingest keeps one row per ticket: a second would count it twice
+            raise InputError(f"{path}: {int(repeated.sum()):,} ticket_id value(s) of the {what} file appear "
+                             f"more than once (first repeat at row {int(repeated.argmax()) + 1}); "
+                             "'research ingest' writes each ticket once: run it again")
     return out
 
 

@@ -676,6 +676,9 @@ def test_an_ingest_output_edited_by_hand_is_refused_before_any_model(tmp_path, c
         read_ingested(out / "responses.parquet", "responses")
     assert main(["fit", "--data", str(out / "responses.parquet"), "--out", str(tmp_path / "fit")]) == 2
     assert "outside its scale" in _one_error_line(capsys.readouterr().err, "fit")
+    pd.concat([responses, responses.iloc[[5]]]).to_parquet(out / "responses.parquet", index=False)
+    with pytest.raises(InputError, match=r"1 ticket_id value\(s\) .* more than once \(first repeat at row 41\)"):
+        read_ingested(out / "responses.parquet", "responses")
 
     # (the 40 rows are too few for the propensity model; the design's check is the estimates' own)
     import numpy as np
