@@ -58,7 +58,8 @@ def read_parquet(path: Path, data: bytes | None = None) -> pd.DataFrame:
     except Exception as exc:  # noqa: BLE001 -- pyarrow raises several types for damaged files
         raise InputError(f"{path}: cannot read the Parquet file ({type(exc).__name__}); damaged or "
                          "truncated?") from None
-    fields = [f for f in fields if not re.fullmatch(r"__index_level_\d+__", f.name)]
+    keep = [i for i, f in enumerate(fields) if not re.fullmatch(r"__index_level_\d+__", f.name)]
+    fields = [fields[i] for i in keep]
     for j, f in enumerate(fields):
         if not _flat_type(f.type):
             kind = str(f.type)
@@ -70,7 +71,9 @@ def read_parquet(path: Path, data: bytes | None = None) -> pd.DataFrame:
                          f"have at most {MAX_COLUMNS} columns and {MAX_CELLS:,} cells (refused before "
                          "loading)")
     try:
-        table = pf.read(columns=[f.name for f in fields])
+        # by position: two columns may share a name (said below, naming both positions), and a
+        # read by names would take the first of them twice
+        table = pf.read().select(keep)
     except Exception as exc:  # noqa: BLE001 -- damaged pages
         raise InputError(f"{path}: cannot read the Parquet file ({type(exc).__name__}); damaged or "
                          "truncated?") from None

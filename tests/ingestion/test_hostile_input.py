@@ -524,6 +524,20 @@ def test_parquet_with_a_struct_column_as_export_is_refused(tmp_path, capsys):
     assert_one_clean_error(code, err, path, "column 2 ('客户编号') holds struct", "flat")
 
 
+def test_parquet_with_a_repeated_column_name_names_both_positions(tmp_path, capsys):
+    """Two columns of one name, the second last: reading the columns by name took the first of
+    them twice, and the message named columns 1 and 2 (found by fuzzing Parquet exports)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(planted(6), preserve_index=False)
+    table = pa.Table.from_arrays([*table.columns, table.column(0)], names=[*table.column_names, "工单编号"])
+    path = tmp_path / "s.parquet"
+    pq.write_table(table, path)
+    code, _, err = ingest_cli(capsys, path, tmp_path)
+    assert_one_clean_error(code, err, path, f"'工单编号' appears twice (columns 1 and {table.num_columns})")
+
+
 def test_parquet_declaring_too_many_cells_is_refused_before_loading(tmp_path, capsys):
     import pyarrow as pa
     import pyarrow.parquet as pq
