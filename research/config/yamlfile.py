@@ -90,7 +90,6 @@ class YamlFile:
         value = self.get(node, key, where, (list, type(None)), default)
         return [] if value is None else list(value)
 
-
     def asked(self, node: dict, key: str) -> None:
         """Note that a reader asked ``node`` for ``key`` (:meth:`get` does; a reader that takes a
         value otherwise calls this), so that :meth:`refuse_unknown` knows the key."""
