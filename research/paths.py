@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import os
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 #: folder of the installed package holding the shipped copies of ``surveys/`` and ``paper/``
 PACKAGE_DATA = "_data"
@@ -143,3 +143,19 @@ def instrument_files() -> list[Path]:
     research.strategy.typical_cases). The manifest records their sha256 (``instrument``)."""
     folder = surveys_dir()
     return sorted([*folder.glob("*.yaml"), *folder.glob("*.txt")], key=lambda p: p.name)
+
+
+def relative_path_problem(value: str, where: str) -> str | None:
+    """What is wrong with ``value`` as a path relative to ``where`` (e.g. "the project") that
+    never goes up, or None: blank or holding NUL, absolute (POSIX or Windows, a drive, a leading
+    backslash), or a ``..`` part. Whether it resolves inside its base through symbolic links is
+    the caller's to check. Shared by the manifest (:mod:`research.artifacts.manifest`) and the
+    dataset ledger (:mod:`research.ingestion.ledger_check`), each wrapping it in its own message."""
+    if not value.strip() or "\x00" in value:
+        return "must be a non-empty path"
+    win = PureWindowsPath(value)
+    if PurePosixPath(value).is_absolute() or win.is_absolute() or win.drive or value.startswith("\\"):
+        return f"is an absolute path; only paths relative to {where} are accepted"
+    if ".." in PurePosixPath(value).parts or ".." in win.parts:
+        return f"goes up with '..'; only paths inside {where} are accepted"
+    return None

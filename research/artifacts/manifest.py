@@ -31,7 +31,7 @@ import json
 import platform
 import re
 from importlib import metadata
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path
 
 import pandas as pd
 
@@ -271,13 +271,9 @@ def relative_path(value, source: Path, key: str, where: str) -> str:
     refused. Whether the path resolves inside its base (symbolic links) is :func:`inside`'s job.
     """
     _expect(value, str, source, key, "a path (text)")
-    if not value.strip() or "\x00" in value:
-        raise _bad(source, key, "must be a non-empty path")
-    win = PureWindowsPath(value)
-    if PurePosixPath(value).is_absolute() or win.is_absolute() or win.drive or value.startswith("\\"):
-        raise _bad(source, key, f"is an absolute path; only paths relative to {where} are accepted")
-    if ".." in PurePosixPath(value).parts or ".." in win.parts:
-        raise _bad(source, key, f"goes up with '..'; only paths inside {where} are accepted")
+    problem = paths.relative_path_problem(value, where)
+    if problem:
+        raise _bad(source, key, problem)
     return value
 
 

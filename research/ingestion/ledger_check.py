@@ -11,9 +11,10 @@ linked to the others'). Such a ledger is refused here, naming the key, with exit
 from __future__ import annotations
 
 import re
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path
 
 from research.errors import InputError
+from research.paths import relative_path_problem
 
 ROLE_TABLE = {"survey": "responses", "workorders": "workorders"}
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -95,11 +96,9 @@ def _check_file(f, where: str, parts: set[str], bad) -> None:
 
 
 def _relative(value, key: str, bad) -> None:
-    """Refuse anything but a relative POSIX path that never goes up (no drive, backslash or NUL)."""
-    if not isinstance(value, str) or not value.strip() or "\x00" in value or "\\" in value:
+    """Refuse anything but a relative path inside the dataset folder (:func:`research.paths.relative_path_problem`)."""
+    if not isinstance(value, str):
         raise bad(key, "must be a relative path")
-    win = PureWindowsPath(value)
-    if PurePosixPath(value).is_absolute() or win.is_absolute() or win.drive:
-        raise bad(key, "is an absolute path; only paths inside the dataset folder are accepted")
-    if ".." in PurePosixPath(value).parts:
-        raise bad(key, "goes up with '..'; only paths inside the dataset folder are accepted")
+    problem = relative_path_problem(value, "the dataset folder")
+    if problem:
+        raise bad(key, problem)
